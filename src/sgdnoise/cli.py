@@ -51,10 +51,20 @@ def list_experiments() -> None:
 
 @main.command()
 @click.argument("name")
-@click.option("--scale", type=click.Choice(SCALES), default="quick", show_default=True,
-              help="quick: minutes on a 2-core CPU; paper: the paper's settings.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output directory [default: runs/NAME].")
+@click.option(
+    "--scale",
+    type=click.Choice(SCALES),
+    default="quick",
+    show_default=True,
+    help="quick: minutes on a 2-core CPU; paper: the paper's settings.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output directory [default: runs/NAME].",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Base random seed.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -66,8 +76,9 @@ def reproduce(name: str, scale: str, out_dir: Path | None, seed: int, device: st
     """
     from sgdnoise import experiments, report
 
-    summary = experiments.reproduce(name, scale=scale, out_dir=out_dir, seed=seed, device=device,
-                                    show_progress=not quiet)
+    summary = experiments.reproduce(
+        name, scale=scale, out_dir=out_dir, seed=seed, device=device, show_progress=not quiet
+    )
     report.print_claims(summary)
     out = out_dir or Path("runs") / name
     click.echo(f"\nwrote {out / report.SUMMARY_FILE}, {out / report.FIGURES_DIR}/, {out / report.REPORT_FILE}")

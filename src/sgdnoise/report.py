@@ -93,8 +93,10 @@ def print_claims(summary: Mapping[str, Any]) -> None:
     """The claims table on the terminal: one line per claim, its verdict and its measured value."""
     claims = summary["claims"]
     held = sum(claim["holds"] for claim in claims)
-    click.echo(f"\n{summary['title']} ({summary['experiment']}, scale={summary['scale']}, "
-               f"{summary['wall_seconds']:.0f} s): {held}/{len(claims)} claims hold")
+    click.echo(
+        f"\n{summary['title']} ({summary['experiment']}, scale={summary['scale']}, "
+        f"{summary['wall_seconds']:.0f} s): {held}/{len(claims)} claims hold"
+    )
     for claim in claims:
         mark = click.style("HOLDS", fg="green") if claim["holds"] else click.style("FAILS", fg="red")
         click.echo(f"  {mark}  {claim['id']}: {claim['statement']}")
@@ -125,17 +127,18 @@ def write_html(out_dir: Path, summary: Mapping[str, Any], figures: Sequence[Path
     settings = html.escape(json.dumps(summary.get("settings", {}), indent=2))
     env = html.escape(json.dumps(summary.get("environment", {}), indent=2))
     page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(summary['title'])}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(summary["title"])}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; }}
 table {{ border-collapse: collapse; width: 100%; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}
-tr.holds td:first-child {{ color: #070; font-weight: bold; }} tr.fails td:first-child {{ color: #b00; font-weight: bold; }}
+tr.holds td:first-child {{ color: #070; font-weight: bold; }}
+tr.fails td:first-child {{ color: #b00; font-weight: bold; }}
 figure {{ display: inline-block; margin: 1em; }} img {{ max-width: 100%; }}
 pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 </style></head><body>
-<h1>{html.escape(summary['title'])}</h1>
-<p>{html.escape(summary['paper'])} &middot; experiment <code>{html.escape(summary['experiment'])}</code>
-&middot; scale <b>{html.escape(summary['scale'])}</b> &middot; {summary['wall_seconds']:.0f} s</p>
+<h1>{html.escape(summary["title"])}</h1>
+<p>{html.escape(summary["paper"])} &middot; experiment <code>{html.escape(summary["experiment"])}</code>
+&middot; scale <b>{html.escape(summary["scale"])}</b> &middot; {summary["wall_seconds"]:.0f} s</p>
 <h2>Claims</h2>
 <table><tr><th>verdict</th><th>id</th><th>claim</th><th>measured</th><th>note</th></tr>
 {rows}

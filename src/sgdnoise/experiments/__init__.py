@@ -25,8 +25,8 @@ __all__ = [
     "Experiment",
     "ExperimentResult",
     "RunContext",
-    "get_experiment",
     "experiment_names",
+    "get_experiment",
     "reproduce",
     "resolve_device",
 ]
@@ -89,8 +89,7 @@ def reproduce(
     resolved = resolve_device(device)
     start = time.perf_counter()
     with Store(out / "store.sqlite") as store:
-        ctx = RunContext(scale=scale, seed=seed, out_dir=out, store=store, device=resolved,
-                         show_progress=show_progress)
+        ctx = RunContext(scale=scale, seed=seed, out_dir=out, store=store, device=resolved, show_progress=show_progress)
         result = experiment.run(ctx)
     summary = report.build_summary(
         experiment=name,

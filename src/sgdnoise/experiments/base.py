@@ -33,8 +33,13 @@ class Claim:
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "statement": self.statement, "holds": bool(self.holds),
-                "value": self.value, "note": self.note}
+        return {
+            "id": self.id,
+            "statement": self.statement,
+            "holds": bool(self.holds),
+            "value": self.value,
+            "note": self.note,
+        }
 
 
 @dataclass
