@@ -115,8 +115,9 @@ class Dataset:
         """The same inputs with new labels."""
         return Dataset(self.x, y, self.n_classes if n_classes is None else n_classes, self.name)
 
-    def to(self, device: torch.device | str) -> Dataset:
-        return Dataset(self.x.to(device), self.y.to(device), self.n_classes, self.name)
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Dataset:
+        """Moved to ``device`` and/or with inputs cast to ``dtype`` (labels stay int64)."""
+        return Dataset(self.x.to(device=device, dtype=dtype), self.y.to(device), self.n_classes, self.name)
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,10 @@ class TaskData:
     train: Dataset
     test: Dataset
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> TaskData:
+        """Both splits moved to ``device`` and/or with inputs cast to ``dtype``."""
+        return TaskData(self.train.to(device, dtype), self.test.to(device, dtype), self.meta)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,37 @@
+from click.testing import CliRunner
+
+from sgdnoise.cli import main
+from sgdnoise.experiments import experiment_names
+
+
+def test_list_shows_every_experiment_with_a_description():
+    result = CliRunner().invoke(main, ["list"])
+    assert result.exit_code == 0
+    lines = result.output.strip().splitlines()
+    assert [line.split()[0] for line in lines] == experiment_names()
+    assert all(len(line.split()) > 3 for line in lines)
+
+
+def test_unknown_experiment_is_one_clear_line_with_a_suggestion():
+    result = CliRunner().invoke(main, ["reproduce", "smith-le-evidense"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [result.output.strip()]
+    assert "unknown experiment 'smith-le-evidense'" in result.output
+    assert "Did you mean smith-le-evidence" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_scale_and_bad_device_are_rejected_without_traceback(tmp_path):
+    runner = CliRunner()
+    bad_scale = runner.invoke(main, ["reproduce", "smith-le-evidence", "--scale", "huge"])
+    assert bad_scale.exit_code == 2 and "huge" in bad_scale.output
+    bad_device = runner.invoke(main, ["reproduce", "smith-le-evidence", "--device", "tpu9", "--out", str(tmp_path)])
+    assert bad_device.exit_code == 2
+    assert "Error: invalid device 'tpu9'" in bad_device.output
+    assert "Traceback" not in bad_device.output
+
+
+def test_report_on_a_directory_without_summary_says_what_to_do(tmp_path):
+    result = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no summary.json" in result.output and "sgdnoise reproduce" in result.output
