@@ -59,8 +59,8 @@ def evidence_figures(data: Mapping[str, Any], fig_dir: Path, datasets: Sequence[
     paths = []
     for dataset in datasets:
         title = DATASET_TITLES.get(dataset, dataset)
-        fig1, axes1 = plt.subplots(1, 2, figsize=(11, 4))
-        fig2, axes2 = plt.subplots(1, 2, figsize=(11, 4))
+        fig1, axes1 = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+        fig2, axes2 = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
         for ax1, ax2, labels, tag in zip(axes1, axes2, ("random", "informative"), "ab", strict=True):
             curves = data[dataset][labels]
             _twin_panel(
@@ -102,7 +102,7 @@ def evidence_figures(data: Mapping[str, Any], fig_dir: Path, datasets: Sequence[
             twin.axhline(0.0, color="C3", linewidth=0.6, alpha=0.5)
             ax2.set(
                 xscale="log",
-                yscale="symlog",
+                yscale="log",
                 xlabel="regularisation coefficient λ",
                 ylabel="mean cross-entropy",
                 title=f"({tag}) {labels} labels",

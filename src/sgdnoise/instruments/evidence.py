@@ -39,6 +39,7 @@ __all__ = [
     "EvidenceResult",
     "LogisticFit",
     "accuracy",
+    "evaluate",
     "fit_logistic_regression",
     "laplace_neg_log_evidence",
     "logistic_regression_evidence",
@@ -534,13 +535,14 @@ def logistic_regression_evidence_path(
 # ----------------------------------------------------------------------------------------------------------
 def _logits(fit: LogisticFit, x: ArrayInput) -> torch.Tensor:
     """(N, n) class logits; for sigmoid, the logits (0, z) whose softmax equals (1 − σ(z), σ(z))."""
-    xa = _features(x, fit.weights.device)
-    if xa.shape[1] != fit.weights.shape[-1]:
-        raise ValueError(f"x has {xa.shape[1] - 1} features but the model was fitted on {fit.weights.shape[-1] - 1}")
+    xf = _as_float64(x, "x", fit.weights.device)
+    xf = xf.reshape(xf.shape[0], -1) if xf.ndim != 2 else xf
+    if xf.shape[1] != fit.weights.shape[-1] - 1:
+        raise ValueError(f"x has {xf.shape[1]} features but the model was fitted on {fit.weights.shape[-1] - 1}")
     if fit.output == "sigmoid":
-        z = xa @ fit.weights
+        z = xf @ fit.coef + fit.intercept
         return torch.stack([torch.zeros_like(z), z], dim=1)
-    return xa @ fit.weights.T
+    return xf @ fit.coef.T + fit.intercept
 
 
 def predict_proba(fit: LogisticFit, x: ArrayInput) -> torch.Tensor:
@@ -571,7 +573,10 @@ def margins(fit: LogisticFit, x: ArrayInput, y: ArrayInput) -> torch.Tensor:
     (w = 0).
     """
     z = _logits(fit, x)
-    labels = _labels(y, z.shape[0], fit.n_classes, z.device)
+    return _margins_from_logits(fit, z, _labels(y, z.shape[0], fit.n_classes, z.device))
+
+
+def _margins_from_logits(fit: LogisticFit, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     if fit.output == "sigmoid":
         norm = torch.linalg.vector_norm(fit.coef)
         if float(norm) == 0:
@@ -591,3 +596,14 @@ def margins(fit: LogisticFit, x: ArrayInput, y: ArrayInput) -> torch.Tensor:
 def mean_margin(fit: LogisticFit, x: ArrayInput, y: ArrayInput) -> float:
     """Mean of `margins` over the examples (Smith & Le 2018 Fig. 1: mean training-set margin)."""
     return float(margins(fit, x, y).mean())
+
+
+def evaluate(fit: LogisticFit, x: ArrayInput, y: ArrayInput) -> dict[str, float]:
+    """`accuracy`, `mean_cross_entropy` and `mean_margin` on one data set, from a single pass over x."""
+    z = _logits(fit, x)
+    labels = _labels(y, z.shape[0], fit.n_classes, z.device)
+    return {
+        "accuracy": float((z.argmax(dim=1) == labels).to(torch.float64).mean()),
+        "mean_cross_entropy": float(_cross_entropies(z, labels).mean()),
+        "mean_margin": float(_margins_from_logits(fit, z, labels).mean()),
+    }
