@@ -1,0 +1,71 @@
+"""The papers' measuring instruments, for any PyTorch model: call them with (model, loss_fn, data).
+
+``data`` is a pair of tensors ``(x, y)`` or an iterable of ``(x, y)`` batches; losses are the mean over
+all of it, computed chunk by chunk so memory stays bounded. Results are plain numbers or small frozen
+dataclasses that carry their uncertainty.
+
+Curvature (Smith et al. 2020 §3; Jastrzębski et al. §4.1)
+    hessian_vector_product, hessian_eigenvalues, hessian_trace, hessian_norm, critical_learning_rate
+Gradient noise (Smith & Le 2018 §5 and App. C; McCandlish et al. 2018)
+    per_example_gradients, per_example_gradient_chunks, gradient_noise, gradient_noise_gaussianity
+Landscape (Jastrzębski et al. §4.1)
+    interpolate
+Bayesian evidence of L2-regularised logistic regression (Smith & Le 2018 §2)
+    logistic_regression_evidence, logistic_regression_evidence_path, fit_logistic_regression,
+    laplace_neg_log_evidence
+"""
+
+from sgdnoise.instruments.curvature import (
+    CriticalLearningRate,
+    EigenResult,
+    HessianNormEstimate,
+    TraceEstimate,
+    critical_learning_rate,
+    hessian_eigenvalues,
+    hessian_norm,
+    hessian_trace,
+    hessian_vector_product,
+)
+from sgdnoise.instruments.evidence import (
+    EvidenceResult,
+    LogisticFit,
+    fit_logistic_regression,
+    laplace_neg_log_evidence,
+    logistic_regression_evidence,
+    logistic_regression_evidence_path,
+)
+from sgdnoise.instruments.gradnoise import (
+    GradientGaussianity,
+    GradientNoise,
+    gradient_noise,
+    gradient_noise_gaussianity,
+    per_example_gradient_chunks,
+    per_example_gradients,
+)
+from sgdnoise.instruments.landscape import InterpolationResult, interpolate
+
+__all__ = [
+    "CriticalLearningRate",
+    "EigenResult",
+    "EvidenceResult",
+    "GradientGaussianity",
+    "GradientNoise",
+    "HessianNormEstimate",
+    "InterpolationResult",
+    "LogisticFit",
+    "TraceEstimate",
+    "critical_learning_rate",
+    "fit_logistic_regression",
+    "gradient_noise",
+    "gradient_noise_gaussianity",
+    "hessian_eigenvalues",
+    "hessian_norm",
+    "hessian_trace",
+    "hessian_vector_product",
+    "interpolate",
+    "laplace_neg_log_evidence",
+    "logistic_regression_evidence",
+    "logistic_regression_evidence_path",
+    "per_example_gradient_chunks",
+    "per_example_gradients",
+]

@@ -1,0 +1,194 @@
+"""Private helpers shared by the instruments: data as chunks, model state, functional losses.
+
+Every instrument takes ``(model, loss_fn, data)``. ``data`` is either a pair of tensors ``(x, y)`` (split into
+chunks of ``chunk_size`` examples) or a re-iterable of ``(x, y)`` batches (a list, a ``DataLoader``). The loss
+of the whole dataset is the MEAN over examples: a chunk's mean loss is weighted by its size. Batches are moved
+to the model's device and floating inputs/targets cast to the model's dtype.
+"""
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+Data = tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]]
+
+DEFAULT_CHUNK_SIZE = 1024
+
+
+def check_model_and_loss(model: nn.Module, loss_fn: LossFn) -> None:
+    """Validate the two callables every instrument takes."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable as loss_fn(outputs, targets), got {type(loss_fn).__name__}")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("model has no trainable parameters (no parameter with requires_grad=True)")
+
+
+def _is_tensor_pair(data: object) -> bool:
+    return (
+        isinstance(data, tuple | list)
+        and len(data) == 2
+        and isinstance(data[0], Tensor)
+        and isinstance(data[1], Tensor)
+    )
+
+
+class Batches:
+    """A re-iterable view of ``data`` as ``(x, y)`` chunks on the model's device and in its dtype."""
+
+    def __init__(self, data: Data, device: torch.device, dtype: torch.dtype, chunk_size: int | None = None):
+        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+            raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+        self._device, self._dtype = device, dtype
+        self._chunk_size = chunk_size or DEFAULT_CHUNK_SIZE
+        if _is_tensor_pair(data):
+            x, y = data
+            if x.shape[0] != y.shape[0]:
+                raise ValueError(f"x and y have different numbers of examples: {x.shape[0]} vs {y.shape[0]}")
+            if x.shape[0] == 0:
+                raise ValueError("data holds no examples")
+            self._pair: tuple[Tensor, Tensor] | None = (x, y)
+            self._iterable: Iterable[tuple[Tensor, Tensor]] | None = None
+        elif isinstance(data, Iterable) and not isinstance(data, Tensor):
+            if iter(data) is data:
+                raise TypeError(
+                    "data is a one-shot iterator; the instruments pass over the data several times: "
+                    "pass a pair of tensors (x, y), a list of (x, y) batches or a DataLoader"
+                )
+            self._pair, self._iterable = None, data
+        else:
+            raise TypeError(
+                f"data must be a pair of tensors (x, y) or an iterable of (x, y) batches, got {type(data).__name__}"
+            )
+
+    def _cast(self, t: Tensor) -> Tensor:
+        dtype = self._dtype if t.is_floating_point() else t.dtype
+        return t.to(device=self._device, dtype=dtype)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        seen = 0
+        if self._pair is not None:
+            x, y = self._pair
+            for start in range(0, x.shape[0], self._chunk_size):
+                seen += 1
+                yield self._cast(x[start : start + self._chunk_size]), self._cast(y[start : start + self._chunk_size])
+        else:
+            assert self._iterable is not None
+            for batch in self._iterable:
+                if not _is_tensor_pair(batch):
+                    raise TypeError(f"each batch must be a pair of tensors (x, y), got {type(batch).__name__}")
+                x, y = batch
+                if x.shape[0] != y.shape[0]:
+                    raise ValueError(f"a batch has {x.shape[0]} inputs but {y.shape[0]} targets")
+                if x.shape[0] == 0:
+                    continue
+                seen += 1
+                yield self._cast(x), self._cast(y)
+        if seen == 0:
+            raise ValueError("data holds no examples")
+
+
+def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """The device and floating dtype of the model's first floating parameter."""
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.device, p.dtype
+    raise ValueError("model has no floating-point parameters")
+
+
+def trainable_parameters(model: nn.Module) -> dict[str, Tensor]:
+    """Detached views of the parameters with ``requires_grad=True``, by name (the Hessian's coordinates)."""
+    return {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def batch_norm_modules(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@contextlib.contextmanager
+def preserved_model(model: nn.Module, train_mode: bool | None, *, freeze_batch_norm: bool = True) -> Iterator[None]:
+    """Run a block with the model in ``train_mode`` (None: as it is) and restore everything afterwards.
+
+    Parameters and buffers are snapshotted and copied back, every submodule's ``training`` flag is restored.
+    With ``freeze_batch_norm``, batch-norm layers that normalise with batch statistics (train mode) stop
+    tracking running statistics inside the block: the functional transforms forbid in-place buffer updates.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if train_mode is not None and not isinstance(train_mode, bool):
+        raise TypeError(f"train_mode must be True, False or None, got {train_mode!r}")
+    modes = [(m, m.training) for m in model.modules()]
+    bn_tracking = [(m, m.track_running_stats) for m in batch_norm_modules(model)]
+    with torch.no_grad():
+        saved = [(t, t.detach().clone()) for t in (*model.parameters(), *model.buffers())]
+    try:
+        if train_mode is not None:
+            model.train(train_mode)
+        for m, _ in bn_tracking:
+            if freeze_batch_norm and m.training:
+                m.track_running_stats = False
+        yield
+    finally:
+        for m, tracking in bn_tracking:
+            m.track_running_stats = tracking
+        for m, training in modes:
+            m.training = training
+        with torch.no_grad():
+            for tensor, value in saved:
+                tensor.copy_(value)
+
+
+def has_batch_norm_in_train_mode(model: nn.Module) -> bool:
+    return any(m.training for m in batch_norm_modules(model))
+
+
+@dataclass(frozen=True)
+class ParameterLayout:
+    """Names and shapes of the trainable parameters, to move between a flat vector and a dict of tensors."""
+
+    names: tuple[str, ...]
+    shapes: tuple[torch.Size, ...]
+
+    @classmethod
+    def of(cls, params: Mapping[str, Tensor]) -> "ParameterLayout":
+        return cls(tuple(params), tuple(t.shape for t in params.values()))
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(s.numel() for s in self.shapes)
+
+    @property
+    def dim(self) -> int:
+        return sum(self.sizes)
+
+    def flatten(self, tensors: Mapping[str, Tensor]) -> Tensor:
+        return torch.cat([tensors[n].reshape(-1) for n in self.names])
+
+    def flatten_batched(self, tensors: Mapping[str, Tensor]) -> Tensor:
+        """Flatten a dict of tensors with a leading batch axis into ``[batch, dim]``."""
+        return torch.cat([tensors[n].reshape(tensors[n].shape[0], -1) for n in self.names], dim=1)
+
+    def unflatten(self, vector: Tensor) -> dict[str, Tensor]:
+        pieces = torch.split(vector, self.sizes)
+        return {n: p.reshape(s) for n, p, s in zip(self.names, pieces, self.shapes, strict=True)}
+
+
+def functional_loss(
+    model: nn.Module, loss_fn: LossFn, buffers: Mapping[str, Tensor]
+) -> Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]:
+    """``loss(params, x, y) = loss_fn(model_params(x), y)`` with the given parameters (torch.func style)."""
+
+    def loss(params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        return loss_fn(functional_call(model, (params, dict(buffers)), (x,)), y)
+
+    return loss
+
+
+def model_buffers(model: nn.Module) -> dict[str, Tensor]:
+    return {name: b.detach() for name, b in model.named_buffers()}

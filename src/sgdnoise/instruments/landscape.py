@@ -1,0 +1,151 @@
+"""The loss along the line between two parameter vectors (Goodfellow et al. 2014; Jastrzębski et al. 2018
+§4.1, Fig. 2-3: L((1 − α)θ₁ + αθ₂) for α ∈ [−1, 2]).
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from sgdnoise.instruments._batches import (
+    Batches,
+    Data,
+    LossFn,
+    batch_norm_modules,
+    check_model_and_loss,
+    model_device_dtype,
+    preserved_model,
+)
+
+ParamsLike = Mapping[str, Tensor] | nn.Module | Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class InterpolationResult:
+    """Dataset-mean loss (and accuracy, for class-index targets) at each α, all float64 on the CPU."""
+
+    alphas: Tensor
+    losses: Tensor
+    accuracies: Tensor | None
+
+
+def _named_parameters(params: ParamsLike, model: nn.Module, which: str) -> dict[str, Tensor]:
+    reference = dict(model.named_parameters())
+    if isinstance(params, nn.Module):
+        params = dict(params.named_parameters())
+    if isinstance(params, Tensor):
+        total = sum(p.numel() for p in reference.values())
+        if params.shape != (total,):
+            raise ValueError(f"{which} as a flat vector must have shape ({total},), got {tuple(params.shape)}")
+        pieces = torch.split(params, [p.numel() for p in reference.values()])
+        params = {n: piece.reshape(p.shape) for (n, p), piece in zip(reference.items(), pieces, strict=True)}
+    if not isinstance(params, Mapping):
+        raise TypeError(f"{which} must be a state dict, a module or a flat tensor, got {type(params).__name__}")
+    missing = [n for n in reference if n not in params]
+    if missing:
+        raise ValueError(f"{which} lacks the model parameters {missing}")
+    out = {}
+    for name, p in reference.items():
+        value = params[name]
+        if value.shape != p.shape:
+            raise ValueError(f"{which}[{name!r}] has shape {tuple(value.shape)}, the model has {tuple(p.shape)}")
+        out[name] = value.detach().to(p.device, p.dtype, copy=True)  # may alias the model's own parameters
+    return out
+
+
+@torch.no_grad()
+def _reestimate_batch_norm(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> None:
+    """Reset BN running statistics and recompute them as the cumulative average over ``batches`` (train-mode
+    forward passes with momentum=None), as Goldstein's SWA bn_update does."""
+    layers = [m for m in batch_norm_modules(model) if m.track_running_stats]
+    momenta = [m.momentum for m in layers]
+    try:
+        for m in layers:
+            m.reset_running_stats()
+            m.momentum = None
+        model.train()
+        for x, _ in batches:
+            model(x)
+    finally:
+        for m, momentum in zip(layers, momenta, strict=True):
+            m.momentum = momentum
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, loss_fn: LossFn, batches: Batches) -> tuple[float, float | None]:
+    loss_sum = 0.0
+    correct = 0.0
+    count = 0
+    classification = True
+    for x, y in batches:
+        outputs = model(x)
+        n = x.shape[0]
+        loss_sum += float(loss_fn(outputs, y)) * n
+        classification = classification and outputs.ndim == 2 and y.ndim == 1 and not y.is_floating_point()
+        if classification:
+            correct += float((outputs.argmax(dim=1) == y).sum())
+        count += n
+    return loss_sum / count, (correct / count if classification else None)
+
+
+def interpolate(
+    params_a: ParamsLike,
+    params_b: ParamsLike,
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Data,
+    alphas: Tensor | Sequence[float] | None = None,
+    *,
+    bn_data: Data | None = None,
+    train_mode: bool = False,
+    chunk_size: int | None = None,
+) -> InterpolationResult:
+    """Loss L((1 − α)θ_a + αθ_b) of the dataset-mean loss at each α (default −1, −0.9, …, 2).
+
+    ``params_a``/``params_b``: state dicts (parameters are taken by name; buffers ignored), modules of the
+    same architecture, or flat vectors of all parameters. ``model`` provides the architecture and is
+    restored afterwards. When it has batch norm with running statistics and ``train_mode`` is False, the
+    running statistics are re-estimated at every α from train-mode passes over ``bn_data`` (default:
+    ``data``) before the eval-mode loss is measured. Accuracy is reported when outputs are ``[n, C]`` logits
+    and targets class indices. α = 0 and α = 1 give θ_a and θ_b exactly (α within a few rounding errors
+    of 0 or 1, as ``torch.linspace`` leaves it, is taken as the endpoint).
+    """
+    check_model_and_loss(model, loss_fn)
+    if not isinstance(train_mode, bool):
+        raise TypeError(f"train_mode must be True or False, got {train_mode!r}")
+    if alphas is None:
+        alphas = torch.arange(-10, 21, dtype=torch.float64) / 10  # -1.0, -0.9, ..., 2.0 with exact 0 and 1
+    alphas = alphas if isinstance(alphas, Tensor) else torch.tensor(alphas, dtype=torch.float64)
+    if alphas.ndim != 1 or alphas.numel() == 0 or not alphas.is_floating_point():
+        raise ValueError("alphas must be a non-empty 1-D sequence of floating interpolation coefficients")
+    # linspace rounding (1.5e-8 instead of 0 in float32) must not move the endpoints
+    snap = 8 * torch.finfo(alphas.dtype).eps * max(1.0, float(alphas.abs().max()))
+    alphas = alphas.to(torch.float64)
+    for endpoint in (0.0, 1.0):
+        alphas = torch.where((alphas - endpoint).abs() <= snap, endpoint, alphas)
+    device, dtype = model_device_dtype(model)
+    start = _named_parameters(params_a, model, "params_a")
+    end = _named_parameters(params_b, model, "params_b")
+    batches = Batches(data, device, dtype, chunk_size)
+    bn_batches = Batches(bn_data, device, dtype, chunk_size) if bn_data is not None else batches
+    reestimate = not train_mode and any(m.track_running_stats for m in batch_norm_modules(model))
+    losses, accuracies = [], []
+    with preserved_model(model, None, freeze_batch_norm=False):
+        parameters = dict(model.named_parameters())
+        for alpha in alphas.tolist():
+            with torch.no_grad():
+                for name, p in parameters.items():
+                    p.copy_((1 - alpha) * start[name] + alpha * end[name])
+            if reestimate:
+                _reestimate_batch_norm(model, bn_batches)
+            model.train(train_mode)
+            loss, accuracy = _evaluate(model, loss_fn, batches)
+            losses.append(loss)
+            accuracies.append(accuracy)
+    has_accuracy = all(a is not None for a in accuracies)
+    return InterpolationResult(
+        alphas=alphas.to(torch.float64).cpu(),
+        losses=torch.tensor(losses, dtype=torch.float64),
+        accuracies=torch.tensor(accuracies, dtype=torch.float64) if has_accuracy else None,
+    )

@@ -1,0 +1,273 @@
+"""Curvature instruments against exact Hessians of tiny float64 problems."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from sgdnoise.instruments.curvature import (
+    critical_learning_rate,
+    hessian_eigenvalues,
+    hessian_norm,
+    hessian_trace,
+    hessian_vector_product,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tanh_mlp(seed: int = 0, dtype: torch.dtype = torch.float64, n: int = 40):
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(5, 12), nn.Tanh(), nn.Linear(12, 3)).to(dtype)
+    x = torch.randn(n, 5, generator=gen, dtype=dtype)
+    y = torch.randint(0, 3, (n,), generator=gen)
+    return model, nn.CrossEntropyLoss(), x, y
+
+
+def exact_hessian(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    names, shapes = list(params), [p.shape for p in params.values()]
+    sizes = [p.numel() for p in params.values()]
+    flat = torch.cat([p.reshape(-1) for p in params.values()])
+
+    def loss(vector):
+        pieces = [t.reshape(s) for t, s in zip(torch.split(vector, sizes), shapes, strict=True)]
+        return loss_fn(functional_call(model, dict(zip(names, pieces, strict=True)), (x,)), y)
+
+    # torch.autograd.functional, not torch.func.hessian: the latter's vmap gets train-mode batch norm wrong
+    return torch.autograd.functional.hessian(loss, flat)
+
+
+def snapshot(model: nn.Module):
+    return (
+        [t.clone() for t in (*model.parameters(), *model.buffers())],
+        [m.training for m in model.modules()],
+    )
+
+
+def assert_unchanged(model: nn.Module, before) -> None:
+    tensors, modes = before
+    for old, new in zip(tensors, (*model.parameters(), *model.buffers()), strict=True):
+        assert torch.equal(old, new)
+    assert modes == [m.training for m in model.modules()]
+
+
+class Logistic(nn.Module):
+    """Logistic regression whose output carries the L2 penalty, so loss = mean BCE + λ/2 |w|²."""
+
+    def __init__(self, d: int, l2: float):
+        super().__init__()
+        self.linear = nn.Linear(d, 1, bias=False, dtype=torch.float64)
+        self.l2 = l2
+
+    def forward(self, x):
+        return self.linear(x).squeeze(1), 0.5 * self.l2 * self.linear.weight.square().sum()
+
+
+def logistic_loss(outputs, y):
+    logits, penalty = outputs
+    return nn.functional.binary_cross_entropy_with_logits(logits, y) + penalty
+
+
+def test_top_k_eigenvalues_match_exact_spectrum():
+    model, loss_fn, x, y = tanh_mlp()
+    exact = torch.linalg.eigvalsh(exact_hessian(model, loss_fn, x, y))
+    largest = exact.flip(0)[:10]
+    magnitude = exact[exact.abs().argsort(descending=True)][:10]
+    assert (exact < 0).any()  # the two orderings differ on this problem
+    before = snapshot(model)
+    for which, expected in [("largest", largest), ("magnitude", magnitude)]:
+        result = hessian_eigenvalues(model, loss_fn, (x, y), k=10, which=which)
+        assert result.converged and result.method == "lanczos"
+        torch.testing.assert_close(result.eigenvalues, expected, rtol=1e-6, atol=0)
+        assert (result.residuals <= 1.5e-8 * exact.abs().max()).all()
+    power = hessian_eigenvalues(model, loss_fn, (x, y), k=3, method="power", which="magnitude", max_iter=5000)
+    assert power.converged and power.method == "power"
+    torch.testing.assert_close(power.eigenvalues, magnitude[:3], rtol=1e-6, atol=0)
+    power = hessian_eigenvalues(model, loss_fn, (x, y), k=2, method="power", max_iter=5000)
+    torch.testing.assert_close(power.eigenvalues, largest[:2], rtol=1e-6, atol=0)
+    assert_unchanged(model, before)
+
+
+def test_eigenvectors_are_eigenvectors():
+    model, loss_fn, x, y = tanh_mlp(seed=1)
+    hess = exact_hessian(model, loss_fn, x, y)
+    result = hessian_eigenvalues(model, loss_fn, (x, y), k=3, return_eigenvectors=True)
+    vectors = result.eigenvectors
+    assert vectors is not None and vectors.shape == (3, hess.shape[0])
+    torch.testing.assert_close(vectors @ vectors.T, torch.eye(3, dtype=torch.float64), atol=1e-10, rtol=0)
+    residual = (vectors @ hess - result.eigenvalues[:, None] * vectors).norm(dim=1)
+    torch.testing.assert_close(residual, result.residuals, atol=1e-9, rtol=0)
+
+
+def test_low_rank_quadratic_with_krylov_breakdown():
+    # L(w) = mean_i (w·x_i − y_i)², H = 2 XᵀX / N has rank N = 5 < d = 30: Lanczos must restart.
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(5, 30, generator=gen, dtype=torch.float64)
+    y = torch.randn(5, 1, generator=gen, dtype=torch.float64)
+    model = nn.Linear(30, 1, bias=False, dtype=torch.float64)
+    exact = torch.linalg.eigvalsh(2 * x.T @ x / 5).flip(0)[:8]
+    result = hessian_eigenvalues(model, nn.MSELoss(), (x, y), k=8)
+    assert result.converged
+    torch.testing.assert_close(result.eigenvalues, exact, rtol=1e-6, atol=1e-10 * exact[0].item())
+    # torch.func's forward-over-reverse fails on mse_loss in some torch versions: the fallback is exact too
+    v = torch.randn(30, generator=gen, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        hv = hessian_vector_product(model, nn.MSELoss(), (x, y), v, method="forward-over-reverse")
+    torch.testing.assert_close(hv, 2 * x.T @ (x @ v) / 5, rtol=1e-12, atol=1e-12)
+
+
+def test_logistic_regression_hvp_matches_closed_form():
+    gen = torch.Generator().manual_seed(4)
+    d, n, l2 = 6, 50, 0.3
+    x = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    y = (torch.rand(n, generator=gen) < 0.5).to(torch.float64)
+    torch.manual_seed(4)
+    model = Logistic(d, l2)
+    p = torch.sigmoid(x @ model.linear.weight.detach()[0])
+    closed_form = x.T @ torch.diag(p * (1 - p)) @ x / n + l2 * torch.eye(d, dtype=torch.float64)
+    v = torch.randn(d, generator=gen, dtype=torch.float64)
+    batches = [(x[:17], y[:17]), (x[17:], y[17:])]  # unequal chunks: the mean must weight them by size
+    for method, rtol in [("forward-over-reverse", 1e-12), ("reverse-over-reverse", 1e-12), ("finite-difference", 1e-7)]:
+        hv = hessian_vector_product(model, logistic_loss, batches, v, method=method)
+        torch.testing.assert_close(hv, closed_form @ v, rtol=rtol, atol=0)
+    as_dict = hessian_vector_product(model, logistic_loss, (x, y), {"linear.weight": v[None]})
+    torch.testing.assert_close(as_dict["linear.weight"][0], closed_form @ v, rtol=1e-12, atol=0)
+    result = hessian_eigenvalues(model, logistic_loss, (x, y), k=d)
+    torch.testing.assert_close(result.eigenvalues, torch.linalg.eigvalsh(closed_form).flip(0), rtol=1e-6, atol=0)
+    trace = hessian_trace(model, logistic_loss, (x, y), n_samples=9)
+    assert abs(trace.value - closed_form.trace().item()) <= 3 * trace.stderr + 1e-10
+
+
+@pytest.mark.parametrize("method", ["hutch++", "hutchinson"])
+def test_trace_error_within_three_standard_errors(method):
+    for seed in range(4):
+        model, loss_fn, x, y = tanh_mlp(seed=seed, n=30)
+        exact = exact_hessian(model, loss_fn, x, y).trace().item()
+        estimate = hessian_trace(model, loss_fn, (x, y), method=method, n_samples=60, seed=seed)
+        assert estimate.n_samples == 60 and estimate.stderr > 0
+        assert abs(estimate.value - exact) <= 3 * estimate.stderr, (seed, estimate, exact)
+
+
+def test_hutchpp_is_exact_when_sketch_covers_the_range():
+    # rank-4 Hessian, sketch of 10 vectors: tr(QᵀHQ) is the whole trace, the residual part vanishes.
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(4, 20, generator=gen, dtype=torch.float64)
+    y = torch.randn(4, 1, generator=gen, dtype=torch.float64)
+    model = nn.Linear(20, 1, bias=False, dtype=torch.float64)
+    estimate = hessian_trace(model, nn.MSELoss(), (x, y), n_samples=30)
+    assert estimate.value == pytest.approx((2 * x.square().sum() / 4).item(), rel=1e-10)
+    assert estimate.stderr < 1e-10
+
+
+def test_frobenius_norm_estimate():
+    model, loss_fn, x, y = tanh_mlp(seed=2)
+    exact = torch.linalg.norm(exact_hessian(model, loss_fn, x, y)).item()
+    exact_products = hessian_norm(model, loss_fn, (x, y), n_samples=200, hvp_method="forward-over-reverse")
+    assert exact_products.step is None
+    assert abs(exact_products.value - exact) <= 3 * exact_products.stderr
+    assert exact_products.stderr < 0.05 * exact
+    # the finite-difference estimator sees the same probes: it differs only by its O(ε²) truncation error
+    finite = hessian_norm(model, loss_fn, (x, y), n_samples=200)
+    assert finite.step is not None and finite.step > 0
+    assert finite.squared == pytest.approx(exact_products.squared, rel=1e-7)
+    assert finite.stderr == pytest.approx(exact_products.stderr, rel=1e-5)
+
+
+def test_critical_learning_rate_is_two_over_lambda_max():
+    model, loss_fn, x, y = tanh_mlp(seed=6)
+    lam = torch.linalg.eigvalsh(exact_hessian(model, loss_fn, x, y))[-1].item()
+    result = critical_learning_rate(model, loss_fn, (x, y))
+    assert result.max_eigenvalue == pytest.approx(lam, rel=1e-8)
+    assert result.value == pytest.approx(2 / lam, rel=1e-8)
+    assert 0 <= result.max_eigenvalue_error < 1e-6 * lam
+
+
+def test_tensors_and_batches_give_the_same_answers():
+    model, loss_fn, x, y = tanh_mlp(seed=7)
+    batches = [(x[:13], y[:13]), (x[13:29], y[13:29]), (x[29:], y[29:])]
+    for data_a, data_b in [((x, y), batches), ((x, y), (x, y))]:
+        kwargs_b = {"chunk_size": 7} if data_b is not batches else {}
+        eig_a = hessian_eigenvalues(model, loss_fn, data_a, k=5)
+        eig_b = hessian_eigenvalues(model, loss_fn, data_b, k=5, **kwargs_b)
+        torch.testing.assert_close(eig_a.eigenvalues, eig_b.eigenvalues, rtol=1e-9, atol=0)
+        tr_a = hessian_trace(model, loss_fn, data_a, n_samples=12)
+        tr_b = hessian_trace(model, loss_fn, data_b, n_samples=12, **kwargs_b)
+        assert tr_a.value == pytest.approx(tr_b.value, rel=1e-9)
+        norm_a = hessian_norm(model, loss_fn, data_a, n_samples=5)
+        norm_b = hessian_norm(model, loss_fn, data_b, n_samples=5, **kwargs_b)
+        assert norm_a.value == pytest.approx(norm_b.value, rel=1e-7)
+
+
+def test_float32_model_follows_its_dtype():
+    model, loss_fn, x, y = tanh_mlp(seed=8, dtype=torch.float32)
+    exact = torch.linalg.eigvalsh(exact_hessian(model.double(), loss_fn, x.double(), y)).flip(0)[:3]
+    model.float()
+    result = hessian_eigenvalues(model, loss_fn, (x.double(), y), k=3)  # float64 data is cast to float32
+    assert result.converged
+    torch.testing.assert_close(result.eigenvalues, exact, rtol=1e-4, atol=0)
+    hv = hessian_vector_product(model, loss_fn, (x, y), torch.ones(sum(p.numel() for p in model.parameters())))
+    assert hv.dtype == torch.float32
+
+
+def test_batch_norm_model_in_either_mode_is_left_unchanged():
+    torch.manual_seed(9)
+    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 2)).double()
+    x = torch.randn(32, 4, dtype=torch.float64)
+    y = torch.randint(0, 2, (32,))
+    model(x)  # give the running statistics non-trivial values
+    model.eval()
+    loss_fn = nn.CrossEntropyLoss()
+    before = snapshot(model)
+    eval_top = hessian_eigenvalues(model, loss_fn, (x, y), k=2, train_mode=False)
+    train_top = hessian_eigenvalues(model, loss_fn, (x, y), k=2, train_mode=True)
+    hessian_trace(model, loss_fn, (x, y), n_samples=6, train_mode=True)
+    hessian_norm(model, loss_fn, (x, y), n_samples=3, train_mode=True)
+    assert_unchanged(model, before)
+    assert model[1].track_running_stats
+    # train mode normalises with the batch statistics: a different loss, a different Hessian
+    assert not torch.allclose(eval_top.eigenvalues, train_top.eigenvalues)
+    model.train()
+    with torch.no_grad():
+        model[1].track_running_stats = False
+        exact_train = torch.linalg.eigvalsh(exact_hessian(model, loss_fn, x, y)).flip(0)[:2]
+        model[1].track_running_stats = True
+    torch.testing.assert_close(train_top.eigenvalues, exact_train, rtol=1e-6, atol=0)
+
+
+def test_invalid_arguments_raise_clear_errors():
+    model, loss_fn, x, y = tanh_mlp()
+    with pytest.raises(ValueError, match="exceeds the number of trainable parameters"):
+        hessian_eigenvalues(model, loss_fn, (x, y), k=10_000)
+    with pytest.raises(ValueError, match="method"):
+        hessian_eigenvalues(model, loss_fn, (x, y), k=2, method="arnoldi")
+    with pytest.raises(TypeError, match="one-shot iterator"):
+        hessian_trace(model, loss_fn, iter([(x, y)]))
+    with pytest.raises(ValueError, match="flat vector"):
+        hessian_vector_product(model, loss_fn, (x, y), torch.ones(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="different numbers of examples"):
+        hessian_norm(model, loss_fn, (x, y[:5]))
+    with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
+        hessian_trace(lambda t: t, loss_fn, (x, y))
+    assert math.isfinite(hessian_trace(model, loss_fn, (x, y), n_samples=3).value)
+    assert np.isfinite(hessian_trace(model, loss_fn, (x, y), method="hutchinson", n_samples=2).stderr)
+
+
+def test_unconverged_run_warns_and_says_so():
+    model, loss_fn, x, y = tanh_mlp(seed=10)
+    with pytest.warns(RuntimeWarning, match="did not reach"):
+        result = hessian_eigenvalues(model, loss_fn, (x, y), k=5, max_iter=6)
+    assert not result.converged and result.n_matvecs == 6
+    assert (result.residuals > 0).all()

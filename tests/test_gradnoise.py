@@ -1,0 +1,154 @@
+"""Gradient-noise instruments against per-example loops and closed forms."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+from torch import nn
+
+from sgdnoise.instruments.gradnoise import (
+    gradient_noise,
+    gradient_noise_gaussianity,
+    per_example_gradient_chunks,
+    per_example_gradients,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tanh_mlp(seed: int = 0, n: int = 40):
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(5, 12), nn.Tanh(), nn.Linear(12, 3)).double()
+    x = torch.randn(n, 5, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 3, (n,), generator=gen)
+    return model, nn.CrossEntropyLoss(), x, y
+
+
+def loop_gradients(model, loss_fn, x, y) -> torch.Tensor:
+    rows = []
+    for i in range(x.shape[0]):
+        model.zero_grad()
+        loss_fn(model(x[i : i + 1]), y[i : i + 1]).backward()
+        rows.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]))
+    model.zero_grad(set_to_none=True)
+    return torch.stack(rows)
+
+
+def linear_regression(n: int = 12, d: int = 4, seed: int = 1):
+    """ℓ_i(w) = (w·x_i − y_i)²: g_i = 2(w·x_i − y_i) x_i in closed form."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    y = torch.randn(n, 1, generator=gen, dtype=torch.float64)
+    torch.manual_seed(seed)
+    model = nn.Linear(d, 1, bias=False, dtype=torch.float64)
+    w = model.weight.detach()[0]
+    per_example = 2 * (x @ w - y[:, 0])[:, None] * x
+    return model, nn.MSELoss(), x, y, per_example
+
+
+def test_per_example_gradients_match_a_loop():
+    model, loss_fn, x, y = tanh_mlp()
+    expected = loop_gradients(model, loss_fn, x, y)
+    before = [p.clone() for p in model.parameters()]
+    for chunk_size in (None, 1, 7):
+        torch.testing.assert_close(per_example_gradients(model, loss_fn, (x, y), chunk_size=chunk_size), expected)
+    batches = [(x[:11], y[:11]), (x[11:], y[11:])]
+    torch.testing.assert_close(per_example_gradients(model, loss_fn, batches), expected)
+    chunks = list(per_example_gradient_chunks(model, loss_fn, (x, y), chunk_size=16))
+    assert [c.shape[0] for c in chunks] == [16, 16, 8]
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_gradient_noise_matches_closed_form_linear_regression():
+    model, loss_fn, x, y, g = linear_regression()
+    n, batch = g.shape[0], 3
+    mean = g.mean(0)
+    cov_trace = ((g - mean) ** 2).sum().item() / (n - 1)
+    for data, chunk_size in [((x, y), None), ((x, y), 5), ([(x[:4], y[:4]), (x[4:], y[4:])], None)]:
+        noise = gradient_noise(model, loss_fn, data, batch, chunk_size=chunk_size)
+        assert noise.n_examples == n and noise.batch_size == batch
+        assert noise.mean_grad_sq_norm == pytest.approx(mean.square().sum().item(), rel=1e-12)
+        assert noise.covariance_trace == pytest.approx(cov_trace, rel=1e-12)
+        assert noise.noise_scale_simple == pytest.approx(cov_trace / mean.square().sum().item(), rel=1e-12)
+        assert noise.temperature is None and noise.noise_scale is None
+
+
+def test_minibatch_noise_trace_is_the_variance_of_minibatch_means_without_replacement():
+    # enumerate every minibatch of B = 2 out of N = 6 examples: the exact covariance of the minibatch mean
+    model, loss_fn, x, y, g = linear_regression(n=6, d=3, seed=2)
+    means = torch.stack([g[list(subset)].mean(0) for subset in itertools.combinations(range(6), 2)])
+    exact = ((means - g.mean(0)) ** 2).sum(1).mean().item()
+    noise = gradient_noise(model, loss_fn, (x, y), 2)
+    assert noise.minibatch_noise_trace == pytest.approx(exact, rel=1e-12)
+    assert gradient_noise(model, loss_fn, (x, y), 6).minibatch_noise_trace == pytest.approx(0.0, abs=1e-15)
+
+
+def test_temperature_and_noise_scale_with_momentum():
+    model, loss_fn, x, y, _ = linear_regression(n=40)
+    noise = gradient_noise(model, loss_fn, (x, y), 8, lr=0.2, momentum=0.9)
+    assert noise.temperature == pytest.approx(0.2 / (8 * 0.1))
+    assert noise.noise_scale == pytest.approx(0.2 * (40 / 8 - 1) / 0.1)
+    assert noise.lr == 0.2 and noise.momentum == 0.9
+
+
+def test_gaussianity_of_single_examples_vs_minibatch_means():
+    model, loss_fn, x, y = tanh_mlp(seed=3, n=400)
+    result = gradient_noise_gaussianity(model, loss_fn, (x, y), batch_size=30, n_minibatches=3000, seed=1)
+    column = loop_gradients(model, loss_fn, x, y)[:, result.parameter_index].numpy()
+    np.testing.assert_allclose(result.single_example_gradients, column, rtol=1e-12, atol=1e-15)
+    assert result.parameter_name.startswith("2.weight[")  # an element of the output-layer matrix
+    assert result.single.skewness == pytest.approx(scipy.stats.skew(column, bias=False))
+    assert result.single.normal_pvalue == pytest.approx(scipy.stats.normaltest(column).pvalue)
+    # a minibatch mean of 30 without replacement has std σ·sqrt(1/B − 1/N) (3000 draws: ~1.3% sampling error)
+    assert result.minibatch.std == pytest.approx(result.predicted_minibatch_std, rel=0.05)
+    assert result.minibatch.mean == pytest.approx(column.mean(), abs=4 * result.predicted_minibatch_std / 50)
+    # averaging drives the distribution towards the Gaussian (Smith & Le App. C)
+    assert result.single.normal_pvalue < 1e-3
+    assert abs(result.minibatch.skewness) < abs(result.single.skewness) / 3
+    assert result.minibatch.normal_statistic < result.single.normal_statistic
+    chosen = gradient_noise_gaussianity(model, loss_fn, (x, y), batch_size=30, parameter_index=0, n_minibatches=50)
+    assert chosen.parameter_name == "0.weight[0, 0]" and chosen.minibatch_gradients.shape == (50,)
+
+
+def test_batch_norm_needs_eval_mode_and_is_left_unchanged():
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 2)).double()
+    x = torch.randn(30, 4, dtype=torch.float64)
+    y = torch.randint(0, 2, (30,))
+    model(x)
+    buffers = [b.clone() for b in model.buffers()]
+    with pytest.raises(ValueError, match="train_mode=False"):
+        gradient_noise(model, nn.CrossEntropyLoss(), (x, y), 5)
+    noise = gradient_noise(model, nn.CrossEntropyLoss(), (x, y), 5, train_mode=False)
+    assert math.isfinite(noise.covariance_trace) and noise.covariance_trace > 0
+    model.eval()
+    expected = loop_gradients(model, nn.CrossEntropyLoss(), x, y)
+    model.train()
+    torch.testing.assert_close(per_example_gradients(model, nn.CrossEntropyLoss(), (x, y), train_mode=False), expected)
+    assert model.training and all(m.training for m in model.modules())
+    assert all(torch.equal(a, b) for a, b in zip(buffers, model.buffers(), strict=True))
+
+
+def test_invalid_arguments():
+    model, loss_fn, x, y = tanh_mlp()
+    with pytest.raises(ValueError, match="exceeds the number of examples"):
+        gradient_noise(model, loss_fn, (x, y), 41)
+    with pytest.raises(ValueError, match="batch_size"):
+        gradient_noise(model, loss_fn, (x, y), 0)
+    with pytest.raises(ValueError, match="momentum"):
+        gradient_noise(model, loss_fn, (x, y), 4, lr=0.1, momentum=1.0)
+    with pytest.raises(ValueError, match="parameter_index"):
+        gradient_noise_gaussianity(model, loss_fn, (x, y), parameter_index=10_000)
+    with pytest.raises(TypeError, match="pair of tensors"):
+        per_example_gradients(model, loss_fn, x)
