@@ -1,0 +1,133 @@
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from sgdnoise import experiments
+from sgdnoise.data import Dataset, TaskData
+from sgdnoise.experiments import smith_le_gradient_noise as exp
+from sgdnoise.instruments.gradnoise import DistributionStats
+from sgdnoise.store import Store
+
+TINY = exp.GradientNoiseSpec(
+    n_train=200, hidden_width=16, batch_size=10, n_minibatches=200, n_repeats=2, histogram_bins=12
+)
+
+
+def _tiny_task(seed: int, n_train: int, device: torch.device) -> TaskData:
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(n_train, 12, generator=generator).to(device)
+    y = torch.randint(0, 3, (n_train,), generator=generator).to(device)
+    train = Dataset(x, y, 3, "tiny-train")
+    return TaskData(train, train, {"task": "tiny"})
+
+
+@pytest.fixture
+def tiny_quick_scale(monkeypatch):
+    monkeypatch.setitem(exp.SPECS, "quick", TINY)
+    monkeypatch.setattr(exp, "load_task", _tiny_task)
+
+
+def test_count_modes_tells_a_bimodal_mixture_from_a_normal():
+    rng = np.random.default_rng(0)
+    assert exp.count_modes(rng.normal(size=1000)) == 1
+    mixture = np.concatenate([rng.normal(-3, 1, 700), rng.normal(3, 1, 300)])
+    assert exp.count_modes(mixture) == 2
+    assert exp.count_modes(np.zeros(50)) == 1
+
+
+def _repeat(single: np.ndarray, minibatch: np.ndarray, batch_size: int) -> dict:
+    """A repeat record as ``measure`` builds it, from given samples."""
+    n = min(single.size, minibatch.size)
+    return {
+        "parameter_name": "w[0, 0]",
+        "single": dataclasses.asdict(DistributionStats.of(single)),
+        "minibatch": dataclasses.asdict(DistributionStats.of(minibatch)),
+        "predicted_minibatch_std": float(single.std(ddof=1) * np.sqrt(1 / batch_size - 1 / single.size)),
+        "equal_n": n,
+        "single_statistic_equal_n": float(scipy.stats.normaltest(single[:n]).statistic),
+        "minibatch_statistic_equal_n": float(scipy.stats.normaltest(minibatch[:n]).statistic),
+        "single_modes": exp.count_modes(single),
+        "minibatch_modes": exp.count_modes(minibatch),
+        "single_zero_fraction": float(np.mean(single == 0)),
+    }
+
+
+def test_claims_on_a_bimodal_population_and_its_minibatch_means():
+    rng = np.random.default_rng(1)
+    n, batch = 1000, 30
+    repeats = []
+    for _ in range(5):
+        single = np.concatenate([rng.normal(-1.0, 0.2, 600), rng.normal(1.5, 0.2, 400)])
+        minibatch = np.array([single[rng.choice(n, batch, replace=False)].mean() for _ in range(n)])
+        repeats.append(_repeat(single, minibatch, batch))
+    claims = {c.id: c for c in exp.check_claims(repeats, batch, n)}
+    assert claims["fig9/single-example-not-gaussian"].holds
+    assert claims["fig9/single-example-double-peaked"].holds
+    assert claims["fig9/minibatch-closer-to-gaussian"].holds
+    assert claims["fig9/minibatch-std-matches-prediction"].holds
+    assert claims["fig9/minibatch-std-matches-prediction"].value["repeats_holding"] == "5/5"
+    ratios = claims["fig9/minibatch-closer-to-gaussian"].value["K2_ratio_per_repeat"]
+    assert min(ratios) >= exp.IMPROVEMENT_FACTOR
+
+
+def test_claims_fail_when_the_numbers_say_so():
+    rng = np.random.default_rng(2)
+    n, batch = 1000, 30
+    gaussian = rng.normal(size=n)
+    # minibatch "means" as non-Gaussian as the examples, with half the predicted spread
+    fake_minibatch = gaussian * 0.5 * np.sqrt(1 / batch - 1 / n)
+    repeats = [_repeat(gaussian, fake_minibatch, batch) for _ in range(5)]
+    claims = {c.id: c for c in exp.check_claims(repeats, batch, n)}
+    assert not claims["fig9/single-example-not-gaussian"].holds
+    assert not claims["fig9/single-example-double-peaked"].holds
+    assert claims["fig9/single-example-double-peaked"].note
+    assert not claims["fig9/minibatch-closer-to-gaussian"].holds
+    assert not claims["fig9/minibatch-std-matches-prediction"].holds
+    assert claims["fig9/minibatch-std-matches-prediction"].value["measured_over_predicted_per_repeat"][0] == (
+        pytest.approx(0.5)
+    )
+    # 3 of 5 repeats holding is below the 80% rule, 4 of 5 is not
+    flags = [True, True, True, False, False]
+    assert exp._verdict(flags) == (False, "3/5")
+    assert exp._verdict([*flags[:3], True, False]) == (True, "4/5")
+
+
+def test_spec_rejects_a_batch_larger_than_the_training_set():
+    with pytest.raises(ValueError, match="batch_size"):
+        exp.GradientNoiseSpec(n_train=100, batch_size=100)
+
+
+def test_reproduce_writes_summary_and_figures_and_resumes(tmp_path, tiny_quick_scale, monkeypatch):
+    out = tmp_path / "run"
+    summary = experiments.reproduce("smith-le-gradient-noise", out_dir=out, show_progress=False)
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["experiment"] == "smith-le-gradient-noise" and on_disk["scale"] == "quick"
+    assert {c["id"] for c in on_disk["claims"]} == {
+        "fig9/single-example-not-gaussian",
+        "fig9/single-example-double-peaked",
+        "fig9/minibatch-closer-to-gaussian",
+        "fig9/minibatch-std-matches-prediction",
+    }
+    repeats = on_disk["data"]["repeats"]
+    assert [r["seed"] for r in repeats] == [0, 1]
+    for repeat in repeats:
+        assert repeat["parameter_name"].startswith("layers.3.weight[")  # the softmax-layer weight matrix
+        assert sum(repeat["single_histogram"]["counts"]) == TINY.n_train
+        assert sum(repeat["minibatch_histogram"]["counts"]) == TINY.n_minibatches
+        assert len(repeat["single_histogram"]["edges"]) == TINY.histogram_bins + 1
+    assert sorted(p.name for p in (out / "figures").iterdir()) == [
+        "fig9_gradient_distribution.png",
+        "fig9_gradient_distribution_repeats.png",
+    ]
+    assert len(Store(out / "store.sqlite").runs("smith-le-gradient-noise")) == TINY.n_repeats
+
+    def no_remeasure(*args, **kwargs):
+        raise AssertionError("a finished repeat was measured again")
+
+    monkeypatch.setattr(exp, "measure", no_remeasure)
+    again = experiments.reproduce("smith-le-gradient-noise", out_dir=out, show_progress=False)
+    assert again["claims"] == summary["claims"]

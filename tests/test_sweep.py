@@ -1,0 +1,345 @@
+"""Sweeps: grid expansion, grouping, executors, resume (also after kill -9), divergence, concurrency."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sgdnoise.sweep as sweep_module
+from sgdnoise.data import synthetic_task
+from sgdnoise.engine import TrainConfig
+from sgdnoise.models import MLPSpec, logistic_regression, smith_le_shallow_net
+from sgdnoise.store import Store, run_key
+from sgdnoise.sweep import (
+    MissingDependencyError,
+    Sweep,
+    SweepRun,
+    expand_grid,
+    group_runs,
+    run_sweep,
+    threads_for_group,
+)
+
+TASK = functools.partial(synthetic_task, seed=0, n_train=64, n_test=32, dim=20)
+SPEC = MLPSpec(input_dim=20, hidden=(8,), num_classes=2)
+BASE = TrainConfig(SPEC, 0.1, 8, steps=30, eval_points=3)
+TESTS_DIR = Path(__file__).parent
+
+
+def make_sweep(experiment: str = "demo", batch_sizes: tuple[int, ...] = (4, 8, 16), steps: int = 30) -> Sweep:
+    """One group per batch size, two learning rates × two seeds in each (also used by the subprocesses)."""
+    base = TrainConfig(SPEC, 0.1, 8, steps=steps, eval_points=3)
+    return Sweep(
+        experiment, TASK, expand_grid(base, batch_size=list(batch_sizes), learning_rate=[0.05, 0.2], seed=[0, 1])
+    )
+
+
+def assert_close(x: dict[str, Any], y: dict[str, Any]) -> None:
+    """Equal keys; numbers equal to float tolerance, other values exactly."""
+    assert x.keys() == y.keys()
+    for name in x:
+        if isinstance(x[name], list | float):
+            assert x[name] == pytest.approx(y[name], rel=1e-5, abs=1e-7), name
+        else:
+            assert x[name] == y[name], name
+
+
+def assert_same_results(a: list[sweep_module.SweptRun], b: list[sweep_module.SweptRun]) -> None:
+    assert [r.key for r in a] == [r.key for r in b]
+    for x, y in zip(a, b, strict=True):
+        assert x.status == y.status
+        assert_close({**x.metrics, "wall_seconds": 0.0}, {**y.metrics, "wall_seconds": 0.0})
+        assert_close(x.history, y.history)
+
+
+@pytest.fixture
+def count_trained(monkeypatch: pytest.MonkeyPatch) -> list[TrainConfig]:
+    """Every config the sweep hands to the engine (in-process executor)."""
+    trained: list[TrainConfig] = []
+    real = sweep_module.train_group
+
+    def counting(configs: list[TrainConfig], *args: Any, **kwargs: Any) -> Any:
+        trained.extend(configs)
+        return real(configs, *args, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "train_group", counting)
+    return trained
+
+
+def table_rows(path: Path) -> list[tuple[Any, ...]]:
+    try:
+        with sqlite3.connect(path, timeout=30) as conn:
+            return conn.execute("SELECT * FROM runs ORDER BY key").fetchall()
+    except sqlite3.OperationalError:  # file or table not created yet
+        return []
+
+
+def integrity(path: Path) -> str:
+    with sqlite3.connect(path, timeout=30) as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# Grid, sweep and grouping
+# --------------------------------------------------------------------------------------------------
+
+
+def test_expand_grid_is_the_product_with_first_axis_outermost() -> None:
+    grid = expand_grid(BASE, batch_size=[4, 16], learning_rate=[0.1, 0.3, 1.0], seed=[7])
+    assert len(grid) == 6
+    assert [(c.batch_size(0.0), c.learning_rate(0.0), c.seed) for c in grid] == [
+        (4, 0.1, 7),
+        (4, 0.3, 7),
+        (4, 1.0, 7),
+        (16, 0.1, 7),
+        (16, 0.3, 7),
+        (16, 1.0, 7),
+    ]
+    assert all(c.steps == BASE.steps and c.model == BASE.model for c in grid)
+    assert expand_grid(BASE) == [BASE]
+
+
+@pytest.mark.parametrize(
+    ("axes", "error"),
+    [({"lr": [0.1]}, ValueError), ({"seed": []}, ValueError), ({"seed": "01"}, TypeError), ({"seed": 3}, TypeError)],
+)
+def test_expand_grid_rejects_bad_axes(axes: dict[str, Any], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        expand_grid(BASE, **axes)
+
+
+def test_sweep_validates_its_runs() -> None:
+    with pytest.raises(ValueError, match="same run twice"):
+        Sweep("x", TASK, [BASE, BASE])
+    with pytest.raises(ValueError, match="tasks are"):
+        Sweep("x", TASK, [SweepRun(BASE, task="other")])
+    with pytest.raises(ValueError, match="SweepRun"):
+        Sweep("x", {"a": TASK, "b": TASK}, [BASE])
+    with pytest.raises(ValueError, match="at least one run"):
+        Sweep("x", TASK, [])
+    with pytest.raises(ValueError, match="clashes"):
+        SweepRun(BASE, labels={"seed": 3})
+    with pytest.raises(TypeError, match="JSON"):
+        SweepRun(BASE, labels={"n": object()})
+    # the same config on two tasks (or with different labels) are two runs with two store keys
+    sweep = Sweep(
+        "x",
+        {"a": TASK, "b": TASK},
+        [SweepRun(BASE, "a"), SweepRun(BASE, "b"), SweepRun(BASE, "b", labels={"trial": 2})],
+    )
+    assert len(set(sweep.keys())) == 3
+    assert sweep.keys()[2] == run_key("x", BASE.to_dict() | {"task": "b", "trial": 2})
+
+
+def test_group_runs_respects_group_keys_tasks_and_size() -> None:
+    configs = expand_grid(BASE, batch_size=[4, 8], seed=[0, 1, 2], momentum=[0.0, 0.9])
+    runs = [SweepRun(c, task="small" if c.seed == 1 else "large") for c in configs]
+    groups = group_runs(runs, max_group_size=3)
+    assert sorted(id(r) for g in groups for r in g) == sorted(id(r) for r in runs)
+    for group in groups:
+        assert 1 <= len(group) <= 3
+        assert len({(r.task, r.config.group_key()) for r in group}) == 1
+        positions = [runs.index(r) for r in group]
+        assert positions == sorted(positions)
+    tasks_in_order = [g[0].task for g in groups]
+    assert tasks_in_order == sorted(tasks_in_order, key=tasks_in_order.index)  # each task's groups contiguous
+    assert tasks_in_order[0] == "large"  # the task of the first run comes first
+    # without a cap: one group per (task, batch size)
+    assert len(group_runs(runs)) == 4
+    with pytest.raises(ValueError, match="max_group_size"):
+        group_runs(runs, max_group_size=0)
+
+
+def test_thread_heuristic_gives_all_cores_only_to_large_batch_groups() -> None:
+    shallow = smith_le_shallow_net()
+    assert threads_for_group([TrainConfig(shallow, 0.1, 10, steps=5)], 1000, cores=2) == 1
+    assert threads_for_group([TrainConfig(shallow, 0.1, 300, steps=5)], 1000, cores=2) == 2
+    # batch clipped to the training-set size: B=300 on N=32 is a small-batch group
+    assert threads_for_group([TrainConfig(shallow, 0.1, 300, steps=5)], 32, cores=2) == 1
+    # large batch but a tiny model: per-step work too small to share between threads
+    assert threads_for_group([TrainConfig(logistic_regression(20), 0.1, 500, steps=5)], 1000, cores=2) == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------------------
+
+
+def test_inline_and_process_pool_give_the_same_results() -> None:
+    sweep = make_sweep()
+    with Store(":memory:") as inline_store, Store(":memory:") as pool_store:
+        inline = run_sweep(sweep, inline_store, executor="inline", show_progress=False)
+        pooled = run_sweep(sweep, pool_store, executor="processes", workers=2, show_progress=False)
+        assert len(pool_store.runs("demo")) == len(sweep.runs)
+    assert all(r.trained and r.status == "done" for r in inline + pooled)
+    assert all(len(r.history["step"]) == 4 and r.history["step"][-1] == 30 for r in inline)
+    assert_same_results(inline, pooled)
+
+
+def test_multi_task_sweep_trains_each_run_on_its_task() -> None:
+    tasks = {f"n{n}": functools.partial(synthetic_task, seed=0, n_train=n, n_test=16, dim=20) for n in (32, 64)}
+    runs = [SweepRun(BASE, task=name, labels={"n_train": int(name[1:])}) for name in tasks]
+    with Store(":memory:") as store:
+        results = run_sweep(Sweep("n-scaling", tasks, runs), store, executor="inline", show_progress=False)
+        stored = store.get("n-scaling", BASE.to_dict() | {"task": "n32", "n_train": 32})
+    assert stored is not None and stored.config["n_train"] == 32
+    # epochs after 30 steps of B=8 are 30·8/N: the run saw its own task's training set
+    assert [r.metrics["epoch"] for r in results] == [30 * 8 / 32, 30 * 8 / 64]
+
+
+def test_resume_trains_only_missing_runs_and_matches_an_uninterrupted_sweep(count_trained: list[TrainConfig]) -> None:
+    sweep = make_sweep()
+    with Store(":memory:") as reference_store:
+        reference = run_sweep(sweep, reference_store, executor="inline", show_progress=False)
+    half = [run.config for run in sweep.runs[::2]]
+    with Store(":memory:") as store:
+        run_sweep(Sweep("demo", TASK, half), store, executor="inline", show_progress=False)
+        count_trained.clear()
+        resumed = run_sweep(sweep, store, executor="inline", show_progress=False)
+        again = run_sweep(sweep, store, executor="inline", show_progress=False)
+    missing = [run.config for run in sweep.runs[1::2]]
+    assert sorted(map(repr, count_trained)) == sorted(map(repr, missing))
+    assert [r.trained for r in resumed] == [i % 2 == 1 for i in range(len(sweep.runs))]
+    assert not any(r.trained for r in again)
+    assert_same_results(resumed, reference)
+    assert_same_results(again, reference)
+
+
+def test_diverged_runs_are_stored_as_diverged() -> None:
+    sweep = Sweep("div", TASK, expand_grid(BASE, learning_rate=[0.1, 1e5], seed=[0, 1]))
+    with Store(":memory:") as store:
+        results = run_sweep(sweep, store, executor="inline", show_progress=False)
+        statuses = [store.get("div", run.store_config()).status for run in sweep.runs]  # type: ignore[union-attr]
+    assert statuses == ["done", "done", "diverged", "diverged"]
+    assert [r.diverged for r in results] == [False, False, True, True]
+    for result in results[2:]:
+        assert 0 <= result.metrics["diverged_at_step"] < 30
+        assert all(step < 30 for step in result.history.get("step", []))
+    assert results[0].metrics["steps_done"] == 30 and results[0].metrics["diverged_at_step"] is None
+
+
+def test_interrupt_keeps_finished_groups_and_reraises(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = sweep_module.train_group
+    calls: list[int] = []
+
+    def interrupted_on_second_group(configs: list[TrainConfig], *args: Any, **kwargs: Any) -> Any:
+        calls.append(len(configs))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(configs, *args, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "train_group", interrupted_on_second_group)
+    sweep = make_sweep()
+    with Store(":memory:") as store:
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(sweep, store, executor="inline", show_progress=False)
+        assert store.finished_keys("demo") == set(sweep.keys()[:4])  # the first group (B=4)
+        monkeypatch.setattr(sweep_module, "train_group", real)
+        results = run_sweep(sweep, store, executor="inline", show_progress=False)
+    assert [r.trained for r in results] == [False] * 4 + [True] * 8
+
+
+def test_run_sweep_rejects_bad_arguments() -> None:
+    sweep = make_sweep()
+    unpicklable = Sweep("lambda", lambda: TASK(), [BASE, replace_seed(BASE, 1), replace_seed(BASE, 2)])
+    with Store(":memory:") as store:
+        with pytest.raises(ValueError, match="executor"):
+            run_sweep(sweep, store, executor="threads", show_progress=False)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="workers"):
+            run_sweep(sweep, store, workers=0, show_progress=False)
+        with pytest.raises(TypeError, match="lambda or closure"):
+            run_sweep(unpicklable, store, executor="processes", show_progress=False)
+        assert store.finished_keys("demo") == set()
+
+
+def replace_seed(config: TrainConfig, seed: int) -> TrainConfig:
+    return expand_grid(config, seed=[seed])[0]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="Ray is installed")
+def test_ray_executor_without_ray_fails_with_install_hint() -> None:
+    with Store(":memory:") as store, pytest.raises(MissingDependencyError, match=r"sgdnoise\[ray\]"):
+        run_sweep(make_sweep(), store, executor="ray", show_progress=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# Other processes: kill -9 and concurrent sweeps on one store
+# --------------------------------------------------------------------------------------------------
+
+# Runs make_sweep's sweep inline on the store argv[2]; each group pauses argv[3] seconds after training.
+SCRIPT = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import sgdnoise.sweep as sweep_module
+from sgdnoise.store import Store
+from test_sweep import make_sweep
+real = sweep_module.train_group
+def slow(*args, **kwargs):
+    results = real(*args, **kwargs)
+    time.sleep(float(sys.argv[3]))
+    return results
+sweep_module.train_group = slow
+results = sweep_module.run_sweep(make_sweep(batch_sizes=(2, 4, 8, 16, 32, 64)), Store(sys.argv[2]),
+                                 executor="inline", show_progress=False)
+print(len(results), sum(r.trained for r in results))
+"""
+
+
+def launch(store_path: Path, pause: float) -> subprocess.Popen[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(TESTS_DIR), str(store_path), str(pause)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def test_kill_9_then_resume_recomputes_nothing_that_was_stored(
+    tmp_path: Path, count_trained: list[TrainConfig]
+) -> None:
+    store_path = tmp_path / "store.sqlite"
+    process = launch(store_path, pause=0.5)
+    deadline = time.monotonic() + 120
+    while not table_rows(store_path):
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    before = table_rows(store_path)
+    sweep = make_sweep(batch_sizes=(2, 4, 8, 16, 32, 64))
+    assert 0 < len(before) < len(sweep.runs)  # killed mid-sweep
+    with Store(store_path) as store:
+        results = run_sweep(sweep, store, executor="inline", show_progress=False)
+    after = {row[0]: row for row in table_rows(store_path)}
+    assert set(after) == set(sweep.keys())
+    assert all(after[row[0]] == row for row in before)  # stored rows untouched (same `finished` time)
+    assert len(count_trained) == len(sweep.runs) - len(before)
+    assert sum(r.trained for r in results) == len(sweep.runs) - len(before)
+    assert integrity(store_path) == "ok"
+
+
+def test_two_processes_on_one_store_store_every_run_exactly_once(tmp_path: Path) -> None:
+    store_path = tmp_path / "store.sqlite"
+    processes = [launch(store_path, pause=0.2) for _ in range(2)]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], [err for _, err in outputs]
+    sweep = make_sweep(batch_sizes=(2, 4, 8, 16, 32, 64))
+    rows = table_rows(store_path)
+    assert sorted(row[0] for row in rows) == sorted(sweep.keys())  # one row per run, none missing
+    counts = [tuple(map(int, out.split())) for out, _ in outputs]
+    assert all(total == len(sweep.runs) for total, _ in counts)  # each process returned every run
+    assert sum(trained for _, trained in counts) >= len(sweep.runs)
+    assert integrity(store_path) == "ok"
