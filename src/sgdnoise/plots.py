@@ -112,3 +112,201 @@ def evidence_figures(data: Mapping[str, Any], fig_dir: Path, datasets: Sequence[
         paths.append(save(fig1, fig_dir / f"fig1_{dataset}_accuracy_margin.png"))
         paths.append(save(fig2, fig_dir / f"fig2_{dataset}_cross_entropy_evidence.png"))
     return paths
+
+
+def _none_to_nan(values: Sequence[float | None]) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def _history_band(ax: Axes, history: Mapping[str, Any], metric: str, label: str, **style: Any) -> None:
+    """A during-training curve (mean ± std over seeds) against updates; step 0 is left out (log x)."""
+    steps = np.asarray(history["step"], float)
+    mean, std = _none_to_nan(history[metric]["mean"]), _none_to_nan(history[metric]["std"])
+    n = min(len(steps), len(mean))
+    shown = steps[:n] > 0
+    steps, mean, std = steps[:n][shown], mean[:n][shown], std[:n][shown]
+    (line,) = ax.plot(steps, mean, label=label, **style)
+    ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def smith_le_gap_figure(data: Mapping[str, Any], fig_dir: Path, name: str, title: str) -> Path:
+    """Smith & Le Fig. 3 / Fig. 8: (a) test accuracy and (b) test cross-entropy vs gradient updates
+    (log x), one curve per batch size; with several L2 strengths, unregularised curves are dotted."""
+    fig, (ax_acc, ax_ce) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    regularised = [c for c in data["curves"] if c["l2_lambda"] > 0]
+    for curve in data["curves"]:
+        faint = bool(regularised) and curve["l2_lambda"] == 0
+        for i, (batch, history) in enumerate(curve["history"].items()):
+            label = f"B = {batch}" + (f", λ = {curve['l2_lambda']:g}" if regularised else "")
+            style = {"color": f"C{i}", "linestyle": ":" if faint else "-", "alpha": 0.6 if faint else 1.0}
+            _history_band(ax_acc, history, "test_accuracy", label, **style)
+            _history_band(ax_ce, history, "test_cross_entropy", label, **style)
+    ax_acc.set(xscale="log", xlabel="gradient descent updates", ylabel="test accuracy", title="(a)")
+    ax_ce.set(xscale="log", xlabel="gradient descent updates", ylabel="test cross-entropy", title="(b)")
+    ax_acc.legend(fontsize=8)
+    ax_ce.legend(fontsize=8)
+    fig.suptitle(title)
+    return save(fig, fig_dir / f"{name}_test_accuracy_cross_entropy.png")
+
+
+def _final_accuracy_panel(ax: Axes, data: Mapping[str, Any]) -> None:
+    """Final test accuracy vs batch size (log x) per curve, mean ± std over seeds; points not run omitted."""
+    batch_sizes = np.asarray(data["batch_sizes"], float)
+    for i, curve in enumerate(data["curves"]):
+        acc = np.array([_none_to_nan(row) for row in curve["accuracy"]])
+        run = np.array([any(row[j] != "not_run" for row in curve["status"]) for j in range(len(batch_sizes))])
+        scored = np.where(np.isfinite(acc), acc, 0.1)  # diverged runs drawn at chance
+        mean, std = scored.mean(axis=0), scored.std(axis=0)
+        ax.errorbar(
+            batch_sizes[run], mean[run], yerr=std[run], marker="o", capsize=3, color=f"C{i}", label=curve["label"]
+        )
+    ax.set(xscale="log", xlabel="batch size B", ylabel="final test accuracy")
+    ax.legend(fontsize=8)
+
+
+def smith_le_batch_figure(data: Mapping[str, Any], fig_dir: Path) -> Path:
+    """Smith & Le Fig. 4: (a) test accuracy during training per batch size, (b) final test accuracy vs
+    batch size with error bars over seeds."""
+    fig, (ax_curves, ax_final) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    curve = data["curves"][0]
+    for i, (batch, history) in enumerate(curve["history"].items()):
+        _history_band(
+            ax_curves,
+            history,
+            "test_accuracy",
+            f"B = {batch}",
+            color=plt.cm.viridis(i / max(1, len(curve["history"]) - 1)),
+        )
+    ax_curves.set(xscale="log", xlabel="gradient descent updates", ylabel="test accuracy", title="(a)")
+    ax_curves.legend(fontsize=8)
+    _final_accuracy_panel(ax_final, data)
+    ax_final.set_title(f"(b) after {curve['steps']} updates")
+    fig.suptitle("Fig. 4 — test accuracy vs batch size (ε = 1)")
+    return save(fig, fig_dir / "fig4_batch_size.png")
+
+
+def smith_le_scaling_figure(data: Mapping[str, Any], fig_dir: Path, name: str, title: str, x_label: str) -> Path:
+    """Smith & Le Fig. 5–7: (a) final test accuracy vs batch size per curve, (b) best observed batch
+    size vs the swept quantity (log-log), error bars to the next sampled batch size (an arrow-less open
+    marker at an edge optimum), with the fitted power law and its bootstrap CI."""
+    fig, (ax_acc, ax_opt) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    _final_accuracy_panel(ax_acc, data)
+    ax_acc.set_title("(a)")
+    scaling = data["scaling"]
+    x = np.asarray(scaling["x"], float)
+    for i, (xi, optimum) in enumerate(zip(x, scaling["optima"], strict=True)):
+        value = optimum["value"]
+        lower = optimum["lower"] if optimum["lower"] is not None else value
+        upper = optimum["upper"] if optimum["upper"] is not None else value
+        edge = optimum["at_edge"] or not scaling["considered"][i]
+        ax_opt.errorbar(
+            [xi],
+            [value],
+            yerr=[[value - lower], [upper - value]],
+            marker="o",
+            capsize=3,
+            color="C0",
+            markerfacecolor="white" if edge else "C0",
+            linestyle="none",
+        )
+    fit = scaling.get("fit")
+    if fit and fit["slope"] is not None:
+        fitted_x = np.asarray(fit["x"], float)
+        grid = np.geomspace(fitted_x.min(), fitted_x.max(), 50)
+        ax_opt.plot(
+            grid, np.exp(fit["intercept"]) * grid ** fit["slope"], color="C2", label=f"fit: k = {fit['slope']:.2f}"
+        )
+        if fit["slope_ci"][0] is not None:
+            centre_x = np.exp(np.log(fitted_x).mean())
+            centre_y = np.exp(fit["intercept"]) * centre_x ** fit["slope"]
+            lows, highs = (centre_y * (grid / centre_x) ** k for k in fit["slope_ci"])
+            ax_opt.fill_between(
+                grid,
+                np.minimum(lows, highs),
+                np.maximum(lows, highs),
+                color="C2",
+                alpha=0.2,
+                linewidth=0,
+                label=f"CI: k ∈ [{fit['slope_ci'][0]:.2f}, {fit['slope_ci'][1]:.2f}]",
+            )
+        ax_opt.legend(fontsize=8)
+    ax_opt.set(
+        xscale="log",
+        yscale="log",
+        xlabel=x_label,
+        ylabel="best observed batch size B_opt",
+        title="(b) open marker: optimum at an edge (not fitted)",
+    )
+    fig.suptitle(title)
+    return save(fig, fig_dir / f"{name}_scaling.png")
+
+
+def _gradient_histogram_panel(
+    ax: Axes, histogram: Mapping[str, Any], stats: Mapping[str, Any], title: str, xlabel: str
+) -> None:
+    """A density histogram with the fitted normal N(mean, std) drawn over it and the normality test noted."""
+    counts, edges = np.asarray(histogram["counts"], float), np.asarray(histogram["edges"], float)
+    widths = np.diff(edges)
+    ax.bar(
+        edges[:-1],
+        counts / (counts.sum() * widths),
+        width=widths,
+        align="edge",
+        color="C0",
+        alpha=0.7,
+        edgecolor="white",
+        linewidth=0.3,
+        label="measured",
+    )
+    grid = np.linspace(edges[0], edges[-1], 400)
+    mean, std = histogram["mean"], histogram["std"]
+    if std > 0:
+        ax.plot(
+            grid,
+            np.exp(-0.5 * ((grid - mean) / std) ** 2) / (std * np.sqrt(2 * np.pi)),
+            color="C3",
+            label="fitted normal",
+        )
+    ax.text(
+        0.02,
+        0.97,
+        f"n = {histogram['n']}\nK² = {stats['normal_statistic']:.3g}, p = {stats['normal_pvalue']:.2g}"
+        f"\nskew = {stats['skewness']:.2f}\nexcess kurtosis = {stats['excess_kurtosis']:.2f}",
+        transform=ax.transAxes,
+        va="top",
+        fontsize=8,
+        bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0},
+    )
+    ax.set(xlabel=xlabel, ylabel="density", title=title)
+    ax.legend(fontsize=8, loc="upper right")
+
+
+def smith_le_gradient_noise_figures(data: Mapping[str, Any], fig_dir: Path, max_repeats: int = 6) -> list[Path]:
+    """Smith & Le Fig. 9 (App. C): one softmax-layer weight's gradient at initialisation, (a) over single
+    training examples and (b) over minibatch means of B examples, each with the fitted normal; first the
+    paper's single-parameter figure (first repeat), then one row per repeat (up to ``max_repeats``)."""
+    batch = data["batch_size"]
+    single_title, batch_title = "(a) gradient of a single example", f"(b) mean gradient over mini-batch (B = {batch})"
+    repeat = data["repeats"][0]
+    fig, (ax_single, ax_batch) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    _gradient_histogram_panel(ax_single, repeat["single_histogram"], repeat["single"], single_title, "∂C_i/∂ω")
+    _gradient_histogram_panel(
+        ax_batch, repeat["minibatch_histogram"], repeat["minibatch"], batch_title, "mean of ∂C_i/∂ω"
+    )
+    fig.suptitle(
+        f"Fig. 9 — gradient distribution of {repeat['parameter_name']} at initialisation (N = {data['n_train']})"
+    )
+    paths = [save(fig, fig_dir / "fig9_gradient_distribution.png")]
+    shown = data["repeats"][:max_repeats]
+    fig, axes = plt.subplots(len(shown), 2, figsize=(12, 3.0 * len(shown)), layout="constrained", squeeze=False)
+    for (ax_single, ax_batch), repeat in zip(axes, shown, strict=True):
+        label = f"{repeat['parameter_name']}, seed {repeat['seed']}"
+        _gradient_histogram_panel(
+            ax_single, repeat["single_histogram"], repeat["single"], f"{single_title}: {label}", "∂C_i/∂ω"
+        )
+        _gradient_histogram_panel(
+            ax_batch, repeat["minibatch_histogram"], repeat["minibatch"], f"{batch_title}: {label}", "mean of ∂C_i/∂ω"
+        )
+    fig.suptitle(f"Fig. 9 repeated: random softmax-layer weights and initialisation seeds (N = {data['n_train']})")
+    paths.append(save(fig, fig_dir / "fig9_gradient_distribution_repeats.png"))
+    return paths

@@ -17,6 +17,7 @@ from sgdnoise.store import Store
 # name -> module that defines it (imported on first use, so `sgdnoise list` stays fast)
 _MODULES = {
     "smith-le-evidence": "sgdnoise.experiments.smith_le_evidence",
+    "smith-le-gradient-noise": "sgdnoise.experiments.smith_le_gradient_noise",
 }
 
 __all__ = [
