@@ -18,14 +18,6 @@ from sgdnoise.instruments.curvature import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tanh_mlp(seed: int = 0, dtype: torch.dtype = torch.float64, n: int = 40):
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)

@@ -9,14 +9,6 @@ from torch import nn
 from sgdnoise.instruments.landscape import interpolate
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def problem(batch_norm: bool = False, seed: int = 0):
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
