@@ -12,7 +12,7 @@ the plain loop; B = 100: ≥ 1.5×; B ≥ 300: ≥ 70% of the matmul peak. Last 
 Timings are wall-clock on whatever else the machine is doing: on a shared machine they are noisy (we
 take the best of repeats); re-run on a quiet machine for numbers to quote.
 
-    python benchmarks/engine.py [--quick]
+    python benchmarks/engine.py [--quick] [--sweep]
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from sgdnoise.engine import RunResult, TrainConfig, plan_steps, train_group
+from sgdnoise.engine import TrainConfig, plan_steps, train_group
 from sgdnoise.models import build_model, smith_le_shallow_net
 
 BATCH_SIZES = (10, 30, 100, 300, 1000)
@@ -102,13 +103,35 @@ def engine_group(batch_size: int, group_size: int, steps: int, path: str, thread
     return time.perf_counter() - start
 
 
-def _worker(args: tuple[int, int, int, str, mp.synchronize.Barrier]) -> float:
+def _worker(args: tuple[int, int, int, str, Any]) -> float:
     batch_size, group_size, steps, path, barrier = args
     engine_group(batch_size, group_size, 2, path, 1)  # warm-up
     barrier.wait()
     start = time.perf_counter()
     engine_group(batch_size, group_size, steps, path, 1)
     return time.perf_counter() - start
+
+
+class WorkerPool:
+    """``cores`` single-threaded worker processes, started once (spawning re-imports torch, ~5 s) and
+    released together by a barrier for each measurement."""
+
+    def __init__(self, processes: int) -> None:
+        context = mp.get_context("spawn")
+        self.processes = processes
+        self._manager = context.Manager()
+        self._barrier = self._manager.Barrier(processes)
+        self._pool = context.Pool(processes)
+
+    def seconds(self, batch_size: int, group_size: int, steps: int, path: str) -> float:
+        """Wall time until every worker has trained its own group of ``group_size`` runs."""
+        jobs = [(batch_size, group_size, steps, path, self._barrier)] * self.processes
+        return max(self._pool.map(_worker, jobs))
+
+    def close(self) -> None:
+        self._pool.close()
+        self._pool.join()
+        self._manager.shutdown()
 
 
 @dataclass(frozen=True)
@@ -120,7 +143,9 @@ class Layout:
         return f"R={self.group_size}×{self.processes}proc" if self.processes > 1 else f"R={self.group_size} threads"
 
 
-def engine_steps_per_second(batch_size: int, layout: Layout, steps: int, repeats: int, path: str = "fast") -> float:
+def engine_steps_per_second(
+    batch_size: int, layout: Layout, steps: int, repeats: int, pool: WorkerPool | None, path: str = "fast"
+) -> float:
     """Model-steps/s of the engine in ``layout`` (best of ``repeats``)."""
     best = 0.0
     for _ in range(repeats):
@@ -128,35 +153,39 @@ def engine_steps_per_second(batch_size: int, layout: Layout, steps: int, repeats
             engine_group(batch_size, layout.group_size, 2, path, None)
             seconds = engine_group(batch_size, layout.group_size, steps, path, None)
         else:
-            context = mp.get_context("spawn")
-            with context.Manager() as manager:
-                barrier = manager.Barrier(layout.processes)
-                with context.Pool(layout.processes) as pool:
-                    seconds = max(
-                        pool.map(_worker, [(batch_size, layout.group_size, steps, path, barrier)] * layout.processes)
-                    )
+            assert pool is not None and pool.processes == layout.processes
+            seconds = pool.seconds(batch_size, layout.group_size, steps, path)
         best = max(best, layout.processes * layout.group_size * steps / seconds)
     return best
 
 
-def sweep_flop_efficiency(run_sweep: Callable[[], list[RunResult]], num_train: int, peak_gflops: float) -> float:
-    """Fraction of the matmul peak achieved by a whole sweep: Σ over its runs of 4·B·P FLOPs per update
-    done, divided by wall time and ``peak_gflops``. For the ``smith-le-batch --scale quick`` sweep,
-    which does not exist yet: the lead passes a callable that runs it and returns its ``RunResult``s, and
-    the training-set size ``num_train`` of its runs."""
-    start = time.perf_counter()
-    results = run_sweep()
-    seconds = time.perf_counter() - start
-    flops = 0.0
-    for result in results:
-        plan = plan_steps(result.config, num_train)
-        flops += 4.0 * result.config.model.num_parameters * float(plan.batch_sizes[: result.steps_done].sum())
-    return flops / seconds / 1e9 / peak_gflops
+def sweep_flop_efficiency(peak_gflops: float) -> tuple[float, float, float]:
+    """Run ``sgdnoise reproduce smith-le-batch --scale quick`` into a fresh directory and return (wall
+    seconds, TFLOPs done, fraction of the matmul peak): Σ over its runs of 4·P·B per update done,
+    divided by the whole command's wall time (data loading, evaluation and reports included)."""
+    from sgdnoise.experiments import reproduce
+    from sgdnoise.store import Store
+
+    known = {f.name for f in fields(TrainConfig)}
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        reproduce("smith-le-batch", scale="quick", out_dir=out, show_progress=False)
+        seconds = time.perf_counter() - start
+        flops = 0.0
+        for record in Store(f"{out}/store.sqlite").runs("smith-le-batch"):
+            config = TrainConfig.from_dict({k: v for k, v in record.config.items() if k in known})
+            plan = plan_steps(config, NUM_TRAIN)  # smith-le-batch trains on N = 1000 images
+            steps = int(record.metrics["steps_done"])
+            flops += 4.0 * config.model.num_parameters * float(plan.batch_sizes[:steps].sum())
+    return seconds, flops / 1e12, flops / seconds / 1e9 / peak_gflops
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps, repeats and layouts")
+    parser.add_argument(
+        "--sweep", action="store_true", help="also time the smith-le-batch quick sweep (several minutes)"
+    )
     args = parser.parse_args()
     repeats = 2 if args.quick else 3
     cores = os.cpu_count() or 1
@@ -175,6 +204,7 @@ def main() -> None:
         f"  {'layout':<16} {'vmap st/s':>9}"
     )
     rows = []
+    pool = WorkerPool(cores) if cores > 1 else None
     for batch_size in BATCH_SIZES:
         # ~0.5 s per measurement at the speeds seen on this machine
         steps = max(5, int((60 if args.quick else 150) * 100 / batch_size**0.8))
@@ -184,13 +214,13 @@ def main() -> None:
         plain = max(plain, plain_loop_steps_per_second(batch_size, steps, repeats))
         torch.set_num_threads(threads)
         measured = {
-            layout: engine_steps_per_second(batch_size, layout, max(2, steps // layout.group_size), repeats)
+            layout: engine_steps_per_second(batch_size, layout, max(2, steps // layout.group_size), repeats, pool)
             for layout in layouts
         }
         best_layout = max(measured, key=measured.__getitem__)
         engine = measured[best_layout]
         vmap_rate = engine_steps_per_second(
-            batch_size, Layout(best_layout.group_size, 1), max(2, steps // best_layout.group_size), 1, path="general"
+            batch_size, Layout(best_layout.group_size, 1), max(2, steps // best_layout.group_size), 1, None, "general"
         )
         flop = flops_per_model_step(batch_size)
         rows.append((batch_size, engine / plain, engine * flop / 1e9))
@@ -200,6 +230,8 @@ def main() -> None:
             f"{vmap_rate:>9.0f}"
         )
         print("      layouts: " + ", ".join(f"{layout}: {rate:.0f}" for layout, rate in measured.items()), flush=True)
+    if pool is not None:
+        pool.close()
     # the machine may be shared: the peak for the targets is the best of a measurement before and after
     peak = max(peak_before, matmul_peak_gflops(peak_size, repeats + 2))
     print(f"fp32 matmul peak (best of before/after, used for the targets): {peak:.1f} GFLOP/s")
@@ -212,10 +244,12 @@ def main() -> None:
             missed.append(f"B={batch_size} ratio {ratio:.2f} < 1.5")
         elif batch_size >= 300 and percent_peak < 70.0:
             missed.append(f"B={batch_size} {percent_peak:.0f}% of peak < 70%")
-    print(
-        "smith-le-batch --scale quick sweep FLOP efficiency: not measured (experiment not built yet; "
-        "hook it up with sweep_flop_efficiency)"
-    )
+    if args.sweep:
+        seconds, tflops, efficiency = sweep_flop_efficiency(peak)
+        print(
+            f"smith-le-batch --scale quick sweep: {seconds:.0f} s wall, {tflops:.1f} TFLOP, "
+            f"FLOP efficiency {100 * efficiency:.0f}% of the matmul peak"
+        )
     print("targets: met" if not missed else "targets: missed: " + "; ".join(missed))
 
 

@@ -187,8 +187,9 @@ def smith_le_batch_figure(data: Mapping[str, Any], fig_dir: Path) -> Path:
 
 def smith_le_scaling_figure(data: Mapping[str, Any], fig_dir: Path, name: str, title: str, x_label: str) -> Path:
     """Smith & Le Fig. 5–7: (a) final test accuracy vs batch size per curve, (b) best observed batch
-    size vs the swept quantity (log-log), error bars to the next sampled batch size (an arrow-less open
-    marker at an edge optimum), with the fitted power law and its bootstrap CI."""
+    size vs the swept quantity (log-log), error bars to the next sampled batch size (open marker: an
+    optimum at an edge, or a curve left out of the check), with the sub-grid optima the power law is
+    fitted to, the fitted line and its bootstrap CI."""
     fig, (ax_acc, ax_opt) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
     _final_accuracy_panel(ax_acc, data)
     ax_acc.set_title("(a)")
@@ -212,6 +213,7 @@ def smith_le_scaling_figure(data: Mapping[str, Any], fig_dir: Path, name: str, t
     fit = scaling.get("fit")
     if fit and fit["slope"] is not None:
         fitted_x = np.asarray(fit["x"], float)
+        ax_opt.plot(fitted_x, fit["estimates"], "x", color="C2", label="sub-grid optimum (fitted)")
         grid = np.geomspace(fitted_x.min(), fitted_x.max(), 50)
         ax_opt.plot(
             grid, np.exp(fit["intercept"]) * grid ** fit["slope"], color="C2", label=f"fit: k = {fit['slope']:.2f}"
@@ -235,7 +237,7 @@ def smith_le_scaling_figure(data: Mapping[str, Any], fig_dir: Path, name: str, t
         yscale="log",
         xlabel=x_label,
         ylabel="best observed batch size B_opt",
-        title="(b) open marker: optimum at an edge (not fitted)",
+        title="(b) open marker: optimum at an edge, or curve not checked (not fitted)",
     )
     fig.suptitle(title)
     return save(fig, fig_dir / f"{name}_scaling.png")

@@ -17,6 +17,12 @@ from sgdnoise.store import Store
 # name -> module that defines it (imported on first use, so `sgdnoise list` stays fast)
 _MODULES = {
     "smith-le-evidence": "sgdnoise.experiments.smith_le_evidence",
+    "smith-le-gap": "sgdnoise.experiments.smith_le_gap",
+    "smith-le-batch": "sgdnoise.experiments.smith_le_batch",
+    "smith-le-scaling-lr": "sgdnoise.experiments.smith_le_scaling_lr",
+    "smith-le-scaling-n": "sgdnoise.experiments.smith_le_scaling_n",
+    "smith-le-scaling-momentum": "sgdnoise.experiments.smith_le_scaling_momentum",
+    "smith-le-l2": "sgdnoise.experiments.smith_le_l2",
     "smith-le-gradient-noise": "sgdnoise.experiments.smith_le_gradient_noise",
 }
 
