@@ -164,6 +164,7 @@ def sweep_flop_efficiency(peak_gflops: float) -> tuple[float, float, float]:
     seconds, TFLOPs done, fraction of the matmul peak): Σ over its runs of 4·P·B per update done,
     divided by the whole command's wall time (data loading, evaluation and reports included)."""
     from sgdnoise.experiments import reproduce
+    from sgdnoise.experiments.smith_le_sgd import STORE_NAMESPACE
     from sgdnoise.store import Store
 
     known = {f.name for f in fields(TrainConfig)}
@@ -172,7 +173,7 @@ def sweep_flop_efficiency(peak_gflops: float) -> tuple[float, float, float]:
         reproduce("smith-le-batch", scale="quick", out_dir=out, show_progress=False)
         seconds = time.perf_counter() - start
         flops = 0.0
-        for record in Store(f"{out}/store.sqlite").runs("smith-le-batch"):
+        for record in Store(f"{out}/store.sqlite").runs(STORE_NAMESPACE):
             config = TrainConfig.from_dict({k: v for k, v in record.config.items() if k in known})
             plan = plan_steps(config, NUM_TRAIN)  # smith-le-batch trains on N = 1000 images
             steps = int(record.metrics["steps_done"])

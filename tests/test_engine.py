@@ -71,10 +71,19 @@ def mixed_group(spec=MLP, batch=8, steps=12):
     ]
 
 
+def shared_momentum_group(spec=MLP, batch=8, steps=12):
+    """One momentum for the whole group: the fast path folds A ← m·A + g into the gradient matmul."""
+    return [
+        TrainConfig(spec, 0.2, batch, steps=steps, momentum=0.9, seed=0),
+        TrainConfig(spec, StepDecay(0.3), batch, steps=steps, momentum=0.9, l2=0.1, seed=1),
+    ]
+
+
+@pytest.mark.parametrize("group", [mixed_group, shared_momentum_group])
 @pytest.mark.parametrize("path", ["fast", "general"])
-def test_group_matches_one_run_at_a_time_plain_loop(data, path):
+def test_group_matches_one_run_at_a_time_plain_loop(data, path, group):
     x, y, _, _ = data
-    configs = mixed_group()
+    configs = group()
     results = train_group(configs, x, y, dtype=F64, path=path, return_state=True)
     for config, result in zip(configs, results, strict=True):
         assert result.status == "finished" and result.steps_done == 12

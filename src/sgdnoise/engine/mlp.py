@@ -81,10 +81,17 @@ class StackedMLP:
         self._param_views = self._views(self.params)
         self._grad_views = self._views(self.grad)
 
-    def loss_and_grad(self, indices: torch.Tensor) -> torch.Tensor:
+    def loss_and_grad(
+        self, indices: torch.Tensor, velocity: torch.Tensor | None = None, momentum: float = 0.0
+    ) -> torch.Tensor:
         """Per-run mean cross-entropy on ``train[indices[r]]`` (``indices``: [R, B]); gradients of it
         go to ``self.grad``. Backward by hand: dlogits = (softmax − onehot)/B, ReLU masks, weight
-        gradients by batched matmul."""
+        gradients by batched matmul.
+
+        With ``velocity`` ([R, P], laid out like ``params``) the gradient is instead accumulated into
+        it as ``velocity ← momentum·velocity + g`` inside the weight-gradient matmul (``baddbmm`` with
+        ``beta=momentum``): the momentum step of App. D eq. 29 without writing and re-reading ``g``,
+        which at small B is most of a step's memory traffic."""
         runs, batch = indices.shape
         rows = runs * batch
         flat_indices = indices.reshape(-1)
@@ -105,10 +112,15 @@ class StackedMLP:
         loss = (log_norm - logits.gather(2, targets)).mean(dim=(1, 2))
         delta = logits.sub_(log_norm).exp_()  # softmax, in place over the logits
         delta.scatter_add_(2, targets, self._minus_one[:rows].view(runs, batch, 1)).mul_(1.0 / batch)
+        targets_views = self._grad_views if velocity is None else self._views(velocity)
         for layer in range(last, -1, -1):
-            grad_weight, grad_bias = self._grad_views[layer]
-            torch.bmm(activations[layer].transpose(1, 2), delta, out=grad_weight)
-            torch.sum(delta, dim=1, keepdim=True, out=grad_bias)
+            grad_weight, grad_bias = targets_views[layer]
+            if velocity is None:
+                torch.bmm(activations[layer].transpose(1, 2), delta, out=grad_weight)
+                torch.sum(delta, dim=1, keepdim=True, out=grad_bias)
+            else:
+                torch.baddbmm(grad_weight, activations[layer].transpose(1, 2), delta, beta=momentum, out=grad_weight)
+                grad_bias.mul_(momentum).add_(delta.sum(dim=1, keepdim=True))
             if layer > 0:
                 width = self.sizes[layer]
                 upstream = self._delta_buffers[layer - 1][: rows * width].view(runs, batch, width)

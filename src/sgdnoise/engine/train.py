@@ -140,7 +140,7 @@ def momentum_sgd_update_(
         grad.addcmul_(l2, params)
     direction = grad
     if velocity is not None:
-        velocity.mul_(momentum).add_(grad)
+        torch.addcmul(grad, velocity, momentum, out=velocity)  # A ← m·A + g in one pass
         direction = velocity
     params.addcmul_(neg_lr, direction)
 
@@ -262,6 +262,9 @@ def _train(
     use_momentum = any(c.momentum > 0 for c in configs)
     use_l2 = any(c.l2 > 0 for c in configs)
     velocity = torch.zeros_like(backend.params) if use_momentum else None
+    # one momentum shared by the group on the fast path: fold A ← m·A + g into the gradient matmul
+    shared = {c.momentum for c in configs}
+    fused_momentum = shared.pop() if use_fast and use_momentum and len(shared) == 1 else None
     sampler = EpochSampler(num_train, [c.seed for c in configs], device)
     eval_steps = set(plan.eval_steps)
     report_every = max(1, plan.total_steps // 200)
@@ -335,14 +338,24 @@ def _train(
         if step == plan.total_steps or not live:
             break
         indices = sampler.next(int(plan.batch_sizes[step]))
-        loss = backend.loss_and_grad(indices)
+        if fused_momentum is None:
+            loss = backend.loss_and_grad(indices)
+        else:
+            loss = backend.loss_and_grad(indices, velocity, fused_momentum)
         finite = torch.isfinite(loss)
         if not bool(finite.all()):
             drop([row for row, ok in enumerate(finite.tolist()) if not ok], step)
             if not live:
                 break
         with torch.no_grad():
-            momentum_sgd_update_(backend.params, backend.grad, velocity, neg_lr[step], momentum, l2 if use_l2 else None)
+            if fused_momentum is None:
+                momentum_sgd_update_(
+                    backend.params, backend.grad, velocity, neg_lr[step], momentum, l2 if use_l2 else None
+                )
+            else:  # velocity already holds m·A + g; add the L2 gradient λ·ω, then ω ← ω − ε·A
+                if use_l2:
+                    velocity.addcmul_(l2, backend.params)
+                backend.params.addcmul_(neg_lr[step], velocity)
         if (step + 1) % report_every == 0 and step + 1 not in eval_steps:
             report(step + 1)
 
