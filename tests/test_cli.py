@@ -1,3 +1,4 @@
+import pytest
 from click.testing import CliRunner
 
 from sgdnoise.cli import main
@@ -35,3 +36,48 @@ def test_report_on_a_directory_without_summary_says_what_to_do(tmp_path):
     result = CliRunner().invoke(main, ["report", str(tmp_path)])
     assert result.exit_code == 2
     assert "no summary.json" in result.output and "sgdnoise reproduce" in result.output
+
+
+def test_scale_solves_for_the_learning_rate_that_keeps_the_noise_scale():
+    args = [
+        "scale",
+        "--lr",
+        "0.1",
+        "--batch-size",
+        "100",
+        "--train-size",
+        "10000",
+        "--momentum",
+        "0.9",
+        "--new-batch-size",
+        "1000",
+        "--solve-for",
+        "lr",
+        "--rule",
+        "noise_scale_approx",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split()[1:] for line in result.output.strip().splitlines()[1:]}
+    assert float(rows["lr"][1]) == pytest.approx(1.0)  # B ×10 → ε ×10 at fixed εN/(B(1−m))
+    assert float(rows["batch_size"][1]) == 1000
+    assert rows["lr"][2:] == ["<-", "solved"]
+
+
+def test_scale_with_an_impossible_setting_is_one_clear_line():
+    args = [
+        "scale",
+        "--lr",
+        "0.1",
+        "--batch-size",
+        "100",
+        "--train-size",
+        "1000",
+        "--new-batch-size",
+        "5000",
+        "--solve-for",
+        "lr",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1

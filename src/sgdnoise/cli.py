@@ -95,3 +95,61 @@ def report_command(out_dir: Path) -> None:
     figures = experiments.render(out_dir, summary)
     report.print_claims(summary)
     click.echo(f"\nwrote {len(figures)} figures and {out_dir / report.REPORT_FILE}")
+
+
+_QUANTITIES = ("lr", "batch_size", "momentum", "train_size")
+
+
+@main.command()
+@click.option("--lr", type=float, required=True, help="Reference learning rate ε.")
+@click.option("--batch-size", type=float, required=True, help="Reference batch size B.")
+@click.option("--train-size", type=float, required=True, help="Training-set size N.")
+@click.option("--momentum", type=float, default=0.0, show_default=True, help="Reference momentum m.")
+@click.option("--solve-for", type=click.Choice(_QUANTITIES), required=True, help="The quantity to solve for.")
+@click.option("--new-lr", type=float, default=None, help="Changed learning rate.")
+@click.option("--new-batch-size", type=float, default=None, help="Changed batch size.")
+@click.option("--new-momentum", type=float, default=None, help="Changed momentum.")
+@click.option("--new-train-size", type=float, default=None, help="Changed training-set size.")
+@click.option(
+    "--rule",
+    type=click.Choice(["noise_scale", "noise_scale_approx", "temperature"]),
+    default="noise_scale",
+    show_default=True,
+    help="What stays fixed: g = ε(N/B−1)/(1−m), εN/(B(1−m)), or T = ε/(B(1−m)).",
+)
+@_user_errors
+def scale(
+    lr: float,
+    batch_size: float,
+    train_size: float,
+    momentum: float,
+    solve_for: str,
+    new_lr: float | None,
+    new_batch_size: float | None,
+    new_momentum: float | None,
+    new_train_size: float | None,
+    rule: str,
+) -> None:
+    """The equivalent SGD setting after changing ε, B, m or N (Smith & Le 2018 §5, App. D; Smith et al. 2020).
+
+    Example: sgdnoise scale --lr 0.1 --batch-size 128 --momentum 0.9 --train-size 50000
+    --new-batch-size 1024 --solve-for lr
+    """
+    from sgdnoise import theory
+
+    reference = theory.SGDConfig(lr=lr, batch_size=batch_size, train_size=train_size, momentum=momentum)
+    solved = theory.equivalent_config(
+        reference,
+        solve_for,
+        lr=new_lr,
+        batch_size=new_batch_size,
+        momentum=new_momentum,
+        train_size=new_train_size,
+        rule=rule,
+    )
+    click.echo(f"{'':10s} {'reference':>12s} {'equivalent':>12s}")
+    for name in _QUANTITIES:
+        mark = "  <- solved" if name == solve_for else ""
+        click.echo(f"{name:10s} {getattr(reference, name):12.6g} {getattr(solved, name):12.6g}{mark}")
+    for name, label in (("noise_scale", "g"), ("temperature", "T")):
+        click.echo(f"{label:10s} {getattr(reference, name):12.6g} {getattr(solved, name):12.6g}")
