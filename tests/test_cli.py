@@ -39,23 +39,8 @@ def test_report_on_a_directory_without_summary_says_what_to_do(tmp_path):
 
 
 def test_scale_solves_for_the_learning_rate_that_keeps_the_noise_scale():
-    args = [
-        "scale",
-        "--lr",
-        "0.1",
-        "--batch-size",
-        "100",
-        "--train-size",
-        "10000",
-        "--momentum",
-        "0.9",
-        "--new-batch-size",
-        "1000",
-        "--solve-for",
-        "lr",
-        "--rule",
-        "noise_scale_approx",
-    ]
+    reference = "--lr 0.1 --batch-size 100 --train-size 10000 --momentum 0.9"
+    args = f"scale {reference} --new-batch-size 1000 --solve-for lr --rule noise_scale_approx".split()
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: line.split()[1:] for line in result.output.strip().splitlines()[1:]}
@@ -65,19 +50,7 @@ def test_scale_solves_for_the_learning_rate_that_keeps_the_noise_scale():
 
 
 def test_scale_with_an_impossible_setting_is_one_clear_line():
-    args = [
-        "scale",
-        "--lr",
-        "0.1",
-        "--batch-size",
-        "100",
-        "--train-size",
-        "1000",
-        "--new-batch-size",
-        "5000",
-        "--solve-for",
-        "lr",
-    ]
+    args = "scale --lr 0.1 --batch-size 100 --train-size 1000 --new-batch-size 5000 --solve-for lr".split()
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2
     assert result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1
