@@ -1,0 +1,94 @@
+"""The result vocabulary shared by every layer: a run's status, a checked claim, and the one JSON
+sanitiser through which every stored or written document passes.
+
+This module imports nothing from sgdnoise, so every package may use it (nothing imports upward).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any, Literal
+
+RunStatus = Literal["finished", "diverged", "failed"]
+RUN_STATUSES: tuple[str, ...] = ("finished", "diverged", "failed")
+
+
+def check_status(status: str) -> str:
+    """``status`` if it is one of ``RUN_STATUSES``, else a ValueError naming them."""
+    if status not in RUN_STATUSES:
+        raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
+    return status
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of a paper, checked on this machine's results.
+
+    ``value`` is the measured number (or small dict of numbers) the verdict rests on; ``note`` says
+    why it holds or not when that is not obvious from the value (never used to tune a verdict away).
+    """
+
+    id: str
+    statement: str
+    holds: bool
+    value: Any
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "statement": self.statement,
+            "holds": bool(self.holds),
+            "value": strict_json(self.value),
+            "note": self.note,
+        }
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` as strict JSON data: numpy/torch numbers and arrays become Python numbers and lists,
+    tuples lists, dataclasses dicts, paths and enums strings, and a non-finite float (NaN, ±inf)
+    becomes ``None`` — a missing number is ``null``, never ``NaN`` or the string ``"nan"``."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        return [strict_json(v) for v in items]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        to_dict = getattr(value, "to_dict", None)
+        return strict_json(to_dict() if callable(to_dict) else dataclasses.asdict(value))
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return strict_json(value.value)
+    if hasattr(value, "tolist"):  # numpy / torch scalars and arrays
+        return strict_json(value.tolist())
+    if hasattr(value, "item"):
+        return strict_json(value.item())
+    raise TypeError(f"cannot write {type(value).__name__} as JSON: {value!r}")
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    """``json.dumps`` of ``strict_json(value)``; refuses NaN/Infinity literals (``allow_nan=False``)."""
+    return json.dumps(strict_json(value), allow_nan=False, **kwargs)
+
+
+def canonical_json(value: Any) -> str:
+    """Strict JSON with sorted keys and no whitespace: the form store keys are hashed from."""
+    return dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def nan_if_none(value: float | None) -> float:
+    """The inverse of the sanitiser for one number: ``None`` (a missing number) reads as NaN."""
+    return math.nan if value is None else float(value)
