@@ -54,3 +54,35 @@ def test_scale_with_an_impossible_setting_is_one_clear_line():
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2
     assert result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1
+
+
+def test_set_with_an_unknown_key_names_the_valid_ones(tmp_path):
+    args = ["reproduce", "smith-le-batch", "--set", "seed=3", "--out", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "unknown setting 'seed' for smith-le-batch (quick); valid keys: batch_sizes, seeds, budget" in result.output
+    bad_type = CliRunner().invoke(main, ["reproduce", "smith-le-batch", "--set", "seeds=two", "--out", str(tmp_path)])
+    assert (
+        bad_type.exit_code == 2
+        and "setting seeds='two'" in bad_type.output
+        and "expected an integer" in bad_type.output
+    )
+    malformed = CliRunner().invoke(main, ["reproduce", "smith-le-batch", "--set", "seeds"])
+    assert malformed.exit_code == 2 and "--set expects KEY=VALUE" in malformed.output
+
+
+def test_set_help_lists_the_settings_with_their_values():
+    result = CliRunner().invoke(main, ["reproduce", "smith-le-gap", "--scale", "paper", "--set", "help"])
+    assert result.exit_code == 0
+    assert "parameterisation" in result.output and "'calibrated'" in result.output
+    assert "budget" in result.output and "10000" in result.output
+
+
+def test_list_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys; from sgdnoise.cli import main; main(['list'], standalone_mode=False); "
+    code += "print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False"

@@ -1,30 +1,31 @@
 import json
+import sqlite3
 
 import numpy as np
 import pytest
 
 from sgdnoise import experiments
 from sgdnoise.experiments import smith_le_evidence as exp
-from sgdnoise.store import Store
 
-TINY = exp.EvidenceSpec(datasets=("synthetic",), lambda_min=1e-4, lambda_max=1e2, points_per_decade=1, n_seeds=2)
+TINY = {"datasets": ("synthetic",), "lambda_min": 1e-4, "lambda_max": 1e2, "points_per_decade": 1, "seeds": 2}
 
 
-@pytest.fixture
-def tiny_quick_scale(monkeypatch):
-    monkeypatch.setitem(exp.SPECS, "quick", TINY)
+def _finish_times(path):
+    with sqlite3.connect(path) as conn:
+        return sorted(conn.execute("SELECT key, finished FROM runs").fetchall())
 
 
 def test_lambda_grid_spans_the_range_with_the_requested_density():
-    grid = exp.SPECS["quick"].lambdas()
+    grid = experiments.get_experiment("smith-le-evidence").spec("quick").lambdas()
     assert grid[0] == pytest.approx(1e-8) and grid[-1] == pytest.approx(1e5)
     assert len(grid) == 13 * 4 + 1
     assert np.allclose(np.diff(np.log10(grid)), 0.25)
 
 
-def test_reproduce_writes_the_output_contract_and_resumes_without_refitting(tmp_path, tiny_quick_scale, monkeypatch):
+def test_reproduce_writes_the_output_contract_and_resumes_without_refitting(tmp_path):
     out = tmp_path / "run"
-    summary = experiments.reproduce("smith-le-evidence", out_dir=out, show_progress=False)
+    summary = experiments.reproduce("smith-le-evidence", overrides=TINY, out_dir=out, show_progress=False)
+    spec = exp.EvidenceSpec(**TINY)
     on_disk = json.loads((out / "summary.json").read_text())
     assert on_disk["experiment"] == "smith-le-evidence" and on_disk["scale"] == "quick"
     assert on_disk["wall_seconds"] > 0
@@ -33,21 +34,19 @@ def test_reproduce_writes_the_output_contract_and_resumes_without_refitting(tmp_
         assert set(claim) >= {"id", "statement", "holds", "value"}
         assert isinstance(claim["holds"], bool)
     curves = on_disk["data"]["synthetic"]["informative"]
-    assert len(curves["log_evidence_ratio"]["mean"]) == len(TINY.lambdas())
+    assert len(curves["log_evidence_ratio"]["mean"]) == len(spec.lambdas())
     assert sorted(p.name for p in (out / "figures").iterdir()) == [
         "fig1_synthetic_accuracy_margin.png",
         "fig2_synthetic_cross_entropy_evidence.png",
     ]
     assert (out / "report.html").read_text().count("data:image/png;base64,") == 2
-    n_fits = len(TINY.lambdas()) * 2 * TINY.n_seeds
-    assert len(Store(out / "store.sqlite").runs("smith-le-evidence")) == n_fits
+    n_fits = len(spec.lambdas()) * 2 * spec.seeds
+    stored = _finish_times(out / "store.sqlite")
+    assert len(stored) == n_fits
 
-    def no_refit(*args, **kwargs):
-        raise AssertionError("a finished fit was recomputed")
-
-    monkeypatch.setattr(exp.ev, "logistic_regression_evidence_path", no_refit)
-    again = experiments.reproduce("smith-le-evidence", out_dir=out, show_progress=False)
+    again = experiments.reproduce("smith-le-evidence", overrides=TINY, out_dir=out, show_progress=False)
     assert again["claims"] == summary["claims"]
+    assert _finish_times(out / "store.sqlite") == stored  # nothing refitted or rewritten
 
 
 def _curves(**means):
@@ -74,8 +73,10 @@ def test_claims_follow_the_numbers():
         occam=[400.0, 100.0, 1.0],
         mean_margin=[0.15, 0.3, 0.4],
     )
-    claims = {c.id.split("/")[1]: c for c in exp.check_claims("mnist01", lambdas, {"random": random,
-                                                                                    "informative": informative})}
+    claims = {
+        c.id.split("/")[1]: c
+        for c in exp.check_claims("mnist01", lambdas, {"random": random, "informative": informative})
+    }
     assert claims["informative-fits-and-generalizes"].holds
     assert claims["random-memorized"].holds
     assert claims["evidence-positive-random"].holds  # E/N = 0.0005 at strong λ counts as E ≈ 0
@@ -87,8 +88,10 @@ def test_claims_follow_the_numbers():
 
     random["log_evidence_ratio_per_example"]["per_seed"] = [[1.5, -0.5, 0.0]]
     informative["test_accuracy"]["mean"][0] = 0.9
-    claims = {c.id.split("/")[1]: c for c in exp.check_claims("mnist01", lambdas, {"random": random,
-                                                                                    "informative": informative})}
+    claims = {
+        c.id.split("/")[1]: c
+        for c in exp.check_claims("mnist01", lambdas, {"random": random, "informative": informative})
+    }
     assert not claims["evidence-positive-random"].holds
     assert claims["evidence-positive-random"].value["violations"] == 1
     assert not claims["informative-fits-and-generalizes"].holds

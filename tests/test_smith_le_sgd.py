@@ -1,14 +1,12 @@
 import functools
 import json
+import sqlite3
 
 import numpy as np
 import pytest
-import torch
 
-from sgdnoise import experiments, sweep
-from sgdnoise.data import Dataset, TaskData
+from sgdnoise import experiments
 from sgdnoise.experiments import smith_le_sgd as sl
-from sgdnoise.store import Store
 
 NAMES = (
     "smith-le-gap",
@@ -23,7 +21,7 @@ NAMES = (
 def _curve(accuracy, *, x=1.0, status=None, steps=1000, l2_lambda=0.0, label="c"):
     accuracy = [list(row) for row in accuracy]
     if status is None:
-        status = [["done" if v is not None else "diverged" for v in row] for row in accuracy]
+        status = [["finished" if v is not None else "diverged" for v in row] for row in accuracy]
     return {
         "accuracy": accuracy,
         "status": status,
@@ -63,42 +61,42 @@ def test_every_experiment_is_registered_with_both_scales(name):
 
 def test_paper_scale_uses_the_papers_budget_and_grids():
     for name in NAMES:
-        assert sl.SPECS[name]["paper"].budget == 10_000
-    lr = sl.SPECS["smith-le-scaling-lr"]["paper"]
+        assert experiments.get_experiment(name).spec("paper").budget == 10_000
+    lr = experiments.get_experiment("smith-le-scaling-lr").spec("paper")
     assert [lr.steps(e) for e in lr.epsilons] == [round(10_000 / e) for e in lr.epsilons]
     assert lr.max_examples_per_run is None
-    assert sl.SPECS["smith-le-batch"]["paper"].batch_sizes == (1, 3, 10, 30, 100, 300, 1000)
-    assert max(sl.SPECS["smith-le-scaling-n"]["paper"].train_sizes) == 60_000
-    assert sl.SPECS["smith-le-scaling-n"]["paper"].fit_min_x == 20_000
+    assert experiments.get_experiment("smith-le-batch").spec("paper").batch_sizes == (1, 3, 10, 30, 100, 300, 1000)
+    assert max(experiments.get_experiment("smith-le-scaling-n").spec("paper").train_sizes) == 60_000
+    assert experiments.get_experiment("smith-le-scaling-n").spec("paper").fit_min_x == 20_000
 
 
 def test_quick_grids_are_subsets_of_sensible_ranges():
-    quick_lr = sl.SPECS["smith-le-scaling-lr"]["quick"]
+    quick_lr = experiments.get_experiment("smith-le-scaling-lr").spec("quick")
     assert [quick_lr.steps(e) for e in quick_lr.epsilons] == [round(1000 / e) for e in quick_lr.epsilons]
     assert set(quick_lr.epsilons) <= {0.1, 0.3, 1.0, 3.0, 10.0}
-    assert set(sl.SPECS["smith-le-batch"]["quick"].batch_sizes) == {1, 3, 10, 30, 100, 300, 1000}
-    assert all(1000 <= n <= 60_000 for n in sl.SPECS["smith-le-scaling-n"]["quick"].train_sizes)
+    assert set(experiments.get_experiment("smith-le-batch").spec("quick").batch_sizes) == {1, 3, 10, 30, 100, 300, 1000}
+    assert all(1000 <= n <= 60_000 for n in experiments.get_experiment("smith-le-scaling-n").spec("quick").train_sizes)
     for name in NAMES:
-        quick, paper = sl.SPECS[name]["quick"], sl.SPECS[name]["paper"]
-        assert quick.budget <= paper.budget and quick.n_seeds >= 2
+        quick, paper = experiments.get_experiment(name).spec("quick"), experiments.get_experiment(name).spec("paper")
+        assert quick.budget <= paper.budget and quick.seeds >= 2
 
 
 def test_learning_rate_and_l2_follow_the_parameterisation():
-    spec = sl.SPECS["smith-le-l2"]["quick"]
+    spec = experiments.get_experiment("smith-le-l2").spec("quick")
     assert spec.learning_rate(1.0) == pytest.approx(0.1)
-    literal = sl.SGDSweepSpec(batch_sizes=(30,), n_seeds=1, budget=10, parameterisation="literal")
+    literal = sl.SGDSweepSpec(batch_sizes=(30,), seeds=1, budget=10, parameterisation="literal")
     assert literal.learning_rate(3.0) == pytest.approx(3.0)
     config = sl._train_config(spec, 1.0, 1000, 0.9, 0.1, 30, seed=0)
     assert config.l2 == pytest.approx(1e-3) and config.momentum == 0.9 and config.steps == 1000
     assert literal.weight_decay(0.1, 1000) == pytest.approx(1e-4)
     with pytest.raises(ValueError, match="parameterisation"):
-        sl.SGDSweepSpec(batch_sizes=(30,), n_seeds=1, budget=10, parameterisation="damped")
+        sl.SGDSweepSpec(batch_sizes=(30,), seeds=1, budget=10, parameterisation="damped")
     with pytest.raises(ValueError, match="batch_sizes"):
-        sl.SGDSweepSpec(batch_sizes=(30, 10), n_seeds=1, budget=10)
+        sl.SGDSweepSpec(batch_sizes=(30, 10), seeds=1, budget=10)
 
 
 def test_runs_beyond_the_example_cap_or_the_training_set_are_skipped():
-    spec = sl.SGDSweepSpec(batch_sizes=(300, 1000), n_seeds=1, budget=1000, max_examples_per_run=1_000_000)
+    spec = sl.SGDSweepSpec(batch_sizes=(300, 1000), seeds=1, budget=1000, max_examples_per_run=1_000_000)
     assert spec.runs_batch(0.3, 1000, 300) and not spec.runs_batch(0.3, 1000, 1000)
     assert spec.runs_batch(1.0, 1000, 1000) and not spec.runs_batch(1.0, 500, 1000)
 
@@ -180,7 +178,7 @@ def test_an_optimum_just_before_skipped_batch_sizes_counts_as_an_edge():
     rng = np.random.default_rng(3)
     acc = np.array(_peaked(GRID, 3000, rng=rng))
     acc[:, -2:] = np.nan
-    status = [["done"] * (len(GRID) - 2) + ["not_run"] * 2 for _ in range(3)]
+    status = [["finished"] * (len(GRID) - 2) + [None] * 2 for _ in range(3)]
     skipped = _curve(acc.tolist(), x=1.0, status=status)
     optimum = sl.grid_optimum(skipped, GRID)
     assert optimum.value == 300 and optimum.at_edge
@@ -199,33 +197,31 @@ def test_scaling_claims_ignore_curves_below_fit_min_x():
 # ------------------------------------------------------------------------------------- end to end
 
 
-def _tiny_task(n_train: int) -> TaskData:
-    generator = torch.Generator().manual_seed(0)
-    weights = torch.randn(784, 10, generator=generator)
-
-    def split(n: int, name: str) -> Dataset:
-        x = torch.rand(n, 784, generator=generator)
-        return Dataset(x, (x @ weights).argmax(dim=1), 10, name)
-
-    return TaskData(split(n_train, "tiny-train"), split(50, "tiny-test"), {"task": "tiny"})
-
-
-@pytest.fixture
-def tiny_batch_experiment(monkeypatch):
-    tiny = sl.SGDSweepSpec(
-        batch_sizes=(1, 4, 16, 40), n_seeds=2, budget=4, train_sizes=(40,), eval_points=2, max_examples_per_run=100
-    )
-    monkeypatch.setitem(sl.SPECS["smith-le-batch"], "quick", tiny)
-    monkeypatch.setattr(sl, "task_factory", lambda n_train, subset_seed: functools.partial(_tiny_task, n_train))
-    monkeypatch.setattr(sl, "EXECUTOR", "inline")
-    return tiny
+TINY = {
+    "batch_sizes": (1, 4, 16, 40),
+    "seeds": 2,
+    "budget": 4,
+    "train_sizes": (40,),
+    "eval_points": 2,
+    "max_examples_per_run": 100,
+    "dataset": "standin",
+}
 
 
-def test_reproduce_writes_summary_and_resumes_without_training(tmp_path, tiny_batch_experiment, monkeypatch):
+def _finish_times(path):
+    with sqlite3.connect(path) as conn:
+        return sorted(conn.execute("SELECT key, finished FROM runs").fetchall())
+
+
+def test_reproduce_writes_summary_and_resumes_without_training(tmp_path):
     out = tmp_path / "batch"
-    summary = experiments.reproduce("smith-le-batch", out_dir=out, show_progress=False)
+    run = functools.partial(
+        experiments.reproduce, "smith-le-batch", overrides=TINY, out_dir=out, executor="inline", show_progress=False
+    )
+    summary = run()
     on_disk = json.loads((out / "summary.json").read_text())
     assert on_disk["experiment"] == "smith-le-batch" and on_disk["scale"] == "quick"
+    assert on_disk["overrides"]["dataset"] == "standin" and on_disk["settings"]["seeds"] == 2
     assert {c["id"] for c in on_disk["claims"]} == {"fig4/peak-interior", "fig4/small-batches-fail"}
     assert all(isinstance(c["holds"], bool) for c in on_disk["claims"])
     data = on_disk["data"]
@@ -234,20 +230,20 @@ def test_reproduce_writes_summary_and_resumes_without_training(tmp_path, tiny_ba
     assert on_disk["settings"]["lr_per_epsilon"] == 0.1 and on_disk["settings"]["subset_seed"] == 0
     (curve,) = data["curves"]
     assert curve["steps"] == 4 and curve["learning_rate"] == pytest.approx(0.1)
-    assert [row[-1] for row in curve["status"]] == ["not_run", "not_run"]  # 40·4 > 100 examples
+    assert [row[-1] for row in curve["status"]] == [None, None]  # 40·4 > 100 examples: not run
     assert all(v is not None for row in curve["accuracy"] for v in row[:3])
     assert set(curve["history"]) == {"1", "4", "16"}
     assert len(curve["history"]["4"]["test_accuracy"]["mean"]) == len(curve["history"]["4"]["step"])
     assert data["optimum"]["value"] in (1, 4, 16)
     assert [p.name for p in (out / "figures").iterdir()] == ["fig4_batch_size.png"]
-    assert len(Store(out / "store.sqlite").runs(sl.STORE_NAMESPACE)) == 3 * 2
+    stored = _finish_times(out / "store.sqlite")
+    assert len(stored) == 3 * 2
 
-    def no_training(*args, **kwargs):
-        raise AssertionError("a finished run was trained again")
-
-    monkeypatch.setattr(sweep, "train_group", no_training)
-    again = experiments.reproduce("smith-le-batch", out_dir=out, show_progress=False)
+    again = run()  # every run is in the store: nothing is trained or written again
     assert again["claims"] == summary["claims"]
+    assert _finish_times(out / "store.sqlite") == stored
+    # the declared spec is untouched by the overrides
+    assert experiments.get_experiment("smith-le-batch").spec("quick").dataset == "mnist"
 
 
 def test_figures_are_drawn_from_plain_data(tmp_path):
@@ -268,9 +264,9 @@ def test_figures_are_drawn_from_plain_data(tmp_path):
     scaling_data = {"batch_sizes": list(GRID), "curves": scaling_curves, "scaling": json.loads(json.dumps(scaling))}
     batch_data = {"batch_sizes": [30, 1000], "curves": [gap_data["curves"][0]]}
     paths = [
-        *sl.EXPERIMENTS["smith-le-l2"].plot(gap_data, tmp_path),
-        *sl.EXPERIMENTS["smith-le-batch"].plot(batch_data, tmp_path),
-        *sl.EXPERIMENTS["smith-le-scaling-lr"].plot(scaling_data, tmp_path),
+        *experiments.get_experiment("smith-le-l2").plot(gap_data, tmp_path),
+        *experiments.get_experiment("smith-le-batch").plot(batch_data, tmp_path),
+        *experiments.get_experiment("smith-le-scaling-lr").plot(scaling_data, tmp_path),
     ]
     assert [p.name for p in paths] == [
         "fig8_test_accuracy_cross_entropy.png",

@@ -18,12 +18,14 @@ Conventions shared by every function here:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
+
+from sgdnoise.results import strict_json
 
 FloatArray = npt.NDArray[np.float64]
 # (grid index of the best mean, refined vertex in fit coordinates, vertex came from the fit, mean, SEM)
@@ -46,24 +48,8 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------------------------------
-# JSON and validation helpers
+# Validation helpers
 # ----------------------------------------------------------------------------------------------------
-
-
-def _jsonable(obj: Any) -> Any:
-    """Convert results to strict-JSON values: floats non-finite -> None, tuples -> lists."""
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _jsonable(getattr(obj, f.name)) for f in fields(obj)}
-    if isinstance(obj, bool | np.bool_):
-        return bool(obj)
-    if isinstance(obj, int | np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    if isinstance(obj, tuple | list | np.ndarray):
-        return [_jsonable(item) for item in obj]
-    return obj
 
 
 class _Result:
@@ -71,7 +57,7 @@ class _Result:
 
     def to_dict(self) -> dict[str, Any]:
         """All fields as strict-JSON values (non-finite floats become ``None``)."""
-        return _jsonable(self)
+        return strict_json({f.name: getattr(self, f.name) for f in fields(self)})
 
 
 def _grid(values: npt.ArrayLike, *, log: bool, name: str = "values") -> FloatArray:
@@ -94,15 +80,11 @@ def _scores(scores: npt.ArrayLike, n_grid: int, *, axis_name: str) -> FloatArray
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != n_grid or arr.shape[0] < 1:
-        raise ValueError(
-            f"scores must have shape [{axis_name}, {n_grid}] matching the grid, got {np.shape(scores)}"
-        )
+        raise ValueError(f"scores must have shape [{axis_name}, {n_grid}] matching the grid, got {np.shape(scores)}")
     return arr
 
 
-def _fill_failures(
-    oriented: FloatArray, failed_score: float | None, maximize: bool
-) -> tuple[FloatArray, int]:
+def _fill_failures(oriented: FloatArray, failed_score: float | None, maximize: bool) -> tuple[FloatArray, int]:
     """Replace non-finite entries of maximise-oriented scores by the failure score; count them."""
     failed = ~np.isfinite(oriented)
     if failed.all():
@@ -364,9 +346,7 @@ def fit_scaling_law(
     grid = _grid(values, log=True)
     arr = np.asarray(scores, dtype=np.float64)
     if arr.ndim != 3 or arr.shape[0] != x_arr.size or arr.shape[2] != grid.size or arr.shape[1] < 1:
-        raise ValueError(
-            f"scores must have shape [n_x={x_arr.size}, n_seeds, n_B={grid.size}], got {arr.shape}"
-        )
+        raise ValueError(f"scores must have shape [n_x={x_arr.size}, n_seeds, n_B={grid.size}], got {arr.shape}")
     if not 0.0 < level < 1.0:
         raise ValueError("level must be in (0, 1)")
     if n_bootstrap < 0:
@@ -609,9 +589,7 @@ def _hinge_fit(u: FloatArray, y: FloatArray, u_break: float) -> tuple[float, flo
     return float(a), float(s), sse
 
 
-def detect_regime_change(
-    batch_sizes: npt.ArrayLike, optimal_lr: npt.ArrayLike, *, min_points: int = 2
-) -> RegimeChange:
+def detect_regime_change(batch_sizes: npt.ArrayLike, optimal_lr: npt.ArrayLike, *, min_points: int = 2) -> RegimeChange:
     """Locate where the optimal learning rate stops growing with batch size.
 
     Implements Smith, Elsen & De 2020 §3.2 and Fig. 1c: in the noise-dominated regime the optimal

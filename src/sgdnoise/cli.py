@@ -10,7 +10,9 @@ from typing import Any
 
 import click
 
-from sgdnoise.experiments.base import SCALES
+from sgdnoise.experiments.registry import REGISTRY, SCALES
+
+EXECUTOR_CHOICES = ("auto", "inline", "processes", "ray")
 
 
 def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -42,11 +44,8 @@ def main(debug: bool) -> None:
 @main.command("list")
 def list_experiments() -> None:
     """List the reproducible experiments."""
-    from sgdnoise.experiments import experiment_names, get_experiment
-
-    for name in experiment_names():
-        experiment = get_experiment(name)
-        click.echo(f"{name:32s} {experiment.description}")
+    for entry in REGISTRY:
+        click.echo(f"{entry.name:32s} {entry.description}")
 
 
 @main.command()
@@ -67,17 +66,56 @@ def list_experiments() -> None:
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Base random seed.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change one setting of the experiment's spec (repeatable), e.g. --set seeds=5.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(EXECUTOR_CHOICES),
+    default="auto",
+    show_default=True,
+    help="Where sweeps run: this process, a local process pool, or Ray.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @_user_errors
-def reproduce(name: str, scale: str, out_dir: Path | None, seed: int, device: str, quiet: bool) -> None:
+def reproduce(
+    name: str,
+    scale: str,
+    out_dir: Path | None,
+    seed: int,
+    device: str,
+    assignments: tuple[str, ...],
+    executor: str,
+    quiet: bool,
+) -> None:
     """Reproduce experiment NAME, check the paper's claims, write summary.json, figures and report.html.
 
     Running the same command again resumes: finished runs are read from the store, not recomputed.
+    `sgdnoise reproduce NAME --set help` lists the settings --set can change.
     """
     from sgdnoise import experiments, report
+    from sgdnoise.experiments.spec import parse_assignments
 
+    if assignments == ("help",):
+        experiment = experiments.get_experiment(name)
+        spec = experiment.spec(scale)
+        click.echo(f"settings of {name} at scale={scale} (change with --set KEY=VALUE):")
+        for key, value in experiments.spec_fields(spec).items():
+            click.echo(f"  {key:28s} {getattr(spec, key)!r}  ({getattr(value, '__name__', value)})")
+        return
     summary = experiments.reproduce(
-        name, scale=scale, out_dir=out_dir, seed=seed, device=device, show_progress=not quiet
+        name,
+        scale=scale,
+        overrides=parse_assignments(assignments),
+        out_dir=out_dir,
+        seed=seed,
+        device=device,
+        executor=executor,  # type: ignore[arg-type]
+        show_progress=not quiet,
     )
     report.print_claims(summary)
     out = out_dir or Path("runs") / name

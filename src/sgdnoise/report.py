@@ -17,12 +17,13 @@ from typing import Any
 import click
 
 from sgdnoise import __version__
-from sgdnoise.experiments.base import Claim
-from sgdnoise.store import jsonable
+from sgdnoise.results import Claim, dumps, strict_json
 
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.html"
 FIGURES_DIR = "figures"
+# what a summary.json must hold for `sgdnoise report` to redraw it
+REQUIRED_KEYS = ("experiment", "title", "paper", "scale", "wall_seconds", "claims", "data")
 
 
 def build_summary(
@@ -37,8 +38,10 @@ def build_summary(
     claims: Sequence[Claim],
     data: Mapping[str, Any],
     settings: Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The summary.json document: experiment, scale, wall_seconds, claims, data (+ provenance)."""
+    """The summary.json document: experiment, scale, wall_seconds, claims, data, settings (the spec
+    that ran), overrides (what ``--set`` changed) and provenance; strict JSON throughout."""
     import torch
 
     return {
@@ -49,8 +52,9 @@ def build_summary(
         "seed": seed,
         "wall_seconds": round(wall_seconds, 3),
         "claims": [claim.to_dict() for claim in claims],
-        "data": jsonable(data),
-        "settings": jsonable(settings),
+        "data": strict_json(data),
+        "settings": strict_json(settings),
+        "overrides": strict_json(overrides or {}),
         "environment": {
             "sgdnoise": __version__,
             "torch": torch.__version__,
@@ -68,15 +72,29 @@ def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as handle:
-        json.dump(jsonable(document), handle, indent=2, allow_nan=False)
+        handle.write(dumps(document, indent=2))
     os.replace(tmp, path)
 
 
 def read_summary(out_dir: Path) -> dict[str, Any]:
+    """The summary.json of ``out_dir``, checked: a missing, unreadable or incomplete file is one clear
+    error saying what to do."""
     path = Path(out_dir) / SUMMARY_FILE
+    redo = f"run `sgdnoise reproduce NAME --out {out_dir}` to write it again"
     if not path.is_file():
         raise FileNotFoundError(f"no {SUMMARY_FILE} in {out_dir}: run `sgdnoise reproduce NAME --out {out_dir}` first")
-    return json.loads(path.read_text())
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); {redo}") from None
+    if not isinstance(summary, dict):
+        raise ValueError(f"{path} holds a {type(summary).__name__}, not a summary object; {redo}")
+    missing = [key for key in REQUIRED_KEYS if key not in summary]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}; {redo}")
+    if not isinstance(summary["data"], dict) or not isinstance(summary["claims"], list):
+        raise ValueError(f"{path}: 'data' must be an object and 'claims' a list; {redo}")
+    return summary
 
 
 def format_value(value: Any) -> str:

@@ -1,66 +1,47 @@
-"""The reproduced experiments, one module per paper figure or table, and the runner behind
-``sgdnoise reproduce``."""
+"""The reproduced experiments and the runner behind ``sgdnoise reproduce``.
+
+Each experiment module declares its experiments (``EXPERIMENTS``); :mod:`.registry` is the one list
+of names. ``reproduce(name, scale=, overrides=)`` runs one end to end; ``overrides`` (the CLI's
+``--set KEY=VALUE``) change the declared spec for this call only (:mod:`.spec`).
+"""
 
 from __future__ import annotations
 
-import difflib
-import importlib
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from sgdnoise.experiments.registry import (
+    SCALES,
+    UnknownExperimentError,
+    check_scale,
+    experiment_names,
+    get_experiment,
+)
+from sgdnoise.experiments.spec import apply_overrides, spec_fields
 
-from sgdnoise.experiments.base import SCALES, Claim, Experiment, ExperimentResult, RunContext, check_scale
-from sgdnoise.store import Store
+if TYPE_CHECKING:
+    import torch
 
-# name -> module that defines it (imported on first use, so `sgdnoise list` stays fast)
-_MODULES = {
-    "smith-le-evidence": "sgdnoise.experiments.smith_le_evidence",
-    "smith-le-gap": "sgdnoise.experiments.smith_le_gap",
-    "smith-le-batch": "sgdnoise.experiments.smith_le_batch",
-    "smith-le-scaling-lr": "sgdnoise.experiments.smith_le_scaling_lr",
-    "smith-le-scaling-n": "sgdnoise.experiments.smith_le_scaling_n",
-    "smith-le-scaling-momentum": "sgdnoise.experiments.smith_le_scaling_momentum",
-    "smith-le-l2": "sgdnoise.experiments.smith_le_l2",
-    "smith-le-gradient-noise": "sgdnoise.experiments.smith_le_gradient_noise",
-}
+    from sgdnoise.experiments.base import Executor
 
 __all__ = [
     "SCALES",
-    "Claim",
-    "Experiment",
-    "ExperimentResult",
-    "RunContext",
+    "UnknownExperimentError",
     "experiment_names",
     "get_experiment",
+    "render",
     "reproduce",
     "resolve_device",
+    "spec_fields",
 ]
-
-
-class UnknownExperimentError(ValueError):
-    """Raised for an experiment name that is not registered (the message suggests close names)."""
-
-
-def experiment_names() -> list[str]:
-    return list(_MODULES)
-
-
-def get_experiment(name: str) -> Experiment:
-    """The experiment registered under ``name``."""
-    if name not in _MODULES:
-        close = difflib.get_close_matches(name, _MODULES, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise UnknownExperimentError(
-            f"unknown experiment {name!r}.{hint} Known: {', '.join(_MODULES)} (see `sgdnoise list`)."
-        )
-    module = importlib.import_module(_MODULES[name])
-    return module.EXPERIMENT
 
 
 def resolve_device(device: str) -> torch.device:
     """``auto`` picks cuda when present, else cpu; anything else must name an available device."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -76,28 +57,41 @@ def reproduce(
     name: str,
     *,
     scale: str = "quick",
+    overrides: Mapping[str, Any] | None = None,
     out_dir: str | Path | None = None,
     seed: int = 0,
     device: str = "auto",
+    executor: Executor = "auto",
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Run one experiment end to end and write its outputs; returns the summary document.
 
     Writes ``out_dir`` (default ``runs/NAME``): ``store.sqlite`` (every finished run, so running the
     same command again resumes and recomputes nothing), ``summary.json``, ``figures/*.png`` and
-    ``report.html``.
+    ``report.html``. ``overrides`` maps spec fields to new values (strings are parsed by the field's
+    type, as ``--set`` does); the declared specs are never modified.
     """
     from sgdnoise import report
+    from sgdnoise.experiments.base import RunContext
+    from sgdnoise.store import Store
 
     experiment = get_experiment(name)
-    check_scale(scale)
+    spec = apply_overrides(experiment.spec(check_scale(scale)), overrides or {}, what=f"{name} ({scale})")
     out = Path(out_dir) if out_dir is not None else Path("runs") / name
-    out.mkdir(parents=True, exist_ok=True)
     resolved = resolve_device(device)
+    out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with Store(out / "store.sqlite") as store:
-        ctx = RunContext(scale=scale, seed=seed, out_dir=out, store=store, device=resolved, show_progress=show_progress)
-        result = experiment.run(ctx)
+        ctx = RunContext(
+            scale=scale,
+            seed=seed,
+            out_dir=out,
+            store=store,
+            device=resolved,
+            executor=executor,
+            show_progress=show_progress,
+        )
+        result = experiment.run(spec, ctx)
     summary = report.build_summary(
         experiment=name,
         title=experiment.title,
@@ -109,17 +103,25 @@ def reproduce(
         claims=result.claims,
         data=result.data,
         settings=result.settings,
+        overrides=dict(overrides or {}),
     )
     report.write_json_atomic(out / report.SUMMARY_FILE, summary)
     render(out, summary)
     return summary
 
 
-def render(out_dir: Path, summary: dict[str, Any]) -> list[Path]:
+def render(out_dir: str | Path, summary: Mapping[str, Any]) -> list[Path]:
     """(Re)draw an output directory's figures and HTML page from its summary."""
     from sgdnoise import report
 
     experiment = get_experiment(summary["experiment"])
-    figures = experiment.plot(summary["data"], Path(out_dir) / report.FIGURES_DIR)
+    try:
+        figures = experiment.plot(summary["data"], Path(out_dir) / report.FIGURES_DIR)
+    except (KeyError, TypeError, IndexError) as error:
+        raise ValueError(
+            f"{Path(out_dir) / report.SUMMARY_FILE}: its 'data' does not hold what the figures of "
+            f"{experiment.name} need ({type(error).__name__}: {error}); re-run `sgdnoise reproduce "
+            f"{experiment.name} --out {out_dir}`"
+        ) from None
     report.write_html(Path(out_dir), summary, figures)
     return figures

@@ -1,56 +1,41 @@
-"""What every reproduced experiment is: a declarative spec per scale, a run that fills the store and
-returns the numbers behind each figure with the paper's claims checked, and a plot that draws the
-figures from those numbers alone (so `sgdnoise report DIR` can redraw them from summary.json)."""
+"""What every reproduced experiment is: a declarative spec per scale, a run that takes a spec, fills
+the store and returns the numbers behind each figure with the paper's claims checked, and a plot that
+draws the figures from those numbers alone (so ``sgdnoise report DIR`` can redraw them from
+``summary.json``). An experiment object holds no mutable state: a changed spec is passed in, never
+written into a module."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
 from tqdm.auto import tqdm
 
-from sgdnoise.store import Store
+from sgdnoise.experiments import registry
+from sgdnoise.results import Claim
 
-SCALES = ("quick", "paper")
+if TYPE_CHECKING:
+    import torch
 
+    from sgdnoise.store import Store
 
-@dataclass(frozen=True)
-class Claim:
-    """One claim of a paper, checked on this machine's results.
-
-    ``value`` is the measured number (or small dict of numbers) the verdict rests on; ``note`` says
-    why it holds or not when that is not obvious from the value (never used to tune a verdict away).
-    """
-
-    id: str
-    statement: str
-    holds: bool
-    value: Any
-    note: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "statement": self.statement,
-            "holds": bool(self.holds),
-            "value": self.value,
-            "note": self.note,
-        }
+Executor = Literal["auto", "inline", "processes", "ray"]
 
 
 @dataclass
 class RunContext:
-    """Where and how an experiment runs: its scale, seed, store, device and progress display."""
+    """Where and how an experiment runs: scale, base seed, output directory, store, device, the sweep
+    executor and whether progress bars are shown."""
 
     scale: str
     seed: int
     out_dir: Path
     store: Store
     device: torch.device
+    executor: Executor = "auto"
     show_progress: bool = True
 
     def progress(self, total: int, desc: str) -> tqdm:
@@ -68,34 +53,31 @@ class ExperimentResult:
 
 
 class Experiment(ABC):
-    """A reproduced figure or table. Subclasses set the class attributes and implement run and plot."""
+    """A reproduced figure or table: ``name``, ``title``, ``paper`` and one spec per scale."""
 
-    name: ClassVar[str]
-    title: ClassVar[str]
-    description: ClassVar[str]  # one line, shown by `sgdnoise list`
-    paper: ClassVar[str]  # which paper, section and figures
+    name: str
+    title: str
+    paper: str
 
-    @abstractmethod
+    def __init__(self, specs: Mapping[str, Any]) -> None:
+        missing = [scale for scale in registry.SCALES if scale not in specs]
+        if missing:
+            raise ValueError(f"experiment {self.name!r} declares no spec for scale(s) {missing}")
+        self._specs = dict(specs)
+
+    @property
+    def description(self) -> str:
+        """The one line ``sgdnoise list`` shows (kept in the registry)."""
+        return registry.entry(self.name).description
+
     def spec(self, scale: str) -> Any:
-        """The declarative settings (a frozen dataclass) of this experiment at ``scale``."""
+        """The declared spec (a frozen dataclass) at ``scale``."""
+        return self._specs[registry.check_scale(scale)]
 
     @abstractmethod
-    def run(self, ctx: RunContext) -> ExperimentResult:
-        """Run (resuming from ``ctx.store``), and check the paper's claims on the results."""
+    def run(self, spec: Any, ctx: RunContext) -> ExperimentResult:
+        """Run ``spec`` (resuming from ``ctx.store``) and check the paper's claims on the results."""
 
     @abstractmethod
     def plot(self, data: Mapping[str, Any], fig_dir: Path) -> list[Path]:
         """Draw the figures from ``data`` (as returned by run, or read back from summary.json)."""
-
-
-def spec_to_dict(spec: Any) -> dict[str, Any]:
-    """A spec dataclass as a JSON-able dict (for summary.json and store keys)."""
-    if not is_dataclass(spec):
-        raise TypeError(f"spec must be a dataclass instance, got {type(spec).__name__}")
-    return asdict(spec)
-
-
-def check_scale(scale: str) -> str:
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
-    return scale

@@ -22,8 +22,10 @@ import torch
 
 from sgdnoise import analysis
 from sgdnoise.data import TaskData, load_mnist, mnist01_task, synthetic_task
-from sgdnoise.experiments.base import Claim, Experiment, ExperimentResult, RunContext, spec_to_dict
+from sgdnoise.experiments.base import Experiment, ExperimentResult, RunContext
+from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.instruments import evidence as ev
+from sgdnoise.results import Claim
 from sgdnoise.runtime import torch_threads
 
 DATASETS = ("mnist01", "synthetic")
@@ -51,7 +53,14 @@ class EvidenceSpec:
     lambda_min: float = 1e-8
     lambda_max: float = 1e5
     points_per_decade: int = 4
-    n_seeds: int = 3
+    seeds: int = 3
+
+    def __post_init__(self) -> None:
+        unknown = [d for d in self.datasets if d not in DATASETS]
+        if not self.datasets or unknown:
+            raise ValueError(f"datasets must be a non-empty subset of {', '.join(DATASETS)}, got {self.datasets}")
+        if not 0 < self.lambda_min < self.lambda_max or self.points_per_decade < 1 or self.seeds < 1:
+            raise ValueError("need 0 < lambda_min < lambda_max, points_per_decade >= 1 and seeds >= 1")
 
     def lambdas(self) -> np.ndarray:
         decades = np.log10(self.lambda_max) - np.log10(self.lambda_min)
@@ -60,8 +69,8 @@ class EvidenceSpec:
 
 
 SPECS = {
-    "quick": EvidenceSpec(points_per_decade=4, n_seeds=3),
-    "paper": EvidenceSpec(points_per_decade=8, n_seeds=10),
+    "quick": EvidenceSpec(points_per_decade=4, seeds=3),
+    "paper": EvidenceSpec(points_per_decade=8, seeds=10),
 }
 
 
@@ -81,16 +90,11 @@ def fit_metrics(fit: ev.LogisticFit, task: TaskData) -> dict[str, float]:
 class SmithLeEvidence(Experiment):
     name = "smith-le-evidence"
     title = "Bayesian evidence predicts generalization (Smith & Le 2018, Fig. 1–2)"
-    description = "Logistic regression on random vs informative labels: accuracy, margin, evidence vs λ."
     paper = "Smith & Le, ICLR 2018, §3, Figures 1–2 (and the workshop paper's synthetic 200-D task)"
 
-    def spec(self, scale: str) -> EvidenceSpec:
-        return SPECS[scale]
-
-    def run(self, ctx: RunContext) -> ExperimentResult:
-        spec = self.spec(ctx.scale)
+    def run(self, spec: Any, ctx: RunContext) -> ExperimentResult:
         lambdas = spec.lambdas()
-        seeds = [ctx.seed + i for i in range(spec.n_seeds)]
+        seeds = [ctx.seed + i for i in range(spec.seeds)]
         total = len(spec.datasets) * len(LABELS) * len(seeds) * len(lambdas)
         mnist = load_mnist(device=ctx.device) if "mnist01" in spec.datasets else None
         results: dict[tuple[str, str, int], list[dict[str, float]]] = {}
@@ -278,4 +282,4 @@ def check_claims(dataset: str, lambdas: np.ndarray, curves: Mapping[str, Any]) -
     return claims
 
 
-EXPERIMENT = SmithLeEvidence()
+EXPERIMENTS = (SmithLeEvidence(SPECS),)

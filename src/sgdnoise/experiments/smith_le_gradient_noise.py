@@ -25,7 +25,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.signal
@@ -34,9 +34,12 @@ import torch
 from torch import nn
 
 from sgdnoise.data import TaskData, smith_le_mnist_task
-from sgdnoise.experiments.base import Claim, Experiment, ExperimentResult, RunContext, spec_to_dict
+from sgdnoise.experiments.base import Experiment, ExperimentResult, RunContext
+from sgdnoise.experiments.smith_le_sgd import standin_task
+from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.instruments import gradient_noise_gaussianity
 from sgdnoise.models import InitScheme, MLPSpec, build_model
+from sgdnoise.results import Claim
 
 NOT_GAUSSIAN_PVALUE = 1e-3
 IMPROVEMENT_FACTOR = 10.0
@@ -57,10 +60,13 @@ class GradientNoiseSpec:
     n_minibatches: int = 1000
     n_repeats: int = 5
     histogram_bins: int = 50
+    dataset: Literal["mnist", "standin"] = "mnist"
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size < self.n_train:
             raise ValueError(f"batch_size must lie in [1, n_train={self.n_train}), got {self.batch_size}")
+        if self.dataset not in ("mnist", "standin"):
+            raise ValueError(f"dataset must be 'mnist' or 'standin' (synthetic, for smoke tests), got {self.dataset!r}")
         if self.n_minibatches < 20 or self.n_repeats < 1 or self.histogram_bins < 2:
             raise ValueError("need n_minibatches >= 20, n_repeats >= 1 and histogram_bins >= 2")
 
@@ -71,8 +77,10 @@ SPECS = {
 }
 
 
-def load_task(seed: int, n_train: int, device: torch.device) -> TaskData:
-    """The §4 task: ``n_train`` random MNIST training images (10 classes)."""
+def load_task(dataset: str, seed: int, n_train: int, device: torch.device) -> TaskData:
+    """The §4 task: ``n_train`` random MNIST training images (10 classes), or the synthetic stand-in."""
+    if dataset == "standin":
+        return standin_task(seed, n_train).to(device)
     return smith_le_mnist_task(seed, n_train, device=device)
 
 
@@ -137,14 +145,9 @@ def measure(model: nn.Module, task: TaskData, spec: GradientNoiseSpec, seed: int
 class SmithLeGradientNoise(Experiment):
     name = "smith-le-gradient-noise"
     title = "Minibatch gradient noise is close to Gaussian (Smith & Le 2018, Fig. 9)"
-    description = "One softmax weight's gradient at init: single examples vs means of 30, normality tests."
     paper = "Smith & Le, ICLR 2018, Appendix C, Figure 9"
 
-    def spec(self, scale: str) -> GradientNoiseSpec:
-        return SPECS[scale]
-
-    def run(self, ctx: RunContext) -> ExperimentResult:
-        spec = self.spec(ctx.scale)
+    def run(self, spec: Any, ctx: RunContext) -> ExperimentResult:
         task: TaskData | None = None
         repeats = []
         with ctx.progress(spec.n_repeats, "gradient distributions") as bar:
@@ -154,7 +157,7 @@ class SmithLeGradientNoise(Experiment):
                 config.pop("n_repeats")
                 record = ctx.store.get(self.name, config)
                 if record is None:
-                    task = task if task is not None else load_task(ctx.seed, spec.n_train, ctx.device)
+                    task = task if task is not None else load_task(spec.dataset, ctx.seed, spec.n_train, ctx.device)
                     model_spec = MLPSpec(
                         input_dim=int(task.train.x[0].numel()),
                         hidden=(spec.hidden_width,),
@@ -279,4 +282,4 @@ def check_claims(repeats: Sequence[Mapping[str, Any]], batch_size: int, n_train:
     return claims
 
 
-EXPERIMENT = SmithLeGradientNoise()
+EXPERIMENTS = (SmithLeGradientNoise(SPECS),)

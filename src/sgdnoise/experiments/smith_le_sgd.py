@@ -20,14 +20,8 @@ uses ``lr = LR_PER_EPSILON["calibrated"]·ε = 0.1·ε`` with undamped momentum,
 ``lr = ε`` (eq. 11 and App. D read literally) every ReLU dies for B ≤ 30 and no batch-size optimum
 appears, while 0.1·ε reproduces the peak at B ≈ 30 and its shift with ε and m. Every term the paper
 multiplies by ε keeps its size, so the L2 weight decay becomes λ/(0.1·N) (see ``weight_decay``). The paper's literal
-setting is ``"literal"`` (``lr = ε``). Select it from Python (the CLI has no flag for it)::
-
-    import dataclasses
-    from sgdnoise import experiments
-    from sgdnoise.experiments import smith_le_sgd as sl
-    spec = sl.SPECS["smith-le-batch"]["quick"]
-    sl.SPECS["smith-le-batch"]["quick"] = dataclasses.replace(spec, parameterisation="literal")
-    experiments.reproduce("smith-le-batch", out_dir="runs/smith-le-batch-literal")
+setting is ``"literal"`` (``lr = ε``): ``sgdnoise reproduce smith-le-batch --set parameterisation=literal``
+(or ``reproduce("smith-le-batch", overrides={"parameterisation": "literal"})`` from Python).
 
 The learning rate is part of every run's store key, so both parameterisations can share a store.
 
@@ -54,21 +48,23 @@ shift is a budget effect — the claim reports the epochs), Fig. 7 uses B ∈ {3
 from __future__ import annotations
 
 import functools
-import itertools
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import torch
 
 from sgdnoise import analysis
-from sgdnoise.data import TaskData, smith_le_mnist_task
+from sgdnoise.data import Dataset, TaskData, smith_le_mnist_task
 from sgdnoise.engine import TrainConfig
-from sgdnoise.experiments.base import Claim, Experiment, ExperimentResult, RunContext, spec_to_dict
+from sgdnoise.experiments.base import Experiment, ExperimentResult, RunContext
+from sgdnoise.experiments.grid import GridResults, mean_std, nullable, scaling_law_claims
+from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.models import smith_le_shallow_net
-from sgdnoise.sweep import Sweep, SweepRun, SweptRun, run_sweep
+from sgdnoise.results import Claim
+from sgdnoise.sweep import Sweep, SweepRun, run_sweep
 
 Parameterisation = Literal["calibrated", "literal"]
 # PyTorch learning rate per unit of the paper's ε (notes/epsilon-mapping.md §2)
@@ -84,12 +80,8 @@ PARAMETERISATION_WHY = {
 STORE_NAMESPACE = "smith-le-sgd"
 FAIL_ACCURACY = 0.5  # "fails to train": final test accuracy below this (chance is 0.1)
 SMALL_BATCH_LIMIT = 10  # Fig. 4: "the model cannot train when the batch size B ≲ 10"
-PAPER_EXPONENT = 1.0
 EXPONENT_RANGE = (0.5, 1.5)
-N_BOOTSTRAP = 1000
-EXECUTOR: Literal["auto", "inline", "processes"] = "auto"
-
-RunStatus = Literal["done", "diverged", "not_run"]
+AXES = ("epsilon", "n_train", "momentum", "l2_lambda", "batch_size")
 
 
 @dataclass(frozen=True)
@@ -100,10 +92,12 @@ class SGDSweepSpec:
     the summed cost (engine ``l2 = λ/N``). ``fit_min_x``: only curves whose swept value is at least
     this enter the B_opt checks (Fig. 6: the paper sees B_opt ∝ N only for N ≳ 20000).
     ``require_paper_exponent_in_ci``: the exponent claim also needs the paper's k = 1 in the bootstrap CI.
+    ``dataset``: ``"mnist"`` (the paper's) or ``"standin"``, a synthetic MNIST-shaped task (784 inputs,
+    10 classes, a random linear teacher) for smoke tests of the whole pipeline without MNIST.
     """
 
     batch_sizes: tuple[int, ...]
-    n_seeds: int
+    seeds: int
     budget: int
     epsilons: tuple[float, ...] = (1.0,)
     train_sizes: tuple[int, ...] = (1000,)
@@ -112,6 +106,7 @@ class SGDSweepSpec:
     eval_points: int = 0
     max_examples_per_run: int | None = None
     subset_seed: int = 0
+    dataset: Literal["mnist", "standin"] = "mnist"
     parameterisation: Parameterisation = "calibrated"
     fit_min_x: float | None = None
     require_paper_exponent_in_ci: bool = False
@@ -123,12 +118,14 @@ class SGDSweepSpec:
             or list(self.batch_sizes) != sorted(set(self.batch_sizes))
         ):
             raise ValueError(f"batch_sizes must be distinct increasing positive ints, got {self.batch_sizes}")
-        if self.n_seeds < 1 or self.budget < 1:
-            raise ValueError("n_seeds and budget must be >= 1")
+        if self.seeds < 1 or self.budget < 1:
+            raise ValueError("seeds and budget must be >= 1")
         if any(e <= 0 for e in self.epsilons) or any(n < 1 for n in self.train_sizes):
             raise ValueError("epsilons must be > 0 and train_sizes >= 1")
         if any(not 0.0 <= m < 1.0 for m in self.momenta) or any(lam < 0 for lam in self.l2_lambdas):
             raise ValueError("momenta must lie in [0, 1) and l2_lambdas be >= 0")
+        if self.dataset not in ("mnist", "standin"):
+            raise ValueError(f"dataset must be 'mnist' or 'standin', got {self.dataset!r}")
         if self.parameterisation not in LR_PER_EPSILON:
             raise ValueError(f"parameterisation must be one of {sorted(LR_PER_EPSILON)}, got {self.parameterisation!r}")
 
@@ -166,24 +163,24 @@ class SGDSweepSpec:
 PAPER_B_GRID = (1, 3, 10, 30, 100, 300, 1000)
 SPECS: dict[str, dict[str, SGDSweepSpec]] = {
     "smith-le-gap": {
-        "quick": SGDSweepSpec(batch_sizes=(30, 1000), n_seeds=2, budget=1000, eval_points=20),
-        "paper": SGDSweepSpec(batch_sizes=(30, 1000), n_seeds=5, budget=10_000, eval_points=40),
+        "quick": SGDSweepSpec(batch_sizes=(30, 1000), seeds=2, budget=1000, eval_points=20),
+        "paper": SGDSweepSpec(batch_sizes=(30, 1000), seeds=5, budget=10_000, eval_points=40),
     },
     "smith-le-batch": {
-        "quick": SGDSweepSpec(batch_sizes=PAPER_B_GRID, n_seeds=2, budget=1000, eval_points=12),
-        "paper": SGDSweepSpec(batch_sizes=PAPER_B_GRID, n_seeds=5, budget=10_000, eval_points=30),
+        "quick": SGDSweepSpec(batch_sizes=PAPER_B_GRID, seeds=2, budget=1000, eval_points=12),
+        "paper": SGDSweepSpec(batch_sizes=PAPER_B_GRID, seeds=5, budget=10_000, eval_points=30),
     },
     "smith-le-scaling-lr": {
         "quick": SGDSweepSpec(
             batch_sizes=PAPER_B_GRID,
-            n_seeds=2,
+            seeds=2,
             budget=1000,
             epsilons=(0.3, 1.0, 3.0, 10.0),
             max_examples_per_run=350_000,
         ),
         "paper": SGDSweepSpec(
             batch_sizes=PAPER_B_GRID,
-            n_seeds=5,
+            seeds=5,
             budget=10_000,
             epsilons=(0.1, 0.3, 1.0, 3.0, 10.0),
             require_paper_exponent_in_ci=True,
@@ -192,14 +189,14 @@ SPECS: dict[str, dict[str, SGDSweepSpec]] = {
     "smith-le-scaling-n": {
         "quick": SGDSweepSpec(
             batch_sizes=(10, 30, 50, 100, 200, 400),
-            n_seeds=2,
+            seeds=2,
             budget=1000,
             train_sizes=(1000, 4000, 8000, 16000),
             fit_min_x=4000,
         ),
         "paper": SGDSweepSpec(
             batch_sizes=(1, 3, 10, 30, 100, 300, 1000, 3000, 10_000),
-            n_seeds=5,
+            seeds=5,
             budget=10_000,
             train_sizes=(1000, 3000, 10_000, 20_000, 40_000, 60_000),
             fit_min_x=20_000,
@@ -209,23 +206,23 @@ SPECS: dict[str, dict[str, SGDSweepSpec]] = {
     "smith-le-scaling-momentum": {
         "quick": SGDSweepSpec(
             batch_sizes=(3, 10, 30, 100, 300),
-            n_seeds=2,
+            seeds=2,
             budget=1000,
             momenta=(0.5, 0.9, 0.95),
         ),
         "paper": SGDSweepSpec(
             batch_sizes=PAPER_B_GRID,
-            n_seeds=5,
+            seeds=5,
             budget=10_000,
             momenta=(0.0, 0.5, 0.8, 0.9, 0.95, 0.98),
             require_paper_exponent_in_ci=True,
         ),
     },
     "smith-le-l2": {
-        "quick": SGDSweepSpec(batch_sizes=(30, 1000), n_seeds=2, budget=1000, l2_lambdas=(0.0, 0.1), eval_points=20),
+        "quick": SGDSweepSpec(batch_sizes=(30, 1000), seeds=2, budget=1000, l2_lambdas=(0.0, 0.1), eval_points=20),
         "paper": SGDSweepSpec(
             batch_sizes=(30, 1000),
-            n_seeds=5,
+            seeds=5,
             budget=10_000,
             l2_lambdas=(0.0, 0.1),
             eval_points=40,
@@ -240,13 +237,29 @@ SPECS: dict[str, dict[str, SGDSweepSpec]] = {
 # --------------------------------------------------------------------------------------------------
 
 
-def task_factory(n_train: int, subset_seed: int) -> Callable[[], TaskData]:
-    """A picklable factory of the §4 task: ``n_train`` random MNIST images, full test set."""
-    return functools.partial(smith_le_mnist_task, subset_seed, n_train)
+def standin_task(subset_seed: int, n_train: int, n_test: int = 500) -> TaskData:
+    """A synthetic MNIST-shaped task: inputs uniform in [0, 1]^784, labels from a random linear teacher
+    (argmax over 10 classes), drawn from ``subset_seed``; for smoke tests only."""
+    generator = torch.Generator().manual_seed(subset_seed)
+    teacher = torch.randn(784, 10, generator=generator)
+
+    def split(n: int, name: str) -> Dataset:
+        x = torch.rand(n, 784, generator=generator)
+        return Dataset(x, (x @ teacher).argmax(dim=1), 10, name)
+
+    return TaskData(split(n_train, "standin-train"), split(n_test, "standin-test"), {"task": "standin"})
 
 
-def task_name(n_train: int, subset_seed: int) -> str:
-    return f"smith-le-mnist-n{n_train}-subset{subset_seed}"
+def task_factory(dataset: str, n_train: int, subset_seed: int) -> Callable[[], TaskData]:
+    """A picklable factory of the §4 task: ``n_train`` random MNIST images and the full test set (or
+    the synthetic stand-in)."""
+    builder = smith_le_mnist_task if dataset == "mnist" else standin_task
+    return functools.partial(builder, subset_seed, n_train)
+
+
+def task_name(dataset: str, n_train: int, subset_seed: int) -> str:
+    prefix = "smith-le-mnist" if dataset == "mnist" else "smith-le-standin"
+    return f"{prefix}-n{n_train}-subset{subset_seed}"
 
 
 def _train_config(
@@ -264,97 +277,73 @@ def _train_config(
     )
 
 
-def run_grid(spec: SGDSweepSpec, ctx: RunContext) -> dict[tuple[Any, ...], SweptRun]:
-    """Train (or read back) every run of ``spec``; keyed by (ε, N, m, λ, B, seed index)."""
-    seeds = [ctx.seed + i for i in range(spec.n_seeds)]
+def run_grid(spec: SGDSweepSpec, ctx: RunContext) -> GridResults:
+    """Train (or read back) every run of ``spec`` on the axes (ε, N, m, λ, B) × seed."""
     runs: list[SweepRun] = []
     keys: list[tuple[Any, ...]] = []
     tasks = {}
     for epsilon, n_train, momentum, lam in spec.curve_keys():
-        name = task_name(n_train, spec.subset_seed)
-        tasks[name] = task_factory(n_train, spec.subset_seed)
+        name = task_name(spec.dataset, n_train, spec.subset_seed)
+        tasks[name] = task_factory(spec.dataset, n_train, spec.subset_seed)
         for batch in spec.batch_sizes:
             if not spec.runs_batch(epsilon, n_train, batch):
                 continue
-            for index, seed in enumerate(seeds):
-                runs.append(SweepRun(_train_config(spec, epsilon, n_train, momentum, lam, batch, seed), task=name))
+            for index in range(spec.seeds):
+                config = _train_config(spec, epsilon, n_train, momentum, lam, batch, ctx.seed + index)
+                runs.append(SweepRun(config, task=name))
                 keys.append((epsilon, n_train, momentum, lam, batch, index))
     swept = run_sweep(
         Sweep(STORE_NAMESPACE, tasks, runs),
         ctx.store,
-        executor=EXECUTOR,
+        executor=ctx.executor,
         device=ctx.device,
         show_progress=ctx.show_progress,
     )
-    return dict(zip(keys, swept, strict=True))
+    axes = {
+        "epsilon": spec.epsilons,
+        "n_train": spec.train_sizes,
+        "momentum": spec.momenta,
+        "l2_lambda": spec.l2_lambdas,
+        "batch_size": spec.batch_sizes,
+    }
+    seeds = tuple(ctx.seed + i for i in range(spec.seeds))
+    return GridResults(axes, seeds, dict(zip(keys, swept, strict=True)))
 
 
-def _mean_std(rows: list[list[float]]) -> dict[str, list[float | None]]:
-    """Mean and std over seeds per column (NaN-padded rows; all-NaN columns give None)."""
-    length = max(len(r) for r in rows)
-    arr = np.full((len(rows), length), np.nan)
-    for i, r in enumerate(rows):
-        arr[i, : len(r)] = r
-    finite = np.isfinite(arr).any(axis=0)
-    mean = np.full(length, np.nan)
-    std = np.full(length, np.nan)
-    mean[finite] = np.nanmean(arr[:, finite], axis=0)
-    std[finite] = np.nanstd(arr[:, finite], axis=0)
-    return {"mean": _nullable(mean), "std": _nullable(std)}
-
-
-def _nullable(values: Sequence[float] | np.ndarray) -> list[float | None]:
-    return [float(v) if v is not None and math.isfinite(v) else None for v in values]
-
-
-def build_curves(spec: SGDSweepSpec, results: Mapping[tuple[Any, ...], SweptRun], swept: str) -> list[dict[str, Any]]:
-    """Per curve: the final test accuracy / cross-entropy and run status per [seed][B], and (when
-    evaluated during training) the test-accuracy and test-CE histories per B, mean ± std over seeds."""
+def build_curves(spec: SGDSweepSpec, grid: GridResults, swept: str) -> list[dict[str, Any]]:
+    """Per curve: the final test accuracy / cross-entropy and run status per [seed][B] (None where a
+    run diverged, failed or was not run), and (when evaluated during training) the test-accuracy and
+    test-CE histories per B, mean ± std over seeds."""
     curves = []
     for epsilon, n_train, momentum, lam in spec.curve_keys():
-        accuracy, cross_entropy, status = [], [], []
+        at = {"epsilon": epsilon, "n_train": n_train, "momentum": momentum, "l2_lambda": lam}
+        accuracy = grid.curve("test_acc", "batch_size", **at)
         histories: dict[str, Any] = {}
-        for index in range(spec.n_seeds):
-            acc_row, ce_row, status_row = [], [], []
-            for batch in spec.batch_sizes:
-                run = results.get((epsilon, n_train, momentum, lam, batch, index))
-                state: RunStatus = "not_run" if run is None else ("diverged" if run.diverged else "done")
-                final_ok = state == "done"
-                acc_row.append(float(run.metrics["test_acc"]) if final_ok and run else None)
-                ce_row.append(float(run.metrics["test_loss"]) if final_ok and run else None)
-                status_row.append(state)
-            accuracy.append(acc_row)
-            cross_entropy.append(ce_row)
-            status.append(status_row)
         if spec.eval_points:
             for batch in spec.batch_sizes:
-                per_seed = [results.get((epsilon, n_train, momentum, lam, batch, i)) for i in range(spec.n_seeds)]
-                done = [r for r in per_seed if r is not None and r.history.get("step")]
+                per_seed = [grid.run(i, **at, batch_size=batch) for i in range(spec.seeds)]
+                done = [r for r in per_seed if r is not None and r.status == "finished" and r.history.get("step")]
                 if not done:
                     continue
                 longest = max(done, key=lambda r: len(r.history["step"]))
                 histories[str(batch)] = {
                     "step": longest.history["step"],
-                    "test_accuracy": _mean_std([r.history["test_acc"] for r in done]),
-                    "test_cross_entropy": _mean_std([r.history["test_loss"] for r in done]),
+                    "test_accuracy": mean_std([r.history["test_acc"] for r in done]),
+                    "test_cross_entropy": mean_std([r.history["test_loss"] for r in done]),
                 }
-        acc = np.array([[np.nan if v is None else v for v in row] for row in accuracy], dtype=float)
-        counts = np.isfinite(acc).sum(axis=0)
-        mean = np.where(counts > 0, np.nansum(acc, axis=0) / np.maximum(counts, 1), np.nan)
-        values = {"epsilon": epsilon, "n_train": n_train, "momentum": momentum, "l2_lambda": lam}
-        x = 1.0 / (1.0 - momentum) if swept == "momentum" else values.get(swept, epsilon)
+        x = 1.0 / (1.0 - momentum) if swept == "momentum" else at.get(swept, epsilon)
         curves.append(
             {
-                **values,
+                **at,
                 "l2": spec.weight_decay(lam, n_train),
                 "learning_rate": spec.learning_rate(epsilon),
                 "steps": spec.steps(epsilon),
                 "x": float(x),
-                "label": _curve_label(swept, values),
-                "accuracy": accuracy,
-                "cross_entropy": cross_entropy,
-                "status": status,
-                "mean_accuracy": _nullable(mean),
+                "label": _curve_label(swept, at),
+                "accuracy": [nullable(row) for row in accuracy],
+                "cross_entropy": [nullable(row) for row in grid.curve("test_loss", "batch_size", **at)],
+                "status": grid.status(**at).T.tolist(),
+                "mean_accuracy": mean_std(accuracy)["mean"],
                 "history": histories,
             }
         )
@@ -377,7 +366,7 @@ def _common_data(spec: SGDSweepSpec, ctx: RunContext, swept: str) -> dict[str, A
     return {
         "parameterisation": parameterisation_record(spec),
         "batch_sizes": list(spec.batch_sizes),
-        "seeds": [ctx.seed + i for i in range(spec.n_seeds)],
+        "seeds": [ctx.seed + i for i in range(spec.seeds)],
         "subset_seed": spec.subset_seed,
         "swept": swept,
     }
@@ -400,7 +389,9 @@ def _settings(spec: SGDSweepSpec) -> dict[str, Any]:
         "lr_per_epsilon": LR_PER_EPSILON[spec.parameterisation],
         "parameterisation_why": PARAMETERISATION_WHY[spec.parameterisation],
         "model": "784-800-10 ReLU MLP, Glorot-uniform weights, zero biases",
-        "task": "N random MNIST training images (subset_seed), full 10k test set, pixels in [0, 1]",
+        "task": "N random MNIST training images (subset_seed), full 10k test set, pixels in [0, 1]"
+        if spec.dataset == "mnist"
+        else "synthetic MNIST-shaped stand-in (smoke test): random linear teacher, 500 test examples",
         "fail_accuracy": FAIL_ACCURACY,
         "store_namespace": STORE_NAMESPACE,
     }
@@ -418,7 +409,7 @@ def _accuracy_matrix(curve: Mapping[str, Any]) -> np.ndarray:
 
 def _run_mask(curve: Mapping[str, Any]) -> np.ndarray:
     """[B] whether the grid point was trained (for any seed)."""
-    return np.array([any(row[j] != "not_run" for row in curve["status"]) for j in range(len(curve["status"][0]))])
+    return np.array([any(row[j] is not None for row in curve["status"]) for j in range(len(curve["status"][0]))])
 
 
 def final_accuracy(curve: Mapping[str, Any], batch_size: int, batch_sizes: Sequence[int]) -> float:
@@ -488,105 +479,28 @@ def check_scaling_claims(
     *,
     fit_min_x: float | None = None,
     require_paper_exponent_in_ci: bool = False,
-    n_bootstrap: int = N_BOOTSTRAP,
     caveat: str = "",
+    n_bootstrap: int = 1000,
 ) -> tuple[list[Claim], dict[str, Any]]:
-    """Fig. 5–7: B_opt grows with x (ε, N or 1/(1−m)) and B_opt ∝ x^k with k in [0.5, 1.5] (paper k = 1).
-
-    ``caveat`` is appended to the notes of both claims (e.g. a confound of the design). Per curve, the
-    best batch size of the mean accuracy among the batch sizes that were run (error
-    bars: distance to the next sampled B). Curves with x < ``fit_min_x`` are left out of both checks.
-    The exponent is the OLS slope of log B_opt on log x over the curves whose optimum is interior
-    (among the B that were run), with a percentile bootstrap CI over seeds
-    (``analysis.fit_scaling_law``). The fit uses the sub-grid optimum (vertex of a parabola in log B
-    through the best point and its neighbours): best-observed grid values alone make the bootstrap CI
-    collapse to one grid-rounded slope (e.g. 0.9986 for optima 10, 30, 100 at ε = 0.3, 1, 3), which can
-    never contain k = 1. Returns the claims and the analysis data (for the figure)."""
-    optima = [grid_optimum(curve, batch_sizes) for curve in curves]
-    x = np.array([curve["x"] for curve in curves], dtype=float)
-    considered = np.ones(len(curves), bool) if fit_min_x is None else x >= fit_min_x
-    order = [i for i in np.argsort(x, kind="stable") if considered[i]]
-    b_opt = [optima[i].value for i in order]
-    grows = len(b_opt) >= 2 and all(b >= a for a, b in itertools.pairwise(b_opt)) and b_opt[-1] > b_opt[0]
-    edge = [float(x[i]) for i in order if optima[i].at_edge]
-    claims = [
-        Claim(
-            id=f"{prefix}/bopt-grows",
-            statement=f"the best observed batch size B_opt grows with {x_name} (non-decreasing, and larger at "
-            f"the largest {x_name} than at the smallest"
-            + (f"; {x_name} ≥ {fit_min_x:g} only)" if fit_min_x is not None else ")"),
-            holds=grows,
-            value={
-                "x": [float(x[i]) for i in order],
-                "B_opt": b_opt,
-                "epochs_at_B_opt": [_epochs(curves[i], optima[i].value) for i in order],
-            },
-            note=_join(
-                f"optimum at the edge of the batch sizes run for {x_name} = {edge}: a bound, not a peak"
-                if edge
-                else "",
-                caveat,
-            ),
-        )
-    ]
-    fit_indices = [i for i in order if not optima[i].at_edge]
-    fit_data: dict[str, Any] | None = None
-    if len({float(x[i]) for i in fit_indices}) < 2:
-        claims.append(
-            Claim(
-                id=f"{prefix}/exponent",
-                statement=f"B_opt ∝ {x_name}^k with k in [{EXPONENT_RANGE[0]}, {EXPONENT_RANGE[1]}]",
-                holds=False,
-                value={"curves_with_interior_optimum": len(fit_indices)},
-                note=_join(
-                    f"only {len(fit_indices)} curve(s) with an interior optimum: no exponent can be fitted", caveat
-                ),
-            )
-        )
-    else:
-        fit = _scaling_fit(curves, batch_sizes, fit_indices, n_bootstrap)
-        fit_data = fit.to_dict()
-        low, high = fit.slope_ci
-        in_range = EXPONENT_RANGE[0] <= fit.slope <= EXPONENT_RANGE[1]
-        contains = fit.contains(PAPER_EXPONENT)
-        holds = in_range and (contains or not require_paper_exponent_in_ci)
-        statement = f"B_opt ∝ {x_name}^k with k in [{EXPONENT_RANGE[0]}, {EXPONENT_RANGE[1]}]"
-        if require_paper_exponent_in_ci:
-            statement += f" and the paper's k = {PAPER_EXPONENT:g} inside the {fit.level:.0%} bootstrap CI"
-        claims.append(
-            Claim(
-                id=f"{prefix}/exponent",
-                statement=statement,
-                holds=holds,
-                value={
-                    "k": fit.slope,
-                    "k_ci": [low, high],
-                    "paper_k_in_ci": contains,
-                    "x": [float(x[i]) for i in fit_indices],
-                    "B_opt": list(fit.estimates),
-                    "n_curves": len(fit_indices),
-                },
-                note=_join(
-                    f"{len(order) - len(fit_indices)} curve(s) with an edge optimum left out of the fit"
-                    if len(fit_indices) < len(order)
-                    else "",
-                    caveat,
-                ),
-            )
-        )
-    data = {
-        "x_name": x_name,
-        "x": x.tolist(),
-        "optima": [opt.to_dict() for opt in optima],
-        "considered": considered.tolist(),
-        "fit_indices": [int(i) for i in fit_indices],
-        "fit": fit_data,
-    }
+    """Fig. 5–7: B_opt grows with x (ε, N or 1/(1−m)) and B_opt ∝ x^k with k in [0.5, 1.5] (paper
+    k = 1), by ``grid.scaling_law_claims`` on the final test accuracy. Curves with x < ``fit_min_x``
+    are left out of both checks; ``caveat`` is appended to both notes."""
+    x = [float(curve["x"]) for curve in curves]
+    claims, data = scaling_law_claims(
+        prefix,
+        x_name,
+        x,
+        batch_sizes,
+        [_accuracy_matrix(curve) for curve in curves],
+        ran=[_run_mask(curve) for curve in curves],
+        considered=[fit_min_x is None or value >= fit_min_x for value in x],
+        exponent_range=EXPONENT_RANGE,
+        require_paper_exponent_in_ci=require_paper_exponent_in_ci,
+        caveat=caveat,
+        n_bootstrap=n_bootstrap,
+        extra={"epochs_at_B_opt": [_epochs(c, grid_optimum(c, batch_sizes).value) for c in curves]},
+    )
     return claims, data
-
-
-def _join(*notes: str) -> str:
-    return "; ".join(note for note in notes if note)
 
 
 def _epochs(curve: Mapping[str, Any], batch_size: float) -> float | None:
@@ -594,18 +508,6 @@ def _epochs(curve: Mapping[str, Any], batch_size: float) -> float | None:
     if "n_train" not in curve or "steps" not in curve:
         return None
     return float(batch_size * curve["steps"] / curve["n_train"])
-
-
-def _scaling_fit(
-    curves: Sequence[Mapping[str, Any]], batch_sizes: Sequence[int], indices: Sequence[int], n_bootstrap: int
-) -> analysis.ScalingFit:
-    """``fit_scaling_law`` (sub-grid optima) on the chosen curves; a grid point not run on a curve scores as a failure
-    (never its optimum — the curve's optimum is interior among the points that were run)."""
-    scores = np.stack([_accuracy_matrix(curves[i]) for i in indices])
-    x = [curves[i]["x"] for i in indices]
-    return analysis.fit_scaling_law(
-        x, np.asarray(batch_sizes, float), scores, n_bootstrap=n_bootstrap, use_refined=True
-    )
 
 
 def check_l2_claim(
@@ -646,24 +548,17 @@ class _SmithLeSGD(Experiment):
     swept = "none"
     paper = "Smith & Le, ICLR 2018"
 
-    def spec(self, scale: str) -> SGDSweepSpec:
-        return SPECS[self.name][scale]
-
-    def _collect(self, ctx: RunContext) -> tuple[SGDSweepSpec, dict[str, Any]]:
-        spec = self.spec(ctx.scale)
-        results = run_grid(spec, ctx)
-        data = _common_data(spec, ctx, self.swept) | {"curves": build_curves(spec, results, self.swept)}
-        return spec, data
+    def _collect(self, spec: SGDSweepSpec, ctx: RunContext) -> dict[str, Any]:
+        return _common_data(spec, ctx, self.swept) | {"curves": build_curves(spec, run_grid(spec, ctx), self.swept)}
 
 
 class SmithLeGap(_SmithLeSGD):
     name = "smith-le-gap"
     title = "Generalization gap between small and full batches (Smith & Le 2018, Fig. 3)"
-    description = "Test accuracy and cross-entropy during training, B = 30 vs B = 1000 (MNIST, N = 1000)."
     paper = "Smith & Le, ICLR 2018, §4, Figure 3"
 
-    def run(self, ctx: RunContext) -> ExperimentResult:
-        spec, data = self._collect(ctx)
+    def run(self, spec: SGDSweepSpec, ctx: RunContext) -> ExperimentResult:
+        data = self._collect(spec, ctx)
         claims = [check_gap_claim("fig3", data["curves"][0], spec.batch_sizes)]
         return ExperimentResult(claims=claims, data=data, settings=_settings(spec))
 
@@ -676,14 +571,15 @@ class SmithLeGap(_SmithLeSGD):
 class SmithLeL2(_SmithLeSGD):
     name = "smith-le-l2"
     title = "L2 regularisation shrinks the generalization gap (Smith & Le 2018, Fig. 8, App. B)"
-    description = "Fig. 3 with L2 λ = 0.1 on the summed cost: the B = 30 vs B = 1000 gap with and without L2."
     paper = "Smith & Le, ICLR 2018, Appendix B, Figure 8"
     swept = "l2_lambda"
 
-    def run(self, ctx: RunContext) -> ExperimentResult:
-        spec, data = self._collect(ctx)
+    def run(self, spec: SGDSweepSpec, ctx: RunContext) -> ExperimentResult:
+        data = self._collect(spec, ctx)
         curves = data["curves"]
-        unregularised = next(c for c in curves if c["l2_lambda"] == 0.0)
+        unregularised = next((c for c in curves if c["l2_lambda"] == 0.0), None)
+        if unregularised is None:
+            raise ValueError("smith-le-l2 needs λ = 0 among l2_lambdas (the unregularised comparison)")
         claims = [
             check_l2_claim(curve, unregularised, spec.batch_sizes) for curve in curves if curve["l2_lambda"] > 0.0
         ]
@@ -699,11 +595,10 @@ class SmithLeL2(_SmithLeSGD):
 class SmithLeBatch(_SmithLeSGD):
     name = "smith-le-batch"
     title = "An optimal batch size (Smith & Le 2018, Fig. 4)"
-    description = "Test accuracy during and after training for B from 1 to 1000 (ε = 1, MNIST, N = 1000)."
     paper = "Smith & Le, ICLR 2018, §4, Figure 4"
 
-    def run(self, ctx: RunContext) -> ExperimentResult:
-        spec, data = self._collect(ctx)
+    def run(self, spec: SGDSweepSpec, ctx: RunContext) -> ExperimentResult:
+        data = self._collect(spec, ctx)
         claims, optimum = check_batch_claims(data["curves"][0], spec.batch_sizes)
         data["optimum"] = optimum
         return ExperimentResult(claims=claims, data=data, settings=_settings(spec))
@@ -720,8 +615,8 @@ class _Scaling(_SmithLeSGD):
     x_label: str
     caveat = ""
 
-    def run(self, ctx: RunContext) -> ExperimentResult:
-        spec, data = self._collect(ctx)
+    def run(self, spec: SGDSweepSpec, ctx: RunContext) -> ExperimentResult:
+        data = self._collect(spec, ctx)
         claims, scaling = check_scaling_claims(
             self.figure,
             self.x_name,
@@ -743,7 +638,6 @@ class _Scaling(_SmithLeSGD):
 class SmithLeScalingLR(_Scaling):
     name = "smith-le-scaling-lr"
     title = "Fig. 5 — the optimal batch size grows with the learning rate, B_opt ∝ ε (Smith & Le 2018)"
-    description = "Accuracy vs batch size for several ε (steps = budget/ε); B_opt vs ε."
     paper = "Smith & Le, ICLR 2018, §5, Figure 5"
     swept = "epsilon"
     figure = "fig5"
@@ -754,7 +648,6 @@ class SmithLeScalingLR(_Scaling):
 class SmithLeScalingN(_Scaling):
     name = "smith-le-scaling-n"
     title = "Fig. 6 — the optimal batch size grows with the training set size, B_opt ∝ N (Smith & Le 2018)"
-    description = "Accuracy vs batch size for several training-set sizes N; B_opt vs N."
     paper = "Smith & Le, ICLR 2018, §5, Figure 6"
     swept = "n_train"
     figure = "fig6"
@@ -770,7 +663,6 @@ class SmithLeScalingN(_Scaling):
 class SmithLeScalingMomentum(_Scaling):
     name = "smith-le-scaling-momentum"
     title = "Fig. 7 — the optimal batch size grows with momentum, B_opt ∝ 1/(1−m) (Smith & Le 2018)"
-    description = "Accuracy vs batch size for several momentum coefficients m; B_opt vs 1/(1−m)."
     paper = "Smith & Le, ICLR 2018, §5 and Appendix D, Figure 7"
     swept = "momentum"
     figure = "fig7"
@@ -778,14 +670,11 @@ class SmithLeScalingMomentum(_Scaling):
     x_label = "1/(1−m)"
 
 
-EXPERIMENTS: dict[str, _SmithLeSGD] = {
-    e.name: e
-    for e in (
-        SmithLeGap(),
-        SmithLeBatch(),
-        SmithLeScalingLR(),
-        SmithLeScalingN(),
-        SmithLeScalingMomentum(),
-        SmithLeL2(),
-    )
-}
+EXPERIMENTS: tuple[_SmithLeSGD, ...] = (
+    SmithLeGap(SPECS["smith-le-gap"]),
+    SmithLeBatch(SPECS["smith-le-batch"]),
+    SmithLeScalingLR(SPECS["smith-le-scaling-lr"]),
+    SmithLeScalingN(SPECS["smith-le-scaling-n"]),
+    SmithLeScalingMomentum(SPECS["smith-le-scaling-momentum"]),
+    SmithLeL2(SPECS["smith-le-l2"]),
+)

@@ -1,0 +1,281 @@
+"""Grid machinery shared by every swept experiment: runs laid out on named axes (B, ε, m, N, η/S, β,
+λ, schedule, …) plus a seed axis, per-seed arrays with NaN where a run diverged, failed or was not
+run, mean ± std over seeds, the optimum along one axis with the papers' error bars, and the
+scaling-law claim B_opt ∝ x^k (Smith & Le 2018 §5) built on it.
+
+A sweep's runs are keyed by their grid coordinates, ``GridResults(axes, seeds, runs)`` with ``runs``
+mapping ``(*coordinates, seed_index)`` to any object with ``status``, ``metrics``, ``history``,
+``probes`` and ``measurements`` (``sweep.SweptRun``); a coordinate missing from ``runs`` was not run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sgdnoise import analysis
+from sgdnoise.results import Claim
+
+Value = str | Callable[[Any], float | None]
+
+
+def metric(name: str) -> Callable[[Any], float | None]:
+    """A value getter: the final metric ``name`` of a run (``"test_acc"``), or a measurement quantity
+    written ``"measurement.quantity"`` (``"hessian_norm.value"``)."""
+    measurement, dot, quantity = name.partition(".")
+    if dot:
+        return lambda run: run.measurements.get(measurement, {}).get(quantity)
+    return lambda run: run.metrics.get(name)
+
+
+def _getter(value: Value) -> Callable[[Any], float | None]:
+    return metric(value) if isinstance(value, str) else value
+
+
+def nullable(values: Sequence[float | None] | np.ndarray) -> list[float | None]:
+    """Floats with NaN/inf as None (strict JSON's missing number)."""
+    out: list[float | None] = []
+    for v in np.asarray(values, dtype=float).ravel():
+        out.append(float(v) if math.isfinite(v) else None)
+    return out
+
+
+def mean_std(rows: np.ndarray | Sequence[Sequence[float | None]]) -> dict[str, list[float | None]]:
+    """Mean and (population) std over the first axis, ignoring NaN; a column without any finite
+    value gives None. Rows of unequal length are NaN-padded."""
+    if isinstance(rows, np.ndarray):
+        arr = rows.astype(float)
+    else:
+        length = max((len(r) for r in rows), default=0)
+        arr = np.full((len(rows), length), np.nan)
+        for i, row in enumerate(rows):
+            arr[i, : len(row)] = [np.nan if v is None else v for v in row]
+    finite = np.isfinite(arr).any(axis=0)
+    mean = np.full(arr.shape[1:], np.nan)
+    std = np.full(arr.shape[1:], np.nan)
+    mean[finite] = np.nanmean(arr[:, finite], axis=0)
+    std[finite] = np.nanstd(arr[:, finite], axis=0)
+    return {"mean": nullable(mean), "std": nullable(std)}
+
+
+@dataclass(frozen=True)
+class GridResults:
+    """Runs on named axes. ``axes`` maps each axis name to its values in grid order; ``seeds`` are
+    the seeds of the last (seed) axis; ``runs`` maps ``(*coordinates, seed_index)`` to a run."""
+
+    axes: Mapping[str, tuple[Any, ...]]
+    seeds: tuple[int, ...]
+    runs: Mapping[tuple[Any, ...], Any]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "axes", {name: tuple(values) for name, values in self.axes.items()})
+        object.__setattr__(self, "seeds", tuple(self.seeds))
+        for key in self.runs:
+            if len(key) != len(self.axes) + 1:
+                raise ValueError(f"run key {key!r} does not have one coordinate per axis {list(self.axes)} + seed")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (*(len(v) for v in self.axes.values()), len(self.seeds))
+
+    def _free_axes(self, fixed: Mapping[str, Any]) -> list[str]:
+        unknown = set(fixed) - set(self.axes)
+        if unknown:
+            raise ValueError(f"unknown grid axes {sorted(unknown)}; axes are {list(self.axes)}")
+        free = [name for name in self.axes if name not in fixed]
+        for name, value in fixed.items():
+            if value not in self.axes[name]:
+                raise ValueError(f"{value!r} is not on axis {name!r} {self.axes[name]}")
+        return free
+
+    def run(self, seed_index: int, **coordinates: Any) -> Any | None:
+        """The run at full ``coordinates`` and ``seed_index`` (None: not run)."""
+        return self.runs.get((*(coordinates[name] for name in self.axes), seed_index))
+
+    def array(self, value: Value, **fixed: Any) -> np.ndarray:
+        """[*free axes, seed] values of ``value`` with the ``fixed`` axes held at the given points; NaN
+        where the run is missing, did not finish, or the value is missing or not finite."""
+        get = _getter(value)
+        free = self._free_axes(fixed)
+        shape = (*(len(self.axes[name]) for name in free), len(self.seeds))
+        out = np.full(shape, np.nan)
+        for index in itertools.product(*(range(n) for n in shape)):
+            coords = dict(fixed)
+            coords.update({name: self.axes[name][i] for name, i in zip(free, index, strict=False)})
+            run = self.run(index[-1], **coords)
+            if run is None or run.status != "finished":
+                continue
+            got = get(run)
+            out[index] = np.nan if got is None else float(got)
+        return out
+
+    def status(self, **fixed: Any) -> np.ndarray:
+        """[*free axes, seed] run status (``finished``/``diverged``/``failed``), None where not run."""
+        free = self._free_axes(fixed)
+        shape = (*(len(self.axes[name]) for name in free), len(self.seeds))
+        out = np.full(shape, None, dtype=object)
+        for index in itertools.product(*(range(n) for n in shape)):
+            coords = dict(fixed)
+            coords.update({name: self.axes[name][i] for name, i in zip(free, index, strict=False)})
+            run = self.run(index[-1], **coords)
+            out[index] = None if run is None else run.status
+        return out
+
+    def curve(self, value: Value, along: str, **fixed: Any) -> np.ndarray:
+        """[seed, len(axis)] values along one axis (every other axis fixed)."""
+        rest = [name for name in self.axes if name != along and name not in fixed]
+        if rest:
+            raise ValueError(f"fix the axes {rest} to take a curve along {along!r}")
+        return self.array(value, **fixed).T
+
+    def ran(self, along: str, **fixed: Any) -> np.ndarray:
+        """[len(axis)] whether any seed was run at each point of ``along``."""
+        return (self.status(**fixed) != None).any(axis=-1)  # noqa: E711  (elementwise on an object array)
+
+    def optimum(
+        self,
+        value: Value,
+        along: str,
+        *,
+        log: bool = True,
+        maximize: bool = True,
+        failed_score: float | None = None,
+        **fixed: Any,
+    ) -> analysis.GridOptimum:
+        """The best point along ``along`` of the mean over seeds, among the points that were run, with
+        Smith & Le's error bars (``analysis.optimum_on_grid``); a diverged or failed run scores as
+        ``failed_score`` (default: the worst score observed)."""
+        mask = self.ran(along, **fixed)
+        values = np.asarray(self.axes[along], dtype=float)[mask]
+        if values.size < 2:
+            raise ValueError(f"fewer than 2 points along {along!r} were run ({fixed})")
+        scores = self.curve(value, along, **fixed)[:, mask]
+        return analysis.optimum_on_grid(values, scores, log=log, maximize=maximize, failed_score=failed_score)
+
+
+def join_notes(*notes: str) -> str:
+    return "; ".join(note for note in notes if note)
+
+
+def scaling_law_claims(
+    prefix: str,
+    x_name: str,
+    x: Sequence[float],
+    values: Sequence[float],
+    scores: Sequence[np.ndarray],
+    *,
+    ran: Sequence[np.ndarray] | None = None,
+    considered: Sequence[bool] | None = None,
+    exponent_range: tuple[float, float] = (0.5, 1.5),
+    paper_exponent: float = 1.0,
+    require_paper_exponent_in_ci: bool = False,
+    n_bootstrap: int = 1000,
+    optimum_name: str = "B_opt",
+    caveat: str = "",
+    extra: Mapping[str, Sequence[Any]] | None = None,
+) -> tuple[list[Claim], dict[str, Any]]:
+    """Two claims on curves of a score over a grid ``values`` (one [seed, grid] array per x; NaN =
+    failed or not run): the best grid value grows with x, and best ∝ x^k with k in
+    ``exponent_range`` (optionally with ``paper_exponent`` inside the bootstrap CI).
+
+    Per curve the optimum is the best grid value of the mean score among the points that were run
+    (Smith & Le 2018 §5, error bars to the neighbouring points). The exponent is the OLS slope of
+    log optimum on log x over the curves whose optimum is interior, with a percentile bootstrap CI
+    over seeds (``analysis.fit_scaling_law``), fitted on the sub-grid optimum (vertex of a parabola
+    through the best point and its neighbours): best-observed grid values alone make the bootstrap CI
+    collapse to one grid-rounded slope, which can never contain k = 1. ``ran`` gives per curve the
+    grid points that were run (default: those with a finite score; a point whose runs all diverged
+    then still counts, scored as the worst); ``considered`` leaves curves out of both claims (e.g.
+    Fig. 6 only for large N). ``extra`` adds per-curve values (ordered like ``x``) to the first
+    claim's value (e.g. epochs at the optimum).
+    """
+    grid = np.asarray(values, dtype=float)
+    masks = list(ran) if ran is not None else [np.isfinite(s).any(axis=0) for s in scores]
+    optima = [analysis.optimum_on_grid(grid[m], s[:, m]) for s, m in zip(scores, masks, strict=True)]
+    xs = np.asarray(x, dtype=float)
+    keep = [True] * len(xs) if considered is None else list(considered)
+    order = [int(i) for i in np.argsort(xs, kind="stable") if keep[i]]
+    best = [optima[i].value for i in order]
+    grows = len(best) >= 2 and all(b >= a for a, b in itertools.pairwise(best)) and best[-1] > best[0]
+    edge = [float(xs[i]) for i in order if optima[i].at_edge]
+    statement = (
+        f"the best observed {optimum_name} grows with {x_name} (non-decreasing, and larger at the largest "
+        f"{x_name} than at the smallest)"
+    )
+    value: dict[str, Any] = {"x": [float(xs[i]) for i in order], optimum_name: best}
+    for key, column in (extra or {}).items():
+        value[key] = [column[i] for i in order]
+    claims = [
+        Claim(
+            id=f"{prefix}/{optimum_name.lower().replace('_', '')}-grows",
+            statement=statement,
+            holds=grows,
+            value=value,
+            note=join_notes(
+                f"optimum at the edge of the points run for {x_name} = {edge}: a bound, not a peak" if edge else "",
+                caveat,
+            ),
+        )
+    ]
+    fit_indices = [i for i in order if not optima[i].at_edge]
+    statement = f"{optimum_name} ∝ {x_name}^k with k in [{exponent_range[0]}, {exponent_range[1]}]"
+    fit_data: dict[str, Any] | None = None
+    if len({float(xs[i]) for i in fit_indices}) < 2:
+        claims.append(
+            Claim(
+                id=f"{prefix}/exponent",
+                statement=statement,
+                holds=False,
+                value={"curves_with_interior_optimum": len(fit_indices)},
+                note=join_notes(
+                    f"only {len(fit_indices)} curve(s) with an interior optimum: no exponent can be fitted", caveat
+                ),
+            )
+        )
+    else:
+        # a grid point not run on a curve scores as a failure, never as its optimum
+        stacked = np.stack([scores[i] for i in fit_indices])
+        fit = analysis.fit_scaling_law(
+            [float(xs[i]) for i in fit_indices], grid, stacked, n_bootstrap=n_bootstrap, use_refined=True
+        )
+        fit_data = fit.to_dict()
+        low, high = fit.slope_ci
+        contains = fit.contains(paper_exponent)
+        holds = exponent_range[0] <= fit.slope <= exponent_range[1] and (contains or not require_paper_exponent_in_ci)
+        if require_paper_exponent_in_ci:
+            statement += f" and the paper's k = {paper_exponent:g} inside the {fit.level:.0%} bootstrap CI"
+        claims.append(
+            Claim(
+                id=f"{prefix}/exponent",
+                statement=statement,
+                holds=holds,
+                value={
+                    "k": fit.slope,
+                    "k_ci": [low, high],
+                    "paper_k_in_ci": contains,
+                    "x": [float(xs[i]) for i in fit_indices],
+                    optimum_name: list(fit.estimates),
+                    "n_curves": len(fit_indices),
+                },
+                note=join_notes(
+                    f"{len(order) - len(fit_indices)} curve(s) with an edge optimum left out of the fit"
+                    if len(fit_indices) < len(order)
+                    else "",
+                    caveat,
+                ),
+            )
+        )
+    data = {
+        "x_name": x_name,
+        "x": xs.tolist(),
+        "optima": [opt.to_dict() for opt in optima],
+        "considered": keep,
+        "fit_indices": [int(i) for i in fit_indices],
+        "fit": fit_data,
+    }
+    return claims, data

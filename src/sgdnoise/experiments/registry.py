@@ -1,0 +1,97 @@
+"""The one registry of reproducible experiments: name → module that declares it, and its one-line
+description. Deliberately free of heavy imports, so ``sgdnoise list`` and ``--help`` answer at once;
+an experiment's module (and torch) is imported only when the experiment is asked for."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sgdnoise.experiments.base import Experiment
+
+SCALES: tuple[str, ...] = ("quick", "paper")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered experiment: its name, the module whose ``EXPERIMENTS`` declares it, one line for
+    ``sgdnoise list``."""
+
+    name: str
+    module: str
+    description: str
+
+
+_SMITH_LE_SGD = "sgdnoise.experiments.smith_le_sgd"
+REGISTRY: tuple[Entry, ...] = (
+    Entry(
+        "smith-le-evidence",
+        "sgdnoise.experiments.smith_le_evidence",
+        "Logistic regression on random vs informative labels: accuracy, margin, evidence vs λ.",
+    ),
+    Entry(
+        "smith-le-gap",
+        _SMITH_LE_SGD,
+        "Test accuracy and cross-entropy during training, B = 30 vs B = 1000 (MNIST, N = 1000).",
+    ),
+    Entry(
+        "smith-le-batch",
+        _SMITH_LE_SGD,
+        "Test accuracy during and after training for B from 1 to 1000 (ε = 1, MNIST, N = 1000).",
+    ),
+    Entry("smith-le-scaling-lr", _SMITH_LE_SGD, "Accuracy vs batch size for several ε (steps = budget/ε); B_opt vs ε."),
+    Entry("smith-le-scaling-n", _SMITH_LE_SGD, "Accuracy vs batch size for several training-set sizes N; B_opt vs N."),
+    Entry(
+        "smith-le-scaling-momentum",
+        _SMITH_LE_SGD,
+        "Accuracy vs batch size for several momentum coefficients m; B_opt vs 1/(1−m).",
+    ),
+    Entry(
+        "smith-le-l2",
+        _SMITH_LE_SGD,
+        "Fig. 3 with L2 λ = 0.1 on the summed cost: the B = 30 vs B = 1000 gap with and without L2.",
+    ),
+    Entry(
+        "smith-le-gradient-noise",
+        "sgdnoise.experiments.smith_le_gradient_noise",
+        "One softmax weight's gradient at init: single examples vs means of 30, normality tests.",
+    ),
+)
+_BY_NAME = {entry.name: entry for entry in REGISTRY}
+
+
+class UnknownExperimentError(ValueError):
+    """An experiment name that is not registered (the message suggests close names)."""
+
+
+def experiment_names() -> list[str]:
+    return [entry.name for entry in REGISTRY]
+
+
+def entry(name: str) -> Entry:
+    """The registry entry of ``name``; an unknown name is one clear error suggesting close names."""
+    if name not in _BY_NAME:
+        close = difflib.get_close_matches(name, _BY_NAME, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UnknownExperimentError(
+            f"unknown experiment {name!r}.{hint} Known: {', '.join(_BY_NAME)} (see `sgdnoise list`)."
+        )
+    return _BY_NAME[name]
+
+
+def get_experiment(name: str) -> Experiment:
+    """The experiment registered under ``name`` (imports its module)."""
+    module = importlib.import_module(entry(name).module)
+    declared = {experiment.name: experiment for experiment in module.EXPERIMENTS}
+    if name not in declared:
+        raise RuntimeError(f"registry says {name!r} lives in {entry(name).module}, which does not declare it")
+    return declared[name]
+
+
+def check_scale(scale: str) -> str:
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    return scale

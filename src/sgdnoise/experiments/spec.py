@@ -1,0 +1,128 @@
+"""Changing an experiment's spec from outside: ``--set KEY=VALUE`` on the command line and
+``reproduce(..., overrides={...})`` in Python both go through :func:`apply_overrides`, which returns a
+new spec (``dataclasses.replace``) and never touches module state.
+
+Values given as strings (the CLI) are parsed by the field's declared type: ``int``, ``float``,
+``bool`` (true/false, yes/no, 1/0), ``str``, ``Literal[...]`` (one of its values), ``X | None``
+(``none`` for None) and tuples (comma-separated: ``--set batch_sizes=10,30,100``). Values given as
+Python objects are checked against the same types. Every mistake is one ValueError line naming the
+valid keys or the expected type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal, Union, get_args, get_origin
+
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+
+def spec_fields(spec: Any) -> dict[str, Any]:
+    """Field name → resolved type annotation of a spec dataclass (instance or class)."""
+    if not dataclasses.is_dataclass(spec):
+        raise TypeError(f"a spec must be a dataclass, got {type(spec).__name__}")
+    cls = spec if isinstance(spec, type) else type(spec)
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+
+
+def spec_to_dict(spec: Any) -> dict[str, Any]:
+    """A spec as a plain dict (for ``summary.json`` settings and store keys)."""
+    if not dataclasses.is_dataclass(spec) or isinstance(spec, type):
+        raise TypeError(f"spec must be a dataclass instance, got {type(spec).__name__}")
+    return dataclasses.asdict(spec)
+
+
+def parse_assignments(assignments: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``["a=1", "b=x,y"]`` → ``{"a": "1", "b": "x,y"}``; a malformed or repeated key is an error."""
+    parsed: dict[str, str] = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        if key in parsed:
+            raise ValueError(f"--set {key} given twice")
+        parsed[key] = value.strip()
+    return parsed
+
+
+def apply_overrides(spec: Any, overrides: Mapping[str, Any], *, what: str = "this experiment") -> Any:
+    """A copy of ``spec`` with ``overrides`` applied (strings parsed by field type, others checked)."""
+    if not overrides:
+        return spec
+    types_by_name = spec_fields(spec)
+    changes: dict[str, Any] = {}
+    for key, raw in overrides.items():
+        if key not in types_by_name:
+            raise ValueError(f"unknown setting {key!r} for {what}; valid keys: {', '.join(types_by_name)}")
+        try:
+            changes[key] = _coerce(raw, types_by_name[key])
+        except ValueError as error:
+            raise ValueError(f"setting {key}={raw!r} for {what}: {error}") from None
+    try:
+        return dataclasses.replace(spec, **changes)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"invalid settings for {what}: {error}") from None
+
+
+def _coerce(value: Any, annotation: Any) -> Any:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
+            return None
+        errors = []
+        for option in options:
+            try:
+                return _coerce(value, option)
+            except ValueError as error:
+                errors.append(str(error))
+        raise ValueError("; ".join(errors))
+    if origin is Literal:
+        if value in args:
+            return value
+        raise ValueError(f"expected one of {', '.join(map(repr, args))}")
+    if origin is tuple:
+        items = value.split(",") if isinstance(value, str) else value
+        if isinstance(items, str | bytes) or not isinstance(items, list | tuple):
+            raise ValueError("expected a comma-separated list")
+        element = args[0] if args else str
+        if (len(args) == 2 and args[1] is Ellipsis) or len(args) <= 1:
+            return tuple(_coerce(item.strip() if isinstance(item, str) else item, element) for item in items)
+        if len(items) != len(args):
+            raise ValueError(f"expected {len(args)} comma-separated values")
+        return tuple(_coerce(item, arg) for item, arg in zip(items, args, strict=True))
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        raise ValueError("expected true or false")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ValueError("expected an integer")
+    if annotation is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ValueError("expected a number")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise ValueError("expected a string")
+    raise ValueError(f"this setting ({annotation}) cannot be changed with --set")

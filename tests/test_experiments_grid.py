@@ -1,0 +1,89 @@
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from sgdnoise.experiments.grid import GridResults, mean_std, scaling_law_claims
+
+
+def _run(status="finished", **metrics):
+    return SimpleNamespace(status=status, metrics=metrics, measurements={"h": {"value": metrics.get("acc")}})
+
+
+def _grid():
+    axes = {"lr": (0.1, 1.0), "batch": (10, 100, 1000)}
+    runs = {}
+    for i, lr in enumerate(axes["lr"]):
+        for j, batch in enumerate(axes["batch"]):
+            for seed in range(2):
+                runs[lr, batch, seed] = _run(acc=0.5 + 0.1 * i + 0.01 * j + 0.001 * seed)
+    runs[1.0, 1000, 1] = _run("diverged", acc=0.99)
+    del runs[0.1, 1000, 0], runs[0.1, 1000, 1]  # never run
+    return GridResults(axes, (7, 8), runs)
+
+
+def test_arrays_are_per_seed_with_nan_where_a_run_did_not_finish():
+    grid = _grid()
+    acc = grid.array("acc")
+    assert acc.shape == (2, 3, 2) == grid.shape
+    assert acc[1, 2, 0] == pytest.approx(0.62) and np.isnan(acc[1, 2, 1])  # diverged
+    assert np.isnan(acc[0, 2]).all()  # not run
+    assert grid.status(lr=0.1)[2].tolist() == [None, None]
+    assert grid.status(lr=1.0)[2].tolist() == ["finished", "diverged"]
+    assert grid.curve("acc", "batch", lr=0.1).shape == (2, 3)
+    assert grid.ran("batch", lr=0.1).tolist() == [True, True, False]
+    np.testing.assert_allclose(grid.array("h.value"), acc, equal_nan=True)  # a measurement quantity
+
+
+def test_mean_std_and_optimum_along_an_axis():
+    grid = _grid()
+    stats = mean_std(grid.curve("acc", "batch", lr=1.0))
+    assert stats["mean"] == pytest.approx([0.6005, 0.6105, 0.62])  # the diverged seed is left out
+    assert stats["std"][0] == pytest.approx(0.0005)
+    optimum = grid.optimum("acc", "batch", lr=0.1)  # the point that was not run is no candidate
+    assert optimum.value == 100 and optimum.at_edge and optimum.values == (10.0, 100.0)
+    assert mean_std([[1.0, None], [3.0]]) == {"mean": [2.0, None], "std": [1.0, None]}
+
+
+def test_bad_axes_are_clear_errors():
+    grid = _grid()
+    with pytest.raises(ValueError, match="unknown grid axes"):
+        grid.array("acc", momentum=0.9)
+    with pytest.raises(ValueError, match="is not on axis"):
+        grid.array("acc", lr=0.5)
+    with pytest.raises(ValueError, match="fix the axes"):
+        grid.curve("acc", "batch")
+    with pytest.raises(ValueError, match="one coordinate per axis"):
+        GridResults({"lr": (1.0,)}, (0,), {(1.0,): _run()})
+
+
+def _peaked(grid, peak, seeds=3, rng=None):
+    rng = rng or np.random.default_rng(0)
+    logb = np.log(np.asarray(grid, float))
+    return 0.9 - 0.005 * (logb - np.log(peak)) ** 2 + 0.0005 * rng.standard_normal((seeds, len(grid)))
+
+
+def test_scaling_law_recovers_a_known_exponent_and_flags_edges():
+    grid = (1, 3, 10, 30, 100, 300, 1000, 3000)
+    rng = np.random.default_rng(1)
+    x = [0.3, 1.0, 3.0]
+    claims, data = scaling_law_claims(
+        "f",
+        "ε",
+        x,
+        grid,
+        [_peaked(grid, 30 * v, rng=rng) for v in x],
+        n_bootstrap=200,
+        require_paper_exponent_in_ci=True,
+    )
+    grows, exponent = claims
+    assert grows.id == "f/bopt-grows" and grows.holds and grows.value["B_opt"] == [10.0, 30.0, 100.0]
+    assert exponent.holds and exponent.value["k"] == pytest.approx(1.0, abs=0.01) and exponent.value["paper_k_in_ci"]
+
+    half = [_peaked(grid, 30 * v**0.3, rng=rng) for v in (1.0, 10.0, 100.0)]  # B_opt ∝ x^0.3
+    claims, _ = scaling_law_claims("f", "ε", [1.0, 10.0, 100.0], grid, half, n_bootstrap=100)
+    assert claims[1].value["k"] == pytest.approx(0.3, abs=0.05) and not claims[1].holds
+
+    edge = [_peaked(grid, 30, rng=rng), _peaked(grid, 1e5, rng=rng)]
+    claims, data = scaling_law_claims("f", "ε", [1.0, 10.0], grid, edge, considered=[True, True], n_bootstrap=20)
+    assert "edge" in claims[0].note and not claims[1].holds and data["fit"] is None

@@ -1,0 +1,76 @@
+import importlib
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import pytest
+
+from sgdnoise import experiments
+from sgdnoise.experiments import registry
+from sgdnoise.experiments.spec import apply_overrides, parse_assignments
+
+
+@dataclass(frozen=True)
+class Toy:
+    seeds: int = 2
+    rate: float = 0.1
+    sizes: tuple[int, ...] = (1, 2)
+    mode: Literal["a", "b"] = "a"
+    cap: int | None = None
+    flag: bool = False
+
+    def __post_init__(self) -> None:
+        if self.seeds < 1:
+            raise ValueError("seeds must be >= 1")
+
+
+def test_strings_are_parsed_by_the_field_type():
+    raw = parse_assignments(["seeds=5", "rate=3e-2", "sizes=10, 30,100", "mode=b", "cap=none", "flag=yes"])
+    toy = apply_overrides(Toy(cap=7), raw)
+    assert toy == Toy(seeds=5, rate=0.03, sizes=(10, 30, 100), mode="b", cap=None, flag=True)
+    assert apply_overrides(Toy(), {"cap": "12", "rate": 1}) == Toy(cap=12, rate=1.0)
+
+
+def test_python_values_are_checked_and_the_original_spec_is_untouched():
+    original = Toy()
+    changed = apply_overrides(original, {"sizes": [4, 8], "flag": True})
+    assert changed.sizes == (4, 8) and original == Toy()
+    with pytest.raises(ValueError, match="expected an integer"):
+        apply_overrides(original, {"seeds": 2.5})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"seed": "3"}, "unknown setting 'seed' for toy; valid keys: seeds, rate, sizes, mode, cap, flag"),
+        ({"seeds": "many"}, "setting seeds='many' for toy: expected an integer"),
+        ({"mode": "c"}, "setting mode='c' for toy: expected one of 'a', 'b'"),
+        ({"flag": "maybe"}, "setting flag='maybe' for toy: expected true or false"),
+        ({"sizes": "1,x"}, "setting sizes='1,x' for toy: expected an integer"),
+        ({"seeds": "0"}, "invalid settings for toy: seeds must be >= 1"),
+    ],
+)
+def test_every_mistake_is_one_clear_value_error(overrides, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        apply_overrides(Toy(), overrides, what="toy")
+
+
+@pytest.mark.parametrize("bad", ["seeds", "=3", "seeds=1 seeds=2"])
+def test_malformed_assignments_are_refused(bad):
+    with pytest.raises(ValueError, match=r"KEY=VALUE|given twice"):
+        parse_assignments(bad.split(" "))
+
+
+def test_the_registry_and_the_modules_declare_the_same_experiments():
+    modules = {entry.module for entry in registry.REGISTRY}
+    declared = {e.name for module in modules for e in importlib.import_module(module).EXPERIMENTS}
+    assert declared == set(experiments.experiment_names())
+    for name in experiments.experiment_names():
+        experiment = experiments.get_experiment(name)
+        assert experiment.name == name and experiment.description == registry.entry(name).description
+        assert experiment.spec("quick") is not experiment.spec("paper")
+
+
+def test_an_unknown_experiment_suggests_close_names():
+    with pytest.raises(registry.UnknownExperimentError, match="Did you mean smith-le-batch"):
+        experiments.get_experiment("smith-le-bach")

@@ -1,0 +1,58 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from sgdnoise import report
+from sgdnoise.cli import main
+
+SUMMARY = {
+    "experiment": "smith-le-batch",
+    "title": "t",
+    "paper": "p",
+    "scale": "quick",
+    "wall_seconds": 1.0,
+    "claims": [],
+    "data": {},
+}
+
+
+def test_summary_json_is_strict(tmp_path):
+    document = report.build_summary(
+        experiment="x",
+        title="t",
+        paper="p",
+        scale="quick",
+        seed=0,
+        device="cpu",
+        wall_seconds=1.0,
+        claims=[],
+        data={"a": float("nan"), "b": [float("inf"), 1.0]},
+        settings={"n": (1, 2)},
+    )
+    report.write_json_atomic(tmp_path / "summary.json", document)
+    text = (tmp_path / "summary.json").read_text()
+
+    def refuse(constant):
+        raise AssertionError(f"non-strict JSON constant {constant}")
+
+    parsed = json.loads(text, parse_constant=refuse)
+    assert parsed["data"] == {"a": None, "b": [None, 1.0]} and parsed["settings"] == {"n": [1, 2]}
+    assert '"nan"' not in text
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "is not valid JSON"),
+        ("[1, 2]", "not a summary object"),
+        (json.dumps({k: v for k, v in SUMMARY.items() if k != "data"}), "lacks data"),
+        (json.dumps(SUMMARY | {"data": {"curves": "oops"}}), "does not hold what the figures"),
+    ],
+)
+def test_a_bad_summary_is_one_clear_line_naming_the_file(tmp_path, content, message):
+    (tmp_path / "summary.json").write_text(content)
+    result = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "summary.json" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output

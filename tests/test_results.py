@@ -1,0 +1,44 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sgdnoise.results import Claim, canonical_json, check_status, dumps, nan_if_none, strict_json
+
+
+def test_non_finite_numbers_become_null_everywhere():
+    value = {"a": math.nan, "b": [1.0, math.inf, -math.inf], "c": np.float32("nan"), "d": torch.tensor([1.5, math.nan])}
+    assert strict_json(value) == {"a": None, "b": [1.0, None, None], "c": None, "d": [1.5, None]}
+    text = dumps(value)
+    assert "NaN" not in text and "Infinity" not in text and '"nan"' not in text
+    assert json.loads(text)["d"] == [1.5, None]
+
+
+def test_numpy_and_torch_scalars_tuples_and_sets_become_plain_json():
+    assert strict_json((np.int64(3), np.bool_(True), torch.tensor(2.5), {3, 1})) == [3, True, 2.5, [1, 3]]
+    assert canonical_json({"b": 1, "a": (1, 2)}) == '{"a":[1,2],"b":1}'
+
+
+def test_an_unknown_object_is_refused_rather_than_stringified():
+    with pytest.raises(TypeError, match="cannot write object"):
+        strict_json(object())
+
+
+def test_claim_values_are_sanitised_and_missing_numbers_read_back_as_nan():
+    claim = Claim("x/y", "a statement", np.bool_(False), {"k": math.nan})
+    assert claim.to_dict() == {
+        "id": "x/y",
+        "statement": "a statement",
+        "holds": False,
+        "value": {"k": None},
+        "note": "",
+    }
+    assert math.isnan(nan_if_none(None)) and nan_if_none(2) == 2.0
+
+
+def test_status_vocabulary_is_closed():
+    assert check_status("failed") == "failed"
+    with pytest.raises(ValueError, match="finished, diverged, failed"):
+        check_status("done")
