@@ -7,7 +7,8 @@ dataclasses that carry their uncertainty.
 Curvature (Smith et al. 2020 §3; Jastrzębski et al. §4.1)
     hessian_vector_product, hessian_eigenvalues, hessian_trace, hessian_norm, critical_learning_rate
 Gradient noise (Smith & Le 2018 §5 and App. C; McCandlish et al. 2018)
-    per_example_gradients, per_example_gradient_chunks, gradient_noise, gradient_noise_gaussianity
+    per_example_gradients, per_example_gradient_chunks, per_example_gradient_norms, gradient_noise,
+    minibatch_gradient_noise, gradient_noise_gaussianity
 Landscape (Jastrzębski et al. §4.1)
     interpolate
 Bayesian evidence of L2-regularised logistic regression (Smith & Le 2018 §2)
@@ -37,9 +38,12 @@ from sgdnoise.instruments.evidence import (
 from sgdnoise.instruments.gradnoise import (
     GradientGaussianity,
     GradientNoise,
+    MinibatchNoiseEstimate,
     gradient_noise,
     gradient_noise_gaussianity,
+    minibatch_gradient_noise,
     per_example_gradient_chunks,
+    per_example_gradient_norms,
     per_example_gradients,
 )
 from sgdnoise.instruments.landscape import InterpolationResult, interpolate
@@ -53,6 +57,7 @@ __all__ = [
     "HessianNormEstimate",
     "InterpolationResult",
     "LogisticFit",
+    "MinibatchNoiseEstimate",
     "TraceEstimate",
     "critical_learning_rate",
     "fit_logistic_regression",
@@ -66,6 +71,8 @@ __all__ = [
     "laplace_neg_log_evidence",
     "logistic_regression_evidence",
     "logistic_regression_evidence_path",
+    "minibatch_gradient_noise",
     "per_example_gradient_chunks",
+    "per_example_gradient_norms",
     "per_example_gradients",
 ]

@@ -1,13 +1,16 @@
 """Gradient noise: per-example gradients, their covariance, the noise scale, Gaussianity of minibatch noise.
 
-Per-example gradients g_i = ∇ℓ_i(θ) come from ``torch.func.vmap`` over ``torch.func.grad`` of the model
-called functionally on one example at a time (the mean-reduction ``loss_fn`` of one example is its loss),
-in chunks so that memory is bounded by ``chunk_size × P``.
+Per-example gradients g_i = ∇ℓ_i(θ) come from one forward and one backward pass per chunk by the layer rules
+of ``sgdnoise.instruments.perexample`` (outer products for Linear/Conv2d, per-layer vmap otherwise), or from
+``torch.func.vmap`` over ``torch.func.grad`` of the whole model where those rules do not apply; ``loss_fn``
+must be the mean over examples. Chunks bound memory by ``chunk_size × P``; the norms need no [N, P] at all.
 """
 
+import contextlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import scipy.stats
@@ -17,6 +20,7 @@ from torch.func import functional_call, grad, vmap
 
 from sgdnoise import theory
 from sgdnoise.instruments._batches import (
+    DEFAULT_CHUNK_SIZE,
     Batches,
     Data,
     LossFn,
@@ -28,36 +32,126 @@ from sgdnoise.instruments._batches import (
     preserved_model,
     trainable_parameters,
 )
+from sgdnoise.instruments.perexample import layer_statistics
 
 _CHUNK_ELEMENTS = 2**25  # per-example gradients held at once (128 MiB in float32)
 
 
-def _per_example_gradient_dicts(
-    model: nn.Module, loss_fn: LossFn, data: Data, chunk_size: int | None, train_mode: bool | None
-) -> Iterator[tuple[ParameterLayout, dict[str, Tensor]]]:
-    """Per-example gradients chunk by chunk, as ``{name: [n_chunk, *shape]}`` (no flattening copy)."""
+Method = Literal["layers", "vmap"]
+_METHODS = ("layers", "vmap")
+
+
+@contextlib.contextmanager
+def _evaluation(model: nn.Module, loss_fn: LossFn, train_mode: bool | None) -> Iterator[None]:
+    """Validate, then run a block with the model in ``train_mode`` and restore it afterwards."""
     check_model_and_loss(model, loss_fn)
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
     with preserved_model(model, train_mode):
         if has_batch_norm_in_train_mode(model):
             raise ValueError(
                 "per-example gradients are undefined for batch norm in train mode (batch statistics couple "
                 "the examples); pass train_mode=False"
             )
+        yield
+
+
+def _chunk_size(chunk_size: int | None, default: int) -> int:
+    if chunk_size is not None and (not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+    return chunk_size or default
+
+
+def _parameter_names(model: nn.Module) -> dict[int, str]:
+    return {id(p): name for name, p in model.named_parameters() if p.requires_grad}
+
+
+def _vmap_gradients(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+    """Per-example gradients by ``torch.func.vmap`` of ``torch.func.grad`` over the whole model."""
+    params, buffers = trainable_parameters(model), model_buffers(model)
+
+    def example_loss(p: dict[str, Tensor], xi: Tensor, yi: Tensor) -> Tensor:
+        return loss_fn(functional_call(model, (p, buffers), (xi.unsqueeze(0),)), yi.unsqueeze(0))
+
+    return vmap(grad(example_loss), in_dims=(None, 0, 0), randomness="different")(params, x, y)
+
+
+def _per_example_gradient_rows(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Data,
+    chunk_size: int | None,
+    train_mode: bool | None,
+    method: Method,
+    out: Tensor | None = None,
+) -> Iterator[Tensor]:
+    """Per-example gradients ``[n_chunk, P]`` chunk by chunk, written into consecutive rows of ``out`` when given.
+
+    ``method="layers"`` uses the layer rules of ``perexample`` (vmap over the whole model where they do not
+    apply); ``"vmap"`` always vmaps over the whole model.
+    """
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    with _evaluation(model, loss_fn, train_mode):
         device, dtype = model_device_dtype(model)
-        params = trainable_parameters(model)
-        layout = ParameterLayout.of(params)
-        size = chunk_size or max(1, min(256, _CHUNK_ELEMENTS // layout.dim))
-        buffers = model_buffers(model)
-
-        def example_loss(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-            return loss_fn(functional_call(model, (p, buffers), (x.unsqueeze(0),)), y.unsqueeze(0))
-
-        batched = vmap(grad(example_loss), in_dims=(None, 0, 0), randomness="different")
+        layout = ParameterLayout.of(trainable_parameters(model))
+        names = _parameter_names(model)
+        size = _chunk_size(chunk_size, max(1, min(256, _CHUNK_ELEMENTS // layout.dim)))
+        offsets = [sum(layout.sizes[:i]) for i in range(len(layout.sizes))]
+        row = 0
         for x, y in Batches(data, device, dtype, size):
             for start in range(0, x.shape[0], size):
-                yield layout, batched(params, x[start : start + size], y[start : start + size])
+                xc, yc = x[start : start + size], y[start : start + size]
+                n = xc.shape[0]
+                rows = out[row : row + n] if out is not None else xc.new_empty((n, layout.dim))
+                row += n
+                views = {
+                    name: rows[:, offset : offset + size_].view(n, *shape)
+                    for name, offset, size_, shape in zip(
+                        layout.names, offsets, layout.sizes, layout.shapes, strict=True
+                    )
+                }
+                if method == "vmap" or layer_statistics(model, loss_fn, xc, yc, names, out=views) is None:
+                    grads = _vmap_gradients(model, loss_fn, xc, yc)
+                    torch.cat([grads[name].flatten(1) for name in layout.names], dim=1, out=rows)
+                yield rows
+
+
+def _per_example_norm_chunks(
+    model: nn.Module, loss_fn: LossFn, data: Data, chunk_size: int | None, train_mode: bool | None
+) -> Iterator[tuple[ParameterLayout, Tensor, dict[str, Tensor]]]:
+    """(layout, ‖g_i‖² [n_chunk], Σ_i g_i by name) chunk by chunk, by the layer rules (vmap where they fail)."""
+    with _evaluation(model, loss_fn, train_mode):
+        device, dtype = model_device_dtype(model)
+        layout = ParameterLayout.of(trainable_parameters(model))
+        names = _parameter_names(model)
+        size = _chunk_size(chunk_size, DEFAULT_CHUNK_SIZE)
+        for x, y in Batches(data, device, dtype, size):
+            for start in range(0, x.shape[0], size):
+                xc, yc = x[start : start + size], y[start : start + size]
+                stats = layer_statistics(model, loss_fn, xc, yc, names)
+                if stats is None:
+                    grads = _vmap_gradients(model, loss_fn, xc, yc)
+                    sq_norms = sum(g.flatten(1).square().sum(1) for g in grads.values())
+                    yield layout, sq_norms, {name: g.sum(0) for name, g in grads.items()}
+                else:
+                    yield layout, stats.sq_norms, stats.gradient_sum
+
+
+def per_example_gradient_norms(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Data,
+    *,
+    squared: bool = False,
+    chunk_size: int | None = None,
+    train_mode: bool | None = None,
+) -> Tensor:
+    """‖∇ℓ_i(θ)‖ (or its square) for every example, ``[N]``, without forming the [N, P] gradient matrix.
+
+    ``nn.Linear`` layers give ‖∇_W ℓ_i‖² = ‖a_i‖²‖δ_i‖² from their input and output gradient; other layers
+    form their own per-example gradients one layer at a time (see ``sgdnoise.instruments.perexample``).
+    """
+    sq = torch.cat([sq for _, sq, _ in _per_example_norm_chunks(model, loss_fn, data, chunk_size, train_mode)])
+    return sq if squared else sq.sqrt()
 
 
 def per_example_gradient_chunks(
@@ -67,15 +161,16 @@ def per_example_gradient_chunks(
     *,
     chunk_size: int | None = None,
     train_mode: bool | None = None,
+    method: Method = "layers",
 ) -> Iterator[Tensor]:
     """Yield per-example gradients ``[n_chunk, P]`` chunk by chunk, in data order.
 
     Columns follow the trainable parameters in ``named_parameters`` order. ``chunk_size`` defaults to
     max(1, min(256, 2²⁵ // P)). Batch norm in train mode couples the examples of a batch, so per-example
-    gradients are undefined there: such models must be evaluated with ``train_mode=False``.
+    gradients are undefined there: such models must be evaluated with ``train_mode=False``. ``method``:
+    "layers" (outer products for Linear/Conv2d, per-layer vmap for the rest) or "vmap" (whole model).
     """
-    for layout, grads in _per_example_gradient_dicts(model, loss_fn, data, chunk_size, train_mode):
-        yield layout.flatten_batched(grads)
+    yield from _per_example_gradient_rows(model, loss_fn, data, chunk_size, train_mode, method)
 
 
 def per_example_gradients(
@@ -85,22 +180,18 @@ def per_example_gradients(
     *,
     chunk_size: int | None = None,
     train_mode: bool | None = None,
+    method: Method = "layers",
 ) -> Tensor:
     """Per-example gradients ∇ℓ_i(θ) as one ``[N, P]`` tensor (see ``per_example_gradient_chunks`` for
     large data). Chunks are written straight into the result when N is known (data given as tensors)."""
-    chunks = _per_example_gradient_dicts(model, loss_fn, data, chunk_size, train_mode)
     if not (isinstance(data, tuple | list) and len(data) == 2 and isinstance(data[0], Tensor)):
-        return torch.cat([layout.flatten_batched(grads) for layout, grads in chunks])
-    out: Tensor | None = None
-    start = 0
-    for layout, grads in chunks:
-        pieces = [grads[name].flatten(start_dim=1) for name in layout.names]
-        if out is None:
-            out = pieces[0].new_empty((data[0].shape[0], layout.dim))
-        n = pieces[0].shape[0]
-        torch.cat(pieces, dim=1, out=out[start : start + n])
-        start += n
-    assert out is not None
+        return torch.cat(list(_per_example_gradient_rows(model, loss_fn, data, chunk_size, train_mode, method)))
+    check_model_and_loss(model, loss_fn)
+    device, dtype = model_device_dtype(model)
+    dim = ParameterLayout.of(trainable_parameters(model)).dim
+    out = torch.empty((data[0].shape[0], dim), device=device, dtype=dtype)
+    for _ in _per_example_gradient_rows(model, loss_fn, data, chunk_size, train_mode, method, out=out):
+        pass
     return out
 
 
@@ -142,8 +233,9 @@ def gradient_noise(
 ) -> GradientNoise:
     """Gradient noise statistics of minibatch SGD with batch size B on ``data`` (see ``GradientNoise``).
 
-    Streams per-example gradients and combines chunk means and sums of squared deviations (Chan et al.'s
-    parallel variance), in float64, so neither [N, P] nor a P×P matrix is ever held.
+    Streams per-example gradient norms ‖g_i‖² and chunk gradient sums (never [N, P] nor P×P): a chunk's
+    sum of squared deviations is Σ‖g_i‖² − n‖ḡ‖², and chunks combine by Chan et al.'s parallel variance,
+    in float64.
     """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -151,12 +243,10 @@ def gradient_noise(
     count = 0
     mean: Tensor | None = None
     sum_sq_dev = 0.0
-    for layout, grads in _per_example_gradient_dicts(model, loss_fn, data, chunk_size, train_mode):
-        pieces = [grads[name].flatten(start_dim=1).to(torch.float64) for name in layout.names]
-        n = pieces[0].shape[0]
-        means = [piece.mean(dim=0) for piece in pieces]
-        chunk_mean = torch.cat(means)
-        chunk_sq_dev = sum(float((piece - m).square().sum()) for piece, m in zip(pieces, means, strict=True))
+    for layout, sq_norms, sums in _per_example_norm_chunks(model, loss_fn, data, chunk_size, train_mode):
+        n = sq_norms.shape[0]
+        chunk_mean = layout.flatten(sums).to(torch.float64) / n
+        chunk_sq_dev = float(sq_norms.to(torch.float64).sum()) - n * float(chunk_mean.square().sum())
         if mean is None:
             mean, sum_sq_dev = chunk_mean, chunk_sq_dev
         else:
@@ -183,6 +273,63 @@ def gradient_noise(
         momentum=momentum,
         temperature=temperature,
         noise_scale=noise_scale,
+    )
+
+
+@dataclass(frozen=True)
+class MinibatchNoiseEstimate:
+    """Unbiased estimates of |G|² and tr Σ from ONE minibatch of B per-example gradients (Smith & Le 2018 §5;
+    McCandlish et al. 2018 App. A.1).
+
+    With ḡ the minibatch mean and the B examples drawn without replacement from N (N = ∞: i.i.d.):
+    ``covariance_trace`` S = (Σ_i ‖g_i‖² − B‖ḡ‖²)/(B − 1), unbiased for tr Σ (Σ with the 1/(N − 1) population
+    normalisation of ``GradientNoise``), because E‖ḡ‖² = |G|² + tr Σ·(1/B − 1/N);
+    ``mean_grad_sq_norm`` = ‖ḡ‖² − S·(1/B − 1/N), unbiased for |G|² (it can be negative when |G|² is small);
+    ``noise_scale_simple`` = S/|G|²-estimate (a ratio of unbiased estimates, consistent but not unbiased).
+    """
+
+    batch_size: int
+    train_size: int | None
+    mean_grad_sq_norm: float
+    covariance_trace: float
+    noise_scale_simple: float
+
+
+def minibatch_gradient_noise(
+    model: nn.Module,
+    loss_fn: LossFn,
+    x: Tensor,
+    y: Tensor,
+    *,
+    train_size: int | None = None,
+    train_mode: bool | None = None,
+) -> MinibatchNoiseEstimate:
+    """Estimate |G|², tr Σ and B_simple from the per-example gradient norms of one minibatch (x, y).
+
+    One forward and one backward pass (``per_example_gradient_norms``); see ``MinibatchNoiseEstimate``.
+    ``train_size`` N corrects for sampling without replacement (None: an infinite training set).
+    """
+    batch = int(x.shape[0])
+    if batch < 2:
+        raise ValueError(f"estimating the gradient covariance needs a minibatch of at least 2 examples, got {batch}")
+    if train_size is not None and (not isinstance(train_size, int) or batch > train_size):
+        raise ValueError(f"the batch size B={batch} must not exceed the training-set size N={train_size!r}")
+    sq_norm_sum, total = 0.0, None
+    for layout, sq_norms, sums in _per_example_norm_chunks(model, loss_fn, (x, y), batch, train_mode):
+        sq_norm_sum += float(sq_norms.to(torch.float64).sum())
+        flat = layout.flatten(sums).to(torch.float64)
+        total = flat if total is None else total + flat
+    assert total is not None
+    mean_sq = float((total / batch).square().sum())
+    cov_trace = (sq_norm_sum - batch * mean_sq) / (batch - 1)
+    finite = 1 / batch - (1 / train_size if train_size is not None else 0.0)
+    grad_sq = mean_sq - cov_trace * finite
+    return MinibatchNoiseEstimate(
+        batch_size=batch,
+        train_size=train_size,
+        mean_grad_sq_norm=grad_sq,
+        covariance_trace=cov_trace,
+        noise_scale_simple=cov_trace / grad_sq if grad_sq > 0 else math.inf,
     )
 
 
@@ -290,10 +437,9 @@ def gradient_noise_gaussianity(
         parameter_index = _default_parameter(layout, rng)
     elif not isinstance(parameter_index, int) or not 0 <= parameter_index < layout.dim:
         raise ValueError(f"parameter_index must be an integer in [0, {layout.dim}), got {parameter_index!r}")
-    name, offset = _locate(layout, parameter_index)
     column = [
-        grads[name].flatten(start_dim=1)[:, offset].to(torch.float64).cpu()
-        for _, grads in _per_example_gradient_dicts(model, loss_fn, data, chunk_size, train_mode)
+        rows[:, parameter_index].to(torch.float64).cpu()
+        for rows in _per_example_gradient_rows(model, loss_fn, data, chunk_size, train_mode, "layers")
     ]
     single = torch.cat(column).numpy()
     n = single.size

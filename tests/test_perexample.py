@@ -1,0 +1,143 @@
+"""Per-example gradients and norms by the layer rules against a loop of backward passes; the one-minibatch
+noise estimators against their exact expectations over every minibatch of an enumerable problem."""
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from sgdnoise.instruments import (
+    gradient_noise,
+    minibatch_gradient_noise,
+    per_example_gradient_norms,
+    per_example_gradients,
+)
+
+
+def loop_gradients(model, loss_fn, x, y) -> torch.Tensor:
+    rows = []
+    for i in range(x.shape[0]):
+        model.zero_grad()
+        loss_fn(model(x[i : i + 1]), y[i : i + 1]).backward()
+        rows.append(
+            torch.cat(
+                [
+                    (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                    for p in model.parameters()
+                    if p.requires_grad
+                ]
+            )
+        )
+    model.zero_grad(set_to_none=True)
+    return torch.stack(rows)
+
+
+class Scale(nn.Module):
+    """A parameterised module no layer rule knows: handled by per-layer vmap."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.scale = nn.Parameter(torch.linspace(0.5, 1.5, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale
+
+
+class Tied(nn.Module):
+    """One Linear applied twice and a sequence input (Linear over an extra dimension)."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Linear(4, 4)
+        self.unused = nn.Linear(2, 2)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [n, 5, 4]
+        h = torch.tanh(self.inner(torch.tanh(self.inner(x))))
+        return self.head(h).mean(1)
+
+
+def conv_net() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(2, 3, 3, padding=1),
+        nn.Tanh(),
+        nn.Conv2d(3, 4, 3, stride=2, dilation=2, padding=2, bias=False),
+        nn.GroupNorm(2, 4),
+        nn.Conv2d(4, 4, 1, groups=2),  # grouped: per-layer vmap
+        nn.Flatten(),
+        nn.LayerNorm(64),
+        Scale(64),
+        nn.Linear(64, 3),
+    )
+
+
+CASES = {
+    "conv": (conv_net, (2, 8, 8)),
+    "tied-and-sequence": (Tied, (5, 4)),
+    "inplace-relu": (lambda: nn.Sequential(nn.Linear(6, 5), nn.ReLU(inplace=True), nn.Linear(5, 3)), (6,)),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_gradients_and_norms_match_a_loop(case):
+    build, shape = CASES[case]
+    torch.manual_seed(0)
+    model = build().double()
+    if case == "conv":
+        model[-1].bias.requires_grad_(False)  # a frozen parameter is left out
+    x = torch.randn(9, *shape, dtype=torch.float64)
+    y = torch.randint(0, 3, (9,))
+    loss_fn = nn.CrossEntropyLoss()
+    expected = loop_gradients(model, loss_fn, x, y)
+    for chunk_size in (None, 4):
+        got = per_example_gradients(model, loss_fn, (x, y), chunk_size=chunk_size)
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+        norms = per_example_gradient_norms(model, loss_fn, (x, y), chunk_size=chunk_size, squared=True)
+        torch.testing.assert_close(norms, expected.square().sum(1), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(per_example_gradients(model, loss_fn, (x, y), method="vmap"), expected)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_minibatch_estimators_are_unbiased_over_every_minibatch():
+    # ℓ_i(w) = (w·x_i − y_i)²; every minibatch of B = 3 out of N = 7 without replacement
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(7, 3, generator=gen, dtype=torch.float64)
+    y = torch.randn(7, 1, generator=gen, dtype=torch.float64)
+    torch.manual_seed(3)
+    model, loss_fn = nn.Linear(3, 1, dtype=torch.float64), nn.MSELoss()
+    exact = gradient_noise(model, loss_fn, (x, y), 3)
+    estimates = [
+        minibatch_gradient_noise(model, loss_fn, x[list(s)], y[list(s)], train_size=7)
+        for s in itertools.combinations(range(7), 3)
+    ]
+    mean_grad_sq = sum(e.mean_grad_sq_norm for e in estimates) / len(estimates)
+    cov_trace = sum(e.covariance_trace for e in estimates) / len(estimates)
+    assert mean_grad_sq == pytest.approx(exact.mean_grad_sq_norm, rel=1e-10)
+    assert cov_trace == pytest.approx(exact.covariance_trace, rel=1e-10)
+    # the full training set as the minibatch: the estimates are the exact values
+    full = minibatch_gradient_noise(model, loss_fn, x, y, train_size=7)
+    assert full.mean_grad_sq_norm == pytest.approx(exact.mean_grad_sq_norm, rel=1e-10)
+    assert full.noise_scale_simple == pytest.approx(exact.noise_scale_simple, rel=1e-10)
+    # with replacement (train_size None) the i.i.d. form: E over all B^N ordered draws
+    draws = list(itertools.product(range(7), repeat=2))
+    iid = [minibatch_gradient_noise(model, loss_fn, x[list(d)], y[list(d)]) for d in draws]
+    population_var = exact.covariance_trace * 6 / 7  # the i.i.d. covariance has the 1/N normalisation
+    assert sum(e.covariance_trace for e in iid) / len(iid) == pytest.approx(population_var, rel=1e-10)
+    assert sum(e.mean_grad_sq_norm for e in iid) / len(iid) == pytest.approx(exact.mean_grad_sq_norm, rel=1e-10)
+
+
+def test_bad_input_gets_one_clear_error():
+    x, y = torch.randn(6, 3), torch.randn(6, 1)
+    model = nn.Linear(3, 1)
+    with pytest.raises(ValueError, match="MEAN of the per-example losses"):
+        per_example_gradient_norms(model, nn.MSELoss(reduction="sum"), (x, y))
+    with pytest.raises(ValueError, match="must return a scalar"):
+        per_example_gradient_norms(model, nn.MSELoss(reduction="none"), (x, y))
+    with pytest.raises(ValueError, match="must not exceed the training-set size"):
+        minibatch_gradient_noise(model, nn.MSELoss(), x, y, train_size=5)
+    with pytest.raises(ValueError, match="method"):
+        per_example_gradients(model, nn.MSELoss(), (x, y), method="loop")
+    model.requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        minibatch_gradient_noise(model, nn.MSELoss(), x, y)
