@@ -314,13 +314,9 @@ def minibatch_gradient_noise(
         raise ValueError(f"estimating the gradient covariance needs a minibatch of at least 2 examples, got {batch}")
     if train_size is not None and (not isinstance(train_size, int) or batch > train_size):
         raise ValueError(f"the batch size B={batch} must not exceed the training-set size N={train_size!r}")
-    sq_norm_sum, total = 0.0, None
-    for layout, sq_norms, sums in _per_example_norm_chunks(model, loss_fn, (x, y), batch, train_mode):
-        sq_norm_sum += float(sq_norms.to(torch.float64).sum())
-        flat = layout.flatten(sums).to(torch.float64)
-        total = flat if total is None else total + flat
-    assert total is not None
-    mean_sq = float((total / batch).square().sum())
+    ((_, sq_norms, sums),) = _per_example_norm_chunks(model, loss_fn, (x, y), batch, train_mode)
+    sq_norm_sum = float(sq_norms.sum(dtype=torch.float64))
+    mean_sq = sum(float(torch.linalg.vector_norm(s, dtype=torch.float64)) ** 2 for s in sums.values()) / batch**2
     cov_trace = (sq_norm_sum - batch * mean_sq) / (batch - 1)
     finite = 1 / batch - (1 / train_size if train_size is not None else 0.0)
     grad_sq = mean_sq - cov_trace * finite

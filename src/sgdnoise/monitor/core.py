@@ -1,0 +1,276 @@
+"""The noise and curvature monitor for a plain PyTorch training loop.
+
+Every ``every`` steps ``NoiseMonitor.step(x, y)`` records, on the current minibatch and at the current
+parameters: lr ε, batch size B, momentum m; the temperature T = ε/(B(1 − m)) (Smith, Elsen & De 2020 §3.3);
+the noise scale g = ε(N/B − 1)/(1 − m) (Smith & Le 2018 eq. 13, App. D); and the gradient noise scale
+B_simple = tr Σ/|G|² (McCandlish et al. 2018 eq. 2.8) from the unbiased one-minibatch estimators of
+``minibatch_gradient_noise``. Every ``curvature_every`` measurements it also records λ_max of the Hessian on a
+held batch (Lanczos) and ε/ε_crit, ε_eff/ε_crit with ε_crit = 2/λ_max (Smith, Elsen & De 2020 §3.1).
+
+Smoothing: B_simple is the ratio of the window means of the last ``window`` per-measurement estimates of tr Σ
+and |G|² (the ratio of means, not the mean of ratios: McCandlish et al. App. A.1); its standard error is the
+delta-method error of that ratio from the window's sample variances and covariance, treating the window's
+estimates (different minibatches) as independent and the parameters as nearly constant over the window.
+"""
+
+import csv
+import json
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from sgdnoise import theory
+from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise
+from sgdnoise.instruments._batches import check_model_and_loss
+from sgdnoise.results import dumps
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class MonitorRecord:
+    """One measurement (None: not measured at this step, or undefined). See the module docstring."""
+
+    step: int
+    lr: float
+    batch_size: int
+    momentum: float
+    temperature: float
+    noise_scale: float | None
+    grad_sq_norm: float
+    covariance_trace: float
+    noise_scale_simple: float | None
+    noise_scale_simple_stderr: float | None
+    window: int
+    max_eigenvalue: float | None
+    max_eigenvalue_step: int | None
+    lr_over_critical: float | None
+    effective_lr_over_critical: float | None
+    regime: str
+    verdict: str
+
+
+def _ratio_with_stderr(numerators: list[float], denominators: list[float]) -> tuple[float | None, float | None]:
+    """mean(num)/mean(den) and its delta-method standard error (None when undefined)."""
+    w = len(numerators)
+    num, den = sum(numerators) / w, sum(denominators) / w
+    if den <= 0:
+        return None, None
+    ratio = num / den
+    if w < 2:
+        return ratio, None
+    var_n = sum((a - num) ** 2 for a in numerators) / (w - 1)
+    var_d = sum((b - den) ** 2 for b in denominators) / (w - 1)
+    cov = sum((a - num) * (b - den) for a, b in zip(numerators, denominators, strict=True)) / (w - 1)
+    var_ratio = (var_n - 2 * ratio * cov + ratio**2 * var_d) / (den**2 * w)
+    return ratio, math.sqrt(max(var_ratio, 0.0))
+
+
+class NoiseMonitor:
+    """Noise and curvature monitor: call ``step(x, y)`` once per optimiser step, after ``optimizer.step()``.
+
+    ``model``/``loss_fn``: the trained model and its MEAN-reduced loss. ``train_size`` N (None: no noise scale
+    g). ``optimizer``: read lr and momentum from its first parameter group (torch.optim.SGD: heavy-ball momentum
+    with dampening 0 is the papers' m), unless ``step`` is given them. ``held_batch``: (x, y) for λ_max
+    (default: a copy of the first minibatch seen). ``log_path``: ``.jsonl`` or ``.csv``, one row per
+    measurement, appended. Regime thresholds: noise-dominated if B ≤ ``noise_fraction``·B_simple and
+    ε_eff/ε_crit < ``curvature_fraction``; curvature-dominated if ε_eff/ε_crit ≥ ``curvature_fraction``.
+    ``train_mode``: the mode to measure in (None: as the model is; batch norm needs False).
+    Measurements never change the model, its gradients, or torch's random-number state.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        *,
+        train_size: int | None = None,
+        optimizer: torch.optim.Optimizer | None = None,
+        every: int = 50,
+        curvature_every: int = 40,
+        window: int = 20,
+        held_batch: tuple[Tensor, Tensor] | None = None,
+        curvature_tol: float = 1e-2,
+        log_path: str | Path | None = None,
+        noise_fraction: float = 0.1,
+        curvature_fraction: float = 0.5,
+        train_mode: bool | None = None,
+    ):
+        check_model_and_loss(model, loss_fn)
+        for name, value in (("every", every), ("curvature_every", curvature_every), ("window", window)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if train_size is not None and (not isinstance(train_size, int) or train_size < 2):
+            raise ValueError(f"train_size must be an integer >= 2 or None, got {train_size!r}")
+        if log_path is not None and Path(log_path).suffix not in (".jsonl", ".csv"):
+            raise ValueError(f"log_path must end in .jsonl or .csv, got {str(log_path)!r}")
+        self.model, self.loss_fn, self.train_size, self.optimizer = model, loss_fn, train_size, optimizer
+        self.every, self.curvature_every, self.window = every, curvature_every, window
+        self.curvature_tol, self.train_mode = curvature_tol, train_mode
+        self.noise_fraction, self.curvature_fraction = noise_fraction, curvature_fraction
+        self.log_path = Path(log_path) if log_path is not None else None
+        self.held_batch = held_batch
+        self.steps = 0
+        self.records: list[MonitorRecord] = []
+        self._grad_sq: deque[float] = deque(maxlen=window)
+        self._cov_trace: deque[float] = deque(maxlen=window)
+        self._max_eigenvalue: tuple[float, int] | None = None
+
+    # ------------------------------------------------------------------------------------------------------
+    def _hyperparameters(self, lr: float | None, momentum: float | None) -> tuple[float, float]:
+        group = self.optimizer.param_groups[0] if self.optimizer is not None else {}
+        lr = group.get("lr") if lr is None else lr
+        if lr is None:
+            raise ValueError("the monitor needs the learning rate: pass optimizer= to NoiseMonitor or lr= to step()")
+        momentum = group.get("momentum", 0.0) if momentum is None else momentum
+        return float(lr), float(momentum)
+
+    def step(
+        self, x: Tensor, y: Tensor, *, lr: float | None = None, momentum: float | None = None
+    ) -> MonitorRecord | None:
+        """Count one optimiser step; every ``every`` steps measure on minibatch (x, y) and return the record."""
+        self.steps += 1
+        if self.held_batch is None:
+            self.held_batch = (x.detach().clone(), y.detach().clone())
+        if (self.steps - 1) % self.every:
+            return None
+        lr, momentum = self._hyperparameters(lr, momentum)
+        batch = int(x.shape[0])
+        if self.train_size is not None and batch > self.train_size:
+            raise ValueError(f"the batch size B={batch} exceeds the training-set size N={self.train_size}")
+        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+            estimate = minibatch_gradient_noise(
+                self.model, self.loss_fn, x, y, train_size=self.train_size, train_mode=self.train_mode
+            )
+            if len(self.records) % self.curvature_every == 0:
+                result = hessian_eigenvalues(
+                    self.model, self.loss_fn, self.held_batch, k=1, tol=self.curvature_tol, train_mode=self.train_mode
+                )
+                self._max_eigenvalue = (float(result.eigenvalues[0]), self.steps)
+        self._grad_sq.append(estimate.mean_grad_sq_norm)
+        self._cov_trace.append(estimate.covariance_trace)
+        record = self._record(lr, batch, momentum, estimate.mean_grad_sq_norm, estimate.covariance_trace)
+        self.records.append(record)
+        if self.log_path is not None:
+            self._append_log(record)
+        return record
+
+    def _record(self, lr: float, batch: int, momentum: float, grad_sq: float, cov_trace: float) -> MonitorRecord:
+        b_simple, b_simple_err = _ratio_with_stderr(list(self._cov_trace), list(self._grad_sq))
+        lam, lam_step = self._max_eigenvalue if self._max_eigenvalue is not None else (None, None)
+        ratio = eff_ratio = None
+        if lam is not None and lam > 0:
+            crit = float(theory.critical_learning_rate(lam))
+            ratio, eff_ratio = lr / crit, float(theory.effective_learning_rate(lr, momentum)) / crit
+        regime, verdict = self._verdict(batch, b_simple, b_simple_err, eff_ratio, lam_step)
+        return MonitorRecord(
+            step=self.steps,
+            lr=lr,
+            batch_size=batch,
+            momentum=momentum,
+            temperature=float(theory.temperature(lr, batch, momentum)),
+            noise_scale=float(theory.noise_scale(lr, batch, self.train_size, momentum)) if self.train_size else None,
+            grad_sq_norm=grad_sq,
+            covariance_trace=cov_trace,
+            noise_scale_simple=b_simple,
+            noise_scale_simple_stderr=b_simple_err,
+            window=len(self._grad_sq),
+            max_eigenvalue=lam,
+            max_eigenvalue_step=lam_step,
+            lr_over_critical=ratio,
+            effective_lr_over_critical=eff_ratio,
+            regime=regime,
+            verdict=verdict,
+        )
+
+    def _verdict(
+        self, batch: int, b_simple: float | None, err: float | None, eff_ratio: float | None, lam_step: int | None
+    ) -> tuple[str, str]:
+        """Regime of Smith, Elsen & De 2020 §3.2–3.3 and what the call rests on."""
+        b_text = "B_simple undefined (|G|² estimate ≤ 0)"
+        if b_simple is not None:
+            b_text = f"B={batch} vs B_simple={b_simple:.3g}" + (f"±{err:.2g}" if err is not None else "")
+            b_text += f" (mean of {len(self._grad_sq)} minibatch estimates)"
+        c_text = "no λ_max yet"
+        if eff_ratio is not None:
+            c_text = f"ε_eff/ε_crit={eff_ratio:.3g} (λ_max on the held batch at step {lam_step})"
+        elif lam_step is not None:
+            c_text = f"λ_max ≤ 0 at step {lam_step}: no curvature constraint"
+        basis = f"{b_text}; {c_text}"
+        if eff_ratio is not None and eff_ratio >= self.curvature_fraction:
+            return "curvature-dominated", f"curvature-dominated: ε near ε_crit, larger batches will not help ({basis})"
+        if b_simple is not None and batch <= self.noise_fraction * b_simple:
+            return "noise-dominated", f"noise-dominated: B well below B_simple, ε ∝ B scaling is safe ({basis})"
+        return "intermediate", f"neither regime clearly ({basis})"
+
+    # ------------------------------------------------------------------------------------------------------
+    def _append_log(self, record: MonitorRecord) -> None:
+        assert self.log_path is not None
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.log_path.suffix == ".jsonl":
+            with self.log_path.open("a") as f:
+                f.write(dumps(asdict(record)) + "\n")
+            return
+        new = not self.log_path.exists() or self.log_path.stat().st_size == 0
+        with self.log_path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=[field.name for field in fields(MonitorRecord)])
+            if new:
+                writer.writeheader()
+            writer.writerow({k: "" if v is None else v for k, v in json.loads(dumps(asdict(record))).items()})
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue after a checkpoint (``torch.save``-able; the log file is appended to)."""
+        return {
+            "steps": self.steps,
+            "records": [asdict(r) for r in self.records],
+            "grad_sq": list(self._grad_sq),
+            "cov_trace": list(self._cov_trace),
+            "max_eigenvalue": self._max_eigenvalue,
+            "held_batch": self.held_batch,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.steps = int(state["steps"])
+        self.records = [MonitorRecord(**r) for r in state["records"]]
+        self._grad_sq = deque(state["grad_sq"], maxlen=self.window)
+        self._cov_trace = deque(state["cov_trace"], maxlen=self.window)
+        self._max_eigenvalue = tuple(state["max_eigenvalue"]) if state["max_eigenvalue"] is not None else None
+        self.held_batch = state["held_batch"]
+
+    def plot(self, path: str | Path) -> Path:
+        """Temperature and noise scale, B_simple (±1 s.e.) against B, and ε_eff/ε_crit, against the step."""
+        import matplotlib.pyplot as plt
+
+        from sgdnoise.plots import save
+
+        if not self.records:
+            raise ValueError("nothing to plot: no measurement recorded yet")
+
+        def column(name: str) -> list[float]:
+            return [math.nan if getattr(r, name) is None else float(getattr(r, name)) for r in self.records]
+
+        steps = column("step")
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
+        axes[0].plot(steps, column("temperature"), label="temperature ε/(B(1−m))")
+        if self.train_size is not None:
+            axes[0].plot(steps, column("noise_scale"), label="noise scale ε(N/B−1)/(1−m)")
+        axes[0].set_yscale("log")
+        b, err = column("noise_scale_simple"), column("noise_scale_simple_stderr")
+        axes[1].plot(steps, b, label="B_simple = tr Σ/|G|²")
+        axes[1].fill_between(
+            steps, [v - e for v, e in zip(b, err, strict=True)], [v + e for v, e in zip(b, err, strict=True)], alpha=0.2
+        )
+        axes[1].plot(steps, column("batch_size"), "k--", label="batch size B")
+        axes[1].set_yscale("log")
+        axes[2].plot(steps, column("effective_lr_over_critical"), "o-", label="ε_eff/ε_crit")
+        axes[2].axhline(self.curvature_fraction, color="gray", linestyle=":", label="curvature threshold")
+        for ax in axes:
+            ax.set_xlabel("step")
+            ax.legend(fontsize=8)
+        return save(fig, Path(path))

@@ -1,0 +1,60 @@
+"""``NoiseMonitor`` as a Lightning ``Callback`` (install with ``pip install 'sgdnoise[lightning]'``)."""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from sgdnoise.monitor.core import NoiseMonitor
+
+try:
+    import lightning.pytorch as pl
+except ImportError as error:  # pragma: no cover - exercised only without the extra
+    raise ImportError("NoiseMonitorCallback needs Lightning: pip install 'sgdnoise[lightning]'") from error
+
+
+class NoiseMonitorCallback(pl.Callback):
+    """Runs a ``NoiseMonitor`` on the ``LightningModule`` after every training batch ``(x, y)``.
+
+    Arguments are ``NoiseMonitor``'s; lr and momentum come from the trainer's first optimiser, ``train_size``
+    defaults to the length of the training dataloader's dataset. Each record's numbers are logged with
+    ``LightningModule.log_dict`` under ``noise/…``; the monitor's state is saved in checkpoints.
+    """
+
+    def __init__(self, loss_fn: Callable[[Tensor, Tensor], Tensor], **monitor_kwargs: Any):
+        self.loss_fn, self.monitor_kwargs = loss_fn, monitor_kwargs
+        self.monitor: NoiseMonitor | None = None
+        self._pending_state: dict[str, Any] | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        kwargs = dict(self.monitor_kwargs)
+        if "train_size" not in kwargs:
+            kwargs["train_size"] = len(trainer.train_dataloader.dataset)
+        self.monitor = NoiseMonitor(pl_module, self.loss_fn, optimizer=trainer.optimizers[0], **kwargs)
+        if self._pending_state is not None:
+            self.monitor.load_state_dict(self._pending_state)
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        assert self.monitor is not None
+        x, y = batch
+        record = self.monitor.step(x, y)
+        if record is not None:
+            numbers = {
+                f"noise/{k}": float(v)
+                for k, v in vars(record).items()
+                if isinstance(v, int | float) and not isinstance(v, bool) and k != "step"
+            }
+            pl_module.log_dict(numbers, on_step=True, on_epoch=False)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.monitor.state_dict() if self.monitor is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._pending_state = state_dict or None
+
+    def plot(self, path: str | Path) -> Path:
+        assert self.monitor is not None, "the callback has not run yet"
+        return self.monitor.plot(path)

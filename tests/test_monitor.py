@@ -1,0 +1,115 @@
+"""NoiseMonitor against the instruments and closed forms on linear regression, its log, state and verdicts."""
+
+import csv
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from sgdnoise import theory
+from sgdnoise.instruments import gradient_noise, minibatch_gradient_noise
+from sgdnoise.monitor import NoiseMonitor
+
+
+def regression(n: int = 64, d: int = 3, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]], dtype=torch.float64) + 0.3 * torch.randn(n, 1, generator=gen)
+    torch.manual_seed(seed)
+    return nn.Linear(d, 1, bias=False, dtype=torch.float64), nn.MSELoss(), x, y
+
+
+def minibatches(x, y, batch: int):
+    return [(x[i : i + batch], y[i : i + batch]) for i in range(0, x.shape[0], batch)]
+
+
+def test_records_match_the_instruments_and_closed_forms(tmp_path):
+    model, loss_fn, x, y = regression()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    held = (x[:16], y[:16])
+    monitor = NoiseMonitor(
+        model, loss_fn, train_size=64, optimizer=optimizer, every=2, curvature_every=2, window=3, held_batch=held
+    )
+    weights, rng_before = model.weight.detach().clone(), torch.random.get_rng_state()
+    batches = minibatches(x, y, 8)
+    records = [monitor.step(xb, yb) for xb, yb in batches]  # the model is not updated: every estimate is exact
+    assert [r is None for r in records] == [False, True] * 4
+    assert torch.equal(model.weight, weights) and model.weight.grad is None
+    assert torch.equal(torch.random.get_rng_state(), rng_before)
+    measured = [r for r in records if r is not None]
+    estimates = [minibatch_gradient_noise(model, loss_fn, *batches[i], train_size=64) for i in (0, 2, 4, 6)]
+    last = measured[-1]
+    cov = [e.covariance_trace for e in estimates[-3:]]
+    grad = [e.mean_grad_sq_norm for e in estimates[-3:]]
+    assert last.window == 3 and last.covariance_trace == pytest.approx(estimates[-1].covariance_trace)
+    assert last.noise_scale_simple == pytest.approx(sum(cov) / sum(grad), rel=1e-12)
+    assert last.noise_scale_simple_stderr > 0
+    assert last.temperature == pytest.approx(0.05 / (8 * 0.1)) == theory.temperature(0.05, 8, 0.9)
+    assert last.noise_scale == pytest.approx(0.05 * (64 / 8 - 1) / 0.1)
+    # λ_max of (1/n)Σ(w·x − y)² on the held batch is the top eigenvalue of (2/n) XᵀX, measured at records 1, 3
+    lam = torch.linalg.eigvalsh(2 * held[0].T @ held[0] / 16)[-1].item()
+    assert measured[0].max_eigenvalue_step == 1 and measured[-1].max_eigenvalue_step == 5
+    assert last.max_eigenvalue == pytest.approx(lam, rel=1e-4)
+    assert last.lr_over_critical == pytest.approx(0.05 * lam / 2, rel=1e-4)
+    assert last.effective_lr_over_critical == pytest.approx(0.5 * lam / 2, rel=1e-4)
+
+
+def test_regime_verdicts_say_what_they_rest_on():
+    model, loss_fn, x, y = regression()
+    with torch.no_grad():  # next to the least-squares solution: |G|² tiny, B_simple huge
+        model.weight.copy_(torch.linalg.lstsq(x, y).solution.T + 1e-3)
+    exact = gradient_noise(model, loss_fn, (x, y), 64)
+    assert exact.noise_scale_simple > 640
+    noisy = NoiseMonitor(model, loss_fn, train_size=64, every=1, curvature_every=100)
+    record = noisy.step(x, y, lr=1e-3)  # the whole training set: the estimates are exact
+    assert record.noise_scale_simple == pytest.approx(exact.noise_scale_simple, rel=1e-8)
+    assert record.regime == "noise-dominated" and "B=64 vs B_simple=" in record.verdict
+    lam = torch.linalg.eigvalsh(2 * x[:8].T @ x[:8] / 8)[-1].item()
+    stiff = NoiseMonitor(model, loss_fn, train_size=64, every=1)
+    record = stiff.step(x[:8], y[:8], lr=0.9 * 2 / lam)
+    assert record.regime == "curvature-dominated" and "ε_eff/ε_crit=0.9" in record.verdict
+
+
+def test_logs_plot_and_state_survive_a_checkpoint(tmp_path):
+    model, loss_fn, x, y = regression()
+    batches = minibatches(x, y, 4) * 2
+
+    def make(log):
+        return NoiseMonitor(model, loss_fn, train_size=64, every=3, curvature_every=2, window=4, log_path=log)
+
+    full = make(tmp_path / "full.jsonl")
+    first = make(tmp_path / "resumed.csv")
+    for xb, yb in batches[:10]:
+        full.step(xb, yb, lr=0.1)
+        first.step(xb, yb, lr=0.1)
+    state = first.state_dict()
+    torch.save(state, tmp_path / "monitor.pt")
+    resumed = make(tmp_path / "resumed.csv")
+    resumed.load_state_dict(torch.load(tmp_path / "monitor.pt", weights_only=True))
+    for xb, yb in batches[10:]:
+        full.step(xb, yb, lr=0.1)
+        resumed.step(xb, yb, lr=0.1)
+    assert resumed.records == full.records and len(full.records) == 11
+    lines = [json.loads(line) for line in (tmp_path / "full.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in lines] == [r.step for r in full.records]
+    with (tmp_path / "resumed.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(row["step"]) for row in rows] == [r.step for r in full.records]
+    assert float(rows[-1]["noise_scale_simple"]) == pytest.approx(full.records[-1].noise_scale_simple)
+    assert full.plot(tmp_path / "monitor.png").stat().st_size > 0
+
+
+def test_bad_input_gets_one_clear_error():
+    model, loss_fn, x, y = regression(n=6)
+    with pytest.raises(ValueError, match="exceeds the training-set size"):
+        NoiseMonitor(model, loss_fn, train_size=4).step(x, y, lr=0.1)
+    with pytest.raises(ValueError, match="MEAN of the per-example losses"):
+        NoiseMonitor(model, nn.MSELoss(reduction="sum")).step(x, y, lr=0.1)
+    with pytest.raises(ValueError, match="learning rate"):
+        NoiseMonitor(model, loss_fn).step(x, y)
+    with pytest.raises(ValueError, match="log_path"):
+        NoiseMonitor(model, loss_fn, log_path="log.txt")
+    model.requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        NoiseMonitor(model, loss_fn)
