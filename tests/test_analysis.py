@@ -138,9 +138,7 @@ FINE_GRID = 2.0 ** np.arange(0.0, 12.5, 0.5)
 
 
 def scaling_tensor(x: np.ndarray, k: float, seed: int, n_seeds: int = 6, noise: float = 0.002) -> np.ndarray:
-    return np.stack(
-        [accuracy_curves(FINE_GRID, 32.0 * xi**k, n_seeds, noise, seed + i) for i, xi in enumerate(x)]
-    )
+    return np.stack([accuracy_curves(FINE_GRID, 32.0 * xi**k, n_seeds, noise, seed + i) for i, xi in enumerate(x)])
 
 
 def test_scaling_fit_recovers_known_exponent_and_ci_covers_it():
@@ -347,3 +345,31 @@ def test_argmin_agreement_within_factor():
     assert argmin_agreement(lam, a, b_nan, factor=4.0).argmin_b == pytest.approx(1e-3)
     with pytest.raises(ValueError, match="factor"):
         argmin_agreement(lam, a, b, factor=0.5)
+
+
+def test_bootstrap_regime_change_recovers_a_known_breakpoint_and_its_interval_covers_it():
+    from sgdnoise.analysis import bootstrap_regime_change
+
+    # ε_opt(B) = B/64 for B <= B* = 256, flat (= 4) above; accuracy is a parabola in log2 ε around it
+    batch = 2.0 ** np.arange(4, 13)  # 16 .. 4096
+    lr_grid = 2.0 ** np.arange(-4, 5)  # 1/16 .. 16
+    rng = np.random.default_rng(3)
+    grids, scores = [], []
+    for b in batch:
+        peak = min(b, 256.0) / 64.0
+        clean = 0.9 - 0.01 * (np.log2(lr_grid) - math.log2(peak)) ** 2
+        grids.append(lr_grid)
+        scores.append(clean[:, None] + 0.001 * rng.standard_normal((lr_grid.size, 6)))
+    interval = bootstrap_regime_change(batch, grids, scores, k=4, n_bootstrap=200, seed=0)
+    assert interval.optimal_lr == pytest.approx(tuple(np.minimum(batch, 256.0) / 64.0))
+    assert interval.fit.breakpoint == pytest.approx(256.0)
+    assert interval.fit.slope_noise == pytest.approx(1.0)
+    assert interval.contains(256.0) and interval.n_valid == 200
+    assert interval.low <= interval.fit.breakpoint <= interval.high
+    # noise as large as the curvature of the parabola: the interval widens but still covers B*
+    noisy = [s + 0.01 * rng.standard_normal(s.shape) for s in scores]
+    wide = bootstrap_regime_change(batch, grids, noisy, k=4, n_bootstrap=200, seed=1)
+    assert wide.contains(256.0)
+    assert wide.high / wide.low >= interval.high / interval.low
+    with pytest.raises(ValueError, match="one grid"):
+        bootstrap_regime_change(batch, grids[:-1], scores, k=4)

@@ -87,3 +87,41 @@ def test_scaling_law_recovers_a_known_exponent_and_flags_edges():
     edge = [_peaked(grid, 30, rng=rng), _peaked(grid, 1e5, rng=rng)]
     claims, data = scaling_law_claims("f", "ε", [1.0, 10.0], grid, edge, considered=[True, True], n_bootstrap=20)
     assert "edge" in claims[0].note and not claims[1].holds and data["fit"] is None
+
+
+def test_tuning_protocol_keeps_the_best_k_and_extends_the_grid_until_the_optimum_is_interior():
+    from sgdnoise.experiments.grid import TuningProtocol, tune_curves
+
+    # score(ε) = -(log2 ε - 5)^2 per run, plus one outlier run per point: the optimum ε = 32 lies
+    # beyond the initial grid 1..8, so three extensions ×2 reach 64 and make 32 interior
+    calls = []
+
+    def evaluate(grids):
+        calls.append({key: tuple(values) for key, values in grids.items()})
+        out = {}
+        for key, values in grids.items():
+            log = np.log2(np.asarray(values))
+            clean = -((log - key) ** 2)
+            runs = np.stack([clean, clean, clean - 100.0], axis=1)  # the third run is an outlier
+            out[key] = {"acc": runs, "loss": -runs}
+        return out
+
+    protocol = TuningProtocol(runs=3, keep=2, objectives={"acc": True, "loss": False}, extend_grid=True)
+    tuned = tune_curves({5: (1.0, 2.0, 4.0, 8.0), 1: (1.0, 2.0, 4.0, 8.0)}, evaluate, protocol)
+    assert tuned.grids[5] == (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+    assert tuned.grids[1] == (1.0, 2.0, 4.0, 8.0)  # interior from the start: never extended
+    assert tuned.added == {5: 3, 1: 0} and tuned.rounds == 3 and len(calls) == 4
+    acc = tuned.optima[5]["acc"]
+    assert acc.value == 32.0 and not acc.at_edge and acc.score == 0.0 and acc.score_std == 0.0  # outlier dropped
+    assert tuned.optima[5]["loss"].value == 32.0
+    assert tuned.optima[1]["acc"].value == 2.0
+    # without extension the optimum stays flagged at the edge
+    fixed = tune_curves({5: (1.0, 2.0, 4.0, 8.0)}, evaluate, TuningProtocol(3, 2, {"acc": True}))
+    assert fixed.optima[5]["acc"].at_edge and not fixed.optima[5]["acc"].established and fixed.rounds == 0
+    # a cap on extensions stops early and leaves the optimum flagged
+    capped = tune_curves(
+        {5: (1.0, 2.0)}, evaluate, TuningProtocol(3, 2, {"acc": True}, extend_grid=True, max_extensions=1)
+    )
+    assert capped.grids[5] == (1.0, 2.0, 4.0) and capped.optima[5]["acc"].at_edge
+    with pytest.raises(ValueError, match="keep"):
+        TuningProtocol(runs=3, keep=4, objectives={"acc": True})

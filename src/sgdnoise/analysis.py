@@ -36,9 +36,11 @@ __all__ = [
     "Correlation",
     "GridOptimum",
     "RegimeChange",
+    "RegimeInterval",
     "ScalingFit",
     "TunedOptimum",
     "argmin_agreement",
+    "bootstrap_regime_change",
     "detect_regime_change",
     "fit_scaling_law",
     "optimum_on_grid",
@@ -641,6 +643,94 @@ def detect_regime_change(batch_sizes: npt.ArrayLike, optimal_lr: npt.ArrayLike, 
         sse_line=sse_line,
         n_noise=int(np.sum(u <= u_break)),
         n_curvature=int(right.sum()),
+    )
+
+
+@dataclass(frozen=True)
+class RegimeInterval(_Result):
+    """Bootstrap percentile interval of the regime breakpoint B* (``bootstrap_regime_change``).
+
+    ``fit`` is the hinge fit on the tuned optima of the data as observed; ``low``/``high`` the
+    ``level`` percentile interval of B* over ``n_valid`` of ``n_bootstrap`` resamples (a resample
+    whose fit is impossible, e.g. every run at one B failed, is dropped); ``optimal_lr`` the observed
+    tuned optimum per batch size.
+    """
+
+    fit: RegimeChange
+    low: float
+    high: float
+    level: float
+    n_bootstrap: int
+    n_valid: int
+    batch_sizes: tuple[float, ...]
+    optimal_lr: tuple[float, ...]
+
+    def contains(self, value: float, rtol: float = 1e-9) -> bool:
+        """Whether ``value`` lies in [low, high] (up to ``rtol``: the interval is computed in log space)."""
+        return self.low * (1.0 - rtol) <= value <= self.high * (1.0 + rtol)
+
+
+def bootstrap_regime_change(
+    batch_sizes: npt.ArrayLike,
+    grids: list[npt.ArrayLike],
+    scores: list[npt.ArrayLike],
+    k: int,
+    *,
+    maximize: bool = True,
+    failed_score: float | None = None,
+    n_bootstrap: int = 1000,
+    level: float = 0.9,
+    seed: int = 0,
+    min_points: int = 2,
+) -> RegimeInterval:
+    """B* of ``detect_regime_change`` with a bootstrap interval over runs (Smith, Elsen & De 2020 §5,
+    Fig. 1c: ε_opt ∝ B below B*, flat above).
+
+    Per batch size ``grids[i]`` is its learning-rate grid and ``scores[i]`` the [n_lr, n_runs] scores;
+    ε_opt(B) is the best-k-of-n optimum (``tune_best_k_of_n``). A resample draws, independently at each
+    (B, ε), n runs with replacement from that point's n runs, re-tunes every ε_opt(B) and refits the
+    hinge; the interval is the percentile interval of the refitted B*.
+    """
+    batch = _grid(batch_sizes, log=True, name="batch_sizes")
+    if len(grids) != batch.size or len(scores) != batch.size:
+        raise ValueError(f"need one grid and one score array per batch size ({batch.size})")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    if n_bootstrap < 1:
+        raise ValueError(f"n_bootstrap must be >= 1, got {n_bootstrap}")
+    arrays = [np.asarray(s, dtype=np.float64) for s in scores]
+
+    def optima(samples: list[FloatArray]) -> FloatArray:
+        return np.array(
+            [
+                tune_best_k_of_n(g, s, k, maximize=maximize, failed_score=failed_score).value
+                for g, s in zip(grids, samples, strict=True)
+            ]
+        )
+
+    observed = optima(arrays)
+    fit = detect_regime_change(batch, observed, min_points=min_points)
+    rng = np.random.default_rng(seed)
+    breakpoints: list[float] = []
+    for _ in range(n_bootstrap):
+        resampled = [np.take_along_axis(a, rng.integers(0, a.shape[1], size=a.shape), axis=1) for a in arrays]
+        try:
+            breakpoints.append(detect_regime_change(batch, optima(resampled), min_points=min_points).breakpoint)
+        except ValueError:  # a resample in which every run at some point failed
+            continue
+    if not breakpoints:
+        raise ValueError("no bootstrap resample could be fitted")
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(np.log(breakpoints), [tail, 1.0 - tail])
+    return RegimeInterval(
+        fit=fit,
+        low=float(math.exp(low)),
+        high=float(math.exp(high)),
+        level=level,
+        n_bootstrap=n_bootstrap,
+        n_valid=len(breakpoints),
+        batch_sizes=tuple(float(b) for b in batch),
+        optimal_lr=tuple(float(v) for v in observed),
     )
 
 

@@ -279,3 +279,89 @@ def scaling_law_claims(
         "fit": fit_data,
     }
     return claims, data
+
+
+# --------------------------------------------------------------------------------------------------
+# The tuning protocol over per-curve learning-rate grids, with grid extension (Smith, Elsen & De §4)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TuningProtocol:
+    """Smith, Elsen & De 2020 §4: ``runs`` runs per grid point, the best ``keep`` kept by each
+    objective (name → ``maximize``), mean ± std, the optimum and its one-std band
+    (``analysis.tune_best_k_of_n``). With ``extend_grid`` a curve whose optimum for any objective
+    sits at an edge of its grid gets one more point beyond that edge (×``ratio`` or ÷``ratio``),
+    repeated for at most ``max_extensions`` rounds."""
+
+    runs: int
+    keep: int
+    objectives: Mapping[str, bool]
+    extend_grid: bool = False
+    ratio: float = 2.0
+    max_extensions: int = 3
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.keep <= self.runs:
+            raise ValueError(f"keep must lie in [1, runs={self.runs}], got {self.keep}")
+        if not self.objectives:
+            raise ValueError("name at least one objective")
+        if self.ratio <= 1.0 or self.max_extensions < 0:
+            raise ValueError("ratio must be > 1 and max_extensions >= 0")
+
+    def tune(self, values: Sequence[float], scores: Mapping[str, np.ndarray]) -> dict[str, analysis.TunedOptimum]:
+        """Per objective the tuned optimum of [n_values, runs] ``scores``."""
+        return {
+            name: analysis.tune_best_k_of_n(values, scores[name], self.keep, maximize=maximize)
+            for name, maximize in self.objectives.items()
+        }
+
+
+def extended_values(
+    values: Sequence[float], optima: Mapping[str, analysis.TunedOptimum], ratio: float
+) -> tuple[float, ...]:
+    """``values`` plus one point beyond every edge at which some objective's optimum sits."""
+    grid = sorted(values)
+    low = any(opt.at_edge and opt.index == 0 for opt in optima.values())
+    high = any(opt.at_edge and opt.index == len(grid) - 1 for opt in optima.values())
+    return tuple(([grid[0] / ratio] if low else []) + grid + ([grid[-1] * ratio] if high else []))
+
+
+@dataclass(frozen=True)
+class TunedCurves:
+    """The outcome of ``tune_curves``: per curve its final grid, the [n_values, runs] scores per
+    objective, the tuned optima, and how many points extension added."""
+
+    grids: dict[Any, tuple[float, ...]]
+    scores: dict[Any, dict[str, np.ndarray]]
+    optima: dict[Any, dict[str, analysis.TunedOptimum]]
+    added: dict[Any, int]
+    rounds: int
+
+
+def tune_curves(
+    grids: Mapping[Any, Sequence[float]],
+    evaluate: Callable[[Mapping[Any, tuple[float, ...]]], Mapping[Any, Mapping[str, np.ndarray]]],
+    protocol: TuningProtocol,
+) -> TunedCurves:
+    """Run the tuning protocol on every curve's grid; ``evaluate(grids)`` returns per curve and
+    objective the [n_values, runs] scores (NaN = a failed run) and is called once per round with
+    every curve's current grid (so already-trained points come back from a store). With
+    ``protocol.extend_grid`` the curves whose optimum sits at an edge are extended and re-evaluated
+    until none is, or ``max_extensions`` rounds have been added."""
+    current = {key: tuple(sorted(values)) for key, values in grids.items()}
+    rounds = 0
+    while True:
+        scores = {
+            key: {name: np.asarray(arr, dtype=float) for name, arr in got.items()}
+            for key, got in evaluate(current).items()
+        }
+        optima = {key: protocol.tune(current[key], scores[key]) for key in current}
+        if not protocol.extend_grid or rounds >= protocol.max_extensions:
+            break
+        grown = {key: extended_values(current[key], optima[key], protocol.ratio) for key in current}
+        if grown == current:
+            break
+        current, rounds = grown, rounds + 1
+    added = {key: len(current[key]) - len(tuple(grids[key])) for key in current}
+    return TunedCurves(current, scores, optima, added, rounds)
