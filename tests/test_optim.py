@@ -1,0 +1,149 @@
+"""SGLD against the closed-form posterior of Bayesian linear regression; batch-size schedules against their
+closed forms, and a DataLoader resumed from a checkpoint yields the same batches."""
+
+import math
+
+import pytest
+import torch
+
+from sgdnoise import theory
+from sgdnoise.optim import SGLD, CyclicBatchSize, IncreaseBatchSize, ScheduledBatchSampler
+
+
+def bayesian_linear_regression(n: int = 50, noise: float = 0.5, prior_precision: float = 2.0):
+    """C(w) = Σ (y_i − x_i·w)²/(2σ²) + α|w|²/2: posterior N(μ, A⁻¹), A = XᵀX/σ² + αI, μ = A⁻¹Xᵀy/σ²."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 2, generator=gen, dtype=torch.float64)
+    y = x @ torch.tensor([1.0, -0.5], dtype=torch.float64) + noise * torch.randn(n, generator=gen, dtype=torch.float64)
+    precision = x.T @ x / noise**2 + prior_precision * torch.eye(2, dtype=torch.float64)
+    mean = torch.linalg.solve(precision, x.T @ y / noise**2)
+
+    def mean_cost(w: torch.Tensor) -> torch.Tensor:  # C/N for each of the chains (rows of w), summed over chains
+        return (((y - w @ x.T) ** 2).sum(1) / (2 * noise**2) + prior_precision * (w**2).sum(1) / 2).sum() / n
+
+    return mean_cost, precision, mean
+
+
+def sample(lr: float, temperature: float = 1.0, chains: int = 4000, steps: int = 300):
+    mean_cost, precision, mean = bayesian_linear_regression()
+    w = torch.zeros(chains, 2, dtype=torch.float64, requires_grad=True)
+    optimizer = SGLD([w], lr=lr, train_size=50, temperature=temperature, generator=torch.Generator().manual_seed(1))
+    for _ in range(steps):
+        optimizer.zero_grad()
+        mean_cost(w).backward()
+        optimizer.step()
+    return w.detach(), precision, mean
+
+
+def stationary_covariance(precision: torch.Tensor, lr: float, n: int, temperature: float) -> torch.Tensor:
+    """Exact stationary covariance of eq. 17 on a quadratic: per eigenvalue λ of A, T/(λ(1 − hλ/2)), h = ε/N."""
+    lam, vectors = torch.linalg.eigh(precision)
+    h = lr / n
+    return vectors @ torch.diag(temperature / (lam * (1 - h * lam / 2))) @ vectors.T
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_sgld_moments_match_the_discretised_posterior(temperature):
+    lr = 0.3
+    w, precision, mean = sample(lr, temperature)
+    expected = stationary_covariance(precision, lr, 50, temperature)
+    chains = w.shape[0]
+    sd = expected.diagonal().sqrt()
+    assert torch.all((w.mean(0) - mean).abs() < 4 * sd / math.sqrt(chains))  # 4 standard errors
+    covariance = torch.cov(w.T)
+    # sample covariance of 4000 Gaussian draws: relative s.e. of a variance sqrt(2/4000) = 2.2%
+    torch.testing.assert_close(covariance.diagonal(), expected.diagonal(), rtol=0.1, atol=0)
+    correlation = covariance[0, 1] / covariance.diagonal().prod().sqrt()
+    assert correlation.item() == pytest.approx((expected[0, 1] / expected.diagonal().prod().sqrt()).item(), abs=0.05)
+
+
+def test_sgld_discretisation_error_falls_with_the_step():
+    _, precision, _ = bayesian_linear_regression()
+    posterior = torch.linalg.inv(precision)
+    errors = [
+        (stationary_covariance(precision, lr, 50, 1.0) - posterior).norm() / posterior.norm() for lr in (0.3, 0.03)
+    ]
+    assert errors[1] < errors[0] / 9  # the bias is O(ε): 10× smaller step, > 9× smaller error
+    # at ε = 0.01 the bias hλ/2 is ~2%: the samples' variances are the posterior's within ~2 + 3×2.2% (s.e.)
+    w, _, _ = sample(lr=0.01, steps=1500)
+    torch.testing.assert_close(torch.cov(w.T).diagonal(), posterior.diagonal(), rtol=0.1, atol=0)
+
+
+def test_cyclic_batch_size_keeps_the_temperature_or_noise_scale():
+    params = [torch.zeros(1, requires_grad=True)]
+    for keep in ("temperature", "noise_scale"):
+        optimizer = torch.optim.SGD(params, lr=0.1, momentum=0.9)
+        sampler = ScheduledBatchSampler(1000, 16)
+        scheduler = CyclicBatchSize(sampler, low=16, high=256, period=8, optimizer=optimizer, keep=keep)
+        sizes, values = [], []
+        for _ in range(9):
+            sizes.append(scheduler.get_last_bs())
+            lr = scheduler.get_last_lr()[0]
+            rule = (
+                theory.temperature(lr, sizes[-1], 0.9)
+                if keep == "temperature"
+                else theory.noise_scale(lr, sizes[-1], 1000, 0.9)
+            )
+            values.append(rule)
+            scheduler.step()
+        assert sizes == [16, 32, 64, 128, 256, 128, 64, 32, 16]
+        assert values == pytest.approx([values[0]] * 9, rel=1e-12)
+    with pytest.raises(ValueError, match="exceeds the training-set size"):
+        scheduler = CyclicBatchSize(ScheduledBatchSampler(100, 16), low=16, high=256, period=4)
+        scheduler.step()  # 64
+        scheduler.step()  # 256 > N
+
+
+def test_increasing_the_batch_size_follows_the_decayed_temperature():
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.4, momentum=0.5)
+    sampler = ScheduledBatchSampler(1000, 50)
+    scheduler = IncreaseBatchSize(sampler, milestones=[2, 4, 6], factor=5, optimizer=optimizer)
+    seen = []
+    for count in range(8):
+        decayed_lr = 0.4 / 5 ** sum(count >= m for m in (2, 4, 6))
+        lr, batch = scheduler.get_last_lr()[0], scheduler.get_last_bs()
+        assert theory.temperature(lr, batch, 0.5) == pytest.approx(theory.temperature(decayed_lr, 50, 0.5), rel=1e-12)
+        seen.append((batch, lr))
+        scheduler.step()
+    assert [b for b, _ in seen] == [50, 50, 250, 250, 1000, 1000, 1000, 1000]  # capped at N
+    assert seen[-1][1] == pytest.approx(0.4 * 1000 / (50 * 125))
+
+
+def run(loader, scheduler, batches: int) -> list[list[int]]:
+    out = []
+    for (xb,) in loader:
+        out.append(xb.tolist())
+        scheduler.step()
+        if len(out) == batches:
+            break
+    return out
+
+
+def make(n: int = 40):
+    sampler = ScheduledBatchSampler(n, 3, seed=7)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(n)), batch_sampler=sampler)
+    return sampler, CyclicBatchSize(sampler, low=3, high=12, period=4), loader
+
+
+def test_a_resumed_loader_yields_the_same_batches():
+    sampler, scheduler, loader = make()
+    straight = run(loader, scheduler, 12) + run(loader, scheduler, 20)  # crosses epoch boundaries
+    sampler, scheduler, loader = make()
+    first = run(loader, scheduler, 7)  # stop mid-epoch, checkpoint
+    state = {"sampler": sampler.state_dict(), "scheduler": scheduler.state_dict()}
+    sampler, scheduler, loader = make()
+    sampler.load_state_dict(state["sampler"])
+    scheduler.load_state_dict(state["scheduler"])
+    resumed = first + run(loader, scheduler, 5) + run(loader, scheduler, 20)
+    assert resumed == straight
+    epoch = [i for batch in straight[:5] for i in batch]  # sizes 3, 6, 12, 6, 3 … one epoch visits each once
+    assert len(set(epoch)) == len(epoch)
+
+
+def test_invalid_arguments():
+    with pytest.raises(ValueError, match="train_size"):
+        SGLD([torch.zeros(1, requires_grad=True)], lr=0.1, train_size=0)
+    with pytest.raises(ValueError, match="needs the optimizer"):
+        CyclicBatchSize(ScheduledBatchSampler(100, 4), 4, 8, 4, keep="temperature")
+    with pytest.raises(ValueError, match="exceeds the training-set size"):
+        ScheduledBatchSampler(10, 11)
