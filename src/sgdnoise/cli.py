@@ -191,3 +191,81 @@ def scale(
         click.echo(f"{name:10s} {getattr(reference, name):12.6g} {getattr(solved, name):12.6g}{mark}")
     for name, label in (("noise_scale", "g"), ("temperature", "T")):
         click.echo(f"{label:10s} {getattr(reference, name):12.6g} {getattr(solved, name):12.6g}")
+
+
+@main.command("tune")
+@click.argument("function")
+@click.option("--train-size", type=int, required=True, help="N, the number of training examples.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("tuning"),
+    show_default=True,
+    help="Directory of tuning.sqlite (every trial; resumable), tuning.json and tuning.png.",
+)
+@click.option("--batch-sizes", default="16,32,64,128,256", show_default=True, help="Step 1's logarithmic grid.")
+@click.option("--lr", type=float, default=0.1, show_default=True, help="Step 1's learning rate.")
+@click.option("--momentum", type=float, default=0.9, show_default=True, help="Step 1's momentum.")
+@click.option("--max-batch-size", type=int, default=None, help="The hardware limit on B (default N).")
+@click.option("--tolerance", type=float, default=0.0, show_default=True, help="A fall: this far below the best.")
+@_user_errors
+def tune(
+    function: str,
+    train_size: int,
+    out_dir: Path,
+    batch_sizes: str,
+    lr: float,
+    momentum: float,
+    max_batch_size: int | None,
+    tolerance: float,
+) -> None:
+    """Large-batch tuning (Smith & Le 2018, App. E) of FUNCTION = MODULE:NAME, a function
+    train_and_evaluate(lr, batch_size, momentum) -> validation accuracy (NaN: unstable).
+
+    Running the same command again resumes: finished trials are read from tuning.sqlite.
+    """
+    import importlib
+    import os
+
+    from sgdnoise import results, tuning
+
+    module_name, _, name = function.partition(":")
+    if not module_name or not name:
+        raise ValueError(f"FUNCTION must be MODULE:NAME, got {function!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        fn = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"cannot load {function}: {error}") from None
+    try:
+        grid = tuple(int(b) for b in batch_sizes.split(","))
+    except ValueError:
+        raise ValueError(f"--batch-sizes must be integers separated by commas, got {batch_sizes!r}") from None
+    result = tuning.tune_large_batch(
+        fn,
+        train_size,
+        out_dir / "tuning.sqlite",
+        batch_sizes=grid,
+        lr=lr,
+        momentum=momentum,
+        max_batch_size=max_batch_size,
+        tolerance=tolerance,
+    )
+    click.echo(f"{'step':24s} {'lr':>9s} {'B':>7s} {'m':>8s} {'accuracy':>9s} {'updates/epoch':>14s}")
+    for t in result.trail:
+        accuracy = "unstable" if t.accuracy is None else f"{t.accuracy:.4f}"
+        click.echo(
+            f"{t.step:24s} {t.lr:9.4g} {t.batch_size:7d} {t.momentum:8.5g} {accuracy:>9s} {t.updates_per_epoch:14.4g}"
+        )
+    start = result.initial
+    click.echo(
+        f"recommendation: lr={result.lr:.4g}, batch_size={result.batch_size}, momentum={result.momentum:.5g}, "
+        f"accuracy {result.accuracy:.4f} (initial optimum B={start.batch_size}: {start.accuracy:.4f}; "
+        f"{result.batch_size / start.batch_size:.3g}× the batch size, "
+        f"{start.batch_size / result.batch_size:.3g}× the updates per epoch)"
+    )
+    (out_dir / "tuning.json").write_text(results.dumps(result.to_dict(), indent=2))
+    tuning.plot_tuning(result, out_dir / "tuning.png")
+    click.echo(f"wrote {out_dir / 'tuning.json'} and {out_dir / 'tuning.png'}")

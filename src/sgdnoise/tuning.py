@@ -1,0 +1,168 @@
+"""Large-batch tuning: the three-step heuristic of Smith & Le 2018, App. E, on a user's training function.
+
+``train_and_evaluate(lr, batch_size, momentum) -> validation accuracy`` (a non-finite value, e.g. NaN, means
+training was not stable). The steps, as the paper states them:
+
+1. Set ε = 0.1 and m = 0.9; run a range of batch sizes on a logarithmic scale and take the one with the best
+   validation accuracy. If training is not stable, reduce ε and repeat.
+2. Repeatedly multiply B by 3 with ε ∝ B until the accuracy starts to fall; then repeatedly multiply B by 3
+   with (1 − m) ∝ 1/B until the accuracy falls or B reaches the hardware limit.
+3. With the final ε and m, retune B on a linear scale in the neighbourhood of the current B.
+
+"Falls" means below the best accuracy of the step so far by more than ``tolerance``; a fall sends the
+procedure back to the last setting that did not fall. Every trial is stored in an SQLite file (stdlib) keyed
+by (ε, B, m), so an interrupted tuning resumes and a repeated setting is never retrained.
+"""
+
+import math
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+TrainAndEvaluate = Callable[[float, int, float], float]
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS trials (
+    lr REAL NOT NULL, batch_size INTEGER NOT NULL, momentum REAL NOT NULL,
+    accuracy REAL, seconds REAL NOT NULL, PRIMARY KEY (lr, batch_size, momentum))"""
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One call of the user's function. ``accuracy`` None: not stable (non-finite result)."""
+
+    step: str
+    lr: float
+    batch_size: int
+    momentum: float
+    accuracy: float | None
+    updates_per_epoch: float
+    cached: bool
+
+
+@dataclass(frozen=True)
+class TuningResult:
+    """The recommendation of App. E with the trail of trials that led to it (in order)."""
+
+    lr: float
+    batch_size: int
+    momentum: float
+    accuracy: float
+    initial: Trial
+    trail: tuple[Trial, ...]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Trials:
+    """The user's function behind the SQLite cache; records the trail."""
+
+    def __init__(self, fn: TrainAndEvaluate, path: Path, train_size: int):
+        self.fn, self.train_size, self.trail = fn, train_size, []
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path)
+        self.db.execute(_SCHEMA)
+
+    def __call__(self, step: str, lr: float, batch_size: int, momentum: float) -> Trial:
+        lr, momentum = float(f"{lr:.12g}"), float(f"{momentum:.12g}")
+        row = self.db.execute(
+            "SELECT accuracy FROM trials WHERE lr = ? AND batch_size = ? AND momentum = ?", (lr, batch_size, momentum)
+        ).fetchone()
+        cached = row is not None
+        if cached:
+            accuracy = row[0]
+        else:
+            start = time.perf_counter()
+            value = float(self.fn(lr, batch_size, momentum))
+            accuracy = value if math.isfinite(value) else None
+            with self.db:
+                self.db.execute(
+                    "INSERT INTO trials VALUES (?, ?, ?, ?, ?)",
+                    (lr, batch_size, momentum, accuracy, time.perf_counter() - start),
+                )
+        trial = Trial(step, lr, batch_size, momentum, accuracy, self.train_size / batch_size, cached)
+        self.trail.append(trial)
+        return trial
+
+
+def _better(trial: Trial, than: Trial) -> bool:
+    return trial.accuracy is not None and (than.accuracy is None or trial.accuracy > than.accuracy)
+
+
+def tune_large_batch(
+    train_and_evaluate: TrainAndEvaluate,
+    train_size: int,
+    store_path: str | Path,
+    *,
+    batch_sizes: Sequence[int] = (16, 32, 64, 128, 256),
+    lr: float = 0.1,
+    momentum: float = 0.9,
+    lr_reduction: float = 3.0,
+    max_lr_reductions: int = 4,
+    max_batch_size: int | None = None,
+    tolerance: float = 0.0,
+    local_fractions: Sequence[float] = (0.5, 0.75, 1.25, 1.5),
+) -> TuningResult:
+    """Run App. E's three steps (see the module docstring) and return the recommendation with its trail.
+
+    ``batch_sizes``: step 1's logarithmic grid; ``lr_reduction``: the factor ε is divided by when a step-1 run is
+    unstable (at most ``max_lr_reductions`` times); ``max_batch_size``: the hardware limit (default N);
+    ``local_fractions``: step 3's linear neighbourhood as multiples of the current B (B itself is included).
+    """
+    if not isinstance(train_size, int) or isinstance(train_size, bool) or train_size < 2:
+        raise ValueError(f"train_size must be an integer >= 2, got {train_size!r}")
+    limit = train_size if max_batch_size is None else min(max_batch_size, train_size)
+    if not batch_sizes or any(not isinstance(b, int) or b < 1 for b in batch_sizes):
+        raise ValueError(f"batch_sizes must be positive integers, got {batch_sizes!r}")
+    if max(batch_sizes) > limit:
+        raise ValueError(f"batch size {max(batch_sizes)} exceeds the training-set size/limit {limit}")
+    if not 0 <= momentum < 1 or lr <= 0 or lr_reduction <= 1:
+        raise ValueError(f"need lr > 0, 0 <= m < 1, lr_reduction > 1; got {lr!r}, {momentum!r}, {lr_reduction!r}")
+    trials = _Trials(train_and_evaluate, Path(store_path), train_size)
+    for _ in range(max_lr_reductions + 1):  # step 1
+        grid = [trials("1: log grid", lr, b, momentum) for b in sorted(batch_sizes)]
+        if all(t.accuracy is not None for t in grid):
+            break
+        lr /= lr_reduction
+    else:
+        raise ValueError(f"training was not stable at any learning rate down to {lr * lr_reduction:.3g}")
+    initial = current = max(grid, key=lambda t: t.accuracy)
+    best_accuracy = initial.accuracy
+    for label, scale_lr in (("2a: B×3, ε ∝ B", True), ("2b: B×3, 1−m ∝ 1/B", False)):  # step 2
+        while current.batch_size * 3 <= limit:
+            lr_next = current.lr * 3 if scale_lr else current.lr
+            m_next = current.momentum if scale_lr else 1 - (1 - current.momentum) / 3
+            trial = trials(label, lr_next, current.batch_size * 3, m_next)
+            if trial.accuracy is None or trial.accuracy < best_accuracy - tolerance:
+                break  # the accuracy fell: stay at the last setting that did not
+            current, best_accuracy = trial, max(best_accuracy, trial.accuracy)
+    neighbourhood = sorted({max(1, min(limit, round(current.batch_size * f))) for f in local_fractions})
+    best = current
+    for b in neighbourhood:  # step 3
+        if b != current.batch_size:
+            trial = trials("3: linear retune of B", current.lr, b, current.momentum)
+            best = trial if _better(trial, best) else best
+    assert best.accuracy is not None
+    return TuningResult(best.lr, best.batch_size, best.momentum, best.accuracy, initial, tuple(trials.trail))
+
+
+def plot_tuning(result: TuningResult, path: str | Path) -> Path:
+    """Validation accuracy against batch size for every trial, by step, with the recommendation marked."""
+    import matplotlib.pyplot as plt
+
+    from sgdnoise.plots import save
+
+    fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
+    for step in dict.fromkeys(t.step for t in result.trail):
+        points = [(t.batch_size, t.accuracy) for t in result.trail if t.step == step and t.accuracy is not None]
+        if points:
+            ax.plot(*zip(*points, strict=True), "o-" if step.startswith("2") else "o", label=step)
+    ax.plot([result.batch_size], [result.accuracy], "k*", markersize=14, label="recommendation")
+    ax.set_xscale("log")
+    ax.set_xlabel("batch size B")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(f"App. E: B={result.batch_size}, ε={result.lr:.3g}, m={result.momentum:.4g}")
+    ax.legend(fontsize=8)
+    return save(fig, Path(path))

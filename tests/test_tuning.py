@@ -1,0 +1,85 @@
+"""App. E large-batch tuning on a synthetic accuracy surface whose optimum the three steps reach by hand."""
+
+import json
+import math
+
+import pytest
+from click.testing import CliRunner
+
+from sgdnoise.cli import main
+from sgdnoise.tuning import plot_tuning, tune_large_batch
+
+N = 50_000
+SURFACE = '''
+import math
+
+def train_and_evaluate(lr, batch_size, momentum, max_lr=0.5):
+    """Peaks at noise scale g = εN/(B(1 − m)) = 1000; diverges (NaN) when ε > max_lr (a curvature limit)."""
+    if lr > max_lr:
+        return math.nan
+    g = lr * 50_000 / (batch_size * (1 - momentum))
+    return 0.9 - 0.05 * math.log10(g / 1000) ** 2
+'''
+
+
+def surface(calls: list | None = None, max_lr: float = 0.5):
+    scope: dict = {}
+    exec(SURFACE, scope)
+
+    def fn(lr, batch_size, momentum):
+        if calls is not None:
+            calls.append((lr, batch_size, momentum))
+        return scope["train_and_evaluate"](lr, batch_size, momentum, max_lr)
+
+    return fn
+
+
+def test_the_three_steps_reach_the_hand_computed_optimum(tmp_path):
+    calls: list = []
+    result = tune_large_batch(surface(calls), N, tmp_path / "t.sqlite", max_batch_size=5000)
+    steps = [(t.step[:2], t.batch_size, round(t.lr, 6), round(t.momentum, 6), t.accuracy is None) for t in result.trail]
+    # 1: ε = 0.1, m = 0.9, g = 50000/B: B = 64 (g = 781) is nearest to 1000 on the grid
+    assert result.initial.batch_size == 64 and result.initial.lr == 0.1
+    # 2a: B = 192 at ε = 0.3 keeps g; B = 576 needs ε = 0.9 > 0.5: diverges, back to 192
+    assert steps[5:7] == [("2a", 192, 0.3, 0.9, False), ("2a", 576, 0.9, 0.9, True)]
+    # 2b: (1 − m) ∝ 1/B keeps g: 576, 1728; 5184 exceeds the hardware limit 5000
+    assert steps[7:9] == [("2b", 576, 0.3, 0.966667, False), ("2b", 1728, 0.3, 0.988889, False)]
+    # 3: B ∈ {864, 1296, 2160, 2592} at ε = 0.3, 1 − m = 1/90: g = 1350000/B, nearest 1000 at B = 1296
+    assert [s[1] for s in steps[9:]] == [864, 1296, 2160, 2592]
+    assert (result.batch_size, result.lr) == (1296, 0.3) and result.momentum == pytest.approx(1 - 1 / 90)
+    g = 0.3 * N / (1296 / 90)
+    assert result.accuracy == pytest.approx(0.9 - 0.05 * math.log10(g / 1000) ** 2)
+    assert result.batch_size >= 10 * result.initial.batch_size and result.accuracy >= result.initial.accuracy
+    # resumable: the same call again trains nothing and recommends the same
+    again = tune_large_batch(surface(calls), N, tmp_path / "t.sqlite", max_batch_size=5000)
+    assert len(calls) == len(result.trail) and again == tune_large_batch(
+        surface(), N, tmp_path / "t.sqlite", max_batch_size=5000
+    )
+    assert all(t.cached for t in again.trail) and (again.batch_size, again.accuracy) == (1296, result.accuracy)
+    assert plot_tuning(result, tmp_path / "t.png").stat().st_size > 0
+
+
+def test_unstable_step_one_reduces_the_learning_rate(tmp_path):
+    result = tune_large_batch(surface(max_lr=0.05), N, tmp_path / "t.sqlite", batch_sizes=(16, 32, 64))
+    assert [t.lr for t in result.trail[:3]] == [0.1] * 3 and result.trail[0].accuracy is None
+    assert result.initial.lr == pytest.approx(0.1 / 3)
+
+
+def test_cli_tune_runs_a_users_function_and_resumes(tmp_path, monkeypatch):
+    (tmp_path / "user_surface.py").write_text(SURFACE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    args = ["tune", "user_surface:train_and_evaluate", "--train-size", "50000", "--max-batch-size", "5000"]
+    first = CliRunner().invoke(main, [*args, "--out", "out"])
+    assert first.exit_code == 0, first.output
+    assert "recommendation: lr=0.3, batch_size=1296" in first.output
+    assert json.loads((tmp_path / "out" / "tuning.json").read_text())["batch_size"] == 1296
+    assert (tmp_path / "out" / "tuning.png").exists()
+    assert CliRunner().invoke(main, [*args, "--out", "out"]).output == first.output
+    for bad, message in [
+        (["tune", "user_surface", "--train-size", "10"], "MODULE:NAME"),
+        (["tune", "nowhere:fn", "--train-size", "10"], "cannot load"),
+        (["tune", "user_surface:train_and_evaluate", "--train-size", "100"], "exceeds the training-set size"),
+    ]:
+        failed = CliRunner().invoke(main, bad)
+        assert failed.exit_code == 2 and message in failed.output
