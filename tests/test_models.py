@@ -1,19 +1,33 @@
+import inspect
 import json
 import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call, vmap
 
+from sgdnoise.engine import TrainConfig, train_group
 from sgdnoise.models import (
     MLP,
     GhostBatchNorm1d,
+    GhostBatchNorm2d,
     MLPSpec,
+    ResNetSpec,
+    VGGSpec,
+    WideResNetSpec,
     build_model,
+    jastrzebski_bn_mlp,
     logistic_regression,
     model_spec_from_dict,
+    resnet56,
     smith_le_shallow_net,
+    vgg11,
+    wrn_16_4,
 )
+
+F64 = torch.float64
 
 
 def test_smith_le_net_has_636010_parameters():
@@ -104,3 +118,259 @@ def test_spec_round_trip_and_validation():
         MLPSpec(5, ghost_batch_size=8)
     with pytest.raises(ValueError, match="unknown model spec"):
         model_spec_from_dict({"type": "VGG11"})
+
+
+# ---------------------------------------------------------------------------------------------------
+# GhostBatchNorm2d
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_batch_norm_2d_without_ghost_equals_torch_batch_norm():
+    torch.manual_seed(0)
+    ours, ref = GhostBatchNorm2d(3).double(), nn.BatchNorm2d(3).double()
+    with torch.no_grad():
+        ours.weight.copy_(torch.randn(3))
+        ours.bias.copy_(torch.randn(3))
+        ref.load_state_dict(ours.state_dict(), strict=False)
+    for _ in range(3):  # train mode: biased variance forward, unbiased variance in the running average
+        x = torch.randn(4, 3, 5, 2, dtype=F64) * 3 + 1
+        torch.testing.assert_close(ours(x), ref(x), atol=1e-12, rtol=0)
+    torch.testing.assert_close(ours.running_mean, ref.running_mean, atol=1e-12, rtol=0)
+    torch.testing.assert_close(ours.running_var, ref.running_var, atol=1e-12, rtol=0)
+    ours.eval()
+    ref.eval()
+    x = torch.randn(2, 3, 5, 2, dtype=F64)
+    torch.testing.assert_close(ours(x), ref(x), atol=1e-12, rtol=0)
+
+
+def test_ghost_batch_norm_2d_normalises_each_ghost_batch_and_averages_their_statistics():
+    torch.manual_seed(0)
+    ghost = GhostBatchNorm2d(2, ghost_batch_size=3, momentum=0.5).double()
+    x = torch.randn(9, 2, 4, 4, dtype=F64) * 2 + 3
+    out = ghost(x)
+    for chunk_in, chunk_out in zip(x.split(3), out.split(3), strict=True):
+        mean = chunk_in.mean(dim=(0, 2, 3), keepdim=True)
+        var = chunk_in.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+        torch.testing.assert_close(chunk_out, (chunk_in - mean) / torch.sqrt(var + 1e-5), atol=1e-12, rtol=0)
+    chunks = x.view(3, 3, 2, 4, 4)
+    ghost_means = chunks.mean(dim=(1, 3, 4))  # [ghost batch, channel]
+    ghost_vars = chunks.transpose(1, 2).reshape(3, 2, -1).var(dim=2, unbiased=True)  # 48 values each
+    torch.testing.assert_close(ghost.running_mean, 0.5 * ghost_means.mean(0), atol=1e-12, rtol=0)
+    torch.testing.assert_close(ghost.running_var, 0.5 + 0.5 * ghost_vars.mean(0), atol=1e-12, rtol=0)
+    with pytest.raises(ValueError, match="multiple"):
+        ghost(torch.randn(8, 2, 4, 4, dtype=F64))
+    with pytest.raises(ValueError, match="4-D"):
+        ghost(torch.randn(9, 2, dtype=F64))
+    with pytest.raises(ValueError, match="ghost_batch_size"):
+        GhostBatchNorm2d(2, ghost_batch_size=1)
+
+
+def test_ghost_batch_norm_2d_runs_under_vmap_with_stacked_running_statistics():
+    torch.manual_seed(0)
+    layers = [GhostBatchNorm2d(3, ghost_batch_size=2).double() for _ in range(2)]
+    with torch.no_grad():
+        for layer in layers:
+            layer.weight.normal_()
+    params = {k: torch.stack([getattr(m, k) for m in layers]) for k in ("weight", "bias")}
+    buffers = {k: torch.stack([getattr(m, k) for m in layers]).clone() for k in ("running_mean", "running_var")}
+    x = torch.randn(2, 4, 3, 2, 2, dtype=F64)
+    stacked = vmap(lambda p, b, xs: functional_call(layers[0], (p, b), (xs,)))(params, buffers, x)
+    for run, layer in enumerate(layers):
+        torch.testing.assert_close(stacked[run], layer(x[run]), atol=1e-12, rtol=0)
+        torch.testing.assert_close(buffers["running_var"][run], layer.running_var, atol=1e-12, rtol=0)
+        torch.testing.assert_close(buffers["running_mean"][run], layer.running_mean, atol=1e-12, rtol=0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Paper models: parameter counts, shapes, specs
+# ---------------------------------------------------------------------------------------------------
+
+
+def count(spec) -> int:
+    return sum(p.numel() for p in spec.build().parameters())
+
+
+@pytest.mark.parametrize(
+    ("spec", "exact", "standard"),
+    [
+        (jastrzebski_bn_mlp(), 402_954, None),  # 784 → 256×4 → 10 with BN (widths our choice)
+        (vgg11(), 9_231_114, 9.2e6),  # VGG-11-BN with a single Linear(512, 10) classifier
+        (resnet56(), 853_018, 0.85e6),  # He et al. 2016 Table 6: 0.85 M
+        (wrn_16_4("batch"), 2_748_890, 2.75e6),  # Zagoruyko & Komodakis 2016: 2.7 M
+        (wrn_16_4("ghost"), 2_748_890, 2.75e6),
+        (wrn_16_4("skipinit"), 2_747_536, 2.75e6),
+    ],
+)
+def test_paper_models_have_the_standard_parameter_counts(spec, exact, standard):
+    assert count(spec) == exact
+    if standard is not None:
+        assert exact == pytest.approx(standard, rel=0.01)
+
+
+def test_parameter_counts_by_hand():
+    # ResNet-8 (n = 1): stem 3·16·9 + BN 32; blocks 16→16, 16→32, 32→64 (two 3×3 convs and two BNs each,
+    # option-A shortcuts have no parameters); fc 64·10 + 10
+    stages = ((16, 16), (16, 32), (32, 64))
+    blocks = sum(9 * (a * b + b * b) + 4 * b for a, b in stages)
+    assert count(ResNetSpec(depth=8)) == 3 * 16 * 9 + 32 + blocks + 650
+    # WRN-10-1: pre-activation blocks 16→16, 16→32 (1×1 projection), 32→64 (projection); final BN, fc
+    wide = sum(9 * (a * b + b * b) + 2 * a + 2 * b + (a * b if a != b else 0) for a, b in stages)
+    assert count(WideResNetSpec(depth=10, widen_factor=1)) == 3 * 16 * 9 + wide + 128 + 650
+    # SkipInit: no BN, a bias per conv output channel, one scalar per block
+    skip = sum(9 * (a * b + b * b) + 2 * b + 1 + (a * b + b if a != b else 0) for a, b in stages)
+    assert count(WideResNetSpec(depth=10, widen_factor=1, norm="skipinit")) == 3 * 16 * 9 + 16 + skip + 650
+    # VGG: 3×3 convs with biases + BN scale/shift, one linear layer on the flattened features
+    assert count(VGGSpec((4, "M", 6), input_shape=(2, 4, 4), num_classes=3)) == (
+        (2 * 4 * 9 + 4 + 8) + (4 * 6 * 9 + 6 + 12) + (6 * 2 * 2 * 3 + 3)
+    )
+
+
+def test_jastrzebski_mlp_layout():
+    spec = jastrzebski_bn_mlp()
+    assert spec.layer_sizes == (784, 256, 256, 256, 256, 10) and spec.batch_norm and spec.input_shape == (784,)
+    assert sum(isinstance(m, GhostBatchNorm1d) for m in spec.build().modules()) == 4
+    assert jastrzebski_bn_mlp(ghost_batch_size=64).ghost_batch_size == 64
+    with pytest.raises(ValueError, match="width and depth"):
+        jastrzebski_bn_mlp(depth=0)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        vgg11(),
+        resnet56(),
+        ResNetSpec(depth=8, ghost_batch_size=4, num_classes=5, input_shape=(1, 12, 12)),
+        wrn_16_4("batch"),
+        wrn_16_4("ghost"),
+        wrn_16_4("skipinit", num_classes=100),
+        VGGSpec((4, "M"), input_shape=(3, 6, 6)),
+        jastrzebski_bn_mlp(),
+    ],
+)
+def test_spec_round_trip_and_attributes(spec):
+    restored = model_spec_from_dict(json.loads(json.dumps(spec.to_dict())))
+    assert restored == spec and hash(restored) == hash(spec)
+    assert isinstance(spec.num_classes, int) and isinstance(spec.input_shape, tuple)
+
+
+def test_conv_nets_on_cifar_shaped_input_give_logits_and_use_only_vmap_compatible_norms():
+    x = torch.randn(2, 3, 32, 32)
+    for spec in (vgg11(), ResNetSpec(depth=8), WideResNetSpec(depth=10, widen_factor=1, norm="ghost")):
+        model = spec.build()
+        assert model(x).shape == (2, 10)
+        assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        assert any(isinstance(m, GhostBatchNorm2d) for m in model.modules())
+    assert wrn_16_4("ghost").ghost_batch_size == 64 and wrn_16_4("batch").ghost_batch_size is None
+    assert all(m.ghost_batch_size == 64 for m in wrn_16_4("ghost").build().modules() if isinstance(m, GhostBatchNorm2d))
+
+
+def test_skipinit_branches_start_at_zero_so_the_network_is_its_shortcut_path():
+    spec = WideResNetSpec(depth=10, widen_factor=1, norm="skipinit", input_shape=(3, 8, 8))
+    model = build_model(spec, seed=0, dtype=F64)
+    assert not any(isinstance(m, GhostBatchNorm2d) for m in model.modules())
+    alphas = [p for name, p in model.named_parameters() if name.endswith("alpha")]
+    assert len(alphas) == 3 and all(a.shape == () and a.item() == 0.0 for a in alphas)
+    assert all(m.bias is not None for m in model.modules() if isinstance(m, nn.Conv2d))
+    x = torch.randn(4, 3, 8, 8, dtype=F64)
+    with torch.no_grad():
+        before = model(x)
+        identity_block = model.blocks[0]  # 16 → 16: its output is its input
+        torch.testing.assert_close(identity_block(x.new_ones(2, 16, 8, 8)), x.new_ones(2, 16, 8, 8))
+        for block in model.blocks:  # the residual branches do not contribute at initialisation
+            block.conv1.weight.normal_()
+            block.conv2.bias.normal_()
+        torch.testing.assert_close(model(x), before, atol=0, rtol=0)
+
+
+def test_conv_specs_validate_their_arguments():
+    cases = [
+        (lambda: ResNetSpec(depth=10), "6n \\+ 2"),
+        (lambda: WideResNetSpec(depth=16, norm="layer"), "norm must be one of"),
+        (lambda: WideResNetSpec(depth=12), "6n \\+ 4"),
+        (lambda: WideResNetSpec(widen_factor=0), "widen_factor"),
+        (lambda: WideResNetSpec(norm="batch", ghost_batch_size=32), "needs norm='ghost'"),
+        (lambda: WideResNetSpec(norm="ghost", ghost_batch_size=1), "ghost_batch_size"),
+        (lambda: VGGSpec((64, "P")), "config"),
+        (lambda: VGGSpec(input_shape=(3, 24, 24)), "divisible by 32"),
+        (lambda: ResNetSpec(input_shape=(32, 32)), "input_shape"),
+        (lambda: ResNetSpec(num_classes=1), "num_classes"),
+    ]
+    for make, message in cases:
+        with pytest.raises(ValueError, match=message):
+            make()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Every new model trains under the engine's stacked general path exactly like a plain loop
+# ---------------------------------------------------------------------------------------------------
+
+N_IMAGES, CLASSES = 16, 3
+TINY = {"num_classes": CLASSES, "input_shape": (3, 8, 8)}
+
+
+@pytest.fixture(scope="module")
+def images():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(N_IMAGES, 3, 8, 8, generator=generator, dtype=F64)
+    return x, torch.arange(N_IMAGES) % CLASSES
+
+
+def train_stacked(configs, x, y):
+    """``train_group`` on the general path → (final state dict, final metrics) per run, whichever of its
+    two signatures is current (x/y tensors, or a ``TaskData``)."""
+    if "task" in inspect.signature(train_group).parameters:
+        from sgdnoise.data import Dataset, TaskData
+
+        split = Dataset(x, y, CLASSES, "images")
+        results = train_group(configs, TaskData(split, split), dtype=F64, path="general", keep_state=True)
+        return [(r.status, r.state_dict, r.metrics) for r in results]
+    results = train_group(configs, x, y, dtype=F64, path="general", return_state=True)
+    return [(r.status, r.state_dict, r.final) for r in results]
+
+
+def plain_loop(config: TrainConfig, x, y) -> nn.Module:
+    """One nn.Module, torch.optim.SGD(momentum, dampening=0), the engine's per-run data order."""
+    model = build_model(config.model, config.seed, dtype=F64)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate(0.0), momentum=config.momentum)
+    generator = torch.Generator().manual_seed(config.seed)
+    perm, cursor = torch.randperm(N_IMAGES, generator=generator), 0
+    batch = round(config.batch_size(0.0))
+    for _ in range(config.steps):
+        if cursor + batch > N_IMAGES:
+            perm, cursor = torch.randperm(N_IMAGES, generator=generator), 0
+        idx = perm[cursor : cursor + batch]
+        cursor += batch
+        optimizer.zero_grad()
+        F.cross_entropy(model(x[idx]), y[idx]).backward()
+        optimizer.step()
+    return model
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        jastrzebski_bn_mlp(input_dim=192, width=6, num_classes=CLASSES, ghost_batch_size=4),
+        VGGSpec((4, "M", 6, "M"), **TINY),
+        ResNetSpec(depth=8, ghost_batch_size=4, **TINY),
+        WideResNetSpec(depth=10, widen_factor=1, norm="batch", **TINY),
+        WideResNetSpec(depth=10, widen_factor=1, norm="ghost", ghost_batch_size=4, **TINY),
+        WideResNetSpec(depth=10, widen_factor=1, norm="skipinit", **TINY),
+    ],
+    ids=["bn-mlp", "vgg", "resnet8-ghost", "wrn-batch", "wrn-ghost", "wrn-skipinit"],
+)
+def test_model_on_stacked_general_path_matches_plain_loop(images, spec):
+    x, y = images
+    configs = [
+        TrainConfig(spec, 0.1, 8, steps=3, momentum=0.9, seed=0, eval_points=0),
+        TrainConfig(spec, 0.03, 8, steps=3, momentum=0.5, seed=1, eval_points=0),
+    ]
+    for config, (status, state, metrics) in zip(configs, train_stacked(configs, x, y), strict=True):
+        assert status == "finished"
+        model = plain_loop(config, x, y)
+        reference = model.state_dict()
+        assert set(state) == set(reference)  # parameters and BN running statistics
+        for name, value in reference.items():
+            torch.testing.assert_close(state[name], value, atol=1e-10, rtol=0, msg=name)
+        model.eval()  # the engine evaluates in eval mode (running statistics), stacked under vmap
+        with torch.no_grad():
+            assert metrics["train_loss"] == pytest.approx(F.cross_entropy(model(x), y).item(), abs=1e-10)
