@@ -1,0 +1,70 @@
+"""Datasets held in memory as tensors, the papers' tasks, subsets, label noise, normalisation, augmentation.
+
+The package's parts: :mod:`~sgdnoise.data.containers` (``Dataset``, ``TaskData``),
+:mod:`~sgdnoise.data.formats` (IDX and the CIFAR-10 binary/python batches),
+:mod:`~sgdnoise.data.sources` (user path → cache → package → checksummed download; ``load_*``),
+:mod:`~sgdnoise.data.subsets` and :mod:`~sgdnoise.data.preprocessing` (subsets, validation splits,
+label randomisation, standardisation, pooling), :mod:`~sgdnoise.data.tasks` (the papers' tasks) and
+:mod:`~sgdnoise.data.augment`. Everything public is importable from ``sgdnoise.data``.
+"""
+
+from sgdnoise.data.augment import AUGMENTATIONS, augment
+from sgdnoise.data.containers import Dataset, TaskData
+from sgdnoise.data.errors import DatasetChecksumError, DatasetFormatError, DatasetNotFoundError, UnsafePickleError
+from sgdnoise.data.formats import read_cifar10, read_idx
+from sgdnoise.data.preprocessing import Standardizer, average_pool, standardize
+from sgdnoise.data.sources import cache_root, load_cifar10, load_fashion_mnist, load_mnist
+from sgdnoise.data.subsets import (
+    RandomizedLabels,
+    balanced_indices,
+    balanced_subset,
+    first_n,
+    random_subset,
+    randomize_labels,
+    stratified_indices,
+    stratified_subset,
+    with_validation_split,
+)
+from sgdnoise.data.tasks import (
+    cifar10_task,
+    cifar_standin_task,
+    fashion_mnist_task,
+    mnist01_task,
+    smith_le_mnist_task,
+    synthetic_task,
+)
+
+__all__ = [
+    "AUGMENTATIONS",
+    "Dataset",
+    "DatasetChecksumError",
+    "DatasetFormatError",
+    "DatasetNotFoundError",
+    "RandomizedLabels",
+    "Standardizer",
+    "TaskData",
+    "UnsafePickleError",
+    "augment",
+    "average_pool",
+    "balanced_indices",
+    "balanced_subset",
+    "cache_root",
+    "cifar10_task",
+    "cifar_standin_task",
+    "fashion_mnist_task",
+    "first_n",
+    "load_cifar10",
+    "load_fashion_mnist",
+    "load_mnist",
+    "mnist01_task",
+    "random_subset",
+    "randomize_labels",
+    "read_cifar10",
+    "read_idx",
+    "smith_le_mnist_task",
+    "standardize",
+    "stratified_indices",
+    "stratified_subset",
+    "synthetic_task",
+    "with_validation_split",
+]
