@@ -1,6 +1,7 @@
 import dataclasses
 import functools
 import json
+import re
 import sqlite3
 
 import numpy as np
@@ -50,6 +51,8 @@ def _repeat(single: np.ndarray, minibatch: np.ndarray, batch_size: int) -> dict:
         "single_modes": exp.count_modes(single),
         "minibatch_modes": exp.count_modes(minibatch),
         "single_zero_fraction": float(np.mean(single == 0)),
+        "single_histogram": exp._histogram(single, 40),
+        "minibatch_histogram": exp._histogram(minibatch, 40),
     }
 
 
@@ -81,12 +84,18 @@ def test_claims_fail_when_the_numbers_say_so():
     claims = {c.id: c for c in exp.check_claims(repeats, batch, n)}
     assert not claims["fig9/single-example-not-gaussian"].holds
     assert not claims["fig9/single-example-double-peaked"].holds
-    assert claims["fig9/single-example-double-peaked"].note
+    assert re.search(
+        r"(4[5-9]|5[0-5])% of single-example gradients are negative", claims["fig9/single-example-double-peaked"].note
+    )
+    assert "roughly symmetric" in claims["fig9/single-example-double-peaked"].note
     assert not claims["fig9/minibatch-closer-to-gaussian"].holds
     assert not claims["fig9/minibatch-std-matches-prediction"].holds
     assert claims["fig9/minibatch-std-matches-prediction"].value["measured_over_predicted_per_repeat"][0] == (
         pytest.approx(0.5)
     )
+    tail = -rng.exponential(size=n)  # one mode with a long negative tail: the note says so from the numbers
+    note = exp.check_claims([_repeat(tail, fake_minibatch, batch)] * 5, batch, n)[1].note
+    assert "100% of single-example gradients are negative" in note and "on the negative side" in note
     # 3 of 5 repeats holding is below the 80% rule, 4 of 5 is not
     flags = [True, True, True, False, False]
     assert exp._verdict(flags) == (False, "3/5")
