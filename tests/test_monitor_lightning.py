@@ -13,12 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def own_loop_examples() -> list[str]:
-    """The python blocks of the README section "In your own training loop" (its draft in notes/ until merged)."""
+    """The python blocks of the README section "In your own training loop"."""
     readme = (ROOT / "README.md").read_text()
-    if "## In your own training loop" in readme:
-        text = readme.split("## In your own training loop", 1)[1].split("\n## ", 1)[0]
-    else:
-        text = (ROOT / "notes" / "readme-own-training-loop.md").read_text()
+    text = readme.split("## In your own training loop", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
