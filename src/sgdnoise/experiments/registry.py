@@ -59,6 +59,11 @@ REGISTRY: tuple[Entry, ...] = (
         "sgdnoise.experiments.smith_le_gradient_noise",
         "One softmax weight's gradient at init: single examples vs means of 30, normality tests.",
     ),
+    Entry(
+        "jastrzebski-equilibrium",
+        "sgdnoise.experiments.jastrzebski_equilibrium",
+        "Two minima in 1-D/2-D: simulated SDE/SGD occupation vs Gibbs (Thm 1), Laplace (Thm 2), eq. 4, (βη, βS).",
+    ),
 )
 _BY_NAME = {entry.name: entry for entry in REGISTRY}
 
