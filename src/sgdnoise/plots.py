@@ -314,96 +314,180 @@ def smith_le_gradient_noise_figures(data: Mapping[str, Any], fig_dir: Path, max_
     return paths
 
 
-def jastrzebski_equilibrium_figure(data: Mapping[str, Any], fig_dir: Path) -> Path:
-    """Jastrzębski et al. 2018 §3 checked by simulation, four panels: (a) the 1-D loss and its Gibbs
-    densities; (b) ln(p_A/p_B) vs n — simulated SDE occupation (± SE) with the Gibbs (eq. 2) and Laplace
-    (eq. 3) curves and eq. 4's n*; (c) Laplace's relative error vs barrier height ΔL/(nσ²/2); (d) discrete
-    SGD at (βη, βS): ln ratio vs β·η·H_B with the Gibbs value and its ±3 SE band."""
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5), layout="constrained")
-    ax = axes[0, 0]
-    land = data["landscape_1d"]
-    x = np.asarray(land["x"], float)
-    ax.plot(x, land["loss"], color="black", label="L(θ)")
-    ax.set_xlabel("θ")
-    ax.set_ylabel("loss")
-    twin = ax.twinx()
-    for (factor, density), style in zip(land["densities"].items(), ("--", ":"), strict=False):
-        twin.plot(x, density, linestyle=style, label=f"Gibbs density, n = {factor}·n*")
-    twin.set_ylabel("P(θ)")
-    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, fontsize=8, loc="upper center")
-    ax.set_title("(a) 1-D loss: A higher and wider, B deeper and sharper", fontsize=10)
-
-    ax = axes[0, 1]
-    for dim, color in ((1, "C0"), (2, "C3")):
-        sweep = data[f"occupation_{dim}d"]
-        curves = sweep["curves"]
-        ax.plot(curves["noise"], curves["gibbs_log_ratio"], color=color, label=f"{dim}-D Gibbs integral (eq. 2)")
-        laplace_label = f"{dim}-D Laplace (eq. 3)"
-        ax.plot(curves["noise"], curves["laplace_log_ratio"], color=color, linestyle="--", label=laplace_label)
-        runs = sweep["runs"]
-        ax.errorbar(
-            [r["noise"] for r in runs],
-            _none_to_nan([r["occupation"]["log_ratio"] for r in runs]),
-            yerr=_none_to_nan([r["occupation"]["log_ratio_se"] for r in runs]),
-            fmt="o",
-            color=color,
-            capsize=3,
-            label=f"{dim}-D SDE simulation ± SE",
-        )
-        ax.axvline(sweep["critical_noise_eq4"], color=color, linestyle=":", linewidth=1)
-    ax.axhline(0.0, color="gray", linewidth=0.8)
-    ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("noise n = η/S  (dotted: eq. 4's n*)")
-    ax.set_ylabel("ln(p_A / p_B)")
-    ax.legend(fontsize=7)
-    ax.set_title("(b) occupation of the wider minimum vs noise", fontsize=10)
-
-    ax = axes[1, 0]
-    for dim, color in ((1, "C0"), (2, "C3")):
-        rows = data[f"laplace_{dim}d"]["rows"]
-        ax.plot(
-            [r["barrier_over_temperature"] for r in rows],
-            [r["relative_error"] for r in rows],
-            "o-",
-            color=color,
-            label=f"{dim}-D",
-        )
-    ax.axhline(data["laplace_tolerance"], color="gray", linestyle="--", label=f"{data['laplace_tolerance']:.0%}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("barrier ΔL_A / (nσ²/2)")
-    ax.set_ylabel("|Laplace ratio / Gibbs ratio − 1|")
-    ax.legend(fontsize=8)
-    ax.set_title("(c) Theorem 2 vs Theorem 1 as the barrier rises", fontsize=10)
-
-    ax = axes[1, 1]
-    inv = data["invariance"]
-    rows = inv["runs"]
-    lr_h = np.array([r["lr_curvature"] for r in rows])
-    ax.errorbar(
-        lr_h,
-        _none_to_nan([r["occupation"]["log_ratio"] for r in rows]),
-        yerr=_none_to_nan([r["occupation"]["log_ratio_se"] for r in rows]),
-        fmt="o-",
-        capsize=3,
-        label="discrete SGD at (βη, βS) ± SE",
-    )
-    se = np.nanmedian(_none_to_nan([r["occupation"]["log_ratio_se"] for r in rows]))
-    gibbs = inv["gibbs_log_ratio"]
-    ax.axhline(gibbs, color="black", label="Gibbs integral (eq. 2)")
-    ax.axhspan(gibbs - data["z_limit"] * se, gibbs + data["z_limit"] * se, color="gray", alpha=0.2, label="±3 SE")
-    ax.axhline(inv["laplace_log_ratio"], color="black", linestyle="--", label="Laplace (eq. 3)")
-    ax.set_xscale("log")
-    ax.set_xlabel("β·η·H_B (sharper minimum's curvature)")
-    ax.set_ylabel("ln(p_A / p_B)")
-    ax.legend(fontsize=8)
-    ax.set_title(f"(d) (βη, βS) at fixed n = {inv['noise']:.3g}", fontsize=10)
-    fig.suptitle("SGD's equilibrium between two minima (Jastrzębski et al. 2018, §3)")
-    return save(fig, fig_dir / "equilibrium.png")
-
-
 # --------------------------------------------------------------------------------------------------
 # Smith, Elsen & De 2020 (Fig. 1-3, Table 1)
 # --------------------------------------------------------------------------------------------------
+
+
+def _sed_errorbar(ax: Axes, x: Sequence[float], optima: Sequence[Mapping[str, Any]], label: str, **style: Any) -> None:
+    """Optimal learning rate per x with the tuning protocol's one-std band as the error bar; an
+    optimum at the edge of its grid is drawn hollow."""
+    value = np.array([o["value"] for o in optima], float)
+    low = value - np.array([o["band_lower"] for o in optima], float)
+    high = np.array([o["band_upper"] for o in optima], float) - value
+    ax.errorbar(x, value, yerr=[low, high], marker="o", capsize=3, label=label, **style)
+    edge = [i for i, o in enumerate(optima) if o["at_edge"]]
+    if edge:
+        ax.plot(np.asarray(x, float)[edge], value[edge], "o", mfc="white", mec="black", ms=9, zorder=5)
+
+
+def sed_epoch_budget_figure(data: Mapping[str, Any], fig_dir: Path) -> Path:
+    """Fig. 1: (a) optimal test accuracy, (b) final training loss at the optimum, (c) optimal effective
+    learning rate vs B for SGD and momentum, with the hinge fit and B* ± its bootstrap interval."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), layout="constrained")
+    for momentum in data["momenta"]:
+        curves = sorted((c for c in data["curves"] if c["momentum"] == momentum), key=lambda c: c["batch_size"])
+        b = [c["batch_size"] for c in curves]
+        label = "SGD" if momentum == 0 else f"Momentum (m = {momentum:g})"
+        acc = [c["optima"]["test_acc"] for c in curves]
+        axes[0].errorbar(
+            b,
+            [100 * o["score"] for o in acc],
+            yerr=[100 * o["score_std"] for o in acc],
+            marker="o",
+            capsize=3,
+            label=label,
+        )
+        loss = np.array([c["train_loss_at_optimum"] for c in curves], float)
+        axes[1].errorbar(b, loss[:, 0], yerr=loss[:, 1], marker="o", capsize=3, label=label)
+        _sed_errorbar(axes[2], b, acc, label)
+    regime = data.get("regime")
+    if regime:
+        fit = regime["fit"]
+        bs = np.asarray(regime["batch_sizes"], float)
+        line = np.exp(fit["intercept"] + fit["slope_noise"] * np.minimum(np.log(bs), np.log(fit["breakpoint"])))
+        axes[2].plot(bs, line, "k--", lw=1, label=f"hinge fit, B* = {fit['breakpoint']:.0f}")
+        axes[2].axvspan(
+            regime["low"], regime["high"], color="grey", alpha=0.2, label=f"{regime['level']:.0%} interval of B*"
+        )
+    init = data.get("init")
+    if init:
+        axes[2].axvline(init["B_simple"], color="tab:green", ls=":", label=f"B_simple at init = {init['B_simple']:.0f}")
+    for ax, ylabel, title in (
+        (axes[0], "optimal test accuracy (%)", "a) test accuracy"),
+        (axes[1], "final training loss at the optimum", "b) training loss"),
+        (axes[2], "optimal effective learning rate", "c) optimal ε_eff"),
+    ):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size B")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    axes[1].set_yscale("log")
+    axes[2].set_yscale("log", base=2)
+    fig.suptitle("Fig. 1 — constant epoch budget (hollow: optimum at the edge of its grid)")
+    return save(fig, fig_dir / "fig1_epoch_budget.png")
+
+
+def sed_step_budget_table(data: Mapping[str, Any], fig_dir: Path) -> Path:
+    """Table 1 as a figure: per B the optimal test accuracy, the final training loss at the optimum
+    and the optimal ε_eff with its band, under a constant step budget."""
+    rows = data["table"]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.2), layout="constrained")
+    ax.axis("off")
+
+    def power(v: float) -> str:
+        return f"2^{np.log2(v):.0f}"
+
+    cells = [
+        [
+            str(r["batch_size"]),
+            f"{100 * r['test_acc']:.1f} ± {100 * r['test_acc_std']:.1f}",
+            f"{r['train_loss']:.3f} ± {r['train_loss_std']:.3f}",
+            f"{power(r['lr'])} ({power(r['lr_band'][0])} to {power(r['lr_band'][1])})"
+            + (" edge" if r["lr_at_edge"] else ""),
+        ]
+        for r in rows
+    ]
+    table = ax.table(
+        cellText=cells,
+        colLabels=["Batch size", "Optimal test accuracy (%)", "Final training loss", "Optimal effective lr"],
+        loc="center",
+    )
+    table.scale(1, 1.4)
+    ax.set_title(f"Table 1 — constant step budget of {data['steps']} updates")
+    return save(fig, fig_dir / "table1_step_budget.png")
+
+
+def sed_unlimited_budget_figure(data: Mapping[str, Any], fig_dir: Path) -> Path:
+    """Fig. 2: (a) optimal test accuracy and (b) optimal training loss vs epoch budget, with and without
+    batch norm; (c, d) the ε_eff maximising test accuracy and minimising training loss, per model."""
+    labels = data["labels"]
+    fig, axes = plt.subplots(1, 2 + len(labels), figsize=(5 * (2 + len(labels)), 4.4), layout="constrained")
+    for i, (architecture, label) in enumerate(labels.items()):
+        curves = sorted((c for c in data["curves"] if c["architecture"] == architecture), key=lambda c: c["epochs"])
+        e = [c["epochs"] for c in curves]
+        acc = [c["optima"]["test_acc"] for c in curves]
+        loss = [c["optima"]["train_loss"] for c in curves]
+        axes[0].errorbar(
+            e,
+            [100 * o["score"] for o in acc],
+            yerr=[100 * o["score_std"] for o in acc],
+            marker="o",
+            capsize=3,
+            label=label,
+        )
+        axes[1].errorbar(
+            e, [o["score"] for o in loss], yerr=[o["score_std"] for o in loss], marker="o", capsize=3, label=label
+        )
+        ax = axes[2 + i]
+        _sed_errorbar(ax, e, acc, "max test accuracy")
+        _sed_errorbar(ax, e, loss, "min training loss")
+        ax.set_yscale("log", base=2)
+        ax.set_ylabel("optimal effective learning rate")
+        ax.set_title(f"{'cd'[i] if i < 2 else ''}) {label}")
+    axes[0].set_ylabel("optimal test accuracy (%)")
+    axes[0].set_title("a) test accuracy")
+    axes[1].set_ylabel("optimal training loss")
+    axes[1].set_yscale("log")
+    axes[1].set_title("b) training loss")
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("epoch budget")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Fig. 2 — batch size {data['batch_size']}, growing epoch budgets (hollow: optimum at a grid edge)")
+    return save(fig, fig_dir / "fig2_unlimited_budget.png")
+
+
+def sed_initial_final_figure(data: Mapping[str, Any], fig_dir: Path) -> Path:
+    """Fig. 3: (a) optimal test accuracy, (b) optimal training loss vs epoch budget; (c) the optimal
+    ε_0 and ε_f for test accuracy and (d) for training loss, with their one-std bands."""
+    budgets = sorted(data["budgets"], key=lambda b: b["epochs"])
+    e = [b["epochs"] for b in budgets]
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.4), layout="constrained")
+    acc = [b["test_acc"] for b in budgets]
+    loss = [b["train_loss"] for b in budgets]
+    axes[0].errorbar(
+        e, [100 * o["score"] for o in acc], yerr=[100 * o["score_std"] for o in acc], marker="o", capsize=3
+    )
+    axes[1].errorbar(e, [o["score"] for o in loss], yerr=[o["score_std"] for o in loss], marker="o", capsize=3)
+    for ax, optima, title in (
+        (axes[2], acc, "c) maximise test accuracy"),
+        (axes[3], loss, "d) minimise training loss"),
+    ):
+        for which, style in (("initial", "-"), ("final", "--")):
+            value = np.array([o[which] for o in optima], float)
+            band = np.array([o[f"{which}_band"] for o in optima], float)
+            ax.errorbar(
+                e,
+                value,
+                yerr=[value - band[:, 0], band[:, 1] - value],
+                marker="o",
+                ls=style,
+                capsize=3,
+                label=f"ε_{which[0] if which == 'final' else '0'}",
+            )
+        ax.set_yscale("log", base=2)
+        ax.set_ylabel("optimal effective learning rate")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("optimal test accuracy (%)")
+    axes[0].set_title("a) test accuracy")
+    axes[1].set_ylabel("optimal training loss")
+    axes[1].set_yscale("log")
+    axes[1].set_title("b) training loss")
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("epoch budget")
+    fig.suptitle(f"Fig. 3 — batch size {data['batch_size']}, initial and final learning rates tuned independently")
+    return save(fig, fig_dir / "fig3_initial_final_lr.png")

@@ -26,6 +26,7 @@ class Entry:
 
 
 _SMITH_LE_SGD = "sgdnoise.experiments.smith_le_sgd"
+_SMITH_ELSEN_DE = "sgdnoise.experiments.smith_elsen_de"
 REGISTRY: tuple[Entry, ...] = (
     Entry(
         "smith-le-evidence",
@@ -60,10 +61,15 @@ REGISTRY: tuple[Entry, ...] = (
         "One softmax weight's gradient at init: single examples vs means of 30, normality tests.",
     ),
     Entry(
-        "jastrzebski-equilibrium",
-        "sgdnoise.experiments.jastrzebski_equilibrium",
-        "Two minima in 1-D/2-D: simulated SDE/SGD occupation vs Gibbs (Thm 1), Laplace (Thm 2), eq. 4, (βη, βS).",
+        "sed-epoch-budget", _SMITH_ELSEN_DE, "SGD vs momentum at a constant epoch budget: ε_opt ∝ B, then flat (B*)."
     ),
+    Entry("sed-step-budget", _SMITH_ELSEN_DE, "Constant step budget: test accuracy vs final training loss over B."),
+    Entry(
+        "sed-unlimited-budget",
+        _SMITH_ELSEN_DE,
+        "B fixed, growing epoch budgets: ε for best test accuracy vs for lowest train loss, ± BN.",
+    ),
+    Entry("sed-initial-final-lr", _SMITH_ELSEN_DE, "Initial and final learning rates tuned independently vs budget."),
 )
 _BY_NAME = {entry.name: entry for entry in REGISTRY}
 
