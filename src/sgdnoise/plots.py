@@ -314,6 +314,101 @@ def smith_le_gradient_noise_figures(data: Mapping[str, Any], fig_dir: Path, max_
     return paths
 
 
+def jastrzebski_equilibrium_figure(data: Mapping[str, Any], fig_dir: Path) -> Path:
+    """Jastrzębski et al. 2018 §3 checked by simulation, four panels: (a) the 1-D loss and its Gibbs
+    densities; (b) ln(p_A/p_B) vs n — simulated SDE occupation (± SE) with the Gibbs (eq. 2) and Laplace
+    (eq. 3) curves and eq. 4's n*; (c) Laplace's relative error vs barrier height ΔL/(nσ²/2); (d) discrete
+    SGD at (βη, βS): ln ratio vs β·η·H_B with the Gibbs value and its ±3 SE band."""
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5), layout="constrained")
+    ax = axes[0, 0]
+    land = data["landscape_1d"]
+    x = np.asarray(land["x"], float)
+    ax.plot(x, land["loss"], color="black", label="L(θ)")
+    ax.set_xlabel("θ")
+    ax.set_ylabel("loss")
+    twin = ax.twinx()
+    for (factor, density), style in zip(land["densities"].items(), ("--", ":"), strict=False):
+        twin.plot(x, density, linestyle=style, label=f"Gibbs density, n = {factor}·n*")
+    twin.set_ylabel("P(θ)")
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, fontsize=8, loc="upper center")
+    ax.set_title("(a) 1-D loss: A higher and wider, B deeper and sharper", fontsize=10)
+
+    ax = axes[0, 1]
+    for dim, color in ((1, "C0"), (2, "C3")):
+        sweep = data[f"occupation_{dim}d"]
+        curves = sweep["curves"]
+        ax.plot(curves["noise"], curves["gibbs_log_ratio"], color=color, label=f"{dim}-D Gibbs integral (eq. 2)")
+        laplace_label = f"{dim}-D Laplace (eq. 3)"
+        ax.plot(curves["noise"], curves["laplace_log_ratio"], color=color, linestyle="--", label=laplace_label)
+        runs = sweep["runs"]
+        ax.errorbar(
+            [r["noise"] for r in runs],
+            _none_to_nan([r["occupation"]["log_ratio"] for r in runs]),
+            yerr=_none_to_nan([r["occupation"]["log_ratio_se"] for r in runs]),
+            fmt="o",
+            color=color,
+            capsize=3,
+            label=f"{dim}-D SDE simulation ± SE",
+        )
+        ax.axvline(sweep["critical_noise_eq4"], color=color, linestyle=":", linewidth=1)
+    ax.axhline(0.0, color="gray", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("noise n = η/S  (dotted: eq. 4's n*)")
+    ax.set_ylabel("ln(p_A / p_B)")
+    ax.legend(fontsize=7)
+    ax.set_title("(b) occupation of the wider minimum vs noise", fontsize=10)
+
+    ax = axes[1, 0]
+    for dim, color in ((1, "C0"), (2, "C3")):
+        rows = data[f"laplace_{dim}d"]["rows"]
+        ax.plot(
+            [r["barrier_over_temperature"] for r in rows],
+            [r["relative_error"] for r in rows],
+            "o-",
+            color=color,
+            label=f"{dim}-D",
+        )
+    ax.axhline(data["laplace_tolerance"], color="gray", linestyle="--", label=f"{data['laplace_tolerance']:.0%}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("barrier ΔL_A / (nσ²/2)")
+    ax.set_ylabel("|Laplace ratio / Gibbs ratio − 1|")
+    ax.legend(fontsize=8)
+    ax.set_title("(c) Theorem 2 vs Theorem 1 as the barrier rises", fontsize=10)
+
+    ax = axes[1, 1]
+    inv = data["invariance"]
+    rows = inv["runs"]
+    lr_h = np.array([r["lr_curvature"] for r in rows])
+    ax.errorbar(
+        lr_h,
+        _none_to_nan([r["occupation"]["log_ratio"] for r in rows]),
+        yerr=_none_to_nan([r["occupation"]["log_ratio_se"] for r in rows]),
+        fmt="o-",
+        capsize=3,
+        label="discrete SGD at (βη, βS) ± SE",
+    )
+    se = np.nanmedian(_none_to_nan([r["occupation"]["log_ratio_se"] for r in rows]))
+    gibbs = inv["gibbs_log_ratio"]
+    ax.axhline(gibbs, color="black", label="Gibbs integral (eq. 2)")
+    ax.axhspan(gibbs - data["z_limit"] * se, gibbs + data["z_limit"] * se, color="gray", alpha=0.2, label="±3 SE")
+    ax.axhline(inv["laplace_log_ratio"], color="black", linestyle="--", label="Laplace (eq. 3)")
+    ax.set_xscale("log")
+    ax.set_xlabel("β·η·H_B (sharper minimum's curvature)")
+    ax.set_ylabel("ln(p_A / p_B)")
+    ax.legend(fontsize=8)
+    ax.set_title(f"(d) (βη, βS) at fixed n = {inv['noise']:.3g}", fontsize=10)
+    fig.suptitle("SGD's equilibrium between two minima (Jastrzębski et al. 2018, §3)")
+    return save(fig, fig_dir / "equilibrium.png")
+
+
+# --------------------------------------------------------------------------------------------------
+# Smith, Elsen & De 2020 (Fig. 1-3, Table 1)
+# --------------------------------------------------------------------------------------------------
+
+
 # --------------------------------------------------------------------------------------------------
 # Smith, Elsen & De 2020 (Fig. 1-3, Table 1)
 # --------------------------------------------------------------------------------------------------

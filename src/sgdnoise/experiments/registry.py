@@ -61,6 +61,11 @@ REGISTRY: tuple[Entry, ...] = (
         "One softmax weight's gradient at init: single examples vs means of 30, normality tests.",
     ),
     Entry(
+        "jastrzebski-equilibrium",
+        "sgdnoise.experiments.jastrzebski_equilibrium",
+        "Two minima in 1-D/2-D: simulated SDE/SGD occupation vs Gibbs (Thm 1), Laplace (Thm 2), eq. 4, (βη, βS).",
+    ),
+    Entry(
         "sed-epoch-budget", _SMITH_ELSEN_DE, "SGD vs momentum at a constant epoch budget: ε_opt ∝ B, then flat (B*)."
     ),
     Entry("sed-step-budget", _SMITH_ELSEN_DE, "Constant step budget: test accuracy vs final training loss over B."),
