@@ -28,6 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from sgdnoise.data import Dataset, TaskData
 from sgdnoise.engine import TrainConfig, plan_steps, train_group
 from sgdnoise.models import build_model, smith_le_shallow_net
 
@@ -99,7 +100,9 @@ def engine_group(batch_size: int, group_size: int, steps: int, path: str, thread
         for seed in range(group_size)
     ]
     start = time.perf_counter()
-    train_group(configs, x, y, path=path, num_threads=threads)
+    train_group(
+        configs, TaskData(Dataset(x, y, 10, "train"), Dataset(x, y, 10, "test")), path=path, num_threads=threads
+    )
     return time.perf_counter() - start
 
 

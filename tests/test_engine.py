@@ -1,20 +1,24 @@
 import json
+import math
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from sgdnoise.data import Dataset, TaskData
+from sgdnoise.data.augment import augment
 from sgdnoise.engine import (
     Constant,
     Cyclic,
+    Probe,
     StepDecay,
     TrainConfig,
     group_configs,
     plan_steps,
     train_group,
 )
-from sgdnoise.engine.train import _flush_denormal_enabled, momentum_sgd_update_
+from sgdnoise.engine.train import _augmentation_generator, _flush_denormal_enabled, momentum_sgd_update_
 from sgdnoise.models import MLPSpec, build_model, logistic_regression
 
 F64 = torch.float64
@@ -30,7 +34,19 @@ def data():
     return x, y, test_x, (test_x[:, 0] > 0).long()
 
 
-def plain_loop(config: TrainConfig, x, y):
+def task_of(x, y, test_x=None, test_y=None, validation=None) -> TaskData:
+    """A TaskData of the given tensors (test defaults to the training set)."""
+    if test_x is None:
+        test_x, test_y = x, y
+    return TaskData(Dataset(x, y, 3, "train"), Dataset(test_x, test_y, 3, "test"), validation=validation)
+
+
+def rows(history):
+    """History columns as rows."""
+    return [dict(zip(history, values, strict=True)) for values in zip(*history.values(), strict=True)]
+
+
+def plain_loop(config: TrainConfig, x, y, stop: int | None = None):
     """Reference: one nn.Module, torch.optim.SGD(momentum, weight_decay), indices from a per-run
     generator (randperm per epoch, consecutive slices, remainder dropped), batch size and lr from the
     schedules at progress step/steps."""
@@ -38,7 +54,7 @@ def plain_loop(config: TrainConfig, x, y):
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0, momentum=config.momentum, weight_decay=config.l2)
     generator = torch.Generator().manual_seed(config.seed)
     perm, cursor = torch.randperm(N, generator=generator), 0
-    for step in range(config.steps):
+    for step in range(config.steps if stop is None else stop):
         p = step / config.steps
         batch = round(config.batch_size(p))
         if cursor + batch > N:
@@ -61,6 +77,7 @@ def assert_state_close(model, state, atol=1e-10):
 
 
 MLP = MLPSpec(6, (9, 7), 3)
+MLP_CONFIG = TrainConfig(MLP, 0.1, 8, steps=5)
 
 
 def mixed_group(spec=MLP, batch=8, steps=12):
@@ -84,7 +101,7 @@ def shared_momentum_group(spec=MLP, batch=8, steps=12):
 def test_group_matches_one_run_at_a_time_plain_loop(data, path, group):
     x, y, _, _ = data
     configs = group()
-    results = train_group(configs, x, y, dtype=F64, path=path, return_state=True)
+    results = train_group(configs, task_of(x, y), dtype=F64, path=path, keep_state=True)
     for config, result in zip(configs, results, strict=True):
         assert result.status == "finished" and result.steps_done == 12
         assert_state_close(plain_loop(config, x, y), result.state_dict)
@@ -93,13 +110,15 @@ def test_group_matches_one_run_at_a_time_plain_loop(data, path, group):
 def test_general_path_equals_fast_path(data):
     x, y, test_x, test_y = data
     configs = mixed_group()
-    fast = train_group(configs, x, y, test_x, test_y, dtype=F64, path="fast", return_state=True)
-    general = train_group(configs, x, y, test_x, test_y, dtype=F64, path="general", return_state=True)
+    task = task_of(x, y, test_x, test_y)
+    fast = train_group(configs, task, dtype=F64, path="fast", keep_state=True)
+    general = train_group(configs, task, dtype=F64, path="general", keep_state=True)
     for a, b in zip(fast, general, strict=True):
         for name in a.state_dict:
             torch.testing.assert_close(a.state_dict[name], b.state_dict[name], atol=1e-12, rtol=0)
-        for row_a, row_b in zip(a.history, b.history, strict=True):
-            assert row_a == pytest.approx(row_b, abs=1e-12)
+        assert a.history.keys() == b.history.keys()
+        for column in a.history:
+            assert a.history[column] == pytest.approx(b.history[column], abs=1e-12)
 
 
 @pytest.mark.parametrize("ghost", [None, 4])
@@ -107,32 +126,40 @@ def test_batch_norm_mlp_on_general_path_matches_plain_loop(data, ghost):
     x, y, test_x, test_y = data
     spec = MLPSpec(6, (8,), 3, batch_norm=True, ghost_batch_size=ghost)
     configs = mixed_group(spec, batch=12, steps=10)
-    results = train_group(configs, x, y, test_x, test_y, dtype=F64, return_state=True)
+    results = train_group(configs, task_of(x, y, test_x, test_y), dtype=F64, keep_state=True)
     for config, result in zip(configs, results, strict=True):
         model = plain_loop(config, x, y)
         assert_state_close(model, result.state_dict)  # includes the running statistics
         model.eval()
         with torch.no_grad():
             test_loss = F.cross_entropy(model(test_x), test_y).item()
-        assert result.final["test_loss"] == pytest.approx(test_loss, abs=1e-10)
+        assert result.metrics["test_loss"] == pytest.approx(test_loss, abs=1e-10)
 
 
-def test_metrics_are_full_set_evaluations_at_log_spaced_steps(data):
+def test_metrics_are_full_split_evaluations_at_log_spaced_steps(data):
     x, y, test_x, test_y = data
+    valid_x, valid_y = test_x[:7], (test_x[:7, 1] > 0).long()
     spec = logistic_regression(6, 3)
     config = TrainConfig(spec, 0.5, 10, steps=100, seed=3, eval_points=5)
-    (result,) = train_group([config], x, y, test_x, test_y, dtype=F64, return_state=True)
-    assert [row["step"] for row in result.history] == [0, 1, 3, 10, 32, 100]
-    first, last = result.history[0], result.history[-1]
+    task = task_of(x, y, test_x, test_y, validation=Dataset(valid_x, valid_y, 3, "validation"))
+    (result,) = train_group([config], task, dtype=F64, keep_state=True)
+    assert result.history["step"] == [0, 1, 3, 10, 32, 100]
+    first, *_, last = rows(result.history)
     initial = build_model(spec, 3, dtype=F64)
     trained = build_model(spec, 3, dtype=F64)
     trained.load_state_dict(result.state_dict)
     with torch.no_grad():
         for model, row in ((initial, first), (trained, last)):
-            assert row["train_loss"] == pytest.approx(F.cross_entropy(model(x), y).item(), abs=1e-12)
-            assert row["test_acc"] == pytest.approx((model(test_x).argmax(1) == test_y).double().mean().item())
+            for split, (sx, sy) in {
+                "train": (x, y),
+                "validation": (valid_x, valid_y),
+                "test": (test_x, test_y),
+            }.items():
+                assert row[f"{split}_loss"] == pytest.approx(F.cross_entropy(model(sx), sy).item(), abs=1e-12)
+                assert row[f"{split}_acc"] == pytest.approx((model(sx).argmax(1) == sy).double().mean().item())
     assert last["epoch"] == pytest.approx(100 * 10 / N)
-    assert result.final["train_loss"] == last["train_loss"]
+    assert result.metrics == last | {"steps_done": 100, "diverged_at_step": None}
+    assert result.status == "finished" and result.error is None and result.seconds > 0
 
 
 def test_momentum_update_is_tensorflow_form_and_matches_closed_form():
@@ -175,24 +202,27 @@ def test_divergent_run_is_recorded_and_others_unaffected(data):
     stable = mixed_group(steps=10)
     wild = TrainConfig(MLP, 1e200, 8, steps=10, momentum=0.9, seed=5)
     events = []
-    with_wild = train_group(
-        [stable[0], wild, *stable[1:]], x, y, test_x, test_y, dtype=F64, return_state=True, progress=events.append
-    )
-    without = train_group(stable, x, y, test_x, test_y, dtype=F64, return_state=True)
+    task = task_of(x, y, test_x, test_y)
+    with_wild = train_group([stable[0], wild, *stable[1:]], task, dtype=F64, keep_state=True, progress=events.append)
+    without = train_group(stable, task, dtype=F64, keep_state=True)
     assert with_wild[1].status == "diverged"
     assert 0 < with_wild[1].diverged_at_step < 10 and with_wild[1].state_dict is None
-    assert all(row["step"] < with_wild[1].diverged_at_step for row in with_wild[1].history)
+    assert with_wild[1].metrics == {
+        "steps_done": with_wild[1].diverged_at_step,
+        "diverged_at_step": with_wild[1].diverged_at_step,
+    }
+    assert all(step < with_wild[1].diverged_at_step for step in with_wild[1].history["step"])
     for a, b in zip([with_wild[0], *with_wild[2:]], without, strict=True):
         assert a.status == "finished"
         for name in a.state_dict:
             torch.testing.assert_close(a.state_dict[name], b.state_dict[name], atol=1e-12, rtol=0)
-        assert [r["test_loss"] for r in a.history] == pytest.approx([r["test_loss"] for r in b.history])
+        assert a.history["test_loss"] == pytest.approx(b.history["test_loss"])
     assert events[-1].steps_done == 10 and events[-1].runs_finished == 3 and events[-1].runs_diverged == 1
 
 
 def test_all_runs_diverging_ends_the_group(data):
     x, y, _, _ = data
-    results = train_group([TrainConfig(MLP, 1e200, 8, steps=30, momentum=0.9, seed=s) for s in range(2)], x, y)
+    results = train_group([TrainConfig(MLP, 1e200, 8, steps=30, momentum=0.9, seed=s) for s in range(2)], task_of(x, y))
     assert [r.status for r in results] == ["diverged", "diverged"]
 
 
@@ -202,7 +232,7 @@ def test_batch_size_schedule(data):
     configs = [TrainConfig(MLP, 0.1, batch, steps=24, momentum=0.9, seed=s) for s in range(2)]
     plan = plan_steps(configs[0], N)
     assert list(plan.batch_sizes) == [4, 4, 4, 16, 16, 16] * 4
-    results = train_group(configs, x, y, dtype=F64, return_state=True)
+    results = train_group(configs, task_of(x, y), dtype=F64, keep_state=True)
     for config, result in zip(configs, results, strict=True):
         assert_state_close(plain_loop(config, x, y), result.state_dict)
 
@@ -234,7 +264,7 @@ def test_config_round_trip_and_grouping():
     assert [len(g) for g in groups] == [1, 1, 1]
     assert len(group_configs([config, other_batch, restored])) == 2
     with pytest.raises(ValueError, match="share"):
-        train_group([config, other_batch], torch.randn(40, 6), torch.zeros(40, dtype=torch.long))
+        train_group([config, other_batch], task_of(torch.randn(40, 6), torch.zeros(40, dtype=torch.long)))
 
 
 def test_invalid_inputs_give_clear_errors(data):
@@ -244,18 +274,124 @@ def test_invalid_inputs_give_clear_errors(data):
     with pytest.raises(ValueError, match="momentum"):
         TrainConfig(MLP, 0.1, 8, steps=5, momentum=1.0)
     config = TrainConfig(MLP, 0.1, 8, steps=5)
-    with pytest.raises(ValueError, match="same"):
-        train_group([config], x, y[:-1])
-    with pytest.raises(TypeError, match="integer"):
-        train_group([config], x, y.double())
+    with pytest.raises(TypeError, match="TaskData"):
+        train_group([config], (x, y))
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
+        train_group([TrainConfig(MLPSpec(6, (4,), 2), 0.1, 8, steps=5)], task_of(x, y))
     with pytest.raises(ValueError, match=r"path=.fast. needs"):
-        train_group([TrainConfig(MLPSpec(6, (4,), 3, batch_norm=True), 0.1, 8, steps=2)], x, y, path="fast")
+        train_group([TrainConfig(MLPSpec(6, (4,), 3, batch_norm=True), 0.1, 8, steps=2)], task_of(x, y), path="fast")
+    with pytest.raises(ValueError, match="augmentation"):
+        TrainConfig(MLP, 0.1, 8, steps=5, augmentation="mixup")
 
 
 def test_global_state_restored(data):
     x, y, _, _ = data
     threads, flush, rng = torch.get_num_threads(), _flush_denormal_enabled(), torch.get_rng_state()
-    train_group([TrainConfig(MLP, 0.1, 8, steps=3)], x, y, num_threads=1)
+    train_group([TrainConfig(MLP, 0.1, 8, steps=3)], task_of(x, y), num_threads=1)
     assert torch.get_num_threads() == threads
     assert _flush_denormal_enabled() == flush
     assert torch.equal(torch.get_rng_state(), rng)
+
+
+class SquaredNorm:
+    """A measurement with an exact answer: |ω|² of the model's parameters (and the task's train size)."""
+
+    name = "squared_norm"
+
+    def to_dict(self):
+        return {"type": "SquaredNorm"}
+
+    def __call__(self, model, task):
+        norm = sum(float(p.detach().double().square().sum()) for p in model.parameters())
+        return {"value": norm, "n": len(task.train)}
+
+
+def squared_norm(state):
+    return sum(float(v.double().square().sum()) for name, v in state.items() if "running" not in name)
+
+
+@pytest.mark.parametrize("path", ["fast", "general"])
+def test_probes_and_final_measurements_see_each_runs_model(data, path):
+    x, y, _, _ = data
+    configs = mixed_group(steps=12)
+    probe = Probe(SquaredNorm(), steps=(0, 5, 12, 99))
+    results = train_group(
+        configs, task_of(x, y), dtype=F64, path=path, probes=[probe], measurements=[SquaredNorm()], keep_state=True
+    )
+    for config, result in zip(configs, results, strict=True):
+        assert result.probes["step"] == [0, 5, 12]  # 99 lies beyond the budget
+        assert result.probes["epoch"] == pytest.approx([0.0, 5 * 8 / N, 12 * 8 / N])
+        initial = squared_norm(build_model(config.model, config.seed, dtype=F64).state_dict())
+        midway = plain_loop(
+            TrainConfig(
+                config.model,
+                config.learning_rate,
+                8,
+                steps=12,
+                momentum=config.momentum,
+                l2=config.l2,
+                seed=config.seed,
+            ),
+            x,
+            y,
+            stop=5,
+        )
+        final = squared_norm(result.state_dict)
+        assert result.probes["squared_norm.value"] == pytest.approx([initial, squared_norm(midway.state_dict()), final])
+        assert result.measurements == {"squared_norm": {"value": pytest.approx(final), "n": N}}
+
+
+def test_probe_schedules_in_steps_and_epochs():
+    config = TrainConfig(MLP, 0.1, 10, epochs=3)
+    plan = plan_steps(config, 25)  # 2.5 updates per epoch: epochs before step s are 0.4·s
+    assert Probe(SquaredNorm(), every_epochs=1.0).schedule(plan.epochs) == [0, 3, 5, 8]
+    assert Probe(SquaredNorm(), epochs=(0.5, 2)).schedule(plan.epochs) == [2, 5]
+    with pytest.raises(ValueError, match="exactly one"):
+        Probe(SquaredNorm(), steps=(1,), epochs=(1.0,))
+    with pytest.raises(TypeError, match="measurement"):
+        Probe(object(), steps=(1,))
+
+
+def test_fused_momentum_update_equals_the_two_pass_form():
+    generator = torch.Generator().manual_seed(1)
+    params, grad, velocity = (torch.randn(2, 5, generator=generator, dtype=F64) for _ in range(3))
+    neg_lr, momentum, l2 = (
+        torch.tensor([[-0.1], [-0.2]], dtype=F64),
+        torch.tensor([[0.9], [0.9]], dtype=F64),
+        torch.tensor([[0.01], [0.0]], dtype=F64),
+    )
+    two_pass = params.clone(), velocity.clone()
+    momentum_sgd_update_(two_pass[0], grad.clone(), two_pass[1], neg_lr, momentum, l2)
+    fused = params.clone(), velocity.clone() * 0.9 + grad  # what the backend accumulates
+    momentum_sgd_update_(fused[0], torch.full_like(grad, math.nan), fused[1], neg_lr, momentum, l2, accumulated=True)
+    torch.testing.assert_close(fused[0], two_pass[0], atol=1e-14, rtol=0)
+    torch.testing.assert_close(fused[1], two_pass[1], atol=1e-14, rtol=0)
+
+
+def test_augmentation_is_per_batch_and_per_run_seeded_like_a_plain_loop():
+    """Each run's minibatch is augmented with its own generator (seeded from its seed): the group equals
+    a plain loop calling ``augment`` on its minibatches with that generator."""
+    generator = torch.Generator().manual_seed(2)
+    images = torch.randn(N, 3, 4, 4, generator=generator, dtype=F64)
+    labels = torch.randint(0, 3, (N,), generator=generator)
+    spec = MLPSpec(48, (5,), 3)
+    configs = [TrainConfig(spec, 0.1, 8, steps=10, momentum=0.9, seed=s, augmentation="crop-flip") for s in (0, 1)]
+    results = train_group(configs, task_of(images, labels), dtype=F64, keep_state=True)
+    for config, result in zip(configs, results, strict=True):
+        model = build_model(spec, config.seed, dtype=F64)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        order, crops = torch.Generator().manual_seed(config.seed), _augmentation_generator(config.seed)
+        perm, cursor = torch.randperm(N, generator=order), 0
+        for _ in range(10):
+            if cursor + 8 > N:
+                perm, cursor = torch.randperm(N, generator=order), 0
+            idx = perm[cursor : cursor + 8]
+            cursor += 8
+            loss = F.cross_entropy(model(augment("crop-flip", images[idx], crops)), labels[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        assert_state_close(model, result.state_dict)
+    with pytest.raises(ValueError, match="image inputs"):
+        train_group(configs, task_of(images.flatten(1), labels))
+    assert configs[0].to_dict()["augmentation"] == "crop-flip" and "augmentation" not in MLP_CONFIG.to_dict()

@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-import sgdnoise.sweep as sweep_module
 from sgdnoise.data import synthetic_task
-from sgdnoise.engine import TrainConfig
+from sgdnoise.engine import TrainConfig, train_group
 from sgdnoise.models import MLPSpec, logistic_regression, smith_le_shallow_net
 from sgdnoise.store import Store, run_key
 from sgdnoise.sweep import (
     MissingDependencyError,
     Sweep,
     SweepRun,
+    SweptRun,
     expand_grid,
     group_runs,
     run_sweep,
@@ -54,26 +54,37 @@ def assert_close(x: dict[str, Any], y: dict[str, Any]) -> None:
             assert x[name] == y[name], name
 
 
-def assert_same_results(a: list[sweep_module.SweptRun], b: list[sweep_module.SweptRun]) -> None:
+def assert_same_results(a: list[SweptRun], b: list[SweptRun]) -> None:
     assert [r.key for r in a] == [r.key for r in b]
     for x, y in zip(a, b, strict=True):
         assert x.status == y.status
-        assert_close({**x.metrics, "wall_seconds": 0.0}, {**y.metrics, "wall_seconds": 0.0})
+        assert_close(x.metrics, y.metrics)
         assert_close(x.history, y.history)
 
 
-@pytest.fixture
-def count_trained(monkeypatch: pytest.MonkeyPatch) -> list[TrainConfig]:
-    """Every config the sweep hands to the engine (in-process executor)."""
-    trained: list[TrainConfig] = []
-    real = sweep_module.train_group
+def failing_for_batch_8(configs: list[TrainConfig], *args: Any, **kwargs: Any) -> Any:
+    """A trainer whose B=8 group raises (module-level, so worker processes can receive it)."""
+    if configs[0].batch_size(0.0) == 8:
+        raise MemoryError("no room")
+    return train_group(configs, *args, **kwargs)
 
-    def counting(configs: list[TrainConfig], *args: Any, **kwargs: Any) -> Any:
-        trained.extend(configs)
-        return real(configs, *args, **kwargs)
 
-    monkeypatch.setattr(sweep_module, "train_group", counting)
-    return trained
+class CountingTrainer:
+    """``engine.train_group`` that records every config it is handed and raises ``fail(configs)`` when
+    that returns an exception (in-process executor: passed to ``run_sweep(trainer=...)``)."""
+
+    def __init__(self, fail: Any = None) -> None:
+        self.trained: list[TrainConfig] = []
+        self.calls = 0
+        self.fail = fail
+
+    def __call__(self, configs: list[TrainConfig], *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        error = self.fail(configs, self.calls) if self.fail is not None else None
+        if error is not None:
+            raise error
+        self.trained.extend(configs)
+        return train_group(configs, *args, **kwargs)
 
 
 def table_rows(path: Path) -> list[tuple[Any, ...]]:
@@ -176,12 +187,19 @@ def test_thread_heuristic_gives_all_cores_only_to_large_batch_groups() -> None:
 
 
 def test_inline_and_process_pool_give_the_same_results() -> None:
+    """Also when a group raises (inside a worker process for the pool): its runs are failed, the rest go on."""
     sweep = make_sweep()
     with Store(":memory:") as inline_store, Store(":memory:") as pool_store:
-        inline = run_sweep(sweep, inline_store, executor="inline", show_progress=False)
-        pooled = run_sweep(sweep, pool_store, executor="processes", workers=2, show_progress=False)
+        inline = run_sweep(sweep, inline_store, executor="inline", show_progress=False, trainer=failing_for_batch_8)
+        pooled = run_sweep(
+            sweep, pool_store, executor="processes", workers=2, show_progress=False, trainer=failing_for_batch_8
+        )
         assert len(pool_store.runs("demo")) == len(sweep.runs)
-    assert all(r.trained and r.status == "done" for r in inline + pooled)
+    assert [r.status for r in pooled] == ["finished"] * 4 + ["failed"] * 4 + ["finished"] * 4
+    assert all(r.error == "MemoryError: no room" and r.metrics == {} for r in pooled[4:8])
+    inline, pooled = inline[:4] + inline[8:], pooled[:4] + pooled[8:]
+    assert all(r.trained and r.status == "finished" and r.error is None for r in inline + pooled)
+    assert all(r.seconds > 0 and r.probes == {} and r.measurements == {} for r in inline)
     assert all(len(r.history["step"]) == 4 and r.history["step"][-1] == 30 for r in inline)
     assert_same_results(inline, pooled)
 
@@ -197,18 +215,18 @@ def test_multi_task_sweep_trains_each_run_on_its_task() -> None:
     assert [r.metrics["epoch"] for r in results] == [30 * 8 / 32, 30 * 8 / 64]
 
 
-def test_resume_trains_only_missing_runs_and_matches_an_uninterrupted_sweep(count_trained: list[TrainConfig]) -> None:
+def test_resume_trains_only_missing_runs_and_matches_an_uninterrupted_sweep() -> None:
     sweep = make_sweep()
     with Store(":memory:") as reference_store:
         reference = run_sweep(sweep, reference_store, executor="inline", show_progress=False)
     half = [run.config for run in sweep.runs[::2]]
+    counting = CountingTrainer()
     with Store(":memory:") as store:
         run_sweep(Sweep("demo", TASK, half), store, executor="inline", show_progress=False)
-        count_trained.clear()
-        resumed = run_sweep(sweep, store, executor="inline", show_progress=False)
-        again = run_sweep(sweep, store, executor="inline", show_progress=False)
+        resumed = run_sweep(sweep, store, executor="inline", show_progress=False, trainer=counting)
+        again = run_sweep(sweep, store, executor="inline", show_progress=False, trainer=counting)
     missing = [run.config for run in sweep.runs[1::2]]
-    assert sorted(map(repr, count_trained)) == sorted(map(repr, missing))
+    assert sorted(map(repr, counting.trained)) == sorted(map(repr, missing))
     assert [r.trained for r in resumed] == [i % 2 == 1 for i in range(len(sweep.runs))]
     assert not any(r.trained for r in again)
     assert_same_results(resumed, reference)
@@ -220,7 +238,7 @@ def test_diverged_runs_are_stored_as_diverged() -> None:
     with Store(":memory:") as store:
         results = run_sweep(sweep, store, executor="inline", show_progress=False)
         statuses = [store.get("div", run.store_config()).status for run in sweep.runs]  # type: ignore[union-attr]
-    assert statuses == ["done", "done", "diverged", "diverged"]
+    assert statuses == ["finished", "finished", "diverged", "diverged"]
     assert [r.diverged for r in results] == [False, False, True, True]
     for result in results[2:]:
         assert 0 <= result.metrics["diverged_at_step"] < 30
@@ -228,25 +246,31 @@ def test_diverged_runs_are_stored_as_diverged() -> None:
     assert results[0].metrics["steps_done"] == 30 and results[0].metrics["diverged_at_step"] is None
 
 
-def test_interrupt_keeps_finished_groups_and_reraises(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = sweep_module.train_group
-    calls: list[int] = []
-
-    def interrupted_on_second_group(configs: list[TrainConfig], *args: Any, **kwargs: Any) -> Any:
-        calls.append(len(configs))
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(configs, *args, **kwargs)
-
-    monkeypatch.setattr(sweep_module, "train_group", interrupted_on_second_group)
+def test_interrupt_keeps_finished_groups_and_reraises() -> None:
+    interrupted = CountingTrainer(fail=lambda configs, call: KeyboardInterrupt() if call == 2 else None)
     sweep = make_sweep()
     with Store(":memory:") as store:
         with pytest.raises(KeyboardInterrupt):
-            run_sweep(sweep, store, executor="inline", show_progress=False)
+            run_sweep(sweep, store, executor="inline", show_progress=False, trainer=interrupted)
         assert store.finished_keys("demo") == set(sweep.keys()[:4])  # the first group (B=4)
-        monkeypatch.setattr(sweep_module, "train_group", real)
         results = run_sweep(sweep, store, executor="inline", show_progress=False)
     assert [r.trained for r in results] == [False] * 4 + [True] * 8
+
+
+def test_a_group_that_raises_is_recorded_failed_and_retried_next_time() -> None:
+    sweep = make_sweep()
+    doomed = set(map(repr, sweep.runs[4:8]))  # the B=8 group
+    with Store(":memory:") as store:
+        trainer = CountingTrainer(fail=lambda configs, call: MemoryError("no room") if call == 2 else None)
+        first = run_sweep(sweep, store, executor="inline", show_progress=False, trainer=trainer)
+        assert [r.status for r in first] == ["finished"] * 4 + ["failed"] * 4 + ["finished"] * 4
+        assert all(r.error == "MemoryError: no room" and r.metrics == {} for r in first[4:8])
+        assert store.finished_keys("demo") == set(sweep.keys()) - set(sweep.keys()[4:8])
+        retried = CountingTrainer()
+        second = run_sweep(sweep, store, executor="inline", show_progress=False, trainer=retried)
+    assert set(map(repr, (SweepRun(c) for c in retried.trained))) == doomed
+    assert all(r.status == "finished" and r.error is None for r in second)
+    assert [r.trained for r in second] == [False] * 4 + [True] * 4 + [False] * 4
 
 
 def test_run_sweep_rejects_bad_arguments() -> None:
@@ -280,17 +304,16 @@ def test_ray_executor_without_ray_fails_with_install_hint() -> None:
 SCRIPT = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
-import sgdnoise.sweep as sweep_module
+from sgdnoise.engine import train_group
 from sgdnoise.store import Store
+from sgdnoise.sweep import run_sweep
 from test_sweep import make_sweep
-real = sweep_module.train_group
 def slow(*args, **kwargs):
-    results = real(*args, **kwargs)
+    results = train_group(*args, **kwargs)
     time.sleep(float(sys.argv[3]))
     return results
-sweep_module.train_group = slow
-results = sweep_module.run_sweep(make_sweep(batch_sizes=(2, 4, 8, 16, 32, 64)), Store(sys.argv[2]),
-                                 executor="inline", show_progress=False)
+results = run_sweep(make_sweep(batch_sizes=(2, 4, 8, 16, 32, 64)), Store(sys.argv[2]),
+                    executor="inline", show_progress=False, trainer=slow)
 print(len(results), sum(r.trained for r in results))
 """
 
@@ -306,9 +329,7 @@ def launch(store_path: Path, pause: float) -> subprocess.Popen[str]:
     )
 
 
-def test_kill_9_then_resume_recomputes_nothing_that_was_stored(
-    tmp_path: Path, count_trained: list[TrainConfig]
-) -> None:
+def test_kill_9_then_resume_recomputes_nothing_that_was_stored(tmp_path: Path) -> None:
     store_path = tmp_path / "store.sqlite"
     process = launch(store_path, pause=0.5)
     deadline = time.monotonic() + 120
@@ -321,12 +342,13 @@ def test_kill_9_then_resume_recomputes_nothing_that_was_stored(
     before = table_rows(store_path)
     sweep = make_sweep(batch_sizes=(2, 4, 8, 16, 32, 64))
     assert 0 < len(before) < len(sweep.runs)  # killed mid-sweep
+    counting = CountingTrainer()
     with Store(store_path) as store:
-        results = run_sweep(sweep, store, executor="inline", show_progress=False)
+        results = run_sweep(sweep, store, executor="inline", show_progress=False, trainer=counting)
     after = {row[0]: row for row in table_rows(store_path)}
     assert set(after) == set(sweep.keys())
     assert all(after[row[0]] == row for row in before)  # stored rows untouched (same `finished` time)
-    assert len(count_trained) == len(sweep.runs) - len(before)
+    assert len(counting.trained) == len(sweep.runs) - len(before)
     assert sum(r.trained for r in results) == len(sweep.runs) - len(before)
     assert integrity(store_path) == "ok"
 

@@ -2,12 +2,16 @@
 budget) in one process with stacked parameters and one batched forward/backward per step.
 
 Public API: ``TrainConfig`` (one run, JSON round-trip), ``group_configs`` (split a list of runs into
-groups), ``train_group`` (train one group → ``RunResult`` per run), ``plan_steps``, the schedules
-(``Constant``, ``Linear``, ``StepDecay``, ``Cyclic``, ``Join``, ``Scale``, ``schedule_from_dict``) and
-``GroupProgress`` for the progress callback.
+groups), ``train_group`` (train one group on a ``TaskData`` → ``RunResult`` per run), ``plan_steps``,
+the schedules (``Constant``, ``Linear``, ``StepDecay``, ``Cyclic``, ``Join``, ``Scale``,
+``schedule_from_dict``), ``GroupProgress`` for the progress callback, the ``Backend`` protocol of the
+stacked runs, and measuring trained runs: the ``Measurement`` protocol, ``Probe`` (when to measure
+during training) and ``measure_state`` (measure a run from its kept weights).
 """
 
+from sgdnoise.engine.backend import Backend
 from sgdnoise.engine.config import GroupProgress, RunResult, TrainConfig, group_configs
+from sgdnoise.engine.measure import Measurement, Probe, measure_state, model_from_state
 from sgdnoise.engine.schedules import (
     Constant,
     Cyclic,
@@ -19,15 +23,19 @@ from sgdnoise.engine.schedules import (
     as_schedule,
     schedule_from_dict,
 )
-from sgdnoise.engine.train import EpochSampler, StepPlan, plan_steps, train_group
+from sgdnoise.engine.train import EpochSampler, MomentumSGD, StepPlan, plan_steps, train_group
 
 __all__ = [
+    "Backend",
     "Constant",
     "Cyclic",
     "EpochSampler",
     "GroupProgress",
     "Join",
     "Linear",
+    "Measurement",
+    "MomentumSGD",
+    "Probe",
     "RunResult",
     "Scale",
     "Schedule",
@@ -36,6 +44,8 @@ __all__ = [
     "TrainConfig",
     "as_schedule",
     "group_configs",
+    "measure_state",
+    "model_from_state",
     "plan_steps",
     "schedule_from_dict",
     "train_group",

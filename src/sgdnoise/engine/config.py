@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from sgdnoise.engine.schedules import Schedule, as_schedule, schedule_from_dict
 from sgdnoise.models import ModelSpec, model_spec_from_dict
+from sgdnoise.results import RunStatus
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,10 @@ class TrainConfig:
     - ``seed``: initial parameters (``models.build_model``) and data order (per-run generator).
     - ``eval_points``: metrics at ``eval_points`` log-spaced steps in [1, total], plus step 0 and the
       last step (``0`` = only those two).
+    - ``augmentation``: a name from ``sgdnoise.data.augment.AUGMENTATIONS`` (e.g. ``"crop-flip"``) applied
+      to every training minibatch on the training device, with random numbers from a per-run generator
+      seeded from ``seed``; None (default) trains on the examples as they are. It is part of the run's
+      dict (and store key) only when set, so runs without augmentation keep the keys they always had.
     """
 
     model: ModelSpec
@@ -39,6 +44,7 @@ class TrainConfig:
     l2: float = 0.0
     seed: int = 0
     eval_points: int = 20
+    augmentation: str | None = None
 
     def __init__(
         self,
@@ -52,6 +58,7 @@ class TrainConfig:
         l2: float = 0.0,
         seed: int = 0,
         eval_points: int = 20,
+        augmentation: str | None = None,
     ) -> None:
         if not isinstance(model, ModelSpec):
             raise TypeError(f"model must be a model spec (build(), to_dict()), got {type(model).__name__}")
@@ -73,12 +80,20 @@ class TrainConfig:
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
         if isinstance(eval_points, bool) or not isinstance(eval_points, int) or eval_points < 0:
             raise ValueError(f"eval_points must be an int >= 0, got {eval_points!r}")
+        if augmentation is not None:
+            from sgdnoise.data.augment import AUGMENTATIONS
+
+            if augmentation not in AUGMENTATIONS:
+                raise ValueError(
+                    f"augmentation must be None or one of {', '.join(AUGMENTATIONS)}, got {augmentation!r}"
+                )
         set_(self, "steps", steps)
         set_(self, "epochs", None if epochs is None else float(epochs))
         set_(self, "momentum", float(momentum))
         set_(self, "l2", float(l2))
         set_(self, "seed", seed)
         set_(self, "eval_points", eval_points)
+        set_(self, "augmentation", augmentation)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable; ``TrainConfig.from_dict(c.to_dict()) == c``."""
@@ -92,7 +107,7 @@ class TrainConfig:
             "l2": self.l2,
             "seed": self.seed,
             "eval_points": self.eval_points,
-        }
+        } | ({"augmentation": self.augmentation} if self.augmentation is not None else {})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -104,8 +119,15 @@ class TrainConfig:
 
     def group_key(self) -> tuple[Any, ...]:
         """Runs with equal keys can train together in one group (same model shape, batch-size
-        schedule, budget and evaluation steps); they may differ in lr, momentum, l2 and seed."""
-        return (repr(self.model.to_dict()), repr(self.batch_size.to_dict()), self.steps, self.epochs, self.eval_points)
+        schedule, budget, evaluation steps and augmentation); they may differ in lr, momentum, l2 and seed."""
+        return (
+            repr(self.model.to_dict()),
+            repr(self.batch_size.to_dict()),
+            self.steps,
+            self.epochs,
+            self.eval_points,
+            self.augmentation,
+        )
 
 
 def group_configs(configs: list[TrainConfig], max_group_size: int | None = None) -> list[list[TrainConfig]]:
@@ -125,29 +147,52 @@ def group_configs(configs: list[TrainConfig], max_group_size: int | None = None)
 
 @dataclass
 class RunResult:
-    """The outcome of one run. ``history`` holds one row per evaluation: ``step``, ``epoch``,
-    ``learning_rate``, ``batch_size``, ``train_loss``, ``train_acc``, ``test_loss``, ``test_acc``
-    (losses are mean cross-entropy without the L2 term; test metrics absent without a test set).
-    A diverged run has ``status="diverged"`` and ``diverged_at_step`` = the number of updates after
-    which its loss or parameters were first seen non-finite; its history stops before that."""
+    """The outcome of one run, in the shape the store keeps and ``run_sweep`` returns.
+
+    - ``status``: ``"finished"``, ``"diverged"`` (its loss or parameters became non-finite; dropped from
+      the group, the others unaffected) or ``"failed"`` (its group raised; ``error`` says why).
+    - ``metrics``: the final evaluation on every split of the task — ``step``, ``epoch``,
+      ``learning_rate``, ``batch_size``, ``{split}_loss``, ``{split}_acc`` for ``train``, ``validation``
+      (if present), ``test`` (losses: mean cross-entropy without the L2 term) — plus ``steps_done`` and
+      ``diverged_at_step`` (updates after which it was first seen non-finite, else None). A diverged run
+      has only those two.
+    - ``history``: the evaluation rows as columns (``{"step": [...], "test_loss": [...], ...}``), up to
+      the last evaluation before divergence.
+    - ``probes``: measurements taken during training, as columns ``step``, ``epoch`` and
+      ``"{measurement}.{quantity}"`` (None where a probe did not measure at that step).
+    - ``measurements``: ``{name: {quantity: value}}`` of the final measurements (finished runs only).
+    - ``seconds``: the run's share of its group's wall time.
+    - ``state_dict``: the final ``nn.Module`` state (CPU) when asked for (``keep_state``); not stored.
+    """
 
     config: TrainConfig
-    status: Literal["finished", "diverged"]
-    steps_done: int
-    diverged_at_step: int | None = None
-    history: list[dict[str, float]] = field(default_factory=list)
-    final: dict[str, float] = field(default_factory=dict)
+    status: RunStatus
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, list[Any]] = field(default_factory=dict)
+    probes: dict[str, list[Any]] = field(default_factory=dict)
+    measurements: dict[str, dict[str, float]] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
     state_dict: dict[str, Any] | None = None
 
+    @property
+    def steps_done(self) -> int:
+        return int(self.metrics.get("steps_done", 0))
+
+    @property
+    def diverged_at_step(self) -> int | None:
+        return self.metrics.get("diverged_at_step")
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable summary (without ``state_dict``)."""
+        """What the store keeps (without ``config`` and ``state_dict``)."""
         return {
-            "config": self.config.to_dict(),
             "status": self.status,
-            "steps_done": self.steps_done,
-            "diverged_at_step": self.diverged_at_step,
+            "metrics": self.metrics,
             "history": self.history,
-            "final": self.final,
+            "probes": self.probes,
+            "measurements": self.measurements,
+            "seconds": self.seconds,
+            "error": self.error,
         }
 
 

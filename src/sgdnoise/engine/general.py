@@ -58,19 +58,29 @@ class StackedModule:
             view.grad = self.grad[:, lo:hi].view(runs, *shape)
             self._param_views[name] = view
 
-    def loss_and_grad(self, indices: torch.Tensor) -> torch.Tensor:
-        """Per-run mean cross-entropy on ``train[indices[r]]`` ([R, B]); its gradient goes to ``self.grad``."""
+    def gather(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The minibatches ``train[indices[r]]`` as ([R, B, *input shape], [R, B])."""
         runs, batch = indices.shape
         flat_indices = indices.reshape(-1)
         x = self.train_x.index_select(0, flat_indices).view(runs, batch, *self.train_x.shape[1:])
-        y = self.train_y.index_select(0, flat_indices)
+        return x, self.train_y.index_select(0, flat_indices).view(runs, batch)
+
+    def loss_and_grad(
+        self, x: torch.Tensor, y: torch.Tensor, velocity: torch.Tensor | None = None, momentum: float = 0.0
+    ) -> torch.Tensor:
+        """Per-run mean cross-entropy of the minibatches ``x`` ([R, B, ...]), ``y`` ([R, B]) in train
+        mode (batch norm updates each run's running statistics); its gradient goes to ``self.grad``, or
+        with ``velocity`` is accumulated as ``velocity ← momentum·velocity + g`` (App. D eq. 29)."""
+        runs, batch = y.shape
         self.grad.zero_()
         self.template.train()
         with torch.enable_grad():
             logits = self._train_forward(self._param_views, self.buffers, x)
-            loss = F.cross_entropy(logits.reshape(runs * batch, -1), y, reduction="none").view(runs, batch)
+            loss = F.cross_entropy(logits.reshape(runs * batch, -1), y.reshape(-1), reduction="none").view(runs, batch)
             loss = loss.mean(dim=1)
             loss.sum().backward()
+        if velocity is not None:
+            velocity.mul_(momentum).add_(self.grad)
         return loss.detach()
 
     @torch.no_grad()

@@ -81,23 +81,29 @@ class StackedMLP:
         self._param_views = self._views(self.params)
         self._grad_views = self._views(self.grad)
 
+    def gather(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The minibatches ``train[indices[r]]`` as ([R, B, D] in a reused buffer, [R, B])."""
+        runs, batch = indices.shape
+        rows = runs * batch
+        flat_indices = indices.reshape(-1)
+        x = self._x_buffer[: rows * self.sizes[0]].view(runs, batch, self.sizes[0])
+        torch.index_select(self.train_x, 0, flat_indices, out=x.view(rows, self.sizes[0]))
+        return x, self.train_y.index_select(0, flat_indices).view(runs, batch)
+
     def loss_and_grad(
-        self, indices: torch.Tensor, velocity: torch.Tensor | None = None, momentum: float = 0.0
+        self, x: torch.Tensor, y: torch.Tensor, velocity: torch.Tensor | None = None, momentum: float = 0.0
     ) -> torch.Tensor:
-        """Per-run mean cross-entropy on ``train[indices[r]]`` (``indices``: [R, B]); gradients of it
-        go to ``self.grad``. Backward by hand: dlogits = (softmax − onehot)/B, ReLU masks, weight
+        """Per-run mean cross-entropy of the minibatches ``x`` ([R, B, D]), ``y`` ([R, B]); gradients of
+        it go to ``self.grad``. Backward by hand: dlogits = (softmax − onehot)/B, ReLU masks, weight
         gradients by batched matmul.
 
         With ``velocity`` ([R, P], laid out like ``params``) the gradient is instead accumulated into
         it as ``velocity ← momentum·velocity + g`` inside the weight-gradient matmul (``baddbmm`` with
         ``beta=momentum``): the momentum step of App. D eq. 29 without writing and re-reading ``g``,
         which at small B is most of a step's memory traffic."""
-        runs, batch = indices.shape
+        runs, batch = y.shape
         rows = runs * batch
-        flat_indices = indices.reshape(-1)
-        x = self._x_buffer[: rows * self.sizes[0]].view(runs, batch, self.sizes[0])
-        torch.index_select(self.train_x, 0, flat_indices, out=x.view(rows, self.sizes[0]))
-        targets = self.train_y.index_select(0, flat_indices).view(runs, batch, 1)
+        targets = y.view(runs, batch, 1)
         activations = [x]
         last = len(self._layout) - 1
         for layer, (weight, bias) in enumerate(self._param_views):

@@ -1,4 +1,10 @@
-"""``train_group``: train a group of runs sharing model shape, data, batch-size schedule and budget."""
+"""``train_group``: train a group of runs sharing model shape, data, batch-size schedule and budget.
+
+The loop is ``_GroupTraining``: a small state object holding the stacked runs (a ``Backend``), the one
+SGD-with-momentum update (``MomentumSGD``), the per-run minibatch sampler and augmentation generators,
+and each run's result; its methods are the three things that happen to a group — ``step`` (one update
+of every live run), ``evaluate`` (full-split metrics, probes) and ``drop`` (remove diverged runs).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,16 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from sgdnoise.data import TaskData
+from sgdnoise.engine.backend import Backend
 from sgdnoise.engine.config import GroupProgress, RunResult, TrainConfig
 from sgdnoise.engine.general import StackedModule
+from sgdnoise.engine.measure import Measurement, Probe, check_measurements, measure, model_from_state
 from sgdnoise.engine.mlp import StackedMLP, fast_path_supports
 from sgdnoise.models import build_model
 
@@ -131,11 +140,24 @@ def momentum_sgd_update_(
     neg_lr: torch.Tensor,
     momentum: torch.Tensor,
     l2: torch.Tensor | None,
+    *,
+    accumulated: bool = False,
 ) -> None:
     """One in-place update of stacked runs (rows), Smith & Le 2018 App. D eq. 29-30 (TensorFlow form):
     ``g ← g + λ·ω`` (gradient of λ|ω|²/2), ``A ← m·A + g``, ``ω ← ω − ε·A``; with ``velocity=None``
     plain SGD ``ω ← ω − ε·g``. ``neg_lr`` (= −ε), ``momentum`` and ``l2`` are [R, 1] columns. ``grad``
-    is overwritten when ``l2`` is given."""
+    is overwritten when ``l2`` is given.
+
+    ``accumulated=True`` is the fused form: the backend has already formed ``A ← m·A + g`` while
+    computing the gradient (``loss_and_grad(..., velocity, m)``), so only ``A ← A + λ·ω`` and the step
+    remain (``grad`` is not read)."""
+    if accumulated:
+        if velocity is None:
+            raise ValueError("accumulated=True needs the velocity the gradient was accumulated into")
+        if l2 is not None:
+            velocity.addcmul_(l2, params)
+        params.addcmul_(neg_lr, velocity)
+        return
     if l2 is not None:
         grad.addcmul_(l2, params)
     direction = grad
@@ -145,227 +167,296 @@ def momentum_sgd_update_(
     params.addcmul_(neg_lr, direction)
 
 
-def _validate(
-    configs: Sequence[TrainConfig],
-    train_x: torch.Tensor,
-    train_y: torch.Tensor,
-    test_x: torch.Tensor | None,
-    test_y: torch.Tensor | None,
-    path: str,
-) -> None:
+class MomentumSGD:
+    """The optimiser state of a group: per-step learning rates (−ε, [steps, R, 1]), momenta and L2
+    coefficients ([R, 1] columns) and the velocity A ([R, P], absent when no run uses momentum).
+
+    When every run of the group shares one momentum m > 0, the momentum step is folded into the
+    backend's gradient computation (``fused_momentum`` = m; the MLP fast path does it inside the
+    weight-gradient matmul) and ``update`` applies the rest of the same update."""
+
+    def __init__(self, configs: Sequence[TrainConfig], plan: StepPlan, params: torch.Tensor) -> None:
+        device, dtype = params.device, params.dtype
+        self.neg_lr = torch.tensor(
+            [[-c.learning_rate(float(p)) for c in configs] for p in plan.progress], dtype=dtype, device=device
+        ).reshape(plan.total_steps, len(configs), 1)
+        self.momentum = torch.tensor([[c.momentum] for c in configs], dtype=dtype, device=device)
+        uses_l2 = any(c.l2 > 0 for c in configs)
+        self.l2 = torch.tensor([[c.l2] for c in configs], dtype=dtype, device=device) if uses_l2 else None
+        uses_momentum = any(c.momentum > 0 for c in configs)
+        self.velocity = torch.zeros_like(params) if uses_momentum else None
+        momenta = {c.momentum for c in configs}
+        self.fused_momentum = momenta.pop() if uses_momentum and len(momenta) == 1 else None
+
+    def gradient_target(self) -> tuple[torch.Tensor | None, float]:
+        """What ``Backend.loss_and_grad`` accumulates the gradient into: (velocity, m) when fused."""
+        if self.fused_momentum is None:
+            return None, 0.0
+        return self.velocity, self.fused_momentum
+
+    @torch.no_grad()
+    def update(self, step: int, params: torch.Tensor, grad: torch.Tensor) -> None:
+        momentum_sgd_update_(
+            params,
+            grad,
+            self.velocity,
+            self.neg_lr[step],
+            self.momentum,
+            self.l2,
+            accumulated=self.fused_momentum is not None,
+        )
+
+    def keep(self, mask: torch.Tensor) -> None:
+        self.neg_lr, self.momentum = self.neg_lr[:, mask], self.momentum[mask]
+        if self.l2 is not None:
+            self.l2 = self.l2[mask]
+        if self.velocity is not None:
+            self.velocity = self.velocity[mask].contiguous()
+
+
+def _validate(configs: Sequence[TrainConfig], task: TaskData, path: str) -> None:
     if not configs:
         raise ValueError("train_group needs at least one TrainConfig")
     if not all(isinstance(c, TrainConfig) for c in configs):
         raise TypeError("configs must be TrainConfig instances")
     if len({c.group_key() for c in configs}) != 1:
         raise ValueError(
-            "configs of one group must share model, batch-size schedule, budget and "
-            "eval_points (use group_configs to split them)"
+            "configs of one group must share model, batch-size schedule, budget, eval_points and "
+            "augmentation (use group_configs to split them)"
         )
+    if not isinstance(task, TaskData):
+        raise TypeError(f"task must be a TaskData, got {type(task).__name__}")
     if path not in ("auto", "fast", "general"):
         raise ValueError(f"path must be 'auto', 'fast' or 'general', got {path!r}")
-    if path == "fast" and not fast_path_supports(configs[0].model):
-        raise ValueError("path='fast' needs an MLPSpec without batch norm; use path='general'")
-    for name, x, y in (("train", train_x, train_y), ("test", test_x, test_y)):
-        if (x is None) != (y is None):
-            raise ValueError(f"give both {name}_x and {name}_y, or neither")
-        if x is None or y is None:
-            continue
-        if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-            raise TypeError(f"{name}_x and {name}_y must be tensors")
-        if y.ndim != 1 or x.shape[0] != y.shape[0] or x.shape[0] == 0:
-            raise ValueError(
-                f"{name}_x {tuple(x.shape)} and {name}_y {tuple(y.shape)} must have the same "
-                "non-zero number of rows and y must be 1-D"
-            )
-        if y.dtype.is_floating_point or y.dtype == torch.bool:
-            raise TypeError(f"{name}_y must hold integer class labels, got {y.dtype}")
-        classes = getattr(configs[0].model, "num_classes", None)
-        if classes is not None and (int(y.min()) < 0 or int(y.max()) >= classes):
-            raise ValueError(f"{name}_y labels must lie in [0, {classes}) for this model")
+    augmentation = configs[0].augmentation
+    if path == "fast" and not (fast_path_supports(configs[0].model) and augmentation is None):
+        raise ValueError("path='fast' needs an MLPSpec without batch norm and no augmentation; use path='general'")
+    if augmentation is not None and task.train.x.ndim != 4:
+        raise ValueError(
+            f"augmentation {augmentation!r} needs image inputs [N, C, H, W], got {tuple(task.train.x.shape)}"
+        )
+    classes = getattr(configs[0].model, "num_classes", None)
+    for name, split in task.splits.items():
+        if split.x.shape[0] == 0:
+            raise ValueError(f"the {name} split of the task holds no examples")
+        if classes is not None and (int(split.y.min()) < 0 or int(split.y.max()) >= classes):
+            raise ValueError(f"{name} labels must lie in [0, {classes}) for this model")
 
 
 def train_group(
     configs: Sequence[TrainConfig],
-    train_x: torch.Tensor,
-    train_y: torch.Tensor,
-    test_x: torch.Tensor | None = None,
-    test_y: torch.Tensor | None = None,
+    task: TaskData,
     *,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
     path: Path = "auto",
     progress: ProgressCallback | None = None,
-    return_state: bool = False,
-    eval_chunk: int = 1000,
+    probes: Sequence[Probe] = (),
+    measurements: Sequence[Measurement] = (),
+    keep_state: bool = False,
     num_threads: int | None = None,
+    eval_chunk: int = 1000,
 ) -> list[RunResult]:
-    """Train ``configs`` (one group, see ``TrainConfig.group_key``) together; one result per config.
+    """Train ``configs`` (one group, see ``TrainConfig.group_key``) on ``task``; one result per config.
 
-    The data are moved once to ``device``/``dtype`` and stay resident; each update is one batched
-    forward/backward for all live runs. ``path="auto"`` uses the MLP fast path when the model allows
-    (``StackedMLP``) and the general vmap path otherwise. A run whose loss or parameters become
-    non-finite is recorded as diverged and dropped; the others continue unchanged. ``progress`` is
-    called about 200 times per group and at every evaluation/divergence. ``num_threads`` sets torch's
-    CPU threads during the call. Denormals are flushed while training; global state is restored after.
+    The splits of ``task`` are moved once to ``device``/``dtype`` (default: where the training inputs
+    are) and stay resident; each update is one batched forward/backward for all live runs.
+    ``path="auto"`` uses the MLP fast path when the model allows (``StackedMLP``; no augmentation) and
+    the general vmap path otherwise. Every evaluation step measures loss and accuracy on every split
+    (``task.splits``: train, validation if present, test). A run whose loss or parameters become
+    non-finite is recorded as diverged and dropped; the others continue unchanged.
+
+    ``probes`` measure during training at their steps (after the evaluation of that step);
+    ``measurements`` run once on each finished run's final model. Both receive an ``nn.Module`` rebuilt
+    from the run's stacked state and ``task``. ``keep_state`` returns each finished run's final state
+    dict (CPU). ``progress`` is called about 200 times per group and at every evaluation/divergence.
+    ``num_threads`` sets torch's CPU threads during the call. Denormals are flushed while training;
+    global state is restored after.
     """
-    _validate(configs, train_x, train_y, test_x, test_y, path)
+    _validate(configs, task, path)
+    probes = tuple(probes)
+    if not all(isinstance(p, Probe) for p in probes):
+        raise TypeError("probes must be Probe instances")
+    measurements = check_measurements(measurements)
     if eval_chunk < 1:
         raise ValueError(f"eval_chunk must be >= 1, got {eval_chunk}")
     if num_threads is not None and num_threads < 1:
         raise ValueError(f"num_threads must be >= 1, got {num_threads}")
-    device = torch.device(device) if device is not None else train_x.device
+    device = torch.device(device) if device is not None else task.train.x.device
     with _training_environment(num_threads):
-        return _train(
-            list(configs), train_x, train_y, test_x, test_y, device, dtype, path, progress, return_state, eval_chunk
+        training = _GroupTraining(list(configs), task, device, dtype, path, progress, probes, eval_chunk)
+        return training.run(measurements, keep_state)
+
+
+def _augmentation_generator(seed: int) -> torch.Generator:
+    """A run's CPU generator for augmentation, seeded from its seed but independent of its sampler."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, 1]).generate_state(1)[0]))
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    return {name: [row.get(name) for row in rows] for name in names}
+
+
+class _GroupTraining:
+    """One group in training. ``live[row]`` is the config index of each row of the stacked state."""
+
+    def __init__(
+        self,
+        configs: list[TrainConfig],
+        task: TaskData,
+        device: torch.device,
+        dtype: torch.dtype,
+        path: str,
+        progress: ProgressCallback | None,
+        probes: tuple[Probe, ...],
+        eval_chunk: int,
+    ) -> None:
+        self.configs, self.task, self.device, self.dtype = configs, task, device, dtype
+        self.splits = {
+            name: (split.x.to(device=device, dtype=dtype), split.y.to(device=device, dtype=torch.long))
+            for name, split in task.splits.items()
+        }
+        train_x, train_y = self.splits["train"]
+        self.plan = plan_steps(configs[0], train_x.shape[0])
+        spec = configs[0].model
+        models = [build_model(spec, c.seed, device=device, dtype=dtype) for c in configs]
+        use_fast = path == "fast" or (path == "auto" and fast_path_supports(spec) and configs[0].augmentation is None)
+        self.backend: Backend = (
+            StackedMLP(spec, models, train_x, train_y, max_batch=int(self.plan.batch_sizes.max()))  # type: ignore[arg-type]
+            if use_fast
+            else StackedModule(models, train_x, train_y)
         )
+        del models
+        self.optimizer = MomentumSGD(configs, self.plan, self.backend.params)
+        self.sampler = EpochSampler(train_x.shape[0], [c.seed for c in configs], device)
+        self.augmentation = configs[0].augmentation
+        self.augment_generators = [_augmentation_generator(c.seed) for c in configs] if self.augmentation else []
+        self.live = list(range(len(configs)))
+        self.results = [RunResult(config=c, status="finished") for c in configs]
+        self.history: list[list[dict[str, Any]]] = [[] for _ in configs]
+        self.probe_rows: list[list[dict[str, Any]]] = [[] for _ in configs]
+        self.probes_at: dict[int, list[Measurement]] = {}
+        for probe in probes:
+            for step in probe.schedule(self.plan.epochs):
+                self.probes_at.setdefault(step, []).append(probe.measurement)
+        self.progress = progress
+        self.eval_chunk = eval_chunk
+        self.diverged = 0
 
+    def run(self, measurements: tuple[Measurement, ...], keep_state: bool) -> list[RunResult]:
+        """Train to the end of the budget (or until every run diverged) and fill in the results."""
+        plan = self.plan
+        eval_steps = set(plan.eval_steps)
+        report_every = max(1, plan.total_steps // 200)
+        start = time.perf_counter()
+        for step in range(plan.total_steps + 1):
+            if step in eval_steps:
+                self.evaluate(step)
+            if step in self.probes_at:
+                self.probe(step, self.probes_at[step])
+            if step in eval_steps:
+                self.report(step)
+            if step == plan.total_steps or not self.live:
+                break
+            self.step(step)
+            if not self.live:
+                break
+            if (step + 1) % report_every == 0 and step + 1 not in eval_steps:
+                self.report(step + 1)
+        for row, index in enumerate(self.live):
+            result = self.results[index]
+            result.metrics = self.history[index][-1] | {"steps_done": plan.total_steps, "diverged_at_step": None}
+            if measurements or keep_state:
+                state = self.backend.state_dict(row)
+                if measurements:
+                    model = model_from_state(result.config, state, self.device, self.dtype)
+                    result.measurements = measure(model, self.task, measurements)
+                if keep_state:
+                    result.state_dict = {name: value.cpu() for name, value in state.items()}
+        seconds = (time.perf_counter() - start) / len(self.configs)
+        for index, result in enumerate(self.results):
+            result.history = _columns(self.history[index])
+            result.probes = _columns(self.probe_rows[index])
+            result.seconds = seconds
+        return self.results
 
-def _train(
-    configs: list[TrainConfig],
-    train_x: torch.Tensor,
-    train_y: torch.Tensor,
-    test_x: torch.Tensor | None,
-    test_y: torch.Tensor | None,
-    device: torch.device,
-    dtype: torch.dtype,
-    path: str,
-    progress: ProgressCallback | None,
-    return_state: bool,
-    eval_chunk: int,
-) -> list[RunResult]:
-    train_x = train_x.to(device=device, dtype=dtype)
-    train_y = train_y.to(device=device, dtype=torch.long)
-    if test_x is not None and test_y is not None:
-        test_x = test_x.to(device=device, dtype=dtype)
-        test_y = test_y.to(device=device, dtype=torch.long)
-    num_train = train_x.shape[0]
-    plan = plan_steps(configs[0], num_train)
-    spec = configs[0].model
-    models = [build_model(spec, c.seed, device=device, dtype=dtype) for c in configs]
-    use_fast = path == "fast" or (path == "auto" and fast_path_supports(spec))
-    backend: StackedMLP | StackedModule
-    if use_fast:
-        backend = StackedMLP(spec, models, train_x, train_y, max_batch=int(plan.batch_sizes.max()))  # type: ignore[arg-type]
-    else:
-        backend = StackedModule(models, train_x, train_y)
-    del models
+    def step(self, step: int) -> None:
+        """One update of every live run on its own minibatch; runs with a non-finite loss are dropped."""
+        x, y = self.backend.gather(self.sampler.next(int(self.plan.batch_sizes[step])))
+        if self.augmentation is not None:
+            from sgdnoise.data.augment import augment
 
-    live = list(range(len(configs)))  # config index of each live row of the stacked state
-    results = [RunResult(config=c, status="finished", steps_done=0) for c in configs]
-    progress_table = plan.progress
-    neg_lr = torch.tensor(
-        [[-c.learning_rate(float(p)) for c in configs] for p in progress_table], dtype=dtype, device=device
-    ).reshape(plan.total_steps, len(configs), 1)
-    momentum = torch.tensor([[c.momentum] for c in configs], dtype=dtype, device=device)
-    l2 = torch.tensor([[c.l2] for c in configs], dtype=dtype, device=device)
-    use_momentum = any(c.momentum > 0 for c in configs)
-    use_l2 = any(c.l2 > 0 for c in configs)
-    velocity = torch.zeros_like(backend.params) if use_momentum else None
-    # one momentum shared by the group on the fast path: fold A ← m·A + g into the gradient matmul
-    shared = {c.momentum for c in configs}
-    fused_momentum = shared.pop() if use_fast and use_momentum and len(shared) == 1 else None
-    sampler = EpochSampler(num_train, [c.seed for c in configs], device)
-    eval_steps = set(plan.eval_steps)
-    report_every = max(1, plan.total_steps // 200)
-    diverged_count = 0
-
-    def report(step: int) -> None:
-        if progress is not None:
-            finished = len(live) if step == plan.total_steps else 0
-            progress(GroupProgress(step, plan.total_steps, len(configs), finished, diverged_count))
-
-    def drop(bad_rows: list[int], step: int) -> None:
-        nonlocal velocity, neg_lr, momentum, l2, diverged_count
-        for row in bad_rows:
-            results[live[row]].status = "diverged"
-            results[live[row]].diverged_at_step = step
-            results[live[row]].steps_done = step
-        diverged_count += len(bad_rows)
-        keep = [row not in bad_rows for row in range(len(live))]
-        mask = torch.tensor(keep, device=device)
-        backend.keep(mask)
-        sampler.keep(keep)
-        if velocity is not None:
-            velocity = velocity[mask].contiguous()
-        neg_lr, momentum, l2 = neg_lr[:, mask], momentum[mask], l2[mask]
-        live[:] = [config_index for config_index, k in zip(live, keep, strict=True) if k]
-        report(step)
-
-    def evaluate(step: int) -> None:
-        metrics: dict[str, torch.Tensor] = {}
-        splits = [("train", train_x, train_y)]
-        if test_x is not None and test_y is not None:
-            splits.append(("test", test_x, test_y))
-        for name, x, y in splits:
-            loss_sum = torch.zeros(len(live), dtype=torch.float64, device=device)
-            correct = torch.zeros(len(live), dtype=torch.float64, device=device)
-            for start in range(0, x.shape[0], eval_chunk):
-                chunk_loss, chunk_correct = backend.evaluate(
-                    x[start : start + eval_chunk], y[start : start + eval_chunk]
-                )
-                loss_sum += chunk_loss.double()
-                correct += chunk_correct.double()
-            metrics[f"{name}_loss"] = loss_sum / x.shape[0]
-            metrics[f"{name}_acc"] = correct / x.shape[0]
-        finite = torch.isfinite(metrics["train_loss"]) & torch.isfinite(backend.params).all(dim=1)
-        if test_x is not None:
-            finite &= torch.isfinite(metrics["test_loss"])
-        bad = [row for row, ok in enumerate(finite.tolist()) if not ok]
-        columns = {k: v.tolist() for k, v in metrics.items()}
-        in_range = step < plan.total_steps
-        for row, config_index in enumerate(live):
-            if row in bad:
-                continue
-            entry = {
-                "step": step,
-                "epoch": float(plan.epochs[step]),
-                "learning_rate": configs[config_index].learning_rate(float(progress_table[step]))
-                if in_range
-                else configs[config_index].learning_rate(1.0),
-                "batch_size": int(plan.batch_sizes[min(step, plan.total_steps - 1)]),
-            }
-            entry.update({k: v[row] for k, v in columns.items()})
-            results[config_index].history.append(entry)
-        if bad:
-            drop(bad, step)
-
-    start_time = time.perf_counter()
-    for step in range(plan.total_steps + 1):
-        if step in eval_steps:
-            evaluate(step)
-            report(step)
-        if step == plan.total_steps or not live:
-            break
-        indices = sampler.next(int(plan.batch_sizes[step]))
-        if fused_momentum is None:
-            loss = backend.loss_and_grad(indices)
-        else:
-            loss = backend.loss_and_grad(indices, velocity, fused_momentum)
+            x = torch.stack([augment(self.augmentation, x[r], g) for r, g in enumerate(self.augment_generators)])
+        velocity, momentum = self.optimizer.gradient_target()
+        loss = self.backend.loss_and_grad(x, y, velocity, momentum)
         finite = torch.isfinite(loss)
         if not bool(finite.all()):
-            drop([row for row, ok in enumerate(finite.tolist()) if not ok], step)
-            if not live:
-                break
-        with torch.no_grad():
-            if fused_momentum is None:
-                momentum_sgd_update_(
-                    backend.params, backend.grad, velocity, neg_lr[step], momentum, l2 if use_l2 else None
-                )
-            else:  # velocity already holds m·A + g; add the L2 gradient λ·ω, then ω ← ω − ε·A
-                if use_l2:
-                    velocity.addcmul_(l2, backend.params)
-                backend.params.addcmul_(neg_lr[step], velocity)
-        if (step + 1) % report_every == 0 and step + 1 not in eval_steps:
-            report(step + 1)
+            self.drop([row for row, ok in enumerate(finite.tolist()) if not ok], step)
+            if not self.live:
+                return
+        self.optimizer.update(step, self.backend.params, self.backend.grad)
 
-    wall = time.perf_counter() - start_time
-    for row, config_index in enumerate(live):
-        result = results[config_index]
-        result.steps_done = plan.total_steps
-        result.final = dict(result.history[-1]) if result.history else {}
-        if return_state:
-            result.state_dict = {k: v.cpu() for k, v in backend.state_dict(row).items()}
-    for result in results:
-        result.final["wall_seconds"] = wall
-    return results
+    def evaluate(self, step: int) -> None:
+        """Mean loss and accuracy of every live run on every split (in chunks of ``eval_chunk``), one
+        history row each; runs with a non-finite loss or parameters are dropped instead."""
+        columns: dict[str, list[float]] = {}
+        finite = torch.isfinite(self.backend.params).all(dim=1)
+        for name, (x, y) in self.splits.items():
+            loss_sum = torch.zeros(len(self.live), dtype=torch.float64, device=self.device)
+            correct = torch.zeros(len(self.live), dtype=torch.float64, device=self.device)
+            for start in range(0, x.shape[0], self.eval_chunk):
+                chunk = slice(start, start + self.eval_chunk)
+                chunk_loss, chunk_correct = self.backend.evaluate(x[chunk], y[chunk])
+                loss_sum += chunk_loss.double()
+                correct += chunk_correct.double()
+            finite &= torch.isfinite(loss_sum)
+            columns[f"{name}_loss"] = (loss_sum / x.shape[0]).tolist()
+            columns[f"{name}_acc"] = (correct / x.shape[0]).tolist()
+        plan = self.plan
+        progress = float(plan.progress[step]) if step < plan.total_steps else 1.0
+        bad = [row for row, ok in enumerate(finite.tolist()) if not ok]
+        for row, index in enumerate(self.live):
+            if row not in bad:
+                self.history[index].append(
+                    {
+                        "step": step,
+                        "epoch": float(plan.epochs[step]),
+                        "learning_rate": self.configs[index].learning_rate(progress),
+                        "batch_size": int(plan.batch_sizes[min(step, plan.total_steps - 1)]),
+                    }
+                    | {column: values[row] for column, values in columns.items()}
+                )
+        if bad:
+            self.drop(bad, step)
+
+    def probe(self, step: int, measurements: list[Measurement]) -> None:
+        """Measure every live run's current model (rebuilt from its row of the stacked state)."""
+        for row, index in enumerate(self.live):
+            model = model_from_state(self.configs[index], self.backend.state_dict(row), self.device, self.dtype)
+            values = measure(model, self.task, measurements)
+            row_values: dict[str, Any] = {"step": step, "epoch": float(self.plan.epochs[step])}
+            row_values |= {f"{name}.{q}": v for name, quantities in values.items() for q, v in quantities.items()}
+            self.probe_rows[index].append(row_values)
+
+    def drop(self, rows: list[int], step: int) -> None:
+        """Record the runs in ``rows`` as diverged after ``step`` updates and remove them from the group."""
+        for row in rows:
+            result = self.results[self.live[row]]
+            result.status = "diverged"
+            result.metrics = {"steps_done": step, "diverged_at_step": step}
+        self.diverged += len(rows)
+        keep = [row not in rows for row in range(len(self.live))]
+        mask = torch.tensor(keep, device=self.device)
+        self.backend.keep(mask)
+        self.optimizer.keep(mask)
+        self.sampler.keep(keep)
+        self.augment_generators = [g for g, k in zip(self.augment_generators, keep, strict=False) if k]
+        self.live = [index for index, k in zip(self.live, keep, strict=True) if k]
+        self.report(step)
+
+    def report(self, step: int) -> None:
+        if self.progress is not None:
+            total = self.plan.total_steps
+            finished = len(self.live) if step == total else 0
+            self.progress(GroupProgress(step, total, len(self.configs), finished, self.diverged))

@@ -1,0 +1,316 @@
+"""Where a sweep's jobs run: in this process (``inline``), on a local pool of spawned processes
+(``processes``) or on Ray (``ray``, imported only when asked for). Every executor runs a job with the
+same ``run_job`` and hands its outcomes back to the coordinator, the only writer of the store.
+
+A job that raises does not stop the sweep: ``run_job`` turns the error into ``failed`` outcomes for the
+job's runs (with the error text), which the coordinator stores; they are trained again next time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import os
+import pickle
+import queue
+import signal
+import traceback
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from sgdnoise.data import TaskData
+from sgdnoise.engine import GroupProgress, Measurement, Probe, RunResult, TrainConfig, measure_state, train_group
+from sgdnoise.runtime import torch_threads
+from sgdnoise.sweep.planning import Job, JobKind
+from sgdnoise.sweep.specs import TaskFactory
+
+if TYPE_CHECKING:
+    from sgdnoise.sweep.running import Coordinator
+
+GroupTrainer = Callable[..., list[RunResult]]  # the signature of ``engine.train_group``
+Outcome = dict[str, Any]  # a train job: RunResult.to_dict() | {"state": ...}; a measure job: measurements, error
+
+
+class MissingDependencyError(ImportError, ValueError):
+    """An optional dependency of the chosen feature is not installed (a ValueError too, so the CLI
+    prints it as one line)."""
+
+
+@dataclass(frozen=True)
+class Training:
+    """How every job of a sweep trains and measures (sent to each worker once)."""
+
+    device: torch.device | None
+    dtype: torch.dtype
+    path: str
+    probes: tuple[Probe, ...]
+    measurements: tuple[Measurement, ...]
+    keep_weights: bool
+    trainer: GroupTrainer = train_group
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What a worker is sent for one job; ``states``/``measure`` (measure jobs): each run's kept weights
+    and the names of the measurements it lacks."""
+
+    index: int
+    kind: JobKind
+    task: str
+    configs: list[TrainConfig]
+    threads: int
+    states: list[dict[str, torch.Tensor]] | None = None
+    measure: list[tuple[str, ...]] | None = None
+
+
+class TaskCache:
+    """Holds the most recently built task (groups of one task are contiguous, so this builds each task
+    about once per process while keeping at most one task's data in memory)."""
+
+    def __init__(self) -> None:
+        self._token: str | None = None
+        self._data: TaskData | None = None
+
+    def get(self, token: str, factory: TaskFactory) -> TaskData:
+        if self._token != token or self._data is None:
+            self._data = None  # free the previous task before building the next
+            data = factory()
+            if not isinstance(data, TaskData):
+                raise TypeError(f"task factory {factory!r} returned {type(data).__name__}, expected TaskData")
+            self._token, self._data = token, data
+        return self._data
+
+
+def _error_text(error: BaseException) -> str:
+    return "".join(traceback.format_exception_only(error)).strip()
+
+
+def run_job(
+    cache: TaskCache,
+    payload: Payload,
+    factory: TaskFactory,
+    training: Training,
+    progress: Callable[[GroupProgress], None] | None,
+) -> list[Outcome]:
+    """Train or measure one job's runs; an exception becomes the runs' ``failed`` outcome."""
+    if payload.kind == "measure":
+        return _measure_job(cache, payload, factory, training)
+    try:
+        data = cache.get(payload.task, factory)
+        results = training.trainer(
+            payload.configs,
+            data,
+            device=training.device,
+            dtype=training.dtype,
+            path=training.path,
+            progress=progress,
+            probes=training.probes,
+            measurements=training.measurements,
+            keep_state=training.keep_weights,
+            num_threads=payload.threads,
+        )
+    except Exception as error:
+        results = [RunResult(config, "failed", error=_error_text(error)) for config in payload.configs]
+    return [result.to_dict() | {"state": result.state_dict} for result in results]
+
+
+def _measure_job(cache: TaskCache, payload: Payload, factory: TaskFactory, training: Training) -> list[Outcome]:
+    assert payload.states is not None and payload.measure is not None
+    outcomes: list[Outcome] = []
+    with torch_threads(payload.threads):
+        for config, state, names in zip(payload.configs, payload.states, payload.measure, strict=True):
+            try:
+                data = cache.get(payload.task, factory)
+                wanted = [m for m in training.measurements if m.name in names]
+                values = measure_state(config, state, data, wanted, device=training.device, dtype=training.dtype)
+                outcomes.append({"measurements": values, "error": None})
+            except Exception as error:
+                outcomes.append({"measurements": {}, "error": f"measuring failed: {_error_text(error)}"})
+    return outcomes
+
+
+# --------------------------------------------------------------------------------------------------
+# inline
+# --------------------------------------------------------------------------------------------------
+
+
+def run_inline(
+    jobs: Sequence[Job],
+    tasks: Mapping[str, TaskFactory],
+    coordinator: Coordinator,
+    training: Training,
+    cache: TaskCache,
+) -> None:
+    for job in jobs:
+        payload = coordinator.claim(job)
+        if payload is None:
+            continue
+        outcomes = run_job(
+            cache, payload, tasks[job.task], training, lambda update, job=job: coordinator.progress(job, update)
+        )
+        coordinator.finish(job, outcomes)
+
+
+# --------------------------------------------------------------------------------------------------
+# local process pool
+# --------------------------------------------------------------------------------------------------
+
+
+def _worker_main(
+    worker: int, jobs: Any, messages: Any, tasks: Mapping[str, TaskFactory], training: Training, parent_pid: int
+) -> None:
+    """A local pool worker: runs the jobs it is sent and reports progress and outcomes; the parent
+    handles Ctrl-C (workers ignore SIGINT) and the worker exits when its parent has gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cache = TaskCache()
+
+    def report(update: GroupProgress) -> None:
+        if os.getppid() != parent_pid:
+            os._exit(1)
+        messages.put(("progress", worker, update))
+
+    while True:
+        try:
+            payload = jobs.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent_pid:
+                return
+            continue
+        if payload is None:
+            return
+        messages.put(("done", worker, run_job(cache, payload, tasks[payload.task], training, report)))
+
+
+def run_processes(
+    jobs: Sequence[Job],
+    tasks: Mapping[str, TaskFactory],
+    coordinator: Coordinator,
+    training: Training,
+    workers: int,
+    thread_budget: int,
+) -> None:
+    """Local pool of ``workers`` spawned processes; jobs run concurrently while the sum of their
+    threads stays within ``thread_budget`` (so 1-thread groups run side by side, an all-core group
+    alone). Outcomes come back to this process, which commits them."""
+    context = mp.get_context("spawn")  # torch + fork is unsafe
+    messages = context.Queue()
+    job_queues = [context.Queue() for _ in range(workers)]
+    processes = [
+        context.Process(
+            target=_worker_main,
+            args=(w, job_queues[w], messages, tasks, training, os.getpid()),
+            daemon=True,
+            name=f"sgdnoise-sweep-{w}",
+        )
+        for w in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    waiting = deque(jobs)
+    busy: dict[int, Job] = {}
+    threads_in_use = 0
+    clean = False
+    try:
+        while waiting or busy:
+            while waiting and len(busy) < workers:
+                job = waiting[0]
+                threads = min(job.threads, thread_budget)
+                if busy and threads_in_use + threads > thread_budget:
+                    break
+                waiting.popleft()
+                payload = coordinator.claim(job)
+                if payload is None:
+                    continue
+                worker = next(w for w in range(workers) if w not in busy)
+                job_queues[worker].put(payload)
+                busy[worker] = job
+                threads_in_use += threads
+            if not busy:
+                continue
+            try:
+                kind, worker, message = messages.get(timeout=0.5)
+            except queue.Empty:
+                for worker, job in busy.items():
+                    if not processes[worker].is_alive():
+                        raise RuntimeError(
+                            f"sweep worker {processes[worker].pid} died (exit code {processes[worker].exitcode}) "
+                            f"during a job of {len(job.runs)} runs; finished runs are stored, rerun to resume"
+                        ) from None
+                continue
+            job = busy[worker]
+            if kind == "progress":
+                coordinator.progress(job, message)
+            else:
+                coordinator.finish(job, message)
+                del busy[worker]
+                threads_in_use -= min(job.threads, thread_budget)
+        clean = True
+    finally:
+        for worker, process in enumerate(processes):
+            if clean:
+                job_queues[worker].put(None)
+            else:
+                process.terminate()
+        for process in processes:
+            process.join(timeout=10.0)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for channel in (messages, *job_queues):
+            channel.close()
+            channel.cancel_join_thread()
+
+
+# --------------------------------------------------------------------------------------------------
+# Ray
+# --------------------------------------------------------------------------------------------------
+
+_RAY_TASK_CACHE = TaskCache()  # one per Ray worker process, reused across its tasks
+
+
+def _ray_run_job(payload: Payload, factory: TaskFactory, training: Training) -> list[Outcome]:
+    """Runs inside a Ray worker process (reused across tasks, hence the per-process task cache)."""
+    return run_job(_RAY_TASK_CACHE, payload, factory, training, None)
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise MissingDependencyError(
+            "executor='ray' needs Ray, which is not installed; install it with: pip install 'sgdnoise[ray]'"
+        ) from None
+    return ray
+
+
+def run_ray(
+    jobs: Sequence[Job], tasks: Mapping[str, TaskFactory], experiment: str, coordinator: Coordinator, training: Training
+) -> None:
+    """Every job as one Ray task (``num_cpus`` = its threads) on the cluster ``ray.init()`` finds
+    (``RAY_ADDRESS``) or a local one. Progress advances per finished job; the parent commits."""
+    ray = import_ray()
+    if not ray.is_initialized():
+        ray.init()
+    remote = ray.remote(_ray_run_job)
+    factories = {}
+    for name in dict.fromkeys(job.task for job in jobs):
+        digest = hashlib.sha256(pickle.dumps(tasks[name])).hexdigest()[:16]
+        factories[name] = (f"{experiment}/{name}/{digest}", ray.put(tasks[name]))
+    in_flight: dict[Any, Job] = {}
+    try:
+        for job in jobs:
+            payload = coordinator.claim(job)
+            if payload is not None:
+                token, factory = factories[job.task]
+                payload = Payload(**{**payload.__dict__, "task": token})
+                in_flight[remote.options(num_cpus=job.threads).remote(payload, factory, training)] = job
+        while in_flight:
+            (ref,), _ = ray.wait(list(in_flight), num_returns=1)
+            coordinator.finish(in_flight.pop(ref), ray.get(ref))
+    finally:
+        for ref in in_flight:
+            ray.cancel(ref, force=True)
