@@ -47,7 +47,7 @@ from sgdnoise import analysis
 from sgdnoise.data import TaskData, cifar10_task, cifar_standin_task, fashion_mnist_task
 from sgdnoise.engine import StepDecay, TrainConfig
 from sgdnoise.experiments.base import Experiment, ExperimentResult, RunContext
-from sgdnoise.experiments.grid import TunedCurves, TuningProtocol, nullable, tune_curves
+from sgdnoise.experiments.grid import TunedCurves, TuningProtocol, join_notes, nullable, tune_curves
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.models import MLPSpec, wrn_16_4
 from sgdnoise.results import Claim
@@ -370,6 +370,16 @@ def epoch_budget_claims(
         and fit["sse"] < fit["sse_line"]
     )
     edge = regime["edge_optima"]
+    failed = [
+        text
+        for ok, text in (
+            (0.5 <= slope <= 1.5, f"rising slope {slope:.2f} outside [0.5, 1.5]"),
+            (curv_slope is not None and abs(curv_slope) <= 0.25, f"slope above B* {curv_slope} not within ±0.25"),
+            (smallest < b_star < largest, f"B* = {fit['breakpoint']:.3g} at the end of the B range"),
+            (fit["sse"] < fit["sse_line"], "the hinge fits no better than one straight line"),
+        )
+        if not ok
+    ]
     claims.append(
         Claim(
             id=f"{prefix}/sgd-regimes",
@@ -377,7 +387,7 @@ def epoch_budget_claims(
             "above (slope of the points above B* within ±0.25), with B* inside the batch-size range",
             holds=bool(holds),
             value={
-                "B_star": b_star,
+                "B_star": fit["breakpoint"],
                 "B_star_interval": [regime["low"], regime["high"]],
                 "interval_level": regime["level"],
                 "slope_noise": slope,
@@ -386,7 +396,10 @@ def epoch_budget_claims(
                 "sse_line": fit["sse_line"],
                 "optimal_lr": dict(zip(map(str, regime["batch_sizes"]), regime["optimal_lr"], strict=True)),
             },
-            note=f"test-accuracy optimum at the edge of its grid for B = {edge} (bounds, not peaks)" if edge else "",
+            note=join_notes(
+                "; ".join(failed),
+                f"test-accuracy optimum at the edge of its grid for B = {edge} (bounds, not peaks)" if edge else "",
+            ),
         )
     )
     by_b_sgd = {c["batch_size"]: c for c in sgd}
@@ -425,9 +438,21 @@ def epoch_budget_claims(
                 "beats_above": beats,
                 "largest_gap_below_points": None if worst_below is None else 100 * below[worst_below],
             },
-            note=""
-            if below and over
-            else f"no batch size on one side of B* = {b_star:.3g}: the comparison is incomplete",
+            note=join_notes(
+                ""
+                if below and over
+                else f"no batch size on one side of B* = {b_star:.3g}: the comparison is incomplete",
+                "momentum differs by more than the threshold at B ≤ B* = "
+                + ", ".join(
+                    f"{b} ({100 * g:+.2f} points)" for b, g in below.items() if abs(g) * 100 > MOMENTUM_MATCH_POINTS
+                )
+                if below and not matches
+                else "",
+                "momentum is not better at B > B* = "
+                + ", ".join(f"{b} ({100 * g:+.2f} points)" for b, g in over.items() if g <= 0)
+                if over and not beats
+                else "",
+            ),
         )
     )
     if init is None:
@@ -439,20 +464,25 @@ def epoch_budget_claims(
             )
         )
     else:
-        ratio = init["B_simple"] / b_star
+        ratio = init["B_simple"] / fit["breakpoint"]
+        within = 1.0 / B_SIMPLE_FACTOR <= ratio <= B_SIMPLE_FACTOR
         claims.append(
             Claim(
                 id=f"{prefix}/b-simple-near-b-star",
                 statement=f"the gradient noise scale B_simple at initialisation lies within a factor "
                 f"{B_SIMPLE_FACTOR:g} of SGD's regime boundary B*",
-                holds=1.0 / B_SIMPLE_FACTOR <= ratio <= B_SIMPLE_FACTOR,
+                holds=within,
                 value={
                     "B_simple": init["B_simple"],
-                    "B_star": b_star,
+                    "B_star": fit["breakpoint"],
                     "ratio": ratio,
                     "epsilon_crit_at_init": init["epsilon_crit"],
                     "sgd_plateau_lr": fit["plateau"],
                 },
+                note=""
+                if within
+                else f"B_simple at initialisation is {ratio:.2f}× B*, outside "
+                f"[{1 / B_SIMPLE_FACTOR:g}, {B_SIMPLE_FACTOR:g}]× (B_simple measured at initialisation only)",
             )
         )
     return claims
@@ -476,6 +506,8 @@ def step_budget_claims(curves: Sequence[Mapping[str, Any]], keep: int) -> tuple[
                 "lr": opt["value"],
                 "lr_band": [opt["band_lower"], opt["band_upper"]],
                 "lr_at_edge": opt["at_edge"],
+                "lowest_train_loss": _optimum(c, "train_loss")["score"],
+                "lr_lowest_train_loss": _optimum(c, "train_loss")["value"],
             }
         )
     if len(rows) < 3:
@@ -502,6 +534,14 @@ def step_budget_claims(curves: Sequence[Mapping[str, Any]], keep: int) -> tuple[
                 "drop_points": 100 * drop,
                 "spread_points": 100 * spread,
             },
+            note=join_notes(
+                f"accuracy peaks at the {'smallest' if peak == 0 else 'largest'} batch size {rows[peak]['batch_size']}"
+                if peak in (0, len(rows) - 1)
+                else "",
+                f"the drop at the largest B, {100 * drop:.2f} points, is within the seed spread {100 * spread:.2f}"
+                if 0 < peak < len(rows) - 1 and drop <= spread
+                else "",
+            ),
         )
     ]
     loss_margin = rows[peak]["train_loss"] - last["train_loss"]
@@ -520,7 +560,19 @@ def step_budget_claims(curves: Sequence[Mapping[str, Any]], keep: int) -> tuple[
                 "margin": loss_margin,
                 "spread": loss_spread,
                 "monotone_in_B": monotone,
+                "lowest_train_loss_per_B": {str(r["batch_size"]): r["lowest_train_loss"] for r in rows},
             },
+            note=join_notes(
+                "the accuracy peak is at the largest batch size: nothing to compare" if peak == len(rows) - 1 else "",
+                f"training loss at the largest B is higher than at the peak by {-loss_margin:.4f}; the lowest "
+                f"training loss over the grid at B = {last['batch_size']} is {last['lowest_train_loss']:.4f} "
+                f"(at ε_eff = {last['lr_lowest_train_loss']:g}, vs the test optimum ε_eff = {last['lr']:g})"
+                if peak < len(rows) - 1 and loss_margin <= 0
+                else "",
+                f"margin {loss_margin:.4f} within the seed spread {loss_spread:.4f}"
+                if peak < len(rows) - 1 and 0 < loss_margin <= loss_spread
+                else "",
+            ),
         )
     )
     return claims, rows
@@ -819,8 +871,8 @@ SPECS: dict[str, dict[str, SEDSpec]] = {
             batch_sizes=(64,),
             momenta=(0.9,),
             epoch_budgets=(2, 8, 32),
-            lr_exponents=(-3, 1),
-            final_lr_exponents=(-10, -8, -6, -4, -2),
+            lr_exponents=(-3, 0),
+            final_lr_exponents=(-10, -8, -6, -4),
         ),
         "paper": SEDSpec(
             **(_PAPER | {"runs": 7, "keep": 5}),
