@@ -80,6 +80,14 @@ def list_experiments() -> None:
     show_default=True,
     help="Where sweeps run: this process, a local process pool, or Ray.",
 )
+@click.option(
+    "--address",
+    "ray_address",
+    default=None,
+    metavar="HOST:PORT",
+    help="With --executor ray: the Ray cluster's address [default: $RAY_ADDRESS, a cluster on this machine, "
+    "else a local Ray].",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @_user_errors
 def reproduce(
@@ -90,6 +98,7 @@ def reproduce(
     device: str,
     assignments: tuple[str, ...],
     executor: str,
+    ray_address: str | None,
     quiet: bool,
 ) -> None:
     """Reproduce experiment NAME, check the paper's claims, write summary.json, figures and report.html.
@@ -100,6 +109,8 @@ def reproduce(
     from sgdnoise import experiments, report
     from sgdnoise.experiments.spec import parse_assignments
 
+    if ray_address is not None and executor != "ray":
+        raise ValueError(f"--address is for --executor ray, not --executor {executor}")
     if assignments == ("help",):
         experiment = experiments.get_experiment(name)
         spec = experiment.spec(scale)
@@ -115,6 +126,7 @@ def reproduce(
         seed=seed,
         device=device,
         executor=executor,  # type: ignore[arg-type]
+        ray_address=ray_address,
         show_progress=not quiet,
     )
     report.print_claims(summary)

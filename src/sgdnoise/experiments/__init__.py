@@ -62,6 +62,7 @@ def reproduce(
     seed: int = 0,
     device: str = "auto",
     executor: Executor = "auto",
+    ray_address: str | None = None,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Run one experiment end to end and write its outputs; returns the summary document.
@@ -89,6 +90,7 @@ def reproduce(
             store=store,
             device=resolved,
             executor=executor,
+            ray_address=ray_address,
             show_progress=show_progress,
         )
         result = experiment.run(spec, ctx)

@@ -28,7 +28,7 @@ Executor = Literal["auto", "inline", "processes", "ray"]
 @dataclass
 class RunContext:
     """Where and how an experiment runs: scale, base seed, output directory, store, device, the sweep
-    executor and whether progress bars are shown."""
+    executor (and the Ray cluster's address) and whether progress bars are shown."""
 
     scale: str
     seed: int
@@ -36,6 +36,7 @@ class RunContext:
     store: Store
     device: torch.device
     executor: Executor = "auto"
+    ray_address: str | None = None  # the Ray cluster when executor="ray" (None: Ray's default)
     show_progress: bool = True
 
     def progress(self, total: int, desc: str) -> tqdm:

@@ -296,6 +296,7 @@ def run_grid(spec: SGDSweepSpec, ctx: RunContext) -> GridResults:
         Sweep(STORE_NAMESPACE, tasks, runs),
         ctx.store,
         executor=ctx.executor,
+        ray_address=ctx.ray_address,
         device=ctx.device,
         show_progress=ctx.show_progress,
     )

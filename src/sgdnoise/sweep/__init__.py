@@ -16,7 +16,7 @@ before dispatching each job, so several processes (or machines sharing the file)
 sweep on one store: they split the remaining jobs between them.
 """
 
-from sgdnoise.sweep.executors import GroupTrainer, MissingDependencyError
+from sgdnoise.sweep.executors import RAY_MAX_RETRIES, ClusterError, GroupTrainer, MissingDependencyError
 from sgdnoise.sweep.planning import (
     LARGE_BATCH_SIZE,
     MIN_THREADED_STEP_WORK,
@@ -32,6 +32,8 @@ __all__ = [
     "EXECUTORS",
     "LARGE_BATCH_SIZE",
     "MIN_THREADED_STEP_WORK",
+    "RAY_MAX_RETRIES",
+    "ClusterError",
     "Executor",
     "GroupTrainer",
     "MissingDependencyError",

@@ -8,16 +8,18 @@ job's runs (with the error text), which the coordinator stores; they are trained
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing as mp
 import os
 import pickle
 import queue
 import signal
+import socket
 import traceback
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -25,7 +27,7 @@ import torch
 from sgdnoise.data import TaskData
 from sgdnoise.engine import GroupProgress, Measurement, Probe, RunResult, TrainConfig, measure_state, train_group
 from sgdnoise.runtime import torch_threads
-from sgdnoise.sweep.planning import Job, JobKind
+from sgdnoise.sweep.planning import Job, JobKind, available_cores
 from sgdnoise.sweep.specs import TaskFactory
 
 if TYPE_CHECKING:
@@ -269,7 +271,13 @@ def run_processes(
 # Ray
 # --------------------------------------------------------------------------------------------------
 
+RAY_MAX_RETRIES = 3  # a task whose worker process (or node) dies is retried this often, then recorded failed
 _RAY_TASK_CACHE = TaskCache()  # one per Ray worker process, reused across its tasks
+_RAY_POLL_SECONDS = 1.0  # how often the driver wakes while waiting for results (so Ctrl-C is prompt)
+
+
+class ClusterError(ConnectionError, ValueError):
+    """Ray could not be reached or started (a ValueError too, so the CLI prints it as one line)."""
 
 
 def _ray_run_job(payload: Payload, factory: TaskFactory, training: Training) -> list[Outcome]:
@@ -287,30 +295,113 @@ def import_ray() -> Any:
     return ray
 
 
-def run_ray(
-    jobs: Sequence[Job], tasks: Mapping[str, TaskFactory], experiment: str, coordinator: Coordinator, training: Training
-) -> None:
-    """Every job as one Ray task (``num_cpus`` = its threads) on the cluster ``ray.init()`` finds
-    (``RAY_ADDRESS``) or a local one. Progress advances per finished job; the parent commits."""
-    ray = import_ray()
-    if not ray.is_initialized():
-        ray.init()
-    remote = ray.remote(_ray_run_job)
-    factories = {}
-    for name in dict.fromkeys(job.task for job in jobs):
-        digest = hashlib.sha256(pickle.dumps(tasks[name])).hexdigest()[:16]
-        factories[name] = (f"{experiment}/{name}/{digest}", ray.put(tasks[name]))
-    in_flight: dict[Any, Job] = {}
+def _one_line(error: BaseException) -> str:
+    """The first meaningful line of an error (Ray's messages run to many lines)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0] if lines else 'no message'}"
+
+
+def check_ray_address(address: str) -> None:
+    """Fail in seconds, with one line, when ``address`` (``HOST:PORT``) has nothing listening: Ray itself
+    retries for a minute or more and then raises a many-line error."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", "local", "ray://…" etc.: left to Ray
     try:
-        for job in jobs:
-            payload = coordinator.claim(job)
-            if payload is not None:
-                token, factory = factories[job.task]
-                payload = Payload(**{**payload.__dict__, "task": token})
-                in_flight[remote.options(num_cpus=job.threads).remote(payload, factory, training)] = job
-        while in_flight:
-            (ref,), _ = ray.wait(list(in_flight), num_returns=1)
-            coordinator.finish(in_flight.pop(ref), ray.get(ref))
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10.0).close()
+    except OSError as error:
+        raise ClusterError(
+            f"cannot reach a Ray cluster at {address} ({error.strerror or error}); start one with "
+            f"`ray start --head` or check the address"
+        ) from None
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None) -> Iterator[Any]:
+    """Ray connected to the cluster at ``address`` (None: ``$RAY_ADDRESS`` or a cluster started on this
+    machine with ``ray start``, else a new local Ray of one CPU per core). A connection opened here is
+    closed after; one the caller opened (``ray.is_initialized()``) is used as it is."""
+    ray = import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    if address is not None:
+        check_ray_address(address)
+    options: dict[str, Any] = {"logging_level": "ERROR", "configure_logging": True}
+    try:
+        if address is None and not os.environ.get("RAY_ADDRESS"):
+            try:
+                ray.init(address="auto", **options)
+            except ConnectionError:  # no cluster running on this machine: start a local one
+                ray.init(num_cpus=available_cores(), include_dashboard=False, **options)
+        else:
+            ray.init(address=address, **options)
+    except Exception as error:
+        raise ClusterError(f"cannot connect to Ray at {address or 'the default address'}: {_one_line(error)}") from None
+    try:
+        yield ray
     finally:
-        for ref in in_flight:
-            ray.cancel(ref, force=True)
+        ray.shutdown()
+
+
+def _largest_node_cpus(ray: Any) -> int:
+    return max((int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node["Alive"]), default=0)
+
+
+def run_ray(
+    jobs: Sequence[Job],
+    tasks: Mapping[str, TaskFactory],
+    experiment: str,
+    coordinator: Coordinator,
+    training: Training,
+    address: str | None = None,
+) -> None:
+    """Every job as one Ray task on the cluster at ``address`` (see ``ray_session``): ``num_cpus`` = its
+    threads (capped at the largest node's CPUs, so no task waits for a node that does not exist), one GPU
+    per task when training on CUDA (Ray picks the GPU and sets ``CUDA_VISIBLE_DEVICES``, so the task
+    trains on ``cuda``). A task whose worker dies is retried ``RAY_MAX_RETRIES`` times; an error Ray
+    raises for a task (retries used up, node lost, …) records its runs as failed with that error in one
+    line. Outcomes are committed by this process (the driver) the moment each task's arrive."""
+    with ray_session(address) as ray:
+        largest = _largest_node_cpus(ray)
+        if largest < 1:
+            raise ClusterError("the Ray cluster has no node with a CPU for tasks; add one with `ray start --address=…`")
+        gpu = training.device is not None and training.device.type == "cuda"
+        if gpu:
+            training = replace(training, device=torch.device("cuda"))
+        remote = ray.remote(_ray_run_job)
+        factories = {}
+        for name in dict.fromkeys(job.task for job in jobs):
+            digest = hashlib.sha256(pickle.dumps(tasks[name])).hexdigest()[:16]
+            factories[name] = (f"{experiment}/{name}/{digest}", ray.put(tasks[name]))
+        training_ref = ray.put(training)
+        in_flight: dict[Any, tuple[Job, Payload]] = {}
+        try:
+            for job in jobs:
+                payload = coordinator.claim(job)
+                if payload is None:
+                    continue
+                token, factory = factories[job.task]
+                threads = min(payload.threads, largest)
+                payload = replace(payload, task=token, threads=threads)
+                options = {"num_cpus": threads, "num_gpus": 1 if gpu else 0, "max_retries": RAY_MAX_RETRIES}
+                in_flight[remote.options(**options).remote(payload, factory, training_ref)] = (job, payload)
+            while in_flight:
+                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=_RAY_POLL_SECONDS)
+                for ref in ready:
+                    job, payload = in_flight.pop(ref)
+                    try:
+                        outcomes = ray.get(ref)
+                    except ray.exceptions.RayError as error:
+                        outcomes = _failed_outcomes(payload, f"Ray: {_one_line(error)}")
+                    coordinator.finish(job, outcomes)
+        finally:
+            for ref in in_flight:
+                ray.cancel(ref, force=True)
+
+
+def _failed_outcomes(payload: Payload, error: str) -> list[Outcome]:
+    """What ``run_job`` would have returned had the job raised ``error`` (a train or a measure job)."""
+    if payload.kind == "measure":
+        return [{"measurements": {}, "error": f"measuring failed: {error}"} for _ in payload.configs]
+    return [RunResult(config, "failed", error=error).to_dict() | {"state": None} for config in payload.configs]

@@ -21,6 +21,7 @@ from sgdnoise.sweep.executors import (
     Payload,
     TaskCache,
     Training,
+    check_ray_address,
     import_ray,
     run_inline,
     run_processes,
@@ -236,6 +237,7 @@ def run_sweep(
     max_group_size: int | None = None,
     show_progress: bool = True,
     trainer: GroupTrainer = train_group,
+    ray_address: str | None = None,
 ) -> list[SweptRun]:
     """Do what ``store`` still lacks of ``sweep`` and return all runs, in the order of ``sweep.runs``
     (stored ones read back, neither retrained nor re-measured; see ``Sweep`` for when a run is done).
@@ -244,7 +246,9 @@ def run_sweep(
     ``failed`` with the error text and the sweep goes on (they are trained again by the next call).
     Executors: ``"inline"`` (this process, one job at a time), ``"processes"`` (``workers`` spawned
     processes, default one per core; jobs run side by side while their threads fit in max(cores,
-    workers)), ``"ray"`` (``pip install 'sgdnoise[ray]'``), and ``"auto"``: processes when at least
+    workers)), ``"ray"`` (``pip install 'sgdnoise[ray]'``; one Ray task per job on the cluster at
+    ``ray_address``, default ``$RAY_ADDRESS``, a cluster started on this machine, else a new local Ray;
+    a task whose worker dies is retried), and ``"auto"``: processes when at least
     two pending jobs are single-threaded and there are several workers, otherwise inline. ``threads``
     overrides the per-group thread heuristic (``threads_for_group``); ``max_group_size`` caps runs per
     group (memory). ``device``/``dtype``/``path`` go to the engine; ``trainer`` replaces
@@ -277,8 +281,14 @@ def run_sweep(
         sweep.keep_weights,
         trainer,
     )
+    if ray_address is not None and (not isinstance(ray_address, str) or not ray_address):
+        raise ValueError(f"ray_address must be a Ray cluster address such as 'HOST:6379', got {ray_address!r}")
+    if ray_address is not None and executor != "ray":
+        raise ValueError(f"ray_address is for executor='ray', not executor={executor!r}")
     if executor == "ray":
-        import_ray()  # fail before any work when Ray is missing
+        import_ray()  # fail before any work when Ray is missing or the cluster cannot be reached
+        if ray_address is not None:
+            check_ray_address(ray_address)
 
     keys = sweep.keys()
     records = store.lookup(keys)
@@ -308,7 +318,7 @@ def run_sweep(
                 thread_budget = max(cores, pool_size)
                 run_processes(jobs, sweep.tasks, coordinator, training, min(pool_size, len(jobs)), thread_budget)
             else:
-                run_ray(jobs, sweep.tasks, sweep.experiment, coordinator, training)
+                run_ray(jobs, sweep.tasks, sweep.experiment, coordinator, training, ray_address)
             trained = coordinator.trained_keys
 
     records = store.lookup(keys)
