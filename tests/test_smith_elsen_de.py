@@ -121,6 +121,14 @@ def test_unlimited_budget_claims_compare_the_two_optima():
     assert claims["fig2/bn-mlp/loss-lr-falls"].holds
     assert claims["fig2/bn-mlp/loss-lr-falls"].value["first_over_last"] == pytest.approx(8.0)
     assert not claims["fig2/mlp/test-lr-stays"].holds and claims["fig2/mlp/test-lr-stays"].value["max_over_min"] == 8.0
+    assert claims["fig2/bn-mlp/loss-lr-falls"].note == ""  # smooth losses: no stability note
+    # a loss that blows up just above its optimum (ε = 1 → 2) is flagged with its ratio
+    loss = np.where(grid[:, None] > 1.0, 5.0, 0.5 - 0.01 * (np.log2(grid)[:, None] ** 2) * -1)
+    cliff = _curve("mlp", 0.9, 64, 4, grid, _peaked(grid, 0.5, 0.9), np.repeat(loss, 4, axis=1))
+    assert sed.loss_jump_above(cliff) == pytest.approx(10.0)
+    flat = _curve("mlp", 0.9, 64, 2, grid, _peaked(grid, 0.5, 0.9), np.repeat(loss, 4, axis=1))
+    note = {c.id: c for c in sed.unlimited_budget_claims([flat, cliff])}["fig2/mlp/loss-lr-falls"].note
+    assert "2: 10" in note and "4: 10" in note
 
 
 def test_pair_optimum_and_initial_final_claims():

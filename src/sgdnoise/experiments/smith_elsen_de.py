@@ -578,6 +578,18 @@ def step_budget_claims(curves: Sequence[Mapping[str, Any]], keep: int) -> tuple[
     return claims, rows
 
 
+def loss_jump_above(curve: Mapping[str, Any]) -> float | None:
+    """Mean final training loss at the grid point just above the training-loss optimum over the loss at
+    the optimum (inf when no run there finished; None when the optimum is the top of the grid): a
+    large jump says the optimum is limited by stability (the curvature), not by the budget."""
+    optimum = _optimum(curve, "train_loss")
+    index = optimum["index"]
+    if index + 1 >= len(curve["lr_grid"]):
+        return None
+    above = [v for v in curve["scores"]["train_loss"][index + 1] if v is not None]
+    return math.inf if not above else float(np.mean(above)) / optimum["score"]
+
+
 def unlimited_budget_claims(curves: Sequence[Mapping[str, Any]]) -> list[Claim]:
     """Fig. 2c–d per architecture: the test-accuracy optimum varies by ≤ 2× across budgets, the
     training-loss optimum falls (lower at the largest budget than at the smallest)."""
@@ -592,6 +604,14 @@ def unlimited_budget_claims(curves: Sequence[Mapping[str, Any]]) -> list[Claim]:
         ]
         note = f"an optimum at the edge of its grid for budgets {edges} (bounds, not peaks)" if edges else ""
         spread = max(test_lr) / min(test_lr)
+        jumps = {c["epochs"]: loss_jump_above(c) for c in mine}
+        steep = {e: j for e, j in jumps.items() if j is not None and j > 2.0}
+        stability = (
+            "the training loss one grid point above its optimum is more than 2× higher (budget: ratio) "
+            + ", ".join(f"{e}: {j:.3g}" for e, j in steep.items())
+            if steep
+            else ""
+        )
         claims.append(
             Claim(
                 id=f"fig2/{architecture}/test-lr-stays",
@@ -611,7 +631,7 @@ def unlimited_budget_claims(curves: Sequence[Mapping[str, Any]]) -> list[Claim]:
                 and loss_lr[-1] < loss_lr[0]
                 and all(b <= a for a, b in itertools.pairwise(loss_lr)),
                 value={"epochs": epochs, "train_loss_lr": loss_lr, "first_over_last": loss_lr[0] / loss_lr[-1]},
-                note=note,
+                note=join_notes(note, stability),
             )
         )
     return claims
