@@ -581,3 +581,52 @@ def sed_initial_final_figure(data: Mapping[str, Any], fig_dir: Path) -> Path:
         ax.set_xlabel("epoch budget")
     fig.suptitle(f"Fig. 3 — batch size {data['batch_size']}, initial and final learning rates tuned independently")
     return save(fig, fig_dir / "fig3_initial_final_lr.png")
+
+
+# --------------------------------------------------------------------------------------------------
+# Jastrzębski et al. 2018 §4.1-4.2 (jastrzebski-sharpness, -interpolation, -exchange)
+# --------------------------------------------------------------------------------------------------
+
+
+def _seed_mean(rows: Sequence[Mapping[str, Any]], quantity: str) -> tuple[np.ndarray, np.ndarray]:
+    means, stds = [], []
+    for row in rows:
+        values = [s[quantity] for s in row["seeds"] if s.get(quantity) is not None]
+        means.append(np.mean(values) if values else np.nan)
+        stds.append(np.std(values) if values else np.nan)
+    return np.asarray(means, float), np.asarray(stds, float)
+
+
+def jastrzebski_sharpness_figure(data: Mapping[str, Any], fig_dir: Path) -> Path:
+    """Fig. 1 (a) log ‖H‖_F and (b) validation accuracy vs η/S, plus λ_max; one row per target
+    (matched training accuracy, matched training loss); colour = batch size."""
+    targets = list(data["targets"])
+    fig, axes = plt.subplots(len(targets), 3, figsize=(13, 3.6 * len(targets)), squeeze=False)
+    labels = {
+        "accuracy": f"train acc ≥ {data.get('accuracy_target')}",
+        "loss": f"train loss ≤ {data.get('loss_target')}",
+    }
+    for row_axes, target in zip(axes, targets, strict=True):
+        rows = data["targets"][target]
+        batches = sorted({r["batch_size"] for r in rows})
+        colours = plt.cm.viridis(np.linspace(0, 0.9, len(batches)))
+        for quantity, ax, ylabel, log in (
+            ("hessian_norm", row_axes[0], "‖H‖_F (finite differences)", True),
+            ("validation_acc", row_axes[1], "validation accuracy", False),
+            ("lambda_max", row_axes[2], "λ_max (Lanczos)", True),
+        ):
+            for batch, colour in zip(batches, colours, strict=True):
+                subset = [r for r in rows if r["batch_size"] == batch]
+                mean, std = _seed_mean(subset, quantity)
+                x = [r["noise"] for r in subset]
+                ax.errorbar(x, mean, yerr=std, fmt="o", color=colour, label=f"S={batch}", capsize=2)
+            ax.set_xscale("log")
+            if log:
+                ax.set_yscale("log")
+            ax.set_xlabel("η/S")
+            ax.set_ylabel(ylabel)
+            ax.set_title(f"{ylabel.split(' (')[0]} — {labels.get(target, target)}", fontsize=9)
+        row_axes[0].legend(fontsize=7)
+    fig.suptitle("Jastrzębski et al. 2018 Fig. 1: η/S vs sharpness and validation accuracy")
+    fig.tight_layout()
+    return save(fig, fig_dir / "jastrzebski_sharpness.png")

@@ -27,6 +27,7 @@ class Entry:
 
 _SMITH_LE_SGD = "sgdnoise.experiments.smith_le_sgd"
 _SMITH_ELSEN_DE = "sgdnoise.experiments.smith_elsen_de"
+_JASTRZEBSKI = "sgdnoise.experiments.jastrzebski"
 REGISTRY: tuple[Entry, ...] = (
     Entry(
         "smith-le-evidence",
@@ -64,6 +65,11 @@ REGISTRY: tuple[Entry, ...] = (
         "jastrzebski-equilibrium",
         "sgdnoise.experiments.jastrzebski_equilibrium",
         "Two minima in 1-D/2-D: simulated SDE/SGD occupation vs Gibbs (Thm 1), Laplace (Thm 2), eq. 4, (βη, βS).",
+    ),
+    Entry(
+        "jastrzebski-sharpness",
+        _JASTRZEBSKI,
+        "BN-MLP, Fashion-MNIST: ‖H‖_F, λ_max, validation accuracy vs η/S at matched train accuracy / loss (Fig. 1).",
     ),
     Entry(
         "sed-epoch-budget", _SMITH_ELSEN_DE, "SGD vs momentum at a constant epoch budget: ε_opt ∝ B, then flat (B*)."
