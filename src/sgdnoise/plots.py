@@ -621,7 +621,7 @@ def jastrzebski_sharpness_figure(data: Mapping[str, Any], fig_dir: Path) -> Path
                 x = [r["noise"] for r in subset]
                 ax.errorbar(x, mean, yerr=std, fmt="o", color=colour, label=f"S={batch}", capsize=2)
             ax.set_xscale("log")
-            if log:
+            if log and any(v > 0 for r in rows for s in r["seeds"] if (v := s.get(quantity)) is not None):
                 ax.set_yscale("log")
             ax.set_xlabel("η/S")
             ax.set_ylabel(ylabel)

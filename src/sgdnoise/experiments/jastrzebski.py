@@ -152,11 +152,14 @@ def budget_steps(learning_rate: float, batch_size: int, n_train: int, min_epochs
     return max(1, by_epochs, by_time)
 
 
-def first_reached(history: Mapping[str, Sequence[Any]], column: str, target: float, *, above: bool) -> int | None:
-    """The first evaluated step whose ``column`` is ≥ ``target`` (``above``) or ≤ it; None if never."""
+def first_reached(
+    history: Mapping[str, Sequence[Any]], column: str, target: float, *, above: bool, min_step: int = 1
+) -> int | None:
+    """The first evaluated step ≥ ``min_step`` (default 1: a run is trained to a target only once it
+    has trained) whose ``column`` is ≥ ``target`` (``above``) or ≤ it; None if never."""
     steps, values = history.get("step") or [], history.get(column) or []
     for step, value in zip(steps, values, strict=False):
-        if value is None or not math.isfinite(value):
+        if step < min_step or value is None or not math.isfinite(value):
             continue
         if (value >= target) if above else (value <= target):
             return int(step)

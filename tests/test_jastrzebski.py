@@ -1,0 +1,186 @@
+"""Jastrzębski et al. 2018 §4.1-4.2 experiments: shared set-up, claim functions on synthetic data with
+known answers, and tiny end-to-end runs through overrides (quick on the stand-in; paper scale one smoke
+step) with a resume check."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sgdnoise.experiments import reproduce
+from sgdnoise.experiments.jastrzebski import (
+    budget_steps,
+    first_reached,
+    model_spec,
+    noise_pairs,
+    pair_means,
+    sharpness_claims,
+)
+from sgdnoise.store import Store
+
+
+def test_noise_pairs_sorted_by_ratio_and_deduplicated() -> None:
+    pairs = noise_pairs((0.1, 0.02), (50, 10, 10))
+    assert pairs == [(0.02, 50), (0.02, 10), (0.1, 50), (0.1, 10)]  # ties in η/S ordered by η
+    with pytest.raises(ValueError):
+        noise_pairs((), (10,))
+    with pytest.raises(ValueError):
+        noise_pairs((0.1,), (0,))
+
+
+def test_budget_steps_takes_the_longer_of_epochs_and_sde_time() -> None:
+    assert budget_steps(0.1, 50, 1000, 50, 25.0) == 1000  # 50 epochs of 20 steps > 250 steps
+    assert budget_steps(0.02, 500, 1000, 50, 25.0) == 1250  # 25 / 0.02 > 100 steps
+    assert budget_steps(0.1, 50, 1000, 1, 0.0) == 20
+
+
+def test_first_reached_above_and_below() -> None:
+    history = {"step": [0, 5, 10, 20], "train_acc": [0.1, 0.98, None, 0.995], "train_loss": [2.3, 0.2, 0.04, 0.01]}
+    assert first_reached(history, "train_acc", 0.99, above=True) == 20
+    assert first_reached(history, "train_loss", 0.05, above=False) == 10
+    assert first_reached(history, "train_acc", 1.0, above=True) is None
+    assert first_reached({}, "train_acc", 0.5, above=True) is None
+    assert first_reached(history, "train_loss", 3.0, above=False) == 5  # step 0 (untrained) never counts
+    assert first_reached(history, "train_loss", 3.0, above=False, min_step=0) == 0
+
+
+def test_model_spec_shapes() -> None:
+    assert model_spec("bn-mlp", "fashion-mnist", pool=2).input_shape == (196,)
+    assert model_spec("bn-mlp", "standin").input_shape == (3072,)
+    with pytest.raises(ValueError):
+        model_spec("vgg11", "fashion-mnist")
+
+
+def _rows(hessians: list[float], accuracies: list[list[float]], noises: list[float]) -> list[dict]:
+    return [
+        {
+            "learning_rate": 0.1,
+            "batch_size": round(0.1 / n),
+            "noise": n,
+            "seeds": [
+                {"hessian_norm": h * (1 + 0.01 * i), "lambda_max": h / 10, "validation_acc": a}
+                for i, a in enumerate(accs)
+            ],
+        }
+        for h, accs, n in zip(hessians, accuracies, noises, strict=True)
+    ]
+
+
+def test_sharpness_claims_on_known_monotone_data() -> None:
+    noises = [1e-5, 1e-4, 1e-3, 1e-2]
+    rows = _rows([400.0, 100.0, 30.0, 10.0], [[0.80, 0.81], [0.82, 0.83], [0.84, 0.85], [0.86, 0.87]], noises)
+    claims = {c.id: c for c in sharpness_claims("accuracy", rows, accuracy_target=0.99, loss_target=0.05)}
+    assert claims["hessian_norm_falls_accuracy"].holds
+    assert claims["hessian_norm_falls_accuracy"].value["spearman_rho"] == pytest.approx(-1.0)
+    assert claims["lambda_max_falls_accuracy"].holds
+    assert claims["validation_rises_accuracy"].value["spearman_rho"] == pytest.approx(1.0)
+    effect = claims["validation_effect_accuracy"].value
+    # seed means 0.805, 0.825, 0.845, 0.865: slope 0.02 per decade over 3 decades; seed std 0.005
+    assert effect["slope_per_decade"] == pytest.approx(0.02)
+    assert effect["effect"] == pytest.approx(0.06)
+    assert effect["seed_spread"] == pytest.approx(0.005)
+    assert claims["validation_effect_accuracy"].holds
+
+
+def test_sharpness_claims_fail_on_reversed_data_and_report_unreached_pairs() -> None:
+    noises = [1e-5, 1e-4, 1e-3, 1e-2]
+    rows = _rows([10.0, 30.0, 100.0, 400.0], [[0.86, 0.80], [0.84, 0.80], [0.82, 0.80], [0.80, 0.80]], noises)
+    rows.append({"learning_rate": 0.01, "batch_size": 1000, "noise": 1e-5, "seeds": [{"validation_acc": None}]})
+    claims = {c.id: c for c in sharpness_claims("loss", rows, accuracy_target=0.99, loss_target=0.05)}
+    assert not claims["hessian_norm_falls_loss"].holds
+    assert claims["hessian_norm_falls_loss"].value["spearman_rho"] == pytest.approx(1.0)
+    assert not claims["validation_rises_loss"].holds
+    assert not claims["validation_effect_loss"].holds
+    assert "1 of 5 pairs never reached" in claims["hessian_norm_falls_loss"].note
+
+
+def test_pair_means_log_and_missing() -> None:
+    rows = [{"seeds": [{"x": math.e}, {"x": math.e**3}]}, {"seeds": [{"x": None}]}]
+    means = pair_means(rows, "x", log=True)
+    assert means["mean"] == [pytest.approx(2.0), None]
+    assert means["count"] == [2, 0]
+
+
+def _stored(out_dir) -> dict[str, list[tuple[str, float]]]:
+    with Store(out_dir / "store.sqlite") as store:
+        return {
+            ns: sorted((r.key, r.seconds) for r in store.runs(ns))
+            for ns in ("jastrzebski-sharpness-budget", "jastrzebski-sharpness-endpoints")
+        }
+
+
+TINY = {
+    "dataset": "standin",
+    "learning_rates": "0.05,0.2",
+    "batch_sizes": "8,16",
+    "seeds": 2,
+    "n_train": 32,
+    "validation": 16,
+    "n_test": 16,
+    "min_epochs": 3,
+    "eta_time": 0,
+    "width": 16,
+    "depth": 2,
+    "accuracy_target": 0.5,
+    "loss_target": 1.5,
+    "eval_points": 20,
+    "hessian_samples": 2,
+    "measure_examples": 16,
+    "lanczos_iterations": 3,
+}
+
+
+def test_sharpness_end_to_end_on_the_standin_and_resume(tmp_path) -> None:
+    summary = reproduce(
+        "jastrzebski-sharpness", overrides=TINY, out_dir=tmp_path, device="cpu", executor="inline", show_progress=False
+    )
+    ids = {c["id"] for c in summary["claims"]}
+    assert {"hessian_norm_falls_accuracy", "validation_rises_loss", "validation_effect_accuracy"} <= ids
+    rows = summary["data"]["targets"]["accuracy"]
+    assert len(rows) == 4
+    reached = [s for r in rows for s in r["seeds"] if s["step"] is not None]
+    assert reached, "some tiny run should reach 50% training accuracy"
+    for s in reached:  # a phase-2 endpoint is the run stopped where it first reached the target
+        assert s["train_acc"] >= 0.5
+        assert s["hessian_norm"] is not None and s["hessian_norm"] > 0
+    assert (tmp_path / "figures" / "jastrzebski_sharpness.png").is_file()
+    before = _stored(tmp_path)
+    assert before["jastrzebski-sharpness-budget"] and before["jastrzebski-sharpness-endpoints"]
+    again = reproduce(
+        "jastrzebski-sharpness", overrides=TINY, out_dir=tmp_path, device="cpu", executor="inline", show_progress=False
+    )
+    assert again["data"]["targets"] == summary["data"]["targets"]
+    assert _stored(tmp_path) == before  # the re-run trained and wrote nothing
+
+
+def test_sharpness_paper_scale_smoke_step_on_the_standin(tmp_path) -> None:
+    overrides = {
+        "dataset": "standin",
+        "learning_rates": "0.1",
+        "batch_sizes": "4",
+        "seeds": 1,
+        "n_train": 8,
+        "validation": 4,
+        "n_test": 4,
+        "min_epochs": 0.5,
+        "accuracy_target": 0.01,
+        "loss_target": 100.0,
+        "eval_points": 1,
+        "hessian_samples": 2,
+        "measure_examples": 4,
+        "lanczos_iterations": 2,
+    }
+    summary = reproduce(
+        "jastrzebski-sharpness",
+        scale="paper",
+        overrides=overrides,
+        out_dir=tmp_path,
+        device="cpu",
+        executor="inline",
+        show_progress=False,
+    )
+    assert summary["settings"]["model"] == "resnet56"
+    row = summary["data"]["targets"]["accuracy"][0]
+    assert row["seeds"][0]["step"] == 1  # one smoke step, measured at its end
+    assert row["seeds"][0]["hessian_norm"] is not None
