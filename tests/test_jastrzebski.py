@@ -12,10 +12,12 @@ from sgdnoise.experiments import reproduce
 from sgdnoise.experiments.jastrzebski import (
     budget_steps,
     first_reached,
+    interpolation_claims,
     model_spec,
     noise_pairs,
     pair_means,
     sharpness_claims,
+    side_width,
 )
 from sgdnoise.store import Store
 
@@ -184,3 +186,84 @@ def test_sharpness_paper_scale_smoke_step_on_the_standin(tmp_path) -> None:
     row = summary["data"]["targets"]["accuracy"][0]
     assert row["seeds"][0]["step"] == 1  # one smoke step, measured at its end
     assert row["seeds"][0]["hessian_norm"] is not None
+
+
+def test_side_width_interpolates_the_crossing() -> None:
+    alphas = [-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0]
+    losses = [3.0, 1.0, 0.0, 0.1, 0.0, 0.5, 1.5]
+    assert side_width(alphas, losses, endpoint=0.0, outwards=-1, threshold=0.5) == pytest.approx(0.25)
+    assert side_width(alphas, losses, endpoint=1.0, outwards=1, threshold=1.0) == pytest.approx(0.75)
+    assert side_width(alphas, losses, endpoint=1.0, outwards=1, threshold=5.0) is None
+
+
+def _comparison(w1: list, w2: list, equal: bool, noise2: float) -> dict:
+    return {
+        "first": {"learning_rate": 0.1, "batch_size": 50, "noise": 2e-3},
+        "second": {"learning_rate": 0.1, "batch_size": 500, "noise": noise2},
+        "equal_noise": equal,
+        "widths": {"first": w1, "second": w2},
+    }
+
+
+def test_interpolation_claims_known_answers() -> None:
+    comparisons = {
+        "large-batch": _comparison([0.6, 0.5, None], [0.2, 0.3, 0.25], False, 2e-4),  # None: wider than grid
+        "small-lr": _comparison([0.6, 0.5, 0.4], [0.2, 0.55, 0.25], False, 2e-4),  # seed 2 not sharper
+        "beta=4": _comparison([0.5, 0.6], [0.55, 0.65], True, 2e-3),  # diff 0.05 ≤ 2 × pooled 0.05
+        "beta=0.5": _comparison([0.5, 0.52], [0.9, 0.92], True, 2e-3),  # diff 0.4 ≫ spread 0.01
+    }
+    claims = {c.id: c for c in interpolation_claims(comparisons, 1.0)}
+    assert claims["lower_noise_sharper_large-batch"].holds
+    assert claims["lower_noise_sharper_large-batch"].value["seeds_sharper"] == 3
+    assert not claims["lower_noise_sharper_small-lr"].holds
+    assert claims["lower_noise_sharper_small-lr"].value["seeds_sharper"] == 2
+    assert claims["equal_noise_equal_width_beta=4"].holds
+    assert claims["equal_noise_equal_width_beta=4"].value["difference"] == pytest.approx(0.05)
+    assert claims["equal_noise_equal_width_beta=4"].value["pooled_std"] == pytest.approx(0.05)
+    assert not claims["equal_noise_equal_width_beta=0.5"].holds
+
+
+def test_interpolation_end_to_end_on_the_standin_and_resume(tmp_path) -> None:
+    overrides = {
+        "dataset": "standin",
+        "seeds": 2,
+        "n_train": 32,
+        "validation": 16,
+        "n_test": 16,
+        "min_epochs": 2,
+        "eta_time": 0,
+        "baseline_batch": 8,
+        "large_batch_factor": 2,
+        "betas": "2",
+        "width": 16,
+        "depth": 2,
+        "alpha_step": 0.5,
+        "measure_examples": 16,
+        "bn_batch": 8,
+    }
+    summary = reproduce(
+        "jastrzebski-interpolation",
+        overrides=overrides,
+        out_dir=tmp_path,
+        device="cpu",
+        executor="inline",
+        show_progress=False,
+    )
+    comparisons = summary["data"]["comparisons"]
+    assert set(comparisons) == {"large-batch", "small-lr", "beta=2"}
+    curve = comparisons["large-batch"]["curves"][0]
+    assert len(curve["train_loss"]) == 7  # α = -1, -0.5, …, 2
+    assert {c["id"] for c in summary["claims"]} >= {"lower_noise_sharper_small-lr", "equal_noise_equal_width_beta=2"}
+    with Store(tmp_path / "store.sqlite") as store:
+        before = sorted((r.key, r.seconds) for r in store.runs("jastrzebski-interpolation"))
+    again = reproduce(
+        "jastrzebski-interpolation",
+        overrides=overrides,
+        out_dir=tmp_path,
+        device="cpu",
+        executor="inline",
+        show_progress=False,
+    )
+    assert again["data"]["comparisons"] == comparisons
+    with Store(tmp_path / "store.sqlite") as store:
+        assert sorted((r.key, r.seconds) for r in store.runs("jastrzebski-interpolation")) == before

@@ -630,3 +630,42 @@ def jastrzebski_sharpness_figure(data: Mapping[str, Any], fig_dir: Path) -> Path
     fig.suptitle("Jastrzębski et al. 2018 Fig. 1: η/S vs sharpness and validation accuracy")
     fig.tight_layout()
     return save(fig, fig_dir / "jastrzebski_sharpness.png")
+
+
+def jastrzebski_interpolation_figures(data: Mapping[str, Any], fig_dir: Path) -> list[Path]:
+    """Fig. 2 (different η/S) and Fig. 3 (equal η/S): train/test loss (left, log) and accuracy (right)
+    along (1−α)θ₁ + αθ₂, seed means; θ₁ at α = 0, θ₂ at α = 1."""
+    paths = []
+    for equal, stem, title in (
+        (False, "fig2_interpolation", "Fig. 2: different η/S"),
+        (True, "fig3_interpolation", "Fig. 3: equal η/S"),
+    ):
+        items = [(label, c) for label, c in data["comparisons"].items() if c["equal_noise"] == equal and c["curves"]]
+        if not items:
+            continue
+        fig, axes = plt.subplots(1, len(items), figsize=(4.6 * len(items), 3.6), squeeze=False)
+        for ax, (label, comp) in zip(axes[0], items, strict=True):
+            alphas = np.asarray(comp["alphas"], float)
+            twin = ax.twinx()
+            for split, style in (("train", "-"), ("test", "--")):
+                loss = np.nanmean([_none_to_nan(c[f"{split}_loss"]) for c in comp["curves"]], axis=0)
+                acc = np.nanmean([_none_to_nan(c[f"{split}_acc"]) for c in comp["curves"]], axis=0)
+                ax.plot(alphas, loss, style, color="tab:red", label=f"{split} loss")
+                twin.plot(alphas, acc, style, color="tab:blue", label=f"{split} accuracy")
+            ax.axhline(data["loss_threshold"], color="grey", lw=0.6, ls=":")
+            ax.set_yscale("log")
+            ax.set_xlabel("α")
+            ax.set_ylabel("cross-entropy", color="tab:red")
+            twin.set_ylabel("accuracy", color="tab:blue")
+            first, second = comp["first"], comp["second"]
+            ax.set_title(
+                f"{label}: α=0 η={first['learning_rate']:g}, S={first['batch_size']}; "
+                f"α=1 η={second['learning_rate']:g}, S={second['batch_size']}",
+                fontsize=8,
+            )
+        handles = axes[0][0].get_legend_handles_labels()[0] + fig.axes[-1].get_legend_handles_labels()[0]
+        axes[0][0].legend(handles=handles, fontsize=7, loc="upper center")
+        fig.suptitle(f"Jastrzębski et al. 2018 {title}")
+        fig.tight_layout()
+        paths.append(save(fig, fig_dir / f"{stem}.png"))
+    return paths

@@ -489,7 +489,296 @@ class JastrzebskiSharpness(Experiment):
         return [plots.jastrzebski_sharpness_figure(data, fig_dir)]
 
 
-EXPERIMENTS = (JastrzebskiSharpness(SHARPNESS_SPECS),)
+# --------------------------------------------------------------------------------------------------
+# jastrzebski-interpolation (Fig. 2-3)
+# --------------------------------------------------------------------------------------------------
+
+WIDTH_SPREAD = 2.0  # equal η/S: mean widths within 2 pooled seed stds
+
+
+@dataclass(frozen=True)
+class InterpolationSpec:
+    """Fig. 2: a baseline (η, S) against a large batch (η, f_S·S) and a small learning rate (η/f_η, S),
+    both at a lower η/S. Fig. 3: the baseline against (βη, βS) for each β (equal η/S). Every run trains
+    for ``budget_steps`` (long enough to reach ~100% training accuracy, recorded) and keeps its weights.
+    Width of an endpoint: the α-distance from it, outwards (α < 0 for θ₁, α > 1 for θ₂), to where the
+    training loss (BN statistics re-estimated at every α) first reaches ``loss_threshold``; None when
+    it stays below within α ∈ [−1, 2] (wider than the grid)."""
+
+    seeds: int
+    n_train: int | None
+    validation: int
+    n_test: int | None
+    min_epochs: float
+    eta_time: float
+    baseline_lr: float = 0.1
+    baseline_batch: int = 50
+    large_batch_factor: int = 10
+    small_lr_factor: float = 10.0
+    betas: tuple[float, ...] = (0.5, 4.0)
+    dataset: Dataset = "fashion-mnist"
+    model: ModelName = "bn-mlp"
+    pool: int | None = None
+    width: int = 256
+    depth: int = 4
+    alpha_step: float = 0.05
+    loss_threshold: float = 1.0
+    measure_examples: int = 1000
+    bn_batch: int = 128
+    subset_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.seeds < 1 or self.alpha_step <= 0 or self.loss_threshold <= 0:
+            raise ValueError("need seeds >= 1, alpha_step > 0 and loss_threshold > 0")
+        if self.dataset not in DATASETS or self.model not in MODELS:
+            raise ValueError(f"dataset must be one of {DATASETS} and model one of {MODELS}")
+
+    def comparisons(self) -> dict[str, tuple[tuple[float, int], tuple[float, int], bool]]:
+        """name → (θ₁ pair, θ₂ pair, equal η/S)."""
+        base = (self.baseline_lr, self.baseline_batch)
+        out = {
+            "large-batch": (base, (self.baseline_lr, self.baseline_batch * self.large_batch_factor), False),
+            "small-lr": (base, (self.baseline_lr / self.small_lr_factor, self.baseline_batch), False),
+        }
+        for beta in self.betas:
+            out[f"beta={beta:g}"] = (base, (self.baseline_lr * beta, max(1, round(self.baseline_batch * beta))), True)
+        return out
+
+    def alphas(self) -> list[float]:
+        count = round(3.0 / self.alpha_step)
+        return [round(-1.0 + 3.0 * i / count, 10) for i in range(count + 1)]
+
+
+INTERPOLATION_SPECS = {
+    # quick: baseline η=0.1, S=50 on 1000 pooled Fashion-MNIST images; S=500 and η=0.01 at 10× lower
+    # η/S; β ∈ {0.5, 4}: (0.05, 25) and (0.4, 200) at the baseline's η/S; 3 seeds
+    "quick": InterpolationSpec(
+        seeds=3, n_train=1000, validation=1000, n_test=2000, min_epochs=50, eta_time=25.0, pool=2
+    ),
+    # paper: Fig. 2 is ResNet-56 with η=0.1, S=128 vs S=1024 and η=0.01; Fig. 3 is VGG-11 with
+    # (0.1β, 50β), β ∈ {0.25, 4}; here one net per run (``model``), CIFAR-10 with 5k validation, 200 epochs
+    "paper": InterpolationSpec(
+        seeds=3,
+        n_train=None,
+        validation=5000,
+        n_test=None,
+        min_epochs=200,
+        eta_time=0.0,
+        baseline_batch=128,
+        large_batch_factor=8,
+        betas=(0.25, 4.0),
+        dataset="cifar10",
+        model="resnet56",
+    ),
+}
+
+
+def side_width(
+    alphas: Sequence[float], losses: Sequence[float], *, endpoint: float, outwards: int, threshold: float
+) -> float | None:
+    """α-distance from ``endpoint`` moving ``outwards`` (−1: decreasing α, +1: increasing) to the first
+    crossing of ``threshold`` by ``losses`` (linear between grid points); None if it is never reached."""
+    points = sorted((a, l) for a, l in zip(alphas, losses, strict=True) if (a - endpoint) * outwards >= -1e-12)
+    if outwards < 0:
+        points.reverse()
+    previous = None
+    for a, loss in points:
+        if loss is not None and math.isfinite(loss) and loss >= threshold:
+            if previous is None:
+                return 0.0
+            pa, pl = previous
+            frac = (threshold - pl) / (loss - pl) if loss != pl else 1.0
+            return abs(pa + frac * (a - pa) - endpoint)
+        previous = (a, loss)
+    return None
+
+
+def interpolation_curve(
+    config_a: TrainConfig,
+    state_a: Mapping[str, Any],
+    state_b: Mapping[str, Any],
+    task: TaskData,
+    alphas: Sequence[float],
+    spec: InterpolationSpec,
+    device: Any,
+) -> dict[str, list[float]]:
+    """Loss and accuracy of every split along (1−α)θ₁ + αθ₂, batch-norm statistics re-estimated at every
+    α (``measurements.BNRecalibratedAccuracy``: the model's plain-op BN layers are what it recalibrates;
+    ``instruments.interpolate`` only recognises ``nn.BatchNorm*``)."""
+    import torch
+
+    from sgdnoise.engine import model_from_state
+    from sgdnoise.measurements import BNRecalibratedAccuracy
+
+    model = model_from_state(config_a, state_a, torch.device(device), torch.float32)
+    names = [name for name, _ in model.named_parameters()]
+    a = {n: state_a[n].to(device) for n in names}
+    b = {n: state_b[n].to(device) for n in names}
+    measure = BNRecalibratedAccuracy(max_examples=spec.measure_examples, batch_size=spec.bn_batch)
+    columns: dict[str, list[float]] = {}
+    params = dict(model.named_parameters())
+    for alpha in alphas:
+        with torch.no_grad():
+            for n in names:
+                params[n].copy_((1 - alpha) * a[n] + alpha * b[n])
+        for quantity, value in measure(model, task).items():
+            columns.setdefault(quantity, []).append(value)
+    return columns
+
+
+def run_interpolation(spec: InterpolationSpec, ctx: RunContext) -> dict[str, Any]:
+    args = (spec.dataset, spec.n_train, spec.validation, spec.n_test, spec.subset_seed, spec.pool)
+    name, factory = task_name(*args), task_factory(*args)
+    task = factory()
+    model = model_spec(spec.model, spec.dataset, pool=spec.pool, width=spec.width, depth=spec.depth)
+    n_train = len(task.train)
+    comparisons = spec.comparisons()
+    pairs = sorted({p for first, second, _ in comparisons.values() for p in (first, second)})
+    seeds = [ctx.seed + i for i in range(spec.seeds)]
+    keys = [(p, seed) for p in pairs for seed in seeds]
+    runs = [
+        SweepRun(
+            TrainConfig(
+                model,
+                lr,
+                b,
+                steps=budget_steps(lr, b, n_train, spec.min_epochs, spec.eta_time),
+                seed=seed,
+                eval_points=0,
+            ),
+            task=name,
+        )
+        for (lr, b), seed in keys
+    ]
+    swept = run_sweep(
+        Sweep("jastrzebski-interpolation", {name: factory}, runs, keep_weights=True),
+        ctx.store,
+        executor=ctx.executor,
+        device=ctx.device,
+        show_progress=ctx.show_progress,
+    )
+    by_key = dict(zip(keys, swept, strict=True))
+    alphas = spec.alphas()
+    out: dict[str, Any] = {}
+    for label, (first, second, equal) in comparisons.items():
+        curves, widths = [], {"first": [], "second": []}
+        for seed in seeds:
+            ra, rb = by_key[(first, seed)], by_key[(second, seed)]
+            if ra.status != "finished" or rb.status != "finished":
+                continue
+            curve = interpolation_curve(
+                ra.run.config,
+                ctx.store.load_weights(ra.key),
+                ctx.store.load_weights(rb.key),
+                task,
+                alphas,
+                spec,
+                ctx.device,
+            )
+            curves.append(curve)
+            loss = curve["train_loss"]
+            widths["first"].append(side_width(alphas, loss, endpoint=0.0, outwards=-1, threshold=spec.loss_threshold))
+            widths["second"].append(side_width(alphas, loss, endpoint=1.0, outwards=1, threshold=spec.loss_threshold))
+        out[label] = {
+            "first": {"learning_rate": first[0], "batch_size": first[1], "noise": first[0] / first[1]},
+            "second": {"learning_rate": second[0], "batch_size": second[1], "noise": second[0] / second[1]},
+            "equal_noise": equal,
+            "alphas": alphas,
+            "curves": curves,
+            "widths": widths,
+            "endpoint_train_acc": {
+                "first": [by_key[(first, s)].metrics.get("train_acc") for s in seeds],
+                "second": [by_key[(second, s)].metrics.get("train_acc") for s in seeds],
+            },
+        }
+    return {"comparisons": out, "loss_threshold": spec.loss_threshold, "seeds": seeds}
+
+
+def _width_stats(values: Sequence[float | None]) -> tuple[float, float, int]:
+    finite = [v for v in values if v is not None]
+    if not finite:
+        return math.nan, math.nan, 0
+    return float(np.mean(finite)), float(np.std(finite)), len(finite)
+
+
+def interpolation_claims(comparisons: Mapping[str, Mapping[str, Any]], threshold: float) -> list[Claim]:
+    """Fig. 2: the lower-η/S endpoint sits on the sharper side — its outward width (α-distance to train
+    loss ``threshold``) is smaller than the baseline's in every seed (a width beyond the α grid counts as
+    wider than any inside it). Fig. 3: at equal η/S the two widths' means differ by at most
+    ``WIDTH_SPREAD`` pooled seed stds."""
+    claims = []
+    for label, comp in comparisons.items():
+        w1, w2 = comp["widths"]["first"], comp["widths"]["second"]
+        m1, s1, n1 = _width_stats(w1)
+        m2, s2, n2 = _width_stats(w2)
+        value = {
+            "width_first_mean": m1,
+            "width_first_std": s1,
+            "width_second_mean": m2,
+            "width_second_std": s2,
+            "widths_first": w1,
+            "widths_second": w2,
+            "seeds": len(w1),
+        }
+        note = (
+            ""
+            if n1 == len(w1) and n2 == len(w2)
+            else "a width of None: train loss stays below the threshold on the whole α grid"
+        )
+        first, second = comp["first"], comp["second"]
+        names = (
+            f"(η={first['learning_rate']:g}, S={first['batch_size']}) vs "
+            f"(η={second['learning_rate']:g}, S={second['batch_size']})"
+        )
+        if not comp["equal_noise"]:
+            lower_is_second = second["noise"] < first["noise"]
+            sharp, wide = (w2, w1) if lower_is_second else (w1, w2)
+            inf = math.inf
+            per_seed = [(inf if s is None else s) < (inf if w is None else w) for s, w in zip(sharp, wide, strict=True)]
+            claims.append(
+                Claim(
+                    f"lower_noise_sharper_{label}",
+                    f"{names}: the lower-η/S endpoint's side rises faster "
+                    f"(smaller α-width to train loss {threshold:g}) in every seed",
+                    bool(per_seed) and all(per_seed),
+                    value | {"seeds_sharper": int(sum(per_seed))},
+                    note,
+                )
+            )
+        else:
+            pooled = math.sqrt((s1**2 + s2**2) / 2) if n1 and n2 else math.nan
+            diff = abs(m1 - m2) if n1 and n2 else math.nan
+            both_beyond = n1 == 0 and n2 == 0 and len(w1) > 0
+            holds = both_beyond or (math.isfinite(diff) and math.isfinite(pooled) and diff <= WIDTH_SPREAD * pooled)
+            claims.append(
+                Claim(
+                    f"equal_noise_equal_width_{label}",
+                    f"{names} (equal η/S): mean widths differ by ≤ {WIDTH_SPREAD:g} pooled seed stds",
+                    bool(holds),
+                    value | {"difference": diff, "pooled_std": pooled},
+                    note,
+                )
+            )
+    return claims
+
+
+class JastrzebskiInterpolation(Experiment):
+    name = "jastrzebski-interpolation"
+    title = "Loss and accuracy on the line between endpoints of different / equal η/S (Fig. 2-3)"
+    paper = "Jastrzębski et al. 2018, §4.1 Fig. 2-3, App. F.1 Fig. 10-12"
+
+    def run(self, spec: InterpolationSpec, ctx: RunContext) -> ExperimentResult:
+        data = run_interpolation(spec, ctx)
+        claims = interpolation_claims(data["comparisons"], spec.loss_threshold)
+        return ExperimentResult(claims, data, spec_to_dict(spec))
+
+    def plot(self, data: Mapping[str, Any], fig_dir: Path) -> list[Path]:
+        from sgdnoise import plots
+
+        return plots.jastrzebski_interpolation_figures(data, fig_dir)
+
+
+EXPERIMENTS = (JastrzebskiSharpness(SHARPNESS_SPECS), JastrzebskiInterpolation(INTERPOLATION_SPECS))
 __all__ = [
     "DATASETS",
     "MODELS",

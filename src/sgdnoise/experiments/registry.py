@@ -72,6 +72,11 @@ REGISTRY: tuple[Entry, ...] = (
         "BN-MLP, Fashion-MNIST: ‖H‖_F, λ_max, validation accuracy vs η/S at matched train accuracy / loss (Fig. 1).",
     ),
     Entry(
+        "jastrzebski-interpolation",
+        _JASTRZEBSKI,
+        "Loss/accuracy on (1−α)θ₁ + αθ₂, BN re-estimated: lower η/S sharper, equal η/S equal width (Fig. 2-3).",
+    ),
+    Entry(
         "sed-epoch-budget", _SMITH_ELSEN_DE, "SGD vs momentum at a constant epoch budget: ε_opt ∝ B, then flat (B*)."
     ),
     Entry("sed-step-budget", _SMITH_ELSEN_DE, "Constant step budget: test accuracy vs final training loss over B."),
