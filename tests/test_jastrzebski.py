@@ -267,3 +267,31 @@ def test_interpolation_end_to_end_on_the_standin_and_resume(tmp_path) -> None:
     assert again["data"]["comparisons"] == comparisons
     with Store(tmp_path / "store.sqlite") as store:
         assert sorted((r.key, r.seconds) for r in store.runs("jastrzebski-interpolation")) == before
+
+
+def test_interpolation_paper_scale_smoke_step_on_the_standin(tmp_path) -> None:
+    overrides = {
+        "dataset": "standin",
+        "seeds": 1,
+        "n_train": 8,
+        "validation": 4,
+        "n_test": 4,
+        "min_epochs": 0.5,
+        "baseline_batch": 4,
+        "large_batch_factor": 2,
+        "betas": "2",
+        "alpha_step": 1.5,
+        "measure_examples": 4,
+        "bn_batch": 4,
+    }
+    summary = reproduce(
+        "jastrzebski-interpolation",
+        scale="paper",
+        overrides=overrides,
+        out_dir=tmp_path,
+        device="cpu",
+        executor="inline",
+        show_progress=False,
+    )
+    assert summary["settings"]["model"] == "resnet56"
+    assert len(summary["data"]["comparisons"]["large-batch"]["curves"][0]["train_loss"]) == 3  # α = -1, 0.5, 2
