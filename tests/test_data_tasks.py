@@ -192,3 +192,17 @@ def test_cifar_standin_task_shape_balance_determinism_and_learnability() -> None
     assert torch.equal(factory().train.x, cifar_standin_task(20, 10, 3, dtype=torch.float64).train.x)
     with pytest.raises(ValueError, match="n_test must be a positive int"):
         cifar_standin_task(10, 0, seed=0)
+
+
+def test_mnist_standin_task_is_mnist_shaped_learnable_and_seeded():
+    from sgdnoise.data import mnist_standin_task
+
+    task = mnist_standin_task(3, 200, n_test=50)
+    again = mnist_standin_task(3, 200, n_test=50)
+    assert task.train.x.shape == (200, 784) and len(task.test) == 50 and task.train.n_classes == 10
+    assert torch.equal(task.train.x, again.train.x) and torch.equal(task.test.y, again.test.y)
+    assert 0.0 <= float(task.train.x.min()) and float(task.train.x.max()) <= 1.0
+    # labels come from a linear teacher: least squares on one-hot targets separates them far above chance
+    onehot = torch.nn.functional.one_hot(task.train.y, 10).double()
+    weights = torch.linalg.lstsq(task.train.x.double(), onehot).solution
+    assert float(((task.train.x.double() @ weights).argmax(1) == task.train.y).double().mean()) > 0.5

@@ -30,6 +30,7 @@ from sgdnoise.data.tasks import (
     cifar_standin_task,
     fashion_mnist_task,
     mnist01_task,
+    mnist_standin_task,
     smith_le_mnist_task,
     synthetic_task,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "load_fashion_mnist",
     "load_mnist",
     "mnist01_task",
+    "mnist_standin_task",
     "random_subset",
     "randomize_labels",
     "read_cifar10",

@@ -372,6 +372,26 @@ def _standin_images(
     return pattern + noise
 
 
+def mnist_standin_task(seed: int, n_train: int, n_test: int = 500) -> TaskData:
+    """A synthetic MNIST-shaped task for smoke tests (no MNIST needed): inputs uniform in [0, 1]^784,
+    labels the argmax over 10 classes of a random linear teacher; everything drawn from ``seed``."""
+    for value, what in ((n_train, "n_train"), (n_test, "n_test")):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{what} must be a positive int, got {value!r}")
+    generator = _seeded(seed)
+    teacher = torch.randn(784, 10, generator=generator)
+
+    def split(n: int, name: str) -> Dataset:
+        x = torch.rand(n, 784, generator=generator)
+        return Dataset(x, (x @ teacher).argmax(dim=1), 10, name)
+
+    return TaskData(
+        split(n_train, "mnist-standin-train"),
+        split(n_test, "mnist-standin-test"),
+        {"task": "mnist-standin", "seed": seed},
+    )
+
+
 def cifar_standin_task(
     n_train: int,
     n_test: int,

@@ -33,9 +33,8 @@ import scipy.stats
 import torch
 from torch import nn
 
-from sgdnoise.data import TaskData, smith_le_mnist_task
+from sgdnoise.data import TaskData, mnist_standin_task, smith_le_mnist_task
 from sgdnoise.experiments.base import Experiment, ExperimentResult, RunContext
-from sgdnoise.experiments.smith_le_sgd import standin_task
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.instruments import gradient_noise_gaussianity
 from sgdnoise.models import InitScheme, MLPSpec, build_model
@@ -80,7 +79,7 @@ SPECS = {
 def load_task(dataset: str, seed: int, n_train: int, device: torch.device) -> TaskData:
     """The §4 task: ``n_train`` random MNIST training images (10 classes), or the synthetic stand-in."""
     if dataset == "standin":
-        return standin_task(seed, n_train).to(device)
+        return mnist_standin_task(seed, n_train).to(device)
     return smith_le_mnist_task(seed, n_train, device=device)
 
 

@@ -54,10 +54,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import torch
 
 from sgdnoise import analysis
-from sgdnoise.data import Dataset, TaskData, smith_le_mnist_task
+from sgdnoise.data import TaskData, mnist_standin_task, smith_le_mnist_task
 from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import Experiment, ExperimentResult, RunContext
 from sgdnoise.experiments.grid import GridResults, mean_std, nullable, scaling_law_claims
@@ -237,23 +236,10 @@ SPECS: dict[str, dict[str, SGDSweepSpec]] = {
 # --------------------------------------------------------------------------------------------------
 
 
-def standin_task(subset_seed: int, n_train: int, n_test: int = 500) -> TaskData:
-    """A synthetic MNIST-shaped task: inputs uniform in [0, 1]^784, labels from a random linear teacher
-    (argmax over 10 classes), drawn from ``subset_seed``; for smoke tests only."""
-    generator = torch.Generator().manual_seed(subset_seed)
-    teacher = torch.randn(784, 10, generator=generator)
-
-    def split(n: int, name: str) -> Dataset:
-        x = torch.rand(n, 784, generator=generator)
-        return Dataset(x, (x @ teacher).argmax(dim=1), 10, name)
-
-    return TaskData(split(n_train, "standin-train"), split(n_test, "standin-test"), {"task": "standin"})
-
-
 def task_factory(dataset: str, n_train: int, subset_seed: int) -> Callable[[], TaskData]:
     """A picklable factory of the §4 task: ``n_train`` random MNIST images and the full test set (or
     the synthetic stand-in)."""
-    builder = smith_le_mnist_task if dataset == "mnist" else standin_task
+    builder = smith_le_mnist_task if dataset == "mnist" else mnist_standin_task
     return functools.partial(builder, subset_seed, n_train)
 
 
