@@ -48,6 +48,7 @@ shift is a budget effect — the claim reports the epochs), Fig. 7 uses B ∈ {3
 from __future__ import annotations
 
 import functools
+from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -535,8 +536,13 @@ class _SmithLeSGD(Experiment):
     swept = "none"
     paper = "Smith & Le, ICLR 2018"
 
-    def _collect(self, spec: SGDSweepSpec, ctx: RunContext) -> dict[str, Any]:
-        return _common_data(spec, ctx, self.swept) | {"curves": build_curves(spec, run_grid(spec, ctx), self.swept)}
+    def run(self, spec: SGDSweepSpec, ctx: RunContext) -> ExperimentResult:
+        data = _common_data(spec, ctx, self.swept) | {"curves": build_curves(spec, run_grid(spec, ctx), self.swept)}
+        return ExperimentResult(claims=self.check(spec, data), data=data, settings=_settings(spec))
+
+    @abstractmethod
+    def check(self, spec: SGDSweepSpec, data: dict[str, Any]) -> list[Claim]:
+        """The figure's claims on the per-curve ``data`` (may add the analysis behind them to ``data``)."""
 
 
 class SmithLeGap(_SmithLeSGD):
@@ -544,10 +550,8 @@ class SmithLeGap(_SmithLeSGD):
     title = "Generalization gap between small and full batches (Smith & Le 2018, Fig. 3)"
     paper = "Smith & Le, ICLR 2018, §4, Figure 3"
 
-    def run(self, spec: SGDSweepSpec, ctx: RunContext) -> ExperimentResult:
-        data = self._collect(spec, ctx)
-        claims = [check_gap_claim("fig3", data["curves"][0], spec.batch_sizes)]
-        return ExperimentResult(claims=claims, data=data, settings=_settings(spec))
+    def check(self, spec: SGDSweepSpec, data: dict[str, Any]) -> list[Claim]:
+        return [check_gap_claim("fig3", data["curves"][0], spec.batch_sizes)]
 
     def plot(self, data: Mapping[str, Any], fig_dir: Path) -> list[Path]:
         from sgdnoise import plots
@@ -561,8 +565,7 @@ class SmithLeL2(_SmithLeSGD):
     paper = "Smith & Le, ICLR 2018, Appendix B, Figure 8"
     swept = "l2_lambda"
 
-    def run(self, spec: SGDSweepSpec, ctx: RunContext) -> ExperimentResult:
-        data = self._collect(spec, ctx)
+    def check(self, spec: SGDSweepSpec, data: dict[str, Any]) -> list[Claim]:
         curves = data["curves"]
         unregularised = next((c for c in curves if c["l2_lambda"] == 0.0), None)
         if unregularised is None:
@@ -570,8 +573,7 @@ class SmithLeL2(_SmithLeSGD):
         claims = [
             check_l2_claim(curve, unregularised, spec.batch_sizes) for curve in curves if curve["l2_lambda"] > 0.0
         ]
-        claims.append(check_gap_claim("fig8", curves[-1], spec.batch_sizes))
-        return ExperimentResult(claims=claims, data=data, settings=_settings(spec))
+        return [*claims, check_gap_claim("fig8", curves[-1], spec.batch_sizes)]
 
     def plot(self, data: Mapping[str, Any], fig_dir: Path) -> list[Path]:
         from sgdnoise import plots
@@ -584,11 +586,9 @@ class SmithLeBatch(_SmithLeSGD):
     title = "An optimal batch size (Smith & Le 2018, Fig. 4)"
     paper = "Smith & Le, ICLR 2018, §4, Figure 4"
 
-    def run(self, spec: SGDSweepSpec, ctx: RunContext) -> ExperimentResult:
-        data = self._collect(spec, ctx)
-        claims, optimum = check_batch_claims(data["curves"][0], spec.batch_sizes)
-        data["optimum"] = optimum
-        return ExperimentResult(claims=claims, data=data, settings=_settings(spec))
+    def check(self, spec: SGDSweepSpec, data: dict[str, Any]) -> list[Claim]:
+        claims, data["optimum"] = check_batch_claims(data["curves"][0], spec.batch_sizes)
+        return claims
 
     def plot(self, data: Mapping[str, Any], fig_dir: Path) -> list[Path]:
         from sgdnoise import plots
@@ -602,9 +602,8 @@ class _Scaling(_SmithLeSGD):
     x_label: str
     caveat = ""
 
-    def run(self, spec: SGDSweepSpec, ctx: RunContext) -> ExperimentResult:
-        data = self._collect(spec, ctx)
-        claims, scaling = check_scaling_claims(
+    def check(self, spec: SGDSweepSpec, data: dict[str, Any]) -> list[Claim]:
+        claims, data["scaling"] = check_scaling_claims(
             self.figure,
             self.x_name,
             data["curves"],
@@ -613,8 +612,7 @@ class _Scaling(_SmithLeSGD):
             require_paper_exponent_in_ci=spec.require_paper_exponent_in_ci,
             caveat=self.caveat,
         )
-        data["scaling"] = scaling
-        return ExperimentResult(claims=claims, data=data, settings=_settings(spec))
+        return claims
 
     def plot(self, data: Mapping[str, Any], fig_dir: Path) -> list[Path]:
         from sgdnoise import plots
