@@ -19,7 +19,7 @@ from sgdnoise.engine import (
     train_group,
 )
 from sgdnoise.engine.train import _augmentation_generator, _flush_denormal_enabled, momentum_sgd_update_
-from sgdnoise.models import MLPSpec, build_model, logistic_regression
+from sgdnoise.models import MLPSpec, ResNetSpec, build_model, logistic_regression
 
 F64 = torch.float64
 N = 48
@@ -96,11 +96,15 @@ def shared_momentum_group(spec=MLP, batch=8, steps=12):
     ]
 
 
+BN_MLP = MLPSpec(6, (8, 5), 3, batch_norm=True, ghost_batch_size=4)
+
+
+@pytest.mark.parametrize("spec", [MLP, BN_MLP])
 @pytest.mark.parametrize("group", [mixed_group, shared_momentum_group])
 @pytest.mark.parametrize("path", ["fast", "general"])
-def test_group_matches_one_run_at_a_time_plain_loop(data, path, group):
+def test_group_matches_one_run_at_a_time_plain_loop(data, path, group, spec):
     x, y, _, _ = data
-    configs = group()
+    configs = group(spec)
     results = train_group(configs, task_of(x, y), dtype=F64, path=path, keep_state=True)
     for config, result in zip(configs, results, strict=True):
         assert result.status == "finished" and result.steps_done == 12
@@ -121,12 +125,14 @@ def test_general_path_equals_fast_path(data):
             assert a.history[column] == pytest.approx(b.history[column], abs=1e-12)
 
 
+@pytest.mark.parametrize(("path", "runs"), [("fast", 3), ("fast", 1), ("general", 3), ("general", 1)])
 @pytest.mark.parametrize("ghost", [None, 4])
-def test_batch_norm_mlp_on_general_path_matches_plain_loop(data, ghost):
+def test_batch_norm_mlp_matches_plain_loop(data, ghost, path, runs):
+    """Fast path (hand-written batch-norm backward), vmap path (3 runs) and plain module (1 run)."""
     x, y, test_x, test_y = data
-    spec = MLPSpec(6, (8,), 3, batch_norm=True, ghost_batch_size=ghost)
-    configs = mixed_group(spec, batch=12, steps=10)
-    results = train_group(configs, task_of(x, y, test_x, test_y), dtype=F64, keep_state=True)
+    spec = MLPSpec(6, (8, 5), 3, batch_norm=True, ghost_batch_size=ghost)
+    configs = mixed_group(spec, batch=12, steps=10)[-runs:]
+    results = train_group(configs, task_of(x, y, test_x, test_y), dtype=F64, path=path, keep_state=True)
     for config, result in zip(configs, results, strict=True):
         model = plain_loop(config, x, y)
         assert_state_close(model, result.state_dict)  # includes the running statistics
@@ -224,6 +230,10 @@ def test_all_runs_diverging_ends_the_group(data):
     x, y, _, _ = data
     results = train_group([TrainConfig(MLP, 1e200, 8, steps=30, momentum=0.9, seed=s) for s in range(2)], task_of(x, y))
     assert [r.status for r in results] == ["diverged", "diverged"]
+    (single,) = train_group(
+        [TrainConfig(MLPSpec(6, (4,), 3, batch_norm=True), 1e200, 8, steps=30, seed=0)], task_of(x, y)
+    )
+    assert single.status == "diverged" and single.history["step"] == [0]
 
 
 def test_batch_size_schedule(data):
@@ -279,7 +289,17 @@ def test_invalid_inputs_give_clear_errors(data):
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
         train_group([TrainConfig(MLPSpec(6, (4,), 2), 0.1, 8, steps=5)], task_of(x, y))
     with pytest.raises(ValueError, match=r"path=.fast. needs"):
-        train_group([TrainConfig(MLPSpec(6, (4,), 3, batch_norm=True), 0.1, 8, steps=2)], task_of(x, y), path="fast")
+        train_group(
+            [TrainConfig(ResNetSpec(depth=8, input_shape=(3, 8, 8), num_classes=3), 0.1, 8, steps=2)],
+            task_of(x, y),
+            path="fast",
+        )
+    with pytest.raises(ValueError, match="multiple of the ghost batch"):
+        train_group(
+            [TrainConfig(MLPSpec(6, (4,), 3, batch_norm=True, ghost_batch_size=4), 0.1, 6, steps=2)],
+            task_of(x, y),
+            path="fast",
+        )
     with pytest.raises(ValueError, match="augmentation"):
         TrainConfig(MLP, 0.1, 8, steps=5, augmentation="mixup")
 

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 
 from sgdnoise.data import synthetic_task
 from sgdnoise.engine import TrainConfig, train_group
-from sgdnoise.models import MLPSpec, logistic_regression, smith_le_shallow_net
+from sgdnoise.models import MLPSpec, ResNetSpec, logistic_regression, smith_le_shallow_net
 from sgdnoise.store import Store, run_key
 from sgdnoise.sweep import (
     MissingDependencyError,
@@ -26,7 +27,9 @@ from sgdnoise.sweep import (
     SweptRun,
     expand_grid,
     group_runs,
+    layout_groups,
     run_sweep,
+    stacks_well,
     threads_for_group,
 )
 
@@ -365,3 +368,15 @@ def test_two_processes_on_one_store_store_every_run_exactly_once(tmp_path: Path)
     assert all(total == len(sweep.runs) for total, _ in counts)  # each process returned every run
     assert sum(trained for _, trained in counts) >= len(sweep.runs)
     assert integrity(store_path) == "ok"
+
+
+def test_layout_stacks_fast_path_runs_in_small_groups_and_trains_other_models_one_run_per_group() -> None:
+    mlp = [SweepRun(c) for c in expand_grid(BASE, seed=list(range(9)))]
+    assert [len(g) for g in layout_groups(mlp, None, processes=2)] == [4, 4, 1]  # ceil(9/2) = 5 > 4 runs
+    assert [len(g) for g in layout_groups(mlp[:6], None, processes=2)] == [3, 3]
+    assert [len(g) for g in layout_groups(mlp[:6], None, processes=1)] == [4, 2]
+    conv = TrainConfig(ResNetSpec(depth=8, input_shape=(3, 8, 8), num_classes=2), 0.1, 8, steps=3)
+    augmented = replace(BASE, model=MLPSpec(192, (4,), 2), augmentation="crop-flip")
+    others = [SweepRun(c) for base in (conv, augmented) for c in expand_grid(base, seed=[0, 1])]
+    assert [len(g) for g in layout_groups(others, None, processes=1)] == [1, 1, 1, 1]
+    assert stacks_well(BASE) and not stacks_well(conv) and not stacks_well(augmented)

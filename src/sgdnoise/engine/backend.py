@@ -1,7 +1,8 @@
-"""The protocol both backends implement: R runs of one architecture as one stacked state.
+"""The protocol every backend implements: R runs of one architecture as one stacked state.
 
 - ``StackedMLP`` (``engine.mlp``): ReLU MLPs without batch norm, batched matmuls, hand-written backward.
 - ``StackedModule`` (``engine.general``): any ``nn.Module`` under ``torch.func.vmap`` with autograd.
+- ``SingleModule`` (``engine.single``): one run as the plain ``nn.Module``, no vmap (a group of one).
 
 The trainer (``engine.train``) only talks to this protocol: it gathers minibatches, asks for the loss and
 gradient, applies the one SGD-with-momentum update to ``params``, evaluates, drops diverged runs and

@@ -25,6 +25,7 @@ from sgdnoise.engine.config import GroupProgress, RunResult, TrainConfig
 from sgdnoise.engine.general import StackedModule
 from sgdnoise.engine.measure import Measurement, Probe, check_measurements, measure, model_from_state
 from sgdnoise.engine.mlp import StackedMLP, fast_path_supports
+from sgdnoise.engine.single import SingleModule
 from sgdnoise.models import build_model
 
 Path = Literal["auto", "fast", "general"]
@@ -230,7 +231,7 @@ def _validate(configs: Sequence[TrainConfig], task: TaskData, path: str) -> None
         raise ValueError(f"path must be 'auto', 'fast' or 'general', got {path!r}")
     augmentation = configs[0].augmentation
     if path == "fast" and not (fast_path_supports(configs[0].model) and augmentation is None):
-        raise ValueError("path='fast' needs an MLPSpec without batch norm and no augmentation; use path='general'")
+        raise ValueError("path='fast' needs an MLPSpec and no augmentation; use path='general'")
     if augmentation is not None and task.train.x.ndim != 4:
         raise ValueError(
             f"augmentation {augmentation!r} needs image inputs [N, C, H, W], got {tuple(task.train.x.shape)}"
@@ -262,7 +263,8 @@ def train_group(
     The splits of ``task`` are moved once to ``device``/``dtype`` (default: where the training inputs
     are) and stay resident; each update is one batched forward/backward for all live runs.
     ``path="auto"`` uses the MLP fast path when the model allows (``StackedMLP``; no augmentation) and
-    the general vmap path otherwise. Every evaluation step measures loss and accuracy on every split
+    the general path otherwise: ``StackedModule`` (vmap) for several runs, ``SingleModule`` (the plain
+    module, no vmap) for a group of one. Every evaluation step measures loss and accuracy on every split
     (``task.splits``: train, validation if present, test). A run whose loss or parameters become
     non-finite is recorded as diverged and dropped; the others continue unchanged.
 
@@ -322,11 +324,14 @@ class _GroupTraining:
         spec = configs[0].model
         models = [build_model(spec, c.seed, device=device, dtype=dtype) for c in configs]
         use_fast = path == "fast" or (path == "auto" and fast_path_supports(spec) and configs[0].augmentation is None)
-        self.backend: Backend = (
-            StackedMLP(spec, models, train_x, train_y, max_batch=int(self.plan.batch_sizes.max()))  # type: ignore[arg-type]
-            if use_fast
-            else StackedModule(models, train_x, train_y)
-        )
+        self.backend: Backend
+        if use_fast:
+            max_batch = int(self.plan.batch_sizes.max())
+            self.backend = StackedMLP(spec, models, train_x, train_y, max_batch=max_batch)  # type: ignore[arg-type]
+        elif len(models) == 1:
+            self.backend = SingleModule(models[0], train_x, train_y)
+        else:
+            self.backend = StackedModule(models, train_x, train_y)
         del models
         self.optimizer = MomentumSGD(configs, self.plan, self.backend.params)
         self.sampler = EpochSampler(train_x.shape[0], [c.seed for c in configs], device)

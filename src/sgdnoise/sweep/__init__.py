@@ -5,7 +5,8 @@ or on Ray, every run committed to the store the moment its group returns.
   experiment name = store namespace, its named tasks, its runs, measurements, probes, ``keep_weights``).
   A run trains on a named task (a picklable factory returning ``TaskData``, built once per process), so
   a sweep whose curves use different data (e.g. Smith & Le 2018 §5, one N per curve) is one sweep.
-- ``planning``: grouping (``group_runs``), the thread heuristic (``threads_for_group``), jobs.
+- ``planning``: grouping (``group_runs``), the fastest layout (``layout_groups``: stacked MLP groups
+  of at most ``MAX_STACKED_RUNS``, one run per group otherwise), the thread heuristic, jobs.
 - ``executors``: inline, local process pool, Ray (imported only when asked for).
 - ``running``: ``run_sweep`` and the coordinator, the only writer of the store.
 
@@ -19,9 +20,12 @@ sweep on one store: they split the remaining jobs between them.
 from sgdnoise.sweep.executors import RAY_MAX_RETRIES, ClusterError, GroupTrainer, MissingDependencyError
 from sgdnoise.sweep.planning import (
     LARGE_BATCH_SIZE,
+    MAX_STACKED_RUNS,
     MIN_THREADED_STEP_WORK,
     available_cores,
     group_runs,
+    layout_groups,
+    stacks_well,
     threads_for_group,
 )
 from sgdnoise.sweep.running import EXECUTORS, Executor, SweptRun, run_sweep
@@ -31,6 +35,7 @@ __all__ = [
     "DEFAULT_TASK",
     "EXECUTORS",
     "LARGE_BATCH_SIZE",
+    "MAX_STACKED_RUNS",
     "MIN_THREADED_STEP_WORK",
     "RAY_MAX_RETRIES",
     "ClusterError",
@@ -44,6 +49,8 @@ __all__ = [
     "available_cores",
     "expand_grid",
     "group_runs",
+    "layout_groups",
     "run_sweep",
+    "stacks_well",
     "threads_for_group",
 ]

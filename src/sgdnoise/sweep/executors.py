@@ -361,13 +361,15 @@ def run_ray(
     per task when training on CUDA (Ray picks the GPU and sets ``CUDA_VISIBLE_DEVICES``, so the task
     trains on ``cuda``). A task whose worker dies is retried ``RAY_MAX_RETRIES`` times; an error Ray
     raises for a task (retries used up, node lost, …) records its runs as failed with that error in one
-    line. Outcomes are committed by this process (the driver) the moment each task's arrive."""
+    line. Outcomes are committed by this process (the driver) the moment each task's outcomes arrive."""
     with ray_session(address) as ray:
         largest = _largest_node_cpus(ray)
         if largest < 1:
             raise ClusterError("the Ray cluster has no node with a CPU for tasks; add one with `ray start --address=…`")
         gpu = training.device is not None and training.device.type == "cuda"
         if gpu:
+            if ray.cluster_resources().get("GPU", 0) < 1:
+                raise ClusterError(f"device={training.device} but the Ray cluster has no GPU; start nodes with GPUs")
             training = replace(training, device=torch.device("cuda"))
         remote = ray.remote(_ray_run_job)
         factories = {}

@@ -4,6 +4,7 @@ gets, and the jobs handed to an executor (a group to train, or finished runs to 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any, Literal
 
 from sgdnoise.data import TaskData
 from sgdnoise.engine import TrainConfig, plan_steps
+from sgdnoise.engine.mlp import fast_path_supports
 from sgdnoise.models import ModelSpec, model_spec_from_dict
 from sgdnoise.sweep.specs import SweepRun
 
@@ -20,6 +22,9 @@ from sgdnoise.sweep.specs import SweepRun
 # batch-examples × parameters; otherwise one thread, and independent groups run in parallel processes.
 LARGE_BATCH_SIZE = 64
 MIN_THREADED_STEP_WORK = 1_000_000
+# At most this many runs per stacked (fast-path) group: beyond it a step's working set outgrows the
+# cache and model-steps/s fall (benchmarks/engine.py --general, BN-MLP: R=8 slower than R=2-4 at every B).
+MAX_STACKED_RUNS = 4
 
 JobKind = Literal["train", "measure"]
 
@@ -84,6 +89,28 @@ def group_runs(runs: Sequence[SweepRun], max_group_size: int | None = None) -> l
     return groups
 
 
+def stacks_well(config: TrainConfig) -> bool:
+    """Whether runs of ``config`` train faster stacked into one group: on the MLP fast path (batched
+    matmuls, hand-written backward) they do; under vmap a conv net (or a run with augmentation) trains
+    slower per run than as the plain module (benchmarks/engine.py --general), so those train one run
+    per group, the groups side by side in one process per core."""
+    return fast_path_supports(config.model) and config.augmentation is None
+
+
+def layout_groups(runs: Sequence[SweepRun], max_group_size: int | None, processes: int) -> list[list[SweepRun]]:
+    """``group_runs`` cut to the layout the engine trains fastest: one run per group when the config
+    does not ``stacks_well``; otherwise at most ``MAX_STACKED_RUNS`` runs, and few enough that each
+    group of equal runs is split over the ``processes`` that will train them."""
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"processes must be a positive int, got {processes!r}")
+    groups: list[list[SweepRun]] = []
+    for group in group_runs(runs, max_group_size):
+        spread = math.ceil(len(group) / processes)
+        size = min(MAX_STACKED_RUNS, spread) if stacks_well(group[0].config) else 1
+        groups.extend(group[i : i + size] for i in range(0, len(group), size))
+    return groups
+
+
 @dataclass
 class Job:
     """One unit of work for an executor: train a group (``kind="train"``), or measure finished runs
@@ -111,15 +138,19 @@ def plan_jobs(
     threads: int | None,
     max_group_size: int | None,
     cores: int,
+    processes: int,
 ) -> list[Job]:
-    """The pending runs as jobs: engine groups to train (with their thread counts and work estimates),
-    then one measuring job per task for finished runs that only lack a measurement. ``task_data(name)``
-    gives a task's data (to learn its size)."""
+    """The pending runs as jobs: engine groups to train (``layout_groups``, with their thread counts and
+    work estimates), then one measuring job per task for finished runs that only lack a measurement.
+    ``task_data(name)`` gives a task's data (to learn its size); ``processes`` will run the jobs."""
     jobs: list[Job] = []
-    for group in group_runs(to_train, max_group_size):
+    groups = layout_groups(to_train, max_group_size, processes)
+    for group in groups:
         configs = [run.config for run in group]
         data = task_data(group[0].task)
         group_threads = threads if threads is not None else threads_for_group(configs, len(data.train), cores)
+        if threads is None and not stacks_well(configs[0]) and len(groups) >= cores and processes >= cores:
+            group_threads = 1  # independent runs, one per core, beat one run on all cores
         jobs.append(Job(len(jobs), "train", group[0].task, group, group_threads, estimated_work(configs, data)))
     by_task: dict[str, list[SweepRun]] = {}
     for run in to_measure:

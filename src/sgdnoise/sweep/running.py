@@ -249,7 +249,8 @@ def run_sweep(
     workers)), ``"ray"`` (``pip install 'sgdnoise[ray]'``; one Ray task per job on the cluster at
     ``ray_address``, default ``$RAY_ADDRESS``, a cluster started on this machine, else a new local Ray;
     a task whose worker dies is retried), and ``"auto"``: processes when at least
-    two pending jobs are single-threaded and there are several workers, otherwise inline. ``threads``
+    two pending jobs are single-threaded and there are several workers, otherwise inline. Groups are
+    cut to the fastest layout for the processes that train them (``planning.layout_groups``). ``threads``
     overrides the per-group thread heuristic (``threads_for_group``); ``max_group_size`` caps runs per
     group (memory). ``device``/``dtype``/``path`` go to the engine; ``trainer`` replaces
     ``engine.train_group`` (same signature; e.g. to count or fail training in tests). On Ctrl-C,
@@ -299,10 +300,17 @@ def run_sweep(
     if to_train or to_measure:
         cores = available_cores()
         cache = TaskCache()
-        jobs = plan_jobs(
-            to_train, to_measure, lambda name: cache.get(name, sweep.tasks[name]), threads, max_group_size, cores
-        )
         pool_size = workers if workers is not None else cores
+        processes = 1 if executor == "inline" else pool_size
+        jobs = plan_jobs(
+            to_train,
+            to_measure,
+            lambda name: cache.get(name, sweep.tasks[name]),
+            threads,
+            max_group_size,
+            cores,
+            processes,
+        )
         chosen = executor
         if chosen == "auto":
             single_threaded = sum(job.threads == 1 for job in jobs)
