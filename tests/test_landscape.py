@@ -132,3 +132,26 @@ def test_invalid_arguments():
         interpolate(torch.zeros(3), model_b, model_a, loss_fn, (x, y))
     with pytest.raises(ValueError, match="alphas"):
         interpolate(model_a, model_b, model_a, loss_fn, (x, y), alphas=torch.zeros(2, 2))
+
+
+def test_interpolation_re_estimates_ghost_batch_norm_statistics_too():
+    from sgdnoise.instruments import recalibrate_batch_norm
+    from sgdnoise.models import MLPSpec, build_model
+
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 5, dtype=torch.float64), torch.randint(0, 3, (64,))
+    model = build_model(MLPSpec(5, (7,), 3, batch_norm=True, ghost_batch_size=16), seed=1, dtype=torch.float64)
+    layer = next(m for m in model.modules() if hasattr(m, "running_mean"))
+    reference = copy.deepcopy(model)
+    recalibrate_batch_norm(reference, x.split(16))
+    hidden = reference.layers[1](x)  # the statistics are the plain mean over the four batches
+    expected = torch.stack([h.mean(0) for h in hidden.split(16)]).mean(0)
+    torch.testing.assert_close(
+        next(m for m in reference.modules() if hasattr(m, "running_mean")).running_mean, expected
+    )
+    path = interpolate(model, model, model, nn.CrossEntropyLoss(), (x, y), alphas=[0.0], bn_data=(x, y))
+    reference.eval()
+    torch.testing.assert_close(
+        path.losses[0].item(), nn.functional.cross_entropy(reference(x), y).item(), rtol=1e-6, atol=0
+    )
+    assert torch.equal(layer.running_mean, torch.zeros(7))  # the model's own statistics are restored

@@ -13,7 +13,8 @@ from torch import nn
 
 from sgdnoise.data import Dataset, TaskData
 from sgdnoise.engine import Measurement
-from sgdnoise.measurements import BNRecalibratedAccuracy, HessianNorm, LambdaMax, recalibrate_batch_norm, subset
+from sgdnoise.instruments import recalibrate_batch_norm
+from sgdnoise.measurements import BNRecalibratedAccuracy, HessianNorm, LambdaMax, subset
 from sgdnoise.models import MLPSpec, build_model
 
 F64 = torch.float64
@@ -73,7 +74,7 @@ def test_recalibration_is_the_cumulative_average_over_batches() -> None:
     with torch.no_grad():
         for start in range(0, 64, 16):
             reference(x[start : start + 16])
-    recalibrate_batch_norm(net, x, batch_size=16)
+    recalibrate_batch_norm(net, x.split(16))
     torch.testing.assert_close(net[1].running_mean, reference[1].running_mean, atol=1e-14, rtol=0)
     torch.testing.assert_close(net[1].running_var, reference[1].running_var, atol=1e-14, rtol=0)
     assert net[1].momentum == 0.1 and net.training
@@ -85,7 +86,7 @@ def test_bn_recalibrated_accuracy_uses_train_statistics_and_restores_the_model(t
     measured = BNRecalibratedAccuracy(max_examples=60, batch_size=20)(model, task)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     expected = copy.deepcopy(model)
-    recalibrate_batch_norm(expected, task.train.x, batch_size=20)
+    recalibrate_batch_norm(expected, task.train.x.split(20))
     expected.eval()
     first_linear = next(m for m in expected.modules() if isinstance(m, nn.Linear))
     norm_layer = next(m for m in expected.modules() if hasattr(m, "running_mean"))

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sgdnoise.data import Dataset, TaskData
-from sgdnoise.instruments import hessian_eigenvalues, hessian_norm
+from sgdnoise.instruments import hessian_eigenvalues, hessian_norm, recalibrate_batch_norm
 
 
 def _check_common(name: str, max_examples: int, seed: int) -> None:
@@ -115,31 +115,6 @@ class LambdaMax:
         return {"value": float(result.eigenvalues[0]), "residual": float(result.residuals[0])}
 
 
-def _batch_norm_layers(model: nn.Module) -> list[nn.Module]:
-    """Layers that keep running statistics (``nn.BatchNorm*`` and the models' plain-op ghost batch norm)."""
-    return [m for m in model.modules() if isinstance(getattr(m, "running_mean", None), torch.Tensor)]
-
-
-@torch.no_grad()
-def recalibrate_batch_norm(model: nn.Module, x: torch.Tensor, batch_size: int) -> None:
-    """Replace every batch-norm layer's running statistics by their average over train-mode passes on
-    consecutive batches of ``x``: the k-th batch (k = 1, 2, …) enters with momentum 1/k, so the running
-    mean and variance end as the plain mean over batches (the cumulative average of SWA's bn_update)."""
-    layers = _batch_norm_layers(model)
-    momenta = [layer.momentum for layer in layers]
-    training = model.training
-    try:
-        model.train()
-        for k, start in enumerate(range(0, x.shape[0], batch_size), start=1):
-            for layer in layers:
-                layer.momentum = 1.0 / k
-            model(x[start : start + batch_size])
-    finally:
-        for layer, momentum in zip(layers, momenta, strict=True):
-            layer.momentum = momentum
-        model.train(training)
-
-
 @dataclass(frozen=True)
 class BNRecalibratedAccuracy:
     """Loss and accuracy on every split (``{split}_loss``, ``{split}_acc``) after the batch-norm running
@@ -168,7 +143,7 @@ class BNRecalibratedAccuracy:
         saved = {name: value.clone() for name, value in model.state_dict().items()}
         try:
             train_x, _ = subset(task.train, self.max_examples, self.seed)
-            recalibrate_batch_norm(model, train_x.to(device, dtype), self.batch_size)
+            recalibrate_batch_norm(model, train_x.to(device, dtype).split(self.batch_size))
             model.eval()
             values: dict[str, float] = {}
             with torch.no_grad():
@@ -183,4 +158,4 @@ class BNRecalibratedAccuracy:
             model.load_state_dict(saved)
 
 
-__all__ = ["BNRecalibratedAccuracy", "HessianNorm", "LambdaMax", "recalibrate_batch_norm", "subset"]
+__all__ = ["BNRecalibratedAccuracy", "HessianNorm", "LambdaMax", "subset"]

@@ -289,8 +289,7 @@ def measure_at_init(spec: SEDSpec, ctx: RunContext, architecture: str) -> dict[s
     """B_simple = tr Σ/|G|² (McCandlish et al. 2018) and ε_crit = 2/λ_max (§3.1) on the training set at
     initialisation, per seed; batch-norm statistics re-estimated on the training set first (the
     per-example gradients are those of the evaluation-mode network)."""
-    from sgdnoise.instruments import critical_learning_rate, gradient_noise
-    from sgdnoise.measurements import recalibrate_batch_norm
+    from sgdnoise.instruments import critical_learning_rate, gradient_noise, recalibrate_batch_norm
     from sgdnoise.models import build_model
 
     task = task_factory(spec)().to(ctx.device)
@@ -299,7 +298,7 @@ def measure_at_init(spec: SEDSpec, ctx: RunContext, architecture: str) -> dict[s
     rows = []
     for index in range(min(spec.runs, 4)):
         model = build_model(ARCHITECTURES[architecture](spec), seed=ctx.seed + index).to(ctx.device)
-        recalibrate_batch_norm(model, x, GHOST_BATCH)
+        recalibrate_batch_norm(model, x.split(GHOST_BATCH))
         model.eval()
         noise = gradient_noise(model, loss, (x, y), batch_size=min(spec.batch_sizes), train_mode=False)
         crit = critical_learning_rate(model, loss, (x, y), seed=index, train_mode=False)

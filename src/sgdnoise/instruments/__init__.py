@@ -61,7 +61,7 @@ from sgdnoise.instruments.gradnoise import (
     per_example_gradient_norms,
     per_example_gradients,
 )
-from sgdnoise.instruments.landscape import InterpolationResult, interpolate
+from sgdnoise.instruments.landscape import InterpolationResult, interpolate, recalibrate_batch_norm
 
 __all__ = [
     "CriticalLearningRate",
@@ -102,5 +102,6 @@ __all__ = [
     "per_example_gradient_chunks",
     "per_example_gradient_norms",
     "per_example_gradients",
+    "recalibrate_batch_norm",
     "simulate",
 ]

@@ -12,7 +12,6 @@ from sgdnoise.instruments._batches import (
     Batches,
     Data,
     LossFn,
-    batch_norm_modules,
     check_model_and_loss,
     model_device_dtype,
     preserved_model,
@@ -54,22 +53,38 @@ def _named_parameters(params: ParamsLike, model: nn.Module, which: str) -> dict[
     return out
 
 
+def running_statistics_layers(model: nn.Module) -> list[nn.Module]:
+    """Layers that keep running statistics: ``nn.BatchNorm*`` tracking them, and any layer with
+    ``running_mean`` and ``momentum`` (the models' plain-op ghost batch norm)."""
+    return [
+        m
+        for m in model.modules()
+        if isinstance(getattr(m, "running_mean", None), Tensor)
+        and hasattr(m, "momentum")
+        and getattr(m, "track_running_stats", True)
+    ]
+
+
 @torch.no_grad()
-def _reestimate_batch_norm(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> None:
-    """Reset BN running statistics and recompute them as the cumulative average over ``batches`` (train-mode
-    forward passes with momentum=None), as Goldstein's SWA bn_update does."""
-    layers = [m for m in batch_norm_modules(model) if m.track_running_stats]
+def recalibrate_batch_norm(model: nn.Module, batches: Iterable[Tensor | tuple[Tensor, Tensor]]) -> None:
+    """Replace every batch-norm layer's running statistics by their average over train-mode forward passes
+    on ``batches`` (inputs, or (inputs, labels) pairs): the k-th batch enters with momentum 1/k, so the
+    running mean and variance end as the plain mean over batches — the cumulative average of SWA's
+    ``bn_update`` (Izmailov et al. 2018), for ``nn.BatchNorm*`` and ghost batch norm alike. The model's
+    train/eval flag and the layers' momenta are restored."""
+    layers = running_statistics_layers(model)
     momenta = [m.momentum for m in layers]
+    training = model.training
     try:
-        for m in layers:
-            m.reset_running_stats()
-            m.momentum = None
         model.train()
-        for x, _ in batches:
-            model(x)
+        for k, batch in enumerate(batches, start=1):
+            for m in layers:
+                m.momentum = 1.0 / k
+            model(batch[0] if isinstance(batch, tuple | list) else batch)
     finally:
         for m, momentum in zip(layers, momenta, strict=True):
             m.momentum = momentum
+        model.train(training)
 
 
 @torch.no_grad()
@@ -129,7 +144,7 @@ def interpolate(
     end = _named_parameters(params_b, model, "params_b")
     batches = Batches(data, device, dtype, chunk_size)
     bn_batches = Batches(bn_data, device, dtype, chunk_size) if bn_data is not None else batches
-    reestimate = not train_mode and any(m.track_running_stats for m in batch_norm_modules(model))
+    reestimate = not train_mode and bool(running_statistics_layers(model))
     losses, accuracies = [], []
     with preserved_model(model, None, freeze_batch_norm=False):
         parameters = dict(model.named_parameters())
@@ -138,7 +153,7 @@ def interpolate(
                 for name, p in parameters.items():
                     p.copy_((1 - alpha) * start[name] + alpha * end[name])
             if reestimate:
-                _reestimate_batch_norm(model, bn_batches)
+                recalibrate_batch_norm(model, bn_batches)
             model.train(train_mode)
             loss, accuracy = _evaluate(model, loss_fn, batches)
             losses.append(loss)
