@@ -584,6 +584,51 @@ def sed_initial_final_figure(data: Mapping[str, Any], fig_dir: Path) -> Path:
 
 
 # --------------------------------------------------------------------------------------------------
+# Smith & Le 2018 App. E (large-batch tuning) and App. A (Langevin posterior sampling)
+# --------------------------------------------------------------------------------------------------
+
+
+def smith_le_large_batch_figure(data: Mapping[str, Any], fig_dir: Path) -> Path:
+    """App. E's trail: validation accuracy (left) and updates (right) of every trial against B, by step,
+    with the initial optimum and the final setting marked; fresh-seed retraining as error bars."""
+    trail = data["trail"]
+    fig, (acc_ax, upd_ax) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    for step in dict.fromkeys(t["step"] for t in trail):
+        rows = [t for t in trail if t["step"] == step and t["stable"]]
+        if not rows:
+            continue
+        style = "o-" if step.startswith("2") else "o"
+        acc_ax.plot([t["batch_size"] for t in rows], [t["validation_accuracy"] for t in rows], style, label=step)
+        upd_ax.plot([t["batch_size"] for t in rows], [t["updates"] for t in rows], style, label=step)
+    for key, marker, label in (("initial", "s", "initial optimum"), ("final", "*", "final setting")):
+        point = data[key]
+        acc_ax.plot([point["batch_size"]], [point["validation_accuracy"]], "k" + marker, markersize=12, label=label)
+        upd_ax.plot([point["batch_size"]], [point["updates"]], "k" + marker, markersize=12, label=label)
+        fresh = data["confirmation"][key]
+        per_seed = [v for v in fresh["validation_accuracy_per_seed"] if v is not None]
+        if per_seed:
+            acc_ax.errorbar(
+                [point["batch_size"] * 1.08],
+                [np.mean(per_seed)],
+                yerr=[[np.mean(per_seed) - min(per_seed)], [max(per_seed) - np.mean(per_seed)]],
+                fmt="x",
+                color="0.4",
+                capsize=3,
+                label=f"{label}, fresh seeds (range)",
+            )
+    for ax in (acc_ax, upd_ax):
+        ax.set_xscale("log")
+        ax.set_xlabel("batch size B")
+    upd_ax.set_yscale("log")
+    acc_ax.set_ylabel("validation accuracy")
+    upd_ax.set_ylabel(f"updates ({data['epochs']:g} epochs)")
+    final = data["final"]
+    acc_ax.set_title(f"App. E: final B = {final['batch_size']}, ε = {final['lr']:.3g}, m = {final['momentum']:.4g}")
+    acc_ax.legend(fontsize=7)
+    return save(fig, fig_dir / "appE_large_batch.png")
+
+
+# --------------------------------------------------------------------------------------------------
 # Jastrzębski et al. 2018 §4.1-4.2 (jastrzebski-sharpness, -interpolation, -exchange)
 # --------------------------------------------------------------------------------------------------
 

@@ -62,6 +62,11 @@ REGISTRY: tuple[Entry, ...] = (
         "One softmax weight's gradient at init: single examples vs means of 30, normality tests.",
     ),
     Entry(
+        "smith-le-large-batch",
+        "sgdnoise.experiments.smith_le_large_batch",
+        "App. E tuning on the 800-unit MLP: B_opt at ε = 0.1, m = 0.9, then B×3 with ε ∝ B and 1−m ∝ 1/B.",
+    ),
+    Entry(
         "jastrzebski-equilibrium",
         "sgdnoise.experiments.jastrzebski_equilibrium",
         "Two minima in 1-D/2-D: simulated SDE/SGD occupation vs Gibbs (Thm 1), Laplace (Thm 2), eq. 4, (βη, βS).",
