@@ -48,7 +48,7 @@ def local_cluster(worker_cpus: int) -> Iterator[str]:
     """A head (0 CPUs for tasks) and one worker node (``worker_cpus``), each ``ray start --block`` in
     its own session under a fresh temp dir; yields the address; kills both process groups after."""
     tmp = Path(tempfile.mkdtemp(prefix="sgb-", dir="/tmp"))
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}  # RAY_AUTH_MODE set in main()
     common = ["--object-store-memory=200000000", "--block"]
     nodes: list[subprocess.Popen[bytes]] = []
 
@@ -120,6 +120,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", default="pool,cluster,local", help="comma-separated: pool, cluster, local")
     variants = parser.parse_args().variants.split(",")
+    # Ray ≥ 2.5x turns token auth on for a new local ray.init() and leaves a token in ~/.ray, which then
+    # changes how later `ray start` clusters behave; the benchmark keeps every variant without it.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     print(f"{EXPERIMENT} --scale quick sweep, {cores} cores; overhead = (Ray − pool) / pool, target ≤ 15%")
     print(f"{'executor':36s} {'runs':>5s} {'wall s':>8s} {'overhead':>9s}")

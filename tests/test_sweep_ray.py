@@ -9,6 +9,7 @@ so they can unpickle the test trainers below.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -135,6 +136,9 @@ class LocalCluster:
             "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
             "RAY_USAGE_STATS_ENABLED": "0",
             "OMP_NUM_THREADS": "1",
+            # Explicit, so a token left in ~/.ray by an earlier local `ray.init()` does not turn token
+            # authentication on for some processes of this cluster and not others.
+            "RAY_AUTH_MODE": "disabled",
         }
         self.node_args = [f"--num-cpus={cpus_per_node}", "--object-store-memory=100000000", "--block"]
         self.nodes: list[subprocess.Popen[bytes]] = []
@@ -192,12 +196,12 @@ class LocalCluster:
         if ray.is_initialized():
             ray.shutdown()
         for node in self.nodes:  # the `ray start --block` process and the GCS / raylet it started
-            with _ignoring_gone():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(node.pid, signal.SIGKILL)
         deadline = time.monotonic() + 30
         while (left := _marked_processes(self.marker)) and time.monotonic() < deadline:
             for pid in left:  # Ray workers live in sessions of their own; they carry our marker
-                with _ignoring_gone():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.2)
         for node in self.nodes:
@@ -205,21 +209,15 @@ class LocalCluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class _ignoring_gone:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> bool:
-        return kind is not None and issubclass(kind, ProcessLookupError | PermissionError)
-
-
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[LocalCluster]:
-    cluster = LocalCluster(extra_nodes=1, cpus_per_node=1)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_AUTH_MODE", "disabled")  # the drivers (this process, the driver subprocess) too
+        cluster = LocalCluster(extra_nodes=1, cpus_per_node=1)
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
     assert not _marked_processes(cluster.marker), "cluster processes left running"
 
 
@@ -430,3 +428,12 @@ def test_cli_passes_the_address_to_the_sweep_and_reports_ray_errors_in_one_line(
     ]
     wrong = CliRunner().invoke(main, ["reproduce", "smith-le-batch", "--address", "127.0.0.1:9"])
     assert wrong.exit_code == 2 and "--address is for --executor ray" in wrong.output
+
+
+def test_cuda_on_a_cluster_without_gpus_is_one_clear_error(ray_cluster: LocalCluster) -> None:
+    """With device cuda every task asks Ray for a GPU; a cluster with none would queue them forever."""
+    with Store(":memory:") as store, pytest.raises(ClusterError, match="has no GPU"):
+        run_sweep(
+            make_sweep(), store, executor="ray", ray_address=ray_cluster.address, device="cuda", show_progress=False
+        )
+    assert not ray.is_initialized()
