@@ -409,6 +409,11 @@ def test_matched_comparison_recovers_a_known_difference_and_its_welch_se():
     assert result.exceeds(2.0) and not result.exceeds(20.0)
     partial = compare_at_matched_levels(groups, values, levels, min_repeats=1)
     assert partial.levels[1].groups == tuple(groups) and math.isnan(partial.levels[1].se)
+    # a group with fewer repeats than the others: its absent repeats are ignored
+    present = np.ones((3, 2), dtype=bool)
+    present[0, 1] = False
+    uneven = compare_at_matched_levels(groups, values, levels, present=present)
+    assert uneven.levels[1].groups == tuple(groups) and uneven.levels[1].n == (1, 2, 2)
     strict_json(result)
 
 

@@ -892,7 +892,12 @@ class MatchedComparison(_Result):
 
 
 def compare_at_matched_levels(
-    groups: npt.ArrayLike, values: npt.ArrayLike, levels: npt.ArrayLike, *, min_repeats: int | None = None
+    groups: npt.ArrayLike,
+    values: npt.ArrayLike,
+    levels: npt.ArrayLike,
+    *,
+    min_repeats: int | None = None,
+    present: npt.ArrayLike | None = None,
 ) -> MatchedComparison:
     """Compare a value across groups at matched levels of a covariate (Jastrzębski et al. 2018 §4.3,
     Fig. 5: validation accuracy across η/S at equal training accuracy on randomised labels).
@@ -900,8 +905,10 @@ def compare_at_matched_levels(
     ``groups`` [G] are the group coordinates (strictly increasing, e.g. η/S), ``values`` [G, R, L] the
     value of repeat r (seed) of group g at level l (NaN: the run did not reach it, see
     ``values_at_levels``), ``levels`` [L]. A group enters a level when at least ``min_repeats`` of its
-    repeats (default: all R) reached it; a level with fewer than two such groups is reported but not
-    pooled. ρ is the Spearman correlation of value and group over the runs at the level.
+    repeats (default: all its repeats) reached it; a level with fewer than two such groups is reported
+    but not pooled. ``present`` [G, R] (default: all True) marks the repeats that exist, for groups with
+    fewer repeats than others (e.g. η/S reached by several (η, S) pairs); absent ones are ignored. ρ is
+    the Spearman correlation of value and group over the runs at the level.
     """
     grid = _grid(groups, log=False, name="groups")
     arr = np.asarray(values, dtype=np.float64)
@@ -910,14 +917,18 @@ def compare_at_matched_levels(
         shape = f"[groups={grid.size}, repeats, levels={targets.size}]"
         raise ValueError(f"values must have shape {shape}, got {arr.shape}")
     repeats = arr.shape[1]
-    need = repeats if min_repeats is None else min_repeats
-    if not 1 <= need <= repeats:
+    mask = np.ones(arr.shape[:2], dtype=bool) if present is None else np.asarray(present, dtype=bool)
+    if mask.shape != arr.shape[:2]:
+        raise ValueError(f"present must have shape {arr.shape[:2]}, got {mask.shape}")
+    if min_repeats is not None and not 1 <= min_repeats <= repeats:
         raise ValueError(f"min_repeats must lie in [1, {repeats}], got {min_repeats}")
+    need = mask.sum(axis=1) if min_repeats is None else np.minimum(mask.sum(axis=1), min_repeats)
+    arr = np.where(mask[:, :, None], arr, np.nan)
     matched: list[MatchedLevel] = []
     for j, level in enumerate(targets):
         column = arr[:, :, j]
         counts = np.isfinite(column).sum(axis=1)
-        members = [g for g in range(grid.size) if counts[g] >= need]
+        members = [g for g in range(grid.size) if need[g] >= 1 and counts[g] >= need[g]]
         means = [float(np.nanmean(column[g])) for g in members]
         stds = [float(np.nanstd(column[g], ddof=1)) if counts[g] > 1 else math.nan for g in members]
         ns = [int(counts[g]) for g in members]
