@@ -714,3 +714,118 @@ def jastrzebski_interpolation_figures(data: Mapping[str, Any], fig_dir: Path) ->
         fig.tight_layout()
         paths.append(save(fig, fig_dir / f"{stem}.png"))
     return paths
+
+
+# --------------------------------------------------------------------------------------------------
+# Jastrzębski et al. 2018 §4.3-4.4 (Fig. 5, 14, 6-7)
+# --------------------------------------------------------------------------------------------------
+
+
+def _noise_colours(noises: Sequence[float]) -> dict[float, Any]:
+    """Warm colour for higher η/S (the paper's Fig. 5/14 convention), on a log scale."""
+    values = sorted(set(noises))
+    cmap = plt.get_cmap("coolwarm")
+    logs = np.log(values)
+    span = float(logs[-1] - logs[0]) or 1.0
+    return {v: cmap(float((np.log(v) - logs[0]) / span)) for v in values}
+
+
+def _as_float(values: Sequence[float | None]) -> np.ndarray:
+    return np.asarray([np.nan if v is None else v for v in values], dtype=float)
+
+
+def jastrzebski_memorization_figures(data: Mapping[str, Any], fig_dir: Path) -> list[Path]:
+    """Fig. 5: validation accuracy vs training accuracy on the noisy labels over training, rows = fraction
+    of random labels, columns = momentum 0.9 (left) and 0 (right), warm = higher η/S, matched levels dotted;
+    Fig. 14: learning curves without momentum (training solid, validation dotted)."""
+    panels = data["panels"]
+    fractions = sorted({p["noise_fraction"] for p in panels.values()})
+    momenta = sorted({p["momentum"] for p in panels.values()}, reverse=True)
+    colours = _noise_colours([r["noise"] for p in panels.values() for r in p["runs"]])
+    fig, axes = plt.subplots(
+        len(fractions), len(momenta), figsize=(5 * len(momenta), 4 * len(fractions)), squeeze=False
+    )
+    for panel in panels.values():
+        ax = axes[fractions.index(panel["noise_fraction"])][momenta.index(panel["momentum"])]
+        for run in panel["runs"]:
+            history = run["history"]
+            ax.plot(
+                _as_float(history["train_acc"]),
+                _as_float(history["validation_acc"]),
+                color=colours[run["noise"]],
+                lw=1,
+                alpha=0.8,
+            )
+        for level in panel["levels"]:
+            ax.axvline(level, color="grey", ls=":", lw=0.7)
+        ax.set_title(f"{round(100 * panel['noise_fraction'])}% random labels, momentum {panel['momentum']:g}")
+        ax.set_xlabel("training accuracy (noisy labels)")
+        ax.set_ylabel("validation accuracy")
+    handles = [plt.Line2D([], [], color=c, label=f"η/S = {n:.2g}") for n, c in colours.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=8)
+    fig.suptitle("Fig. 5 — memorisation vs generalisation over training (warm = higher η/S)")
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    paths = [save(fig, fig_dir / "fig5_memorization.png")]
+    without = [p for p in panels.values() if p["momentum"] == 0.0]
+    if without:
+        fig, axes = plt.subplots(1, len(without), figsize=(5 * len(without), 4), squeeze=False)
+        for ax, panel in zip(axes[0], without, strict=True):
+            for run in panel["runs"]:
+                epoch = _as_float(run["history"]["epoch"])
+                colour = colours[run["noise"]]
+                ax.plot(epoch, _as_float(run["history"]["train_acc"]), color=colour, lw=1)
+                ax.plot(epoch, _as_float(run["history"]["validation_acc"]), color=colour, lw=1, ls=":")
+            ax.set_xscale("symlog", linthresh=1.0)
+            ax.set_title(f"{round(100 * panel['noise_fraction'])}% random labels, momentum 0")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("accuracy (solid: train, dotted: validation)")
+        fig.suptitle("Fig. 14 — learning curves of the memorisation runs (warm = higher η/S)")
+        paths.append(save(fig, fig_dir / "fig14_memorization_curves.png"))
+    return paths
+
+
+def jastrzebski_breaking_point_figures(data: Mapping[str, Any], fig_dir: Path) -> list[Path]:
+    """Fig. 6: per curve (N, base η) the mean validation accuracy over training for every β, the legend
+    giving the mean ± std of the best validation accuracy (* = a seed diverged); and a summary: best
+    validation accuracy vs β per curve with β* marked and its bootstrap interval."""
+    curves = data["curves"]
+    fits = {f["tag"]: f for f in data.get("fits", [])}
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 3.8), squeeze=False)
+    for ax, curve in zip(axes[0], curves, strict=True):
+        cmap = plt.get_cmap("viridis")
+        scores = np.array([_as_float(row) for row in curve["scores"]])
+        for j, beta in enumerate(curve["betas"]):
+            history = curve["history"].get(str(beta))
+            if history is None:
+                continue
+            star = "*" if any(row[j] != "finished" for row in curve["status"]) else ""
+            column = scores[:, j]
+            label = f"β={beta} ({np.nanmean(column):.3f} ± {np.nanstd(column):.3f}){star}"
+            ax.plot(
+                _as_float(history["epoch"]),
+                _as_float(history["validation_acc"]["mean"]),
+                color=cmap(j / max(1, len(curve["betas"]) - 1)),
+                label=label,
+            )
+        ax.set_title(f"N = {curve['n_train']}, η = {curve['base_learning_rate']:g}·β, S = {curve['base_batch_size']}·β")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation accuracy")
+        ax.legend(fontsize=6)
+    fig.suptitle("Fig. 6 — breaking point of the (βη, βS) invariance at fixed epochs")
+    fig.tight_layout()
+    paths = [save(fig, fig_dir / "fig6_breaking_point.png")]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for curve in curves:
+        scores = np.array([_as_float(row) for row in curve["scores"]])
+        (line,) = ax.plot(curve["betas"], np.nanmean(scores, axis=0), marker="o", label=curve["tag"])
+        fit = fits.get(curve["tag"])
+        if fit and fit.get("fit") is not None:
+            ax.axvspan(fit["interval"][0], fit["interval"][1], color=line.get_color(), alpha=0.1)
+            ax.axvline(fit["beta_star"], color=line.get_color(), ls="--", lw=1)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("β")
+    ax.set_ylabel("best validation accuracy (mean over seeds)")
+    ax.set_title("β* (dashed) and its bootstrap interval (band) per curve")
+    ax.legend(fontsize=7)
+    paths.append(save(fig, fig_dir / "fig6_beta_star.png"))
+    return paths

@@ -82,6 +82,16 @@ REGISTRY: tuple[Entry, ...] = (
         "Loss/accuracy on (1−α)θ₁ + αθ₂, BN re-estimated: lower η/S sharper, equal η/S equal width (Fig. 2-3).",
     ),
     Entry(
+        "jastrzebski-memorization",
+        "sgdnoise.experiments.jastrzebski_noise",
+        "25%/50% random labels, ± momentum: validation accuracy vs η/S at matched noisy-train accuracy (Fig. 5).",
+    ),
+    Entry(
+        "jastrzebski-breaking-point",
+        "sgdnoise.experiments.jastrzebski_noise",
+        "(βη, βS) at fixed η/S and epochs, β = 1…64, several N, η and η/2: β* and what sets it (Fig. 6-7).",
+    ),
+    Entry(
         "sed-epoch-budget", _SMITH_ELSEN_DE, "SGD vs momentum at a constant epoch budget: ε_opt ∝ B, then flat (B*)."
     ),
     Entry("sed-step-budget", _SMITH_ELSEN_DE, "Constant step budget: test accuracy vs final training loss over B."),
