@@ -67,6 +67,11 @@ REGISTRY: tuple[Entry, ...] = (
         "App. E tuning on the 800-unit MLP: B_opt at ε = 0.1, m = 0.9, then B×3 with ε ∝ B and 1−m ∝ 1/B.",
     ),
     Entry(
+        "smith-le-langevin",
+        "sgdnoise.experiments.smith_le_langevin",
+        "SGLD (App. A eq. 17): exact linear-regression posterior, Laplace vs samples, two-minimum bowl occupation.",
+    ),
+    Entry(
         "jastrzebski-equilibrium",
         "sgdnoise.experiments.jastrzebski_equilibrium",
         "Two minima in 1-D/2-D: simulated SDE/SGD occupation vs Gibbs (Thm 1), Laplace (Thm 2), eq. 4, (βη, βS).",
