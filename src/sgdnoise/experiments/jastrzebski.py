@@ -299,6 +299,7 @@ def run_sharpness(spec: SharpnessSpec, ctx: RunContext) -> dict[str, Any]:
         Sweep("jastrzebski-sharpness-budget", {name: factory}, phase1),
         ctx.store,
         executor=ctx.executor,
+        ray_address=ctx.ray_address,
         device=ctx.device,
         show_progress=ctx.show_progress,
     )
@@ -322,6 +323,7 @@ def run_sharpness(spec: SharpnessSpec, ctx: RunContext) -> dict[str, Any]:
             ),
             ctx.store,
             executor=ctx.executor,
+            ray_address=ctx.ray_address,
             device=ctx.device,
             show_progress=ctx.show_progress,
         )
@@ -654,6 +656,7 @@ def run_interpolation(spec: InterpolationSpec, ctx: RunContext) -> dict[str, Any
         Sweep("jastrzebski-interpolation", {name: factory}, runs, keep_weights=True),
         ctx.store,
         executor=ctx.executor,
+        ray_address=ctx.ray_address,
         device=ctx.device,
         show_progress=ctx.show_progress,
     )

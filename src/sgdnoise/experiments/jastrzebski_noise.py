@@ -222,6 +222,7 @@ def run_memorization(spec: MemorizationSpec, ctx: RunContext) -> dict[str, Any]:
         Sweep("jastrzebski-memorization", tasks, runs),
         ctx.store,
         executor=ctx.executor,
+        ray_address=ctx.ray_address,
         device=ctx.device,
         show_progress=ctx.show_progress,
     )
@@ -484,6 +485,7 @@ def run_breaking_point(spec: BreakingPointSpec, ctx: RunContext) -> dict[str, An
         Sweep("jastrzebski-breaking-point", tasks, runs),
         ctx.store,
         executor=ctx.executor,
+        ray_address=ctx.ray_address,
         device=ctx.device,
         show_progress=ctx.show_progress,
     )

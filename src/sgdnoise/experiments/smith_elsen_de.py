@@ -211,6 +211,7 @@ def sweep_points(
         Sweep(STORE_NAMESPACE, {name: task_factory(spec)}, runs),
         ctx.store,
         executor=ctx.executor,
+        ray_address=ctx.ray_address,
         device=ctx.device,
         show_progress=ctx.show_progress,
     )

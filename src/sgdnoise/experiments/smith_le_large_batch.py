@@ -138,6 +138,7 @@ class _Trainer:
             Sweep(STORE_NAMESPACE, {self.task_name: self.factory}, runs),
             ctx.store,
             executor=ctx.executor,
+            ray_address=ctx.ray_address,
             device=ctx.device,
             show_progress=ctx.show_progress,
         )
