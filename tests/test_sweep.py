@@ -18,7 +18,7 @@ import pytest
 
 from sgdnoise.data import synthetic_task
 from sgdnoise.engine import TrainConfig, train_group
-from sgdnoise.models import MLPSpec, ResNetSpec, logistic_regression, smith_le_shallow_net
+from sgdnoise.models import MLPSpec, ResNetSpec, jastrzebski_bn_mlp, logistic_regression, smith_le_shallow_net
 from sgdnoise.store import Store, run_key
 from sgdnoise.sweep import (
     MissingDependencyError,
@@ -29,6 +29,7 @@ from sgdnoise.sweep import (
     group_runs,
     layout_groups,
     run_sweep,
+    stacked_runs,
     stacks_well,
     threads_for_group,
 )
@@ -380,3 +381,6 @@ def test_layout_stacks_fast_path_runs_in_small_groups_and_trains_other_models_on
     others = [SweepRun(c) for base in (conv, augmented) for c in expand_grid(base, seed=[0, 1])]
     assert [len(g) for g in layout_groups(others, None, processes=1)] == [1, 1, 1, 1]
     assert stacks_well(BASE) and not stacks_well(conv) and not stacks_well(augmented)
+    # at most 4 MiB of float32 parameters per group: the shallow net (2.5 MB) one run, the BN-MLP (1.6 MB) two
+    shallow, bn_mlp = (replace(BASE, model=m) for m in (smith_le_shallow_net(), jastrzebski_bn_mlp()))
+    assert [stacked_runs(c) for c in (BASE, shallow, bn_mlp, conv)] == [4, 1, 2, 1]

@@ -6,7 +6,7 @@ or on Ray, every run committed to the store the moment its group returns.
   A run trains on a named task (a picklable factory returning ``TaskData``, built once per process), so
   a sweep whose curves use different data (e.g. Smith & Le 2018 §5, one N per curve) is one sweep.
 - ``planning``: grouping (``group_runs``), the fastest layout (``layout_groups``: stacked MLP groups
-  of at most ``MAX_STACKED_RUNS``, one run per group otherwise), the thread heuristic, jobs.
+  that fit the cache, one run per group otherwise), the thread heuristic, jobs.
 - ``executors``: inline, local process pool, Ray (imported only when asked for).
 - ``running``: ``run_sweep`` and the coordinator, the only writer of the store.
 
@@ -22,9 +22,11 @@ from sgdnoise.sweep.planning import (
     LARGE_BATCH_SIZE,
     MAX_STACKED_RUNS,
     MIN_THREADED_STEP_WORK,
+    STACKED_BYTES,
     available_cores,
     group_runs,
     layout_groups,
+    stacked_runs,
     stacks_well,
     threads_for_group,
 )
@@ -38,6 +40,7 @@ __all__ = [
     "MAX_STACKED_RUNS",
     "MIN_THREADED_STEP_WORK",
     "RAY_MAX_RETRIES",
+    "STACKED_BYTES",
     "ClusterError",
     "Executor",
     "GroupTrainer",
@@ -51,6 +54,7 @@ __all__ = [
     "group_runs",
     "layout_groups",
     "run_sweep",
+    "stacked_runs",
     "stacks_well",
     "threads_for_group",
 ]

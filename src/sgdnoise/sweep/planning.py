@@ -22,9 +22,13 @@ from sgdnoise.sweep.specs import SweepRun
 # batch-examples × parameters; otherwise one thread, and independent groups run in parallel processes.
 LARGE_BATCH_SIZE = 64
 MIN_THREADED_STEP_WORK = 1_000_000
-# At most this many runs per stacked (fast-path) group: beyond it a step's working set outgrows the
-# cache and model-steps/s fall (benchmarks/engine.py --general, BN-MLP: R=8 slower than R=2-4 at every B).
+# Stacked (fast-path) groups hold at most MAX_STACKED_RUNS runs and at most STACKED_BYTES of float32
+# parameters, so that each process's stacked weights stay in its share of the cache: measured with
+# benchmarks/engine.py --general on 2 cores (1 MiB L2 each, 32 MiB L3), the BN-MLP (1.6 MB per run)
+# trains fastest 2-4 runs per group, the Smith & Le shallow net (2.5 MB) one run per group, R = 8 is
+# slower than R = 2-4 everywhere.
 MAX_STACKED_RUNS = 4
+STACKED_BYTES = 4 * 2**20
 
 JobKind = Literal["train", "measure"]
 
@@ -58,6 +62,8 @@ def threads_for_group(configs: Sequence[TrainConfig], num_train: int, cores: int
     groups side by side (2 cores → 2 processes × 1 thread). Large-batch steps are dense matmuls that
     split well over threads, so a group whose mean batch is ≥ ``LARGE_BATCH_SIZE`` and whose per-run
     step is at least ``MIN_THREADED_STEP_WORK`` (B·P) gets all ``cores`` (→ 1 process × 2 threads).
+    ``plan_jobs`` uses it only when there are fewer groups than cores: with enough groups one thread
+    each, side by side, was faster at every B measured (benchmarks/engine.py).
     """
     if not configs:
         raise ValueError("threads_for_group needs at least one config")
@@ -97,16 +103,23 @@ def stacks_well(config: TrainConfig) -> bool:
     return fast_path_supports(config.model) and config.augmentation is None
 
 
+def stacked_runs(config: TrainConfig) -> int:
+    """How many runs of ``config`` one group stacks at most: 1 unless it ``stacks_well``, else as many
+    as fit ``STACKED_BYTES`` of float32 parameters, between 1 and ``MAX_STACKED_RUNS``."""
+    if not stacks_well(config):
+        return 1
+    return max(1, min(MAX_STACKED_RUNS, STACKED_BYTES // (4 * num_parameters(config.model))))
+
+
 def layout_groups(runs: Sequence[SweepRun], max_group_size: int | None, processes: int) -> list[list[SweepRun]]:
-    """``group_runs`` cut to the layout the engine trains fastest: one run per group when the config
-    does not ``stacks_well``; otherwise at most ``MAX_STACKED_RUNS`` runs, and few enough that each
-    group of equal runs is split over the ``processes`` that will train them."""
+    """``group_runs`` cut to the layout the engine trains fastest: at most ``stacked_runs`` runs per
+    group, and few enough that each set of equal runs is split over the ``processes`` that train them."""
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ValueError(f"processes must be a positive int, got {processes!r}")
     groups: list[list[SweepRun]] = []
     for group in group_runs(runs, max_group_size):
         spread = math.ceil(len(group) / processes)
-        size = min(MAX_STACKED_RUNS, spread) if stacks_well(group[0].config) else 1
+        size = min(stacked_runs(group[0].config), spread)
         groups.extend(group[i : i + size] for i in range(0, len(group), size))
     return groups
 
@@ -149,8 +162,8 @@ def plan_jobs(
         configs = [run.config for run in group]
         data = task_data(group[0].task)
         group_threads = threads if threads is not None else threads_for_group(configs, len(data.train), cores)
-        if threads is None and not stacks_well(configs[0]) and len(groups) >= cores and processes >= cores:
-            group_threads = 1  # independent runs, one per core, beat one run on all cores
+        if threads is None and len(groups) >= cores and processes >= cores:
+            group_threads = 1  # measured: independent groups, one per core, beat one group on all cores
         jobs.append(Job(len(jobs), "train", group[0].task, group, group_threads, estimated_work(configs, data)))
     by_task: dict[str, list[SweepRun]] = {}
     for run in to_measure:
@@ -159,3 +172,10 @@ def plan_jobs(
         work = sum(num_parameters(run.config.model) for run in runs) * float(len(task_data(task).train))
         jobs.append(Job(len(jobs), "measure", task, runs, threads or 1, work))
     return jobs
+
+
+def auto_executor(jobs: Sequence[Job], pool_size: int) -> Literal["inline", "processes"]:
+    """``executor="auto"``: a process pool when at least two jobs are single-threaded and the pool has
+    several workers (independent small-batch groups side by side), else this process."""
+    single_threaded = sum(job.threads == 1 for job in jobs)
+    return "processes" if single_threaded >= 2 and pool_size > 1 else "inline"

@@ -27,7 +27,7 @@ from sgdnoise.sweep.executors import (
     run_processes,
     run_ray,
 )
-from sgdnoise.sweep.planning import Job, JobKind, available_cores, plan_jobs
+from sgdnoise.sweep.planning import Job, JobKind, auto_executor, available_cores, plan_jobs
 from sgdnoise.sweep.specs import Sweep, SweepRun
 
 Executor = Literal["auto", "inline", "processes", "ray"]
@@ -311,10 +311,7 @@ def run_sweep(
             cores,
             processes,
         )
-        chosen = executor
-        if chosen == "auto":
-            single_threaded = sum(job.threads == 1 for job in jobs)
-            chosen = "processes" if single_threaded >= 2 and pool_size > 1 else "inline"
+        chosen = auto_executor(jobs, pool_size) if executor == "auto" else executor
         if chosen != "inline":
             _check_picklable(sweep, {job.task for job in jobs}, training, chosen)
             cache = TaskCache()  # free the parent's copy of the data before workers build theirs
