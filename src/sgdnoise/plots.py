@@ -880,3 +880,117 @@ def jastrzebski_breaking_point_figures(data: Mapping[str, Any], fig_dir: Path) -
     ax.legend(fontsize=7)
     paths.append(save(fig, fig_dir / "fig6_beta_star.png"))
     return paths
+
+
+# --------------------------------------------------------------------------------------------------
+# Jastrzębski et al. 2018 §4.2, App. F.2, F.4 (Fig. 4, 13, 16, Table 1)
+# --------------------------------------------------------------------------------------------------
+
+
+def _seed_curves(schedule: Mapping[str, Any], block: str, quantity: str) -> tuple[np.ndarray, ...]:
+    """Epochs, then mean, minimum and maximum over the finished seeds of one probed quantity (``block``:
+    curve or hessian); the seeds' range stays positive on log axes, where mean ± std would not."""
+    seeds = [s for s in schedule["seeds"] if s["status"] == "finished" and s.get(block)]
+    if not seeds:
+        return np.array([]), np.array([]), np.array([]), np.array([])
+    epochs = sorted({round(e, 6) for s in seeds for e in s[block]["epoch"]})
+    rows = []
+    for s in seeds:
+        by_epoch = {round(e, 6): v for e, v in zip(s[block]["epoch"], s[block][quantity], strict=True)}
+        rows.append([np.nan if by_epoch.get(e) is None else by_epoch[e] for e in epochs])
+    values = np.asarray(rows, float)
+    return np.asarray(epochs), np.nanmean(values, axis=0), np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+
+
+def _schedule_text(schedule: Mapping[str, Any]) -> str:
+    """ "0.1" for a constant, "0.02↔0.1" for a cycle (a schedule's dict as the engine writes it)."""
+    if schedule.get("type") == "Cyclic":
+        return f"{schedule['low']:g}↔{schedule['high']:g}"
+    return f"{schedule.get('value', '?'):g}" if isinstance(schedule.get("value"), int | float) else "?"
+
+
+def _band(ax: Axes, x: np.ndarray, mean: np.ndarray, low: np.ndarray, high: np.ndarray, **style: Any) -> None:
+    ax.plot(x, mean, **style)
+    ax.fill_between(x, low, high, color=style.get("color"), alpha=0.15, linewidth=0)
+
+
+def jastrzebski_exchange_figures(data: Mapping[str, Any], fig_dir: Path) -> list[Path]:
+    """Fig. 4 / Fig. 13: accuracy (top) and training loss (bottom) over epochs for the cyclic pair
+    (discrete-S vs discrete-η, left) and the constant pairs of equal η/S (right), mean over seeds, band = their range;
+    Fig. 16: training loss and ‖H‖_F over epochs per schedule; Table 1 as bars (test accuracy, final ‖H‖_F)."""
+    schedules = data["schedules"]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True)
+    for column, (blue, red, title) in enumerate(
+        (
+            ("discrete-S", "discrete-η", "cyclic: batch size (blue) vs learning rate (red)"),
+            ("constant-low", "constant-low-large", "constant pairs of equal η/S"),
+        )
+    ):
+        for label, colour in ((blue, "tab:blue"), (red, "tab:red")):
+            for quantity, style in (("train_acc", "-"), ("test_acc", "--")):
+                x, *band = _seed_curves(schedules[label], "curve", quantity)
+                _band(axes[0][column], x, *band, color=colour, linestyle=style, label=f"{label} {quantity[:-4]}")
+            x, *band = _seed_curves(schedules[label], "curve", "train_loss")
+            _band(axes[1][column], x, *band, color=colour, label=label)
+        axes[0][column].set_title(title, fontsize=10)
+        axes[0][column].set_ylabel("accuracy (solid: train, dashed: test)")
+        axes[1][column].set_yscale("log")
+        axes[1][column].set_ylabel("training loss")
+        axes[1][column].set_xlabel("epoch")
+        axes[0][column].legend(fontsize=7)
+    fig.suptitle(
+        "Jastrzębski et al. 2018 Fig. 4 / 13: batch size exchanged for learning rate (BN re-estimated; seed range)"
+    )
+    fig.tight_layout()
+    paths = [save(fig, fig_dir / "fig4_exchange.png")]
+
+    labels = list(schedules)
+    columns = 3
+    fig, axes = plt.subplots(
+        math.ceil(len(labels) / columns), columns, figsize=(12, 6.4), squeeze=False, sharex=True, sharey=True
+    )
+    twins, hessian_values = [], []
+    for ax, label in zip(axes.flat, labels, strict=False):
+        x, *band = _seed_curves(schedules[label], "curve", "train_loss")
+        _band(ax, x, *band, color="tab:red")
+        ax.set_yscale("log")
+        schedule = schedules[label]
+        lr, batch = _schedule_text(schedule["learning_rate"]), _schedule_text(schedule["batch_size"])
+        ax.set_title(f"{label} (η {lr}, S {batch})", fontsize=9)
+        twin = ax.twinx()
+        x, *band = _seed_curves(schedules[label], "hessian", "value")
+        _band(twin, x, *band, color="tab:blue", marker="o", markersize=3)
+        twin.set_yscale("log")
+        twins.append(twin)
+        hessian_values.extend(v for v in band[0] if np.isfinite(v) and v > 0)
+    if hessian_values:  # one ‖H‖_F scale for every panel, so the schedules compare at a glance
+        for twin in twins:
+            twin.set_ylim(min(hessian_values) / 1.3, max(hessian_values) * 1.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    for row in axes:
+        row[0].set_ylabel("training loss (red)")
+    fig.suptitle("Fig. 16: training loss (red) and ‖H‖_F (blue, finite differences, right axis) over training")
+    fig.tight_layout()
+    paths.append(save(fig, fig_dir / "fig16_exchange_hessian.png"))
+
+    rows = data.get("table1") or {}
+    if rows:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+        positions = np.arange(len(rows))
+        for ax, quantity, ylabel in (
+            (axes[0], "test_acc", "test accuracy"),
+            (axes[1], "final_hessian_norm", "final ‖H‖_F"),
+        ):
+            mean = _as_float([rows[label][quantity]["mean"] for label in rows])
+            std = _as_float([rows[label][quantity]["std"] for label in rows])
+            ax.bar(positions, mean, yerr=std, color=["tab:blue" if "constant" not in lb else "tab:gray" for lb in rows])
+            ax.set_xticks(positions, list(rows), rotation=30, ha="right", fontsize=8)
+            ax.set_ylabel(ylabel)
+            finite = mean[np.isfinite(mean)]
+            if quantity == "test_acc" and finite.size:
+                ax.set_ylim(finite.min() - 0.03, min(1.0, finite.max() + 0.02))
+        fig.suptitle("Table 1: cyclic (blue) vs constant (grey) schedules, mean ± std over seeds")
+        fig.tight_layout()
+        paths.append(save(fig, fig_dir / "table1_exchange.png"))
+    return paths

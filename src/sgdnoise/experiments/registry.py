@@ -87,6 +87,11 @@ REGISTRY: tuple[Entry, ...] = (
         "Loss/accuracy on (1−α)θ₁ + αθ₂, BN re-estimated: lower η/S sharper, equal η/S equal width (Fig. 2-3).",
     ),
     Entry(
+        "jastrzebski-exchange",
+        "sgdnoise.experiments.jastrzebski_exchange",
+        "Cyclic batch size vs cyclic lr at equal η/S, constant pairs, discrete vs triangle, ‖H‖_F (Fig. 4, Table 1).",
+    ),
+    Entry(
         "jastrzebski-memorization",
         "sgdnoise.experiments.jastrzebski_noise",
         "25%/50% random labels, ± momentum: validation accuracy vs η/S at matched noisy-train accuracy (Fig. 5).",
