@@ -94,6 +94,8 @@ def test_curve_distance_is_the_rms_of_mean_differences_with_its_rms_se() -> None
     assert d["rms_difference"] == pytest.approx(math.sqrt((0.1**2 + 0.0**2) / 2))
     se2 = [0.02 / 2 + 0.02 / 2, 0.02 / 2 + 0.0]  # var(ddof 1) of two values a, b is (a − b)²/2
     assert d["rms_se"] == pytest.approx(math.sqrt(np.mean(se2)))
+    later = curve_distance(x, y, "train_acc", after=1.0)  # epoch 2 only
+    assert later["epochs"] == 1 and later["rms_difference"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_oscillation_ratio_is_the_geometric_mean_of_low_over_high_half_values() -> None:
