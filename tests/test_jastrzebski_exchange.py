@@ -54,9 +54,11 @@ def test_triangle_has_the_discrete_cycles_mean_and_every_cyclic_run_ends_at_the_
         assert _noise(QUICK, label, 1.0 - 1e-9) == pytest.approx(low, rel=1e-3)
 
 
-def test_spec_rejects_a_budget_that_is_not_whole_cycles_and_one_seed() -> None:
+def test_spec_rejects_a_budget_that_is_not_whole_cycles_or_curve_points_and_one_seed() -> None:
     with pytest.raises(ValueError, match="whole number of cycles"):
         ExchangeSpec(seeds=2, n_train=100, validation=0, n_test=10, max_lr=0.1, min_batch=5, epochs=15)
+    with pytest.raises(ValueError, match="multiple of curve_every_epochs"):
+        ExchangeSpec(seeds=2, n_train=100, validation=0, n_test=10, max_lr=0.1, min_batch=5, curve_every_epochs=7)
     with pytest.raises(ValueError, match="seeds >= 2"):
         ExchangeSpec(seeds=1, n_train=100, validation=0, n_test=10, max_lr=0.1, min_batch=5)
 

@@ -114,6 +114,11 @@ class ExchangeSpec:
             raise ValueError(f"epochs ({self.epochs:g}) must be a whole number of cycles ({self.cycle_epochs:g})")
         if self.curve_every_epochs <= 0 or self.curve_examples < 1 or self.hessian_examples < 1:
             raise ValueError("need curve_every_epochs > 0, curve_examples >= 1 and hessian_examples >= 1")
+        points = self.epochs / self.curve_every_epochs
+        if abs(points - round(points)) > 1e-9:  # the last curve point is the endpoint
+            raise ValueError(
+                f"epochs ({self.epochs:g}) must be a multiple of curve_every_epochs ({self.curve_every_epochs:g})"
+            )
         if self.hessian_samples < 2 or self.bn_batch < 2:
             raise ValueError("need hessian_samples >= 2 and bn_batch >= 2")
         if self.dataset not in DATASETS or self.model not in MODELS:
