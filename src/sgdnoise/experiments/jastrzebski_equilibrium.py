@@ -15,6 +15,17 @@ SGD's SDE (eq. 1) is exp(−2L/(nσ²)) exactly (eq. 2) and Theorem 2's Laplace 
 4. (βη, βS) invariance of the discrete update θ ← θ − η(g + σξ/√S) at fixed n, equal SDE time ηt: β = 1
    is the SDE runs' step; the ratio is compared with the Gibbs value as β·η·H_B grows towards 2.
 
+How long each simulation runs is decided before it runs, from the physics (`schedule`): the Kramers–Langer
+escape time τ out of the slower well at that noise (`instruments.equilibrium.kramers_escape_times`, which
+the tests hold against simulated first-passage times) sets burn-in = ``burn_in_escapes``·τ and record =
+``record_escapes``·τ, never shorter than ``burn_in_min``/``record_min`` and never longer in total than
+``max_duration`` SGD steps; a run cut by that cap is marked ``capped`` and named in the claims' notes.
+Half the chains start at minimum A and half at B; at equilibrium the two halves occupy A equally, and
+their difference in units of its SE (``start_z``) is the equilibration check: claim 1 counts a run as
+matching Gibbs only if |start_z| < 3 too. (A fixed 10,000 steps had been 1.1 τ at the 2-D n*, where the
+barrier out of B is 6.4·nσ²/2: the chains had not forgotten their start, z = 3.6 against Gibbs, while the
+first-half/second-half drift check read only 1.5.)
+
 Thresholds (|z| < 3, 10 %) are fixed in advance; the simulations are recomputed on every run (a few
 minutes at most) rather than cached in the store, whose interface is changing.
 """
@@ -51,11 +62,20 @@ LOSS_PARAMETERS = {
 
 @dataclass(frozen=True)
 class EquilibriumSpec:
-    """Chains, run lengths (in SGD steps), step sizes and the sweeps of n, barrier height and β."""
+    """Chains, the run-length rule, step sizes and the sweeps of n, barrier height and β.
+
+    Run lengths are in SGD steps at the SDE's η (units of t in eq. 1): burn-in = max(burn_in_min,
+    burn_in_escapes·τ) and record = max(record_min, record_escapes·τ), τ the Kramers escape time out of the
+    slower well at that n, their sum capped at max_duration (then both shrink in proportion and the run is
+    reported as capped). The β runs get the same SDE time η·t.
+    """
 
     chains: int = 1000
-    duration: int = 10000
-    burn_in: int = 4000
+    burn_in_min: int = 4000
+    record_min: int = 6000
+    burn_in_escapes: float = 2.0
+    record_escapes: float = 6.0
+    max_duration: int = 150_000
     step_fraction: float = 0.1
     lr_curvature: float = 0.25
     gradient_variance: float = 100.0
@@ -70,8 +90,12 @@ class EquilibriumSpec:
     grid_points: int = 1201
 
     def __post_init__(self) -> None:
-        if self.chains < 2 or self.duration < 2 or not 0 <= self.burn_in < self.duration - 1:
-            raise ValueError("need chains >= 2 and 0 <= burn_in < duration − 1")
+        if self.chains < 4 or self.burn_in_min < 0 or self.record_min < 2:
+            raise ValueError("need chains >= 4 (half start in each minimum), burn_in_min >= 0, record_min >= 2")
+        if not (self.burn_in_escapes >= 0 and self.record_escapes > 0):
+            raise ValueError("need burn_in_escapes >= 0 and record_escapes > 0")
+        if self.max_duration < self.burn_in_min + self.record_min:
+            raise ValueError("max_duration must be at least burn_in_min + record_min")
         if not self.noise_factors or any(f <= 0 for f in self.noise_factors + self.noise_factors_2d):
             raise ValueError("noise factors must be > 0 (and noise_factors non-empty)")
         if not self.betas or min(self.betas) < 1:
@@ -86,8 +110,9 @@ SPECS = {
     "quick": EquilibriumSpec(),
     "paper": EquilibriumSpec(
         chains=4000,
-        duration=30000,
-        burn_in=10000,
+        burn_in_min=10000,
+        record_min=20000,
+        max_duration=600_000,
         noise_factors=(0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.6, 2.0, 3.0),
         noise_factors_2d=(0.8, 1.0, 1.5, 2.0),
         barrier_points=24,
@@ -112,6 +137,7 @@ class _Setting:
         self.sigma2 = spec.gradient_variance
         self.critical_noise = theory.critical_noise(self.minima[0].minimum, self.minima[1].minimum, self.sigma2)
         self.barriers = eq.barrier_heights(self.loss, self.minima)
+        self.saddle = eq.find_saddle(self.loss, self.minima)
         self.lr = spec.lr_curvature / self.curvature
 
     def gibbs(self, noise: float, grid_points: int) -> eq.GibbsRatio:
@@ -127,8 +153,52 @@ class _Setting:
     def laplace(self, noise: float) -> float:
         return eq.laplace_log_ratio(*self.minima, lr=noise, batch_size=1.0, gradient_variance=self.sigma2)
 
+    def escape(self, noise: float) -> eq.EscapeTimes:
+        """Kramers escape times of the SDE at the experiment's η (η·H_B = lr_curvature) and S = η/n."""
+        return eq.kramers_escape_times(
+            self.loss,
+            lr=self.lr,
+            batch_size=self.lr / noise,
+            gradient_variance=self.sigma2,
+            minima=self.minima,
+            saddle=self.saddle,
+        )
+
     def temperature(self, noise: float) -> float:
         return noise * self.sigma2 / 2.0
+
+
+def schedule(escape: eq.EscapeTimes, spec: EquilibriumSpec) -> dict[str, Any]:
+    """Burn-in and duration (SGD steps at the SDE's η) for one run, from its escape time, decided a priori.
+
+    τ = escape.slowest (the Kramers escape time out of the well that is harder to leave); burn-in =
+    max(burn_in_min, ⌈burn_in_escapes·τ⌉), record = max(record_min, ⌈record_escapes·τ⌉). If their sum
+    exceeds max_duration both are scaled down in proportion to fit and ``capped`` is True: such a run is
+    shorter than the rule asks and is reported as such (an infinite τ keeps the burn-in share of the rule).
+    """
+    tau = escape.slowest
+    if math.isfinite(tau):
+        burn = max(spec.burn_in_min, math.ceil(spec.burn_in_escapes * tau))
+        record = max(spec.record_min, math.ceil(spec.record_escapes * tau))
+        share = burn / (burn + record)
+    else:
+        burn = record = math.inf
+        share = spec.burn_in_escapes / (spec.burn_in_escapes + spec.record_escapes)
+    wanted = burn + record
+    capped = wanted > spec.max_duration
+    if capped:
+        burn = math.floor(share * spec.max_duration)
+        record = spec.max_duration - burn
+    return {
+        "burn_in": int(burn),
+        "duration": int(burn + record),
+        "wanted_duration": wanted,
+        "capped": bool(capped),
+        "escape_time": tau,
+        "burn_in_over_escape_time": burn / tau,
+        "record_over_escape_time": record / tau,
+        "escape": escape.to_dict(),
+    }
 
 
 class JastrzebskiEquilibrium(Experiment):
@@ -167,6 +237,7 @@ class JastrzebskiEquilibrium(Experiment):
         runs = []
         for i, factor in enumerate(factors):
             noise = factor * setting.critical_noise
+            plan = schedule(setting.escape(noise), spec)
             occupation = eq.simulate(
                 setting.loss,
                 lr=setting.lr,
@@ -174,8 +245,8 @@ class JastrzebskiEquilibrium(Experiment):
                 gradient_variance=setting.sigma2,
                 method="sde",
                 step_fraction=spec.step_fraction,
-                duration=spec.duration,
-                burn_in=spec.burn_in,
+                duration=plan["duration"],
+                burn_in=plan["burn_in"],
                 chains=spec.chains,
                 seed=seed + 1000 * setting.loss.dim + i,
                 minima=setting.minima,
@@ -187,7 +258,9 @@ class JastrzebskiEquilibrium(Experiment):
                     "noise_factor": factor,
                     "noise": noise,
                     "barrier_over_temperature": setting.barriers[0] / setting.temperature(noise),
+                    "schedule": plan,
                     "occupation": occupation.to_dict(),
+                    "start_z": occupation.start_z,
                     "gibbs_log_ratio": gibbs.log_ratio,
                     "gibbs_quadrature_error": gibbs.quadrature_error,
                     "laplace_log_ratio": laplace,
@@ -216,8 +289,9 @@ class JastrzebskiEquilibrium(Experiment):
         """Discrete SGD at (βη0, βS0), n fixed, for the same SDE time η·t; η0 is the SDE runs' Euler step."""
         base_lr = setting.lr * spec.step_fraction
         noise = spec.beta_noise_factor * setting.critical_noise
-        sde_time = spec.duration * setting.lr
-        burn_time = spec.burn_in * setting.lr
+        plan = schedule(setting.escape(noise), spec)
+        sde_time = plan["duration"] * setting.lr
+        burn_time = plan["burn_in"] * setting.lr
         gibbs = setting.gibbs(noise, spec.grid_points)
         runs = []
         for i, beta in enumerate(spec.betas):
@@ -242,12 +316,14 @@ class JastrzebskiEquilibrium(Experiment):
                     "batch_size": lr / noise,
                     "lr_curvature": lr * setting.curvature,
                     "occupation": occupation.to_dict(),
+                    "start_z": occupation.start_z,
                     "z_gibbs": occupation.z(gibbs.log_ratio),
                 }
             )
             bar.update()
         return {
             "noise": noise,
+            "schedule": plan,
             "curvature_b": setting.curvature,
             "gibbs_log_ratio": gibbs.log_ratio,
             "laplace_log_ratio": setting.laplace(noise),
@@ -262,6 +338,7 @@ def _describe(setting: _Setting) -> dict[str, Any]:
         "minimum_b": setting.minima[1].to_dict(),
         "barrier_a": setting.barriers[0],
         "barrier_b": setting.barriers[1],
+        "saddle": setting.saddle.to_dict(),
         "critical_noise_eq4": setting.critical_noise,
         "gradient_variance": setting.sigma2,
         "sde_lr": setting.lr,
@@ -343,23 +420,44 @@ def check_claims(data: Mapping[str, Any]) -> list[Claim]:
     claims = []
     # 1. occupation ratio vs the Gibbs integral
     runs = [(dim, r) for dim in (1, 2) for r in data[f"occupation_{dim}d"]["runs"]]
-    zs = [abs(r["z_gibbs"]) if r["z_gibbs"] is not None else math.inf for _, r in runs]
+    zs = [_abs_z(r["z_gibbs"]) for _, r in runs]
+    starts = [_abs_z(r["start_z"]) for _, r in runs]
     worst = int(np.argmax(zs))
     drifts = [abs(r["occupation"]["drift_z"] or 0.0) for _, r in runs]
+    capped = [f"{d}-D n = {r['noise_factor']:g} n*" for d, r in runs if r["schedule"]["capped"]]
+    capped_note = (
+        f"capped at max_duration (shorter than the rule asks): {', '.join(capped)}" if capped else "no run capped"
+    )
+    equilibrated = [z < Z_LIMIT for z in starts]
     claims.append(
         Claim(
             id="occupation-matches-gibbs",
             statement=f"SDE occupation ratio p_A/p_B matches the Gibbs integral of eq. 2 within |z| < {Z_LIMIT:g} "
-            "at every simulated n, in 1-D and 2-D",
-            holds=max(zs) < Z_LIMIT,
+            "at every simulated n, in 1-D and 2-D, in runs shown to be at equilibrium (chains started in A and "
+            f"in B occupy A alike, |z| < {Z_LIMIT:g})",
+            holds=max(zs) < Z_LIMIT and all(equilibrated),
             value={
                 "max_abs_z": zs[worst],
                 "at": {"dim": runs[worst][0], "noise_factor": runs[worst][1]["noise_factor"]},
-                "z_by_run": [{"dim": d, "noise_factor": r["noise_factor"], "z": r["z_gibbs"]} for d, r in runs],
+                "z_by_run": [
+                    {
+                        "dim": d,
+                        "noise_factor": r["noise_factor"],
+                        "z": r["z_gibbs"],
+                        "start_z": r["start_z"],
+                        "duration": r["schedule"]["duration"],
+                        "record_over_escape_time": r["schedule"]["record_over_escape_time"],
+                        "capped": r["schedule"]["capped"],
+                    }
+                    for d, r in runs
+                ],
+                "max_abs_start_z": max(starts),
                 "max_abs_drift_z": max(drifts),
+                "capped_runs": capped,
             },
-            note=f"{sum(z < Z_LIMIT for z in zs)} of {len(zs)} runs within |z| < {Z_LIMIT:g}; largest first-vs-second "
-            f"half drift |z| = {max(drifts):.2f} (large values mean the burn-in was too short)",
+            note=f"{sum(z < Z_LIMIT for z in zs)} of {len(zs)} runs within |z| < {Z_LIMIT:g} of Gibbs; "
+            f"started-in-A vs started-in-B |z| ≤ {max(starts):.2f} ({sum(equilibrated)} of {len(starts)} below "
+            f"{Z_LIMIT:g}); first-vs-second half drift |z| ≤ {max(drifts):.2f}; " + capped_note,
         )
     )
     # 2. Laplace (Thm 2) vs Gibbs (Thm 1) as the barrier rises
@@ -396,6 +494,14 @@ def check_claims(data: Mapping[str, Any]) -> list[Claim]:
     )
     # 3. crossover noise of eq. 4
     values, holds_all, notes = {}, True, []
+    capped = [
+        f"{dim}-D n = {r['noise_factor']:g} n*"
+        for dim in (1, 2)
+        for r in data[f"occupation_{dim}d"]["runs"]
+        if r["schedule"]["capped"]
+    ]
+    if capped:
+        notes.append(f"capped runs in the fit: {', '.join(capped)}")
     for dim in (1, 2):
         sweep = data[f"occupation_{dim}d"]
         fit, predicted = sweep["critical_noise_simulated"], sweep["critical_noise_eq4"]
@@ -451,7 +557,17 @@ def check_claims(data: Mapping[str, Any]) -> list[Claim]:
                 "lr_curvature_last_consistent": last_ok["lr_curvature"] if last_ok else None,
                 "lr_curvature_first_break": broke["lr_curvature"] if broke else None,
                 "beta_first_break": broke["beta"] if broke else None,
-                "z_by_beta": [{"beta": r["beta"], "lr_curvature": r["lr_curvature"], "z": r["z_gibbs"]} for r in rows],
+                "z_by_beta": [
+                    {
+                        "beta": r["beta"],
+                        "lr_curvature": r["lr_curvature"],
+                        "z": r["z_gibbs"],
+                        "start_z": r["start_z"],
+                    }
+                    for r in rows
+                ],
+                "max_abs_start_z": max(_abs_z(r["start_z"]) for r in rows),
+                "capped": bool(inv["schedule"]["capped"]),
             },
             note=(
                 f"ratio consistent with Gibbs up to η·H_B = {last_ok['lr_curvature']:.3g}"
@@ -464,10 +580,17 @@ def check_claims(data: Mapping[str, Any]) -> list[Claim]:
                 if broke
                 else f"; no break up to η·H_B = {rows[-1]['lr_curvature']:.3g}"
             )
-            + ("" if prefix else "; some larger β are consistent again (no clean breaking point)"),
+            + ("" if prefix else "; some larger β are consistent again (no clean breaking point)")
+            + f"; started-in-A vs started-in-B |z| ≤ {max(_abs_z(r['start_z']) for r in rows):.2f}"
+            + ("; runs capped at max_duration" if inv["schedule"]["capped"] else ""),
         )
     )
     return claims
+
+
+def _abs_z(z: float | None) -> float:
+    """|z|, with a missing or non-finite z (no SE, or chains that never moved) counted as failing."""
+    return abs(z) if z is not None and math.isfinite(z) else math.inf
 
 
 EXPERIMENTS = (JastrzebskiEquilibrium(SPECS),)

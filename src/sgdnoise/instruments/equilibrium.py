@@ -24,7 +24,16 @@ Why the standard error is taken across chains, not by batch means: the chains ar
 construction, so the spread of their time-averaged occupations gives an honest error without estimating
 an autocorrelation time. In a double well that time is set by the rare barrier crossings, and batch means
 over batches shorter than it understate the error. What no standard error can show is a burn-in too short
-for the chains to equilibrate; `Occupation.drift_z` (second half of the record against the first) flags it.
+for the chains to equilibrate. Two checks address it:
+
+* how long to run is decided before simulating, from `kramers_escape_times` (the Kramers–Langer mean time
+  to escape each well over the saddle, `find_saddle`): a run shorter than a few escape times out of the
+  slower well cannot have equilibrated, whatever its standard error says;
+* `Occupation.start_z` compares chains started in basin A with chains started in B (by default half start
+  at each minimum): at equilibrium their time-averaged occupations agree, before it they differ by about
+  (escape time / record length) × the initial imbalance. This detects a too-short run even when the
+  record's first and second halves look alike (`Occupation.drift_z`, kept as a secondary check: a slow
+  relaxation changes little within one record, so the halves agree while both are biased).
 """
 
 from __future__ import annotations
@@ -47,16 +56,21 @@ PointFunction = Callable[[np.ndarray], np.ndarray]
 
 __all__ = [
     "EquilibriumComparison",
+    "EscapeTimes",
     "GibbsRatio",
     "LocatedMinimum",
+    "LocatedSaddle",
     "LossSurface",
     "Occupation",
     "barrier_heights",
     "equilibrium_comparison",
     "find_minimum",
+    "find_saddle",
+    "first_passage_times",
     "gaussian_wells",
     "gibbs_log_ratio",
     "gibbs_temperature",
+    "kramers_escape_times",
     "laplace_log_ratio",
     "simulate",
 ]
@@ -134,11 +148,15 @@ class LossSurface:
 
     def labels(self, points: np.ndarray, minima: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Basin labels (0 = A, 1 = B, −1 = neither) of points [..., d]."""
+        return self.labeller(minima if minima is not None else self.minima_locations())(points)
+
+    def labeller(self, minima: tuple[np.ndarray, np.ndarray]) -> PointFunction:
+        """`labels` with the minima fixed (the dividing plane computed once), for use inside a loop."""
         if self.basin is not None:
-            return np.asarray(self.basin(points)).astype(np.int8)
-        a, b = minima if minima is not None else self.minima_locations()
-        normal, offset = self._dividing_plane(a, b)
-        return np.where(points @ normal < offset, 0, 1).astype(np.int8)
+            basin = self.basin
+            return lambda points: np.asarray(basin(points)).astype(np.int8)
+        normal, offset = self._dividing_plane(*minima)
+        return lambda points: (points @ normal >= offset).astype(np.int8)
 
     def minima_locations(self) -> tuple[np.ndarray, np.ndarray]:
         return find_minimum(self, 0).location, find_minimum(self, 1).location
@@ -302,6 +320,158 @@ def barrier_heights(loss: LossSurface, minima: tuple[LocatedMinimum, LocatedMini
     t = np.linspace(0.0, 1.0, 4001)[:, None]
     top = float(np.max(loss.value(a + t * (b - a))))
     return top - minima[0].loss, top - minima[1].loss
+
+
+@dataclass(frozen=True)
+class LocatedSaddle:
+    """The saddle between the two minima: location, loss, Hessian and its one negative eigenvalue."""
+
+    location: np.ndarray
+    loss: float
+    hessian: np.ndarray
+    negative_eigenvalue: float
+    hessian_source: Literal["exact", "finite-differences"]
+    gradient_norm: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return strict_json({name: getattr(self, name) for name in self.__dataclass_fields__})
+
+
+def _hessian_at(loss: LossSurface, point: np.ndarray) -> tuple[np.ndarray, Literal["exact", "finite-differences"]]:
+    if loss.hessian is not None:
+        h = np.asarray(loss.hessian(point), dtype=np.float64)
+        return (h + h.T) / 2, "exact"
+    return finite_difference_hessian(loss.gradient, point), "finite-differences"
+
+
+def find_saddle(loss: LossSurface, minima: tuple[LocatedMinimum, LocatedMinimum] | None = None) -> LocatedSaddle:
+    """The index-1 saddle on the way from A to B, from the loss along the path between the minima.
+
+    The highest loss on the straight segment AB (4001 points) is the starting point; Newton's method on
+    ∇L = 0 (the Hessian exact if given, else central differences) then moves it to the critical point nearby. In
+    1-D that is the barrier top itself; in 2-D the segment's maximum lies on the ridge the minimum-energy
+    path crosses, and the root is accepted only if its Hessian has exactly one negative eigenvalue and its
+    loss is not above the segment's maximum (the saddle is the lowest pass, so it cannot be higher).
+    Raises ValueError if no such point is found (then the escape-time estimate does not apply).
+    """
+    if minima is None:
+        minima = (find_minimum(loss, 0), find_minimum(loss, 1))
+    a, b = minima[0].location, minima[1].location
+    t = np.linspace(0.0, 1.0, 4001)[:, None]
+    segment = a + t * (b - a)
+    values = np.asarray(loss.value(segment))
+    i = int(np.argmax(values))
+    refined = optimize.minimize_scalar(
+        lambda u: -float(loss.value((a + u * (b - a))[None, :])[0]),
+        bounds=(float(t[max(i - 1, 0), 0]), float(t[min(i + 1, len(t) - 1), 0])),
+        method="bounded",
+        options={"xatol": 1e-12},
+    )
+    top = a + float(refined.x) * (b - a)
+    top_value = max(float(values[i]), -float(refined.fun))  # the segment's maximum
+    location = top.copy()
+    gradient_scale = float(np.abs(np.asarray(loss.gradient(segment))).max()) + 1e-300
+    for _ in range(100):  # Newton on ∇L = 0: quadratic convergence from the segment's maximum
+        grad = np.asarray(loss.gradient(location[None, :]))[0]
+        if np.linalg.norm(grad) <= 1e-12 * gradient_scale:
+            break
+        try:
+            location = location - np.linalg.solve(_hessian_at(loss, location)[0], grad)
+        except np.linalg.LinAlgError:
+            break
+    hessian, source = _hessian_at(loss, location)
+    eig = np.linalg.eigvalsh(hessian)
+    value = float(loss.value(location[None, :])[0])
+    gradient_norm = float(np.linalg.norm(np.asarray(loss.gradient(location[None, :]))[0]))
+    converged = bool(np.all(np.isfinite(location))) and gradient_norm <= 1e-8 * gradient_scale
+    if not (converged and np.sum(eig < 0) == 1 and value <= top_value + 1e-9 * (1.0 + abs(top_value))):
+        raise ValueError(
+            f"no index-1 saddle found from the highest point {top} of the segment AB (Newton ended at "
+            f"{location} with |∇L| = {gradient_norm:.2g}, Hessian eigenvalues {eig}); the Kramers escape time "
+            "needs one"
+        )
+    return LocatedSaddle(location, value, hessian, float(eig[0]), source, gradient_norm)
+
+
+@dataclass(frozen=True)
+class EscapeTimes:
+    """Kramers–Langer mean escape times out of A and out of B (units: SGD steps, i.e. of t in eq. 1).
+
+    ``relaxation`` = 1/(1/τ_A + 1/τ_B) is the time constant with which the two-basin occupation relaxes
+    to equilibrium; ``slowest`` = max(τ_A, τ_B) is the escape time out of the well that is harder to
+    leave (the deeper one, unless its prefactor says otherwise); ``barrier_over_temperature`` is
+    (L_saddle − L_X)/T for X = A, B: the asymptotics need it large (corrections of order T/ΔL).
+    """
+
+    tau_a: float
+    tau_b: float
+    barrier_a: float
+    barrier_b: float
+    temperature: float
+    saddle: LocatedSaddle
+
+    @property
+    def relaxation(self) -> float:
+        rate = 1.0 / self.tau_a + 1.0 / self.tau_b
+        return 1.0 / rate if rate > 0 else math.inf
+
+    @property
+    def slowest(self) -> float:
+        return max(self.tau_a, self.tau_b)
+
+    @property
+    def barrier_over_temperature(self) -> tuple[float, float]:
+        return self.barrier_a / self.temperature, self.barrier_b / self.temperature
+
+    def to_dict(self) -> dict[str, Any]:
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__} | {"saddle": self.saddle.to_dict()}
+        derived = {"relaxation": self.relaxation, "slowest": self.slowest}
+        return strict_json(fields | derived | {"barrier_over_temperature": self.barrier_over_temperature})
+
+
+def kramers_escape_times(
+    loss: LossSurface,
+    *,
+    lr: float,
+    batch_size: float,
+    gradient_variance: float,
+    minima: tuple[LocatedMinimum, LocatedMinimum] | None = None,
+    saddle: LocatedSaddle | None = None,
+) -> EscapeTimes:
+    """Mean time for SGD's SDE (eq. 1, C = σ²I) to escape each minimum over the saddle, in SGD steps.
+
+    Derivation. Eq. 1 reads dθ = −η∇L dt + (ησ/√S) dW. Since (ησ/√S)² = 2η·T with T = nσ²/2, n = η/S, this
+    is overdamped Langevin dynamics with mobility η at temperature T, whose equilibrium is exp(−L/T)
+    (Theorem 1). For it the Kramers–Langer rate of escape from minimum X over an index-1 saddle s is
+
+        k_X = (η |λ_−| / 2π) · √(det H_X / |det H_s|) · exp(−(L_s − L_X)/T),
+
+    λ_− the saddle's negative Hessian eigenvalue; τ_X = 1/k_X. In 1-D this is the textbook
+    τ = 2π/(η√(H_X |L''(s)|)) · exp(2ΔL/(nσ²)); in d dimensions the determinant ratio carries the
+    transverse curvatures (for H_s = diag(λ_−, λ_⊥) and H_X = diag(λ_1, λ_2): τ = 2π/(η√(λ_1|λ_−|)) ·
+    √(λ_2/λ_⊥) · exp(ΔL/T)). τ_X is the mean first-passage time from X to beyond the saddle (to the other
+    minimum); it is asymptotic in ΔL/T, with relative corrections of order T/ΔL. For the discrete update
+    (method="sgd") it holds as long as η·H is small.
+    """
+    temperature = gibbs_temperature(lr, batch_size, gradient_variance)
+    lr = _positive(lr, "lr")
+    if minima is None:
+        minima = (find_minimum(loss, 0), find_minimum(loss, 1))
+    if saddle is None:
+        saddle = find_saddle(loss, minima)
+    log_det_saddle = float(np.sum(np.log(np.abs(np.linalg.eigvalsh(saddle.hessian)))))
+    taus, barriers = [], []
+    for minimum in minima:
+        log_det = float(np.linalg.slogdet(minimum.hessian)[1])
+        barrier = saddle.loss - minimum.loss
+        log_tau = (
+            math.log(2 * math.pi / (lr * abs(saddle.negative_eigenvalue)))
+            + 0.5 * (log_det_saddle - log_det)
+            + barrier / temperature
+        )
+        taus.append(math.exp(log_tau) if log_tau < 700.0 else math.inf)  # beyond float range: never escapes
+        barriers.append(barrier)
+    return EscapeTimes(taus[0], taus[1], barriers[0], barriers[1], temperature, saddle)
 
 
 def laplace_log_ratio(
@@ -475,9 +645,14 @@ class Occupation:
 
     ``fraction_a``/``fraction_b`` are means over chains of each chain's fraction of recorded samples in
     the basin; ``log_ratio_se`` is the delta-method standard error of ln(p_A/p_B) from their covariance
-    across chains. ``drift_z`` is (ln ratio in the record's second half − first half)/its SE: |drift_z|
-    of a few or more says the chains were still equilibrating. Samples are recorded once per unit of SDE
-    time (one SGD step).
+    across chains. Samples are recorded once per unit of SDE time (one SGD step).
+
+    Equilibration checks. ``start_z`` is the occupation of A by the chains that started in basin A minus
+    that of the chains that started in B, over its standard error (``fraction_a_from_a``,
+    ``fraction_a_from_b``, ``chains_from_a``, ``chains_from_b``): at equilibrium the start is forgotten and
+    the two agree; |start_z| of 3 or more says the run was too short for the chains to forget where they
+    began (NaN when fewer than two chains started in either basin; ±inf when neither group's chains ever
+    moved). ``drift_z`` is (ln ratio in the record's second half − first half)/its SE, a weaker check.
     """
 
     method: str
@@ -496,6 +671,11 @@ class Occupation:
     log_ratio_se: float
     drift_z: float
     seed: int
+    start_z: float = math.nan
+    fraction_a_from_a: float = math.nan
+    fraction_a_from_b: float = math.nan
+    chains_from_a: int = 0
+    chains_from_b: int = 0
 
     @property
     def ratio(self) -> float:
@@ -537,9 +717,10 @@ def simulate(
     SGD step (1/step_fraction must be an integer): θ ← θ − ηg Δt + (ησ/√S) √Δt ξ. method="sgd": the update
     θ ← θ − η(g + σξ/√S), i.e. the same scheme at Δt = 1. ``duration`` and ``burn_in`` are in SGD steps
     (units of t); samples after the burn-in are recorded once per unit of t. ``init`` is one point [d] or
-    one per chain [chains, d]; by default chains start uniformly on the segment between the two minima
-    (2-D: plus a uniform offset of up to half its length across it). Chains whose state turns non-finite
-    are dropped and counted as diverged. Deterministic given ``seed``.
+    one per chain [chains, d]; by default the first half of the chains start at minimum A and the rest at
+    minimum B, so that `Occupation.start_z` can compare them (it groups chains by the basin they start in,
+    whatever ``init``). How long a run must be is not decided here: see `kramers_escape_times`. Chains
+    whose state turns non-finite are dropped and counted as diverged. Deterministic given ``seed``.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -559,8 +740,10 @@ def simulate(
     if minima is None:
         minima = (find_minimum(loss, 0), find_minimum(loss, 1))
     a, b = minima[0].location, minima[1].location
+    labeller = loss.labeller((a, b))
     rng = np.random.default_rng(seed)
-    theta = _initial_states(init, chains, loss.dim, a, b, rng)
+    theta = _initial_states(init, chains, loss.dim, a, b)
+    started = labeller(theta)
     drift_step = lr * dt
     noise_step = lr * math.sqrt(gradient_variance / batch_size) * math.sqrt(dt)
     samples = units - burn_units
@@ -568,11 +751,14 @@ def simulate(
     counts = np.zeros((2, 2, chains))  # [half, basin, chain]
     alive = np.ones(chains, dtype=bool)
     for unit in range(units):
-        for _ in range(per_unit):
-            theta = theta - drift_step * loss.gradient(theta) + noise_step * rng.standard_normal(theta.shape)
+        noise = rng.standard_normal((per_unit, *theta.shape))
+        noise *= noise_step
+        for k in range(per_unit):
+            theta -= drift_step * loss.gradient(theta)
+            theta += noise[k]
         if unit >= burn_units:
             alive &= np.all(np.isfinite(theta), axis=-1)
-            labels = loss.labels(np.where(alive[:, None], theta, a), (a, b))
+            labels = labeller(np.where(alive[:, None], theta, a))
             part = 0 if unit - burn_units < half else 1
             counts[part, 0] += (labels == 0) & alive
             counts[part, 1] += (labels == 1) & alive
@@ -583,6 +769,8 @@ def simulate(
     first, se_first = _log_ratio_and_se(fractions[0, 0] / half, fractions[0, 1] / half)
     second, se_second = _log_ratio_and_se(fractions[1, 0] / (samples - half), fractions[1, 1] / (samples - half))
     drift_z = (second - first) / math.hypot(se_first, se_second) if se_first > 0 and se_second > 0 else math.nan
+    from_a, from_b = whole[0][started[alive] == 0], whole[0][started[alive] == 1]
+    start_z = _difference_z(from_a, from_b)
     return Occupation(
         method=method,
         lr=lr,
@@ -600,18 +788,30 @@ def simulate(
         log_ratio_se=se,
         drift_z=float(drift_z),
         seed=int(seed),
+        start_z=start_z,
+        fraction_a_from_a=float(from_a.mean()) if from_a.size else math.nan,
+        fraction_a_from_b=float(from_b.mean()) if from_b.size else math.nan,
+        chains_from_a=int(from_a.size),
+        chains_from_b=int(from_b.size),
     )
 
 
-def _initial_states(
-    init: np.ndarray | None, chains: int, dim: int, a: np.ndarray, b: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
+def _difference_z(x: np.ndarray, y: np.ndarray) -> float:
+    """(mean x − mean y)/SE of the difference (independent samples); ±inf if both are constant and differ."""
+    if x.size < 2 or y.size < 2:
+        return math.nan
+    diff = float(x.mean() - y.mean())
+    se = math.sqrt(float(x.var(ddof=1)) / x.size + float(y.var(ddof=1)) / y.size)
+    if se > 0:
+        return diff / se
+    return 0.0 if diff == 0 else math.copysign(math.inf, diff)
+
+
+def _initial_states(init: np.ndarray | None, chains: int, dim: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``init`` broadcast to [chains, d]; by default the first half of the chains at A, the rest at B."""
     if init is None:
-        t = rng.uniform(0.0, 1.0, size=(chains, 1))
-        theta = a + t * (b - a)
-        if dim == 2:
-            across = np.array([-(b - a)[1], (b - a)[0]])
-            theta = theta + rng.uniform(-0.5, 0.5, size=(chains, 1)) * across
+        theta = np.empty((chains, dim))
+        theta[: chains // 2], theta[chains // 2 :] = a, b
         return theta
     start = np.asarray(init, dtype=np.float64)
     if start.shape == (dim,):
@@ -632,6 +832,59 @@ def _log_ratio_and_se(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     cov = np.cov(np.stack([a, b]), ddof=1)
     var = cov[0, 0] / mean_a**2 + cov[1, 1] / mean_b**2 - 2 * cov[0, 1] / (mean_a * mean_b)
     return math.log(mean_a / mean_b), math.sqrt(max(var, 0.0) / m)
+
+
+def first_passage_times(
+    loss: LossSurface,
+    *,
+    lr: float,
+    batch_size: float,
+    gradient_variance: float,
+    start: int = 0,
+    step_fraction: float = 0.1,
+    chains: int = 500,
+    max_duration: float,
+    seed: int = 0,
+    minima: tuple[LocatedMinimum, LocatedMinimum] | None = None,
+) -> np.ndarray:
+    """Simulated first-passage times of SGD's SDE from minimum A (start=0) or B (1) to the other minimum.
+
+    Each chain starts at the minimum and runs Euler–Maruyama (as `simulate`, method="sde") until its
+    projection on the line through the two minima first reaches the other minimum's; the time (in SGD
+    steps, resolution ``step_fraction``) is returned per chain, NaN for chains that had not arrived by
+    ``max_duration``. Their mean is what `kramers_escape_times` predicts (τ_A for start=0).
+    """
+    if start not in (0, 1):
+        raise ValueError(f"start must be 0 (A) or 1 (B), got {start!r}")
+    lr, batch_size = _positive(lr, "lr"), _positive(batch_size, "batch_size")
+    gradient_variance = _positive(gradient_variance, "gradient_variance")
+    chains = _count(chains, "chains", 1)
+    dt = _positive(step_fraction, "step_fraction")
+    steps = math.ceil(_positive(max_duration, "max_duration") / dt)
+    if minima is None:
+        minima = (find_minimum(loss, 0), find_minimum(loss, 1))
+    origin, target = minima[start].location, minima[1 - start].location
+    direction = (target - origin) / np.linalg.norm(target - origin)
+    goal = float((target - origin) @ direction)
+    rng = np.random.default_rng(seed)
+    theta = np.broadcast_to(origin, (chains, loss.dim)).copy()
+    times = np.full(chains, math.nan)
+    waiting = np.ones(chains, dtype=bool)
+    drift_step = lr * dt
+    noise_step = lr * math.sqrt(gradient_variance / batch_size * dt)
+    block = 256
+    for first in range(0, steps, block):
+        noise = rng.standard_normal((min(block, steps - first), *theta.shape))
+        noise *= noise_step
+        for k in range(noise.shape[0]):
+            theta -= drift_step * loss.gradient(theta)
+            theta += noise[k]
+            arrived = waiting & ((theta - origin) @ direction >= goal)
+            times[arrived] = (first + k + 1) * dt
+            waiting &= ~arrived
+        if not waiting.any():
+            break
+    return times
 
 
 # ----------------------------------------------------------------------------------------------------------
