@@ -11,14 +11,18 @@ import pytest
 from sgdnoise.experiments import reproduce
 from sgdnoise.experiments.jastrzebski import (
     budget_steps,
+    endpoint_widths,
     first_reached,
+    hessian_step_settings,
     interpolation_claims,
     model_spec,
     noise_pairs,
+    outward_width,
     pair_means,
     sharpness_claims,
     side_width,
 )
+from sgdnoise.measurements import HessianNorm
 from sgdnoise.store import Store
 
 
@@ -147,6 +151,7 @@ def test_sharpness_end_to_end_on_the_standin_and_resume(tmp_path) -> None:
         assert s["train_acc"] >= 0.5
         assert s["hessian_norm"] is not None and s["hessian_norm"] > 0
     assert (tmp_path / "figures" / "jastrzebski_sharpness.png").is_file()
+    assert summary["settings"]["hessian_fd_step"] is None  # HessianNorm's default: the instrument's rule
     before = _stored(tmp_path)
     assert before["jastrzebski-sharpness-budget"] and before["jastrzebski-sharpness-endpoints"]
     again = reproduce(
@@ -196,6 +201,58 @@ def test_side_width_interpolates_the_crossing() -> None:
     assert side_width(alphas, losses, endpoint=1.0, outwards=1, threshold=5.0) is None
 
 
+def test_outward_width_beyond_the_grid_brackets_by_doubling_then_bisects() -> None:
+    calls: list[float] = []
+
+    def linear(d: float) -> float:  # crosses 1.0 at d = 3.3: bracket (2, 4), linear → exact
+        calls.append(d)
+        return 0.01 + 0.99 * d / 3.3
+
+    grid = [(i / 20, linear(i / 20)) for i in range(21)]
+    calls.clear()
+    found = outward_width(linear, grid, threshold=1.0, cap=64.0, tolerance=0.01)
+    assert found["width"] == pytest.approx(3.3, abs=1e-12)
+    assert not found["beyond_cap"]
+    assert calls[:2] == [2.0, 4.0]  # doubling from the grid's end d = 1
+    assert len(calls) == 2 + math.ceil(math.log2(2 / 0.01))  # then bisection of (2, 4) to 0.01
+    assert [d for d, _ in found["points"]] == sorted(d for d, _ in found["points"])
+
+    def quadratic(d: float) -> float:  # crosses 1.0 at d = sqrt(20) ≈ 4.47
+        return d * d / 20
+
+    found = outward_width(quadratic, [(0.0, 0.0), (1.0, 0.05)], threshold=1.0, cap=64.0, tolerance=1e-6)
+    assert found["width"] == pytest.approx(math.sqrt(20), abs=1e-6)
+
+
+def test_outward_width_inside_the_grid_at_the_endpoint_and_beyond_the_cap() -> None:
+    def bump(d: float) -> float:  # crosses 1.0 at d = 0.8 on the grid
+        return 0.1 + (d / 0.8) ** 2 * 0.9
+
+    grid = [(i / 10, bump(i / 10)) for i in range(11)]
+    found = outward_width(bump, grid, threshold=1.0, cap=64.0, tolerance=1e-6)
+    assert found["width"] == pytest.approx(0.8, abs=1e-6)
+    assert max(d for d, _ in found["points"]) == 1.0  # never left the grid
+    assert outward_width(lambda d: 2.0, [(0.0, 2.0)], threshold=1.0, cap=64.0, tolerance=0.01)["width"] == 0.0
+    flat = outward_width(lambda d: 0.1, [(0.0, 0.1), (1.0, 0.1)], threshold=1.0, cap=20.0, tolerance=0.01)
+    assert flat["width"] is None and flat["beyond_cap"]
+    assert [d for d, _ in flat["points"]] == [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 20.0]  # last step clipped
+    blown = outward_width(lambda d: math.nan if d > 5 else 0.1, [(0.0, 0.1)], threshold=1.0, cap=64.0, tolerance=0.01)
+    assert blown["width"] == pytest.approx(5.0, abs=0.01)  # a non-finite loss counts as above the threshold
+    calls: list[float] = []
+    outward_width(lambda d: calls.append(d) or 0.5, [(0.5, 0.5)], threshold=1.0, cap=2.0, tolerance=0.01)
+    assert calls == [0.0, 2.0]  # d = 0 measured when absent; doubling starts at d = 1 at least
+
+
+def test_endpoint_widths_walk_outwards_on_both_sides_of_the_line() -> None:
+    def loss(alpha: float) -> float:  # θ₁ side crosses 1.0 at α = -3 (d = 3), θ₂ side at α = 1.6 (d = 0.6)
+        return -alpha / 3 if alpha < 0 else (alpha - 1) / 0.6 if alpha > 1 else 0.0
+
+    alphas = [round(-1 + 0.1 * i, 10) for i in range(31)]
+    found = endpoint_widths(loss, alphas, [loss(a) for a in alphas], threshold=1.0, cap=64.0, tolerance=1e-3)
+    assert found["first"]["width"] == pytest.approx(3.0, abs=1e-9)
+    assert found["second"]["width"] == pytest.approx(0.6, abs=1e-9)
+
+
 def _comparison(w1: list, w2: list, equal: bool, noise2: float) -> dict:
     return {
         "first": {"learning_rate": 0.1, "batch_size": 50, "noise": 2e-3},
@@ -207,20 +264,46 @@ def _comparison(w1: list, w2: list, equal: bool, noise2: float) -> dict:
 
 def test_interpolation_claims_known_answers() -> None:
     comparisons = {
-        "large-batch": _comparison([0.6, 0.5, None], [0.2, 0.3, 0.25], False, 2e-4),  # None: wider than grid
+        "large-batch": _comparison([0.6, 0.5, None], [0.2, 0.3, 0.25], False, 2e-4),  # None: beyond the cap
         "small-lr": _comparison([0.6, 0.5, 0.4], [0.2, 0.55, 0.25], False, 2e-4),  # seed 2 not sharper
         "beta=4": _comparison([0.5, 0.6], [0.55, 0.65], True, 2e-3),  # diff 0.05 ≤ 2 × pooled 0.05
         "beta=0.5": _comparison([0.5, 0.52], [0.9, 0.92], True, 2e-3),  # diff 0.4 ≫ spread 0.01
     }
-    claims = {c.id: c for c in interpolation_claims(comparisons, 1.0)}
+    claims = {c.id: c for c in interpolation_claims(comparisons, 1.0, 64.0)}
     assert claims["lower_noise_sharper_large-batch"].holds
     assert claims["lower_noise_sharper_large-batch"].value["seeds_sharper"] == 3
+    assert "1 of 6 widths beyond the cap" in claims["lower_noise_sharper_large-batch"].note
     assert not claims["lower_noise_sharper_small-lr"].holds
     assert claims["lower_noise_sharper_small-lr"].value["seeds_sharper"] == 2
+    assert claims["lower_noise_sharper_small-lr"].value["wide_over_sharp"] == pytest.approx(1.5)  # 0.5 / (1/3)
     assert claims["equal_noise_equal_width_beta=4"].holds
     assert claims["equal_noise_equal_width_beta=4"].value["difference"] == pytest.approx(0.05)
     assert claims["equal_noise_equal_width_beta=4"].value["pooled_std"] == pytest.approx(0.05)
     assert not claims["equal_noise_equal_width_beta=0.5"].holds
+
+
+def test_interpolation_claims_never_pass_without_finite_widths() -> None:
+    comparisons = {
+        "large-batch": _comparison([None, None], [None, 0.3], False, 2e-4),  # seed 0: sharp side beyond the cap
+        "beta=4": _comparison([None, None], [None, None], True, 2e-3),  # the old vacuous pass
+        "beta=2": _comparison([3.0, None], [3.1, 3.2], True, 2e-3),  # one width missing
+        "beta=0.5": _comparison([3.0], [3.0], True, 2e-3),  # one seed: no spread to compare with
+    }
+    claims = {c.id: c for c in interpolation_claims(comparisons, 1.0, 64.0)}
+    assert not claims["lower_noise_sharper_large-batch"].holds
+    assert claims["lower_noise_sharper_large-batch"].value["seeds_sharper"] == 1  # seed 1: 0.3 < beyond cap
+    for label in ("beta=4", "beta=2", "beta=0.5"):
+        claim = claims[f"equal_noise_equal_width_{label}"]
+        assert not claim.holds and claim.note.startswith("not evaluable")
+    assert "4 of 4 widths beyond the cap" in claims["equal_noise_equal_width_beta=4"].note
+    assert math.isnan(claims["equal_noise_equal_width_beta=2"].value["difference"])
+
+
+def test_hessian_step_settings_record_the_measurements_step() -> None:
+    default = hessian_step_settings(HessianNorm())
+    assert default["hessian_fd_step"] is None and "cbrt(machine eps)" in default["hessian_fd_step_rule"]
+    fixed = hessian_step_settings(HessianNorm(fd_step=1e-3))
+    assert fixed["hessian_fd_step"] == 1e-3 and "0.001" in fixed["hessian_fd_step_rule"]
 
 
 def test_interpolation_end_to_end_on_the_standin_and_resume(tmp_path) -> None:
@@ -253,6 +336,13 @@ def test_interpolation_end_to_end_on_the_standin_and_resume(tmp_path) -> None:
     assert set(comparisons) == {"large-batch", "small-lr", "beta=2"}
     curve = comparisons["large-batch"]["curves"][0]
     assert len(curve["train_loss"]) == 7  # α = -1, -0.5, …, 2
+    for comp in comparisons.values():
+        for side in ("first", "second"):
+            for width, search in zip(comp["widths"][side], comp["width_searches"][side], strict=True):
+                assert width == search["width"] and (width is None) == search["beyond_cap"]
+                if width:  # the curve's own loss at the endpoint starts the search, below the threshold
+                    assert search["points"][0][0] == 0.0 and search["points"][0][1] < 1.0
+    assert len(comparisons["large-batch"]["line_length"]) == 2
     assert {c["id"] for c in summary["claims"]} >= {"lower_noise_sharper_small-lr", "equal_noise_equal_width_beta=2"}
     with Store(tmp_path / "store.sqlite") as store:
         before = sorted((r.key, r.seconds) for r in store.runs("jastrzebski-interpolation"))

@@ -4,6 +4,7 @@ batch-norm statistics against torch's own cumulative average."""
 from __future__ import annotations
 
 import copy
+import math
 import pickle
 
 import pytest
@@ -13,7 +14,7 @@ from torch import nn
 
 from sgdnoise.data import Dataset, TaskData
 from sgdnoise.engine import Measurement
-from sgdnoise.instruments import recalibrate_batch_norm
+from sgdnoise.instruments import hessian_norm, recalibrate_batch_norm
 from sgdnoise.measurements import BNRecalibratedAccuracy, HessianNorm, LambdaMax, subset
 from sgdnoise.models import MLPSpec, build_model
 
@@ -52,6 +53,37 @@ def test_hessian_norm_and_lambda_max_match_the_formed_hessian(task: TaskData) ->
     top = LambdaMax(max_examples=40)(model, task)
     assert top["value"] == pytest.approx(float(torch.linalg.eigvalsh(hessian).max()), rel=1e-8)
     assert top["residual"] < 1e-6
+
+
+def test_hessian_norm_finite_difference_step_is_passed_to_the_instrument(task: TaskData) -> None:
+    model = build_model(MLPSpec(4, (3,), 2), seed=1, dtype=F64).eval()
+    data = subset(task.train, 40, seed=0)
+    for step in (None, 1e-4, 0.5):
+        measured = HessianNorm(max_examples=40, n_samples=8, fd_step=step)(model, task)
+        direct = hessian_norm(model, F.cross_entropy, data, n_samples=8, seed=0, fd_step=step, train_mode=False)
+        assert measured == {"value": direct.value, "stderr": direct.stderr}  # the same computation, exactly
+        if step is not None:
+            assert direct.step == step
+    assert HessianNorm(fd_step=0.5)(model, task) != HessianNorm()(model, task)
+    exact = float(torch.linalg.matrix_norm(exact_hessian(model, *data)))
+    small = HessianNorm(max_examples=40, n_samples=400, fd_step=1e-4)(model, task)
+    assert small["value"] == pytest.approx(exact, abs=4 * small["stderr"])
+
+
+def test_hessian_norm_records_a_set_step_and_keeps_the_default_keys() -> None:
+    assert "fd_step" not in HessianNorm().to_dict()  # the store keys of default probes are unchanged
+    assert HessianNorm().to_dict() == {
+        "type": "HessianNorm",
+        "name": "hessian_norm",
+        "split": "train",
+        "max_examples": 1000,
+        "n_samples": 20,
+        "seed": 0,
+    }
+    assert HessianNorm(fd_step=1e-3).to_dict()["fd_step"] == 1e-3
+    for bad in (0.0, -1e-3, math.inf, math.nan, True, "0.01"):
+        with pytest.raises(ValueError, match="fd_step"):
+            HessianNorm(fd_step=bad)
 
 
 def test_subset_is_seeded_bounded_and_whole_when_small(task: TaskData) -> None:

@@ -15,6 +15,7 @@ compared on the same examples). The loss is the mean cross-entropy of the model'
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,26 +62,50 @@ class HessianNorm:
     """‖H‖_F of the mean training loss at the model's parameters (Jastrzębski et al. 2018 §4.1, Fig. 1a):
     ‖H‖_F² = E_v ‖Hv‖² over ``n_samples`` Gaussian probes v, Hv by central differences of the gradient
     (Wu et al. 2017; ``instruments.hessian_norm``). Eval mode (batch norm uses running statistics), so
-    the loss is a fixed function of the parameters. Returns ``value`` and its standard error ``stderr``."""
+    the loss is a fixed function of the parameters. Returns ``value`` and its standard error ``stderr``.
+
+    ``fd_step`` is the finite-difference step ε of Hv ≈ (∇L(θ+εv) − ∇L(θ−εv))/2ε, passed to
+    ``instruments.hessian_norm``; None (the default) is the instrument's own rule, ε = cbrt(machine
+    eps)·max(1, rms θ)/rms v (≈ 4.9e-3 in float32 when rms θ < 1), the behaviour this measurement always
+    had. ``to_dict`` lists ``fd_step`` only when it is set, so the store keys of runs probed with the
+    default are those written before the parameter existed. The store keeps a measurement's values
+    under its ``name``: measure with another step under another name, or the old values are read back."""
 
     name: str = "hessian_norm"
     split: str = "train"
     max_examples: int = 1000
     n_samples: int = 20
     seed: int = 0
+    fd_step: float | None = None
 
     def __post_init__(self) -> None:
         _check_common(self.name, self.max_examples, self.seed)
         if isinstance(self.n_samples, bool) or not isinstance(self.n_samples, int) or self.n_samples < 2:
             raise ValueError(f"n_samples must be an int >= 2, got {self.n_samples!r}")
+        if self.fd_step is not None and (
+            isinstance(self.fd_step, bool)
+            or not isinstance(self.fd_step, int | float)
+            or not math.isfinite(self.fd_step)
+            or self.fd_step <= 0
+        ):
+            raise ValueError(f"fd_step must be None or a finite float > 0, got {self.fd_step!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
+        out = _to_dict(self)
+        if self.fd_step is None:
+            del out["fd_step"]
+        return out
 
     def __call__(self, model: nn.Module, task: TaskData) -> dict[str, float]:
         data = subset(_split(task, self.split), self.max_examples, self.seed)
         estimate = hessian_norm(
-            model, F.cross_entropy, data, n_samples=self.n_samples, seed=self.seed, train_mode=False
+            model,
+            F.cross_entropy,
+            data,
+            n_samples=self.n_samples,
+            seed=self.seed,
+            fd_step=None if self.fd_step is None else float(self.fd_step),
+            train_mode=False,
         )
         return {"value": estimate.value, "stderr": estimate.stderr}
 

@@ -23,8 +23,10 @@ eval steps are log-spaced, so the stopping step is at most one eval interval (a 
 late.
 
 Sharpness. ‖H‖_F is ``measurements.HessianNorm``: Wu et al.'s estimator E_v‖Hv‖² with central
-differences of the gradient, Hv ≈ (∇L(θ+hv) − ∇L(θ−hv))/2h, at the instrument's default step: every
-coordinate moves by h·|v_i| with h = cbrt(ε_float32) ≈ 4.9e-3 (our parameters have rms < 1). Why this
+differences of the gradient, Hv ≈ (∇L(θ+hv) − ∇L(θ−hv))/2h, at the step ``HessianNorm.fd_step`` of
+``sharpness_measurements`` (None, the instrument's default, recorded in the settings as
+``hessian_fd_step``): every coordinate moves by h·|v_i| with h = cbrt(ε_float32) ≈ 4.9e-3 (our
+parameters have rms < 1). Why this
 step (measured on this task, 784→256×4→10 BN-MLP, 1000 training examples, eval mode, against the exact
 double-backward product): ReLU kinks bias *tiny* steps upwards — a kink crossed inside [θ−hv, θ+hv]
 adds a gradient jump Δg/2h to Hv, and the probability of crossing one grows only like h, so the kinks'
@@ -39,6 +41,7 @@ by Lanczos) is reported beside it as a kink-free sharpness.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -275,6 +278,19 @@ def sharpness_measurements(spec: SharpnessSpec) -> tuple[HessianNorm, LambdaMax]
     )
 
 
+def hessian_step_settings(measurement: HessianNorm) -> dict[str, Any]:
+    """The finite-difference step of ``measurement`` as the settings record it: ``hessian_fd_step`` is
+    its ``fd_step`` (None: the instrument's rule), ``hessian_fd_step_rule`` says what that step is."""
+    step = measurement.fd_step
+    rule = (
+        "instrument default: ε = cbrt(machine eps)·max(1, rms θ)/rms v, i.e. h = cbrt(float32 eps) ≈ 4.9e-3 "
+        "per unit-rms probe coordinate when rms θ < 1"
+        if step is None
+        else f"fixed: ε = {step:g} (each coordinate moves by ε·|v_i|)"
+    )
+    return {"hessian_fd_step": step, "hessian_fd_step_rule": rule}
+
+
 def _config(
     spec: SharpnessSpec, model: ModelSpec, lr: float, batch: int, steps: int, seed: int, eval_points: int
 ) -> TrainConfig:
@@ -480,7 +496,7 @@ class JastrzebskiSharpness(Experiment):
                 target, data["targets"][target], accuracy_target=spec.accuracy_target, loss_target=spec.loss_target
             )
         settings = spec_to_dict(spec) | {
-            "hessian_fd_step": "instrument default: h = cbrt(float32 eps) ≈ 4.9e-3 per unit-rms probe coordinate",
+            **hessian_step_settings(sharpness_measurements(spec)[0]),
             "stopping": "phase 1 budget, phase 2 retrained to the first eval step reaching the target",
         }
         return ExperimentResult(claims, data, settings)
@@ -503,9 +519,22 @@ class InterpolationSpec:
     """Fig. 2: a baseline (η, S) against a large batch (η, f_S·S) and a small learning rate (η/f_η, S),
     both at a lower η/S. Fig. 3: the baseline against (βη, βS) for each β (equal η/S). Every run trains
     for ``budget_steps`` (long enough to reach ~100% training accuracy, recorded) and keeps its weights.
-    Width of an endpoint: the α-distance from it, outwards (α < 0 for θ₁, α > 1 for θ₂), to where the
-    training loss (BN statistics re-estimated at every α) first reaches ``loss_threshold``; None when
-    it stays below within α ∈ [−1, 2] (wider than the grid)."""
+    The curves are plotted on the grid α ∈ [−1, 2] (step ``alpha_step``).
+
+    Width of an endpoint (``outward_width``): the distance d in α units from it, outwards along the same
+    line θ(α) = (1−α)θ₁ + αθ₂ (α = −d for θ₁, α = 1 + d for θ₂), to where the training loss, batch-norm
+    statistics re-estimated at every α, first reaches ``loss_threshold``. Inside the plotted grid the
+    crossing is bracketed by the grid's points; beyond it the search continues along the same line,
+    doubling d (2, 4, 8, …, at most ``width_cap``) until the loss reaches the threshold; the bracket is
+    then bisected down to ``width_tolerance`` and the crossing interpolated linearly inside it ("first"
+    at the points probed: a rise and fall between two of them is not looked for). Why: a
+    flat endpoint's loss can stay below the threshold over the whole grid (the equal-η/S pairs of the
+    quick scale do, both sides), which made the grid-only width None and the equal-width claims
+    vacuous. Both widths of a pair are measured on the same line in the same units (α, i.e. multiples
+    of ‖θ₂ − θ₁‖), so they stay comparable however far out they lie; widths of different pairs are not
+    (their lines have different lengths, recorded as ``line_length``). The cap (64 × the endpoints'
+    distance) and the tolerance were fixed before any run; a side still below the threshold at the cap
+    has width None ("beyond the cap"), and a claim with no finite width to rest on fails."""
 
     seeds: int
     n_train: int | None
@@ -525,6 +554,8 @@ class InterpolationSpec:
     depth: int = 4
     alpha_step: float = 0.05
     loss_threshold: float = 1.0
+    width_cap: float = 64.0
+    width_tolerance: float = 0.01
     measure_examples: int = 1000
     bn_batch: int = 128
     subset_seed: int = 0
@@ -532,6 +563,8 @@ class InterpolationSpec:
     def __post_init__(self) -> None:
         if self.seeds < 1 or self.alpha_step <= 0 or self.loss_threshold <= 0:
             raise ValueError("need seeds >= 1, alpha_step > 0 and loss_threshold > 0")
+        if not self.width_cap >= 1 or not self.width_tolerance > 0:
+            raise ValueError("need width_cap >= 1 (the grid reaches d = 1 on both sides) and width_tolerance > 0")
         if self.dataset not in DATASETS or self.model not in MODELS:
             raise ValueError(f"dataset must be one of {DATASETS} and model one of {MODELS}")
 
@@ -579,7 +612,8 @@ def side_width(
     alphas: Sequence[float], losses: Sequence[float], *, endpoint: float, outwards: int, threshold: float
 ) -> float | None:
     """α-distance from ``endpoint`` moving ``outwards`` (−1: decreasing α, +1: increasing) to the first
-    crossing of ``threshold`` by ``losses`` (linear between grid points); None if it is never reached."""
+    crossing of ``threshold`` by ``losses`` (linear between grid points); None if it is never reached
+    on the grid (``outward_width`` continues beyond it)."""
     points = sorted((a, l) for a, l in zip(alphas, losses, strict=True) if (a - endpoint) * outwards >= -1e-12)
     if outwards < 0:
         points.reverse()
@@ -595,6 +629,108 @@ def side_width(
     return None
 
 
+def _crossed(loss: float | None, threshold: float) -> bool:
+    """A loss at or above the threshold; a non-finite loss (the net blew up) counts as above it."""
+    return loss is not None and (not math.isfinite(loss) or loss >= threshold)
+
+
+def outward_width(
+    loss_at: Callable[[float], float],
+    known: Sequence[tuple[float, float]],
+    *,
+    threshold: float,
+    cap: float,
+    tolerance: float,
+) -> dict[str, Any]:
+    """Distance d ≥ 0 outwards from an endpoint to where ``loss_at(d)`` first reaches ``threshold``.
+
+    ``known``: (d, loss) already measured (the plotted grid's points on this side, 0 ≤ d ≤ 1). They are
+    scanned in order of d (d = 0 is measured first if absent); if none reaches the threshold, d doubles
+    from the largest known distance (at least 1) up to ``cap``, the last step clipped to it. The first
+    bracket [d_lo, d_hi] with loss(d_lo) < threshold ≤ loss(d_hi) is bisected until d_hi − d_lo ≤
+    ``tolerance`` and the width interpolated linearly inside it (exact for a loss linear in d; the
+    midpoint if loss(d_hi) is not finite). Returns ``width`` (None: still below at ``cap``),
+    ``beyond_cap`` and ``points``, every (d, loss) used, in order of d."""
+    if cap <= 0 or tolerance <= 0:
+        raise ValueError("need cap > 0 and tolerance > 0")
+    points = {float(d): float(v) for d, v in known if 0 <= d <= cap}
+    if 0.0 not in points:
+        points[0.0] = float(loss_at(0.0))
+    ordered = sorted(points)
+    if _crossed(points[0.0], threshold):
+        return {"width": 0.0, "beyond_cap": False, "points": [[d, points[d]] for d in ordered]}
+    lo = hi = None
+    for previous, d in itertools.pairwise(ordered):
+        if _crossed(points[d], threshold):
+            lo, hi = previous, d
+            break
+    if hi is None:
+        lo = ordered[-1]
+        d = max(lo, 1.0)
+        while lo < cap:
+            d = min(2 * d, cap)
+            points[d] = float(loss_at(d))
+            if _crossed(points[d], threshold):
+                hi = d
+                break
+            lo = d
+    if hi is None:
+        return {"width": None, "beyond_cap": True, "points": [[d, points[d]] for d in sorted(points)]}
+    while hi - lo > tolerance:
+        mid = (lo + hi) / 2
+        points[mid] = float(loss_at(mid))
+        if _crossed(points[mid], threshold):
+            hi = mid
+        else:
+            lo = mid
+    low, high = points[lo], points[hi]
+    if math.isfinite(high) and high != low:
+        width = lo + (threshold - low) / (high - low) * (hi - lo)
+    else:
+        width = (lo + hi) / 2
+    return {"width": float(width), "beyond_cap": False, "points": [[d, points[d]] for d in sorted(points)]}
+
+
+class _Line:
+    """The model at (1−α)θ₁ + αθ₂, measured with batch-norm statistics re-estimated at every α
+    (``measurements.BNRecalibratedAccuracy``: the model's plain-op BN layers are what it recalibrates;
+    ``instruments.interpolate`` only recognises ``nn.BatchNorm*``)."""
+
+    def __init__(
+        self,
+        config_a: TrainConfig,
+        state_a: Mapping[str, Any],
+        state_b: Mapping[str, Any],
+        task: TaskData,
+        spec: InterpolationSpec,
+        device: Any,
+    ) -> None:
+        import torch
+
+        from sgdnoise.engine import model_from_state
+        from sgdnoise.measurements import BNRecalibratedAccuracy
+
+        self.model = model_from_state(config_a, state_a, torch.device(device), torch.float32)
+        self.names = [name for name, _ in self.model.named_parameters()]
+        self.a = {n: state_a[n].to(device) for n in self.names}
+        self.b = {n: state_b[n].to(device) for n in self.names}
+        self.params = dict(self.model.named_parameters())
+        self.task = task
+        self.measure = BNRecalibratedAccuracy(max_examples=spec.measure_examples, batch_size=spec.bn_batch)
+        self.length = float(torch.sqrt(sum(((self.b[n] - self.a[n]).double() ** 2).sum() for n in self.names)).item())
+
+    def at(self, alpha: float) -> dict[str, float]:
+        import torch
+
+        with torch.no_grad():
+            for n in self.names:
+                self.params[n].copy_((1 - alpha) * self.a[n] + alpha * self.b[n])
+        return self.measure(self.model, self.task)
+
+    def train_loss(self, alpha: float) -> float:
+        return self.at(alpha)["train_loss"]
+
+
 def interpolation_curve(
     config_a: TrainConfig,
     state_a: Mapping[str, Any],
@@ -605,27 +741,46 @@ def interpolation_curve(
     device: Any,
 ) -> dict[str, list[float]]:
     """Loss and accuracy of every split along (1−α)θ₁ + αθ₂, batch-norm statistics re-estimated at every
-    α (``measurements.BNRecalibratedAccuracy``: the model's plain-op BN layers are what it recalibrates;
-    ``instruments.interpolate`` only recognises ``nn.BatchNorm*``)."""
-    import torch
+    α (see ``_Line``)."""
+    line = _Line(config_a, state_a, state_b, task, spec, device)
+    return _curve(line, alphas)
 
-    from sgdnoise.engine import model_from_state
-    from sgdnoise.measurements import BNRecalibratedAccuracy
 
-    model = model_from_state(config_a, state_a, torch.device(device), torch.float32)
-    names = [name for name, _ in model.named_parameters()]
-    a = {n: state_a[n].to(device) for n in names}
-    b = {n: state_b[n].to(device) for n in names}
-    measure = BNRecalibratedAccuracy(max_examples=spec.measure_examples, batch_size=spec.bn_batch)
+def _curve(line: _Line, alphas: Sequence[float]) -> dict[str, list[float]]:
     columns: dict[str, list[float]] = {}
-    params = dict(model.named_parameters())
     for alpha in alphas:
-        with torch.no_grad():
-            for n in names:
-                params[n].copy_((1 - alpha) * a[n] + alpha * b[n])
-        for quantity, value in measure(model, task).items():
+        for quantity, value in line.at(alpha).items():
             columns.setdefault(quantity, []).append(value)
     return columns
+
+
+def endpoint_widths(
+    line_loss: Callable[[float], float],
+    alphas: Sequence[float],
+    train_loss: Sequence[float],
+    *,
+    threshold: float,
+    cap: float,
+    tolerance: float,
+) -> dict[str, dict[str, Any]]:
+    """``outward_width`` of θ₁ (α = −d) and θ₂ (α = 1 + d) on the line whose training loss at α is
+    ``line_loss(α)``, starting from the plotted grid's (α, loss) points on each side."""
+    out = {}
+    for side, endpoint, outwards in (("first", 0.0, -1), ("second", 1.0, 1)):
+        known = [
+            ((a - endpoint) * outwards, loss)
+            for a, loss in zip(alphas, train_loss, strict=True)
+            if (a - endpoint) * outwards >= -1e-12
+        ]
+        known = [(max(0.0, round(d, 10)), loss) for d, loss in known]
+        out[side] = outward_width(
+            lambda d, e=endpoint, o=outwards: line_loss(e + o * d),
+            known,
+            threshold=threshold,
+            cap=cap,
+            tolerance=tolerance,
+        )
+    return out
 
 
 def run_interpolation(spec: InterpolationSpec, ctx: RunContext) -> dict[str, Any]:
@@ -664,24 +819,30 @@ def run_interpolation(spec: InterpolationSpec, ctx: RunContext) -> dict[str, Any
     alphas = spec.alphas()
     out: dict[str, Any] = {}
     for label, (first, second, equal) in comparisons.items():
-        curves, widths = [], {"first": [], "second": []}
+        curves, lengths = [], []
+        widths: dict[str, list[float | None]] = {"first": [], "second": []}
+        searches: dict[str, list[dict[str, Any]]] = {"first": [], "second": []}
         for seed in seeds:
             ra, rb = by_key[(first, seed)], by_key[(second, seed)]
             if ra.status != "finished" or rb.status != "finished":
                 continue
-            curve = interpolation_curve(
-                ra.run.config,
-                ctx.store.load_weights(ra.key),
-                ctx.store.load_weights(rb.key),
-                task,
-                alphas,
-                spec,
-                ctx.device,
+            line = _Line(
+                ra.run.config, ctx.store.load_weights(ra.key), ctx.store.load_weights(rb.key), task, spec, ctx.device
             )
+            curve = _curve(line, alphas)
             curves.append(curve)
-            loss = curve["train_loss"]
-            widths["first"].append(side_width(alphas, loss, endpoint=0.0, outwards=-1, threshold=spec.loss_threshold))
-            widths["second"].append(side_width(alphas, loss, endpoint=1.0, outwards=1, threshold=spec.loss_threshold))
+            lengths.append(line.length)
+            found = endpoint_widths(
+                line.train_loss,
+                alphas,
+                curve["train_loss"],
+                threshold=spec.loss_threshold,
+                cap=spec.width_cap,
+                tolerance=spec.width_tolerance,
+            )
+            for side in ("first", "second"):
+                widths[side].append(found[side]["width"])
+                searches[side].append(found[side])
         out[label] = {
             "first": {"learning_rate": first[0], "batch_size": first[1], "noise": first[0] / first[1]},
             "second": {"learning_rate": second[0], "batch_size": second[1], "noise": second[0] / second[1]},
@@ -689,26 +850,40 @@ def run_interpolation(spec: InterpolationSpec, ctx: RunContext) -> dict[str, Any
             "alphas": alphas,
             "curves": curves,
             "widths": widths,
+            "width_searches": searches,
+            "line_length": lengths,
             "endpoint_train_acc": {
                 "first": [by_key[(first, s)].metrics.get("train_acc") for s in seeds],
                 "second": [by_key[(second, s)].metrics.get("train_acc") for s in seeds],
             },
         }
-    return {"comparisons": out, "loss_threshold": spec.loss_threshold, "seeds": seeds}
+    return {
+        "comparisons": out,
+        "loss_threshold": spec.loss_threshold,
+        "width_cap": spec.width_cap,
+        "width_tolerance": spec.width_tolerance,
+        "seeds": seeds,
+    }
 
 
 def _width_stats(values: Sequence[float | None]) -> tuple[float, float, int]:
-    finite = [v for v in values if v is not None]
+    finite = [v for v in values if v is not None and math.isfinite(v)]
     if not finite:
         return math.nan, math.nan, 0
     return float(np.mean(finite)), float(np.std(finite)), len(finite)
 
 
-def interpolation_claims(comparisons: Mapping[str, Mapping[str, Any]], threshold: float) -> list[Claim]:
-    """Fig. 2: the lower-η/S endpoint sits on the sharper side — its outward width (α-distance to train
-    loss ``threshold``) is smaller than the baseline's in every seed (a width beyond the α grid counts as
-    wider than any inside it). Fig. 3: at equal η/S the two widths' means differ by at most
-    ``WIDTH_SPREAD`` pooled seed stds."""
+def interpolation_claims(
+    comparisons: Mapping[str, Mapping[str, Any]], threshold: float, cap: float = math.inf
+) -> list[Claim]:
+    """Widths are ``outward_width``'s (None: still below train loss ``threshold`` at the ``cap``).
+
+    Fig. 2: the lower-η/S endpoint sits on the sharper side — in every seed its width is finite and
+    smaller than the other endpoint's (a width beyond the cap counts as larger than any finite one: the
+    comparison rests on the finite width and the cap as a lower bound). A seed whose sharper-side width
+    is None fails, so the claim fails when no finite width backs it. Fig. 3: at equal η/S the two widths'
+    means differ by at most ``WIDTH_SPREAD`` pooled seed stds; evaluable only when every seed has finite
+    widths on both sides and there are ≥ 2 seeds (else holds=False, with a note saying why)."""
     claims = []
     for label, comp in comparisons.items():
         w1, w2 = comp["widths"]["first"], comp["widths"]["second"]
@@ -722,12 +897,11 @@ def interpolation_claims(comparisons: Mapping[str, Mapping[str, Any]], threshold
             "widths_first": w1,
             "widths_second": w2,
             "seeds": len(w1),
+            "finite_first": n1,
+            "finite_second": n2,
         }
-        note = (
-            ""
-            if n1 == len(w1) and n2 == len(w2)
-            else "a width of None: train loss stays below the threshold on the whole α grid"
-        )
+        missing = (len(w1) - n1) + (len(w2) - n2)
+        beyond = f"{missing} of {len(w1) + len(w2)} widths beyond the cap (train loss < {threshold:g} at d = {cap:g})"
         first, second = comp["first"], comp["second"]
         names = (
             f"(η={first['learning_rate']:g}, S={first['batch_size']}) vs "
@@ -736,23 +910,38 @@ def interpolation_claims(comparisons: Mapping[str, Mapping[str, Any]], threshold
         if not comp["equal_noise"]:
             lower_is_second = second["noise"] < first["noise"]
             sharp, wide = (w2, w1) if lower_is_second else (w1, w2)
-            inf = math.inf
-            per_seed = [(inf if s is None else s) < (inf if w is None else w) for s, w in zip(sharp, wide, strict=True)]
+            per_seed = [s is not None and (w is None or s < w) for s, w in zip(sharp, wide, strict=True)]
+            ms, mw = (m2, m1) if lower_is_second else (m1, m2)
+            note = beyond if missing else ""
+            if not per_seed:
+                note = "not evaluable: no finished pair of runs"
             claims.append(
                 Claim(
                     f"lower_noise_sharper_{label}",
                     f"{names}: the lower-η/S endpoint's side rises faster "
                     f"(smaller α-width to train loss {threshold:g}) in every seed",
                     bool(per_seed) and all(per_seed),
-                    value | {"seeds_sharper": int(sum(per_seed))},
+                    value
+                    | {
+                        "seeds_sharper": int(sum(per_seed)),
+                        "width_sharp_mean": ms,
+                        "width_wide_mean": mw,
+                        "wide_over_sharp": mw / ms if n1 and n2 and ms > 0 else math.nan,
+                    },
                     note,
                 )
             )
         else:
-            pooled = math.sqrt((s1**2 + s2**2) / 2) if n1 and n2 else math.nan
-            diff = abs(m1 - m2) if n1 and n2 else math.nan
-            both_beyond = n1 == 0 and n2 == 0 and len(w1) > 0
-            holds = both_beyond or (math.isfinite(diff) and math.isfinite(pooled) and diff <= WIDTH_SPREAD * pooled)
+            evaluable = len(w1) >= 2 and n1 == len(w1) and n2 == len(w2)
+            pooled = math.sqrt((s1**2 + s2**2) / 2) if evaluable else math.nan
+            diff = abs(m1 - m2) if evaluable else math.nan
+            holds = evaluable and diff <= WIDTH_SPREAD * pooled
+            if evaluable:
+                note = ""
+            elif missing:
+                note = f"not evaluable: {beyond}"
+            else:
+                note = f"not evaluable: {len(w1)} seed(s) with finished runs, need >= 2"
             claims.append(
                 Claim(
                     f"equal_noise_equal_width_{label}",
@@ -772,7 +961,7 @@ class JastrzebskiInterpolation(Experiment):
 
     def run(self, spec: InterpolationSpec, ctx: RunContext) -> ExperimentResult:
         data = run_interpolation(spec, ctx)
-        claims = interpolation_claims(data["comparisons"], spec.loss_threshold)
+        claims = interpolation_claims(data["comparisons"], spec.loss_threshold, spec.width_cap)
         return ExperimentResult(claims, data, spec_to_dict(spec))
 
     def plot(self, data: Mapping[str, Any], fig_dir: Path) -> list[Path]:
