@@ -10,6 +10,7 @@ from sgdnoise.data import mnist_standin_task, with_validation_split
 from sgdnoise.experiments import reproduce
 from sgdnoise.experiments.jastrzebski_noise import (
     MemorizationSpec,
+    bootstrap_readings,
     breaking_point_claims,
     memorization_claims,
     memorization_task,
@@ -78,6 +79,16 @@ def test_memorization_claims_fail_when_the_order_is_reversed_or_nothing_is_match
     assert not matched.holds and matched.value["levels_compared"] == 0 and "nothing to compare" in matched.note
 
 
+def test_memorization_groups_pairs_of_one_ratio_whose_float_quotients_differ() -> None:
+    assert 0.07 / 50 != 0.21 / 150  # one η/S, two floats
+    data = _memorization_data({0.07 / 50: 0.0, 1e-1: 0.03})
+    extra = [_memorization_run(0.21 / 150, seed, 0.0) for seed in (0, 1, 2)]
+    data["panels"]["p25-m0"]["runs"].extend(extra)
+    _, comparisons = memorization_claims(data)
+    for level in comparisons["p25-m0"]["matched"]["per_level"]:
+        assert level["noise_values"] == [0.0014, 0.1]
+
+
 BETAS = [1, 2, 4, 8, 16, 32, 64]
 
 
@@ -112,12 +123,28 @@ def test_breaking_point_claims_read_a_drop_set_by_steps_per_epoch() -> None:
     claims = _claims(_breaking_data({(1000, 1.0): 4, (1000, 0.5): 4, (4000, 1.0): 16, (4000, 0.5): 16}))
     assert claims["breaking-point/flat-then-falls"].holds
     assert claims["breaking-point/beta-star-rises-with-n"].holds
-    assert claims["breaking-point/beta-star-rises-with-n"].value["beta_star"] == [4.0, 16.0]
+    assert claims["breaking-point/beta-star-rises-with-n"].value["point"]["beta_star"] == [4.0, 16.0]
     assert not claims["breaking-point/smaller-eta-raises-beta-star"].holds
     reading = claims["breaking-point/eta-reading"]
     assert not reading.holds and reading.value["supported_reading"] == "steps per epoch"
     assert reading.value["log2_spread_steps_per_epoch"] == pytest.approx(0.0)
     assert reading.value["log2_spread_learning_rate"] == pytest.approx(np.std([0, -1, 2, 1]))
+    # drops of 0.15 against a seed spread of 0.002: every resample finds the same β*
+    assert reading.value["bootstrap"] == {"steps per epoch": 1.0}
+    assert claims["breaking-point/beta-star-rises-with-n"].value["bootstrap_fraction_holding"] == 1.0
+    assert claims["breaking-point/smaller-eta-raises-beta-star"].value["bootstrap_fraction_holding"] == 0.0
+
+
+def test_breaking_point_bootstrap_splits_when_a_drop_is_within_the_seed_noise() -> None:
+    # N = 4000 at the base η: seed 0 drops by 0.1 at β = 16, the other two do not, so whether β* is 8
+    # (below N = 1000's 16) or 64 depends on whether a resample draws seed 0 ((2/3)³ ≈ 30% do not)
+    data = _breaking_data({(1000, 1.0): 16, (1000, 0.5): 16, (4000, 1.0): 64, (4000, 0.5): 32})
+    curve = next(c for c in data["curves"] if c["tag"] == "n4000-eta1")
+    curve["scores"][0][4] = 0.75
+    readings = bootstrap_readings(data, k=2.0, min_drop=0.01, margin=0.5, n_bootstrap=200)
+    assert 0.15 < readings["beta_star_rises_with_n"] < 0.45
+    assert sum(readings["readings"].values()) == pytest.approx(1.0)
+    assert len(readings["readings"]) >= 2
 
 
 def test_breaking_point_claims_read_a_drop_set_by_the_learning_rate() -> None:
@@ -169,7 +196,8 @@ def test_memorization_end_to_end_on_the_standin_and_resume(tmp_path) -> None:
     assert {c["id"] for c in summary["claims"]} == {
         f"memorization/{tag}/{kind}" for tag in panels for kind in ("matched", "endpoint")
     }
-    assert (tmp_path / "figures" / "fig5_memorization.png").exists()
+    for figure in ("fig5_memorization.png", "fig5_matched_levels.png", "fig14_memorization_curves.png"):
+        assert (tmp_path / "figures" / figure).exists()
     before = _keys(tmp_path, "jastrzebski-memorization")
     assert len(before) == 6
     again = reproduce("jastrzebski-memorization", overrides=MEMORIZATION_TINY, **kwargs)
@@ -201,7 +229,8 @@ def test_breaking_point_end_to_end_on_the_standin_and_resume(tmp_path) -> None:
     assert [c["tag"] for c in curves] == ["n16-eta1", "n16-eta0.5", "n32-eta1", "n32-eta0.5"]
     assert curves[0]["betas"] == [1, 2, 4] and len(curves[0]["scores"]) == 2
     assert len(summary["claims"]) == 4
-    assert (tmp_path / "figures" / "fig6_breaking_point.png").exists()
+    for figure in ("fig6_breaking_point.png", "fig6_beta_star.png", "fig7_breaking_point_readings.png"):
+        assert (tmp_path / "figures" / figure).exists()
     before = _keys(tmp_path, "jastrzebski-breaking-point")
     assert len(before) == 2 * 2 * 3 * 2
     again = reproduce("jastrzebski-breaking-point", overrides=BREAKING_TINY, **kwargs)

@@ -785,25 +785,31 @@ def _as_float(values: Sequence[float | None]) -> np.ndarray:
     return np.asarray([np.nan if v is None else v for v in values], dtype=float)
 
 
+def _noise_key(noise: float) -> float:
+    return float(f"{float(noise):.9g}")
+
+
 def jastrzebski_memorization_figures(data: Mapping[str, Any], fig_dir: Path) -> list[Path]:
     """Fig. 5: validation accuracy vs training accuracy on the noisy labels over training, rows = fraction
-    of random labels, columns = momentum 0.9 (left) and 0 (right), warm = higher η/S, matched levels dotted;
-    Fig. 14: learning curves without momentum (training solid, validation dotted)."""
+    of random labels, columns = momentum 0.9 (left) and 0 (right), warm = higher η/S *within the panel*
+    (momentum runs have 10× smaller η, so one colour scale would paint them all cold), matched levels
+    dotted; the matched comparison itself (validation accuracy at each level per η/S group, mean ± SE over
+    its runs); Fig. 14: learning curves without momentum (training solid, validation dotted)."""
     panels = data["panels"]
     fractions = sorted({p["noise_fraction"] for p in panels.values()})
     momenta = sorted({p["momentum"] for p in panels.values()}, reverse=True)
-    colours = _noise_colours([r["noise"] for p in panels.values() for r in p["runs"]])
+    colours = {tag: _noise_colours([_noise_key(r["noise"]) for r in panel["runs"]]) for tag, panel in panels.items()}
     fig, axes = plt.subplots(
         len(fractions), len(momenta), figsize=(5 * len(momenta), 4 * len(fractions)), squeeze=False
     )
-    for panel in panels.values():
+    for tag, panel in panels.items():
         ax = axes[fractions.index(panel["noise_fraction"])][momenta.index(panel["momentum"])]
         for run in panel["runs"]:
             history = run["history"]
             ax.plot(
                 _as_float(history["train_acc"]),
                 _as_float(history["validation_acc"]),
-                color=colours[run["noise"]],
+                color=colours[tag][_noise_key(run["noise"])],
                 lw=1,
                 alpha=0.8,
             )
@@ -812,21 +818,62 @@ def jastrzebski_memorization_figures(data: Mapping[str, Any], fig_dir: Path) -> 
         ax.set_title(f"{round(100 * panel['noise_fraction'])}% random labels, momentum {panel['momentum']:g}")
         ax.set_xlabel("training accuracy (noisy labels)")
         ax.set_ylabel("validation accuracy")
-    handles = [plt.Line2D([], [], color=c, label=f"η/S = {n:.2g}") for n, c in colours.items()]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=8)
-    fig.suptitle("Fig. 5 — memorisation vs generalisation over training (warm = higher η/S)")
-    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+        handles = [plt.Line2D([], [], color=c, label=f"η/S = {n:.2g}") for n, c in colours[tag].items()]
+        ax.legend(handles=handles, fontsize=6, loc="upper left")
+    fig.suptitle("Fig. 5 — memorisation vs generalisation over training (warm = higher η/S in each panel)")
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     paths = [save(fig, fig_dir / "fig5_memorization.png")]
+    comparisons = data.get("comparisons") or {}
+    if comparisons:
+        fig, axes = plt.subplots(
+            len(fractions), len(momenta), figsize=(5 * len(momenta), 3.6 * len(fractions)), squeeze=False
+        )
+        for tag, panel in panels.items():
+            ax = axes[fractions.index(panel["noise_fraction"])][momenta.index(panel["momentum"])]
+            matched = comparisons.get(tag, {}).get("matched", {})
+            series: dict[float, list[tuple[float, float, float]]] = {}
+            for level in matched.get("per_level", []):
+                stds = level.get("std") or [math.nan] * len(level["noise_values"])
+                ns = level.get("n") or [1] * len(level["noise_values"])
+                for noise, mean, std, n in zip(level["noise_values"], level["mean_validation"], stds, ns, strict=True):
+                    se = (std if std is not None else math.nan) / math.sqrt(n)
+                    series.setdefault(_noise_key(noise), []).append((level["level"], mean, se))
+            for noise, points in sorted(series.items()):
+                x, y, err = (np.asarray(v, dtype=float) for v in zip(*points, strict=True))
+                colour = colours[tag].get(noise, "black")
+                ax.errorbar(x, y, yerr=err, color=colour, marker="o", ms=3, capsize=2, label=f"η/S = {noise:.2g}")
+            note = matched.get("mean_difference")
+            summary = (
+                f"highest − lowest η/S: {100 * note:+.2f} ± {100 * matched['mean_se']:.2f} pts"
+                if note is not None and matched.get("mean_se") is not None
+                else "nothing matched"
+            )
+            ax.set_title(
+                f"{round(100 * panel['noise_fraction'])}% random, momentum {panel['momentum']:g}\n{summary}",
+                fontsize=9,
+            )
+            ax.set_xlabel("matched training accuracy (noisy labels)")
+            ax.set_ylabel("validation accuracy at first crossing")
+            if series:
+                ax.legend(fontsize=6)
+            else:
+                ax.text(0.5, 0.5, "no level reached by every run", ha="center", transform=ax.transAxes)
+        fig.suptitle("Fig. 5, matched levels — validation accuracy per η/S group (mean ± SE over runs)")
+        fig.tight_layout(rect=(0, 0, 1, 0.96))
+        paths.append(save(fig, fig_dir / "fig5_matched_levels.png"))
     without = [p for p in panels.values() if p["momentum"] == 0.0]
     if without:
         fig, axes = plt.subplots(1, len(without), figsize=(5 * len(without), 4), squeeze=False)
         for ax, panel in zip(axes[0], without, strict=True):
+            tag = next(t for t, p in panels.items() if p is panel)
             for run in panel["runs"]:
                 epoch = _as_float(run["history"]["epoch"])
-                colour = colours[run["noise"]]
+                colour = colours[tag][_noise_key(run["noise"])]
                 ax.plot(epoch, _as_float(run["history"]["train_acc"]), color=colour, lw=1)
                 ax.plot(epoch, _as_float(run["history"]["validation_acc"]), color=colour, lw=1, ls=":")
             ax.set_xscale("symlog", linthresh=1.0)
+            handles = [plt.Line2D([], [], color=c, label=f"η/S = {n:.2g}") for n, c in colours[tag].items()]
+            ax.legend(handles=handles, fontsize=6, loc="upper left")
             ax.set_title(f"{round(100 * panel['noise_fraction'])}% random labels, momentum 0")
             ax.set_xlabel("epoch")
             ax.set_ylabel("accuracy (solid: train, dotted: validation)")
@@ -865,20 +912,62 @@ def jastrzebski_breaking_point_figures(data: Mapping[str, Any], fig_dir: Path) -
     fig.suptitle("Fig. 6 — breaking point of the (βη, βS) invariance at fixed epochs")
     fig.tight_layout()
     paths = [save(fig, fig_dir / "fig6_breaking_point.png")]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    sizes = sorted({c["n_train"] for c in curves})
+    factors = sorted({c["factor"] for c in curves}, reverse=True)
+    size_colour = {n: plt.get_cmap("viridis")(i / max(1, len(sizes) - 1) * 0.85) for i, n in enumerate(sizes)}
+    fig, axes = plt.subplots(1, len(factors), figsize=(5 * len(factors), 4), squeeze=False, sharey=True)
+    for ax, factor in zip(axes[0], factors, strict=True):
+        for curve in (c for c in curves if c["factor"] == factor):
+            scores = np.array([_as_float(row) for row in curve["scores"]])
+            mean = np.nanmean(scores, axis=0)
+            count = np.isfinite(scores).sum(axis=0)
+            spread = np.sqrt(np.nansum((scores - mean) ** 2, axis=0) / np.maximum(count - 1, 1))
+            se = np.where(count > 1, spread / np.sqrt(np.maximum(count, 1)), 0.0)
+            colour = size_colour[curve["n_train"]]
+            ax.errorbar(curve["betas"], mean, yerr=se, color=colour, marker="o", ms=3, capsize=2)
+            fit = fits.get(curve["tag"])
+            label = f"N = {curve['n_train']}"
+            if fit and fit.get("fit") is not None:
+                j = curve["betas"].index(fit["beta_star"]) if fit["beta_star"] in curve["betas"] else None
+                if j is not None:
+                    low, high = fit["interval"]
+                    xerr = [[fit["beta_star"] - low], [high - fit["beta_star"]]]
+                    ax.errorbar([fit["beta_star"]], [mean[j]], xerr=xerr, color=colour, marker="*", ms=12, capsize=3)
+                star = f"{fit['beta_star']:g}" + ("" if fit["found"] else " (no drop: lower bound)")
+                label += f", β* = {star} [{fit['interval'][0]:g}, {fit['interval'][1]:g}]"
+            ax.plot([], [], color=colour, marker="o", label=label)
+        base = curves[0]["base_learning_rate"] / curves[0]["factor"]
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("β")
+        ax.set_title(f"η = {factor * base:g}·β, S = {curves[0]['base_batch_size']}·β")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("best validation accuracy (mean ± SE over seeds)")
+    fig.suptitle("β* (star, with its 90% seed-bootstrap interval) per data-set size and base η")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    paths.append(save(fig, fig_dir / "fig6_beta_star.png"))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for curve in curves:
         scores = np.array([_as_float(row) for row in curve["scores"]])
-        (line,) = ax.plot(curve["betas"], np.nanmean(scores, axis=0), marker="o", label=curve["tag"])
-        fit = fits.get(curve["tag"])
-        if fit and fit.get("fit") is not None:
-            ax.axvspan(fit["interval"][0], fit["interval"][1], color=line.get_color(), alpha=0.1)
-            ax.axvline(fit["beta_star"], color=line.get_color(), ls="--", lw=1)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("β")
-    ax.set_ylabel("best validation accuracy (mean over seeds)")
-    ax.set_title("β* (dashed) and its bootstrap interval (band) per curve")
-    ax.legend(fontsize=7)
-    paths.append(save(fig, fig_dir / "fig6_beta_star.png"))
+        betas = np.asarray(curve["betas"], dtype=float)
+        style = {
+            "color": size_colour[curve["n_train"]],
+            "ls": "-" if curve["factor"] == factors[0] else "--",
+            "marker": "o",
+            "ms": 3,
+            "label": f"N = {curve['n_train']}, η₀ = {curve['base_learning_rate']:g}",
+        }
+        axes[0].plot(curve["base_learning_rate"] * betas, np.nanmean(scores, axis=0), **style)
+        axes[1].plot(curve["n_train"] / (curve["base_batch_size"] * betas), np.nanmean(scores, axis=0), **style)
+    axes[0].set_xlabel("learning rate η₀·β")
+    axes[1].set_xlabel("updates per epoch N/(S₀·β)")
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+    axes[1].invert_xaxis()
+    axes[0].set_ylabel("best validation accuracy (mean over seeds)")
+    axes[1].legend(fontsize=7)
+    fig.suptitle("What sets the drop: curves that collapse on one axis support that reading")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    paths.append(save(fig, fig_dir / "fig7_breaking_point_readings.png"))
     return paths
 
 
