@@ -680,7 +680,8 @@ def jastrzebski_sharpness_figure(data: Mapping[str, Any], fig_dir: Path) -> Path
 
 def jastrzebski_interpolation_figures(data: Mapping[str, Any], fig_dir: Path) -> list[Path]:
     """Fig. 2 (different η/S) and Fig. 3 (equal η/S): train/test loss (left, log) and accuracy (right)
-    along (1−α)θ₁ + αθ₂, seed means; θ₁ at α = 0, θ₂ at α = 1."""
+    along (1−α)θ₁ + αθ₂, seed means; θ₁ at α = 0, θ₂ at α = 1. Each side's width (α-distance to the loss
+    threshold, dotted) is written in its corner (mean ± std over seeds) and marked dashed when inside the plot."""
     paths = []
     for equal, stem, title in (
         (False, "fig2_interpolation", "Fig. 2: different η/S"),
@@ -703,6 +704,23 @@ def jastrzebski_interpolation_figures(data: Mapping[str, Any], fig_dir: Path) ->
             ax.set_xlabel("α")
             ax.set_ylabel("cross-entropy", color="tab:red")
             twin.set_ylabel("accuracy", color="tab:blue")
+            for side, endpoint, outwards in (("first", 0.0, -1), ("second", 1.0, 1)):
+                widths = [w for w in comp["widths"][side] if w is not None]
+                if not widths:
+                    continue
+                edge = endpoint + outwards * float(np.mean(widths))
+                if alphas[0] <= edge <= alphas[-1]:
+                    ax.axvline(edge, color="grey", lw=0.8, ls="--")
+                ax.text(
+                    0.02 if outwards < 0 else 0.98,
+                    0.04,
+                    f"width {np.mean(widths):.2f} ± {np.std(widths):.2f}",
+                    transform=ax.transAxes,
+                    ha="left" if outwards < 0 else "right",
+                    fontsize=7,
+                    color="dimgrey",
+                    bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+                )
             first, second = comp["first"], comp["second"]
             ax.set_title(
                 f"{label}: α=0 η={first['learning_rate']:g}, S={first['batch_size']}; "
