@@ -1,5 +1,5 @@
-"""The result vocabulary shared by every layer: a run's status, a checked claim, and the one JSON
-sanitiser through which every stored or written document passes.
+"""The result vocabulary shared by every layer: a run's status and outcome, a checked claim, and the one
+JSON sanitiser through which every stored or written document passes.
 
 This module imports nothing from sgdnoise, so every package may use it (nothing imports upward).
 """
@@ -11,12 +11,13 @@ import enum
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 RunStatus = Literal["finished", "diverged", "failed"]
 RUN_STATUSES: tuple[str, ...] = ("finished", "diverged", "failed")
+DONE_STATUSES = ("finished", "diverged")  # a run in one of these is never trained again
 
 
 def check_status(status: str) -> str:
@@ -24,6 +25,64 @@ def check_status(status: str) -> str:
     if status not in RUN_STATUSES:
         raise ValueError(f"run status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
     return status
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """The platform's one result shape of a run: the engine returns it (``RunResult``), the store keeps
+    it (``RunRecord``) and ``run_sweep`` returns it (``SweptRun``), each adding only its own fields.
+
+    - ``status``: ``"finished"``, ``"diverged"`` (its loss or parameters became non-finite) or
+      ``"failed"`` (its group raised; ``error`` says why).
+    - ``metrics``: the final evaluation on every split — ``step``, ``epoch``, ``learning_rate``,
+      ``batch_size``, ``{split}_loss``, ``{split}_acc`` (losses: mean cross-entropy without the L2
+      term) — plus ``steps_done`` and ``diverged_at_step`` (updates after which it was first seen
+      non-finite, else None). A diverged run has only those two.
+    - ``history``: the evaluation rows as columns (``{"step": [...], "test_loss": [...], ...}``), up to
+      the last evaluation before divergence.
+    - ``probes``: measurements taken during training, as columns ``step``, ``epoch`` and
+      ``"{measurement}.{quantity}"`` (None where a probe did not measure at that step).
+    - ``measurements``: ``{name: {quantity: value}}`` of the final measurements (finished runs only).
+    - ``seconds``: the run's share of its group's wall time.
+    - ``error``: why it failed, or why a measurement of it failed; else None.
+    """
+
+    status: RunStatus
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, list[Any]] = field(default_factory=dict)
+    probes: dict[str, list[Any]] = field(default_factory=dict)
+    measurements: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        """Finished or diverged: never trained again (a failed run is)."""
+        return self.status in DONE_STATUSES
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == "diverged"
+
+    @property
+    def steps_done(self) -> int:
+        return int(self.metrics.get("steps_done", 0))
+
+    @property
+    def diverged_at_step(self) -> int | None:
+        return self.metrics.get("diverged_at_step")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The outcome's fields by name (what the store keeps; a subclass's own fields left out)."""
+        return {name: getattr(self, name) for name in _OUTCOME_FIELDS}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], **own: Any) -> Self:
+        """The inverse of ``to_dict``; ``own`` gives a subclass's own fields (e.g. ``key=...``)."""
+        return cls(**data, **own)
+
+
+_OUTCOME_FIELDS = tuple(f.name for f in dataclasses.fields(RunOutcome))
 
 
 @dataclass(frozen=True)

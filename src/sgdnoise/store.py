@@ -6,11 +6,12 @@ re-running a command never recomputes a finished run and an interrupted sweep (C
 power loss) resumes where it stopped. SQLite's own locking makes several processes writing one file safe;
 ``busy_timeout`` makes them wait for each other instead of failing.
 
-A stored run has the one result shape of the platform: ``status`` (``finished`` / ``diverged`` /
-``failed``), ``metrics``, ``history`` and ``probes`` (columns), ``measurements`` (``{name: {quantity:
-value}}``), ``seconds`` and ``error``. Documents are written with ``results.canonical_json``: a missing
-number (NaN, ±inf) is stored as ``null`` and read back as ``None``. A ``failed`` run is kept for its
-error text but counts as not done: the next sweep trains it again.
+A stored run has the one result shape of the platform (``results.RunOutcome``): ``status``
+(``finished`` / ``diverged`` / ``failed``), ``metrics``, ``history`` and ``probes`` (columns),
+``measurements`` (``{name: {quantity: value}}``), ``seconds`` and ``error``. Documents are written with
+``results.canonical_json``: a missing number (NaN, ±inf) is stored as ``null`` and read back as
+``None``. A ``failed`` run is kept for its error text but counts as not done: the next sweep trains it
+again.
 
 Stores written by sgdnoise before this shape (schema version 0: status ``"done"``, NaN written as the
 string ``"nan"``, no probes/measurements/error columns) are migrated in place when opened: ``done`` reads
@@ -35,10 +36,9 @@ from typing import Any
 
 import torch
 
-from sgdnoise.results import RUN_STATUSES, canonical_json, check_status
+from sgdnoise.results import DONE_STATUSES, RUN_STATUSES, RunOutcome, canonical_json, check_status
 
 SCHEMA_VERSION = 1
-DONE_STATUSES = ("finished", "diverged")  # a run in one of these is never trained again
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -65,25 +65,13 @@ def run_key(experiment: str, config: Mapping[str, Any]) -> str:
     return hashlib.sha256(f"{experiment}\n{canonical_json(config)}".encode()).hexdigest()[:32]
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """One run as stored (the platform's one result shape, plus its key, experiment and config)."""
+@dataclass(frozen=True, kw_only=True)
+class RunRecord(RunOutcome):
+    """One run as stored: its outcome, plus its key, experiment and (store-key) config."""
 
     key: str
     experiment: str
     config: dict[str, Any]
-    status: str
-    metrics: dict[str, Any]
-    history: dict[str, list[Any]]
-    probes: dict[str, list[Any]]
-    measurements: dict[str, dict[str, Any]]
-    seconds: float
-    error: str | None
-
-    @property
-    def done(self) -> bool:
-        """Finished or diverged: never trained again (a failed run is)."""
-        return self.status in DONE_STATUSES
 
 
 def _null_strings(value: Any) -> Any:

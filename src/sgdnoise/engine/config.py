@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sgdnoise.engine.schedules import Schedule, as_schedule, schedule_from_dict
 from sgdnoise.models import ModelSpec, model_spec_from_dict
-from sgdnoise.results import RunStatus
+from sgdnoise.results import RunOutcome
 
 
 @dataclass(frozen=True)
@@ -145,55 +145,13 @@ def group_configs(configs: list[TrainConfig], max_group_size: int | None = None)
     return groups
 
 
-@dataclass
-class RunResult:
-    """The outcome of one run, in the shape the store keeps and ``run_sweep`` returns.
-
-    - ``status``: ``"finished"``, ``"diverged"`` (its loss or parameters became non-finite; dropped from
-      the group, the others unaffected) or ``"failed"`` (its group raised; ``error`` says why).
-    - ``metrics``: the final evaluation on every split of the task — ``step``, ``epoch``,
-      ``learning_rate``, ``batch_size``, ``{split}_loss``, ``{split}_acc`` for ``train``, ``validation``
-      (if present), ``test`` (losses: mean cross-entropy without the L2 term) — plus ``steps_done`` and
-      ``diverged_at_step`` (updates after which it was first seen non-finite, else None). A diverged run
-      has only those two.
-    - ``history``: the evaluation rows as columns (``{"step": [...], "test_loss": [...], ...}``), up to
-      the last evaluation before divergence.
-    - ``probes``: measurements taken during training, as columns ``step``, ``epoch`` and
-      ``"{measurement}.{quantity}"`` (None where a probe did not measure at that step).
-    - ``measurements``: ``{name: {quantity: value}}`` of the final measurements (finished runs only).
-    - ``seconds``: the run's share of its group's wall time.
-    - ``state_dict``: the final ``nn.Module`` state (CPU) when asked for (``keep_state``); not stored.
-    """
+@dataclass(frozen=True, kw_only=True)
+class RunResult(RunOutcome):
+    """What ``train_group`` returns for one run: its outcome, its ``config`` and, when asked for
+    (``keep_state``), ``state_dict``, the final ``nn.Module`` state (CPU; not stored)."""
 
     config: TrainConfig
-    status: RunStatus
-    metrics: dict[str, Any] = field(default_factory=dict)
-    history: dict[str, list[Any]] = field(default_factory=dict)
-    probes: dict[str, list[Any]] = field(default_factory=dict)
-    measurements: dict[str, dict[str, float]] = field(default_factory=dict)
-    seconds: float = 0.0
-    error: str | None = None
     state_dict: dict[str, Any] | None = None
-
-    @property
-    def steps_done(self) -> int:
-        return int(self.metrics.get("steps_done", 0))
-
-    @property
-    def diverged_at_step(self) -> int | None:
-        return self.metrics.get("diverged_at_step")
-
-    def to_dict(self) -> dict[str, Any]:
-        """What the store keeps (without ``config`` and ``state_dict``)."""
-        return {
-            "status": self.status,
-            "metrics": self.metrics,
-            "history": self.history,
-            "probes": self.probes,
-            "measurements": self.measurements,
-            "seconds": self.seconds,
-            "error": self.error,
-        }
 
 
 @dataclass(frozen=True)

@@ -338,7 +338,7 @@ class _GroupTraining:
         self.augmentation = configs[0].augmentation
         self.augment_generators = [_augmentation_generator(c.seed) for c in configs] if self.augmentation else []
         self.live = list(range(len(configs)))
-        self.results = [RunResult(config=c, status="finished") for c in configs]
+        self.ends: dict[int, dict[str, Any]] = {}  # config index → its status, metrics (measurements, state)
         self.history: list[list[dict[str, Any]]] = [[] for _ in configs]
         self.probe_rows: list[list[dict[str, Any]]] = [[] for _ in configs]
         self.probes_at: dict[int, list[Measurement]] = {}
@@ -370,21 +370,26 @@ class _GroupTraining:
             if (step + 1) % report_every == 0 and step + 1 not in eval_steps:
                 self.report(step + 1)
         for row, index in enumerate(self.live):
-            result = self.results[index]
-            result.metrics = self.history[index][-1] | {"steps_done": plan.total_steps, "diverged_at_step": None}
+            metrics = self.history[index][-1] | {"steps_done": plan.total_steps, "diverged_at_step": None}
+            end = self.ends[index] = {"status": "finished", "metrics": metrics}
             if measurements or keep_state:
                 state = self.backend.state_dict(row)
                 if measurements:
-                    model = model_from_state(result.config, state, self.device, self.dtype)
-                    result.measurements = measure(model, self.task, measurements)
+                    model = model_from_state(self.configs[index], state, self.device, self.dtype)
+                    end["measurements"] = measure(model, self.task, measurements)
                 if keep_state:
-                    result.state_dict = {name: value.cpu() for name, value in state.items()}
+                    end["state_dict"] = {name: value.cpu() for name, value in state.items()}
         seconds = (time.perf_counter() - start) / len(self.configs)
-        for index, result in enumerate(self.results):
-            result.history = _columns(self.history[index])
-            result.probes = _columns(self.probe_rows[index])
-            result.seconds = seconds
-        return self.results
+        return [
+            RunResult(
+                config=config,
+                history=_columns(self.history[index]),
+                probes=_columns(self.probe_rows[index]),
+                seconds=seconds,
+                **self.ends[index],
+            )
+            for index, config in enumerate(self.configs)
+        ]
 
     def step(self, step: int) -> None:
         """One update of every live run on its own minibatch; runs with a non-finite loss are dropped."""
@@ -447,9 +452,10 @@ class _GroupTraining:
     def drop(self, rows: list[int], step: int) -> None:
         """Record the runs in ``rows`` as diverged after ``step`` updates and remove them from the group."""
         for row in rows:
-            result = self.results[self.live[row]]
-            result.status = "diverged"
-            result.metrics = {"steps_done": step, "diverged_at_step": step}
+            self.ends[self.live[row]] = {
+                "status": "diverged",
+                "metrics": {"steps_done": step, "diverged_at_step": step},
+            }
         self.diverged += len(rows)
         keep = [row not in rows for row in range(len(self.live))]
         mask = torch.tensor(keep, device=self.device)

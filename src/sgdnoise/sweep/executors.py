@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from sgdnoise.sweep.running import Coordinator
 
 GroupTrainer = Callable[..., list[RunResult]]  # the signature of ``engine.train_group``
-Outcome = dict[str, Any]  # a train job: RunResult.to_dict() | {"state": ...}; a measure job: measurements, error
+Outcome = RunResult | dict[str, Any]  # a train job: the run's RunResult; a measure job: measurements, error
 
 
 class MissingDependencyError(ImportError, ValueError):
@@ -103,7 +103,7 @@ def run_job(
         return _measure_job(cache, payload, factory, training)
     try:
         data = cache.get(payload.task, factory)
-        results = training.trainer(
+        return training.trainer(
             payload.configs,
             data,
             device=training.device,
@@ -116,8 +116,7 @@ def run_job(
             num_threads=payload.threads,
         )
     except Exception as error:
-        results = [RunResult(config, "failed", error=_error_text(error)) for config in payload.configs]
-    return [result.to_dict() | {"state": result.state_dict} for result in results]
+        return [RunResult(config=config, status="failed", error=_error_text(error)) for config in payload.configs]
 
 
 def _measure_job(cache: TaskCache, payload: Payload, factory: TaskFactory, training: Training) -> list[Outcome]:
@@ -406,4 +405,4 @@ def _failed_outcomes(payload: Payload, error: str) -> list[Outcome]:
     """What ``run_job`` would have returned had the job raised ``error`` (a train or a measure job)."""
     if payload.kind == "measure":
         return [{"measurements": {}, "error": f"measuring failed: {error}"} for _ in payload.configs]
-    return [RunResult(config, "failed", error=error).to_dict() | {"state": None} for config in payload.configs]
+    return [RunResult(config=config, status="failed", error=error) for config in payload.configs]

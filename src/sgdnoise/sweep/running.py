@@ -8,12 +8,13 @@ import contextlib
 import pickle
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from tqdm.auto import tqdm
 
 from sgdnoise.engine import GroupProgress, TrainConfig, train_group
+from sgdnoise.results import RunOutcome
 from sgdnoise.store import RunRecord, Store
 from sgdnoise.sweep.executors import (
     GroupTrainer,
@@ -34,32 +35,18 @@ Executor = Literal["auto", "inline", "processes", "ray"]
 EXECUTORS: tuple[str, ...] = ("auto", "inline", "processes", "ray")
 
 
-@dataclass(frozen=True)
-class SweptRun:
-    """A run of the sweep as stored, in the platform's one result shape: ``status`` (finished /
-    diverged / failed), ``metrics`` (final evaluation on every split, ``steps_done``,
-    ``diverged_at_step``), ``history`` and ``probes`` (columns), ``measurements`` (``{name: {quantity:
-    value}}``), ``seconds`` (its share of its group's wall time), ``error`` (why it failed, or why a
-    measurement failed); ``trained`` says whether this call trained it (False: read back)."""
+@dataclass(frozen=True, kw_only=True)
+class SweptRun(RunOutcome):
+    """A run of the sweep as stored: its outcome, its ``run`` and store ``key``; ``trained`` says
+    whether this call trained it (False: read back)."""
 
     run: SweepRun
     key: str
-    status: str
-    metrics: dict[str, Any]
-    history: dict[str, list[Any]]
-    probes: dict[str, list[Any]]
-    measurements: dict[str, dict[str, Any]]
-    seconds: float
-    error: str | None
     trained: bool
 
     @property
     def config(self) -> TrainConfig:
         return self.run.config
-
-    @property
-    def diverged(self) -> bool:
-        return self.status == "diverged"
 
 
 def missing_work(sweep: Sweep, store: Store, key: str, record: RunRecord | None) -> JobKind | None:
@@ -179,22 +166,12 @@ class Coordinator:
                 self.store.add_measurements(key, outcome["measurements"], outcome["error"])
                 self.counts["failed"] += outcome["error"] is not None
                 continue
-            if self.sweep.keep_weights and outcome["status"] == "finished":
-                self.store.save_weights(key, outcome["state"])
-            self.store.put(
-                self.sweep.experiment,
-                self.sweep.key_config(run),
-                status=outcome["status"],
-                metrics=outcome["metrics"],
-                history=outcome["history"],
-                probes=outcome["probes"],
-                measurements=outcome["measurements"],
-                seconds=outcome["seconds"],
-                error=outcome["error"],
-            )
+            if self.sweep.keep_weights and outcome.status == "finished":
+                self.store.save_weights(key, outcome.state_dict)
+            self.store.put(self.sweep.experiment, self.sweep.key_config(run), **outcome.to_dict())
             self.trained_keys.add(key)
-            self.counts["diverged" if outcome["status"] == "diverged" else "done"] += outcome["status"] != "failed"
-            self.counts["failed"] += outcome["status"] == "failed"
+            self.counts["diverged" if outcome.diverged else "done"] += outcome.status != "failed"
+            self.counts["failed"] += outcome.status == "failed"
         self._live_diverged.pop(job.index, None)
         self._advance(job, 1.0)
         self._refresh()
@@ -331,17 +308,6 @@ def run_sweep(
     if missing:
         raise RuntimeError(f"{len(missing)} runs of {sweep.experiment!r} are missing from the store after the sweep")
     return [
-        SweptRun(
-            run=run,
-            key=key,
-            status=records[key].status,
-            metrics=records[key].metrics,
-            history=records[key].history,
-            probes=records[key].probes,
-            measurements=records[key].measurements,
-            seconds=records[key].seconds,
-            error=records[key].error,
-            trained=key in trained,
-        )
+        SweptRun.from_dict(records[key].to_dict(), run=run, key=key, trained=key in trained)
         for run, key in zip(sweep.runs, keys, strict=True)
     ]
