@@ -85,6 +85,27 @@ def _null_strings(value: Any) -> Any:
     return value
 
 
+BUSY_SECONDS = 60.0  # how long a store waits for another process's lock before giving up
+
+
+def _is_locked(error: sqlite3.OperationalError) -> bool:
+    return "locked" in str(error) or "busy" in str(error)
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL mode. SQLite can answer this pragma with "database is locked" at once, without its
+    busy handler, while another process is creating the same new store; retry until ``BUSY_SECONDS``."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if not _is_locked(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class Store:
     """A resumable results store in one SQLite file.
 
@@ -99,15 +120,20 @@ class Store:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False, isolation_level=None)
+        self._conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS, check_same_thread=False, isolation_level=None)
         try:
-            self._conn.execute("PRAGMA busy_timeout = 60000")
+            self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
             if self.path != ":memory:":
-                self._conn.execute("PRAGMA journal_mode = WAL")
+                _enable_wal(self._conn)
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._create_or_migrate()
         except sqlite3.DatabaseError as error:
             self._conn.close()
+            if isinstance(error, sqlite3.OperationalError) and _is_locked(error):
+                raise RuntimeError(
+                    f"{self.path} stayed locked by another process for {BUSY_SECONDS:g} s; is another sweep "
+                    "writing to it?"
+                ) from None
             raise ValueError(
                 f"{self.path} is not a readable sgdnoise results store ({error}); move it aside or delete it "
                 "to start a fresh store (its runs will be recomputed)"
