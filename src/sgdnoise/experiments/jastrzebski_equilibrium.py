@@ -494,13 +494,7 @@ def check_claims(data: Mapping[str, Any]) -> list[Claim]:
     )
     # 3. crossover noise of eq. 4
     values, holds_all, notes = {}, True, []
-    capped = [
-        f"{dim}-D n = {r['noise_factor']:g} n*"
-        for dim in (1, 2)
-        for r in data[f"occupation_{dim}d"]["runs"]
-        if r["schedule"]["capped"]
-    ]
-    if capped:
+    if capped:  # the same runs as claim 1's
         notes.append(f"capped runs in the fit: {', '.join(capped)}")
     for dim in (1, 2):
         sweep = data[f"occupation_{dim}d"]
