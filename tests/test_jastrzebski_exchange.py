@@ -78,8 +78,8 @@ def _seed(curve: dict[str, list[float]], hessian: list[float] | None = None, cyc
         "status": "finished",
         "curve": curve,
         "hessian": {"epoch": epochs, "value": hessian or []},
-        "endpoint": {key: values[-1] for key, values in curve.items() if key != "epoch"},
-        "final_hessian_norm": (hessian or [None])[-1],
+        "endpoint": {key: values[-1] for key, values in curve.items() if key != "epoch"}
+        | {"hessian_norm": (hessian or [None])[-1]},
     }
 
 
@@ -119,7 +119,7 @@ def _synthetic(test_acc: dict[str, list[float]], hessians: dict[str, list[float]
             curve |= {"train_loss": [2.3, 0.1, 0.05], "validation_acc": [0.1, acc, acc]}
             seeds.append(_seed(curve, hessian=[x * (1 + 0.01 * i) for x in hessians[label]]))
         schedules[label] = {"seeds": seeds}
-    return {"schedules": schedules, "cycle_epochs": 2.0}
+    return {"schedules": schedules, "table1": table1(schedules, 2.0), "cycle_epochs": 2.0}
 
 
 def test_claims_hold_on_data_shaped_like_the_paper() -> None:
@@ -234,5 +234,5 @@ def test_exchange_paper_scale_smoke_step_of_vgg11_on_the_standin(tmp_path) -> No
     )
     assert summary["settings"]["model"] == "vgg11"
     seed = summary["data"]["schedules"]["discrete-η"]["seeds"][0]
-    assert seed["status"] == "finished" and seed["final_hessian_norm"] is not None
+    assert seed["status"] == "finished" and seed["endpoint"]["hessian_norm"] is not None
     assert seed["curve"]["epoch"] == [0.0, 0.2]  # one update of S = 2 on 10 examples

@@ -1087,7 +1087,7 @@ def jastrzebski_exchange_figures(data: Mapping[str, Any], fig_dir: Path) -> list
         positions = np.arange(len(rows))
         for ax, quantity, ylabel in (
             (axes[0], "test_acc", "test accuracy"),
-            (axes[1], "final_hessian_norm", "final ‖H‖_F"),
+            (axes[1], "hessian_norm", "final ‖H‖_F"),
         ):
             mean = _as_float([rows[label][quantity]["mean"] for label in rows])
             std = _as_float([rows[label][quantity]["std"] for label in rows])

@@ -150,6 +150,18 @@ def noise_pairs(learning_rates: Sequence[float], batch_sizes: Sequence[int]) -> 
     return sorted(pairs, key=lambda p: (p[0] / p[1], p[0]))
 
 
+def spec_task(spec: Any) -> tuple[str, Callable[[], TaskData]]:
+    """The store name and factory of a spec's task, from its shared set-up fields ``dataset``,
+    ``n_train``, ``validation``, ``n_test``, ``subset_seed`` and ``pool``."""
+    args = (spec.dataset, spec.n_train, spec.validation, spec.n_test, spec.subset_seed, spec.pool)
+    return task_name(*args), task_factory(*args)
+
+
+def spec_model(spec: Any) -> ModelSpec:
+    """``model_spec`` of a spec's shared set-up fields ``model``, ``dataset``, ``pool``, ``width``, ``depth``."""
+    return model_spec(spec.model, spec.dataset, pool=spec.pool, width=spec.width, depth=spec.depth)
+
+
 def budget_steps(learning_rate: float, batch_size: int, n_train: int, min_epochs: float, eta_time: float) -> int:
     """Phase-1 budget of a pair: at least ``min_epochs`` epochs and at least ``eta_time``/η updates (a
     small η needs ~η⁻¹ updates to reach the same SDE time ηt, whatever S is)."""
@@ -265,11 +277,6 @@ SHARPNESS_SPECS = {
 }
 
 
-def _sharpness_task(spec: SharpnessSpec) -> tuple[str, Callable[[], TaskData]]:
-    args = (spec.dataset, spec.n_train, spec.validation, spec.n_test, spec.subset_seed, spec.pool)
-    return task_name(*args), task_factory(*args)
-
-
 def _n_train_of(spec: SharpnessSpec, task: Callable[[], TaskData]) -> int:
     return spec.n_train if spec.n_train is not None else len(task().train)
 
@@ -303,8 +310,8 @@ def _config(
 def run_sharpness(spec: SharpnessSpec, ctx: RunContext) -> dict[str, Any]:
     """Phase 1 (full budgets) and phase 2 (every run retrained to the step where it first reached each
     target, then measured); returns per pair and seed the numbers behind Fig. 1 (plain data)."""
-    name, factory = _sharpness_task(spec)
-    model = model_spec(spec.model, spec.dataset, pool=spec.pool, width=spec.width, depth=spec.depth)
+    name, factory = spec_task(spec)
+    model = spec_model(spec)
     n_train = _n_train_of(spec, factory)
     pairs = spec.pairs()
     seeds = [ctx.seed + i for i in range(spec.seeds)]
@@ -787,10 +794,9 @@ def endpoint_widths(
 
 
 def run_interpolation(spec: InterpolationSpec, ctx: RunContext) -> dict[str, Any]:
-    args = (spec.dataset, spec.n_train, spec.validation, spec.n_test, spec.subset_seed, spec.pool)
-    name, factory = task_name(*args), task_factory(*args)
+    name, factory = spec_task(spec)
     task = factory()
-    model = model_spec(spec.model, spec.dataset, pool=spec.pool, width=spec.width, depth=spec.depth)
+    model = spec_model(spec)
     n_train = len(task.train)
     comparisons = spec.comparisons()
     pairs = sorted({p for first, second, _ in comparisons.values() for p in (first, second)})
@@ -982,6 +988,8 @@ __all__ = [
     "model_spec",
     "noise_pairs",
     "sharpness_claims",
+    "spec_model",
+    "spec_task",
     "task_factory",
     "task_name",
 ]

@@ -58,7 +58,7 @@ import numpy as np
 
 from sgdnoise.engine import Constant, Cyclic, Probe, Schedule, TrainConfig
 from sgdnoise.experiments.base import Experiment, ExperimentResult, RunContext
-from sgdnoise.experiments.jastrzebski import DATASETS, MODELS, Dataset, ModelName, model_spec, task_factory, task_name
+from sgdnoise.experiments.jastrzebski import DATASETS, MODELS, Dataset, ModelName, spec_model, spec_task
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.measurements import BNRecalibratedAccuracy, HessianNorm
 from sgdnoise.results import Claim
@@ -193,10 +193,10 @@ def _probe_columns(probes: Mapping[str, Sequence[Any]], name: str) -> dict[str, 
 
 
 def run_exchange(spec: ExchangeSpec, ctx: RunContext) -> dict[str, Any]:
-    """Train every schedule × seed with both probes; return per schedule its per-seed curves and endpoints."""
-    args = (spec.dataset, spec.n_train, spec.validation, spec.n_test, spec.subset_seed, spec.pool)
-    name, factory = task_name(*args), task_factory(*args)
-    model = model_spec(spec.model, spec.dataset, pool=spec.pool, width=spec.width, depth=spec.depth)
+    """Train every schedule × seed with both probes; return per schedule its per-seed curves and endpoints,
+    and Table 1's rows (``table1``)."""
+    name, factory = spec_task(spec)
+    model = spec_model(spec)
     schedules = spec.schedules()
     seeds = [ctx.seed + i for i in range(spec.seeds)]
     keys = [(label, seed) for label in SCHEDULES for seed in seeds]
@@ -239,8 +239,8 @@ def run_exchange(spec: ExchangeSpec, ctx: RunContext) -> dict[str, Any]:
                 row |= {
                     "curve": curve,
                     "hessian": {"epoch": hessian["epoch"], "value": hessian.get("value", [])},
-                    "endpoint": {key: values[-1] for key, values in curve.items() if key != "epoch" and values},
-                    "final_hessian_norm": hessian["value"][-1] if hessian.get("value") else None,
+                    "endpoint": {key: values[-1] for key, values in curve.items() if key != "epoch" and values}
+                    | {"hessian_norm": hessian["value"][-1] if hessian.get("value") else None},
                 }
             per_seed.append(row)
         out[label] = {
@@ -250,7 +250,13 @@ def run_exchange(spec: ExchangeSpec, ctx: RunContext) -> dict[str, Any]:
             "noise_high": high,
             "seeds": per_seed,
         }
-    return {"schedules": out, "epochs": spec.epochs, "cycle_epochs": spec.cycle_epochs, "seeds": seeds}
+    return {
+        "schedules": out,
+        "table1": table1(out, spec.cycle_epochs),
+        "epochs": spec.epochs,
+        "cycle_epochs": spec.cycle_epochs,
+        "seeds": seeds,
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -263,10 +269,10 @@ def _finished(schedule: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def endpoint_values(schedule: Mapping[str, Any], quantity: str) -> np.ndarray:
-    """One endpoint quantity (e.g. ``test_acc``, or ``final_hessian_norm``) over the finished seeds."""
+    """One endpoint quantity (e.g. ``test_acc``, ``hessian_norm``) over the finished seeds."""
     values = []
     for seed in _finished(schedule):
-        value = seed.get(quantity) if quantity == "final_hessian_norm" else seed["endpoint"].get(quantity)
+        value = seed["endpoint"].get(quantity)
         if value is not None and math.isfinite(value):
             values.append(float(value))
     return np.asarray(values)
@@ -360,7 +366,7 @@ def table1(schedules: Mapping[str, Mapping[str, Any]], cycle_epochs: float) -> d
     rows = {}
     for label, schedule in schedules.items():
         row: dict[str, Any] = {}
-        for quantity in ("test_acc", "validation_acc", "train_loss", "train_acc", "final_hessian_norm"):
+        for quantity in ("test_acc", "validation_acc", "train_loss", "train_acc", "hessian_norm"):
             values = endpoint_values(schedule, quantity)
             row[quantity] = {"mean": _mean(values), "std": float(values.std(ddof=1)) if values.size > 1 else math.nan}
         for key, block, quantity in (("hessian", "hessian", "value"), ("train_loss", "curve", "train_loss")):
@@ -375,7 +381,6 @@ def exchange_claims(data: Mapping[str, Any]) -> list[Claim]:
     """The claims of the module docstring, from ``run_exchange``'s data alone."""
     schedules, cycle = data["schedules"], data["cycle_epochs"]
     test = {label: endpoint_values(s, "test_acc") for label, s in schedules.items()}
-    hessian = {label: endpoint_values(s, "final_hessian_norm") for label, s in schedules.items()}
     claims = []
     for claim_id, (x, y), paper in (
         ("cyclic_endpoints_match", ("discrete-S", "discrete-η"), "89.39% vs 89.24%"),
@@ -427,15 +432,13 @@ def exchange_claims(data: Mapping[str, Any]) -> list[Claim]:
             + f" vs bar {100 * bar:.2f}",
         )
     )
-    claims += _table1_claims(table1(schedules, cycle), test, hessian)
+    claims += _table1_claims(data["table1"], test)
     return claims
 
 
-def _table1_claims(
-    rows: Mapping[str, Mapping[str, Any]], test: Mapping[str, np.ndarray], hessian: Mapping[str, np.ndarray]
-) -> list[Claim]:
+def _table1_claims(rows: Mapping[str, Mapping[str, Any]], test: Mapping[str, np.ndarray]) -> list[Claim]:
     mean_test = {label: rows[label]["test_acc"]["mean"] for label in rows}
-    mean_h = {label: rows[label]["final_hessian_norm"]["mean"] for label in rows}
+    mean_h = {label: rows[label]["hessian_norm"]["mean"] for label in rows}
     order = sorted(rows, key=lambda label: -mean_test[label] if math.isfinite(mean_test[label]) else math.inf)
     ordering = {"by_test_acc": order, "test_acc_mean": mean_test}
     best_constant = max(CONSTANT, key=lambda label: mean_test[label] if math.isfinite(mean_test[label]) else -1)
@@ -510,7 +513,6 @@ class JastrzebskiExchange(Experiment):
     def run(self, spec: ExchangeSpec, ctx: RunContext) -> ExperimentResult:
         data = run_exchange(spec, ctx)
         claims = exchange_claims(data)
-        data["table1"] = table1(data["schedules"], spec.cycle_epochs)
         settings = spec_to_dict(spec) | {
             "hessian_fd_step": "instrument default: h = cbrt(float32 eps) ≈ 4.9e-3 per unit-rms probe coordinate",
         }

@@ -84,7 +84,7 @@ from sgdnoise.data import (
 from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import Experiment, ExperimentResult, RunContext
 from sgdnoise.experiments.grid import join_notes, mean_std
-from sgdnoise.experiments.jastrzebski import Dataset, ModelName, model_spec, task_factory, task_name
+from sgdnoise.experiments.jastrzebski import Dataset, ModelName, spec_model, task_factory, task_name
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.models import MLPSpec
 from sgdnoise.results import Claim
@@ -483,7 +483,7 @@ def run_breaking_point(spec: BreakingPointSpec, ctx: RunContext) -> dict[str, An
     tasks: dict[str, Callable[[], TaskData]] = {}
     runs: list[SweepRun] = []
     keys: list[tuple[int, float, int, int]] = []
-    model = model_spec(spec.model, spec.dataset, pool=spec.pool, width=spec.width, depth=spec.depth)
+    model = spec_model(spec)
     for n_train in spec.train_sizes:
         name = task_name(spec.dataset, n_train, spec.validation, spec.n_test, spec.subset_seed, spec.pool)
         tasks[name] = task_factory(spec.dataset, n_train, spec.validation, spec.n_test, spec.subset_seed, spec.pool)
