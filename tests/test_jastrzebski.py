@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from sgdnoise.experiments import reproduce
@@ -20,7 +21,6 @@ from sgdnoise.experiments.jastrzebski import (
     outward_width,
     pair_means,
     sharpness_claims,
-    side_width,
 )
 from sgdnoise.measurements import HessianNorm
 from sgdnoise.store import Store
@@ -193,12 +193,19 @@ def test_sharpness_paper_scale_smoke_step_on_the_standin(tmp_path) -> None:
     assert row["seeds"][0]["hessian_norm"] is not None
 
 
-def test_side_width_interpolates_the_crossing() -> None:
+def test_endpoint_widths_interpolate_a_crossing_on_the_grid() -> None:
     alphas = [-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0]
     losses = [3.0, 1.0, 0.0, 0.1, 0.0, 0.5, 1.5]
-    assert side_width(alphas, losses, endpoint=0.0, outwards=-1, threshold=0.5) == pytest.approx(0.25)
-    assert side_width(alphas, losses, endpoint=1.0, outwards=1, threshold=1.0) == pytest.approx(0.75)
-    assert side_width(alphas, losses, endpoint=1.0, outwards=1, threshold=5.0) is None
+
+    def line_loss(alpha: float) -> float:  # piecewise linear through the grid, flat beyond it
+        return float(np.interp(alpha, alphas, losses))
+
+    def widths(threshold: float) -> dict:
+        return endpoint_widths(line_loss, alphas, losses, threshold=threshold, cap=64.0, tolerance=0.01)
+
+    assert widths(0.5)["first"]["width"] == pytest.approx(0.25)
+    assert widths(1.0)["second"]["width"] == pytest.approx(0.75)
+    assert widths(5.0)["second"]["width"] is None
 
 
 def test_outward_width_beyond_the_grid_brackets_by_doubling_then_bisects() -> None:

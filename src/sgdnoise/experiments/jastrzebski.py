@@ -618,27 +618,6 @@ INTERPOLATION_SPECS = {
 }
 
 
-def side_width(
-    alphas: Sequence[float], losses: Sequence[float], *, endpoint: float, outwards: int, threshold: float
-) -> float | None:
-    """α-distance from ``endpoint`` moving ``outwards`` (−1: decreasing α, +1: increasing) to the first
-    crossing of ``threshold`` by ``losses`` (linear between grid points); None if it is never reached
-    on the grid (``outward_width`` continues beyond it)."""
-    points = sorted((a, l) for a, l in zip(alphas, losses, strict=True) if (a - endpoint) * outwards >= -1e-12)
-    if outwards < 0:
-        points.reverse()
-    previous = None
-    for a, loss in points:
-        if loss is not None and math.isfinite(loss) and loss >= threshold:
-            if previous is None:
-                return 0.0
-            pa, pl = previous
-            frac = (threshold - pl) / (loss - pl) if loss != pl else 1.0
-            return abs(pa + frac * (a - pa) - endpoint)
-        previous = (a, loss)
-    return None
-
-
 def _crossed(loss: float | None, threshold: float) -> bool:
     """A loss at or above the threshold; a non-finite loss (the net blew up) counts as above it."""
     return loss is not None and (not math.isfinite(loss) or loss >= threshold)
@@ -739,21 +718,6 @@ class _Line:
 
     def train_loss(self, alpha: float) -> float:
         return self.at(alpha)["train_loss"]
-
-
-def interpolation_curve(
-    config_a: TrainConfig,
-    state_a: Mapping[str, Any],
-    state_b: Mapping[str, Any],
-    task: TaskData,
-    alphas: Sequence[float],
-    spec: InterpolationSpec,
-    device: Any,
-) -> dict[str, list[float]]:
-    """Loss and accuracy of every split along (1−α)θ₁ + αθ₂, batch-norm statistics re-estimated at every
-    α (see ``_Line``)."""
-    line = _Line(config_a, state_a, state_b, task, spec, device)
-    return _curve(line, alphas)
 
 
 def _curve(line: _Line, alphas: Sequence[float]) -> dict[str, list[float]]:
