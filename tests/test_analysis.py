@@ -14,6 +14,7 @@ from sgdnoise.analysis import (
     detect_regime_change,
     fit_scaling_law,
     optimum_on_grid,
+    ratio_key,
     spearman_correlation,
     tune_best_k_of_n,
 )
@@ -469,3 +470,9 @@ def test_breaking_point_interval_covers_the_resamples_that_miss_a_marginal_drop(
     assert (result.low, result.high) == (4.0, 8.0)
     with pytest.raises(ValueError, match="increasing"):
         find_breaking_point(BETAS[::-1], scores)
+
+
+def test_ratio_key_groups_ratios_equal_in_exact_arithmetic() -> None:
+    assert 0.07 / 50 != 0.21 / 150  # the float quotients differ in the last bit
+    assert ratio_key(0.07 / 50) == ratio_key(0.21 / 150)
+    assert ratio_key(0.1 / 25) != ratio_key(0.1 / 125)

@@ -49,6 +49,7 @@ __all__ = [
     "find_breaking_point",
     "fit_scaling_law",
     "optimum_on_grid",
+    "ratio_key",
     "spearman_correlation",
     "tune_best_k_of_n",
     "values_at_levels",
@@ -820,6 +821,12 @@ def argmin_agreement(
 # ----------------------------------------------------------------------------------------------------
 # 6. Matched-level comparisons and breaking points (Jastrzębski et al. 2018 §4.3–4.4, Fig. 5–7)
 # ----------------------------------------------------------------------------------------------------
+
+
+def ratio_key(value: float) -> float:
+    """``value`` rounded to 9 significant digits: the key that groups ratios equal in exact arithmetic
+    but not in floats (η/S of 0.07/50 and 0.21/150 differ in the last bit)."""
+    return float(f"{float(value):.9g}")
 
 
 def values_at_levels(x: npt.ArrayLike, y: npt.ArrayLike, levels: npt.ArrayLike) -> FloatArray:

@@ -15,6 +15,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
+from sgdnoise.analysis import ratio_key
+
 DATASET_TITLES = {"mnist01": "MNIST 0/1 (800 train)", "synthetic": "synthetic 200-D (200 train)"}
 
 
@@ -803,10 +805,6 @@ def _as_float(values: Sequence[float | None]) -> np.ndarray:
     return np.asarray([np.nan if v is None else v for v in values], dtype=float)
 
 
-def _noise_key(noise: float) -> float:
-    return float(f"{float(noise):.9g}")
-
-
 def jastrzebski_memorization_figures(data: Mapping[str, Any], fig_dir: Path) -> list[Path]:
     """Fig. 5: validation accuracy vs training accuracy on the noisy labels over training, rows = fraction
     of random labels, columns = momentum 0.9 (left) and 0 (right), warm = higher η/S *within the panel*
@@ -816,7 +814,7 @@ def jastrzebski_memorization_figures(data: Mapping[str, Any], fig_dir: Path) -> 
     panels = data["panels"]
     fractions = sorted({p["noise_fraction"] for p in panels.values()})
     momenta = sorted({p["momentum"] for p in panels.values()}, reverse=True)
-    colours = {tag: _noise_colours([_noise_key(r["noise"]) for r in panel["runs"]]) for tag, panel in panels.items()}
+    colours = {tag: _noise_colours([ratio_key(r["noise"]) for r in panel["runs"]]) for tag, panel in panels.items()}
     fig, axes = plt.subplots(
         len(fractions), len(momenta), figsize=(5 * len(momenta), 4 * len(fractions)), squeeze=False
     )
@@ -827,7 +825,7 @@ def jastrzebski_memorization_figures(data: Mapping[str, Any], fig_dir: Path) -> 
             ax.plot(
                 _as_float(history["train_acc"]),
                 _as_float(history["validation_acc"]),
-                color=colours[tag][_noise_key(run["noise"])],
+                color=colours[tag][ratio_key(run["noise"])],
                 lw=1,
                 alpha=0.8,
             )
@@ -855,7 +853,7 @@ def jastrzebski_memorization_figures(data: Mapping[str, Any], fig_dir: Path) -> 
                 ns = level.get("n") or [1] * len(level["noise_values"])
                 for noise, mean, std, n in zip(level["noise_values"], level["mean_validation"], stds, ns, strict=True):
                     se = (std if std is not None else math.nan) / math.sqrt(n)
-                    series.setdefault(_noise_key(noise), []).append((level["level"], mean, se))
+                    series.setdefault(ratio_key(noise), []).append((level["level"], mean, se))
             for noise, points in sorted(series.items()):
                 x, y, err = (np.asarray(v, dtype=float) for v in zip(*points, strict=True))
                 colour = colours[tag].get(noise, "black")
@@ -886,7 +884,7 @@ def jastrzebski_memorization_figures(data: Mapping[str, Any], fig_dir: Path) -> 
             tag = next(t for t, p in panels.items() if p is panel)
             for run in panel["runs"]:
                 epoch = _as_float(run["history"]["epoch"])
-                colour = colours[tag][_noise_key(run["noise"])]
+                colour = colours[tag][ratio_key(run["noise"])]
                 ax.plot(epoch, _as_float(run["history"]["train_acc"]), color=colour, lw=1)
                 ax.plot(epoch, _as_float(run["history"]["validation_acc"]), color=colour, lw=1, ls=":")
             ax.set_xscale("symlog", linthresh=1.0)

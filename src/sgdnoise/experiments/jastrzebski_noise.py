@@ -261,16 +261,10 @@ def run_memorization(spec: MemorizationSpec, ctx: RunContext) -> dict[str, Any]:
     return {"panels": panels, "fit_threshold": spec.fit_threshold}
 
 
-def _noise_key(noise: float) -> float:
-    """η/S rounded to 9 significant digits, so that (η, S) pairs of one ratio form one group even when
-    their float quotients differ in the last bit (0.07/50 and 0.21/150 do)."""
-    return float(f"{float(noise):.9g}")
-
-
 def _group_arrays(runs: Sequence[Mapping[str, Any]], value: Callable[[Mapping[str, Any]], np.ndarray], n_levels: int):
     """η/S groups (sorted), values [G, R, L] (NaN-padded) and the present mask [G, R]."""
-    noises = sorted({_noise_key(r["noise"]) for r in runs})
-    members = [[r for r in runs if _noise_key(r["noise"]) == n] for n in noises]
+    noises = sorted({analysis.ratio_key(r["noise"]) for r in runs})
+    members = [[r for r in runs if analysis.ratio_key(r["noise"]) == n] for n in noises]
     repeats = max(len(m) for m in members)
     values = np.full((len(noises), repeats, n_levels), np.nan)
     present = np.zeros((len(noises), repeats), dtype=bool)
