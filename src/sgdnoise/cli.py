@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from sgdnoise.experiments.registry import REGISTRY, SCALES
+from sgdnoise.experiments.base import FigureError
+from sgdnoise.experiments.registry import SCALES, entries
 
 EXECUTOR_CHOICES = ("auto", "inline", "processes", "ray")
 
@@ -30,6 +31,11 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             click.echo(f"Error: {error}", err=True)
             sys.exit(2)
+        except FigureError as error:
+            if click.get_current_context().find_root().params.get("debug"):
+                raise
+            click.echo(f"Bug: {error}", err=True)
+            sys.exit(1)
 
     return wrapper
 
@@ -44,7 +50,7 @@ def main(debug: bool) -> None:
 @main.command("list")
 def list_experiments() -> None:
     """List the reproducible experiments."""
-    for entry in REGISTRY:
+    for entry in entries():
         click.echo(f"{entry.name:32s} {entry.description}")
 
 

@@ -85,27 +85,53 @@ class RunOutcome:
 _OUTCOME_FIELDS = tuple(f.name for f in dataclasses.fields(RunOutcome))
 
 
+VerdictName = Literal["holds", "fails", "inconclusive"]
+VERDICTS: tuple[str, ...] = ("holds", "fails", "inconclusive")
+ClaimKind = Literal["paper", "extension", "calibration"]
+CLAIM_KINDS: tuple[str, ...] = ("paper", "extension", "calibration")
+
+
 @dataclass(frozen=True)
 class Claim:
-    """One claim of a paper, checked on this machine's results.
+    """One claim of a paper, checked on this machine's results (declared by an experiment as a
+    ``ClaimSpec``; this is what its check produced).
 
-    ``value`` is the measured number (or small dict of numbers) the verdict rests on; ``note`` says
-    why it holds or not when that is not obvious from the value (never used to tune a verdict away).
+    ``verdict`` is ``holds``, ``fails`` or ``inconclusive`` (too little evidence to decide); ``value`` is
+    the measured number (or small dict of numbers) the verdict rests on; ``note`` says why it holds or
+    not when that is not obvious from the value (never used to tune a verdict away); ``kind``,
+    ``provenance`` and ``test`` are the declaration's (where the claim comes from, how it is decided).
     """
 
     id: str
     statement: str
-    holds: bool
+    verdict: VerdictName
     value: Any
     note: str = ""
+    kind: ClaimKind = "paper"
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    test: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"claim {self.id}: verdict must be one of {', '.join(VERDICTS)}, got {self.verdict!r}")
+        if self.kind not in CLAIM_KINDS:
+            raise ValueError(f"claim {self.id}: kind must be one of {', '.join(CLAIM_KINDS)}, got {self.kind!r}")
+
+    @property
+    def holds(self) -> bool:
+        return self.verdict == "holds"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "statement": self.statement,
-            "holds": bool(self.holds),
+            "verdict": self.verdict,
+            "holds": self.holds,
+            "kind": self.kind,
             "value": strict_json(self.value),
             "note": self.note,
+            "provenance": strict_json(self.provenance),
+            "test": strict_json(self.test),
         }
 
 

@@ -1,7 +1,7 @@
 """The reproduced experiments and the runner behind ``sgdnoise reproduce``.
 
-Each experiment module declares its experiments (``EXPERIMENTS``); :mod:`.registry` is the one list
-of names. ``reproduce(name, scale=, overrides=)`` runs one end to end; ``overrides`` (the CLI's
+Each experiment module declares one ``EXPERIMENT`` (:class:`.base.Experiment`); :mod:`.registry` finds
+them. ``reproduce(name, scale=, overrides=)`` runs one end to end; ``overrides`` (the CLI's
 ``--set KEY=VALUE``) change the declared spec for this call only (:mod:`.spec`).
 """
 
@@ -93,7 +93,7 @@ def reproduce(
             ray_address=ray_address,
             show_progress=show_progress,
         )
-        result = experiment.run(spec, ctx)
+        data = experiment.run(spec, ctx)
     summary = report.build_summary(
         experiment=name,
         title=experiment.title,
@@ -102,9 +102,9 @@ def reproduce(
         seed=seed,
         device=str(resolved),
         wall_seconds=time.perf_counter() - start,
-        claims=result.claims,
-        data=result.data,
-        settings=result.settings,
+        claims=experiment.check(data),
+        data=data,
+        settings=experiment.settings(spec),
         overrides=dict(overrides or {}),
     )
     report.write_json_atomic(out / report.SUMMARY_FILE, summary)
@@ -118,12 +118,11 @@ def render(out_dir: str | Path, summary: Mapping[str, Any]) -> list[Path]:
 
     experiment = get_experiment(summary["experiment"])
     try:
-        figures = experiment.plot(summary["data"], Path(out_dir) / report.FIGURES_DIR)
-    except (KeyError, TypeError, IndexError) as error:
+        figures = experiment.draw(summary["data"], Path(out_dir) / report.FIGURES_DIR)
+    except ValueError as error:
         raise ValueError(
-            f"{Path(out_dir) / report.SUMMARY_FILE}: its 'data' does not hold what the figures of "
-            f"{experiment.name} need ({type(error).__name__}: {error}); re-run `sgdnoise reproduce "
-            f"{experiment.name} --out {out_dir}`"
+            f"{Path(out_dir) / report.SUMMARY_FILE}: {error}; re-run `sgdnoise reproduce {experiment.name} "
+            f"--out {out_dir}`"
         ) from None
     report.write_html(Path(out_dir), summary, figures)
     return figures

@@ -1,26 +1,30 @@
-"""What every reproduced experiment is: a declarative spec per scale, a run that takes a spec, fills
-the store and returns the numbers behind each figure with the paper's claims checked, and a plot that
-draws the figures from those numbers alone (so ``sgdnoise report DIR`` can redraw them from
-``summary.json``). An experiment object holds no mutable state: a changed spec is passed in, never
-written into a module."""
+"""What every reproduced experiment is, declared as data: a spec per scale, a run that takes a spec,
+fills the store and returns the numbers behind its figures, the claims checked on those numbers, and
+the figures drawn from them alone (so ``sgdnoise report DIR`` can redraw them from ``summary.json``).
+
+An experiment module declares one module-level ``EXPERIMENT = Experiment(name=..., description=..., ...)``
+with ``name`` and ``description`` written as string literals: the registry reads them without importing
+the module. Nothing here holds mutable state: a changed spec is passed in, never written into a module.
+"""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from tqdm.auto import tqdm
-
-from sgdnoise.experiments import registry
+from sgdnoise.experiments.claims import ClaimSpec, claim_set, evaluate_claims
+from sgdnoise.experiments.registry import SCALES, check_scale
+from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.results import Claim
 
 if TYPE_CHECKING:
     import torch
+    from tqdm.auto import tqdm
 
     from sgdnoise.store import Store
+    from sgdnoise.sweep import Sweep, SweptRun
 
 Executor = Literal["auto", "inline", "processes", "ray"]
 
@@ -41,44 +45,104 @@ class RunContext:
 
     def progress(self, total: int, desc: str) -> tqdm:
         """A progress bar that stays quiet when progress display is off (tests, --quiet)."""
+        from tqdm.auto import tqdm
+
         return tqdm(total=total, desc=desc, disable=not self.show_progress, dynamic_ncols=True, leave=False)
 
+    def sweep(self, sweep: Sweep, **engine: Any) -> list[SweptRun]:
+        """``run_sweep`` of ``sweep`` into this context's store, on its executor, cluster and device, with
+        its progress setting; ``engine`` passes further options (``dtype``, ``path``, ``threads``, …)."""
+        from sgdnoise.sweep import run_sweep
 
-@dataclass
-class ExperimentResult:
-    """What a run returns: checked claims, the data behind every figure, and the settings used."""
+        return run_sweep(
+            sweep,
+            self.store,
+            executor=self.executor,
+            ray_address=self.ray_address,
+            device=self.device,
+            show_progress=self.show_progress,
+            **engine,
+        )
 
-    claims: list[Claim]
-    data: dict[str, Any]
-    settings: dict[str, Any] = field(default_factory=dict)
+
+class FigureError(RuntimeError):
+    """Figure code raised on data that has what the figure declares it needs: a bug in the figure."""
 
 
-class Experiment(ABC):
-    """A reproduced figure or table: ``name``, ``title``, ``paper`` and one spec per scale."""
+@dataclass(frozen=True)
+class Figure:
+    """One figure or table of the paper as drawn here: ``name`` (what the report calls it), ``draw(data,
+    fig_dir)`` returning the written file(s), and ``needs``, the TypedDict of the data it reads (its
+    required keys are checked before drawing, so missing data is told apart from a bug)."""
 
     name: str
+    draw: Callable[[Any, Path], Path | list[Path]]
+    needs: type
+
+    def missing(self, data: Mapping[str, Any]) -> list[str]:
+        """The keys ``needs`` requires that ``data`` lacks."""
+        required = getattr(self.needs, "__required_keys__", None)
+        if required is None:
+            raise TypeError(f"figure {self.name}: needs must be a TypedDict, got {self.needs!r}")
+        return sorted(key for key in required if key not in data)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A reproduced figure or table.
+
+    - ``name``, ``description`` (one line for ``sgdnoise list``), ``title``, ``paper`` (where in which paper);
+    - ``specs``: scale → frozen dataclass spec; ``tiny``: scale → ``--set`` overrides that make a run of
+      seconds (the conformance suite's smoke run; stand-in data where the real data is large);
+    - ``run(spec, ctx)``: fills ``ctx.store`` (resuming) and returns the figure data, a TypedDict;
+    - ``claims``: the declared claims, checked on that data; ``figures``: drawn from it;
+    - ``settings(spec)``: what ``summary.json`` records as the settings that ran (default: the spec).
+    """
+
+    name: str
+    description: str
     title: str
     paper: str
+    specs: Mapping[str, Any]
+    tiny: Mapping[str, Mapping[str, Any]]
+    run: Callable[[Any, RunContext], Mapping[str, Any]]
+    claims: tuple[ClaimSpec[Any], ...]
+    figures: tuple[Figure, ...]
+    settings: Callable[[Any], dict[str, Any]] = field(default=spec_to_dict)
 
-    def __init__(self, specs: Mapping[str, Any]) -> None:
-        missing = [scale for scale in registry.SCALES if scale not in specs]
-        if missing:
-            raise ValueError(f"experiment {self.name!r} declares no spec for scale(s) {missing}")
-        self._specs = dict(specs)
-
-    @property
-    def description(self) -> str:
-        """The one line ``sgdnoise list`` shows (kept in the registry)."""
-        return registry.entry(self.name).description
+    def __post_init__(self) -> None:
+        for what, mapping in (("spec", self.specs), ("tiny run", self.tiny)):
+            missing = [scale for scale in SCALES if scale not in mapping]
+            if missing:
+                raise ValueError(f"experiment {self.name!r} declares no {what} for scale(s) {missing}")
+        object.__setattr__(self, "claims", claim_set(self.claims))
+        names = [figure.name for figure in self.figures]
+        if len(set(names)) != len(names):
+            raise ValueError(f"experiment {self.name!r} declares a figure name twice: {names}")
 
     def spec(self, scale: str) -> Any:
         """The declared spec (a frozen dataclass) at ``scale``."""
-        return self._specs[registry.check_scale(scale)]
+        return self.specs[check_scale(scale)]
 
-    @abstractmethod
-    def run(self, spec: Any, ctx: RunContext) -> ExperimentResult:
-        """Run ``spec`` (resuming from ``ctx.store``) and check the paper's claims on the results."""
+    def check(self, data: Mapping[str, Any]) -> list[Claim]:
+        """Every declared claim checked on ``data``."""
+        return evaluate_claims(self.claims, data)
 
-    @abstractmethod
-    def plot(self, data: Mapping[str, Any], fig_dir: Path) -> list[Path]:
-        """Draw the figures from ``data`` (as returned by run, or read back from summary.json)."""
+    def draw(self, data: Mapping[str, Any], fig_dir: Path) -> list[Path]:
+        """Draw every figure from ``data``. Data that lacks what a figure declares it needs is a
+        ValueError naming the figure and the keys; an error inside figure code is a FigureError."""
+        fig_dir.mkdir(parents=True, exist_ok=True)
+        paths: list[Path] = []
+        for figure in self.figures:
+            missing = figure.missing(data)
+            if missing:
+                raise ValueError(f"the data lacks {', '.join(missing)}, which figure {figure.name} needs")
+            try:
+                drawn = figure.draw(data, fig_dir)
+            except Exception as error:
+                raise FigureError(
+                    f"figure {figure.name} of {self.name} failed ({type(error).__name__}: {error}); this is a bug "
+                    "in sgdnoise's figure code, not in your data — please report it (--debug shows the traceback)"
+                ) from error
+            paths.extend(drawn if isinstance(drawn, list) else [drawn])
+        return paths
