@@ -47,7 +47,7 @@ def test_summary_json_is_strict(tmp_path):
         ("{not json", "is not valid JSON"),
         ("[1, 2]", "not a summary object"),
         (json.dumps({k: v for k, v in SUMMARY.items() if k != "data"}), "lacks data"),
-        (json.dumps(SUMMARY | {"data": {"curves": "oops"}}), "does not hold what the figures"),
+        (json.dumps(SUMMARY | {"experiment": "smith-le-gradient-noise"}), "lacks batch_size, data_seed"),
     ],
 )
 def test_a_bad_summary_is_one_clear_line_naming_the_file(tmp_path, content, message):

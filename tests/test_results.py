@@ -27,13 +27,17 @@ def test_an_unknown_object_is_refused_rather_than_stringified():
 
 
 def test_claim_values_are_sanitised_and_missing_numbers_read_back_as_nan():
-    claim = Claim("x/y", "a statement", np.bool_(False), {"k": math.nan})
+    claim = Claim("fig1/y", "a statement", "inconclusive", {"k": np.float32(math.nan), "n": np.int64(3)})
     assert claim.to_dict() == {
-        "id": "x/y",
+        "id": "fig1/y",
         "statement": "a statement",
+        "verdict": "inconclusive",
         "holds": False,
-        "value": {"k": None},
+        "kind": "paper",
+        "value": {"k": None, "n": 3},
         "note": "",
+        "provenance": {},
+        "test": {},
     }
     assert math.isnan(nan_if_none(None)) and nan_if_none(2) == 2.0
 
@@ -42,3 +46,10 @@ def test_status_vocabulary_is_closed():
     assert check_status("failed") == "failed"
     with pytest.raises(ValueError, match="finished, diverged, failed"):
         check_status("done")
+
+
+def test_a_claim_refuses_a_verdict_or_kind_outside_the_vocabulary():
+    with pytest.raises(ValueError, match="holds, fails, inconclusive"):
+        Claim("fig1/y", "s", "true", 1.0)
+    with pytest.raises(ValueError, match="paper, extension, calibration"):
+        Claim("fig1/y", "s", "holds", 1.0, kind="guess")

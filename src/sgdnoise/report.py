@@ -94,6 +94,9 @@ def read_summary(out_dir: Path) -> dict[str, Any]:
         raise ValueError(f"{path} lacks {', '.join(missing)}; {redo}")
     if not isinstance(summary["data"], dict) or not isinstance(summary["claims"], list):
         raise ValueError(f"{path}: 'data' must be an object and 'claims' a list; {redo}")
+    for claim in summary["claims"]:  # a summary written before verdicts had three values
+        if isinstance(claim, dict) and "verdict" not in claim and "holds" in claim:
+            claim["verdict"] = "holds" if claim["holds"] else "fails"
     return summary
 
 
@@ -107,36 +110,58 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+VERDICT_COLOURS = {"holds": "green", "fails": "red", "inconclusive": "yellow"}
+
+
+def verdict_counts(claims: Sequence[Mapping[str, Any]]) -> str:
+    """``"3 hold, 1 fails, 1 inconclusive"`` (only the verdicts that occur)."""
+    counts = {verdict: sum(c["verdict"] == verdict for c in claims) for verdict in VERDICT_COLOURS}
+    words = {"holds": ("holds", "hold"), "fails": ("fails", "fail"), "inconclusive": ("inconclusive",) * 2}
+    parts = [f"{n} {words[v][n != 1]}" for v, n in counts.items() if n]
+    return ", ".join(parts) + f" of {len(claims)} claims" if parts else "no claims"
+
+
 def print_claims(summary: Mapping[str, Any]) -> None:
     """The claims table on the terminal: one line per claim, its verdict and its measured value."""
     claims = summary["claims"]
-    held = sum(claim["holds"] for claim in claims)
     click.echo(
         f"\n{summary['title']} ({summary['experiment']}, scale={summary['scale']}, "
-        f"{summary['wall_seconds']:.0f} s): {held}/{len(claims)} claims hold"
+        f"{summary['wall_seconds']:.0f} s): {verdict_counts(claims)}"
     )
     for claim in claims:
-        mark = click.style("HOLDS", fg="green") if claim["holds"] else click.style("FAILS", fg="red")
-        click.echo(f"  {mark}  {claim['id']}: {claim['statement']}")
-        click.echo(f"         measured: {format_value(claim['value'])}")
+        verdict = claim["verdict"]
+        mark = click.style(f"{verdict.upper():12s}", fg=VERDICT_COLOURS[verdict])
+        kind = "" if claim.get("kind", "paper") == "paper" else f" [{claim['kind']}]"
+        click.echo(f"  {mark} {claim['id']}{kind}: {claim['statement']}")
+        click.echo(f"               measured: {format_value(claim['value'])}")
         if claim.get("note"):
-            click.echo(f"         note: {claim['note']}")
+            click.echo(f"               note: {claim['note']}")
+
+
+def _claim_row(claim: Mapping[str, Any]) -> str:
+    """One row of the report's claims table: verdict, statement (id and kind under it), the paper's place and
+    number, the note; the raw measured values folded away."""
+    provenance = claim.get("provenance") or {}
+    where = html.escape(provenance.get("where", ""))
+    paper_value = provenance.get("paper_value")
+    paper_cell = where + (f"<br><span class='num'>paper: {html.escape(paper_value)}</span>" if paper_value else "")
+    quote = provenance.get("quote")
+    if quote:
+        paper_cell += f"<br><q>{html.escape(quote)}</q>"
+    kind = claim.get("kind", "paper")
+    return (
+        f"<tr class='{claim['verdict']}'><td class='verdict'>{claim['verdict']}</td>"
+        f"<td>{html.escape(claim['statement'])}<br><code>{html.escape(claim['id'])}</code>"
+        f" <span class='kind {kind}'>{kind}</span></td>"
+        f"<td>{paper_cell}</td>"
+        f"<td>{html.escape(claim.get('note', ''))}<details><summary>measured values</summary>"
+        f"<pre>{html.escape(json.dumps(claim['value'], indent=1, ensure_ascii=False))}</pre></details></td></tr>"
+    )
 
 
 def write_html(out_dir: Path, summary: Mapping[str, Any], figures: Sequence[Path]) -> Path:
     """One self-contained HTML page: claims table and every figure embedded as PNG."""
-    rows = "\n".join(
-        "<tr class='{cls}'><td>{verdict}</td><td><code>{id}</code></td><td>{statement}</td>"
-        "<td>{value}</td><td>{note}</td></tr>".format(
-            cls="holds" if c["holds"] else "fails",
-            verdict="holds" if c["holds"] else "fails",
-            id=html.escape(c["id"]),
-            statement=html.escape(c["statement"]),
-            value=html.escape(format_value(c["value"])),
-            note=html.escape(c.get("note", "")),
-        )
-        for c in summary["claims"]
-    )
+    rows = "\n".join(_claim_row(c) for c in summary["claims"])
     images = "\n".join(
         f"<figure><img alt='{html.escape(p.stem)}' src='data:image/png;base64,"
         f"{base64.b64encode(p.read_bytes()).decode()}'><figcaption>{html.escape(p.stem)}</figcaption></figure>"
@@ -149,16 +174,20 @@ def write_html(out_dir: Path, summary: Mapping[str, Any], figures: Sequence[Path
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; }}
 table {{ border-collapse: collapse; width: 100%; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}
-tr.holds td:first-child {{ color: #070; font-weight: bold; }}
-tr.fails td:first-child {{ color: #b00; font-weight: bold; }}
+td {{ vertical-align: top; }} td.verdict {{ font-weight: bold; white-space: nowrap; }}
+tr.holds td.verdict {{ color: #070; }} tr.fails td.verdict {{ color: #b00; }}
+tr.inconclusive td.verdict {{ color: #a60; }}
+.kind {{ font-size: 80%; padding: 0 4px; border-radius: 3px; background: #eee; }}
+.kind.extension {{ background: #def; }} .kind.calibration {{ background: #fed; }}
+q {{ color: #555; font-size: 90%; }} details pre {{ max-height: 20em; overflow: auto; }}
 figure {{ display: inline-block; margin: 1em; }} img {{ max-width: 100%; }}
 pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 </style></head><body>
 <h1>{html.escape(summary["title"])}</h1>
 <p>{html.escape(summary["paper"])} &middot; experiment <code>{html.escape(summary["experiment"])}</code>
 &middot; scale <b>{html.escape(summary["scale"])}</b> &middot; {summary["wall_seconds"]:.0f} s</p>
-<h2>Claims</h2>
-<table><tr><th>verdict</th><th>id</th><th>claim</th><th>measured</th><th>note</th></tr>
+<h2>Claims: {verdict_counts(summary["claims"])}</h2>
+<table><tr><th>verdict</th><th>claim</th><th>in the paper</th><th>what we measured</th></tr>
 {rows}
 </table>
 <h2>Figures</h2>

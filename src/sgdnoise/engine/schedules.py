@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
+from sgdnoise.validation import positive_number
+
 _REGISTRY: dict[str, type[Schedule]] = {}
 _EPS = 1e-9  # progress is a ratio of integers; guard floor() against 0.55 * 20 = 10.999999...
 
@@ -21,11 +23,6 @@ def _check_progress(p: float) -> float:
     if not 0.0 <= p <= 1.0 + _EPS:
         raise ValueError(f"schedule progress must lie in [0, 1], got {p}")
     return p
-
-
-def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
 
 
 class Schedule:
@@ -127,17 +124,17 @@ class StepDecay(Schedule):
     interval: float = 0.05
 
     def __post_init__(self) -> None:
-        _check_positive("StepDecay.initial", self.initial)
-        _check_positive("StepDecay.gamma", self.gamma)
-        _check_positive("StepDecay.interval", self.interval)
+        positive_number("StepDecay.initial", self.initial)
+        positive_number("StepDecay.gamma", self.gamma)
+        positive_number("StepDecay.interval", self.interval)
         if not 0.0 <= self.hold <= 1.0:
             raise ValueError(f"StepDecay.hold must lie in [0, 1], got {self.hold}")
 
     @classmethod
     def from_final(cls, initial: float, final: float, hold: float = 0.5, interval: float = 0.05) -> StepDecay:
         """The schedule that decays from ``initial`` to ``final`` over the decay phase (Smith et al. §7.1)."""
-        _check_positive("initial", initial)
-        _check_positive("final", final)
+        positive_number("initial", initial)
+        positive_number("final", final)
         n_decays = math.floor((1.0 - hold) / interval + _EPS)
         return cls(initial=initial, gamma=(initial / final) ** (1.0 / n_decays), hold=hold, interval=interval)
 
@@ -166,7 +163,7 @@ class Cyclic(Schedule):
     start: Literal["low", "high"] = "low"
 
     def __post_init__(self) -> None:
-        _check_positive("Cyclic.period", self.period)
+        positive_number("Cyclic.period", self.period)
         if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low <= self.high):
             raise ValueError(f"Cyclic needs finite low <= high, got low={self.low}, high={self.high}")
         if self.shape not in ("triangle", "discrete"):

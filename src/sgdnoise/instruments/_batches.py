@@ -14,6 +14,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from sgdnoise.validation import positive_int
+
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Data = tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]]
 
@@ -43,8 +45,7 @@ class Batches:
     """A re-iterable view of ``data`` as ``(x, y)`` chunks on the model's device and in its dtype."""
 
     def __init__(self, data: Data, device: torch.device, dtype: torch.dtype, chunk_size: int | None = None):
-        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-            raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+        positive_int("chunk_size", chunk_size, optional=True)
         self._device, self._dtype = device, dtype
         self._chunk_size = chunk_size or DEFAULT_CHUNK_SIZE
         if _is_tensor_pair(data):

@@ -39,6 +39,7 @@ from sgdnoise.instruments._batches import (
     preserved_model,
     trainable_parameters,
 )
+from sgdnoise.validation import positive_int, positive_number
 
 HVPMethod = Literal["forward-over-reverse", "reverse-over-reverse", "finite-difference"]
 EigenMethod = Literal["lanczos", "power"]
@@ -430,22 +431,20 @@ def hessian_eigenvalues(
     Convergence: every returned pair has residual ||Hy − λy|| ≤ tol·|λ_max| (default tol = sqrt(machine
     epsilon) of the model's dtype, so the eigenvalues are accurate to about tol² relative).
     """
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    positive_int("k", k)
     if method not in ("lanczos", "power"):
         raise ValueError(f"method must be 'lanczos' or 'power', got {method!r}")
     if which not in ("largest", "magnitude"):
         raise ValueError(f"which must be 'largest' or 'magnitude', got {which!r}")
-    if max_iter is not None and (not isinstance(max_iter, int) or max_iter < 1):
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    positive_int("max_iter", max_iter, optional=True)
     with preserved_model(model, train_mode):
         op = _HessianOperator(model, loss_fn, data, method=hvp_method, chunk_size=chunk_size)
         if k > op.dim:
             raise ValueError(f"k={k} exceeds the number of trainable parameters ({op.dim})")
         if tol is None:
             tol = math.sqrt(torch.finfo(op.dtype).eps)
-        elif not tol > 0:
-            raise ValueError(f"tol must be > 0, got {tol!r}")
+        else:
+            positive_number("tol", tol)
         gen = _generator(op.device, seed)
         if method == "lanczos":
             iterations = max_iter if max_iter is not None else min(op.dim, 20 * k + 100)

@@ -33,6 +33,7 @@ from sgdnoise.instruments._batches import (
     trainable_parameters,
 )
 from sgdnoise.instruments.perexample import layer_statistics
+from sgdnoise.validation import positive_int
 
 _CHUNK_ELEMENTS = 2**25  # per-example gradients held at once (128 MiB in float32)
 
@@ -55,9 +56,7 @@ def _evaluation(model: nn.Module, loss_fn: LossFn, train_mode: bool | None) -> I
 
 
 def _chunk_size(chunk_size: int | None, default: int) -> int:
-    if chunk_size is not None and (not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
-    return chunk_size or default
+    return positive_int("chunk_size", chunk_size, optional=True) or default
 
 
 def _parameter_names(model: nn.Module) -> dict[int, str]:
@@ -237,8 +236,7 @@ def gradient_noise(
     sum of squared deviations is Σ‖g_i‖² − n‖ḡ‖², and chunks combine by Chan et al.'s parallel variance,
     in float64.
     """
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    positive_int("batch_size", batch_size)
     temperature = float(theory.temperature(lr, batch_size, momentum)) if lr is not None else None
     count = 0
     mean: Tensor | None = None
@@ -422,8 +420,7 @@ def gradient_noise_gaussianity(
     ``n_minibatches`` minibatch means of ``batch_size`` examples each drawn without replacement, and reports
     the shape of both distributions (``DistributionStats``). The paper uses B = 30 at initialisation.
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    positive_int("batch_size", batch_size)
     if not isinstance(n_minibatches, int) or n_minibatches < 20:
         raise ValueError(f"n_minibatches must be an integer >= 20 (normality test), got {n_minibatches!r}")
     check_model_and_loss(model, loss_fn)

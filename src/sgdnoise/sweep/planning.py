@@ -16,6 +16,7 @@ from sgdnoise.engine import TrainConfig, plan_steps
 from sgdnoise.engine.mlp import fast_path_supports
 from sgdnoise.models import ModelSpec, model_spec_from_dict
 from sgdnoise.sweep.specs import SweepRun
+from sgdnoise.validation import positive_int
 
 # Thread heuristic (see ``threads_for_group``): a group gets all cores only when its mean batch size is
 # at least LARGE_BATCH_SIZE *and* one run's step multiplies at least MIN_THREADED_STEP_WORK
@@ -79,10 +80,7 @@ def group_runs(runs: Sequence[SweepRun], max_group_size: int | None = None) -> l
     """Partition runs into engine groups: same task and same ``TrainConfig.group_key()``, at most
     ``max_group_size`` runs each. Groups keep the runs' order, appear in the order of their first run,
     and the groups of one task are contiguous (so a worker holds one task's data at a time)."""
-    if max_group_size is not None and (
-        isinstance(max_group_size, bool) or not isinstance(max_group_size, int) or max_group_size < 1
-    ):
-        raise ValueError(f"max_group_size must be a positive int or None, got {max_group_size!r}")
+    positive_int("max_group_size", max_group_size, optional=True)
     by_key: dict[tuple[Any, ...], list[SweepRun]] = {}
     task_order: dict[str, int] = {}
     for run in runs:
@@ -114,8 +112,7 @@ def stacked_runs(config: TrainConfig) -> int:
 def layout_groups(runs: Sequence[SweepRun], max_group_size: int | None, processes: int) -> list[list[SweepRun]]:
     """``group_runs`` cut to the layout the engine trains fastest: at most ``stacked_runs`` runs per
     group, and few enough that each set of equal runs is split over the ``processes`` that train them."""
-    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
-        raise ValueError(f"processes must be a positive int, got {processes!r}")
+    positive_int("processes", processes)
     groups: list[list[SweepRun]] = []
     for group in group_runs(runs, max_group_size):
         spread = math.ceil(len(group) / processes)

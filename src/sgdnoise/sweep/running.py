@@ -30,6 +30,7 @@ from sgdnoise.sweep.executors import (
 )
 from sgdnoise.sweep.planning import Job, JobKind, auto_executor, available_cores, plan_jobs
 from sgdnoise.sweep.specs import Sweep, SweepRun
+from sgdnoise.validation import positive_int
 
 Executor = Literal["auto", "inline", "processes", "ray"]
 EXECUTORS: tuple[str, ...] = ("auto", "inline", "processes", "ray")
@@ -177,11 +178,6 @@ class Coordinator:
         self._refresh()
 
 
-def _check_positive_int(value: int | None, name: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"{name} must be a positive int or None, got {value!r}")
-
-
 def _check_picklable(sweep: Sweep, names: Iterable[str], training: Training, executor: str) -> None:
     for what, value in [*((f"task {name!r}", sweep.tasks[name]) for name in names), ("the trainer", training)]:
         try:
@@ -245,9 +241,9 @@ def run_sweep(
         raise ValueError(f"path must be 'auto', 'fast' or 'general', got {path!r}")
     if not callable(trainer):
         raise TypeError(f"trainer must be callable like engine.train_group, got {type(trainer).__name__}")
-    _check_positive_int(workers, "workers")
-    _check_positive_int(threads, "threads")
-    _check_positive_int(max_group_size, "max_group_size")
+    positive_int("workers", workers, optional=True)
+    positive_int("threads", threads, optional=True)
+    positive_int("max_group_size", max_group_size, optional=True)
     if sweep.keep_weights:
         store.weights_dir  # noqa: B018  (an in-memory store cannot keep weights: fail before any work)
     training = Training(

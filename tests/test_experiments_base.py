@@ -1,0 +1,56 @@
+"""The experiment declaration: figures check their data before drawing and report their own bugs as bugs;
+the registry reads names and descriptions from the sources without importing them."""
+
+import sys
+from typing import TypedDict
+
+import pytest
+from click.testing import CliRunner
+
+from sgdnoise.cli import main
+from sgdnoise.experiments.base import Figure, FigureError
+from sgdnoise.experiments.registry import entries, get_experiment
+
+
+class _Data(TypedDict):
+    xs: list[float]
+
+
+def test_a_figure_names_the_keys_its_data_lacks():
+    assert Figure("f", lambda data, fig_dir: fig_dir, _Data).missing({"ys": []}) == ["xs"]
+    assert Figure("f", lambda data, fig_dir: fig_dir, _Data).missing({"xs": []}) == []
+
+
+def test_data_without_what_a_figure_needs_is_a_value_error_and_a_figure_bug_is_a_figure_error(tmp_path):
+    experiment = get_experiment("smith-le-gradient-noise")
+    with pytest.raises(ValueError, match="lacks batch_size, data_seed, n_train, repeats, which figure fig9 needs"):
+        experiment.draw({}, tmp_path)
+    with pytest.raises(FigureError, match="figure fig9 of smith-le-gradient-noise failed \\(IndexError"):
+        experiment.draw({"n_train": 10, "batch_size": 2, "data_seed": 0, "repeats": []}, tmp_path)
+
+
+def test_the_cli_reports_a_figure_bug_as_a_bug_and_shows_its_traceback_under_debug(tmp_path):
+    summary = {
+        "experiment": "smith-le-gradient-noise",
+        "title": "t",
+        "paper": "p",
+        "scale": "quick",
+        "wall_seconds": 1.0,
+        "claims": [],
+        "data": {"n_train": 10, "batch_size": 2, "data_seed": 0, "repeats": []},
+    }
+    (tmp_path / "summary.json").write_text(__import__("json").dumps(summary))
+    result = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert result.exit_code == 1 and result.output.startswith("Bug: figure fig9")
+    assert "Traceback" not in result.output
+    debug = CliRunner().invoke(main, ["--debug", "report", str(tmp_path)])
+    assert isinstance(debug.exception, FigureError) and isinstance(debug.exception.__cause__, IndexError)
+
+
+def test_the_registry_lists_without_importing_experiment_modules():
+    listed = entries()
+    assert all(entry.module.startswith("sgdnoise.experiments.") for entry in listed)
+    loaded = [entry.module for entry in listed if entry.module in sys.modules]
+    entries.cache_clear()
+    entries()
+    assert [entry.module for entry in listed if entry.module in sys.modules] == loaded
