@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from sgdnoise import theory
 from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise
 from sgdnoise.instruments._batches import check_model_and_loss
-from sgdnoise.results import dumps
+from sgdnoise.results import dumps, nan_if_none
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -253,7 +253,7 @@ class NoiseMonitor:
             raise ValueError("nothing to plot: no measurement recorded yet")
 
         def column(name: str) -> list[float]:
-            return [math.nan if getattr(r, name) is None else float(getattr(r, name)) for r in self.records]
+            return [nan_if_none(getattr(r, name)) for r in self.records]
 
         steps = column("step")
         fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
