@@ -6,13 +6,14 @@ import math
 import numbers
 
 
-def positive_int(name: str, value: object, *, optional: bool = False) -> int | None:
-    """``value`` if it is an int ≥ 1 (or None when ``optional``), else a ValueError naming ``name``."""
+def positive_int(name: str, value: object, *, minimum: int = 1, optional: bool = False) -> int | None:
+    """``value`` as an int if it is an integer ≥ ``minimum`` (or None when ``optional``), else a ValueError
+    naming ``name``."""
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        allowed = "a positive integer or None" if optional else "a positive integer"
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        allowed = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {allowed}{' or None' if optional else ''}, got {value!r}")
     return int(value)
 
 
