@@ -252,7 +252,7 @@ def sweep_flop_efficiency(peak_gflops: float) -> tuple[float, float, float]:
     seconds, TFLOPs done, fraction of the matmul peak): Σ over its runs of 4·P·B per update done,
     divided by the whole command's wall time (data loading, evaluation and reports included)."""
     from sgdnoise.experiments import reproduce
-    from sgdnoise.experiments.smith_le_sgd import STORE_NAMESPACE
+    from sgdnoise.experiments.smith_le_2018.sgd import STORE_NAMESPACE
     from sgdnoise.store import Store
 
     known = {f.name for f in fields(TrainConfig)}

@@ -36,7 +36,7 @@ import torch  # noqa: E402
 
 from sgdnoise.experiments import get_experiment  # noqa: E402
 from sgdnoise.experiments.base import RunContext  # noqa: E402
-from sgdnoise.experiments.smith_le_sgd import run_grid  # noqa: E402
+from sgdnoise.experiments.smith_le_2018.sgd import run_grid  # noqa: E402
 from sgdnoise.store import Store  # noqa: E402
 
 EXPERIMENT = "smith-le-batch"

@@ -3,7 +3,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from sgdnoise.experiments.grid import GridResults, mean_std, scaling_law_claims
+from sgdnoise.experiments.claims import Provenance
+from sgdnoise.experiments.grid import GridResults, mean_std, scaling_law, scaling_law_claims
 
 
 def _run(status="finished", **metrics):
@@ -63,30 +64,55 @@ def _peaked(grid, peak, seeds=3, rng=None):
     return 0.9 - 0.005 * (logb - np.log(peak)) ** 2 + 0.0005 * rng.standard_normal((seeds, len(grid)))
 
 
+def _claims(x_name="ε", **kwargs):
+    quote = Provenance("smith-le-2018", "§5", "the peak moves to the right")
+    return scaling_law_claims("fig5", x_name, grows=quote, exponent=quote, exponent_range=(0.5, 1.5), **kwargs)
+
+
+def _check(claims, law):
+    return [claim.evaluate({"scaling": law}) for claim in claims]
+
+
 def test_scaling_law_recovers_a_known_exponent_and_flags_edges():
     grid = (1, 3, 10, 30, 100, 300, 1000, 3000)
     rng = np.random.default_rng(1)
     x = [0.3, 1.0, 3.0]
-    claims, data = scaling_law_claims(
-        "f",
-        "ε",
-        x,
-        grid,
-        [_peaked(grid, 30 * v, rng=rng) for v in x],
-        n_bootstrap=200,
-        require_paper_exponent_in_ci=True,
-    )
-    grows, exponent = claims
-    assert grows.id == "f/bopt-grows" and grows.holds and grows.value["B_opt"] == [10.0, 30.0, 100.0]
-    assert exponent.holds and exponent.value["k"] == pytest.approx(1.0, abs=0.01) and exponent.value["paper_k_in_ci"]
+    law = scaling_law("ε", x, grid, [_peaked(grid, 30 * v, rng=rng) for v in x], n_bootstrap=200)
+    grows, exponent, paper = _check(_claims(), law)
+    assert grows.id == "fig5/bopt-grows" and grows.holds and grows.value["B_opt"] == [10.0, 30.0, 100.0]
+    assert exponent.id == "fig5/exponent" and exponent.holds
+    assert exponent.value["k"] == pytest.approx(1.0, abs=0.01) and exponent.value["paper_k_in_ci"]
+    assert paper.id == "fig5/exponent-matches-paper" and paper.holds and paper.value["paper_k"] == 1.0
+    assert law["fit"]["slope"] == pytest.approx(exponent.value["k"]) and law["fit_indices"] == [0, 1, 2]
 
     half = [_peaked(grid, 30 * v**0.3, rng=rng) for v in (1.0, 10.0, 100.0)]  # B_opt ∝ x^0.3
-    claims, _ = scaling_law_claims("f", "ε", [1.0, 10.0, 100.0], grid, half, n_bootstrap=100)
-    assert claims[1].value["k"] == pytest.approx(0.3, abs=0.05) and not claims[1].holds
+    _, exponent, paper = _check(_claims(), scaling_law("ε", [1.0, 10.0, 100.0], grid, half, n_bootstrap=100))
+    assert exponent.value["k"] == pytest.approx(0.3, abs=0.05) and exponent.verdict == "fails"
+    assert paper.verdict == "fails" and paper.value["k_ci"][1] < 1.0
 
     edge = [_peaked(grid, 30, rng=rng), _peaked(grid, 1e5, rng=rng)]
-    claims, data = scaling_law_claims("f", "ε", [1.0, 10.0], grid, edge, considered=[True, True], n_bootstrap=20)
-    assert "edge" in claims[0].note and not claims[1].holds and data["fit"] is None
+    law = scaling_law("ε", [1.0, 10.0], grid, edge, considered=[True, True], n_bootstrap=20)
+    grows, exponent, paper = _check(_claims(caveat="a caveat"), law)
+    assert "edge" in grows.note and grows.note.endswith("; a caveat") and law["fit"] is None
+    assert exponent.verdict == paper.verdict == "inconclusive" and "no exponent" in exponent.note
+
+
+def test_scaling_law_claims_consider_only_the_chosen_curves_in_increasing_x():
+    grid = (1, 3, 10, 30, 100, 300, 1000, 3000)
+    rng = np.random.default_rng(4)
+    x = [6e4, 1000.0, 2e4, 3000.0]
+    scores = [_peaked(grid, 30 * max(v, 2e4) / 2e4, rng=rng) for v in x]
+    law = scaling_law("N", x, grid, scores, considered=[v >= 2e4 for v in x], n_bootstrap=50)
+    extra = {"tag": ["a", "b", "c", "d"]}
+    grows, exponent, _ = _check(_claims("N", extra=lambda data: extra), law)
+    assert law["considered"] == [True, False, True, False] and law["fit_indices"] == [2, 0]
+    assert grows.holds and grows.value == {"x": [2e4, 6e4], "B_opt": [30.0, 100.0], "tag": ["c", "a"]}
+    assert exponent.value["n_curves"] == 2 and exponent.value["x"] == [2e4, 6e4]
+    # a pinned optimum does not grow and fits k ≈ 0
+    pinned = scaling_law("N", [250.0, 1000.0, 4000.0], grid, [_peaked(grid, 30, rng=rng)] * 3, n_bootstrap=50)
+    grows, exponent, _ = _check(_claims("N"), pinned)
+    assert grows.verdict == "fails" and exponent.verdict == "fails"
+    assert exponent.value["k"] == pytest.approx(0.0, abs=0.02)
 
 
 def test_tuning_protocol_keeps_the_best_k_and_extends_the_grid_until_the_optimum_is_interior():

@@ -14,12 +14,13 @@ import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
 from sgdnoise import analysis
-from sgdnoise.results import Claim
+from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Provenance, Verdict
+from sgdnoise.results import nan_if_none
 
 Value = str | Callable[[Any], float | None]
 
@@ -54,7 +55,7 @@ def mean_std(rows: np.ndarray | Sequence[Sequence[float | None]]) -> dict[str, l
         length = max((len(r) for r in rows), default=0)
         arr = np.full((len(rows), length), np.nan)
         for i, row in enumerate(rows):
-            arr[i, : len(row)] = [np.nan if v is None else v for v in row]
+            arr[i, : len(row)] = [nan_if_none(v) for v in row]
     finite = np.isfinite(arr).any(axis=0)
     mean = np.full(arr.shape[1:], np.nan)
     std = np.full(arr.shape[1:], np.nan)
@@ -111,7 +112,7 @@ class GridResults:
             if run is None or run.status != "finished":
                 continue
             got = get(run)
-            out[index] = np.nan if got is None else float(got)
+            out[index] = nan_if_none(got)
         return out
 
     def status(self, **fixed: Any) -> np.ndarray:
@@ -162,8 +163,21 @@ def join_notes(*notes: str) -> str:
     return "; ".join(note for note in notes if note)
 
 
-def scaling_law_claims(
-    prefix: str,
+class ScalingLaw(TypedDict):
+    """The analysis behind a scaling-law figure (Smith & Le 2018 Fig. 5–7 b): per curve its swept value
+    ``x`` and its optimum (``analysis.GridOptimum.to_dict``), which curves the claims consider, the
+    curves entering the fit (interior optimum) and the fit (``analysis.ScalingFit.to_dict``, None when
+    fewer than two distinct x have an interior optimum)."""
+
+    x_name: str
+    x: list[float]
+    optima: list[dict[str, Any]]
+    considered: list[bool]
+    fit_indices: list[int]
+    fit: dict[str, Any] | None
+
+
+def scaling_law(
     x_name: str,
     x: Sequence[float],
     values: Sequence[float],
@@ -171,106 +185,36 @@ def scaling_law_claims(
     *,
     ran: Sequence[np.ndarray] | None = None,
     considered: Sequence[bool] | None = None,
-    exponent_range: tuple[float, float] = (0.5, 1.5),
-    paper_exponent: float = 1.0,
-    require_paper_exponent_in_ci: bool = False,
     n_bootstrap: int = 1000,
-    optimum_name: str = "B_opt",
-    caveat: str = "",
-    extra: Mapping[str, Sequence[Any]] | None = None,
-) -> tuple[list[Claim], dict[str, Any]]:
-    """Two claims on curves of a score over a grid ``values`` (one [seed, grid] array per x; NaN =
-    failed or not run): the best grid value grows with x, and best ∝ x^k with k in
-    ``exponent_range`` (optionally with ``paper_exponent`` inside the bootstrap CI).
+) -> ScalingLaw:
+    """Optima and power-law fit of curves of a score over a grid ``values`` (one [seed, grid] array per
+    x; NaN = failed or not run), the data :func:`scaling_law_claims` checks.
 
     Per curve the optimum is the best grid value of the mean score among the points that were run
     (Smith & Le 2018 §5, error bars to the neighbouring points). The exponent is the OLS slope of
-    log optimum on log x over the curves whose optimum is interior, with a percentile bootstrap CI
-    over seeds (``analysis.fit_scaling_law``), fitted on the sub-grid optimum (vertex of a parabola
-    through the best point and its neighbours): best-observed grid values alone make the bootstrap CI
-    collapse to one grid-rounded slope, which can never contain k = 1. ``ran`` gives per curve the
-    grid points that were run (default: those with a finite score; a point whose runs all diverged
-    then still counts, scored as the worst); ``considered`` leaves curves out of both claims (e.g.
-    Fig. 6 only for large N). ``extra`` adds per-curve values (ordered like ``x``) to the first
-    claim's value (e.g. epochs at the optimum).
+    log optimum on log x over the considered curves whose optimum is interior, with a percentile
+    bootstrap CI over seeds (``analysis.fit_scaling_law``), fitted on the sub-grid optimum (vertex of a
+    parabola through the best point and its neighbours): best-observed grid values alone make the
+    bootstrap CI collapse to one grid-rounded slope, which can never contain k = 1. ``ran`` gives per
+    curve the grid points that were run (default: those with a finite score; a point whose runs all
+    diverged then still counts, scored as the worst); ``considered`` leaves curves out of both claims
+    (e.g. Fig. 6 only for large N).
     """
     grid = np.asarray(values, dtype=float)
     masks = list(ran) if ran is not None else [np.isfinite(s).any(axis=0) for s in scores]
     optima = [analysis.optimum_on_grid(grid[m], s[:, m]) for s, m in zip(scores, masks, strict=True)]
     xs = np.asarray(x, dtype=float)
-    keep = [True] * len(xs) if considered is None else list(considered)
-    order = [int(i) for i in np.argsort(xs, kind="stable") if keep[i]]
-    best = [optima[i].value for i in order]
-    grows = len(best) >= 2 and all(b >= a for a, b in itertools.pairwise(best)) and best[-1] > best[0]
-    edge = [float(xs[i]) for i in order if optima[i].at_edge]
-    statement = (
-        f"the best observed {optimum_name} grows with {x_name} (non-decreasing, and larger at the largest "
-        f"{x_name} than at the smallest)"
-    )
-    value: dict[str, Any] = {"x": [float(xs[i]) for i in order], optimum_name: best}
-    for key, column in (extra or {}).items():
-        value[key] = [column[i] for i in order]
-    claims = [
-        Claim(
-            id=f"{prefix}/{optimum_name.lower().replace('_', '')}-grows",
-            statement=statement,
-            holds=grows,
-            value=value,
-            note=join_notes(
-                f"optimum at the edge of the points run for {x_name} = {edge}: a bound, not a peak" if edge else "",
-                caveat,
-            ),
-        )
-    ]
-    fit_indices = [i for i in order if not optima[i].at_edge]
-    statement = f"{optimum_name} ∝ {x_name}^k with k in [{exponent_range[0]}, {exponent_range[1]}]"
+    keep = [True] * len(xs) if considered is None else [bool(c) for c in considered]
+    fit_indices = [i for i in _considered_order(xs.tolist(), keep) if not optima[i].at_edge]
     fit_data: dict[str, Any] | None = None
-    if len({float(xs[i]) for i in fit_indices}) < 2:
-        claims.append(
-            Claim(
-                id=f"{prefix}/exponent",
-                statement=statement,
-                holds=False,
-                value={"curves_with_interior_optimum": len(fit_indices)},
-                note=join_notes(
-                    f"only {len(fit_indices)} curve(s) with an interior optimum: no exponent can be fitted", caveat
-                ),
-            )
-        )
-    else:
+    if len({float(xs[i]) for i in fit_indices}) >= 2:
         # a grid point not run on a curve scores as a failure, never as its optimum
         stacked = np.stack([scores[i] for i in fit_indices])
         fit = analysis.fit_scaling_law(
             [float(xs[i]) for i in fit_indices], grid, stacked, n_bootstrap=n_bootstrap, use_refined=True
         )
         fit_data = fit.to_dict()
-        low, high = fit.slope_ci
-        contains = fit.contains(paper_exponent)
-        holds = exponent_range[0] <= fit.slope <= exponent_range[1] and (contains or not require_paper_exponent_in_ci)
-        if require_paper_exponent_in_ci:
-            statement += f" and the paper's k = {paper_exponent:g} inside the {fit.level:.0%} bootstrap CI"
-        claims.append(
-            Claim(
-                id=f"{prefix}/exponent",
-                statement=statement,
-                holds=holds,
-                value={
-                    "k": fit.slope,
-                    "k_ci": [low, high],
-                    "paper_k_in_ci": contains,
-                    "x": [float(xs[i]) for i in fit_indices],
-                    optimum_name: list(fit.estimates),
-                    "n_curves": len(fit_indices),
-                },
-                note=join_notes(
-                    f"{len(order) - len(fit_indices)} curve(s) with an edge optimum left out of the fit"
-                    if len(fit_indices) < len(order)
-                    else "",
-                    caveat,
-                ),
-            )
-        )
-    data = {
+    return {
         "x_name": x_name,
         "x": xs.tolist(),
         "optima": [opt.to_dict() for opt in optima],
@@ -278,7 +222,138 @@ def scaling_law_claims(
         "fit_indices": [int(i) for i in fit_indices],
         "fit": fit_data,
     }
-    return claims, data
+
+
+def _considered_order(x: Sequence[float], considered: Sequence[bool]) -> list[int]:
+    """Indices of the considered curves in increasing x (stable)."""
+    return [int(i) for i in np.argsort(np.asarray(x, dtype=float), kind="stable") if considered[i]]
+
+
+def scaling_law_claims(
+    figure: str,
+    x_name: str,
+    *,
+    grows: Provenance,
+    exponent: Provenance,
+    exponent_range: tuple[float, float],
+    paper_exponent: float = 1.0,
+    caveat: str = "",
+    extra: Callable[[Any], Mapping[str, Sequence[Any]]] | None = None,
+    optimum_name: str = "B_opt",
+    key: str = "scaling",
+) -> tuple[ClaimSpec[Any], ClaimSpec[Any], ClaimSpec[Any]]:
+    """The three claims of a scaling law, declared for figure ``figure`` and checked on the
+    :class:`ScalingLaw` at ``data[key]`` (see :func:`scaling_law`): ``<figure>/<optimum>-grows``, the
+    best grid value grows with x over the considered curves; ``<figure>/exponent``, best ∝ x^k with k in
+    ``exponent_range``; ``<figure>/exponent-matches-paper``, the paper's ``paper_exponent`` inside the
+    bootstrap CI of k. Fewer than 2 curves with an interior optimum leave both exponent claims
+    inconclusive. ``caveat`` is appended to both notes; ``extra(data)`` adds per-curve values (ordered
+    like the curves) to the first claim's value (e.g. epochs at the optimum)."""
+    low_k, high_k = exponent_range
+
+    def check_grows(data: Any) -> Verdict:
+        law: ScalingLaw = data[key]
+        order = _considered_order(law["x"], law["considered"])
+        best = [law["optima"][i]["value"] for i in order]
+        holds = len(best) >= 2 and all(b >= a for a, b in itertools.pairwise(best)) and best[-1] > best[0]
+        edge = [float(law["x"][i]) for i in order if law["optima"][i]["at_edge"]]
+        value: dict[str, Any] = {"x": [float(law["x"][i]) for i in order], optimum_name: best}
+        for name, column in (extra(data) if extra is not None else {}).items():
+            value[name] = [column[i] for i in order]
+        return Verdict.of(
+            holds,
+            value,
+            join_notes(
+                f"optimum at the edge of the points run for {x_name} = {edge}: a bound, not a peak" if edge else "",
+                caveat,
+            ),
+        )
+
+    def fitted(data: Any) -> tuple[ScalingLaw, Mapping[str, Any], float, float, float]:
+        law: ScalingLaw = data[key]
+        fit, fit_indices = law["fit"], law["fit_indices"]
+        if fit is None:
+            raise NotEnoughData(
+                join_notes(
+                    f"only {len(fit_indices)} curve(s) with an interior optimum: no exponent can be fitted", caveat
+                )
+            )
+        low, high = (nan_if_none(v) for v in fit["slope_ci"])
+        return law, fit, nan_if_none(fit["slope"]), low, high
+
+    def check_paper_exponent(data: Any) -> Verdict:
+        _, _, slope, low, high = fitted(data)
+        contains = bool(low <= paper_exponent <= high)
+        return Verdict.of(contains, {"k": slope, "k_ci": [low, high], "paper_k": paper_exponent}, caveat)
+
+    def check_exponent(data: Any) -> Verdict:
+        law, fit, slope, low, high = fitted(data)
+        fit_indices = law["fit_indices"]
+        contains = bool(low <= paper_exponent <= high)
+        holds = low_k <= slope <= high_k
+        considered = len(_considered_order(law["x"], law["considered"]))
+        return Verdict.of(
+            holds,
+            {
+                "k": slope,
+                "k_ci": [low, high],
+                "paper_k_in_ci": contains,
+                "x": [float(law["x"][i]) for i in fit_indices],
+                optimum_name: list(fit["estimates"]),
+                "n_curves": len(fit_indices),
+            },
+            join_notes(
+                f"{considered - len(fit_indices)} curve(s) with an edge optimum left out of the fit"
+                if len(fit_indices) < considered
+                else "",
+                caveat,
+            ),
+        )
+
+    fit_statistic = (
+        f"OLS slope k of log {optimum_name} (sub-grid vertex) on log {x_name} over the curves with an "
+        "interior optimum, with a percentile bootstrap CI over seeds"
+    )
+    return (
+        ClaimSpec(
+            id=f"{figure}/{optimum_name.lower().replace('_', '')}-grows",
+            statement=f"the best observed {optimum_name} grows with {x_name} (non-decreasing, and larger at the "
+            f"largest {x_name} than at the smallest)",
+            kind="paper",
+            provenance=grows,
+            test=ClaimTest(
+                f"best observed {optimum_name} of the mean score over seeds, per curve in increasing {x_name} "
+                "(the points run only; a diverged run scores as the worst)",
+                "non-decreasing, and larger at the largest than at the smallest (≥ 2 curves)",
+            ),
+            check=check_grows,
+        ),
+        ClaimSpec(
+            id=f"{figure}/exponent",
+            statement=f"{optimum_name} ∝ {x_name}^k with k in [{low_k}, {high_k}]",
+            kind="paper",
+            provenance=exponent,
+            test=ClaimTest(
+                fit_statistic,
+                "exponent_min ≤ k ≤ exponent_max (inconclusive when fewer than 2 curves have an interior optimum)",
+                {"exponent_min": low_k, "exponent_max": high_k},
+            ),
+            check=check_exponent,
+        ),
+        ClaimSpec(
+            id=f"{figure}/exponent-matches-paper",
+            statement=f"the paper's exponent k = {paper_exponent:g} lies inside the bootstrap CI of the fitted k",
+            kind="paper",
+            provenance=exponent,
+            test=ClaimTest(
+                fit_statistic,
+                "paper_exponent inside the percentile bootstrap CI (inconclusive when fewer than 2 curves have an "
+                "interior optimum)",
+                {"paper_exponent": paper_exponent},
+            ),
+            check=check_paper_exponent,
+        ),
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,578 @@
+"""Smith & Le 2018, §4–5 and App. B, D (Figures 3–8): the shared set-up of the batch-size experiments.
+
+A shallow MLP (784 → 800 ReLU → 10, Glorot init) on N random MNIST training images (one fixed subset
+seed, recorded), tested on the full 10k test set, trained with constant-ε SGD and TensorFlow-form
+momentum (App. D eq. 29–30: ``A ← m·A + g``, ``ω ← ω − lr·A``, no damping) on the mean cross-entropy.
+One module per figure uses it:
+
+- ``gap`` (``smith-le-gap``, Fig. 3): test accuracy and cross-entropy during training, B = 30 vs B = 1000.
+- ``batch`` (``smith-le-batch``, Fig. 4): test accuracy during training and after the budget, B from 1 to 1000.
+- ``scaling_lr`` (``smith-le-scaling-lr``, Fig. 5): accuracy vs B for several ε (steps = budget/ε), B_opt ∝ ε.
+- ``scaling_n`` (``smith-le-scaling-n``, Fig. 6): accuracy vs B for several N, B_opt ∝ N.
+- ``scaling_momentum`` (``smith-le-scaling-momentum``, Fig. 7): accuracy vs B for several m, B_opt ∝ 1/(1−m).
+- ``l2`` (``smith-le-l2``, Fig. 8, App. B): Fig. 3 with L2 λ = 0.1 on the *summed* cost, C = H + λ|ω|²/2
+  with H = Σ_i C_i. Per mean loss that is λ/N (1e-4 at N = 1000), and the paper's update shrinks ω by
+  ε·λ/N per step; the engine's weight decay is ``l2 = λ/(c·N)`` with c = ``LR_PER_EPSILON`` (so lr·l2 =
+  ε·λ/N): 1e-3 calibrated, 1e-4 literal. (At 1e-4 with lr = 0.1 the decay time, 10⁴ steps, exceeds the
+  budget and L2 has no visible effect — docs/epsilon-mapping.md §4.)
+
+Parameterisation (the ε ↔ PyTorch-lr mapping, docs/epsilon-mapping.md): the default ``"calibrated"``
+uses ``lr = LR_PER_EPSILON["calibrated"]·ε = 0.1·ε`` with undamped momentum, because with the literal
+``lr = ε`` (eq. 11 and App. D read literally) every ReLU dies for B ≤ 30 and no batch-size optimum
+appears, while 0.1·ε reproduces the peak at B ≈ 30 and its shift with ε and m. Every term the paper
+multiplies by ε keeps its size, so the L2 weight decay becomes λ/(0.1·N) (see ``weight_decay``). The
+paper's literal setting is ``"literal"`` (``lr = ε``): ``sgdnoise reproduce smith-le-batch --set
+parameterisation=literal``. The claims whose verdict rests on this calibration cite
+``EPSILON_MAPPING`` as their evidence. The learning rate is part of every run's store key, so both
+parameterisations can share a store.
+
+Budgets: ``budget`` is the number of updates at ε = 1 and every run takes ``round(budget/ε)`` updates
+(§5: 10⁴/ε at paper scale). A run that would process more than ``max_examples_per_run`` examples
+(B·steps) or whose B exceeds N is *not run*: its status is None, it is drawn nowhere, and a curve whose
+best run batch size is the last one run before such a gap counts as having its optimum at the edge
+(not established), exactly like an optimum at the end of the grid.
+
+All runs of all six experiments live in one store namespace (``STORE_NAMESPACE``), keyed by the
+training config and the task (N, subset seed), so runs whose configs coincide are trained once when
+experiments share a store: ``smith-le-l2``'s unregularised runs are exactly ``smith-le-gap``'s runs
+(copy ``runs/smith-le-gap/store.sqlite`` into ``runs/smith-le-l2/`` before running it to reuse them).
+
+Quick scale (each a few minutes on a quiet 2-core machine): 1000 updates at ε = 1 instead of 10⁴
+(the B = 30 vs full-batch gap is complete by then, docs/epsilon-mapping.md §5), 2 seeds, and reduced
+grids (see each figure's module).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+
+from sgdnoise import analysis, plots
+from sgdnoise.data import TaskData, mnist_standin_task, smith_le_mnist_task
+from sgdnoise.engine import TrainConfig
+from sgdnoise.experiments.base import RunContext
+from sgdnoise.experiments.claims import ClaimSpec, NotEnoughData, Provenance
+from sgdnoise.experiments.grid import GridResults, ScalingLaw, mean_std, nullable, scaling_law, scaling_law_claims
+from sgdnoise.experiments.spec import spec_to_dict
+from sgdnoise.models import smith_le_shallow_net
+from sgdnoise.results import nan_if_none
+from sgdnoise.sweep import Sweep, SweepRun
+
+Parameterisation = Literal["calibrated", "literal"]
+# PyTorch learning rate per unit of the paper's ε (docs/epsilon-mapping.md §2)
+LR_PER_EPSILON: dict[str, float] = {"calibrated": 0.1, "literal": 1.0}
+PARAMETERISATION_WHY = {
+    "calibrated": (
+        "lr = 0.1·ε: with the literal lr = ε every ReLU dies for B ≤ 30 and no batch-size optimum appears, "
+        "whereas 0.1·ε (momentum undamped, mean loss, pixels in [0,1], Glorot init) reproduces the optimum "
+        "at B ≈ 30 and its shift with ε and m (docs/epsilon-mapping.md)"
+    ),
+    "literal": "lr = ε: the paper's eq. 11 and App. D eq. 29-30 read literally with the mean batch loss",
+}
+EPSILON_MAPPING = "docs/epsilon-mapping.md"  # the measurements behind lr = 0.1·ε
+STORE_NAMESPACE = "smith-le-sgd"
+FAIL_ACCURACY = 0.5  # "fails to train": final test accuracy below this (chance is 0.1)
+CHANCE_ACCURACY = 0.1  # a diverged run's score in final_accuracy (10 classes)
+PAPER_B_GRID = (1, 3, 10, 30, 100, 300, 1000)
+# Fig. 5-7: B_opt ∝ x^k with k in [EXPONENT_MIN, EXPONENT_MAX]; and, a claim of its own at both scales, the
+# paper's k = PAPER_EXPONENT inside the bootstrap CI (once a spec field, on at paper scale only)
+EXPONENT_MIN, EXPONENT_MAX, PAPER_EXPONENT = 0.5, 1.5, 1.0
+N_BOOTSTRAP = 1000
+# a run of seconds on the synthetic stand-in (the conformance suite's smoke run; per figure a few more fields)
+TINY: dict[str, Any] = {
+    "batch_sizes": (1, 4, 16, 40),
+    "seeds": 2,
+    "budget": 4,
+    "train_sizes": (40,),
+    "max_examples_per_run": 100,
+    "dataset": "standin",
+}
+Swept = Literal["none", "epsilon", "n_train", "momentum", "l2_lambda"]
+
+
+@dataclass(frozen=True)
+class SGDSweepSpec:
+    """One experiment's grid: every combination of ε, N, m and λ is one curve over ``batch_sizes``.
+
+    ``budget``: updates at ε = 1 (a run at ε takes round(budget/ε)). ``l2_lambdas``: the paper's λ on
+    the summed cost (engine ``l2 = λ/(c·N)``). ``fit_min_x``: only curves whose swept value is at least
+    this enter the B_opt checks (Fig. 6: the paper sees B_opt ∝ N only for N ≳ 20000).
+    ``dataset``: ``"mnist"`` (the paper's) or ``"standin"``, a synthetic MNIST-shaped task (784 inputs,
+    10 classes, a random linear teacher) for smoke tests of the whole pipeline without MNIST.
+    """
+
+    batch_sizes: tuple[int, ...]
+    seeds: int
+    budget: int
+    epsilons: tuple[float, ...] = (1.0,)
+    train_sizes: tuple[int, ...] = (1000,)
+    momenta: tuple[float, ...] = (0.9,)
+    l2_lambdas: tuple[float, ...] = (0.0,)
+    eval_points: int = 0
+    max_examples_per_run: int | None = None
+    subset_seed: int = 0
+    dataset: Literal["mnist", "standin"] = "mnist"
+    parameterisation: Parameterisation = "calibrated"
+    fit_min_x: float | None = None
+
+    def __post_init__(self) -> None:
+        if (
+            not self.batch_sizes
+            or any(b < 1 for b in self.batch_sizes)
+            or list(self.batch_sizes) != sorted(set(self.batch_sizes))
+        ):
+            raise ValueError(f"batch_sizes must be distinct increasing positive ints, got {self.batch_sizes}")
+        if self.seeds < 1 or self.budget < 1:
+            raise ValueError("seeds and budget must be >= 1")
+        if any(e <= 0 for e in self.epsilons) or any(n < 1 for n in self.train_sizes):
+            raise ValueError("epsilons must be > 0 and train_sizes >= 1")
+        if any(not 0.0 <= m < 1.0 for m in self.momenta) or any(lam < 0 for lam in self.l2_lambdas):
+            raise ValueError("momenta must lie in [0, 1) and l2_lambdas be >= 0")
+        if self.dataset not in ("mnist", "standin"):
+            raise ValueError(f"dataset must be 'mnist' or 'standin', got {self.dataset!r}")
+        if self.parameterisation not in LR_PER_EPSILON:
+            raise ValueError(f"parameterisation must be one of {sorted(LR_PER_EPSILON)}, got {self.parameterisation!r}")
+
+    def steps(self, epsilon: float) -> int:
+        """§5: the budget scales as 1/ε (paper: 10⁴/ε updates)."""
+        return max(1, round(self.budget / epsilon))
+
+    def learning_rate(self, epsilon: float) -> float:
+        return LR_PER_EPSILON[self.parameterisation] * epsilon
+
+    def weight_decay(self, lam: float, n_train: int) -> float:
+        """Engine ``l2`` for the paper's λ (App. B): λ|ω|²/2 on the summed cost is (λ/N)|ω|²/2 on the
+        mean loss, so the paper's update shrinks ω by ε·λ/N per step. With lr = c·ε (c =
+        ``LR_PER_EPSILON``) that same shrink needs ``l2 = λ/(c·N)``; literal (c = 1): λ/N."""
+        return lam / (LR_PER_EPSILON[self.parameterisation] * n_train)
+
+    def runs_batch(self, epsilon: float, n_train: int, batch_size: int) -> bool:
+        """Whether this grid point is trained (B ≤ N and within the per-run example cap)."""
+        if batch_size > n_train:
+            return False
+        cap = self.max_examples_per_run
+        return cap is None or batch_size * self.steps(epsilon) <= cap
+
+    def curve_keys(self) -> list[tuple[float, int, float, float]]:
+        """(ε, N, m, λ) of every curve, ε outermost."""
+        return [
+            (e, n, m, lam)
+            for e in self.epsilons
+            for n in self.train_sizes
+            for m in self.momenta
+            for lam in self.l2_lambdas
+        ]
+
+
+# ---- the data every figure of the family reads ---------------------------------------------------------------
+
+
+class MeanStd(TypedDict):
+    mean: list[float | None]
+    std: list[float | None]
+
+
+class History(TypedDict):
+    """One batch size's test metrics during training, mean ± std over the seeds that finished."""
+
+    step: list[int]
+    test_accuracy: MeanStd
+    test_cross_entropy: MeanStd
+
+
+class Curve(TypedDict):
+    """One (ε, N, m, λ) curve over the batch sizes: per [seed][B] the final test accuracy and
+    cross-entropy (None where a run diverged, failed or was not run) and the run status (None: not run)."""
+
+    epsilon: float
+    n_train: int
+    momentum: float
+    l2_lambda: float
+    l2: float
+    learning_rate: float
+    steps: int
+    x: float
+    label: str
+    accuracy: list[list[float | None]]
+    cross_entropy: list[list[float | None]]
+    status: list[list[str | None]]
+    mean_accuracy: list[float | None]
+    history: dict[str, History]
+
+
+class ParameterisationRecord(TypedDict):
+    name: str
+    lr_per_epsilon: float
+    momentum_form: str
+    l2: str
+    why: str
+
+
+class SweepData(TypedDict):
+    """What ``sweep_data`` returns: the figure data every experiment of the family starts from."""
+
+    parameterisation: ParameterisationRecord
+    batch_sizes: list[int]
+    seeds: list[int]
+    subset_seed: int
+    swept: str
+    curves: list[Curve]
+
+
+class ScalingData(SweepData):
+    """Fig. 5–7: the curves plus the scaling-law analysis the claims check."""
+
+    scaling: ScalingLaw
+
+
+# ---- running a grid ------------------------------------------------------------------------------------------
+
+
+def task_factory(dataset: str, n_train: int, subset_seed: int) -> Callable[[], TaskData]:
+    """A picklable factory of the §4 task: ``n_train`` random MNIST images and the full test set (or
+    the synthetic stand-in)."""
+    builder = smith_le_mnist_task if dataset == "mnist" else mnist_standin_task
+    return functools.partial(builder, subset_seed, n_train)
+
+
+def task_name(dataset: str, n_train: int, subset_seed: int) -> str:
+    prefix = "smith-le-mnist" if dataset == "mnist" else "smith-le-standin"
+    return f"{prefix}-n{n_train}-subset{subset_seed}"
+
+
+def train_config(
+    spec: SGDSweepSpec, epsilon: float, n_train: int, momentum: float, lam: float, batch: int, seed: int
+) -> TrainConfig:
+    return TrainConfig(
+        smith_le_shallow_net(),
+        spec.learning_rate(epsilon),
+        batch,
+        steps=spec.steps(epsilon),
+        momentum=momentum,
+        l2=spec.weight_decay(lam, n_train),
+        seed=seed,
+        eval_points=spec.eval_points,
+    )
+
+
+def run_grid(spec: SGDSweepSpec, ctx: RunContext) -> GridResults:
+    """Train (or read back) every run of ``spec`` on the axes (ε, N, m, λ, B) × seed."""
+    runs: list[SweepRun] = []
+    keys: list[tuple[Any, ...]] = []
+    tasks = {}
+    for epsilon, n_train, momentum, lam in spec.curve_keys():
+        name = task_name(spec.dataset, n_train, spec.subset_seed)
+        tasks[name] = task_factory(spec.dataset, n_train, spec.subset_seed)
+        for batch in spec.batch_sizes:
+            if not spec.runs_batch(epsilon, n_train, batch):
+                continue
+            for index in range(spec.seeds):
+                config = train_config(spec, epsilon, n_train, momentum, lam, batch, ctx.seed + index)
+                runs.append(SweepRun(config, task=name))
+                keys.append((epsilon, n_train, momentum, lam, batch, index))
+    swept = ctx.sweep(Sweep(STORE_NAMESPACE, tasks, runs))
+    axes = {
+        "epsilon": spec.epsilons,
+        "n_train": spec.train_sizes,
+        "momentum": spec.momenta,
+        "l2_lambda": spec.l2_lambdas,
+        "batch_size": spec.batch_sizes,
+    }
+    seeds = tuple(ctx.seed + i for i in range(spec.seeds))
+    return GridResults(axes, seeds, dict(zip(keys, swept, strict=True)))
+
+
+def _histories(spec: SGDSweepSpec, grid: GridResults, at: Mapping[str, Any]) -> dict[str, History]:
+    """Per batch size the test accuracy and cross-entropy during training, mean ± std over seeds."""
+    histories: dict[str, History] = {}
+    if not spec.eval_points:
+        return histories
+    for batch in spec.batch_sizes:
+        per_seed = [grid.run(i, **at, batch_size=batch) for i in range(spec.seeds)]
+        done = [r for r in per_seed if r is not None and r.status == "finished" and r.history.get("step")]
+        if not done:
+            continue
+        longest = max(done, key=lambda r: len(r.history["step"]))
+        histories[str(batch)] = {
+            "step": longest.history["step"],
+            "test_accuracy": mean_std([r.history["test_acc"] for r in done]),  # type: ignore[typeddict-item]
+            "test_cross_entropy": mean_std([r.history["test_loss"] for r in done]),  # type: ignore[typeddict-item]
+        }
+    return histories
+
+
+def build_curves(spec: SGDSweepSpec, grid: GridResults, swept: Swept) -> list[Curve]:
+    """Per curve: the final test accuracy / cross-entropy and run status per [seed][B] (None where a
+    run diverged, failed or was not run), and (when evaluated during training) the test-accuracy and
+    test-CE histories per B, mean ± std over seeds."""
+    curves: list[Curve] = []
+    for epsilon, n_train, momentum, lam in spec.curve_keys():
+        at = {"epsilon": epsilon, "n_train": n_train, "momentum": momentum, "l2_lambda": lam}
+        accuracy = grid.curve("test_acc", "batch_size", **at)
+        x = 1.0 / (1.0 - momentum) if swept == "momentum" else at.get(swept, epsilon)
+        curves.append(
+            {
+                "epsilon": epsilon,
+                "n_train": n_train,
+                "momentum": momentum,
+                "l2_lambda": lam,
+                "l2": spec.weight_decay(lam, n_train),
+                "learning_rate": spec.learning_rate(epsilon),
+                "steps": spec.steps(epsilon),
+                "x": float(x),
+                "label": _curve_label(swept, at),
+                "accuracy": [nullable(row) for row in accuracy],
+                "cross_entropy": [nullable(row) for row in grid.curve("test_loss", "batch_size", **at)],
+                "status": grid.status(**at).T.tolist(),
+                "mean_accuracy": mean_std(accuracy)["mean"],
+                "history": _histories(spec, grid, at),
+            }
+        )
+    return curves
+
+
+def _curve_label(swept: Swept, values: Mapping[str, float]) -> str:
+    labels = {"epsilon": "ε", "n_train": "N", "momentum": "m", "l2_lambda": "λ"}
+    if swept in labels:
+        return f"{labels[swept]} = {values[swept]:g}"
+    return "ε = 1"
+
+
+def parameterisation_record(spec: SGDSweepSpec) -> ParameterisationRecord:
+    """How the paper's ε maps onto the PyTorch learning rate, and why (for summary.json)."""
+    return {
+        "name": spec.parameterisation,
+        "lr_per_epsilon": LR_PER_EPSILON[spec.parameterisation],
+        "momentum_form": "TensorFlow/PyTorch, undamped: A ← m·A + g, ω ← ω − lr·A (App. D eq. 29-30)",
+        "l2": "engine l2 = λ/(lr_per_epsilon·N): λ|ω|²/2 is added to the summed cost (App. B), i.e. λ/N per "
+        "mean loss, and dividing by lr_per_epsilon keeps the paper's per-step shrink ε·λ/N",
+        "why": PARAMETERISATION_WHY[spec.parameterisation],
+    }
+
+
+def sweep_data(spec: SGDSweepSpec, ctx: RunContext, swept: Swept) -> SweepData:
+    """Train (or read back) the spec's grid and lay out its curves (the run of every experiment here)."""
+    return {
+        "parameterisation": parameterisation_record(spec),
+        "batch_sizes": list(spec.batch_sizes),
+        "seeds": [ctx.seed + i for i in range(spec.seeds)],
+        "subset_seed": spec.subset_seed,
+        "swept": swept,
+        "curves": build_curves(spec, run_grid(spec, ctx), swept),
+    }
+
+
+def settings(spec: SGDSweepSpec) -> dict[str, Any]:
+    """What summary.json records as the settings that ran."""
+    return spec_to_dict(spec) | {
+        "lr_per_epsilon": LR_PER_EPSILON[spec.parameterisation],
+        "parameterisation_why": PARAMETERISATION_WHY[spec.parameterisation],
+        "model": "784-800-10 ReLU MLP, Glorot-uniform weights, zero biases",
+        "task": "N random MNIST training images (subset_seed), full 10k test set, pixels in [0, 1]"
+        if spec.dataset == "mnist"
+        else "synthetic MNIST-shaped stand-in (smoke test): random linear teacher, 500 test examples",
+        "fail_accuracy": FAIL_ACCURACY,
+        "store_namespace": STORE_NAMESPACE,
+    }
+
+
+# ---- statistics the claims read -------------------------------------------------------------------------------
+
+
+def accuracy_matrix(curve: Curve) -> np.ndarray:
+    """[seed, B] final test accuracy, NaN where a run diverged or was not run."""
+    return np.array([[nan_if_none(v) for v in row] for row in curve["accuracy"]], dtype=float)
+
+
+def run_mask(curve: Curve) -> np.ndarray:
+    """[B] whether the grid point was trained (for any seed)."""
+    return np.array([any(row[j] is not None for row in curve["status"]) for j in range(len(curve["status"][0]))])
+
+
+def final_accuracy(curve: Curve, batch_size: int, batch_sizes: Sequence[int]) -> float:
+    """Mean over seeds of the final test accuracy at ``batch_size`` (diverged runs count as chance, 0.1)."""
+    if batch_size not in batch_sizes:
+        raise NotEnoughData(f"batch size {batch_size} is not on the grid {list(batch_sizes)}")
+    column = accuracy_matrix(curve)[:, list(batch_sizes).index(batch_size)]
+    return float(np.where(np.isfinite(column), column, CHANCE_ACCURACY).mean())
+
+
+def grid_optimum(curve: Curve, batch_sizes: Sequence[int]) -> analysis.GridOptimum:
+    """Best batch size of the mean-over-seeds accuracy on the grid points that were run (diverged
+    runs score as the worst observed accuracy)."""
+    mask = run_mask(curve)
+    values = np.asarray(batch_sizes, dtype=float)[mask]
+    if values.size < 2:
+        raise NotEnoughData(f"curve {curve['label']!r} has fewer than 2 batch sizes that were run")
+    return analysis.optimum_on_grid(values, accuracy_matrix(curve)[:, mask])
+
+
+def paper(where: str, quote: str, paper_value: str | None = None, *, calibrated: bool = False) -> Provenance:
+    """Provenance in Smith & Le 2018; ``calibrated``: the verdict rests on lr = 0.1·ε (EPSILON_MAPPING)."""
+    return Provenance("smith-le-2018", where, quote, paper_value, EPSILON_MAPPING if calibrated else None)
+
+
+def scaling_run(spec: SGDSweepSpec, ctx: RunContext, swept: Swept, x_name: str) -> ScalingData:
+    """Fig. 5–7's run: the curves and the scaling law of their final test accuracy over B."""
+    return with_scaling_law(sweep_data(spec, ctx, swept), x_name, spec.fit_min_x)
+
+
+def with_scaling_law(data: SweepData, x_name: str, fit_min_x: float | None) -> ScalingData:
+    """``data`` plus the scaling law (``grid.scaling_law``) of its curves' final test accuracy over B;
+    curves with x < ``fit_min_x`` are not considered."""
+    x = [curve["x"] for curve in data["curves"]]
+    law = scaling_law(
+        x_name,
+        x,
+        data["batch_sizes"],
+        [accuracy_matrix(curve) for curve in data["curves"]],
+        ran=[run_mask(curve) for curve in data["curves"]],
+        considered=[fit_min_x is None or value >= fit_min_x for value in x],
+        n_bootstrap=N_BOOTSTRAP,
+    )
+    return {**data, "scaling": law}
+
+
+def epochs_at_optimum(data: ScalingData) -> dict[str, list[float]]:
+    """Per curve the passes over the training set a run at its B_opt made (budget effects at large N)."""
+    optima = data["scaling"]["optima"]
+    return {
+        "epochs_at_B_opt": [
+            float(optimum["value"] * curve["steps"] / curve["n_train"])
+            for curve, optimum in zip(data["curves"], optima, strict=True)
+        ]
+    }
+
+
+def scaling_claims(
+    figure: str, x_name: str, grows: Provenance, exponent: Provenance, caveat: str = ""
+) -> tuple[ClaimSpec[ScalingData], ClaimSpec[ScalingData]]:
+    """Fig. 5–7's two claims (``grid.scaling_law_claims``): B_opt grows with x, and B_opt ∝ x^k with k
+    in [EXPONENT_MIN, EXPONENT_MAX]; the first claim's value adds the epochs at each curve's B_opt."""
+    return scaling_law_claims(
+        figure,
+        x_name,
+        grows=grows,
+        exponent=exponent,
+        exponent_range=(EXPONENT_MIN, EXPONENT_MAX),
+        paper_exponent=PAPER_EXPONENT,
+        caveat=caveat,
+        extra=epochs_at_optimum,
+    )
+
+
+# ---- figures --------------------------------------------------------------------------------------------------
+
+
+def history_band(
+    ax: Axes, history: History, metric: Literal["test_accuracy", "test_cross_entropy"], label: str, **style: Any
+) -> None:
+    """A during-training curve (mean ± std over seeds) against updates; step 0 is left out (log x)."""
+    steps = np.asarray(history["step"], float)
+    mean = np.array([nan_if_none(v) for v in history[metric]["mean"]], dtype=float)
+    std = np.array([nan_if_none(v) for v in history[metric]["std"]], dtype=float)
+    n = min(len(steps), len(mean))
+    shown = steps[:n] > 0
+    steps, mean, std = steps[:n][shown], mean[:n][shown], std[:n][shown]
+    (line,) = ax.plot(steps, mean, label=label, **style)
+    ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def final_accuracy_panel(ax: Axes, data: SweepData) -> None:
+    """Final test accuracy vs batch size (log x) per curve, mean ± std over seeds; points not run omitted."""
+    batch_sizes = np.asarray(data["batch_sizes"], float)
+    for i, curve in enumerate(data["curves"]):
+        scored = np.where(np.isfinite(acc := accuracy_matrix(curve)), acc, CHANCE_ACCURACY)  # diverged: chance
+        mean, std = scored.mean(axis=0), scored.std(axis=0)
+        run = run_mask(curve)
+        ax.errorbar(
+            batch_sizes[run], mean[run], yerr=std[run], marker="o", capsize=3, color=f"C{i}", label=curve["label"]
+        )
+    ax.set(xscale="log", xlabel="batch size B", ylabel="final test accuracy")
+    ax.legend(fontsize=8)
+
+
+def gap_figure(data: SweepData, fig_dir: Path, name: str, title: str) -> Path:
+    """Smith & Le Fig. 3 / Fig. 8: (a) test accuracy and (b) test cross-entropy vs gradient updates
+    (log x), one curve per batch size; with several L2 strengths, unregularised curves are dotted."""
+    fig, (ax_acc, ax_ce) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    regularised = [c for c in data["curves"] if c["l2_lambda"] > 0]
+    for curve in data["curves"]:
+        faint = bool(regularised) and curve["l2_lambda"] == 0
+        for i, (batch, history) in enumerate(curve["history"].items()):
+            label = f"B = {batch}" + (f", λ = {curve['l2_lambda']:g}" if regularised else "")
+            style = {"color": f"C{i}", "linestyle": ":" if faint else "-", "alpha": 0.6 if faint else 1.0}
+            history_band(ax_acc, history, "test_accuracy", label, **style)
+            history_band(ax_ce, history, "test_cross_entropy", label, **style)
+    ax_acc.set(xscale="log", xlabel="gradient descent updates", ylabel="test accuracy", title="(a)")
+    ax_ce.set(xscale="log", xlabel="gradient descent updates", ylabel="test cross-entropy", title="(b)")
+    ax_acc.legend(fontsize=8)
+    ax_ce.legend(fontsize=8)
+    fig.suptitle(title)
+    return plots.save(fig, fig_dir / f"{name}_test_accuracy_cross_entropy.png")
+
+
+def _optima_panel(ax: Axes, scaling: ScalingLaw, x_label: str) -> None:
+    """B_opt vs the swept quantity (log-log), error bars to the next sampled batch size (open marker:
+    an optimum at an edge, or a curve left out of the check), the sub-grid optima the power law is
+    fitted to, the fitted line and its bootstrap CI."""
+    for i, (xi, optimum) in enumerate(zip(scaling["x"], scaling["optima"], strict=True)):
+        value = optimum["value"]
+        lower = optimum["lower"] if optimum["lower"] is not None else value
+        upper = optimum["upper"] if optimum["upper"] is not None else value
+        edge = optimum["at_edge"] or not scaling["considered"][i]
+        ax.errorbar(
+            [xi],
+            [value],
+            yerr=[[value - lower], [upper - value]],
+            marker="o",
+            capsize=3,
+            color="C0",
+            markerfacecolor="white" if edge else "C0",
+            linestyle="none",
+        )
+    fit = scaling["fit"]
+    if fit and fit["slope"] is not None:
+        fitted_x = np.asarray(fit["x"], float)
+        ax.plot(fitted_x, fit["estimates"], "x", color="C2", label="sub-grid optimum (fitted)")
+        grid = np.geomspace(fitted_x.min(), fitted_x.max(), 50)
+        ax.plot(grid, np.exp(fit["intercept"]) * grid ** fit["slope"], color="C2", label=f"fit: k = {fit['slope']:.2f}")
+        if fit["slope_ci"][0] is not None:
+            centre_x = np.exp(np.log(fitted_x).mean())
+            centre_y = np.exp(fit["intercept"]) * centre_x ** fit["slope"]
+            lows, highs = (centre_y * (grid / centre_x) ** k for k in fit["slope_ci"])
+            ax.fill_between(
+                grid,
+                np.minimum(lows, highs),
+                np.maximum(lows, highs),
+                color="C2",
+                alpha=0.2,
+                linewidth=0,
+                label=f"CI: k ∈ [{fit['slope_ci'][0]:.2f}, {fit['slope_ci'][1]:.2f}]",
+            )
+        ax.legend(fontsize=8)
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel=x_label,
+        ylabel="best observed batch size B_opt",
+        title="(b) open marker: optimum at an edge, or curve not checked (not fitted)",
+    )
+
+
+def scaling_figure(data: ScalingData, fig_dir: Path, name: str, title: str, x_label: str) -> Path:
+    """Smith & Le Fig. 5–7: (a) final test accuracy vs batch size per curve, (b) best observed batch
+    size vs the swept quantity with the fitted power law (``_optima_panel``)."""
+    fig, (ax_acc, ax_opt) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    final_accuracy_panel(ax_acc, data)
+    ax_acc.set_title("(a)")
+    _optima_panel(ax_opt, data["scaling"], x_label)
+    fig.suptitle(title)
+    return plots.save(fig, fig_dir / f"{name}_scaling.png")

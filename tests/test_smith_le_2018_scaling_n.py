@@ -1,0 +1,28 @@
+import numpy as np
+import pytest
+from test_smith_le_2018_sgd import GRID, curve, data, peaked
+
+from sgdnoise.experiments.smith_le_2018 import scaling_n, sgd
+
+
+def _claims(curves, fit_min_x=None):
+    scaling = sgd.with_scaling_law(data(curves, GRID), "N", fit_min_x)
+    return {c.id: c for c in (claim.evaluate(scaling) for claim in scaling_n.CLAIMS)}, scaling
+
+
+def test_a_pinned_optimum_fails_both_claims_and_carries_the_budget_caveat():
+    rng = np.random.default_rng(2)
+    claims, _ = _claims([curve(peaked(GRID, 30, rng=rng), x=n, n_train=int(n)) for n in (250.0, 1000.0, 4000.0)])
+    assert claims["fig6/bopt-grows"].verdict == "fails" and scaling_n.CAVEAT in claims["fig6/bopt-grows"].note
+    assert claims["fig6/exponent"].verdict == "fails"
+    assert claims["fig6/exponent"].value["k"] == pytest.approx(0.0, abs=0.02)
+    assert claims["fig6/bopt-grows"].value["epochs_at_B_opt"] == [120.0, 30.0, 7.5]
+
+
+def test_curves_below_fit_min_x_are_ignored():
+    rng = np.random.default_rng(4)
+    sizes = (1000.0, 3000.0, 2e4, 6e4)
+    curves = [curve(peaked(GRID, 30 * max(n, 2e4) / 2e4, rng=rng), x=n, n_train=int(n)) for n in sizes]
+    claims, scaling = _claims(curves, fit_min_x=2e4)
+    assert claims["fig6/bopt-grows"].holds and claims["fig6/bopt-grows"].value["x"] == [2e4, 6e4]
+    assert scaling["scaling"]["considered"] == [False, False, True, True]
