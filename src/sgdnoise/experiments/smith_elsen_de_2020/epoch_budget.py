@@ -1,0 +1,500 @@
+"""Smith, Elsen & De 2020, §5, Figure 1: two regimes of SGD under a constant epoch budget.
+
+B on a ×2 grid, a fixed number of epochs, SGD (m = 0) and momentum (m = 0.9), the effective learning rate
+tuned per curve by the protocol of ``setup``. ε_opt(B) of SGD gets the hinge fit ε_opt ∝ B below B* and
+flat above, with a bootstrap interval of B* (``analysis.bootstrap_regime_change``); B_simple (the
+gradient noise scale, McCandlish et al. 2018) and ε_crit = 2/λ_max are measured at initialisation beside
+it (one store record per seed, so a rerun measures nothing again).
+
+The claims (``CLAIMS``) and the figure (``draw_fig1``) are declared below the run; thresholds fixed a
+priori: the rising segment's slope in [``SLOPE_LOW``, ``SLOPE_HIGH``] (∝ B), the plateau flat (|slope| ≤
+``PLATEAU_SLOPE``), momentum within ``MOMENTUM_MATCH_POINTS`` points of SGD for B ≤ B*, B_simple within a
+factor ``B_SIMPLE_FACTOR`` of B*.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypedDict
+
+import matplotlib.pyplot as plt
+import numpy as np
+from torch import nn
+
+from sgdnoise import analysis, plots
+from sgdnoise.experiments.base import Experiment, Figure, RunContext
+from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Verdict
+from sgdnoise.experiments.grid import join_notes
+from sgdnoise.experiments.smith_elsen_de_2020.setup import (
+    ARCHITECTURES,
+    GHOST_BATCH,
+    PAPER,
+    PAPER_SCALE,
+    QUICK,
+    TINY,
+    Curve,
+    SEDSpec,
+    lr_errorbar,
+    optimum,
+    provenance,
+    score_errorbar,
+    scores_row,
+    settings,
+    task_factory,
+    task_name,
+    train_loss_at_test_optimum,
+    tuned_curves,
+)
+
+SLOPE_LOW, SLOPE_HIGH = 0.5, 1.5  # the rising segment's slope (∝ B: 1)
+PLATEAU_SLOPE = 0.25  # |slope| of the points above B* (flat: 0)
+MOMENTUM_MATCH_POINTS = 0.3  # momentum within 0.3 points of SGD for B ≤ B*
+B_SIMPLE_FACTOR = 2.0  # B_simple at init within a factor 2 of B*
+B_STAR_RTOL = 1e-9  # B* is fitted in log space: a grid B* comes back a hair low
+INIT_SEEDS = 4  # seeds of the measurement at initialisation (at most ``runs``)
+
+
+class EpochCurve(Curve):
+    """A tuned curve plus the mean ± std final training loss of the kept runs at its test optimum."""
+
+    train_loss_at_optimum: tuple[float, float]
+
+
+class HingeFit(TypedDict):
+    """``analysis.RegimeChange.to_dict()``: log ε_opt = a + s·min(log B, log B*)."""
+
+    breakpoint: float
+    slope_noise: float
+    intercept: float
+    plateau: float
+    slope_curvature: float | None
+    sse: float
+    sse_line: float
+    n_noise: int
+    n_curvature: int
+
+
+class Regime(TypedDict):
+    """``analysis.RegimeInterval.to_dict()`` plus the batch sizes whose optimum sits at a grid edge."""
+
+    fit: HingeFit
+    low: float
+    high: float
+    level: float
+    n_bootstrap: int
+    n_valid: int
+    batch_sizes: list[float]
+    optimal_lr: list[float]
+    edge_optima: list[int]
+
+
+class InitSeed(TypedDict):
+    seed: int
+    B_simple: float
+    epsilon_crit: float
+
+
+class InitMeasurement(TypedDict):
+    """B_simple (geometric mean over seeds) and ε_crit = 2/λ_max (mean ± std) at initialisation."""
+
+    architecture: str
+    per_seed: list[InitSeed]
+    B_simple: float
+    epsilon_crit: float
+    epsilon_crit_std: float
+
+
+class EpochBudgetData(TypedDict):
+    """The numbers behind Fig. 1 and its claims."""
+
+    curves: list[EpochCurve]
+    regime: Regime | None
+    init: InitMeasurement | None
+    momenta: list[float]
+
+
+# ---- run ----------------------------------------------------------------------------------------------------
+
+
+def regime_fit(curves: Sequence[Curve], keep: int, n_bootstrap: int, seed: int) -> Regime:
+    """Hinge fit of ε_opt(B) with a bootstrap interval for B* (``analysis.bootstrap_regime_change``)."""
+    ordered = sorted(curves, key=lambda c: c["batch_size"])
+    grids = [c["lr_grid"] for c in ordered]
+    scores = [np.array([scores_row(c, "test_acc", i) for i in range(len(c["lr_grid"]))]) for c in ordered]
+    fit = analysis.bootstrap_regime_change(
+        [c["batch_size"] for c in ordered], grids, scores, keep, n_bootstrap=n_bootstrap, seed=seed
+    )
+    return fit.to_dict() | {"edge_optima": [c["batch_size"] for c in ordered if optimum(c)["at_edge"]]}  # type: ignore[return-value]
+
+
+def _measure_seed(model: nn.Module, task: Any, spec: SEDSpec, index: int) -> tuple[float, float]:
+    """B_simple and 2/λ_max of one initialised model, batch-norm statistics re-estimated first."""
+    from sgdnoise.instruments import critical_learning_rate, gradient_noise, recalibrate_batch_norm
+
+    x, y = task.train.x, task.train.y
+    loss = nn.CrossEntropyLoss()
+    recalibrate_batch_norm(model, x.split(GHOST_BATCH))
+    model.eval()
+    noise = gradient_noise(model, loss, (x, y), batch_size=min(spec.batch_sizes), train_mode=False)
+    crit = critical_learning_rate(model, loss, (x, y), seed=index, train_mode=False)
+    return noise.noise_scale_simple, crit.value
+
+
+def measure_at_init(spec: SEDSpec, ctx: RunContext, architecture: str) -> InitMeasurement:
+    """B_simple = tr Σ/|G|² (McCandlish et al. 2018) and ε_crit = 2/λ_max (§3.1) on the training set at
+    initialisation, per seed (one store record each); batch-norm statistics re-estimated on the training
+    set first (the per-example gradients are those of the evaluation-mode network)."""
+    from sgdnoise.models import build_model
+
+    model_spec = ARCHITECTURES[architecture](spec)
+    task = None
+    rows: list[InitSeed] = []
+    for index in range(min(spec.runs, INIT_SEEDS)):
+        seed = ctx.seed + index
+        config = {
+            "measurement": "init",
+            "architecture": architecture,
+            "model": dataclasses.asdict(model_spec),
+            "task": task_name(spec),
+            "batch_size": min(spec.batch_sizes),
+            "seed": seed,
+            "power_iteration_seed": index,
+        }
+        record = ctx.store.get(EXPERIMENT.name, config)
+        if record is None:
+            task = task if task is not None else task_factory(spec)().to(ctx.device)
+            model = build_model(model_spec, seed=seed).to(ctx.device)
+            b_simple, crit = _measure_seed(model, task, spec, index)
+            metrics = {"seed": seed, "B_simple": b_simple, "epsilon_crit": crit}
+            ctx.store.put(EXPERIMENT.name, config, metrics=metrics)
+        else:
+            metrics = record.metrics
+        rows.append({"seed": metrics["seed"], "B_simple": metrics["B_simple"], "epsilon_crit": metrics["epsilon_crit"]})
+    b = np.array([r["B_simple"] for r in rows])
+    e = np.array([r["epsilon_crit"] for r in rows])
+    return {
+        "architecture": architecture,
+        "per_seed": rows,
+        "B_simple": float(np.exp(np.log(b).mean())),
+        "epsilon_crit": float(e.mean()),
+        "epsilon_crit_std": float(e.std(ddof=1)) if e.size > 1 else 0.0,
+    }
+
+
+def run(spec: SEDSpec, ctx: RunContext) -> EpochBudgetData:
+    """Tune every (momentum, B) curve, fit SGD's two regimes, measure B_simple and ε_crit at init."""
+    architecture, budget = spec.architectures[0], spec.epoch_budgets[0]
+    keys = [(architecture, m, b, budget) for m in spec.momenta for b in spec.batch_sizes]
+    curves: list[Any] = tuned_curves(spec, ctx, keys)
+    sgd = [c for c in curves if c["momentum"] == min(spec.momenta)]
+    regime = regime_fit(sgd, spec.keep, spec.n_bootstrap, ctx.seed) if len(sgd) >= 3 else None
+    init = measure_at_init(spec, ctx, architecture) if spec.measure_init else None
+    for c in curves:
+        c["train_loss_at_optimum"] = train_loss_at_test_optimum(c, spec.keep)
+    return {"curves": curves, "regime": regime, "init": init, "momenta": list(spec.momenta)}
+
+
+# ---- claims -------------------------------------------------------------------------------------------------
+
+
+def _regime(data: EpochBudgetData) -> Regime:
+    if data["regime"] is None:
+        raise NotEnoughData("the hinge fit needs at least 3 batch sizes")
+    return data["regime"]
+
+
+def _b_star(regime: Regime) -> float:
+    return regime["fit"]["breakpoint"] * (1 + B_STAR_RTOL)
+
+
+def _by_batch(data: EpochBudgetData, momentum: float) -> dict[int, EpochCurve]:
+    return {c["batch_size"]: c for c in data["curves"] if c["momentum"] == momentum}
+
+
+def _sgd_and_momentum(data: EpochBudgetData) -> tuple[dict[int, EpochCurve], dict[int, EpochCurve]]:
+    """SGD's curves (the smallest momentum) and momentum's (the largest), by batch size."""
+    return _by_batch(data, min(data["momenta"])), _by_batch(data, max(data["momenta"]))
+
+
+def check_sgd_regimes(data: EpochBudgetData) -> Verdict:
+    regime = _regime(data)
+    fit = regime["fit"]
+    b_star = _b_star(regime)
+    slope, curv_slope = fit["slope_noise"], fit["slope_curvature"]
+    sgd, _ = _sgd_and_momentum(data)
+    smallest, largest = min(sgd), max(sgd)
+    tests = (
+        (SLOPE_LOW <= slope <= SLOPE_HIGH, f"rising slope {slope:.2f} outside [{SLOPE_LOW}, {SLOPE_HIGH}]"),
+        (
+            curv_slope is not None and abs(curv_slope) <= PLATEAU_SLOPE,
+            f"slope above B* {curv_slope} not within ±{PLATEAU_SLOPE}",
+        ),
+        (smallest < b_star < largest, f"B* = {fit['breakpoint']:.3g} at the end of the B range"),
+        (fit["sse"] < fit["sse_line"], "the hinge fits no better than one straight line"),
+    )
+    edge = regime["edge_optima"]
+    return Verdict.of(
+        all(ok for ok, _ in tests),
+        {
+            "B_star": fit["breakpoint"],
+            "B_star_interval": [regime["low"], regime["high"]],
+            "interval_level": regime["level"],
+            "slope_noise": slope,
+            "slope_curvature": curv_slope,
+            "sse_hinge": fit["sse"],
+            "sse_line": fit["sse_line"],
+            "optimal_lr": dict(zip(map(str, regime["batch_sizes"]), regime["optimal_lr"], strict=True)),
+        },
+        join_notes(
+            "; ".join(text for ok, text in tests if not ok),
+            f"test-accuracy optimum at the edge of its grid for B = {edge} (bounds, not peaks)" if edge else "",
+        ),
+    )
+
+
+def check_momentum_scales_further(data: EpochBudgetData) -> Verdict:
+    b_star = _b_star(_regime(data))
+    sgd, mom = _sgd_and_momentum(data)
+    above = [b for b in sorted(sgd) if b > b_star and b in mom]
+    ratios = {str(b): optimum(mom[b])["value"] / optimum(sgd[b])["value"] for b in above}
+    mom_lr = [optimum(mom[b])["value"] for b in above]
+    grows = len(above) >= 2 and mom_lr[-1] > mom_lr[0] and all(r >= 1.0 for r in ratios.values())
+    return Verdict.of(
+        grows,
+        {"B": above, "momentum_eff_lr": mom_lr, "ratio_momentum_to_sgd": ratios},
+        "" if len(above) >= 2 else f"fewer than 2 batch sizes above B* = {b_star:.3g}",
+    )
+
+
+def accuracy_gaps(data: EpochBudgetData) -> tuple[float, dict[int, float], dict[int, float]]:
+    """B* and momentum's optimal test accuracy minus SGD's at every B ≤ B* and every B > B*."""
+    b_star = _b_star(_regime(data))
+    sgd, mom = _sgd_and_momentum(data)
+    gap = {b: optimum(mom[b])["score"] - optimum(sgd[b])["score"] for b in sorted(sgd) if b in mom}
+    return b_star, {b: g for b, g in gap.items() if b <= b_star}, {b: g for b, g in gap.items() if b > b_star}
+
+
+def check_momentum_matches_below(data: EpochBudgetData) -> Verdict:
+    b_star, below, _ = accuracy_gaps(data)
+    if not below:
+        raise NotEnoughData(f"no batch size at or below B* = {b_star:.3g}: nothing to compare")
+    matches = all(abs(g) * 100 <= MOMENTUM_MATCH_POINTS for g in below.values())
+    worst = max(below, key=lambda b: abs(below[b]))
+    return Verdict.of(
+        matches,
+        {"gap_points": {str(b): 100 * g for b, g in below.items()}, "largest_gap_points": 100 * below[worst]},
+        ""
+        if matches
+        else "momentum differs by more than the threshold at B ≤ B* = "
+        + ", ".join(f"{b} ({100 * g:+.2f} points)" for b, g in below.items() if abs(g) * 100 > MOMENTUM_MATCH_POINTS),
+    )
+
+
+def check_momentum_beats_above(data: EpochBudgetData) -> Verdict:
+    b_star, _, over = accuracy_gaps(data)
+    if not over:
+        raise NotEnoughData(f"no batch size above B* = {b_star:.3g}: nothing to compare")
+    beats = all(g > 0 for g in over.values())
+    return Verdict.of(
+        beats,
+        {"gap_points": {str(b): 100 * g for b, g in over.items()}, "smallest_gap_points": 100 * min(over.values())},
+        ""
+        if beats
+        else "momentum is not better at B > B* = "
+        + ", ".join(f"{b} ({100 * g:+.2f} points)" for b, g in over.items() if g <= 0),
+    )
+
+
+def check_b_simple(data: EpochBudgetData) -> Verdict:
+    fit = _regime(data)["fit"]
+    init = data["init"]
+    if init is None:
+        raise NotEnoughData("B_simple was not measured (measure_init=false)")
+    ratio = init["B_simple"] / fit["breakpoint"]
+    within = 1.0 / B_SIMPLE_FACTOR <= ratio <= B_SIMPLE_FACTOR
+    return Verdict.of(
+        within,
+        {
+            "B_simple": init["B_simple"],
+            "B_star": fit["breakpoint"],
+            "ratio": ratio,
+            "epsilon_crit_at_init": init["epsilon_crit"],
+            "sgd_plateau_lr": fit["plateau"],
+        },
+        ""
+        if within
+        else f"B_simple at initialisation is {ratio:.2f}× B*, outside "
+        f"[{1 / B_SIMPLE_FACTOR:g}, {B_SIMPLE_FACTOR:g}]× (B_simple measured at initialisation only)",
+    )
+
+
+_FIG1 = "§5, Fig. 1"
+_SMALL_BATCH_MOMENTUM = (
+    "SGD with Momentum matches the performance of vanilla SGD for batch sizes B ≲ 512 but outperforms vanilla SGD "
+    "for batch sizes B ≳ 512."
+)
+_GAP_TEST = "momentum's optimal test accuracy minus SGD's (best-k-of-n means) at each B on both grids"
+
+CLAIMS = (
+    ClaimSpec(
+        id="fig1/sgd-regimes",
+        statement=f"SGD's optimal ε grows ∝ B below a breakpoint B* (hinge slope in [{SLOPE_LOW}, {SLOPE_HIGH}]) and "
+        f"is flat above (slope of the points above B* within ±{PLATEAU_SLOPE}), with B* inside the batch-size range",
+        kind="paper",
+        provenance=provenance(
+            _FIG1,
+            "For SGD without Momentum, the learning rate is proportional to the batch size below B ≈ 512, beyond "
+            "which the optimal learning rate is constant.",
+            paper_value="B* ≈ 512 (16-4 Wide-ResNet, CIFAR-10, 200 epochs)",
+        ),
+        test=ClaimTest(
+            "hinge fit log ε_opt = a + s·min(log B, log B*) of SGD's tuned optima; OLS slope of the points above B*",
+            "SLOPE_LOW ≤ s ≤ SLOPE_HIGH, |slope above B*| ≤ PLATEAU_SLOPE, smallest B < B* < largest B, and the "
+            "hinge's SSE below one straight line's",
+            {"SLOPE_LOW": SLOPE_LOW, "SLOPE_HIGH": SLOPE_HIGH, "PLATEAU_SLOPE": PLATEAU_SLOPE},
+        ),
+        check=check_sgd_regimes,
+    ),
+    ClaimSpec(
+        id="fig1/momentum-scales-further",
+        statement="above SGD's B*, momentum's optimal ε_eff keeps growing with B (larger at the largest B than "
+        "just above B*) and is at least SGD's at every such B",
+        kind="paper",
+        provenance=provenance(
+            _FIG1,
+            "SGD with Momentum has the same optimal effective learning rate in the small batch limit, but it is able "
+            "to scale to larger effective learning rates when B ≳ 512.",
+        ),
+        test=ClaimTest(
+            "momentum's tuned ε_eff at the batch sizes above SGD's B*, and its ratio to SGD's",
+            "≥ 2 such B, ε_eff larger at the largest than at the first, and ratio ≥ 1 at every one",
+        ),
+        check=check_momentum_scales_further,
+    ),
+    ClaimSpec(
+        id="fig1/momentum-matches-sgd-below-b-star",
+        statement=f"momentum's optimal test accuracy is within {MOMENTUM_MATCH_POINTS} points of SGD's at every "
+        "batch size B ≤ B*",
+        kind="paper",
+        provenance=provenance(_FIG1, _SMALL_BATCH_MOMENTUM),
+        test=ClaimTest(
+            _GAP_TEST + " ≤ B*",
+            "|gap| ≤ MOMENTUM_MATCH_POINTS at every B ≤ B*",
+            {"MOMENTUM_MATCH_POINTS": MOMENTUM_MATCH_POINTS},
+        ),
+        check=check_momentum_matches_below,
+    ),
+    ClaimSpec(
+        id="fig1/momentum-beats-sgd-above-b-star",
+        statement="momentum's optimal test accuracy is higher than SGD's at every batch size B > B*",
+        kind="paper",
+        provenance=provenance(_FIG1, _SMALL_BATCH_MOMENTUM),
+        test=ClaimTest(_GAP_TEST + " > B*", "gap > 0 at every B > B*"),
+        check=check_momentum_beats_above,
+    ),
+    ClaimSpec(
+        id="fig1/b-simple-near-b-star",
+        statement=f"the gradient noise scale B_simple at initialisation lies within a factor {B_SIMPLE_FACTOR:g} of "
+        "SGD's regime boundary B*",
+        kind="extension",
+        provenance=provenance(
+            "§8 (Discussion)",
+            "a good rule of thumb is to train near the boundary between the noise and curvature dominated regimes "
+            "(McCandlish et al., 2018)",
+        ),
+        test=ClaimTest(
+            "B_simple = tr Σ/|G|² at initialisation (geometric mean over seeds) / SGD's fitted B*",
+            "1/B_SIMPLE_FACTOR ≤ ratio ≤ B_SIMPLE_FACTOR",
+            {"B_SIMPLE_FACTOR": B_SIMPLE_FACTOR},
+        ),
+        check=check_b_simple,
+    ),
+)
+
+
+# ---- figure -------------------------------------------------------------------------------------------------
+
+
+def draw_fig1(data: EpochBudgetData, fig_dir: Path) -> Path:
+    """Fig. 1: (a) optimal test accuracy, (b) final training loss at the optimum, (c) optimal effective
+    learning rate vs B for SGD and momentum, with the hinge fit and B* ± its bootstrap interval."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), layout="constrained")
+    for momentum in data["momenta"]:
+        curves = sorted((c for c in data["curves"] if c["momentum"] == momentum), key=lambda c: c["batch_size"])
+        b = [c["batch_size"] for c in curves]
+        label = "SGD" if momentum == 0 else f"Momentum (m = {momentum:g})"
+        acc = [c["optima"]["test_acc"] for c in curves]
+        score_errorbar(axes[0], b, acc, 100, label=label)
+        loss = np.array([c["train_loss_at_optimum"] for c in curves], float)
+        axes[1].errorbar(b, loss[:, 0], yerr=loss[:, 1], marker="o", capsize=3, label=label)
+        lr_errorbar(axes[2], b, acc, label)
+    regime = data["regime"]
+    if regime:
+        fit = regime["fit"]
+        bs = np.asarray(regime["batch_sizes"], float)
+        line = np.exp(fit["intercept"] + fit["slope_noise"] * np.minimum(np.log(bs), np.log(fit["breakpoint"])))
+        axes[2].plot(bs, line, "k--", lw=1, label=f"hinge fit, B* = {fit['breakpoint']:.0f}")
+        axes[2].axvspan(
+            regime["low"], regime["high"], color="grey", alpha=0.2, label=f"{regime['level']:.0%} interval of B*"
+        )
+    init = data["init"]
+    if init:
+        axes[2].axvline(init["B_simple"], color="tab:green", ls=":", label=f"B_simple at init = {init['B_simple']:.0f}")
+    for ax, ylabel, title in (
+        (axes[0], "optimal test accuracy (%)", "a) test accuracy"),
+        (axes[1], "final training loss at the optimum", "b) training loss"),
+        (axes[2], "optimal effective learning rate", "c) optimal ε_eff"),
+    ):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size B")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    axes[1].set_yscale("log")
+    axes[2].set_yscale("log", base=2)
+    fig.suptitle("Fig. 1 — constant epoch budget (hollow: optimum at the edge of its grid)")
+    return plots.save(fig, fig_dir / "fig1_epoch_budget.png")
+
+
+TINY_RUN: Mapping[str, Any] = TINY | {
+    "batch_sizes": (4, 8, 16),
+    "momenta": (0.0, 0.9),
+    "epoch_budgets": (1,),
+    "lr_exponents": (-2, -1),
+    "measure_init": True,
+    "steps": None,
+}
+
+
+EXPERIMENT = Experiment(
+    name="sed-epoch-budget",
+    description="SGD vs momentum at a constant epoch budget: ε_opt ∝ B, then flat (B*).",
+    title="Fig. 1 — two regimes of SGD under a constant epoch budget (Smith, Elsen & De 2020)",
+    paper=PAPER,
+    specs={
+        "quick": SEDSpec(
+            **QUICK,
+            batch_sizes=tuple(2**k for k in range(4, 13)),  # 16 .. 4096
+            momenta=(0.0, 0.9),
+            epoch_budgets=(10,),
+            lr_exponents=(-4, 2),
+            measure_init=True,
+            extend_grid=True,
+        ),
+        "paper": SEDSpec(
+            **PAPER_SCALE,
+            batch_sizes=tuple(2**k for k in range(4, 15)),
+            momenta=(0.0, 0.9),
+            epoch_budgets=(200,),
+            lr_exponents=(-6, 5),
+            measure_init=True,
+        ),
+    },
+    tiny={scale: TINY_RUN for scale in ("quick", "paper")},
+    run=run,
+    claims=CLAIMS,
+    figures=(Figure("fig1", draw_fig1, EpochBudgetData),),
+    settings=settings,
+)

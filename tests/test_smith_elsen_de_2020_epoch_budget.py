@@ -1,0 +1,95 @@
+"""Fig. 1's claims on synthetic curves with a known regime boundary B* = 256."""
+
+import math
+
+import numpy as np
+import pytest
+from test_smith_elsen_de_2020_setup import peaked, tuned_curve
+
+from sgdnoise.experiments.smith_elsen_de_2020.epoch_budget import CLAIMS, regime_fit
+from sgdnoise.experiments.smith_elsen_de_2020.setup import train_loss_at_test_optimum
+
+GRID = 2.0 ** np.arange(-6, 6)
+BATCHES = [16, 32, 64, 128, 256, 512, 1024, 2048]
+
+
+def _fig1_curves(momentum_gain_above=0.01):
+    """SGD: ε_opt = B/128 up to B* = 256, then flat at 2; momentum: the same below B*, growing ∝ B above
+    it with higher accuracy (+``momentum_gain_above``); accuracy falls above B*."""
+    sgd, mom = [], []
+    for b in BATCHES:
+        height = 0.9 - 0.02 * max(0.0, math.log2(b / 256))
+        sgd.append(tuned_curve("bn-mlp", 0.0, b, 10, GRID, peaked(GRID, min(b, 256) / 128, height)))
+        gain = momentum_gain_above if b > 256 else 0.001
+        mom.append(tuned_curve("bn-mlp", 0.9, b, 10, GRID, peaked(GRID, b / 128, height + gain)))
+    return sgd, mom
+
+
+def _data(sgd, mom, regime, init):
+    curves = [dict(c, train_loss_at_optimum=train_loss_at_test_optimum(c, 3)) for c in sgd + mom]
+    return {"curves": curves, "regime": regime, "init": init, "momenta": [0.0, 0.9]}
+
+
+def _claims(data):
+    return {spec.id: spec.evaluate(data) for spec in CLAIMS}
+
+
+@pytest.fixture(scope="module")
+def regime():
+    sgd, _ = _fig1_curves()
+    return regime_fit(sgd, keep=3, n_bootstrap=40, seed=0)
+
+
+def test_regime_fit_finds_the_known_breakpoint(regime):
+    assert regime["fit"]["breakpoint"] == pytest.approx(256.0)
+    assert regime["low"] <= 256.0 * (1 + 1e-9) and regime["high"] >= 256.0 * (1 - 1e-9)
+    assert regime["edge_optima"] == []
+
+
+def test_epoch_budget_claims_hold_on_curves_with_a_known_breakpoint(regime):
+    claims = _claims(_data(*_fig1_curves(), regime, {"B_simple": 180.0, "epsilon_crit": 1.5}))
+    assert {c.verdict for c in claims.values()} == {"holds"}
+    assert claims["fig1/sgd-regimes"].value["slope_noise"] == pytest.approx(1.0)
+    assert claims["fig1/momentum-scales-further"].value["momentum_eff_lr"] == [4.0, 8.0, 16.0]
+    matches = claims["fig1/momentum-matches-sgd-below-b-star"]
+    assert matches.value["gap_points"]["16"] == pytest.approx(0.1) and set(matches.value["gap_points"]) == {
+        "16",
+        "32",
+        "64",
+        "128",
+        "256",
+    }
+    assert claims["fig1/momentum-beats-sgd-above-b-star"].value["smallest_gap_points"] == pytest.approx(1.0)
+    assert claims["fig1/b-simple-near-b-star"].value["ratio"] == pytest.approx(180 / 256)
+    assert claims["fig1/b-simple-near-b-star"].kind == "extension"
+
+
+def test_momentum_no_better_above_b_star_fails_only_the_second_half(regime):
+    sgd, worse = _fig1_curves(momentum_gain_above=-0.01)
+    claims = _claims(_data(sgd, worse, regime, {"B_simple": 40.0, "epsilon_crit": 1.0}))
+    assert claims["fig1/momentum-matches-sgd-below-b-star"].verdict == "holds"
+    beats = claims["fig1/momentum-beats-sgd-above-b-star"]
+    assert beats.verdict == "fails" and beats.value["smallest_gap_points"] == pytest.approx(-1.0)
+    assert beats.note.startswith("momentum is not better at B > B* = 512 (-1.00 points)")
+    assert claims["fig1/b-simple-near-b-star"].verdict == "fails"
+    assert "0.16× B*" in claims["fig1/b-simple-near-b-star"].note
+
+
+def test_momentum_off_by_more_than_the_threshold_below_b_star_fails(regime):
+    sgd, mom = _fig1_curves()
+    mom[0] = tuned_curve("bn-mlp", 0.9, 16, 10, GRID, peaked(GRID, 16 / 128, 0.9 - 0.005))  # 0.5 points worse
+    matches = _claims(_data(sgd, mom, regime, None))["fig1/momentum-matches-sgd-below-b-star"]
+    assert matches.verdict == "fails" and matches.value["largest_gap_points"] == pytest.approx(-0.5)
+    assert "16 (-0.50 points)" in matches.note
+
+
+def test_a_straight_line_has_no_regimes_and_missing_data_is_inconclusive(regime):
+    line = [tuned_curve("bn-mlp", 0.0, b, 10, GRID, peaked(GRID, b / 128, 0.9)) for b in BATCHES[:6]]
+    straight = regime_fit(line, keep=3, n_bootstrap=20, seed=0)
+    data = {**_data(line, [], straight, None), "momenta": [0.0]}
+    claims = _claims(data)
+    assert claims["fig1/sgd-regimes"].verdict == "fails"
+    assert claims["fig1/b-simple-near-b-star"].verdict == "inconclusive"
+    none = _claims({**data, "regime": None})
+    assert {c.verdict for c in none.values()} == {"inconclusive"}
+    assert none["fig1/sgd-regimes"].note == "the hinge fit needs at least 3 batch sizes"
