@@ -13,6 +13,7 @@ from sgdnoise.instruments.evidence import (
     accuracy,
     fit_logistic_regression,
     laplace_neg_log_evidence,
+    logistic_problem,
     logistic_regression_evidence,
     logistic_regression_evidence_path,
     margins,
@@ -268,6 +269,27 @@ def test_cholesky_occam_equals_eigenvalue_occam():
     without = logistic_regression_evidence(x, y, 0.05, compute_eigenvalues=False)
     assert without.eigenvalues is None
     assert without.occam == pytest.approx(with_eig.occam, rel=1e-10)
+
+
+def test_logistic_problem_gives_the_cost_gradient_and_hessian_on_every_column():
+    # the problem the evidence is computed for, as Langevin sampling uses it: rows of ω at once, zero columns kept
+    x, y = logistic_data(50, 3, seed=4)
+    x = np.concatenate([x, np.zeros((50, 1))], axis=1)
+    lam = 0.7
+    problem = logistic_problem(x, y, lam)
+    xa = with_ones(x)
+    rows = torch.as_tensor(np.random.default_rng(5).normal(size=(6, 5)))
+    expected = np.stack([sigmoid_gradient(w, xa, y, lam) for w in rows.numpy()])
+    np.testing.assert_allclose(problem.gradients(rows).numpy(), expected, rtol=1e-12, atol=1e-12)
+    for w in rows:
+        cost, gradient = problem.cost_and_gradient(w)
+        assert float(cost) == pytest.approx(sigmoid_cost(w.numpy(), xa, y, lam), rel=1e-12)
+        np.testing.assert_allclose(gradient.numpy(), sigmoid_gradient(w.numpy(), xa, y, lam), rtol=1e-12)
+    w0 = logistic_regression_evidence(x, y, lam).weights
+    hessian = problem.hessian_from_data(problem.data_hessian(w0)).numpy()
+    fd = finite_difference_hessian(lambda t: sigmoid_gradient(t, xa, y, lam), w0.numpy())
+    np.testing.assert_allclose(hessian, fd, rtol=1e-6, atol=1e-8)
+    assert hessian[3, 3] == lam  # the zero column decouples with curvature λ
 
 
 def test_zero_feature_columns_decouple():

@@ -38,10 +38,12 @@ ArrayInput = torch.Tensor | npt.ArrayLike
 __all__ = [
     "EvidenceResult",
     "LogisticFit",
+    "LogisticProblem",
     "accuracy",
     "evaluate",
     "fit_logistic_regression",
     "laplace_neg_log_evidence",
+    "logistic_problem",
     "logistic_regression_evidence",
     "logistic_regression_evidence_path",
     "margins",
@@ -161,8 +163,14 @@ def _cross_entropies(z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.softplus(torch.logsumexp(gaps, dim=1))
 
 
-class _Problem:
-    """Summed cross-entropy + λ|ω|²/2 of one (x, y, λ) problem on the active (non-zero) feature columns."""
+def _sigmoid_residual(z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """p − t of the sigmoid output, without cancellation: −σ(−z) for t = 1, σ(z) for t = 0."""
+    return torch.where(labels == 1, -torch.sigmoid(-z), torch.sigmoid(z))
+
+
+class LogisticProblem:
+    """Summed cross-entropy + λ|ω|²/2 of one (x, y, λ) problem: ``xa`` the inputs with a ones column appended
+    (for the evidence, only the active, non-zero, feature columns; see ``logistic_problem``)."""
 
     def __init__(self, xa: torch.Tensor, labels: torch.Tensor, l2: float, n_classes: int, output: OutputKind):
         self.xa, self.labels, self.l2, self.n_classes, self.output = xa, labels, l2, n_classes, output
@@ -185,9 +193,7 @@ class _Problem:
         if self.output == "sigmoid":
             z = self.xa @ w
             cost = torch.nn.functional.softplus(-self.signs * z).sum() + reg
-            # p − t computed without cancellation: −σ(−z) for t = 1, σ(z) for t = 0
-            residual = torch.where(self.labels == 1, -torch.sigmoid(-z), torch.sigmoid(z))
-            return cost, self.xa.T @ residual + self.l2 * w
+            return cost, self.xa.T @ _sigmoid_residual(z, self.labels) + self.l2 * w
         z = self.xa @ w.T
         cost = _cross_entropies(z, self.labels).sum() + reg
         probs = torch.softmax(z, dim=1)
@@ -195,6 +201,12 @@ class _Problem:
         others = probs * (1 - self.onehot)
         residual = others - self.onehot * others.sum(dim=1, keepdim=True)
         return cost, residual.T @ self.xa + self.l2 * w
+
+    def gradients(self, w: torch.Tensor) -> torch.Tensor:
+        """∇C at every row of ``w`` (rows, P1), sigmoid output: ``cost_and_gradient``'s gradient, batched."""
+        if self.output != "sigmoid":
+            raise NotImplementedError("batched gradients are implemented for the sigmoid output only")
+        return _sigmoid_residual(w @ self.xa.T, self.labels) @ self.xa + self.l2 * w
 
     def data_hessian(self, w: torch.Tensor) -> torch.Tensor:
         """Exact Hessian of the summed cross-entropy (C's Hessian minus λI), ordered as w.reshape(-1)."""
@@ -287,7 +299,7 @@ def _initial_active_weights(
 
 
 def _minimise(
-    problem: _Problem, w: torch.Tensor, max_iter: int, tol: float, data_hessian: torch.Tensor | None
+    problem: LogisticProblem, w: torch.Tensor, max_iter: int, tol: float, data_hessian: torch.Tensor | None
 ) -> tuple[torch.Tensor, int, bool]:
     """Damped Newton; stops when the Newton decrement ½ gᵀH⁻¹g ≤ tol, after taking that last full step.
 
@@ -337,19 +349,29 @@ def _minimise(
     return w, max_iter, False
 
 
-def _prepare(
-    x: ArrayInput, y: ArrayInput, l2: float, n_classes: int, output: OutputKind | None
-) -> tuple[_Problem, torch.Tensor]:
+def logistic_problem(
+    x: ArrayInput, y: ArrayInput, l2: float, n_classes: int = 2, *, output: OutputKind | None = None
+) -> LogisticProblem:
+    """The cost C(ω) = Σ_n cross-entropy + λ|ω|²/2 of (x, y, λ) that the evidence is computed for, on every
+    feature column (ω = [w, b] as in ``LogisticFit.weights``): its cost, gradient and exact Hessian."""
     kind = _resolve_output(n_classes, output)
     lam = _check_l2(l2)
     xa = _features(x)
     labels = _labels(y, xa.shape[0], int(n_classes), xa.device)
-    active = (xa != 0).any(dim=0)
-    return _Problem(xa[:, active], labels, lam, int(n_classes), kind), active
+    return LogisticProblem(xa, labels, lam, int(n_classes), kind)
+
+
+def _prepare(
+    x: ArrayInput, y: ArrayInput, l2: float, n_classes: int, output: OutputKind | None
+) -> tuple[LogisticProblem, torch.Tensor]:
+    """``logistic_problem`` on the active (not identically zero) feature columns, and those columns."""
+    full = logistic_problem(x, y, l2, n_classes, output=output)
+    active = (full.xa != 0).any(dim=0)
+    return LogisticProblem(full.xa[:, active], full.labels, full.l2, full.n_classes, full.output), active
 
 
 def _fit_prepared(
-    problem: _Problem,
+    problem: LogisticProblem,
     active: torch.Tensor,
     initial_weights: ArrayInput | None,
     max_iter: int,
@@ -446,7 +468,7 @@ def _occam_from_cholesky(hessian: torch.Tensor, l2: float) -> float | None:
 
 
 def _evidence_prepared(
-    problem: _Problem, fit: LogisticFit, active: torch.Tensor, compute_eigenvalues: bool
+    problem: LogisticProblem, fit: LogisticFit, active: torch.Tensor, compute_eigenvalues: bool
 ) -> tuple[EvidenceResult, torch.Tensor]:
     """The evidence at `fit`, and the cross-entropy Hessian there (reused by the next solve of a λ path)."""
     data_hessian = problem.data_hessian(fit.weights[..., active])

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from sgdnoise.experiments.smith_le_2018 import evidence as exp
+
+
+def test_lambda_grid_spans_the_range_with_the_requested_density():
+    grid = exp.EXPERIMENT.spec("quick").lambdas()
+    assert grid[0] == pytest.approx(1e-8) and grid[-1] == pytest.approx(1e5)
+    assert len(grid) == 13 * 4 + 1
+    assert np.allclose(np.diff(np.log10(grid)), 0.25)
+
+
+def test_claims_are_declared_once_per_dataset():
+    ids = [claim.id for claim in exp.CLAIMS]
+    assert len(ids) == 7 * len(exp.DATASETS)
+    assert "fig1/mnist01-random-memorized" in ids and "fig2/synthetic-evidence-tracks-test-cross-entropy" in ids
+    synthetic = next(c for c in exp.CLAIMS if c.id == "fig1/synthetic-informative-fits-and-generalizes")
+    assert synthetic.test.thresholds == {"HIGH_TEST_ACCURACY": 0.70}
+    assert synthetic.provenance.paper == "smith-le-2017-workshop"
+
+
+def _curves(**means):
+    base = {metric: np.zeros(3) for metric in exp.METRICS}
+    base.update({k: np.asarray(v, float) for k, v in means.items()})
+    return {metric: {"mean": list(v), "std": [0.0] * 3, "per_seed": [list(v)]} for metric, v in base.items()}
+
+
+def _claims(data):
+    """The mnist01 claims checked on ``data``, by slug."""
+    return {c.id.split("/")[1].removeprefix("mnist01-"): c.evaluate(data) for c in exp.dataset_claims("mnist01")}
+
+
+def test_claims_follow_the_numbers():
+    random = _curves(
+        train_accuracy=[1.0, 0.9, 0.5],
+        test_accuracy=[0.505, 0.5, 0.5],
+        log_evidence_ratio=[300.0, 50.0, 0.1],
+        log_evidence_ratio_per_example=[1.5, 0.25, 0.0005],
+        mean_margin=[0.1, 0.2, 0.3],
+    )
+    informative = _curves(
+        train_accuracy=[1.0, 1.0, 0.9],
+        test_accuracy=[0.99, 0.99, 0.9],
+        log_evidence_ratio=[-10.0, -100.0, -1.0],
+        test_cross_entropy=[0.5, 0.05, 0.6],
+        cost=[0.01, 5.0, 100.0],
+        occam=[400.0, 100.0, 1.0],
+        mean_margin=[0.15, 0.3, 0.4],
+    )
+    data = {"lambda": [1e-6, 1e-2, 1e2], "seeds": [0], "mnist01": {"random": random, "informative": informative}}
+    claims = _claims(data)
+    assert claims["informative-fits-and-generalizes"].verdict == "holds"
+    assert claims["random-memorized"].verdict == "holds"
+    assert claims["evidence-positive-random"].verdict == "holds"  # E/N = 0.0005 at strong λ counts as E ≈ 0
+    assert claims["evidence-negative-informative"].verdict == "holds"
+    weak = claims["evidence-positive-weak-informative"]
+    assert weak.verdict == "fails" and "N ln 2" in weak.note
+    assert claims["evidence-tracks-test-cross-entropy"].verdict == "holds"
+    assert claims["margin-larger-informative"].value["ratio"] == pytest.approx(1.5)
+
+    random["log_evidence_ratio_per_example"]["per_seed"] = [[1.5, -0.5, 0.0]]
+    informative["test_accuracy"]["mean"][0] = 0.9
+    claims = _claims(data)
+    assert claims["evidence-positive-random"].verdict == "fails"
+    assert claims["evidence-positive-random"].value["violations"] == 1
+    assert claims["informative-fits-and-generalizes"].verdict == "fails"
+
+
+def test_a_dataset_not_run_leaves_its_claims_inconclusive():
+    claims = _claims({"lambda": [1e-6, 1.0], "seeds": [0]})
+    assert {c.verdict for c in claims.values()} == {"inconclusive"}
+    assert "mnist01 was not run" in claims["random-memorized"].note
