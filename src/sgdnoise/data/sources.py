@@ -25,6 +25,7 @@ import os
 import tempfile
 import urllib.request
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -409,70 +410,33 @@ def _load(
     return _to_task(name, arrays, origin, flatten, device, dtype)
 
 
-def load_mnist(
-    path: str | Path | None = None,
-    *,
-    cache_dir: str | Path | None = None,
-    download: bool = True,
-    verify: bool = True,
-    flatten: bool = True,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype = torch.float32,
-) -> TaskData:
-    """MNIST (60000 train / 10000 test, canonical order): x in [0,1] of shape (N,784) or (N,28,28)."""
-    return _load(
-        "mnist",
-        path,
-        cache_dir=cache_dir,
-        download=download,
-        verify=verify,
-        flatten=flatten,
-        device=device,
-        dtype=dtype,
-    )
+def _loader(name: str, flatten_default: bool, doc: str) -> Callable[..., TaskData]:
+    """The public loader of dataset ``name`` (resolved as the module docstring says)."""
+
+    def load(
+        path: str | Path | None = None,
+        *,
+        cache_dir: str | Path | None = None,
+        download: bool = True,
+        verify: bool = True,
+        flatten: bool = flatten_default,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> TaskData:
+        options = {"download": download, "verify": verify, "flatten": flatten, "device": device, "dtype": dtype}
+        return _load(name, path, cache_dir=cache_dir, **options)
+
+    load.__name__ = load.__qualname__ = f"load_{name}"
+    load.__doc__ = doc
+    return load
 
 
-def load_fashion_mnist(
-    path: str | Path | None = None,
-    *,
-    cache_dir: str | Path | None = None,
-    download: bool = True,
-    verify: bool = True,
-    flatten: bool = True,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype = torch.float32,
-) -> TaskData:
-    """Fashion-MNIST (60000 / 10000): x in [0,1] of shape (N,784) or (N,28,28)."""
-    return _load(
-        "fashion_mnist",
-        path,
-        cache_dir=cache_dir,
-        download=download,
-        verify=verify,
-        flatten=flatten,
-        device=device,
-        dtype=dtype,
-    )
-
-
-def load_cifar10(
-    path: str | Path | None = None,
-    *,
-    cache_dir: str | Path | None = None,
-    download: bool = True,
-    verify: bool = True,
-    flatten: bool = False,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype = torch.float32,
-) -> TaskData:
-    """CIFAR-10 (50000 / 10000): x in [0,1] of shape (N,3,32,32) or (N,3072); no package ships it."""
-    return _load(
-        "cifar10",
-        path,
-        cache_dir=cache_dir,
-        download=download,
-        verify=verify,
-        flatten=flatten,
-        device=device,
-        dtype=dtype,
-    )
+load_mnist = _loader(
+    "mnist", True, "MNIST (60000 train / 10000 test, canonical order): x in [0,1] of shape (N,784) or (N,28,28)."
+)
+load_fashion_mnist = _loader(
+    "fashion_mnist", True, "Fashion-MNIST (60000 / 10000): x in [0,1] of shape (N,784) or (N,28,28)."
+)
+load_cifar10 = _loader(
+    "cifar10", False, "CIFAR-10 (50000 / 10000): x in [0,1] of shape (N,3,32,32) or (N,3072); no package ships it."
+)
