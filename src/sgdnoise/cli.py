@@ -40,6 +40,11 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _first_choice_default(flag: str, choices: tuple[str, ...], help_text: str) -> Callable[..., Any]:
+    """A ``--flag`` option restricted to ``choices``, defaulting to the first."""
+    return click.option(flag, type=click.Choice(choices), default=choices[0], show_default=True, help=help_text)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 @click.version_option(package_name="sgdnoise")
@@ -56,13 +61,7 @@ def list_experiments() -> None:
 
 @main.command()
 @click.argument("name")
-@click.option(
-    "--scale",
-    type=click.Choice(SCALES),
-    default="quick",
-    show_default=True,
-    help="quick: minutes on a 2-core CPU; paper: the paper's settings.",
-)
+@_first_choice_default("--scale", SCALES, "quick: minutes on a 2-core CPU; paper: the paper's settings.")
 @click.option(
     "--out",
     "out_dir",
@@ -79,13 +78,7 @@ def list_experiments() -> None:
     metavar="KEY=VALUE",
     help="Change one setting of the experiment's spec (repeatable), e.g. --set seeds=5.",
 )
-@click.option(
-    "--executor",
-    type=click.Choice(EXECUTOR_CHOICES),
-    default="auto",
-    show_default=True,
-    help="Where sweeps run: this process, a local process pool, or Ray.",
-)
+@_first_choice_default("--executor", EXECUTOR_CHOICES, "Where sweeps run: this process, a local process pool, or Ray.")
 @click.option(
     "--address",
     "ray_address",

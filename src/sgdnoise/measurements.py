@@ -25,13 +25,13 @@ from torch import nn
 
 from sgdnoise.data import Dataset, TaskData
 from sgdnoise.instruments import hessian_eigenvalues, hessian_norm, recalibrate_batch_norm
+from sgdnoise.validation import positive_int
 
 
 def _check_common(name: str, max_examples: int, seed: int) -> None:
     if not isinstance(name, str) or not name:
         raise ValueError(f"a measurement name must be a non-empty string, got {name!r}")
-    if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1:
-        raise ValueError(f"max_examples must be a positive int, got {max_examples!r}")
+    positive_int("max_examples", max_examples)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
 
@@ -125,8 +125,7 @@ class LambdaMax:
 
     def __post_init__(self) -> None:
         _check_common(self.name, self.max_examples, self.seed)
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be a positive int, got {self.max_iter!r}")
+        positive_int("max_iter", self.max_iter)
 
     def to_dict(self) -> dict[str, Any]:
         return _to_dict(self)
@@ -154,10 +153,7 @@ class BNRecalibratedAccuracy:
 
     def __post_init__(self) -> None:
         _check_common(self.name, self.max_examples, self.seed)
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 2:
-            raise ValueError(
-                f"batch_size must be an int >= 2 (batch statistics need two examples), got {self.batch_size!r}"
-            )
+        positive_int("batch_size (batch statistics need two examples)", self.batch_size, minimum=2)
 
     def to_dict(self) -> dict[str, Any]:
         return _to_dict(self)

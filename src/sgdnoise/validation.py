@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 
 
 def positive_int(name: str, value: object, *, minimum: int = 1, optional: bool = False) -> int | None:
@@ -22,3 +23,13 @@ def positive_number(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
+
+
+def registered_type(data: object, registry: Mapping[str, type], what: str) -> type:
+    """The class that ``data``'s ``"type"`` names in ``registry`` (a serialised ``{"type": ClassName, …}``);
+    a dict without a known type is a ValueError naming ``what`` and the known types."""
+    if not isinstance(data, dict) or "type" not in data:
+        raise ValueError(f"a {what} dict needs a 'type' key, got {data!r}")
+    if data["type"] not in registry:
+        raise ValueError(f"unknown {what} type {data['type']!r}; known: {sorted(registry)}")
+    return registry[data["type"]]

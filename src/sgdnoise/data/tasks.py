@@ -296,15 +296,22 @@ def fashion_mnist_task(
         "task": "fashion_mnist",
         "seed": seed,
         "source": source.meta.get("source"),
-        "n_train": len(task.train),
-        "n_validation": 0 if task.validation is None else len(task.validation),
-        "n_test": len(task.test),
+        **_split_sizes(task),
         "pool": pool,
         "image_side": side,
         "standardized": "per-feature, train statistics",
         **indices,
     }
     return TaskData(task.train, task.test, meta, validation=task.validation)
+
+
+def _split_sizes(task: TaskData) -> dict[str, int]:
+    """``n_train``, ``n_validation`` (0 without a validation split) and ``n_test`` of a task, for its meta."""
+    return {
+        "n_train": len(task.train),
+        "n_validation": 0 if task.validation is None else len(task.validation),
+        "n_test": len(task.test),
+    }
 
 
 def cifar10_task(
@@ -338,9 +345,7 @@ def cifar10_task(
         "task": "cifar10",
         "seed": seed,
         "source": source.meta.get("source"),
-        "n_train": len(task.train),
-        "n_validation": 0 if task.validation is None else len(task.validation),
-        "n_test": len(task.test),
+        **_split_sizes(task),
         "standardized": "per-channel, train statistics",
         **indices,
     }

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
-from sgdnoise.validation import positive_number
+from sgdnoise.validation import positive_number, registered_type
 
 _REGISTRY: dict[str, type[Schedule]] = {}
 _EPS = 1e-9  # progress is a ratio of integers; guard floor() against 0.55 * 20 = 10.999999...
@@ -53,11 +53,7 @@ class Schedule:
 
 def schedule_from_dict(data: dict[str, Any]) -> Schedule:
     """Inverse of ``Schedule.to_dict``."""
-    if not isinstance(data, dict) or "type" not in data:
-        raise ValueError(f"a schedule dict needs a 'type' key, got {data!r}")
-    kind = data["type"]
-    if kind not in _REGISTRY:
-        raise ValueError(f"unknown schedule type {kind!r}; known: {sorted(_REGISTRY)}")
+    schedule_type = registered_type(data, _REGISTRY, "schedule")
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key == "type":
@@ -67,7 +63,7 @@ def schedule_from_dict(data: dict[str, Any]) -> Schedule:
         elif isinstance(value, list):
             value = tuple(schedule_from_dict(v) if isinstance(v, dict) else v for v in value)
         kwargs[key] = value
-    return _REGISTRY[kind](**kwargs)
+    return schedule_type(**kwargs)
 
 
 def as_schedule(value: float | Schedule) -> Schedule:

@@ -8,6 +8,8 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from sgdnoise.validation import registered_type
+
 
 @runtime_checkable
 class ModelSpec(Protocol):
@@ -29,12 +31,7 @@ def register_model_spec(cls: type) -> type:
 
 def model_spec_from_dict(data: dict[str, Any]) -> ModelSpec:
     """Inverse of ``spec.to_dict()`` for every registered spec class."""
-    if not isinstance(data, dict) or "type" not in data:
-        raise ValueError(f"a model spec dict needs a 'type' key, got {data!r}")
-    kind = data["type"]
-    if kind not in _SPECS:
-        raise ValueError(f"unknown model spec type {kind!r}; known: {sorted(_SPECS)}")
-    return _SPECS[kind].from_dict(data)
+    return registered_type(data, _SPECS, "model spec").from_dict(data)
 
 
 def spec_to_dict(spec: Any) -> dict[str, Any]:

@@ -307,33 +307,14 @@ def equilibrium_comparison(
     lr: float,
     batch_size: float,
     gradient_variance: float,
-    method: Method = "sde",
-    step_fraction: float = 0.1,
-    duration: float,
-    burn_in: float,
-    chains: int = 1000,
-    seed: int = 0,
-    init: np.ndarray | None = None,
     grid_points: int = 1201,
+    **simulation: Any,
 ) -> EquilibriumComparison:
-    """`simulate` and both predictions (Thm 1 eq. 2 integral, Thm 2 eq. 3 Laplace) for one setting."""
+    """`simulate` (``simulation``: its other keyword arguments) and both predictions (Thm 1 eq. 2 integral,
+    Thm 2 eq. 3 Laplace) for one setting."""
     minima = (find_minimum(loss, 0), find_minimum(loss, 1))
-    gibbs = gibbs_log_ratio(
-        loss, lr=lr, batch_size=batch_size, gradient_variance=gradient_variance, grid_points=grid_points, minima=minima
-    )
-    occupation = simulate(
-        loss,
-        lr=lr,
-        batch_size=batch_size,
-        gradient_variance=gradient_variance,
-        method=method,
-        step_fraction=step_fraction,
-        duration=duration,
-        burn_in=burn_in,
-        chains=chains,
-        seed=seed,
-        init=init,
-        minima=minima,
-    )
-    laplace = laplace_log_ratio(*minima, lr=lr, batch_size=batch_size, gradient_variance=gradient_variance)
+    noise = {"lr": lr, "batch_size": batch_size, "gradient_variance": gradient_variance}
+    gibbs = gibbs_log_ratio(loss, **noise, grid_points=grid_points, minima=minima)
+    occupation = simulate(loss, **noise, **simulation, minima=minima)
+    laplace = laplace_log_ratio(*minima, **noise)
     return EquilibriumComparison(occupation, gibbs, laplace, *minima)
