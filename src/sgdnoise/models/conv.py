@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sgdnoise.models.norm import GhostBatchNorm2d
-from sgdnoise.models.spec import check_image_shape, register_model_spec, spec_kwargs, spec_to_dict
+from sgdnoise.models.spec import DataclassSpec, check_image_shape, register_model_spec
 
 Norm = Literal["batch", "ghost", "skipinit"]
 NORMS: tuple[str, ...] = ("batch", "ghost", "skipinit")
@@ -76,7 +76,7 @@ class VGG(nn.Module):
 
 @register_model_spec
 @dataclass(frozen=True)
-class VGGSpec:
+class VGGSpec(DataclassSpec):
     """A VGG with batch norm; ``config`` lists conv widths and "M" (max pool). ``ghost_batch_size=None``
     is ordinary batch norm. The input height and width must be divisible by 2^(number of pools)."""
 
@@ -99,13 +99,6 @@ class VGGSpec:
 
     def build(self) -> nn.Module:
         return _he_init(VGG(self.config, self.input_shape, self.num_classes, self.ghost_batch_size))
-
-    def to_dict(self) -> dict[str, Any]:
-        return spec_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VGGSpec:
-        return cls(**spec_kwargs(data))
 
 
 def vgg11(num_classes: int = 10, ghost_batch_size: int | None = None) -> VGGSpec:
@@ -160,7 +153,7 @@ class ResNet(nn.Module):
 
 @register_model_spec
 @dataclass(frozen=True)
-class ResNetSpec:
+class ResNetSpec(DataclassSpec):
     """A He et al. 2016 CIFAR ResNet of ``depth`` = 6n + 2 (n blocks per stage; 8 for tests, 20, 32,
     44, 56, 110) with option-A (parameter-free, zero-padded identity) shortcuts — the paper's choice
     for CIFAR-10 — and (ghost) batch norm (``ghost_batch_size=None``: ordinary batch norm)."""
@@ -178,13 +171,6 @@ class ResNetSpec:
 
     def build(self) -> nn.Module:
         return _he_init(ResNet((self.depth - 2) // 6, self.input_shape, self.num_classes, self.ghost_batch_size))
-
-    def to_dict(self) -> dict[str, Any]:
-        return spec_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ResNetSpec:
-        return cls(**spec_kwargs(data))
 
 
 def resnet56(num_classes: int = 10, ghost_batch_size: int | None = None) -> ResNetSpec:
@@ -242,7 +228,7 @@ class WideResNet(nn.Module):
 
 @register_model_spec
 @dataclass(frozen=True)
-class WideResNetSpec:
+class WideResNetSpec(DataclassSpec):
     """WRN-``depth``-``widen_factor`` (depth = 6n + 4) with ``norm``: "batch" (ordinary batch norm),
     "ghost" (ghost batch norm, ``ghost_batch_size`` defaulting to 64 as in Smith, Elsen & De 2020 §3.2)
     or "skipinit" (no normalisation; De & Smith 2020, used by Smith, Elsen & De 2020 §4 without
@@ -274,13 +260,6 @@ class WideResNetSpec:
             self.depth, self.widen_factor, self.input_shape, self.num_classes, self.norm, self.ghost_batch_size
         )
         return _he_init(model)
-
-    def to_dict(self) -> dict[str, Any]:
-        return spec_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> WideResNetSpec:
-        return cls(**spec_kwargs(data))
 
 
 def wrn_16_4(norm: Norm = "batch", num_classes: int = 10, ghost_batch_size: int | None = None) -> WideResNetSpec:

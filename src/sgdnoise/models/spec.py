@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 import torch
 from torch import nn
@@ -43,6 +43,17 @@ def spec_to_dict(spec: Any) -> dict[str, Any]:
 def spec_kwargs(data: dict[str, Any]) -> dict[str, Any]:
     """Constructor arguments from ``spec_to_dict`` output (lists back to tuples)."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k != "type"}
+
+
+class DataclassSpec:
+    """``to_dict`` / ``from_dict`` of a frozen-dataclass model spec (``spec_to_dict`` / ``spec_kwargs``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return spec_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        return cls(**spec_kwargs(data))
 
 
 def check_image_shape(input_shape: Any) -> tuple[int, int, int]:
