@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 from test_smith_le_2018_sgd import GRID, curve, data, peaked
 
-from sgdnoise.experiments.smith_le_2018 import scaling_lr, sgd
+from sgdnoise.experiments.smith_le_2018 import scaling_lr
+from sgdnoise.experiments.smith_le_2018.scaling import with_scaling_law
 
 
 def _claims(curves, fit_min_x=None):
-    scaling = sgd.with_scaling_law(data(curves, GRID), "ε", fit_min_x)
+    scaling = with_scaling_law(data(curves, GRID), "ε", fit_min_x)
     return {c.id: c for c in (claim.evaluate(scaling) for claim in scaling_lr.CLAIMS)}, scaling
 
 

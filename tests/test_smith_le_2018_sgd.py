@@ -4,6 +4,7 @@ import pytest
 from sgdnoise.experiments import get_experiment
 from sgdnoise.experiments.claims import NotEnoughData
 from sgdnoise.experiments.smith_le_2018 import sgd
+from sgdnoise.experiments.smith_le_2018.scaling import epochs_at_optimum, with_scaling_law
 
 NAMES = (
     "smith-le-gap",
@@ -114,6 +115,6 @@ def test_an_optimum_just_before_skipped_batch_sizes_counts_as_an_edge():
 def test_epochs_at_the_optimum_come_from_the_scaling_law():
     rng = np.random.default_rng(1)
     curves = [curve(peaked(GRID, 30 * x, rng=rng), x=x, n_train=2000) for x in (1.0, 3.0)]
-    scaling = sgd.with_scaling_law(data(curves, GRID), "ε", None)
+    scaling = with_scaling_law(data(curves, GRID), "ε", None)
     assert [o["value"] for o in scaling["scaling"]["optima"]] == [30.0, 100.0]
-    assert sgd.epochs_at_optimum(scaling) == {"epochs_at_B_opt": [15.0, 50.0]}
+    assert epochs_at_optimum(scaling) == {"epochs_at_B_opt": [15.0, 50.0]}

@@ -202,26 +202,16 @@ Point = tuple[CurveKey, float, float | None]  # (curve, ε_eff, ε_f)
 
 
 class Optimum(TypedDict):
-    """``analysis.TunedOptimum.to_dict()``: the tuned optimum of one curve for one objective."""
+    """The fields of ``analysis.TunedOptimum.to_dict()`` read here: one curve's tuned optimum for one
+    objective (the stored record holds the rest of them too)."""
 
     index: int
     value: float
-    score: float
-    score_std: float
     band_lower: float
     band_upper: float
     at_edge: bool
-    band_at_edge: bool
-    established: bool
-    reason: str | None
-    k: int
-    n_runs: int
-    n_failed: int
-    maximize: bool
-    values: list[float]
-    means: list[float]
-    stds: list[float]
-    in_band: list[bool]
+    score: float
+    score_std: float
 
 
 class Curve(TypedDict):

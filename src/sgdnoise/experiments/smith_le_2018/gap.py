@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 from sgdnoise.experiments.base import Experiment, Figure
 from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Verdict
@@ -17,6 +18,7 @@ from sgdnoise.experiments.smith_le_2018.sgd import (
     Curve,
     SGDSweepSpec,
     SweepData,
+    Swept,
     final_accuracy,
     gap_figure,
     paper,
@@ -46,6 +48,19 @@ def small_beats_full(curve_index: int) -> Callable[[SweepData], Verdict]:
         return Verdict.of(value[f"B{SMALL_BATCH}"] > value[f"B{FULL_BATCH}"], value)
 
     return check
+
+
+def gap_experiment_fields(figure: str, figure_title: str, swept: Swept) -> dict[str, Any]:
+    """The ``Experiment`` fields Fig. 3 and Fig. 8 share but for the figure's name and title and what is
+    swept: the tiny run, the run, the figure (``gap_figure``) and the settings."""
+    return {
+        "tiny": {
+            scale: {"budget": 3, "seeds": 1, "eval_points": 2, "dataset": "standin"} for scale in ("quick", "paper")
+        },
+        "run": functools.partial(sweep_data, swept=swept),
+        "figures": (Figure(figure, functools.partial(gap_figure, name=figure, title=figure_title), SweepData),),
+        "settings": settings,
+    }
 
 
 GAP_TEST = ClaimTest(
@@ -82,15 +97,6 @@ EXPERIMENT = Experiment(
         "quick": SGDSweepSpec(batch_sizes=(30, 1000), seeds=2, budget=1000, eval_points=20),
         "paper": SGDSweepSpec(batch_sizes=(30, 1000), seeds=5, budget=10_000, eval_points=40),
     },
-    tiny={scale: {"budget": 3, "seeds": 1, "eval_points": 2, "dataset": "standin"} for scale in ("quick", "paper")},
-    run=functools.partial(sweep_data, swept="none"),
     claims=CLAIMS,
-    figures=(
-        Figure(
-            "fig3",
-            functools.partial(gap_figure, name="fig3", title="Fig. 3 — B = 30 vs full batch, no regularisation"),
-            SweepData,
-        ),
-    ),
-    settings=settings,
+    **gap_experiment_fields("fig3", "Fig. 3 — B = 30 vs full batch, no regularisation", swept="none"),
 )

@@ -333,8 +333,18 @@ def check_minibatch_std(data: GradientNoiseData) -> Verdict:
     )
 
 
-def _app_c(quote: str) -> Provenance:
-    return Provenance("smith-le-2018", "App. C, Fig. 9", quote)
+SINGLE_EXAMPLE_PROVENANCE = Provenance(
+    "smith-le-2018", "App. C, Fig. 9", "The distribution is double peaked and clearly not Gaussian."
+)
+
+
+def _per_repeat_test(statistic: str, rule: str, **thresholds: float) -> ClaimTest:
+    """A test that holds when ``rule`` holds in at least REQUIRED_FRACTION of the repeats."""
+    return ClaimTest(
+        statistic,
+        f"{rule} in ≥ REQUIRED_FRACTION of the repeats",
+        {**thresholds, "REQUIRED_FRACTION": REQUIRED_FRACTION},
+    )
 
 
 CLAIMS = (
@@ -342,11 +352,11 @@ CLAIMS = (
         id="fig9/single-example-not-gaussian",
         statement=f"single-example gradients: D'Agostino–Pearson p < {NOT_GAUSSIAN_PVALUE:g} {REQUIRED}",
         kind="paper",
-        provenance=_app_c("The distribution is double peaked and clearly not Gaussian."),
-        test=ClaimTest(
+        provenance=SINGLE_EXAMPLE_PROVENANCE,
+        test=_per_repeat_test(
             "D'Agostino–Pearson K² p-value of one random softmax weight's single-example gradients",
-            "p < NOT_GAUSSIAN_PVALUE in ≥ REQUIRED_FRACTION of the repeats",
-            {"NOT_GAUSSIAN_PVALUE": NOT_GAUSSIAN_PVALUE, "REQUIRED_FRACTION": REQUIRED_FRACTION},
+            "p < NOT_GAUSSIAN_PVALUE",
+            NOT_GAUSSIAN_PVALUE=NOT_GAUSSIAN_PVALUE,
         ),
         check=check_not_gaussian,
     ),
@@ -355,11 +365,11 @@ CLAIMS = (
         statement=f"single-example gradient distribution has ≥ 2 KDE modes (prominence ≥ {MODE_PROMINENCE:.0%}) "
         + REQUIRED,
         kind="paper",
-        provenance=_app_c("The distribution is double peaked and clearly not Gaussian."),
-        test=ClaimTest(
+        provenance=SINGLE_EXAMPLE_PROVENANCE,
+        test=_per_repeat_test(
             "modes of a Gaussian KDE (Silverman's robust bandwidth) of the single-example gradients",
-            "≥ 2 modes of prominence ≥ MODE_PROMINENCE × the peak, in ≥ REQUIRED_FRACTION of the repeats",
-            {"MODE_PROMINENCE": MODE_PROMINENCE, "REQUIRED_FRACTION": REQUIRED_FRACTION},
+            "≥ 2 modes of prominence ≥ MODE_PROMINENCE × the peak,",
+            MODE_PROMINENCE=MODE_PROMINENCE,
         ),
         check=check_double_peaked,
     ),
@@ -375,10 +385,10 @@ CLAIMS = (
             "approaching the Gaussian limit.",
             paper_value="mini-batches of 30 images (without replacement)",
         ),
-        test=ClaimTest(
+        test=_per_repeat_test(
             "K²(single) / K²(minibatch means), both on min(N, number of minibatches) samples",
-            "≥ IMPROVEMENT_FACTOR in ≥ REQUIRED_FRACTION of the repeats",
-            {"IMPROVEMENT_FACTOR": IMPROVEMENT_FACTOR, "REQUIRED_FRACTION": REQUIRED_FRACTION},
+            "≥ IMPROVEMENT_FACTOR",
+            IMPROVEMENT_FACTOR=IMPROVEMENT_FACTOR,
         ),
         check=check_minibatch_closer,
     ),
@@ -392,10 +402,10 @@ CLAIMS = (
             "we approximated the difference between the full batch gradient and the mini-batch gradient estimate, "
             "α = (dC − dĈ), by a Gaussian random variable",
         ),
-        test=ClaimTest(
+        test=_per_repeat_test(
             "std(minibatch means) / (σ·√(1/B − 1/N)), σ the single-example std",
-            "|ratio − 1| ≤ STD_TOLERANCE in ≥ REQUIRED_FRACTION of the repeats",
-            {"STD_TOLERANCE": STD_TOLERANCE, "REQUIRED_FRACTION": REQUIRED_FRACTION},
+            "|ratio − 1| ≤ STD_TOLERANCE",
+            STD_TOLERANCE=STD_TOLERANCE,
         ),
         check=check_minibatch_std,
     ),

@@ -10,21 +10,16 @@ and task): copy ``runs/smith-le-gap/store.sqlite`` into ``runs/smith-le-l2/`` be
 
 from __future__ import annotations
 
-import functools
-
-from sgdnoise.experiments.base import Experiment, Figure
+from sgdnoise.experiments.base import Experiment
 from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Verdict
-from sgdnoise.experiments.smith_le_2018.gap import FULL_BATCH, GAP_TEST, SMALL_BATCH, small_beats_full
-from sgdnoise.experiments.smith_le_2018.sgd import (
-    CHANCE_ACCURACY,
-    SGDSweepSpec,
-    SweepData,
-    final_accuracy,
-    gap_figure,
-    paper,
-    settings,
-    sweep_data,
+from sgdnoise.experiments.smith_le_2018.gap import (
+    FULL_BATCH,
+    GAP_TEST,
+    SMALL_BATCH,
+    gap_experiment_fields,
+    small_beats_full,
 )
+from sgdnoise.experiments.smith_le_2018.sgd import CHANCE_ACCURACY, SGDSweepSpec, SweepData, final_accuracy, paper
 
 
 def check_l2_shrinks_gap(data: SweepData) -> Verdict:
@@ -87,13 +82,6 @@ EXPERIMENT = Experiment(
         "quick": SGDSweepSpec(batch_sizes=(30, 1000), seeds=2, budget=1000, l2_lambdas=(0.0, 0.1), eval_points=20),
         "paper": SGDSweepSpec(batch_sizes=(30, 1000), seeds=5, budget=10_000, l2_lambdas=(0.0, 0.1), eval_points=40),
     },
-    tiny={scale: {"budget": 3, "seeds": 1, "eval_points": 2, "dataset": "standin"} for scale in ("quick", "paper")},
-    run=functools.partial(sweep_data, swept="l2_lambda"),
     claims=CLAIMS,
-    figures=(
-        Figure(
-            "fig8", functools.partial(gap_figure, name="fig8", title="Fig. 8 — B = 30 vs full batch with L2"), SweepData
-        ),
-    ),
-    settings=settings,
+    **gap_experiment_fields("fig8", "Fig. 8 — B = 30 vs full batch with L2", swept="l2_lambda"),
 )

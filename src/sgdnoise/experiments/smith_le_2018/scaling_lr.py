@@ -7,20 +7,9 @@ runs above 350 000 examples are skipped (ε = 0.3: B ≥ 300; ε = 1: B = 1000, 
 
 from __future__ import annotations
 
-import functools
-
-from sgdnoise.experiments.base import Experiment, Figure
-from sgdnoise.experiments.smith_le_2018.sgd import (
-    PAPER_B_GRID,
-    TINY,
-    ScalingData,
-    SGDSweepSpec,
-    paper,
-    scaling_claims,
-    scaling_figure,
-    scaling_run,
-    settings,
-)
+from sgdnoise.experiments.base import Experiment
+from sgdnoise.experiments.smith_le_2018.scaling import scaling_claims, scaling_experiment_fields
+from sgdnoise.experiments.smith_le_2018.sgd import PAPER_B_GRID, SGDSweepSpec, paper
 
 TITLE = "Fig. 5 — the optimal batch size grows with the learning rate, B_opt ∝ ε (Smith & Le 2018)"
 
@@ -41,7 +30,6 @@ CLAIMS = scaling_claims(
 EXPERIMENT = Experiment(
     name="smith-le-scaling-lr",
     description="Accuracy vs batch size for several ε (steps = budget/ε); B_opt vs ε.",
-    title=TITLE,
     paper="Smith & Le, ICLR 2018, §5, Figure 5",
     specs={
         "quick": SGDSweepSpec(
@@ -53,13 +41,8 @@ EXPERIMENT = Experiment(
         ),
         "paper": SGDSweepSpec(batch_sizes=PAPER_B_GRID, seeds=5, budget=10_000, epsilons=(0.1, 0.3, 1.0, 3.0, 10.0)),
     },
-    tiny={scale: {**TINY, "epsilons": (1.0, 3.0)} for scale in ("quick", "paper")},
-    run=functools.partial(scaling_run, swept="epsilon", x_name="ε"),
     claims=CLAIMS,
-    figures=(
-        Figure(
-            "fig5", functools.partial(scaling_figure, name="fig5", title=TITLE, x_label="learning rate ε"), ScalingData
-        ),
+    **scaling_experiment_fields(
+        "fig5", TITLE, swept="epsilon", x_name="ε", x_label="learning rate ε", tiny={"epsilons": (1.0, 3.0)}
     ),
-    settings=settings,
 )

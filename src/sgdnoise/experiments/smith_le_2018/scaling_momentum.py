@@ -7,20 +7,9 @@ scale: m ∈ {0.5, 0.9, 0.95} and B ∈ {3, …, 300}.
 
 from __future__ import annotations
 
-import functools
-
-from sgdnoise.experiments.base import Experiment, Figure
-from sgdnoise.experiments.smith_le_2018.sgd import (
-    PAPER_B_GRID,
-    TINY,
-    ScalingData,
-    SGDSweepSpec,
-    paper,
-    scaling_claims,
-    scaling_figure,
-    scaling_run,
-    settings,
-)
+from sgdnoise.experiments.base import Experiment
+from sgdnoise.experiments.smith_le_2018.scaling import scaling_claims, scaling_experiment_fields
+from sgdnoise.experiments.smith_le_2018.sgd import PAPER_B_GRID, SGDSweepSpec, paper
 
 TITLE = "Fig. 7 — the optimal batch size grows with momentum, B_opt ∝ 1/(1−m) (Smith & Le 2018)"
 
@@ -45,7 +34,6 @@ CLAIMS = scaling_claims(
 EXPERIMENT = Experiment(
     name="smith-le-scaling-momentum",
     description="Accuracy vs batch size for several momentum coefficients m; B_opt vs 1/(1−m).",
-    title=TITLE,
     paper="Smith & Le, ICLR 2018, §5 and Appendix D, Figure 7",
     specs={
         "quick": SGDSweepSpec(batch_sizes=(3, 10, 30, 100, 300), seeds=2, budget=1000, momenta=(0.5, 0.9, 0.95)),
@@ -53,11 +41,8 @@ EXPERIMENT = Experiment(
             batch_sizes=PAPER_B_GRID, seeds=5, budget=10_000, momenta=(0.0, 0.5, 0.8, 0.9, 0.95, 0.98)
         ),
     },
-    tiny={scale: {**TINY, "momenta": (0.5, 0.9)} for scale in ("quick", "paper")},
-    run=functools.partial(scaling_run, swept="momentum", x_name="1/(1−m)"),
     claims=CLAIMS,
-    figures=(
-        Figure("fig7", functools.partial(scaling_figure, name="fig7", title=TITLE, x_label="1/(1−m)"), ScalingData),
+    **scaling_experiment_fields(
+        "fig7", TITLE, swept="momentum", x_name="1/(1−m)", x_label="1/(1−m)", tiny={"momenta": (0.5, 0.9)}
     ),
-    settings=settings,
 )

@@ -10,19 +10,9 @@ claims report the epochs at each optimum).
 
 from __future__ import annotations
 
-import functools
-
-from sgdnoise.experiments.base import Experiment, Figure
-from sgdnoise.experiments.smith_le_2018.sgd import (
-    TINY,
-    ScalingData,
-    SGDSweepSpec,
-    paper,
-    scaling_claims,
-    scaling_figure,
-    scaling_run,
-    settings,
-)
+from sgdnoise.experiments.base import Experiment
+from sgdnoise.experiments.smith_le_2018.scaling import scaling_claims, scaling_experiment_fields
+from sgdnoise.experiments.smith_le_2018.sgd import SGDSweepSpec, paper
 
 TITLE = "Fig. 6 — the optimal batch size grows with the training set size, B_opt ∝ N (Smith & Le 2018)"
 CAVEAT = (
@@ -50,7 +40,6 @@ CLAIMS = scaling_claims(
 EXPERIMENT = Experiment(
     name="smith-le-scaling-n",
     description="Accuracy vs batch size for several training-set sizes N; B_opt vs N.",
-    title=TITLE,
     paper="Smith & Le, ICLR 2018, §5, Figure 6",
     specs={
         "quick": SGDSweepSpec(
@@ -68,15 +57,13 @@ EXPERIMENT = Experiment(
             fit_min_x=20_000,
         ),
     },
-    tiny={scale: {**TINY, "train_sizes": (40, 80), "fit_min_x": None} for scale in ("quick", "paper")},
-    run=functools.partial(scaling_run, swept="n_train", x_name="N"),
     claims=CLAIMS,
-    figures=(
-        Figure(
-            "fig6",
-            functools.partial(scaling_figure, name="fig6", title=TITLE, x_label="training set size N"),
-            ScalingData,
-        ),
+    **scaling_experiment_fields(
+        "fig6",
+        TITLE,
+        swept="n_train",
+        x_name="N",
+        x_label="training set size N",
+        tiny={"train_sizes": (40, 80), "fit_min_x": None},
     ),
-    settings=settings,
 )

@@ -10,6 +10,7 @@ One module per figure uses it:
 - ``scaling_lr`` (``smith-le-scaling-lr``, Fig. 5): accuracy vs B for several ε (steps = budget/ε), B_opt ∝ ε.
 - ``scaling_n`` (``smith-le-scaling-n``, Fig. 6): accuracy vs B for several N, B_opt ∝ N.
 - ``scaling_momentum`` (``smith-le-scaling-momentum``, Fig. 7): accuracy vs B for several m, B_opt ∝ 1/(1−m).
+  (What Fig. 5–7 share beyond this set-up is in ``scaling``.)
 - ``l2`` (``smith-le-l2``, Fig. 8, App. B): Fig. 3 with L2 λ = 0.1 on the *summed* cost, C = H + λ|ω|²/2
   with H = Σ_i C_i. Per mean loss that is λ/N (1e-4 at N = 1000), and the paper's update shrinks ω by
   ε·λ/N per step; the engine's weight decay is ``l2 = λ/(c·N)`` with c = ``LR_PER_EPSILON`` (so lr·l2 =
@@ -58,8 +59,8 @@ from sgdnoise import analysis, plots
 from sgdnoise.data import TaskData, mnist_standin_task, smith_le_mnist_task
 from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import RunContext
-from sgdnoise.experiments.claims import ClaimSpec, NotEnoughData, Provenance
-from sgdnoise.experiments.grid import GridResults, ScalingLaw, mean_std, nullable, scaling_law, scaling_law_claims
+from sgdnoise.experiments.claims import NotEnoughData, Provenance
+from sgdnoise.experiments.grid import GridResults, mean_std, nullable
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.models import smith_le_shallow_net
 from sgdnoise.results import nan_if_none
@@ -81,10 +82,6 @@ STORE_NAMESPACE = "smith-le-sgd"
 FAIL_ACCURACY = 0.5  # "fails to train": final test accuracy below this (chance is 0.1)
 CHANCE_ACCURACY = 0.1  # a diverged run's score in final_accuracy (10 classes)
 PAPER_B_GRID = (1, 3, 10, 30, 100, 300, 1000)
-# Fig. 5-7: B_opt ∝ x^k with k in [EXPONENT_MIN, EXPONENT_MAX]; and, a claim of its own at both scales, the
-# paper's k = PAPER_EXPONENT inside the bootstrap CI (once a spec field, on at paper scale only)
-EXPONENT_MIN, EXPONENT_MAX, PAPER_EXPONENT = 0.5, 1.5, 1.0
-N_BOOTSTRAP = 1000
 # a run of seconds on the synthetic stand-in (the conformance suite's smoke run; per figure a few more fields)
 TINY: dict[str, Any] = {
     "batch_sizes": (1, 4, 16, 40),
@@ -224,12 +221,6 @@ class SweepData(TypedDict):
     subset_seed: int
     swept: str
     curves: list[Curve]
-
-
-class ScalingData(SweepData):
-    """Fig. 5–7: the curves plus the scaling-law analysis the claims check."""
-
-    scaling: ScalingLaw
 
 
 # ---- running a grid ------------------------------------------------------------------------------------------
@@ -419,55 +410,6 @@ def paper(where: str, quote: str, paper_value: str | None = None, *, calibrated:
     return Provenance("smith-le-2018", where, quote, paper_value, EPSILON_MAPPING if calibrated else None)
 
 
-def scaling_run(spec: SGDSweepSpec, ctx: RunContext, swept: Swept, x_name: str) -> ScalingData:
-    """Fig. 5–7's run: the curves and the scaling law of their final test accuracy over B."""
-    return with_scaling_law(sweep_data(spec, ctx, swept), x_name, spec.fit_min_x)
-
-
-def with_scaling_law(data: SweepData, x_name: str, fit_min_x: float | None) -> ScalingData:
-    """``data`` plus the scaling law (``grid.scaling_law``) of its curves' final test accuracy over B;
-    curves with x < ``fit_min_x`` are not considered."""
-    x = [curve["x"] for curve in data["curves"]]
-    law = scaling_law(
-        x_name,
-        x,
-        data["batch_sizes"],
-        [accuracy_matrix(curve) for curve in data["curves"]],
-        ran=[run_mask(curve) for curve in data["curves"]],
-        considered=[fit_min_x is None or value >= fit_min_x for value in x],
-        n_bootstrap=N_BOOTSTRAP,
-    )
-    return {**data, "scaling": law}
-
-
-def epochs_at_optimum(data: ScalingData) -> dict[str, list[float]]:
-    """Per curve the passes over the training set a run at its B_opt made (budget effects at large N)."""
-    optima = data["scaling"]["optima"]
-    return {
-        "epochs_at_B_opt": [
-            float(optimum["value"] * curve["steps"] / curve["n_train"])
-            for curve, optimum in zip(data["curves"], optima, strict=True)
-        ]
-    }
-
-
-def scaling_claims(
-    figure: str, x_name: str, grows: Provenance, exponent: Provenance, caveat: str = ""
-) -> tuple[ClaimSpec[ScalingData], ClaimSpec[ScalingData]]:
-    """Fig. 5–7's two claims (``grid.scaling_law_claims``): B_opt grows with x, and B_opt ∝ x^k with k
-    in [EXPONENT_MIN, EXPONENT_MAX]; the first claim's value adds the epochs at each curve's B_opt."""
-    return scaling_law_claims(
-        figure,
-        x_name,
-        grows=grows,
-        exponent=exponent,
-        exponent_range=(EXPONENT_MIN, EXPONENT_MAX),
-        paper_exponent=PAPER_EXPONENT,
-        caveat=caveat,
-        extra=epochs_at_optimum,
-    )
-
-
 # ---- figures --------------------------------------------------------------------------------------------------
 
 
@@ -517,62 +459,3 @@ def gap_figure(data: SweepData, fig_dir: Path, name: str, title: str) -> Path:
     ax_ce.legend(fontsize=8)
     fig.suptitle(title)
     return plots.save(fig, fig_dir / f"{name}_test_accuracy_cross_entropy.png")
-
-
-def _optima_panel(ax: Axes, scaling: ScalingLaw, x_label: str) -> None:
-    """B_opt vs the swept quantity (log-log), error bars to the next sampled batch size (open marker:
-    an optimum at an edge, or a curve left out of the check), the sub-grid optima the power law is
-    fitted to, the fitted line and its bootstrap CI."""
-    for i, (xi, optimum) in enumerate(zip(scaling["x"], scaling["optima"], strict=True)):
-        value = optimum["value"]
-        lower = optimum["lower"] if optimum["lower"] is not None else value
-        upper = optimum["upper"] if optimum["upper"] is not None else value
-        edge = optimum["at_edge"] or not scaling["considered"][i]
-        ax.errorbar(
-            [xi],
-            [value],
-            yerr=[[value - lower], [upper - value]],
-            marker="o",
-            capsize=3,
-            color="C0",
-            markerfacecolor="white" if edge else "C0",
-            linestyle="none",
-        )
-    fit = scaling["fit"]
-    if fit and fit["slope"] is not None:
-        fitted_x = np.asarray(fit["x"], float)
-        ax.plot(fitted_x, fit["estimates"], "x", color="C2", label="sub-grid optimum (fitted)")
-        grid = np.geomspace(fitted_x.min(), fitted_x.max(), 50)
-        ax.plot(grid, np.exp(fit["intercept"]) * grid ** fit["slope"], color="C2", label=f"fit: k = {fit['slope']:.2f}")
-        if fit["slope_ci"][0] is not None:
-            centre_x = np.exp(np.log(fitted_x).mean())
-            centre_y = np.exp(fit["intercept"]) * centre_x ** fit["slope"]
-            lows, highs = (centre_y * (grid / centre_x) ** k for k in fit["slope_ci"])
-            ax.fill_between(
-                grid,
-                np.minimum(lows, highs),
-                np.maximum(lows, highs),
-                color="C2",
-                alpha=0.2,
-                linewidth=0,
-                label=f"CI: k ∈ [{fit['slope_ci'][0]:.2f}, {fit['slope_ci'][1]:.2f}]",
-            )
-        ax.legend(fontsize=8)
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel=x_label,
-        ylabel="best observed batch size B_opt",
-        title="(b) open marker: optimum at an edge, or curve not checked (not fitted)",
-    )
-
-
-def scaling_figure(data: ScalingData, fig_dir: Path, name: str, title: str, x_label: str) -> Path:
-    """Smith & Le Fig. 5–7: (a) final test accuracy vs batch size per curve, (b) best observed batch
-    size vs the swept quantity with the fitted power law (``_optima_panel``)."""
-    fig, (ax_acc, ax_opt) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
-    final_accuracy_panel(ax_acc, data)
-    ax_acc.set_title("(a)")
-    _optima_panel(ax_opt, data["scaling"], x_label)
-    fig.suptitle(title)
-    return plots.save(fig, fig_dir / f"{name}_scaling.png")
