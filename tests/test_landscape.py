@@ -1,12 +1,14 @@
 """Loss along the line between two parameter vectors."""
 
 import copy
+import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from sgdnoise.instruments.landscape import interpolate
+from sgdnoise.instruments.landscape import endpoint_widths, interpolate, outward_width
 
 
 def problem(batch_norm: bool = False, seed: int = 0):
@@ -155,3 +157,75 @@ def test_interpolation_re_estimates_ghost_batch_norm_statistics_too():
         path.losses[0].item(), nn.functional.cross_entropy(reference(x), y).item(), rtol=1e-6, atol=0
     )
     assert torch.equal(layer.running_mean, torch.zeros(7))  # the model's own statistics are restored
+
+
+# ---- outward_width / endpoint_widths: how far out from an endpoint the loss stays below a threshold ----------
+
+
+def test_endpoint_widths_interpolate_a_crossing_on_the_grid() -> None:
+    alphas = [-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0]
+    losses = [3.0, 1.0, 0.0, 0.1, 0.0, 0.5, 1.5]
+
+    def line_loss(alpha: float) -> float:  # piecewise linear through the grid, flat beyond it
+        return float(np.interp(alpha, alphas, losses))
+
+    def widths(threshold: float) -> dict:
+        return endpoint_widths(line_loss, alphas, losses, threshold=threshold, cap=64.0, tolerance=0.01)
+
+    assert widths(0.5)["first"]["width"] == pytest.approx(0.25)
+    assert widths(1.0)["second"]["width"] == pytest.approx(0.75)
+    assert widths(5.0)["second"]["width"] is None
+
+
+def test_outward_width_beyond_the_grid_brackets_by_doubling_then_bisects() -> None:
+    calls: list[float] = []
+
+    def linear(d: float) -> float:  # crosses 1.0 at d = 3.3: bracket (2, 4), linear → exact
+        calls.append(d)
+        return 0.01 + 0.99 * d / 3.3
+
+    grid = [(i / 20, linear(i / 20)) for i in range(21)]
+    calls.clear()
+    found = outward_width(linear, grid, threshold=1.0, cap=64.0, tolerance=0.01)
+    assert found["width"] == pytest.approx(3.3, abs=1e-12)
+    assert not found["beyond_cap"]
+    assert calls[:2] == [2.0, 4.0]  # doubling from the grid's end d = 1
+    assert len(calls) == 2 + math.ceil(math.log2(2 / 0.01))  # then bisection of (2, 4) to 0.01
+    assert [d for d, _ in found["points"]] == sorted(d for d, _ in found["points"])
+
+    def quadratic(d: float) -> float:  # crosses 1.0 at d = sqrt(20) ≈ 4.47
+        return d * d / 20
+
+    found = outward_width(quadratic, [(0.0, 0.0), (1.0, 0.05)], threshold=1.0, cap=64.0, tolerance=1e-6)
+    assert found["width"] == pytest.approx(math.sqrt(20), abs=1e-6)
+
+
+def test_outward_width_inside_the_grid_at_the_endpoint_and_beyond_the_cap() -> None:
+    def bump(d: float) -> float:  # crosses 1.0 at d = 0.8 on the grid
+        return 0.1 + (d / 0.8) ** 2 * 0.9
+
+    grid = [(i / 10, bump(i / 10)) for i in range(11)]
+    found = outward_width(bump, grid, threshold=1.0, cap=64.0, tolerance=1e-6)
+    assert found["width"] == pytest.approx(0.8, abs=1e-6)
+    assert max(d for d, _ in found["points"]) == 1.0  # never left the grid
+    assert outward_width(lambda d: 2.0, [(0.0, 2.0)], threshold=1.0, cap=64.0, tolerance=0.01)["width"] == 0.0
+    flat = outward_width(lambda d: 0.1, [(0.0, 0.1), (1.0, 0.1)], threshold=1.0, cap=20.0, tolerance=0.01)
+    assert flat["width"] is None and flat["beyond_cap"]
+    assert [d for d, _ in flat["points"]] == [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 20.0]  # last step clipped
+    blown = outward_width(lambda d: math.nan if d > 5 else 0.1, [(0.0, 0.1)], threshold=1.0, cap=64.0, tolerance=0.01)
+    assert blown["width"] == pytest.approx(5.0, abs=0.01)  # a non-finite loss counts as above the threshold
+    calls: list[float] = []
+    outward_width(lambda d: calls.append(d) or 0.5, [(0.5, 0.5)], threshold=1.0, cap=2.0, tolerance=0.01)
+    assert calls == [0.0, 2.0]  # d = 0 measured when absent; doubling starts at d = 1 at least
+    with pytest.raises(ValueError):
+        outward_width(lambda d: 0.0, [], threshold=1.0, cap=0.0, tolerance=0.01)
+
+
+def test_endpoint_widths_walk_outwards_on_both_sides_of_the_line() -> None:
+    def loss(alpha: float) -> float:  # θ₁ side crosses 1.0 at α = -3 (d = 3), θ₂ side at α = 1.6 (d = 0.6)
+        return -alpha / 3 if alpha < 0 else (alpha - 1) / 0.6 if alpha > 1 else 0.0
+
+    alphas = [round(-1 + 0.1 * i, 10) for i in range(31)]
+    found = endpoint_widths(loss, alphas, [loss(a) for a in alphas], threshold=1.0, cap=64.0, tolerance=1e-3)
+    assert found["first"]["width"] == pytest.approx(3.0, abs=1e-9)
+    assert found["second"]["width"] == pytest.approx(0.6, abs=1e-9)

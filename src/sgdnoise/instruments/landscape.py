@@ -1,9 +1,13 @@
 """The loss along the line between two parameter vectors (Goodfellow et al. 2014; Jastrzębski et al. 2018
-§4.1, Fig. 2-3: L((1 − α)θ₁ + αθ₂) for α ∈ [−1, 2]).
+§4.1, Fig. 2-3: L((1 − α)θ₁ + αθ₂) for α ∈ [−1, 2]), and how far out from an endpoint along that line
+the loss stays below a threshold (``outward_width``, ``endpoint_widths``).
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+import itertools
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -164,3 +168,95 @@ def interpolate(
         losses=torch.tensor(losses, dtype=torch.float64),
         accuracies=torch.tensor(accuracies, dtype=torch.float64) if has_accuracy else None,
     )
+
+
+def _crossed(loss: float | None, threshold: float) -> bool:
+    """A loss at or above the threshold; a non-finite loss (the net blew up) counts as above it."""
+    return loss is not None and (not math.isfinite(loss) or loss >= threshold)
+
+
+def outward_width(
+    loss_at: Callable[[float], float],
+    known: Sequence[tuple[float, float]],
+    *,
+    threshold: float,
+    cap: float,
+    tolerance: float,
+) -> dict[str, Any]:
+    """Distance d ≥ 0 outwards from an endpoint to where ``loss_at(d)`` first reaches ``threshold`` — on
+    the line of :func:`interpolate`, d in units of ‖θ₂ − θ₁‖ (α = −d beyond θ₁, α = 1 + d beyond θ₂).
+
+    ``known``: (d, loss) already measured (the plotted grid's points on this side, 0 ≤ d ≤ 1). They are
+    scanned in order of d (d = 0 is measured first if absent); if none reaches the threshold, d doubles
+    from the largest known distance (at least 1) up to ``cap``, the last step clipped to it. The first
+    bracket [d_lo, d_hi] with loss(d_lo) < threshold ≤ loss(d_hi) is bisected until d_hi − d_lo ≤
+    ``tolerance`` and the width interpolated linearly inside it (exact for a loss linear in d; the
+    midpoint if loss(d_hi) is not finite). Returns ``width`` (None: still below at ``cap``),
+    ``beyond_cap`` and ``points``, every (d, loss) used, in order of d."""
+    if cap <= 0 or tolerance <= 0:
+        raise ValueError("need cap > 0 and tolerance > 0")
+    points = {float(d): float(v) for d, v in known if 0 <= d <= cap}
+    if 0.0 not in points:
+        points[0.0] = float(loss_at(0.0))
+    ordered = sorted(points)
+    if _crossed(points[0.0], threshold):
+        return {"width": 0.0, "beyond_cap": False, "points": [[d, points[d]] for d in ordered]}
+    lo = hi = None
+    for previous, d in itertools.pairwise(ordered):
+        if _crossed(points[d], threshold):
+            lo, hi = previous, d
+            break
+    if hi is None:
+        lo = ordered[-1]
+        d = max(lo, 1.0)
+        while lo < cap:
+            d = min(2 * d, cap)
+            points[d] = float(loss_at(d))
+            if _crossed(points[d], threshold):
+                hi = d
+                break
+            lo = d
+    if hi is None:
+        return {"width": None, "beyond_cap": True, "points": [[d, points[d]] for d in sorted(points)]}
+    while hi - lo > tolerance:
+        mid = (lo + hi) / 2
+        points[mid] = float(loss_at(mid))
+        if _crossed(points[mid], threshold):
+            hi = mid
+        else:
+            lo = mid
+    low, high = points[lo], points[hi]
+    if math.isfinite(high) and high != low:
+        width = lo + (threshold - low) / (high - low) * (hi - lo)
+    else:
+        width = (lo + hi) / 2
+    return {"width": float(width), "beyond_cap": False, "points": [[d, points[d]] for d in sorted(points)]}
+
+
+def endpoint_widths(
+    line_loss: Callable[[float], float],
+    alphas: Sequence[float],
+    train_loss: Sequence[float],
+    *,
+    threshold: float,
+    cap: float,
+    tolerance: float,
+) -> dict[str, dict[str, Any]]:
+    """``outward_width`` of θ₁ (α = −d) and θ₂ (α = 1 + d) on the line whose training loss at α is
+    ``line_loss(α)``, starting from the plotted grid's (α, loss) points on each side."""
+    out = {}
+    for side, endpoint, outwards in (("first", 0.0, -1), ("second", 1.0, 1)):
+        known = [
+            ((a - endpoint) * outwards, loss)
+            for a, loss in zip(alphas, train_loss, strict=True)
+            if (a - endpoint) * outwards >= -1e-12
+        ]
+        known = [(max(0.0, round(d, 10)), loss) for d, loss in known]
+        out[side] = outward_width(
+            lambda d, e=endpoint, o=outwards: line_loss(e + o * d),
+            known,
+            threshold=threshold,
+            cap=cap,
+            tolerance=tolerance,
+        )
+    return out

@@ -1,13 +1,15 @@
 """The set-up the Jastrzębski et al. experiments share: the task (``task_factory``: Fashion-MNIST
 class-balanced subsets, CIFAR-10, or the CIFAR-shaped stand-in, each with a validation split), the model
 (``model_spec``: the 4-layer batch-normalised ReLU MLP of §4.1, VGG-11 or ResNet-56), the (η, S) grid
-(``noise_pairs``) and the two "train to a target" budgets (``budget_steps``, ``first_reached``)."""
+(``noise_pairs``), the two "train to a target" budgets (``budget_steps``, ``first_reached``) and the set-up
+fields every spec shares (``SharedSetup``)."""
 
 from __future__ import annotations
 
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from sgdnoise.data import (
@@ -127,3 +129,23 @@ def first_reached(
         if (value >= target) if above else (value <= target):
             return int(step)
     return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SharedSetup:
+    """The set-up fields the Jastrzębski specs share, declared once: the dataset, the model, Fashion-MNIST's
+    average pooling, the MLP's width and depth and the seed of the training subset. A spec inherits them as
+    keyword-only fields with these defaults (so ``--set dataset=…`` works as before, and the store's task
+    names and run configs, built from the same values by ``spec_task``/``spec_model``, do not change); a
+    spec's own ``__post_init__`` ends with ``super().__post_init__()``."""
+
+    dataset: Dataset = "fashion-mnist"
+    model: ModelName = "bn-mlp"
+    pool: int | None = None
+    width: int = 256
+    depth: int = 4
+    subset_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS or self.model not in MODELS:
+            raise ValueError(f"dataset must be one of {DATASETS} and model one of {MODELS}")

@@ -1,0 +1,79 @@
+"""jastrzebski-sharpness (Jastrzębski et al. 2018 §4.1, Fig. 1): the claim checks on synthetic data with
+known answers, the per-pair seed means, and the settings record of the Hessian's finite-difference step."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sgdnoise.experiments.jastrzebski_2018.sharpness import CLAIMS, hessian_step_settings, pair_means
+from sgdnoise.measurements import HessianNorm
+
+
+def _rows(hessians: list[float], accuracies: list[list[float]], noises: list[float]) -> list[dict]:
+    return [
+        {
+            "learning_rate": 0.1,
+            "batch_size": round(0.1 / n),
+            "noise": n,
+            "seeds": [
+                {"hessian_norm": h * (1 + 0.01 * i), "lambda_max": h / 10, "validation_acc": a}
+                for i, a in enumerate(accs)
+            ],
+        }
+        for h, accs, n in zip(hessians, accuracies, noises, strict=True)
+    ]
+
+
+def _claims(target: str, rows: list[dict]) -> dict:
+    data = {"targets": {target: rows}, "accuracy_target": 0.99, "loss_target": 0.05}
+    return {c.id: c.evaluate(data) for c in CLAIMS if c.id.endswith(f"-{target}")}
+
+
+def test_claims_on_known_monotone_data() -> None:
+    noises = [1e-5, 1e-4, 1e-3, 1e-2]
+    rows = _rows([400.0, 100.0, 30.0, 10.0], [[0.80, 0.81], [0.82, 0.83], [0.84, 0.85], [0.86, 0.87]], noises)
+    claims = _claims("accuracy", rows)
+    assert claims["fig1/hessian-norm-falls-accuracy"].holds
+    assert claims["fig1/hessian-norm-falls-accuracy"].value["spearman_rho"] == pytest.approx(-1.0)
+    assert claims["fig1/lambda-max-falls-accuracy"].holds
+    assert claims["fig1/validation-rises-accuracy"].value["spearman_rho"] == pytest.approx(1.0)
+    effect = claims["fig1/validation-effect-accuracy"].value
+    # seed means 0.805, 0.825, 0.845, 0.865: slope 0.02 per decade over 3 decades; seed std 0.005
+    assert effect["slope_per_decade"] == pytest.approx(0.02)
+    assert effect["effect"] == pytest.approx(0.06)
+    assert effect["seed_spread"] == pytest.approx(0.005)
+    assert claims["fig1/validation-effect-accuracy"].holds
+
+
+def test_claims_fail_on_reversed_data_and_report_unreached_pairs() -> None:
+    noises = [1e-5, 1e-4, 1e-3, 1e-2]
+    rows = _rows([10.0, 30.0, 100.0, 400.0], [[0.86, 0.80], [0.84, 0.80], [0.82, 0.80], [0.80, 0.80]], noises)
+    rows.append({"learning_rate": 0.01, "batch_size": 1000, "noise": 1e-5, "seeds": [{"validation_acc": None}]})
+    claims = _claims("loss", rows)
+    assert claims["fig1/hessian-norm-falls-loss"].verdict == "fails"
+    assert claims["fig1/hessian-norm-falls-loss"].value["spearman_rho"] == pytest.approx(1.0)
+    assert claims["fig1/validation-rises-loss"].verdict == "fails"
+    assert claims["fig1/validation-effect-loss"].verdict == "fails"
+    assert "1 of 5 pairs never reached" in claims["fig1/hessian-norm-falls-loss"].note
+
+
+def test_too_few_pairs_fail_as_before() -> None:
+    claims = _claims("accuracy", _rows([400.0, 100.0], [[0.8, 0.81], [0.82, 0.83]], [1e-4, 1e-3]))
+    assert claims["fig1/hessian-norm-falls-accuracy"].verdict == "fails"  # ρ needs ≥ 3 pairs
+    assert math.isnan(claims["fig1/hessian-norm-falls-accuracy"].value["spearman_rho"])
+
+
+def test_pair_means_log_and_missing() -> None:
+    rows = [{"seeds": [{"x": math.e}, {"x": math.e**3}]}, {"seeds": [{"x": None}]}]
+    means = pair_means(rows, "x", log=True)
+    assert means["mean"] == [pytest.approx(2.0), None]
+    assert means["count"] == [2, 0]
+
+
+def test_hessian_step_settings_record_the_measurements_step() -> None:
+    default = hessian_step_settings(HessianNorm())
+    assert default["hessian_fd_step"] is None and "cbrt(machine eps)" in default["hessian_fd_step_rule"]
+    fixed = hessian_step_settings(HessianNorm(fd_step=1e-3))
+    assert fixed["hessian_fd_step"] == 1e-3 and "0.001" in fixed["hessian_fd_step_rule"]
