@@ -3,19 +3,18 @@ accuracy along (1−α)θ₁ + αθ₂, α ∈ [−1, 2], between endpoints of d
 small learning rate against a baseline) and of equal η/S (Fig. 3: (βη, βS) against the baseline).
 
 Width of an endpoint (``instruments.landscape.outward_width``): the distance d in α units from it, outwards
-along the same line θ(α) = (1−α)θ₁ + αθ₂ (α = −d for θ₁, α = 1 + d for θ₂), to where the training loss,
-batch-norm statistics re-estimated at every α, first reaches ``LOSS_THRESHOLD``. Inside the plotted grid
-the crossing is bracketed by the grid's points; beyond it the search continues along the same line,
-doubling d (2, 4, 8, …, at most ``width_cap``) until the loss reaches the threshold; the bracket is then
-bisected down to ``WIDTH_TOLERANCE`` and the crossing interpolated linearly inside it ("first" at the
-points probed: a rise and fall between two of them is not looked for). Why: a flat endpoint's loss can stay
-below the threshold over the whole grid (the equal-η/S pairs of the quick scale do, both sides), which made
-the grid-only width None and the equal-width claims vacuous. Both widths of a pair are measured on the same
-line in the same units (α, i.e. multiples of ‖θ₂ − θ₁‖), so they stay comparable however far out they lie;
-widths of different pairs are not (their lines have different lengths, recorded as ``line_length``). The
-cap (64 × the endpoints' distance), the threshold and the tolerance were fixed before any run; a side still
-below the threshold at the cap has width None ("beyond the cap"), and a claim with no finite width to rest
-on fails.
+along the same line θ(α) = (1−α)θ₁ + αθ₂ (α = −d for θ₁, α = 1 + d for θ₂), to where the training loss, batch-
+norm statistics re-estimated at every α, first reaches ``LOSS_THRESHOLD``. Inside the plotted grid the
+crossing is bracketed by the grid's points; beyond it the search continues along the same line, doubling d (2,
+4, 8, …, at most ``width_cap``) until the loss reaches the threshold; the bracket is then bisected down to
+``WIDTH_TOLERANCE`` and the crossing interpolated linearly inside it ("first" at the points probed). Why: a
+flat endpoint's loss can stay below the threshold over the whole grid (the equal-η/S pairs of the quick scale
+do), which would leave the equal-width claims vacuous. Both widths of a pair are measured on the same line in
+the same units (α, i.e. multiples of ‖θ₂ − θ₁‖), so they stay comparable however far out they lie; widths of
+different pairs are not (their lines have different lengths, recorded as ``line_length``). The cap (64 × the
+endpoints' distance), the threshold and the tolerance were fixed before any run; a side still below the
+threshold at the cap has width None ("beyond the cap"), and a claim with no finite width to rest on
+fails.
 
 Claims (``CLAIMS``): Fig. 2, per comparison (large batch, small learning rate): the lower-η/S endpoint
 sits on the sharper side — in every seed its width is finite and smaller than the other endpoint's (a width
@@ -41,7 +40,7 @@ from sgdnoise.data import TaskData
 from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
 from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Provenance, Verdict
-from sgdnoise.experiments.jastrzebski_2018.setup import SharedSetup, budget_steps, spec_model, spec_task
+from sgdnoise.experiments.jastrzebski_2018.setup import BudgetedSetup, spec_model, spec_task
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.instruments.landscape import endpoint_widths
 from sgdnoise.results import nan_if_none
@@ -55,19 +54,13 @@ Pair = tuple[float, int]
 
 
 @dataclass(frozen=True)
-class InterpolationSpec(SharedSetup):
+class InterpolationSpec(BudgetedSetup):
     """Fig. 2: a baseline (η, S) against a large batch (η, f_S·S) and a small learning rate (η/f_η, S),
     both at a lower η/S. Fig. 3: the baseline against (βη, βS) for each β (equal η/S). Every run trains
-    for ``budget_steps`` (long enough to reach ~100% training accuracy, recorded) and keeps its weights.
+    for ``budget`` (long enough to reach ~100% training accuracy, recorded) and keeps its weights.
     The curves are plotted on the grid α ∈ [−1, 2] (step ``alpha_step``); the width search stops at
     ``width_cap`` (see the module docstring)."""
 
-    seeds: int
-    n_train: int | None
-    validation: int
-    n_test: int | None
-    min_epochs: float
-    eta_time: float
     baseline_lr: float = 0.1
     baseline_batch: int = 50
     large_batch_factor: int = 10
@@ -184,12 +177,49 @@ class _Line:
         return self.at(alpha)["train_loss"]
 
 
-def _curve(line: _Line, alphas: Sequence[float]) -> dict[str, list[float]]:
-    columns: dict[str, list[float]] = {}
+LINES_NAMESPACE = "jastrzebski-interpolation-lines"
+
+
+def _measured_line(
+    config_a: TrainConfig,
+    key_a: str,
+    key_b: str,
+    task: TaskData,
+    alphas: list[float],
+    spec: InterpolationSpec,
+    ctx: RunContext,
+) -> dict[str, Any]:
+    """The curve along the line between two stored runs (``config_a`` the first's), its length and both
+    endpoints' widths: read from the store, or measured and stored, so a rerun measures nothing."""
+    config = {
+        "first": key_a,
+        "second": key_b,
+        "alphas": alphas,
+        "measure_examples": spec.measure_examples,
+        "bn_batch": spec.bn_batch,
+        "loss_threshold": LOSS_THRESHOLD,
+        "width_cap": spec.width_cap,
+        "width_tolerance": WIDTH_TOLERANCE,
+    }
+    record = ctx.store.get(LINES_NAMESPACE, config)
+    if record is not None:
+        return dict(record.metrics)
+    line = _Line(config_a, ctx.store.load_weights(key_a), ctx.store.load_weights(key_b), task, spec, ctx.device)
+    curve: dict[str, list[float]] = {}
     for alpha in alphas:
         for quantity, value in line.at(alpha).items():
-            columns.setdefault(quantity, []).append(value)
-    return columns
+            curve.setdefault(quantity, []).append(value)
+    found = endpoint_widths(
+        line.train_loss,
+        alphas,
+        curve["train_loss"],
+        threshold=LOSS_THRESHOLD,
+        cap=spec.width_cap,
+        tolerance=WIDTH_TOLERANCE,
+    )
+    measured = {"curve": curve, "length": line.length, "widths": found}
+    ctx.store.put(LINES_NAMESPACE, config, metrics=measured)
+    return measured
 
 
 def run(spec: InterpolationSpec, ctx: RunContext) -> InterpolationData:
@@ -208,7 +238,7 @@ def run(spec: InterpolationSpec, ctx: RunContext) -> InterpolationData:
                 model,
                 lr,
                 b,
-                steps=budget_steps(lr, b, n_train, spec.min_epochs, spec.eta_time),
+                steps=spec.budget(lr, b, n_train),
                 seed=seed,
                 eval_points=0,
             ),
@@ -228,20 +258,11 @@ def run(spec: InterpolationSpec, ctx: RunContext) -> InterpolationData:
             ra, rb = by_key[(first, seed)], by_key[(second, seed)]
             if ra.status != "finished" or rb.status != "finished":
                 continue
-            line = _Line(
-                ra.run.config, ctx.store.load_weights(ra.key), ctx.store.load_weights(rb.key), task, spec, ctx.device
-            )
-            curve = _curve(line, alphas)
+            measured = _measured_line(ra.run.config, ra.key, rb.key, task, alphas, spec, ctx)
+            curve = measured["curve"]
             curves.append(curve)
-            lengths.append(line.length)
-            found = endpoint_widths(
-                line.train_loss,
-                alphas,
-                curve["train_loss"],
-                threshold=LOSS_THRESHOLD,
-                cap=spec.width_cap,
-                tolerance=WIDTH_TOLERANCE,
-            )
+            lengths.append(measured["length"])
+            found = measured["widths"]
             for side in ("first", "second"):
                 widths[side].append(found[side]["width"])
                 searches[side].append(found[side])  # type: ignore[arg-type]
@@ -396,43 +417,46 @@ FIG3 = Provenance(
     paper_value="β ∈ {1/4, 4} around η = 0.1, S = 50 (VGG-11, CIFAR-10)",
 )
 SIDE = f"rises faster (smaller α-width to train loss {LOSS_THRESHOLD:g}) in every seed"
+EQUAL_WIDTHS = f"mean widths differ by ≤ {WIDTH_SPREAD:g} pooled seed stds"
+
+
+def _width_claim(claim_id: str, statement: str, check: Callable[[InterpolationData], Verdict]) -> ClaimSpec:
+    """A paper claim on the α-widths: Fig. 2's (lower η/S sharper) or Fig. 3's (equal η/S, equal width)."""
+    fig2 = claim_id.startswith("fig2/")
+    return ClaimSpec(
+        id=claim_id,
+        statement=statement,
+        kind="paper",
+        provenance=FIG2 if fig2 else FIG3,
+        test=SHARPER_TEST if fig2 else EQUAL_TEST,
+        check=check,
+    )
+
 
 CLAIMS = (
-    ClaimSpec(
-        id="fig2/lower-noise-sharper-large-batch",
-        statement="baseline (η, S) vs large batch (η, f_S·S), f_S = large_batch_factor: the lower-η/S (large-batch) "
+    _width_claim(
+        "fig2/lower-noise-sharper-large-batch",
+        "baseline (η, S) vs large batch (η, f_S·S), f_S = large_batch_factor: the lower-η/S (large-batch) "
         f"endpoint's side {SIDE}",
-        kind="paper",
-        provenance=FIG2,
-        test=SHARPER_TEST,
-        check=_by_label("large-batch", lower_noise_sharper),
+        _by_label("large-batch", lower_noise_sharper),
     ),
-    ClaimSpec(
-        id="fig2/lower-noise-sharper-small-lr",
-        statement="baseline (η, S) vs small learning rate (η/f_η, S), f_η = small_lr_factor: the lower-η/S "
-        f"(small-η) endpoint's side {SIDE}",
-        kind="paper",
-        provenance=FIG2,
-        test=SHARPER_TEST,
-        check=_by_label("small-lr", lower_noise_sharper),
+    _width_claim(
+        "fig2/lower-noise-sharper-small-lr",
+        "baseline (η, S) vs small learning rate (η/f_η, S), f_η = small_lr_factor: the lower-η/S (small-η) "
+        f"endpoint's side {SIDE}",
+        _by_label("small-lr", lower_noise_sharper),
     ),
-    ClaimSpec(
-        id="fig3/equal-noise-equal-width-small-beta",
-        statement="baseline (η, S) vs (βη, βS) with the smallest β < 1 of betas (equal η/S; quick β = 0.5, paper "
-        f"0.25): mean widths differ by ≤ {WIDTH_SPREAD:g} pooled seed stds",
-        kind="paper",
-        provenance=FIG3,
-        test=EQUAL_TEST,
-        check=_by_beta(below=True),
+    _width_claim(
+        "fig3/equal-noise-equal-width-small-beta",
+        "baseline (η, S) vs (βη, βS) with the smallest β < 1 of betas (equal η/S; quick β = 0.5, paper 0.25): "
+        + EQUAL_WIDTHS,
+        _by_beta(below=True),
     ),
-    ClaimSpec(
-        id="fig3/equal-noise-equal-width-large-beta",
-        statement="baseline (η, S) vs (βη, βS) with the largest β > 1 of betas (equal η/S; β = 4 at both scales): "
-        f"mean widths differ by ≤ {WIDTH_SPREAD:g} pooled seed stds",
-        kind="paper",
-        provenance=FIG3,
-        test=EQUAL_TEST,
-        check=_by_beta(below=False),
+    _width_claim(
+        "fig3/equal-noise-equal-width-large-beta",
+        "baseline (η, S) vs (βη, βS) with the largest β > 1 of betas (equal η/S; β = 4 at both scales): "
+        + EQUAL_WIDTHS,
+        _by_beta(below=False),
     ),
 )
 
