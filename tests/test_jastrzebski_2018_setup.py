@@ -4,8 +4,6 @@ and model come from them unchanged)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from sgdnoise.experiments.jastrzebski_2018.setup import (
@@ -51,15 +49,12 @@ def test_model_spec_shapes() -> None:
         model_spec("vgg11", "fashion-mnist")
 
 
-@dataclasses.dataclass(frozen=True)
-class _Spec(SharedSetup):
-    n_train: int | None
-    validation: int = 100
-    n_test: int | None = 50
+def _spec(n_train: int, **fields: object) -> SharedSetup:
+    return SharedSetup(seeds=1, n_train=n_train, validation=100, n_test=50, **fields)  # type: ignore[arg-type]
 
 
 def test_shared_setup_fields_are_keyword_defaults_checked_once() -> None:
-    spec = _Spec(1000, pool=2)
+    spec = _spec(1000, pool=2)
     assert (spec.dataset, spec.model, spec.pool, spec.width, spec.depth, spec.subset_seed) == (
         "fashion-mnist",
         "bn-mlp",
@@ -72,6 +67,6 @@ def test_shared_setup_fields_are_keyword_defaults_checked_once() -> None:
     assert name == "jastrzebski-fashion-mnist-n1000-val100-test50-pool2-subset0"
     assert spec_model(spec) == model_spec("bn-mlp", "fashion-mnist", pool=2, width=256, depth=4)
     with pytest.raises(ValueError, match="dataset must be one of"):
-        _Spec(10, dataset="mnist")  # type: ignore[arg-type]
+        _spec(10, dataset="mnist")
     with pytest.raises(ValueError, match="model one of"):
-        _Spec(10, model="resnet18")  # type: ignore[arg-type]
+        _spec(10, model="resnet18")

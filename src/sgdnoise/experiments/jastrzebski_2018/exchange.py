@@ -83,10 +83,6 @@ class ExchangeSpec(SharedSetup):
     seeds, task, model and the two probes. ``epochs`` must be a whole number of cycles, so every run ends
     after a low-η/S half."""
 
-    seeds: int
-    n_train: int | None
-    validation: int
-    n_test: int | None
     max_lr: float
     min_batch: int
     factor: int = 5

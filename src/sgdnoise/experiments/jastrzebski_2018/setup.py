@@ -2,7 +2,7 @@
 class-balanced subsets, CIFAR-10, or the CIFAR-shaped stand-in, each with a validation split), the model
 (``model_spec``: the 4-layer batch-normalised ReLU MLP of §4.1, VGG-11 or ResNet-56), the (η, S) grid
 (``noise_pairs``), the two "train to a target" budgets (``budget_steps``, ``first_reached``) and the set-up
-fields every spec shares (``SharedSetup``)."""
+fields every spec shares (``SharedSetup``, ``BudgetedSetup``)."""
 
 from __future__ import annotations
 
@@ -133,12 +133,17 @@ def first_reached(
 
 @dataclass(frozen=True, kw_only=True)
 class SharedSetup:
-    """The set-up fields the Jastrzębski specs share, declared once: the dataset, the model, Fashion-MNIST's
-    average pooling, the MLP's width and depth and the seed of the training subset. A spec inherits them as
+    """The set-up fields the Jastrzębski specs share, declared once: the seeds, the split sizes, the dataset,
+    the model, Fashion-MNIST's average pooling, the MLP's width and depth and the seed of the training subset
+    (``n_train``/``n_test`` None: all of CIFAR-10's). A spec inherits them as
     keyword-only fields with these defaults (so ``--set dataset=…`` works as before, and the store's task
     names and run configs, built from the same values by ``spec_task``/``spec_model``, do not change); a
     spec's own ``__post_init__`` ends with ``super().__post_init__()``."""
 
+    seeds: int
+    n_train: int | None
+    validation: int
+    n_test: int | None
     dataset: Dataset = "fashion-mnist"
     model: ModelName = "bn-mlp"
     pool: int | None = None
@@ -149,3 +154,14 @@ class SharedSetup:
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS or self.model not in MODELS:
             raise ValueError(f"dataset must be one of {DATASETS} and model one of {MODELS}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetedSetup(SharedSetup):
+    """``SharedSetup`` plus the phase-1 budget of ``budget_steps``: ``min_epochs`` and ``eta_time``."""
+
+    min_epochs: float
+    eta_time: float
+
+    def budget(self, learning_rate: float, batch_size: int, n_train: int) -> int:
+        return budget_steps(learning_rate, batch_size, n_train, self.min_epochs, self.eta_time)

@@ -55,8 +55,7 @@ from sgdnoise.experiments.base import Experiment, Figure, RunContext
 from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, Provenance, Verdict
 from sgdnoise.experiments.grid import nullable
 from sgdnoise.experiments.jastrzebski_2018.setup import (
-    SharedSetup,
-    budget_steps,
+    BudgetedSetup,
     first_reached,
     noise_pairs,
     spec_model,
@@ -74,22 +73,16 @@ TARGETS = ("accuracy", "loss")
 
 
 @dataclass(frozen=True)
-class SharpnessSpec(SharedSetup):
+class SharpnessSpec(BudgetedSetup):
     """The (η, S) grid, seeds, task, model and the two targets.
 
-    Phase-1 budget per pair: ``budget_steps(η, S, n_train, min_epochs, eta_time)``. ``accuracy_target``:
+    Phase-1 budget per pair: ``budget(η, S, n_train)``. ``accuracy_target``:
     training accuracy of the matched-accuracy endpoints (the paper's "approximately 100%");
     ``loss_target``: training loss of the matched-loss control. Both fixed before any run.
     """
 
     learning_rates: tuple[float, ...]
     batch_sizes: tuple[int, ...]
-    seeds: int
-    n_train: int | None
-    validation: int
-    n_test: int | None
-    min_epochs: float
-    eta_time: float
     momentum: float = 0.0
     accuracy_target: float = 0.99
     loss_target: float = 0.05
@@ -219,7 +212,7 @@ def run(spec: SharpnessSpec, ctx: RunContext) -> SharpnessData:
     n_train = _n_train_of(spec, factory)
     pairs = spec.pairs()
     seeds = [ctx.seed + i for i in range(spec.seeds)]
-    budgets = {p: budget_steps(p[0], p[1], n_train, spec.min_epochs, spec.eta_time) for p in pairs}
+    budgets = {p: spec.budget(p[0], p[1], n_train) for p in pairs}
     phase1 = [
         SweepRun(_config(spec, model, lr, b, budgets[(lr, b)], seed, spec.eval_points), task=name)
         for lr, b in pairs
