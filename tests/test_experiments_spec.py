@@ -1,4 +1,5 @@
 import importlib
+import pkgutil
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -61,10 +62,14 @@ def test_malformed_assignments_are_refused(bad):
         parse_assignments(bad.split(" "))
 
 
-def test_the_registry_and_the_modules_declare_the_same_experiments():
-    modules = {entry.module for entry in registry.REGISTRY}
-    declared = {e.name for module in modules for e in importlib.import_module(module).EXPERIMENTS}
-    assert declared == set(experiments.experiment_names())
+def test_the_registry_finds_every_experiment_the_paper_packages_declare():
+    declared = {}
+    for package in registry.PAPER_PACKAGES:
+        for info in pkgutil.iter_modules(importlib.import_module(f"sgdnoise.experiments.{package}").__path__):
+            module = importlib.import_module(f"sgdnoise.experiments.{package}.{info.name}")
+            if hasattr(module, "EXPERIMENT"):
+                declared[module.EXPERIMENT.name] = module.__name__
+    assert declared == {entry.name: entry.module for entry in registry.entries()}
     for name in experiments.experiment_names():
         experiment = experiments.get_experiment(name)
         assert experiment.name == name and experiment.description == registry.entry(name).description
