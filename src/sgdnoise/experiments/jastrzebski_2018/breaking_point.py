@@ -59,7 +59,6 @@ from sgdnoise.experiments.jastrzebski_2018.beta_star import (
 )
 from sgdnoise.experiments.jastrzebski_2018.setup import Dataset, ModelName, spec_model, task_factory, task_name
 from sgdnoise.experiments.spec import spec_to_dict
-from sgdnoise.results import nan_if_none
 from sgdnoise.sweep import Sweep, SweepRun, SweptRun
 
 
@@ -409,12 +408,8 @@ class BetaStarData(TypedDict):
     fits: list[dict[str, Any]]
 
 
-def _as_float(values: Sequence[float | None]) -> np.ndarray:
-    return np.asarray([nan_if_none(v) for v in values], dtype=float)
-
-
 def _scores(curve: Curve) -> np.ndarray:
-    return np.array([_as_float(row) for row in curve["scores"]])
+    return np.array([plots.as_float_array(row) for row in curve["scores"]])
 
 
 def _size_colours(curves: Sequence[Curve]) -> dict[int, Any]:
@@ -438,8 +433,8 @@ def draw_fig6(data: CurvesData, fig_dir: Path) -> Path:
             column = scores[:, j]
             label = f"β={beta} ({np.nanmean(column):.3f} ± {np.nanstd(column):.3f}){star}"
             ax.plot(
-                _as_float(history["epoch"]),
-                _as_float(history["validation_acc"]["mean"]),
+                plots.as_float_array(history["epoch"]),
+                plots.as_float_array(history["validation_acc"]["mean"]),
                 color=cmap(j / max(1, len(curve["betas"]) - 1)),
                 label=label,
             )

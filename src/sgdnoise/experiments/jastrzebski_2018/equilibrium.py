@@ -61,7 +61,6 @@ from sgdnoise.experiments.jastrzebski_2018.equilibrium_sweeps import (
     occupation_sweep,
 )
 from sgdnoise.experiments.spec import spec_to_dict
-from sgdnoise.results import nan_if_none
 
 Z_LIMIT = 3.0  # |z| below this: consistent within sampling error
 LAPLACE_TOLERANCE = 0.10  # relative error of Theorem 2's ratio (and of eq. 4's n*) that counts as a match
@@ -401,10 +400,6 @@ CLAIMS = (
 # ---- the figure ---------------------------------------------------------------------------------------------
 
 
-def _floats(values: list[float | None]) -> np.ndarray:
-    return np.array([nan_if_none(v) for v in values], dtype=float)
-
-
 def draw_equilibrium(data: EquilibriumData, fig_dir: Path) -> Path:
     """Jastrzębski et al. 2018 §3 checked by simulation, four panels: (a) the 1-D loss and its Gibbs
     densities; (b) ln(p_A/p_B) vs n — simulated SDE occupation (± SE) with the Gibbs (eq. 2) and Laplace
@@ -435,8 +430,8 @@ def draw_equilibrium(data: EquilibriumData, fig_dir: Path) -> Path:
         runs = sweep["runs"]
         ax.errorbar(
             [r["noise"] for r in runs],
-            _floats([r["occupation"]["log_ratio"] for r in runs]),
-            yerr=_floats([r["occupation"]["log_ratio_se"] for r in runs]),
+            plots.as_float_array([r["occupation"]["log_ratio"] for r in runs]),
+            yerr=plots.as_float_array([r["occupation"]["log_ratio_se"] for r in runs]),
             fmt="o",
             color=color,
             capsize=3,
@@ -475,13 +470,13 @@ def draw_equilibrium(data: EquilibriumData, fig_dir: Path) -> Path:
     lr_h = np.array([r["lr_curvature"] for r in beta_runs])
     ax.errorbar(
         lr_h,
-        _floats([r["occupation"]["log_ratio"] for r in beta_runs]),
-        yerr=_floats([r["occupation"]["log_ratio_se"] for r in beta_runs]),
+        plots.as_float_array([r["occupation"]["log_ratio"] for r in beta_runs]),
+        yerr=plots.as_float_array([r["occupation"]["log_ratio_se"] for r in beta_runs]),
         fmt="o-",
         capsize=3,
         label="discrete SGD at (βη, βS) ± SE",
     )
-    se = np.nanmedian(_floats([r["occupation"]["log_ratio_se"] for r in beta_runs]))
+    se = np.nanmedian(plots.as_float_array([r["occupation"]["log_ratio_se"] for r in beta_runs]))
     gibbs = inv["gibbs_log_ratio"]
     ax.axhline(gibbs, color="black", label="Gibbs integral (eq. 2)")
     ax.axhspan(gibbs - data["z_limit"] * se, gibbs + data["z_limit"] * se, color="gray", alpha=0.2, label="±3 SE")

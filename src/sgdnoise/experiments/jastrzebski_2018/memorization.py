@@ -446,10 +446,6 @@ def _panel_colours(panels: Mapping[str, Panel]) -> dict[str, dict[float, Any]]:
     return {tag: _noise_colours([ratio_key(r["noise"]) for r in panel["runs"]]) for tag, panel in panels.items()}
 
 
-def _as_float(values: Sequence[float | None]) -> np.ndarray:
-    return np.asarray([nan_if_none(v) for v in values], dtype=float)
-
-
 def _legend(ax: Any, colours: Mapping[float, Any]) -> None:
     handles = [plt.Line2D([], [], color=c, label=f"η/S = {n:.2g}") for n, c in colours.items()]
     ax.legend(handles=handles, fontsize=6, loc="upper left")
@@ -509,8 +505,8 @@ def draw_fig5(data: Fig5Data, fig_dir: Path) -> list[Path]:
         for one in panel["runs"]:
             history = one["history"]
             ax.plot(
-                _as_float(history["train_acc"]),
-                _as_float(history["validation_acc"]),
+                plots.as_float_array(history["train_acc"]),
+                plots.as_float_array(history["validation_acc"]),
                 color=colours[tag][ratio_key(one["noise"])],
                 lw=1,
                 alpha=0.8,
@@ -545,10 +541,10 @@ def draw_fig14(data: Fig14Data, fig_dir: Path) -> list[Path]:
     fig, axes = plt.subplots(1, len(without), figsize=(5 * len(without), 4), squeeze=False)
     for ax, (tag, panel) in zip(axes[0], without.items(), strict=True):
         for one in panel["runs"]:
-            epoch = _as_float(one["history"]["epoch"])
+            epoch = plots.as_float_array(one["history"]["epoch"])
             colour = colours[tag][ratio_key(one["noise"])]
-            ax.plot(epoch, _as_float(one["history"]["train_acc"]), color=colour, lw=1)
-            ax.plot(epoch, _as_float(one["history"]["validation_acc"]), color=colour, lw=1, ls=":")
+            ax.plot(epoch, plots.as_float_array(one["history"]["train_acc"]), color=colour, lw=1)
+            ax.plot(epoch, plots.as_float_array(one["history"]["validation_acc"]), color=colour, lw=1, ls=":")
         ax.set_xscale("symlog", linthresh=1.0)
         _legend(ax, colours[tag])
         ax.set_title(f"{round(100 * panel['noise_fraction'])}% random labels, momentum 0")
