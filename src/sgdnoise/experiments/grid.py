@@ -134,30 +134,6 @@ class GridResults:
             raise ValueError(f"fix the axes {rest} to take a curve along {along!r}")
         return self.array(value, **fixed).T
 
-    def ran(self, along: str, **fixed: Any) -> np.ndarray:
-        """[len(axis)] whether any seed was run at each point of ``along``."""
-        return (self.status(**fixed) != None).any(axis=-1)  # noqa: E711  (elementwise on an object array)
-
-    def optimum(
-        self,
-        value: Value,
-        along: str,
-        *,
-        log: bool = True,
-        maximize: bool = True,
-        failed_score: float | None = None,
-        **fixed: Any,
-    ) -> analysis.GridOptimum:
-        """The best point along ``along`` of the mean over seeds, among the points that were run, with
-        Smith & Le's error bars (``analysis.optimum_on_grid``); a diverged or failed run scores as
-        ``failed_score`` (default: the worst score observed)."""
-        mask = self.ran(along, **fixed)
-        values = np.asarray(self.axes[along], dtype=float)[mask]
-        if values.size < 2:
-            raise ValueError(f"fewer than 2 points along {along!r} were run ({fixed})")
-        scores = self.curve(value, along, **fixed)[:, mask]
-        return analysis.optimum_on_grid(values, scores, log=log, maximize=maximize, failed_score=failed_score)
-
 
 def join_notes(*notes: str) -> str:
     return "; ".join(note for note in notes if note)
