@@ -1,5 +1,6 @@
 """Analysis of sweep results: optima on a grid with error bars, scaling-law fits, the tuning protocol,
-regime detection, correlations, matched-level comparisons and breaking points.
+regime detection and correlations (the statistics of Jastrzębski et al.'s matched levels and breaking
+points live with their experiments, in ``experiments.jastrzebski_2018.matched_levels``).
 
 Pure functions on numpy arrays (no torch, no I/O). Every result is a small frozen dataclass with its
 uncertainty and a ``to_dict()`` whose output is strict JSON (non-finite floats become ``None``).
@@ -16,39 +17,23 @@ Conventions shared by every function here:
 """
 
 from sgdnoise.analysis.correlation import ArgminAgreement, Correlation, argmin_agreement, spearman_correlation
-from sgdnoise.analysis.matched import (
-    BreakingPoint,
-    MatchedComparison,
-    MatchedLevel,
-    compare_at_matched_levels,
-    find_breaking_point,
-    ratio_key,
-    values_at_levels,
-)
 from sgdnoise.analysis.optima import GridOptimum, TunedOptimum, optimum_on_grid, tune_best_k_of_n
 from sgdnoise.analysis.regimes import RegimeChange, RegimeInterval, bootstrap_regime_change, detect_regime_change
 from sgdnoise.analysis.scaling import ScalingFit, fit_scaling_law
 
 __all__ = [
     "ArgminAgreement",
-    "BreakingPoint",
     "Correlation",
     "GridOptimum",
-    "MatchedComparison",
-    "MatchedLevel",
     "RegimeChange",
     "RegimeInterval",
     "ScalingFit",
     "TunedOptimum",
     "argmin_agreement",
     "bootstrap_regime_change",
-    "compare_at_matched_levels",
     "detect_regime_change",
-    "find_breaking_point",
     "fit_scaling_law",
     "optimum_on_grid",
-    "ratio_key",
     "spearman_correlation",
     "tune_best_k_of_n",
-    "values_at_levels",
 ]

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from sgdnoise.analysis._common import _grid, _Result
+from sgdnoise.analysis.common import JSONResult, check_grid
 
 # ----------------------------------------------------------------------------------------------------
 # 5. Correlations (Smith & Le 2018 §3, Fig. 2: log evidence ratio vs test cross-entropy over λ)
@@ -17,7 +17,7 @@ from sgdnoise.analysis._common import _grid, _Result
 
 
 @dataclass(frozen=True)
-class Correlation(_Result):
+class Correlation(JSONResult):
     """Spearman rank correlation over ``n`` finite pairs (``nan`` if either side is constant)."""
 
     rho: float
@@ -49,7 +49,7 @@ def spearman_correlation(a: npt.ArrayLike, b: npt.ArrayLike) -> Correlation:
 
 
 @dataclass(frozen=True)
-class ArgminAgreement(_Result):
+class ArgminAgreement(JSONResult):
     """Minimisers of two curves on a shared grid and whether they agree within ``factor``.
 
     ``ratio`` = max(v_a/v_b, v_b/v_a) >= 1 on a log grid, and |v_a - v_b| on a linear one.
@@ -71,7 +71,7 @@ def argmin_agreement(
     over the L2 strength λ, have "minima at the same regularization strength". Non-finite entries are
     skipped. With ``log=False`` the agreement is |v_a - v_b| <= factor (an absolute tolerance).
     """
-    values = _grid(grid, log=log, name="grid")
+    values = check_grid(grid, log=log, name="grid")
     curves = []
     for name, curve in (("a", a), ("b", b)):
         arr = np.asarray(curve, dtype=np.float64)

@@ -8,7 +8,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sgdnoise.analysis._common import FloatArray, _coords, _fill_failures, _grid, _Located, _orient, _Result, _scores
+from sgdnoise.analysis.common import (
+    FloatArray,
+    JSONResult,
+    _Located,
+    check_grid,
+    check_scores,
+    fill_failures,
+    grid_coords,
+    orient,
+)
 
 # ----------------------------------------------------------------------------------------------------
 # 1. Optimum on a grid (Smith & Le 2018, Fig. 4-7)
@@ -16,7 +25,7 @@ from sgdnoise.analysis._common import FloatArray, _coords, _fill_failures, _grid
 
 
 @dataclass(frozen=True)
-class GridOptimum(_Result):
+class GridOptimum(JSONResult):
     """Best grid point of a mean-over-repeats curve, with Smith & Le's error bar and a sub-grid estimate.
 
     ``lower``/``upper`` are the neighbouring sampled grid values (``nan`` beyond the grid's end);
@@ -110,12 +119,12 @@ def optimum_on_grid(
         failed_score: score given to failed runs (default: the worst finite score in ``scores``).
         fit_halfwidth: neighbours per side used by the parabola (1 gives the 3-point fit).
     """
-    grid = _grid(values, log=log)
-    arr = _scores(scores, grid.size, axis_name="n_repeats")
+    grid = check_grid(values, log=log)
+    arr = check_scores(scores, grid.size, axis_name="n_repeats")
     if fit_halfwidth < 1:
         raise ValueError("fit_halfwidth must be >= 1")
-    oriented, n_failed = _fill_failures(_orient(arr, maximize), failed_score, maximize)
-    coords = _coords(grid, log)
+    oriented, n_failed = fill_failures(orient(arr, maximize), failed_score, maximize)
+    coords = grid_coords(grid, log)
     index, vertex, by_fit, mean, sem = _locate(coords, oriented, fit_halfwidth)
     return _grid_optimum(grid, coords, index, vertex, by_fit, mean, sem, n_failed, log, maximize)
 
@@ -172,7 +181,7 @@ def _grid_optimum(
 
 
 @dataclass(frozen=True)
-class TunedOptimum(_Result):
+class TunedOptimum(JSONResult):
     """Optimum of the best-k-of-n protocol, with the one-standard-deviation band as its error bar.
 
     ``means``/``stds`` are per grid point over the best ``k`` runs; ``value``/``score``/``score_std``
@@ -231,21 +240,21 @@ def tune_best_k_of_n(
             defaults to ``scores``. Ranked in the same direction as ``maximize``.
         log: only used to validate the grid (positive values).
     """
-    grid = _grid(values, log=log)
+    grid = check_grid(values, log=log)
     arr = np.asarray(scores, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[0] != grid.size or arr.shape[1] < 1:
         raise ValueError(f"scores must have shape [n_lr={grid.size}, n_runs], got {arr.shape}")
     n_runs = arr.shape[1]
     if not 1 <= k <= n_runs:
         raise ValueError(f"k must be between 1 and n_runs={n_runs}, got {k}")
-    oriented, n_failed = _fill_failures(_orient(arr, maximize), failed_score, maximize)
+    oriented, n_failed = fill_failures(orient(arr, maximize), failed_score, maximize)
     if select_by is None:
         ranking = oriented
     else:
         sel = np.asarray(select_by, dtype=np.float64)
         if sel.shape != arr.shape:
             raise ValueError(f"select_by must have the shape of scores {arr.shape}, got {sel.shape}")
-        ranking = np.where(np.isfinite(sel), _orient(sel, maximize), -np.inf)
+        ranking = np.where(np.isfinite(sel), orient(sel, maximize), -np.inf)
     ranking = np.where(np.isfinite(arr), ranking, -np.inf)  # a failed run is never among the best
     best = np.argsort(-ranking, axis=1, kind="stable")[:, :k]
     kept = np.take_along_axis(oriented, best, axis=1)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sgdnoise.analysis._common import FloatArray, _grid, _Result
+from sgdnoise.analysis.common import FloatArray, JSONResult, check_grid
 from sgdnoise.analysis.optima import tune_best_k_of_n
 
 # ----------------------------------------------------------------------------------------------------
@@ -17,7 +17,7 @@ from sgdnoise.analysis.optima import tune_best_k_of_n
 
 
 @dataclass(frozen=True)
-class RegimeChange(_Result):
+class RegimeChange(JSONResult):
     """Breakpoint of log ε_opt = a + s·min(log B, log B_c) (rise, then plateau).
 
     ``breakpoint`` is B_c; ``slope_noise`` is s (≈1 under linear scaling); ``plateau`` is the optimal
@@ -61,7 +61,7 @@ def detect_regime_change(batch_sizes: npt.ArrayLike, optimal_lr: npt.ArrayLike, 
         batch_sizes: strictly increasing positive batch sizes.
         optimal_lr: optimal learning rate per batch size, positive and finite (drop failed points first).
     """
-    grid = _grid(batch_sizes, log=True, name="batch_sizes")
+    grid = check_grid(batch_sizes, log=True, name="batch_sizes")
     lr = np.asarray(optimal_lr, dtype=np.float64)
     if lr.shape != grid.shape:
         raise ValueError(f"optimal_lr must have the shape of batch_sizes {grid.shape}, got {lr.shape}")
@@ -103,7 +103,7 @@ def detect_regime_change(batch_sizes: npt.ArrayLike, optimal_lr: npt.ArrayLike, 
 
 
 @dataclass(frozen=True)
-class RegimeInterval(_Result):
+class RegimeInterval(JSONResult):
     """Bootstrap percentile interval of the regime breakpoint B* (``bootstrap_regime_change``).
 
     ``fit`` is the hinge fit on the tuned optima of the data as observed; ``low``/``high`` the
@@ -147,7 +147,7 @@ def bootstrap_regime_change(
     (B, ε), n runs with replacement from that point's n runs, re-tunes every ε_opt(B) and refits the
     hinge; the interval is the percentile interval of the refitted B*.
     """
-    batch = _grid(batch_sizes, log=True, name="batch_sizes")
+    batch = check_grid(batch_sizes, log=True, name="batch_sizes")
     if len(grids) != batch.size or len(scores) != batch.size:
         raise ValueError(f"need one grid and one score array per batch size ({batch.size})")
     if not 0.0 < level < 1.0:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sgdnoise.analysis._common import FloatArray, _fill_failures, _grid, _Located, _orient, _Result
+from sgdnoise.analysis.common import FloatArray, JSONResult, _Located, check_grid, fill_failures, orient
 from sgdnoise.analysis.correlation import spearman_correlation
 from sgdnoise.analysis.optima import GridOptimum, _grid_optimum, _locate
 
@@ -18,7 +18,7 @@ from sgdnoise.analysis.optima import GridOptimum, _grid_optimum, _locate
 
 
 @dataclass(frozen=True)
-class ScalingFit(_Result):
+class ScalingFit(JSONResult):
     """OLS fit of log B_opt = intercept + slope·log x, with percentile bootstrap CIs over repeats.
 
     ``optima`` holds the per-x :class:`GridOptimum`; ``estimates`` the per-x value used in the fit
@@ -93,7 +93,7 @@ def fit_scaling_law(
     x_arr = np.asarray(x, dtype=np.float64)
     if x_arr.ndim != 1 or x_arr.size < 2 or not np.all(np.isfinite(x_arr)) or np.any(x_arr <= 0):
         raise ValueError("x must be a 1-D array of at least 2 positive finite values")
-    grid = _grid(values, log=True)
+    grid = check_grid(values, log=True)
     arr = np.asarray(scores, dtype=np.float64)
     if arr.ndim != 3 or arr.shape[0] != x_arr.size or arr.shape[2] != grid.size or arr.shape[1] < 1:
         raise ValueError(f"scores must have shape [n_x={x_arr.size}, n_seeds, n_B={grid.size}], got {arr.shape}")
@@ -104,7 +104,7 @@ def fit_scaling_law(
     if fit_halfwidth < 1:
         raise ValueError("fit_halfwidth must be >= 1")
 
-    oriented, _ = _fill_failures(_orient(arr, maximize), failed_score, maximize)
+    oriented, _ = fill_failures(orient(arr, maximize), failed_score, maximize)
     failed_per_x = (~np.isfinite(arr)).sum(axis=(1, 2))
     coords = np.log(grid)
     log_x = np.log(x_arr)

@@ -3,7 +3,7 @@
 readings of what sets it, and the seed bootstrap of the comparisons between curves.
 
 A curve's score at β is its seeds' best validation accuracy (a diverged run scores ``CHANCE``). β* is
-``analysis.find_breaking_point``: the last β before the first one whose mean falls more than
+``matched_levels.find_breaking_point``: the last β before the first one whose mean falls more than
 max(``K_SIGMA``·σ, ``MIN_DROP``) below the plateau. The readings compare, over the curves with a drop, the
 log₂ spread of f·η₀·β_c (the drop at one learning rate) with that of N/(S₀·β_c) (the drop at one number of
 updates per epoch), β_c = √(β*·β_drop); one wins when its spread is smaller by > ``READING_MARGIN`` octaves.
@@ -18,7 +18,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from sgdnoise import analysis
+from sgdnoise.experiments.jastrzebski_2018 import matched_levels
 from sgdnoise.results import nan_if_none
 
 K_SIGMA = 2.0  # a drop is more than max(K_SIGMA·σ, MIN_DROP) below the plateau (fixed in advance)
@@ -78,8 +78,8 @@ def curve_scores(curve: Mapping[str, Any]) -> np.ndarray:
     return np.array([[nan_if_none(v) for v in row] for row in curve["scores"]], dtype=float)
 
 
-def _fit(curve: Mapping[str, Any], scores: np.ndarray, n_bootstrap: int, seed: int = 0) -> analysis.BreakingPoint:
-    return analysis.find_breaking_point(
+def _fit(curve: Mapping[str, Any], scores: np.ndarray, n_bootstrap: int, seed: int = 0) -> matched_levels.BreakingPoint:
+    return matched_levels.find_breaking_point(
         curve["betas"], scores, k=K_SIGMA, min_drop=MIN_DROP, failed_score=CHANCE, n_bootstrap=n_bootstrap, seed=seed
     )
 
@@ -91,7 +91,7 @@ def beta_star_rises(stars: Sequence[float]) -> bool:
 
 def bootstrap_readings(curves: Sequence[Curve], *, n_bootstrap: int, seed: int = 0) -> Bootstrap:
     """The uncertainty of the three comparisons between curves: every curve's seeds are resampled with
-    replacement at every β (as ``analysis.find_breaking_point`` does for one curve), β* is found again on
+    replacement at every β (as ``matched_levels.find_breaking_point`` does for one curve), β* is found again on
     every curve, and the fraction of resamples is counted in which β* rises with N at the base η (the
     claim's test), in which the smaller η raises β* at every N, and in which each reading is supported
     (``read_spreads``). Reported beside the point verdicts, never replacing them."""

@@ -7,7 +7,7 @@ the use of a high learning rate".
 
 The score of a run is its best validation accuracy over the evaluations (the paper's bracketed numbers:
 "mean and standard deviation of the maximum validation accuracy"); a diverged run scores chance (0.1). β*
-per curve (N, η) is ``analysis.find_breaking_point``: the last β before the first one whose mean falls more
+per curve (N, η) is ``matched_levels.find_breaking_point``: the last β before the first one whose mean falls more
 than max(``K_SIGMA``·σ, ``MIN_DROP``) below the plateau, the mean over all smaller β (σ: their pooled seed
 std), with a bootstrap interval over seeds. Two readings of what sets β*, both checked on every curve with a
 drop, using the geometric midpoint β_c = √(β*·β_drop): (η) the drop happens at one learning rate, so

@@ -10,8 +10,8 @@ Memorisation, measured at matched levels. A perfect classifier of the *true* lab
 c = 1 − p + p/10 on the noisy training labels, so memorisation is training accuracy above c. The levels
 are a = c + f·(1 − c) for the memorised fractions f of ``memorized_fractions``; a run's validation
 accuracy at a level is read at the first moment its training accuracy reaches it (linear interpolation
-between the two evaluations around the crossing, ``analysis.values_at_levels``). At each level the η/S
-values all of whose runs reached it are compared (``analysis.compare_at_matched_levels``): Spearman ρ of
+between the two evaluations around the crossing, ``matched_levels.values_at_levels``). At each level the η/S
+values all of whose runs reached it are compared (``matched_levels.compare_at_matched_levels``): Spearman ρ of
 validation accuracy vs η/S over the runs, and highest-η/S − lowest-η/S mean difference with its Welch SE.
 The claim holds per panel (p, momentum) when the level-averaged difference exceeds ``EFFECT_IN_SE`` = 2
 times the level-averaged SE and the median ρ is positive (fixed in advance). The endpoint claim compares
@@ -50,8 +50,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from sgdnoise import analysis, plots
-from sgdnoise.analysis import ratio_key
+from sgdnoise import plots
 from sgdnoise.data import (
     TaskData,
     average_pool,
@@ -65,6 +64,7 @@ from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
 from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Provenance, Verdict
 from sgdnoise.experiments.grid import join_notes
+from sgdnoise.experiments.jastrzebski_2018 import matched_levels
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.models import MLPSpec
 from sgdnoise.results import nan_if_none
@@ -268,8 +268,8 @@ def run(spec: MemorizationSpec, ctx: RunContext) -> MemorizationData:
 
 def _group_arrays(runs: Sequence[Mapping[str, Any]], value: Callable[[Mapping[str, Any]], np.ndarray], n_levels: int):
     """η/S groups (sorted), values [G, R, L] (NaN-padded) and the present mask [G, R]."""
-    noises = sorted({ratio_key(r["noise"]) for r in runs})
-    members = [[r for r in runs if ratio_key(r["noise"]) == n] for n in noises]
+    noises = sorted({matched_levels.ratio_key(r["noise"]) for r in runs})
+    members = [[r for r in runs if matched_levels.ratio_key(r["noise"]) == n] for n in noises]
     repeats = max(len(m) for m in members)
     values = np.full((len(noises), repeats, n_levels), np.nan)
     present = np.zeros((len(noises), repeats), dtype=bool)
@@ -286,7 +286,7 @@ def _at_levels(run: Mapping[str, Any], levels: Sequence[float]) -> np.ndarray:
     history = run["history"]
     train = [nan_if_none(v) for v in history["train_acc"]]
     validation = [nan_if_none(v) for v in history["validation_acc"]]
-    return analysis.values_at_levels(train, validation, levels)
+    return matched_levels.values_at_levels(train, validation, levels)
 
 
 def _endpoint(run: Mapping[str, Any]) -> np.ndarray:
@@ -296,14 +296,14 @@ def _endpoint(run: Mapping[str, Any]) -> np.ndarray:
 
 def _compare(
     noises: Sequence[float], values: np.ndarray, levels: Sequence[float], present: np.ndarray
-) -> analysis.MatchedComparison:
-    """``analysis.compare_at_matched_levels``; with a single η/S value, an empty comparison."""
+) -> matched_levels.MatchedComparison:
+    """``matched_levels.compare_at_matched_levels``; with a single η/S value, an empty comparison."""
     if len(noises) < 2:
-        return analysis.MatchedComparison((), 0, math.nan, math.nan, math.nan)
-    return analysis.compare_at_matched_levels(noises, values, levels, present=present)
+        return matched_levels.MatchedComparison((), 0, math.nan, math.nan, math.nan)
+    return matched_levels.compare_at_matched_levels(noises, values, levels, present=present)
 
 
-def compare_panel(panel: Panel) -> tuple[analysis.MatchedComparison, analysis.MatchedComparison]:
+def compare_panel(panel: Panel) -> tuple[matched_levels.MatchedComparison, matched_levels.MatchedComparison]:
     """A panel's two comparisons across η/S: validation accuracy at the matched levels, and final
     validation accuracy of the runs ending at ≥ FIT_THRESHOLD training accuracy."""
     runs, levels = panel["runs"], panel["levels"]
@@ -313,7 +313,7 @@ def compare_panel(panel: Panel) -> tuple[analysis.MatchedComparison, analysis.Ma
     return matched, _compare(noises, values, [FIT_THRESHOLD], present)
 
 
-def comparison_value(comparison: analysis.MatchedComparison) -> dict[str, Any]:
+def comparison_value(comparison: matched_levels.MatchedComparison) -> dict[str, Any]:
     return {
         "levels_compared": comparison.n_levels,
         "mean_difference": comparison.mean_difference,
@@ -338,7 +338,7 @@ def comparison_value(comparison: analysis.MatchedComparison) -> dict[str, Any]:
 # ---- claims -------------------------------------------------------------------------------------------------
 
 
-def _comparison_note(comparison: analysis.MatchedComparison, what: str) -> str:
+def _comparison_note(comparison: matched_levels.MatchedComparison, what: str) -> str:
     if comparison.n_levels == 0:
         return f"no {what} was reached by every run of at least two η/S values: nothing to compare"
     direction = "higher" if comparison.mean_difference > 0 else "lower"
@@ -443,7 +443,10 @@ def _noise_colours(noises: Sequence[float]) -> dict[float, Any]:
 
 
 def _panel_colours(panels: Mapping[str, Panel]) -> dict[str, dict[float, Any]]:
-    return {tag: _noise_colours([ratio_key(r["noise"]) for r in panel["runs"]]) for tag, panel in panels.items()}
+    return {
+        tag: _noise_colours([matched_levels.ratio_key(r["noise"]) for r in panel["runs"]])
+        for tag, panel in panels.items()
+    }
 
 
 def _legend(ax: Any, colours: Mapping[float, Any]) -> None:
@@ -469,7 +472,7 @@ def _matched_panel(ax: Any, panel: Panel, matched: Mapping[str, Any], colours: M
         ns = level.get("n") or [1] * len(level["noise_values"])
         for noise, mean, std, n in zip(level["noise_values"], level["mean_validation"], stds, ns, strict=True):
             se = nan_if_none(std) / math.sqrt(n)
-            series.setdefault(ratio_key(noise), []).append((level["level"], mean, se))
+            series.setdefault(matched_levels.ratio_key(noise), []).append((level["level"], mean, se))
     for noise, points in sorted(series.items()):
         x, y, err = (np.asarray(v, dtype=float) for v in zip(*points, strict=True))
         colour = colours.get(noise, "black")
@@ -507,7 +510,7 @@ def draw_fig5(data: Fig5Data, fig_dir: Path) -> list[Path]:
             ax.plot(
                 plots.as_float_array(history["train_acc"]),
                 plots.as_float_array(history["validation_acc"]),
-                color=colours[tag][ratio_key(one["noise"])],
+                color=colours[tag][matched_levels.ratio_key(one["noise"])],
                 lw=1,
                 alpha=0.8,
             )
@@ -542,7 +545,7 @@ def draw_fig14(data: Fig14Data, fig_dir: Path) -> list[Path]:
     for ax, (tag, panel) in zip(axes[0], without.items(), strict=True):
         for one in panel["runs"]:
             epoch = plots.as_float_array(one["history"]["epoch"])
-            colour = colours[tag][ratio_key(one["noise"])]
+            colour = colours[tag][matched_levels.ratio_key(one["noise"])]
             ax.plot(epoch, plots.as_float_array(one["history"]["train_acc"]), color=colour, lw=1)
             ax.plot(epoch, plots.as_float_array(one["history"]["validation_acc"]), color=colour, lw=1, ls=":")
         ax.set_xscale("symlog", linthresh=1.0)

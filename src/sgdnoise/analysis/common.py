@@ -17,7 +17,7 @@ FloatArray = npt.NDArray[np.float64]
 _Located = tuple[int, float, bool, FloatArray, FloatArray]
 
 
-class _Result:
+class JSONResult:
     """Mixin giving frozen result dataclasses a JSON-ready ``to_dict``."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -25,7 +25,7 @@ class _Result:
         return strict_json({f.name: getattr(self, f.name) for f in fields(self)})
 
 
-def _grid(values: npt.ArrayLike, *, log: bool, name: str = "values") -> FloatArray:
+def check_grid(values: npt.ArrayLike, *, log: bool, name: str = "values") -> FloatArray:
     """Validate a 1-D strictly increasing finite grid (positive when ``log``)."""
     grid = np.asarray(values, dtype=np.float64)
     if grid.ndim != 1 or grid.size < 2:
@@ -39,7 +39,7 @@ def _grid(values: npt.ArrayLike, *, log: bool, name: str = "values") -> FloatArr
     return grid
 
 
-def _scores(scores: npt.ArrayLike, n_grid: int, *, axis_name: str) -> FloatArray:
+def check_scores(scores: npt.ArrayLike, n_grid: int, *, axis_name: str) -> FloatArray:
     """Validate scores [n_repeats, n_grid] (a 1-D array is one repeat)."""
     arr = np.asarray(scores, dtype=np.float64)
     if arr.ndim == 1:
@@ -49,7 +49,7 @@ def _scores(scores: npt.ArrayLike, n_grid: int, *, axis_name: str) -> FloatArray
     return arr
 
 
-def _fill_failures(oriented: FloatArray, failed_score: float | None, maximize: bool) -> tuple[FloatArray, int]:
+def fill_failures(oriented: FloatArray, failed_score: float | None, maximize: bool) -> tuple[FloatArray, int]:
     """Replace non-finite entries of maximise-oriented scores by the failure score; count them."""
     failed = ~np.isfinite(oriented)
     if failed.all():
@@ -63,9 +63,9 @@ def _fill_failures(oriented: FloatArray, failed_score: float | None, maximize: b
     return np.where(failed, fill, oriented), int(failed.sum())
 
 
-def _orient(scores: FloatArray, maximize: bool) -> FloatArray:
+def orient(scores: FloatArray, maximize: bool) -> FloatArray:
     return scores if maximize else -scores
 
 
-def _coords(grid: FloatArray, log: bool) -> FloatArray:
+def grid_coords(grid: FloatArray, log: bool) -> FloatArray:
     return np.log(grid) if log else grid

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sgdnoise.analysis._common import FloatArray, _fill_failures, _grid, _Result, _scores
-from sgdnoise.analysis.correlation import spearman_correlation
+from sgdnoise.analysis import spearman_correlation
+from sgdnoise.analysis.common import FloatArray, JSONResult, check_grid, check_scores, fill_failures
 
 # ----------------------------------------------------------------------------------------------------
 # 6. Matched-level comparisons and breaking points (Jastrzębski et al. 2018 §4.3–4.4, Fig. 5–7)
@@ -54,7 +54,7 @@ def values_at_levels(x: npt.ArrayLike, y: npt.ArrayLike, levels: npt.ArrayLike) 
 
 
 @dataclass(frozen=True)
-class MatchedLevel(_Result):
+class MatchedLevel(JSONResult):
     """One matched level: the groups (e.g. η/S values) all of whose repeats reached it, their mean and
     sample std (ddof = 1; ``nan`` with one repeat) of the compared value, the Spearman ρ of the value
     against the group over every run at this level, and the difference highest-group mean − lowest-group
@@ -71,7 +71,7 @@ class MatchedLevel(_Result):
 
 
 @dataclass(frozen=True)
-class MatchedComparison(_Result):
+class MatchedComparison(JSONResult):
     """``compare_at_matched_levels``: per level, and pooled over the ``n_levels`` levels where at least
     two groups can be compared — the mean difference (highest − lowest group), the mean of the levels'
     standard errors (the SE of the mean difference if the levels were perfectly correlated, as
@@ -110,7 +110,7 @@ def compare_at_matched_levels(
     fewer repeats than others (e.g. η/S reached by several (η, S) pairs); absent ones are ignored. ρ is
     the Spearman correlation of value and group over the runs at the level.
     """
-    grid = _grid(groups, log=False, name="groups")
+    grid = check_grid(groups, log=False, name="groups")
     arr = np.asarray(values, dtype=np.float64)
     targets = np.asarray(levels, dtype=np.float64)
     if arr.ndim != 3 or arr.shape[0] != grid.size or arr.shape[2] != targets.size:
@@ -165,7 +165,7 @@ def compare_at_matched_levels(
 
 
 @dataclass(frozen=True)
-class BreakingPoint(_Result):
+class BreakingPoint(JSONResult):
     """``find_breaking_point``: where a score that is flat in β starts to fall.
 
     ``beta_star`` is the last β on the plateau (the β before ``beta_drop``, the first β whose mean falls
@@ -232,13 +232,13 @@ def find_breaking_point(
     (runs at different β are independent), β* is found again, and the percentile interval of β* (always
     grid values) is reported; a resample without a drop counts as the largest β.
     """
-    grid = _grid(betas, log=True, name="betas")
-    arr = _scores(scores, grid.size, axis_name="repeats")
+    grid = check_grid(betas, log=True, name="betas")
+    arr = check_scores(scores, grid.size, axis_name="repeats")
     if not (math.isfinite(k) and k >= 0 and math.isfinite(min_drop) and min_drop >= 0):
         raise ValueError("k and min_drop must be finite and >= 0")
     if not 0.0 < level < 1.0 or n_bootstrap < 1:
         raise ValueError("level must lie in (0, 1) and n_bootstrap be >= 1")
-    filled, failures = _fill_failures(arr, failed_score, maximize=True)
+    filled, failures = fill_failures(arr, failed_score, maximize=True)
     drop, plateau, spread, threshold = _first_drop(filled, k, min_drop)
     beta_star = float(grid[-1] if drop is None else grid[drop - 1])
     rng = np.random.default_rng(seed)
