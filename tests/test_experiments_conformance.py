@@ -7,7 +7,9 @@ figures redraw from ``summary.json`` alone."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -21,8 +23,11 @@ NAMES = experiment_names()
 THRESHOLD_WORDS = ("threshold", "margin", "tolerance", "min_drop")
 
 
-def test_twenty_experiments_are_registered_in_paper_order():
-    assert len(NAMES) == 20
+def test_every_registered_experiment_has_a_readme_row_and_papers_come_in_order():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Experiments") :].split("\n\n")[1]
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \|", table, flags=re.MULTILINE)
+    assert sorted(rows) == sorted(NAMES), "add a README row for each experiment (and only for those)"
     prefixes = [name.split("-")[0] for name in NAMES]
     assert prefixes == sorted(prefixes, key=["smith", "jastrzebski", "sed"].index)
 
