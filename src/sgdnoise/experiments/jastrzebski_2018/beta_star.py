@@ -18,8 +18,8 @@ from typing import Any, TypedDict
 
 import numpy as np
 
+from sgdnoise import plots
 from sgdnoise.experiments.jastrzebski_2018 import matched_levels
-from sgdnoise.results import nan_if_none
 
 K_SIGMA = 2.0  # a drop is more than max(K_SIGMA·σ, MIN_DROP) below the plateau (fixed in advance)
 MIN_DROP = 0.01
@@ -75,7 +75,7 @@ def _critical(curve: Mapping[str, Any], beta_star: float, beta_drop: float) -> t
 
 
 def curve_scores(curve: Mapping[str, Any]) -> np.ndarray:
-    return np.array([[nan_if_none(v) for v in row] for row in curve["scores"]], dtype=float)
+    return plots.as_float_array(curve["scores"])
 
 
 def _fit(curve: Mapping[str, Any], scores: np.ndarray, n_bootstrap: int, seed: int = 0) -> matched_levels.BreakingPoint:

@@ -409,7 +409,7 @@ class BetaStarData(TypedDict):
 
 
 def _scores(curve: Curve) -> np.ndarray:
-    return np.array([plots.as_float_array(row) for row in curve["scores"]])
+    return plots.as_float_array(curve["scores"])
 
 
 def _size_colours(curves: Sequence[Curve]) -> dict[int, Any]:

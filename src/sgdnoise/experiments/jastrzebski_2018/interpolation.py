@@ -43,7 +43,6 @@ from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Pro
 from sgdnoise.experiments.jastrzebski_2018.setup import BudgetedSetup, spec_model, spec_task
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.instruments.landscape import endpoint_widths
-from sgdnoise.results import nan_if_none
 from sgdnoise.sweep import Sweep, SweepRun
 
 WIDTH_SPREAD = 2.0  # equal η/S: mean widths within 2 pooled seed stds
@@ -480,8 +479,8 @@ def _draw(data: InterpolationData, fig_dir: Path, equal: bool) -> list[Path]:
         alphas = np.asarray(comp["alphas"], float)
         twin = ax.twinx()
         for split, style in (("train", "-"), ("test", "--")):
-            loss = np.nanmean([[nan_if_none(v) for v in c[f"{split}_loss"]] for c in comp["curves"]], axis=0)
-            acc = np.nanmean([[nan_if_none(v) for v in c[f"{split}_acc"]] for c in comp["curves"]], axis=0)
+            loss = np.nanmean(plots.as_float_array([c[f"{split}_loss"] for c in comp["curves"]]), axis=0)
+            acc = np.nanmean(plots.as_float_array([c[f"{split}_acc"] for c in comp["curves"]]), axis=0)
             ax.plot(alphas, loss, style, color="tab:red", label=f"{split} loss")
             twin.plot(alphas, acc, style, color="tab:blue", label=f"{split} accuracy")
         ax.axhline(data["loss_threshold"], color="grey", lw=0.6, ls=":")

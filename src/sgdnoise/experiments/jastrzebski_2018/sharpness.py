@@ -330,7 +330,7 @@ def lambda_max_falls(target: str) -> Callable[[SharpnessData], Verdict]:
 
 def _validation(rows: Sequence[PairRow]) -> tuple[np.ndarray, dict[str, list[Any]]]:
     val = pair_means(rows, "validation_acc")
-    return np.asarray([nan_if_none(v) for v in val["mean"]], float), val
+    return plots.as_float_array(val["mean"]), val
 
 
 def validation_rises(target: str) -> Callable[[SharpnessData], Verdict]:

@@ -32,6 +32,7 @@ from typing import Any, Literal, TypedDict
 import numpy as np
 from matplotlib.axes import Axes
 
+from sgdnoise import plots
 from sgdnoise.data import TaskData, cifar10_task, cifar_standin_task, fashion_mnist_task
 from sgdnoise.engine import StepDecay, TrainConfig
 from sgdnoise.experiments.base import RunContext
@@ -296,7 +297,7 @@ def optimum(curve: Curve, objective: str = "test_acc") -> Optimum:
 
 def scores_row(curve: Curve, objective: str, row: int) -> np.ndarray:
     """The runs' scores of ``objective`` at grid row ``row``, NaN where a run did not finish."""
-    return np.array([nan_if_none(v) for v in curve["scores"][objective][row]], float)
+    return plots.as_float_array(curve["scores"][objective][row])
 
 
 def train_loss_at_test_optimum(curve: Curve, keep: int) -> tuple[float, float]:

@@ -63,7 +63,6 @@ from sgdnoise.experiments.claims import NotEnoughData, Provenance
 from sgdnoise.experiments.grid import GridResults, mean_std, nullable
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.models import smith_le_shallow_net
-from sgdnoise.results import nan_if_none
 from sgdnoise.sweep import Sweep, SweepRun
 
 Parameterisation = Literal["calibrated", "literal"]
@@ -379,7 +378,7 @@ def settings(spec: SGDSweepSpec) -> dict[str, Any]:
 
 def accuracy_matrix(curve: Curve) -> np.ndarray:
     """[seed, B] final test accuracy, NaN where a run diverged or was not run."""
-    return np.array([[nan_if_none(v) for v in row] for row in curve["accuracy"]], dtype=float)
+    return plots.as_float_array(curve["accuracy"])
 
 
 def run_mask(curve: Curve) -> np.ndarray:
@@ -418,13 +417,11 @@ def history_band(
 ) -> None:
     """A during-training curve (mean ± std over seeds) against updates; step 0 is left out (log x)."""
     steps = np.asarray(history["step"], float)
-    mean = np.array([nan_if_none(v) for v in history[metric]["mean"]], dtype=float)
-    std = np.array([nan_if_none(v) for v in history[metric]["std"]], dtype=float)
+    mean = plots.as_float_array(history[metric]["mean"])
+    std = plots.as_float_array(history[metric]["std"])
     n = min(len(steps), len(mean))
     shown = steps[:n] > 0
-    steps, mean, std = steps[:n][shown], mean[:n][shown], std[:n][shown]
-    (line,) = ax.plot(steps, mean, label=label, **style)
-    ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+    plots.band(ax, steps[:n][shown], {"mean": mean[:n][shown], "std": std[:n][shown]}, label, **style)
 
 
 def final_accuracy_panel(ax: Axes, data: SweepData) -> None:
