@@ -181,6 +181,65 @@ class ClaimSpec(Generic[D]):
         )
 
 
+FIGURE_PATTERN = re.compile(r"^(fig|table|app|thm|eq|sec)[A-Za-z0-9.]*$")
+
+
+def figure_of(claim_id: str) -> str:
+    """The figure or table a claim id names, without a panel letter (``fig2c/test-lr-stays`` → ``fig2``,
+    ``appE/large-batch-tuning`` → ``appE``)."""
+    part = claim_id.split("/", 1)[0]
+    return re.sub(r"^((?:fig|table)\d+)[a-z]$", r"\1", part)
+
+
+@dataclass(frozen=True)
+class NotChecked:
+    """An empirical claim of a paper that no experiment checks: the ``figure`` it belongs to (``fig3``,
+    ``table1``, ``sec5``: the first part of a claim id), what the paper says (``statement``, with its
+    ``provenance``) and why this project does not check it (``reason``: needs ImageNet, an LSTM, …)."""
+
+    figure: str
+    statement: str
+    provenance: Provenance
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not FIGURE_PATTERN.match(self.figure):
+            raise ValueError(f"{self.figure!r} is not a figure name like fig3, table1 or appE")
+        if not self.statement.strip() or not self.reason.strip():
+            raise ValueError(f"the unchecked claim of {self.figure} needs a statement and the reason it is unchecked")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "figure": self.figure,
+            "statement": self.statement,
+            "provenance": self.provenance.to_dict(),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Every figure and table of one paper (``figures``, named as claim ids name them) and the empirical
+    claims no experiment checks (``not_checked``). A figure must be covered by a ``paper`` claim of some
+    experiment or by a :class:`NotChecked` entry; the conformance suite enforces it."""
+
+    paper: str
+    figures: tuple[str, ...]
+    not_checked: tuple[NotChecked, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.paper not in PAPERS:
+            raise ValueError(f"unknown paper {self.paper!r}; known: {', '.join(PAPERS)}")
+        for figure in self.figures:
+            if not FIGURE_PATTERN.match(figure):
+                raise ValueError(f"{figure!r} is not a figure name like fig3, table1 or appE")
+        for item in self.not_checked:
+            if item.provenance.paper != self.paper:
+                raise ValueError(f"an unchecked claim of {item.figure} cites {item.provenance.paper}, not {self.paper}")
+            if item.figure not in self.figures:
+                raise ValueError(f"unchecked claim names {item.figure}, which is not among {self.paper}'s figures")
+
+
 def claim_set(claims: Iterable[ClaimSpec[Any]]) -> tuple[ClaimSpec[Any], ...]:
     """``claims`` as a tuple, refusing a repeated id."""
     result = tuple(claims)

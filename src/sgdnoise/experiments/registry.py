@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sgdnoise.experiments.base import Experiment
+    from sgdnoise.experiments.claims import Inventory
 
 # the paper packages, in the order ``sgdnoise list`` shows them (publication order)
 PAPER_PACKAGES: tuple[str, ...] = ("smith_le_2018", "jastrzebski_2018", "smith_elsen_de_2020")
@@ -103,3 +104,12 @@ def check_scale(scale: str) -> str:
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     return scale
+
+
+def inventories() -> tuple[Inventory, ...]:
+    """Each paper package's claim inventory (``<package>/inventory.py`` declaring ``INVENTORIES``: the
+    papers that package reproduces, every figure, and what is left unchecked with the reason)."""
+    found: list[Inventory] = []
+    for package in PAPER_PACKAGES:
+        found.extend(importlib.import_module(f"sgdnoise.experiments.{package}.inventory").INVENTORIES)
+    return tuple(found)

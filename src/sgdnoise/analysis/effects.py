@@ -1,0 +1,160 @@
+"""Verdicts on a difference between two groups of seeds, decided by an interval fixed in advance.
+
+Both tests rest on Welch's interval for the difference of means d = mean(a) − mean(b) (unequal variances,
+Welch–Satterthwaite degrees of freedom), which stays honest with the 2–6 seeds an experiment has; a
+bootstrap over so few seeds would understate the spread.
+
+* :func:`directional_effect` — the claim "a > b" (``direction=+1``) or "a < b" (``direction=−1``): the
+  two-sided (1 − α) interval on d. ``holds`` when it excludes zero on the stated side; ``fails`` when it
+  excludes zero on the other side, or when it lies inside ±margin (the effect is negligible);
+  ``inconclusive`` otherwise.
+* :func:`equivalence` — the claim "a ≈ b" within ±margin: two one-sided tests (Schuirmann 1987), i.e. the
+  (1 − 2α) interval on d. ``holds`` when it lies inside ±margin; ``fails`` when it lies wholly outside;
+  ``inconclusive`` otherwise. Fewer seeds widen the interval, so they can only make the claim *less*
+  likely to hold.
+
+Either returns ``inconclusive`` when a group has fewer than ``min_seeds`` finite values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from sgdnoise.analysis.common import JSONResult
+
+Outcome = Literal["holds", "fails", "inconclusive"]
+
+MIN_SEEDS = 3
+"""The fewest seeds per group on which a verdict is given."""
+
+
+@dataclass(frozen=True)
+class Difference(JSONResult):
+    """d = mean(a) − mean(b) with its interval at ``confidence``, and the verdict it gives."""
+
+    difference: float
+    low: float
+    high: float
+    confidence: float
+    n_a: int
+    n_b: int
+    margin: float
+    outcome: Outcome
+    reason: str
+
+    def describe(self) -> str:
+        """One line: the difference, its interval and the group sizes."""
+        return (
+            f"d = {self.difference:.4g}, {100 * self.confidence:g}% CI [{self.low:.4g}, {self.high:.4g}] "
+            f"(n = {self.n_a} vs {self.n_b}, margin ±{self.margin:g})"
+        )
+
+
+def _finite(values: npt.ArrayLike) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64).ravel()
+    return array[np.isfinite(array)]
+
+
+def welch_interval(a: npt.ArrayLike, b: npt.ArrayLike, confidence: float) -> tuple[float, float, float]:
+    """(d, low, high): Welch's two-sided ``confidence`` interval on mean(a) − mean(b).
+
+    d ± t_{(1+c)/2, ν} · √(s_a²/n_a + s_b²/n_b), ν = (s_a²/n_a + s_b²/n_b)² / Σ (s_i²/n_i)²/(n_i − 1).
+    Two groups without spread give the point interval [d, d].
+    """
+    x, y = _finite(a), _finite(b)
+    if x.size < 2 or y.size < 2:
+        raise ValueError("Welch's interval needs at least two finite values per group")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    d = float(x.mean() - y.mean())
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return d, d, d
+    dof = (va + vb) ** 2 / (va**2 / (x.size - 1) + vb**2 / (y.size - 1))
+    half = float(stats.t.ppf((1 + confidence) / 2, dof)) * se
+    return d, d - half, d + half
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
+
+
+def _too_few_seeds(
+    a: npt.ArrayLike, b: npt.ArrayLike, margin: float, confidence: float, min_seeds: int
+) -> Difference | None:
+    """Validate the arguments; the ``inconclusive`` result when a group has fewer than ``min_seeds`` values."""
+    if not (margin >= 0 and math.isfinite(margin)):
+        raise ValueError(f"margin must be finite and ≥ 0, got {margin}")
+    if min_seeds < 2:
+        raise ValueError(f"min_seeds must be ≥ 2, got {min_seeds}")
+    n_a, n_b = _finite(a).size, _finite(b).size
+    if min(n_a, n_b) >= min_seeds:
+        return None
+    reason = f"{min(n_a, n_b)} seeds in a group, fewer than the {min_seeds} a verdict needs"
+    return Difference(math.nan, math.nan, math.nan, confidence, n_a, n_b, margin, "inconclusive", reason)
+
+
+def directional_effect(
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    *,
+    direction: Literal[1, -1],
+    margin: float = 0.0,
+    alpha: float = 0.05,
+    min_seeds: int = MIN_SEEDS,
+) -> Difference:
+    """The claim sign(mean(a) − mean(b)) = ``direction``, from Welch's (1 − α) interval (module docstring)."""
+    if direction not in (1, -1):
+        raise ValueError(f"direction must be +1 or -1, got {direction!r}")
+    _check_alpha(alpha)
+    confidence = 1 - alpha
+    if (too_few := _too_few_seeds(a, b, margin, confidence, min_seeds)) is not None:
+        return too_few
+    n_a, n_b = _finite(a).size, _finite(b).size
+    d, low, high = welch_interval(a, b, confidence)
+    side_low, side_high = (low, high) if direction == 1 else (-high, -low)
+    if side_low > 0:
+        outcome: Outcome = "holds"
+        reason = "the interval excludes zero in the stated direction"
+    elif side_high < 0:
+        outcome, reason = "fails", "the interval excludes zero in the opposite direction"
+    elif margin > 0 and -margin < low and high < margin:
+        outcome, reason = "fails", f"the interval lies inside ±{margin:g}: no effect of that size"
+    else:
+        outcome, reason = "inconclusive", "the interval contains zero"
+    return Difference(d, low, high, confidence, n_a, n_b, margin, outcome, reason)
+
+
+def equivalence(
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    *,
+    margin: float,
+    alpha: float = 0.05,
+    min_seeds: int = MIN_SEEDS,
+) -> Difference:
+    """The claim |mean(a) − mean(b)| < ``margin``, by two one-sided tests at level α (module docstring)."""
+    if margin <= 0:
+        raise ValueError(f"an equivalence test needs a margin > 0, got {margin}")
+    _check_alpha(alpha)
+    confidence = 1 - 2 * alpha
+    if (too_few := _too_few_seeds(a, b, margin, confidence, min_seeds)) is not None:
+        return too_few
+    n_a, n_b = _finite(a).size, _finite(b).size
+    d, low, high = welch_interval(a, b, confidence)
+    if -margin < low and high < margin:
+        outcome: Outcome = "holds"
+        reason = f"the {100 * confidence:g}% interval lies inside ±{margin:g}"
+    elif low >= margin or high <= -margin:
+        outcome, reason = "fails", f"the {100 * confidence:g}% interval lies outside ±{margin:g}"
+    else:
+        outcome, reason = "inconclusive", f"the {100 * confidence:g}% interval straddles ±{margin:g}"
+    return Difference(d, low, high, confidence, n_a, n_b, margin, outcome, reason)

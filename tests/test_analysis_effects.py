@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from sgdnoise.analysis.effects import directional_effect, equivalence, welch_interval
+
+samples = st.lists(st.floats(-100, 100, allow_nan=False), min_size=3, max_size=8)
+
+
+@settings(max_examples=50, deadline=None)
+@given(samples, samples, st.sampled_from([0.8, 0.9, 0.95]))
+def test_welch_interval_matches_scipy(a, b, confidence):
+    if np.var(a) == 0 and np.var(b) == 0:
+        return
+    d, low, high = welch_interval(a, b, confidence)
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
+    assert d == pytest.approx(np.mean(a) - np.mean(b), abs=1e-9)
+    assert (low, high) == pytest.approx((ci.low, ci.high), rel=1e-6, abs=1e-9)
+
+
+def test_directional_effect_three_outcomes():
+    up = [1.0, 1.1, 0.9, 1.05]
+    base = [0.0, 0.1, -0.1, 0.05]
+    assert directional_effect(up, base, direction=1).outcome == "holds"
+    assert directional_effect(up, base, direction=-1).outcome == "fails"
+    noisy = [0.0, 1.0, -1.0, 0.5]
+    assert directional_effect(noisy, base, direction=1).outcome == "inconclusive"
+    # a tight null effect inside the margin is a negative result, not a shrug
+    same = [0.001, -0.001, 0.0005, -0.0005]
+    assert directional_effect(same, [0.0, 0.0005, -0.0005, 0.0], direction=1, margin=0.1).outcome == "fails"
+
+
+def test_equivalence_three_outcomes_and_fewer_seeds_never_help():
+    a = [0.900, 0.902, 0.898, 0.901, 0.899, 0.900]
+    b = [0.901, 0.899, 0.900, 0.902, 0.898, 0.900]
+    assert equivalence(a, b, margin=0.005).outcome == "holds"
+    # the same means on three seeds: a wider interval can only lose the verdict
+    assert equivalence(a[:3], b[:3], margin=0.005).outcome in ("holds", "inconclusive")
+    assert equivalence(a[:2], b[:2], margin=0.005).outcome == "inconclusive"
+    far = [0.95, 0.951, 0.949, 0.95]
+    assert equivalence(far, b, margin=0.005).outcome == "fails"
+    assert equivalence([0.9, 0.95, 0.85], [0.9, 0.88, 0.92], margin=0.005).outcome == "inconclusive"
+
+
+def test_nan_seeds_do_not_count():
+    result = directional_effect([1.0, np.nan, 1.2], [0.0, 0.1, 0.2], direction=1)
+    assert result.outcome == "inconclusive" and result.n_a == 2
+
+
+@pytest.mark.parametrize("kwargs", [{"margin": -1.0}, {"margin": 0.0}, {"margin": 0.1, "alpha": 0.7}])
+def test_equivalence_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        equivalence([1, 2, 3], [1, 2, 3], **kwargs)
