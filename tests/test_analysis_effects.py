@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from sgdnoise.analysis.effects import directional_effect, equivalence, welch_interval
+from sgdnoise.analysis.effects import all_hold, directional_effect, equivalence, non_inferiority, welch_interval
 
 samples = st.lists(st.floats(-100, 100, allow_nan=False), min_size=3, max_size=8)
 
@@ -53,3 +53,16 @@ def test_nan_seeds_do_not_count():
 def test_equivalence_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         equivalence([1, 2, 3], [1, 2, 3], **kwargs)
+
+
+def test_non_inferiority_and_all_hold():
+    base = [0.90, 0.901, 0.899, 0.90]
+    slightly_worse = [0.897, 0.898, 0.896, 0.897]
+    much_worse = [0.85, 0.851, 0.849, 0.85]
+    assert non_inferiority(slightly_worse, base, margin=0.01).outcome == "holds"
+    assert non_inferiority(much_worse, base, margin=0.01).outcome == "fails"
+    assert non_inferiority([0.88, 0.92, 0.86, 0.90], base, margin=0.01).outcome == "inconclusive"
+    results = [equivalence(base, base, margin=0.01), non_inferiority(much_worse, base, margin=0.01)]
+    assert all_hold(results) == "fails"
+    assert all_hold(results[:1]) == "holds"
+    assert all_hold([directional_effect(base, base, direction=1)]) == "inconclusive"

@@ -116,6 +116,12 @@ def test_beta_invariance_needs_a_clean_break_and_capped_runs_are_named():
     assert "capped runs in the fit: 2-D n = 1 n*" in claims["eq4/crossover-noise-eq4"].note
 
 
+def test_beta_invariance_without_a_break_is_inconclusive():
+    never_breaks = _claims(_data([0.5, -1.0], [0.5, 0.05, 0.01], 1.05, [0.2, 1.0, 0.5]))
+    claim = never_breaks["sec3/beta-invariance-until-step-too-large"]
+    assert claim.verdict == "inconclusive" and "never reached a breaking point" in claim.note
+
+
 def test_no_runs_is_inconclusive():
     data = _data([], [0.5, 0.05, 0.01], 1.05, [0.2, 1.0, 8.0])
     assert _claims(data)["thm1/occupation-matches-gibbs"].verdict == "inconclusive"

@@ -160,16 +160,20 @@ def test_claims_fail_when_the_cyclic_pair_disagrees_and_matches_another_noise() 
         assert claims[claim_id] is False, claim_id
 
 
-def test_endpoint_claims_compare_the_difference_with_the_pooled_seed_std() -> None:
+def test_endpoint_claims_are_equivalence_tests_that_fewer_seeds_cannot_pass() -> None:
     acc = {label: 0.85 for label in (*CYCLIC, *CONSTANT)}
-    # three seeds each, std 0.01 (ddof 1) everywhere: the pooled seed std is 0.01
-    tests = {label: [v - 0.01, v, v + 0.01] for label, v in acc.items()}
-    tests["discrete-η"] = [0.85 - 0.01 + 0.009, 0.85 + 0.009, 0.85 + 0.01 + 0.009]  # |Δ| 0.009 < std 0.01
-    tests["constant-low-large"] = [0.85 - 0.01 + 0.011, 0.85 + 0.011, 0.85 + 0.01 + 0.011]  # |Δ| 0.011 > 0.01
+    spread = [-0.002, 0.0, 0.002, -0.001, 0.001]
+    tests = {label: [v + d for d in spread] for label, v in acc.items()}
+    tests["discrete-η"] = [0.853 + d for d in spread]  # 0.3 points apart, tight: inside the 1-point margin
+    tests["constant-low-large"] = [0.88 + d for d in spread]  # 3 points apart: outside it
     hess = {label: [10.0, 10.0, 10.0, 10.0, 10.0] for label in acc}
     claims = _claims(_synthetic(tests, hess))
     cyclic, constant = claims["fig4/cyclic-endpoints-match"], claims["fig4/constant-endpoints-match"]
-    assert cyclic.holds and cyclic.value["pooled_std"] == pytest.approx(0.01)
-    assert cyclic.value["difference"] == pytest.approx(-0.009)
-    assert not constant.holds and constant.value["difference"] == pytest.approx(-0.011)
-    assert "|Δ| = 0.90 points vs seed std 1.00 (3 and 3 seeds)" in cyclic.note
+    assert cyclic.verdict == "holds" and cyclic.value["difference"] == pytest.approx(-0.003)
+    assert constant.verdict == "fails" and constant.value["difference"] == pytest.approx(-0.03)
+    # the same means on two seeds: no verdict, however close they are
+    two = {label: values[:2] for label, values in tests.items()}
+    assert _claims(_synthetic(two, hess))["fig4/cyclic-endpoints-match"].verdict == "inconclusive"
+    # close means but seeds spread over ±2 points: the interval straddles the margin
+    wide = tests | {"discrete-η": [0.83, 0.87, 0.85, 0.84, 0.86]}
+    assert _claims(_synthetic(wide, hess))["fig4/cyclic-endpoints-match"].verdict == "inconclusive"

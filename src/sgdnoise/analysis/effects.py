@@ -13,12 +13,17 @@ bootstrap over so few seeds would understate the spread.
   ``inconclusive`` otherwise. Fewer seeds widen the interval, so they can only make the claim *less*
   likely to hold.
 
-Either returns ``inconclusive`` when a group has fewer than ``min_seeds`` finite values.
+* :func:`non_inferiority` — the claim "a is similar to b or better": the one-sided bound of the (1 − 2α)
+  interval above −margin.
+
+A claim made of several such tests holds when all hold (:func:`all_hold`). Each test returns ``inconclusive``
+when a group has fewer than ``min_seeds`` finite values.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -158,3 +163,43 @@ def equivalence(
     else:
         outcome, reason = "inconclusive", f"the {100 * confidence:g}% interval straddles ±{margin:g}"
     return Difference(d, low, high, confidence, n_a, n_b, margin, outcome, reason)
+
+
+def non_inferiority(
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    *,
+    margin: float,
+    alpha: float = 0.05,
+    min_seeds: int = MIN_SEEDS,
+) -> Difference:
+    """The claim mean(a) is not below mean(b) by ``margin`` or more (a is "similar or better"): the one-sided
+    (1 − α) bound, i.e. the low end of the (1 − 2α) interval on d. ``holds`` when it lies above −margin;
+    ``fails`` when the interval's high end lies below −margin; ``inconclusive`` otherwise."""
+    if margin <= 0:
+        raise ValueError(f"a non-inferiority test needs a margin > 0, got {margin}")
+    _check_alpha(alpha)
+    confidence = 1 - 2 * alpha
+    if (too_few := _too_few_seeds(a, b, margin, confidence, min_seeds)) is not None:
+        return too_few
+    n_a, n_b = _finite(a).size, _finite(b).size
+    d, low, high = welch_interval(a, b, confidence)
+    if low > -margin:
+        outcome: Outcome = "holds"
+        reason = f"the {100 * confidence:g}% interval lies above −{margin:g}"
+    elif high < -margin:
+        outcome, reason = "fails", f"the {100 * confidence:g}% interval lies below −{margin:g}"
+    else:
+        outcome, reason = "inconclusive", f"the {100 * confidence:g}% interval straddles −{margin:g}"
+    return Difference(d, low, high, confidence, n_a, n_b, margin, outcome, reason)
+
+
+def all_hold(results: Iterable[Difference]) -> Outcome:
+    """The outcome of a claim made of several tests: ``holds`` if every one holds, ``fails`` if any fails,
+    else ``inconclusive``."""
+    outcomes = {result.outcome for result in results}
+    if not outcomes:
+        raise ValueError("all_hold needs at least one result")
+    if "fails" in outcomes:
+        return "fails"
+    return "holds" if outcomes == {"holds"} else "inconclusive"

@@ -314,6 +314,8 @@ def check_beta_invariance(data: EquilibriumData) -> Verdict:
         + f"; started-in-A vs started-in-B |z| ≤ {max_start:.2f}"
         + ("; runs capped at max_duration" if inv["schedule"]["capped"] else "")
     )
+    if consistent[0] and prefix and broke is None:
+        return Verdict.inconclusive(f"the β grid never reached a breaking point: {note}", value)
     return Verdict.of(bool(consistent[0] and prefix), value, note)
 
 
@@ -389,7 +391,8 @@ CLAIMS = (
         ),
         test=ClaimTest(
             "z = (simulated − Gibbs ln(p_A/p_B)) / SE of discrete SGD at each β, equal SDE time η·t",
-            "|z| < Z_LIMIT at β = 1, and once |z| ≥ Z_LIMIT at some β, at every larger β too",
+            "|z| < Z_LIMIT at β = 1, and once |z| ≥ Z_LIMIT at some β, at every larger β too; inconclusive when no β "
+            "of the grid leaves the Gibbs value (the breaking point is not observed)",
             {"Z_LIMIT": Z_LIMIT},
         ),
         check=check_beta_invariance,

@@ -16,12 +16,15 @@ endpoints' distance), the threshold and the tolerance were fixed before any run;
 threshold at the cap has width None ("beyond the cap"), and a claim with no finite width to rest on
 fails.
 
-Claims (``CLAIMS``): Fig. 2, per comparison (large batch, small learning rate): the lower-η/S endpoint
-sits on the sharper side — in every seed its width is finite and smaller than the other endpoint's (a width
-beyond the cap counts as larger than any finite one). Fig. 3, for the smallest β < 1 and the largest β > 1
-of the spec's ``betas``: the two widths' means differ by at most ``WIDTH_SPREAD`` pooled seed stds;
-evaluable only when every seed has finite widths on both sides and there are ≥ 2 seeds (else it fails,
-with a note saying why).
+Claims (``CLAIMS``), decided on log widths over seeds (``analysis.effects``: Welch intervals, at least 3 seeds
+with finished runs, else inconclusive). Fig. 2, per comparison (large batch, small learning rate): the
+lower-η/S endpoint sits on the sharper side — the 95% interval on mean log width(lower η/S) − mean log
+width(other) lies below zero (a wide side beyond the cap enters at the cap, a lower bound, which can only
+shrink the effect; a sharp side beyond the cap makes the claim inconclusive). Fig. 2 (right) and Fig. 3
+(equal η/S: the large batch against the small learning rate, and the smallest β < 1 and the largest β > 1 of
+the spec's ``betas`` against the baseline): the widths are equivalent — two one-sided tests on the log widths
+with the margin ln ``WIDTH_RATIO_MARGIN`` (a factor 1.5, fixed before the run; the paper gives no number, it
+says "similar width"); a width beyond the cap makes it inconclusive.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from sgdnoise import plots
+from sgdnoise.analysis.effects import directional_effect, equivalence
 from sgdnoise.data import TaskData
 from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
@@ -45,7 +49,7 @@ from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.instruments.landscape import endpoint_widths
 from sgdnoise.sweep import Sweep, SweepRun
 
-WIDTH_SPREAD = 2.0  # equal η/S: mean widths within 2 pooled seed stds
+WIDTH_RATIO_MARGIN = 1.5  # equal η/S: mean log widths equivalent within ±ln 1.5 (two one-sided tests)
 LOSS_THRESHOLD = 1.0  # an endpoint's width ends where the training loss first reaches this
 WIDTH_TOLERANCE = 0.01  # the crossing is bisected down to this many α units
 
@@ -84,6 +88,8 @@ class InterpolationSpec(BudgetedSetup):
             "large-batch": (base, (self.baseline_lr, self.baseline_batch * self.large_batch_factor), False),
             "small-lr": (base, (self.baseline_lr / self.small_lr_factor, self.baseline_batch), False),
         }
+        # Fig. 2 (right): the large batch against the small learning rate, two endpoints of equal η/S
+        out["large-batch-vs-small-lr"] = (out["large-batch"][1], out["small-lr"][1], True)
         for beta in self.betas:
             out[f"beta={beta:g}"] = (base, (self.baseline_lr * beta, max(1, round(self.baseline_batch * beta))), True)
         return out
@@ -319,50 +325,47 @@ def _widths(comp: Mapping[str, Any], threshold: float, cap: float) -> tuple[dict
     return value, missing, beyond
 
 
+def _log_widths(values: Sequence[float | None], cap: float | None) -> np.ndarray:
+    """log width per seed; a width beyond the cap is the cap (a lower bound) when ``cap`` is given, else NaN."""
+    filled = [cap if w is None else w for w in values]
+    return np.log(np.asarray([math.nan if w is None else w for w in filled], float))
+
+
+def _verdict(result: Any, value: dict[str, Any], note: str) -> Verdict:
+    return Verdict(result.outcome, value | {"log_width_difference": result.to_dict()}, note)
+
+
 def lower_noise_sharper(comp: Mapping[str, Any], threshold: float, cap: float = math.inf) -> Verdict:
-    """Fig. 2 on one comparison: in every seed the lower-η/S endpoint's width is finite and smaller than the
-    other's (a width beyond the cap, None, counts as larger than any finite one); no seed: fails."""
+    """Fig. 2 on one comparison: mean log width of the lower-η/S endpoint below the other's, by Welch's 95%
+    interval over seeds (``analysis.effects.directional_effect``); a sharp side beyond the cap: inconclusive."""
     value, missing, beyond = _widths(comp, threshold, cap)
-    w1, w2 = value["widths_first"], value["widths_second"]
     lower_is_second = comp["second"]["noise"] < comp["first"]["noise"]
-    sharp, wide = (w2, w1) if lower_is_second else (w1, w2)
-    per_seed = [s is not None and (w is None or s < w) for s, w in zip(sharp, wide, strict=True)]
-    m1, m2 = value["width_first_mean"], value["width_second_mean"]
-    ms, mw = (m2, m1) if lower_is_second else (m1, m2)
-    note = beyond if missing else ""
-    if not per_seed:
-        note = "not evaluable: no finished pair of runs"
-    return Verdict.of(
-        bool(per_seed) and all(per_seed),
-        value
-        | {
-            "seeds_sharper": int(sum(per_seed)),
-            "width_sharp_mean": ms,
-            "width_wide_mean": mw,
-            "wide_over_sharp": mw / ms if value["finite_first"] and value["finite_second"] and ms > 0 else math.nan,
-        },
-        note,
-    )
+    sharp_side, wide_side = ("second", "first") if lower_is_second else ("first", "second")
+    sharp, wide = comp["widths"][sharp_side], comp["widths"][wide_side]
+    m_sharp, m_wide = value[f"width_{sharp_side}_mean"], value[f"width_{wide_side}_mean"]
+    value |= {
+        "width_sharp_mean": m_sharp,
+        "width_wide_mean": m_wide,
+        "wide_over_sharp": m_wide / m_sharp if m_sharp > 0 else math.nan,
+    }
+    if any(w is None for w in sharp):
+        return Verdict.inconclusive(f"the lower-η/S side is beyond the cap in some seed; {beyond}", value)
+    result = directional_effect(_log_widths(sharp, None), _log_widths(wide, cap), direction=-1)
+    note = f"log width(lower η/S) − log width(other): {result.describe()}; {result.reason}"
+    return _verdict(result, value, note + (f"; {beyond} (counted at the cap)" if missing else ""))
 
 
 def equal_width(comp: Mapping[str, Any], threshold: float, cap: float = math.inf) -> Verdict:
-    """Fig. 3 on one comparison: mean widths differ by ≤ WIDTH_SPREAD pooled seed stds; fails, with a note
-    saying why, unless every seed has finite widths on both sides and there are ≥ 2 seeds."""
+    """Fig. 2 (right) / Fig. 3 on one comparison: mean log widths equivalent within ±ln WIDTH_RATIO_MARGIN,
+    by two one-sided tests over seeds (``analysis.effects.equivalence``); a width beyond the cap: inconclusive."""
     value, missing, beyond = _widths(comp, threshold, cap)
-    seeds = value["seeds"]
-    evaluable = seeds >= 2 and value["finite_first"] == seeds and value["finite_second"] == seeds
-    s1, s2 = value["width_first_std"], value["width_second_std"]
-    pooled = math.sqrt((s1**2 + s2**2) / 2) if evaluable else math.nan
-    diff = abs(value["width_first_mean"] - value["width_second_mean"]) if evaluable else math.nan
-    if evaluable:
-        note = ""
-    elif missing:
-        note = f"not evaluable: {beyond}"
-    else:
-        note = f"not evaluable: {seeds} seed(s) with finished runs, need >= 2"
-    return Verdict.of(
-        evaluable and diff <= WIDTH_SPREAD * pooled, value | {"difference": diff, "pooled_std": pooled}, note
-    )
+    if missing:
+        return Verdict.inconclusive(beyond, value)
+    first, second = comp["widths"]["first"], comp["widths"]["second"]
+    result = equivalence(_log_widths(first, None), _log_widths(second, None), margin=math.log(WIDTH_RATIO_MARGIN))
+    ratio = value["width_first_mean"] / value["width_second_mean"] if value["width_second_mean"] else math.nan
+    note = f"widths {value['width_first_mean']:.3g} vs {value['width_second_mean']:.3g} (ratio {ratio:.3g}); "
+    return _verdict(result, value, note + f"log widths: {result.describe()}; {result.reason}")
 
 
 def _beta(comp: Mapping[str, Any]) -> float:
@@ -382,8 +385,8 @@ def _by_beta(below: bool) -> Callable[[InterpolationData], Verdict]:
     """The equal-η/S comparison with the smallest β < 1 (``below``) or the largest β > 1."""
 
     def check(data: InterpolationData) -> Verdict:
-        equal = [c for c in data["comparisons"].values() if c["equal_noise"] and (_beta(c) < 1) == below]
-        equal = [c for c in equal if _beta(c) != 1]
+        betas = [c for label, c in data["comparisons"].items() if label.startswith("beta=")]
+        equal = [c for c in betas if (_beta(c) < 1) == below and _beta(c) != 1]
         if not equal:
             raise NotEnoughData(f"no β {'<' if below else '>'} 1 among the spec's betas")
         comp = min(equal, key=_beta) if below else max(equal, key=_beta)
@@ -394,14 +397,16 @@ def _by_beta(below: bool) -> Callable[[InterpolationData], Verdict]:
 
 WIDTH_TEST = "α-distance from each endpoint, outwards along the line, to train loss LOSS_THRESHOLD (BN re-estimated)"
 SHARPER_TEST = ClaimTest(
-    WIDTH_TEST,
-    "in every seed the lower-η/S endpoint's width is finite and smaller than the other's (beyond the cap = larger)",
+    WIDTH_TEST + "; mean log width of the lower-η/S side minus the other's, Welch's 95% interval over seeds",
+    "holds if the interval lies below 0, fails if above, else inconclusive (≥ 3 seeds; a wide side beyond the cap "
+    "counts at the cap, a sharp side beyond it is inconclusive)",
     {"LOSS_THRESHOLD": LOSS_THRESHOLD, "WIDTH_TOLERANCE": WIDTH_TOLERANCE},
 )
 EQUAL_TEST = ClaimTest(
-    WIDTH_TEST + "; mean over seeds of each side's width",
-    "|mean difference| ≤ WIDTH_SPREAD × pooled seed std, with ≥ 2 seeds and every width finite",
-    {"WIDTH_SPREAD": WIDTH_SPREAD, "LOSS_THRESHOLD": LOSS_THRESHOLD, "WIDTH_TOLERANCE": WIDTH_TOLERANCE},
+    WIDTH_TEST + "; mean log width of each side, Welch's 90% interval on their difference (two one-sided tests)",
+    "holds if the interval lies inside ±ln WIDTH_RATIO_MARGIN, fails if outside, else inconclusive (≥ 3 seeds, "
+    "every width inside the cap)",
+    {"WIDTH_RATIO_MARGIN": WIDTH_RATIO_MARGIN, "LOSS_THRESHOLD": LOSS_THRESHOLD, "WIDTH_TOLERANCE": WIDTH_TOLERANCE},
 )
 FIG2 = Provenance(
     "jastrzebski-2018",
@@ -409,25 +414,33 @@ FIG2 = Provenance(
     "models with large batch size (Fig. 2-left) or low learning rate (Fig. 2-middle; both having a lower η/S "
     "than the baseline) end up in a sharper minimum relative to the baseline model",
 )
+FIG2_RIGHT = Provenance(
+    "jastrzebski-2018",
+    "§4.1, Fig. 2 (right)",
+    "figure 2 (right) shows that models trained with roughly the same level of noise end up in minima of similar "
+    "quality",
+    paper_value="η = 0.1, S = 1024 against η = 0.01, S = 128 (ResNet-56, CIFAR-10)",
+)
 FIG3 = Provenance(
     "jastrzebski-2018",
     "§4.1, Fig. 3",
     "The interpolation results indicate that all the minima have similar width and depth",
     paper_value="β ∈ {1/4, 4} around η = 0.1, S = 50 (VGG-11, CIFAR-10)",
 )
-SIDE = f"rises faster (smaller α-width to train loss {LOSS_THRESHOLD:g}) in every seed"
-EQUAL_WIDTHS = f"mean widths differ by ≤ {WIDTH_SPREAD:g} pooled seed stds"
+SIDE = f"rises faster (smaller α-width to train loss {LOSS_THRESHOLD:g}; mean log width over seeds)"
+EQUAL_WIDTHS = f"the widths are equivalent within a factor {WIDTH_RATIO_MARGIN:g} (two one-sided tests on log widths)"
 
 
-def _width_claim(claim_id: str, statement: str, check: Callable[[InterpolationData], Verdict]) -> ClaimSpec:
-    """A paper claim on the α-widths: Fig. 2's (lower η/S sharper) or Fig. 3's (equal η/S, equal width)."""
-    fig2 = claim_id.startswith("fig2/")
+def _width_claim(
+    claim_id: str, statement: str, check: Callable[[InterpolationData], Verdict], provenance: Provenance
+) -> ClaimSpec:
+    """A paper claim on the α-widths: lower η/S sharper (Fig. 2) or equal η/S, equivalent widths."""
     return ClaimSpec(
         id=claim_id,
         statement=statement,
         kind="paper",
-        provenance=FIG2 if fig2 else FIG3,
-        test=SHARPER_TEST if fig2 else EQUAL_TEST,
+        provenance=provenance,
+        test=SHARPER_TEST if provenance is FIG2 else EQUAL_TEST,
         check=check,
     )
 
@@ -438,24 +451,34 @@ CLAIMS = (
         "baseline (η, S) vs large batch (η, f_S·S), f_S = large_batch_factor: the lower-η/S (large-batch) "
         f"endpoint's side {SIDE}",
         _by_label("large-batch", lower_noise_sharper),
+        FIG2,
     ),
     _width_claim(
         "fig2/lower-noise-sharper-small-lr",
         "baseline (η, S) vs small learning rate (η/f_η, S), f_η = small_lr_factor: the lower-η/S (small-η) "
         f"endpoint's side {SIDE}",
         _by_label("small-lr", lower_noise_sharper),
+        FIG2,
+    ),
+    _width_claim(
+        "fig2/equal-noise-equal-width-large-batch-vs-small-lr",
+        "large batch (η, f_S·S) vs small learning rate (η/f_η, S), of (roughly) equal η/S: " + EQUAL_WIDTHS,
+        _by_label("large-batch-vs-small-lr", equal_width),
+        FIG2_RIGHT,
     ),
     _width_claim(
         "fig3/equal-noise-equal-width-small-beta",
         "baseline (η, S) vs (βη, βS) with the smallest β < 1 of betas (equal η/S; quick β = 0.5, paper 0.25): "
         + EQUAL_WIDTHS,
         _by_beta(below=True),
+        FIG3,
     ),
     _width_claim(
         "fig3/equal-noise-equal-width-large-beta",
         "baseline (η, S) vs (βη, βS) with the largest β > 1 of betas (equal η/S; β = 4 at both scales): "
         + EQUAL_WIDTHS,
         _by_beta(below=False),
+        FIG3,
     ),
 )
 
