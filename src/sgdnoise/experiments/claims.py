@@ -221,11 +221,14 @@ class NotChecked:
 class Inventory:
     """Every figure and table of one paper (``figures``, named as claim ids name them) and the empirical
     claims no experiment checks (``not_checked``). A figure must be covered by a ``paper`` claim of some
-    experiment or by a :class:`NotChecked` entry; the conformance suite enforces it."""
+    experiment or by a :class:`NotChecked` entry; the conformance suite enforces it. ``repeats`` maps a figure
+    that repeats another's experiment (more initialisations, the same set-up) to the figure whose claims check
+    it, with the reason, e.g. ``{"fig10": ("fig2", "Fig. 2's interpolation for other initialisations")}``."""
 
     paper: str
     figures: tuple[str, ...]
     not_checked: tuple[NotChecked, ...] = ()
+    repeats: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.paper not in PAPERS:
@@ -238,6 +241,9 @@ class Inventory:
                 raise ValueError(f"an unchecked claim of {item.figure} cites {item.provenance.paper}, not {self.paper}")
             if item.figure not in self.figures:
                 raise ValueError(f"unchecked claim names {item.figure}, which is not among {self.paper}'s figures")
+        for figure, (checked_by, _reason) in self.repeats.items():
+            if figure not in self.figures or checked_by not in self.figures:
+                raise ValueError(f"repeats names {figure} → {checked_by}; both must be among {self.paper}'s figures")
 
 
 def claim_set(claims: Iterable[ClaimSpec[Any]]) -> tuple[ClaimSpec[Any], ...]:
