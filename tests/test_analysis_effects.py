@@ -4,7 +4,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from sgdnoise.analysis.effects import all_hold, directional_effect, equivalence, non_inferiority, welch_interval
+from sgdnoise.analysis.effects import (
+    all_hold,
+    directional_effect,
+    equivalence,
+    monotone_trend,
+    non_inferiority,
+    welch_interval,
+)
 
 samples = st.lists(st.floats(-100, 100, allow_nan=False), min_size=3, max_size=8)
 
@@ -66,3 +73,13 @@ def test_non_inferiority_and_all_hold():
     assert all_hold(results) == "fails"
     assert all_hold(results[:1]) == "holds"
     assert all_hold([directional_effect(base, base, direction=1)]) == "inconclusive"
+
+
+def test_monotone_trend():
+    x = np.arange(10.0)
+    assert monotone_trend(x, -x, direction=-1).outcome == "holds"
+    assert monotone_trend(x, x, direction=-1).outcome == "fails"
+    assert monotone_trend(x, [1, 0] * 5, direction=1).outcome == "inconclusive"
+    assert monotone_trend(x[:3], x[:3], direction=1).outcome == "inconclusive"  # too few points to be significant
+    rho = monotone_trend(x, x**3, direction=1)
+    assert rho.rho == pytest.approx(1.0) and rho.n == 10

@@ -76,11 +76,17 @@ def test_breaking_point_claims_read_a_drop_set_by_the_learning_rate() -> None:
     assert reading.value["log2_spread_learning_rate"] == pytest.approx(0.0)
 
 
-def test_breaking_point_without_a_drop_is_a_lower_bound() -> None:
+def test_breaking_point_without_a_drop_is_inconclusive() -> None:
     claims = _claims(_curves({(1000, 1.0): 64, (4000, 1.0): 64}))
     flat = claims["fig6/flat-then-falls"]
-    assert flat.verdict == "fails" and "lower bound" in flat.note
-    assert "fewer than 3" in claims["fig6/eta-reading"].value["supported_reading"]
+    assert flat.verdict == "inconclusive" and "lower bound" in flat.note
+    reading = claims["fig6/eta-reading"]
+    assert reading.verdict == "inconclusive" and "fewer than 3" in reading.value["supported_reading"]
     # one learning-rate factor: no bootstrap fraction for the η/2 claim, and nothing to pair
     smaller = claims["fig6/smaller-eta-raises-beta-star"]
-    assert smaller.verdict == "fails" and smaller.value == [] and "needs two learning-rate factors" in smaller.note
+    assert smaller.verdict == "inconclusive" and smaller.value["pairs"] == []
+    assert "needs two learning-rate factors" in smaller.note
+
+
+def test_breaking_point_drop_before_beta_two_fails() -> None:
+    assert _claims(_curves({(1000, 1.0): 1, (4000, 1.0): 8}))["fig6/flat-then-falls"].verdict == "fails"

@@ -118,7 +118,13 @@ def _synthetic(test_acc: dict[str, list[float]], hessians: dict[str, list[float]
             curve |= {"train_loss": [2.3, 0.1, 0.05], "validation_acc": [0.1, acc, acc]}
             seeds.append(_seed(curve, hessian=[x * (1 + 0.01 * i) for x in hessians[label]]))
         schedules[label] = {"seeds": seeds}
-    return {"schedules": schedules, "table1": table1(schedules, 2.0), "cycle_epochs": 2.0}
+    return {
+        "schedules": schedules,
+        "table1_schedules": schedules,
+        "table1_tuning": {},
+        "table1": table1(schedules, 2.0),
+        "cycle_epochs": 2.0,
+    }
 
 
 def test_claims_hold_on_data_shaped_like_the_paper() -> None:

@@ -75,7 +75,7 @@ def test_memorization_claims_hold_when_higher_noise_generalises_better_at_every_
     assert endpoint.verdict == "holds" and endpoint.value["mean_difference"] == pytest.approx(0.03)
 
 
-def test_memorization_claims_fail_when_the_order_is_reversed_or_nothing_is_matched() -> None:
+def test_memorization_claims_fail_when_reversed_and_are_inconclusive_when_nothing_is_matched() -> None:
     data = _memorization_data({1e-4: 0.03, 1e-3: 0.01, 1e-2: 0.0})
     assert {BY_ID[f"fig5/p25-m0-{kind}"].evaluate(data).verdict for kind in ("matched", "endpoint")} == {"fails"}
     data = _memorization_data({1e-4: 0.0, 1e-2: 0.03})
@@ -84,7 +84,8 @@ def test_memorization_claims_fail_when_the_order_is_reversed_or_nothing_is_match
             run["history"]["train_acc"] = [0.1] * 10
             run["final_train_acc"] = 0.1
     matched = BY_ID["fig5/p25-m0-matched"].evaluate(data)
-    assert matched.verdict == "fails" and matched.value["levels_compared"] == 0 and "nothing to compare" in matched.note
+    assert matched.verdict == "inconclusive" and matched.value["levels_compared"] == 0
+    assert "nothing to compare" in matched.note
 
 
 def test_a_panel_the_run_left_out_is_inconclusive() -> None:

@@ -59,10 +59,16 @@ def test_claims_fail_on_reversed_data_and_report_unreached_pairs() -> None:
     assert "1 of 5 pairs never reached" in claims["fig1/hessian-norm-falls-loss"].note
 
 
-def test_too_few_pairs_fail_as_before() -> None:
+def test_too_few_pairs_or_no_significant_trend_are_inconclusive() -> None:
     claims = _claims("accuracy", _rows([400.0, 100.0], [[0.8, 0.81], [0.82, 0.83]], [1e-4, 1e-3]))
-    assert claims["fig1/hessian-norm-falls-accuracy"].verdict == "fails"  # ρ needs ≥ 3 pairs
+    assert claims["fig1/hessian-norm-falls-accuracy"].verdict == "inconclusive"  # ρ needs ≥ 4 pairs
     assert math.isnan(claims["fig1/hessian-norm-falls-accuracy"].value["spearman_rho"])
+    noises = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3]
+    zigzag = _rows([40.0, 10.0, 30.0, 20.0, 35.0, 15.0], [[0.8, 0.8], [0.9, 0.9]] * 3, noises)
+    claims = _claims("accuracy", zigzag)
+    assert claims["fig1/hessian-norm-falls-accuracy"].verdict == "inconclusive"
+    assert claims["fig1/validation-rises-accuracy"].verdict == "inconclusive"
+    assert claims["fig1/validation-rises-accuracy"].value["p_value"] > 0.05
 
 
 def test_pair_means_log_and_missing() -> None:

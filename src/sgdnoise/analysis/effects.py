@@ -203,3 +203,42 @@ def all_hold(results: Iterable[Difference]) -> Outcome:
     if "fails" in outcomes:
         return "fails"
     return "holds" if outcomes == {"holds"} else "inconclusive"
+
+
+@dataclass(frozen=True)
+class Trend(JSONResult):
+    """Spearman's ρ of y against x over ``n`` points, its two-sided p-value and the verdict it gives."""
+
+    rho: float
+    p_value: float
+    n: int
+    alpha: float
+    outcome: Outcome
+    reason: str
+
+
+def monotone_trend(x: npt.ArrayLike, y: npt.ArrayLike, *, direction: Literal[1, -1], alpha: float = 0.05) -> Trend:
+    """The claim "y rises (``direction=+1``) or falls (−1) with x": Spearman's ρ and its two-sided test at level
+    α. ``holds`` when ρ has the stated sign and p < α; ``fails`` when it has the other sign and p < α;
+    ``inconclusive`` otherwise, and with fewer than 4 points (where no ρ reaches p < 0.05)."""
+    if direction not in (1, -1):
+        raise ValueError(f"direction must be +1 or -1, got {direction!r}")
+    _check_alpha(alpha)
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if xs.shape != ys.shape or xs.ndim != 1:
+        raise ValueError(f"x and y must be 1-D of the same length, got {xs.shape} and {ys.shape}")
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    n = int(ok.sum())
+    if n < 4 or np.ptp(xs[ok]) == 0 or np.ptp(ys[ok]) == 0:
+        return Trend(math.nan, math.nan, n, alpha, "inconclusive", f"{n} points with spread, fewer than 4")
+    result = stats.spearmanr(xs[ok], ys[ok])
+    rho, p = float(result.statistic), float(result.pvalue)
+    if p < alpha:
+        holds = rho * direction > 0
+        outcome: Outcome = "holds" if holds else "fails"
+        reason = (
+            f"ρ = {rho:.3f} over {n} points, p = {p:.2g} < {alpha:g}: {'the stated' if holds else 'the opposite'} sign"
+        )
+    else:
+        outcome, reason = "inconclusive", f"ρ = {rho:.3f} over {n} points, p = {p:.2g} ≥ {alpha:g}"
+    return Trend(rho, p, n, alpha, outcome, reason)

@@ -17,7 +17,10 @@ of updates per epoch, so N/(S₀·β_c) is the same on every curve — β* ∝ N
 spread (std of log₂ over the curves) by more than ``READING_MARGIN`` octaves. β sits on an octave grid, so
 one seed's noise can move a β* by a factor 2: ``bootstrap_readings`` resamples the seeds of every curve at
 once and reports how often each comparison between curves (β* rises with N, η/2 raises β*, each reading)
-comes out — beside the point verdicts, which it does not change. These statistics are in ``beta_star``;
+comes out. Since issue 16 the two comparisons between curves are decided by that bootstrap (``holds`` in at
+least ``BOOTSTRAP_LEVEL`` = 95% of the resamples, ``fails`` in at most 5%, else inconclusive; the point
+estimates are recorded beside), a curve with no drop in the β grid leaves "flat then falls" inconclusive,
+and a reading the spreads cannot separate is inconclusive. These statistics are in ``beta_star``;
 the run computes the fits and the bootstrap once (``analyse``: the figures draw them too), the claims read them.
 
 Quick scale: the 4-layer BN-MLP of §4.1 (``setup.model_spec``) on Fashion-MNIST 14×14 (``setup.task_factory``),
@@ -59,7 +62,10 @@ from sgdnoise.experiments.jastrzebski_2018.beta_star import (
 )
 from sgdnoise.experiments.jastrzebski_2018.setup import Dataset, ModelName, spec_model, task_factory, task_name
 from sgdnoise.experiments.spec import spec_to_dict
+from sgdnoise.results import VerdictName
 from sgdnoise.sweep import Sweep, SweepRun, SweptRun
+
+BOOTSTRAP_LEVEL = 0.95  # a comparison between curves holds in ≥ 95% of the seed resamples, fails in ≤ 5%
 
 
 @dataclass(frozen=True)
@@ -236,10 +242,22 @@ def _with_bootstrap(share: float | None, value: Any, note: str) -> tuple[Any, st
     return {"point": value, "bootstrap_fraction_holding": share}, join_notes(note, holding)
 
 
+def _bootstrap_outcome(share: float | None) -> VerdictName:
+    """A comparison between curves decided by the seed bootstrap: ``holds`` when it holds in at least
+    BOOTSTRAP_LEVEL of the resamples, ``fails`` when in at most 1 − BOOTSTRAP_LEVEL, else ``inconclusive``."""
+    if share is None or not math.isfinite(share):
+        return "inconclusive"
+    if share >= BOOTSTRAP_LEVEL:
+        return "holds"
+    return "fails" if share <= 1 - BOOTSTRAP_LEVEL else "inconclusive"
+
+
 def check_flat_then_falls(data: BreakingPointData) -> Verdict:
     base = _usable(data)[2]
-    return Verdict.of(
-        bool(base) and all(f["found"] and f["beta_star"] >= 2 for f in base),
+    early = any(f["found"] and f["beta_star"] < 2 for f in base)
+    held = bool(base) and all(f["found"] and f["beta_star"] >= 2 for f in base)
+    return Verdict(
+        "fails" if early else "holds" if held else "inconclusive",
         [_brief(f) for f in base],
         join_notes(
             *(f"{f['tag']}: no drop up to β = {f['beta_star']:g} (a lower bound)" for f in base if not f["found"]),
@@ -262,7 +280,8 @@ def check_rises_with_n(data: BreakingPointData) -> Verdict:
         "a β* with no drop in the grid is a lower bound" if any(not f["found"] for f in ordered) else "",
     )
     share = data["bootstrap"]["beta_star_rises_with_n"]
-    return Verdict.of(beta_star_rises(stars), *_with_bootstrap(share, value, note))
+    value["point_estimate_rises"] = beta_star_rises(stars)
+    return Verdict(_bootstrap_outcome(share), *_with_bootstrap(share, value, note))
 
 
 def check_smaller_eta(data: BreakingPointData) -> Verdict:
@@ -281,7 +300,8 @@ def check_smaller_eta(data: BreakingPointData) -> Verdict:
     )
     raised = bool(pairs) and all(p["reduced"]["beta_star"] > p["base"]["beta_star"] for p in pairs)
     share = data["bootstrap"]["smaller_eta_raises_beta_star"]
-    return Verdict.of(raised, *_with_bootstrap(share, pairs, note))
+    value = {"pairs": pairs, "point_estimate_raised": raised}
+    return Verdict(_bootstrap_outcome(share), *_with_bootstrap(share, value, note))
 
 
 def _fractions(readings: Mapping[str, float]) -> str:
@@ -300,8 +320,9 @@ def check_eta_reading(data: BreakingPointData) -> Verdict:
         }
         for f in found
     ]
-    return Verdict.of(
-        holds,
+    opposite = reading == "steps per epoch"
+    return Verdict(
+        "holds" if holds else "fails" if opposite else "inconclusive",
         {
             "supported_reading": reading,
             "log2_spread_learning_rate": eta_spread,
@@ -333,7 +354,8 @@ CLAIMS = (
         ),
         test=ClaimTest(
             f"{_BETA_STAR} of the seeds' best validation accuracy (a diverged run scores CHANCE), per N at the base η",
-            "a drop is found on every curve at the base η, with β* ≥ 2",
+            "holds if a drop is found on every curve at the base η with β* ≥ 2; fails if some curve drops before "
+            "β = 2; inconclusive if some curve shows no drop in the β grid",
             _DROP | {"CHANCE": CHANCE},
         ),
         check=check_flat_then_falls,
@@ -349,9 +371,10 @@ CLAIMS = (
             "The plots suggest that the breaking point happens for smaller β values if the dataset size is smaller.",
         ),
         test=ClaimTest(
-            f"{_BETA_STAR} per N at the base η; the seed bootstrap's fraction reported beside",
-            "β* non-decreasing in N and β*(largest N) > β*(smallest N)",
-            _DROP,
+            f"{_BETA_STAR} per N at the base η; the fraction of seed-bootstrap resamples in which β* is "
+            "non-decreasing in N and β*(largest N) > β*(smallest N)",
+            "holds if that fraction ≥ BOOTSTRAP_LEVEL, fails if ≤ 1 − BOOTSTRAP_LEVEL, else inconclusive",
+            _DROP | {"BOOTSTRAP_LEVEL": BOOTSTRAP_LEVEL},
         ),
         check=check_rises_with_n,
     ),
@@ -367,9 +390,10 @@ CLAIMS = (
             paper_value="base η 0.05 against 0.1, S = 50·β (Fig. 6d)",
         ),
         test=ClaimTest(
-            f"{_BETA_STAR} per N at the base η and at the smallest factor; the seed bootstrap's fraction beside",
-            "β*(smallest factor) > β*(base η) at every N that has both",
-            _DROP,
+            f"{_BETA_STAR} per N at the base η and at the smallest factor; the fraction of seed-bootstrap resamples "
+            "in which β*(smallest factor) > β*(base η) at every N that has both",
+            "holds if that fraction ≥ BOOTSTRAP_LEVEL, fails if ≤ 1 − BOOTSTRAP_LEVEL, else inconclusive",
+            _DROP | {"BOOTSTRAP_LEVEL": BOOTSTRAP_LEVEL},
         ),
         check=check_smaller_eta,
     ),
@@ -388,7 +412,8 @@ CLAIMS = (
         test=ClaimTest(
             "std over the curves with a drop (≥ 3 needed) of log₂(f·η₀·β_c) and of log₂(N/(S₀·β_c)), "
             "β_c = √(β*·β_drop)",
-            "log₂ spread of η·β_c + READING_MARGIN < log₂ spread of N/(S₀β_c)",
+            "holds if log₂ spread of η·β_c + READING_MARGIN < log₂ spread of N/(S₀β_c); fails if the reverse; else "
+            "inconclusive",
             _DROP | {"READING_MARGIN": READING_MARGIN},
         ),
         check=check_eta_reading,

@@ -49,6 +49,8 @@ Claims, with thresholds fixed before any run (n seeds, σ the seeds' std, SE of 
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +84,8 @@ ENDPOINT_MARGIN = 0.01  # equivalence margin for endpoints of equal η/S: 1 poin
 CURVE_MARGIN = 0.01  # curves track when the RMS difference of their seed means is below 1 point
 CLEARLY_MORE = 2.0  # "clearly more": twice the cyclic pair's difference and twice its SE
 SCHEDULES = CYCLIC + CONSTANT
+TABLE1_SCHEDULES = (*CYCLIC, "constant-high")  # Table 1's rows: three cyclic schedules and the constant baseline
+TUNING_SEED_OFFSET = 1000  # Table 1's tuning runs use seeds apart from the repetitions'
 CURVE = "curve"  # measurement names (probe columns are "{name}.{quantity}")
 HESSIAN = "hessian_norm"
 
@@ -103,6 +107,8 @@ class ExchangeSpec(SharedSetup):
     hessian_examples: int = 500
     hessian_samples: int = 10
     bn_batch: int = 128
+    table1_max_lrs: tuple[float, ...] = ()
+    table1_cycle_epochs: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.seeds < 2:
@@ -123,7 +129,26 @@ class ExchangeSpec(SharedSetup):
             )
         if self.hessian_samples < 2 or self.bn_batch < 2:
             raise ValueError("need hessian_samples >= 2 and bn_batch >= 2")
+        if bool(self.table1_max_lrs) != bool(self.table1_cycle_epochs):
+            raise ValueError("table1_max_lrs and table1_cycle_epochs are tuned together: give both or neither")
+        if any(lr <= 0 for lr in self.table1_max_lrs):
+            raise ValueError("table1_max_lrs must be > 0")
+        for cycle in self.table1_cycle_epochs:
+            if cycle <= 0 or abs(self.epochs / cycle - round(self.epochs / cycle)) > 1e-9:
+                raise ValueError(f"epochs ({self.epochs:g}) must be a whole number of each table1 cycle ({cycle:g})")
         super().__post_init__()
+
+    def with_cycle(self, max_lr: float, cycle_epochs: float) -> ExchangeSpec:
+        """This spec with another η_max and cycle length (Table 1's tuning grid)."""
+        return dataclasses.replace(
+            self, max_lr=max_lr, cycle_epochs=cycle_epochs, table1_max_lrs=(), table1_cycle_epochs=()
+        )
+
+    def table1_grid(self) -> dict[str, list[tuple[float, float]]]:
+        """Table 1's tuning grid per schedule, (η_max, cycle length); a constant has no cycle to tune."""
+        pairs = [(lr, cycle) for lr in self.table1_max_lrs for cycle in self.table1_cycle_epochs]
+        constant = [(lr, self.table1_cycle_epochs[0]) for lr in self.table1_max_lrs]
+        return {label: constant if label in CONSTANT else pairs for label in TABLE1_SCHEDULES}
 
     def schedules(self) -> dict[str, tuple[Schedule, Schedule]]:
         """name → (learning-rate schedule, batch-size schedule), functions of training progress."""
@@ -170,10 +195,27 @@ class ScheduleData(TypedDict):
     seeds: list[SeedRun]
 
 
+class TuningPoint(TypedDict):
+    max_lr: float
+    cycle_epochs: float
+    validation_acc: float | None
+
+
+class Table1Tuning(TypedDict):
+    """One schedule's Table 1 tuning: the validation accuracy at each grid point and the chosen point."""
+
+    grid: list[TuningPoint]
+    chosen: TuningPoint | None
+
+
 class ExchangeData(TypedDict):
-    """The numbers behind Fig. 4, 13, 16 and Table 1 (``table1``: its columns per schedule)."""
+    """The numbers behind Fig. 4, 13, 16 (``schedules``) and Table 1 (``table1_schedules``: the Fig. 4 runs, or
+    at paper scale each schedule repeated at its tuned η_max and cycle length, ``table1_tuning``; ``table1``:
+    its columns per schedule)."""
 
     schedules: dict[str, ScheduleData]
+    table1_schedules: dict[str, ScheduleData]
+    table1_tuning: dict[str, Table1Tuning]
     table1: dict[str, dict[str, Any]]
     epochs: float
     cycle_epochs: float
@@ -208,60 +250,98 @@ def _probe_columns(probes: Mapping[str, Sequence[Any]], name: str) -> dict[str, 
     return out
 
 
-def run(spec: ExchangeSpec, ctx: RunContext) -> ExchangeData:
-    """Train every schedule × seed with both probes; return per schedule its per-seed curves and endpoints,
-    and Table 1's rows (``table1``)."""
-    name, factory = spec_task(spec)
-    model = spec_model(spec)
-    schedules = spec.schedules()
-    seeds = [ctx.seed + i for i in range(spec.seeds)]
-    keys = [(label, seed) for label in SCHEDULES for seed in seeds]
-    runs = [
-        SweepRun(
-            TrainConfig(
-                model,
-                schedules[label][0],
-                schedules[label][1],
-                epochs=spec.epochs,
-                momentum=spec.momentum,
-                seed=seed,
-                eval_points=0,
-            ),
-            task=name,
-        )
-        for label, seed in keys
-    ]
-    swept = ctx.sweep(Sweep("jastrzebski-exchange", {name: factory}, runs, probes=spec.probes()))
-    period = spec.cycle_epochs / spec.epochs
-    out: dict[str, ScheduleData] = {}
-    for label in SCHEDULES:
-        lr, batch = schedules[label]
-        low, high = _noise_range(lr, batch, period)
-        per_seed = []
-        for (run_label, seed), result in zip(keys, swept, strict=True):
-            if run_label != label:
-                continue
-            row: SeedRun = {"seed": seed, "status": result.status}
-            if result.status == "finished":
-                curve = _probe_columns(result.probes, CURVE)
-                hessian = _probe_columns(result.probes, HESSIAN)
-                row |= {
-                    "curve": curve,
-                    "hessian": {"epoch": hessian["epoch"], "value": hessian.get("value", [])},
-                    "endpoint": {key: values[-1] for key, values in curve.items() if key != "epoch" and values}
-                    | {"hessian_norm": hessian["value"][-1] if hessian.get("value") else None},
-                }
-            per_seed.append(row)
-        out[label] = {
-            "learning_rate": lr.to_dict(),
-            "batch_size": batch.to_dict(),
-            "noise_low": low,
-            "noise_high": high,
-            "seeds": per_seed,
+def _seed_row(seed: int, result: Any) -> SeedRun:
+    """One run's probed curve and ‖H‖_F, and its endpoint (the last of each)."""
+    row: SeedRun = {"seed": seed, "status": result.status}
+    if result.status == "finished":
+        curve = _probe_columns(result.probes, CURVE)
+        hessian = _probe_columns(result.probes, HESSIAN)
+        row |= {
+            "curve": curve,
+            "hessian": {"epoch": hessian["epoch"], "value": hessian.get("value", [])},
+            "endpoint": {key: values[-1] for key, values in curve.items() if key != "epoch" and values}
+            | {"hessian_norm": hessian["value"][-1] if hessian.get("value") else None},
         }
+    return row
+
+
+def _schedule_data(spec: ExchangeSpec, label: str, rows: list[SeedRun]) -> ScheduleData:
+    lr, batch = spec.schedules()[label]
+    low, high = _noise_range(lr, batch, spec.cycle_epochs / spec.epochs)
+    return {"learning_rate": lr.to_dict(), "batch_size": batch.to_dict(), "noise_low": low, "noise_high": high,
+            "seeds": rows}  # fmt: skip
+
+
+def _train(
+    plan: Sequence[tuple[str, ExchangeSpec, int]], probes: Sequence[Probe], name: str, factory: Any, ctx: RunContext
+) -> list[Any]:
+    """Train (schedule label, spec, seed) runs of the spec's model on the task, with ``probes``."""
+    runs = []
+    for label, variant, seed in plan:
+        lr, batch = variant.schedules()[label]
+        config = TrainConfig(
+            spec_model(variant), lr, batch, epochs=variant.epochs, momentum=variant.momentum, seed=seed, eval_points=0
+        )
+        runs.append(SweepRun(config, task=name))
+    return ctx.sweep(Sweep("jastrzebski-exchange", {name: factory}, runs, probes=tuple(probes)))
+
+
+def _tune_table1(spec: ExchangeSpec, name: str, factory: Any, ctx: RunContext) -> dict[str, Table1Tuning]:
+    """App. F.4: "For each schedule we optimize η in [1e-3, 5e-2] and cycle length in {5, 10, 15} on a validation
+    set" — one run per grid point (seed ``ctx.seed + TUNING_SEED_OFFSET``), the validation accuracy at its end
+    (batch-norm statistics re-estimated); the best point of each schedule (ties: the first)."""
+    grid = spec.table1_grid()
+    plan = [
+        (label, spec.with_cycle(lr, cycle), ctx.seed + TUNING_SEED_OFFSET)
+        for label in grid
+        for lr, cycle in grid[label]
+    ]
+    end = BNRecalibratedAccuracy(name=CURVE, max_examples=spec.curve_examples, batch_size=spec.bn_batch)
+    results = iter(_train(plan, (Probe(end, every_epochs=spec.epochs),), name, factory, ctx))
+    tuned: dict[str, Table1Tuning] = {}
+    for label, points in grid.items():
+        rows = []
+        for lr, cycle in points:
+            row = _seed_row(0, next(results))
+            value = row.get("endpoint", {}).get("validation_acc")
+            rows.append({"max_lr": lr, "cycle_epochs": cycle, "validation_acc": value})
+        finite = [r for r in rows if r["validation_acc"] is not None and math.isfinite(r["validation_acc"])]
+        tuned[label] = {"grid": rows, "chosen": max(finite, key=lambda r: r["validation_acc"]) if finite else None}
+    return tuned
+
+
+def run(spec: ExchangeSpec, ctx: RunContext) -> ExchangeData:
+    """Train every schedule × seed with both probes (Fig. 4, 13, 16); return per schedule its per-seed curves
+    and endpoints, and Table 1's rows (``table1``). With a Table 1 grid (``table1_max_lrs`` ×
+    ``table1_cycle_epochs``, the paper scale) Table 1's schedules are tuned first and repeated ``seeds`` times at
+    their best point; without one, Table 1 reads the Fig. 4 runs."""
+    name, factory = spec_task(spec)
+    seeds = [ctx.seed + i for i in range(spec.seeds)]
+    plan = [(label, spec, seed) for label in SCHEDULES for seed in seeds]
+    swept = _train(plan, spec.probes(), name, factory, ctx)
+    rows: dict[str, list[SeedRun]] = {label: [] for label in SCHEDULES}
+    for (label, _, seed), result in zip(plan, swept, strict=True):
+        rows[label].append(_seed_row(seed, result))
+    out = {label: _schedule_data(spec, label, rows[label]) for label in SCHEDULES}
+    tuning = _tune_table1(spec, name, factory, ctx) if spec.table1_max_lrs else {}
+    table1_schedules = {label: out[label] for label in SCHEDULES}
+    for label, tuned in tuning.items():
+        chosen = tuned["chosen"]
+        if chosen is None:  # every tuning run failed: Table 1 has no row for this schedule
+            table1_schedules[label] = _schedule_data(spec, label, [])
+            continue
+        variant = spec.with_cycle(chosen["max_lr"], chosen["cycle_epochs"])
+        repeated = _train([(label, variant, seed) for seed in seeds], variant.probes(), name, factory, ctx)
+        table1_schedules[label] = _schedule_data(
+            variant, label, [_seed_row(seed, result) for seed, result in zip(seeds, repeated, strict=True)]
+        )
+    if tuning:
+        table1_schedules = {label: table1_schedules[label] for label in TABLE1_SCHEDULES}
     return {
         "schedules": out,
-        "table1": table1(out, spec.cycle_epochs),
+        "table1_schedules": table1_schedules,
+        "table1_tuning": tuning,
+        "table1": table1(table1_schedules, spec.cycle_epochs),
         "epochs": spec.epochs,
         "cycle_epochs": spec.cycle_epochs,
         "seeds": seeds,
@@ -439,7 +519,9 @@ EXPERIMENT = Experiment(
     specs={
         "quick": ExchangeSpec(seeds=6, n_train=2000, validation=1000, n_test=5000, max_lr=0.1, min_batch=25, pool=2),
         # paper (§4.2, App. F.4): VGG-11 on CIFAR-10 (45k train / 5k validation), η 0.001↔0.005, S 128↔640,
-        # cycle 15 epochs, 6 repetitions; 150 epochs is our choice (the paper gives no budget)
+        # cycle 15 epochs, 6 repetitions; Table 1 tunes η_max in [1e-3, 5e-2] and the cycle in {5, 10, 15} on
+        # the validation set (the six grid values of η_max are our choice); 150 epochs is our choice (the paper
+        # gives no budget)
         "paper": ExchangeSpec(
             seeds=6,
             n_train=None,
@@ -453,6 +535,8 @@ EXPERIMENT = Experiment(
             model="vgg11",
             curve_examples=10_000,
             hessian_examples=1000,
+            table1_max_lrs=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05),
+            table1_cycle_epochs=(5.0, 10.0, 15.0),
         ),
     },
     tiny={
@@ -472,8 +556,10 @@ EXPERIMENT = Experiment(
             "hessian_samples": 2,
             "bn_batch": 8,
         },
-        "paper": {  # one update of VGG-11 (S = 2 on 10 examples) per run
+        "paper": {  # one update of VGG-11 (S = 2 on 10 examples) per run, Table 1 tuned over two η_max
             "dataset": "standin",
+            "table1_max_lrs": "0.005,0.01",
+            "table1_cycle_epochs": "0.2",
             "n_train": 10,
             "validation": 2,
             "n_test": 4,

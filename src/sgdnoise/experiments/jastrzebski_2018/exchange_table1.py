@@ -32,8 +32,10 @@ from sgdnoise.analysis.effects import Difference, all_hold, directional_effect, 
 from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, Provenance, Verdict
 from sgdnoise.experiments.jastrzebski_2018.seed_statistics import (
     endpoints_by_schedule,
+    mean_or_nan,
     percent,
     seed_curves,
+    table1,
 )
 from sgdnoise.results import nan_if_none
 
@@ -50,8 +52,9 @@ def paper_provenance(where: str, quote: str, value: str | None = None) -> Proven
     return Provenance("jastrzebski-2018", where, quote, paper_value=value)
 
 
-def _means(data: ExchangeData, quantity: str) -> dict[str, float]:
-    return {label: row[quantity]["mean"] for label, row in data["table1"].items()}
+def _means(schedules: Mapping[str, ScheduleData], quantity: str) -> dict[str, float]:
+    """The seed mean of one endpoint quantity per schedule."""
+    return {label: mean_or_nan(values) for label, values in endpoints_by_schedule(schedules, quantity).items()}
 
 
 def _verdict(results: Mapping[str, Difference], note: str, value: dict[str, Any] | None = None) -> Verdict:
@@ -61,22 +64,24 @@ def _verdict(results: Mapping[str, Difference], note: str, value: dict[str, Any]
     return Verdict(all_hold(results.values()), record, f"{note}; {described}")
 
 
-def _log_hessians(data: ExchangeData) -> dict[str, np.ndarray]:
-    hessians = endpoints_by_schedule(data["schedules"], "hessian_norm")
+def _log_hessians(schedules: Mapping[str, ScheduleData]) -> dict[str, np.ndarray]:
+    hessians = endpoints_by_schedule(schedules, "hessian_norm")
     return {label: np.log(values[values > 0]) for label, values in hessians.items()}
 
 
 def check_cyclic_beat_constant(data: ExchangeData) -> Verdict:
-    mean_test, test = _means(data, "test_acc"), endpoints_by_schedule(data["schedules"], "test_acc")
+    schedules = data["table1_schedules"]
+    mean_test, test = _means(schedules, "test_acc"), endpoints_by_schedule(schedules, "test_acc")
     order = sorted(mean_test, key=lambda label: -mean_test[label] if math.isfinite(mean_test[label]) else math.inf)
-    best = max(CONSTANT, key=lambda label: mean_test[label] if math.isfinite(mean_test[label]) else -1)
+    constants = [label for label in CONSTANT if label in schedules]
+    best = max(constants, key=lambda label: mean_test[label] if math.isfinite(mean_test[label]) else -1)
     results = {f"{c} − {best}": directional_effect(test[c], test[best], direction=1) for c in CYCLIC}
     note = "by test accuracy: " + " > ".join(f"{label} {percent(mean_test[label])}" for label in order)
     return _verdict(results, note, {"by_test_acc": order, "test_acc_mean": mean_test, "best_constant": best})
 
 
 def check_discrete_not_worse(data: ExchangeData) -> Verdict:
-    test = endpoints_by_schedule(data["schedules"], "test_acc")
+    test = endpoints_by_schedule(data["table1_schedules"], "test_acc")
     results = {
         f"{c} − triangle-η": non_inferiority(test[c], test["triangle-η"], margin=NOT_WORSE_MARGIN)
         for c in ("discrete-S", "discrete-η")
@@ -85,7 +90,8 @@ def check_discrete_not_worse(data: ExchangeData) -> Verdict:
 
 
 def check_discrete_s_widest(data: ExchangeData) -> Verdict:
-    mean_h, log_h = _means(data, "hessian_norm"), _log_hessians(data)
+    schedules = data["table1_schedules"]
+    mean_h, log_h = _means(schedules, "hessian_norm"), _log_hessians(schedules)
     results = {
         f"discrete-S − {c}": directional_effect(log_h["discrete-S"], log_h[c], direction=-1)
         for c in CYCLIC
@@ -95,7 +101,8 @@ def check_discrete_s_widest(data: ExchangeData) -> Verdict:
 
 
 def check_cyclic_wider(data: ExchangeData) -> Verdict:
-    mean_h, loss, log_h = _means(data, "hessian_norm"), _means(data, "train_loss"), _log_hessians(data)
+    schedules = data["schedules"]
+    mean_h, loss, log_h = _means(schedules, "hessian_norm"), _means(schedules, "train_loss"), _log_hessians(schedules)
     shown = (*CYCLIC, "constant-low")
     results = {f"{c} − constant-low": directional_effect(log_h[c], log_h["constant-low"], direction=-1) for c in CYCLIC}
     note = (
@@ -109,7 +116,7 @@ def check_cyclic_wider(data: ExchangeData) -> Verdict:
 
 
 def check_hessian_oscillates(data: ExchangeData) -> Verdict:
-    rows = data["table1"]
+    rows = table1(data["schedules"], data["cycle_epochs"])  # Fig. 16's runs: η_max and cycle of Fig. 4
     ratios = {c: rows[c]["hessian_oscillation"] for c in CYCLIC}
     loss_ratios = {c: rows[c]["train_loss_oscillation"] for c in CYCLIC}
     return Verdict.of(

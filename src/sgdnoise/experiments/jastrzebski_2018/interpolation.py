@@ -44,7 +44,7 @@ from sgdnoise.data import TaskData
 from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
 from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Provenance, Verdict
-from sgdnoise.experiments.jastrzebski_2018.setup import BudgetedSetup, spec_model, spec_task
+from sgdnoise.experiments.jastrzebski_2018.setup import MODELS, BudgetedSetup, ModelName, model_spec, spec_task
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.instruments.landscape import endpoint_widths
 from sgdnoise.sweep import Sweep, SweepRun
@@ -69,6 +69,8 @@ class InterpolationSpec(BudgetedSetup):
     large_batch_factor: int = 10
     small_lr_factor: float = 10.0
     betas: tuple[float, ...] = (0.5, 4.0)
+    beta_batch: int | None = None
+    beta_model: ModelName | None = None
     alpha_step: float = 0.05
     width_cap: float = 64.0
     measure_examples: int = 1000
@@ -79,19 +81,27 @@ class InterpolationSpec(BudgetedSetup):
             raise ValueError("need seeds >= 1 and alpha_step > 0")
         if not self.width_cap >= 1:
             raise ValueError("need width_cap >= 1 (the grid reaches d = 1 on both sides)")
+        if self.beta_model is not None and self.beta_model not in MODELS:
+            raise ValueError(f"beta_model must be one of {MODELS}, got {self.beta_model!r}")
         super().__post_init__()
 
-    def comparisons(self) -> dict[str, tuple[Pair, Pair, bool]]:
-        """name → (θ₁ pair, θ₂ pair, equal η/S)."""
-        base = (self.baseline_lr, self.baseline_batch)
+    def comparisons(self) -> dict[str, tuple[str, Pair, Pair, bool]]:
+        """name → (network, θ₁ pair, θ₂ pair, equal η/S). Fig. 2 trains ``model`` around (η, S) =
+        (baseline_lr, baseline_batch); Fig. 3 trains ``beta_model`` (default ``model``) around (baseline_lr,
+        ``beta_batch``) (default ``baseline_batch``)."""
+        net, base = self.model, (self.baseline_lr, self.baseline_batch)
+        large = (self.baseline_lr, self.baseline_batch * self.large_batch_factor)
+        small = (self.baseline_lr / self.small_lr_factor, self.baseline_batch)
         out = {
-            "large-batch": (base, (self.baseline_lr, self.baseline_batch * self.large_batch_factor), False),
-            "small-lr": (base, (self.baseline_lr / self.small_lr_factor, self.baseline_batch), False),
+            "large-batch": (net, base, large, False),
+            "small-lr": (net, base, small, False),
+            # Fig. 2 (right): the large batch against the small learning rate, two endpoints of equal η/S
+            "large-batch-vs-small-lr": (net, large, small, True),
         }
-        # Fig. 2 (right): the large batch against the small learning rate, two endpoints of equal η/S
-        out["large-batch-vs-small-lr"] = (out["large-batch"][1], out["small-lr"][1], True)
+        beta_net, beta_batch = self.beta_model or self.model, self.beta_batch or self.baseline_batch
         for beta in self.betas:
-            out[f"beta={beta:g}"] = (base, (self.baseline_lr * beta, max(1, round(self.baseline_batch * beta))), True)
+            beta_pair = (self.baseline_lr * beta, max(1, round(beta_batch * beta)))
+            out[f"beta={beta:g}"] = (beta_net, (self.baseline_lr, beta_batch), beta_pair, True)
         return out
 
     def alphas(self) -> list[float]:
@@ -117,6 +127,7 @@ class Comparison(TypedDict):
     """One pair of endpoints (θ₁ at α = 0, θ₂ at α = 1): per seed the curve along the line (a column per
     quantity of ``BNRecalibratedAccuracy``, e.g. ``train_loss``, ``test_acc``) and each side's width."""
 
+    model: str
     first: Endpoint
     second: Endpoint
     equal_noise: bool
@@ -231,36 +242,32 @@ def run(spec: InterpolationSpec, ctx: RunContext) -> InterpolationData:
     """Train every pair × seed (weights kept), then measure each comparison's line and widths."""
     name, factory = spec_task(spec)
     task = factory()
-    model = spec_model(spec)
     n_train = len(task.train)
     comparisons = spec.comparisons()
-    pairs = sorted({p for first, second, _ in comparisons.values() for p in (first, second)})
+    nets = {
+        net: model_spec(net, spec.dataset, pool=spec.pool, width=spec.width, depth=spec.depth)
+        for net, *_ in comparisons.values()
+    }
+    trained = sorted({(net, p) for net, first, second, _ in comparisons.values() for p in (first, second)})
     seeds = [ctx.seed + i for i in range(spec.seeds)]
-    keys = [(p, seed) for p in pairs for seed in seeds]
+    keys = [(net, p, seed) for net, p in trained for seed in seeds]
     runs = [
         SweepRun(
-            TrainConfig(
-                model,
-                lr,
-                b,
-                steps=spec.budget(lr, b, n_train),
-                seed=seed,
-                eval_points=0,
-            ),
+            TrainConfig(nets[net], lr, b, steps=spec.budget(lr, b, n_train), seed=seed, eval_points=0),
             task=name,
         )
-        for (lr, b), seed in keys
+        for net, (lr, b), seed in keys
     ]
     swept = ctx.sweep(Sweep("jastrzebski-interpolation", {name: factory}, runs, keep_weights=True))
     by_key = dict(zip(keys, swept, strict=True))
     alphas = spec.alphas()
     out: dict[str, Comparison] = {}
-    for label, (first, second, equal) in comparisons.items():
+    for label, (net, first, second, equal) in comparisons.items():
         curves, lengths = [], []
         widths: dict[str, list[float | None]] = {"first": [], "second": []}
         searches: dict[str, list[WidthSearch]] = {"first": [], "second": []}
         for seed in seeds:
-            ra, rb = by_key[(first, seed)], by_key[(second, seed)]
+            ra, rb = by_key[(net, first, seed)], by_key[(net, second, seed)]
             if ra.status != "finished" or rb.status != "finished":
                 continue
             measured = _measured_line(ra.run.config, ra.key, rb.key, task, alphas, spec, ctx)
@@ -272,6 +279,7 @@ def run(spec: InterpolationSpec, ctx: RunContext) -> InterpolationData:
                 widths[side].append(found[side]["width"])
                 searches[side].append(found[side])  # type: ignore[arg-type]
         out[label] = {
+            "model": net,
             "first": {"learning_rate": first[0], "batch_size": first[1], "noise": first[0] / first[1]},
             "second": {"learning_rate": second[0], "batch_size": second[1], "noise": second[0] / second[1]},
             "equal_noise": equal,
@@ -281,8 +289,8 @@ def run(spec: InterpolationSpec, ctx: RunContext) -> InterpolationData:
             "width_searches": searches,
             "line_length": lengths,
             "endpoint_train_acc": {
-                "first": [by_key[(first, s)].metrics.get("train_acc") for s in seeds],
-                "second": [by_key[(second, s)].metrics.get("train_acc") for s in seeds],
+                "first": [by_key[(net, first, s)].metrics.get("train_acc") for s in seeds],
+                "second": [by_key[(net, second, s)].metrics.get("train_acc") for s in seeds],
             },
         }
     return {
@@ -562,8 +570,10 @@ EXPERIMENT = Experiment(
         "quick": InterpolationSpec(
             seeds=3, n_train=1000, validation=1000, n_test=2000, min_epochs=50, eta_time=25.0, pool=2
         ),
-        # paper: Fig. 2 is ResNet-56 with η=0.1, S=128 vs S=1024 and η=0.01; Fig. 3 is VGG-11 with
-        # (0.1β, 50β), β ∈ {0.25, 4}; here one net per run (``model``), CIFAR-10 with 5k validation, 200 epochs
+        # paper (§4.1): Fig. 2 is ResNet-56 on CIFAR-10 with SGD without momentum, the baseline η = 0.1, S = 128
+        # against S = 1024 (×8) and η = 0.01 (÷10); Fig. 3 is VGG-11 with (0.1β, 50β), β ∈ {0.25, 1, 4}.
+        # 45k/5k train/validation, 200 epochs and 3 seeds are our choices (the paper gives no budget and
+        # shows one initialisation per panel, three more in Fig. 10-12).
         "paper": InterpolationSpec(
             seeds=3,
             n_train=None,
@@ -573,7 +583,10 @@ EXPERIMENT = Experiment(
             eta_time=0.0,
             baseline_batch=128,
             large_batch_factor=8,
+            small_lr_factor=10.0,
             betas=(0.25, 4.0),
+            beta_batch=50,
+            beta_model="vgg11",
             dataset="cifar10",
             model="resnet56",
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -89,6 +90,15 @@ class MatchedComparison(JSONResult):
         if self.n_levels == 0 or not math.isfinite(self.mean_se):
             return False
         return bool(self.mean_difference > k * self.mean_se and self.median_rho > 0)
+
+    def outcome(self, k: float) -> Literal["holds", "fails", "inconclusive"]:
+        """``holds`` when :meth:`exceeds` ``k``; ``fails`` when the pooled difference is negative by more than
+        ``k`` standard errors (the opposite effect); otherwise, or with nothing compared, ``inconclusive``."""
+        if self.exceeds(k):
+            return "holds"
+        if self.n_levels > 0 and math.isfinite(self.mean_se) and self.mean_difference < -k * self.mean_se:
+            return "fails"
+        return "inconclusive"
 
 
 def compare_at_matched_levels(

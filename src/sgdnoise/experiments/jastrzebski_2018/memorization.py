@@ -14,7 +14,8 @@ between the two evaluations around the crossing, ``matched_levels.values_at_leve
 values all of whose runs reached it are compared (``matched_levels.compare_at_matched_levels``): Spearman ρ of
 validation accuracy vs η/S over the runs, and highest-η/S − lowest-η/S mean difference with its Welch SE.
 The claim holds per panel (p, momentum) when the level-averaged difference exceeds ``EFFECT_IN_SE`` = 2
-times the level-averaged SE and the median ρ is positive (fixed in advance). The endpoint claim compares
+times the level-averaged SE and the median ρ is positive (fixed in advance), fails when the difference is
+below −2 SE (the opposite effect), and is inconclusive in between. The endpoint claim compares
 the final validation accuracy of the runs that end at ≥ ``FIT_THRESHOLD`` training accuracy the same way.
 η/S is the paper's colour axis: momentum runs are compared at their own η/S (the paper's grid), their η
 being 10× smaller (the paper: "for runs with momentum we exclude learning rates higher than 0.02").
@@ -358,8 +359,8 @@ def check_panel(data: MemorizationData, tag: str, endpoint: bool) -> Verdict:
     comparison = compare_panel(panel)[endpoint]
     runs = panel["runs"]
     diverged = sum(r["status"] != "finished" for r in runs)
-    return Verdict.of(
-        comparison.exceeds(EFFECT_IN_SE),
+    return Verdict(
+        comparison.outcome(EFFECT_IN_SE),
         comparison_value(comparison),
         join_notes(
             _comparison_note(comparison, "endpoint comparison" if endpoint else "level"),
@@ -396,7 +397,8 @@ def panel_claims(noise_fraction: float, momentum: float) -> tuple[ClaimSpec[Memo
             test=ClaimTest(
                 "validation accuracy at the first crossing of each matched training accuracy, per η/S: "
                 "highest − lowest η/S mean difference and its Welch SE averaged over the levels, median Spearman ρ",
-                "mean difference > EFFECT_IN_SE × mean SE and median ρ > 0",
+                "holds if mean difference > EFFECT_IN_SE × mean SE and median ρ > 0; fails if it is below "
+                "−EFFECT_IN_SE × mean SE; else inconclusive",
                 thresholds,
             ),
             check=functools.partial(check_panel, tag=tag, endpoint=False),
@@ -410,7 +412,8 @@ def panel_claims(noise_fraction: float, momentum: float) -> tuple[ClaimSpec[Memo
             test=ClaimTest(
                 "final validation accuracy of the runs ending at ≥ FIT_THRESHOLD training accuracy, per η/S: "
                 "highest − lowest η/S mean difference, its Welch SE, Spearman ρ",
-                "difference > EFFECT_IN_SE × SE and ρ > 0",
+                "holds if difference > EFFECT_IN_SE × SE and ρ > 0; fails if it is below −EFFECT_IN_SE × SE; else "
+                "inconclusive",
                 thresholds | {"FIT_THRESHOLD": FIT_THRESHOLD},
             ),
             check=functools.partial(check_panel, tag=tag, endpoint=True),
