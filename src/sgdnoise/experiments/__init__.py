@@ -20,6 +20,7 @@ from sgdnoise.experiments.registry import (
     get_experiment,
 )
 from sgdnoise.experiments.spec import apply_overrides, spec_fields
+from sgdnoise.validation import positive_int
 
 if TYPE_CHECKING:
     import torch
@@ -64,13 +65,15 @@ def reproduce(
     executor: Executor = "auto",
     ray_address: str | None = None,
     show_progress: bool = True,
+    max_group_size: int | None = None,
 ) -> dict[str, Any]:
     """Run one experiment end to end and write its outputs; returns the summary document.
 
     Writes ``out_dir`` (default ``runs/NAME``): ``store.sqlite`` (every finished run, so running the
     same command again resumes and recomputes nothing), ``summary.json``, ``figures/*.png`` and
     ``report.html``. ``overrides`` maps spec fields to new values (strings are parsed by the field's
-    type, as ``--set`` does); the declared specs are never modified.
+    type, as ``--set`` does); the declared specs are never modified. ``max_group_size`` caps how many runs
+    train together in one group (None: the engine's layout rule; 1: every run alone).
     """
     from sgdnoise import report
     from sgdnoise.experiments.base import RunContext
@@ -92,6 +95,7 @@ def reproduce(
             executor=executor,
             ray_address=ray_address,
             show_progress=show_progress,
+            max_group_size=positive_int("max_group_size", max_group_size, optional=True),
         )
         data = experiment.run(spec, ctx)
     summary = report.build_summary(

@@ -32,7 +32,9 @@ Executor = Literal["auto", "inline", "processes", "ray"]
 @dataclass
 class RunContext:
     """Where and how an experiment runs: scale, base seed, output directory, store, device, the sweep
-    executor (and the Ray cluster's address) and whether progress bars are shown."""
+    executor (and the Ray cluster's address), whether progress bars are shown, and ``max_group_size`` (at most
+    this many runs trained together in one group; None: the engine's layout rule — results do not depend on
+    it beyond float rounding, and forcing 1 shows which verdicts rounding can move)."""
 
     scale: str
     seed: int
@@ -42,6 +44,7 @@ class RunContext:
     executor: Executor = "auto"
     ray_address: str | None = None  # the Ray cluster when executor="ray" (None: Ray's default)
     show_progress: bool = True
+    max_group_size: int | None = None
 
     def progress(self, total: int, desc: str) -> tqdm:
         """A progress bar that stays quiet when progress display is off (tests, --quiet)."""
@@ -61,6 +64,7 @@ class RunContext:
             ray_address=self.ray_address,
             device=self.device,
             show_progress=self.show_progress,
+            max_group_size=self.max_group_size,
             **engine,
         )
 
