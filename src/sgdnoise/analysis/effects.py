@@ -23,7 +23,7 @@ when a group has fewer than ``min_seeds`` finite values.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -87,24 +87,33 @@ def welch_interval(a: npt.ArrayLike, b: npt.ArrayLike, confidence: float) -> tup
     return d, d - half, d + half
 
 
-def _check_alpha(alpha: float) -> None:
+def _interval_test(
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    *,
+    margin: float,
+    alpha: float,
+    two_sided_confidence: bool,
+    min_seeds: int,
+    decide: Callable[[float, float, str], tuple[Outcome, str]],
+) -> Difference:
+    """Welch's interval on mean(a) − mean(b) at 1 − α (``two_sided_confidence``) or 1 − 2α, and ``decide``'s
+    verdict on it (its low and high ends and the confidence as a percentage); ``inconclusive`` with fewer than
+    ``min_seeds`` finite values in a group."""
     if not 0 < alpha < 0.5:
         raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
-
-
-def _too_few_seeds(
-    a: npt.ArrayLike, b: npt.ArrayLike, margin: float, confidence: float, min_seeds: int
-) -> Difference | None:
-    """Validate the arguments; the ``inconclusive`` result when a group has fewer than ``min_seeds`` values."""
     if not (margin >= 0 and math.isfinite(margin)):
         raise ValueError(f"margin must be finite and ≥ 0, got {margin}")
     if min_seeds < 2:
         raise ValueError(f"min_seeds must be ≥ 2, got {min_seeds}")
+    confidence = 1 - alpha if two_sided_confidence else 1 - 2 * alpha
     n_a, n_b = _finite(a).size, _finite(b).size
-    if min(n_a, n_b) >= min_seeds:
-        return None
-    reason = f"{min(n_a, n_b)} seeds in a group, fewer than the {min_seeds} a verdict needs"
-    return Difference(math.nan, math.nan, math.nan, confidence, n_a, n_b, margin, "inconclusive", reason)
+    if min(n_a, n_b) < min_seeds:
+        reason = f"{min(n_a, n_b)} seeds in a group, fewer than the {min_seeds} a verdict needs"
+        return Difference(math.nan, math.nan, math.nan, confidence, n_a, n_b, margin, "inconclusive", reason)
+    d, low, high = welch_interval(a, b, confidence)
+    outcome, reason = decide(low, high, f"{100 * confidence:g}%")
+    return Difference(d, low, high, confidence, n_a, n_b, margin, outcome, reason)
 
 
 def directional_effect(
@@ -119,23 +128,20 @@ def directional_effect(
     """The claim sign(mean(a) − mean(b)) = ``direction``, from Welch's (1 − α) interval (module docstring)."""
     if direction not in (1, -1):
         raise ValueError(f"direction must be +1 or -1, got {direction!r}")
-    _check_alpha(alpha)
-    confidence = 1 - alpha
-    if (too_few := _too_few_seeds(a, b, margin, confidence, min_seeds)) is not None:
-        return too_few
-    n_a, n_b = _finite(a).size, _finite(b).size
-    d, low, high = welch_interval(a, b, confidence)
-    side_low, side_high = (low, high) if direction == 1 else (-high, -low)
-    if side_low > 0:
-        outcome: Outcome = "holds"
-        reason = "the interval excludes zero in the stated direction"
-    elif side_high < 0:
-        outcome, reason = "fails", "the interval excludes zero in the opposite direction"
-    elif margin > 0 and -margin < low and high < margin:
-        outcome, reason = "fails", f"the interval lies inside ±{margin:g}: no effect of that size"
-    else:
-        outcome, reason = "inconclusive", "the interval contains zero"
-    return Difference(d, low, high, confidence, n_a, n_b, margin, outcome, reason)
+
+    def decide(low: float, high: float, level: str) -> tuple[Outcome, str]:
+        side_low, side_high = (low, high) if direction == 1 else (-high, -low)
+        if side_low > 0:
+            return "holds", f"the {level} interval excludes zero in the stated direction"
+        if side_high < 0:
+            return "fails", f"the {level} interval excludes zero in the opposite direction"
+        if margin > 0 and -margin < low and high < margin:
+            return "fails", f"the {level} interval lies inside ±{margin:g}: no effect of that size"
+        return "inconclusive", f"the {level} interval contains zero"
+
+    return _interval_test(
+        a, b, margin=margin, alpha=alpha, two_sided_confidence=True, min_seeds=min_seeds, decide=decide
+    )
 
 
 def equivalence(
@@ -149,20 +155,17 @@ def equivalence(
     """The claim |mean(a) − mean(b)| < ``margin``, by two one-sided tests at level α (module docstring)."""
     if margin <= 0:
         raise ValueError(f"an equivalence test needs a margin > 0, got {margin}")
-    _check_alpha(alpha)
-    confidence = 1 - 2 * alpha
-    if (too_few := _too_few_seeds(a, b, margin, confidence, min_seeds)) is not None:
-        return too_few
-    n_a, n_b = _finite(a).size, _finite(b).size
-    d, low, high = welch_interval(a, b, confidence)
-    if -margin < low and high < margin:
-        outcome: Outcome = "holds"
-        reason = f"the {100 * confidence:g}% interval lies inside ±{margin:g}"
-    elif low >= margin or high <= -margin:
-        outcome, reason = "fails", f"the {100 * confidence:g}% interval lies outside ±{margin:g}"
-    else:
-        outcome, reason = "inconclusive", f"the {100 * confidence:g}% interval straddles ±{margin:g}"
-    return Difference(d, low, high, confidence, n_a, n_b, margin, outcome, reason)
+
+    def decide(low: float, high: float, level: str) -> tuple[Outcome, str]:
+        if -margin < low and high < margin:
+            return "holds", f"the {level} interval lies inside ±{margin:g}"
+        if low >= margin or high <= -margin:
+            return "fails", f"the {level} interval lies outside ±{margin:g}"
+        return "inconclusive", f"the {level} interval straddles ±{margin:g}"
+
+    return _interval_test(
+        a, b, margin=margin, alpha=alpha, two_sided_confidence=False, min_seeds=min_seeds, decide=decide
+    )
 
 
 def non_inferiority(
@@ -178,20 +181,17 @@ def non_inferiority(
     ``fails`` when the interval's high end lies below −margin; ``inconclusive`` otherwise."""
     if margin <= 0:
         raise ValueError(f"a non-inferiority test needs a margin > 0, got {margin}")
-    _check_alpha(alpha)
-    confidence = 1 - 2 * alpha
-    if (too_few := _too_few_seeds(a, b, margin, confidence, min_seeds)) is not None:
-        return too_few
-    n_a, n_b = _finite(a).size, _finite(b).size
-    d, low, high = welch_interval(a, b, confidence)
-    if low > -margin:
-        outcome: Outcome = "holds"
-        reason = f"the {100 * confidence:g}% interval lies above −{margin:g}"
-    elif high < -margin:
-        outcome, reason = "fails", f"the {100 * confidence:g}% interval lies below −{margin:g}"
-    else:
-        outcome, reason = "inconclusive", f"the {100 * confidence:g}% interval straddles −{margin:g}"
-    return Difference(d, low, high, confidence, n_a, n_b, margin, outcome, reason)
+
+    def decide(low: float, high: float, level: str) -> tuple[Outcome, str]:
+        if low > -margin:
+            return "holds", f"the {level} interval lies above −{margin:g}"
+        if high < -margin:
+            return "fails", f"the {level} interval lies below −{margin:g}"
+        return "inconclusive", f"the {level} interval straddles −{margin:g}"
+
+    return _interval_test(
+        a, b, margin=margin, alpha=alpha, two_sided_confidence=False, min_seeds=min_seeds, decide=decide
+    )
 
 
 def all_hold(results: Iterable[Difference]) -> Outcome:
@@ -223,7 +223,8 @@ def monotone_trend(x: npt.ArrayLike, y: npt.ArrayLike, *, direction: Literal[1, 
     ``inconclusive`` otherwise, and with fewer than 4 points (where no ρ reaches p < 0.05)."""
     if direction not in (1, -1):
         raise ValueError(f"direction must be +1 or -1, got {direction!r}")
-    _check_alpha(alpha)
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
     xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if xs.shape != ys.shape or xs.ndim != 1:
         raise ValueError(f"x and y must be 1-D of the same length, got {xs.shape} and {ys.shape}")
