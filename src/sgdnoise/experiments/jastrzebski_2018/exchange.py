@@ -75,7 +75,7 @@ from sgdnoise.experiments.jastrzebski_2018.seed_statistics import (
     percent,
     table1,
 )
-from sgdnoise.experiments.jastrzebski_2018.setup import SharedSetup, spec_model, spec_task
+from sgdnoise.experiments.jastrzebski_2018.setup import CIFAR10_FULL, SharedSetup, spec_model, spec_task
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.measurements import BNRecalibratedAccuracy, HessianNorm
 from sgdnoise.sweep import Sweep, SweepRun
@@ -523,15 +523,12 @@ EXPERIMENT = Experiment(
         # the validation set (the six grid values of η_max are our choice); 150 epochs is our choice (the paper
         # gives no budget)
         "paper": ExchangeSpec(
+            **CIFAR10_FULL,
             seeds=6,
-            n_train=None,
-            validation=5000,
-            n_test=None,
             max_lr=0.005,
             min_batch=128,
             epochs=150.0,
             cycle_epochs=15.0,
-            dataset="cifar10",
             model="vgg11",
             curve_examples=10_000,
             hessian_examples=1000,

@@ -44,7 +44,14 @@ from sgdnoise.data import TaskData
 from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
 from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Provenance, Verdict
-from sgdnoise.experiments.jastrzebski_2018.setup import MODELS, BudgetedSetup, ModelName, model_spec, spec_task
+from sgdnoise.experiments.jastrzebski_2018.setup import (
+    CIFAR10_FULL,
+    MODELS,
+    BudgetedSetup,
+    ModelName,
+    model_spec,
+    spec_task,
+)
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.instruments.landscape import endpoint_widths
 from sgdnoise.sweep import Sweep, SweepRun
@@ -575,10 +582,8 @@ EXPERIMENT = Experiment(
         # 45k/5k train/validation, 200 epochs and 3 seeds are our choices (the paper gives no budget and
         # shows one initialisation per panel, three more in Fig. 10-12).
         "paper": InterpolationSpec(
+            **CIFAR10_FULL,
             seeds=3,
-            n_train=None,
-            validation=5000,
-            n_test=None,
             min_epochs=200,
             eta_time=0.0,
             baseline_batch=128,
@@ -587,7 +592,6 @@ EXPERIMENT = Experiment(
             betas=(0.25, 4.0),
             beta_batch=50,
             beta_model="vgg11",
-            dataset="cifar10",
             model="resnet56",
         ),
     },
