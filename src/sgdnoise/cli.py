@@ -88,6 +88,14 @@ def list_experiments() -> None:
     "else a local Ray].",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option(
+    "--tiny",
+    is_flag=True,
+    help="A smoke run of seconds on stand-in data (the conformance suite's settings): checks an installation; "
+    "its verdicts say nothing about the papers.",
+)
+@click.option("--only", multiple=True, metavar="NAME|PAPER", help="With `all`: only these experiments or papers.")
+@click.option("--skip", multiple=True, metavar="NAME|PAPER", help="With `all`: leave out these experiments or papers.")
 @_user_errors
 def reproduce(
     name: str,
@@ -99,10 +107,15 @@ def reproduce(
     executor: str,
     ray_address: str | None,
     quiet: bool,
+    tiny: bool,
+    only: tuple[str, ...],
+    skip: tuple[str, ...],
 ) -> None:
-    """Reproduce experiment NAME, check the paper's claims, write summary.json, figures and report.html.
+    """Reproduce experiment NAME (or `all`), check the paper's claims, write summary.json, figures and
+    report.html (and, for `all`, scoreboard.json and scoreboard.html over every experiment).
 
-    Running the same command again resumes: finished runs are read from the store, not recomputed.
+    Running the same command again resumes: finished runs are read from the store, not recomputed, and
+    `reproduce all` skips the experiments that are complete.
     `sgdnoise reproduce NAME --set help` lists the settings --set can change.
     """
     from sgdnoise import experiments, report
@@ -110,6 +123,14 @@ def reproduce(
 
     if ray_address is not None and executor != "ray":
         raise ValueError(f"--address is for --executor ray, not --executor {executor}")
+    if name == "all":
+        if assignments:
+            raise ValueError("--set changes one experiment's spec; use it with `reproduce NAME`, not `reproduce all`")
+        options = {"device": device, "executor": executor, "ray_address": ray_address}
+        _reproduce_all(scale, out_dir or Path("runs"), seed, only, skip, quiet, tiny, options)
+        return
+    if only or skip:
+        raise ValueError("--only and --skip choose among experiments: use them with `reproduce all`")
     if assignments == ("help",):
         experiment = experiments.get_experiment(name)
         spec = experiment.spec(scale)
@@ -117,10 +138,11 @@ def reproduce(
         for key, value in experiments.spec_fields(spec).items():
             click.echo(f"  {key:28s} {getattr(spec, key)!r}  ({getattr(value, '__name__', value)})")
         return
+    changes = parse_assignments(assignments)
     summary = experiments.reproduce(
         name,
         scale=scale,
-        overrides=parse_assignments(assignments),
+        overrides={**experiments.get_experiment(name).tiny[scale], **changes} if tiny else changes,
         out_dir=out_dir,
         seed=seed,
         device=device,
@@ -131,6 +153,58 @@ def reproduce(
     report.print_claims(summary)
     out = out_dir or Path("runs") / name
     click.echo(f"\nwrote {out / report.SUMMARY_FILE}, {out / report.FIGURES_DIR}/, {out / report.REPORT_FILE}")
+
+
+def _reproduce_all(
+    scale: str,
+    out_root: Path,
+    seed: int,
+    only: tuple[str, ...],
+    skip: tuple[str, ...],
+    quiet: bool,
+    tiny: bool,
+    options: dict[str, Any],
+) -> None:
+    """``reproduce all``: every selected experiment into OUT/<name>/, then the scoreboard."""
+    from sgdnoise import scoreboard
+    from sgdnoise.experiments import get_experiment, resolve_device
+    from sgdnoise.experiments.suite import reproduce_all, select
+
+    selected = select(only, skip)
+    if not selected:
+        raise ValueError("--only/--skip leave no experiment to run")
+    resolve_device(options["device"])  # a bad device is one line before anything starts
+    if tiny:
+        options["overrides"] = {entry.name: get_experiment(entry.name).tiny[scale] for entry in selected}
+
+    def say(outcome: Any) -> None:
+        detail = f": {outcome.error}" if outcome.error else f" ({outcome.seconds:.0f} s)" if outcome.seconds else ""
+        click.echo(f"{outcome.status:8s} {outcome.name}{detail}", err=not quiet)
+
+    outcomes = reproduce_all(
+        selected, out_root, scale=scale, seed=seed, show_progress=not quiet, on_outcome=say, **options
+    )
+    document = scoreboard.write(out_root, [entry.name for entry in selected])
+    click.echo(f"\n{scoreboard.totals_line(document['totals']['overall'])}")
+    for paper, counts in document["totals"]["by_paper"].items():
+        click.echo(f"  {paper:24s} {scoreboard.totals_line(counts)}")
+    click.echo(f"wrote {out_root / scoreboard.SCOREBOARD_HTML} and {out_root / scoreboard.SCOREBOARD_JSON}")
+    failed = [o.name for o in outcomes if o.status == "failed"]
+    if failed:
+        click.echo(f"{len(failed)} experiment(s) failed (see their failure.json): {', '.join(failed)}", err=True)
+        sys.exit(1)
+
+
+@main.command("scoreboard")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@_user_errors
+def scoreboard_command(out_dir: Path) -> None:
+    """Rebuild scoreboard.json and scoreboard.html of a `reproduce all` directory from its outputs."""
+    from sgdnoise import scoreboard
+
+    document = scoreboard.write(out_dir)
+    click.echo(scoreboard.totals_line(document["totals"]["overall"]))
+    click.echo(f"wrote {out_dir / scoreboard.SCOREBOARD_HTML} and {out_dir / scoreboard.SCOREBOARD_JSON}")
 
 
 @main.command("report")
