@@ -39,9 +39,11 @@ def build_summary(
     data: Mapping[str, Any],
     settings: Mapping[str, Any],
     overrides: Mapping[str, Any] | None = None,
+    datasets: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The summary.json document: experiment, scale, wall_seconds, claims, data, settings (the spec
-    that ran), overrides (what ``--set`` changed) and provenance; strict JSON throughout."""
+    that ran), overrides (what ``--set`` changed), datasets (the user's files given with ``--data`` and
+    whether they were verified) and provenance; strict JSON throughout."""
     import torch
 
     return {
@@ -55,6 +57,7 @@ def build_summary(
         "data": strict_json(data),
         "settings": strict_json(settings),
         "overrides": strict_json(overrides or {}),
+        "datasets": strict_json(datasets or {}),
         "environment": {
             "sgdnoise": __version__,
             "torch": torch.__version__,

@@ -7,6 +7,7 @@ them. ``reproduce(name, scale=, overrides=)`` runs one end to end; ``overrides``
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -64,15 +65,20 @@ def reproduce(
     executor: Executor = "auto",
     ray_address: str | None = None,
     show_progress: bool = True,
+    datasets: Mapping[str, str | Path] | None = None,
+    verify_data: bool = True,
 ) -> dict[str, Any]:
     """Run one experiment end to end and write its outputs; returns the summary document.
 
     Writes ``out_dir`` (default ``runs/NAME``): ``store.sqlite`` (every finished run, so running the
     same command again resumes and recomputes nothing), ``summary.json``, ``figures/*.png`` and
     ``report.html``. ``overrides`` maps spec fields to new values (strings are parsed by the field's
-    type, as ``--set`` does); the declared specs are never modified.
+    type, as ``--set`` does); the declared specs are never modified. ``datasets`` maps a dataset name
+    (``mnist``, ``fashion_mnist``, ``cifar10``) to the user's files for it, checked against the canonical
+    checksums unless ``verify_data`` is False; ``summary.json`` records both under ``datasets``.
     """
     from sgdnoise import report
+    from sgdnoise.data import user_data
     from sgdnoise.experiments.base import RunContext
     from sgdnoise.store import Store
 
@@ -82,7 +88,8 @@ def reproduce(
     resolved = resolve_device(device)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    with Store(out / "store.sqlite") as store:
+    given_data = user_data(datasets, verify_data) if datasets else contextlib.nullcontext()
+    with given_data, Store(out / "store.sqlite") as store:
         ctx = RunContext(
             scale=scale,
             seed=seed,
@@ -106,6 +113,7 @@ def reproduce(
         data=data,
         settings=experiment.settings(spec),
         overrides=dict(overrides or {}),
+        datasets={name: {"path": str(path), "verified": verify_data} for name, path in (datasets or {}).items()},
     )
     report.write_json_atomic(out / report.SUMMARY_FILE, summary)
     render(out, summary)
