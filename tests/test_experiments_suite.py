@@ -34,7 +34,7 @@ def test_select_takes_names_and_papers():
     assert FIRST not in smith_le and SECOND in smith_le and all(n.startswith("smith-le-") for n in smith_le)
     assert names(select([FIRST, "jastrzebski"])) == [FIRST, *jastrzebski]
     assert names(select()) == [e.name for e in entries()]
-    with pytest.raises(ValueError, match="'jastrzebsky' is neither an experiment .* nor a paper"):
+    with pytest.raises(ValueError, match=r"'jastrzebsky' is neither an experiment .* nor a paper"):
         select(["jastrzebsky"])
 
 

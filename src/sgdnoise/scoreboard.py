@@ -253,12 +253,14 @@ function apply() {{
   const state = filters.filter((f) => f.value).map((f) => f.id + "=" + encodeURIComponent(f.value));
   history.replaceState(null, "", state.length ? "#" + state.join("&") : location.pathname);
 }}
-for (const [key, value] of new URLSearchParams(location.hash.slice(1))) {{
-  const select = document.getElementById(key);
-  if (select && filters.includes(select)) select.value = value;
+function fromAddress() {{
+  const wanted = new URLSearchParams(location.hash.slice(1));
+  for (const f of filters) f.value = wanted.get(f.id) || "";
+  apply();
 }}
 for (const f of filters) f.addEventListener("change", apply);
-apply();
+window.addEventListener("hashchange", fromAddress);
+fromAddress();
 </script>
 </body></html>
 """
