@@ -87,6 +87,7 @@ def reproduce(
     out = Path(out_dir) if out_dir is not None else Path("runs") / name
     resolved = resolve_device(device)
     out.mkdir(parents=True, exist_ok=True)
+    _check_same_data(out, {} if verify_data else {key: str(path) for key, path in (datasets or {}).items()})
     start = time.perf_counter()
     given_data = user_data(datasets, verify_data) if datasets else contextlib.nullcontext()
     with given_data, Store(out / "store.sqlite") as store:
@@ -118,6 +119,34 @@ def reproduce(
     report.write_json_atomic(out / report.SUMMARY_FILE, summary)
     render(out, summary)
     return summary
+
+
+DATA_FILE = "unverified-data.json"
+
+
+def _check_same_data(out: Path, unverified: Mapping[str, str]) -> None:
+    """The store keys runs by their settings, not by the data's content: refuse to train on the user's
+    unverified files in a directory whose runs came from other data, or the other way round (every
+    verified dataset is the canonical one, so only unverified files are told apart, by their path)."""
+    import json
+
+    marker = out / DATA_FILE
+    previous = json.loads(marker.read_text()) if marker.is_file() else {}
+    if previous == dict(unverified):
+        return
+    if (out / "store.sqlite").exists():
+
+        def described(files: Mapping[str, str]) -> str:
+            return ", ".join(f"unverified {key} from {path}" for key, path in files.items()) or "canonical data"
+
+        raise ValueError(
+            f"{out} holds runs trained on {described(previous)}, not on {described(unverified)}; runs are stored "
+            "by their settings, not their data, so give this data another --out"
+        )
+    if unverified:
+        marker.write_text(json.dumps(dict(unverified)))
+    else:
+        marker.unlink(missing_ok=True)
 
 
 def render(out_dir: str | Path, summary: Mapping[str, Any]) -> list[Path]:
