@@ -175,14 +175,15 @@ def render_html(document: Mapping[str, Any]) -> str:
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 1.5em; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; vertical-align: top; }}
-th {{ background: #f3f3f3; text-align: left; }} td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
+th {{ background: #f3f3f3; text-align: left; }}
+td.n {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }}
 #claims {{ width: 100%; }} #claims td:nth-child(3) {{ min-width: 22em; }}
 .holds .verdict {{ color: #070; }} .fails .verdict {{ color: #b00; }} .inconclusive .verdict {{ color: #a60; }}
 .verdict {{ font-weight: bold; white-space: nowrap; }} .not-checked .verdict {{ color: #777; }}
 .small {{ font-size: 85%; color: #555; }} .filters label {{ margin-right: 1.5em; }}
 details pre {{ max-height: 16em; overflow: auto; background: #f6f6f6; }}
 </style></head><body>
-<h1>Do the papers hold up? Scoreboard of {len(document["experiments"])} experiments</h1>
+<h1>Do the papers hold up? Scoreboard of {len(document["experiments"])} experiment(s)</h1>
 <p>scale {html.escape(scales)} &middot; {document["wall_seconds"]:.0f} s of experiment wall time &middot;
 sgdnoise {html.escape(document["sgdnoise"])} &middot; built {html.escape(document["generated_at"])}</p>
 <h2>Totals</h2>
