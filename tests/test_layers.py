@@ -29,6 +29,7 @@ LAYERS = {
     "tuning": 7,
     "experiments": 8,
     "report": 8,
+    "scoreboard": 8,
     "cli": 9,
 }
 

@@ -56,3 +56,30 @@ def test_a_bad_summary_is_one_clear_line_naming_the_file(tmp_path, content, mess
     assert result.exit_code == 2, result.output
     assert message in result.output and "summary.json" in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_report_claims_lead_with_verdict_statement_and_both_numbers(tmp_path):
+    from sgdnoise.results import Claim
+
+    claim = Claim(
+        id="fig4/peak-interior",
+        statement="test accuracy peaks at an intermediate batch size",
+        verdict="fails",
+        value={"best_batch": 300, "interval": [100, 1000], "per_seed": [1, 2, 3]},
+        note="the peak sits at the grid's edge",
+        provenance={"where": "§4, Fig. 4", "quote": "the test accuracy peaks", "paper_value": "B_opt ≈ 128"},
+    )
+    summary = report.build_summary(
+        experiment="x", title="t", paper="p", scale="quick", seed=0, device="cpu", wall_seconds=1.0,
+        claims=[claim], data={}, settings={},
+    )  # fmt: skip
+    page = report.write_html(tmp_path, summary, []).read_text()
+    row = page[page.index("<tr class='fails'>") :]
+    row = row[: row.index("</tr>")]
+    cells = [
+        row.index(text)
+        for text in ("fails", claim.statement, "B_opt ≈ 128", "best_batch = 300; interval = [100, 1000]")
+    ]
+    assert cells == sorted(cells), "verdict, statement, the paper's number, ours: in that order"
+    assert row.index("the peak sits") < row.index("<details><summary>raw values")
+    assert "per_seed" not in row[: row.index("<details><summary>raw values")], "raw values are folded away"

@@ -88,6 +88,30 @@ def list_experiments() -> None:
     "else a local Ray].",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option(
+    "--tiny",
+    is_flag=True,
+    help="A smoke run of seconds on stand-in data (the conformance suite's settings): checks an installation; "
+    "its verdicts say nothing about the papers.",
+)
+@click.option(
+    "--data",
+    "data_items",
+    multiple=True,
+    metavar="[NAME=]PATH",
+    help="Your dataset files (repeatable): a CIFAR-10 archive or folder, or a directory of MNIST / Fashion-MNIST "
+    "IDX files; checked against the canonical checksums. NAME (mnist, fashion-mnist, cifar10) is needed only for "
+    "non-canonical IDX files.",
+)
+@click.option("--no-verify", is_flag=True, help="Accept --data files whose content is not canonical (recorded).")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan (runs, groups, steps, examples, FLOPs) and a time estimate from a few timed steps of "
+    "the real model on --device; train nothing.",
+)
+@click.option("--only", multiple=True, metavar="NAME|PAPER", help="With `all`: only these experiments or papers.")
+@click.option("--skip", multiple=True, metavar="NAME|PAPER", help="With `all`: leave out these experiments or papers.")
 @_user_errors
 def reproduce(
     name: str,
@@ -99,38 +123,140 @@ def reproduce(
     executor: str,
     ray_address: str | None,
     quiet: bool,
+    tiny: bool,
+    data_items: tuple[str, ...],
+    no_verify: bool,
+    dry_run: bool,
+    only: tuple[str, ...],
+    skip: tuple[str, ...],
 ) -> None:
-    """Reproduce experiment NAME, check the paper's claims, write summary.json, figures and report.html.
+    """Reproduce experiment NAME (or `all`), check the paper's claims, write summary.json, figures and
+    report.html (and, for `all`, scoreboard.json and scoreboard.html over every experiment).
 
-    Running the same command again resumes: finished runs are read from the store, not recomputed.
+    Running the same command again resumes: finished runs are read from the store, not recomputed, and
+    `reproduce all` skips the experiments that are complete.
     `sgdnoise reproduce NAME --set help` lists the settings --set can change.
     """
     from sgdnoise import experiments, report
-    from sgdnoise.experiments.spec import parse_assignments
+    from sgdnoise.data import user_data
+    from sgdnoise.experiments.datasets import assign_user_data, needed_datasets
+    from sgdnoise.experiments.plan import plan_experiment, plan_lines
+    from sgdnoise.experiments.spec import apply_overrides, parse_assignments
+    from sgdnoise.experiments.suite import select
 
     if ray_address is not None and executor != "ray":
         raise ValueError(f"--address is for --executor ray, not --executor {executor}")
-    if assignments == ("help",):
-        experiment = experiments.get_experiment(name)
-        spec = experiment.spec(scale)
-        click.echo(f"settings of {name} at scale={scale} (change with --set KEY=VALUE):")
-        for key, value in experiments.spec_fields(spec).items():
-            click.echo(f"  {key:28s} {getattr(spec, key)!r}  ({getattr(value, '__name__', value)})")
+    if no_verify and not data_items:
+        raise ValueError("--no-verify applies to the files given with --data")
+    if name == "all":
+        if assignments:
+            raise ValueError("--set changes one experiment's spec; use it with `reproduce NAME`, not `reproduce all`")
+        selected = [entry.name for entry in select(only, skip)]
+        if not selected:
+            raise ValueError("--only/--skip leave no experiment to run")
+        overrides = {n: experiments.get_experiment(n).tiny[scale] for n in selected} if tiny else {}
+    else:
+        if only or skip:
+            raise ValueError("--only and --skip choose among experiments: use them with `reproduce all`")
+        if assignments == ("help",):
+            _print_settings(name, scale)
+            return
+        changes = parse_assignments(assignments)
+        selected = [name]
+        overrides = {name: {**experiments.get_experiment(name).tiny[scale], **changes} if tiny else changes}
+    specs = {
+        n: apply_overrides(experiments.get_experiment(n).spec(scale), overrides.get(n, {}), what=f"{n} ({scale})")
+        for n in selected
+    }
+    datasets = assign_user_data(data_items, {n: needed_datasets(spec) for n, spec in specs.items()}, not no_verify)
+    resolved = experiments.resolve_device(device)  # a bad device is one line before anything starts
+    out_root = out_dir or Path("runs") / (name if name != "all" else "")
+    if dry_run:
+        with user_data(datasets, not no_verify):
+            for n, spec in specs.items():
+                target = out_root / n if name == "all" else out_root
+                plan = plan_experiment(n, spec, scale=scale, device=resolved, out_dir=target, seed=seed)
+                click.echo("\n".join(plan_lines(plan)))
+        return
+    options = {
+        "seed": seed,
+        "device": device,
+        "executor": executor,
+        "ray_address": ray_address,
+        "datasets": datasets,
+        "verify_data": not no_verify,
+    }
+    if name == "all":
+        _reproduce_all(scale, out_root, selected, quiet, overrides, options)
         return
     summary = experiments.reproduce(
-        name,
-        scale=scale,
-        overrides=parse_assignments(assignments),
-        out_dir=out_dir,
-        seed=seed,
-        device=device,
-        executor=executor,  # type: ignore[arg-type]
-        ray_address=ray_address,
-        show_progress=not quiet,
+        name, scale=scale, overrides=overrides[name], out_dir=out_root, show_progress=not quiet, **options
     )
     report.print_claims(summary)
-    out = out_dir or Path("runs") / name
-    click.echo(f"\nwrote {out / report.SUMMARY_FILE}, {out / report.FIGURES_DIR}/, {out / report.REPORT_FILE}")
+    click.echo(
+        f"\nwrote {out_root / report.SUMMARY_FILE}, {out_root / report.FIGURES_DIR}/, {out_root / report.REPORT_FILE}"
+    )
+
+
+def _print_settings(name: str, scale: str) -> None:
+    """``reproduce NAME --set help``: the spec's fields, their values and types."""
+    from sgdnoise import experiments
+
+    spec = experiments.get_experiment(name).spec(scale)
+    click.echo(f"settings of {name} at scale={scale} (change with --set KEY=VALUE):")
+    for key, value in experiments.spec_fields(spec).items():
+        click.echo(f"  {key:28s} {getattr(spec, key)!r}  ({getattr(value, '__name__', value)})")
+
+
+def _reproduce_all(
+    scale: str,
+    out_root: Path,
+    selected: list[str],
+    quiet: bool,
+    overrides: dict[str, Any],
+    options: dict[str, Any],
+) -> None:
+    """``reproduce all``: every selected experiment into OUT/<name>/, then the scoreboard."""
+    from tqdm.auto import tqdm
+
+    from sgdnoise import scoreboard
+    from sgdnoise.experiments.registry import entry
+    from sgdnoise.experiments.suite import reproduce_all
+
+    def say(outcome: Any) -> None:
+        detail = f": {outcome.error}" if outcome.error else f" ({outcome.seconds:.0f} s)" if outcome.seconds else ""
+        tqdm.write(f"{outcome.status:8s} {outcome.name}{detail}")
+
+    outcomes = reproduce_all(
+        [entry(n) for n in selected],
+        out_root,
+        scale=scale,
+        overrides=overrides,
+        show_progress=not quiet,
+        on_outcome=say,
+        **options,
+    )
+    document = scoreboard.write(out_root, selected)
+    click.echo(f"\n{scoreboard.totals_line(document['totals']['overall'])}")
+    for paper, counts in document["totals"]["by_paper"].items():
+        click.echo(f"  {paper:24s} {scoreboard.totals_line(counts)}")
+    click.echo(f"wrote {out_root / scoreboard.SCOREBOARD_HTML} and {out_root / scoreboard.SCOREBOARD_JSON}")
+    failed = [o.name for o in outcomes if o.status == "failed"]
+    if failed:
+        click.echo(f"{len(failed)} experiment(s) failed (see their failure.json): {', '.join(failed)}", err=True)
+        sys.exit(1)
+
+
+@main.command("scoreboard")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@_user_errors
+def scoreboard_command(out_dir: Path) -> None:
+    """Rebuild scoreboard.json and scoreboard.html of a `reproduce all` directory from its outputs."""
+    from sgdnoise import scoreboard
+
+    document = scoreboard.write(out_dir)
+    click.echo(scoreboard.totals_line(document["totals"]["overall"]))
+    click.echo(f"wrote {out_dir / scoreboard.SCOREBOARD_HTML} and {out_dir / scoreboard.SCOREBOARD_JSON}")
 
 
 @main.command("report")

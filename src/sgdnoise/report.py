@@ -39,9 +39,11 @@ def build_summary(
     data: Mapping[str, Any],
     settings: Mapping[str, Any],
     overrides: Mapping[str, Any] | None = None,
+    datasets: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The summary.json document: experiment, scale, wall_seconds, claims, data, settings (the spec
-    that ran), overrides (what ``--set`` changed) and provenance; strict JSON throughout."""
+    that ran), overrides (what ``--set`` changed), datasets (the user's files given with ``--data`` and
+    whether they were verified) and provenance; strict JSON throughout."""
     import torch
 
     return {
@@ -55,6 +57,7 @@ def build_summary(
         "data": strict_json(data),
         "settings": strict_json(settings),
         "overrides": strict_json(overrides or {}),
+        "datasets": strict_json(datasets or {}),
         "environment": {
             "sgdnoise": __version__,
             "torch": torch.__version__,
@@ -138,23 +141,44 @@ def print_claims(summary: Mapping[str, Any]) -> None:
             click.echo(f"               note: {claim['note']}")
 
 
+def measured_text(value: Any, max_items: int = 4) -> str:
+    """The measured number(s) a verdict rests on, short: a number, or a claim value's first few numbers and
+    intervals (two-number lists) by name; the full value stays in ``summary.json``."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return "—" if value is None else str(value)
+    if isinstance(value, int | float):
+        return format_value(value)
+    if isinstance(value, Mapping):
+        short = [
+            f"{key} = {format_value(item)}"
+            for key, item in value.items()
+            if isinstance(item, int | float | bool | str)
+            or (isinstance(item, list) and len(item) == 2 and all(isinstance(x, int | float) for x in item))
+        ]
+        more = " …" if len(short) > max_items or len(short) < len(value) else ""
+        return "; ".join(short[:max_items]) + more if short else f"{len(value)} values …"
+    if isinstance(value, list | tuple):
+        return format_value(list(value[:max_items])) + (" …" if len(value) > max_items else "")
+    return format_value(value)
+
+
 def _claim_row(claim: Mapping[str, Any]) -> str:
-    """One row of the report's claims table: verdict, statement (id and kind under it), the paper's place and
-    number, the note; the raw measured values folded away."""
+    """One row of the report's claims table in reading order: verdict, statement, the paper's number, ours
+    (with the note); the claim's id, kind, the paper's line and the raw measured values folded away."""
     provenance = claim.get("provenance") or {}
-    where = html.escape(provenance.get("where", ""))
-    paper_value = provenance.get("paper_value")
-    paper_cell = where + (f"<br><span class='num'>paper: {html.escape(paper_value)}</span>" if paper_value else "")
-    quote = provenance.get("quote")
-    if quote:
-        paper_cell += f"<br><q>{html.escape(quote)}</q>"
     kind = claim.get("kind", "paper")
+    paper_value = provenance.get("paper_value") or "—"
+    where = html.escape(provenance.get("where", ""))
+    quote = provenance.get("quote")
+    origin = f"{where}: <q>{html.escape(quote)}</q>" if quote else where
+    note = f"<div class='note'>{html.escape(claim['note'])}</div>" if claim.get("note") else ""
     return (
         f"<tr class='{claim['verdict']}'><td class='verdict'>{claim['verdict']}</td>"
-        f"<td>{html.escape(claim['statement'])}<br><code>{html.escape(claim['id'])}</code>"
-        f" <span class='kind {kind}'>{kind}</span></td>"
-        f"<td>{paper_cell}</td>"
-        f"<td>{html.escape(claim.get('note', ''))}<details><summary>measured values</summary>"
+        f"<td>{html.escape(claim['statement'])} <span class='kind {kind}'>{kind}</span>"
+        f"<details><summary>in the paper</summary><code>{html.escape(claim['id'])}</code> {origin}</details></td>"
+        f"<td class='num'>{html.escape(paper_value)}</td>"
+        f"<td><span class='num'>{html.escape(measured_text(claim['value']))}</span>{note}"
+        f"<details><summary>raw values</summary>"
         f"<pre>{html.escape(json.dumps(claim['value'], indent=1, ensure_ascii=False))}</pre></details></td></tr>"
     )
 
@@ -179,7 +203,8 @@ tr.holds td.verdict {{ color: #070; }} tr.fails td.verdict {{ color: #b00; }}
 tr.inconclusive td.verdict {{ color: #a60; }}
 .kind {{ font-size: 80%; padding: 0 4px; border-radius: 3px; background: #eee; }}
 .kind.extension {{ background: #def; }} .kind.calibration {{ background: #fed; }}
-q {{ color: #555; font-size: 90%; }} details pre {{ max-height: 20em; overflow: auto; }}
+q, .note {{ color: #555; font-size: 90%; }} details pre {{ max-height: 20em; overflow: auto; }}
+table.claims td:nth-child(2) {{ width: 45%; }} table.claims td:nth-child(3) {{ width: 15%; }}
 figure {{ display: inline-block; margin: 1em; }} img {{ max-width: 100%; }}
 pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 </style></head><body>
@@ -187,7 +212,7 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 <p>{html.escape(summary["paper"])} &middot; experiment <code>{html.escape(summary["experiment"])}</code>
 &middot; scale <b>{html.escape(summary["scale"])}</b> &middot; {summary["wall_seconds"]:.0f} s</p>
 <h2>Claims: {verdict_counts(summary["claims"])}</h2>
-<table><tr><th>verdict</th><th>claim</th><th>in the paper</th><th>what we measured</th></tr>
+<table class='claims'><tr><th>verdict</th><th>claim</th><th>the paper's number</th><th>measured here</th></tr>
 {rows}
 </table>
 <h2>Figures</h2>

@@ -13,7 +13,14 @@ from sgdnoise.data.containers import Dataset, TaskData
 from sgdnoise.data.errors import DatasetChecksumError, DatasetFormatError, DatasetNotFoundError, UnsafePickleError
 from sgdnoise.data.formats import read_cifar10, read_idx
 from sgdnoise.data.preprocessing import Standardizer, average_pool, standardize
-from sgdnoise.data.sources import cache_root, load_cifar10, load_fashion_mnist, load_mnist
+from sgdnoise.data.sources import (
+    cache_root,
+    identify_dataset,
+    load_cifar10,
+    load_fashion_mnist,
+    load_mnist,
+    user_data,
+)
 from sgdnoise.data.subsets import (
     RandomizedLabels,
     balanced_indices,
@@ -54,6 +61,7 @@ __all__ = [
     "cifar_standin_task",
     "fashion_mnist_task",
     "first_n",
+    "identify_dataset",
     "load_cifar10",
     "load_fashion_mnist",
     "load_mnist",
@@ -68,5 +76,6 @@ __all__ = [
     "stratified_indices",
     "stratified_subset",
     "synthetic_task",
+    "user_data",
     "with_validation_split",
 ]

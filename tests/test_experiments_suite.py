@@ -1,0 +1,108 @@
+"""``reproduce all``: selection by name or paper, failures recorded while the rest go on, resumption that
+trains nothing twice, and the scoreboard written at the end — on real tiny runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from sgdnoise import report, scoreboard
+from sgdnoise.cli import main
+from sgdnoise.experiments.registry import entries, entry, get_experiment
+from sgdnoise.experiments.suite import FAILURE_FILE, is_complete, read_failure, reproduce_all, select
+from sgdnoise.store import Store
+
+FIRST, SECOND = "smith-le-batch", "smith-le-gradient-noise"  # the two fastest tiny runs
+OPTIONS = {"device": "cpu", "executor": "inline", "show_progress": False}
+
+
+def tiny(name: str) -> dict:
+    return dict(get_experiment(name).tiny["quick"])
+
+
+def names(selected) -> list[str]:
+    return [e.name for e in selected]
+
+
+def test_select_takes_names_and_papers():
+    jastrzebski = [e.name for e in entries() if ".jastrzebski_2018." in e.module]
+    assert jastrzebski and names(select(["jastrzebski"])) == jastrzebski
+    assert names(select(["sed"])) == names(select(["smith-elsen-de-2020"])) == names(select(["smith_elsen_de_2020"]))
+    smith_le = names(select(["smith-le"], skip=[FIRST]))
+    assert FIRST not in smith_le and SECOND in smith_le and all(n.startswith("smith-le-") for n in smith_le)
+    assert names(select([FIRST, "jastrzebski"])) == [FIRST, *jastrzebski]
+    assert names(select()) == [e.name for e in entries()]
+    with pytest.raises(ValueError, match=r"'jastrzebsky' is neither an experiment .* nor a paper"):
+        select(["jastrzebsky"])
+
+
+def test_cli_rejects_selection_mistakes_in_one_line():
+    runner = CliRunner()
+    unknown = runner.invoke(main, ["reproduce", "all", "--only", "nobody"])
+    assert unknown.exit_code == 2 and len(unknown.output.strip().splitlines()) == 1 and "nobody" in unknown.output
+    misplaced = runner.invoke(main, ["reproduce", FIRST, "--only", "sed"])
+    assert misplaced.exit_code == 2 and "use them with `reproduce all`" in misplaced.output
+    nothing = runner.invoke(main, ["reproduce", "all", "--only", "sed", "--skip", "sed"])
+    assert nothing.exit_code == 2 and "leave no experiment" in nothing.output
+
+
+def count_store_writes(monkeypatch) -> list[str]:
+    """Record which store each trained run (``put``) or measurement is written to."""
+    writes: list[str] = []
+    for method in ("put", "add_measurements"):
+        original = getattr(Store, method)
+
+        def counted(store, *args, _original=original, **kwargs):
+            writes.append(str(store.path))
+            return _original(store, *args, **kwargs)
+
+        monkeypatch.setattr(Store, method, counted)
+    return writes
+
+
+def test_failure_is_recorded_the_rest_go_on_and_reruns_train_only_what_is_missing(tmp_path, monkeypatch):
+    selected = [entry(FIRST), entry(SECOND)]
+    broken = {FIRST: tiny(FIRST), SECOND: tiny(SECOND) | {"n_repeats": 0}}  # the spec refuses 0 repeats
+    first = reproduce_all(selected, tmp_path, scale="quick", overrides=broken, **OPTIONS)
+    assert [(o.name, o.status) for o in first] == [(FIRST, "ran"), (SECOND, "failed")]
+    assert "n_repeats" in first[1].error
+    failure = read_failure(tmp_path / SECOND)
+    assert failure["experiment"] == SECOND and "Traceback" in failure["traceback"]
+
+    board = scoreboard.write(tmp_path, [FIRST, SECOND])
+    failed_rows = [r for r in board["claims"] if r["experiment"] == SECOND]
+    assert len(failed_rows) == len(get_experiment(SECOND).claims)
+    assert all(r["verdict"] == "not checked" and "n_repeats" in r["note"] for r in failed_rows)
+
+    writes = count_store_writes(monkeypatch)
+    fixed = {FIRST: tiny(FIRST), SECOND: tiny(SECOND)}
+    second = reproduce_all(selected, tmp_path, scale="quick", overrides=fixed, **OPTIONS)
+    assert [(o.name, o.status) for o in second] == [(FIRST, "skipped"), (SECOND, "ran")]
+    assert writes and all(SECOND in path for path in writes), "the complete experiment was trained again"
+    assert not (tmp_path / SECOND / FAILURE_FILE).exists()
+
+    # killed after its runs were stored but before summary.json: the rerun reads them back, trains nothing
+    (tmp_path / SECOND / report.SUMMARY_FILE).unlink()
+    writes.clear()
+    third = reproduce_all(selected, tmp_path, scale="quick", overrides=fixed, **OPTIONS)
+    assert [(o.name, o.status) for o in third] == [(FIRST, "skipped"), (SECOND, "ran")]
+    assert writes == [] and (tmp_path / SECOND / report.SUMMARY_FILE).is_file()
+    assert not is_complete(tmp_path / FIRST, FIRST, "quick", 1, fixed[FIRST]), "another seed is another run"
+    assert not is_complete(tmp_path / FIRST, FIRST, "paper", 0, fixed[FIRST])
+    assert is_complete(tmp_path / FIRST, FIRST, "quick", 0, fixed[FIRST])
+
+
+def test_cli_reproduce_all_writes_the_scoreboard_and_reports_failures(tmp_path):
+    result = CliRunner().invoke(
+        main,
+        ["reproduce", "all", "--tiny", "--only", FIRST, "--out", str(tmp_path), "--executor", "inline", "--quiet"],
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / scoreboard.SCOREBOARD_JSON).read_text())
+    assert [e["name"] for e in document["experiments"]] == [FIRST]
+    assert scoreboard.totals_line(document["totals"]["overall"]) in result.output
+    assert (tmp_path / scoreboard.SCOREBOARD_HTML).is_file()
+    rebuilt = CliRunner().invoke(main, ["scoreboard", str(tmp_path)])
+    assert rebuilt.exit_code == 0 and scoreboard.totals_line(document["totals"]["overall"]) in rebuilt.output

@@ -1,0 +1,200 @@
+"""The scoreboard, built from real tiny runs: rows follow the declarations, strict JSON, a self-contained
+page; and in a real browser (Debian's headless chromium, driven over the DevTools protocol): the rows are
+in the rendered DOM, the filters change what is shown, and a row's link opens the experiment's report."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sgdnoise import report, scoreboard
+from sgdnoise.cli import main
+from sgdnoise.experiments.registry import entry, get_experiment
+from sgdnoise.experiments.suite import reproduce_all
+
+RAN, FAILED = "smith-le-batch", "smith-le-gradient-noise"
+
+
+@pytest.fixture(scope="module")
+def out_root(tmp_path_factory) -> Path:
+    """One tiny run that finishes and one that fails (its spec refuses n_repeats=0), as reproduce all leaves them."""
+    root = tmp_path_factory.mktemp("all")
+    overrides = {RAN: get_experiment(RAN).tiny["quick"], FAILED: {"n_repeats": 0}}
+    reproduce_all(
+        [entry(RAN), entry(FAILED)], root, scale="quick", overrides=overrides, device="cpu", executor="inline",
+        show_progress=False,
+    )  # fmt: skip
+    scoreboard.write(root, [RAN, FAILED])
+    return root
+
+
+def read_document(root: Path) -> dict:
+    def refuse(constant):
+        raise AssertionError(f"non-strict JSON constant {constant}")
+
+    return json.loads((root / scoreboard.SCOREBOARD_JSON).read_text(), parse_constant=refuse)
+
+
+def test_rows_follow_the_declarations_and_the_summaries(out_root):
+    document = read_document(out_root)
+    summary = report.read_summary(out_root / RAN)
+    declared = [(name, c.id) for name in (RAN, FAILED) for c in get_experiment(name).claims]
+    assert [(r["experiment"], r["id"]) for r in document["claims"]] == declared
+    recorded = {c["id"]: c for c in summary["claims"]}
+    for row in document["claims"]:
+        if row["experiment"] == RAN:
+            assert row["verdict"] == recorded[row["id"]]["verdict"] and row["report"] == f"{RAN}/report.html"
+            assert row["wall_seconds"] == summary["wall_seconds"] and row["scale"] == "quick (changed by --set)"
+        else:
+            assert row["verdict"] == "not checked" and "n_repeats" in row["note"] and row["report"] is None
+        assert row["figure"] == row["id"].split("/")[0] and row["paper"] == "smith-le-2018"
+    totals = document["totals"]
+    assert totals["overall"]["total"] == len(declared) == sum(totals["overall"][v] for v in scoreboard.VERDICTS)
+    assert totals["by_paper"] == {"smith-le-2018": totals["overall"]}
+    assert [(e["name"], e["status"]) for e in document["experiments"]] == [(RAN, "complete"), (FAILED, "failed")]
+
+
+def test_a_claim_declared_differently_since_the_run_is_not_checked(out_root, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(out_root / RAN, copy / RAN)
+    summary = json.loads((copy / RAN / report.SUMMARY_FILE).read_text())
+    summary["claims"][0]["statement"] = "an older wording"
+    (copy / RAN / report.SUMMARY_FILE).write_text(json.dumps(summary))
+    rows = scoreboard.build(copy)["claims"]
+    assert rows[0]["verdict"] == "not checked" and "declared differently" in rows[0]["note"]
+    assert [r["verdict"] for r in rows[1:]] == [c["verdict"] for c in summary["claims"][1:]]
+
+
+def test_the_page_is_self_contained(out_root):
+    page = (out_root / scoreboard.SCOREBOARD_HTML).read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:|//)""", page) and "<link" not in page
+    assert "@import" not in page and "url(" not in page
+
+
+def test_scoreboard_command_on_a_directory_without_outputs_is_one_clear_line(tmp_path):
+    result = CliRunner().invoke(main, ["scoreboard", str(tmp_path)])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "no experiment outputs" in result.output and "reproduce all" in result.output
+
+
+# ------------------------------------------------------------------------------ in a real browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Browser:
+    """Headless chromium and one page of it, driven over the DevTools protocol (websocket-client)."""
+
+    def __init__(self, profile: Path) -> None:
+        import websocket
+
+        self.process = subprocess.Popen(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--remote-debugging-port=0",
+             "--allow-file-access-from-files", f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.is_file() and port_file.read_text().strip()):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.close()
+                raise RuntimeError("chromium did not open its DevTools port")
+            time.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
+            page = next(t for t in json.load(response) if t["type"] == "page")
+        self.socket = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=30)
+        self.next_id = 0
+
+    def call(self, method: str, **params):
+        self.next_id += 1
+        self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv())
+            if message.get("id") == self.next_id:
+                assert "error" not in message, message
+                return message["result"]
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        assert "exceptionDetails" not in result, result
+        return result["result"].get("value")
+
+    def open(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+        self.wait_for(f"location.href.split('#')[0] === {json.dumps(url.split('#')[0])}")
+
+    def wait_for(self, condition: str) -> None:
+        deadline = time.monotonic() + 20
+        while not self.evaluate(f"document.readyState === 'complete' && ({condition})"):
+            assert time.monotonic() < deadline, f"timed out waiting for {condition}"
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        if hasattr(self, "socket"):
+            self.socket.close()
+        self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (apt-get install chromium; .ci/run installs it)")
+    pytest.importorskip("websocket", reason="websocket-client (the dev extra) drives the browser")
+    page = Browser(tmp_path_factory.mktemp("chromium-profile"))
+    yield page
+    page.close()
+
+
+VISIBLE = "[...document.querySelectorAll('#claims tbody tr')].filter((tr) => !tr.hidden)"
+
+
+def choose(browser: Browser, select: str, value: str) -> None:
+    """Pick an option of a filter as a user does: set it and fire the change event."""
+    browser.evaluate(
+        f"(() => {{ const s = document.getElementById('{select}'); s.value = {json.dumps(value)}; "
+        "s.dispatchEvent(new Event('change', {bubbles: true})); })()"
+    )
+
+
+def test_rows_are_rendered_and_the_filters_change_what_is_shown(browser, out_root):
+    document = read_document(out_root)
+    counts = document["totals"]["overall"]
+    browser.open((out_root / scoreboard.SCOREBOARD_HTML).as_uri())
+    assert browser.evaluate("document.querySelectorAll('#claims tbody tr').length") == counts["total"]
+    assert browser.evaluate(f"{VISIBLE}.length") == counts["total"]
+    for verdict in scoreboard.VERDICTS:
+        choose(browser, "verdict", verdict)
+        shown = browser.evaluate(f"{VISIBLE}.map((tr) => tr.querySelector('.verdict').textContent)")
+        assert shown == [verdict] * counts[verdict]
+    choose(browser, "verdict", "")
+    choose(browser, "paper", "smith-le-2018")
+    assert browser.evaluate(f"{VISIBLE}.length") == counts["total"]
+    choose(browser, "kind", "calibration")
+    kinds = [r["kind"] for r in document["claims"]]
+    assert browser.evaluate(f"{VISIBLE}.length") == kinds.count("calibration")
+    assert browser.evaluate("location.hash") == "#paper=smith-le-2018&kind=calibration"
+    # the filters read the address too, so a filtered view can be shared
+    browser.open((out_root / scoreboard.SCOREBOARD_HTML).as_uri() + "#verdict=not%20checked")
+    browser.wait_for("document.getElementById('verdict').value === 'not checked'")
+    assert browser.evaluate(f"{VISIBLE}.length") == counts["not checked"]
+
+
+def test_a_row_link_opens_the_experiments_report(browser, out_root):
+    browser.open((out_root / scoreboard.SCOREBOARD_HTML).as_uri())
+    browser.evaluate(f"document.querySelector('#claims a[href=\"{RAN}/report.html\"]').click()")
+    browser.wait_for("location.href.endsWith('/report.html')")
+    assert browser.evaluate("document.title") == get_experiment(RAN).title
+    assert (
+        browser.evaluate("document.querySelectorAll('table.claims tr').length") == len(get_experiment(RAN).claims) + 1
+    )
