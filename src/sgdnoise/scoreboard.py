@@ -4,7 +4,8 @@ figure, statement and the paper's number beside the measured one and the verdict
 The rows come from the declarations (each experiment's ``ClaimSpec`` list as the code declares it now)
 joined with what each experiment's ``summary.json`` recorded. A claim whose recorded id, statement and
 kind match the declaration takes the recorded verdict; any other declared claim (experiment not run,
-failed, or declared differently since it ran) is ``not checked``, with the reason. Written as
+failed, or declared differently since it ran) is ``not checked``, with the reason; so is every claim of a
+shown paper that its inventory lists as checked by no experiment (with the reason). Written as
 ``scoreboard.json`` (strict JSON) and ``scoreboard.html`` (self-contained: no external asset; filters by
 paper, verdict and kind work offline and can be set in the address, e.g. ``#paper=jastrzebski-2018``).
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 from sgdnoise import __version__, report
 from sgdnoise.experiments.claims import PAPERS
-from sgdnoise.experiments.registry import entries, get_experiment
+from sgdnoise.experiments.registry import entries, get_experiment, inventories
 from sgdnoise.experiments.suite import read_failure
 from sgdnoise.results import dumps
 
@@ -95,6 +96,40 @@ def experiment_rows(out_root: Path, name: str) -> tuple[dict[str, Any], list[dic
     return entry | {"report": link, "scale": scale}, rows
 
 
+def inventory_rows(papers: Iterable[str]) -> list[dict[str, Any]]:
+    """One ``not checked`` row per claim of ``papers`` that no experiment checks (the papers' inventories:
+    ``experiments/<paper>/inventory.py``), with the reason it is not checked."""
+    wanted = set(papers)
+    rows = []
+    for inventory in inventories():
+        if inventory.paper not in wanted:
+            continue
+        for item in inventory.not_checked:
+            provenance = item.provenance
+            rows.append(
+                {
+                    "experiment": None,
+                    "id": f"{item.figure} (not checked)",
+                    "figure": item.figure,
+                    "where": provenance.where,
+                    "paper": provenance.paper,
+                    "statement": item.statement,
+                    "quote": provenance.quote,
+                    "paper_value": provenance.paper_value,
+                    "measured": "",
+                    "value": None,
+                    "note": f"no experiment checks it: {item.reason}",
+                    "verdict": NOT_CHECKED,
+                    "kind": "paper",
+                    "calibration": None,
+                    "scale": None,
+                    "wall_seconds": None,
+                    "report": None,
+                }
+            )
+    return rows
+
+
 def _calibration(kind: str, evidence: str | None) -> str | None:
     """Whether a calibration decides the claim: it is one, or it rests on a calibrated setting (its evidence)."""
     if kind == "calibration":
@@ -117,6 +152,7 @@ def build(out_root: Path, names: Sequence[str] | None = None) -> dict[str, Any]:
         experiments.append(entry)
         rows.extend(claims)
     papers = [key for key in PAPERS if any(r["paper"] == key for r in rows)]
+    rows.extend(inventory_rows(papers))
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "sgdnoise": __version__,
@@ -241,7 +277,7 @@ for (const row of rows) {{
   if (row.report) {{
     const a = link.appendChild(document.createElement("a"));
     a.href = row.report; a.textContent = row.experiment;
-  }} else link.textContent = row.experiment;
+  }} else link.textContent = row.experiment || "no experiment";
 }}
 function apply() {{
   let shown = 0;
