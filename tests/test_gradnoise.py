@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
+from architectures import loop_gradients
 from torch import nn
 
 from sgdnoise.instruments.gradnoise import (
@@ -24,16 +25,6 @@ def tanh_mlp(seed: int = 0, n: int = 40):
     x = torch.randn(n, 5, generator=gen, dtype=torch.float64)
     y = torch.randint(0, 3, (n,), generator=gen)
     return model, nn.CrossEntropyLoss(), x, y
-
-
-def loop_gradients(model, loss_fn, x, y) -> torch.Tensor:
-    rows = []
-    for i in range(x.shape[0]):
-        model.zero_grad()
-        loss_fn(model(x[i : i + 1]), y[i : i + 1]).backward()
-        rows.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]))
-    model.zero_grad(set_to_none=True)
-    return torch.stack(rows)
 
 
 def linear_regression(n: int = 12, d: int = 4, seed: int = 1):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from sgdnoise.validation import positive_int
 
@@ -93,6 +94,22 @@ class Batches:
                 yield self._cast(x), self._cast(y)
         if seen == 0:
             raise ValueError("data holds no examples")
+
+
+def math_attention() -> contextlib.AbstractContextManager:
+    """Scaled dot-product attention by its math form inside the block: twice differentiable and batched by vmap
+    (the fused kernels, e.g. ``_scaled_dot_product_flash_attention_for_cpu``, have neither a double backward nor a
+    batching rule). Same function, so Hessians and per-example gradients are those of the model as trained."""
+    return sdpa_kernel(SDPBackend.MATH)
+
+
+@contextlib.contextmanager
+def fixed_randomness(device: torch.device, seed: int) -> Iterator[None]:
+    """Run a block with torch's generator seeded by ``seed`` and restore the caller's random state afterwards:
+    dropout in train mode draws the same mask each time the block runs (a fixed mask)."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
 
 
 def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:

@@ -4,7 +4,9 @@ The Hessian is that of the dataset-MEAN loss L(θ) = (1/N) Σ_i ℓ_i(θ) with r
 parameters (``requires_grad=True``), flattened in ``model.named_parameters()`` order. It is never formed:
 every instrument only applies it to vectors, accumulating over data chunks so memory stays bounded.
 Hessian-vector products: double backward (default; the fastest here), ``torch.func`` forward-over-reverse, or
-central finite differences of the gradient.
+central finite differences of the gradient. They work through any differentiable model: attention runs in its
+math form (the fused kernels have no double backward), and each chunk's random draws are the same in every
+product (dropout in train mode has a fixed mask per chunk, so H is one symmetric matrix).
 
 * Top-k eigenvalues: Lanczos with full reorthogonalisation (default) or power iteration with deflation.
   Smith, Elsen & De 2020 §3.1 need λ_max for the critical learning rate ε_crit = 2/λ_max.
@@ -33,7 +35,9 @@ from sgdnoise.instruments._batches import (
     LossFn,
     ParameterLayout,
     check_model_and_loss,
+    fixed_randomness,
     functional_loss,
+    math_attention,
     model_buffers,
     model_device_dtype,
     preserved_model,
@@ -145,9 +149,10 @@ class _HessianOperator:
     def _mean_over_chunks(self, per_chunk: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
         total: Tensor | None = None
         count = 0
-        for x, y in self.batches:
+        for index, (x, y) in enumerate(self.batches):
             n = x.shape[0]
-            value = per_chunk(x, y) * n
+            with math_attention(), fixed_randomness(self.device, index):
+                value = per_chunk(x, y) * n
             total = value if total is None else total + value
             count += n
         assert total is not None

@@ -1,9 +1,10 @@
 """Gradient noise: per-example gradients, their covariance, the noise scale, Gaussianity of minibatch noise.
 
-Per-example gradients g_i = ∇ℓ_i(θ) come from one forward and one backward pass per chunk by the layer rules
-of ``sgdnoise.instruments.perexample`` (outer products for Linear/Conv2d, per-layer vmap otherwise), or from
-``torch.func.vmap`` over ``torch.func.grad`` of the whole model where those rules do not apply; ``loss_fn``
-must be the mean over examples. Chunks bound memory by ``chunk_size × P``; the norms need no [N, P] at all.
+Per-example gradients g_i = ∇ℓ_i(θ) come from one forward and one backward pass per chunk by the rules of
+``sgdnoise.instruments.perexample`` (outer products and their Gram form for Linear/Embedding, im2col for Conv2d,
+per-call vmap otherwise; the uses of a shared weight summed per example), or from ``torch.func.vmap`` over
+``torch.func.grad`` of the whole model for parameters those rules do not cover; ``loss_fn`` must be the mean
+over examples. Chunks bound memory by ``chunk_size × P``; the norms need no [N, P] at all.
 """
 
 import contextlib
@@ -16,7 +17,6 @@ import numpy as np
 import scipy.stats
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, grad, vmap
 
 from sgdnoise import theory
 from sgdnoise.instruments._batches import (
@@ -27,12 +27,11 @@ from sgdnoise.instruments._batches import (
     ParameterLayout,
     check_model_and_loss,
     has_batch_norm_in_train_mode,
-    model_buffers,
     model_device_dtype,
     preserved_model,
     trainable_parameters,
 )
-from sgdnoise.instruments.perexample import layer_statistics
+from sgdnoise.instruments.perexample import layer_statistics, model_gradients
 from sgdnoise.validation import positive_int
 
 _CHUNK_ELEMENTS = 2**25  # per-example gradients held at once (128 MiB in float32)
@@ -61,16 +60,6 @@ def _chunk_size(chunk_size: int | None, default: int) -> int:
 
 def _parameter_names(model: nn.Module) -> dict[int, str]:
     return {id(p): name for name, p in model.named_parameters() if p.requires_grad}
-
-
-def _vmap_gradients(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor) -> dict[str, Tensor]:
-    """Per-example gradients by ``torch.func.vmap`` of ``torch.func.grad`` over the whole model."""
-    params, buffers = trainable_parameters(model), model_buffers(model)
-
-    def example_loss(p: dict[str, Tensor], xi: Tensor, yi: Tensor) -> Tensor:
-        return loss_fn(functional_call(model, (p, buffers), (xi.unsqueeze(0),)), yi.unsqueeze(0))
-
-    return vmap(grad(example_loss), in_dims=(None, 0, 0), randomness="different")(params, x, y)
 
 
 def _per_example_gradient_rows(
@@ -108,9 +97,11 @@ def _per_example_gradient_rows(
                         layout.names, offsets, layout.sizes, layout.shapes, strict=True
                     )
                 }
-                if method == "vmap" or layer_statistics(model, loss_fn, xc, yc, names, out=views) is None:
-                    grads = _vmap_gradients(model, loss_fn, xc, yc)
+                if method == "vmap":
+                    grads = model_gradients(model, loss_fn, xc, yc, trainable_parameters(model))
                     torch.cat([grads[name].flatten(1) for name in layout.names], dim=1, out=rows)
+                else:
+                    layer_statistics(model, loss_fn, xc, yc, names, out=views)
                 yield rows
 
 
@@ -127,12 +118,7 @@ def _per_example_norm_chunks(
             for start in range(0, x.shape[0], size):
                 xc, yc = x[start : start + size], y[start : start + size]
                 stats = layer_statistics(model, loss_fn, xc, yc, names)
-                if stats is None:
-                    grads = _vmap_gradients(model, loss_fn, xc, yc)
-                    sq_norms = sum(g.flatten(1).square().sum(1) for g in grads.values())
-                    yield layout, sq_norms, {name: g.sum(0) for name, g in grads.items()}
-                else:
-                    yield layout, stats.sq_norms, stats.gradient_sum
+                yield layout, stats.sq_norms, stats.gradient_sum
 
 
 def per_example_gradient_norms(
