@@ -10,33 +10,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-
-class CausalSelfAttention(nn.Module):
-    def __init__(self, width: int, heads: int):
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(width, 3 * width)
-        self.proj = nn.Linear(width, width)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        n, t, width = h.shape
-        q, k, v = self.qkv(h).view(n, t, 3, self.heads, width // self.heads).permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.proj(attended.transpose(1, 2).reshape(n, t, width))
-
-
-class Block(nn.Module):
-    def __init__(self, width: int, heads: int, dropout: float):
-        super().__init__()
-        self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
-        self.attention = CausalSelfAttention(width, heads)
-        self.mlp = nn.Sequential(
-            nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), nn.Dropout(dropout)
-        )
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        h = h + self.attention(self.norm1(h))
-        return h + self.mlp(self.norm2(h))
+from sgdnoise.models.transformer import TransformerBlock, next_token_loss
 
 
 class TinyGPT(nn.Module):
@@ -49,7 +23,7 @@ class TinyGPT(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(vocab, width)
         self.position = nn.Parameter(0.1 * torch.randn(context, width))
-        self.blocks = nn.Sequential(*(Block(width, heads, dropout) for _ in range(layers)))
+        self.blocks = nn.Sequential(*(TransformerBlock(width, heads, dropout) for _ in range(layers)))
         self.norm = nn.LayerNorm(width)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -57,9 +31,7 @@ class TinyGPT(nn.Module):
         return F.linear(self.norm(self.blocks(h)), self.embedding.weight)
 
 
-def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy over every position of every sequence."""
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+lm_loss = next_token_loss
 
 
 def tiny_gpt(seed: int = 0, n: int = 6, context: int = 5, dtype: torch.dtype = torch.float64, **kwargs):

@@ -24,6 +24,7 @@ Contributions of a use, with a_{i,t} its input and δ_{i,t} its output gradient 
   A weight's outer-product terms of all its uses are joined (K terms u_k v_kᵀ, W of shape r × c) and
   ‖g_i‖² = Σ_{k,l} (u_k·u_l)(v_k·v_l), the per-example Gram form (Goodfellow 2015: ‖a‖²‖δ‖² when K = 1), or
   g_i itself is formed when that is cheaper (K(r + c) ≥ rc).
+* ``nn.LayerNorm``: ∇_γ ℓ_i = Σ_t δ_{i,t} ⊙ x̂_{i,t}, ∇_β ℓ_i = Σ_t δ_{i,t} (x̂ the normalised input), formed.
 * ``nn.Conv2d`` (groups = 1, zero padding): the outer product over the unfolded input patches (im2col), formed.
 * any other module: ``torch.func.vmap`` of the vector-Jacobian product of that call alone, at its recorded
   inputs, with cotangent δ_i, formed.
@@ -247,12 +248,19 @@ class _OuterSum:
     def terms(self) -> int:
         return self.cols.shape[1]
 
-    def block(self, start: int, stop: int, shape: torch.Size) -> Tensor:
+    def block(self, start: int, stop: int, shape: torch.Size, into: Tensor | None = None) -> Tensor:
+        """The formed per-example gradients of examples start:stop, written into ``into`` when given."""
         rows, cols = self.rows[start:stop], self.cols[start:stop]
+        m, c = stop - start, cols.shape[2]
+        if into is not None:
+            into = into.view(m, -1, c)
         if rows.is_floating_point():
-            return (rows.transpose(1, 2) @ cols).reshape(stop - start, *shape)
-        formed = cols.new_zeros(stop - start, shape[0], cols.shape[2])
-        return formed.scatter_add_(1, rows[:, :, None].expand(-1, -1, cols.shape[2]), cols).reshape(-1, *shape)
+            u = rows.transpose(1, 2)
+            if self.terms == 1:  # an outer product: no reduction, written once
+                return torch.mul(u, cols, out=into).view(m, *shape) if into is not None else (u * cols).view(m, *shape)
+            return torch.matmul(u, cols, out=into).view(m, *shape) if into is not None else (u @ cols).view(m, *shape)
+        formed = into.zero_() if into is not None else cols.new_zeros(m, shape[0], c)
+        return formed.scatter_add_(1, rows[:, :, None].expand(-1, -1, c), cols).view(m, *shape)
 
     def total(self, shape: torch.Size) -> Tensor:
         rows, cols = self.rows.flatten(0, 1), self.cols.flatten(0, 1)
@@ -278,8 +286,9 @@ class _Formed:
 
     block_fn: Callable[[int, int], Tensor]
 
-    def block(self, start: int, stop: int, shape: torch.Size) -> Tensor:
-        return self.block_fn(start, stop)
+    def block(self, start: int, stop: int, shape: torch.Size, into: Tensor | None = None) -> Tensor:
+        formed = self.block_fn(start, stop)
+        return into.copy_(formed) if into is not None else formed
 
 
 Contribution = _OuterSum | _Formed
@@ -307,6 +316,20 @@ def _embedding_contributions(module: nn.Embedding, indices: Tensor, delta: Tenso
     return {"weight": _OuterSum(idx, d3)}
 
 
+def _layer_norm_contributions(module: nn.LayerNorm, a: Tensor, delta: Tensor) -> dict[str, Contribution]:
+    """y = x̂ ⊙ γ + β with x̂ the input normalised over its last dimensions: ∇_γ ℓ_i = Σ_t δ_{i,t} ⊙ x̂_{i,t},
+    ∇_β ℓ_i = Σ_t δ_{i,t}."""
+    shape = module.normalized_shape
+    dims = tuple(range(-len(shape), 0))
+    normalized = (a - a.mean(dims, keepdim=True)) * torch.rsqrt(a.var(dims, unbiased=False, keepdim=True) + module.eps)
+    n = delta.shape[0]
+    d3, x3 = delta.reshape(n, -1, *shape), normalized.reshape(n, -1, *shape)
+    return {
+        "weight": _Formed(lambda s, e: (d3[s:e] * x3[s:e]).sum(1)),
+        "bias": _Formed(lambda s, e: d3[s:e].sum(1)),
+    }
+
+
 def _conv2d_contributions(module: nn.Conv2d, a: Tensor, delta: Tensor) -> dict[str, Contribution]:
     n = delta.shape[0]
     d3 = delta.reshape(n, delta.shape[1], -1)
@@ -325,6 +348,7 @@ def _vjp_contributions(call: _Call, delta: Tensor) -> dict[str, Contribution]:
     """Per-example vector-Jacobian products of the call alone w.r.t. the parameters it is responsible for."""
     module, n = call.module, delta.shape[0]
     params = {name: p.detach() for name, p in call.params.items()}
+    constants = {name: p.detach() for name, p in module.named_parameters()}  # no graph outside the transform
     leaves, spec = pytree.tree_flatten((call.args, call.kwargs))
     batched = [i for i, t in enumerate(leaves) if isinstance(t, Tensor) and t.dim() and t.shape[0] == n]
 
@@ -335,7 +359,7 @@ def _vjp_contributions(call: _Call, delta: Tensor) -> dict[str, Contribution]:
         args, kwargs = pytree.tree_unflatten(filled, spec)
 
         def output(p: dict[str, Tensor]) -> Tensor:
-            result = functional_call(module, p, args, kwargs)
+            result = functional_call(module, {**constants, **p}, args, kwargs)
             return result[0] if isinstance(result, tuple) else result
 
         _, pullback = vjp(output, params)
@@ -358,6 +382,8 @@ def _contributions(call: _Call, delta: Tensor) -> dict[str, Contribution]:
     own = set(call.params) <= {"weight", "bias"}
     if module is None or (type(module).forward is nn.Linear.forward and own and isinstance(a, Tensor)):
         return _linear_contributions(call.params, a, delta)
+    if type(module).forward is nn.LayerNorm.forward and own and isinstance(a, Tensor) and a.shape[0] == delta.shape[0]:
+        return {k: v for k, v in _layer_norm_contributions(module, a, delta).items() if k in call.params}
     if type(module).forward is nn.Embedding.forward and own and module.max_norm is None and isinstance(a, Tensor):
         return _embedding_contributions(module, a, delta)
     if (
@@ -396,21 +422,26 @@ def _gram_sq_norms(terms: list[_OuterSum], n: int, budget: int) -> Tensor:
 def _statistics_of(
     parts: list[Contribution], param: Tensor, n: int, budget: int, out: Tensor | None
 ) -> tuple[Tensor, Tensor]:
-    """(‖g_i‖² [n], Σ_i g_i) of one parameter from the contributions of all its uses."""
+    """(‖g_i‖² [n], Σ_i g_i) of one parameter from the contributions of all its uses; with ``out`` ([n, *shape])
+    the per-example gradients are also written into it. Outer-product sums give the norms by the Gram form and
+    the sum by one product when that is cheaper than forming g_i (K(r + c) < rc); else g_i is formed in blocks of
+    examples under ``budget`` elements."""
     outer = [p for p in parts if isinstance(p, _OuterSum)]
     shape, numel = param.shape, param.numel()
-    if out is None and len(outer) == len(parts):
-        terms = sum(t.terms for t in outer)
-        if terms * (shape[0] + numel // shape[0]) < numel:
-            return _gram_sq_norms(outer, n, budget), sum(t.total(shape) for t in outer)
-    sq = param.new_zeros(n)
-    total = torch.zeros_like(param)
+    outer_only = len(outer) == len(parts)
+    gram = outer_only and sum(t.terms for t in outer) * (shape[0] + numel // shape[0]) < numel
+    sq = _gram_sq_norms(outer, n, budget) if gram else param.new_zeros(n)
+    total = sum(t.total(shape) for t in outer) if outer_only else torch.zeros_like(param)
+    if gram and out is None:
+        return sq, total
     for s, e in _blocks(n, budget // numel):
-        formed = sum(p.block(s, e, shape) for p in parts)
-        sq[s:e] = formed.flatten(1).square().sum(1)
-        total += formed.sum(0)
-        if out is not None:
-            out[s:e].copy_(formed)
+        formed = parts[0].block(s, e, shape, into=out[s:e] if out is not None else None)
+        for part in parts[1:]:
+            formed += part.block(s, e, shape)
+        if not gram:
+            sq[s:e] = torch.linalg.vector_norm(formed.flatten(1), dim=1).square()
+        if not outer_only:
+            total += formed.sum(0)
     return sq, total
 
 
@@ -420,10 +451,11 @@ def model_gradients(
     """Per-example gradients ``{name: [n, *shape]}`` of ``params`` by ``torch.func.vmap`` of ``torch.func.grad``
     over the whole model (the exact path for any model whose examples do not interact)."""
     buffers = model_buffers(model)
+    constants = {name: p.detach() for name, p in model.named_parameters()}  # no graph outside the transform
     detached = {name: p.detach() for name, p in params.items()}
 
     def example_loss(p: dict[str, Tensor], xi: Tensor, yi: Tensor) -> Tensor:
-        return loss_fn(functional_call(model, (p, buffers), (xi.unsqueeze(0),)), yi.unsqueeze(0))
+        return loss_fn(functional_call(model, ({**constants, **p}, buffers), (xi.unsqueeze(0),)), yi.unsqueeze(0))
 
     with math_attention():
         return vmap(grad(example_loss), in_dims=(None, 0, 0), randomness="different")(detached, x, y)
