@@ -2,6 +2,8 @@
 
 import itertools
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -135,3 +137,39 @@ def test_invalid_arguments():
         gradient_noise_gaussianity(model, loss_fn, (x, y), parameter_index=10_000)
     with pytest.raises(TypeError, match="pair of tensors"):
         per_example_gradients(model, loss_fn, x)
+
+
+PEAK_SCRIPT = """
+import resource, torch
+from torch import nn
+from sgdnoise.instruments import gradient_noise
+
+class Bare(nn.Module):  # weights held by the model itself: per-example gradients are formed (per-call vmap)
+    def __init__(self):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.randn(1500, 1000) / 40)
+        self.w2 = nn.Parameter(torch.randn(10, 1500) / 40)
+
+    def forward(self, x):
+        return torch.tanh(x @ self.w1.T) @ self.w2.T
+
+torch.manual_seed(0)
+torch.set_num_threads(1)
+model, x, y = Bare(), torch.randn(64, 1000), torch.randint(0, 10, (64,))
+gradient_noise(model, nn.CrossEntropyLoss(), (x[:2], y[:2]), 1)  # imports and first allocations
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = gradient_noise(model, nn.CrossEntropyLoss(), (x, y), 32, memory_budget=2**24)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) * 1024, result.noise_scale_simple)
+"""
+
+
+def test_peak_memory_of_the_noise_scale_stays_far_below_the_gradient_matrix():
+    # 1.5 M parameters × 64 examples: the [N, P] matrix would be 388 MB; formed gradients are held in blocks
+    # under a 16 MiB budget (2 examples), so the peak grows by a few times that at most
+    completed = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT], capture_output=True, text=True, check=True, timeout=300
+    )
+    growth, b_simple = (float(v) for v in completed.stdout.split())
+    assert growth < 0.25 * 64 * 1_515_000 * 4
+    assert math.isfinite(b_simple) and b_simple > 0

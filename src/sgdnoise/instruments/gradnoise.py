@@ -35,6 +35,7 @@ from sgdnoise.instruments.perexample import layer_statistics, model_gradients
 from sgdnoise.validation import positive_int
 
 _CHUNK_ELEMENTS = 2**25  # per-example gradients held at once (128 MiB in float32)
+DEFAULT_MEMORY_BUDGET = 2**27  # bytes of per-example gradients formed at once while computing norms
 
 
 Method = Literal["layers", "vmap"]
@@ -52,6 +53,12 @@ def _evaluation(model: nn.Module, loss_fn: LossFn, train_mode: bool | None) -> I
                 "the examples); pass train_mode=False"
             )
         yield
+
+
+def _elements(memory_budget: int | None, dtype: torch.dtype) -> int:
+    """Elements of per-example gradients formed at once under ``memory_budget`` bytes (default 128 MiB)."""
+    positive_int("memory_budget", memory_budget, optional=True)
+    return (memory_budget or DEFAULT_MEMORY_BUDGET) // torch.empty((), dtype=dtype).element_size()
 
 
 def _chunk_size(chunk_size: int | None, default: int) -> int:
@@ -106,7 +113,12 @@ def _per_example_gradient_rows(
 
 
 def _per_example_norm_chunks(
-    model: nn.Module, loss_fn: LossFn, data: Data, chunk_size: int | None, train_mode: bool | None
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Data,
+    chunk_size: int | None,
+    train_mode: bool | None,
+    memory_budget: int | None = None,
 ) -> Iterator[tuple[ParameterLayout, Tensor, dict[str, Tensor]]]:
     """(layout, ‖g_i‖² [n_chunk], Σ_i g_i by name) chunk by chunk, by the layer rules (vmap where they fail)."""
     with _evaluation(model, loss_fn, train_mode):
@@ -117,7 +129,7 @@ def _per_example_norm_chunks(
         for x, y in Batches(data, device, dtype, size):
             for start in range(0, x.shape[0], size):
                 xc, yc = x[start : start + size], y[start : start + size]
-                stats = layer_statistics(model, loss_fn, xc, yc, names)
+                stats = layer_statistics(model, loss_fn, xc, yc, names, budget=_elements(memory_budget, dtype))
                 yield layout, stats.sq_norms, stats.gradient_sum
 
 
@@ -129,13 +141,17 @@ def per_example_gradient_norms(
     squared: bool = False,
     chunk_size: int | None = None,
     train_mode: bool | None = None,
+    memory_budget: int | None = None,
 ) -> Tensor:
     """‖∇ℓ_i(θ)‖ (or its square) for every example, ``[N]``, without forming the [N, P] gradient matrix.
 
-    ``nn.Linear`` layers give ‖∇_W ℓ_i‖² = ‖a_i‖²‖δ_i‖² from their input and output gradient; other layers
-    form their own per-example gradients one layer at a time (see ``sgdnoise.instruments.perexample``).
+    ``nn.Linear`` layers give ‖∇_W ℓ_i‖² = ‖a_i‖²‖δ_i‖² from their input and output gradient (the Gram form
+    over sequence positions and shared uses); other layers form their own per-example gradients one layer at a
+    time (see ``sgdnoise.instruments.perexample``), at most ``memory_budget`` bytes of them at once (default
+    128 MiB; ``chunk_size`` examples' activations are held besides).
     """
-    sq = torch.cat([sq for _, sq, _ in _per_example_norm_chunks(model, loss_fn, data, chunk_size, train_mode)])
+    chunks = _per_example_norm_chunks(model, loss_fn, data, chunk_size, train_mode, memory_budget)
+    sq = torch.cat([sq for _, sq, _ in chunks])
     return sq if squared else sq.sqrt()
 
 
@@ -215,19 +231,22 @@ def gradient_noise(
     momentum: float = 0.0,
     chunk_size: int | None = None,
     train_mode: bool | None = None,
+    memory_budget: int | None = None,
 ) -> GradientNoise:
     """Gradient noise statistics of minibatch SGD with batch size B on ``data`` (see ``GradientNoise``).
 
     Streams per-example gradient norms ‖g_i‖² and chunk gradient sums (never [N, P] nor P×P): a chunk's
     sum of squared deviations is Σ‖g_i‖² − n‖ḡ‖², and chunks combine by Chan et al.'s parallel variance,
-    in float64.
+    in float64. ``memory_budget``: bytes of per-example gradients formed at once (see
+    ``per_example_gradient_norms``).
     """
     positive_int("batch_size", batch_size)
     temperature = float(theory.temperature(lr, batch_size, momentum)) if lr is not None else None
     count = 0
     mean: Tensor | None = None
     sum_sq_dev = 0.0
-    for layout, sq_norms, sums in _per_example_norm_chunks(model, loss_fn, data, chunk_size, train_mode):
+    chunks = _per_example_norm_chunks(model, loss_fn, data, chunk_size, train_mode, memory_budget)
+    for layout, sq_norms, sums in chunks:
         n = sq_norms.shape[0]
         chunk_mean = layout.flatten(sums).to(torch.float64) / n
         chunk_sq_dev = float(sq_norms.to(torch.float64).sum()) - n * float(chunk_mean.square().sum())

@@ -282,9 +282,11 @@ def _row_gram(a: Tensor, b: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class _Formed:
-    """Per-example gradients formed block by block: ``block(start, stop)`` → [stop − start, *shape]."""
+    """Per-example gradients formed block by block: ``block(start, stop)`` → [stop − start, *shape];
+    ``footprint``: elements per example the block function holds at once (0: those of the parameter alone)."""
 
     block_fn: Callable[[int, int], Tensor]
+    footprint: int = 0
 
     def block(self, start: int, stop: int, shape: torch.Size, into: Tensor | None = None) -> Tensor:
         formed = self.block_fn(start, stop)
@@ -374,7 +376,8 @@ def _vjp_contributions(call: _Call, delta: Tensor) -> dict[str, Contribution]:
                 last[s, e] = vmap(one, randomness="different")(tuple(leaves[i][s:e] for i in batched), delta[s:e])
         return last[s, e]
 
-    return {name: _Formed(lambda s, e, name=name: block(s, e)[name]) for name in params}
+    footprint = sum(p.numel() for p in params.values())
+    return {name: _Formed(lambda s, e, name=name: block(s, e)[name], footprint) for name in params}
 
 
 def _contributions(call: _Call, delta: Tensor) -> dict[str, Contribution]:
@@ -434,7 +437,8 @@ def _statistics_of(
     total = sum(t.total(shape) for t in outer) if outer_only else torch.zeros_like(param)
     if gram and out is None:
         return sq, total
-    for s, e in _blocks(n, budget // numel):
+    footprint = max([numel, *(p.footprint for p in parts if isinstance(p, _Formed))])
+    for s, e in _blocks(n, budget // footprint):
         formed = parts[0].block(s, e, shape, into=out[s:e] if out is not None else None)
         for part in parts[1:]:
             formed += part.block(s, e, shape)
