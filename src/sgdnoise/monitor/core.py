@@ -367,8 +367,8 @@ class NoiseMonitor:
         self.held_batch = state["held_batch"]
 
     def plot(self, path: str | Path) -> Path:
-        """Temperature and noise scale (SGD), B_simple (±1 s.e.) against B, and ε_eff/ε_crit (SGD) or λ_max(P⁻¹H)
-        over Adam's threshold, against the step."""
+        """Against the step: temperature and noise scale (SGD) or λ_max(P⁻¹H) and Adam's threshold; B_simple
+        (±1 s.e.) against B, in tokens for sequence models; ε_eff/ε_crit (SGD) or λ_max(P⁻¹H)/threshold (Adam)."""
         import matplotlib.pyplot as plt
 
         from sgdnoise.plots import save
@@ -381,20 +381,29 @@ class NoiseMonitor:
 
         steps = column("step")
         fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
-        axes[0].plot(steps, column("temperature"), label="temperature ε/(B(1−m))")
-        if self.train_size is not None:
-            axes[0].plot(steps, column("noise_scale"), label="noise scale ε(N/B−1)/(1−m)")
+        if self.kind == "SGD":
+            axes[0].plot(steps, column("temperature"), label="temperature ε/(B(1−m))")
+            if self.train_size is not None:
+                axes[0].plot(steps, column("noise_scale"), label="noise scale ε(N/B−1)/(1−m)")
+        else:
+            axes[0].plot(steps, column("max_eigenvalue"), "o-", label="λ_max(P⁻¹H), P = diag(√v̂ + ε)")
+            axes[0].plot(steps, column("stability_threshold"), "k--", label="Adam's threshold (2+2β₁)/((1−β₁)η)")
         axes[0].set_yscale("log")
-        b, err = column("noise_scale_simple"), column("noise_scale_simple_stderr")
-        axes[1].plot(steps, b, label="B_simple = tr Σ/|G|²")
+        tokens = [r.tokens_per_example for r in self.records]
+        unit = " (tokens)" if max(tokens) > 1 else ""
+        b = [v * t for v, t in zip(column("noise_scale_simple"), tokens, strict=True)]
+        err = [e * t for e, t in zip(column("noise_scale_simple_stderr"), tokens, strict=True)]
+        axes[1].plot(steps, b, label=f"B_simple = tr Σ/|G|²{unit}")
         axes[1].fill_between(
             steps, [v - e for v, e in zip(b, err, strict=True)], [v + e for v, e in zip(b, err, strict=True)], alpha=0.2
         )
-        axes[1].plot(steps, column("batch_size"), "k--", label="batch size B")
+        batch = [r.batch_size * t for r, t in zip(self.records, tokens, strict=True)]
+        axes[1].plot(steps, batch, "k--", label=f"batch size B{unit}")
         axes[1].set_yscale("log")
         label = "ε_eff/ε_crit" if self.kind == "SGD" else "λ_max(P⁻¹H) / Adam's threshold"
         axes[2].plot(steps, column("curvature_ratio"), "o-", label=label)
         axes[2].axhline(self.curvature_fraction, color="gray", linestyle=":", label="curvature threshold")
+        axes[2].set_yscale("log")
         for ax in axes:
             ax.set_xlabel("step")
             ax.legend(fontsize=8)
