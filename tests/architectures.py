@@ -27,7 +27,9 @@ class TinyGPT(nn.Module):
         self.norm = nn.LayerNorm(width)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        h = self.embedding(tokens) + self.position[: tokens.shape[1]]
+        return self.forward_from(self.embedding(tokens) + self.position[: tokens.shape[1]])
+
+    def forward_from(self, h: torch.Tensor) -> torch.Tensor:
         return F.linear(self.norm(self.blocks(h)), self.embedding.weight)
 
 

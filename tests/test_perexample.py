@@ -106,10 +106,31 @@ def shared_across_depth(n: int = 6):
     return model, lm_loss, tokens[:, :-1], tokens[:, 1:]
 
 
+class PositionsAsLongAsTheBatch(TinyGPT):
+    """Positions looked up as ``positions(arange(T))`` ([T, width], broadcast over the batch) with T equal to
+    the number of examples: their leading dimension looks like a batch but holds no examples."""
+
+    def __init__(self):
+        super().__init__(vocab=9, width=8, context=5)
+        self.positions = nn.Embedding(5, 8)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        h = self.embedding(tokens) + self.positions(torch.arange(tokens.shape[1]))
+        return self.forward_from(h)
+
+
+def positions_as_long_as_the_batch():
+    torch.manual_seed(0)
+    model = PositionsAsLongAsTheBatch().double().eval()
+    tokens = torch.randint(0, 9, (5, 6), generator=torch.Generator().manual_seed(1))
+    return model, lm_loss, tokens[:, :-1], tokens[:, 1:]
+
+
 SHARED = {
     **ARCHITECTURES,
     "tiny_gpt_gram_form": lambda: tiny_gpt(vocab=64, width=16),  # K(r + c) < rc: the tied weight's Gram form
     "shared_across_depth": shared_across_depth,
+    "positions_as_long_as_the_batch": positions_as_long_as_the_batch,
 }
 
 

@@ -13,9 +13,14 @@ Each use of a trainable parameter (an operation taking it and returning a tensor
 2. else, a functional ``F.linear(h, W, b)`` (e.g. a head tied to the embedding matrix);
 3. else, the innermost module call whose module contains the parameter, unless another use of it is nested
    inside that call (its vector-Jacobian product would count that use twice);
-4. else (or when a call's inputs or output do not have the batch as leading dimension, or its output is
-   modified in place): the parameter's per-example gradients come from ``torch.func.vmap`` of
+4. else (or when a call's output is not computed from the model's input with the batch as leading dimension,
+   or is modified in place): the parameter's per-example gradients come from ``torch.func.vmap`` of
    ``torch.func.grad`` over the whole model — exact, slower, never an approximation.
+
+A call computed once for the whole batch, from nothing that holds examples, with leading dimension 1 (a
+position embedding looked up with positions [1, T]) is broadcast: its output is expanded to one copy per
+example, so its output gradient is per example. Which tensors hold examples is tracked through every
+operation from the model's input, not guessed from shapes (positions [T] with T = n are not examples).
 
 Contributions of a use, with a_{i,t} its input and δ_{i,t} its output gradient over the extra dimensions t:
 
@@ -33,6 +38,8 @@ Formed per-example gradients are held for at most ``budget`` elements at a time 
 [n, P] matrix exists unless the caller asks for the gradients themselves.
 """
 
+import functools
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -126,6 +133,7 @@ class _Recorder(TorchFunctionMode):
         self.calls: list[_Call] = []
         self.exact_path: set[int] = set()  # ids of parameters whose gradients come from the whole-model vmap
         self.clock = 0
+        self._batched: dict[int, weakref.ref] = {}  # tensors computed from the model's input, by id
         self._direct: dict[int, dict[int, str]] = {}
         self._contained: dict[int, dict[int, str]] = {}
         self._handles = []
@@ -134,6 +142,19 @@ class _Recorder(TorchFunctionMode):
             self._contained[id(module)] = _local_names(module, recurse=True)
             self._handles.append(module.register_forward_pre_hook(self._enter))
             self._handles.append(module.register_forward_hook(self._leave, with_kwargs=True))
+
+    def mark_batched(self, tree: object) -> None:
+        """Tensors in ``tree`` hold examples (the model's input, or anything computed from it)."""
+        for t in pytree.tree_leaves(tree):
+            if isinstance(t, Tensor):
+                self._batched[id(t)] = weakref.ref(t, functools.partial(self._forget, id(t)))
+
+    def _forget(self, key: int, _: weakref.ref) -> None:
+        self._batched.pop(key, None)
+
+    def is_batched(self, t: object) -> bool:
+        ref = self._batched.get(id(t)) if isinstance(t, Tensor) else None
+        return ref is not None and ref() is t
 
     def remove_hooks(self) -> None:
         for handle in self._handles:
@@ -153,7 +174,6 @@ class _Recorder(TorchFunctionMode):
             return None
         primary = output[0] if isinstance(output, tuple) and output else output
         rest = output[1:] if isinstance(output, tuple) else ()
-        leading = {t.shape[0] for t in pytree.tree_leaves((args, kwargs)) if isinstance(t, Tensor) and t.dim()}
         returned = None
         if (
             not isinstance(primary, Tensor)
@@ -162,13 +182,14 @@ class _Recorder(TorchFunctionMode):
         ):
             self._give_up(call)
             return None
-        if primary.shape[0] != self.n:
-            if primary.shape[0] != 1 or self.n in leading:
-                self._give_up(call)
+        if not (primary.shape[0] == self.n and self.is_batched(primary)):
+            if primary.shape[0] != 1 or any(self.is_batched(t) for t in pytree.tree_leaves((args, kwargs))):
+                self._give_up(call)  # e.g. a table looked up with positions [T] when T happens to equal n
                 return None
             # computed once for the whole batch and broadcast (e.g. a position embedding): give each example
             # its own copy, so that its output gradient is per example
             primary = primary.expand(self.n, *primary.shape[1:])
+            self.mark_batched(primary)
             returned = (primary, *rest) if isinstance(output, tuple) else primary
         detach = _detached if returned is None else self._expanded
         call.args, call.kwargs = pytree.tree_map(detach, (args, kwargs))
@@ -187,9 +208,10 @@ class _Recorder(TorchFunctionMode):
     def __torch_function__(self, func: Callable, types: tuple, args: tuple = (), kwargs: dict | None = None) -> object:
         kwargs = kwargs or {}
         result = func(*args, **kwargs)
-        used = {
-            id(t): t for t in pytree.tree_leaves((args, kwargs)) if isinstance(t, Tensor) and id(t) in self.trainable
-        }
+        leaves = pytree.tree_leaves((args, kwargs))
+        if any(self.is_batched(t) for t in leaves):
+            self.mark_batched(result)
+        used = {id(t): t for t in leaves if isinstance(t, Tensor) and id(t) in self.trainable}
         if used and any(isinstance(t, Tensor) and t.requires_grad for t in pytree.tree_leaves(result)):
             self._attribute(func, args, kwargs, result, used)
         return result
@@ -219,7 +241,7 @@ class _Recorder(TorchFunctionMode):
             return None
         named = dict(zip(("input", "weight", "bias"), args, strict=False)) | kwargs
         h = named["input"]
-        if not (isinstance(result, Tensor) and h.dim() >= 2 and h.shape[0] == self.n == result.shape[0]):
+        if not (isinstance(result, Tensor) and self.is_batched(h) and h.dim() >= 2 and h.shape[0] == self.n):
             return None
         params = {
             k: named[k] for k in ("weight", "bias") if id(named.get(k)) in self.trainable and id(named[k]) not in direct
@@ -483,6 +505,7 @@ def layer_statistics(
     """
     n = y.shape[0]
     recorder = _Recorder(model, names, n)
+    recorder.mark_batched(x)
     try:
         with recorder:
             outputs = model(x)
