@@ -278,3 +278,17 @@ def test_dropout_in_train_mode_has_a_fixed_mask_so_the_hessian_is_one_matrix():
     result = hessian_eigenvalues(model, loss_fn, (x, y), k=2, tol=1e-9)
     torch.testing.assert_close(result.eigenvalues, torch.linalg.eigvalsh(hess).flip(0)[:2], rtol=1e-8, atol=1e-10)
     assert torch.equal(torch.random.get_rng_state(), state) and model.training
+
+
+def test_preconditioned_eigenvalues_are_those_of_p_inverse_h():
+    model, loss_fn, x, y = tanh_mlp()
+    hess = exact_hessian(model, loss_fn, x, y)
+    diagonal = torch.rand(hess.shape[0], generator=torch.Generator().manual_seed(1), dtype=torch.float64) + 0.1
+    exact = torch.linalg.eigvals(hess / diagonal[:, None]).real.sort(descending=True).values[:2]
+    pieces = diagonal.split([p.numel() for p in model.parameters()])
+    by_name = {n: d.reshape(p.shape) for (n, p), d in zip(model.named_parameters(), pieces, strict=True)}
+    for preconditioner in (diagonal, by_name):
+        result = hessian_eigenvalues(model, loss_fn, (x, y), k=2, tol=1e-9, preconditioner=preconditioner)
+        torch.testing.assert_close(result.eigenvalues, exact, rtol=1e-8, atol=1e-10)
+    with pytest.raises(ValueError, match="preconditioner must be positive"):
+        hessian_eigenvalues(model, loss_fn, (x, y), k=1, preconditioner=-diagonal)
