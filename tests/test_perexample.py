@@ -128,7 +128,8 @@ def positions_as_long_as_the_batch():
 
 SHARED = {
     **ARCHITECTURES,
-    "tiny_gpt_gram_form": lambda: tiny_gpt(vocab=64, width=16),  # K(r + c) < rc: the tied weight's Gram form
+    # K²(r + c) < 2rc for every weight: the Gram form, with one-hot rows (embedding) beside dense ones (head)
+    "tiny_gpt_gram_form": lambda: tiny_gpt(vocab=64, width=16, context=2),
     "shared_across_depth": shared_across_depth,
     "positions_as_long_as_the_batch": positions_as_long_as_the_batch,
 }

@@ -130,10 +130,13 @@ def batch_norm_modules(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm
 
 
 @contextlib.contextmanager
-def preserved_model(model: nn.Module, train_mode: bool | None, *, freeze_batch_norm: bool = True) -> Iterator[None]:
+def preserved_model(
+    model: nn.Module, train_mode: bool | None, *, freeze_batch_norm: bool = True, snapshot: bool = True
+) -> Iterator[None]:
     """Run a block with the model in ``train_mode`` (None: as it is) and restore everything afterwards.
 
-    Parameters and buffers are snapshotted and copied back, every submodule's ``training`` flag is restored.
+    Parameters and buffers are snapshotted and copied back (``snapshot=False``: for blocks that never write
+    them, saving a copy of the model), every submodule's ``training`` flag is restored.
     With ``freeze_batch_norm``, batch-norm layers that normalise with batch statistics (train mode) stop
     tracking running statistics inside the block: the functional transforms forbid in-place buffer updates.
     """
@@ -144,7 +147,7 @@ def preserved_model(model: nn.Module, train_mode: bool | None, *, freeze_batch_n
     modes = [(m, m.training) for m in model.modules()]
     bn_tracking = [(m, m.track_running_stats) for m in batch_norm_modules(model)]
     with torch.no_grad():
-        saved = [(t, t.detach().clone()) for t in (*model.parameters(), *model.buffers())]
+        saved = [(t, t.detach().clone()) for t in (*model.parameters(), *model.buffers())] if snapshot else []
     try:
         if train_mode is not None:
             model.train(train_mode)

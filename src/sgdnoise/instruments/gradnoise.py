@@ -46,7 +46,7 @@ _METHODS = ("layers", "vmap")
 def _evaluation(model: nn.Module, loss_fn: LossFn, train_mode: bool | None) -> Iterator[None]:
     """Validate, then run a block with the model in ``train_mode`` and restore it afterwards."""
     check_model_and_loss(model, loss_fn)
-    with preserved_model(model, train_mode):
+    with preserved_model(model, train_mode, snapshot=False):  # per-example statistics only read the model
         if has_batch_norm_in_train_mode(model):
             raise ValueError(
                 "per-example gradients are undefined for batch norm in train mode (batch statistics couple "

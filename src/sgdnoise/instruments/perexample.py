@@ -28,7 +28,7 @@ Contributions of a use, with a_{i,t} its input and δ_{i,t} its output gradient 
   ``nn.Embedding``: ∇_E ℓ_i = Σ_t e_{k_{i,t}} δ_{i,t}ᵀ (one-hot rows e_k of the looked-up indices k).
   A weight's outer-product terms of all its uses are joined (K terms u_k v_kᵀ, W of shape r × c) and
   ‖g_i‖² = Σ_{k,l} (u_k·u_l)(v_k·v_l), the per-example Gram form (Goodfellow 2015: ‖a‖²‖δ‖² when K = 1), or
-  g_i itself is formed when that is cheaper (K(r + c) ≥ rc).
+  g_i itself is formed when that is cheaper (K²(r + c) ≥ 2rc, since forming also gives Σ_i g_i) and fits.
 * ``nn.LayerNorm``: ∇_γ ℓ_i = Σ_t δ_{i,t} ⊙ x̂_{i,t}, ∇_β ℓ_i = Σ_t δ_{i,t} (x̂ the normalised input), formed.
 * ``nn.Conv2d`` (groups = 1, zero padding): the outer product over the unfolded input patches (im2col), formed.
 * any other module: ``torch.func.vmap`` of the vector-Jacobian product of that call alone, at its recorded
@@ -145,9 +145,8 @@ class _Recorder(TorchFunctionMode):
 
     def mark_batched(self, tree: object) -> None:
         """Tensors in ``tree`` hold examples (the model's input, or anything computed from it)."""
-        for t in pytree.tree_leaves(tree):
-            if isinstance(t, Tensor):
-                self._batched[id(t)] = weakref.ref(t, functools.partial(self._forget, id(t)))
+        for t in _tensors(tree):
+            self._batched[id(t)] = weakref.ref(t, functools.partial(self._forget, id(t)))
 
     def _forget(self, key: int, _: weakref.ref) -> None:
         self._batched.pop(key, None)
@@ -252,6 +251,19 @@ class _Recorder(TorchFunctionMode):
         return _Call(None, stamp, (h.detach(),), {}, result, result._version, stamp, params)
 
 
+def _tensors(tree: object) -> Iterator[Tensor]:
+    """The tensors in a torch operation's arguments or results: tensors, and lists, tuples and dicts of them
+    (a faster walk than ``pytree.tree_leaves`` for what torch functions take and return)."""
+    if isinstance(tree, Tensor):
+        yield tree
+    elif isinstance(tree, list | tuple):
+        for item in tree:
+            yield from _tensors(item)
+    elif isinstance(tree, dict):
+        for item in tree.values():
+            yield from _tensors(item)
+
+
 def _detached(leaf: object) -> object:
     return leaf.detach() if isinstance(leaf, Tensor) else leaf
 
@@ -344,8 +356,7 @@ def _layer_norm_contributions(module: nn.LayerNorm, a: Tensor, delta: Tensor) ->
     """y = x̂ ⊙ γ + β with x̂ the input normalised over its last dimensions: ∇_γ ℓ_i = Σ_t δ_{i,t} ⊙ x̂_{i,t},
     ∇_β ℓ_i = Σ_t δ_{i,t}."""
     shape = module.normalized_shape
-    dims = tuple(range(-len(shape), 0))
-    normalized = (a - a.mean(dims, keepdim=True)) * torch.rsqrt(a.var(dims, unbiased=False, keepdim=True) + module.eps)
+    normalized = F.layer_norm(a, shape, None, None, module.eps)
     n = delta.shape[0]
     d3, x3 = delta.reshape(n, -1, *shape), normalized.reshape(n, -1, *shape)
     return {
@@ -448,15 +459,22 @@ def _statistics_of(
     parts: list[Contribution], param: Tensor, n: int, budget: int, out: Tensor | None
 ) -> tuple[Tensor, Tensor]:
     """(‖g_i‖² [n], Σ_i g_i) of one parameter from the contributions of all its uses; with ``out`` ([n, *shape])
-    the per-example gradients are also written into it. Outer-product sums give the norms by the Gram form and
-    the sum by one product when that is cheaper than forming g_i (K(r + c) < rc); else g_i is formed in blocks of
-    examples under ``budget`` elements."""
+    the per-example gradients are also written into it. Outer-product sums give the norms by the Gram form when
+    that is cheaper than forming g_i (K²(r + c) < 2rc: forming also yields the sum) or g_i exceeds the budget;
+    else g_i is formed in blocks of examples under ``budget`` elements."""
     outer = [p for p in parts if isinstance(p, _OuterSum)]
     shape, numel = param.shape, param.numel()
     outer_only = len(outer) == len(parts)
-    gram = outer_only and sum(t.terms for t in outer) * (shape[0] + numel // shape[0]) < numel
+    # both ways compute each term's products Σ_k u_k v_kᵀ summed over examples (or form g_i, the same products);
+    # the Gram form adds K²(r + c) per example, forming adds a norm and a sum over g_i (and zeroing for one-hot
+    # rows); a g_i larger than the budget is never formed
+    terms = sum(t.terms for t in outer)
+    forming = (2 + any(not t.rows.is_floating_point() for t in outer)) * numel
+    gram = outer_only and (terms**2 * (shape[0] + numel // shape[0]) < forming or numel > budget)
     sq = _gram_sq_norms(outer, n, budget) if gram else param.new_zeros(n)
-    total = sum(t.total(shape) for t in outer) if outer_only else torch.zeros_like(param)
+    total = outer[0].total(shape) if outer_only else torch.zeros_like(param)
+    for term in outer[1:] if outer_only else ():
+        total += term.total(shape)
     if gram and out is None:
         return sq, total
     footprint = max([numel, *(p.footprint for p in parts if isinstance(p, _Formed))])
