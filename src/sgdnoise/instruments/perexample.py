@@ -135,11 +135,9 @@ class _Recorder(TorchFunctionMode):
         self.clock = 0
         self._batched: dict[int, weakref.ref] = {}  # tensors computed from the model's input, by id
         self._direct: dict[int, dict[int, str]] = {}
-        self._contained: dict[int, dict[int, str]] = {}
         self._handles = []
         for module in model.modules():
             self._direct[id(module)] = _local_names(module, recurse=False)
-            self._contained[id(module)] = _local_names(module, recurse=True)
             self._handles.append(module.register_forward_pre_hook(self._enter))
             self._handles.append(module.register_forward_hook(self._leave, with_kwargs=True))
 
@@ -207,25 +205,24 @@ class _Recorder(TorchFunctionMode):
     def __torch_function__(self, func: Callable, types: tuple, args: tuple = (), kwargs: dict | None = None) -> object:
         kwargs = kwargs or {}
         result = func(*args, **kwargs)
-        leaves = pytree.tree_leaves((args, kwargs))
+        leaves = list(_tensors((args, kwargs)))
         if any(self.is_batched(t) for t in leaves):
             self.mark_batched(result)
-        used = {id(t): t for t in leaves if isinstance(t, Tensor) and id(t) in self.trainable}
-        if used and any(isinstance(t, Tensor) and t.requires_grad for t in pytree.tree_leaves(result)):
+        used = {id(t): t for t in leaves if id(t) in self.trainable}
+        if used and any(t.requires_grad for t in _tensors(result)):
             self._attribute(func, args, kwargs, result, used)
         return result
 
     def _attribute(self, func: Callable, args: tuple, kwargs: dict, result: object, used: dict[int, Tensor]) -> None:
         innermost = self.open[-1] if self.open else None
         direct = self._direct[id(innermost.module)] if innermost is not None else {}
-        contained = self._contained[id(innermost.module)] if innermost is not None else {}
         linear = self._functional_linear(func, args, kwargs, result, direct)
         for key, p in used.items():
             if key in direct:
                 innermost.params[direct[key]] = p
             elif linear is not None and any(q is p for q in linear.params.values()):
                 continue
-            elif key in contained:
+            elif innermost is not None and key in (contained := _local_names(innermost.module, recurse=True)):
                 innermost.params[contained[key]] = p
             else:
                 self.exact_path.add(key)
