@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from architectures import ARCHITECTURES, exact_hessian, tiny_gpt
 from torch import nn
-from torch.func import functional_call
 
 from sgdnoise.instruments.curvature import (
     critical_learning_rate,
@@ -25,20 +25,6 @@ def tanh_mlp(seed: int = 0, dtype: torch.dtype = torch.float64, n: int = 40):
     x = torch.randn(n, 5, generator=gen, dtype=dtype)
     y = torch.randint(0, 3, (n,), generator=gen)
     return model, nn.CrossEntropyLoss(), x, y
-
-
-def exact_hessian(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    params = {k: v.detach() for k, v in model.named_parameters()}
-    names, shapes = list(params), [p.shape for p in params.values()]
-    sizes = [p.numel() for p in params.values()]
-    flat = torch.cat([p.reshape(-1) for p in params.values()])
-
-    def loss(vector):
-        pieces = [t.reshape(s) for t, s in zip(torch.split(vector, sizes), shapes, strict=True)]
-        return loss_fn(functional_call(model, dict(zip(names, pieces, strict=True)), (x,)), y)
-
-    # torch.autograd.functional, not torch.func.hessian: the latter's vmap gets train-mode batch norm wrong
-    return torch.autograd.functional.hessian(loss, flat)
 
 
 def snapshot(model: nn.Module):
@@ -263,3 +249,46 @@ def test_unconverged_run_warns_and_says_so():
         result = hessian_eigenvalues(model, loss_fn, (x, y), k=5, max_iter=6)
     assert not result.converged and result.n_matvecs == 6
     assert (result.residuals > 0).all()
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_curvature_through_attention_and_normalisation_is_exact(architecture):
+    # fused SDPA has no double backward; LayerNorm, GroupNorm, Embedding, GELU and the tied head must all pass
+    model, loss_fn, x, y = ARCHITECTURES[architecture]()
+    hess = exact_hessian(model, loss_fn, x, y)
+    exact = torch.linalg.eigvalsh(hess).flip(0)
+    v = torch.randn(hess.shape[0], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for method in ("reverse-over-reverse", "forward-over-reverse"):
+        hv = hessian_vector_product(model, loss_fn, (x, y), v, method=method, chunk_size=4)
+        torch.testing.assert_close(hv, hess @ v, rtol=1e-9, atol=1e-11)
+    result = hessian_eigenvalues(model, loss_fn, (x, y), k=3, tol=1e-9)
+    torch.testing.assert_close(result.eigenvalues, exact[:3], rtol=1e-8, atol=1e-10)
+    crit = critical_learning_rate(model, loss_fn, (x, y), tol=1e-9)
+    assert crit.value == pytest.approx(2 / exact[0].item(), rel=1e-8)
+    trace = hessian_trace(model, loss_fn, (x, y), n_samples=12)
+    assert abs(trace.value - hess.trace().item()) <= 4 * trace.stderr
+
+
+def test_dropout_in_train_mode_has_a_fixed_mask_so_the_hessian_is_one_matrix():
+    model, loss_fn, x, y = tiny_gpt(dropout=0.3)
+    model.train()
+    torch.manual_seed(0)  # the mask of the operator's one chunk (chunk index 0)
+    hess = exact_hessian(model, loss_fn, x, y)
+    state = torch.random.get_rng_state()
+    result = hessian_eigenvalues(model, loss_fn, (x, y), k=2, tol=1e-9)
+    torch.testing.assert_close(result.eigenvalues, torch.linalg.eigvalsh(hess).flip(0)[:2], rtol=1e-8, atol=1e-10)
+    assert torch.equal(torch.random.get_rng_state(), state) and model.training
+
+
+def test_preconditioned_eigenvalues_are_those_of_p_inverse_h():
+    model, loss_fn, x, y = tanh_mlp()
+    hess = exact_hessian(model, loss_fn, x, y)
+    diagonal = torch.rand(hess.shape[0], generator=torch.Generator().manual_seed(1), dtype=torch.float64) + 0.1
+    exact = torch.linalg.eigvals(hess / diagonal[:, None]).real.sort(descending=True).values[:2]
+    pieces = diagonal.split([p.numel() for p in model.parameters()])
+    by_name = {n: d.reshape(p.shape) for (n, p), d in zip(model.named_parameters(), pieces, strict=True)}
+    for preconditioner in (diagonal, by_name):
+        result = hessian_eigenvalues(model, loss_fn, (x, y), k=2, tol=1e-9, preconditioner=preconditioner)
+        torch.testing.assert_close(result.eigenvalues, exact, rtol=1e-8, atol=1e-10)
+    with pytest.raises(ValueError, match="preconditioner must be positive"):
+        hessian_eigenvalues(model, loss_fn, (x, y), k=1, preconditioner=-diagonal)

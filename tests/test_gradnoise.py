@@ -2,11 +2,14 @@
 
 import itertools
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import scipy.stats
 import torch
+from architectures import loop_gradients
 from torch import nn
 
 from sgdnoise.instruments.gradnoise import (
@@ -24,16 +27,6 @@ def tanh_mlp(seed: int = 0, n: int = 40):
     x = torch.randn(n, 5, generator=gen, dtype=torch.float64)
     y = torch.randint(0, 3, (n,), generator=gen)
     return model, nn.CrossEntropyLoss(), x, y
-
-
-def loop_gradients(model, loss_fn, x, y) -> torch.Tensor:
-    rows = []
-    for i in range(x.shape[0]):
-        model.zero_grad()
-        loss_fn(model(x[i : i + 1]), y[i : i + 1]).backward()
-        rows.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]))
-    model.zero_grad(set_to_none=True)
-    return torch.stack(rows)
 
 
 def linear_regression(n: int = 12, d: int = 4, seed: int = 1):
@@ -144,3 +137,39 @@ def test_invalid_arguments():
         gradient_noise_gaussianity(model, loss_fn, (x, y), parameter_index=10_000)
     with pytest.raises(TypeError, match="pair of tensors"):
         per_example_gradients(model, loss_fn, x)
+
+
+PEAK_SCRIPT = """
+import resource, torch
+from torch import nn
+from sgdnoise.instruments import gradient_noise
+
+class Bare(nn.Module):  # weights held by the model itself: per-example gradients are formed (per-call vmap)
+    def __init__(self):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.randn(1500, 1000) / 40)
+        self.w2 = nn.Parameter(torch.randn(10, 1500) / 40)
+
+    def forward(self, x):
+        return torch.tanh(x @ self.w1.T) @ self.w2.T
+
+torch.manual_seed(0)
+torch.set_num_threads(1)
+model, x, y = Bare(), torch.randn(64, 1000), torch.randint(0, 10, (64,))
+gradient_noise(model, nn.CrossEntropyLoss(), (x[:2], y[:2]), 1)  # imports and first allocations
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = gradient_noise(model, nn.CrossEntropyLoss(), (x, y), 32, memory_budget=2**24)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) * 1024, result.noise_scale_simple)
+"""
+
+
+def test_peak_memory_of_the_noise_scale_stays_far_below_the_gradient_matrix():
+    # 1.5 M parameters × 64 examples: the [N, P] matrix would be 388 MB; formed gradients are held in blocks
+    # under a 16 MiB budget (2 examples), so the peak grows by a few times that at most
+    completed = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT], capture_output=True, text=True, check=True, timeout=300
+    )
+    growth, b_simple = (float(v) for v in completed.stdout.split())
+    assert growth < 0.25 * 64 * 1_515_000 * 4
+    assert math.isfinite(b_simple) and b_simple > 0

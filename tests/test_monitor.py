@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from architectures import exact_hessian, loop_gradients, tiny_gpt
 from torch import nn
 
 from sgdnoise import theory
@@ -113,3 +114,49 @@ def test_bad_input_gets_one_clear_error():
     model.requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
         NoiseMonitor(model, loss_fn)
+
+
+def test_adamw_reports_the_preconditioned_sharpness_against_adams_threshold():
+    model, loss_fn, x, y = tiny_gpt(n=8)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.01, betas=(0.9, 0.99), eps=1e-6, weight_decay=0.1)
+    monitor = NoiseMonitor(model, loss_fn, train_size=8, optimizer=optimizer, every=3, curvature_every=1)
+    first = monitor.step(x, y)  # before Adam's first step: no P yet
+    assert first.max_eigenvalue is None and "needs Adam's state" in first.verdict
+    for _ in range(3):
+        optimizer.zero_grad()
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+        record = monitor.step(x, y)
+    assert record is not None and record.optimizer == "AdamW" and record.preconditioned
+    assert record.temperature is None and record.noise_scale is None and record.effective_lr_over_critical is None
+    assert "SGD quantities" in record.absent
+    # brute force: eigenvalues of P⁻¹H with P = √(v/(1 − β₂^t)) + ε from the optimizer's own state
+    hess = exact_hessian(model, loss_fn, x, y)
+    p = torch.cat(
+        [(optimizer.state[q]["exp_avg_sq"] / (1 - 0.99**3)).sqrt().reshape(-1) + 1e-6 for q in model.parameters()]
+    )
+    lam = torch.linalg.eigvals(hess / p[:, None]).real.max().item()
+    assert record.max_eigenvalue == pytest.approx(lam, rel=1e-3)
+    assert record.stability_threshold == pytest.approx(38 / 0.01)
+    assert record.curvature_ratio == pytest.approx(lam * 0.01 / 38, rel=1e-3)
+    assert "λ_max(P⁻¹H)/threshold=" in record.verdict
+
+
+def test_sequence_models_count_batches_in_tokens_and_b_simple_is_exact():
+    model, loss_fn, x, y = tiny_gpt(n=8)
+    expected = loop_gradients(model, loss_fn, x, y)
+    mean = expected.mean(0)
+    b_simple = float((expected - mean).square().sum() / 7 / mean.square().sum())
+    monitor = NoiseMonitor(model, loss_fn, train_size=8, every=1, curvature_every=1)
+    record = monitor.step(x, y, lr=0.1)  # the whole training set: the estimate is exact
+    assert record.tokens_per_example == 5 and record.noise_scale_simple == pytest.approx(b_simple, rel=1e-8)
+    assert record.noise_scale_simple_tokens == pytest.approx(5 * b_simple, rel=1e-8)
+    assert f"B=40 tokens vs B_simple={5 * b_simple:.3g} tokens" in record.verdict
+    lam = torch.linalg.eigvalsh(exact_hessian(model, loss_fn, x, y))[-1].item()
+    assert record.max_eigenvalue == pytest.approx(lam, rel=1e-3) and not record.preconditioned
+
+
+def test_an_optimizer_the_monitor_does_not_know_gets_one_clear_line():
+    model, loss_fn, _, _ = regression()
+    with pytest.raises(TypeError, match=r"NoiseMonitor knows torch\.optim\.SGD, Adam and AdamW, not RMSprop"):
+        NoiseMonitor(model, loss_fn, optimizer=torch.optim.RMSprop(model.parameters()))

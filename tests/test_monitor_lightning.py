@@ -60,7 +60,12 @@ class Regression(lightning.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.05, momentum=0.5)
 
 
-def fit(tmp_path, max_steps, ckpt_path=None):
+class AdamWRegression(Regression):
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.parameters(), lr=0.05)
+
+
+def fit(tmp_path, max_steps, ckpt_path=None, module=Regression):
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(48, 3, generator=gen)
     data = torch.utils.data.TensorDataset(
@@ -76,7 +81,7 @@ def fit(tmp_path, max_steps, ckpt_path=None):
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    trainer.fit(Regression(), torch.utils.data.DataLoader(data, batch_size=8), ckpt_path=ckpt_path)
+    trainer.fit(module(), torch.utils.data.DataLoader(data, batch_size=8), ckpt_path=ckpt_path)
     return trainer, callback
 
 
@@ -92,3 +97,11 @@ def test_callback_state_survives_a_checkpoint(tmp_path):
     # Lightning replays the data after a restart, not by the monitor)
     assert resumed.monitor.records[:4] == straight.monitor.records[:4]
     assert resumed.monitor.records[3].window == 4
+
+
+def test_callback_on_adamw_reports_the_preconditioned_sharpness(tmp_path):
+    _, callback = fit(tmp_path, 6, module=AdamWRegression)
+    last = callback.monitor.records[-1]
+    assert last.optimizer == "AdamW" and last.preconditioned and last.temperature is None
+    assert last.max_eigenvalue > 0 and last.stability_threshold == pytest.approx(38 / 0.05)
+    assert last.curvature_ratio == pytest.approx(last.max_eigenvalue / last.stability_threshold)

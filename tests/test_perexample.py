@@ -5,6 +5,7 @@ import itertools
 
 import pytest
 import torch
+from architectures import ARCHITECTURES, TinyGPT, lm_loss, loop_gradients, tiny_gpt
 from torch import nn
 
 from sgdnoise.instruments import (
@@ -13,24 +14,7 @@ from sgdnoise.instruments import (
     per_example_gradient_norms,
     per_example_gradients,
 )
-
-
-def loop_gradients(model, loss_fn, x, y) -> torch.Tensor:
-    rows = []
-    for i in range(x.shape[0]):
-        model.zero_grad()
-        loss_fn(model(x[i : i + 1]), y[i : i + 1]).backward()
-        rows.append(
-            torch.cat(
-                [
-                    (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-                    for p in model.parameters()
-                    if p.requires_grad
-                ]
-            )
-        )
-    model.zero_grad(set_to_none=True)
-    return torch.stack(rows)
+from sgdnoise.instruments.perexample import layer_statistics
 
 
 class Scale(nn.Module):
@@ -96,6 +80,74 @@ def test_gradients_and_norms_match_a_loop(case):
         norms = per_example_gradient_norms(model, loss_fn, (x, y), chunk_size=chunk_size, squared=True)
         torch.testing.assert_close(norms, expected.square().sum(1), rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(per_example_gradients(model, loss_fn, (x, y), method="vmap"), expected)
+    assert all(p.grad is None for p in model.parameters())
+
+
+class SharedAcrossDepth(TinyGPT):
+    """One block applied twice (weights shared across layers), positions from an ``nn.Embedding`` looked up once
+    for the whole batch and broadcast (as Hugging Face GPT-2 does), and a head through ``weight.T`` (a use no
+    closed form covers: the exact path)."""
+
+    def __init__(self):
+        super().__init__(vocab=9, width=8, context=5)
+        self.positions = nn.Embedding(5, 8)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        where = torch.arange(tokens.shape[1])[None]
+        h = self.embedding(tokens) + self.positions(where) + self.position[: tokens.shape[1]]
+        h = self.blocks(self.blocks(h))
+        return self.norm(h) @ self.embedding.weight.T
+
+
+def shared_across_depth(n: int = 6):
+    torch.manual_seed(0)
+    model = SharedAcrossDepth().double().eval()
+    tokens = torch.randint(0, 9, (n, 6), generator=torch.Generator().manual_seed(1))
+    return model, lm_loss, tokens[:, :-1], tokens[:, 1:]
+
+
+class PositionsAsLongAsTheBatch(TinyGPT):
+    """Positions looked up as ``positions(arange(T))`` ([T, width], broadcast over the batch) with T equal to
+    the number of examples: their leading dimension looks like a batch but holds no examples."""
+
+    def __init__(self):
+        super().__init__(vocab=9, width=8, context=5)
+        self.positions = nn.Embedding(5, 8)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        h = self.embedding(tokens) + self.positions(torch.arange(tokens.shape[1]))
+        return self.forward_from(h)
+
+
+def positions_as_long_as_the_batch():
+    torch.manual_seed(0)
+    model = PositionsAsLongAsTheBatch().double().eval()
+    tokens = torch.randint(0, 9, (5, 6), generator=torch.Generator().manual_seed(1))
+    return model, lm_loss, tokens[:, :-1], tokens[:, 1:]
+
+
+SHARED = {
+    **ARCHITECTURES,
+    # K²(r + c) < 2rc for every weight: the Gram form, with one-hot rows (embedding) beside dense ones (head)
+    "tiny_gpt_gram_form": lambda: tiny_gpt(vocab=64, width=16, context=2),
+    "shared_across_depth": shared_across_depth,
+    "positions_as_long_as_the_batch": positions_as_long_as_the_batch,
+}
+
+
+@pytest.mark.parametrize("case", SHARED)
+def test_shared_weights_sum_their_uses_per_example_like_a_loop(case):
+    model, loss_fn, x, y = SHARED[case]()
+    expected = loop_gradients(model, loss_fn, x, y)
+    torch.testing.assert_close(per_example_gradients(model, loss_fn, (x, y)), expected, rtol=1e-10, atol=1e-12)
+    sq = expected.square().sum(1)
+    torch.testing.assert_close(per_example_gradient_norms(model, loss_fn, (x, y), squared=True), sq, rtol=1e-10, atol=0)
+    names = {id(p): name for name, p in model.named_parameters()}
+    blocked = layer_statistics(model, loss_fn, x, y, names, budget=1)  # one example at a time
+    torch.testing.assert_close(blocked.sq_norms, sq, rtol=1e-10, atol=0)
+    mean = expected.mean(0)
+    b_simple = float((expected - mean).square().sum() / (x.shape[0] - 1) / mean.square().sum())
+    assert gradient_noise(model, loss_fn, (x, y), 2).noise_scale_simple == pytest.approx(b_simple, rel=1e-10)
     assert all(p.grad is None for p in model.parameters())
 
 

@@ -159,6 +159,14 @@ def critical_learning_rate(max_eigenvalue: ArrayLike) -> FloatOrArray:
     return _output(2.0 / lam)
 
 
+def adam_stability_threshold(lr: ArrayLike, beta1: ArrayLike) -> FloatOrArray:
+    """(2 + 2β₁)/((1 − β₁)η): Adam with learning rate η and first-moment decay β₁ is stable on a quadratic only
+    while its preconditioned sharpness λ_max(P⁻¹H) stays below this (Cohen et al. 2022, "Adaptive gradient
+    methods at the edge of stability", eq. 2; 38/η at β₁ = 0.9)."""
+    eta, beta = _check_lr(lr), _check_momentum(beta1)
+    return _output((2 + 2 * beta) / ((1 - beta) * eta))
+
+
 def null_neg_log_evidence(n_examples: ArrayLike, n_classes: ArrayLike) -> FloatOrArray:
     """−ln P(y|x; NULL) = N ln n of the null model giving every one of n classes probability 1/n.
 

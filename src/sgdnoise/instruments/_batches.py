@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from sgdnoise.validation import positive_int
 
@@ -95,6 +96,22 @@ class Batches:
             raise ValueError("data holds no examples")
 
 
+def math_attention() -> contextlib.AbstractContextManager:
+    """Scaled dot-product attention by its math form inside the block: twice differentiable and batched by vmap
+    (the fused kernels, e.g. ``_scaled_dot_product_flash_attention_for_cpu``, have neither a double backward nor a
+    batching rule). Same function, so Hessians and per-example gradients are those of the model as trained."""
+    return sdpa_kernel(SDPBackend.MATH)
+
+
+@contextlib.contextmanager
+def fixed_randomness(device: torch.device, seed: int) -> Iterator[None]:
+    """Run a block with torch's generator seeded by ``seed`` and restore the caller's random state afterwards:
+    dropout in train mode draws the same mask each time the block runs (a fixed mask)."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
 def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     """The device and floating dtype of the model's first floating parameter."""
     for p in model.parameters():
@@ -113,10 +130,13 @@ def batch_norm_modules(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm
 
 
 @contextlib.contextmanager
-def preserved_model(model: nn.Module, train_mode: bool | None, *, freeze_batch_norm: bool = True) -> Iterator[None]:
+def preserved_model(
+    model: nn.Module, train_mode: bool | None, *, freeze_batch_norm: bool = True, snapshot: bool = True
+) -> Iterator[None]:
     """Run a block with the model in ``train_mode`` (None: as it is) and restore everything afterwards.
 
-    Parameters and buffers are snapshotted and copied back, every submodule's ``training`` flag is restored.
+    Parameters and buffers are snapshotted and copied back (``snapshot=False``: for blocks that never write
+    them, saving a copy of the model), every submodule's ``training`` flag is restored.
     With ``freeze_batch_norm``, batch-norm layers that normalise with batch statistics (train mode) stop
     tracking running statistics inside the block: the functional transforms forbid in-place buffer updates.
     """
@@ -127,7 +147,7 @@ def preserved_model(model: nn.Module, train_mode: bool | None, *, freeze_batch_n
     modes = [(m, m.training) for m in model.modules()]
     bn_tracking = [(m, m.track_running_stats) for m in batch_norm_modules(model)]
     with torch.no_grad():
-        saved = [(t, t.detach().clone()) for t in (*model.parameters(), *model.buffers())]
+        saved = [(t, t.detach().clone()) for t in (*model.parameters(), *model.buffers())] if snapshot else []
     try:
         if train_mode is not None:
             model.train(train_mode)

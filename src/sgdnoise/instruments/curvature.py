@@ -4,7 +4,9 @@ The Hessian is that of the dataset-MEAN loss L(θ) = (1/N) Σ_i ℓ_i(θ) with r
 parameters (``requires_grad=True``), flattened in ``model.named_parameters()`` order. It is never formed:
 every instrument only applies it to vectors, accumulating over data chunks so memory stays bounded.
 Hessian-vector products: double backward (default; the fastest here), ``torch.func`` forward-over-reverse, or
-central finite differences of the gradient.
+central finite differences of the gradient. They work through any differentiable model: attention runs in its
+math form (the fused kernels have no double backward), and each chunk's random draws are the same in every
+product (dropout in train mode has a fixed mask per chunk, so H is one symmetric matrix).
 
 * Top-k eigenvalues: Lanczos with full reorthogonalisation (default) or power iteration with deflation.
   Smith, Elsen & De 2020 §3.1 need λ_max for the critical learning rate ε_crit = 2/λ_max.
@@ -33,7 +35,9 @@ from sgdnoise.instruments._batches import (
     LossFn,
     ParameterLayout,
     check_model_and_loss,
+    fixed_randomness,
     functional_loss,
+    math_attention,
     model_buffers,
     model_device_dtype,
     preserved_model,
@@ -121,6 +125,7 @@ class _HessianOperator:
         method: HVPMethod = "reverse-over-reverse",
         chunk_size: int | None = None,
         fd_step: float | None = None,
+        preconditioner: Tensor | Mapping[str, Tensor] | None = None,
     ):
         check_model_and_loss(model, loss_fn)
         if method not in _HVP_METHODS:
@@ -137,6 +142,23 @@ class _HessianOperator:
         self.fd_step = fd_step
         self.n_matvecs = 0
         self._warned_fallback = False
+        self.scale = None if preconditioner is None else self._inverse_sqrt(preconditioner)
+
+    def _inverse_sqrt(self, preconditioner: Tensor | Mapping[str, Tensor]) -> Tensor:
+        """P^(-1/2) of a positive diagonal P given flat or by parameter name."""
+        if isinstance(preconditioner, Mapping):
+            if set(preconditioner) != set(self.layout.names):
+                raise ValueError(
+                    f"preconditioner must have exactly the trainable parameter names {list(self.layout.names)}"
+                )
+            preconditioner = self.layout.flatten({n: t.to(self.device, self.dtype) for n, t in preconditioner.items()})
+        if not isinstance(preconditioner, Tensor) or preconditioner.shape != (self.dim,):
+            raise ValueError(
+                f"preconditioner must be the diagonal of P: a flat tensor of shape ({self.dim},) or a dict"
+            )
+        if not bool((preconditioner > 0).all()):
+            raise ValueError("preconditioner must be positive (the diagonal of a positive-definite P)")
+        return preconditioner.to(self.device, self.dtype).rsqrt()
 
     @property
     def dim(self) -> int:
@@ -145,9 +167,10 @@ class _HessianOperator:
     def _mean_over_chunks(self, per_chunk: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
         total: Tensor | None = None
         count = 0
-        for x, y in self.batches:
+        for index, (x, y) in enumerate(self.batches):
             n = x.shape[0]
-            value = per_chunk(x, y) * n
+            with math_attention(), fixed_randomness(self.device, index):
+                value = per_chunk(x, y) * n
             total = value if total is None else total + value
             count += n
         assert total is not None
@@ -178,7 +201,12 @@ class _HessianOperator:
         return eps ** (1 / 3) * max(1.0, rms_theta) / rms_v
 
     def matvec(self, v: Tensor) -> Tensor:
-        """Hv for a flat vector v (no gradient tracking)."""
+        """Hv for a flat vector v (no gradient tracking); with a preconditioner P, P^(-1/2) H P^(-1/2) v."""
+        if self.scale is None:
+            return self._hessian_times(v)
+        return self.scale * self._hessian_times(self.scale * v)
+
+    def _hessian_times(self, v: Tensor) -> Tensor:
         self.n_matvecs += 1
         if self.method == "finite-difference":
             step = self.finite_difference_step(v)
@@ -422,8 +450,14 @@ def hessian_eigenvalues(
     hvp_method: HVPMethod = "reverse-over-reverse",
     train_mode: bool | None = None,
     chunk_size: int | None = None,
+    preconditioner: Tensor | Mapping[str, Tensor] | None = None,
 ) -> EigenResult:
     """Top-k eigenvalues of the Hessian of the dataset-mean loss, without forming it.
+
+    ``preconditioner``: the positive diagonal of P (flat or by parameter name), e.g. Adam's √v̂ + ε; then the
+    eigenvalues are those of P⁻¹H, computed as those of the symmetric P^(-1/2) H P^(-1/2) (same spectrum; its
+    eigenvectors are returned), the preconditioned sharpness of Cohen et al. 2022 ("Adaptive gradient methods
+    at the edge of stability").
 
     ``which``: "largest" (algebraic) or "magnitude". ``method``: "lanczos" (Krylov with full
     reorthogonalisation; ``max_iter`` bounds the Krylov dimension, default min(P, 20k + 100)) or "power"
@@ -438,7 +472,9 @@ def hessian_eigenvalues(
         raise ValueError(f"which must be 'largest' or 'magnitude', got {which!r}")
     positive_int("max_iter", max_iter, optional=True)
     with preserved_model(model, train_mode):
-        op = _HessianOperator(model, loss_fn, data, method=hvp_method, chunk_size=chunk_size)
+        op = _HessianOperator(
+            model, loss_fn, data, method=hvp_method, chunk_size=chunk_size, preconditioner=preconditioner
+        )
         if k > op.dim:
             raise ValueError(f"k={k} exceeds the number of trainable parameters ({op.dim})")
         if tol is None:

@@ -1,9 +1,10 @@
 """Gradient noise: per-example gradients, their covariance, the noise scale, Gaussianity of minibatch noise.
 
-Per-example gradients g_i = ∇ℓ_i(θ) come from one forward and one backward pass per chunk by the layer rules
-of ``sgdnoise.instruments.perexample`` (outer products for Linear/Conv2d, per-layer vmap otherwise), or from
-``torch.func.vmap`` over ``torch.func.grad`` of the whole model where those rules do not apply; ``loss_fn``
-must be the mean over examples. Chunks bound memory by ``chunk_size × P``; the norms need no [N, P] at all.
+Per-example gradients g_i = ∇ℓ_i(θ) come from one forward and one backward pass per chunk by the rules of
+``sgdnoise.instruments.perexample`` (outer products and their Gram form for Linear/Embedding, im2col for Conv2d,
+per-call vmap otherwise; the uses of a shared weight summed per example), or from ``torch.func.vmap`` over
+``torch.func.grad`` of the whole model for parameters those rules do not cover; ``loss_fn`` must be the mean
+over examples. Chunks bound memory by ``chunk_size × P``; the norms need no [N, P] at all.
 """
 
 import contextlib
@@ -16,7 +17,6 @@ import numpy as np
 import scipy.stats
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, grad, vmap
 
 from sgdnoise import theory
 from sgdnoise.instruments._batches import (
@@ -27,15 +27,15 @@ from sgdnoise.instruments._batches import (
     ParameterLayout,
     check_model_and_loss,
     has_batch_norm_in_train_mode,
-    model_buffers,
     model_device_dtype,
     preserved_model,
     trainable_parameters,
 )
-from sgdnoise.instruments.perexample import layer_statistics
+from sgdnoise.instruments.perexample import layer_statistics, model_gradients
 from sgdnoise.validation import positive_int
 
 _CHUNK_ELEMENTS = 2**25  # per-example gradients held at once (128 MiB in float32)
+DEFAULT_MEMORY_BUDGET = 2**27  # bytes of per-example gradients formed at once while computing norms
 
 
 Method = Literal["layers", "vmap"]
@@ -46,7 +46,7 @@ _METHODS = ("layers", "vmap")
 def _evaluation(model: nn.Module, loss_fn: LossFn, train_mode: bool | None) -> Iterator[None]:
     """Validate, then run a block with the model in ``train_mode`` and restore it afterwards."""
     check_model_and_loss(model, loss_fn)
-    with preserved_model(model, train_mode):
+    with preserved_model(model, train_mode, snapshot=False):  # per-example statistics only read the model
         if has_batch_norm_in_train_mode(model):
             raise ValueError(
                 "per-example gradients are undefined for batch norm in train mode (batch statistics couple "
@@ -55,22 +55,18 @@ def _evaluation(model: nn.Module, loss_fn: LossFn, train_mode: bool | None) -> I
         yield
 
 
+def _elements(memory_budget: int | None, dtype: torch.dtype) -> int:
+    """Elements of per-example gradients formed at once under ``memory_budget`` bytes (default 128 MiB)."""
+    positive_int("memory_budget", memory_budget, optional=True)
+    return (memory_budget or DEFAULT_MEMORY_BUDGET) // torch.empty((), dtype=dtype).element_size()
+
+
 def _chunk_size(chunk_size: int | None, default: int) -> int:
     return positive_int("chunk_size", chunk_size, optional=True) or default
 
 
 def _parameter_names(model: nn.Module) -> dict[int, str]:
     return {id(p): name for name, p in model.named_parameters() if p.requires_grad}
-
-
-def _vmap_gradients(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor) -> dict[str, Tensor]:
-    """Per-example gradients by ``torch.func.vmap`` of ``torch.func.grad`` over the whole model."""
-    params, buffers = trainable_parameters(model), model_buffers(model)
-
-    def example_loss(p: dict[str, Tensor], xi: Tensor, yi: Tensor) -> Tensor:
-        return loss_fn(functional_call(model, (p, buffers), (xi.unsqueeze(0),)), yi.unsqueeze(0))
-
-    return vmap(grad(example_loss), in_dims=(None, 0, 0), randomness="different")(params, x, y)
 
 
 def _per_example_gradient_rows(
@@ -108,14 +104,21 @@ def _per_example_gradient_rows(
                         layout.names, offsets, layout.sizes, layout.shapes, strict=True
                     )
                 }
-                if method == "vmap" or layer_statistics(model, loss_fn, xc, yc, names, out=views) is None:
-                    grads = _vmap_gradients(model, loss_fn, xc, yc)
+                if method == "vmap":
+                    grads = model_gradients(model, loss_fn, xc, yc, trainable_parameters(model))
                     torch.cat([grads[name].flatten(1) for name in layout.names], dim=1, out=rows)
+                else:
+                    layer_statistics(model, loss_fn, xc, yc, names, out=views)
                 yield rows
 
 
 def _per_example_norm_chunks(
-    model: nn.Module, loss_fn: LossFn, data: Data, chunk_size: int | None, train_mode: bool | None
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Data,
+    chunk_size: int | None,
+    train_mode: bool | None,
+    memory_budget: int | None = None,
 ) -> Iterator[tuple[ParameterLayout, Tensor, dict[str, Tensor]]]:
     """(layout, ‖g_i‖² [n_chunk], Σ_i g_i by name) chunk by chunk, by the layer rules (vmap where they fail)."""
     with _evaluation(model, loss_fn, train_mode):
@@ -126,13 +129,8 @@ def _per_example_norm_chunks(
         for x, y in Batches(data, device, dtype, size):
             for start in range(0, x.shape[0], size):
                 xc, yc = x[start : start + size], y[start : start + size]
-                stats = layer_statistics(model, loss_fn, xc, yc, names)
-                if stats is None:
-                    grads = _vmap_gradients(model, loss_fn, xc, yc)
-                    sq_norms = sum(g.flatten(1).square().sum(1) for g in grads.values())
-                    yield layout, sq_norms, {name: g.sum(0) for name, g in grads.items()}
-                else:
-                    yield layout, stats.sq_norms, stats.gradient_sum
+                stats = layer_statistics(model, loss_fn, xc, yc, names, budget=_elements(memory_budget, dtype))
+                yield layout, stats.sq_norms, stats.gradient_sum
 
 
 def per_example_gradient_norms(
@@ -143,13 +141,17 @@ def per_example_gradient_norms(
     squared: bool = False,
     chunk_size: int | None = None,
     train_mode: bool | None = None,
+    memory_budget: int | None = None,
 ) -> Tensor:
     """‖∇ℓ_i(θ)‖ (or its square) for every example, ``[N]``, without forming the [N, P] gradient matrix.
 
-    ``nn.Linear`` layers give ‖∇_W ℓ_i‖² = ‖a_i‖²‖δ_i‖² from their input and output gradient; other layers
-    form their own per-example gradients one layer at a time (see ``sgdnoise.instruments.perexample``).
+    ``nn.Linear`` layers give ‖∇_W ℓ_i‖² = ‖a_i‖²‖δ_i‖² from their input and output gradient (the Gram form
+    over sequence positions and shared uses); other layers form their own per-example gradients one layer at a
+    time (see ``sgdnoise.instruments.perexample``), at most ``memory_budget`` bytes of them at once (default
+    128 MiB; ``chunk_size`` examples' activations are held besides).
     """
-    sq = torch.cat([sq for _, sq, _ in _per_example_norm_chunks(model, loss_fn, data, chunk_size, train_mode)])
+    chunks = _per_example_norm_chunks(model, loss_fn, data, chunk_size, train_mode, memory_budget)
+    sq = torch.cat([sq for _, sq, _ in chunks])
     return sq if squared else sq.sqrt()
 
 
@@ -229,19 +231,22 @@ def gradient_noise(
     momentum: float = 0.0,
     chunk_size: int | None = None,
     train_mode: bool | None = None,
+    memory_budget: int | None = None,
 ) -> GradientNoise:
     """Gradient noise statistics of minibatch SGD with batch size B on ``data`` (see ``GradientNoise``).
 
     Streams per-example gradient norms ‖g_i‖² and chunk gradient sums (never [N, P] nor P×P): a chunk's
     sum of squared deviations is Σ‖g_i‖² − n‖ḡ‖², and chunks combine by Chan et al.'s parallel variance,
-    in float64.
+    in float64. ``memory_budget``: bytes of per-example gradients formed at once (see
+    ``per_example_gradient_norms``).
     """
     positive_int("batch_size", batch_size)
     temperature = float(theory.temperature(lr, batch_size, momentum)) if lr is not None else None
     count = 0
     mean: Tensor | None = None
     sum_sq_dev = 0.0
-    for layout, sq_norms, sums in _per_example_norm_chunks(model, loss_fn, data, chunk_size, train_mode):
+    chunks = _per_example_norm_chunks(model, loss_fn, data, chunk_size, train_mode, memory_budget)
+    for layout, sq_norms, sums in chunks:
         n = sq_norms.shape[0]
         chunk_mean = layout.flatten(sums).to(torch.float64) / n
         chunk_sq_dev = float(sq_norms.to(torch.float64).sum()) - n * float(chunk_mean.square().sum())

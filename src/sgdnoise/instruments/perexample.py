@@ -1,59 +1,91 @@
-"""Per-example gradients and their norms from layer inputs and output gradients (one forward, one backward).
+"""Per-example gradients and their norms from one forward and one backward pass, exact for shared weights.
 
 For a loss reduced by the mean over n examples that do not interact (no batch norm in train mode), one backward
-pass gives δ_i = n·∂L/∂y_i = ∂ℓ_i/∂y_i at every layer output y. From the layer input a:
+pass gives δ_i = n·∂L/∂y_i = ∂ℓ_i/∂y_i at the output y of every call that uses a parameter. A parameter used
+several times per example (a head tied to the embedding, a module called twice, a layer shared across depth)
+has the per-example gradient g_i = Σ_uses ∇^{use} ℓ_i: the contributions of its uses are summed per example
+BEFORE any norm is taken.
 
-* ``nn.Linear`` (y = aWᵀ + b): ∇_W ℓ_i = Σ_t δ_{i,t} a_{i,t}ᵀ and ∇_b ℓ_i = Σ_t δ_{i,t} over any extra
-  dimensions t; without extra dimensions ‖∇_W ℓ_i‖² = ‖a_i‖²·‖δ_i‖², so the norm never forms the gradient
-  (Goodfellow 2015, "Efficient per-example gradient computations").
-* ``nn.Conv2d`` (groups = 1, zero padding): the same outer product over the unfolded input patches (im2col).
-* any other module holding trainable parameters: ``torch.func.vmap`` of the vector-Jacobian product of that
-  module alone, at its recorded inputs, with cotangent δ_i.
+Each use of a trainable parameter (an operation taking it and returning a tensor that requires grad, seen by a
+``TorchFunctionMode`` while forward hooks keep the stack of module calls) is attributed to
 
-``layer_statistics`` returns ``None`` when the rules do not apply (a module called with non-tensor arguments,
-returning a non-tensor, or whose output is modified in place); callers then vmap over the whole model.
+1. the innermost module call whose module holds the parameter itself;
+2. else, a functional ``F.linear(h, W, b)`` (e.g. a head tied to the embedding matrix);
+3. else, the innermost module call whose module contains the parameter, unless another use of it is nested
+   inside that call (its vector-Jacobian product would count that use twice);
+4. else (or when a call's output is not computed from the model's input with the batch as leading dimension,
+   or is modified in place): the parameter's per-example gradients come from ``torch.func.vmap`` of
+   ``torch.func.grad`` over the whole model — exact, slower, never an approximation.
+
+A call computed once for the whole batch, from nothing that holds examples, with leading dimension 1 (a
+position embedding looked up with positions [1, T]) is broadcast: its output is expanded to one copy per
+example, so its output gradient is per example. Which tensors hold examples is tracked through every
+operation from the model's input, not guessed from shapes (positions [T] with T = n are not examples).
+
+Contributions of a use, with a_{i,t} its input and δ_{i,t} its output gradient over the extra dimensions t:
+
+* ``nn.Linear`` / ``F.linear``: ∇_W ℓ_i = Σ_t δ_{i,t} a_{i,t}ᵀ, ∇_b ℓ_i = Σ_t δ_{i,t};
+  ``nn.Embedding``: ∇_E ℓ_i = Σ_t e_{k_{i,t}} δ_{i,t}ᵀ (one-hot rows e_k of the looked-up indices k).
+  A weight's outer-product terms of all its uses are joined (K terms u_k v_kᵀ, W of shape r × c) and
+  ‖g_i‖² = Σ_{k,l} (u_k·u_l)(v_k·v_l), the per-example Gram form (Goodfellow 2015: ‖a‖²‖δ‖² when K = 1), or
+  g_i itself is formed when K(r + c) ≥ rc and it fits the budget.
+* ``nn.LayerNorm``: ∇_γ ℓ_i = Σ_t δ_{i,t} ⊙ x̂_{i,t}, ∇_β ℓ_i = Σ_t δ_{i,t} (x̂ the normalised input), formed.
+* ``nn.Conv2d`` (groups = 1, zero padding): the outer product over the unfolded input patches (im2col), formed.
+* any other module: ``torch.func.vmap`` of the vector-Jacobian product of that call alone, at its recorded
+  inputs, with cotangent δ_i, formed.
+
+Formed per-example gradients are held for at most ``budget`` elements at a time (examples in blocks), so no
+[n, P] matrix exists unless the caller asks for the gradients themselves.
 """
 
+import functools
+import weakref
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, vjp, vmap
+from torch.func import functional_call, grad, vjp, vmap
 from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
+from torch.utils import _pytree as pytree
 
-from sgdnoise.instruments._batches import LossFn
+from sgdnoise.instruments._batches import LossFn, math_attention, model_buffers
+
+DEFAULT_BUDGET = 2**25  # elements of per-example gradients formed at once (128 MiB in float32)
 
 
-def check_mean_reduced(loss_fn: LossFn, loss: Tensor, outputs: Tensor, targets: Tensor) -> None:
+def leading_examples(tree: object, start: int, stop: int, n: int) -> object:
+    """Examples ``start:stop`` of every tensor in ``tree`` (a tensor, tuple, dict, Hugging Face ``ModelOutput``)
+    whose leading dimension is the batch of ``n``; other leaves unchanged."""
+    return pytree.tree_map(
+        lambda t: t[start:stop] if isinstance(t, Tensor) and t.dim() and t.shape[0] == n else t, tree
+    )
+
+
+def check_mean_reduced(loss_fn: LossFn, loss: Tensor, outputs: object, targets: Tensor) -> None:
     """Raise ValueError unless ``loss`` is a scalar equal to the size-weighted mean of its two halves' losses.
 
     A sum-reduced loss gives the sum of the halves instead (about twice the weighted mean), a loss with
     ``reduction='none'`` is not a scalar.
     """
-    if loss.dim() != 0:
-        raise ValueError(f"loss_fn must return a scalar (the mean over the batch), got shape {tuple(loss.shape)}")
-    n = outputs.shape[0]
+    if not isinstance(loss, Tensor) or loss.dim() != 0:
+        shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
+        raise ValueError(f"loss_fn must return a scalar tensor (the mean over the batch), got {shape}")
+    n = targets.shape[0]
     if n < 2:
         return
     half = n // 2
     with torch.no_grad():
-        first, second = loss_fn(outputs[:half], targets[:half]), loss_fn(outputs[half:], targets[half:])
+        first = loss_fn(leading_examples(outputs, 0, half, n), targets[:half])
+        second = loss_fn(leading_examples(outputs, half, n, n), targets[half:])
         parts = (half * first + (n - half) * second) / n
     if not torch.isclose(parts, loss.detach(), rtol=1e-3, atol=1e-7):
         raise ValueError(
             "loss_fn must be the MEAN of the per-example losses (e.g. reduction='mean'): the loss of a batch "
             f"({float(loss.detach()):.6g}) is not the size-weighted mean of its two halves' ({float(parts):.6g})"
         )
-
-
-@dataclass(frozen=True)
-class _Call:
-    module: nn.Module
-    inputs: tuple[Tensor, ...]
-    output: Tensor
-    version: int
 
 
 @dataclass(frozen=True)
@@ -65,70 +97,407 @@ class LayerStatistics:
     gradient_sum: dict[str, Tensor]
 
 
-def _module_params(module: nn.Module) -> dict[str, Tensor]:
-    return {local: p for local, p in module.named_parameters(recurse=False) if p.requires_grad}
+# ----------------------------------------------------------------------------------------------------------
+# recording the uses of every parameter
+# ----------------------------------------------------------------------------------------------------------
+@dataclass
+class _Call:
+    """A use site: a module call (``module``) or a functional linear (``module`` None), with the parameters it
+    is responsible for (``params``: the module's local name → parameter; "weight"/"bias" for F.linear)."""
+
+    module: nn.Module | None
+    start: int
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    output: Tensor | None = None
+    version: int = 0
+    stop: int = 0
+    params: dict[str, Tensor] = field(default_factory=dict)
+
+    def contains(self, other: "_Call") -> bool:
+        return self.start < other.start and other.stop < self.stop
 
 
-def _record_calls(model: nn.Module, x: Tensor) -> tuple[Tensor, list[_Call] | None]:
-    owners = [m for m in model.modules() if _module_params(m)]
-    calls: list[_Call] = []
-    supported = True
+def _local_names(module: nn.Module, *, recurse: bool) -> dict[int, str]:
+    return {id(p): name for name, p in module.named_parameters(recurse=recurse)}
 
-    def hook(module: nn.Module, args: tuple, output: object) -> None:
-        nonlocal supported
-        if args and isinstance(output, Tensor) and all(isinstance(a, Tensor) for a in args):
-            calls.append(_Call(module, tuple(a.detach() for a in args), output, output._version))
-        else:
-            supported = False
 
-    handles = [m.register_forward_hook(hook) for m in owners]
-    try:
-        outputs = model(x)
-    finally:
-        for handle in handles:
+class _Recorder(TorchFunctionMode):
+    """Attributes every use of a trainable parameter during one forward pass (rules 1–4 of the module doc)."""
+
+    def __init__(self, model: nn.Module, names: Mapping[int, str], n: int):
+        super().__init__()
+        self.n = n
+        self.trainable = {id(p): p for p in model.parameters() if id(p) in names}
+        self.open: list[_Call] = []
+        self.calls: list[_Call] = []
+        self.exact_path: set[int] = set()  # ids of parameters whose gradients come from the whole-model vmap
+        self.clock = 0
+        self._batched: dict[int, weakref.ref] = {}  # tensors computed from the model's input, by id
+        self._direct: dict[int, dict[int, str]] = {}
+        self._handles = []
+        for module in model.modules():
+            self._direct[id(module)] = _local_names(module, recurse=False)
+            self._handles.append(module.register_forward_pre_hook(self._enter))
+            self._handles.append(module.register_forward_hook(self._leave, with_kwargs=True))
+
+    def mark_batched(self, tree: object) -> None:
+        """Tensors in ``tree`` hold examples (the model's input, or anything computed from it)."""
+        for t in _tensors(tree):
+            self._batched[id(t)] = weakref.ref(t, functools.partial(self._forget, id(t)))
+
+    def _forget(self, key: int, _: weakref.ref) -> None:
+        self._batched.pop(key, None)
+
+    def is_batched(self, t: object) -> bool:
+        ref = self._batched.get(id(t)) if isinstance(t, Tensor) else None
+        return ref is not None and ref() is t
+
+    def remove_hooks(self) -> None:
+        for handle in self._handles:
             handle.remove()
-    return outputs, calls if supported else None
+
+    def _tick(self) -> int:
+        self.clock += 1
+        return self.clock
+
+    def _enter(self, module: nn.Module, args: tuple) -> None:
+        self.open.append(_Call(module, self._tick()))
+
+    def _leave(self, module: nn.Module, args: tuple, kwargs: dict, output: object) -> object:
+        call = self.open.pop()
+        call.stop = self._tick()
+        if not call.params:
+            return None
+        primary = output[0] if isinstance(output, tuple) and output else output
+        rest = output[1:] if isinstance(output, tuple) else ()
+        returned = None
+        if (
+            not isinstance(primary, Tensor)
+            or primary.dim() == 0
+            or any(isinstance(t, Tensor) and t.requires_grad for t in pytree.tree_leaves(rest))
+        ):
+            self._give_up(call)
+            return None
+        if not (primary.shape[0] == self.n and self.is_batched(primary)):
+            if primary.shape[0] != 1 or any(self.is_batched(t) for t in pytree.tree_leaves((args, kwargs))):
+                self._give_up(call)  # e.g. a table looked up with positions [T] when T happens to equal n
+                return None
+            # computed once for the whole batch and broadcast (e.g. a position embedding): give each example
+            # its own copy, so that its output gradient is per example
+            primary = primary.expand(self.n, *primary.shape[1:])
+            self.mark_batched(primary)
+            returned = (primary, *rest) if isinstance(output, tuple) else primary
+        detach = _detached if returned is None else self._expanded
+        call.args, call.kwargs = pytree.tree_map(detach, (args, kwargs))
+        call.output, call.version = primary, primary._version
+        self.calls.append(call)
+        return returned
+
+    def _expanded(self, leaf: object) -> object:
+        if isinstance(leaf, Tensor) and leaf.dim() and leaf.shape[0] == 1:
+            return leaf.detach().expand(self.n, *leaf.shape[1:])
+        return _detached(leaf)
+
+    def _give_up(self, call: _Call) -> None:
+        self.exact_path.update(id(p) for p in call.params.values())
+
+    def __torch_function__(self, func: Callable, types: tuple, args: tuple = (), kwargs: dict | None = None) -> object:
+        kwargs = kwargs or {}
+        result = func(*args, **kwargs)
+        leaves = list(_tensors((args, kwargs)))
+        if any(self.is_batched(t) for t in leaves):
+            self.mark_batched(result)
+        used = {id(t): t for t in leaves if id(t) in self.trainable}
+        if used and any(t.requires_grad for t in _tensors(result)):
+            self._attribute(func, args, kwargs, result, used)
+        return result
+
+    def _attribute(self, func: Callable, args: tuple, kwargs: dict, result: object, used: dict[int, Tensor]) -> None:
+        innermost = self.open[-1] if self.open else None
+        direct = self._direct[id(innermost.module)] if innermost is not None else {}
+        linear = self._functional_linear(func, args, kwargs, result, direct)
+        for key, p in used.items():
+            if key in direct:
+                innermost.params[direct[key]] = p
+            elif linear is not None and any(q is p for q in linear.params.values()):
+                continue
+            elif innermost is not None and key in (contained := _local_names(innermost.module, recurse=True)):
+                innermost.params[contained[key]] = p
+            else:
+                self.exact_path.add(key)
+        if linear is not None:
+            self.calls.append(linear)
+
+    def _functional_linear(
+        self, func: Callable, args: tuple, kwargs: dict, result: object, direct: Mapping[int, str]
+    ) -> _Call | None:
+        """An ``F.linear`` on a batch whose weight or bias is a parameter the innermost module does not hold."""
+        if func is not F.linear:
+            return None
+        named = dict(zip(("input", "weight", "bias"), args, strict=False)) | kwargs
+        h = named["input"]
+        if not (isinstance(result, Tensor) and self.is_batched(h) and h.dim() >= 2 and h.shape[0] == self.n):
+            return None
+        params = {
+            k: named[k] for k in ("weight", "bias") if id(named.get(k)) in self.trainable and id(named[k]) not in direct
+        }
+        if not params:
+            return None
+        stamp = self._tick()
+        return _Call(None, stamp, (h.detach(),), {}, result, result._version, stamp, params)
 
 
-def _linear_rule(module: nn.Linear, a: Tensor, delta: Tensor) -> dict[str, Tensor]:
-    n = a.shape[0]
-    a3, d3 = a.reshape(n, -1, a.shape[-1]), delta.reshape(n, -1, delta.shape[-1])
-    grads = {"weight": torch.einsum("nto,nti->noi", d3, a3), "bias": d3.sum(1)}
-    return {k: v for k, v in grads.items() if k in _module_params(module)}
+def _tensors(tree: object) -> Iterator[Tensor]:
+    """The tensors in a torch operation's arguments or results: tensors, and lists, tuples and dicts of them
+    (a faster walk than ``pytree.tree_leaves`` for what torch functions take and return)."""
+    if isinstance(tree, Tensor):
+        yield tree
+    elif isinstance(tree, list | tuple):
+        for item in tree:
+            yield from _tensors(item)
+    elif isinstance(tree, dict):
+        for item in tree.values():
+            yield from _tensors(item)
 
 
-def _conv2d_rule(module: nn.Conv2d, a: Tensor, delta: Tensor) -> dict[str, Tensor]:
-    n = a.shape[0]
-    patches = F.unfold(a, module.kernel_size, module.dilation, module.padding, module.stride)
+def _detached(leaf: object) -> object:
+    return leaf.detach() if isinstance(leaf, Tensor) else leaf
+
+
+# ----------------------------------------------------------------------------------------------------------
+# contributions of one use
+# ----------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _OuterSum:
+    """Σ_k u_k v_kᵀ per example: ``rows`` [n, K, r] (dense u) or [n, K] (indices of one-hot u), ``cols`` [n, K, c]."""
+
+    rows: Tensor
+    cols: Tensor
+
+    @property
+    def terms(self) -> int:
+        return self.cols.shape[1]
+
+    def block(self, start: int, stop: int, shape: torch.Size, into: Tensor | None = None) -> Tensor:
+        """The formed per-example gradients of examples start:stop, written into ``into`` when given."""
+        rows, cols = self.rows[start:stop], self.cols[start:stop]
+        m, c = stop - start, cols.shape[2]
+        if into is not None:
+            into = into.view(m, -1, c)
+        if rows.is_floating_point():
+            u = rows.transpose(1, 2)
+            if self.terms == 1:  # an outer product: no reduction, written once
+                return torch.mul(u, cols, out=into).view(m, *shape) if into is not None else (u * cols).view(m, *shape)
+            return torch.matmul(u, cols, out=into).view(m, *shape) if into is not None else (u @ cols).view(m, *shape)
+        formed = into.zero_() if into is not None else cols.new_zeros(m, shape[0], c)
+        return formed.scatter_add_(1, rows[:, :, None].expand(-1, -1, c), cols).view(m, *shape)
+
+    def total(self, shape: torch.Size) -> Tensor:
+        rows, cols = self.rows.flatten(0, 1), self.cols.flatten(0, 1)
+        if rows.is_floating_point():
+            return (rows.T @ cols).reshape(shape)
+        return cols.new_zeros(shape[0], cols.shape[1]).index_add_(0, rows, cols).reshape(shape)
+
+
+def _row_gram(a: Tensor, b: Tensor) -> Tensor:
+    """[n, Ka, Kb] inner products u_k·u_l of two sets of rows, dense or one-hot."""
+    if a.is_floating_point() and b.is_floating_point():
+        return a @ b.transpose(1, 2)
+    if a.is_floating_point():
+        return a.gather(2, b[:, None, :].expand(-1, a.shape[1], -1))
+    if b.is_floating_point():
+        return _row_gram(b, a).transpose(1, 2)
+    return a[:, :, None] == b[:, None, :]
+
+
+@dataclass(frozen=True)
+class _Formed:
+    """Per-example gradients formed block by block: ``block(start, stop)`` → [stop − start, *shape];
+    ``footprint``: elements per example the block function holds at once (0: those of the parameter alone)."""
+
+    block_fn: Callable[[int, int], Tensor]
+    footprint: int = 0
+
+    def block(self, start: int, stop: int, shape: torch.Size, into: Tensor | None = None) -> Tensor:
+        formed = self.block_fn(start, stop)
+        return into.copy_(formed) if into is not None else formed
+
+
+Contribution = _OuterSum | _Formed
+
+
+def _sequence(t: Tensor) -> Tensor:
+    return t.reshape(t.shape[0], -1, t.shape[-1])
+
+
+def _linear_contributions(params: Mapping[str, Tensor], a: Tensor, delta: Tensor) -> dict[str, Contribution]:
+    a3, d3 = _sequence(a), _sequence(delta)
+    found: dict[str, Contribution] = {}
+    if "weight" in params:
+        found["weight"] = _OuterSum(d3, a3)
+    if "bias" in params:
+        found["bias"] = _Formed(lambda s, e: d3[s:e].sum(1))
+    return found
+
+
+def _embedding_contributions(module: nn.Embedding, indices: Tensor, delta: Tensor) -> dict[str, Contribution]:
+    d3 = delta.reshape(delta.shape[0], -1, delta.shape[-1])
+    idx = indices.expand(delta.shape[0], *indices.shape[1:]).reshape(delta.shape[0], -1)
+    if module.padding_idx is not None:  # the padding row receives no gradient
+        d3 = d3 * (idx != module.padding_idx)[:, :, None]
+    return {"weight": _OuterSum(idx, d3)}
+
+
+def _layer_norm_contributions(module: nn.LayerNorm, a: Tensor, delta: Tensor) -> dict[str, Contribution]:
+    """y = x̂ ⊙ γ + β with x̂ the input normalised over its last dimensions: ∇_γ ℓ_i = Σ_t δ_{i,t} ⊙ x̂_{i,t},
+    ∇_β ℓ_i = Σ_t δ_{i,t}."""
+    shape = module.normalized_shape
+    normalized = F.layer_norm(a, shape, None, None, module.eps)
+    n = delta.shape[0]
+    d3, x3 = delta.reshape(n, -1, *shape), normalized.reshape(n, -1, *shape)
+    return {
+        "weight": _Formed(lambda s, e: (d3[s:e] * x3[s:e]).sum(1)),
+        "bias": _Formed(lambda s, e: d3[s:e].sum(1)),
+    }
+
+
+def _conv2d_contributions(module: nn.Conv2d, a: Tensor, delta: Tensor) -> dict[str, Contribution]:
+    n = delta.shape[0]
     d3 = delta.reshape(n, delta.shape[1], -1)
-    grads = {"weight": torch.einsum("nol,nkl->nok", d3, patches).reshape(n, *module.weight.shape), "bias": d3.sum(2)}
-    return {k: v for k, v in grads.items() if k in _module_params(module)}
+    found: dict[str, Contribution] = {}
+
+    def weight(s: int, e: int) -> Tensor:
+        patches = F.unfold(a[s:e], module.kernel_size, module.dilation, module.padding, module.stride)
+        return torch.einsum("nol,nkl->nok", d3[s:e], patches).reshape(e - s, *module.weight.shape)
+
+    found["weight"] = _Formed(weight)
+    found["bias"] = _Formed(lambda s, e: d3[s:e].sum(2))
+    return found
 
 
-def _vjp_rule(module: nn.Module, inputs: tuple[Tensor, ...], delta: Tensor) -> dict[str, Tensor]:
-    params = {k: v.detach() for k, v in _module_params(module).items()}
+def _vjp_contributions(call: _Call, delta: Tensor) -> dict[str, Contribution]:
+    """Per-example vector-Jacobian products of the call alone w.r.t. the parameters it is responsible for."""
+    module, n = call.module, delta.shape[0]
+    params = {name: p.detach() for name, p in call.params.items()}
+    constants = {name: p.detach() for name, p in module.named_parameters()}  # no graph outside the transform
+    leaves, spec = pytree.tree_flatten((call.args, call.kwargs))
+    batched = [i for i, t in enumerate(leaves) if isinstance(t, Tensor) and t.dim() and t.shape[0] == n]
 
-    def one(example_inputs: tuple[Tensor, ...], example_delta: Tensor) -> dict[str, Tensor]:
-        batched = tuple(t.unsqueeze(0) for t in example_inputs)
-        _, pullback = vjp(lambda p: functional_call(module, p, batched), params)
+    def one(example_leaves: tuple[Tensor, ...], example_delta: Tensor) -> dict[str, Tensor]:
+        filled = list(leaves)
+        for i, t in zip(batched, example_leaves, strict=True):
+            filled[i] = t.unsqueeze(0)
+        args, kwargs = pytree.tree_unflatten(filled, spec)
+
+        def output(p: dict[str, Tensor]) -> Tensor:
+            result = functional_call(module, {**constants, **p}, args, kwargs)
+            return result[0] if isinstance(result, tuple) else result
+
+        _, pullback = vjp(output, params)
         return pullback(example_delta.unsqueeze(0))[0]
 
-    return vmap(one, randomness="different")(inputs, delta)
+    last: dict[tuple[int, int], dict[str, Tensor]] = {}
+
+    def block(s: int, e: int) -> dict[str, Tensor]:  # one vmap serves every parameter of the call
+        if (s, e) not in last:
+            last.clear()
+            with math_attention():
+                last[s, e] = vmap(one, randomness="different")(tuple(leaves[i][s:e] for i in batched), delta[s:e])
+        return last[s, e]
+
+    footprint = sum(p.numel() for p in params.values())
+    return {name: _Formed(lambda s, e, name=name: block(s, e)[name], footprint) for name in params}
 
 
-def _call_gradients(call: _Call, delta: Tensor) -> dict[str, Tensor]:
-    module, a = call.module, call.inputs[0]
-    if type(module) is nn.Linear:
-        return _linear_rule(module, a, delta)
+def _contributions(call: _Call, delta: Tensor) -> dict[str, Contribution]:
+    module, a = call.module, call.args[0] if call.args else None
+    own = set(call.params) <= {"weight", "bias"}
+    if module is None or (type(module).forward is nn.Linear.forward and own and isinstance(a, Tensor)):
+        return _linear_contributions(call.params, a, delta)
+    if type(module).forward is nn.LayerNorm.forward and own and isinstance(a, Tensor) and a.shape[0] == delta.shape[0]:
+        return {k: v for k, v in _layer_norm_contributions(module, a, delta).items() if k in call.params}
+    if type(module).forward is nn.Embedding.forward and own and module.max_norm is None and isinstance(a, Tensor):
+        return _embedding_contributions(module, a, delta)
     if (
         type(module) is nn.Conv2d
+        and own
         and module.groups == 1
         and module.padding_mode == "zeros"
         and isinstance(module.padding, tuple)
+        and isinstance(a, Tensor)
         and a.dim() == 4
     ):
-        return _conv2d_rule(module, a, delta)
-    return _vjp_rule(module, call.inputs, delta)
+        return {k: v for k, v in _conv2d_contributions(module, a, delta).items() if k in call.params}
+    return _vjp_contributions(call, delta)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# combining the contributions of each parameter
+# ----------------------------------------------------------------------------------------------------------
+def _blocks(n: int, size: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, n, max(1, size)):
+        yield start, min(n, start + max(1, size))
+
+
+def _gram_sq_norms(terms: list[_OuterSum], n: int, budget: int) -> Tensor:
+    """‖Σ_k u_k v_kᵀ‖² = Σ_{k,l} (u_k·u_l)(v_k·v_l) per example, over the joined terms of every use."""
+    total_terms = sum(t.terms for t in terms)
+    sq = terms[0].cols.new_zeros(n)
+    for s, e in _blocks(n, budget // total_terms**2):
+        for a in terms:
+            for b in terms:
+                rows = _row_gram(a.rows[s:e], b.rows[s:e])
+                sq[s:e] += (rows * (a.cols[s:e] @ b.cols[s:e].transpose(1, 2))).sum((1, 2))
+    return sq
+
+
+def _statistics_of(
+    parts: list[Contribution], param: Tensor, n: int, budget: int, out: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """(‖g_i‖² [n], Σ_i g_i) of one parameter from the contributions of all its uses; with ``out`` ([n, *shape])
+    the per-example gradients are also written into it. Outer-product sums give the norms by the Gram form when
+    K(r + c) < rc or g_i exceeds the budget; else g_i is formed in blocks of examples under ``budget`` elements."""
+    outer = [p for p in parts if isinstance(p, _OuterSum)]
+    shape, numel = param.shape, param.numel()
+    outer_only = len(outer) == len(parts)
+    # the Gram form's extra K²(r + c) per example runs as small dense products, while forming g_i writes r·c new
+    # numbers per example and reads them twice (norm, sum): measured on this project's transformer LM, the Gram
+    # form is the faster one while K(r + c) < rc; a g_i larger than the budget is never formed
+    terms = sum(t.terms for t in outer)
+    gram = outer_only and (terms * (shape[0] + numel // shape[0]) < numel or numel > budget)
+    sq = _gram_sq_norms(outer, n, budget) if gram else param.new_zeros(n)
+    total = outer[0].total(shape) if outer_only else torch.zeros_like(param)
+    for term in outer[1:] if outer_only else ():
+        total += term.total(shape)
+    if gram and out is None:
+        return sq, total
+    footprint = max([numel, *(p.footprint for p in parts if isinstance(p, _Formed))])
+    for s, e in _blocks(n, budget // footprint):
+        formed = parts[0].block(s, e, shape, into=out[s:e] if out is not None else None)
+        for part in parts[1:]:
+            formed += part.block(s, e, shape)
+        if not gram:
+            sq[s:e] = torch.linalg.vector_norm(formed.flatten(1), dim=1).square()
+        if not outer_only:
+            total += formed.sum(0)
+    return sq, total
+
+
+def model_gradients(
+    model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor, params: Mapping[str, Tensor]
+) -> dict[str, Tensor]:
+    """Per-example gradients ``{name: [n, *shape]}`` of ``params`` by ``torch.func.vmap`` of ``torch.func.grad``
+    over the whole model (the exact path for any model whose examples do not interact)."""
+    buffers = model_buffers(model)
+    constants = {name: p.detach() for name, p in model.named_parameters()}  # no graph outside the transform
+    detached = {name: p.detach() for name, p in params.items()}
+
+    def example_loss(p: dict[str, Tensor], xi: Tensor, yi: Tensor) -> Tensor:
+        return loss_fn(functional_call(model, ({**constants, **p}, buffers), (xi.unsqueeze(0),)), yi.unsqueeze(0))
+
+    with math_attention():
+        return vmap(grad(example_loss), in_dims=(None, 0, 0), randomness="different")(detached, x, y)
 
 
 def layer_statistics(
@@ -139,57 +508,63 @@ def layer_statistics(
     names: Mapping[int, str],
     *,
     out: Mapping[str, Tensor] | None = None,
-) -> LayerStatistics | None:
-    """Per-example gradient norms and sums of one chunk by the layer rules; with ``out`` (``{name: [n, *shape]}``,
-    e.g. views into one [n, P] buffer) also the per-example gradients, written straight into it.
+    budget: int = DEFAULT_BUDGET,
+) -> LayerStatistics:
+    """Per-example gradient norms and sums of one chunk (see the module docstring); with ``out``
+    (``{name: [n, *shape]}``, e.g. views into one [n, P] buffer) also the per-example gradients, written into it.
 
     ``names`` maps ``id(parameter)`` to its name for every trainable parameter. The model must already be in
-    the mode to evaluate (batch norm in eval mode). ``None``: the rules do not apply to this model.
+    the mode to evaluate (batch norm in eval mode).
     """
-    outputs, calls = _record_calls(model, x)
+    n = y.shape[0]
+    recorder = _Recorder(model, names, n)
+    recorder.mark_batched(x)
+    try:
+        with recorder:
+            outputs = model(x)
+    finally:
+        recorder.remove_hooks()
     loss = loss_fn(outputs, y)
     check_mean_reduced(loss_fn, loss, outputs, y)
-    if calls is None or any(c.output._version != c.version for c in calls):
-        return None
-    n = x.shape[0]
-    deltas = torch.autograd.grad(loss * n, [c.output for c in calls], allow_unused=True)
-    uses: dict[int, int] = defaultdict(int)
+    calls = recorder.calls
+    exact = set(recorder.exact_path)
+    responsible: dict[int, list[_Call]] = defaultdict(list)
     for call in calls:
-        for p in _module_params(call.module).values():
-            uses[id(p)] += 1
-    sq_norms = outputs.new_zeros(n)
-    gradient_sum: dict[str, Tensor] = {}
-    gradients: dict[str, Tensor] = {}  # materialised per-example gradients of the parameters not done in closed form
+        if call.output._version != call.version:
+            exact.update(id(p) for p in call.params.values())
+        for p in call.params.values():
+            responsible[id(p)].append(call)
+    for key, owners in responsible.items():
+        if any(a.contains(b) for a in owners for b in owners if a is not b):
+            exact.add(key)
+    calls = [c for c in calls if any(id(p) not in exact for p in c.params.values())]
+    deltas = torch.autograd.grad(loss * n, [c.output for c in calls], allow_unused=True) if calls else ()
+    parts: dict[int, list[Contribution]] = defaultdict(list)
     for call, delta in zip(calls, deltas, strict=True):
         delta = torch.zeros_like(call.output) if delta is None else delta.detach()
-        params = _module_params(call.module)
-        a = call.inputs[0]
-        if type(call.module) is nn.Linear and a.dim() == 2 and all(uses[id(p)] == 1 for p in params.values()):
-            delta_sq = delta.square().sum(1)
-            if "weight" in params:
-                name = names[id(params["weight"])]
-                sq_norms = sq_norms + a.square().sum(1) * delta_sq
-                gradient_sum[name] = delta.T @ a
+        for local, contribution in _contributions(call, delta).items():
+            if id(call.params[local]) not in exact:
+                parts[id(call.params[local])].append(contribution)
+    by_id = {id(p): p for p in model.parameters() if id(p) in names}
+    sq_norms = x.new_zeros(n, dtype=loss.dtype)
+    gradient_sum: dict[str, Tensor] = {}
+    for key, contributions in parts.items():
+        name = names[key]
+        target = out[name] if out is not None else None
+        sq, gradient_sum[name] = _statistics_of(contributions, by_id[key].detach(), n, budget, target)
+        sq_norms = sq_norms + sq
+    fallback = {names[key]: by_id[key] for key in exact}
+    if fallback:
+        size = max(1, budget // sum(p.numel() for p in fallback.values()))
+        for s, e in _blocks(n, size):
+            grads = model_gradients(model, loss_fn, x[s:e], y[s:e], fallback)
+            for name, g in grads.items():
+                sq_norms[s:e] += g.flatten(1).square().sum(1)
+                gradient_sum[name] = g.sum(0) + gradient_sum.get(name, 0)
                 if out is not None:
-                    torch.mul(delta[:, :, None], a[:, None, :], out=out[name])
-            if "bias" in params:
-                name = names[id(params["bias"])]
-                sq_norms = sq_norms + delta_sq
-                gradient_sum[name] = delta.sum(0)
-                if out is not None:
-                    out[name].copy_(delta)
-            continue
-        for local, grad in _call_gradients(call, delta).items():
-            name = names[id(params[local])]
-            gradients[name] = gradients[name] + grad if name in gradients else grad
-    for name, grad in gradients.items():
-        sq_norms = sq_norms + grad.flatten(1).square().sum(1)
-        gradient_sum[name] = grad.sum(0)
+                    out[name][s:e].copy_(g)
+    for key in by_id.keys() - parts.keys() - exact:  # trainable parameters the loss does not depend on
+        gradient_sum[names[key]] = torch.zeros_like(by_id[key])
         if out is not None:
-            out[name].copy_(grad)
-    by_name = {name: p for p in model.parameters() if (name := names.get(id(p))) is not None}
-    for name in by_name.keys() - gradient_sum.keys():  # trainable parameters the loss does not depend on
-        gradient_sum[name] = torch.zeros_like(by_name[name])
-        if out is not None:
-            out[name].zero_()
-    return LayerStatistics(sq_norms.detach(), gradient_sum)
+            out[names[key]].zero_()
+    return LayerStatistics(sq_norms.detach(), {k: v.detach() for k, v in gradient_sum.items()})

@@ -8,7 +8,8 @@ place that turns a seed into initial parameters (used by the engine and by refer
 - ``spec``: the protocol, registry and ``build_model``;
 - ``norm``: vmap-compatible (ghost) batch norm, ``GhostBatchNorm1d``/``GhostBatchNorm2d``;
 - ``mlp``: logistic regression, MLPs, Smith & Le's shallow net, Jastrzębski et al.'s BN-MLP;
-- ``conv``: VGG-11 (BN), CIFAR ResNets (ResNet-56), Wide-ResNets (WRN-16-4: BN, ghost BN, SkipInit).
+- ``conv``: VGG-11 (BN), CIFAR ResNets (ResNet-56), Wide-ResNets (WRN-16-4: BN, ghost BN, SkipInit);
+- ``transformer``: a small GPT-style language model with a tied head (the monitor's worked example).
 """
 
 from sgdnoise.models.conv import (
@@ -33,6 +34,7 @@ from sgdnoise.models.mlp import (
 )
 from sgdnoise.models.norm import GhostBatchNorm1d, GhostBatchNorm2d
 from sgdnoise.models.spec import ModelSpec, build_model, model_spec_from_dict, register_model_spec
+from sgdnoise.models.transformer import TinyTransformerLM, next_token_loss
 
 __all__ = [
     "INIT_SCHEMES",
@@ -45,6 +47,7 @@ __all__ = [
     "ModelSpec",
     "ResNet",
     "ResNetSpec",
+    "TinyTransformerLM",
     "VGGSpec",
     "WideResNet",
     "WideResNetSpec",
@@ -52,6 +55,7 @@ __all__ = [
     "jastrzebski_bn_mlp",
     "logistic_regression",
     "model_spec_from_dict",
+    "next_token_loss",
     "register_model_spec",
     "resnet56",
     "smith_le_shallow_net",

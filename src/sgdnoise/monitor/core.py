@@ -1,11 +1,18 @@
 """The noise and curvature monitor for a plain PyTorch training loop.
 
 Every ``every`` steps ``NoiseMonitor.step(x, y)`` records, on the current minibatch and at the current
-parameters: lr ε, batch size B, momentum m; the temperature T = ε/(B(1 − m)) (Smith, Elsen & De 2020 §3.3);
-the noise scale g = ε(N/B − 1)/(1 − m) (Smith & Le 2018 eq. 13, App. D); and the gradient noise scale
-B_simple = tr Σ/|G|² (McCandlish et al. 2018 eq. 2.8) from the unbiased one-minibatch estimators of
-``minibatch_gradient_noise``. Every ``curvature_every`` measurements it also records λ_max of the Hessian on a
-held batch (Lanczos) and ε/ε_crit, ε_eff/ε_crit with ε_crit = 2/λ_max (Smith, Elsen & De 2020 §3.1).
+parameters, the gradient noise scale B_simple = tr Σ/|G|² (McCandlish et al. 2018 eq. 2.8; optimizer-free)
+from the unbiased one-minibatch estimators of ``minibatch_gradient_noise``, with the batch size B. For
+sequence models (integer targets with a time axis) B and B_simple are also counted in tokens, as McCandlish
+et al. count them: B·T and B_simple·T for T tokens per example.
+
+* SGD with momentum m (``torch.optim.SGD`` or no optimizer): the temperature T = ε/(B(1 − m)) (Smith, Elsen &
+  De 2020 §3.3), the noise scale g = ε(N/B − 1)/(1 − m) (Smith & Le 2018 eq. 13, App. D) and, every
+  ``curvature_every`` measurements, λ_max of the Hessian on a held batch (Lanczos) with ε/ε_crit and
+  ε_eff/ε_crit, ε_crit = 2/λ_max (Smith, Elsen & De 2020 §3.1).
+* Adam/AdamW with (β₁, β₂, ε_adam): no temperature, g or ε/ε_crit (SGD quantities; the reason is recorded).
+  Instead the preconditioned sharpness λ_max(P⁻¹H), P = diag(√v̂ + ε_adam) with v̂ the optimizer's bias-
+  corrected second moment, against Adam's stability threshold (2 + 2β₁)/((1 − β₁)η) (Cohen et al. 2022).
 
 Smoothing: B_simple is the ratio of the window means of the last ``window`` per-measurement estimates of tr Σ
 and |G|² (the ratio of means, not the mean of ratios: McCandlish et al. App. A.1); its standard error is the
@@ -35,25 +42,77 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 
 @dataclass(frozen=True)
 class MonitorRecord:
-    """One measurement (None: not measured at this step, or undefined). See the module docstring."""
+    """One measurement (None: not measured at this step, or undefined). See the module docstring.
+
+    ``momentum`` is SGD's m, or β₁ for Adam. ``max_eigenvalue`` is λ_max(H) for SGD and λ_max(P⁻¹H) for Adam
+    (``preconditioned``); ``curvature_ratio`` is ε_eff/ε_crit for SGD and λ_max(P⁻¹H) over Adam's threshold
+    ``stability_threshold``. ``absent`` says why SGD's quantities are not reported.
+    """
 
     step: int
+    optimizer: str
     lr: float
     batch_size: int
+    tokens_per_example: int
     momentum: float
-    temperature: float
+    temperature: float | None
     noise_scale: float | None
     grad_sq_norm: float
     covariance_trace: float
     noise_scale_simple: float | None
     noise_scale_simple_stderr: float | None
+    noise_scale_simple_tokens: float | None
     window: int
     max_eigenvalue: float | None
     max_eigenvalue_step: int | None
+    preconditioned: bool
     lr_over_critical: float | None
     effective_lr_over_critical: float | None
+    stability_threshold: float | None
+    curvature_ratio: float | None
+    absent: str | None
     regime: str
     verdict: str
+
+
+_ADAM_ABSENT = (
+    "temperature, g and ε/ε_crit are SGD quantities: Adam's step is preconditioned by √v̂ + ε, so its stability "
+    "is λ_max(P⁻¹H) against (2 + 2β₁)/((1 − β₁)η) (Cohen et al. 2022)"
+)
+
+
+def _optimizer_kind(optimizer: torch.optim.Optimizer | None) -> str:
+    """ "SGD" or "Adam"/"AdamW"; TypeError for an optimizer whose noise and stability the monitor cannot state."""
+    if optimizer is None or isinstance(optimizer, torch.optim.SGD):
+        return "SGD"
+    if isinstance(optimizer, torch.optim.AdamW):
+        return "AdamW"
+    if isinstance(optimizer, torch.optim.Adam):
+        return "Adam"
+    raise TypeError(
+        f"NoiseMonitor knows torch.optim.SGD, Adam and AdamW, not {type(optimizer).__name__}: pass one of those, "
+        "or no optimizer and lr=/momentum= to step() for SGD's quantities"
+    )
+
+
+def adam_preconditioner(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Tensor] | None:
+    """Adam's diagonal P = √v̂ + ε per trainable parameter, v̂ = v/(1 − β₂^t) (``max_exp_avg_sq`` with amsgrad),
+    from the optimizer's state; None before its first step."""
+    groups = {id(p): group for group in optimizer.param_groups for p in group["params"]}
+    diagonal: dict[str, Tensor] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        state = optimizer.state.get(p, {})
+        if "exp_avg_sq" not in state:
+            if not optimizer.state:
+                return None
+            raise ValueError(f"the optimizer holds no Adam state for the trainable parameter {name!r}")
+        group = groups[id(p)]
+        second = state["max_exp_avg_sq"] if group.get("amsgrad") else state["exp_avg_sq"]
+        corrected = second / (1 - group["betas"][1] ** float(state["step"]))
+        diagonal[name] = (corrected.sqrt() + group["eps"]).detach()
+    return diagonal
 
 
 def _ratio_with_stderr(numerators: list[float], denominators: list[float]) -> tuple[float | None, float | None]:
@@ -76,8 +135,11 @@ class NoiseMonitor:
     """Noise and curvature monitor: call ``step(x, y)`` once per optimiser step, after ``optimizer.step()``.
 
     ``model``/``loss_fn``: the trained model and its MEAN-reduced loss. ``train_size`` N (None: no noise scale
-    g). ``optimizer``: read lr and momentum from its first parameter group (torch.optim.SGD: heavy-ball momentum
-    with dampening 0 is the papers' m), unless ``step`` is given them. ``held_batch``: (x, y) for λ_max
+    g). ``optimizer``: read lr and momentum (β₁ for Adam) from its first parameter group (torch.optim.SGD:
+    heavy-ball momentum with dampening 0 is the papers' m), unless ``step`` is given them; torch.optim.Adam and
+    AdamW switch the curvature reading to the preconditioned one (module docstring), any other optimizer is a
+    TypeError. ``tokens_per_example``: T for counting batches in tokens (None: the size of one example's
+    targets when they are integers with a time axis, else 1). ``held_batch``: (x, y) for λ_max
     (default: a copy of the first minibatch seen). ``log_path``: ``.jsonl`` or ``.csv``, one row per
     measurement, appended. Regime thresholds: noise-dominated if B ≤ ``noise_fraction``·B_simple and
     ε_eff/ε_crit < ``curvature_fraction``; curvature-dominated if ε_eff/ε_crit ≥ ``curvature_fraction``.
@@ -92,6 +154,7 @@ class NoiseMonitor:
         *,
         train_size: int | None = None,
         optimizer: torch.optim.Optimizer | None = None,
+        tokens_per_example: int | None = None,
         every: int = 50,
         curvature_every: int = 40,
         window: int = 20,
@@ -110,7 +173,11 @@ class NoiseMonitor:
             raise ValueError(f"train_size must be an integer >= 2 or None, got {train_size!r}")
         if log_path is not None and Path(log_path).suffix not in (".jsonl", ".csv"):
             raise ValueError(f"log_path must end in .jsonl or .csv, got {str(log_path)!r}")
+        if tokens_per_example is not None and (not isinstance(tokens_per_example, int) or tokens_per_example < 1):
+            raise ValueError(f"tokens_per_example must be a positive integer or None, got {tokens_per_example!r}")
+        self.kind = _optimizer_kind(optimizer)
         self.model, self.loss_fn, self.train_size, self.optimizer = model, loss_fn, train_size, optimizer
+        self.tokens_per_example = tokens_per_example
         self.every, self.curvature_every, self.window = every, curvature_every, window
         self.curvature_tol, self.train_mode = curvature_tol, train_mode
         self.noise_fraction, self.curvature_fraction = noise_fraction, curvature_fraction
@@ -128,8 +195,33 @@ class NoiseMonitor:
         lr = group.get("lr") if lr is None else lr
         if lr is None:
             raise ValueError("the monitor needs the learning rate: pass optimizer= to NoiseMonitor or lr= to step()")
-        momentum = group.get("momentum", 0.0) if momentum is None else momentum
+        if momentum is None:
+            momentum = group["betas"][0] if self.kind != "SGD" else group.get("momentum", 0.0)
         return float(lr), float(momentum)
+
+    def _tokens(self, y: Tensor) -> int:
+        if self.tokens_per_example is None:
+            sequence = not (y.is_floating_point() or y.is_complex()) and y.dim() >= 2
+            self.tokens_per_example = int(y[0].numel()) if sequence else 1
+        return self.tokens_per_example
+
+    def _measure_curvature(self, lr: float, momentum: float) -> None:
+        """λ_max(H) (SGD) or λ_max(P⁻¹H) (Adam) on the held batch, stored with the step."""
+        preconditioner = None
+        if self.kind != "SGD":
+            preconditioner = adam_preconditioner(self.model, self.optimizer)
+            if preconditioner is None:  # before Adam's first step there is no P
+                return
+        result = hessian_eigenvalues(
+            self.model,
+            self.loss_fn,
+            self.held_batch,
+            k=1,
+            tol=self.curvature_tol,
+            train_mode=self.train_mode,
+            preconditioner=preconditioner,
+        )
+        self._max_eigenvalue = (float(result.eigenvalues[0]), self.steps)
 
     def step(
         self, x: Tensor, y: Tensor, *, lr: float | None = None, momentum: float | None = None
@@ -149,62 +241,93 @@ class NoiseMonitor:
                 self.model, self.loss_fn, x, y, train_size=self.train_size, train_mode=self.train_mode
             )
             if len(self.records) % self.curvature_every == 0:
-                result = hessian_eigenvalues(
-                    self.model, self.loss_fn, self.held_batch, k=1, tol=self.curvature_tol, train_mode=self.train_mode
-                )
-                self._max_eigenvalue = (float(result.eigenvalues[0]), self.steps)
+                self._measure_curvature(lr, momentum)
         self._grad_sq.append(estimate.mean_grad_sq_norm)
         self._cov_trace.append(estimate.covariance_trace)
-        record = self._record(lr, batch, momentum, estimate.mean_grad_sq_norm, estimate.covariance_trace)
+        record = self._record(
+            lr, batch, self._tokens(y), momentum, estimate.mean_grad_sq_norm, estimate.covariance_trace
+        )
         self.records.append(record)
         if self.log_path is not None:
             self._append_log(record)
         return record
 
-    def _record(self, lr: float, batch: int, momentum: float, grad_sq: float, cov_trace: float) -> MonitorRecord:
+    def _record(
+        self, lr: float, batch: int, tokens: int, momentum: float, grad_sq: float, cov_trace: float
+    ) -> MonitorRecord:
         b_simple, b_simple_err = _ratio_with_stderr(list(self._cov_trace), list(self._grad_sq))
         lam, lam_step = self._max_eigenvalue if self._max_eigenvalue is not None else (None, None)
-        ratio = eff_ratio = None
-        if lam is not None and lam > 0:
+        sgd = self.kind == "SGD"
+        ratio = eff_ratio = threshold = curvature_ratio = None
+        if not sgd:
+            threshold = float(theory.adam_stability_threshold(lr, momentum))
+            curvature_ratio = lam / threshold if lam is not None else None
+        elif lam is not None and lam > 0:
             crit = float(theory.critical_learning_rate(lam))
             ratio, eff_ratio = lr / crit, float(theory.effective_learning_rate(lr, momentum)) / crit
-        regime, verdict = self._verdict(batch, b_simple, b_simple_err, eff_ratio, lam_step)
+            curvature_ratio = eff_ratio
+        regime, verdict = self._verdict(batch, tokens, b_simple, b_simple_err, curvature_ratio, threshold, lam_step)
         return MonitorRecord(
             step=self.steps,
+            optimizer=self.kind,
             lr=lr,
             batch_size=batch,
+            tokens_per_example=tokens,
             momentum=momentum,
-            temperature=float(theory.temperature(lr, batch, momentum)),
-            noise_scale=float(theory.noise_scale(lr, batch, self.train_size, momentum)) if self.train_size else None,
+            temperature=float(theory.temperature(lr, batch, momentum)) if sgd else None,
+            noise_scale=(
+                float(theory.noise_scale(lr, batch, self.train_size, momentum)) if sgd and self.train_size else None
+            ),
             grad_sq_norm=grad_sq,
             covariance_trace=cov_trace,
             noise_scale_simple=b_simple,
             noise_scale_simple_stderr=b_simple_err,
+            noise_scale_simple_tokens=b_simple * tokens if b_simple is not None else None,
             window=len(self._grad_sq),
             max_eigenvalue=lam,
             max_eigenvalue_step=lam_step,
+            preconditioned=not sgd,
             lr_over_critical=ratio,
             effective_lr_over_critical=eff_ratio,
+            stability_threshold=threshold,
+            curvature_ratio=curvature_ratio,
+            absent=None if sgd else _ADAM_ABSENT,
             regime=regime,
             verdict=verdict,
         )
 
     def _verdict(
-        self, batch: int, b_simple: float | None, err: float | None, eff_ratio: float | None, lam_step: int | None
+        self,
+        batch: int,
+        tokens: int,
+        b_simple: float | None,
+        err: float | None,
+        curvature_ratio: float | None,
+        threshold: float | None,
+        lam_step: int | None,
     ) -> tuple[str, str]:
-        """Regime of Smith, Elsen & De 2020 §3.2–3.3 and what the call rests on."""
+        """Regime of Smith, Elsen & De 2020 §3.2–3.3 (for Adam: Cohen et al. 2022's edge of stability) and what
+        the call rests on."""
         b_text = "B_simple undefined (|G|² estimate ≤ 0)"
         if b_simple is not None:
-            b_text = f"B={batch} vs B_simple={b_simple:.3g}" + (f"±{err:.2g}" if err is not None else "")
+            unit = " tokens" if tokens > 1 else ""
+            b_text = f"B={batch * tokens}{unit} vs B_simple={b_simple * tokens:.3g}{unit}"
+            b_text += f"±{err * tokens:.2g}" if err is not None else ""
             b_text += f" (mean of {len(self._grad_sq)} minibatch estimates)"
-        c_text = "no λ_max yet"
-        if eff_ratio is not None:
-            c_text = f"ε_eff/ε_crit={eff_ratio:.3g} (λ_max on the held batch at step {lam_step})"
+        c_text = "no λ_max yet" if self.kind == "SGD" else "no λ_max(P⁻¹H) yet (needs Adam's state)"
+        if curvature_ratio is not None and threshold is not None:
+            c_text = (
+                f"λ_max(P⁻¹H)/threshold={curvature_ratio:.3g} (Adam's threshold (2+2β₁)/((1−β₁)η)={threshold:.3g}; "
+                f"held batch at step {lam_step})"
+            )
+        elif curvature_ratio is not None:
+            c_text = f"ε_eff/ε_crit={curvature_ratio:.3g} (λ_max on the held batch at step {lam_step})"
         elif lam_step is not None:
             c_text = f"λ_max ≤ 0 at step {lam_step}: no curvature constraint"
         basis = f"{b_text}; {c_text}"
-        if eff_ratio is not None and eff_ratio >= self.curvature_fraction:
-            return "curvature-dominated", f"curvature-dominated: ε near ε_crit, larger batches will not help ({basis})"
+        if curvature_ratio is not None and curvature_ratio >= self.curvature_fraction:
+            where = "ε near ε_crit" if threshold is None else "Adam near its edge of stability"
+            return "curvature-dominated", f"curvature-dominated: {where}, larger batches will not help ({basis})"
         if b_simple is not None and batch <= self.noise_fraction * b_simple:
             return "noise-dominated", f"noise-dominated: B well below B_simple, ε ∝ B scaling is safe ({basis})"
         return "intermediate", f"neither regime clearly ({basis})"
@@ -244,7 +367,8 @@ class NoiseMonitor:
         self.held_batch = state["held_batch"]
 
     def plot(self, path: str | Path) -> Path:
-        """Temperature and noise scale, B_simple (±1 s.e.) against B, and ε_eff/ε_crit, against the step."""
+        """Against the step: temperature and noise scale (SGD) or λ_max(P⁻¹H) and Adam's threshold; B_simple
+        (±1 s.e.) against B, in tokens for sequence models; ε_eff/ε_crit (SGD) or λ_max(P⁻¹H)/threshold (Adam)."""
         import matplotlib.pyplot as plt
 
         from sgdnoise.plots import save
@@ -257,19 +381,29 @@ class NoiseMonitor:
 
         steps = column("step")
         fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
-        axes[0].plot(steps, column("temperature"), label="temperature ε/(B(1−m))")
-        if self.train_size is not None:
-            axes[0].plot(steps, column("noise_scale"), label="noise scale ε(N/B−1)/(1−m)")
+        if self.kind == "SGD":
+            axes[0].plot(steps, column("temperature"), label="temperature ε/(B(1−m))")
+            if self.train_size is not None:
+                axes[0].plot(steps, column("noise_scale"), label="noise scale ε(N/B−1)/(1−m)")
+        else:
+            axes[0].plot(steps, column("max_eigenvalue"), "o-", label="λ_max(P⁻¹H), P = diag(√v̂ + ε)")
+            axes[0].plot(steps, column("stability_threshold"), "k--", label="Adam's threshold (2+2β₁)/((1−β₁)η)")
         axes[0].set_yscale("log")
-        b, err = column("noise_scale_simple"), column("noise_scale_simple_stderr")
-        axes[1].plot(steps, b, label="B_simple = tr Σ/|G|²")
+        tokens = [r.tokens_per_example for r in self.records]
+        unit = " (tokens)" if max(tokens) > 1 else ""
+        b = [v * t for v, t in zip(column("noise_scale_simple"), tokens, strict=True)]
+        err = [e * t for e, t in zip(column("noise_scale_simple_stderr"), tokens, strict=True)]
+        axes[1].plot(steps, b, label=f"B_simple = tr Σ/|G|²{unit}")
         axes[1].fill_between(
             steps, [v - e for v, e in zip(b, err, strict=True)], [v + e for v, e in zip(b, err, strict=True)], alpha=0.2
         )
-        axes[1].plot(steps, column("batch_size"), "k--", label="batch size B")
+        batch = [r.batch_size * t for r, t in zip(self.records, tokens, strict=True)]
+        axes[1].plot(steps, batch, "k--", label=f"batch size B{unit}")
         axes[1].set_yscale("log")
-        axes[2].plot(steps, column("effective_lr_over_critical"), "o-", label="ε_eff/ε_crit")
+        label = "ε_eff/ε_crit" if self.kind == "SGD" else "λ_max(P⁻¹H) / Adam's threshold"
+        axes[2].plot(steps, column("curvature_ratio"), "o-", label=label)
         axes[2].axhline(self.curvature_fraction, color="gray", linestyle=":", label="curvature threshold")
+        axes[2].set_yscale("log")
         for ax in axes:
             ax.set_xlabel("step")
             ax.legend(fontsize=8)

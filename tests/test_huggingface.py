@@ -1,0 +1,62 @@
+"""A Hugging Face model built from a config (no download): GPT-2 with its tied head, dict outputs and both
+attention implementations, through the instruments and the monitor, against brute force in float64."""
+
+import pytest
+import torch
+from architectures import exact_hessian, loop_gradients
+from torch.nn import functional as F
+
+from sgdnoise.instruments import gradient_noise, hessian_eigenvalues, per_example_gradient_norms, per_example_gradients
+from sgdnoise.monitor import NoiseMonitor
+
+transformers = pytest.importorskip("transformers")
+
+
+def lm_loss(outputs, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(outputs.logits.flatten(0, 1), targets.flatten())
+
+
+def gpt2(attention: str, n: int = 6):
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        vocab_size=13, n_positions=8, n_embd=4, n_layer=2, n_head=2, attn_implementation=attention
+    )
+    model = transformers.GPT2LMHeadModel(config).double().eval()
+    assert model.config._attn_implementation == attention
+    assert model.lm_head.weight is model.transformer.wte.weight  # the head is tied to the embedding
+    tokens = torch.randint(0, 13, (n, 6), generator=torch.Generator().manual_seed(1))
+    return model, tokens[:, :-1], tokens[:, 1:]
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_instruments_on_a_config_built_gpt2_are_exact(attention):
+    model, x, y = gpt2(attention)
+    expected = loop_gradients(model, lm_loss, x, y)
+    torch.testing.assert_close(per_example_gradients(model, lm_loss, (x, y)), expected, rtol=1e-10, atol=1e-12)
+    sq = per_example_gradient_norms(model, lm_loss, (x, y), squared=True)
+    torch.testing.assert_close(sq, expected.square().sum(1), rtol=1e-10, atol=0)
+    mean = expected.mean(0)
+    b_simple = float((expected - mean).square().sum() / (x.shape[0] - 1) / mean.square().sum())
+    assert gradient_noise(model, lm_loss, (x, y), 2).noise_scale_simple == pytest.approx(b_simple, rel=1e-10)
+    exact = torch.linalg.eigvalsh(exact_hessian(model, lm_loss, x, y)).flip(0)[:2]
+    result = hessian_eigenvalues(model, lm_loss, (x, y), k=2, tol=1e-9)
+    torch.testing.assert_close(result.eigenvalues, exact, rtol=1e-8, atol=1e-10)
+
+
+def test_monitor_on_gpt2_with_adamw():
+    model, x, y = gpt2("sdpa")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    monitor = NoiseMonitor(model, lm_loss, train_size=6, optimizer=optimizer, every=1, curvature_every=1)
+    for _ in range(2):
+        optimizer.zero_grad()
+        lm_loss(model(x), y).backward()
+        optimizer.step()
+        record = monitor.step(x, y)
+    assert record.optimizer == "AdamW" and record.tokens_per_example == 5 and record.max_eigenvalue > 0
+    assert record.curvature_ratio == pytest.approx(record.max_eigenvalue * 1e-3 / 38)
+    assert "tokens" in record.verdict and "nan" not in record.verdict
