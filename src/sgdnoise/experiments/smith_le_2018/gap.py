@@ -19,12 +19,14 @@ from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Ver
 from sgdnoise.experiments.smith_le_2018.sgd import (
     CALIBRATED,
     CHANCE_ACCURACY,
+    CROSS_ENTROPY_MARGIN,
     Curve,
     SGDSweepSpec,
     SweepData,
     Swept,
     cross_entropy_rise,
     effect_verdict,
+    finite_mean,
     gap_figure,
     paper,
     seed_values,
@@ -53,7 +55,7 @@ def compare_batches(
             raise NotEnoughData("no curve was run")
         curve, batch_sizes = data["curves"][curve_index], data["batch_sizes"]
         small, full = (seed_values(curve, b, batch_sizes, metric) for b in (SMALL_BATCH, FULL_BATCH))
-        value = {f"B{SMALL_BATCH}": float(np.nanmean(small)), f"B{FULL_BATCH}": float(np.nanmean(full))}
+        value = {f"B{SMALL_BATCH}": finite_mean(small), f"B{FULL_BATCH}": finite_mean(full)}
         return effect_verdict(directional_effect(small, full, direction=direction), value)
 
     return check
@@ -61,14 +63,18 @@ def compare_batches(
 
 def cross_entropy_rises(curve_index: int) -> Callable[[SweepData], Verdict]:
     """Check: at both batch sizes the test cross-entropy ends above its minimum (``cross_entropy_rise``:
-    final minus the value at the minimum of the mean curve, per seed; Welch's interval above zero)."""
+    final minus the value at the minimum of the mean curve, per seed; Welch's interval above zero, and a
+    rise inside ±CROSS_ENTROPY_MARGIN fails)."""
 
     def check(data: SweepData) -> Verdict:
         if not data["curves"]:
             raise NotEnoughData("no curve was run")
         curve = data["curves"][curve_index]
         rises = {b: cross_entropy_rise(curve, b) for b in (SMALL_BATCH, FULL_BATCH)}
-        effects = {b: directional_effect(rise, np.zeros(rise.size), direction=1) for b, (rise, _) in rises.items()}
+        effects = {
+            b: directional_effect(rise, np.zeros(rise.size), direction=1, margin=CROSS_ENTROPY_MARGIN)
+            for b, (rise, _) in rises.items()
+        }
         outcomes = {e.outcome for e in effects.values()}
         outcome = "holds" if outcomes == {"holds"} else "fails" if "fails" in outcomes else "inconclusive"
         value = {
@@ -108,8 +114,9 @@ GAP_TEST = seed_test("final test accuracy", "accuracy(SMALL_BATCH) > accuracy(FU
 RISE_TEST = ClaimTest(
     "per seed, final test cross-entropy minus its value at the step where the mean-over-seeds curve is lowest, at "
     f"B = {SMALL_BATCH} and B = {FULL_BATCH}",
-    "Welch's 95% interval above zero at both batch sizes (fails if below at either; else inconclusive)",
-    {"SMALL_BATCH": SMALL_BATCH, "FULL_BATCH": FULL_BATCH},
+    "Welch's 95% interval above zero at both batch sizes; fails if it lies below zero or inside "
+    "±CROSS_ENTROPY_MARGIN at either; else (or with fewer than 3 seeds) inconclusive",
+    {"SMALL_BATCH": SMALL_BATCH, "FULL_BATCH": FULL_BATCH, "CROSS_ENTROPY_MARGIN": CROSS_ENTROPY_MARGIN},
 )
 
 CLAIMS = (

@@ -55,6 +55,7 @@ from sgdnoise.experiments.smith_le_2018.sgd import (
     PARAMETERISATION_WHY,
     Parameterisation,
     effect_verdict,
+    finite_mean,
 )
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.models import smith_le_shallow_net
@@ -397,8 +398,8 @@ def check_test_accuracy_increases(data: LargeBatchData) -> Verdict:
         for key in ("final", "initial")
     )
     value = {
-        "test_accuracy_initial": float(np.nanmean(initial)) if initial.size else None,
-        "test_accuracy_final": float(np.nanmean(final)) if final.size else None,
+        "test_accuracy_initial": finite_mean(initial),
+        "test_accuracy_final": finite_mean(final),
         "B_initial": data["initial"]["batch_size"],
         "B_final": data["final"]["batch_size"],
     }

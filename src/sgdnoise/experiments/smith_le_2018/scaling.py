@@ -32,6 +32,7 @@ from sgdnoise.experiments.smith_le_2018.sgd import (
     accuracy_matrix,
     effect_verdict,
     final_accuracy_panel,
+    finite_mean,
     run_mask,
     seed_values,
     settings,
@@ -96,7 +97,7 @@ def compare_curves(
     value = {
         "x": [data["curves"][a]["x"], data["curves"][b]["x"]],
         "B_opt": [data["scaling"]["optima"][i]["value"] for i in (a, b)],
-        "means": [float(np.nanmean(first)), float(np.nanmean(second))],
+        "means": [finite_mean(first), finite_mean(second)],
     }
     return effect_verdict(directional_effect(first, second, direction=direction), value)
 

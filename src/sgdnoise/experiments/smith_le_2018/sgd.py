@@ -81,6 +81,9 @@ EPSILON_MAPPING = "docs/epsilon-mapping.md"  # the measurements behind lr = 0.1�
 STORE_NAMESPACE = "smith-le-sgd"
 FAIL_ACCURACY = 0.5  # "fails to train": final test accuracy below this (chance is 0.1)
 CHANCE_ACCURACY = 0.1  # a diverged run's score in final_accuracy (10 classes)
+# a change of the test cross-entropy after its minimum smaller than this (nats) counts as none: the project's
+# margin (≈ 5% of its level, 0.3–0.5 here; the paper gives none), for Fig. 3b "increasing" and App. B "does not degrade"
+CROSS_ENTROPY_MARGIN = 0.02
 PAPER_B_GRID = (1, 3, 10, 30, 100, 300, 1000)
 # a run of seconds on the synthetic stand-in (the conformance suite's smoke run; per figure a few more fields)
 TINY: dict[str, Any] = {
@@ -475,6 +478,12 @@ def final_accuracy(curve: Curve, batch_size: int, batch_sizes: Sequence[int]) ->
     if not np.isfinite(column).any():
         raise NotEnoughData(f"batch size {batch_size} was not run on curve {curve['label']!r}")
     return float(np.nanmean(column))
+
+
+def finite_mean(values: np.ndarray) -> float | None:
+    """The mean of the finite values (None when there is none)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else None
 
 
 def effect_verdict(effect: Difference, value: Mapping[str, Any], note: str = "") -> Verdict:
