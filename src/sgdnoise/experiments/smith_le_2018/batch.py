@@ -40,6 +40,7 @@ from sgdnoise.experiments.smith_le_2018.sgd import (
     settings,
     sweep_data,
 )
+from sgdnoise.experiments.smith_le_2018.verdicts import joint_verdict
 
 SMALL_BATCH_LIMIT = 10  # Fig. 4: "the model cannot train when the batch size B ≲ 10"
 CALIBRATION_TARGET_B = 30  # the optimum lr = 0.1·ε was chosen to give (docs/epsilon-mapping.md §2)
@@ -109,9 +110,7 @@ def check_small_batches_fail(data: SweepData) -> Verdict:
         accuracy = seed_values(curve, b, batch_sizes)
         effects[str(b)] = directional_effect(accuracy, np.full(accuracy.size, FAIL_ACCURACY), direction=-1)
     value = {b: {"accuracy": e.difference + FAIL_ACCURACY, "interval": [e.low, e.high]} for b, e in effects.items()}
-    outcomes = {e.outcome for e in effects.values()}
-    outcome = "fails" if "fails" in outcomes else "inconclusive" if "inconclusive" in outcomes else "holds"
-    return Verdict(outcome, value, "; ".join(f"B = {b}: {e.describe()}, {e.reason}" for b, e in effects.items()))
+    return joint_verdict(effects, value, "B = {}")
 
 
 def check_calibration(data: BatchData) -> Verdict:

@@ -33,6 +33,7 @@ from sgdnoise.analysis import effects
 from sgdnoise.data import TaskData, load_mnist, mnist01_task, synthetic_task
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
 from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Provenance, Verdict
+from sgdnoise.experiments.smith_le_2018.verdicts import joint_verdict
 from sgdnoise.instruments import evidence as ev
 from sgdnoise.runtime import torch_threads
 
@@ -257,32 +258,25 @@ def check_evidence_curve_shape(dataset: str, data: EvidenceData) -> Verdict:
         "negative_at_minimum": effects.directional_effect(per_seed[:, lowest], zeros, direction=-1),
         "zero_at_strongest": effects.equivalence(per_example[:, -1], zeros, margin=ZERO_EVIDENCE_PER_EXAMPLE),
     }
-    outcomes = {name: part.outcome for name, part in parts.items()}
-    interior = 0 < lowest < lambdas.size - 1
-    if not interior or "fails" in outcomes.values():
-        outcome = "fails"
-    else:
-        outcome = "holds" if set(outcomes.values()) == {"holds"} else "inconclusive"
     value = {
         "E_at_weakest": float(per_seed[:, 0].mean()),
         "lambda_of_minimum": float(lambdas[lowest]),
         "E_at_minimum": float(per_seed[:, lowest].mean()),
         "E_per_example_at_strongest": float(per_example[:, -1].mean()),
-        "parts": outcomes,
     }
-    notes = [f"{name}: {part.describe()}, {part.reason}" for name, part in parts.items()]
-    if not interior:
-        notes.insert(0, f"the mean E is lowest at the end of the λ grid (λ = {lambdas[lowest]:g})")
-    return Verdict(outcome, value, "; ".join(notes))
+    verdict = joint_verdict(parts, value | {"parts": part_outcomes(parts)})
+    if 0 < lowest < lambdas.size - 1:
+        return verdict
+    return Verdict(
+        "fails",
+        verdict.value,
+        f"the mean E is lowest at the end of the λ grid (λ = {lambdas[lowest]:g}); {verdict.reason}",
+    )
 
 
-def _all_parts(parts: Mapping[str, effects.Difference], value: dict[str, Any]) -> Verdict:
-    """Holds when every part holds, fails when one fails, else inconclusive; the parts' intervals as the note."""
-    outcomes = {name: part.outcome for name, part in parts.items()}
-    kinds = set(outcomes.values())
-    outcome = "holds" if kinds == {"holds"} else "fails" if "fails" in kinds else "inconclusive"
-    note = "; ".join(f"{name}: {part.describe()}, {part.reason}" for name, part in parts.items())
-    return Verdict(outcome, {**value, "parts": outcomes}, note)
+def part_outcomes(parts: Mapping[str, effects.Difference]) -> dict[str, str]:
+    """Each part's outcome, by name (for the claim's value)."""
+    return {name: part.outcome for name, part in parts.items()}
 
 
 def check_random_test_ce(dataset: str, data: EvidenceData) -> Verdict:
@@ -294,9 +288,8 @@ def check_random_test_ce(dataset: str, data: EvidenceData) -> Verdict:
         "above_ln2_at_weakest": effects.directional_effect(test_ce[:, 0], ln2, direction=1),
         "ln2_at_strongest": effects.equivalence(test_ce[:, -1], ln2, margin=LN2_MARGIN),
     }
-    return _all_parts(
-        parts, {"test_ce_weakest": float(test_ce[:, 0].mean()), "test_ce_strongest": float(test_ce[:, -1].mean())}
-    )
+    value = {"test_ce_weakest": float(test_ce[:, 0].mean()), "test_ce_strongest": float(test_ce[:, -1].mean())}
+    return joint_verdict(parts, value | {"parts": part_outcomes(parts)})
 
 
 def check_informative_test_ce(dataset: str, data: EvidenceData) -> Verdict:
@@ -314,7 +307,7 @@ def check_informative_test_ce(dataset: str, data: EvidenceData) -> Verdict:
         "test_ce_minimum": float(test_ce[:, lowest].mean()),
         "test_ce_strongest": float(test_ce[:, -1].mean()),
     }
-    return _all_parts(parts, value)
+    return joint_verdict(parts, value | {"parts": part_outcomes(parts)})
 
 
 def check_evidence_positive_weak(dataset: str, data: EvidenceData) -> Verdict:

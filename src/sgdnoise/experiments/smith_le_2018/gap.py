@@ -25,14 +25,13 @@ from sgdnoise.experiments.smith_le_2018.sgd import (
     SweepData,
     Swept,
     cross_entropy_rise,
-    effect_verdict,
-    finite_mean,
     gap_figure,
     paper,
     seed_values,
     settings,
     sweep_data,
 )
+from sgdnoise.experiments.smith_le_2018.verdicts import effect_verdict, finite_mean, joint_verdict
 
 SMALL_BATCH = 30  # the paper's small batch
 FULL_BATCH = 1000  # the paper's full batch (N = 1000)
@@ -75,13 +74,11 @@ def cross_entropy_rises(curve_index: int) -> Callable[[SweepData], Verdict]:
             b: directional_effect(rise, np.zeros(rise.size), direction=1, margin=CROSS_ENTROPY_MARGIN)
             for b, (rise, _) in rises.items()
         }
-        outcomes = {e.outcome for e in effects.values()}
-        outcome = "holds" if outcomes == {"holds"} else "fails" if "fails" in outcomes else "inconclusive"
         value = {
             f"B{b}": {"rise": e.difference, "interval": [e.low, e.high], "argmin_step": rises[b][1]}
             for b, e in effects.items()
         }
-        return Verdict(outcome, value, "; ".join(f"B = {b}: {e.describe()}, {e.reason}" for b, e in effects.items()))
+        return joint_verdict(effects, value, "B = {}")
 
     return check
 

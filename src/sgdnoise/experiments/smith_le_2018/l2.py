@@ -32,11 +32,10 @@ from sgdnoise.experiments.smith_le_2018.sgd import (
     SGDSweepSpec,
     SweepData,
     cross_entropy_rise,
-    effect_verdict,
-    finite_mean,
     paper,
     seed_values,
 )
+from sgdnoise.experiments.smith_le_2018.verdicts import effect_verdict, finite_mean, joint_verdict
 
 # Fig. 8: "similar performance at long times" — the paper gives no number; the project's margin, 1 accuracy
 # point (fixed before any regularised run was compared; the unregularised gap at quick scale is ≈ 1.8 points)
@@ -95,10 +94,8 @@ def check_cross_entropy_does_not_degrade(data: SweepData) -> Verdict:
     for b in (SMALL_BATCH, FULL_BATCH):
         rise, _ = cross_entropy_rise(regularised, b)
         effects[b] = equivalence(rise, np.zeros(rise.size), margin=CROSS_ENTROPY_MARGIN)
-    outcomes = {e.outcome for e in effects.values()}
-    outcome = "holds" if outcomes == {"holds"} else "fails" if "fails" in outcomes else "inconclusive"
     value = {f"B{b}": {"rise": e.difference, "interval": [e.low, e.high]} for b, e in effects.items()}
-    return Verdict(outcome, value, "; ".join(f"B = {b}: {e.describe()}, {e.reason}" for b, e in effects.items()))
+    return joint_verdict(effects, value, "B = {}")
 
 
 _APP_B = "App. B, Fig. 8"

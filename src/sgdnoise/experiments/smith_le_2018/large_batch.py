@@ -54,9 +54,8 @@ from sgdnoise.experiments.smith_le_2018.sgd import (
     LR_PER_EPSILON,
     PARAMETERISATION_WHY,
     Parameterisation,
-    effect_verdict,
-    finite_mean,
 )
+from sgdnoise.experiments.smith_le_2018.verdicts import effect_verdict, finite_mean
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.models import smith_le_shallow_net
 from sgdnoise.results import canonical_json

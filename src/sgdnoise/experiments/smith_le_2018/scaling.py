@@ -30,14 +30,13 @@ from sgdnoise.experiments.smith_le_2018.sgd import (
     SweepData,
     Swept,
     accuracy_matrix,
-    effect_verdict,
     final_accuracy_panel,
-    finite_mean,
     run_mask,
     seed_values,
     settings,
     sweep_data,
 )
+from sgdnoise.experiments.smith_le_2018.verdicts import effect_verdict, finite_mean
 
 # Fig. 5-7: B_opt ∝ x^k with k in [EXPONENT_MIN, EXPONENT_MAX]; and, a claim of its own at both scales, the
 # paper's k = PAPER_EXPONENT inside the bootstrap CI (once a spec field, on at paper scale only)

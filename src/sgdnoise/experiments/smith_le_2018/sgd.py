@@ -39,8 +39,8 @@ experiments share a store: ``smith-le-l2``'s unregularised runs are exactly ``sm
 (copy ``runs/smith-le-gap/store.sqlite`` into ``runs/smith-le-l2/`` before running it to reuse them).
 
 Quick scale (each a few minutes on a quiet 2-core machine): 1000 updates at ε = 1 instead of 10⁴
-(the B = 30 vs full-batch gap is complete by then, docs/epsilon-mapping.md §5), 2 seeds, and reduced
-grids (see each figure's module).
+(the B = 30 vs full-batch gap is complete by then, docs/epsilon-mapping.md §5), 3 seeds (the fewest a
+verdict over seeds takes, analysis.effects.MIN_SEEDS), and reduced grids (see each figure's module).
 """
 
 from __future__ import annotations
@@ -56,11 +56,10 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from sgdnoise import analysis, plots
-from sgdnoise.analysis.effects import Difference
 from sgdnoise.data import TaskData, mnist_standin_task, smith_le_mnist_task
 from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import RunContext
-from sgdnoise.experiments.claims import NotEnoughData, Provenance, Verdict
+from sgdnoise.experiments.claims import NotEnoughData, Provenance
 from sgdnoise.experiments.grid import GridResults, mean_std, nullable
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.models import smith_le_shallow_net
@@ -478,24 +477,6 @@ def final_accuracy(curve: Curve, batch_size: int, batch_sizes: Sequence[int]) ->
     if not np.isfinite(column).any():
         raise NotEnoughData(f"batch size {batch_size} was not run on curve {curve['label']!r}")
     return float(np.nanmean(column))
-
-
-def finite_mean(values: np.ndarray) -> float | None:
-    """The mean of the finite values (None when there is none)."""
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else None
-
-
-def effect_verdict(effect: Difference, value: Mapping[str, Any], note: str = "") -> Verdict:
-    """The verdict of a seed-interval test (``analysis.effects``), its numbers added to ``value``."""
-    numbers = {
-        "difference": effect.difference,
-        "interval": [effect.low, effect.high],
-        "seeds": [effect.n_a, effect.n_b],
-    }
-    return Verdict(
-        effect.outcome, {**value, **numbers}, "; ".join(filter(None, [effect.describe(), effect.reason, note]))
-    )
 
 
 def cross_entropy_rise(curve: Curve, batch_size: int) -> tuple[np.ndarray, int]:
