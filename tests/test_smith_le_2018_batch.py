@@ -51,6 +51,11 @@ def test_the_literal_setting_is_checked_beside_the_calibrated_one():
     assert claims["fig4/peak-interior-literal"].kind == "extension"
     assert claims["fig4/epsilon-mapping-calibration"].value["literal_B_opt"] == 1000
     assert _verdicts(peaked(GRID, 30), literal=peaked(GRID, 300))["fig4/peak-interior-literal"].holds
+    # a plateau: the best B = 300 level with B = 1000 (the first quick run's literal setting) is no clear peak
+    plateau = np.array(peaked(GRID, 300))
+    plateau[:, -1] = plateau[:, -2] - 1e-5
+    literal = _verdicts(peaked(GRID, 30), literal=plateau)["fig4/peak-interior-literal"]
+    assert literal.verdict == "inconclusive" and "above B = 1000" in literal.note
 
 
 def test_small_batches_fail_by_an_interval_over_seeds():

@@ -72,25 +72,31 @@ def _curve(data: SweepData) -> Curve:
 
 
 def peak_verdict(data: SweepData) -> Verdict:
-    """Whether the mean final accuracy peaks inside the grid: ``holds`` for an interior optimum; ``fails``
-    for an optimum at B = 1 or B = N (no batch size lies beyond, so there is no interior peak);
-    ``inconclusive`` for an optimum at the edge of the points run short of those bounds (a bound, not a
-    peak) or with fewer than MIN_SEEDS seeds."""
-    curve = _curve(data)
+    """Whether the mean final accuracy peaks inside the grid: ``holds`` for an interior optimum whose
+    accuracy is above both ends of the points run (Welch's interval over seeds); ``inconclusive`` when it is
+    not clearly above an end (a plateau), sits at the edge of the points run short of B = 1 and B = N (a
+    bound, not a peak), or with fewer than MIN_SEEDS seeds; ``fails`` for an optimum at B = 1 or B = N (no
+    batch size lies beyond, so there is no interior peak)."""
+    curve, batch_sizes = _curve(data), data["batch_sizes"]
     if (seeds := seed_count(curve)) < MIN_SEEDS:
         raise NotEnoughData(f"{seeds} seed(s), fewer than the {MIN_SEEDS} a verdict needs")
-    optimum = grid_optimum(curve, data["batch_sizes"])
-    value = {
+    optimum = grid_optimum(curve, batch_sizes)
+    value: dict[str, Any] = {
         "lr": curve["learning_rate"],
         "B_opt": optimum.value,
         "accuracy_at_B_opt": optimum.score,
         "mean_accuracy": dict(zip(map(str, optimum.values), optimum.mean_scores, strict=True)),
     }
-    if not optimum.at_edge:
-        return Verdict("holds", value)
-    if optimum.value in (1, curve["n_train"]):
-        return Verdict("fails", value, f"the best batch size is B = {optimum.value:g}, a bound of 1 ≤ B ≤ N: no peak")
-    return Verdict.inconclusive(f"optimum B = {optimum.value:g} at the edge of the points run: a bound", value)
+    if optimum.at_edge:
+        if optimum.value in (1, curve["n_train"]):
+            return Verdict(
+                "fails", value, f"the best batch size is B = {optimum.value:g}, a bound of 1 ≤ B ≤ N: no peak"
+            )
+        return Verdict.inconclusive(f"optimum B = {optimum.value:g} at the edge of the points run: a bound", value)
+    peak = seed_values(curve, int(optimum.value), batch_sizes)
+    ends = {int(b): seed_values(curve, int(b), batch_sizes) for b in (optimum.values[0], optimum.values[-1])}
+    above = {b: directional_effect(peak, end, direction=1) for b, end in ends.items()}
+    return joint_verdict(above, value, f"B_opt = {optimum.value:g} above B = {{}}")
 
 
 def check_peak_interior_literal(data: BatchData) -> Verdict:
@@ -159,7 +165,7 @@ CLAIMS = (
     ),
     ClaimSpec(
         id="fig4/peak-interior",
-        statement="final test accuracy peaks at an intermediate batch size (not at either end of the grid)"
+        statement="final test accuracy peaks at an intermediate batch size, clearly above both ends of the grid"
         + CALIBRATED,
         kind="paper",
         provenance=paper(
@@ -172,8 +178,12 @@ CLAIMS = (
         test=ClaimTest(
             "best observed batch size of the mean final test accuracy over seeds, on the points run (a diverged "
             "run scores as the worst)",
-            "holds when interior; fails at B = 1 or B = N; inconclusive at the edge of the points run short of those "
-            "(an optimum just before skipped batch sizes is an edge) or with fewer than MIN_SEEDS seeds",
+            "holds when interior and above both ends of the points run (Welch's 95% interval over seeds on "
+            "accuracy(B_opt) − accuracy(end) above zero); fails at B = 1 or B = N; inconclusive when not clearly "
+            "above an end (a plateau), at the edge of the points run short of B = 1 and B = N (an optimum just before "
+            "skipped batch sizes is an edge), or with fewer than MIN_SEEDS seeds. The comparison with the ends was "
+            "added after the first quick run, where the literal setting's best B = 300 was level with B = 1000 "
+            "(0.9092 both) and an interior argmax alone called that plateau a peak",
             {"MIN_SEEDS": MIN_SEEDS},
         ),
         check=peak_verdict,
