@@ -6,8 +6,8 @@ from sgdnoise.experiments.smith_le_2018 import evidence as exp
 
 def test_lambda_grid_spans_the_range_with_the_requested_density():
     grid = exp.EXPERIMENT.spec("quick").lambdas()
-    assert grid[0] == pytest.approx(1e-8) and grid[-1] == pytest.approx(1e5)
-    assert len(grid) == 13 * 4 + 1
+    assert grid[0] == pytest.approx(1e-8) and grid[-1] == pytest.approx(1e7)
+    assert len(grid) == 15 * 4 + 1
     assert np.allclose(np.diff(np.log10(grid)), 0.25)
 
 
