@@ -3,6 +3,8 @@
 The §4 shallow net on N = 1000 MNIST images (set-up in :mod:`.sgd`, lr = 0.1·ε, docs/epsilon-mapping.md),
 m = 0.9: final test accuracy vs B for several ε, each run taking round(budget/ε) updates. Quick scale:
 runs above 350 000 examples are skipped (ε = 0.3: B ≥ 300; ε = 1: B = 1000, ≥ 10× the expected optimum).
+At ε = 10 the best B is N = 1000 itself, which no grid extension can pass: that curve is an edge and never
+counts in the scaling claims.
 """
 
 from __future__ import annotations
