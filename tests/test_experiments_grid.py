@@ -91,7 +91,17 @@ def test_scaling_law_recovers_a_known_exponent_and_flags_edges():
     law = scaling_law("ε", [1.0, 10.0], grid, edge, considered=[True, True], n_bootstrap=20)
     grows, exponent, paper = _check(_claims(caveat="a caveat"), law)
     assert "edge" in grows.note and grows.note.endswith("; a caveat") and law["fit"] is None
+    assert grows.verdict == "inconclusive"  # an edge optimum is a bound: one interior curve cannot show growth
     assert exponent.verdict == paper.verdict == "inconclusive" and "no exponent" in exponent.note
+
+
+def test_scaling_law_claims_need_min_seeds():
+    grid = (1, 3, 10, 30, 100, 300, 1000, 3000)
+    rng = np.random.default_rng(2)
+    law = scaling_law("ε", [0.3, 1.0, 3.0], grid, [_peaked(grid, 30 * v, seeds=2, rng=rng) for v in (0.3, 1.0, 3.0)])
+    assert law["seeds"] == 2
+    assert {claim.verdict for claim in _check(_claims(), law)} == {"inconclusive"}
+    assert {claim.verdict for claim in _check(_claims(min_seeds=2), law)} == {"holds"}
 
 
 def test_scaling_law_claims_consider_only_the_chosen_curves_in_increasing_x():

@@ -7,8 +7,12 @@ from sgdnoise.experiments.smith_le_2018 import batch
 GRID = (1, 3, 10, 30, 100, 300, 1000)
 
 
-def _verdicts(accuracy, batch_sizes=GRID):
-    return {c.id: c for c in (claim.evaluate(data([curve(accuracy)], batch_sizes)) for claim in batch.CLAIMS)}
+def _verdicts(accuracy, batch_sizes=GRID, literal=None, **kwargs):
+    figure = data([curve(accuracy, **kwargs)], batch_sizes)
+    if literal is not None:
+        figure["literal"] = data([curve(literal, learning_rate=1.0)], batch_sizes)
+        figure["literal"]["optimum"] = batch.grid_optimum(figure["literal"]["curves"][0], batch_sizes).to_dict()
+    return {c.id: c for c in (claim.evaluate(figure) for claim in batch.CLAIMS)}
 
 
 def test_an_interior_peak_and_failing_small_batches():
@@ -17,18 +21,49 @@ def test_an_interior_peak_and_failing_small_batches():
     claims = _verdicts(acc)
     assert claims["fig4/peak-interior"].holds and claims["fig4/peak-interior"].value["B_opt"] == 30
     assert claims["fig4/small-batches-fail"].holds
-    assert claims["fig4/small-batches-fail"].value == {"1": pytest.approx(0.1), "3": pytest.approx(0.1)}
+    assert claims["fig4/small-batches-fail"].value["1"]["accuracy"] == pytest.approx(0.1)
     assert all(c.provenance["evidence"] == "docs/epsilon-mapping.md" for c in claims.values())
+    assert "decided by the ε calibration" in claims["fig4/peak-interior"].statement
+    assert claims["fig4/epsilon-mapping-calibration"].kind == "calibration"
+    assert claims["fig4/epsilon-mapping-calibration"].holds  # still at B = 30 under lr = 0.1·ε
+    assert claims["fig4/peak-interior-literal"].verdict == "inconclusive"  # the literal setting was not run
 
-    claims = _verdicts(peaked(GRID, 5000))  # monotone: optimum at the right edge, small batches train
+    claims = _verdicts(peaked(GRID, 5000))  # monotone: optimum at B = N, small batches train
     assert claims["fig4/peak-interior"].verdict == "fails" and claims["fig4/peak-interior"].value["B_opt"] == 1000
     assert claims["fig4/small-batches-fail"].verdict == "fails"
+    assert claims["fig4/epsilon-mapping-calibration"].verdict == "fails"
 
 
-def test_a_diverged_small_batch_counts_as_failing_and_a_grid_without_small_batches_fails():
-    claims = _verdicts([[None, 0.91, 0.89], [0.2, 0.90, 0.88]], (3, 30, 300))
+def test_an_optimum_before_skipped_batch_sizes_or_too_few_seeds_is_inconclusive():
+    acc = np.array(peaked(GRID, 5000))
+    acc[:, -2:] = np.nan
+    status = [["finished"] * 5 + [None] * 2 for _ in range(3)]
+    assert _verdicts(acc, status=status)["fig4/peak-interior"].verdict == "inconclusive"
+    two_seeds = _verdicts(peaked(GRID, 30, seeds=2))
+    assert two_seeds["fig4/peak-interior"].verdict == "inconclusive" and "seed" in two_seeds["fig4/peak-interior"].note
+
+
+def test_the_literal_setting_is_checked_beside_the_calibrated_one():
+    dead = np.array(peaked(GRID, 5000))
+    dead[:, :4] = 0.1  # every B ≤ 30 dies with lr = ε
+    claims = _verdicts(peaked(GRID, 30), literal=dead)
+    assert claims["fig4/peak-interior"].holds and claims["fig4/peak-interior-literal"].verdict == "fails"
+    assert claims["fig4/peak-interior-literal"].kind == "extension"
+    assert claims["fig4/epsilon-mapping-calibration"].value["literal_B_opt"] == 1000
+    assert _verdicts(peaked(GRID, 30), literal=peaked(GRID, 300))["fig4/peak-interior-literal"].holds
+    # a plateau: the best B = 300 level with B = 1000 (the first quick run's literal setting) is no clear peak
+    plateau = np.array(peaked(GRID, 300))
+    plateau[:, -1] = plateau[:, -2] - 1e-5
+    literal = _verdicts(peaked(GRID, 30), literal=plateau)["fig4/peak-interior-literal"]
+    assert literal.verdict == "inconclusive" and "above B = 1000" in literal.note
+
+
+def test_small_batches_fail_by_an_interval_over_seeds():
+    claims = _verdicts([[None, 0.91, 0.89], [0.2, 0.90, 0.88], [0.1, 0.9, 0.88]], (3, 30, 300))
     assert claims["fig4/peak-interior"].holds and claims["fig4/small-batches-fail"].holds
-    claims = _verdicts([[0.9, 0.91, 0.89]], (10, 30, 300))
+    noisy = _verdicts([[0.1, 0.91, 0.89], [0.8, 0.90, 0.88], [0.1, 0.9, 0.88]], (3, 30, 300))
+    assert noisy["fig4/small-batches-fail"].verdict == "inconclusive"
+    claims = _verdicts([[0.9, 0.91, 0.89]] * 3, (10, 30, 300))
     assert (
         claims["fig4/small-batches-fail"].verdict == "fails"
         and "no batch size below" in claims["fig4/small-batches-fail"].note

@@ -57,6 +57,7 @@ def test_claims_on_a_bimodal_population_and_its_minibatch_means():
     assert claims["fig9/minibatch-closer-to-gaussian"].verdict == "holds"
     assert claims["fig9/minibatch-std-matches-prediction"].verdict == "holds"
     assert claims["fig9/minibatch-std-matches-prediction"].value["repeats_holding"] == "5/5"
+    assert claims["fig9b/minibatch-single-peaked"].verdict == "holds"
     ratios = claims["fig9/minibatch-closer-to-gaussian"].value["K2_ratio_per_repeat"]
     assert min(ratios) >= exp.IMPROVEMENT_FACTOR
 
@@ -74,6 +75,9 @@ def test_claims_fail_when_the_numbers_say_so():
     assert re.search(r"(4[5-9]|5[0-5])% of single-example gradients are negative", double_peaked.note)
     assert "roughly symmetric" in double_peaked.note
     assert claims["fig9/minibatch-closer-to-gaussian"].verdict == "fails"
+    bimodal = np.concatenate([rng.normal(-1.0, 0.2, 600), rng.normal(1.5, 0.2, 400)])
+    two_peaks = _claims([_repeat(gaussian, bimodal, batch)] * 5, batch, n)["fig9b/minibatch-single-peaked"]
+    assert two_peaks.verdict == "fails" and two_peaks.value["minibatch_modes_per_repeat"] == [2] * 5
     std = claims["fig9/minibatch-std-matches-prediction"]
     assert std.verdict == "fails"
     assert std.value["measured_over_predicted_per_repeat"][0] == pytest.approx(0.5)

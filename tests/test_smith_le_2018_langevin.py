@@ -83,6 +83,7 @@ def test_linear_claims_follow_the_numbers():
     assert moments.verdict == "holds"  # χ² and z of the smallest step are fine
     assert falls.verdict == "fails" and "0.5→0.1 (0.12→0.15" in falls.note
     assert predicted.verdict == "fails" and predicted.value["z"][2] == pytest.approx(13.0)
+    assert predicted.value["z_limit"] == pytest.approx(2.394, abs=1e-3)  # two-sided 0.05, Bonferroni over 3 steps
     linear["rows"][-1]["mean_chi2_p"] = 1e-4
     assert _claims(data, "linear")[0].verdict == "fails"
 
@@ -114,6 +115,11 @@ def test_logistic_and_wells_claims_follow_the_numbers():
     wells |= {"laplace_log_ratio": math.log(1.5), "exact_log_ratio": math.log(1.5)}
     occupation, evidence = _claims({"wells": wells}, "wells")
     assert occupation.verdict == "holds" and occupation.value["z_vs_laplace"] == pytest.approx(0.0, abs=1e-9)
+    # z = 3.57 (the run that once set the limit at 4) fails the standard two-sided 0.05 test, limit 1.96
+    se = 1 / math.sqrt(10000 * 0.6 * 0.4)
+    at_357 = wells | {"laplace_log_ratio": math.log(1.5) - 3.57 * se}
+    occupation, _ = _claims({"wells": at_357}, "wells")
+    assert occupation.verdict == "fails" and occupation.value["z_limit"] == pytest.approx(1.96, abs=0.01)
     assert evidence.verdict == "holds"
     wells |= {"fraction_wide": 0.45, "laplace_log_ratio": math.log(1.5), "exact_log_ratio": math.log(0.8)}
     occupation, evidence = _claims({"wells": wells}, "wells")

@@ -16,9 +16,15 @@ def _trial(step, batch_size, accuracy, lr=0.1, momentum=0.9, updates=None):
     }
 
 
-def _data(initial, final, fresh_initial, fresh_final, trail):
+def _data(initial, final, fresh_initial, fresh_final, trail, spread=0.001):
     def fresh(accuracy, setting):
-        return {"validation_accuracy": accuracy, "test_accuracy": accuracy, "updates": setting["updates"]}
+        per_seed = [accuracy - spread, accuracy, accuracy + spread]
+        return {
+            "validation_accuracy": accuracy,
+            "test_accuracy": accuracy,
+            "test_accuracy_per_seed": per_seed,
+            "updates": setting["updates"],
+        }
 
     return {
         "initial": initial,
@@ -29,7 +35,28 @@ def _data(initial, final, fresh_initial, fresh_final, trail):
 
 
 def _claims(data):
-    return [claim.evaluate(data) for claim in exp.CLAIMS]
+    """The two extension claims (≥ 10× the batch at ≤ 0.5 points lower), tuning and fresh seeds."""
+    return [claim.evaluate(data) for claim in exp.CLAIMS if claim.kind == "extension"]
+
+
+def _paper_claims(data):
+    return {claim.id: claim.evaluate(data) for claim in exp.CLAIMS if claim.kind == "paper"}
+
+
+def test_the_paper_claims_are_app_e_s_last_sentence():
+    grid = [_trial("1: log grid", 4, 0.90), _trial("1: log grid", 16, 0.89)]
+    final = _trial("2b: B×3, 1−m ∝ 1/B", 40, 0.905, lr=1.0, momentum=0.97)
+    claims = _paper_claims(_data(grid[0], final, 0.90, 0.905, [*grid, final]))
+    assert set(claims) == {"appE/fewer-updates", "appE/test-accuracy-increases"}
+    assert claims["appE/fewer-updates"].holds and claims["appE/fewer-updates"].value["updates_final"] == 20
+    assert claims["appE/test-accuracy-increases"].holds
+    assert all(c.provenance["evidence"] == "docs/epsilon-mapping.md" for c in claims.values())
+    lower = _paper_claims(_data(grid[0], final, 0.90, 0.89, [*grid, final]))
+    assert lower["appE/test-accuracy-increases"].verdict == "fails"
+    noisy = _paper_claims(_data(grid[0], final, 0.90, 0.901, [*grid, final], spread=0.01))
+    assert noisy["appE/test-accuracy-increases"].verdict == "inconclusive"
+    same = _paper_claims(_data(grid[0], grid[0], 0.90, 0.90, grid))
+    assert same["appE/fewer-updates"].verdict == "fails"
 
 
 def test_claims_follow_the_numbers():

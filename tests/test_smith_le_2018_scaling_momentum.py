@@ -12,6 +12,9 @@ def test_b_opt_grows_as_one_over_one_minus_m():
     curves = [curve(peaked(GRID, 3 * xi, rng=rng), x=xi) for xi in x]
     scaling = with_scaling_law(data(curves, GRID), "1/(1−m)", None)
     grows, exponent, paper = (claim.evaluate(scaling) for claim in scaling_momentum.CLAIMS)
+    assert (
+        "decided by the ε calibration" in grows.statement and grows.provenance["evidence"] == "docs/epsilon-mapping.md"
+    )
     assert grows.id == "fig7/bopt-grows" and grows.holds and grows.value["x"] == pytest.approx(x)
     assert exponent.id == "fig7/exponent" and exponent.holds
     assert exponent.value["k"] == pytest.approx(1.0, abs=0.1) and paper.id == "fig7/exponent-matches-paper"

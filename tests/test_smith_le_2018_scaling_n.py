@@ -11,7 +11,7 @@ def _claims(curves, fit_min_x=None):
     return {c.id: c for c in (claim.evaluate(scaling) for claim in scaling_n.CLAIMS)}, scaling
 
 
-def test_a_pinned_optimum_fails_both_claims_and_carries_the_budget_caveat():
+def test_a_pinned_optimum_fails_the_scaling_claims_and_carries_the_budget_caveat():
     rng = np.random.default_rng(2)
     claims, _ = _claims([curve(peaked(GRID, 30, rng=rng), x=n, n_train=int(n)) for n in (250.0, 1000.0, 4000.0)])
     assert claims["fig6/bopt-grows"].verdict == "fails" and scaling_n.CAVEAT in claims["fig6/bopt-grows"].note
@@ -27,3 +27,18 @@ def test_curves_below_fit_min_x_are_ignored():
     claims, scaling = _claims(curves, fit_min_x=2e4)
     assert claims["fig6/bopt-grows"].holds and claims["fig6/bopt-grows"].value["x"] == [2e4, 6e4]
     assert scaling["scaling"]["considered"] == [False, False, True, True]
+
+
+def test_peak_accuracy_and_gap_against_n():
+    rng = np.random.default_rng(6)
+    small = np.array(peaked(GRID, 30, rng=rng))  # gap ≈ 0.005·ln(3000/30)² ≈ 0.1 to the largest B
+    large = np.array(peaked(GRID, 3000, rng=rng)) + 0.05  # higher peak, at the largest B: gap 0
+    claims, _ = _claims([curve(small, x=1000.0, n_train=1000), curve(large, x=16000.0, n_train=16000)])
+    assert claims["fig6a/peak-accuracy-improves-with-n"].holds
+    assert claims["fig6a/gap-shrinks-with-n"].holds
+    claims, _ = _claims([curve(large, x=1000.0, n_train=1000), curve(small, x=16000.0, n_train=16000)])
+    assert (
+        claims["fig6a/peak-accuracy-improves-with-n"].verdict == claims["fig6a/gap-shrinks-with-n"].verdict == "fails"
+    )
+    claims, _ = _claims([curve(small, x=1000.0, n_train=1000)])
+    assert claims["fig6a/gap-shrinks-with-n"].verdict == "inconclusive"

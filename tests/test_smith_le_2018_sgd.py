@@ -17,13 +17,42 @@ NAMES = (
 GRID = (1, 3, 10, 30, 100, 300, 1000, 3000)
 
 
-def curve(accuracy, *, x=1.0, status=None, steps=1000, n_train=1000, l2_lambda=0.0, label="c"):
-    """A synthetic ``sgd.Curve`` with the fields the claims read ([seed][B] accuracy, None = diverged)."""
-    accuracy = [[None if v is None or np.isnan(v) else float(v) for v in row] for row in np.asarray(accuracy, object)]
+def _nullable(rows):
+    return [[None if v is None or np.isnan(v) else float(v) for v in row] for row in np.asarray(rows, object)]
+
+
+def curve(
+    accuracy,
+    *,
+    x=1.0,
+    status=None,
+    steps=1000,
+    n_train=1000,
+    l2_lambda=0.0,
+    label="c",
+    cross_entropy=None,
+    history=None,
+    learning_rate=0.1,
+):
+    """A synthetic ``sgd.Curve`` with the fields the claims read ([seed][B] accuracy and cross-entropy,
+    None = diverged; ``history``: B → [seed][evaluation] test cross-entropy)."""
+    accuracy = _nullable(accuracy)
     if status is None:
         status = [["finished" if v is not None else "diverged" for v in row] for row in accuracy]
+    ce = _nullable(cross_entropy) if cross_entropy is not None else [[None] * len(row) for row in accuracy]
+    histories = {
+        str(b): {
+            "step": list(range(len(rows[0]))),
+            "test_cross_entropy": {"mean": np.mean(rows, axis=0).tolist(), "std": np.std(rows, axis=0).tolist()},
+            "test_cross_entropy_per_seed": _nullable(rows),
+        }
+        for b, rows in (history or {}).items()
+    }
     return {
         "accuracy": accuracy,
+        "cross_entropy": ce,
+        "learning_rate": learning_rate,
+        "epsilon": 1.0,
         "status": status,
         "x": x,
         "steps": steps,
@@ -31,7 +60,7 @@ def curve(accuracy, *, x=1.0, status=None, steps=1000, n_train=1000, l2_lambda=0
         "l2_lambda": l2_lambda,
         "l2": l2_lambda / 100,
         "label": label,
-        "history": {},
+        "history": histories,
     }
 
 
@@ -54,7 +83,7 @@ def test_every_experiment_uses_the_calibrated_sweep_spec_at_both_scales(name):
         assert isinstance(spec, sgd.SGDSweepSpec) and spec.parameterisation == "calibrated"
         assert set(spec.batch_sizes) <= set(range(1, 10_001)) and all(0.0 <= m < 1.0 for m in spec.momenta)
     quick, paper = get_experiment(name).spec("quick"), get_experiment(name).spec("paper")
-    assert quick.budget == 1000 and paper.budget == 10_000 and quick.seeds >= 2
+    assert quick.budget == 1000 and paper.budget == 10_000 and quick.seeds >= 3
 
 
 def test_paper_and_quick_grids():
@@ -118,3 +147,42 @@ def test_epochs_at_the_optimum_come_from_the_scaling_law():
     scaling = with_scaling_law(data(curves, GRID), "ε", None)
     assert [o["value"] for o in scaling["scaling"]["optima"]] == [30.0, 100.0]
     assert epochs_at_optimum(scaling) == {"epochs_at_B_opt": [15.0, 50.0]}
+
+
+def test_beyond_steps_along_the_papers_one_three_ten_series():
+    assert [sgd.beyond(b, up=True) for b in (1, 30, 400, 1000)] == [3, 100, 1000, 3000]
+    assert [sgd.beyond(b, up=False) for b in (10, 3, 50, 1)] == [3, 1, 30, None]
+
+
+def test_an_edge_optimum_is_extended_where_the_spec_allows_it():
+    spec = sgd.SGDSweepSpec(batch_sizes=(10, 30, 100), seeds=3, budget=1000, extend_grid=True, train_sizes=(1000,))
+    key = spec.curve_keys()[0]
+    rising = curve(peaked((10, 30, 100), 1000))
+    assert sgd._extended(spec, [rising], (10, 30, 100), {}) == {key: (300,)}
+    falling = curve(peaked((10, 30, 100), 1))
+    assert sgd._extended(spec, [falling], (10, 30, 100), {}) == {key: (3,)}
+    interior = curve(peaked((10, 30, 100), 30))
+    assert sgd._extended(spec, [interior], (10, 30, 100), {}) == {}
+    # B beyond N (or beyond the example cap) is never added: the edge stays
+    small = sgd.SGDSweepSpec(batch_sizes=(10, 30, 100), seeds=3, budget=1000, train_sizes=(100,))
+    assert sgd._extended(small, [rising], (10, 30, 100), {}) == {}
+    # a batch size added to one curve is run on that curve only
+    assert spec.runs_batch(1.0, 1000, 30) and not spec.runs_batch(1.0, 1000, 300)
+
+
+def test_seed_values_score_a_diverged_accuracy_as_chance_and_leave_its_cross_entropy_out():
+    c = curve([[None, 0.9], [0.5, 0.8]], cross_entropy=[[None, 0.3], [1.0, 0.4]])
+    assert sgd.seed_values(c, 3, (3, 30)).tolist() == [pytest.approx(0.1), 0.5]
+    assert np.isnan(sgd.seed_values(c, 3, (3, 30), "cross_entropy")[0])
+    not_run = curve([[0.9, None]], status=[["finished", None]])
+    assert np.isnan(sgd.seed_values(not_run, 30, (3, 30))[0])
+    with pytest.raises(NotEnoughData, match="was not run"):
+        sgd.final_accuracy(not_run, 30, (3, 30))
+
+
+def test_cross_entropy_rise_is_measured_from_the_minimum_of_the_mean_curve():
+    history = {30: [[1.0, 0.5, 0.7], [1.0, 0.6, 0.9]]}
+    rise, step = sgd.cross_entropy_rise(curve([[0.9], [0.9]], history=history), 30)
+    assert step == 1 and rise.tolist() == [pytest.approx(0.2), pytest.approx(0.3)]
+    with pytest.raises(NotEnoughData, match="no test cross-entropy history"):
+        sgd.cross_entropy_rise(curve([[0.9]]), 1000)

@@ -14,11 +14,12 @@ import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
 from sgdnoise import analysis
+from sgdnoise.analysis.effects import MIN_SEEDS
 from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Provenance, Verdict
 from sgdnoise.results import nan_if_none
 
@@ -142,8 +143,9 @@ def join_notes(*notes: str) -> str:
 class ScalingLaw(TypedDict):
     """The analysis behind a scaling-law figure (Smith & Le 2018 Fig. 5–7 b): per curve its swept value
     ``x`` and its optimum (``analysis.GridOptimum.to_dict``), which curves the claims consider, the
-    curves entering the fit (interior optimum) and the fit (``analysis.ScalingFit.to_dict``, None when
-    fewer than two distinct x have an interior optimum)."""
+    curves entering the fit (interior optimum), the fit (``analysis.ScalingFit.to_dict``, None when
+    fewer than two distinct x have an interior optimum) and ``seeds``, the fewest seeds with a finite score
+    on any considered curve (a verdict needs ``MIN_SEEDS``)."""
 
     x_name: str
     x: list[float]
@@ -151,6 +153,7 @@ class ScalingLaw(TypedDict):
     considered: list[bool]
     fit_indices: list[int]
     fit: dict[str, Any] | None
+    seeds: NotRequired[int]
 
 
 def scaling_law(
@@ -190,6 +193,7 @@ def scaling_law(
             [float(xs[i]) for i in fit_indices], grid, stacked, n_bootstrap=n_bootstrap, use_refined=True
         )
         fit_data = fit.to_dict()
+    seeds = [int(np.isfinite(s).any(axis=1).sum()) for s, k in zip(scores, keep, strict=True) if k]
     return {
         "x_name": x_name,
         "x": xs.tolist(),
@@ -197,6 +201,7 @@ def scaling_law(
         "considered": keep,
         "fit_indices": [int(i) for i in fit_indices],
         "fit": fit_data,
+        "seeds": min(seeds, default=0),
     }
 
 
@@ -217,36 +222,47 @@ def scaling_law_claims(
     extra: Callable[[Any], Mapping[str, Sequence[Any]]] | None = None,
     optimum_name: str = "B_opt",
     key: str = "scaling",
+    min_seeds: int = MIN_SEEDS,
 ) -> tuple[ClaimSpec[Any], ClaimSpec[Any], ClaimSpec[Any]]:
     """The three claims of a scaling law, declared for figure ``figure`` and checked on the
     :class:`ScalingLaw` at ``data[key]`` (see :func:`scaling_law`): ``<figure>/<optimum>-grows``, the
-    best grid value grows with x over the considered curves; ``<figure>/exponent``, best ∝ x^k with k in
-    ``exponent_range``; ``<figure>/exponent-matches-paper``, the paper's ``paper_exponent`` inside the
-    bootstrap CI of k. Fewer than 2 curves with an interior optimum leave both exponent claims
-    inconclusive. ``caveat`` is appended to both notes; ``extra(data)`` adds per-curve values (ordered
-    like the curves) to the first claim's value (e.g. epochs at the optimum)."""
+    best grid value grows with x over the considered curves whose optimum is interior;
+    ``<figure>/exponent``, best ∝ x^k with k in ``exponent_range``; ``<figure>/exponent-matches-paper``,
+    the paper's ``paper_exponent`` inside the bootstrap CI of k. An optimum at the edge of the points run
+    is a bound, not a value: it never counts, and fewer than 2 curves with an interior optimum (or fewer
+    than ``min_seeds`` seeds) leave all three claims inconclusive. ``caveat`` is appended to every note;
+    ``extra(data)`` adds per-curve values (ordered like the curves) to the first claim's value (e.g.
+    epochs at the optimum)."""
     low_k, high_k = exponent_range
 
-    def check_grows(data: Any) -> Verdict:
+    def law_with_seeds(data: Any) -> ScalingLaw:
         law: ScalingLaw = data[key]
+        seeds = law.get("seeds", min_seeds)
+        if seeds < min_seeds:
+            raise NotEnoughData(
+                join_notes(f"{seeds} seed(s) per curve, fewer than the {min_seeds} a verdict needs", caveat)
+            )
+        return law
+
+    def check_grows(data: Any) -> Verdict:
+        law = law_with_seeds(data)
         order = _considered_order(law["x"], law["considered"])
-        best = [law["optima"][i]["value"] for i in order]
-        holds = len(best) >= 2 and all(b >= a for a, b in itertools.pairwise(best)) and best[-1] > best[0]
+        interior = [i for i in order if not law["optima"][i]["at_edge"]]
         edge = [float(law["x"][i]) for i in order if law["optima"][i]["at_edge"]]
-        value: dict[str, Any] = {"x": [float(law["x"][i]) for i in order], optimum_name: best}
+        edge_note = f"optimum at the edge of the points run for {x_name} = {edge}: a bound, not counted" if edge else ""
+        if len(interior) < 2:
+            raise NotEnoughData(
+                join_notes(f"only {len(interior)} curve(s) with an interior optimum, 2 needed", edge_note, caveat)
+            )
+        best = [law["optima"][i]["value"] for i in interior]
+        holds = all(b >= a for a, b in itertools.pairwise(best)) and best[-1] > best[0]
+        value: dict[str, Any] = {"x": [float(law["x"][i]) for i in interior], optimum_name: best}
         for name, column in (extra(data) if extra is not None else {}).items():
-            value[name] = [column[i] for i in order]
-        return Verdict.of(
-            holds,
-            value,
-            join_notes(
-                f"optimum at the edge of the points run for {x_name} = {edge}: a bound, not a peak" if edge else "",
-                caveat,
-            ),
-        )
+            value[name] = [column[i] for i in interior]
+        return Verdict.of(holds, value, join_notes(edge_note, caveat))
 
     def fitted(data: Any) -> tuple[ScalingLaw, Mapping[str, Any], float, float, float]:
-        law: ScalingLaw = data[key]
+        law = law_with_seeds(data)
         fit, fit_indices = law["fit"], law["fit_indices"]
         if fit is None:
             raise NotEnoughData(
@@ -294,13 +310,15 @@ def scaling_law_claims(
         ClaimSpec(
             id=f"{figure}/{optimum_name.lower().replace('_', '')}-grows",
             statement=f"the best observed {optimum_name} grows with {x_name} (non-decreasing, and larger at the "
-            f"largest {x_name} than at the smallest)",
+            f"largest {x_name} than at the smallest; an optimum at a grid edge does not count)",
             kind="paper",
             provenance=grows,
             test=ClaimTest(
                 f"best observed {optimum_name} of the mean score over seeds, per curve in increasing {x_name} "
                 "(the points run only; a diverged run scores as the worst)",
-                "non-decreasing, and larger at the largest than at the smallest (≥ 2 curves)",
+                "over the curves with an interior optimum: non-decreasing, and larger at the largest than at the "
+                "smallest (inconclusive when fewer than 2 such curves, or fewer than min_seeds seeds)",
+                {"min_seeds": min_seeds},
             ),
             check=check_grows,
         ),
@@ -311,8 +329,9 @@ def scaling_law_claims(
             provenance=exponent,
             test=ClaimTest(
                 fit_statistic,
-                "exponent_min ≤ k ≤ exponent_max (inconclusive when fewer than 2 curves have an interior optimum)",
-                {"exponent_min": low_k, "exponent_max": high_k},
+                "exponent_min ≤ k ≤ exponent_max (inconclusive when fewer than 2 curves have an interior optimum, "
+                "or fewer than min_seeds seeds)",
+                {"exponent_min": low_k, "exponent_max": high_k, "min_seeds": min_seeds},
             ),
             check=check_exponent,
         ),
@@ -324,8 +343,8 @@ def scaling_law_claims(
             test=ClaimTest(
                 fit_statistic,
                 "paper_exponent inside the percentile bootstrap CI (inconclusive when fewer than 2 curves have an "
-                "interior optimum)",
-                {"paper_exponent": paper_exponent},
+                "interior optimum, or fewer than min_seeds seeds)",
+                {"paper_exponent": paper_exponent, "min_seeds": min_seeds},
             ),
             check=check_paper_exponent,
         ),

@@ -9,43 +9,76 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
+
+from sgdnoise.analysis.effects import directional_effect
 from sgdnoise.experiments.base import Experiment, Figure
 from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.smith_le_2018.sgd import (
+    CALIBRATED,
     CHANCE_ACCURACY,
+    CROSS_ENTROPY_MARGIN,
     Curve,
     SGDSweepSpec,
     SweepData,
     Swept,
-    final_accuracy,
+    cross_entropy_rise,
     gap_figure,
     paper,
+    seed_values,
     settings,
     sweep_data,
 )
+from sgdnoise.experiments.smith_le_2018.verdicts import effect_verdict, finite_mean, joint_verdict
 
 SMALL_BATCH = 30  # the paper's small batch
 FULL_BATCH = 1000  # the paper's full batch (N = 1000)
 
 
-def accuracy_gap(curve: Curve, batch_sizes: list[int]) -> dict[str, float]:
-    """Mean final test accuracy at B = SMALL_BATCH and B = FULL_BATCH, and their difference."""
-    small = final_accuracy(curve, SMALL_BATCH, batch_sizes)
-    large = final_accuracy(curve, FULL_BATCH, batch_sizes)
-    return {f"B{SMALL_BATCH}": small, f"B{FULL_BATCH}": large, "gap": small - large}
+def accuracy_gaps(curve: Curve, batch_sizes: list[int]) -> np.ndarray:
+    """Per seed index the final test accuracy at B = SMALL_BATCH minus at B = FULL_BATCH."""
+    return seed_values(curve, SMALL_BATCH, batch_sizes) - seed_values(curve, FULL_BATCH, batch_sizes)
 
 
-def small_beats_full(curve_index: int) -> Callable[[SweepData], Verdict]:
-    """Check: after the budget, B = SMALL_BATCH has higher mean test accuracy than B = FULL_BATCH on
-    the curve at ``curve_index`` (Fig. 3: the only curve; Fig. 8: the last, most regularised one)."""
+def compare_batches(
+    curve_index: int, metric: Literal["accuracy", "cross_entropy"], direction: Literal[1, -1]
+) -> Callable[[SweepData], Verdict]:
+    """Check: on the curve at ``curve_index`` (Fig. 3: the only curve; Fig. 8: the last, most regularised)
+    the final test ``metric`` at B = SMALL_BATCH differs from B = FULL_BATCH in ``direction``, by Welch's
+    interval over seeds."""
 
     def check(data: SweepData) -> Verdict:
         if not data["curves"]:
             raise NotEnoughData("no curve was run")
-        value = accuracy_gap(data["curves"][curve_index], data["batch_sizes"])
-        return Verdict.of(value[f"B{SMALL_BATCH}"] > value[f"B{FULL_BATCH}"], value)
+        curve, batch_sizes = data["curves"][curve_index], data["batch_sizes"]
+        small, full = (seed_values(curve, b, batch_sizes, metric) for b in (SMALL_BATCH, FULL_BATCH))
+        value = {f"B{SMALL_BATCH}": finite_mean(small), f"B{FULL_BATCH}": finite_mean(full)}
+        return effect_verdict(directional_effect(small, full, direction=direction), value)
+
+    return check
+
+
+def cross_entropy_rises(curve_index: int) -> Callable[[SweepData], Verdict]:
+    """Check: at both batch sizes the test cross-entropy ends above its minimum (``cross_entropy_rise``:
+    final minus the value at the minimum of the mean curve, per seed; Welch's interval above zero, and a
+    rise inside ±CROSS_ENTROPY_MARGIN fails)."""
+
+    def check(data: SweepData) -> Verdict:
+        if not data["curves"]:
+            raise NotEnoughData("no curve was run")
+        curve = data["curves"][curve_index]
+        rises = {b: cross_entropy_rise(curve, b) for b in (SMALL_BATCH, FULL_BATCH)}
+        effects = {
+            b: directional_effect(rise, np.zeros(rise.size), direction=1, margin=CROSS_ENTROPY_MARGIN)
+            for b, (rise, _) in rises.items()
+        }
+        value = {
+            f"B{b}": {"rise": e.difference, "interval": [e.low, e.high], "argmin_step": rises[b][1]}
+            for b, e in effects.items()
+        }
+        return joint_verdict(effects, value, "B = {}")
 
     return check
 
@@ -63,17 +96,31 @@ def gap_experiment_fields(figure: str, figure_title: str, swept: Swept) -> dict[
     }
 
 
-GAP_TEST = ClaimTest(
-    f"mean over seeds of the final test accuracy at B = {SMALL_BATCH} and B = {FULL_BATCH} (a diverged run "
-    f"counts as chance, {CHANCE_ACCURACY})",
-    "accuracy(SMALL_BATCH) > accuracy(FULL_BATCH)",
-    {"SMALL_BATCH": SMALL_BATCH, "FULL_BATCH": FULL_BATCH},
+def seed_test(metric: str, rule: str) -> ClaimTest:
+    """A B = SMALL_BATCH vs B = FULL_BATCH comparison by Welch's interval over seeds."""
+    return ClaimTest(
+        f"{metric} at B = {SMALL_BATCH} and B = {FULL_BATCH}, per seed (a diverged run's accuracy counts as chance, "
+        f"{CHANCE_ACCURACY}; its cross-entropy is left out); Welch's 95% interval on the difference of means",
+        f"{rule}: holds when the interval excludes zero in that direction, fails when it excludes it in the other, "
+        "else (or with fewer than 3 seeds) inconclusive",
+        {"SMALL_BATCH": SMALL_BATCH, "FULL_BATCH": FULL_BATCH},
+    )
+
+
+GAP_TEST = seed_test("final test accuracy", "accuracy(SMALL_BATCH) > accuracy(FULL_BATCH)")
+RISE_TEST = ClaimTest(
+    "per seed, final test cross-entropy minus its value at the step where the mean-over-seeds curve is lowest, at "
+    f"B = {SMALL_BATCH} and B = {FULL_BATCH}",
+    "Welch's 95% interval above zero at both batch sizes; fails if it lies below zero or inside "
+    "±CROSS_ENTROPY_MARGIN at either; else (or with fewer than 3 seeds) inconclusive",
+    {"SMALL_BATCH": SMALL_BATCH, "FULL_BATCH": FULL_BATCH, "CROSS_ENTROPY_MARGIN": CROSS_ENTROPY_MARGIN},
 )
 
 CLAIMS = (
     ClaimSpec(
         id="fig3/small-batch-beats-full-batch",
-        statement=f"after the budget, B = {SMALL_BATCH} has higher mean test accuracy than B = {FULL_BATCH}",
+        statement=f"after the budget, B = {SMALL_BATCH} has higher mean test accuracy than B = {FULL_BATCH}"
+        + CALIBRATED,
         kind="paper",
         provenance=paper(
             "§4, Fig. 3a",
@@ -83,7 +130,35 @@ CLAIMS = (
             calibrated=True,
         ),
         test=GAP_TEST,
-        check=small_beats_full(0),
+        check=compare_batches(0, "accuracy", 1),
+    ),
+    ClaimSpec(
+        id="fig3b/small-batch-lower-final-cross-entropy",
+        statement=f"at the end of training the test cross-entropy is lower at B = {SMALL_BATCH} than at "
+        f"B = {FULL_BATCH}" + CALIBRATED,
+        kind="paper",
+        provenance=paper(
+            "§4, Fig. 3b",
+            "While the test cross-entropy for small batch training is lower at the end of training",
+            "B = 30 vs 1000",
+            calibrated=True,
+        ),
+        test=seed_test("final test cross-entropy", "cross-entropy(SMALL_BATCH) < cross-entropy(FULL_BATCH)"),
+        check=compare_batches(0, "cross_entropy", -1),
+    ),
+    ClaimSpec(
+        id="fig3b/cross-entropy-rises-after-minimum",
+        statement=f"at both B = {SMALL_BATCH} and B = {FULL_BATCH} the test cross-entropy passes a minimum and is "
+        "higher at the end (over-fitting)" + CALIBRATED,
+        kind="paper",
+        provenance=paper(
+            "§4, Fig. 3b",
+            "the cross-entropy of both small and large training batches is increasing, indicative of over-fitting. "
+            "Both models exhibit a minimum test cross-entropy, although after different numbers of gradient updates.",
+            calibrated=True,
+        ),
+        test=RISE_TEST,
+        check=cross_entropy_rises(0),
     ),
 )
 
@@ -94,7 +169,7 @@ EXPERIMENT = Experiment(
     title="Generalization gap between small and full batches (Smith & Le 2018, Fig. 3)",
     paper="Smith & Le, ICLR 2018, §4, Figure 3",
     specs={
-        "quick": SGDSweepSpec(batch_sizes=(30, 1000), seeds=2, budget=1000, eval_points=20),
+        "quick": SGDSweepSpec(batch_sizes=(30, 1000), seeds=3, budget=1000, eval_points=20),
         "paper": SGDSweepSpec(batch_sizes=(30, 1000), seeds=5, budget=10_000, eval_points=40),
     },
     claims=CLAIMS,

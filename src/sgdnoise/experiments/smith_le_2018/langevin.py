@@ -43,7 +43,9 @@ from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.results import strict_json
 
 FAMILY_P = 0.001  # a test "fails" below this family-wise p-value (Bonferroni over its entries)
-THEORY_Z = 4.0  # measured vs predicted: within 4 standard errors
+# measured vs predicted: a two-sided z test at the standard family-wise level 0.05 (Bonferroni over the values
+# compared). It replaces a limit of 4 s.e. that was set in the commit that measured z = 3.57 for (c).
+THEORY_ALPHA = 0.05
 VARIANCE_RATIO_LOW, VARIANCE_RATIO_HIGH = 2 / 3, 3 / 2  # (b) Laplace "matches": every marginal variance ratio in
 MEAN_OFFSET_SD = 0.5  # ... and every coordinate of the SGLD mean within 0.5 Laplace sd of ω₀
 OFTEN = 0.25  # (b) "often": at least a quarter of the posterior samples beat ω₀ on test error
@@ -213,15 +215,22 @@ def check_linear_error_falls(data: LangevinData) -> Verdict:
     )
 
 
+def theory_z_limit(compared: int) -> float:
+    """|z| limit of a two-sided test at family-wise level THEORY_ALPHA over ``compared`` values (Bonferroni)."""
+    return float(stats.norm.isf(THEORY_ALPHA / (2 * compared)))
+
+
 def check_linear_error_as_predicted(data: LangevinData) -> Verdict:
     rows = data["linear"]["rows"]
     z = [(r["excess_variance"] - r["excess_variance_predicted"]) / r["excess_variance_se"] for r in rows]
+    limit = theory_z_limit(len(z))
     return Verdict.of(
-        all(abs(v) <= THEORY_Z for v in z),
+        all(abs(v) <= limit for v in z),
         {
             "predicted": [r["excess_variance_predicted"] for r in rows],
             "measured": [r["excess_variance"] for r in rows],
             "z": z,
+            "z_limit": limit,
         },
     )
 
@@ -310,14 +319,15 @@ def check_wells_occupation(data: LangevinData) -> Verdict:
     drift_z = (f - half) / math.sqrt(2 * f * (1 - f) / m) if 0 < f < 1 else math.inf
     deep, wide = wells["minima"]
     notes = [f"halfway through the run the fraction was {half:.4f} (drift {drift_z:+.2g} s.e.)"]
-    if abs(z_laplace) > THEORY_Z:
+    limit = theory_z_limit(1)
+    if abs(z_laplace) > limit:
         laplace_error = wells["laplace_log_ratio"] - wells["exact_log_ratio"]
         notes.append(
             f"the exact bowl integrals give log ratio {wells['exact_log_ratio']:.4f} vs Laplace "
             f"{wells['laplace_log_ratio']:.4f}: Laplace's own error is {laplace_error:+.3g}"
         )
     return Verdict.of(
-        abs(z_laplace) <= THEORY_Z,
+        abs(z_laplace) <= limit,
         {
             "fraction_wide": f,
             "fraction_deep": 1 - f,
@@ -326,6 +336,7 @@ def check_wells_occupation(data: LangevinData) -> Verdict:
             "laplace_log_ratio": wells["laplace_log_ratio"],
             "exact_log_ratio": wells["exact_log_ratio"],
             "z_vs_laplace": z_laplace,
+            "z_limit": limit,
             "z_vs_exact": (observed - wells["exact_log_ratio"]) / se,
             "drift_z": drift_z,
             "cost_deep": deep["cost"],
@@ -389,14 +400,16 @@ CLAIMS = (
     ),
     ClaimSpec(
         id="appA/linear-discretisation-error-as-predicted",
-        statement=f"(a) at every ε the excess variance is within {THEORY_Z:g} s.e. of the discretised chain's exact "
-        "value mean_i 1/(1 − h·a_i/2) − 1 (so the error is O(ε) with the predicted constant)",
+        statement="(a) at every ε the excess variance agrees with the discretised chain's exact value "
+        "mean_i 1/(1 − h·a_i/2) − 1 (so the error is O(ε) with the predicted constant): a two-sided z test at "
+        f"family-wise level {THEORY_ALPHA:g}, Bonferroni over the step sizes",
         kind="extension",
         provenance=_VALID_SAMPLES,
         test=ClaimTest(
             "z = (measured − predicted excess variance) / its s.e., at every step",
-            "|z| ≤ THEORY_Z at every step",
-            {"THEORY_Z": THEORY_Z},
+            "|z| ≤ the normal quantile of THEORY_ALPHA/(2·steps) at every step (a standard level fixed a priori; it "
+            "replaces a limit of 4 s.e. chosen after a run)",
+            {"THEORY_ALPHA": THEORY_ALPHA},
         ),
         check=check_linear_error_as_predicted,
     ),
@@ -440,14 +453,16 @@ CLAIMS = (
     ),
     ClaimSpec(
         id="appA/wells-occupation-vs-local-evidence",
-        statement=f"(c) the log ratio of samples in the wide vs the deep bowl is within {THEORY_Z:g} s.e. of the log "
-        "ratio of their Laplace local evidences e^{−C_i}(2π)^{d/2}/√det H_i",
+        statement="(c) the log ratio of samples in the wide vs the deep bowl agrees with the log ratio of their "
+        "Laplace local evidences e^{−C_i}(2π)^{d/2}/√det H_i: a two-sided z test at level "
+        f"{THEORY_ALPHA:g}",
         kind="extension",
         provenance=_PROPORTIONAL,
         test=ClaimTest(
             "z = (sampled log(f/(1 − f)) − Laplace log evidence ratio) / binomial s.e. of the log-odds",
-            "|z| ≤ THEORY_Z",
-            {"THEORY_Z": THEORY_Z},
+            "|z| ≤ the normal quantile of THEORY_ALPHA/2 (1.96; a standard level fixed a priori, replacing a limit of "
+            "4 s.e. set in the commit that measured z = 3.57)",
+            {"THEORY_ALPHA": THEORY_ALPHA},
         ),
         check=check_wells_occupation,
     ),

@@ -7,20 +7,24 @@ the part of their ``Experiment`` declarations that differs only by figure name, 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
 from sgdnoise import plots
+from sgdnoise.analysis.effects import directional_effect
 from sgdnoise.experiments.base import Figure, RunContext
-from sgdnoise.experiments.claims import ClaimSpec, Provenance
+from sgdnoise.experiments.claims import ClaimSpec, NotEnoughData, Provenance, Verdict
 from sgdnoise.experiments.grid import ScalingLaw, scaling_law, scaling_law_claims
 from sgdnoise.experiments.smith_le_2018.sgd import (
+    CALIBRATED,
     TINY,
     SGDSweepSpec,
     SweepData,
@@ -28,9 +32,11 @@ from sgdnoise.experiments.smith_le_2018.sgd import (
     accuracy_matrix,
     final_accuracy_panel,
     run_mask,
+    seed_values,
     settings,
     sweep_data,
 )
+from sgdnoise.experiments.smith_le_2018.verdicts import effect_verdict, finite_mean
 
 # Fig. 5-7: B_opt ∝ x^k with k in [EXPONENT_MIN, EXPONENT_MAX]; and, a claim of its own at both scales, the
 # paper's k = PAPER_EXPONENT inside the bootstrap CI (once a spec field, on at paper scale only)
@@ -76,12 +82,40 @@ def epochs_at_optimum(data: ScalingData) -> dict[str, list[float]]:
     }
 
 
+def peak_accuracy(data: ScalingData, index: int) -> np.ndarray:
+    """Per seed the final test accuracy of curve ``index`` at its best observed batch size (its peak)."""
+    optimum = data["scaling"]["optima"][index]["value"]
+    return seed_values(data["curves"][index], int(optimum), data["batch_sizes"])
+
+
+def compare_curves(
+    data: ScalingData, a: int, b: int, per_seed: Callable[[ScalingData, int], np.ndarray], direction: Literal[1, -1]
+) -> Verdict:
+    """Welch's interval over seeds on ``per_seed`` of curve ``a`` minus curve ``b``, in ``direction``."""
+    first, second = per_seed(data, a), per_seed(data, b)
+    value = {
+        "x": [data["curves"][a]["x"], data["curves"][b]["x"]],
+        "B_opt": [data["scaling"]["optima"][i]["value"] for i in (a, b)],
+        "means": [finite_mean(first), finite_mean(second)],
+    }
+    return effect_verdict(directional_effect(first, second, direction=direction), value)
+
+
+def curve_at(data: ScalingData, x: float) -> int:
+    """The index of the curve whose swept value is ``x``."""
+    for i, curve in enumerate(data["curves"]):
+        if math.isclose(curve["x"], x):
+            return i
+    raise NotEnoughData(f"no curve at x = {x:g}")
+
+
 def scaling_claims(
     figure: str, x_name: str, grows: Provenance, exponent: Provenance, caveat: str = ""
-) -> tuple[ClaimSpec[ScalingData], ClaimSpec[ScalingData]]:
-    """Fig. 5–7's two claims (``grid.scaling_law_claims``): B_opt grows with x, and B_opt ∝ x^k with k
-    in [EXPONENT_MIN, EXPONENT_MAX]; the first claim's value adds the epochs at each curve's B_opt."""
-    return scaling_law_claims(
+) -> tuple[ClaimSpec[ScalingData], ClaimSpec[ScalingData], ClaimSpec[ScalingData]]:
+    """Fig. 5–7's three claims (``grid.scaling_law_claims``): B_opt grows with x (edge optima not counted),
+    B_opt ∝ x^k with k in [EXPONENT_MIN, EXPONENT_MAX], and the paper's k inside its CI; the first claim's
+    value adds the epochs at each curve's B_opt. Every one is decided by the ε calibration (``CALIBRATED``)."""
+    claims = scaling_law_claims(
         figure,
         x_name,
         grows=grows,
@@ -91,6 +125,7 @@ def scaling_claims(
         caveat=caveat,
         extra=epochs_at_optimum,
     )
+    return tuple(dataclasses.replace(claim, statement=claim.statement + CALIBRATED) for claim in claims)  # type: ignore[return-value]
 
 
 # ---- figure ---------------------------------------------------------------------------------------------------

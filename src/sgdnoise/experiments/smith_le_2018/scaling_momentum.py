@@ -36,9 +36,15 @@ EXPERIMENT = Experiment(
     description="Accuracy vs batch size for several momentum coefficients m; B_opt vs 1/(1−m).",
     paper="Smith & Le, ICLR 2018, §5 and Appendix D, Figure 7",
     specs={
-        "quick": SGDSweepSpec(batch_sizes=(3, 10, 30, 100, 300), seeds=2, budget=1000, momenta=(0.5, 0.9, 0.95)),
+        "quick": SGDSweepSpec(
+            batch_sizes=(3, 10, 30, 100, 300), seeds=3, budget=1000, momenta=(0.5, 0.9, 0.95), extend_grid=True
+        ),
         "paper": SGDSweepSpec(
-            batch_sizes=PAPER_B_GRID, seeds=5, budget=10_000, momenta=(0.0, 0.5, 0.8, 0.9, 0.95, 0.98)
+            batch_sizes=PAPER_B_GRID,
+            seeds=5,
+            budget=10_000,
+            momenta=(0.0, 0.5, 0.8, 0.9, 0.95, 0.98),
+            extend_grid=True,
         ),
     },
     claims=CLAIMS,

@@ -10,9 +10,18 @@ claims report the epochs at each optimum).
 
 from __future__ import annotations
 
+import numpy as np
+
 from sgdnoise.experiments.base import Experiment
-from sgdnoise.experiments.smith_le_2018.scaling import scaling_claims, scaling_experiment_fields
-from sgdnoise.experiments.smith_le_2018.sgd import SGDSweepSpec, paper
+from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Verdict
+from sgdnoise.experiments.smith_le_2018.scaling import (
+    ScalingData,
+    compare_curves,
+    peak_accuracy,
+    scaling_claims,
+    scaling_experiment_fields,
+)
+from sgdnoise.experiments.smith_le_2018.sgd import CALIBRATED, SGDSweepSpec, paper, run_mask, seed_values
 
 TITLE = "Fig. 6 — the optimal batch size grows with the training set size, B_opt ∝ N (Smith & Le 2018)"
 CAVEAT = (
@@ -22,18 +31,79 @@ CAVEAT = (
 )
 
 
-CLAIMS = scaling_claims(
-    "fig6",
-    "N",
-    grows=paper("§5, Fig. 6a", "Once again, the peak shifts right as the training set size rises", calibrated=True),
-    exponent=paper(
-        "§5, Fig. 6b",
-        "we plot the best observed batch size as a function of training set size; observing another linear trend, "
-        "Bopt ∝ N",
-        "k = 1 (B_opt ∝ N)",
-        calibrated=True,
+def gap_to_largest_batch(data: ScalingData, index: int) -> np.ndarray:
+    """Per seed the generalization gap of curve ``index``: accuracy at its B_opt minus at the largest B run."""
+    curve = data["curves"][index]
+    largest = int(np.asarray(data["batch_sizes"])[run_mask(curve)].max())
+    return peak_accuracy(data, index) - seed_values(curve, largest, data["batch_sizes"])
+
+
+def smallest_and_largest_n(data: ScalingData) -> tuple[int, int]:
+    """Indices of the curves with the smallest and the largest N (every curve, not only those fitted)."""
+    if len(data["curves"]) < 2:
+        raise NotEnoughData("fewer than two training-set sizes were run")
+    order = np.argsort([c["x"] for c in data["curves"]])
+    return int(order[0]), int(order[-1])
+
+
+def check_peak_improves(data: ScalingData) -> Verdict:
+    smallest, largest = smallest_and_largest_n(data)
+    return compare_curves(data, largest, smallest, peak_accuracy, 1)
+
+
+def check_gap_shrinks(data: ScalingData) -> Verdict:
+    smallest, largest = smallest_and_largest_n(data)
+    return compare_curves(data, largest, smallest, gap_to_largest_batch, -1)
+
+
+SEED_RULE = "holds when Welch's 95% interval over seeds excludes zero in the stated direction, fails when it excludes "
+SEED_RULE += "it in the other, else (or with fewer than 3 seeds) inconclusive"
+
+CLAIMS = (
+    *scaling_claims(
+        "fig6",
+        "N",
+        grows=paper("§5, Fig. 6a", "Once again, the peak shifts right as the training set size rises", calibrated=True),
+        exponent=paper(
+            "§5, Fig. 6b",
+            "we plot the best observed batch size as a function of training set size; observing another linear trend, "
+            "Bopt ∝ N",
+            "k = 1 (B_opt ∝ N)",
+            calibrated=True,
+        ),
+        caveat=CAVEAT,
     ),
-    caveat=CAVEAT,
+    ClaimSpec(
+        id="fig6a/peak-accuracy-improves-with-n",
+        statement="the peak test accuracy (at the best observed B) is higher at the largest N than at the smallest"
+        + CALIBRATED,
+        kind="paper",
+        provenance=paper(
+            "§5, Fig. 6a", "Unsurprisingly, the overall model performance also improves.", calibrated=True
+        ),
+        test=ClaimTest(
+            "per seed, the final test accuracy at each curve's best observed B, largest N minus smallest N",
+            "difference > 0: " + SEED_RULE,
+        ),
+        check=check_peak_improves,
+    ),
+    ClaimSpec(
+        id="fig6a/gap-shrinks-with-n",
+        statement="the generalization gap (peak accuracy minus accuracy at the largest B run) is smaller at the "
+        "largest N than at the smallest" + CALIBRATED,
+        kind="paper",
+        provenance=paper(
+            "§5, Fig. 6a",
+            "although the generalization gap becomes less pronounced as the training set size increases",
+            calibrated=True,
+        ),
+        test=ClaimTest(
+            "per seed, final test accuracy at the curve's best observed B minus at its largest B run; largest N minus "
+            "smallest N",
+            "difference < 0: " + SEED_RULE,
+        ),
+        check=check_gap_shrinks,
+    ),
 )
 
 
@@ -44,10 +114,11 @@ EXPERIMENT = Experiment(
     specs={
         "quick": SGDSweepSpec(
             batch_sizes=(10, 30, 50, 100, 200, 400),
-            seeds=2,
+            seeds=3,
             budget=1000,
             train_sizes=(1000, 4000, 8000, 16000),
             fit_min_x=4000,
+            extend_grid=True,
         ),
         "paper": SGDSweepSpec(
             batch_sizes=(1, 3, 10, 30, 100, 300, 1000, 3000, 10_000),
@@ -55,6 +126,7 @@ EXPERIMENT = Experiment(
             budget=10_000,
             train_sizes=(1000, 3000, 10_000, 20_000, 40_000, 60_000),
             fit_min_x=20_000,
+            extend_grid=True,
         ),
     },
     claims=CLAIMS,

@@ -39,8 +39,8 @@ experiments share a store: ``smith-le-l2``'s unregularised runs are exactly ``sm
 (copy ``runs/smith-le-gap/store.sqlite`` into ``runs/smith-le-l2/`` before running it to reuse them).
 
 Quick scale (each a few minutes on a quiet 2-core machine): 1000 updates at ε = 1 instead of 10⁴
-(the B = 30 vs full-batch gap is complete by then, docs/epsilon-mapping.md §5), 2 seeds, and reduced
-grids (see each figure's module).
+(the B = 30 vs full-batch gap is complete by then, docs/epsilon-mapping.md §5), 3 seeds (the fewest a
+verdict over seeds takes, analysis.effects.MIN_SEEDS), and reduced grids (see each figure's module).
 """
 
 from __future__ import annotations
@@ -80,6 +80,9 @@ EPSILON_MAPPING = "docs/epsilon-mapping.md"  # the measurements behind lr = 0.1�
 STORE_NAMESPACE = "smith-le-sgd"
 FAIL_ACCURACY = 0.5  # "fails to train": final test accuracy below this (chance is 0.1)
 CHANCE_ACCURACY = 0.1  # a diverged run's score in final_accuracy (10 classes)
+# a change of the test cross-entropy after its minimum smaller than this (nats) counts as none: the project's
+# margin (≈ 5% of its level, 0.3–0.5 here; the paper gives none), for Fig. 3b "increasing" and App. B "does not degrade"
+CROSS_ENTROPY_MARGIN = 0.02
 PAPER_B_GRID = (1, 3, 10, 30, 100, 300, 1000)
 # a run of seconds on the synthetic stand-in (the conformance suite's smoke run; per figure a few more fields)
 TINY: dict[str, Any] = {
@@ -91,6 +94,17 @@ TINY: dict[str, Any] = {
     "dataset": "standin",
 }
 Swept = Literal["none", "epsilon", "n_train", "momentum", "l2_lambda"]
+CurveKey = tuple[float, int, float, float]  # (ε, N, m, λ)
+
+
+def beyond(batch_size: int, up: bool) -> int | None:
+    """The next batch size above (``up``) or below ``batch_size`` on the paper's series 1, 3, 10, 30, …
+    (None below 1)."""
+    series = [m * 10**k for k in range(9) for m in (1, 3)]
+    if up:
+        return next(b for b in series if b > batch_size)
+    below = [b for b in series if b < batch_size]
+    return below[-1] if below else None
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,10 @@ class SGDSweepSpec:
     this enter the B_opt checks (Fig. 6: the paper sees B_opt ∝ N only for N ≳ 20000).
     ``dataset``: ``"mnist"`` (the paper's) or ``"standin"``, a synthetic MNIST-shaped task (784 inputs,
     10 classes, a random linear teacher) for smoke tests of the whole pipeline without MNIST.
+    ``extend_grid``: a curve whose best batch size sits at an edge of the points run gets the next batch
+    size beyond that edge on the paper's 1-3-10 series (``beyond``), when B ≤ N and the example cap
+    allow it, for at most ``max_extensions`` rounds (SED §4's protocol: never an optimum at a grid edge).
+    ``compare_literal`` (``smith-le-batch``): also run the grid with the literal lr = ε.
     """
 
     batch_sizes: tuple[int, ...]
@@ -117,6 +135,9 @@ class SGDSweepSpec:
     dataset: Literal["mnist", "standin"] = "mnist"
     parameterisation: Parameterisation = "calibrated"
     fit_min_x: float | None = None
+    extend_grid: bool = False
+    max_extensions: int = 2
+    compare_literal: bool = False
 
     def __post_init__(self) -> None:
         if (
@@ -135,6 +156,8 @@ class SGDSweepSpec:
             raise ValueError(f"dataset must be 'mnist' or 'standin', got {self.dataset!r}")
         if self.parameterisation not in LR_PER_EPSILON:
             raise ValueError(f"parameterisation must be one of {sorted(LR_PER_EPSILON)}, got {self.parameterisation!r}")
+        if self.max_extensions < 0:
+            raise ValueError("max_extensions must be >= 0")
 
     def steps(self, epsilon: float) -> int:
         """§5: the budget scales as 1/ε (paper: 10⁴/ε updates)."""
@@ -149,14 +172,18 @@ class SGDSweepSpec:
         ``LR_PER_EPSILON``) that same shrink needs ``l2 = λ/(c·N)``; literal (c = 1): λ/N."""
         return lam / (LR_PER_EPSILON[self.parameterisation] * n_train)
 
-    def runs_batch(self, epsilon: float, n_train: int, batch_size: int) -> bool:
-        """Whether this grid point is trained (B ≤ N and within the per-run example cap)."""
+    def allows(self, epsilon: float, n_train: int, batch_size: int) -> bool:
+        """Whether a run at this batch size may be trained (B ≤ N and within the per-run example cap)."""
         if batch_size > n_train:
             return False
         cap = self.max_examples_per_run
         return cap is None or batch_size * self.steps(epsilon) <= cap
 
-    def curve_keys(self) -> list[tuple[float, int, float, float]]:
+    def runs_batch(self, epsilon: float, n_train: int, batch_size: int) -> bool:
+        """Whether this grid point is trained (on the grid and allowed)."""
+        return batch_size in self.batch_sizes and self.allows(epsilon, n_train, batch_size)
+
+    def curve_keys(self) -> list[CurveKey]:
         """(ε, N, m, λ) of every curve, ε outermost."""
         return [
             (e, n, m, lam)
@@ -181,6 +208,7 @@ class History(TypedDict):
     step: list[int]
     test_accuracy: MeanStd
     test_cross_entropy: MeanStd
+    test_cross_entropy_per_seed: list[list[float | None]]
 
 
 class Curve(TypedDict):
@@ -201,6 +229,7 @@ class Curve(TypedDict):
     status: list[list[str | None]]
     mean_accuracy: list[float | None]
     history: dict[str, History]
+    added_batch_sizes: list[int]
 
 
 class ParameterisationRecord(TypedDict):
@@ -252,16 +281,22 @@ def train_config(
     )
 
 
-def run_grid(spec: SGDSweepSpec, ctx: RunContext) -> GridResults:
-    """Train (or read back) every run of ``spec`` on the axes (ε, N, m, λ, B) × seed."""
+def run_grid(
+    spec: SGDSweepSpec, ctx: RunContext, added: Mapping[CurveKey, tuple[int, ...]] | None = None
+) -> GridResults:
+    """Train (or read back) every run of ``spec`` on the axes (ε, N, m, λ, B) × seed, plus per curve the
+    batch sizes ``added`` by grid extension (the B axis is the union)."""
+    added = added or {}
+    batch_axis = tuple(sorted(set(spec.batch_sizes).union(*added.values())))
     runs: list[SweepRun] = []
     keys: list[tuple[Any, ...]] = []
     tasks = {}
-    for epsilon, n_train, momentum, lam in spec.curve_keys():
+    for curve_key in spec.curve_keys():
+        epsilon, n_train, momentum, lam = curve_key
         name = task_name(spec.dataset, n_train, spec.subset_seed)
         tasks[name] = task_factory(spec.dataset, n_train, spec.subset_seed)
-        for batch in spec.batch_sizes:
-            if not spec.runs_batch(epsilon, n_train, batch):
+        for batch in batch_axis:
+            if not (spec.runs_batch(epsilon, n_train, batch) or batch in added.get(curve_key, ())):
                 continue
             for index in range(spec.seeds):
                 config = train_config(spec, epsilon, n_train, momentum, lam, batch, ctx.seed + index)
@@ -273,18 +308,19 @@ def run_grid(spec: SGDSweepSpec, ctx: RunContext) -> GridResults:
         "n_train": spec.train_sizes,
         "momentum": spec.momenta,
         "l2_lambda": spec.l2_lambdas,
-        "batch_size": spec.batch_sizes,
+        "batch_size": batch_axis,
     }
     seeds = tuple(ctx.seed + i for i in range(spec.seeds))
     return GridResults(axes, seeds, dict(zip(keys, swept, strict=True)))
 
 
 def _histories(spec: SGDSweepSpec, grid: GridResults, at: Mapping[str, Any]) -> dict[str, History]:
-    """Per batch size the test accuracy and cross-entropy during training, mean ± std over seeds."""
+    """Per batch size the test accuracy and cross-entropy during training, mean ± std over seeds (and the
+    cross-entropy of every seed)."""
     histories: dict[str, History] = {}
     if not spec.eval_points:
         return histories
-    for batch in spec.batch_sizes:
+    for batch in grid.axes["batch_size"]:
         per_seed = [grid.run(i, **at, batch_size=batch) for i in range(spec.seeds)]
         done = [r for r in per_seed if r is not None and r.status == "finished" and r.history.get("step")]
         if not done:
@@ -294,16 +330,20 @@ def _histories(spec: SGDSweepSpec, grid: GridResults, at: Mapping[str, Any]) -> 
             "step": longest.history["step"],
             "test_accuracy": mean_std([r.history["test_acc"] for r in done]),  # type: ignore[typeddict-item]
             "test_cross_entropy": mean_std([r.history["test_loss"] for r in done]),  # type: ignore[typeddict-item]
+            "test_cross_entropy_per_seed": [nullable(r.history["test_loss"]) for r in done],
         }
     return histories
 
 
-def build_curves(spec: SGDSweepSpec, grid: GridResults, swept: Swept) -> list[Curve]:
+def build_curves(
+    spec: SGDSweepSpec, grid: GridResults, swept: Swept, added: Mapping[CurveKey, tuple[int, ...]] | None = None
+) -> list[Curve]:
     """Per curve: the final test accuracy / cross-entropy and run status per [seed][B] (None where a
-    run diverged, failed or was not run), and (when evaluated during training) the test-accuracy and
-    test-CE histories per B, mean ± std over seeds."""
+    run diverged, failed or was not run), (when evaluated during training) the test-accuracy and
+    test-CE histories per B, mean ± std over seeds, and the batch sizes grid extension ``added``."""
     curves: list[Curve] = []
-    for epsilon, n_train, momentum, lam in spec.curve_keys():
+    for curve_key in spec.curve_keys():
+        epsilon, n_train, momentum, lam = curve_key
         at = {"epsilon": epsilon, "n_train": n_train, "momentum": momentum, "l2_lambda": lam}
         accuracy = grid.curve("test_acc", "batch_size", **at)
         x = 1.0 / (1.0 - momentum) if swept == "momentum" else at.get(swept, epsilon)
@@ -323,6 +363,7 @@ def build_curves(spec: SGDSweepSpec, grid: GridResults, swept: Swept) -> list[Cu
                 "status": grid.status(**at).T.tolist(),
                 "mean_accuracy": mean_std(accuracy)["mean"],
                 "history": _histories(spec, grid, at),
+                "added_batch_sizes": list((added or {}).get(curve_key, ())),
             }
         )
     return curves
@@ -347,15 +388,44 @@ def parameterisation_record(spec: SGDSweepSpec) -> ParameterisationRecord:
     }
 
 
+def _extended(
+    spec: SGDSweepSpec, curves: Sequence[Curve], batch_axis: Sequence[int], added: Mapping[CurveKey, tuple[int, ...]]
+) -> dict[CurveKey, tuple[int, ...]]:
+    """``added`` plus, for every curve whose best batch size sits at an edge of its points run, the next
+    batch size beyond that edge (``beyond``) when the spec allows it there."""
+    grown = dict(added)
+    for key, curve in zip(spec.curve_keys(), curves, strict=True):
+        run = np.asarray(batch_axis)[run_mask(curve)]
+        if run.size < 2:
+            continue
+        optimum = analysis.optimum_on_grid(run.astype(float), accuracy_matrix(curve)[:, run_mask(curve)])
+        if not optimum.at_edge:
+            continue
+        candidate = beyond(int(optimum.value), up=optimum.index == run.size - 1)
+        if candidate is not None and candidate not in run and spec.allows(key[0], key[1], candidate):
+            grown[key] = tuple(sorted({*grown.get(key, ()), candidate}))
+    return grown
+
+
 def sweep_data(spec: SGDSweepSpec, ctx: RunContext, swept: Swept) -> SweepData:
-    """Train (or read back) the spec's grid and lay out its curves (the run of every experiment here)."""
+    """Train (or read back) the spec's grid and lay out its curves (the run of every experiment here); with
+    ``extend_grid``, curves whose optimum sits at an edge are extended and rerun (``_extended``)."""
+    added: dict[CurveKey, tuple[int, ...]] = {}
+    rounds = spec.max_extensions if spec.extend_grid else 0
+    while True:
+        grid = run_grid(spec, ctx, added)
+        curves = build_curves(spec, grid, swept, added)
+        grown = _extended(spec, curves, grid.axes["batch_size"], added)
+        if rounds == 0 or grown == added:
+            break
+        added, rounds = grown, rounds - 1
     return {
         "parameterisation": parameterisation_record(spec),
-        "batch_sizes": list(spec.batch_sizes),
+        "batch_sizes": list(grid.axes["batch_size"]),
         "seeds": [ctx.seed + i for i in range(spec.seeds)],
         "subset_seed": spec.subset_seed,
         "swept": swept,
-        "curves": build_curves(spec, run_grid(spec, ctx), swept),
+        "curves": curves,
     }
 
 
@@ -386,12 +456,51 @@ def run_mask(curve: Curve) -> np.ndarray:
     return np.array([any(row[j] is not None for row in curve["status"]) for j in range(len(curve["status"][0]))])
 
 
-def final_accuracy(curve: Curve, batch_size: int, batch_sizes: Sequence[int]) -> float:
-    """Mean over seeds of the final test accuracy at ``batch_size`` (diverged runs count as chance, 0.1)."""
+def seed_values(
+    curve: Curve, batch_size: int, batch_sizes: Sequence[int], metric: Literal["accuracy", "cross_entropy"] = "accuracy"
+) -> np.ndarray:
+    """Per seed the final test ``metric`` at ``batch_size``: a diverged run's accuracy counts as chance
+    (0.1), its cross-entropy is left out (NaN); a point not run is all NaN."""
     if batch_size not in batch_sizes:
         raise NotEnoughData(f"batch size {batch_size} is not on the grid {list(batch_sizes)}")
-    column = accuracy_matrix(curve)[:, list(batch_sizes).index(batch_size)]
-    return float(np.where(np.isfinite(column), column, CHANCE_ACCURACY).mean())
+    j = list(batch_sizes).index(batch_size)
+    column = plots.as_float_array(curve[metric])[:, j]
+    if metric == "accuracy":
+        ran = np.array([row[j] is not None for row in curve["status"]])
+        column = np.where(ran & ~np.isfinite(column), CHANCE_ACCURACY, column)
+    return column
+
+
+def final_accuracy(curve: Curve, batch_size: int, batch_sizes: Sequence[int]) -> float:
+    """Mean over seeds of the final test accuracy at ``batch_size`` (diverged runs count as chance, 0.1)."""
+    column = seed_values(curve, batch_size, batch_sizes)
+    if not np.isfinite(column).any():
+        raise NotEnoughData(f"batch size {batch_size} was not run on curve {curve['label']!r}")
+    return float(np.nanmean(column))
+
+
+def cross_entropy_rise(curve: Curve, batch_size: int) -> tuple[np.ndarray, int]:
+    """Per seed the final test cross-entropy minus its value at the evaluation where the mean-over-seeds
+    curve is lowest, and that step (Fig. 3b, 8b: does the cross-entropy rise again after its minimum?)."""
+    history = curve["history"].get(str(batch_size))
+    if history is None:
+        raise NotEnoughData(f"no test cross-entropy history at B = {batch_size} (eval_points = 0, or not run)")
+    mean = plots.as_float_array(history["test_cross_entropy"]["mean"])
+    if not np.isfinite(mean).any():
+        raise NotEnoughData(f"the test cross-entropy at B = {batch_size} has no finite value")
+    lowest = int(np.nanargmin(mean))
+    rises = []
+    for row in history["test_cross_entropy_per_seed"]:
+        values = plots.as_float_array(row)
+        finite = np.flatnonzero(np.isfinite(values))
+        ok = lowest < values.size and finite.size and np.isfinite(values[lowest])
+        rises.append(values[finite[-1]] - values[lowest] if ok else np.nan)
+    return np.asarray(rises, dtype=float), int(history["step"][lowest])
+
+
+def seed_count(curve: Curve) -> int:
+    """Seeds with at least one finished run on the curve."""
+    return int(np.isfinite(accuracy_matrix(curve)).any(axis=1).sum())
 
 
 def grid_optimum(curve: Curve, batch_sizes: Sequence[int]) -> analysis.GridOptimum:
@@ -409,6 +518,13 @@ def paper(where: str, quote: str, paper_value: str | None = None, *, calibrated:
     return Provenance("smith-le-2018", where, quote, paper_value, EPSILON_MAPPING if calibrated else None)
 
 
+CALIBRATED = (
+    " — decided by the ε calibration (lr = 0.1·ε, chosen because it makes Fig. 4's peak appear; "
+    "docs/epsilon-mapping.md, the record fig4/epsilon-mapping-calibration)"
+)
+"""Appended to the statement of every claim whose outcome the ε calibration decides."""
+
+
 # ---- figures --------------------------------------------------------------------------------------------------
 
 
@@ -424,15 +540,22 @@ def history_band(
     plots.band(ax, steps[:n][shown], {"mean": mean[:n][shown], "std": std[:n][shown]}, label, **style)
 
 
-def final_accuracy_panel(ax: Axes, data: SweepData) -> None:
-    """Final test accuracy vs batch size (log x) per curve, mean ± std over seeds; points not run omitted."""
+def final_accuracy_panel(ax: Axes, data: SweepData, first_color: int = 0, suffix: str = "") -> None:
+    """Final test accuracy vs batch size (log x) per curve, mean ± std over seeds; points not run omitted
+    (colours from C``first_color``, ``suffix`` added to each label)."""
     batch_sizes = np.asarray(data["batch_sizes"], float)
-    for i, curve in enumerate(data["curves"]):
+    for i, curve in enumerate(data["curves"], start=first_color):
         scored = np.where(np.isfinite(acc := accuracy_matrix(curve)), acc, CHANCE_ACCURACY)  # diverged: chance
         mean, std = scored.mean(axis=0), scored.std(axis=0)
         run = run_mask(curve)
         ax.errorbar(
-            batch_sizes[run], mean[run], yerr=std[run], marker="o", capsize=3, color=f"C{i}", label=curve["label"]
+            batch_sizes[run],
+            mean[run],
+            yerr=std[run],
+            marker="o",
+            capsize=3,
+            color=f"C{i}",
+            label=curve["label"] + suffix,
         )
     ax.set(xscale="log", xlabel="batch size B", ylabel="final test accuracy")
     ax.legend(fontsize=8)
