@@ -406,8 +406,8 @@ def test_dropout_trains_one_run_per_group_and_refuses_vmap(images):
     x, y = images
     spec = WideResNetSpec(depth=10, widen_factor=1, norm="skipinit", dropout=0.5, **TINY)
     config = TrainConfig(spec, 0.1, 8, steps=3, momentum=0.9, seed=0, eval_points=0)
-    (status, state, _), = train_stacked([config], x, y)
-    (_, again, _), = train_stacked([config], x, y)
+    ((status, state, _),) = train_stacked([config], x, y)
+    ((_, again, _),) = train_stacked([config], x, y)
     assert status == "finished" and all(torch.equal(state[k], again[k]) for k in state)
     with pytest.raises(RuntimeError, match="random"):
         train_stacked([config, TrainConfig(spec, 0.1, 8, steps=3, momentum=0.9, seed=1, eval_points=0)], x, y)

@@ -53,7 +53,11 @@ def test_epoch_budget_claims_hold_on_curves_with_a_known_breakpoint(regime):
     assert claims["fig1/momentum-scales-further"].value["momentum_eff_lr"] == [4.0, 8.0, 16.0]
     matches = claims["fig1/momentum-matches-sgd-below-b-star"]
     assert set(matches.value["comparisons"]) == {f"B = {b}" for b in (16, 32, 64, 128, 256)}
-    assert set(claims["fig1/momentum-beats-sgd-above-b-star"].value["comparisons"]) == {"B = 512", "B = 1024", "B = 2048"}
+    assert set(claims["fig1/momentum-beats-sgd-above-b-star"].value["comparisons"]) == {
+        "B = 512",
+        "B = 1024",
+        "B = 2048",
+    }
     assert set(claims["fig1a/sgd-accuracy-flat-then-falls"].value["comparisons"]) == {
         "B = 16 ≈ B = 256",
         "B = 256 > B = 2048",

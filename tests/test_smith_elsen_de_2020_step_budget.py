@@ -63,7 +63,10 @@ def test_an_optimum_at_a_grid_edge_is_inconclusive():
 
 def test_the_papers_table_is_recorded():
     values = {spec.id: spec.provenance.paper_value for spec in CLAIMS}
-    assert "94.9±0.1" in values["table1/accuracy-peaks-then-falls"] and "92.5±0.6" in values["table1/accuracy-peaks-then-falls"]
+    assert (
+        "94.9±0.1" in values["table1/accuracy-peaks-then-falls"]
+        and "92.5±0.6" in values["table1/accuracy-peaks-then-falls"]
+    )
     assert "0.039 (B = 32768)" in values["table1/train-loss-keeps-falling"]
 
 
