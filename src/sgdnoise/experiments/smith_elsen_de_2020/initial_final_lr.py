@@ -36,6 +36,7 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     TINY,
     SEDSpec,
     all_of,
+    falls_at_every_step,
     finished_value,
     provenance,
     score_errorbar,
@@ -289,10 +290,7 @@ def check_train_loss_falls(data: InitialFinalData) -> Verdict:
     loss = _kept(ordered, "train_loss")
     epochs = [b["epochs"] for b in ordered]
     return all_of(
-        {
-            f"{b:g} < {a:g} epochs": directional_effect(lb, la, direction=-1)
-            for (a, la), (b, lb) in itertools.pairwise(zip(epochs, loss, strict=True))
-        },
+        falls_at_every_step(epochs, loss),
         {"train_loss": {str(b["epochs"]): b["train_loss"]["score"] for b in ordered}},
     )
 
@@ -305,6 +303,25 @@ _TEST_VS_LOSS = (
     "initial learning rate for minimizing the training loss, while the optimal final learning rate for maximizing "
     "the test accuracy is consistently lower than the optimal final learning rate for minimizing the training loss."
 )
+
+
+def _test_versus_loss_claim(which: str, direction: int) -> ClaimSpec:
+    """§7.1's two "consistently" lines: the test-accuracy optimum's ε_0 above (ε_f below) the loss optimum's."""
+    symbol, relation, opposite = ("ε_0", "higher", "lower") if direction == 1 else ("ε_f", "lower", "higher")
+    return ClaimSpec(
+        id=f"fig3/test-{which}-{'above' if direction == 1 else 'below'}-loss-{which}",
+        statement=f"at every epoch budget, the {symbol} that maximises test accuracy is {relation} than the {symbol} "
+        "that minimises the training loss",
+        kind="paper",
+        provenance=provenance("§7.1, Fig. 3c–d", _TEST_VS_LOSS),
+        test=ClaimTest(
+            f"{symbol} of the best pair for test accuracy and for training loss, per budget",
+            f"{relation} at every budget; fails if {opposite} at any; inconclusive if equal on the grid somewhere"
+            + _EDGE_RULE,
+        ),
+        check=_test_versus_loss(which, direction),
+    )
+
 
 CLAIMS = (
     ClaimSpec(
@@ -343,30 +360,8 @@ CLAIMS = (
         ),
         check=check_final_lr,
     ),
-    ClaimSpec(
-        id="fig3/test-initial-above-loss-initial",
-        statement="at every epoch budget, the ε_0 that maximises test accuracy is higher than the ε_0 that "
-        "minimises the training loss",
-        kind="paper",
-        provenance=provenance("§7.1, Fig. 3c–d", _TEST_VS_LOSS),
-        test=ClaimTest(
-            "ε_0 of the best pair for test accuracy and for training loss, per budget",
-            "higher at every budget; fails if lower at any; inconclusive if equal on the grid somewhere" + _EDGE_RULE,
-        ),
-        check=_test_versus_loss("initial", 1),
-    ),
-    ClaimSpec(
-        id="fig3/test-final-below-loss-final",
-        statement="at every epoch budget, the ε_f that maximises test accuracy is lower than the ε_f that "
-        "minimises the training loss",
-        kind="paper",
-        provenance=provenance("§7.1, Fig. 3c–d", _TEST_VS_LOSS),
-        test=ClaimTest(
-            "ε_f of the best pair for test accuracy and for training loss, per budget",
-            "lower at every budget; fails if higher at any; inconclusive if equal on the grid somewhere" + _EDGE_RULE,
-        ),
-        check=_test_versus_loss("final", -1),
-    ),
+    _test_versus_loss_claim("initial", 1),
+    _test_versus_loss_claim("final", -1),
     ClaimSpec(
         id="fig3d/loss-initial-slower-than-final",
         statement="for the training loss, the optimal ε_0 does not rise and falls by a smaller factor than the "

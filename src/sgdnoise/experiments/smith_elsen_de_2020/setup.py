@@ -27,6 +27,7 @@ extended automatically where an optimum sits at an edge. Tuning is on the test s
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from sgdnoise import plots
-from sgdnoise.analysis.effects import Difference
+from sgdnoise.analysis.effects import Difference, directional_effect
 from sgdnoise.data import TaskData, cifar10_task, cifar_standin_task, fashion_mnist_task
 from sgdnoise.engine import StepDecay, TrainConfig
 from sgdnoise.experiments.base import RunContext
@@ -335,6 +336,15 @@ def all_of(comparisons: Mapping[str, Difference], extra: Mapping[str, Any] | Non
     value = dict(extra or {}) | {"comparisons": {name: d.describe() for name, d in comparisons.items()}}
     reasons = [f"{name}: {d.reason}" for name, d in comparisons.items() if d.outcome != "holds"]
     return Verdict(outcome, value, "; ".join(filter(None, [note, *reasons])))
+
+
+def falls_at_every_step(epochs: Sequence[float], samples: Sequence[Any], label: str = "") -> dict[str, Difference]:
+    """Per pair of consecutive budgets, the Welch comparison "lower at the larger budget" of the per-seed
+    ``samples`` (Fig. 2b, 3b: "the training loss falls monotonically as the epoch budget rises")."""
+    return {
+        f"{label}{b:g} < {a:g} epochs": directional_effect(lb, la, direction=-1)
+        for (a, la), (b, lb) in itertools.pairwise(zip(epochs, samples, strict=True))
+    }
 
 
 def unless_at_edge(edges: Sequence[Any], what: str) -> None:

@@ -15,7 +15,6 @@ Every claim is inconclusive while an optimum it rests on sits at a grid edge aft
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -38,6 +37,7 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     Curve,
     SEDSpec,
     all_of,
+    falls_at_every_step,
     kept_at_optimum,
     lr_errorbar,
     optimum,
@@ -213,9 +213,8 @@ def check_train_loss_falls(data: UnlimitedBudgetData) -> Verdict:
     for batch_norm in (True, False):
         curves = _panel_curves(data, batch_norm)
         loss = _kept_by_budget(data, curves, "train_loss")
-        who = "batch norm" if batch_norm else "no normalisation"
-        for (a, la), (b, lb) in itertools.pairwise(zip(curves, loss, strict=True)):
-            comparisons[f"{who}: {b['epochs']:g} < {a['epochs']:g} epochs"] = directional_effect(lb, la, direction=-1)
+        who = "batch norm: " if batch_norm else "no normalisation: "
+        comparisons |= falls_at_every_step([c["epochs"] for c in curves], loss, who)
     return all_of(comparisons)
 
 
