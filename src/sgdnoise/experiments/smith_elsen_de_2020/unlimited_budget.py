@@ -401,7 +401,18 @@ EXPERIMENT = Experiment(
             lr_exponents=(-5, 3),
         ),
     },
-    tiny={scale: TINY_RUN for scale in ("quick", "paper")},
+    # the paper scale's smoke run trains both Wide-ResNets (ghost BN, Regularized SkipInit) for 2 steps
+    tiny={
+        "quick": TINY_RUN,
+        "paper": TINY_RUN
+        | {
+            "architectures": ("wrn-16-4", "wrn-16-4-regularized-skipinit"),
+            "epoch_budgets": (1,),
+            "runs": 1,
+            "n_train": 32,
+            "n_test": 16,
+        },
+    },
     run=run,
     claims=CLAIMS,
     figures=(Figure("fig2", draw_fig2, UnlimitedBudgetData),),
