@@ -111,4 +111,7 @@ def test_pair_optimum_minimises_and_scores_failed_runs_as_the_worst():
     opt = pair_optimum(pairs, loss, keep=2, maximize=False)
     assert (opt["initial"], opt["final"], opt["score"]) == (1.0, 0.5, pytest.approx(0.1))
     assert opt["means"][2] == pytest.approx(0.3)  # every run failed: scored as the worst observed
+    assert opt["final_at_edge"]  # 0.5 is the top of the pairs' ε_f values
+    # with ε_f = 2 on the axis (above every ε_0: no pair), ε_f = 0.5 is the family's bound, not a grid edge
+    assert not pair_optimum(pairs, loss, keep=2, maximize=False, final_axis=(0.25, 0.5, 2.0))["final_at_edge"]
     assert {c.verdict for c in _claims(PAPER_LIKE[:1]).values()} == {"inconclusive"}

@@ -83,10 +83,20 @@ class InitialFinalData(TypedDict):
     keep: int
 
 
-def pair_optimum(pairs: Sequence[tuple[float, float]], scores: np.ndarray, keep: int, maximize: bool) -> PairOptimum:
+def pair_optimum(
+    pairs: Sequence[tuple[float, float]],
+    scores: np.ndarray,
+    keep: int,
+    maximize: bool,
+    final_axis: Sequence[float] | None = None,
+) -> PairOptimum:
     """The tuning protocol on a 2-D grid of (ε_0, ε_f) pairs (§7.1): best ``keep`` runs per pair, mean
     ± std (ddof=1), the best pair, and the band of pairs whose mean is within one std of it (its
-    ε_0 and ε_f ranges are the error bars); a best ε_0 or ε_f at the edge of its axis is flagged."""
+    ε_0 and ε_f ranges are the error bars); a best ε_0 or ε_f at the edge of its axis is flagged.
+
+    ``final_axis`` (default: the pairs' ε_f values) is the whole ε_f grid, which may reach above every ε_0:
+    an ε_f whose next grid value up admits no pair (ε_f < ε_0) sits at the bound of the schedule family
+    (γ → 1, barely decaying), which no extension can move — it is not flagged as a grid edge."""
     arr = np.asarray(scores, dtype=float)
     oriented = arr if maximize else -arr
     filled = np.where(np.isfinite(oriented), oriented, np.nanmin(oriented))
@@ -108,7 +118,7 @@ def pair_optimum(pairs: Sequence[tuple[float, float]], scores: np.ndarray, keep:
         "initial_band": [min(p[0] for p in band), max(p[0] for p in band)],
         "final_band": [min(p[1] for p in band), max(p[1] for p in band)],
         "initial_at_edge": initial in (initials[0], initials[-1]),
-        "final_at_edge": final in (finals[0], finals[-1]),
+        "final_at_edge": final in (finals[0], (final_axis or finals)[-1]),
         "means": nullable(sign * means),
         "kept": sorted(finished.tolist(), reverse=maximize)[:keep],
     }
@@ -149,7 +159,7 @@ def run(spec: SEDSpec, ctx: RunContext) -> InitialFinalData:
             record: dict[str, Any] = {"epochs": key[3], "pairs": [list(p) for p in pairs[key]]}
             for name, maximize in OBJECTIVES.items():
                 arr = np.array([[finished_value(r, name) for r in swept[(key, e0, ef)]] for e0, ef in pairs[key]])
-                record[name] = pair_optimum(pairs[key], arr, spec.keep, maximize)
+                record[name] = pair_optimum(pairs[key], arr, spec.keep, maximize, axes[key][1])
             record["initial_grid"], record["final_grid"] = axes[key]
             budgets.append(record)
         if not spec.extend_grid or rounds >= spec.max_extensions:
