@@ -21,6 +21,7 @@ from sgdnoise.models import (
     jastrzebski_bn_mlp,
     logistic_regression,
     model_spec_from_dict,
+    regularized_skipinit_wrn_16_4,
     resnet56,
     smith_le_shallow_net,
     vgg11,
@@ -199,6 +200,7 @@ def count(spec) -> int:
         (wrn_16_4("batch"), 2_748_890, 2.75e6),  # Zagoruyko & Komodakis 2016: 2.7 M
         (wrn_16_4("ghost"), 2_748_890, 2.75e6),
         (wrn_16_4("skipinit"), 2_747_536, 2.75e6),
+        (regularized_skipinit_wrn_16_4(), 2_747_536, 2.75e6),  # dropout has no parameters
     ],
 )
 def test_paper_models_have_the_standard_parameter_counts(spec, exact, standard):
@@ -243,6 +245,7 @@ def test_jastrzebski_mlp_layout():
         wrn_16_4("batch"),
         wrn_16_4("ghost"),
         wrn_16_4("skipinit", num_classes=100),
+        regularized_skipinit_wrn_16_4(),
         VGGSpec((4, "M"), input_shape=(3, 6, 6)),
         jastrzebski_bn_mlp(),
     ],
@@ -374,3 +377,43 @@ def test_model_on_stacked_general_path_matches_plain_loop(images, spec):
         model.eval()  # the engine evaluates in eval mode (running statistics), stacked under vmap
         with torch.no_grad():
             assert metrics["train_loss"] == pytest.approx(F.cross_entropy(model(x), y).item(), abs=1e-10)
+
+
+def test_regularized_skipinit_is_skipinit_with_seeded_dropout_before_the_classifier(images):
+    """De & Smith 2020's Regularized SkipInit (Smith, Elsen & De 2020 §5): SkipInit plus dropout on the
+    pooled features; masks follow the run's seed, eval mode drops nothing."""
+    spec = regularized_skipinit_wrn_16_4()
+    assert (spec.norm, spec.dropout, spec.depth, spec.widen_factor) == ("skipinit", 0.6, 16, 4)
+    tiny = WideResNetSpec(depth=10, widen_factor=1, norm="skipinit", dropout=0.5, **TINY)
+    plain = WideResNetSpec(depth=10, widen_factor=1, norm="skipinit", **TINY)
+    x, _ = images
+    first, again, other = (build_model(tiny, seed, dtype=F64) for seed in (0, 0, 1))
+    reference = build_model(plain, 0, dtype=F64)
+    assert isinstance(reference.dropout, nn.Identity) and first.dropout.p == 0.5
+    with torch.no_grad():
+        torch.testing.assert_close(first(x), again(x), atol=0, rtol=0)  # same seed, same masks
+        assert not torch.equal(build_model(tiny, 0, dtype=F64)(x), other(x))
+        features = torch.ones(64, 1000, dtype=F64)
+        dropped = first.dropout(features)
+        assert set(dropped.unique().tolist()) == {0.0, 2.0}  # kept inputs scaled by 1/(1 − p)
+        assert dropped.mean().item() == pytest.approx(1.0, abs=0.02)
+        first.eval()
+        reference.eval()
+        torch.testing.assert_close(first(x), reference(x), atol=0, rtol=0)  # same parameters, no dropout
+
+
+def test_dropout_trains_one_run_per_group_and_refuses_vmap(images):
+    x, y = images
+    spec = WideResNetSpec(depth=10, widen_factor=1, norm="skipinit", dropout=0.5, **TINY)
+    config = TrainConfig(spec, 0.1, 8, steps=3, momentum=0.9, seed=0, eval_points=0)
+    ((status, state, _),) = train_stacked([config], x, y)
+    ((_, again, _),) = train_stacked([config], x, y)
+    assert status == "finished" and all(torch.equal(state[k], again[k]) for k in state)
+    with pytest.raises(RuntimeError, match="random"):
+        train_stacked([config, TrainConfig(spec, 0.1, 8, steps=3, momentum=0.9, seed=1, eval_points=0)], x, y)
+
+
+@pytest.mark.parametrize("dropout", [-0.1, 1.0, True, "0.5"])
+def test_wide_resnet_dropout_must_be_a_probability(dropout):
+    with pytest.raises(ValueError, match="dropout"):
+        WideResNetSpec(depth=10, dropout=dropout)

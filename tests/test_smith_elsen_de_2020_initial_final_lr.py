@@ -1,38 +1,108 @@
-"""Fig. 3: the joint (ε_0, ε_f) optimum and the two claims on it."""
+"""Fig. 3: the joint (ε_0, ε_f) optimum, the 2-D grid extension and the claims on it."""
 
 import math
 
 import numpy as np
 import pytest
 
-from sgdnoise.experiments.smith_elsen_de_2020.initial_final_lr import CLAIMS, pair_optimum
+from sgdnoise.experiments.smith_elsen_de_2020.initial_final_lr import CLAIMS, extended_axes, pair_optimum
+
+INITIALS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
+FINALS = tuple(2.0**k for k in range(-12, 1, 2))
+PAIRS = [(e0, ef) for e0 in INITIALS for ef in FINALS if ef < e0]
+JITTER = np.array([0.0, 0.0005, -0.0005, -0.05])  # one outlier run per pair
+
+
+def _optimum(best, height, maximize=True, jitter=JITTER):
+    """The pair optimum of a bowl in (log2 ε_0, log2 ε_f) around ``best`` with the given height."""
+    b0, bf = best
+    bowl = np.array([0.01 * (math.log2(e0 / b0) ** 2 + math.log2(ef / bf) ** 2) for e0, ef in PAIRS])
+    clean = height - bowl if maximize else height + bowl
+    return pair_optimum(PAIRS, clean[:, None] + (jitter if maximize else -jitter)[None, :], keep=3, maximize=maximize)
+
+
+def _budget(epochs, test_best, loss_best, acc, loss):
+    return {"epochs": epochs, "test_acc": _optimum(test_best, acc), "train_loss": _optimum(loss_best, loss, False)}
 
 
 def _claims(budgets):
-    data = {"budgets": budgets, "batch_size": 64, "initial_grid": [], "final_grid": []}
+    data = {"budgets": budgets, "batch_size": 64, "initial_grid": [], "final_grid": [], "keep": 3}
     return {spec.id: spec.evaluate(data) for spec in CLAIMS}
 
 
-def test_pair_optimum_and_initial_final_claims():
-    pairs = [(e0, ef) for e0 in (0.25, 0.5, 1.0, 2.0) for ef in (2.0**-8, 2.0**-6, 2.0**-4) if ef < e0]
-    best = {2: (1.0, 2.0**-4), 8: (1.0, 2.0**-6), 32: (2.0, 2.0**-8)}
-    budgets = []
-    for epochs, (b0, bf) in best.items():
-        clean = np.array([0.9 - 0.01 * (math.log2(e0 / b0) ** 2 + math.log2(ef / bf) ** 2) for e0, ef in pairs])
-        scores = clean[:, None] + np.array([0.0, 0.0005, -0.0005, -0.05])[None, :]  # one outlier run per pair
-        budgets.append({"epochs": epochs, "test_acc": pair_optimum(pairs, scores, keep=3, maximize=True)})
-    first = budgets[0]["test_acc"]
+# the paper's picture at 1, 4, 16, 32 epochs: test ε_0 1 → 0.5 then constant, ε_f falls 2^-4 → 2^-10;
+# the loss optimum has a lower ε_0 and a higher ε_f; accuracy rises then saturates, loss falls
+PAPER_LIKE = [
+    _budget(1, (1.0, 2.0**-4), (0.5, 2.0**-2), 0.85, 0.40),
+    _budget(4, (0.5, 2.0**-6), (0.25, 2.0**-4), 0.88, 0.20),
+    _budget(16, (0.5, 2.0**-8), (0.25, 2.0**-6), 0.90, 0.10),
+    _budget(32, (0.5, 2.0**-10), (0.25, 2.0**-8), 0.90, 0.05),
+]
+
+
+def test_pair_optimum_keeps_the_best_runs():
+    first = PAPER_LIKE[0]["test_acc"]
     assert first["initial"] == 1.0 and first["final"] == 2.0**-4
-    assert first["score"] == pytest.approx(0.9) and first["score_std"] == pytest.approx(0.0005)
-    assert budgets[2]["test_acc"]["initial_at_edge"]  # 2.0 is the largest ε_0 on the grid
-    claims = _claims(budgets)
-    initial, final = claims["fig3/initial-lr-does-not-fall"], claims["fig3/final-lr-falls"]
-    assert initial.verdict == "holds" and initial.value["initial_lr"] == [1.0, 1.0, 2.0]
-    assert final.verdict == "holds" and final.value["final_lr"] == [2.0**-4, 2.0**-6, 2.0**-8]
-    assert "edge" in initial.note
-    falling = [budgets[0], {"epochs": 8, "test_acc": dict(budgets[1]["test_acc"], initial=0.5)}]
-    assert _claims(falling)["fig3/initial-lr-does-not-fall"].verdict == "fails"
-    assert {c.verdict for c in _claims(budgets[:1]).values()} == {"inconclusive"}
+    assert first["score"] == pytest.approx(0.85) and first["score_std"] == pytest.approx(0.0005)
+    assert first["kept"] == pytest.approx([0.8505, 0.85, 0.8495])
+    assert PAPER_LIKE[0]["train_loss"]["kept"] == pytest.approx([0.3995, 0.4, 0.4005])
+
+
+def test_every_claim_holds_on_the_papers_picture():
+    claims = _claims(PAPER_LIKE)
+    assert {c.id: c.note for c in claims.values() if c.verdict != "holds"} == {}
+    initial = claims["fig3c/initial-lr-slow-then-constant"].value
+    assert (initial["initial_fall"], initial["final_fall"], initial["constant_beyond_epochs"]) == (2.0, 64.0, 8.0)
+    assert claims["fig3d/loss-initial-slower-than-final"].value["final_lr"][0] == 0.25
+
+
+def test_the_papers_own_slow_decay_passes_where_never_falls_would_not():
+    """The paper's ε_0 "decays very slowly … constant for budgets greater than 400": a fall at small budgets
+    is its picture, not a failure (the old claim "never falls" failed on it)."""
+    assert PAPER_LIKE[0]["test_acc"]["initial"] > PAPER_LIKE[1]["test_acc"]["initial"]
+    assert _claims(PAPER_LIKE)["fig3c/initial-lr-slow-then-constant"].verdict == "holds"
+
+
+def test_a_falling_late_initial_lr_and_a_fast_initial_decay_fail():
+    moving = [*PAPER_LIKE[:3], _budget(32, (0.25, 2.0**-10), (0.25, 2.0**-8), 0.90, 0.05)]
+    claim = _claims(moving)["fig3c/initial-lr-slow-then-constant"]
+    assert claim.verdict == "fails" and "no ε_0 lies in every one-std band" in claim.note
+    fast = [_budget(1, (2.0, 2.0**-8), (1.0, 2.0**-6), 0.85, 0.4), *PAPER_LIKE[1:]]  # both fall 4×
+    claim = _claims(fast)["fig3c/initial-lr-slow-then-constant"]
+    assert claim.verdict == "fails" and claim.note == "ε_0 falls by as large a factor as ε_f"
+
+
+def test_test_versus_loss_optima_fail_when_reversed_and_tie_inconclusively():
+    reversed_ = [_budget(e, (0.25, 2.0**-4), (0.5, 2.0**-6), 0.9, 0.1) for e in (1, 32)]
+    claims = _claims(reversed_)
+    assert claims["fig3/test-initial-above-loss-initial"].verdict == "fails"
+    assert claims["fig3/test-final-below-loss-final"].verdict == "fails"
+    tied = [_budget(e, (0.5, 2.0**-6), (0.5, 2.0**-4), 0.9, 0.1) for e in (1, 32)]
+    assert _claims(tied)["fig3/test-initial-above-loss-initial"].verdict == "inconclusive"
+
+
+def test_accuracy_and_loss_comparisons_fail_or_stay_inconclusive_with_their_seeds():
+    still_rising = [*PAPER_LIKE[:3], _budget(32, (0.5, 2.0**-10), (0.25, 2.0**-8), 0.95, 0.05)]
+    assert _claims(still_rising)["fig3a/test-accuracy-rises-then-saturates"].verdict == "fails"
+    loss_up = [*PAPER_LIKE[:3], _budget(32, (0.5, 2.0**-10), (0.25, 2.0**-8), 0.90, 0.2)]
+    assert _claims(loss_up)["fig3b/train-loss-falls"].verdict == "fails"
+    noisy = dict(PAPER_LIKE[3], train_loss=_optimum((0.25, 2.0**-8), 0.095, False, np.array([0, 0.05, -0.05, 0])))
+    assert _claims([*PAPER_LIKE[:3], noisy])["fig3b/train-loss-falls"].verdict == "inconclusive"
+
+
+def test_an_optimum_at_an_axis_edge_is_inconclusive_and_extends_the_grid():
+    edged = [*PAPER_LIKE[:3], _budget(32, (4.0, 2.0**-12), (0.25, 2.0**-8), 0.90, 0.05)]
+    claims = _claims(edged)
+    assert claims["fig3c/initial-lr-slow-then-constant"].verdict == "inconclusive"
+    assert (
+        "edge of its grid (after extension) for epoch budgets [32]"
+        in claims["fig3c/initial-lr-slow-then-constant"].note
+    )
+    assert claims["fig3d/loss-initial-slower-than-final"].verdict == "holds"  # the loss optima are interior
+    # ε_0 at the top (4) and ε_f at the bottom (2^-12): one point beyond each, by each axis's spacing
+    initials, finals = extended_axes(list(INITIALS), list(FINALS), [edged[3]["test_acc"], edged[3]["train_loss"]])
+    assert initials == [*INITIALS, 8.0] and finals == [2.0**-14, *FINALS]
+    assert extended_axes(list(INITIALS), list(FINALS), [PAPER_LIKE[1]["test_acc"]]) == (list(INITIALS), list(FINALS))
 
 
 def test_pair_optimum_minimises_and_scores_failed_runs_as_the_worst():
@@ -41,3 +111,7 @@ def test_pair_optimum_minimises_and_scores_failed_runs_as_the_worst():
     opt = pair_optimum(pairs, loss, keep=2, maximize=False)
     assert (opt["initial"], opt["final"], opt["score"]) == (1.0, 0.5, pytest.approx(0.1))
     assert opt["means"][2] == pytest.approx(0.3)  # every run failed: scored as the worst observed
+    assert opt["final_at_edge"]  # 0.5 is the top of the pairs' ε_f values
+    # with ε_f = 2 on the axis (above every ε_0: no pair), ε_f = 0.5 is the family's bound, not a grid edge
+    assert not pair_optimum(pairs, loss, keep=2, maximize=False, final_axis=(0.25, 0.5, 2.0))["final_at_edge"]
+    assert {c.verdict for c in _claims(PAPER_LIKE[:1]).values()} == {"inconclusive"}

@@ -61,7 +61,7 @@ def test_specs_follow_the_issue_and_reject_bad_settings():
     assert quick.lr_grid() == tuple(2.0**k for k in range(-4, 3))
     paper = spec("sed-step-budget", "paper")
     assert (paper.steps, paper.runs, paper.keep, paper.architectures) == (9765, 15, 12, ("wrn-16-4",))
-    assert spec("sed-unlimited-budget", "paper").architectures == ("wrn-16-4", "wrn-16-4-skipinit")
+    assert spec("sed-unlimited-budget", "paper").architectures == ("wrn-16-4", "wrn-16-4-regularized-skipinit")
     assert setup.ARCHITECTURES["wrn-16-4"](paper).ghost_batch_size == 64
     with pytest.raises(ValueError, match="keep"):
         SEDSpec(("bn-mlp",), (16,), (0.0,), (1,), (0, 1), runs=2, keep=3)

@@ -1,4 +1,5 @@
-"""Fig. 2c–d: the test-accuracy optimum against the training-loss optimum across epoch budgets."""
+"""Fig. 2: the test-accuracy optimum against the training-loss optimum across epoch budgets (c–d), and the
+optimal accuracy and loss themselves (a–b), on synthetic curves with known optima."""
 
 import numpy as np
 import pytest
@@ -8,26 +9,66 @@ from sgdnoise.experiments.smith_elsen_de_2020.unlimited_budget import CLAIMS, lo
 
 GRID = 2.0 ** np.arange(-8, 3)
 LABELS = {"bn-mlp": "batch norm (ghost 64)", "mlp": "no normalisation"}
+BUDGETS = (2, 4, 8, 16)
+LOSS_HEIGHT = (0.4, 0.2, 0.1, 0.05)  # the optimal training loss falls with every budget
 
 
 def _claims(curves, labels=LABELS):
-    data = {"curves": curves, "batch_size": 64, "labels": labels}
+    data = {"curves": curves, "batch_size": 64, "labels": labels, "keep": 3}
     return {spec.id: spec.evaluate(data) for spec in CLAIMS}
 
 
-def test_unlimited_budget_claims_compare_the_two_optima():
+def _curves(bn_height=(0.85, 0.88, 0.90, 0.90), mlp_height=(0.80, 0.84, 0.83, 0.81), mlp_test_lr=None):
+    """Batch norm: test optimum 0.5 then 0.25 (2×); no norm: 0.5 throughout (or ``mlp_test_lr``); the
+    loss optimum halves with every budget for both."""
     curves = []
-    for i, epochs in enumerate((2, 4, 8, 16)):
-        acc = peaked(GRID, 0.5 if i < 2 else 0.25, 0.9)  # test optimum moves by 2×
-        loss = -peaked(GRID, 2.0**-i, 0.0)  # loss optimum halves with every budget
-        curves.append(tuned_curve("bn-mlp", 0.9, 64, epochs, GRID, acc, loss))
-        curves.append(tuned_curve("mlp", 0.9, 64, epochs, GRID, peaked(GRID, 2.0**-i, 0.9), loss))
-    claims = _claims(curves)
-    assert claims["fig2c/test-lr-stays"].verdict == "holds" and claims["fig2c/test-lr-stays"].value["max_over_min"] == 2
-    assert claims["fig2c/loss-lr-falls"].verdict == "holds"
+    for i, epochs in enumerate(BUDGETS):
+        loss = -peaked(GRID, 2.0**-i, -LOSS_HEIGHT[i])
+        bn_acc = peaked(GRID, 0.5 if i < 2 else 0.25, bn_height[i])
+        curves.append(tuned_curve("bn-mlp", 0.9, 64, epochs, GRID, bn_acc, loss))
+        mlp_lr = 0.5 if mlp_test_lr is None else mlp_test_lr[i]
+        curves.append(tuned_curve("mlp", 0.9, 64, epochs, GRID, peaked(GRID, mlp_lr, mlp_height[i]), loss))
+    return curves
+
+
+def test_unlimited_budget_claims_hold_on_the_papers_picture():
+    claims = _claims(_curves())
+    assert {c.id: c.verdict for c in claims.values() if c.verdict != "holds"} == {}
+    assert claims["fig2c/test-lr-stays"].value["max_over_min"] == 2
     assert claims["fig2c/loss-lr-falls"].value["first_over_last"] == pytest.approx(8.0)
-    assert claims["fig2d/test-lr-stays"].verdict == "fails" and claims["fig2d/test-lr-stays"].value["max_over_min"] == 8
+    assert claims["fig2c/loss-lr-falls"].value["test_lr_first_over_last"] == pytest.approx(2.0)
+    assert claims["fig2d/test-lr-stays"].value["test_lr"] == [0.5] * 4
+    assert len(claims["fig2b/train-loss-falls"].value["comparisons"]) == 6
     assert claims["fig2c/loss-lr-falls"].note == ""  # smooth losses: no stability note
+
+
+def test_moving_or_rising_optima_and_accuracies_fail():
+    claims = _claims(_curves(bn_height=(0.85, 0.88, 0.90, 0.95), mlp_test_lr=[2.0**-i for i in range(4)]))
+    test_lr = claims["fig2d/test-lr-stays"]
+    assert test_lr.verdict == "fails" and test_lr.value["max_over_min"] == 8
+    assert claims["fig2d/loss-lr-falls"].verdict == "fails"  # falls only as fast as the test optimum
+    assert claims["fig2a/bn-accuracy-saturates"].verdict == "fails"  # still 5 points up at the end
+    rising = _claims(_curves(mlp_height=(0.80, 0.82, 0.84, 0.86)))
+    assert rising["fig2a/no-norm-accuracy-falls"].verdict == "fails"
+    assert rising["fig2a/no-norm-accuracy-falls"].note == "the test accuracy peaks at the largest budget"
+
+
+def test_seed_spread_leaves_accuracy_claims_inconclusive():
+    curves = _curves()
+    curves[-1] = tuned_curve(
+        "mlp", 0.9, 64, 16, GRID, peaked(GRID, 0.5, 0.83, jitter=0.03), -peaked(GRID, 0.125, -0.05)
+    )
+    assert _claims(curves)["fig2a/no-norm-accuracy-falls"].verdict == "inconclusive"
+
+
+def test_an_optimum_at_a_grid_edge_is_inconclusive():
+    curves = _curves()
+    curves[0] = tuned_curve("bn-mlp", 0.9, 64, 2, GRID, peaked(GRID, 4.0, 0.85), -peaked(GRID, 1.0, -0.4))
+    claims = _claims(curves)
+    for claim in ("fig2c/test-lr-stays", "fig2c/loss-lr-falls", "fig2a/test-accuracy-rises"):
+        assert claims[claim].verdict == "inconclusive"
+        assert "edge of its grid (after extension) for epoch budgets [2]" in claims[claim].note
+    assert claims["fig2d/test-lr-stays"].verdict == "holds"
 
 
 def test_a_loss_cliff_above_the_optimum_is_noted_with_its_ratio():

@@ -8,7 +8,8 @@ place that turns a seed into initial parameters (used by the engine and by refer
 - ``spec``: the protocol, registry and ``build_model``;
 - ``norm``: vmap-compatible (ghost) batch norm, ``GhostBatchNorm1d``/``GhostBatchNorm2d``;
 - ``mlp``: logistic regression, MLPs, Smith & Le's shallow net, Jastrzębski et al.'s BN-MLP;
-- ``conv``: VGG-11 (BN), CIFAR ResNets (ResNet-56), Wide-ResNets (WRN-16-4: BN, ghost BN, SkipInit);
+- ``conv``: VGG-11 (BN), CIFAR ResNets (ResNet-56), Wide-ResNets (WRN-16-4: BN, ghost BN, SkipInit,
+  Regularized SkipInit);
 - ``transformer``: a small GPT-style language model with a tied head (the monitor's worked example).
 """
 
@@ -19,6 +20,7 @@ from sgdnoise.models.conv import (
     VGGSpec,
     WideResNet,
     WideResNetSpec,
+    regularized_skipinit_wrn_16_4,
     resnet56,
     vgg11,
     wrn_16_4,
@@ -57,6 +59,7 @@ __all__ = [
     "model_spec_from_dict",
     "next_token_loss",
     "register_model_spec",
+    "regularized_skipinit_wrn_16_4",
     "resnet56",
     "smith_le_shallow_net",
     "vgg11",

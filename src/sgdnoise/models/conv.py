@@ -1,5 +1,5 @@
 """Convolutional nets for 3×32×32 CIFAR-style inputs: VGG-11 with batch norm, He et al.'s CIFAR ResNets
-and Wide-ResNets (batch norm, ghost batch norm or SkipInit). Every normalisation layer is the
+and Wide-ResNets (batch norm, ghost batch norm, SkipInit or Regularized SkipInit). Every normalisation layer is the
 vmap-compatible ``GhostBatchNorm2d``. Convolution weights are He-normal (He et al. 2015: N(0, 2/fan_in)),
 convolution biases zero, linear layers keep PyTorch's default initialisation.
 """
@@ -19,6 +19,9 @@ from sgdnoise.models.spec import DataclassSpec, check_image_shape, register_mode
 Norm = Literal["batch", "ghost", "skipinit"]
 NORMS: tuple[str, ...] = ("batch", "ghost", "skipinit")
 DEFAULT_GHOST_BATCH_SIZE = 64  # Smith, Elsen & De 2020 §3.2
+# Regularized SkipInit's dropout before the final linear layer (De & Smith 2020, arXiv:2002.10444, §5 as this
+# project reads it; Smith, Elsen & De 2020 name the scheme but not the rate): a choice, see ``wrn_16_4``
+REGULARIZED_SKIPINIT_DROPOUT = 0.6
 VGG11_CONFIG: tuple[int | str, ...] = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
 CIFAR_SHAPE = (3, 32, 32)
 
@@ -203,12 +206,43 @@ class _WideBlock(nn.Module):
         return (x if self.shortcut is None else self.shortcut(activated)) + branch
 
 
+class SeededDropout(nn.Module):
+    """Dropout (Srivastava et al. 2014: zero each input with probability ``p`` in train mode, scale the rest
+    by 1/(1 − p)) drawing its masks from its own CPU generator, which ``reseed`` seeds from torch's global
+    RNG once the model's parameters are drawn — ``build_model`` seeds that by the run's seed, so a run's
+    masks follow from its seed and its parameters are those of the same net without dropout. It trains one
+    run per group: under ``torch.func.vmap`` (several runs stacked) the draw raises, as vmap refuses
+    random operations."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+        self.generator = torch.Generator()
+
+    def reseed(self) -> None:
+        self.generator.manual_seed(int(torch.randint(2**62, ())))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.rand(x.shape, generator=self.generator) >= self.p
+        return x * keep.to(device=x.device, dtype=x.dtype) / (1 - self.p)
+
+
 class WideResNet(nn.Module):
     """Zagoruyko & Komodakis 2016 WRN-d-k: 3×3 conv (16), three groups of (d − 4)/6 blocks with 16k,
-    32k, 64k channels (stride 2 at the start of groups 2 and 3), norm-ReLU, global average pool, linear."""
+    32k, 64k channels (stride 2 at the start of groups 2 and 3), norm-ReLU, global average pool,
+    dropout with probability ``dropout`` (none when 0), linear."""
 
     def __init__(
-        self, depth: int, widen: int, input_shape: tuple[int, int, int], num_classes: int, norm: str, ghost: int | None
+        self,
+        depth: int,
+        widen: int,
+        input_shape: tuple[int, int, int],
+        num_classes: int,
+        norm: str,
+        ghost: int | None,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(input_shape[0], 16, 3, 1, 1, bias=norm == "skipinit")
@@ -220,10 +254,11 @@ class WideResNet(nn.Module):
                 inputs = width
         self.blocks = nn.Sequential(*layers)
         self.norm = nn.Identity() if norm == "skipinit" else GhostBatchNorm2d(inputs, ghost)
+        self.dropout = SeededDropout(dropout) if dropout else nn.Identity()
         self.fc = nn.Linear(inputs, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(F.relu(self.norm(self.blocks(self.conv(x)))).mean(dim=(2, 3)))
+        return self.fc(self.dropout(F.relu(self.norm(self.blocks(self.conv(x)))).mean(dim=(2, 3))))
 
 
 @register_model_spec
@@ -231,8 +266,9 @@ class WideResNet(nn.Module):
 class WideResNetSpec(DataclassSpec):
     """WRN-``depth``-``widen_factor`` (depth = 6n + 4) with ``norm``: "batch" (ordinary batch norm),
     "ghost" (ghost batch norm, ``ghost_batch_size`` defaulting to 64 as in Smith, Elsen & De 2020 §3.2)
-    or "skipinit" (no normalisation; De & Smith 2020, used by Smith, Elsen & De 2020 §4 without
-    batch norm — the dropout of their "Regularized" SkipInit is not included)."""
+    or "skipinit" (no normalisation; De & Smith 2020). ``dropout``: the probability of dropout on the
+    pooled features before the final linear layer (0: none); SkipInit with dropout there is De & Smith's
+    "Regularized SkipInit", which Smith, Elsen & De 2020 §5 and §7 use without batch norm."""
 
     type: ClassVar[str] = "WideResNetSpec"
     depth: int = 16
@@ -241,6 +277,7 @@ class WideResNetSpec(DataclassSpec):
     norm: Norm = "batch"
     ghost_batch_size: int | None = None
     input_shape: tuple[int, int, int] = CIFAR_SHAPE
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
@@ -254,15 +291,38 @@ class WideResNetSpec(DataclassSpec):
             raise ValueError(f"Wide-ResNet depth must be 6n + 4 with n >= 1 (10, 16, 22, 28, …), got {self.depth!r}")
         if not _int_at_least(self.widen_factor, 1):
             raise ValueError(f"widen_factor must be a positive int, got {self.widen_factor!r}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float) or not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be a probability in [0, 1), got {self.dropout!r}")
 
     def build(self) -> nn.Module:
         model = WideResNet(
-            self.depth, self.widen_factor, self.input_shape, self.num_classes, self.norm, self.ghost_batch_size
+            self.depth,
+            self.widen_factor,
+            self.input_shape,
+            self.num_classes,
+            self.norm,
+            self.ghost_batch_size,
+            self.dropout,
         )
-        return _he_init(model)
+        _he_init(model)
+        if isinstance(model.dropout, SeededDropout):
+            model.dropout.reseed()  # after every parameter is drawn
+        return model
 
 
-def wrn_16_4(norm: Norm = "batch", num_classes: int = 10, ghost_batch_size: int | None = None) -> WideResNetSpec:
+def wrn_16_4(
+    norm: Norm = "batch", num_classes: int = 10, ghost_batch_size: int | None = None, dropout: float = 0.0
+) -> WideResNetSpec:
     """The 16-4 Wide-ResNet of Smith, Elsen & De 2020 (CIFAR-10). P = 2,748,890 with (ghost) batch norm,
     2,747,536 with SkipInit (conv biases and 6 branch scalars instead of the batch-norm scales/shifts)."""
-    return WideResNetSpec(16, 4, num_classes, norm, ghost_batch_size, CIFAR_SHAPE)
+    return WideResNetSpec(16, 4, num_classes, norm, ghost_batch_size, CIFAR_SHAPE, dropout)
+
+
+def regularized_skipinit_wrn_16_4(num_classes: int = 10) -> WideResNetSpec:
+    """The 16-4 Wide-ResNet with "Regularized SkipInit" (De & Smith 2020; Smith, Elsen & De 2020 §5: "To
+    ensure training is stable without batch normalization we use the 'Regularized SkipInit' initialization
+    scheme"): no normalisation, a learnable scalar initialised to 0 at the end of every residual branch,
+    biases in the convolutions, and dropout before the final linear layer. The drop probability,
+    ``REGULARIZED_SKIPINIT_DROPOUT``, is not stated by Smith, Elsen & De; it is this project's reading of
+    De & Smith 2020, whose text is not in this repository — a choice, not a quoted number."""
+    return wrn_16_4("skipinit", num_classes, dropout=REGULARIZED_SKIPINIT_DROPOUT)
