@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from sgdnoise import report, scoreboard
 from sgdnoise.cli import main
-from sgdnoise.experiments.registry import entry, get_experiment
+from sgdnoise.experiments.registry import entry, get_experiment, inventories
 from sgdnoise.experiments.suite import reproduce_all
 
 RAN, FAILED = "smith-le-batch", "smith-le-gradient-noise"
@@ -47,9 +47,16 @@ def test_rows_follow_the_declarations_and_the_summaries(out_root):
     document = read_document(out_root)
     summary = report.read_summary(out_root / RAN)
     declared = [(name, c.id) for name in (RAN, FAILED) for c in get_experiment(name).claims]
-    assert [(r["experiment"], r["id"]) for r in document["claims"]] == declared
+    run_rows = [r for r in document["claims"] if r["experiment"] is not None]
+    assert [(r["experiment"], r["id"]) for r in run_rows] == declared
+    # then the claims of the shown paper that its inventory lists as checked by no experiment, with the reason
+    unchecked = [item for inv in inventories() if inv.paper == "smith-le-2018" for item in inv.not_checked]
+    inventory_rows = document["claims"][len(run_rows) :]
+    assert [r["statement"] for r in inventory_rows] == [item.statement for item in unchecked] != []
+    for row in inventory_rows:
+        assert row["verdict"] == "not checked" and row["note"].startswith("no experiment checks it")
     recorded = {c["id"]: c for c in summary["claims"]}
-    for row in document["claims"]:
+    for row in run_rows:
         if row["experiment"] == RAN:
             assert row["verdict"] == recorded[row["id"]]["verdict"] and row["report"] == f"{RAN}/report.html"
             assert row["wall_seconds"] == summary["wall_seconds"] and row["scale"] == "quick (changed by --set)"
@@ -57,7 +64,8 @@ def test_rows_follow_the_declarations_and_the_summaries(out_root):
             assert row["verdict"] == "not checked" and "n_repeats" in row["note"] and row["report"] is None
         assert row["figure"] == row["id"].split("/")[0] and row["paper"] == "smith-le-2018"
     totals = document["totals"]
-    assert totals["overall"]["total"] == len(declared) == sum(totals["overall"][v] for v in scoreboard.VERDICTS)
+    total = len(declared) + len(unchecked)
+    assert totals["overall"]["total"] == total == sum(totals["overall"][v] for v in scoreboard.VERDICTS)
     assert totals["by_paper"] == {"smith-le-2018": totals["overall"]}
     assert [(e["name"], e["status"]) for e in document["experiments"]] == [(RAN, "complete"), (FAILED, "failed")]
 
@@ -68,7 +76,7 @@ def test_a_claim_declared_differently_since_the_run_is_not_checked(out_root, tmp
     summary = json.loads((copy / RAN / report.SUMMARY_FILE).read_text())
     summary["claims"][0]["statement"] = "an older wording"
     (copy / RAN / report.SUMMARY_FILE).write_text(json.dumps(summary))
-    rows = scoreboard.build(copy)["claims"]
+    rows = [r for r in scoreboard.build(copy)["claims"] if r["experiment"] is not None]
     assert rows[0]["verdict"] == "not checked" and "declared differently" in rows[0]["note"]
     assert [r["verdict"] for r in rows[1:]] == [c["verdict"] for c in summary["claims"][1:]]
 
