@@ -82,7 +82,8 @@ def welch_interval(a: npt.ArrayLike, b: npt.ArrayLike, confidence: float) -> tup
     se = math.sqrt(va + vb)
     if se == 0:
         return d, d, d
-    dof = (va + vb) ** 2 / (va**2 / (x.size - 1) + vb**2 / (y.size - 1))
+    share_a, share_b = va / (va + vb), vb / (va + vb)  # in shares, so tiny variances cannot underflow
+    dof = 1.0 / (share_a**2 / (x.size - 1) + share_b**2 / (y.size - 1))
     half = float(stats.t.ppf((1 + confidence) / 2, dof)) * se
     return d, d - half, d + half
 
