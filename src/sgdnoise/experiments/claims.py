@@ -208,6 +208,14 @@ class NotChecked:
         if not self.statement.strip() or not self.reason.strip():
             raise ValueError(f"the unchecked claim of {self.figure} needs a statement and the reason it is unchecked")
 
+    @classmethod
+    def citing(
+        cls, paper: str, figure: str, where: str, quote: str, statement: str, reason: str, value: str | None = None
+    ) -> NotChecked:
+        """The unchecked claim of ``paper``'s ``figure``, citing ``where`` and its line ``quote`` (and the
+        paper's number ``value``), with the ``reason`` no experiment checks it."""
+        return cls(figure, statement, Provenance(paper, where, quote, paper_value=value), reason)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "figure": self.figure,

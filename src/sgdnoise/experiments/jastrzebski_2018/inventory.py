@@ -3,15 +3,14 @@ experiment here checks, each with the paper's line, its number and the reason.""
 
 from __future__ import annotations
 
-from sgdnoise.experiments.claims import Inventory, NotChecked, Provenance
+import functools
+
+from sgdnoise.experiments.claims import Inventory, NotChecked
 
 PAPER = "jastrzebski-2018"
 
 
-def _unchecked(
-    figure: str, where: str, quote: str, statement: str, reason: str, value: str | None = None
-) -> NotChecked:
-    return NotChecked(figure, statement, Provenance(PAPER, where, quote, paper_value=value), reason)
+_unchecked = functools.partial(NotChecked.citing, PAPER)
 
 
 INVENTORIES = (

@@ -33,7 +33,7 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     PAPER_BUDGETS,
     PAPER_SCALE,
     QUICK,
-    TINY,
+    TINY_BUDGETS,
     SEDSpec,
     all_of,
     falls_at_every_step,
@@ -468,13 +468,7 @@ def draw_fig3(data: InitialFinalData, fig_dir: Path) -> Path:
     return plots.save(fig, fig_dir / "fig3_initial_final_lr.png")
 
 
-TINY_RUN: Mapping[str, Any] = TINY | {
-    "batch_sizes": (16,),
-    "momenta": (0.9,),
-    "epoch_budgets": (1, 2),
-    "lr_exponents": (-2, -1),
-    "final_lr_exponents": (-6, -4),
-}
+TINY_RUN: Mapping[str, Any] = TINY_BUDGETS | {"final_lr_exponents": (-6, -4)}
 
 
 EXPERIMENT = Experiment(

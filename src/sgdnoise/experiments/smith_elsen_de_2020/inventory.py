@@ -6,7 +6,9 @@ from the main text's references to them."""
 
 from __future__ import annotations
 
-from sgdnoise.experiments.claims import Inventory, NotChecked, Provenance
+import functools
+
+from sgdnoise.experiments.claims import Inventory, NotChecked
 
 PAPER = "smith-elsen-de-2020"
 _NO_APPENDIX = (
@@ -14,10 +16,7 @@ _NO_APPENDIX = (
 )
 
 
-def _unchecked(
-    figure: str, where: str, quote: str, statement: str, reason: str, value: str | None = None
-) -> NotChecked:
-    return NotChecked(figure, statement, Provenance(PAPER, where, quote, paper_value=value), reason)
+_unchecked = functools.partial(NotChecked.citing, PAPER)
 
 
 INVENTORIES = (

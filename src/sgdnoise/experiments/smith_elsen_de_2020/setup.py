@@ -404,3 +404,5 @@ TINY = {
     "extend_grid": False,
     "n_bootstrap": 20,
 }
+# the smoke run of the growing-budget experiments (Fig. 2 and 3): one batch size, two budgets, two ε
+TINY_BUDGETS = TINY | {"batch_sizes": (16,), "momenta": (0.9,), "epoch_budgets": (1, 2), "lr_exponents": (-2, -1)}

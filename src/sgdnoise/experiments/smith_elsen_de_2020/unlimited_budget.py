@@ -33,7 +33,7 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     PAPER,
     PAPER_BUDGETS,
     PAPER_SCALE,
-    TINY,
+    TINY_BUDGETS,
     Curve,
     SEDSpec,
     all_of,
@@ -372,13 +372,7 @@ def draw_fig2(data: UnlimitedBudgetData, fig_dir: Path) -> Path:
     return plots.save(fig, fig_dir / "fig2_unlimited_budget.png")
 
 
-TINY_RUN: Mapping[str, Any] = TINY | {
-    "architectures": ("bn-mlp", "mlp"),
-    "batch_sizes": (16,),
-    "momenta": (0.9,),
-    "epoch_budgets": (1, 2),
-    "lr_exponents": (-2, -1),
-}
+TINY_RUN: Mapping[str, Any] = TINY_BUDGETS | {"architectures": ("bn-mlp", "mlp")}
 
 
 EXPERIMENT = Experiment(
