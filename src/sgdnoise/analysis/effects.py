@@ -130,15 +130,15 @@ def directional_effect(
     if direction not in (1, -1):
         raise ValueError(f"direction must be +1 or -1, got {direction!r}")
 
-    def decide(low: float, high: float, level: str) -> tuple[Outcome, str]:
+    def decide(low: float, high: float, _level: str) -> tuple[Outcome, str]:
         side_low, side_high = (low, high) if direction == 1 else (-high, -low)
         if side_low > 0:
-            return "holds", f"the {level} interval excludes zero in the stated direction"
+            return "holds", "the interval excludes zero in the stated direction"
         if side_high < 0:
-            return "fails", f"the {level} interval excludes zero in the opposite direction"
+            return "fails", "the interval excludes zero in the opposite direction"
         if margin > 0 and -margin < low and high < margin:
-            return "fails", f"the {level} interval lies inside ±{margin:g}: no effect of that size"
-        return "inconclusive", f"the {level} interval contains zero"
+            return "fails", f"the interval lies inside ±{margin:g}: no effect of that size"
+        return "inconclusive", "the interval contains zero"
 
     return _interval_test(
         a, b, margin=margin, alpha=alpha, two_sided_confidence=True, min_seeds=min_seeds, decide=decide
