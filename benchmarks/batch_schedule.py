@@ -97,6 +97,7 @@ class Run:
     seconds: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
     changes: list[tuple[int, int, float]] = field(default_factory=list)  # (update, B, ε)
+    noise_scale: list[tuple[int, float]] = field(default_factory=list)  # (update, the monitor's B_simple)
     diverged: bool = False
 
 
@@ -141,7 +142,9 @@ def train(task: Task, seed: int, batch: int, lr: float, epochs: int, schedule: d
             updates += 1
             examples += len(xb)
             if monitor is not None and scheduler is not None:
-                monitor.step(xb, yb)
+                record = monitor.step(xb, yb)
+                if record is not None and record.noise_scale_simple is not None:
+                    run.noise_scale.append((updates, record.noise_scale_simple))
                 scheduler.step()
                 if scheduler.get_last_bs() != run.changes[-1][1] or scheduler.get_last_lr()[0] != run.changes[-1][2]:
                     run.changes.append((updates, scheduler.get_last_bs(), scheduler.get_last_lr()[0]))
@@ -310,9 +313,12 @@ def draw(result: dict, out: Path) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), constrained_layout=True)
     for seed, run in enumerate(result["schedule"].runs):
         steps = [u for u, _, _ in run.changes] + [run.updates[-1]]
-        axes[0].step(steps, [b for _, b, _ in run.changes] + [run.changes[-1][1]], where="post", label=f"seed {seed}")
+        (line,) = axes[0].step(
+            steps, [b for _, b, _ in run.changes] + [run.changes[-1][1]], where="post", label=f"B, seed {seed}"
+        )
+        axes[0].plot(*zip(*run.noise_scale, strict=True), ":", color=line.get_color(), label=f"B_simple, seed {seed}")
         axes[1].step(steps, [e for _, _, e in run.changes] + [run.changes[-1][2]], where="post", label=f"seed {seed}")
-    axes[0].set(xlabel="updates", ylabel="batch size B", yscale="log", title="B(t), noise schedule")
+    axes[0].set(xlabel="updates", ylabel="batch size B", yscale="log", title="B(t) and the monitor's B_simple")
     axes[1].set(xlabel="updates", ylabel="learning rate ε", yscale="log", title="ε(t), noise schedule")
     axes[1].axhline(result["eps_max"], color="gray", linestyle=":", label="ε_max")
     for s, style in ((result["best"], "--"), (result["schedule"], "-")):
