@@ -6,6 +6,8 @@
   a ``DataLoader`` through its batch sampler; ``keep="temperature"`` or ``"noise_scale"`` rescales the
   optimiser's learning rate whenever B changes so that T = ε/(B(1 − m)) (Smith, Elsen & De 2020 §3.3) or
   g = ε(N/B − 1)/(1 − m) (Smith & Le 2018 eq. 13, App. D) stays at its starting value.
+* ``NoiseScaleBatchSize``: B grows with the gradient noise scale B_simple that a ``NoiseMonitor`` measures
+  during training (McCandlish et al. 2018), ε follows the regime's rule of Smith, Elsen & De 2020 §3–5.
 """
 
 import math
@@ -16,6 +18,8 @@ import torch
 from torch import Tensor
 
 from sgdnoise import theory
+from sgdnoise.monitor import MonitorRecord, NoiseMonitor
+from sgdnoise.validation import positive_int, positive_number
 
 Keep = Literal["temperature", "noise_scale"]
 
@@ -237,3 +241,147 @@ class IncreaseBatchSize(BatchSizeScheduler):
         decay = self.factor ** sum(count >= m for m in self.milestones)
         batch_size = min(round(self.initial_batch_size * decay), self.max_batch_size)
         return batch_size, batch_size / (self.initial_batch_size * decay)
+
+
+class NoiseScaleBatchSize(BatchSizeScheduler):
+    """Batch size grown with the measured gradient noise scale; ε set by the regime's rule.
+
+    B_simple = tr Σ/|G|² (McCandlish et al. 2018 eq. 2.8) estimates the critical batch B_crit, beyond which a
+    larger batch stops cutting the number of updates S = S_min(1 + B_noise/B) (eq. 2.11); it grows as the
+    loss falls. After every new record of ``monitor`` (``NoiseMonitor``: B̂ = ratio of window means, with its
+    standard error se), ``step()`` applies, with B₀ the sampler's batch size at creation:
+
+    * growth only, on the rungs B₀·factor^k (rounded) and ``max_batch_size`` (default N): B moves up to the
+      largest rung ≤ fraction·(B̂ − z·se), once the window holds ≥ ``min_estimates`` estimates (default: the
+      monitor's window). The lower bound (z standard errors) and the rung spacing (a rung is ``factor``× the
+      last) are the hysteresis: noise in B̂ cannot make B jitter, and B never shrinks;
+    * ε per parameter group (momentum m): ε = min(T·B·(1 − m), ε_max). Below the cap training is noise-dominated
+      and the temperature T = ε/(B(1 − m)) is kept (Smith, Elsen & De 2020 §3.3: ε ∝ B at fixed T); at the cap it
+      is curvature-dominated and ε stops growing (§3.1, §5). ε_max = min(``max_lr``, ``critical_fraction``·
+      (1 − m)·2/λ_max), i.e. ε_eff = ε/(1 − m) ≤ critical_fraction·ε_crit with ε_crit = 2/λ_max, λ_max the
+      monitor's latest curvature measurement (none yet: only ``max_lr`` caps).
+
+    ``temperature``: T for every group (default: each group's ε/(B₀(1 − m)) at creation). ``optimizer`` must be
+    ``torch.optim.SGD`` (the temperature is an SGD quantity). Call ``monitor.step(x, y)`` then ``step()`` after
+    every ``optimizer.step()``; the sampler's next batch has the new B. Resume with ``state_dict()`` together
+    with the monitor's, the sampler's and the optimizer's.
+    """
+
+    def __init__(
+        self,
+        sampler: ScheduledBatchSampler,
+        monitor: NoiseMonitor,
+        optimizer: torch.optim.Optimizer,
+        *,
+        temperature: float | None = None,
+        max_lr: float | None = None,
+        critical_fraction: float | None = None,
+        fraction: float = 1.0,
+        factor: float = 2.0,
+        z: float = 1.0,
+        max_batch_size: int | None = None,
+        min_estimates: int | None = None,
+    ):
+        if not isinstance(monitor, NoiseMonitor):
+            raise TypeError(f"monitor must be a sgdnoise.monitor.NoiseMonitor, got {type(monitor).__name__}")
+        if not isinstance(optimizer, torch.optim.SGD):
+            raise TypeError(
+                f"optimizer must be torch.optim.SGD (the temperature ε/(B(1 − m)) is an SGD quantity), "
+                f"got {type(optimizer).__name__}"
+            )
+        if monitor.train_size is not None and monitor.train_size != sampler.train_size:
+            raise ValueError(
+                f"the monitor's train_size={monitor.train_size} differs from the sampler's N={sampler.train_size}"
+            )
+        for name, value in (("temperature", temperature), ("max_lr", max_lr), ("critical_fraction", critical_fraction)):
+            if value is not None:
+                positive_number(name, value)
+        positive_number("fraction", fraction)
+        if positive_number("factor", factor) <= 1:
+            raise ValueError(f"factor must be > 1, got {factor!r}")
+        if isinstance(z, bool) or not isinstance(z, int | float) or not 0 <= z < math.inf:
+            raise ValueError(f"z must be a finite number >= 0, got {z!r}")
+        self.initial_batch_size = sampler.batch_size
+        self.max_batch_size = positive_int("max_batch_size", max_batch_size, optional=True) or sampler.train_size
+        if not self.initial_batch_size <= self.max_batch_size <= sampler.train_size:
+            raise ValueError(
+                f"max_batch_size must lie in [the sampler's batch size {self.initial_batch_size}, "
+                f"N={sampler.train_size}], got {self.max_batch_size}"
+            )
+        self.min_estimates = positive_int("min_estimates", min_estimates, minimum=2, optional=True) or monitor.window
+        if self.min_estimates > monitor.window:
+            raise ValueError(
+                f"min_estimates={self.min_estimates} exceeds the monitor's window={monitor.window}: never reached"
+            )
+        self.monitor, self.max_lr, self.critical_fraction = monitor, max_lr, critical_fraction
+        self.fraction, self.factor, self.z = float(fraction), float(factor), float(z)
+        self.momenta = [float(g.get("momentum", 0.0)) for g in optimizer.param_groups]
+        self.temperatures = [
+            float(temperature) if temperature is not None else float(theory.temperature(g["lr"], sampler.batch_size, m))
+            for g, m in zip(optimizer.param_groups, self.momenta, strict=True)
+        ]
+        self.rungs = self._rungs()
+        self.batch_size = self.initial_batch_size
+        self.last_record_step: int | None = None
+        self.max_eigenvalue: float | None = None
+        super().__init__(sampler, optimizer, None)
+
+    def _rungs(self) -> list[int]:
+        """The batch sizes B may take: B₀·factor^k rounded, below ``max_batch_size``, then ``max_batch_size``."""
+        rungs, k = {self.max_batch_size}, 0
+        while (rung := round(self.initial_batch_size * self.factor**k)) < self.max_batch_size:
+            rungs.add(rung)
+            k += 1
+        return sorted(rungs)
+
+    def _grown(self, record: MonitorRecord) -> int:
+        """The largest rung ≤ fraction·(B̂ − z·se), if above the current B (the docstring's growth rule)."""
+        estimate, stderr = record.noise_scale_simple, record.noise_scale_simple_stderr
+        if estimate is None or stderr is None or record.window < self.min_estimates:
+            return self.batch_size
+        bound = self.fraction * (estimate - self.z * stderr)
+        return max([self.batch_size] + [rung for rung in self.rungs if rung <= bound])
+
+    def learning_rate_cap(self, momentum: float) -> float:
+        """ε_max = min(max_lr, critical_fraction·(1 − m)·2/λ_max) (inf when nothing caps)."""
+        cap = self.max_lr if self.max_lr is not None else math.inf
+        if self.critical_fraction is not None and self.max_eigenvalue is not None:
+            critical = float(theory.critical_learning_rate(self.max_eigenvalue))
+            cap = min(cap, self.critical_fraction * (1 - momentum) * critical)
+        return cap
+
+    def step(self) -> None:
+        """Read the monitor's latest record (if new), grow B by the rule, then set B and every group's ε."""
+        self.last_epoch += 1
+        records = self.monitor.records
+        if records and records[-1].step != self.last_record_step:
+            record = records[-1]
+            self.last_record_step = record.step
+            if record.max_eigenvalue is not None and record.max_eigenvalue > 0:
+                self.max_eigenvalue = record.max_eigenvalue
+            self.batch_size = self._grown(record)
+        self._apply()
+
+    def _apply(self) -> None:
+        self.sampler.batch_size = self.batch_size
+        assert self.optimizer is not None
+        for group, temperature, momentum in zip(
+            self.optimizer.param_groups, self.temperatures, self.momenta, strict=True
+        ):
+            group["lr"] = min(temperature * self.batch_size * (1 - momentum), self.learning_rate_cap(momentum))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "last_epoch": self.last_epoch,
+            "batch_size": self.batch_size,
+            "last_record_step": self.last_record_step,
+            "max_eigenvalue": self.max_eigenvalue,
+            "temperatures": list(self.temperatures),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the count, B, the last record read, λ_max and T; set B and ε without reading the monitor."""
+        self.last_epoch, self.batch_size = state["last_epoch"], state["batch_size"]
+        self.last_record_step, self.max_eigenvalue = state["last_record_step"], state["max_eigenvalue"]
+        self.temperatures = list(state["temperatures"])
+        self._apply()

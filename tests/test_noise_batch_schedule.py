@@ -1,0 +1,216 @@
+"""NoiseScaleBatchSize: the growth rule on scripted B_simple records, the regime's ε rule, growth only,
+resumption, argument checks, and a DataLoader loop with a real NoiseMonitor on a tiny model."""
+
+import copy
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from sgdnoise import theory
+from sgdnoise.monitor import MonitorRecord, NoiseMonitor
+from sgdnoise.optim import NoiseScaleBatchSize, ScheduledBatchSampler
+
+MOMENTUM = 0.9
+
+
+def blank_record(step: int) -> MonitorRecord:
+    """A record with every field empty; tests set the fields the scheduler reads."""
+    values = {f.name: None for f in dataclasses.fields(MonitorRecord)}
+    return MonitorRecord(**{**values, "step": step, "window": 0})
+
+
+def scripted(step: int, b_simple: float | None, stderr: float | None, window: int, lam: float | None = None):
+    return dataclasses.replace(
+        blank_record(step),
+        noise_scale_simple=b_simple,
+        noise_scale_simple_stderr=stderr,
+        window=window,
+        max_eigenvalue=lam,
+    )
+
+
+def setup(lr: float = 0.016, batch: int = 16, train_size: int = 4096, window: int = 4, **kwargs):
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM)
+    monitor = NoiseMonitor(model, nn.CrossEntropyLoss(), train_size=train_size, optimizer=optimizer, window=window)
+    sampler = ScheduledBatchSampler(train_size, batch)
+    return sampler, monitor, optimizer, NoiseScaleBatchSize(sampler, monitor, optimizer, **kwargs)
+
+
+# (B̂, se, window) per record → B after the scheduler reads it (B₀ = 16, factor 2, z = 1, window 4, max 1000)
+SCRIPT = [
+    ((100.0, 5.0, 1), 16),  # window not full: no decision
+    ((100.0, 5.0, 4), 64),  # bound 95: largest rung ≤ 95 is 64 (two rungs at once)
+    ((120.0, 10.0, 4), 64),  # bound 110 < 128: stays
+    ((127.0, 0.0, 4), 64),  # bound 127 < 128: stays
+    ((140.0, 5.0, 4), 128),  # bound 135 ≥ 128
+    ((30.0, 1.0, 4), 128),  # B_simple fell: B never shrinks
+    ((None, None, 4), 128),  # |G|² estimate ≤ 0: B̂ undefined, no decision
+    ((600.0, 50.0, 4), 512),  # bound 550
+    ((1e6, 1.0, 4), 1000),  # the last rung is max_batch_size
+]
+
+
+def test_growth_rule_on_a_scripted_noise_scale():
+    sampler, monitor, _, scheduler = setup(max_batch_size=1000)
+    assert scheduler.rungs == [16, 32, 64, 128, 256, 512, 1000]
+    assert scheduler.get_last_bs() == 16
+    for step, ((b, se, window), expected) in enumerate(SCRIPT, start=1):
+        monitor.records.append(scripted(step, b, se, window))
+        scheduler.step()
+        assert (scheduler.get_last_bs(), sampler.batch_size) == (expected, expected), step
+        scheduler.step()  # no new record: nothing changes
+        assert scheduler.get_last_bs() == expected
+
+
+def test_z_fraction_and_min_estimates_enter_the_bound():
+    # bound = fraction·(B̂ − z·se) = 0.5·(300 − 2·20) = 130 → 128; with the defaults it would be 256
+    _, monitor, _, scheduler = setup(fraction=0.5, z=2.0, min_estimates=3)
+    monitor.records.append(scripted(1, 300.0, 20.0, 3))
+    scheduler.step()
+    assert scheduler.get_last_bs() == 128
+    _, monitor, _, scheduler = setup()
+    monitor.records.append(scripted(1, 300.0, 20.0, 3))  # window 3 < min_estimates = monitor's window 4
+    scheduler.step()
+    assert scheduler.get_last_bs() == 16
+
+
+def test_temperature_is_kept_below_the_cap_and_the_learning_rate_capped_above():
+    # T = 0.016/(16·0.1) = 0.01; ε = T·B·(1 − m) = 0.001·B until max_lr = 0.1 (B* = 100)
+    _, monitor, optimizer, scheduler = setup(max_lr=0.1, max_batch_size=1000)
+    for step, ((b, se, window), expected) in enumerate(SCRIPT, start=1):
+        monitor.records.append(scripted(step, b, se, window))
+        scheduler.step()
+        lr = scheduler.get_last_lr()[0]
+        assert lr == optimizer.param_groups[0]["lr"]
+        if expected < 100:  # noise-dominated: the temperature is the initial one
+            assert theory.temperature(lr, expected, MOMENTUM) == pytest.approx(0.01, rel=1e-12)
+        else:  # curvature-dominated: ε stops at the cap
+            assert lr == 0.1
+    assert scheduler.get_last_lr() == [0.1]
+
+
+def test_curvature_cap_from_the_monitors_max_eigenvalue():
+    # λ_max = 4: ε_crit = 0.5, ε_eff ≤ 0.5·ε_crit → ε ≤ 0.5·(1 − 0.9)·0.5 = 0.025; T = 0.001/(16·0.1)
+    _, monitor, _, scheduler = setup(lr=0.001, temperature=0.01, critical_fraction=0.5, max_lr=1.0)
+    assert scheduler.get_last_lr() == [pytest.approx(0.016)]  # the given T, not the optimizer's ε
+    monitor.records.append(scripted(1, 40.0, 1.0, 4, lam=4.0))
+    scheduler.step()
+    assert scheduler.get_last_bs() == 32
+    assert scheduler.get_last_lr() == [pytest.approx(0.025)]  # T·B·(1 − m) = 0.032 > cap
+    monitor.records.append(scripted(2, 40.0, 1.0, 4, lam=None))  # no new λ_max: the last one still caps
+    scheduler.step()
+    assert scheduler.get_last_lr() == [pytest.approx(0.025)]
+    monitor.records.append(scripted(3, 40.0, 1.0, 4, lam=1.0))  # flatter: cap 0.1, the temperature rules
+    scheduler.step()
+    assert scheduler.get_last_lr() == [pytest.approx(0.032)]
+
+
+def test_every_parameter_group_keeps_its_own_temperature():
+    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2))
+    optimizer = torch.optim.SGD(
+        [{"params": model[0].parameters(), "lr": 0.01}, {"params": model[1].parameters(), "momentum": 0.5}],
+        lr=0.04,
+        momentum=MOMENTUM,
+    )
+    monitor = NoiseMonitor(model, nn.CrossEntropyLoss(), optimizer=optimizer, window=2)
+    scheduler = NoiseScaleBatchSize(ScheduledBatchSampler(1000, 10), monitor, optimizer)
+    monitor.records.append(scripted(1, 45.0, 2.0, 2))
+    scheduler.step()
+    assert scheduler.get_last_bs() == 40
+    assert scheduler.get_last_lr() == [pytest.approx(0.04), pytest.approx(0.16)]
+
+
+def test_state_dict_round_trips_and_resumes_the_same_sequence():
+    def run(sampler_monitor_scheduler, records):
+        _, monitor, _, scheduler = sampler_monitor_scheduler
+        out = []
+        for record in records:
+            monitor.records.append(record)
+            scheduler.step()
+            out.append((scheduler.get_last_bs(), scheduler.get_last_lr()))
+        return out
+
+    records = [scripted(step, b, se, w, lam=8.0) for step, ((b, se, w), _) in enumerate(SCRIPT, start=1)]
+    kwargs = {"max_lr": 0.2, "critical_fraction": 0.5, "max_batch_size": 1000}
+    straight = run(setup(**kwargs), records)
+    first = setup(**kwargs)
+    head = run(first, records[:5])
+    state = copy.deepcopy({"monitor": first[1].state_dict(), "scheduler": first[3].state_dict()})
+    resumed = setup(**kwargs)
+    resumed[1].load_state_dict(state["monitor"])
+    resumed[3].load_state_dict(state["scheduler"])
+    assert resumed[3].state_dict() == state["scheduler"]
+    assert (resumed[3].get_last_bs(), resumed[3].get_last_lr()) == head[-1]
+    assert head + run(resumed, records[5:]) == straight
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"temperature": 0.0}, ValueError, "temperature"),
+        ({"max_lr": -1.0}, ValueError, "max_lr"),
+        ({"critical_fraction": float("nan")}, ValueError, "critical_fraction"),
+        ({"fraction": 0}, ValueError, "fraction"),
+        ({"factor": 1.0}, ValueError, "factor must be > 1"),
+        ({"z": -1.0}, ValueError, "z must be"),
+        ({"max_batch_size": 8}, ValueError, "max_batch_size must lie in"),
+        ({"max_batch_size": 5000}, ValueError, "max_batch_size must lie in"),
+        ({"min_estimates": 1}, ValueError, "min_estimates"),
+        ({"min_estimates": 5}, ValueError, "exceeds the monitor's window"),
+    ],
+)
+def test_invalid_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        setup(**kwargs)
+
+
+def test_invalid_monitor_optimizer_or_training_set():
+    sampler, monitor, optimizer, _ = setup()
+    with pytest.raises(TypeError, match="NoiseMonitor"):
+        NoiseScaleBatchSize(sampler, object(), optimizer)  # type: ignore[arg-type]
+    adam = torch.optim.Adam(nn.Linear(3, 2).parameters())
+    with pytest.raises(TypeError, match=r"torch\.optim\.SGD"):
+        NoiseScaleBatchSize(sampler, monitor, adam)
+    with pytest.raises(ValueError, match="differs from the sampler's N=100"):
+        NoiseScaleBatchSize(ScheduledBatchSampler(100, 16), monitor, optimizer)
+
+
+def test_a_dataloader_loop_with_a_real_monitor_grows_the_batch_as_the_loss_falls():
+    """Separable logistic regression: |G|² falls faster than tr Σ, so B_simple grows and so does B."""
+    gen = torch.Generator().manual_seed(0)
+    n = 512
+    x = torch.randn(n, 5, generator=gen)
+    y = (x @ torch.tensor([2.0, -1.0, 1.0, 0.5, 0.0]) > 0).long()
+    torch.manual_seed(0)
+    model = nn.Linear(5, 2)
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=MOMENTUM)
+    monitor = NoiseMonitor(model, loss_fn, train_size=n, optimizer=optimizer, every=2, window=4, curvature_every=5)
+    sampler = ScheduledBatchSampler(n, 8, seed=1)
+    scheduler = NoiseScaleBatchSize(sampler, monitor, optimizer, max_lr=0.4, critical_fraction=0.5, max_batch_size=256)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_sampler=sampler)
+    seen = []  # (batch size the loader yielded, B the scheduler had set for it)
+    for _ in range(6):
+        for xb, yb in loader:
+            seen.append((len(xb), scheduler.get_last_bs()))
+            optimizer.zero_grad()
+            loss_fn(model(xb), yb).backward()
+            optimizer.step()
+            before = scheduler.get_last_bs()
+            record = monitor.step(xb, yb)
+            scheduler.step()
+            after = scheduler.get_last_bs()
+            if after != before:  # grew only on a new full-window record whose lower bound reaches the rung
+                assert record is not None and record.window == 4 and after > before
+                assert after <= record.noise_scale_simple - record.noise_scale_simple_stderr
+            lr = scheduler.get_last_lr()[0]
+            cap = scheduler.learning_rate_cap(MOMENTUM)
+            assert lr == pytest.approx(min(theory.temperature(0.05, 8, MOMENTUM) * after * (1 - MOMENTUM), cap))
+    sizes = [b for _, b in seen]
+    assert sizes == sorted(sizes) and sizes[-1] >= 64  # grew at least three rungs, never shrank
+    short = [(got, wanted) for got, wanted in seen if got != wanted]
+    assert len(short) <= 6 and all(got < wanted for got, wanted in short)  # only each epoch's last batch
+    assert scheduler.max_eigenvalue is not None and scheduler.max_eigenvalue > 0
