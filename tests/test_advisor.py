@@ -1,6 +1,7 @@
 """The advisor: its rules on synthetic pilot numbers (exact answers), the cost arithmetic, an end-to-end pilot
 on a tiny problem, the CLI, and the one-line errors for bad input."""
 
+import itertools
 import json
 import math
 import textwrap
@@ -17,7 +18,9 @@ from sgdnoise.engine import StepDecay
 
 def test_hinge_rule_and_critical_batch_size_are_exact():
     budget = advisor.Budget(epochs=2)
-    p = advisor.predict((0.01, 0.005, 0.02), (1.0, 0.5, 4.0), [200, 10, 50, 100], momentum=0.9, budget=budget, n_train=1000)
+    p = advisor.predict(
+        (0.01, 0.005, 0.02), (1.0, 0.5, 4.0), [200, 10, 50, 100], momentum=0.9, budget=budget, n_train=1000
+    )
     assert p.critical_batch_size == pytest.approx(100.0)  # B* = ε_max/T
     assert (p.critical_batch_low, p.critical_batch_high) == pytest.approx((0.5 / 0.02, 4.0 / 0.005))
     assert [b.batch_size for b in p.batches] == [10, 50, 100, 200]
@@ -28,13 +31,29 @@ def test_hinge_rule_and_critical_batch_size_are_exact():
     assert [b.regime for b in p.batches] == ["noise-dominated"] * 2 + ["curvature-dominated"] * 2
     assert [b.steps for b in p.batches] == [200, 40, 20, 10]
     assert p.recommended.batch_size == 10  # the largest B <= B*/4 = 25
-    assert advisor.predict((0.01,) * 3, (1.0,) * 3, [10, 50], momentum=0, budget=budget, n_train=1000, batch_margin=0.5).recommended.batch_size == 50
-    assert advisor.predict((0.01,) * 3, (0.05,) * 3, [10, 50], momentum=0, budget=budget, n_train=1000).recommended.batch_size == 10
+    assert (
+        advisor.predict(
+            (0.01,) * 3, (1.0,) * 3, [10, 50], momentum=0, budget=budget, n_train=1000, batch_margin=0.5
+        ).recommended.batch_size
+        == 50
+    )
+    noisy = advisor.predict(
+        (0.01,) * 3, (1.0,) * 3, [10, 20, 50], momentum=0, budget=budget, n_train=1000, batch_margin=0.5, noise_scale=30
+    )
+    assert noisy.recommended.batch_size == 20  # min(B*/2 = 50, B_simple = 30) limits B
+    assert (
+        advisor.predict(
+            (0.01,) * 3, (0.05,) * 3, [10, 50], momentum=0, budget=budget, n_train=1000
+        ).recommended.batch_size
+        == 10
+    )
 
 
 def test_predict_refuses_an_interval_that_misses_its_value():
     with pytest.raises(ValueError, match="interval must contain"):
-        advisor.predict((0.01, 0.02, 0.03), (1.0, 0.5, 2.0), [10], momentum=0.0, budget=advisor.Budget(steps=10), n_train=100)
+        advisor.predict(
+            (0.01, 0.02, 0.03), (1.0, 0.5, 2.0), [10], momentum=0.0, budget=advisor.Budget(steps=10), n_train=100
+        )
 
 
 def test_budget_steps_and_sweep_cost_arithmetic():
@@ -65,14 +84,16 @@ FAST = {"pilot_seeds": 1, "noise_examples": 64, "curvature_examples": 64, "show_
 
 def test_advise_end_to_end_on_logistic_regression_is_deterministic_and_consistent():
     state = torch.random.get_rng_state()
-    advice = advisor.advise_problem(_problem(), budget_epochs=4, candidate_batch_sizes=[8, 16, 32, 64], momentum=0.5, **FAST)
+    advice = advisor.advise_problem(
+        _problem(), budget_epochs=4, candidate_batch_sizes=[8, 16, 32, 64], momentum=0.5, **FAST
+    )
     assert torch.equal(torch.random.get_rng_state(), state)  # the global random state is left alone
     pilot, p = advice.pilot, advice.prediction
     assert pilot.batch_size in (8, 16, 32, 64) and pilot.steps_per_run == round(4 * 0.25 * 192 / pilot.batch_size)
     assert pilot.stability_lr_eff == pytest.approx(2 / pilot.max_eigenvalue_init * 1.5 / 0.5)  # 2(1+m)/((1−m)λ)
     scanned = sorted({r.lr_eff for r in pilot.runs})
     assert scanned[0] <= pilot.lr_eff_opt <= scanned[-1] and len(scanned) >= advisor.SCAN_POINTS
-    assert all(b / a == pytest.approx(2.0) for a, b in zip(scanned, scanned[1:]))
+    assert all(b / a == pytest.approx(2.0) for a, b in itertools.pairwise(scanned))
     assert p.temperature == pytest.approx(pilot.lr_eff_opt / pilot.batch_size)
     assert p.max_lr_eff == pytest.approx(advisor.CURVATURE_FACTOR * pilot.stability_lr_eff)
     assert p.critical_batch_size == pytest.approx(p.max_lr_eff / p.temperature)
@@ -81,13 +102,17 @@ def test_advise_end_to_end_on_logistic_regression_is_deterministic_and_consisten
     assert 0 < advice.cost_fraction < 1
     document = json.loads(json.dumps(advice.to_dict(), allow_nan=False))
     assert document["batch_size"] == advice.batch_size and len(document["prediction"]["batches"]) == 4
-    again = advisor.advise_problem(_problem(), budget_epochs=4, candidate_batch_sizes=[8, 16, 32, 64], momentum=0.5, **FAST)
+    again = advisor.advise_problem(
+        _problem(), budget_epochs=4, candidate_batch_sizes=[8, 16, 32, 64], momentum=0.5, **FAST
+    )
     assert again.to_dict() == advice.to_dict()
 
 
 def test_train_run_matches_a_plain_sgd_loop():
     problem = advisor.Problem.coerce(_problem(n=64))
-    model, score = advisor.train_run(problem, batch_size=16, lr_eff=0.4, momentum=0.5, steps=6, seed=3, device=torch.device("cpu"))
+    model, score = advisor.train_run(
+        problem, batch_size=16, lr_eff=0.4, momentum=0.5, steps=6, seed=3, device=torch.device("cpu")
+    )
     with torch.random.fork_rng():
         torch.manual_seed(3)
         reference = nn.Linear(6, 2)
@@ -103,7 +128,9 @@ def test_train_run_matches_a_plain_sgd_loop():
         optimizer.zero_grad()
         nn.functional.cross_entropy(reference(x[index]), y[index]).backward()
         optimizer.step()
-    assert torch.allclose(model.weight, reference.weight, atol=1e-6) and torch.allclose(model.bias, reference.bias, atol=1e-6)
+    assert torch.allclose(model.weight, reference.weight, atol=1e-6) and torch.allclose(
+        model.bias, reference.bias, atol=1e-6
+    )
     assert 0.0 <= score <= 1.0
 
 
@@ -169,7 +196,18 @@ def test_cli_advise_prints_the_recommendation_and_writes_json_and_figure(tmp_pat
     (tmp_path / "tiny_problem.py").write_text(textwrap.dedent(PROBLEM_MODULE))
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
-        main, ["advise", "tiny_problem:problem", "--budget-epochs", "4", "--batch-sizes", "8,16,32", "--quiet", "--out", "out"]
+        main,
+        [
+            "advise",
+            "tiny_problem:problem",
+            "--budget-epochs",
+            "4",
+            "--batch-sizes",
+            "8,16,32",
+            "--quiet",
+            "--out",
+            "out",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "recommendation for 4 epochs: batch size" in result.output and "critical batch size B* =" in result.output

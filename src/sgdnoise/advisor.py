@@ -11,7 +11,9 @@ the budget, then ÷2 every 1/20 of it; SGD with momentum m (``torch.optim.SGD``,
 The pilot (its cost is counted in forward+backward passes of one example; a forward-only pass counts 1/3):
 
 1. **Gradient noise at initialisation**: B_simple = tr Σ/|G|² (McCandlish et al. 2018, eq. 2.8;
-   ``instruments.gradient_noise``) on ``noise_examples`` training examples.
+   ``instruments.gradient_noise``) on ``noise_examples`` training examples. Measurements run in eval mode,
+   batch-norm statistics re-estimated on the examples first (per-example gradients are undefined under
+   train-mode batch norm).
 2. **Curvature at initialisation**: λ_max of the Hessian (Lanczos, ``instruments.hessian_eigenvalues``) on
    ``curvature_examples`` examples, ε_crit = 2/λ_max (SED §3.1, ``theory.critical_learning_rate``), and the
    stability bound of SGD with momentum on a quadratic of curvature λ, in effective-learning-rate units:
@@ -52,6 +54,7 @@ grid extension left out, which favours the sweep).
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -64,7 +67,7 @@ from torch import Tensor, nn
 
 from sgdnoise import analysis, theory
 from sgdnoise.engine.schedules import StepDecay
-from sgdnoise.instruments import gradient_noise, hessian_eigenvalues
+from sgdnoise.instruments import gradient_noise, hessian_eigenvalues, recalibrate_batch_norm
 from sgdnoise.validation import positive_int, positive_number
 
 Objective = Literal["accuracy", "loss"]
@@ -74,6 +77,7 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 CURVATURE_FACTOR = 2.0  # κ = ε_max/ε_stab
 CURVATURE_FACTOR_RANGE = (1.0, 4.0)  # the interval of ε_max: κ's spread on the design tasks
 BATCH_MARGIN = 0.25
+NOISE_MARGIN = 1.0
 GRID_RATIO = 2.0
 SCAN_START = 2.0**-4  # the scan's first grid point, × ε_stab
 SCAN_POINTS = 3  # the scan's initial grid
@@ -81,6 +85,8 @@ MAX_SCAN_POINTS = 10
 MIN_PILOT_STEPS = 8
 DIVERGENCE_FACTOR = 10.0  # a run whose training loss exceeds this × its initial loss has diverged
 FORWARD_COST = 1.0 / 3.0  # a forward-only pass, in forward+backward passes
+READINGS = (0.5, 1.0)  # B_simple during each scan run, as fractions of it
+MEASUREMENT_BATCH = 64  # batch-norm statistics are re-estimated over batches of this size
 DEFAULT_CANDIDATES = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 
 
@@ -156,12 +162,12 @@ class Budget:
 @dataclass(frozen=True)
 class ScanRun:
     """One short run of the temperature scan: its effective learning rate, seed, validation score (None:
-    diverged) and B_simple at its end (None when it diverged)."""
+    diverged) and B_simple at ``READINGS`` of the run (the last at its end; fewer when it diverged)."""
 
     lr_eff: float
     seed: int
     score: float | None
-    noise_scale_simple: float | None
+    noise_scale_simple: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -184,6 +190,11 @@ class Pilot:
     @property
     def temperature(self) -> float:
         return self.lr_eff_opt / self.batch_size
+
+    def noise_trajectory(self) -> list[tuple[float, float]]:
+        """(fraction of the run, B_simple) from init through the scan run nearest the optimum (first seed)."""
+        nearest = min(self.runs, key=lambda r: (abs(math.log(r.lr_eff / self.lr_eff_opt)), r.seed))
+        return [(0.0, self.noise_scale_simple_init), *zip(READINGS, nearest.noise_scale_simple, strict=False)]
 
 
 @dataclass(frozen=True)
@@ -259,7 +270,9 @@ class Advice:
             f"[{p.critical_batch_low:.3g}, {p.critical_batch_high:.3g}]",
             f"recommendation for {self.budget}: batch size {self.batch_size}, lr {self.lr:.4g} "
             f"(ε_eff = {self.lr_eff:.4g}), momentum {self.momentum:g}",
-            f"pilot: B_simple(init) = {self.pilot.noise_scale_simple_init:.4g}, 2/λ_max = {self.pilot.critical_lr:.4g}, "
+            "pilot: B_simple along the scan run nearest the optimum: "
+            + ", ".join(f"{b:.3g} at {f:g}" for f, b in self.pilot.noise_trajectory())
+            + f"; 2/λ_max = {self.pilot.critical_lr:.4g} at init; "
             f"{len(self.pilot.runs)} scan runs at B = {self.pilot.batch_size}; cost {self.pilot_cost:.4g} "
             f"example passes = {100 * self.cost_fraction:.2f}% of {self.sweep} ({self.sweep_cost:.4g})",
         ]
@@ -278,16 +291,23 @@ def predict(
     budget: Budget,
     n_train: int,
     batch_margin: float = BATCH_MARGIN,
+    noise_scale: float | None = None,
+    noise_margin: float = NOISE_MARGIN,
 ) -> Prediction:
     """The rules of the module docstring on pilot numbers: ``temperature`` and ``max_lr_eff`` as (value,
     low, high). ε_eff,opt(B) = min(T·B, ε_max) with interval [min(T_lo·B, ε_max,lo), min(T_hi·B, ε_max,hi)];
     B* = ε_max/T with interval [ε_max,lo/T_hi, ε_max,hi/T_lo]; the recommendation is the largest candidate
-    B ≤ ``batch_margin``·B* (none: the smallest)."""
+    B ≤ ``batch_margin``·B* and, when ``noise_scale`` (B_simple late in training) is given, ≤
+    ``noise_margin``·B_simple (none: the smallest)."""
     t, t_lo, t_hi = (positive_number("temperature", v) for v in temperature)
     e, e_lo, e_hi = (positive_number("max_lr_eff", v) for v in max_lr_eff)
     if not (t_lo <= t <= t_hi and e_lo <= e <= e_hi):
         raise ValueError("each interval must contain its value: (value, low, high) with low <= value <= high")
     positive_number("batch_margin", batch_margin)
+    positive_number("noise_margin", noise_margin)
+    limit = batch_margin * e / t
+    if noise_scale is not None:
+        limit = min(limit, noise_margin * positive_number("noise_scale", noise_scale))
     critical = e / t
     batches = []
     for b in sorted(batch_sizes):
@@ -303,7 +323,7 @@ def predict(
                 steps=budget.steps_at(int(b), n_train),
             )
         )
-    fitting = [b for b in batches if b.batch_size <= batch_margin * critical]
+    fitting = [b for b in batches if b.batch_size <= limit]
     recommended = fitting[-1] if fitting else batches[0]
     return Prediction(t, t_lo, t_hi, e, e_lo, e_hi, critical, e_lo / t_hi, e_hi / t_lo, tuple(batches), recommended)
 
@@ -374,11 +394,14 @@ def train_run(
     steps: int,
     seed: int,
     device: torch.device,
+    probe: Callable[[nn.Module], None] | None = None,
+    probe_steps: Sequence[int] = (),
 ) -> tuple[nn.Module | None, float | None]:
     """SGD with momentum (``torch.optim.SGD``, lr ε = ε_eff·(1−m)) for ``steps`` updates on shuffled
     minibatches (a new permutation every epoch), SED's step-decay schedule; → (model, validation score) or
     (None, None) when the loss became non-finite or exceeded ``DIVERGENCE_FACTOR`` × its first value.
-    Deterministic given ``seed``; torch's global random state is left unchanged."""
+    ``probe(copy of the model)`` runs before each update in ``probe_steps``. Deterministic given ``seed``;
+    torch's global random state is left unchanged."""
     x, y = (t.to(device) for t in problem.train)
     n = x.shape[0]
     schedule = StepDecay(lr_eff * (1.0 - momentum))
@@ -395,6 +418,8 @@ def train_run(
             position += batch_size
             for group in optimizer.param_groups:
                 group["lr"] = schedule(step / steps)
+            if probe is not None and step in probe_steps:
+                probe(copy.deepcopy(model))
             loss = problem.loss_fn(model(x[index]), y[index])
             value = float(loss.detach())
             first = value if first is None else first
@@ -419,8 +444,10 @@ def _subset(data: tuple[Tensor, Tensor], size: int, seed: int, device: torch.dev
 
 
 def _noise_scale(model: nn.Module, problem: Problem, subset: tuple[Tensor, Tensor]) -> float:
-    """B_simple = tr Σ/|G|² on ``subset`` in train mode (the mode SGD sees)."""
-    return gradient_noise(model, problem.loss_fn, subset, batch_size=2, train_mode=True).noise_scale_simple
+    """B_simple = tr Σ/|G|² on ``subset``, in eval mode after re-estimating any batch-norm statistics on it
+    (per-example gradients are undefined under train-mode batch norm; as ``sed-epoch-budget`` measures it)."""
+    recalibrate_batch_norm(model, subset[0].split(MEASUREMENT_BATCH))
+    return gradient_noise(model, problem.loss_fn, subset, batch_size=2, train_mode=False).noise_scale_simple
 
 
 def _scan_optimum(lrs: list[float], scores: np.ndarray, keep: int, maximize: bool) -> tuple[float, float, float, bool]:
@@ -458,7 +485,9 @@ def run_pilot(
     with _own_rng(device):
         model = _model(problem, seed, device)
         b_simple = _noise_scale(model, problem, noise_subset)
-        eigen = hessian_eigenvalues(model, problem.loss_fn, curvature_subset, k=1, tol=1e-2, seed=seed, train_mode=True)
+        eigen = hessian_eigenvalues(
+            model, problem.loss_fn, curvature_subset, k=1, tol=1e-2, seed=seed, train_mode=False
+        )
     cost = float(noise_subset[0].shape[0]) + 2.0 * eigen.n_matvecs * curvature_subset[0].shape[0]
     lam = float(eigen.eigenvalues[0])
     if not lam > 0:
@@ -486,7 +515,13 @@ def run_pilot(
             runs = []
             for s in range(pilot_seeds):
                 model, score = train_run(
-                    problem, batch_size=batch, lr_eff=lr_eff, momentum=momentum, steps=steps, seed=seed + s, device=device
+                    problem,
+                    batch_size=batch,
+                    lr_eff=lr_eff,
+                    momentum=momentum,
+                    steps=steps,
+                    seed=seed + s,
+                    device=device,
                 )
                 cost += steps * batch + validation_passes
                 b_end = None
@@ -555,6 +590,7 @@ def advise(
     noise_examples: int = 512,
     curvature_examples: int = 256,
     batch_margin: float = BATCH_MARGIN,
+    noise_margin: float = NOISE_MARGIN,
     sweep_grid_points: int = 7,
     sweep_seeds: int = 4,
     show_progress: bool = True,
@@ -576,7 +612,9 @@ def advise(
         candidate_batch_sizes = [b for b in DEFAULT_CANDIDATES if b <= n] or [n]
     candidates = batches_checked(candidate_batch_sizes)
     if candidates[-1] > n:
-        raise ValueError(f"the training set ({n} examples) is smaller than the largest candidate batch size {candidates[-1]}")
+        raise ValueError(
+            f"the training set ({n} examples) is smaller than the largest candidate batch size {candidates[-1]}"
+        )
     if not 0.0 < pilot_fraction <= 1.0:
         raise ValueError(f"pilot_fraction must lie in (0, 1], got {pilot_fraction!r}")
     for name, value in (
@@ -612,6 +650,8 @@ def advise(
         budget=budget,
         n_train=n,
         batch_margin=batch_margin,
+        noise_scale=pilot.noise_trajectory()[-1][1],
+        noise_margin=noise_margin,
     )
     total, description = sweep_cost(candidates, budget, n, sweep_grid_points, sweep_seeds)
     rec = prediction.recommended
@@ -652,7 +692,9 @@ def draw_prediction(ax: Any, advice: Advice, truth: Mapping[int, float] | None =
     """The prediction on ``ax`` (see :func:`plot_advice`)."""
     p = advice.prediction
     b = [x.batch_size for x in p.batches]
-    ax.fill_between(b, [x.lr_eff_low for x in p.batches], [x.lr_eff_high for x in p.batches], alpha=0.2, label="interval")
+    ax.fill_between(
+        b, [x.lr_eff_low for x in p.batches], [x.lr_eff_high for x in p.batches], alpha=0.2, label="interval"
+    )
     ax.plot(b, [x.lr_eff for x in p.batches], "o-", label="predicted ε_eff,opt = min(T·B, ε_max)")
     ax.axvspan(p.critical_batch_size, max(b[-1], p.critical_batch_size) * 1.5, color="grey", alpha=0.1)
     ax.axvline(p.critical_batch_size, color="grey", ls="--", label=f"B* = {p.critical_batch_size:.3g}")

@@ -425,7 +425,9 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
 @click.option("--budget-epochs", type=float, default=None, help="The training budget in epochs.")
 @click.option("--budget-steps", type=int, default=None, help="The training budget in updates (instead of epochs).")
 @click.option("--momentum", type=float, default=0.9, show_default=True, help="The momentum m you will train with.")
-@click.option("--batch-sizes", default=None, help="Candidate batch sizes, e.g. 16,32,64 [default: powers of 2 from 16].")
+@click.option(
+    "--batch-sizes", default=None, help="Candidate batch sizes, e.g. 16,32,64 [default: powers of 2 from 16]."
+)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the pilot.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option(
