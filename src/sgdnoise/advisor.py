@@ -514,6 +514,7 @@ def run_pilot(
             lr_eff = stability * SCAN_START * GRID_RATIO**k
             runs = []
             for s in range(pilot_seeds):
+                readings: list[float] = []
                 model, score = train_run(
                     problem,
                     batch_size=batch,
@@ -522,13 +523,14 @@ def run_pilot(
                     steps=steps,
                     seed=seed + s,
                     device=device,
+                    probe=lambda m, readings=readings: readings.append(_noise_scale(m, problem, noise_subset)),
+                    probe_steps=[round(f * steps) for f in READINGS[:-1]],
                 )
                 cost += steps * batch + validation_passes
-                b_end = None
                 if model is not None:
-                    b_end = _noise_scale(model, problem, noise_subset)
-                    cost += noise_subset[0].shape[0]
-                runs.append(ScanRun(lr_eff, seed + s, score, b_end))
+                    readings.append(_noise_scale(model, problem, noise_subset))
+                cost += len(readings) * noise_subset[0].shape[0]
+                runs.append(ScanRun(lr_eff, seed + s, score, tuple(readings)))
                 bar.update(1)
             scores[k] = runs
         ordered = sorted(scores)
