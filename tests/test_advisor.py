@@ -89,7 +89,7 @@ def test_advise_end_to_end_on_logistic_regression_is_deterministic_and_consisten
     )
     assert torch.equal(torch.random.get_rng_state(), state)  # the global random state is left alone
     pilot, p = advice.pilot, advice.prediction
-    assert pilot.batch_size in (8, 16, 32, 64) and pilot.steps_per_run == round(4 * 0.25 * 192 / pilot.batch_size)
+    assert pilot.batch_size in (8, 16, 32, 64) and pilot.steps_per_run == round(4 * 0.5 * 192 / pilot.batch_size)
     assert pilot.stability_lr_eff == pytest.approx(2 / pilot.max_eigenvalue_init * 1.5 / 0.5)  # 2(1+m)/((1−m)λ)
     scanned = sorted({r.lr_eff for r in pilot.runs})
     assert scanned[0] <= pilot.lr_eff_opt <= scanned[-1] and len(scanned) >= advisor.SCAN_POINTS

@@ -10,8 +10,9 @@ the budget, then ÷2 every 1/20 of it; SGD with momentum m (``torch.optim.SGD``,
 
 The pilot (its cost is counted in forward+backward passes of one example; a forward-only pass counts 1/3):
 
-1. **Gradient noise at initialisation**: B_simple = tr Σ/|G|² (McCandlish et al. 2018, eq. 2.8;
-   ``instruments.gradient_noise``) on ``noise_examples`` training examples. Measurements run in eval mode,
+1. **Gradient noise at initialisation**: B_simple = tr Σ/|G|² (McCandlish et al. 2018, eq. 2.8, with
+   the unbiased estimates of ``instruments.minibatch_gradient_noise``) on ``noise_examples`` training
+   examples. Measurements run in eval mode,
    batch-norm statistics re-estimated on the examples first (per-example gradients are undefined under
    train-mode batch norm).
 2. **Curvature at initialisation**: λ_max of the Hessian (Lanczos, ``instruments.hessian_eigenvalues``) on
@@ -24,8 +25,10 @@ The pilot (its cost is counted in forward+backward passes of one example; a forw
    optimum at the grid edge is a bound). The best-k-of-n protocol (SED §4,
    ``analysis.tune_best_k_of_n``) and a parabola in log ε through the best point and its neighbours
    (``analysis.optimum_on_grid``) place ε₀ = ε_eff,opt(B₀); T = ε₀/B₀ is the optimal temperature
-   (SED §3.3, T = ε/(B(1−m))). B_simple is measured again at the end of every scan run (it grows as the
-   loss falls; the readings are reported, not used by the rules).
+   (SED §3.3, T = ε/(B(1−m))). B_simple is measured again at the middle and the end of the first seed's
+   scan runs (it grows as the loss falls); the end reading of the run nearest ε₀ limits the recommendation.
+   Defaults: half the budget, one seed per point (a quarter of the budget placed ε₀ 2.3× too high on the
+   logistic design task: the optimal ε falls with the budget, if slowly).
 
 The rules (SED §3–5, Fig. 1; Smith & Le 2018 §5):
 
@@ -67,7 +70,7 @@ from torch import Tensor, nn
 
 from sgdnoise import analysis, theory
 from sgdnoise.engine.schedules import StepDecay
-from sgdnoise.instruments import gradient_noise, hessian_eigenvalues, recalibrate_batch_norm
+from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise, recalibrate_batch_norm
 from sgdnoise.validation import positive_int, positive_number
 
 Objective = Literal["accuracy", "loss"]
@@ -162,7 +165,7 @@ class Budget:
 @dataclass(frozen=True)
 class ScanRun:
     """One short run of the temperature scan: its effective learning rate, seed, validation score (None:
-    diverged) and B_simple at ``READINGS`` of the run (the last at its end; fewer when it diverged)."""
+    diverged) and, for the first seed, B_simple at ``READINGS`` of the run (the last at its end)."""
 
     lr_eff: float
     seed: int
@@ -193,7 +196,10 @@ class Pilot:
 
     def noise_trajectory(self) -> list[tuple[float, float]]:
         """(fraction of the run, B_simple) from init through the scan run nearest the optimum (first seed)."""
-        nearest = min(self.runs, key=lambda r: (abs(math.log(r.lr_eff / self.lr_eff_opt)), r.seed))
+        measured = [r for r in self.runs if r.noise_scale_simple]
+        if not measured:
+            return [(0.0, self.noise_scale_simple_init)]
+        nearest = min(measured, key=lambda r: (abs(math.log(r.lr_eff / self.lr_eff_opt)), r.seed))
         return [(0.0, self.noise_scale_simple_init), *zip(READINGS, nearest.noise_scale_simple, strict=False)]
 
 
@@ -444,10 +450,14 @@ def _subset(data: tuple[Tensor, Tensor], size: int, seed: int, device: torch.dev
 
 
 def _noise_scale(model: nn.Module, problem: Problem, subset: tuple[Tensor, Tensor]) -> float:
-    """B_simple = tr Σ/|G|² on ``subset``, in eval mode after re-estimating any batch-norm statistics on it
-    (per-example gradients are undefined under train-mode batch norm; as ``sed-epoch-budget`` measures it)."""
+    """B_simple of the training set from the ``subset`` (unbiased tr Σ and |G|², McCandlish et al. App. A.1;
+    ``instruments.minibatch_gradient_noise``), in eval mode after re-estimating any batch-norm statistics on
+    it (per-example gradients are undefined under train-mode batch norm; as ``sed-epoch-budget`` measures it).
+    A |G|² estimate ≤ 0 (the noise swamps the signal) gives inf."""
     recalibrate_batch_norm(model, subset[0].split(MEASUREMENT_BATCH))
-    return gradient_noise(model, problem.loss_fn, subset, batch_size=2, train_mode=False).noise_scale_simple
+    n = problem.train[0].shape[0]
+    estimate = minibatch_gradient_noise(model, problem.loss_fn, *subset, train_size=n, train_mode=False)
+    return estimate.covariance_trace / estimate.mean_grad_sq_norm if estimate.mean_grad_sq_norm > 0 else math.inf
 
 
 def _scan_optimum(lrs: list[float], scores: np.ndarray, keep: int, maximize: bool) -> tuple[float, float, float, bool]:
@@ -524,10 +534,10 @@ def run_pilot(
                     seed=seed + s,
                     device=device,
                     probe=lambda m, readings=readings: readings.append(_noise_scale(m, problem, noise_subset)),
-                    probe_steps=[round(f * steps) for f in READINGS[:-1]],
+                    probe_steps=[round(f * steps) for f in READINGS[:-1]] if s == 0 else [],
                 )
                 cost += steps * batch + validation_passes
-                if model is not None:
+                if model is not None and s == 0:
                     readings.append(_noise_scale(model, problem, noise_subset))
                 cost += len(readings) * noise_subset[0].shape[0]
                 runs.append(ScanRun(lr_eff, seed + s, score, tuple(readings)))
@@ -587,8 +597,8 @@ def advise(
     objective: Objective = "accuracy",
     seed: int = 0,
     device: str | torch.device | None = "auto",
-    pilot_fraction: float = 0.25,
-    pilot_seeds: int = 2,
+    pilot_fraction: float = 0.5,
+    pilot_seeds: int = 1,
     noise_examples: int = 512,
     curvature_examples: int = 256,
     batch_margin: float = BATCH_MARGIN,
