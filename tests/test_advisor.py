@@ -38,9 +38,9 @@ def test_hinge_rule_and_critical_batch_size_are_exact():
         == 50
     )
     noisy = advisor.predict(
-        (0.01,) * 3, (1.0,) * 3, [10, 20, 50], momentum=0, budget=budget, n_train=1000, batch_margin=0.5, noise_scale=30
+        (0.01,) * 3, (1.0,) * 3, [10, 20, 50], momentum=0, budget=budget, n_train=1000, batch_margin=0.5, noise_scale=240
     )
-    assert noisy.recommended.batch_size == 20  # min(B*/2 = 50, B_simple = 30) limits B
+    assert noisy.recommended.batch_size == 20  # min(B*/2 = 50, B_simple/8 = 30) limits B
     assert (
         advisor.predict(
             (0.01,) * 3, (0.05,) * 3, [10, 50], momentum=0, budget=budget, n_train=1000
@@ -94,7 +94,7 @@ def test_advise_end_to_end_on_logistic_regression_is_deterministic_and_consisten
     scanned = sorted({r.lr_eff for r in pilot.runs})
     assert scanned[0] <= pilot.lr_eff_opt <= scanned[-1] and len(scanned) >= advisor.SCAN_POINTS
     assert all(b / a == pytest.approx(2.0) for a, b in itertools.pairwise(scanned))
-    assert p.temperature == pytest.approx(pilot.lr_eff_opt / pilot.batch_size)
+    assert p.temperature == pytest.approx(pilot.lr_eff_opt * 0.5**advisor.BUDGET_EXPONENT / pilot.batch_size)
     assert p.max_lr_eff == pytest.approx(advisor.CURVATURE_FACTOR * pilot.stability_lr_eff)
     assert p.critical_batch_size == pytest.approx(p.max_lr_eff / p.temperature)
     assert advice.batch_size == p.recommended.batch_size and advice.lr == pytest.approx(advice.lr_eff * 0.5)
