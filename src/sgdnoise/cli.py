@@ -45,6 +45,18 @@ def _first_choice_default(flag: str, choices: tuple[str, ...], help_text: str) -
     return click.option(flag, type=click.Choice(choices), default=choices[0], show_default=True, help=help_text)
 
 
+def _out_option(default: str, help_text: str) -> Callable[..., Any]:
+    """An ``--out DIR`` option (as ``out_dir``) with a default directory."""
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path(default),
+        show_default=True,
+        help=help_text,
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 @click.version_option(package_name="sgdnoise")
@@ -333,14 +345,7 @@ def scale(
 @main.command("tune")
 @click.argument("function")
 @click.option("--train-size", type=int, required=True, help="N, the number of training examples.")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("tuning"),
-    show_default=True,
-    help="Directory of tuning.sqlite (every trial; resumable), tuning.json and tuning.png.",
-)
+@_out_option("tuning", "Directory of tuning.sqlite (every trial; resumable), tuning.json and tuning.png.")
 @click.option("--batch-sizes", default="16,32,64,128,256", show_default=True, help="Step 1's logarithmic grid.")
 @click.option("--lr", type=float, default=0.1, show_default=True, help="Step 1's learning rate.")
 @click.option("--momentum", type=float, default=0.9, show_default=True, help="Step 1's momentum.")
@@ -430,14 +435,7 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the pilot.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("advice"),
-    show_default=True,
-    help="Directory of advice.json and advice.png.",
-)
+@_out_option("advice", "Directory of advice.json and advice.png.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_user_errors
 def advise(
