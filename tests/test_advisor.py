@@ -38,7 +38,14 @@ def test_hinge_rule_and_critical_batch_size_are_exact():
         == 50
     )
     noisy = advisor.predict(
-        (0.01,) * 3, (1.0,) * 3, [10, 20, 50], momentum=0, budget=budget, n_train=1000, batch_margin=0.5, noise_scale=240
+        (0.01,) * 3,
+        (1.0,) * 3,
+        [10, 20, 50],
+        momentum=0,
+        budget=budget,
+        n_train=1000,
+        batch_margin=0.5,
+        noise_scale=240,
     )
     assert noisy.recommended.batch_size == 20  # min(B*/2 = 50, B_simple/8 = 30) limits B
     assert (
