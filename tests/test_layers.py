@@ -27,6 +27,7 @@ LAYERS = {
     "monitor": 7,
     "optim": 7,
     "tuning": 7,
+    "advisor": 7,
     "experiments": 8,
     "report": 8,
     "scoreboard": 8,

@@ -45,6 +45,18 @@ def _first_choice_default(flag: str, choices: tuple[str, ...], help_text: str) -
     return click.option(flag, type=click.Choice(choices), default=choices[0], show_default=True, help=help_text)
 
 
+def _out_option(default: str, help_text: str) -> Callable[..., Any]:
+    """An ``--out DIR`` option (as ``out_dir``) with a default directory."""
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path(default),
+        show_default=True,
+        help=help_text,
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 @click.version_option(package_name="sgdnoise")
@@ -333,14 +345,7 @@ def scale(
 @main.command("tune")
 @click.argument("function")
 @click.option("--train-size", type=int, required=True, help="N, the number of training examples.")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("tuning"),
-    show_default=True,
-    help="Directory of tuning.sqlite (every trial; resumable), tuning.json and tuning.png.",
-)
+@_out_option("tuning", "Directory of tuning.sqlite (every trial; resumable), tuning.json and tuning.png.")
 @click.option("--batch-sizes", default="16,32,64,128,256", show_default=True, help="Step 1's logarithmic grid.")
 @click.option("--lr", type=float, default=0.1, show_default=True, help="Step 1's learning rate.")
 @click.option("--momentum", type=float, default=0.9, show_default=True, help="Step 1's momentum.")
@@ -362,24 +367,10 @@ def tune(
 
     Running the same command again resumes: finished trials are read from tuning.sqlite.
     """
-    import importlib
-    import os
-
     from sgdnoise import results, tuning
 
-    module_name, _, name = function.partition(":")
-    if not module_name or not name:
-        raise ValueError(f"FUNCTION must be MODULE:NAME, got {function!r}")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        fn = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"cannot load {function}: {error}") from None
-    try:
-        grid = tuple(int(b) for b in batch_sizes.split(","))
-    except ValueError:
-        raise ValueError(f"--batch-sizes must be integers separated by commas, got {batch_sizes!r}") from None
+    fn = _load_function(function)
+    grid = _batch_sizes(batch_sizes)
     result = tuning.tune_large_batch(
         fn,
         train_size,
@@ -406,3 +397,83 @@ def tune(
     (out_dir / "tuning.json").write_text(results.dumps(result.to_dict(), indent=2))
     tuning.plot_tuning(result, out_dir / "tuning.png")
     click.echo(f"wrote {out_dir / 'tuning.json'} and {out_dir / 'tuning.png'}")
+
+
+def _load_function(function: str) -> Callable[..., Any]:
+    """The user's function named MODULE:NAME (MODULE importable from the working directory)."""
+    import importlib
+    import os
+
+    module_name, _, name = function.partition(":")
+    if not module_name or not name:
+        raise ValueError(f"FUNCTION must be MODULE:NAME, got {function!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        fn = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"cannot load {function}: {error}") from None
+    if not callable(fn):
+        raise ValueError(f"{function} is not a function")
+    return fn
+
+
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(b) for b in text.split(","))
+    except ValueError:
+        raise ValueError(f"--batch-sizes must be integers separated by commas, got {text!r}") from None
+
+
+@main.command("advise")
+@click.argument("function")
+@click.option("--budget-epochs", type=float, default=None, help="The training budget in epochs.")
+@click.option("--budget-steps", type=int, default=None, help="The training budget in updates (instead of epochs).")
+@click.option("--momentum", type=float, default=0.9, show_default=True, help="The momentum m you will train with.")
+@click.option(
+    "--batch-sizes", default=None, help="Candidate batch sizes, e.g. 16,32,64 [default: powers of 2 from 16]."
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the pilot.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@_out_option("advice", "Directory of advice.json and advice.png.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_user_errors
+def advise(
+    function: str,
+    budget_epochs: float | None,
+    budget_steps: int | None,
+    momentum: float,
+    batch_sizes: str | None,
+    seed: int,
+    device: str,
+    out_dir: Path,
+    quiet: bool,
+) -> None:
+    """Predict the best learning rate at every batch size, the critical batch size B* and the (B, ε, m) to
+    use, from a pilot of a few % of a sweep's cost (Smith, Elsen & De 2020; ``sgdnoise.advisor``).
+
+    FUNCTION = MODULE:NAME returns the problem: an ``advisor.Problem`` or a dict with model_factory (a
+    callable returning a fresh nn.Module), loss_fn (mean over the batch), train and validation ((x, y)
+    tensors) and optionally objective ("accuracy" or "loss").
+    """
+    from sgdnoise import advisor, results
+
+    problem = _load_function(function)()
+    try:
+        advice = advisor.advise_problem(
+            problem,
+            budget_epochs=budget_epochs,
+            budget_steps=budget_steps,
+            momentum=momentum,
+            candidate_batch_sizes=None if batch_sizes is None else _batch_sizes(batch_sizes),
+            seed=seed,
+            device=device,
+            show_progress=not quiet,
+        )
+    except TypeError as error:  # a wrong type in the user's problem: one line, like a ValueError
+        raise ValueError(str(error)) from None
+    click.echo("\n".join(advice.lines()))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "advice.json").write_text(results.dumps(advice.to_dict(), indent=2))
+    advisor.plot_advice(advice, out_dir / "advice.png")
+    click.echo(f"wrote {out_dir / 'advice.json'} and {out_dir / 'advice.png'}")

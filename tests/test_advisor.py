@@ -1,0 +1,242 @@
+"""The advisor: its rules on synthetic pilot numbers (exact answers), the cost arithmetic, an end-to-end pilot
+on a tiny problem, the CLI, and the one-line errors for bad input."""
+
+import itertools
+import json
+import math
+import textwrap
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+from sgdnoise import advisor
+from sgdnoise.cli import main
+from sgdnoise.engine import StepDecay
+
+
+def test_hinge_rule_and_critical_batch_size_are_exact():
+    budget = advisor.Budget(epochs=2)
+    p = advisor.predict(
+        (0.01, 0.005, 0.02), (1.0, 0.5, 4.0), [200, 10, 50, 100], momentum=0.9, budget=budget, n_train=1000
+    )
+    assert p.critical_batch_size == pytest.approx(100.0)  # B* = ε_max/T
+    assert (p.critical_batch_low, p.critical_batch_high) == pytest.approx((0.5 / 0.02, 4.0 / 0.005))
+    assert [b.batch_size for b in p.batches] == [10, 50, 100, 200]
+    assert [b.lr_eff for b in p.batches] == pytest.approx([0.1, 0.5, 1.0, 1.0])  # min(T·B, ε_max)
+    assert [b.lr for b in p.batches] == pytest.approx([0.01, 0.05, 0.1, 0.1])  # ε = ε_eff·(1 − m)
+    assert [b.lr_eff_low for b in p.batches] == pytest.approx([0.05, 0.25, 0.5, 0.5])
+    assert [b.lr_eff_high for b in p.batches] == pytest.approx([0.2, 1.0, 2.0, 4.0])
+    assert [b.regime for b in p.batches] == ["noise-dominated"] * 2 + ["curvature-dominated"] * 2
+    assert [b.steps for b in p.batches] == [200, 40, 20, 10]
+    assert p.recommended.batch_size == 10  # the largest B <= B*/4 = 25
+    assert (
+        advisor.predict(
+            (0.01,) * 3, (1.0,) * 3, [10, 50], momentum=0, budget=budget, n_train=1000, batch_margin=0.5
+        ).recommended.batch_size
+        == 50
+    )
+    noisy = advisor.predict(
+        (0.01,) * 3,
+        (1.0,) * 3,
+        [10, 20, 50],
+        momentum=0,
+        budget=budget,
+        n_train=1000,
+        batch_margin=0.5,
+        noise_scale=240,
+    )
+    assert noisy.recommended.batch_size == 20  # min(B*/2 = 50, B_simple/8 = 30) limits B
+    assert (
+        advisor.predict(
+            (0.01,) * 3, (0.05,) * 3, [10, 50], momentum=0, budget=budget, n_train=1000
+        ).recommended.batch_size
+        == 10
+    )
+
+
+def test_predict_refuses_an_interval_that_misses_its_value():
+    with pytest.raises(ValueError, match="interval must contain"):
+        advisor.predict(
+            (0.01, 0.02, 0.03), (1.0, 0.5, 2.0), [10], momentum=0.0, budget=advisor.Budget(steps=10), n_train=100
+        )
+
+
+def test_budget_steps_and_sweep_cost_arithmetic():
+    epochs, steps = advisor.Budget(epochs=2), advisor.Budget(steps=30)
+    assert epochs.steps_at(10, 100) == 20 and epochs.steps_at(10, 100, 0.25) == 5 and steps.steps_at(64, 100) == 30
+    cost, description = advisor.sweep_cost([50, 10], epochs, 100, grid_points=7, seeds=4)
+    assert cost == (20 * 10 + 4 * 50) * 7 * 4  # every B × 7 ε × 4 seeds, each run 2 epochs = 200 examples
+    assert "2 batch sizes × 7 learning rates × 4 seeds" in description
+    assert advisor.sweep_cost([10, 50], steps, 100, grid_points=2, seeds=1)[0] == 30 * 60 * 2
+    with pytest.raises(ValueError, match="exactly one budget"):
+        advisor.Budget(epochs=1, steps=1)
+
+
+def _problem(n=192, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n + 128, 6, generator=g)
+    y = (x[:, 0] - x[:, 1] + 0.3 * torch.randn(n + 128, generator=g) > 0).long()
+    return {
+        "model_factory": lambda: nn.Linear(6, 2),
+        "loss_fn": nn.CrossEntropyLoss(),
+        "train": (x[:n], y[:n]),
+        "validation": (x[n:], y[n:]),
+    }
+
+
+FAST = {"pilot_seeds": 1, "noise_examples": 64, "curvature_examples": 64, "show_progress": False, "device": "cpu"}
+
+
+def test_advise_end_to_end_on_logistic_regression_is_deterministic_and_consistent():
+    state = torch.random.get_rng_state()
+    advice = advisor.advise_problem(
+        _problem(), budget_epochs=4, candidate_batch_sizes=[8, 16, 32, 64], momentum=0.5, **FAST
+    )
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global random state is left alone
+    pilot, p = advice.pilot, advice.prediction
+    assert pilot.batch_size in (8, 16, 32, 64) and pilot.steps_per_run == round(4 * 0.5 * 192 / pilot.batch_size)
+    assert pilot.stability_lr_eff == pytest.approx(2 / pilot.max_eigenvalue_init * 1.5 / 0.5)  # 2(1+m)/((1−m)λ)
+    scanned = sorted({r.lr_eff for r in pilot.runs})
+    assert scanned[0] <= pilot.lr_eff_opt <= scanned[-1] and len(scanned) >= advisor.SCAN_POINTS
+    assert all(b / a == pytest.approx(2.0) for a, b in itertools.pairwise(scanned))
+    assert p.temperature == pytest.approx(pilot.lr_eff_opt * 0.5**advisor.BUDGET_EXPONENT / pilot.batch_size)
+    assert p.max_lr_eff == pytest.approx(advisor.CURVATURE_FACTOR * pilot.stability_lr_eff)
+    assert p.critical_batch_size == pytest.approx(p.max_lr_eff / p.temperature)
+    assert advice.batch_size == p.recommended.batch_size and advice.lr == pytest.approx(advice.lr_eff * 0.5)
+    assert advice.cost_fraction == pytest.approx(advice.pilot_cost / advice.sweep_cost)
+    assert 0 < advice.cost_fraction < 1
+    document = json.loads(json.dumps(advice.to_dict(), allow_nan=False))
+    assert document["batch_size"] == advice.batch_size and len(document["prediction"]["batches"]) == 4
+    again = advisor.advise_problem(
+        _problem(), budget_epochs=4, candidate_batch_sizes=[8, 16, 32, 64], momentum=0.5, **FAST
+    )
+    assert again.to_dict() == advice.to_dict()
+
+
+def test_train_run_matches_a_plain_sgd_loop():
+    problem = advisor.Problem.coerce(_problem(n=64))
+    model, score = advisor.train_run(
+        problem, batch_size=16, lr_eff=0.4, momentum=0.5, steps=6, seed=3, device=torch.device("cpu")
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        reference = nn.Linear(6, 2)
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.2, momentum=0.5)
+    generator = torch.Generator().manual_seed(3 + 1_000_003)
+    x, y = problem.train
+    for step in range(6):  # 4 batches of 16 per permutation of the 64 examples: step 4 draws a new one
+        if step % 4 == 0:
+            order = torch.randperm(64, generator=generator)
+        index = order[(step % 4) * 16 : (step % 4 + 1) * 16]
+        for group in optimizer.param_groups:
+            group["lr"] = StepDecay(0.2)(step / 6)
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(reference(x[index]), y[index]).backward()
+        optimizer.step()
+    assert torch.allclose(model.weight, reference.weight, atol=1e-6) and torch.allclose(
+        model.bias, reference.bias, atol=1e-6
+    )
+    assert 0.0 <= score <= 1.0
+
+
+def test_bad_inputs_are_one_clear_value_error():
+    problem = _problem(n=64)
+    with pytest.raises(ValueError, match="too small for a pilot"):
+        advisor.advise_problem(problem, budget_steps=4, candidate_batch_sizes=[8, 16], **FAST)
+    with pytest.raises(ValueError, match="smaller than the largest candidate batch size 128"):
+        advisor.advise_problem(problem, budget_epochs=2, candidate_batch_sizes=[8, 128], **FAST)
+    with pytest.raises(ValueError, match="momentum"):
+        advisor.advise_problem(problem, budget_epochs=2, momentum=1.0, **FAST)
+    with pytest.raises(ValueError, match="exactly one budget"):
+        advisor.advise_problem(problem, **FAST)
+    with pytest.raises(TypeError, match="pair of tensors"):
+        advisor.advise_problem(problem | {"train": [1, 2, 3]}, budget_epochs=2, **FAST)
+    with pytest.raises(ValueError, match="keys model_factory"):
+        advisor.advise_problem({"model_factory": nn.Linear}, budget_epochs=2, **FAST)
+
+
+def test_a_model_that_diverges_at_every_learning_rate_is_one_line():
+    built = []
+
+    class Poisoned(nn.Linear):
+        """Healthy for the measurements at init (the first model built); every trained model goes NaN after
+        its first update."""
+
+        def forward(self, x):
+            self.calls = getattr(self, "calls", 0) + 1
+            out = super().forward(x)
+            return out * math.nan if self.poisoned and self.calls > 1 else out
+
+    def factory():
+        model = Poisoned(6, 2)
+        model.poisoned = bool(built)
+        built.append(model)
+        return model
+
+    problem = _problem(n=64) | {"model_factory": factory}
+    with pytest.raises(ValueError, match="diverged at every tried learning rate"):
+        advisor.advise_problem(problem, budget_epochs=4, candidate_batch_sizes=[8, 16], **FAST)
+    assert len(built) == 1 + advisor.MAX_SCAN_POINTS
+
+
+PROBLEM_MODULE = """
+import torch
+from torch import nn
+
+
+def problem():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 6, generator=g)
+    y = (x[:, 0] > 0).long()
+    return {"model_factory": lambda: nn.Linear(6, 2), "loss_fn": nn.CrossEntropyLoss(),
+            "train": (x[:192], y[:192]), "validation": (x[192:], y[192:])}
+
+
+def not_a_problem():
+    return 3
+"""
+
+
+def test_cli_advise_prints_the_recommendation_and_writes_json_and_figure(tmp_path, monkeypatch):
+    (tmp_path / "tiny_problem.py").write_text(textwrap.dedent(PROBLEM_MODULE))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        main,
+        [
+            "advise",
+            "tiny_problem:problem",
+            "--budget-epochs",
+            "4",
+            "--batch-sizes",
+            "8,16,32",
+            "--quiet",
+            "--out",
+            "out",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "recommendation for 4 epochs: batch size" in result.output and "critical batch size B* =" in result.output
+    document = json.loads((tmp_path / "out" / "advice.json").read_text())
+    assert document["batch_size"] in (8, 16, 32) and 0 < document["cost_fraction"] < 1
+    assert (tmp_path / "out" / "advice.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["missing_module:problem", "--budget-epochs", "2"], "cannot load missing_module:problem"),
+        (["tiny_problem", "--budget-epochs", "2"], "FUNCTION must be MODULE:NAME"),
+        (["tiny_problem:problem"], "exactly one budget"),
+        (["tiny_problem:problem", "--budget-epochs", "2", "--batch-sizes", "8,512"], "smaller than the largest"),
+        (["tiny_problem:problem", "--budget-epochs", "2", "--batch-sizes", "8,x"], "--batch-sizes must be integers"),
+        (["tiny_problem:not_a_problem", "--budget-epochs", "2"], "expected an advisor.Problem"),
+    ],
+)
+def test_cli_advise_user_mistakes_are_one_line(tmp_path, monkeypatch, arguments, message):
+    (tmp_path / "tiny_problem.py").write_text(textwrap.dedent(PROBLEM_MODULE))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["advise", *arguments, "--quiet"])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and message in result.output and "Traceback" not in result.output
