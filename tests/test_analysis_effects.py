@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -8,6 +10,7 @@ from sgdnoise.analysis.effects import (
     all_hold,
     directional_effect,
     equivalence,
+    mean_difference,
     monotone_trend,
     non_inferiority,
     welch_interval,
@@ -25,6 +28,16 @@ def test_welch_interval_matches_scipy(a, b, confidence):
     ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
     assert d == pytest.approx(np.mean(a) - np.mean(b), abs=1e-9)
     assert (low, high) == pytest.approx((ci.low, ci.high), rel=1e-6, abs=1e-9)
+
+
+def test_mean_difference_matches_hand_computation():
+    d = mean_difference([1.0, 2.0, 3.0], [0.0, 2.0])
+    # means 2 and 1; variances (ddof 1) 1 and 2
+    assert d.difference == pytest.approx(1.0)
+    assert d.se == pytest.approx(math.sqrt(1 / 3 + 2 / 2))
+    assert (d.n_a, d.n_b) == (3, 2)
+    assert math.isnan(mean_difference([1.0], [1.0, 2.0]).difference)
+    assert math.isnan(mean_difference([1.0, np.nan], [1.0, 2.0]).se)  # one finite value: no SE
 
 
 def test_directional_effect_three_outcomes():

@@ -13,7 +13,6 @@ from sgdnoise.experiments.jastrzebski_2018.exchange import EXPERIMENT, ExchangeS
 from sgdnoise.experiments.jastrzebski_2018.exchange_table1 import CONSTANT, CYCLIC
 from sgdnoise.experiments.jastrzebski_2018.seed_statistics import (
     curve_distance,
-    difference,
     oscillation_ratio,
     table1,
 )
@@ -60,15 +59,6 @@ def test_spec_rejects_a_budget_that_is_not_whole_cycles_or_curve_points_and_one_
         ExchangeSpec(seeds=2, n_train=100, validation=0, n_test=10, max_lr=0.1, min_batch=5, curve_every_epochs=7)
     with pytest.raises(ValueError, match="seeds >= 2"):
         ExchangeSpec(seeds=1, n_train=100, validation=0, n_test=10, max_lr=0.1, min_batch=5)
-
-
-def test_difference_matches_hand_computation() -> None:
-    d = difference(np.array([1.0, 2.0, 3.0]), np.array([0.0, 2.0]))
-    # means 2 and 1; variances (ddof 1) 1 and 2
-    assert d.difference == pytest.approx(1.0)
-    assert d.se == pytest.approx(math.sqrt(1 / 3 + 2 / 2))
-    assert d.pooled_std == pytest.approx(math.sqrt(1.5))
-    assert math.isnan(difference(np.array([1.0]), np.array([1.0, 2.0])).difference)
 
 
 def _seed(curve: dict[str, list[float]], hessian: list[float] | None = None, cycle: float = 2.0) -> dict:

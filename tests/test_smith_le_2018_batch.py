@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 from test_smith_le_2018_sgd import curve, data, peaked
@@ -68,3 +70,16 @@ def test_small_batches_fail_by_an_interval_over_seeds():
         claims["fig4/small-batches-fail"].verdict == "fails"
         and "no batch size below" in claims["fig4/small-batches-fail"].note
     )
+
+
+def test_a_single_batch_size_runs_through_and_the_peak_claims_are_inconclusive(monkeypatch):
+    # `reproduce smith-le-batch --set batch_sizes=4` used to raise NotEnoughData inside run (no optimum of one B)
+    one = (4,)
+    monkeypatch.setattr(batch, "sweep_data", lambda spec, ctx, swept: data([curve(peaked(one, 4))], one))
+    spec = batch.EXPERIMENT.spec("quick")
+    figure = batch.run(dataclasses.replace(spec, batch_sizes=one), ctx=None)
+    assert figure["optimum"] is None and figure["literal"]["optimum"] is None
+    claims = {c.id: c for c in (claim.evaluate(figure) for claim in batch.CLAIMS)}
+    for claim_id in ("fig4/epsilon-mapping-calibration", "fig4/peak-interior", "fig4/peak-interior-literal"):
+        assert claims[claim_id].verdict == "inconclusive", claim_id
+        assert "fewer than 2 batch sizes" in claims[claim_id].note, claim_id

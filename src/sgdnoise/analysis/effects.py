@@ -16,6 +16,8 @@ bootstrap over so few seeds would understate the spread.
 * :func:`non_inferiority` — the claim "a is similar to b or better": the one-sided bound of the (1 − 2α)
   interval above −margin.
 
+:func:`mean_difference` gives d and its Welch standard error alone, for a check that sets its own bar.
+
 A claim made of several such tests holds when all hold (:func:`all_hold`). Each test returns ``inconclusive``
 when a group has fewer than ``min_seeds`` finite values.
 """
@@ -66,6 +68,31 @@ def _finite(values: npt.ArrayLike) -> np.ndarray:
     return array[np.isfinite(array)]
 
 
+def _mean_variances(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """d = mean(x) − mean(y) and the variances of the two means, s_x²/n_x and s_y²/n_y (ddof = 1)."""
+    return float(x.mean() - y.mean()), x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+
+
+@dataclass(frozen=True)
+class MeanDifference(JSONResult):
+    """d = mean(a) − mean(b) over the finite values, its standard error and the group sizes (no verdict)."""
+
+    difference: float
+    se: float
+    n_a: int
+    n_b: int
+
+
+def mean_difference(a: npt.ArrayLike, b: npt.ArrayLike) -> MeanDifference:
+    """mean(a) − mean(b) with Welch's standard error √(s_a²/n_a + s_b²/n_b) (ddof = 1), the scale of
+    :func:`welch_interval`; NaN where a group has fewer than two finite values."""
+    x, y = _finite(a), _finite(b)
+    if x.size < 2 or y.size < 2:
+        return MeanDifference(math.nan, math.nan, x.size, y.size)
+    d, va, vb = _mean_variances(x, y)
+    return MeanDifference(d, math.sqrt(va + vb), x.size, y.size)
+
+
 def welch_interval(a: npt.ArrayLike, b: npt.ArrayLike, confidence: float) -> tuple[float, float, float]:
     """(d, low, high): Welch's two-sided ``confidence`` interval on mean(a) − mean(b).
 
@@ -77,8 +104,7 @@ def welch_interval(a: npt.ArrayLike, b: npt.ArrayLike, confidence: float) -> tup
         raise ValueError("Welch's interval needs at least two finite values per group")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
-    d = float(x.mean() - y.mean())
+    d, va, vb = _mean_variances(x, y)
     se = math.sqrt(va + vb)
     if se == 0:
         return d, d, d

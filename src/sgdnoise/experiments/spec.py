@@ -103,24 +103,16 @@ def _coerce(value: Any, annotation: Any) -> Any:
         if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
             return value.lower() in _TRUE
         raise ValueError("expected true or false")
-    if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+    if annotation is int or annotation is float:
+        accepted, what = (int, "an integer") if annotation is int else (int | float, "a number")
+        if isinstance(value, accepted) and not isinstance(value, bool):
+            return annotation(value)
         if isinstance(value, str):
             try:
-                return int(value)
+                return annotation(value)
             except ValueError:
                 pass
-        raise ValueError("expected an integer")
-    if annotation is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ValueError("expected a number")
+        raise ValueError(f"expected {what}")
     if annotation is str:
         if isinstance(value, str):
             return value

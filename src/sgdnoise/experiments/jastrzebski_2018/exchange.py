@@ -60,7 +60,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from sgdnoise import plots
-from sgdnoise.analysis.effects import MIN_SEEDS, equivalence
+from sgdnoise.analysis.effects import MIN_SEEDS, equivalence, mean_difference
 from sgdnoise.engine import Constant, Cyclic, Probe, Schedule, TrainConfig
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
 from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, Verdict
@@ -68,7 +68,6 @@ from sgdnoise.experiments.jastrzebski_2018 import exchange_table1
 from sgdnoise.experiments.jastrzebski_2018.exchange_table1 import CONSTANT, CYCLIC, band_over_seeds, paper_provenance
 from sgdnoise.experiments.jastrzebski_2018.seed_statistics import (
     curve_distance,
-    difference,
     endpoints_by_schedule,
     finished_seeds,
     mean_or_nan,
@@ -388,9 +387,9 @@ def check_curves_track(data: ExchangeData) -> Verdict:
 
 def check_other_noise(data: ExchangeData) -> Verdict:
     schedules, test = data["schedules"], _test_acc(data)
-    pair = difference(test["discrete-S"], test["discrete-η"])
+    pair = mean_difference(test["discrete-S"], test["discrete-η"])
     bar = CLEARLY_MORE * max(abs(pair.difference), pair.se)
-    against = {c: difference(test[c], test["constant-low"]) for c in ("discrete-S", "discrete-η")}
+    against = {c: mean_difference(test[c], test["constant-low"]) for c in ("discrete-S", "discrete-η")}
     other = curve_distance(
         schedules["discrete-S"], schedules["constant-low"], "test_acc", after=data["cycle_epochs"] / 2
     )

@@ -1,15 +1,15 @@
 """Seed statistics of the Jastrzębski et al. cyclic-schedule experiment (``exchange``, Fig. 4, 13, 16 and
 Table 1), on its plain data: a schedule is ``{"seeds": [{"status", "curve", "hessian", "endpoint"}, …]}``
 (``curve``/``hessian``: ``epoch`` plus one column per probed quantity; ``endpoint``: the last of each).
-The difference of two seed means with its SE and the pooled seed std (``difference``), the distance of
-two schedules' seed-mean curves (``curve_distance``), the oscillation of a probed quantity with the cycle
-(``oscillation_ratio``) and Table 1's columns (``table1``)."""
+The endpoint values of a schedule's seeds (``endpoint_values``; ``analysis.effects`` compares them between
+schedules), the distance of two schedules' seed-mean curves (``curve_distance``), the
+oscillation of a probed quantity with the cycle (``oscillation_ratio``) and Table 1's columns
+(``table1``)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,30 +34,6 @@ def endpoint_values(schedule: Mapping[str, Any], quantity: str) -> np.ndarray:
         if value is not None and math.isfinite(value):
             values.append(float(value))
     return np.asarray(values)
-
-
-@dataclass(frozen=True)
-class Difference:
-    """Mean of X minus mean of Y over seeds, the SE of that difference and the pooled seed std."""
-
-    difference: float
-    se: float
-    pooled_std: float
-    seeds: tuple[int, int]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"difference": self.difference, "se": self.se, "pooled_std": self.pooled_std, "seeds": self.seeds}
-
-
-def difference(x: np.ndarray, y: np.ndarray) -> Difference:
-    """mean x − mean y with SE √(s_x²/n_x + s_y²/n_y) and pooled std √((s_x² + s_y²)/2) (ddof = 1);
-    NaN where a side has fewer than two values."""
-    if x.size < 2 or y.size < 2:
-        return Difference(math.nan, math.nan, math.nan, (int(x.size), int(y.size)))
-    vx, vy = float(x.var(ddof=1)), float(y.var(ddof=1))
-    return Difference(
-        float(x.mean() - y.mean()), math.sqrt(vx / x.size + vy / y.size), math.sqrt((vx + vy) / 2), (x.size, y.size)
-    )
 
 
 def curve_matrix(schedule: Mapping[str, Any], quantity: str, epochs: Sequence[float]) -> np.ndarray:

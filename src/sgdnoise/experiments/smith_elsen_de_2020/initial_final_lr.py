@@ -36,6 +36,7 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     TINY_BUDGETS,
     SEDSpec,
     all_of,
+    budget_panels,
     falls_at_every_step,
     finished_value,
     provenance,
@@ -456,14 +457,7 @@ def draw_fig3(data: InitialFinalData, fig_dir: Path) -> Path:
         ax.set_ylabel("optimal effective learning rate")
         ax.set_title(title)
         ax.legend(fontsize=8)
-    axes[0].set_ylabel("optimal test accuracy (%)")
-    axes[0].set_title("a) test accuracy")
-    axes[1].set_ylabel("optimal training loss")
-    axes[1].set_yscale("log")
-    axes[1].set_title("b) training loss")
-    for ax in axes:
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("epoch budget")
+    budget_panels(axes)
     fig.suptitle(f"Fig. 3 — batch size {data['batch_size']}, initial and final learning rates tuned independently")
     return plots.save(fig, fig_dir / "fig3_initial_final_lr.png")
 

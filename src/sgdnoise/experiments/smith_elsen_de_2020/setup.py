@@ -377,6 +377,19 @@ def lr_errorbar(ax: Axes, x: Sequence[float], optima: Sequence[Mapping[str, Any]
         ax.plot(np.asarray(x, float)[edge], value[edge], "o", mfc="white", mec="black", ms=9, zorder=5)
 
 
+def budget_panels(axes: Sequence[Axes]) -> None:
+    """The panels Fig. 2 and Fig. 3 share: (a) optimal test accuracy, (b) optimal training loss (log scale),
+    and every panel against the epoch budget on a log₂ axis."""
+    axes[0].set_ylabel("optimal test accuracy (%)")
+    axes[0].set_title("a) test accuracy")
+    axes[1].set_ylabel("optimal training loss")
+    axes[1].set_yscale("log")
+    axes[1].set_title("b) training loss")
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("epoch budget")
+
+
 # the spec fields every scale shares
 QUICK = {"architectures": ("bn-mlp",), "runs": 4, "keep": 3}
 PAPER_SCALE = {

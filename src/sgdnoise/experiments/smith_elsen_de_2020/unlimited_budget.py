@@ -37,6 +37,7 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     Curve,
     SEDSpec,
     all_of,
+    budget_panels,
     falls_at_every_step,
     kept_at_optimum,
     lr_errorbar,
@@ -359,14 +360,8 @@ def draw_fig2(data: UnlimitedBudgetData, fig_dir: Path) -> Path:
         ax.set_yscale("log", base=2)
         ax.set_ylabel("optimal effective learning rate")
         ax.set_title(f"{'cd'[i] if i < 2 else ''}) {label}")
-    axes[0].set_ylabel("optimal test accuracy (%)")
-    axes[0].set_title("a) test accuracy")
-    axes[1].set_ylabel("optimal training loss")
-    axes[1].set_yscale("log")
-    axes[1].set_title("b) training loss")
+    budget_panels(axes)
     for ax in axes:
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("epoch budget")
         ax.legend(fontsize=8)
     fig.suptitle(f"Fig. 2 — batch size {data['batch_size']}, growing epoch budgets (hollow: optimum at a grid edge)")
     return plots.save(fig, fig_dir / "fig2_unlimited_budget.png")

@@ -47,21 +47,29 @@ CALIBRATION_TARGET_B = 30  # the optimum lr = 0.1·ε was chosen to give (docs/e
 
 
 class BatchData(SweepData):
-    """The ε = 1 curve and its optimum (``analysis.GridOptimum.to_dict``); with ``compare_literal``, the same
-    grid run with lr = ε (``literal``: its sweep data and optimum)."""
+    """The ε = 1 curve and its optimum (``analysis.GridOptimum.to_dict``; None with fewer than two batch sizes
+    run, where the claims are inconclusive); with ``compare_literal``, the same grid run with lr = ε
+    (``literal``: its sweep data and optimum)."""
 
-    optimum: dict[str, Any]
+    optimum: dict[str, Any] | None
     literal: NotRequired[dict[str, Any]]
+
+
+def _recorded_optimum(data: SweepData) -> dict[str, Any] | None:
+    """The curve's optimum for summary.json, or None where there is none to record (the claims say why)."""
+    try:
+        return grid_optimum(_curve(data), data["batch_sizes"]).to_dict()
+    except NotEnoughData:
+        return None
 
 
 def run(spec: SGDSweepSpec, ctx: RunContext) -> BatchData:
     data = sweep_data(spec, ctx, "none")
-    result: BatchData = {**data, "optimum": grid_optimum(data["curves"][0], data["batch_sizes"]).to_dict()}
+    result: BatchData = {**data, "optimum": _recorded_optimum(data)}
     if spec.compare_literal and spec.parameterisation != "literal":
         literal_spec = dataclasses.replace(spec, parameterisation="literal", compare_literal=False)
         literal = sweep_data(literal_spec, ctx, "none")
-        optimum = grid_optimum(literal["curves"][0], literal["batch_sizes"]).to_dict()
-        result["literal"] = {**literal, "optimum": optimum}
+        result["literal"] = {**literal, "optimum": _recorded_optimum(literal)}
     return result
 
 
@@ -129,7 +137,7 @@ def check_calibration(data: BatchData) -> Verdict:
         "B_opt": optimum.value,
         "target_B_opt": CALIBRATION_TARGET_B,
     }
-    if "literal" in data:
+    if "literal" in data and data["literal"]["optimum"] is not None:
         value["literal_B_opt"] = data["literal"]["optimum"]["value"]
     return Verdict.of(
         optimum.value == CALIBRATION_TARGET_B
