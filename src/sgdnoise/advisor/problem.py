@@ -1,0 +1,84 @@
+"""The user's problem (model factory, loss, data, objective) and the training budget, validated."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from torch import Tensor, nn
+
+from sgdnoise.validation import positive_int, positive_number
+
+Objective = Literal["accuracy", "loss"]
+Regime = Literal["noise-dominated", "curvature-dominated"]
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What the advisor needs: a factory of fresh models, a loss (the MEAN over the batch), training and
+    validation data as (x, y) tensors (examples on the first axis) and the objective to maximise
+    (validation ``accuracy``: argmax of the last axis against y; or ``loss``: minimised)."""
+
+    model_factory: Callable[[], nn.Module]
+    loss_fn: LossFn
+    train: tuple[Tensor, Tensor]
+    validation: tuple[Tensor, Tensor]
+    objective: Objective = "accuracy"
+
+    def __post_init__(self) -> None:
+        if not callable(self.model_factory):
+            raise TypeError(f"model_factory must be a callable returning an nn.Module, got {self.model_factory!r}")
+        if not callable(self.loss_fn):
+            raise TypeError(f"loss_fn must be callable, got {self.loss_fn!r}")
+        for name in ("train", "validation"):
+            pair = getattr(self, name)
+            if not (isinstance(pair, tuple | list) and len(pair) == 2 and all(isinstance(t, Tensor) for t in pair)):
+                raise TypeError(f"{name} must be a pair of tensors (x, y), got {type(pair).__name__}")
+            if pair[0].shape[0] != pair[1].shape[0] or pair[0].shape[0] < 2:
+                raise ValueError(f"{name}: x and y need the same number (>= 2) of examples on their first axis")
+            object.__setattr__(self, name, (pair[0], pair[1]))
+        if self.objective not in ("accuracy", "loss"):
+            raise ValueError(f"objective must be 'accuracy' or 'loss', got {self.objective!r}")
+
+    @classmethod
+    def coerce(cls, value: Any) -> Problem:
+        """A :class:`Problem`, or one built from a mapping with its field names."""
+        if isinstance(value, Problem):
+            return value
+        if isinstance(value, Mapping):
+            unknown = set(value) - {"model_factory", "loss_fn", "train", "validation", "objective"}
+            if unknown or not {"model_factory", "loss_fn", "train", "validation"} <= set(value):
+                raise ValueError(
+                    "a problem needs the keys model_factory, loss_fn, train, validation (and optionally "
+                    f"objective); got {sorted(value)}"
+                )
+            return cls(**value)
+        raise TypeError(f"expected an advisor.Problem or a mapping, got {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A training budget: ``epochs`` (examples = epochs·N at every B) or ``steps`` (updates at every B)."""
+
+    epochs: float | None = None
+    steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.epochs is None) == (self.steps is None):
+            raise ValueError("give exactly one budget: budget_epochs or budget_steps")
+        if self.epochs is not None:
+            positive_number("budget_epochs", self.epochs)
+        else:
+            positive_int("budget_steps", self.steps)
+
+    def steps_at(self, batch_size: int, n_train: int, fraction: float = 1.0) -> int:
+        """Updates of a run at ``batch_size`` on ``n_train`` examples for ``fraction`` of the budget."""
+        if self.steps is not None:
+            return round(self.steps * fraction)
+        assert self.epochs is not None
+        return round(self.epochs * fraction * n_train / batch_size)
+
+    def describe(self) -> str:
+        return f"{self.epochs:g} epochs" if self.epochs is not None else f"{self.steps} steps"
