@@ -1,0 +1,179 @@
+"""Private: the Hessian of the dataset-mean loss as a linear operator on flat parameter vectors, the one
+object every curvature instrument (``curvature``) applies H through.
+
+H is that of L(θ) = (1/N) Σ_i ℓ_i(θ) with respect to the model's trainable parameters, flattened in
+``model.named_parameters()`` order, applied chunk by chunk (each chunk's random draws fixed, attention in its
+math form) by double backward, ``torch.func`` forward-over-reverse, or central finite differences of the
+gradient; optionally preconditioned, P^(-1/2) H P^(-1/2).
+"""
+
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.func import grad, jvp
+
+from sgdnoise.instruments._batches import (
+    Batches,
+    Data,
+    LossFn,
+    ParameterLayout,
+    check_model_and_loss,
+    fixed_randomness,
+    functional_loss,
+    math_attention,
+    model_buffers,
+    model_device_dtype,
+    trainable_parameters,
+)
+
+HVPMethod = Literal["forward-over-reverse", "reverse-over-reverse", "finite-difference"]
+
+_HVP_METHODS = ("forward-over-reverse", "reverse-over-reverse", "finite-difference")
+
+
+class HessianOperator:
+    """H of the dataset-mean loss at the model's current parameters, applied to flat vectors.
+
+    Must be used while the model is in the mode the caller wants (inside ``preserved_model``).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        data: Data,
+        *,
+        method: HVPMethod = "reverse-over-reverse",
+        chunk_size: int | None = None,
+        fd_step: float | None = None,
+        preconditioner: Tensor | Mapping[str, Tensor] | None = None,
+    ):
+        check_model_and_loss(model, loss_fn)
+        if method not in _HVP_METHODS:
+            raise ValueError(f"method must be one of {_HVP_METHODS}, got {method!r}")
+        if fd_step is not None and not fd_step > 0:
+            raise ValueError(f"fd_step must be > 0, got {fd_step!r}")
+        self.device, self.dtype = model_device_dtype(model)
+        self.params = trainable_parameters(model)
+        self.layout = ParameterLayout.of(self.params)
+        self.flat_params = self.layout.flatten(self.params)
+        self.batches = Batches(data, self.device, self.dtype, chunk_size)
+        self.loss = functional_loss(model, loss_fn, model_buffers(model))
+        self.method = method
+        self.fd_step = fd_step
+        self.n_matvecs = 0
+        self._warned_fallback = False
+        self.scale = None if preconditioner is None else self._inverse_sqrt(preconditioner)
+
+    def _inverse_sqrt(self, preconditioner: Tensor | Mapping[str, Tensor]) -> Tensor:
+        """P^(-1/2) of a positive diagonal P given flat or by parameter name."""
+        if isinstance(preconditioner, Mapping):
+            if set(preconditioner) != set(self.layout.names):
+                raise ValueError(
+                    f"preconditioner must have exactly the trainable parameter names {list(self.layout.names)}"
+                )
+            preconditioner = self.layout.flatten({n: t.to(self.device, self.dtype) for n, t in preconditioner.items()})
+        if not isinstance(preconditioner, Tensor) or preconditioner.shape != (self.dim,):
+            raise ValueError(
+                f"preconditioner must be the diagonal of P: a flat tensor of shape ({self.dim},) or a dict"
+            )
+        if not bool((preconditioner > 0).all()):
+            raise ValueError("preconditioner must be positive (the diagonal of a positive-definite P)")
+        return preconditioner.to(self.device, self.dtype).rsqrt()
+
+    @property
+    def dim(self) -> int:
+        return self.layout.dim
+
+    def _mean_over_chunks(self, per_chunk: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+        total: Tensor | None = None
+        count = 0
+        for index, (x, y) in enumerate(self.batches):
+            n = x.shape[0]
+            with math_attention(), fixed_randomness(self.device, index):
+                value = per_chunk(x, y) * n
+            total = value if total is None else total + value
+            count += n
+        assert total is not None
+        return total / count
+
+    def _leaf_parameters(self, flat_params: Tensor | None = None) -> dict[str, Tensor]:
+        params = self.params if flat_params is None else self.layout.unflatten(flat_params)
+        return {name: p.detach().requires_grad_() for name, p in params.items()}
+
+    def gradient(self, flat_params: Tensor) -> Tensor:
+        """∇L at the given flat parameter vector."""
+
+        def chunk_gradient(x: Tensor, y: Tensor) -> Tensor:
+            params = self._leaf_parameters(flat_params)
+            with torch.enable_grad():
+                grads = torch.autograd.grad(self.loss(params, x, y), list(params.values()))
+            return torch.cat([g.reshape(-1) for g in grads])
+
+        return self._mean_over_chunks(chunk_gradient)
+
+    def finite_difference_step(self, v: Tensor) -> float:
+        """ε for central differences: each coordinate moves by ~cbrt(machine eps)·max(1, rms θ)."""
+        if self.fd_step is not None:
+            return self.fd_step
+        eps = torch.finfo(self.dtype).eps
+        rms_theta = self.flat_params.norm().item() / math.sqrt(self.dim)
+        rms_v = v.norm().item() / math.sqrt(self.dim)
+        return eps ** (1 / 3) * max(1.0, rms_theta) / rms_v
+
+    def matvec(self, v: Tensor) -> Tensor:
+        """Hv for a flat vector v (no gradient tracking); with a preconditioner P, P^(-1/2) H P^(-1/2) v."""
+        if self.scale is None:
+            return self._hessian_times(v)
+        return self.scale * self._hessian_times(self.scale * v)
+
+    def _hessian_times(self, v: Tensor) -> Tensor:
+        self.n_matvecs += 1
+        if self.method == "finite-difference":
+            step = self.finite_difference_step(v)
+            plus = self.gradient(self.flat_params + step * v)
+            minus = self.gradient(self.flat_params - step * v)
+            return (plus - minus) / (2 * step)
+        tangent = self.layout.unflatten(v)
+        if self.method == "forward-over-reverse":
+            return self._mean_over_chunks(lambda x, y: self._forward_over_reverse(tangent, x, y))
+        return self._mean_over_chunks(lambda x, y: self._double_backward(tangent, x, y))
+
+    def _double_backward(self, tangent: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        params = self._leaf_parameters()
+        leaves = list(params.values())
+        with torch.enable_grad():
+            grads = torch.autograd.grad(self.loss(params, x, y), leaves, create_graph=True)
+            # a gradient that does not depend on the parameters (a loss linear in them) has no second derivative
+            pairs = [(g, tangent[n]) for g, n in zip(grads, params, strict=True) if g.requires_grad]
+            hv: tuple[Tensor | None, ...] = (None,) * len(leaves)
+            if pairs:
+                outputs, tangents = zip(*pairs, strict=True)
+                hv = torch.autograd.grad(outputs, leaves, grad_outputs=tangents, allow_unused=True)
+        pieces = [(torch.zeros_like(p) if h is None else h).reshape(-1) for p, h in zip(leaves, hv, strict=True)]
+        return torch.cat(pieces)
+
+    def _forward_over_reverse(self, tangent: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        def gradient_of(p: dict[str, Tensor]) -> dict[str, Tensor]:
+            return grad(self.loss)(p, x, y)
+
+        try:
+            return self.layout.flatten(jvp(gradient_of, (self.params,), (tangent,))[1])
+        except RuntimeError as error:
+            # torch.func's forward-mode AD of some backward formulas (e.g. mse_loss in torch 2.x) writes into
+            # an immutable ZeroTensor; the double-backward product is the same Hv.
+            if "ZeroTensor" not in str(error):
+                raise
+            if not self._warned_fallback:
+                warnings.warn(
+                    f"forward-over-reverse Hessian-vector products failed in torch ({error}); "
+                    "using reverse-over-reverse (double backward) instead",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                self._warned_fallback = True
+            return self._double_backward(tangent, x, y)
