@@ -1,6 +1,8 @@
 """The noise-driven batch-size schedule (``NoiseScaleBatchSize``) against the best constant batch size.
 
-Protocol, fixed before any result was seen (issue 19 part 3):
+Protocol v2 (issue 19 part 3). v1 was fixed before any result was seen; v2 changes two things of it (the
+learning-rate cap and grid extension, marked "v2") after v1's results on all three tasks had been seen — see
+"History" at the end.
 
 * Tasks. ``fmnist-mlp``: Fashion-MNIST, 8192 training images pooled to 14×14 and standardised, 2000 held-out
   training images for accuracy, MLP 196-128-128-10 (ReLU). ``mnist-logreg``: MNIST, 8192 training images
@@ -13,12 +15,16 @@ Protocol, fixed before any result was seen (issue 19 part 3):
   the kind of task where Merrill et al. 2025 measured the critical batch growing by orders of magnitude.
 * Training. SGD with momentum m = 0.9 on the mean cross-entropy (per next character for ``char-lm``), ε constant
   within a run (no decay), 10 epochs for every run, batches from ``ScheduledBatchSampler`` through a
-  ``DataLoader``; the held-out score after every N/8 training examples. Updates = SGD steps; wall = seconds of training
-  (batches, steps, the monitor and the scheduler; evaluations excluded), one torch thread.
-* Learning-rate cap. ε_max = (1 − m)·2/λ_max: ε_eff = ε/(1 − m) at the critical learning rate 2/λ_max
-  (Smith, Elsen & De 2020 §3.1) of seed 0's initial model (λ_max of the Hessian on 1024 training images).
-* Constant batch sizes. Stage 1 at B₀ = 32: ε ∈ ε_max·2^−k, k = 0…4; the best ε₀ by final accuracy sets the
+  ``DataLoader``; the held-out score after every N/8 training examples. Updates = SGD steps; wall = seconds of
+  training (batches, steps, the monitor and the scheduler; evaluations excluded), one torch thread.
+* Learning-rate cap (v2). ε_max = 2(1 + m)/λ_max, the largest stable ε of heavy-ball SGD on a quadratic of
+  curvature λ_max (``theory.heavy_ball_stability_learning_rate``; 2/λ_max at m = 0, Smith, Elsen & De 2020
+  §3.1), of seed 0's initial model (λ_max of the Hessian on 1024 training images).
+* Constant batch sizes. Stage 1 at B₀ = 32: ε ∈ ε_max·2^−k, k = 0…4; the best ε₀ by final score sets the
   temperature T = ε₀/(B₀(1 − m)). Stage 2 at B ∈ {64, …, 1024}: ε ∈ {½, 1, 2}·min(T·B(1 − m), ε_max).
+  Grid extension (v2), as in the SED protocol: while a batch size's best ε is the largest (smallest) of its
+  grid, the next ε up (down) by 2× is run, at most ``STAGE1_EXTENSIONS`` times in stage 1 and
+  ``STAGE2_EXTENSIONS`` per batch size in stage 2.
 * Schedule. ``NoiseScaleBatchSize`` from B₀ = 32 with T, ``max_lr`` = ε_max, factor 2, fraction 1, z = 1,
   max batch 1024 (the constant grid's range), on a ``NoiseMonitor`` measuring every 8 steps over a window of 8.
 * Statistics. Score (accuracy, or loss for ``char-lm``) curves are averaged over seeds at each evaluation; a
@@ -30,6 +36,14 @@ Protocol, fixed before any result was seen (issue 19 part 3):
 * Target: on every task the schedule's final score reaches the target, and it needs ≥ 30% fewer updates
   to the target than the best constant configuration. Wall-clock savings are reported, not targeted (on a CPU a
   step costs about B, so fewer, larger steps save less time than updates).
+
+History. v1 (commit 0c54ea2 and before) capped ε at ε_max = (1 − m)·2/λ_max, i.e. ε_eff = ε/(1 − m) at
+2/λ_max, and had no grid extension. That cap is (1 + m)/(1 − m) = 19× below heavy ball's stability bound at
+m = 0.9, and on ``char-lm`` it bound every grid: the loss still fell at the top ε of every
+batch size (B = 32: 2.13 at ε_max, 2.27 at ε_max/2; B = 64: 2.17 at 2ε_max, 2.28 at ε_max), so the "best
+constant" was B = 32 only because larger batches could not take larger steps. The same cap was in
+``NoiseScaleBatchSize`` (``critical_fraction``·(1 − m)·2/λ_max), corrected with it. v1's numbers are in
+docs/batch-schedule.md.
 
 Run: ``python benchmarks/batch_schedule.py [--quick] [--tasks a,b] [--out DIR]`` (figures and ``TASK.json`` in
 ``runs/benchmarks/batch_schedule/``, git-ignored).
@@ -47,6 +61,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from sgdnoise import theory
 from sgdnoise.data import fashion_mnist_task, smith_le_mnist_task
 from sgdnoise.instruments import hessian_eigenvalues
 from sgdnoise.models import TinyTransformerLM, next_token_loss
@@ -62,6 +77,7 @@ FINAL_EVALS = 4
 FIRST_BATCH = 32
 BATCHES = (64, 128, 256, 512, 1024)
 FIRST_LR_STEPS = 5  # stage 1: ε_max·2^−k, k < 5
+STAGE1_EXTENSIONS, STAGE2_EXTENSIONS = 6, 3
 LR_FACTORS = (0.5, 1.0, 2.0)
 TOLERANCE = 0.01
 UPDATES_SAVED_TARGET = 0.30
@@ -261,15 +277,15 @@ class Summary:
 
 
 def max_learning_rate(task: Task) -> float:
-    """ε_max = (1 − m)·2/λ_max of seed 0's initial model on 1024 training images (module docstring)."""
+    """ε_max = 2(1 + m)/λ_max of seed 0's initial model on 1024 training images (module docstring)."""
     torch.manual_seed(0)
     lam = float(hessian_eigenvalues(task.build(), task.loss_fn, (task.x[:1024], task.y[:1024]), k=1).eigenvalues[0])
-    return (1 - MOMENTUM) * 2 / lam
+    return float(theory.heavy_ball_stability_learning_rate(lam, MOMENTUM))
 
 
 def benchmark(task: Task, seeds: int, epochs: int, log: Callable[[str], None]) -> dict:
     eps_max = max_learning_rate(task)
-    log(f"{task.name}: ε_max = (1 − m)·2/λ_max = {eps_max:.4g}")
+    log(f"{task.name}: ε_max = 2(1 + m)/λ_max = {eps_max:.4g}")
 
     def configuration(batch: int, lr: float) -> Summary:
         runs = [train(task, seed, batch, lr, epochs) for seed in range(seeds)]
@@ -277,13 +293,29 @@ def benchmark(task: Task, seeds: int, epochs: int, log: Callable[[str], None]) -
         log(f"  {summary.label:<22} final {task.shown(summary.final)} ± {task.shown(summary.final_std)}")
         return summary
 
-    first = [configuration(FIRST_BATCH, eps_max * 2.0**-k) for k in range(FIRST_LR_STEPS)]
+    def extended(batch: int, lrs: list[float], extensions: int) -> list[Summary]:
+        """The grid at ``batch``, extended by 2× past an edge optimum (module docstring)."""
+        done = {lr: configuration(batch, lr) for lr in lrs}
+        for _ in range(extensions):
+            order = sorted(done)
+            best = next(lr for lr in order if done[lr].final == task.best([s.final for s in done.values()]))
+            if best not in (order[0], order[-1]) or len(order) < 2:
+                break
+            new = order[-1] * 2 if best == order[-1] else order[0] / 2
+            done[new] = configuration(batch, new)
+        return list(done.values())
+
+    first = extended(FIRST_BATCH, [eps_max * 2.0**-k for k in range(FIRST_LR_STEPS)], STAGE1_EXTENSIONS)
     best_first = next(s for s in first if s.final == task.best([s.final for s in first]))
     temperature = float(best_first.lr) / (FIRST_BATCH * (1 - MOMENTUM))
     constants = first + [
-        configuration(batch, factor * min(temperature * batch * (1 - MOMENTUM), eps_max))
+        summary
         for batch in BATCHES
-        for factor in LR_FACTORS
+        for summary in extended(
+            batch,
+            [factor * min(temperature * batch * (1 - MOMENTUM), eps_max) for factor in LR_FACTORS],
+            STAGE2_EXTENSIONS,
+        )
     ]
     schedule = {
         "temperature": temperature,

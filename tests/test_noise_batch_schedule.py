@@ -93,17 +93,18 @@ def test_temperature_is_kept_below_the_cap_and_the_learning_rate_capped_above():
 
 
 def test_curvature_cap_from_the_monitors_max_eigenvalue():
-    # λ_max = 4: ε_crit = 0.5, ε_eff ≤ 0.5·ε_crit → ε ≤ 0.5·(1 − 0.9)·0.5 = 0.025; T = 0.001/(16·0.1)
+    # λ_max = 152: heavy ball is stable for ε < 2(1 + 0.9)/152 = 0.025, the cap 0.5·that = 0.0125;
+    # T = 0.01 → ε = T·B·(1 − m) = 0.001·B
     _, monitor, _, scheduler = setup(lr=0.001, temperature=0.01, critical_fraction=0.5, max_lr=1.0)
     assert scheduler.get_last_lr() == [pytest.approx(0.016)]  # the given T, not the optimizer's ε
-    monitor.records.append(scripted(1, 40.0, 1.0, 4, lam=4.0))
+    monitor.records.append(scripted(1, 40.0, 1.0, 4, lam=152.0))
     scheduler.step()
     assert scheduler.get_last_bs() == 32
-    assert scheduler.get_last_lr() == [pytest.approx(0.025)]  # T·B·(1 − m) = 0.032 > cap
+    assert scheduler.get_last_lr() == [pytest.approx(0.0125)]  # T·B·(1 − m) = 0.032 > cap
     monitor.records.append(scripted(2, 40.0, 1.0, 4, lam=None))  # no new λ_max: the last one still caps
     scheduler.step()
-    assert scheduler.get_last_lr() == [pytest.approx(0.025)]
-    monitor.records.append(scripted(3, 40.0, 1.0, 4, lam=1.0))  # flatter: cap 0.1, the temperature rules
+    assert scheduler.get_last_lr() == [pytest.approx(0.0125)]
+    monitor.records.append(scripted(3, 40.0, 1.0, 4, lam=38.0))  # flatter: cap 0.05, the temperature rules
     scheduler.step()
     assert scheduler.get_last_lr() == [pytest.approx(0.032)]
 

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ from sgdnoise.theory import (
     critical_noise,
     effective_learning_rate,
     equivalent_config,
+    heavy_ball_stability_learning_rate,
     jastrzebski_noise,
     log_probability_ratio,
     minimum_log_probability,
@@ -62,6 +64,24 @@ def test_critical_learning_rate_is_divergence_threshold_of_gradient_descent():
         for _ in range(3000):
             w = w - factor * eps_crit * hessian @ w
         assert (np.abs(w).max() > 1.0) == diverges
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5, 0.9])
+def test_heavy_ball_stability_learning_rate_is_the_divergence_threshold_of_torch_sgd(momentum):
+    lam = 5.0
+    bound = heavy_ball_stability_learning_rate(lam, momentum)
+    assert bound == pytest.approx(2 * (1 + momentum) / lam, rel=1e-15)
+    for factor, diverges in ((0.99, False), (1.01, True)):
+        w = torch.ones(3, requires_grad=True)
+        optimizer = torch.optim.SGD([w], lr=factor * bound, momentum=momentum)
+        for _ in range(500):
+            optimizer.zero_grad()
+            (0.5 * (torch.tensor([lam, 1.0, 0.1]) * w**2).sum()).backward()
+            optimizer.step()
+        assert bool(w.abs().max() > 1.0) == diverges, (momentum, factor, w)
+    np.testing.assert_allclose(heavy_ball_stability_learning_rate(np.array([1.0, 4.0]), 0.9), [3.8, 0.95])
+    with pytest.raises(ValueError, match="momentum"):
+        heavy_ball_stability_learning_rate(1.0, 1.0)
 
 
 def test_scalar_in_float_out_and_vectorised():

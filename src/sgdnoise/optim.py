@@ -258,8 +258,9 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
     * ε per parameter group (momentum m): ε = min(T·B·(1 − m), ε_max). Below the cap training is noise-dominated
       and the temperature T = ε/(B(1 − m)) is kept (Smith, Elsen & De 2020 §3.3: ε ∝ B at fixed T); at the cap it
       is curvature-dominated and ε stops growing (§3.1, §5). ε_max = min(``max_lr``, ``critical_fraction``·
-      (1 − m)·2/λ_max), i.e. ε_eff = ε/(1 − m) ≤ critical_fraction·ε_crit with ε_crit = 2/λ_max, λ_max the
-      monitor's latest curvature measurement (none yet: only ``max_lr`` caps).
+      2(1 + m)/λ_max): a fraction of the largest stable ε of heavy-ball SGD on a quadratic of curvature λ_max
+      (``theory.heavy_ball_stability_learning_rate``; ε_crit = 2/λ_max at m = 0), λ_max the monitor's latest
+      curvature measurement (none yet: only ``max_lr`` caps).
 
     ``temperature``: T for every group (default: each group's ε/(B₀(1 − m)) at creation). ``optimizer`` must be
     ``torch.optim.SGD`` (the temperature is an SGD quantity). Call ``monitor.step(x, y)`` then ``step()`` after
@@ -343,11 +344,11 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
         return max([self.batch_size] + [rung for rung in self.rungs if rung <= bound])
 
     def learning_rate_cap(self, momentum: float) -> float:
-        """ε_max = min(max_lr, critical_fraction·(1 − m)·2/λ_max) (inf when nothing caps)."""
+        """ε_max = min(max_lr, critical_fraction·2(1 + m)/λ_max) (inf when nothing caps)."""
         cap = self.max_lr if self.max_lr is not None else math.inf
         if self.critical_fraction is not None and self.max_eigenvalue is not None:
-            critical = float(theory.critical_learning_rate(self.max_eigenvalue))
-            cap = min(cap, self.critical_fraction * (1 - momentum) * critical)
+            stable = float(theory.heavy_ball_stability_learning_rate(self.max_eigenvalue, momentum))
+            cap = min(cap, self.critical_fraction * stable)
         return cap
 
     def step(self) -> None:

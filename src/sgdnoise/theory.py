@@ -29,10 +29,12 @@ SolveFor = Literal["lr", "batch_size", "momentum", "train_size"]
 __all__ = [
     "Minimum",
     "SGDConfig",
+    "adam_stability_threshold",
     "critical_learning_rate",
     "critical_noise",
     "effective_learning_rate",
     "equivalent_config",
+    "heavy_ball_stability_learning_rate",
     "jastrzebski_noise",
     "log_probability_ratio",
     "minimum_log_probability",
@@ -157,6 +159,17 @@ def critical_learning_rate(max_eigenvalue: ArrayLike) -> FloatOrArray:
     if np.any(lam <= 0):
         raise ValueError(f"the largest Hessian eigenvalue must be > 0, got {max_eigenvalue!r}")
     return _output(2.0 / lam)
+
+
+def heavy_ball_stability_learning_rate(max_eigenvalue: ArrayLike, momentum: ArrayLike = 0.0) -> FloatOrArray:
+    """The largest stable ε of SGD with heavy-ball momentum m on a quadratic of curvature λ_max: 2(1 + m)/λ_max.
+
+    For v ← m·v + g, w ← w − ε·v (``torch.optim.SGD``) the iteration on curvature λ has characteristic
+    polynomial z² − (1 + m − ελ)z + m, whose roots lie inside the unit circle iff 0 < ελ < 2(1 + m). At m = 0
+    it is ε_crit = 2/λ_max (Smith, Elsen & De §3.1); in effective units ε_eff = ε/(1 − m) it is
+    2(1 + m)/((1 − m)λ_max), 19·ε_crit at m = 0.9.
+    """
+    return _output((1.0 + _check_momentum(momentum)) * np.asarray(critical_learning_rate(max_eigenvalue)))
 
 
 def adam_stability_threshold(lr: ArrayLike, beta1: ArrayLike) -> FloatOrArray:
