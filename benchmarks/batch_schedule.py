@@ -67,7 +67,7 @@ import torch
 from torch import Tensor, nn
 
 from sgdnoise import theory
-from sgdnoise.data import fashion_mnist_task, smith_le_mnist_task
+from sgdnoise.data import fashion_mnist_task, python_source_windows, smith_le_mnist_task
 from sgdnoise.instruments import hessian_eigenvalues
 from sgdnoise.models import TinyTransformerLM, next_token_loss
 from sgdnoise.monitor import NoiseMonitor
@@ -148,28 +148,12 @@ def mnist_logreg() -> Task:
 
 def char_lm() -> Task:
     """Next-character prediction on the source of Python's ``email`` package (module docstring)."""
-    import email
-
-    text = "".join(p.read_text() for p in sorted(Path(email.__file__).parent.glob("*.py")))
-    alphabet = sorted(set(text))
-    codes = torch.tensor([alphabet.index(c) for c in text])
-    split = int(0.9 * len(codes))
-    g = torch.Generator().manual_seed(0)
-
-    def windows(lo: int, hi: int, n: int) -> tuple[Tensor, Tensor]:
-        starts = torch.randint(lo, hi - CONTEXT - 1, (n,), generator=g)
-        seq = torch.stack([codes[s : s + CONTEXT + 1] for s in starts])
-        return seq[:, :-1], seq[:, 1:]
-
-    (x, y), (eval_x, eval_y) = windows(0, split, N_TRAIN), windows(split, len(codes), N_EVAL)
-    vocab = len(alphabet)
+    data = python_source_windows("email", CONTEXT, N_TRAIN, N_EVAL)
     return Task(
         "char-lm",
-        x,
-        y,
-        eval_x,
-        eval_y,
-        lambda: TinyTransformerLM(vocab, CONTEXT, width=32, heads=2, layers=1),
+        *data.train,
+        *data.test,
+        lambda: TinyTransformerLM(data.vocab, CONTEXT, width=32, heads=2, layers=1),
         next_token_loss,
         lower_is_better=True,
     )

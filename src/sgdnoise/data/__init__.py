@@ -4,7 +4,8 @@ The package's parts: :mod:`~sgdnoise.data.containers` (``Dataset``, ``TaskData``
 :mod:`~sgdnoise.data.formats` (IDX and the CIFAR-10 binary/python batches),
 :mod:`~sgdnoise.data.sources` (user path → cache → package → checksummed download; ``load_*``),
 :mod:`~sgdnoise.data.subsets` and :mod:`~sgdnoise.data.preprocessing` (subsets, validation splits,
-label randomisation, standardisation, pooling), :mod:`~sgdnoise.data.tasks` (the papers' tasks) and
+label randomisation, standardisation, pooling), :mod:`~sgdnoise.data.tasks` (the papers' tasks),
+:mod:`~sgdnoise.data.text` (next-character windows of a Python package's source) and
 :mod:`~sgdnoise.data.augment`. Everything public is importable from ``sgdnoise.data``.
 """
 
@@ -41,9 +42,11 @@ from sgdnoise.data.tasks import (
     smith_le_mnist_task,
     synthetic_task,
 )
+from sgdnoise.data.text import CharacterWindows, python_source_windows
 
 __all__ = [
     "AUGMENTATIONS",
+    "CharacterWindows",
     "Dataset",
     "DatasetChecksumError",
     "DatasetFormatError",
@@ -67,6 +70,7 @@ __all__ = [
     "load_mnist",
     "mnist01_task",
     "mnist_standin_task",
+    "python_source_windows",
     "random_subset",
     "randomize_labels",
     "read_cifar10",
