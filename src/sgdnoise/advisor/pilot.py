@@ -1,5 +1,6 @@
-"""The pilot (steps 1–3 of the package docstring, ``sgdnoise.advisor``): gradient noise and curvature at
-initialisation, the temperature scan at a small batch size and its optimum."""
+"""The pilot (steps 1–4 of the package docstring, ``sgdnoise.advisor``): gradient noise and curvature at
+initialisation, the temperature scan at a small batch size and its optimum, gradient noise pooled over the
+scan runs near that optimum."""
 
 from __future__ import annotations
 
@@ -18,24 +19,31 @@ from sgdnoise.advisor.training import _model, _own_rng, train_run
 from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise, recalibrate_batch_norm
 
 GRID_RATIO = 2.0
-SCAN_START = 2.0**-3  # the scan's first grid point, × ε_stab
-SCAN_POINTS = 3  # the scan's initial grid
+SCAN_START = 2.0**-3  # the scan's centre, × ε_stab
+SCAN_POINTS = 3  # the scan's initial grid: the centre and one point either side
 MAX_SCAN_POINTS = 7
+SCAN_FIT_HALFWIDTH = 2  # the parabola through the best scan point and up to 2 points either side
 MIN_PILOT_STEPS = 8
 FORWARD_COST = 1.0 / 3.0  # a forward-only pass, in forward+backward passes
-READINGS = (0.5, 1.0)  # B_simple during each scan run, as fractions of it
+READINGS = (0.5, 1.0)  # B_simple during the centre scan run, as fractions of it (the others: at the end only)
 MEASUREMENT_BATCH = 64  # batch-norm statistics are re-estimated over batches of this size
 
 
 @dataclass(frozen=True)
 class ScanRun:
     """One short run of the temperature scan: its effective learning rate, seed, validation score (None:
-    diverged) and, for the first seed, B_simple at ``READINGS`` of the run (the last at its end)."""
+    diverged) and, for the first seed, the gradient-noise readings (tr Σ, |G|²) — at ``READINGS`` of the run
+    for the scan's centre, at its end for the others (the last reading is always the end)."""
 
     lr_eff: float
     seed: int
     score: float | None
-    noise_scale_simple: tuple[float, ...]
+    noise_parts: tuple[tuple[float, float], ...]
+
+    @property
+    def noise_scale_simple(self) -> tuple[float, ...]:
+        """B_simple = tr Σ/|G|² of each reading (inf where the |G|² estimate is ≤ 0)."""
+        return tuple(trace / g2 if g2 > 0 else math.inf for trace, g2 in self.noise_parts)
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,27 @@ class Pilot:
     budget_fraction: float
     cost_passes: float
 
+    def pooled_runs(self) -> list[ScanRun]:
+        """The first seed's scan runs within ``GRID_RATIO`` of ε₀ (the optimum's grid neighbourhood) that
+        finished with an end reading."""
+        return [
+            r
+            for r in self.runs
+            if r.noise_parts and abs(math.log(r.lr_eff / self.lr_eff_opt)) <= math.log(GRID_RATIO) * (1 + 1e-9)
+        ]
+
+    @property
+    def noise_scale_end(self) -> float:
+        """B_simple late in training: the pooled estimate (``pooled_noise_scale``) over the end readings of
+        the scan runs near ε₀ (``pooled_runs``; none: the run nearest ε₀)."""
+        pooled = self.pooled_runs()
+        if not pooled:
+            measured = [r for r in self.runs if r.noise_parts]
+            if not measured:
+                return self.noise_scale_simple_init
+            pooled = [min(measured, key=lambda r: abs(math.log(r.lr_eff / self.lr_eff_opt)))]
+        return pooled_noise_scale([r.noise_parts[-1] for r in pooled])
+
     @property
     def budget_correction(self) -> float:
         """f^α: the scan ran ``budget_fraction`` = f of the budget; the optimal ε falls with the budget as
@@ -68,12 +97,10 @@ class Pilot:
         return self.lr_eff_opt * self.budget_correction / self.batch_size
 
     def noise_trajectory(self) -> list[tuple[float, float]]:
-        """(fraction of the run, B_simple) from init through the scan run nearest the optimum (first seed)."""
-        measured = [r for r in self.runs if r.noise_scale_simple]
-        if not measured:
-            return [(0.0, self.noise_scale_simple_init)]
-        nearest = min(measured, key=lambda r: (abs(math.log(r.lr_eff / self.lr_eff_opt)), r.seed))
-        return [(0.0, self.noise_scale_simple_init), *zip(READINGS, nearest.noise_scale_simple, strict=False)]
+        """(fraction of the run, B_simple): at init, the middle of the centre scan run, and the pooled end
+        reading near ε₀ (``noise_scale_end``)."""
+        middle = [(READINGS[0], r.noise_scale_simple[0]) for r in self.runs if len(r.noise_parts) > 1]
+        return [(0.0, self.noise_scale_simple_init), *middle[:1], (1.0, self.noise_scale_end)]
 
 
 def _subset(data: tuple[Tensor, Tensor], size: int, seed: int, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -81,24 +108,52 @@ def _subset(data: tuple[Tensor, Tensor], size: int, seed: int, device: torch.dev
     return data[0][index].to(device), data[1][index].to(device)
 
 
-def _noise_scale(model: nn.Module, problem: Problem, subset: tuple[Tensor, Tensor]) -> float:
-    """B_simple of the training set from the ``subset`` (unbiased tr Σ and |G|², McCandlish et al. App. A.1;
+def _noise_parts(model: nn.Module, problem: Problem, subset: tuple[Tensor, Tensor]) -> tuple[float, float]:
+    """(tr Σ, |G|²) of the training set from the ``subset`` (unbiased estimates, McCandlish et al. App. A.1;
     ``instruments.minibatch_gradient_noise``), in eval mode after re-estimating any batch-norm statistics on
     it (per-example gradients are undefined under train-mode batch norm; as ``sed-epoch-budget`` measures it).
-    A |G|² estimate ≤ 0 (the noise swamps the signal) gives inf."""
+    The |G|² estimate can be ≤ 0 when the noise swamps the signal."""
     recalibrate_batch_norm(model, subset[0].split(MEASUREMENT_BATCH))
     n = problem.train[0].shape[0]
     estimate = minibatch_gradient_noise(model, problem.loss_fn, *subset, train_size=n, train_mode=False)
-    return estimate.covariance_trace / estimate.mean_grad_sq_norm if estimate.mean_grad_sq_norm > 0 else math.inf
+    return float(estimate.covariance_trace), float(estimate.mean_grad_sq_norm)
+
+
+def pooled_noise_scale(parts: Sequence[tuple[float, float]]) -> float:
+    """B_simple from several readings (tr Σ_i, |G|²_i): the ratio of the pooled means, Σ tr Σ_i / Σ |G|²_i
+    (McCandlish et al. 2018 App. A.1 estimate the numerator and the denominator separately and average each
+    before taking the ratio, because the ratio of one noisy |G|² estimate is biased and heavy-tailed); inf
+    when the pooled |G|² is ≤ 0."""
+    if not parts:
+        raise ValueError("pooling B_simple needs at least one reading")
+    trace, g2 = (math.fsum(p[i] for p in parts) for i in (0, 1))
+    return trace / g2 if g2 > 0 else math.inf
+
+
+def next_exponent(ordered: Sequence[int], means: np.ndarray, half: int) -> int | None:
+    """The scan's next grid exponent k (ε_eff = ε_stab·SCAN_START·2^k), or None when the optimum is interior.
+    ``ordered``: the exponents run so far (increasing); ``means``: their mean scores, higher is better, -inf
+    where every seed diverged; ``half``: the initial grid is -half..half.
+
+    An optimum at an edge extends the grid past it (SED §4: an optimum at the edge is only a bound): by one
+    step the first time on that side, by two (×4 in ε) once that side was already extended, so that a scan
+    started far from the optimum still brackets it within ``MAX_SCAN_POINTS``; every run diverged: lower."""
+    best = int(np.argmax(means)) if np.isfinite(means).any() else 0
+    if best == 0:
+        return ordered[0] - (2 if ordered[0] < -half else 1)
+    if best == len(ordered) - 1:
+        return ordered[-1] + (2 if ordered[-1] > half else 1)
+    return None
 
 
 def _scan_optimum(lrs: list[float], scores: np.ndarray, keep: int, maximize: bool) -> tuple[float, float, float, bool]:
     """(ε₀, low, high, at_edge): the protocol's optimum and band (``scores`` [grid, seeds]), refined by the
-    parabola in log ε through the mean over seeds."""
+    parabola in log ε through the mean over seeds at the best point and ``SCAN_FIT_HALFWIDTH`` points either
+    side (least squares: with one seed, neighbouring learning rates average the seed noise)."""
     tuned = analysis.tune_best_k_of_n(lrs, scores, keep, maximize=maximize)
     refined = tuned.value
     if not tuned.at_edge:
-        refined = analysis.optimum_on_grid(lrs, scores.T, maximize=maximize).refined
+        refined = analysis.optimum_on_grid(lrs, scores.T, maximize=maximize, fit_halfwidth=SCAN_FIT_HALFWIDTH).refined
     low = min(tuned.band_lower, refined / GRID_RATIO)
     high = max(tuned.band_upper, refined * GRID_RATIO)
     return float(refined), float(low), float(high), bool(tuned.at_edge)
@@ -118,7 +173,7 @@ def run_pilot(
     curvature_examples: int,
     show_progress: bool,
 ) -> Pilot:
-    """Steps 1–3 of the package docstring."""
+    """Steps 1–4 of the package docstring."""
     from tqdm.auto import tqdm
 
     n = problem.train[0].shape[0]
@@ -126,7 +181,7 @@ def run_pilot(
     curvature_subset = _subset(problem.train, min(curvature_examples, n), seed + 1, device)
     with _own_rng(device):
         model = _model(problem, seed, device)
-        b_simple = _noise_scale(model, problem, noise_subset)
+        b_simple = pooled_noise_scale([_noise_parts(model, problem, noise_subset)])
         eigen = hessian_eigenvalues(
             model, problem.loss_fn, curvature_subset, k=1, tol=1e-2, seed=seed, train_mode=False
         )
@@ -144,19 +199,18 @@ def run_pilot(
             f"the budget ({budget.describe()}) is too small for a pilot: {pilot_fraction:g} of it is {steps} updates "
             f"at the pilot batch size {batch} (at least {MIN_PILOT_STEPS} needed)"
         )
-    exponents = list(range(-SCAN_POINTS // 2, SCAN_POINTS - SCAN_POINTS // 2))
+    half = SCAN_POINTS // 2
+    exponents = list(range(-half, SCAN_POINTS - half))
     scores: dict[int, list[ScanRun]] = {}
     maximize = problem.objective == "accuracy"
     validation_passes = problem.validation[0].shape[0] * FORWARD_COST
     bar = tqdm(total=SCAN_POINTS * pilot_seeds, desc=f"advisor pilot (B = {batch})", disable=not show_progress)
     while True:
         for k in exponents:
-            if k in scores:
-                continue
             lr_eff = stability * SCAN_START * GRID_RATIO**k
             runs = []
             for s in range(pilot_seeds):
-                readings: list[float] = []
+                readings: list[tuple[float, float]] = []
                 model, score = train_run(
                     problem,
                     batch_size=batch,
@@ -165,27 +219,22 @@ def run_pilot(
                     steps=steps,
                     seed=seed + s,
                     device=device,
-                    probe=lambda m, readings=readings: readings.append(_noise_scale(m, problem, noise_subset)),
-                    probe_steps=[round(f * steps) for f in READINGS[:-1]] if s == 0 else [],
+                    probe=lambda m, readings=readings: readings.append(_noise_parts(m, problem, noise_subset)),
+                    probe_steps=[round(f * steps) for f in READINGS[:-1]] if s == 0 and k == 0 else [],
                 )
                 cost += steps * batch + validation_passes
                 if model is not None and s == 0:
-                    readings.append(_noise_scale(model, problem, noise_subset))
+                    readings.append(_noise_parts(model, problem, noise_subset))
                 cost += len(readings) * noise_subset[0].shape[0]
-                runs.append(ScanRun(lr_eff, seed + s, score, tuple(readings)))
+                runs.append(ScanRun(lr_eff, seed + s, score, tuple(readings) if model is not None else ()))
                 bar.update(1)
             scores[k] = runs
         ordered = sorted(scores)
         table = np.array([[np.nan if r.score is None else r.score for r in scores[k]] for k in ordered])
         finished = np.isfinite(table).any(axis=1)
-        if not finished.any():
-            grow = ordered[0] - 1  # every run diverged: go lower
-        else:
-            filled = np.where(np.isfinite(table), table, 0.0)
-            means = filled.sum(axis=1) / np.maximum(np.isfinite(table).sum(axis=1), 1)
-            means = np.where(finished, means if maximize else -means, -np.inf)
-            best = int(np.argmax(means))
-            grow = ordered[0] - 1 if best == 0 else ordered[-1] + 1 if best == len(ordered) - 1 else None
+        filled = np.where(np.isfinite(table), table, 0.0)
+        means = filled.sum(axis=1) / np.maximum(np.isfinite(table).sum(axis=1), 1)
+        grow = next_exponent(ordered, np.where(finished, means if maximize else -means, -np.inf), half)
         if grow is None or len(scores) >= MAX_SCAN_POINTS:
             break
         exponents = [grow]
