@@ -15,25 +15,25 @@ The pilot (its cost is counted in forward+backward passes of one example; a forw
    examples. Measurements run in eval mode,
    batch-norm statistics re-estimated on the examples first (per-example gradients are undefined under
    train-mode batch norm).
-2. **Curvature at initialisation**: λ_max of the Hessian (Lanczos, ``instruments.hessian_eigenvalues``) on
-   ``curvature_examples`` examples, ε_crit = 2/λ_max (SED §3.1, ``theory.critical_learning_rate``), and the
-   stability bound of SGD with momentum on a quadratic of curvature λ, in effective-learning-rate units:
-   ε_stab = ε_crit·(1+m)/(1−m) (heavy ball is stable iff ε < 2(1+m)/λ).
+2. **Curvature at initialisation**: λ_max of the Hessian (Lanczos, ``instruments.hessian_eigenvalues``, residual
+   ≤ ``CURVATURE_TOL``·λ_max) on ``curvature_examples`` examples, ε_crit = 2/λ_max (SED §3.1,
+   ``theory.critical_learning_rate``), and the stability bound of SGD with momentum on a quadratic of
+   curvature λ, in effective-learning-rate units: ε_stab = ε_crit·(1+m)/(1−m) (heavy ball is stable iff
+   ε < 2(1+m)/λ).
 3. **The temperature scan**: short runs (``pilot_fraction`` f of the budget, ``pilot_seeds`` seeds; defaults
    f = 1/2, one seed) at a small pilot batch B₀ (the largest candidate ≤ B_simple(init)/2, else the
-   smallest) on a 2^k grid of ε_eff: ε_stab/8 and one point either side (``SCAN_POINTS``), extended past an
-   edge optimum until the optimum is interior (SED §4: an optimum at the grid edge is a bound) — by ×2 the
-   first time on a side, by ×4 after (``next_exponent``), at most ``MAX_SCAN_POINTS`` runs. The
-   best-k-of-n protocol (SED §4, ``analysis.tune_best_k_of_n``) and a least-squares parabola in log ε
-   through the best point and up to ``SCAN_FIT_HALFWIDTH`` = 2 points either side
-   (``analysis.optimum_on_grid``) place ε₀ = ε_eff,opt(B₀) at the scan's budget. An optimum still at the
-   edge after the last run makes the advice **inconclusive** (``Advice.inconclusive`` says why; the
-   predictions are then bounds).
-4. **Gradient noise late in training**: tr Σ and |G|² at the end of every first-seed scan run (and at the
-   middle of the centre run, for the trajectory shown); B_simple(end) = Σ tr Σ_i / Σ |G|²_i over the end
-   readings of the runs within ×2 of ε₀ (``pooled_noise_scale``: the ratio of pooled means, as McCandlish
-   et al. App. A.1 average the numerator and the denominator separately; one reading's ratio is heavy-tailed
-   once |G|² is small).
+   smallest) on a 2^k grid of ε_eff: ε_stab/4 (``SCAN_START``) and one point either side (``SCAN_POINTS``),
+   extended by ×2 past an edge optimum until the optimum is interior (SED §4: an optimum at the grid edge is
+   a bound; ``next_exponent``), at most ``MAX_SCAN_POINTS`` runs. The best-k-of-n protocol (SED §4,
+   ``analysis.tune_best_k_of_n``) and a least-squares parabola in log ε through the best point and up to
+   ``SCAN_FIT_HALFWIDTH`` = 2 points either side (``analysis.optimum_on_grid``) place ε₀ = ε_eff,opt(B₀)
+   at the scan's budget. An optimum still at the edge after the last run makes the advice
+   **inconclusive** (``Advice.inconclusive`` says why; the predictions are then bounds).
+4. **Gradient noise late in training**: tr Σ and |G|² at the end of the first seed's scan runs within ×2
+   of ε₀ (their models are kept until the scan ends) and in the middle of the centre run (the trajectory
+   shown); B_simple(end) = Σ tr Σ_i / Σ |G|²_i over those end readings (``pooled_noise_scale``: the ratio of
+   pooled means, as McCandlish et al. App. A.1 average the numerator and the denominator separately; one
+   reading's ratio is heavy-tailed once |G|² is small).
 
 The rules (SED §3–5, Fig. 1; Smith & Le 2018 §5; McCandlish et al. 2018):
 
@@ -63,12 +63,17 @@ tables):
 
 - κ = 2: the plateau of the swept ε_eff,opt is 2.1× ε_stab at m = 0 and 1.8× at m = 0.9 in
   ``sed-epoch-budget``, 2.7× on the batch-norm MLP here. On the CNN it is 0.16× (ε_stab from λ_max at init
-  is 12× too high: λ_max is 4–5× larger a quarter into a scan run) and on the LM 3.5–7×: hence the noise bound and
-  the floor T·B₀. λ_max measured in the middle of a scan run did not do better (the CNN's bound stays ≥ 2×
+  is 12× too high: λ_max is 4–5× larger a quarter into a scan run) and on the LM 3.5–7×: hence the noise
+  bound and the floor T·B₀. λ_max measured in the middle of a scan run did not do better (the CNN's bound stays ≥ 2×
   the plateau, the LM's optimum stays 2–7× above 2/λ_max), so the ceiling keeps λ_max at initialisation.
-- α = 0 and ``SCAN_FIT_HALFWIDTH`` = 2: on the five design tasks, log2(swept ε_eff,opt(B₀) / ε₀) has mean
-  −0.03 and std 0.49 with the 5-point parabola, against −0.46 and 0.59 with the 3-point one; a scan at
-  f = 1/4 (one seed: std 1.19; two seeds: 0.74) was worse than f = 1/2 with one seed.
+- The scan (ε_stab/4 centre, ×2 steps, 5-point parabola) and α = 1/2: on a lattice of half-budget runs
+  (ε_stab·2^-10 … 2^3, two seeds, five design tasks) the simulated scan's log2(swept full-budget
+  ε_eff,opt(B₀)/ε₀) has mean −0.45, std 0.22, worst deviation from its mean 0.32, in 5.1 runs on average
+  (at most 7); session 22's scan (ε_stab/8 centre, 3-point parabola) gives −0.26, 0.54, 1.30. The mean
+  −0.45 ≈ −α·log2(1/f) gives α ≈ 1/2 (session 22's value, fitted on three tasks). Extending by ×4 after the
+  first step (tried first this session) biased the fit on the uneven grid it leaves (std 0.70).
+- ``CURVATURE_TOL`` = 0.1: λ_max within 12% of its value at tol = 1e-2 on the five design tasks, with 36–75%
+  of the Hessian-vector products (the sweep's 1.9% on the batch-norm MLP at 1e-2).
 - The margins 1/4 and 1/8: at 3 epochs of 1024 examples, B = 64 already lost 0.95 points on Smith & Le's
   MLP (B_simple(end) ≈ 240) and 0.5 on the batch-norm MLP (≈ 230) in session 22.
 - B_simple(end) pooled: one 256-example end reading on the MLP read 1759 where four other 256-example
@@ -88,12 +93,13 @@ re-exported here.
 from sgdnoise.advisor.advice import DEFAULT_CANDIDATES, Advice, advise, advise_problem
 from sgdnoise.advisor.figure import draw_prediction, plot_advice
 from sgdnoise.advisor.pilot import (
+    CURVATURE_TOL,
     FORWARD_COST,
     GRID_RATIO,
     MAX_SCAN_POINTS,
     MEASUREMENT_BATCH,
+    MIDDLE_READING,
     MIN_PILOT_STEPS,
-    READINGS,
     SCAN_FIT_HALFWIDTH,
     SCAN_POINTS,
     SCAN_START,
@@ -125,16 +131,17 @@ __all__ = [
     "BUDGET_EXPONENT",
     "CURVATURE_FACTOR",
     "CURVATURE_FACTOR_RANGE",
+    "CURVATURE_TOL",
     "DEFAULT_CANDIDATES",
     "DIVERGENCE_FACTOR",
     "FORWARD_COST",
     "GRID_RATIO",
     "MAX_SCAN_POINTS",
     "MEASUREMENT_BATCH",
+    "MIDDLE_READING",
     "MIN_PILOT_STEPS",
     "NOISE_CEILING_RANGE",
     "NOISE_MARGIN",
-    "READINGS",
     "SCAN_FIT_HALFWIDTH",
     "SCAN_POINTS",
     "SCAN_START",

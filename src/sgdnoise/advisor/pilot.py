@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -19,31 +19,28 @@ from sgdnoise.advisor.training import _model, _own_rng, train_run
 from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise, recalibrate_batch_norm
 
 GRID_RATIO = 2.0
-SCAN_START = 2.0**-3  # the scan's centre, × ε_stab
+SCAN_START = 2.0**-2  # the scan's centre, × ε_stab
 SCAN_POINTS = 3  # the scan's initial grid: the centre and one point either side
 MAX_SCAN_POINTS = 7
 SCAN_FIT_HALFWIDTH = 2  # the parabola through the best scan point and up to 2 points either side
 MIN_PILOT_STEPS = 8
 FORWARD_COST = 1.0 / 3.0  # a forward-only pass, in forward+backward passes
-READINGS = (0.5, 1.0)  # B_simple during the centre scan run, as fractions of it (the others: at the end only)
+MIDDLE_READING = 0.5  # B_simple in the centre scan run at this fraction of it (the trajectory shown)
+CURVATURE_TOL = 0.1  # Lanczos residual ≤ 0.1·λ_max: λ_max within 12% of its tol = 1e-2 value, at ~half the cost
 MEASUREMENT_BATCH = 64  # batch-norm statistics are re-estimated over batches of this size
 
 
 @dataclass(frozen=True)
 class ScanRun:
     """One short run of the temperature scan: its effective learning rate, seed, validation score (None:
-    diverged) and, for the first seed, the gradient-noise readings (tr Σ, |G|²) — at ``READINGS`` of the run
-    for the scan's centre, at its end for the others (the last reading is always the end)."""
+    diverged) and gradient-noise readings (tr Σ, |G|²): ``noise_end`` at its end for the first seed's runs
+    within ×2 of ε₀ (the pooled ones), ``noise_middle`` at ``MIDDLE_READING`` of the centre run; else None."""
 
     lr_eff: float
     seed: int
     score: float | None
-    noise_parts: tuple[tuple[float, float], ...]
-
-    @property
-    def noise_scale_simple(self) -> tuple[float, ...]:
-        """B_simple = tr Σ/|G|² of each reading (inf where the |G|² estimate is ≤ 0)."""
-        return tuple(trace / g2 if g2 > 0 else math.inf for trace, g2 in self.noise_parts)
+    noise_end: tuple[float, float] | None = None
+    noise_middle: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,26 +61,12 @@ class Pilot:
     budget_fraction: float
     cost_passes: float
 
-    def pooled_runs(self) -> list[ScanRun]:
-        """The first seed's scan runs within ``GRID_RATIO`` of ε₀ (the optimum's grid neighbourhood) that
-        finished with an end reading."""
-        return [
-            r
-            for r in self.runs
-            if r.noise_parts and abs(math.log(r.lr_eff / self.lr_eff_opt)) <= math.log(GRID_RATIO) * (1 + 1e-9)
-        ]
-
     @property
     def noise_scale_end(self) -> float:
-        """B_simple late in training: the pooled estimate (``pooled_noise_scale``) over the end readings of
-        the scan runs near ε₀ (``pooled_runs``; none: the run nearest ε₀)."""
-        pooled = self.pooled_runs()
-        if not pooled:
-            measured = [r for r in self.runs if r.noise_parts]
-            if not measured:
-                return self.noise_scale_simple_init
-            pooled = [min(measured, key=lambda r: abs(math.log(r.lr_eff / self.lr_eff_opt)))]
-        return pooled_noise_scale([r.noise_parts[-1] for r in pooled])
+        """B_simple late in training: ``pooled_noise_scale`` over the end readings of the scan runs within ×2
+        of ε₀ (no reading: B_simple at initialisation)."""
+        ends = [r.noise_end for r in self.runs if r.noise_end is not None]
+        return pooled_noise_scale(ends) if ends else self.noise_scale_simple_init
 
     @property
     def budget_correction(self) -> float:
@@ -99,8 +82,13 @@ class Pilot:
     def noise_trajectory(self) -> list[tuple[float, float]]:
         """(fraction of the run, B_simple): at init, the middle of the centre scan run, and the pooled end
         reading near ε₀ (``noise_scale_end``)."""
-        middle = [(READINGS[0], r.noise_scale_simple[0]) for r in self.runs if len(r.noise_parts) > 1]
+        middle = [(MIDDLE_READING, pooled_noise_scale([r.noise_middle])) for r in self.runs if r.noise_middle]
         return [(0.0, self.noise_scale_simple_init), *middle[:1], (1.0, self.noise_scale_end)]
+
+
+def near(lr_eff: float, centre: float, ratio: float = GRID_RATIO) -> bool:
+    """Whether ``lr_eff`` lies within ×/÷ ``ratio`` of ``centre``."""
+    return abs(math.log(lr_eff / centre)) <= math.log(ratio) * (1 + 1e-9)
 
 
 def _subset(data: tuple[Tensor, Tensor], size: int, seed: int, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -130,19 +118,16 @@ def pooled_noise_scale(parts: Sequence[tuple[float, float]]) -> float:
     return trace / g2 if g2 > 0 else math.inf
 
 
-def next_exponent(ordered: Sequence[int], means: np.ndarray, half: int) -> int | None:
+def next_exponent(ordered: Sequence[int], means: np.ndarray) -> int | None:
     """The scan's next grid exponent k (ε_eff = ε_stab·SCAN_START·2^k), or None when the optimum is interior.
-    ``ordered``: the exponents run so far (increasing); ``means``: their mean scores, higher is better, -inf
-    where every seed diverged; ``half``: the initial grid is -half..half.
-
-    An optimum at an edge extends the grid past it (SED §4: an optimum at the edge is only a bound): by one
-    step the first time on that side, by two (×4 in ε) once that side was already extended, so that a scan
-    started far from the optimum still brackets it within ``MAX_SCAN_POINTS``; every run diverged: lower."""
+    ``ordered``: the exponents run so far (consecutive, increasing); ``means``: their mean scores, higher is
+    better, -inf where every seed diverged. An optimum at an edge extends the grid by one ×2 step past it
+    (SED §4: an optimum at the edge is only a bound); every run diverged: lower."""
     best = int(np.argmax(means)) if np.isfinite(means).any() else 0
     if best == 0:
-        return ordered[0] - (2 if ordered[0] < -half else 1)
+        return ordered[0] - 1
     if best == len(ordered) - 1:
-        return ordered[-1] + (2 if ordered[-1] > half else 1)
+        return ordered[-1] + 1
     return None
 
 
@@ -183,7 +168,7 @@ def run_pilot(
         model = _model(problem, seed, device)
         b_simple = pooled_noise_scale([_noise_parts(model, problem, noise_subset)])
         eigen = hessian_eigenvalues(
-            model, problem.loss_fn, curvature_subset, k=1, tol=1e-2, seed=seed, train_mode=False
+            model, problem.loss_fn, curvature_subset, k=1, tol=CURVATURE_TOL, seed=seed, train_mode=False
         )
     cost = float(noise_subset[0].shape[0]) + 2.0 * eigen.n_matvecs * curvature_subset[0].shape[0]
     lam = float(eigen.eigenvalues[0])
@@ -202,6 +187,7 @@ def run_pilot(
     half = SCAN_POINTS // 2
     exponents = list(range(-half, SCAN_POINTS - half))
     scores: dict[int, list[ScanRun]] = {}
+    kept: dict[int, nn.Module] = {}  # the first seed's trained models near the best so far, read at the end
     maximize = problem.objective == "accuracy"
     validation_passes = problem.validation[0].shape[0] * FORWARD_COST
     bar = tqdm(total=SCAN_POINTS * pilot_seeds, desc=f"advisor pilot (B = {batch})", disable=not show_progress)
@@ -210,7 +196,7 @@ def run_pilot(
             lr_eff = stability * SCAN_START * GRID_RATIO**k
             runs = []
             for s in range(pilot_seeds):
-                readings: list[tuple[float, float]] = []
+                middle: list[tuple[float, float]] = []
                 model, score = train_run(
                     problem,
                     batch_size=batch,
@@ -219,22 +205,24 @@ def run_pilot(
                     steps=steps,
                     seed=seed + s,
                     device=device,
-                    probe=lambda m, readings=readings: readings.append(_noise_parts(m, problem, noise_subset)),
-                    probe_steps=[round(f * steps) for f in READINGS[:-1]] if s == 0 and k == 0 else [],
+                    probe=lambda m, middle=middle: middle.append(_noise_parts(m, problem, noise_subset)),
+                    probe_steps=[round(MIDDLE_READING * steps)] if s == 0 and k == 0 else [],
                 )
-                cost += steps * batch + validation_passes
+                cost += steps * batch + validation_passes + len(middle) * noise_subset[0].shape[0]
                 if model is not None and s == 0:
-                    readings.append(_noise_parts(model, problem, noise_subset))
-                cost += len(readings) * noise_subset[0].shape[0]
-                runs.append(ScanRun(lr_eff, seed + s, score, tuple(readings) if model is not None else ()))
+                    kept[k] = model
+                runs.append(ScanRun(lr_eff, seed + s, score, None, middle[0] if middle else None))
                 bar.update(1)
             scores[k] = runs
         ordered = sorted(scores)
         table = np.array([[np.nan if r.score is None else r.score for r in scores[k]] for k in ordered])
         finished = np.isfinite(table).any(axis=1)
         filled = np.where(np.isfinite(table), table, 0.0)
-        means = filled.sum(axis=1) / np.maximum(np.isfinite(table).sum(axis=1), 1)
-        grow = next_exponent(ordered, np.where(finished, means if maximize else -means, -np.inf), half)
+        means = np.where(finished, filled.sum(axis=1) / np.maximum(np.isfinite(table).sum(axis=1), 1), np.nan)
+        oriented = np.where(finished, means if maximize else -means, -np.inf)
+        best = ordered[int(np.argmax(oriented))]
+        kept = {k: m for k, m in kept.items() if abs(k - best) <= 2}  # the runs ε₀'s ×2 neighbourhood can reach
+        grow = next_exponent(ordered, oriented)
         if grow is None or len(scores) >= MAX_SCAN_POINTS:
             break
         exponents = [grow]
@@ -249,7 +237,28 @@ def run_pilot(
     lrs = [stability * SCAN_START * GRID_RATIO**k for k in ordered]
     keep = max(1, pilot_seeds - 1) if pilot_seeds > 2 else pilot_seeds
     value, low, high, at_edge = _scan_optimum(lrs, table, keep, maximize)
-    all_runs = tuple(r for k in ordered for r in scores[k])
+    read = [k for k in kept if near(lrs[ordered.index(k)], value)]
+    if not read:  # the parabola's vertex lies more than ×2 from every kept run: the nearest
+        read = [min(kept, key=lambda k: abs(math.log(lrs[ordered.index(k)] / value)))]
+    all_runs = []
+    for k in ordered:
+        for run in scores[k]:
+            if run.seed == seed and k in read:
+                run = replace(run, noise_end=_noise_parts(kept[k], problem, noise_subset))
+                cost += noise_subset[0].shape[0]
+            all_runs.append(run)
     return Pilot(
-        batch, steps, b_simple, lam, critical, stability, all_runs, value, low, high, at_edge, pilot_fraction, cost
+        batch,
+        steps,
+        b_simple,
+        lam,
+        critical,
+        stability,
+        tuple(all_runs),
+        value,
+        low,
+        high,
+        at_edge,
+        pilot_fraction,
+        cost,
     )

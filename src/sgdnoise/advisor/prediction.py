@@ -15,7 +15,7 @@ CURVATURE_FACTOR_RANGE = (1.0, 4.0)  # the interval of the curvature bound: κ's
 NOISE_CEILING_RANGE = 2.0  # the noise bound B* = B_simple(end) holds within ×/÷ this
 BATCH_MARGIN = 0.25
 NOISE_MARGIN = 0.125
-BUDGET_EXPONENT = 0.0  # ε_opt ∝ budget^-α between the scan's and the full budget (measured ≈ 0.03)
+BUDGET_EXPONENT = 0.5  # ε_opt ∝ budget^-α between the scan's and the full budget
 
 
 @dataclass(frozen=True)
