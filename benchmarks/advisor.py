@@ -351,6 +351,8 @@ def misses(row: dict) -> list[str]:
         out.append(f"{row['task']}: lost {row['lost']:.2f} {row['lost_unit']}")
     if row["cost_fraction"] > COST_TARGET:
         out.append(f"{row['task']}: pilot {100 * row['cost_fraction']:.1f}% of the sweep")
+    if row["advice"].get("inconclusive"):
+        out.append(f"{row['task']}: advice inconclusive (the scan's optimum at its edge)")
     return out
 
 
@@ -373,6 +375,8 @@ def print_table(rows: list[dict]) -> None:
             "vs the sweep's "
             f"best {row['best_score']:.4f} (B = {row['best_batch']}): lost {row['lost']:.2f} {row['lost_unit']}"
         )
+        if a.get("inconclusive"):
+            print(f"  INCONCLUSIVE: {a['inconclusive']}")
         print(
             f"  pilot cost {row['pilot_cost']:.4g} example passes = {100 * row['cost_fraction']:.2f}% of the sweep "
             f"({row['sweep_examples']:.4g}); wall: sweep {row['sweep_seconds']:.0f} s (its runs' training time when "
@@ -408,7 +412,7 @@ def draw(rows: list[dict], path: Path, dpi: int = 100) -> Path:
         top.axvline(row["true_critical"], color="C3", ls=":", lw=1)
         top.set_xscale("log", base=2)
         top.set_yscale("log", base=2)
-        tag = "held out" if row["held_out"] else "design"
+        tag = "held out" if row["held_out"] else "design, seen s22" if row["task"] in SEEN else "design"
         top.set_title(f"{row['task']} ({tag})", fontsize=9)
         top.set_xlabel("B")
         bottom.plot(b, row["true_score"], "s-", color="C3", label="sweep's best per B")
