@@ -176,6 +176,15 @@ def test_advise_end_to_end_on_logistic_regression_is_deterministic_and_consisten
     assert again.to_dict() == advice.to_dict()
 
 
+def test_the_pilot_batch_leaves_the_scan_enough_updates():
+    """Random labels: G ≈ 0 at init, so B_simple(init)/2 exceeds every candidate; B = 64 would give the scan
+    0.5·2·192/64 = 3 updates, so the pilot takes the largest candidate with at least MIN_PILOT_STEPS."""
+    problem = _problem() | {"train": (_problem()["train"][0], torch.randint(0, 2, (192,), generator=torch.Generator()))}
+    advice = advisor.advise_problem(problem, budget_epochs=2, candidate_batch_sizes=[8, 16, 64], momentum=0.0, **FAST)
+    assert advice.pilot.noise_scale_simple_init > 2 * 64
+    assert advice.pilot.batch_size == 16 and advice.pilot.steps_per_run == 12
+
+
 def test_train_run_matches_a_plain_sgd_loop():
     problem = advisor.Problem.coerce(_problem(n=64))
     model, score = advisor.train_run(

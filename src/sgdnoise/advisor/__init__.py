@@ -21,14 +21,15 @@ The pilot (its cost is counted in forward+backward passes of one example; a forw
    curvature λ, in effective-learning-rate units: ε_stab = ε_crit·(1+m)/(1−m) (heavy ball is stable iff
    ε < 2(1+m)/λ).
 3. **The temperature scan**: short runs (``pilot_fraction`` f of the budget, ``pilot_seeds`` seeds; defaults
-   f = 1/2, one seed) at a small pilot batch B₀ (the largest candidate ≤ B_simple(init)/2, else the
-   smallest) on a 2^k grid of ε_eff: ε_stab/4 (``SCAN_START``) and one point either side (``SCAN_POINTS``),
-   extended by ×2 past an edge optimum until the optimum is interior (SED §4: an optimum at the grid edge is
-   a bound; ``next_exponent``), at most ``MAX_SCAN_POINTS`` runs. The best-k-of-n protocol (SED §4,
-   ``analysis.tune_best_k_of_n``) and a least-squares parabola in log ε through the best point and up to
-   ``SCAN_FIT_HALFWIDTH`` = 2 points either side (``analysis.optimum_on_grid``) place ε₀ = ε_eff,opt(B₀)
-   at the scan's budget. An optimum still at the edge after the last run makes the advice
-   **inconclusive** (``Advice.inconclusive`` says why; the predictions are then bounds).
+   f = 1/2, one seed) at a small pilot batch B₀ (the largest candidate ≤ B_simple(init)/2 that gives the
+   scan runs at least ``MIN_PILOT_STEPS`` updates, else the smallest) on a 2^k grid of ε_eff: ε_stab/4
+   (``SCAN_START``) and one point either side (``SCAN_POINTS``), extended by ×2 past an edge optimum until
+   the optimum is interior (SED §4: an optimum at the grid edge is a bound; ``next_exponent``), at most
+   ``MAX_SCAN_POINTS`` runs. The best-k-of-n protocol (SED §4, ``analysis.tune_best_k_of_n``) and a
+   least-squares parabola in log ε through the best point and up to ``SCAN_FIT_HALFWIDTH`` = 2 points
+   either side (``analysis.optimum_on_grid``) place ε₀ = ε_eff,opt(B₀) at the scan's budget. An optimum
+   still at the edge after the last run makes the advice **inconclusive** (``Advice.inconclusive`` says
+   why; the predictions are then bounds).
 4. **Gradient noise late in training**: tr Σ and |G|² at the end of the first seed's scan runs within ×2
    of ε₀ (their models are kept until the scan ends) and in the middle of the centre run (the trajectory
    shown); B_simple(end) = Σ tr Σ_i / Σ |G|²_i over those end readings (``pooled_noise_scale``: the ratio of

@@ -176,7 +176,7 @@ def run_pilot(
         raise ValueError(f"the Hessian at initialisation has no positive curvature (λ_max = {lam:.3g}): no ceiling")
     critical = float(theory.critical_learning_rate(lam))
     stability = critical * (1.0 + momentum) / (1.0 - momentum)
-    fitting = [b for b in candidates if b <= b_simple / 2]
+    fitting = [b for b in candidates if b <= b_simple / 2 and budget.steps_at(b, n, pilot_fraction) >= MIN_PILOT_STEPS]
     batch = fitting[-1] if fitting else candidates[0]
     steps = budget.steps_at(batch, n, pilot_fraction)
     if steps < MIN_PILOT_STEPS:
