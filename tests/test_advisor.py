@@ -158,7 +158,8 @@ def test_advise_end_to_end_on_logistic_regression_is_deterministic_and_consisten
     read = [r for r in pilot.runs if r.noise_end is not None]
     assert read and all(0.5 <= r.lr_eff / pilot.lr_eff_opt <= 2.0 and r.seed == 0 for r in read)
     assert pilot.noise_scale_end == pytest.approx(advisor.pooled_noise_scale([r.noise_end for r in read]))
-    assert sum(r.noise_middle is not None for r in pilot.runs) == 1  # the centre run, for the trajectory
+    assert sum(r.noise_middle is not None for r in pilot.runs) == 1  # the first run to finish, for the trajectory
+    assert len(pilot.noise_trajectory()) == 3
     expected = max(
         min(advisor.CURVATURE_FACTOR * pilot.stability_lr_eff, p.temperature * pilot.noise_scale_end),
         p.temperature * pilot.batch_size,

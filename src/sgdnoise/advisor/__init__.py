@@ -31,8 +31,8 @@ The pilot (its cost is counted in forward+backward passes of one example; a forw
    still at the edge after the last run makes the advice **inconclusive** (``Advice.inconclusive`` says
    why; the predictions are then bounds).
 4. **Gradient noise late in training**: tr Σ and |G|² at the end of the first seed's scan runs within ×2
-   of ε₀ (their models are kept until the scan ends) and in the middle of the centre run (the trajectory
-   shown); B_simple(end) = Σ tr Σ_i / Σ |G|²_i over those end readings (``pooled_noise_scale``: the ratio of
+   of ε₀ (their models are kept until the scan ends) and in the middle of the first run to finish (the
+   trajectory shown); B_simple(end) = Σ tr Σ_i / Σ |G|²_i over those end readings (``pooled_noise_scale``: the ratio of
    pooled means, as McCandlish et al. App. A.1 average the numerator and the denominator separately; one
    reading's ratio is heavy-tailed once |G|² is small).
 

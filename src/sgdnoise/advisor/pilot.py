@@ -25,7 +25,7 @@ MAX_SCAN_POINTS = 7
 SCAN_FIT_HALFWIDTH = 2  # the parabola through the best scan point and up to 2 points either side
 MIN_PILOT_STEPS = 8
 FORWARD_COST = 1.0 / 3.0  # a forward-only pass, in forward+backward passes
-MIDDLE_READING = 0.5  # B_simple in the centre scan run at this fraction of it (the trajectory shown)
+MIDDLE_READING = 0.5  # B_simple at this fraction of the first scan run that finishes (the trajectory shown)
 CURVATURE_TOL = 0.1  # Lanczos residual ≤ 0.1·λ_max: λ_max within 12% of its tol = 1e-2 value, at ~half the cost
 MEASUREMENT_BATCH = 64  # batch-norm statistics are re-estimated over batches of this size
 
@@ -34,7 +34,8 @@ MEASUREMENT_BATCH = 64  # batch-norm statistics are re-estimated over batches of
 class ScanRun:
     """One short run of the temperature scan: its effective learning rate, seed, validation score (None:
     diverged) and gradient-noise readings (tr Σ, |G|²): ``noise_end`` at its end for the first seed's runs
-    within ×2 of ε₀ (the pooled ones), ``noise_middle`` at ``MIDDLE_READING`` of the centre run; else None."""
+    within ×2 of ε₀ (the pooled ones), ``noise_middle`` at ``MIDDLE_READING`` of the first run to finish;
+    else None."""
 
     lr_eff: float
     seed: int
@@ -80,8 +81,8 @@ class Pilot:
         return self.lr_eff_opt * self.budget_correction / self.batch_size
 
     def noise_trajectory(self) -> list[tuple[float, float]]:
-        """(fraction of the run, B_simple): at init, the middle of the centre scan run, and the pooled end
-        reading near ε₀ (``noise_scale_end``)."""
+        """(fraction of the run, B_simple): at init, the middle of the first scan run to finish, and the pooled
+        end reading near ε₀ (``noise_scale_end``)."""
         middle = [(MIDDLE_READING, pooled_noise_scale([r.noise_middle])) for r in self.runs if r.noise_middle]
         return [(0.0, self.noise_scale_simple_init), *middle[:1], (1.0, self.noise_scale_end)]
 
@@ -188,6 +189,7 @@ def run_pilot(
     exponents = list(range(-half, SCAN_POINTS - half))
     scores: dict[int, list[ScanRun]] = {}
     kept: dict[int, nn.Module] = {}  # the first seed's trained models near the best so far, read at the end
+    have_middle = False
     maximize = problem.objective == "accuracy"
     validation_passes = problem.validation[0].shape[0] * FORWARD_COST
     bar = tqdm(total=SCAN_POINTS * pilot_seeds, desc=f"advisor pilot (B = {batch})", disable=not show_progress)
@@ -206,12 +208,14 @@ def run_pilot(
                     seed=seed + s,
                     device=device,
                     probe=lambda m, middle=middle: middle.append(_noise_parts(m, problem, noise_subset)),
-                    probe_steps=[round(MIDDLE_READING * steps)] if s == 0 and k == 0 else [],
+                    probe_steps=[round(MIDDLE_READING * steps)] if s == 0 and not have_middle else [],
                 )
                 cost += steps * batch + validation_passes + len(middle) * noise_subset[0].shape[0]
                 if model is not None and s == 0:
                     kept[k] = model
-                runs.append(ScanRun(lr_eff, seed + s, score, None, middle[0] if middle else None))
+                keep_middle = model is not None and bool(middle)  # a diverged run's reading is dropped
+                have_middle = have_middle or keep_middle
+                runs.append(ScanRun(lr_eff, seed + s, score, None, middle[0] if keep_middle else None))
                 bar.update(1)
             scores[k] = runs
         ordered = sorted(scores)
