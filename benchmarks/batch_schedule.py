@@ -20,6 +20,11 @@ Protocol, fixed before any result was seen (issue 19 part 3):
   final accuracy − ``TOLERANCE`` (1 point: equal within seed noise). A configuration's updates (and wall) to
   the target: the seed means at the first evaluation where its mean curve reaches the target. The best
   constant configuration: the one reaching the target in the fewest updates.
+* Pooled-reading variant (added in session 23, before its first run): the same schedule, but the monitor reads
+  tr Σ and |G|² on ``NOISE_EXAMPLES`` = 256 random training examples per measurement (the advisor's reading)
+  instead of the training minibatch (32 examples at B₀), still pooled as the ratio of the window's means (8
+  readings: 2048 examples). Same seeds, constants, target and verdict rule; reported as a second schedule row
+  with its own verdict.
 * Target: on every task the schedule's final accuracy ≥ the target accuracy, and it needs ≥ 30% fewer updates
   to the target than the best constant configuration. Wall-clock savings are reported, not targeted (on a CPU a
   step costs about B, so fewer, larger steps save less time than updates).
@@ -58,6 +63,7 @@ LR_FACTORS = (0.5, 1.0, 2.0)
 TOLERANCE = 0.01
 UPDATES_SAVED_TARGET = 0.30
 MONITOR_EVERY, MONITOR_WINDOW = 8, 8
+NOISE_EXAMPLES = 256  # the pooled-reading variant's examples per monitor reading
 
 
 @dataclass(frozen=True)
@@ -106,8 +112,17 @@ def accuracy(model: nn.Module, task: Task) -> float:
     return float((model(task.eval_x).argmax(1) == task.eval_y).float().mean())
 
 
-def train(task: Task, seed: int, batch: int, lr: float, epochs: int, schedule: dict | None = None) -> Run:
-    """SGD (m = 0.9) for ``epochs`` epochs at constant (B, ε), or under ``NoiseScaleBatchSize(**schedule)``."""
+def train(
+    task: Task,
+    seed: int,
+    batch: int,
+    lr: float,
+    epochs: int,
+    schedule: dict | None = None,
+    noise_examples: int | None = None,
+) -> Run:
+    """SGD (m = 0.9) for ``epochs`` epochs at constant (B, ε), or under ``NoiseScaleBatchSize(**schedule)``;
+    ``noise_examples``: the monitor reads that many random training examples instead of the minibatch."""
     torch.manual_seed(seed)
     model = task.build()
     loss_fn = nn.CrossEntropyLoss()
@@ -128,6 +143,7 @@ def train(task: Task, seed: int, batch: int, lr: float, epochs: int, schedule: d
             curvature_every=10**9,  # λ_max once, at the first measurement: the cap here is max_lr
         )
         scheduler = NoiseScaleBatchSize(sampler, monitor, optimizer, **schedule)
+        reader = torch.Generator().manual_seed(seed + 7919)
     run = Run(changes=[(0, sampler.batch_size, float(optimizer.param_groups[0]["lr"]))])
     eval_every = len(task.x) // EVALS_PER_EPOCH
     examples = updates = 0
@@ -142,7 +158,11 @@ def train(task: Task, seed: int, batch: int, lr: float, epochs: int, schedule: d
             updates += 1
             examples += len(xb)
             if monitor is not None and scheduler is not None:
-                record = monitor.step(xb, yb)
+                if noise_examples is not None:
+                    pick = torch.randint(len(task.x), (noise_examples,), generator=reader)
+                    record = monitor.step(task.x[pick], task.y[pick])
+                else:
+                    record = monitor.step(xb, yb)
                 if record is not None and record.noise_scale_simple is not None:
                     run.noise_scale.append((updates, record.noise_scale_simple))
                 scheduler.step()
@@ -231,10 +251,15 @@ def benchmark(task: Task, seeds: int, epochs: int, log: Callable[[str], None]) -
         "z": 1.0,
         "max_batch_size": BATCHES[-1],
     }
-    runs = [train(task, seed, FIRST_BATCH, float(best_first.lr), epochs, schedule) for seed in range(seeds)]
-    scheduled = Summary("noise schedule", f"{FIRST_BATCH}→{max(r.changes[-1][1] for r in runs)}", "T, capped", runs)
+    schedules = []
+    for label, examples in (("noise schedule", None), ("pooled 256-ex. readings", NOISE_EXAMPLES)):
+        runs = [
+            train(task, seed, FIRST_BATCH, float(best_first.lr), epochs, schedule, examples) for seed in range(seeds)
+        ]
+        schedules.append(Summary(label, f"{FIRST_BATCH}→{max(r.changes[-1][1] for r in runs)}", "T, capped", runs))
+        log(f"  {label:<22} final {100 * schedules[-1].final:.2f}±{100 * schedules[-1].final_std:.2f}%")
     target = max(s.final for s in constants) - TOLERANCE
-    for summary in [*constants, scheduled]:
+    for summary in [*constants, *schedules]:
         summary.cross(target)
     reaching = [s for s in constants if s.to_target is not None]
     best = min(reaching, key=lambda s: s.to_target[0])  # the best final accuracy always reaches the target
@@ -245,7 +270,7 @@ def benchmark(task: Task, seeds: int, epochs: int, log: Callable[[str], None]) -
         "target": target,
         "constants": constants,
         "best": best,
-        "schedule": scheduled,
+        "schedules": schedules,
     }
 
 
@@ -268,7 +293,7 @@ def table(result: dict) -> list[str]:
     for s in result["constants"]:
         if s.batch not in by_batch or rank(s) < rank(by_batch[s.batch]):
             by_batch[s.batch] = s
-    rows = [*by_batch.values(), result["schedule"]]
+    rows = [*by_batch.values(), *result["schedules"]]
     for s in rows:
         mark = " *" if s is result["best"] else ""
         reach = (f"{s.to_target[0]:15.0f}", f"{s.to_target[1]:14.1f}") if s.to_target else (f"{'—':>15}", f"{'—':>14}")
@@ -276,8 +301,11 @@ def table(result: dict) -> list[str]:
             f"  {s.label + mark:<24} {100 * s.final:7.2f}±{100 * s.final_std:4.2f} {reach[0]} {s.total[0]:14.0f} "
             f"{reach[1]} {s.total[1]:13.1f}"
         )
-    best, ours = result["best"], result["schedule"]
-    if ours.to_target is not None:
+    best = result["best"]
+    for ours in result["schedules"]:
+        if ours.to_target is None:
+            lines.append(f"  {ours.label}: never reached the target accuracy")
+            continue
         fractions = {
             "updates→target": saved(ours.to_target[0], best.to_target[0]),
             "updates total": saved(ours.total[0], best.total[0]),
@@ -285,16 +313,15 @@ def table(result: dict) -> list[str]:
             "wall total": saved(ours.total[1], best.total[1]),
         }
         lines.append(
-            "  saved vs the best constant (*): " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in fractions.items())
+            f"  {ours.label}: saved vs the best constant (*): "
+            + ", ".join(f"{k} {100 * v:.0f}%" for k, v in fractions.items())
         )
-    else:
-        lines.append("  the schedule never reached the target accuracy")
     return lines
 
 
-def verdicts(result: dict) -> list[str]:
-    """The missed targets of one task (empty: met)."""
-    best, ours, name = result["best"], result["schedule"], result["task"]
+def verdicts(result: dict, ours: Summary) -> list[str]:
+    """The missed targets of schedule ``ours`` on one task (empty: met)."""
+    best, name = result["best"], result["task"]
     missed = []
     if ours.final < result["target"]:
         missed.append(f"{name} final accuracy {100 * ours.final:.2f}% < target {100 * result['target']:.2f}%")
@@ -305,13 +332,13 @@ def verdicts(result: dict) -> list[str]:
     return missed
 
 
-def draw(result: dict, out: Path) -> Path:
+def draw(result: dict, schedule: Summary, out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     from sgdnoise.plots import save
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), constrained_layout=True)
-    for seed, run in enumerate(result["schedule"].runs):
+    for seed, run in enumerate(schedule.runs):
         steps = [u for u, _, _ in run.changes] + [run.updates[-1]]
         (line,) = axes[0].step(
             steps, [b for _, b, _ in run.changes] + [run.changes[-1][1]], where="post", label=f"B, seed {seed}"
@@ -321,13 +348,14 @@ def draw(result: dict, out: Path) -> Path:
     axes[0].set(xlabel="updates", ylabel="batch size B", yscale="log", title="B(t) and the monitor's B_simple")
     axes[1].set(xlabel="updates", ylabel="learning rate ε", yscale="log", title="ε(t), noise schedule")
     axes[1].axhline(result["eps_max"], color="gray", linestyle=":", label="ε_max")
-    for s, style in ((result["best"], "--"), (result["schedule"], "-")):
+    for s, style in ((result["best"], "--"), (schedule, "-")):
         axes[2].plot(s.mean("updates"), s.mean("accuracy"), style, label=s.label)
     axes[2].axhline(result["target"], color="gray", linestyle=":", label="target")
     axes[2].set(xlabel="updates", ylabel="held-out accuracy", xscale="log", title="schedule vs best constant")
     for ax in axes:
         ax.legend(fontsize=8)
-    return save(fig, out / f"{result['task']}.png")
+    suffix = "" if schedule is result["schedules"][0] else "-pooled"
+    return save(fig, out / f"{result['task']}{suffix}.png")
 
 
 def as_json(result: dict) -> dict:
@@ -347,7 +375,7 @@ def as_json(result: dict) -> dict:
         **{k: result[k] for k in ("task", "eps_max", "temperature", "target")},
         "best": result["best"].label,
         "constants": [summary(s) for s in result["constants"]],
-        "schedule": summary(result["schedule"]),
+        "schedules": [summary(s) for s in result["schedules"]],
     }
 
 
@@ -365,15 +393,17 @@ def main() -> None:
             results.append(benchmark(build(), seeds, epochs, lambda line: print(line, flush=True)))
     args.out.mkdir(parents=True, exist_ok=True)
     for result in results:
-        draw(result, args.out)
+        for schedule in result["schedules"]:
+            draw(result, schedule, args.out)
     (args.out / "results.json").write_text(json.dumps([as_json(r) for r in results], indent=1))
     print(
         f"\n{seeds} seeds, {epochs} epochs, N={N_TRAIN}, {args.threads} thread(s), {time.perf_counter() - start:.0f} s"
     )
     for result in results:
         print("\n".join(table(result)))
-    missed = [m for r in results for m in verdicts(r)]
-    print("targets: met" if not missed else f"targets: missed: {'; '.join(missed)}")
+    for index, name in enumerate(("noise schedule (the protocol's)", "pooled 256-example readings")):
+        missed = [m for r in results for m in verdicts(r, r["schedules"][index])]
+        print(f"{name}: " + ("targets: met" if not missed else f"targets: missed: {'; '.join(missed)}"))
 
 
 if __name__ == "__main__":
