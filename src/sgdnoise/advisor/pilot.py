@@ -132,6 +132,13 @@ def next_exponent(ordered: Sequence[int], means: np.ndarray) -> int | None:
     return None
 
 
+def _oriented_means(table: np.ndarray, maximize: bool) -> np.ndarray:
+    """Per grid point the mean score over the seeds that finished, higher is better; -inf where all diverged."""
+    done = np.isfinite(table)
+    means = np.where(done, table, 0.0).sum(axis=1) / np.maximum(done.sum(axis=1), 1)
+    return np.where(done.any(axis=1), means if maximize else -means, -np.inf)
+
+
 def _scan_optimum(lrs: list[float], scores: np.ndarray, keep: int, maximize: bool) -> tuple[float, float, float, bool]:
     """(ε₀, low, high, at_edge): the protocol's optimum and band (``scores`` [grid, seeds]), refined by the
     parabola in log ε through the mean over seeds at the best point and ``SCAN_FIT_HALFWIDTH`` points either
@@ -221,9 +228,7 @@ def run_pilot(
         ordered = sorted(scores)
         table = np.array([[np.nan if r.score is None else r.score for r in scores[k]] for k in ordered])
         finished = np.isfinite(table).any(axis=1)
-        filled = np.where(np.isfinite(table), table, 0.0)
-        means = np.where(finished, filled.sum(axis=1) / np.maximum(np.isfinite(table).sum(axis=1), 1), np.nan)
-        oriented = np.where(finished, means if maximize else -means, -np.inf)
+        oriented = _oriented_means(table, maximize)
         best = ordered[int(np.argmax(oriented))]
         kept = {k: m for k, m in kept.items() if abs(k - best) <= 2}  # the runs ε₀'s ×2 neighbourhood can reach
         grow = next_exponent(ordered, oriented)
@@ -241,9 +246,10 @@ def run_pilot(
     lrs = [stability * SCAN_START * GRID_RATIO**k for k in ordered]
     keep = max(1, pilot_seeds - 1) if pilot_seeds > 2 else pilot_seeds
     value, low, high, at_edge = _scan_optimum(lrs, table, keep, maximize)
-    read = [k for k in kept if near(lrs[ordered.index(k)], value)]
-    if not read:  # the parabola's vertex lies more than ×2 from every kept run: the nearest
-        read = [min(kept, key=lambda k: abs(math.log(lrs[ordered.index(k)] / value)))]
+    lr_of = dict(zip(ordered, lrs, strict=True))
+    read = [k for k in kept if near(lr_of[k], value)]
+    if not read and kept:  # the parabola's vertex lies more than ×2 from every kept run: the nearest
+        read = [min(kept, key=lambda k: abs(math.log(lr_of[k] / value)))]
     all_runs = []
     for k in ordered:
         for run in scores[k]:
