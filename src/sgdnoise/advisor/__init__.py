@@ -75,7 +75,7 @@ tables):
   first step (tried first this session) biased the fit on the uneven grid it leaves (std 0.70).
 - ``NOISE_CEILING_RANGE`` = 2 is a stated tolerance, not a fit: McCandlish et al. give B_crit ≈ B_noise
   only roughly, and the one design task with a swept plateau where the noise bound binds (the CNN) has
-  B_simple(end) = 90 against a swept B* of 102.
+  B_simple(end) = 92 against a swept B* of 102.
 - ``CURVATURE_TOL`` = 0.1: λ_max within 12% of its value at tol = 1e-2 on the five design tasks, with 36–75%
   of the Hessian-vector products (the sweep's 1.9% on the batch-norm MLP at 1e-2).
 - The margins 1/4 and 1/8: at 3 epochs of 1024 examples, B = 64 already lost 0.95 points on Smith & Le's
