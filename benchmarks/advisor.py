@@ -10,8 +10,9 @@ at the advice (``SEEDS`` seeds, best ``KEEP``) instead of the sweep's best point
 (example passes, measurements included) as a fraction of the sweep's training (extensions included).
 
 Targets (issue 19): ε_opt and B* within ×2 on every task, ≤ 0.5 points of accuracy (or 1% of the loss)
-lost, pilot ≤ 5% of the sweep. The rules' constants were designed on ``DESIGN`` tasks; ``HELD_OUT`` tasks
-were named held out before any of their results were seen.
+lost, pilot ≤ 5% of the sweep. The rules' constants were designed on ``DESIGN`` tasks; ``SEEN`` tasks were
+held out in session 22, but the rules changed again after their results were seen, so they count as design
+tasks now; ``HELD_OUT`` tasks were named held out (and committed) before any of their results were seen.
 
     nice -n 19 python benchmarks/advisor.py [--quick] [--tasks NAME ...] [--out DIR]
 
@@ -50,7 +51,9 @@ QUICK_BATCH_SIZES = (16, 64, 256)
 EPOCHS = 3.0
 MAX_EXTENSIONS = 2
 DESIGN = ("logistic", "smith-le-mlp", "sed-bn-mlp")
-HELD_OUT = ("cnn", "char-lm")  # named before any of their results were seen
+# held out in session 22, but their results were seen before the rules changed again (session 23): design now
+SEEN = ("cnn", "char-lm")
+HELD_OUT = ("softmax-fmnist", "deep-mlp")  # named (session 23) before any of their results were seen
 RATIO_TARGET, ACCURACY_POINTS_TARGET, LOSS_PERCENT_TARGET, COST_TARGET = 2.0, 0.5, 1.0, 0.05
 
 
@@ -121,6 +124,23 @@ def cnn_problem() -> advisor.Problem:
     return advisor.Problem(SmallCNN, _cross_entropy(), (task.train.x, task.train.y), (task.test.x, task.test.y))
 
 
+def softmax_fmnist_problem() -> advisor.Problem:
+    """Multinomial logistic regression on full-resolution Fashion-MNIST (784 standardised pixels), a 1024-image
+    subset drawn with seed 3 and a 1000-image validation split."""
+    task = fashion_mnist_task(N_TRAIN, 3, None, N_VALIDATION)
+    return advisor.Problem(
+        lambda: nn.Linear(784, 10), _cross_entropy(), (task.train.x, task.train.y), (task.test.x, task.test.y)
+    )
+
+
+def deep_mlp_problem() -> advisor.Problem:
+    """A deep ReLU MLP (784-256-256-256-256-10, PyTorch's default init, no batch norm) on 1024 MNIST images
+    drawn with seed 5, validated on 1000 MNIST test images."""
+    task = smith_le_mnist_task(5, N_TRAIN)
+    spec = MLPSpec(784, (256, 256, 256, 256), 10)
+    return advisor.Problem(spec.build, _cross_entropy(), (task.train.x, task.train.y), _head(task.test, 7))
+
+
 CONTEXT = 16
 
 
@@ -159,6 +179,8 @@ TASKS = {
         Task("sed-bn-mlp", "batch-norm MLP, Fashion-MNIST", 0.0, (-5, 0), sed_bn_mlp_problem),
         Task("cnn", "small CNN, Fashion-MNIST", 0.9, (-3, 2), cnn_problem),
         Task("char-lm", "char transformer LM, json source", 0.0, (-2, 3), char_lm_problem),
+        Task("softmax-fmnist", "softmax regression, Fashion-MNIST 784-D", 0.9, (-5, 0), softmax_fmnist_problem),
+        Task("deep-mlp", "4×256 ReLU MLP, MNIST", 0.5, (-5, 0), deep_mlp_problem),
     )
 }
 
@@ -280,6 +302,7 @@ def run_task(task: Task, batch_sizes: tuple[int, ...], seeds: int, out: Path, sw
         "task": task.name,
         "kind": task.kind,
         "held_out": task.name in HELD_OUT,
+        "role": role(task.name),
         "momentum": task.momentum,
         "objective": problem.objective,
         "batch_sizes": b_grid,
@@ -307,6 +330,11 @@ def run_task(task: Task, batch_sizes: tuple[int, ...], seeds: int, out: Path, sw
     }
 
 
+def role(name: str) -> str:
+    """How a task relates to the rules: designed on, seen (held out in session 22, then design), held out."""
+    return "held out" if name in HELD_OUT else "design (seen in session 22)" if name in SEEN else "design"
+
+
 def misses(row: dict) -> list[str]:
     out = []
     ratios = [p / t for p, t in zip(row["predicted_lr"], row["true_lr"], strict=True)]
@@ -323,12 +351,14 @@ def misses(row: dict) -> list[str]:
         out.append(f"{row['task']}: lost {row['lost']:.2f} {row['lost_unit']}")
     if row["cost_fraction"] > COST_TARGET:
         out.append(f"{row['task']}: pilot {100 * row['cost_fraction']:.1f}% of the sweep")
+    if row["advice"].get("inconclusive"):
+        out.append(f"{row['task']}: advice inconclusive (the scan's optimum at its edge)")
     return out
 
 
 def print_table(rows: list[dict]) -> None:
     for row in rows:
-        tag = "held out" if row["held_out"] else "design"
+        tag = row["role"]
         print(f"\n{row['task']} ({row['kind']}, m = {row['momentum']:g}, {tag}; objective {row['objective']})")
         print(f"  {'B':>5s} {'ε_opt pred':>10s} {'ε_opt swept':>11s} {'ratio':>6s} {'swept score':>12s}")
         for i, b in enumerate(row["batch_sizes"]):
@@ -345,6 +375,8 @@ def print_table(rows: list[dict]) -> None:
             "vs the sweep's "
             f"best {row['best_score']:.4f} (B = {row['best_batch']}): lost {row['lost']:.2f} {row['lost_unit']}"
         )
+        if a.get("inconclusive"):
+            print(f"  INCONCLUSIVE: {a['inconclusive']}")
         print(
             f"  pilot cost {row['pilot_cost']:.4g} example passes = {100 * row['cost_fraction']:.2f}% of the sweep "
             f"({row['sweep_examples']:.4g}); wall: sweep {row['sweep_seconds']:.0f} s (its runs' training time when "
@@ -357,7 +389,7 @@ def print_table(rows: list[dict]) -> None:
         worst = max(ratios, key=lambda r: abs(math.log(r)))
         swept = f"{row['true_critical']:.0f}" + ("" if row["plateau_seen"] else " (no plateau)")
         print(
-            f"| {row['task']} | {'held out' if row['held_out'] else 'design'} | ×{worst:.2f} | "
+            f"| {row['task']} | {row['role']} | ×{worst:.2f} | "
             f"{row['predicted_critical']:.0f} / {swept} | {row['lost']:.2f} {row['lost_unit']} | "
             f"{100 * row['cost_fraction']:.2f}% |"
         )
@@ -380,7 +412,7 @@ def draw(rows: list[dict], path: Path, dpi: int = 100) -> Path:
         top.axvline(row["true_critical"], color="C3", ls=":", lw=1)
         top.set_xscale("log", base=2)
         top.set_yscale("log", base=2)
-        tag = "held out" if row["held_out"] else "design"
+        tag = "held out" if row["held_out"] else "design, seen s22" if row["task"] in SEEN else "design"
         top.set_title(f"{row['task']} ({tag})", fontsize=9)
         top.set_xlabel("B")
         bottom.plot(b, row["true_score"], "s-", color="C3", label="sweep's best per B")

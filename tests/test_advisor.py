@@ -56,6 +56,59 @@ def test_hinge_rule_and_critical_batch_size_are_exact():
     )
 
 
+def test_pooled_noise_scale_is_the_ratio_of_pooled_means():
+    assert advisor.pooled_noise_scale([(2.0, 1.0), (4.0, 3.0)]) == pytest.approx(6.0 / 4.0)
+    assert advisor.pooled_noise_scale([(5.0, 0.01)]) == pytest.approx(500.0)
+    assert advisor.pooled_noise_scale([(1.0, -1.0), (1.0, 0.5)]) == math.inf  # pooled |G|² ≤ 0: no signal
+    with pytest.raises(ValueError, match="at least one reading"):
+        advisor.pooled_noise_scale([])
+
+
+def test_pooled_noise_scale_recovers_the_closed_form_where_single_readings_scatter():
+    """Per-example gradients g ~ N(G, Σ) with tr Σ/|G|² = 400 in closed form; each reading is the unbiased pair
+    (tr Σ̂, |ḡ|² − tr Σ̂/n) from n = 64 examples, as ``instruments.minibatch_gradient_noise`` computes it."""
+    g = torch.Generator().manual_seed(0)
+    dim, n, readings = 50, 64, 4000
+    mean = torch.zeros(dim, dtype=torch.float64)
+    mean[0] = 0.5  # |G|² = 0.25
+    scale = math.sqrt(100.0 / dim)  # tr Σ = 100, isotropic
+    parts = []
+    for _ in range(readings):
+        sample = mean + scale * torch.randn(n, dim, generator=g, dtype=torch.float64)
+        trace = float(sample.var(dim=0, unbiased=True).sum())
+        parts.append((trace, float(sample.mean(0).square().sum()) - trace / n))
+    assert advisor.pooled_noise_scale(parts) == pytest.approx(400.0, rel=0.08)  # 4 standard errors
+    singles = [trace / g2 if g2 > 0 else math.inf for trace, g2 in parts]
+    assert max(singles) > 4 * 400.0 and min(singles) < 400.0 / 2  # one reading alone is off by > ×2
+
+
+def test_the_scan_extends_past_an_edge_and_stops_at_an_interior_optimum():
+    import numpy as np
+
+    assert advisor.next_exponent([-1, 0, 1], np.array([1.0, 2.0, 3.0])) == 2
+    assert advisor.next_exponent([-2, -1, 0, 1], np.array([4.0, 3.0, 2.0, 1.0])) == -3
+    assert advisor.next_exponent([-1, 0, 1], np.array([1.0, 3.0, 2.0])) is None  # interior: done
+    assert advisor.next_exponent([-1, 0, 1, 2], np.array([1, 2, 3, -np.inf])) is None  # bracketed by divergence
+    assert advisor.next_exponent([-1, 0, 1], np.full(3, -np.inf)) == -2  # every run diverged: lower
+
+
+def test_ceiling_takes_the_smaller_bound_but_never_less_than_the_scan_measured():
+    t = (0.01, 0.005, 0.02)
+    low_k, high_k = advisor.CURVATURE_FACTOR_RANGE
+    r = advisor.NOISE_CEILING_RANGE
+    # the curvature bound κ·ε_stab = 2 binds (noise bound T·B_noise = 0.01·1000 = 10)
+    assert advisor.ceiling(t, 1.0, 1000.0, 16) == pytest.approx(
+        (2.0, min(low_k, 0.005 * 1000 / r), min(high_k, 0.02 * 1000 * r))
+    )
+    # the noise bound binds: T·B_noise = 0.01·50 = 0.5 < 2
+    assert advisor.ceiling(t, 1.0, 50.0, 16) == pytest.approx((0.5, 0.005 * 50 / r, min(high_k, 0.02 * 50 * r)))
+    # both bounds below the scan's own optimum T·B₀ = 0.01·64 = 0.64: the measurement wins, B* = B₀
+    assert advisor.ceiling(t, 0.1, 20.0, 64) == pytest.approx((0.64, 0.005 * 64, 0.02 * 64))
+    assert advisor.ceiling(t, 1.0, math.inf, 16)[0] == pytest.approx(2.0)  # no noise bound
+    with pytest.raises(ValueError, match="noise_scale"):
+        advisor.ceiling(t, 1.0, -3.0, 16)
+
+
 def test_predict_refuses_an_interval_that_misses_its_value():
     with pytest.raises(ValueError, match="interval must contain"):
         advisor.predict(
@@ -102,7 +155,16 @@ def test_advise_end_to_end_on_logistic_regression_is_deterministic_and_consisten
     assert scanned[0] <= pilot.lr_eff_opt <= scanned[-1] and len(scanned) >= advisor.SCAN_POINTS
     assert all(b / a == pytest.approx(2.0) for a, b in itertools.pairwise(scanned))
     assert p.temperature == pytest.approx(pilot.lr_eff_opt * 0.5**advisor.BUDGET_EXPONENT / pilot.batch_size)
-    assert p.max_lr_eff == pytest.approx(advisor.CURVATURE_FACTOR * pilot.stability_lr_eff)
+    read = [r for r in pilot.runs if r.noise_end is not None]
+    assert read and all(0.5 <= r.lr_eff / pilot.lr_eff_opt <= 2.0 and r.seed == 0 for r in read)
+    assert pilot.noise_scale_end == pytest.approx(advisor.pooled_noise_scale([r.noise_end for r in read]))
+    assert sum(r.noise_middle is not None for r in pilot.runs) == 1  # the first run to finish, for the trajectory
+    assert len(pilot.noise_trajectory()) == 3
+    expected = max(
+        min(advisor.CURVATURE_FACTOR * pilot.stability_lr_eff, p.temperature * pilot.noise_scale_end),
+        p.temperature * pilot.batch_size,
+    )
+    assert p.max_lr_eff == pytest.approx(expected)
     assert p.critical_batch_size == pytest.approx(p.max_lr_eff / p.temperature)
     assert advice.batch_size == p.recommended.batch_size and advice.lr == pytest.approx(advice.lr_eff * 0.5)
     assert advice.cost_fraction == pytest.approx(advice.pilot_cost / advice.sweep_cost)
@@ -113,6 +175,15 @@ def test_advise_end_to_end_on_logistic_regression_is_deterministic_and_consisten
         _problem(), budget_epochs=4, candidate_batch_sizes=[8, 16, 32, 64], momentum=0.5, **FAST
     )
     assert again.to_dict() == advice.to_dict()
+
+
+def test_the_pilot_batch_leaves_the_scan_enough_updates():
+    """Random labels: G ≈ 0 at init, so B_simple(init)/2 exceeds every candidate; B = 64 would give the scan
+    0.5·2·192/64 = 3 updates, so the pilot takes the largest candidate with at least MIN_PILOT_STEPS."""
+    problem = _problem() | {"train": (_problem()["train"][0], torch.randint(0, 2, (192,), generator=torch.Generator()))}
+    advice = advisor.advise_problem(problem, budget_epochs=2, candidate_batch_sizes=[8, 16, 64], momentum=0.0, **FAST)
+    assert advice.pilot.noise_scale_simple_init > 2 * 64
+    assert advice.pilot.batch_size == 16 and advice.pilot.steps_per_run == 12
 
 
 def test_train_run_matches_a_plain_sgd_loop():
@@ -240,3 +311,18 @@ def test_cli_advise_user_mistakes_are_one_line(tmp_path, monkeypatch, arguments,
     result = CliRunner().invoke(main, ["advise", *arguments, "--quiet"])
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0 and message in result.output and "Traceback" not in result.output
+
+
+def test_an_optimum_left_at_the_scan_edge_makes_the_advice_inconclusive():
+    from sgdnoise.advisor.advice import _edge_note
+
+    runs = tuple(advisor.ScanRun(lr, 0, score, (10.0, 1.0)) for lr, score in ((0.1, 0.5), (0.2, 0.6), (0.4, 0.7)))
+    fields = dict(
+        batch_size=16, steps_per_run=10, noise_scale_simple_init=5.0, max_eigenvalue_init=1.0, critical_lr=2.0,
+        stability_lr_eff=2.0, runs=runs, lr_eff_opt=0.4, lr_eff_low=0.2, lr_eff_high=0.8, budget_fraction=0.5,
+        cost_passes=1.0,
+    )  # fmt: skip
+    note = _edge_note(advisor.Pilot(at_edge=True, **fields))
+    assert note is not None and "highest tried value (0.4, 3 points from 0.1 to 0.4" in note and "bounds" in note
+    assert _edge_note(advisor.Pilot(at_edge=False, **fields)) is None
+    assert advisor.Pilot(at_edge=False, **fields).noise_scale_end == pytest.approx(10.0)  # 30/3

@@ -14,11 +14,10 @@ from torch import Tensor, nn
 from sgdnoise.advisor.pilot import Pilot, run_pilot
 from sgdnoise.advisor.prediction import (
     BATCH_MARGIN,
-    CURVATURE_FACTOR,
-    CURVATURE_FACTOR_RANGE,
     NOISE_MARGIN,
     Prediction,
     batches_checked,
+    ceiling,
     predict,
     sweep_cost,
 )
@@ -44,6 +43,7 @@ class Advice:
     pilot_cost: float
     sweep_cost: float
     sweep: str
+    inconclusive: str | None = None
 
     @property
     def cost_fraction(self) -> float:
@@ -70,12 +70,14 @@ class Advice:
             f"[{p.critical_batch_low:.3g}, {p.critical_batch_high:.3g}]",
             f"recommendation for {self.budget}: batch size {self.batch_size}, lr {self.lr:.4g} "
             f"(ε_eff = {self.lr_eff:.4g}), momentum {self.momentum:g}",
-            "pilot: B_simple along the scan run nearest the optimum: "
+            "pilot: B_simple at init, mid-run and at the end (pooled over the scan runs near the optimum): "
             + ", ".join(f"{b:.3g} at {f:g}" for f, b in self.pilot.noise_trajectory())
             + f"; 2/λ_max = {self.pilot.critical_lr:.4g} at init; "
             f"{len(self.pilot.runs)} scan runs at B = {self.pilot.batch_size}; cost {self.pilot_cost:.4g} "
             f"example passes = {100 * self.cost_fraction:.2f}% of {self.sweep} ({self.sweep_cost:.4g})",
         ]
+        if self.inconclusive is not None:
+            out.append(f"INCONCLUSIVE: {self.inconclusive}")
         return out
 
 
@@ -159,17 +161,17 @@ def advise(
         show_progress=show_progress,
     )
     b0, correction = pilot.batch_size, pilot.budget_correction
-    ceiling = pilot.stability_lr_eff
-    low, high = CURVATURE_FACTOR_RANGE
+    temperature = (pilot.temperature, pilot.lr_eff_low * correction / b0, pilot.lr_eff_high * correction / b0)
+    noise_scale = pilot.noise_scale_end
     prediction = predict(
-        (pilot.temperature, pilot.lr_eff_low * correction / b0, pilot.lr_eff_high * correction / b0),
-        (CURVATURE_FACTOR * ceiling, low * ceiling, high * ceiling),
+        temperature,
+        ceiling(temperature, pilot.stability_lr_eff, noise_scale, b0),
         candidates,
         momentum=float(momentum),
         budget=budget,
         n_train=n,
         batch_margin=batch_margin,
-        noise_scale=pilot.noise_trajectory()[-1][1],
+        noise_scale=noise_scale,
         noise_margin=noise_margin,
     )
     total, description = sweep_cost(candidates, budget, n, sweep_grid_points, sweep_seeds)
@@ -186,6 +188,20 @@ def advise(
         pilot_cost=pilot.cost_passes,
         sweep_cost=total,
         sweep=description,
+        inconclusive=_edge_note(pilot),
+    )
+
+
+def _edge_note(pilot: Pilot) -> str | None:
+    """Why the advice is only a bound (SED §4: an optimum at the grid's edge is not established), or None."""
+    if not pilot.at_edge:
+        return None
+    lrs = sorted({r.lr_eff for r in pilot.runs})
+    side = "highest" if abs(pilot.lr_eff_opt - lrs[-1]) <= abs(pilot.lr_eff_opt - lrs[0]) else "lowest"
+    return (
+        f"the temperature scan's best ε_eff is its {side} tried value ({pilot.lr_eff_opt:.3g}, {len(lrs)} points "
+        f"from {lrs[0]:.3g} to {lrs[-1]:.3g}, the scan's cap): the optimum lies beyond it, so the predictions above "
+        "are bounds, not estimates"
     )
 
 

@@ -1,11 +1,12 @@
-"""The pilot (steps 1–3 of the package docstring, ``sgdnoise.advisor``): gradient noise and curvature at
-initialisation, the temperature scan at a small batch size and its optimum."""
+"""The pilot (steps 1–4 of the package docstring, ``sgdnoise.advisor``): gradient noise and curvature at
+initialisation, the temperature scan at a small batch size and its optimum, gradient noise pooled over the
+scan runs near that optimum."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -18,24 +19,29 @@ from sgdnoise.advisor.training import _model, _own_rng, train_run
 from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise, recalibrate_batch_norm
 
 GRID_RATIO = 2.0
-SCAN_START = 2.0**-3  # the scan's first grid point, × ε_stab
-SCAN_POINTS = 3  # the scan's initial grid
+SCAN_START = 2.0**-2  # the scan's centre, × ε_stab
+SCAN_POINTS = 3  # the scan's initial grid: the centre and one point either side
 MAX_SCAN_POINTS = 7
+SCAN_FIT_HALFWIDTH = 2  # the parabola through the best scan point and up to 2 points either side
 MIN_PILOT_STEPS = 8
 FORWARD_COST = 1.0 / 3.0  # a forward-only pass, in forward+backward passes
-READINGS = (0.5, 1.0)  # B_simple during each scan run, as fractions of it
+MIDDLE_READING = 0.5  # B_simple at this fraction of the first scan run that finishes (the trajectory shown)
+CURVATURE_TOL = 0.1  # Lanczos residual ≤ 0.1·λ_max: λ_max within 12% of its tol = 1e-2 value, at ~half the cost
 MEASUREMENT_BATCH = 64  # batch-norm statistics are re-estimated over batches of this size
 
 
 @dataclass(frozen=True)
 class ScanRun:
     """One short run of the temperature scan: its effective learning rate, seed, validation score (None:
-    diverged) and, for the first seed, B_simple at ``READINGS`` of the run (the last at its end)."""
+    diverged) and gradient-noise readings (tr Σ, |G|²): ``noise_end`` at its end for the first seed's runs
+    within ×2 of ε₀ (the pooled ones), ``noise_middle`` at ``MIDDLE_READING`` of the first run to finish;
+    else None."""
 
     lr_eff: float
     seed: int
     score: float | None
-    noise_scale_simple: tuple[float, ...]
+    noise_end: tuple[float, float] | None = None
+    noise_middle: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,13 @@ class Pilot:
     cost_passes: float
 
     @property
+    def noise_scale_end(self) -> float:
+        """B_simple late in training: ``pooled_noise_scale`` over the end readings of the scan runs within ×2
+        of ε₀ (no reading: B_simple at initialisation)."""
+        ends = [r.noise_end for r in self.runs if r.noise_end is not None]
+        return pooled_noise_scale(ends) if ends else self.noise_scale_simple_init
+
+    @property
     def budget_correction(self) -> float:
         """f^α: the scan ran ``budget_fraction`` = f of the budget; the optimal ε falls with the budget as
         budget^-α (``BUDGET_EXPONENT``), so the full budget's optimum is ε₀·f^α."""
@@ -68,12 +81,15 @@ class Pilot:
         return self.lr_eff_opt * self.budget_correction / self.batch_size
 
     def noise_trajectory(self) -> list[tuple[float, float]]:
-        """(fraction of the run, B_simple) from init through the scan run nearest the optimum (first seed)."""
-        measured = [r for r in self.runs if r.noise_scale_simple]
-        if not measured:
-            return [(0.0, self.noise_scale_simple_init)]
-        nearest = min(measured, key=lambda r: (abs(math.log(r.lr_eff / self.lr_eff_opt)), r.seed))
-        return [(0.0, self.noise_scale_simple_init), *zip(READINGS, nearest.noise_scale_simple, strict=False)]
+        """(fraction of the run, B_simple): at init, the middle of the first scan run to finish, and the pooled
+        end reading near ε₀ (``noise_scale_end``)."""
+        middle = [(MIDDLE_READING, pooled_noise_scale([r.noise_middle])) for r in self.runs if r.noise_middle]
+        return [(0.0, self.noise_scale_simple_init), *middle[:1], (1.0, self.noise_scale_end)]
+
+
+def near(lr_eff: float, centre: float, ratio: float = GRID_RATIO) -> bool:
+    """Whether ``lr_eff`` lies within ×/÷ ``ratio`` of ``centre``."""
+    return abs(math.log(lr_eff / centre)) <= math.log(ratio) * (1 + 1e-9)
 
 
 def _subset(data: tuple[Tensor, Tensor], size: int, seed: int, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -81,24 +97,56 @@ def _subset(data: tuple[Tensor, Tensor], size: int, seed: int, device: torch.dev
     return data[0][index].to(device), data[1][index].to(device)
 
 
-def _noise_scale(model: nn.Module, problem: Problem, subset: tuple[Tensor, Tensor]) -> float:
-    """B_simple of the training set from the ``subset`` (unbiased tr Σ and |G|², McCandlish et al. App. A.1;
+def _noise_parts(model: nn.Module, problem: Problem, subset: tuple[Tensor, Tensor]) -> tuple[float, float]:
+    """(tr Σ, |G|²) of the training set from the ``subset`` (unbiased estimates, McCandlish et al. App. A.1;
     ``instruments.minibatch_gradient_noise``), in eval mode after re-estimating any batch-norm statistics on
     it (per-example gradients are undefined under train-mode batch norm; as ``sed-epoch-budget`` measures it).
-    A |G|² estimate ≤ 0 (the noise swamps the signal) gives inf."""
+    The |G|² estimate can be ≤ 0 when the noise swamps the signal."""
     recalibrate_batch_norm(model, subset[0].split(MEASUREMENT_BATCH))
     n = problem.train[0].shape[0]
     estimate = minibatch_gradient_noise(model, problem.loss_fn, *subset, train_size=n, train_mode=False)
-    return estimate.covariance_trace / estimate.mean_grad_sq_norm if estimate.mean_grad_sq_norm > 0 else math.inf
+    return float(estimate.covariance_trace), float(estimate.mean_grad_sq_norm)
+
+
+def pooled_noise_scale(parts: Sequence[tuple[float, float]]) -> float:
+    """B_simple from several readings (tr Σ_i, |G|²_i): the ratio of the pooled means, Σ tr Σ_i / Σ |G|²_i
+    (McCandlish et al. 2018 App. A.1 estimate the numerator and the denominator separately and average each
+    before taking the ratio, because the ratio of one noisy |G|² estimate is biased and heavy-tailed); inf
+    when the pooled |G|² is ≤ 0."""
+    if not parts:
+        raise ValueError("pooling B_simple needs at least one reading")
+    trace, g2 = (math.fsum(p[i] for p in parts) for i in (0, 1))
+    return trace / g2 if g2 > 0 else math.inf
+
+
+def next_exponent(ordered: Sequence[int], means: np.ndarray) -> int | None:
+    """The scan's next grid exponent k (ε_eff = ε_stab·SCAN_START·2^k), or None when the optimum is interior.
+    ``ordered``: the exponents run so far (consecutive, increasing); ``means``: their mean scores, higher is
+    better, -inf where every seed diverged. An optimum at an edge extends the grid by one ×2 step past it
+    (SED §4: an optimum at the edge is only a bound); every run diverged: lower."""
+    best = int(np.argmax(means)) if np.isfinite(means).any() else 0
+    if best == 0:
+        return ordered[0] - 1
+    if best == len(ordered) - 1:
+        return ordered[-1] + 1
+    return None
+
+
+def _oriented_means(table: np.ndarray, maximize: bool) -> np.ndarray:
+    """Per grid point the mean score over the seeds that finished, higher is better; -inf where all diverged."""
+    done = np.isfinite(table)
+    means = np.where(done, table, 0.0).sum(axis=1) / np.maximum(done.sum(axis=1), 1)
+    return np.where(done.any(axis=1), means if maximize else -means, -np.inf)
 
 
 def _scan_optimum(lrs: list[float], scores: np.ndarray, keep: int, maximize: bool) -> tuple[float, float, float, bool]:
     """(ε₀, low, high, at_edge): the protocol's optimum and band (``scores`` [grid, seeds]), refined by the
-    parabola in log ε through the mean over seeds."""
+    parabola in log ε through the mean over seeds at the best point and ``SCAN_FIT_HALFWIDTH`` points either
+    side (least squares: with one seed, neighbouring learning rates average the seed noise)."""
     tuned = analysis.tune_best_k_of_n(lrs, scores, keep, maximize=maximize)
     refined = tuned.value
     if not tuned.at_edge:
-        refined = analysis.optimum_on_grid(lrs, scores.T, maximize=maximize).refined
+        refined = analysis.optimum_on_grid(lrs, scores.T, maximize=maximize, fit_halfwidth=SCAN_FIT_HALFWIDTH).refined
     low = min(tuned.band_lower, refined / GRID_RATIO)
     high = max(tuned.band_upper, refined * GRID_RATIO)
     return float(refined), float(low), float(high), bool(tuned.at_edge)
@@ -118,7 +166,7 @@ def run_pilot(
     curvature_examples: int,
     show_progress: bool,
 ) -> Pilot:
-    """Steps 1–3 of the package docstring."""
+    """Steps 1–4 of the package docstring."""
     from tqdm.auto import tqdm
 
     n = problem.train[0].shape[0]
@@ -126,9 +174,9 @@ def run_pilot(
     curvature_subset = _subset(problem.train, min(curvature_examples, n), seed + 1, device)
     with _own_rng(device):
         model = _model(problem, seed, device)
-        b_simple = _noise_scale(model, problem, noise_subset)
+        b_simple = pooled_noise_scale([_noise_parts(model, problem, noise_subset)])
         eigen = hessian_eigenvalues(
-            model, problem.loss_fn, curvature_subset, k=1, tol=1e-2, seed=seed, train_mode=False
+            model, problem.loss_fn, curvature_subset, k=1, tol=CURVATURE_TOL, seed=seed, train_mode=False
         )
     cost = float(noise_subset[0].shape[0]) + 2.0 * eigen.n_matvecs * curvature_subset[0].shape[0]
     lam = float(eigen.eigenvalues[0])
@@ -136,7 +184,7 @@ def run_pilot(
         raise ValueError(f"the Hessian at initialisation has no positive curvature (λ_max = {lam:.3g}): no ceiling")
     critical = float(theory.critical_learning_rate(lam))
     stability = critical * (1.0 + momentum) / (1.0 - momentum)
-    fitting = [b for b in candidates if b <= b_simple / 2]
+    fitting = [b for b in candidates if b <= b_simple / 2 and budget.steps_at(b, n, pilot_fraction) >= MIN_PILOT_STEPS]
     batch = fitting[-1] if fitting else candidates[0]
     steps = budget.steps_at(batch, n, pilot_fraction)
     if steps < MIN_PILOT_STEPS:
@@ -144,19 +192,20 @@ def run_pilot(
             f"the budget ({budget.describe()}) is too small for a pilot: {pilot_fraction:g} of it is {steps} updates "
             f"at the pilot batch size {batch} (at least {MIN_PILOT_STEPS} needed)"
         )
-    exponents = list(range(-SCAN_POINTS // 2, SCAN_POINTS - SCAN_POINTS // 2))
+    half = SCAN_POINTS // 2
+    exponents = list(range(-half, SCAN_POINTS - half))
     scores: dict[int, list[ScanRun]] = {}
+    kept: dict[int, nn.Module] = {}  # the first seed's trained models near the best so far, read at the end
+    have_middle = False
     maximize = problem.objective == "accuracy"
     validation_passes = problem.validation[0].shape[0] * FORWARD_COST
     bar = tqdm(total=SCAN_POINTS * pilot_seeds, desc=f"advisor pilot (B = {batch})", disable=not show_progress)
     while True:
         for k in exponents:
-            if k in scores:
-                continue
             lr_eff = stability * SCAN_START * GRID_RATIO**k
             runs = []
             for s in range(pilot_seeds):
-                readings: list[float] = []
+                middle: list[tuple[float, float]] = []
                 model, score = train_run(
                     problem,
                     batch_size=batch,
@@ -165,27 +214,24 @@ def run_pilot(
                     steps=steps,
                     seed=seed + s,
                     device=device,
-                    probe=lambda m, readings=readings: readings.append(_noise_scale(m, problem, noise_subset)),
-                    probe_steps=[round(f * steps) for f in READINGS[:-1]] if s == 0 else [],
+                    probe=lambda m, middle=middle: middle.append(_noise_parts(m, problem, noise_subset)),
+                    probe_steps=[round(MIDDLE_READING * steps)] if s == 0 and not have_middle else [],
                 )
-                cost += steps * batch + validation_passes
+                cost += steps * batch + validation_passes + len(middle) * noise_subset[0].shape[0]
                 if model is not None and s == 0:
-                    readings.append(_noise_scale(model, problem, noise_subset))
-                cost += len(readings) * noise_subset[0].shape[0]
-                runs.append(ScanRun(lr_eff, seed + s, score, tuple(readings)))
+                    kept[k] = model
+                keep_middle = model is not None and bool(middle)  # a diverged run's reading is dropped
+                have_middle = have_middle or keep_middle
+                runs.append(ScanRun(lr_eff, seed + s, score, None, middle[0] if keep_middle else None))
                 bar.update(1)
             scores[k] = runs
         ordered = sorted(scores)
         table = np.array([[np.nan if r.score is None else r.score for r in scores[k]] for k in ordered])
         finished = np.isfinite(table).any(axis=1)
-        if not finished.any():
-            grow = ordered[0] - 1  # every run diverged: go lower
-        else:
-            filled = np.where(np.isfinite(table), table, 0.0)
-            means = filled.sum(axis=1) / np.maximum(np.isfinite(table).sum(axis=1), 1)
-            means = np.where(finished, means if maximize else -means, -np.inf)
-            best = int(np.argmax(means))
-            grow = ordered[0] - 1 if best == 0 else ordered[-1] + 1 if best == len(ordered) - 1 else None
+        oriented = _oriented_means(table, maximize)
+        best = ordered[int(np.argmax(oriented))]
+        kept = {k: m for k, m in kept.items() if abs(k - best) <= 2}  # the runs ε₀'s ×2 neighbourhood can reach
+        grow = next_exponent(ordered, oriented)
         if grow is None or len(scores) >= MAX_SCAN_POINTS:
             break
         exponents = [grow]
@@ -200,7 +246,29 @@ def run_pilot(
     lrs = [stability * SCAN_START * GRID_RATIO**k for k in ordered]
     keep = max(1, pilot_seeds - 1) if pilot_seeds > 2 else pilot_seeds
     value, low, high, at_edge = _scan_optimum(lrs, table, keep, maximize)
-    all_runs = tuple(r for k in ordered for r in scores[k])
+    lr_of = dict(zip(ordered, lrs, strict=True))
+    read = [k for k in kept if near(lr_of[k], value)]
+    if not read and kept:  # the parabola's vertex lies more than ×2 from every kept run: the nearest
+        read = [min(kept, key=lambda k: abs(math.log(lr_of[k] / value)))]
+    all_runs = []
+    for k in ordered:
+        for run in scores[k]:
+            if run.seed == seed and k in read:
+                run = replace(run, noise_end=_noise_parts(kept[k], problem, noise_subset))
+                cost += noise_subset[0].shape[0]
+            all_runs.append(run)
     return Pilot(
-        batch, steps, b_simple, lam, critical, stability, all_runs, value, low, high, at_edge, pilot_fraction, cost
+        batch,
+        steps,
+        b_simple,
+        lam,
+        critical,
+        stability,
+        tuple(all_runs),
+        value,
+        low,
+        high,
+        at_edge,
+        pilot_fraction,
+        cost,
     )

@@ -3,6 +3,7 @@ the cost of the sweep the pilot replaces (the rules: the package docstring, ``sg
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,7 +11,8 @@ from sgdnoise.advisor.problem import Budget, Regime
 from sgdnoise.validation import positive_int, positive_number
 
 CURVATURE_FACTOR = 2.0  # κ = ε_max/ε_stab
-CURVATURE_FACTOR_RANGE = (1.0, 4.0)  # the interval of ε_max: κ's spread on the design tasks
+CURVATURE_FACTOR_RANGE = (1.0, 4.0)  # the interval of the curvature bound: κ's spread
+NOISE_CEILING_RANGE = 2.0  # the noise bound B* = B_simple(end) holds within ×/÷ this
 BATCH_MARGIN = 0.25
 NOISE_MARGIN = 0.125
 BUDGET_EXPONENT = 0.5  # ε_opt ∝ budget^-α between the scan's and the full budget
@@ -72,7 +74,7 @@ def predict(
     positive_number("noise_margin", noise_margin)
     limit = batch_margin * e / t
     if noise_scale is not None:
-        limit = min(limit, noise_margin * positive_number("noise_scale", noise_scale))
+        limit = min(limit, noise_margin * _noise_scale_checked(noise_scale))
     critical = e / t
     batches = []
     for b in sorted(batch_sizes):
@@ -93,6 +95,31 @@ def predict(
     return Prediction(t, t_lo, t_hi, e, e_lo, e_hi, critical, e_lo / t_hi, e_hi / t_lo, tuple(batches), recommended)
 
 
+def ceiling(
+    temperature: tuple[float, float, float],
+    stability_lr_eff: float,
+    noise_scale: float,
+    pilot_batch: int,
+    curvature_factor: float = CURVATURE_FACTOR,
+) -> tuple[float, float, float]:
+    """The curvature-dominated plateau ε_max as (value, low, high) (rules of the package docstring):
+    ε_max = max(min(κ·ε_stab, T·B_noise), T·B₀) — the smaller of the curvature bound and the noise bound
+    (B* ≈ B_simple late in training, McCandlish et al. 2018 §2.2), never below the optimum the scan measured
+    at its own batch B₀. The interval takes κ over ``CURVATURE_FACTOR_RANGE``, B_noise within ×/÷
+    ``NOISE_CEILING_RANGE`` and T over its interval."""
+    t, t_lo, t_hi = (positive_number("temperature", v) for v in temperature)
+    stability = positive_number("stability_lr_eff", stability_lr_eff)
+    noise = _noise_scale_checked(noise_scale)
+    batch = positive_int("pilot_batch", pilot_batch)
+    assert batch is not None
+    k_lo, k_hi = CURVATURE_FACTOR_RANGE
+    r = NOISE_CEILING_RANGE
+    value = max(min(curvature_factor * stability, t * noise), t * batch)
+    low = max(min(k_lo * stability, t_lo * noise / r), t_lo * batch)
+    high = max(min(k_hi * stability, t_hi * noise * r), t_hi * batch)
+    return value, low, high
+
+
 def sweep_cost(
     batch_sizes: Sequence[int], budget: Budget, n_train: int, grid_points: int, seeds: int
 ) -> tuple[float, str]:
@@ -103,6 +130,11 @@ def sweep_cost(
         f"the SED protocol sweep ({len(batch_sizes)} batch sizes × {grid_points} learning rates × {seeds} seeds)"
     )
     return float(per_grid * grid_points * seeds), description
+
+
+def _noise_scale_checked(value: float) -> float:
+    """A B_simple reading: > 0, or inf (a pooled |G|² ≤ 0: the noise swamps the signal, no bound)."""
+    return math.inf if value == math.inf else positive_number("noise_scale", value)
 
 
 def batches_checked(batch_sizes: Sequence[int]) -> list[int]:
