@@ -38,7 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from sgdnoise import advisor, analysis
-from sgdnoise.data import fashion_mnist_task, smith_le_mnist_task, synthetic_task
+from sgdnoise.data import fashion_mnist_task, python_source_windows, smith_le_mnist_task, synthetic_task
 from sgdnoise.experiments.grid import TuningProtocol, tune_curves
 from sgdnoise.models import MLPSpec, TinyTransformerLM, next_token_loss, smith_le_shallow_net
 from sgdnoise.plots import save
@@ -147,26 +147,12 @@ CONTEXT = 16
 def char_lm_problem() -> advisor.Problem:
     """A 1-block character transformer (width 32) on the source of Python's ``json`` package: windows of
     16 characters from the first 90% of the text (train) and the last 10% (validation); objective: loss."""
-    import json as json_package
-
-    text = "".join(p.read_text() for p in sorted(Path(json_package.__file__).parent.glob("*.py")))
-    alphabet = sorted(set(text))
-    data = torch.tensor([alphabet.index(c) for c in text])
-    split = int(0.9 * len(data))
-    g = torch.Generator().manual_seed(0)
-
-    def windows(lo: int, hi: int, n: int) -> tuple[Tensor, Tensor]:
-        starts = torch.randint(lo, hi - CONTEXT - 1, (n,), generator=g)
-        seq = torch.stack([data[s : s + CONTEXT + 1] for s in starts])
-        return seq[:, :-1], seq[:, 1:]
-
-    train, validation = windows(0, split, N_TRAIN), windows(split, len(data), N_VALIDATION // 2)
-    vocab = len(alphabet)
+    data = python_source_windows("json", CONTEXT, N_TRAIN, N_VALIDATION // 2)
     return advisor.Problem(
-        lambda: TinyTransformerLM(vocab, CONTEXT, width=32, heads=2, layers=1),
+        lambda: TinyTransformerLM(data.vocab, CONTEXT, width=32, heads=2, layers=1),
         next_token_loss,
-        train,
-        validation,
+        data.train,
+        data.test,
         objective="loss",
     )
 
