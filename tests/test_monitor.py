@@ -69,7 +69,14 @@ def test_regime_verdicts_say_what_they_rest_on():
     lam = torch.linalg.eigvalsh(2 * x[:8].T @ x[:8] / 8)[-1].item()
     stiff = NoiseMonitor(model, loss_fn, train_size=64, every=1)
     record = stiff.step(x[:8], y[:8], lr=0.9 * 2 / lam)
-    assert record.regime == "curvature-dominated" and "ε_eff/ε_crit=0.9" in record.verdict
+    assert record.regime == "curvature-dominated" and "λ_max/threshold=0.9 " in record.verdict
+    assert record.curvature_ratio == pytest.approx(0.9) == pytest.approx(record.effective_lr_over_critical)
+    heavy = NoiseMonitor(model, loss_fn, train_size=64, every=1)  # m = 0.9: stable up to ε = 2·1.9/λ_max
+    record = heavy.step(x[:8], y[:8], lr=0.9 * 2 / lam, momentum=0.9)
+    assert record.stability_threshold == pytest.approx(2 * 1.9 / (0.9 * 2 / lam))
+    assert record.curvature_ratio == pytest.approx(0.9 / 1.9)  # ε_eff/ε_crit = 9 would call it unstable
+    assert record.effective_lr_over_critical == pytest.approx(9.0)
+    assert record.regime != "curvature-dominated" and "heavy ball's threshold 2(1+m)/ε=" in record.verdict
 
 
 def test_logs_plot_and_state_survive_a_checkpoint(tmp_path):

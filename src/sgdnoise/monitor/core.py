@@ -9,7 +9,9 @@ et al. count them: B·T and B_simple·T for T tokens per example.
 * SGD with momentum m (``torch.optim.SGD`` or no optimizer): the temperature T = ε/(B(1 − m)) (Smith, Elsen &
   De 2020 §3.3), the noise scale g = ε(N/B − 1)/(1 − m) (Smith & Le 2018 eq. 13, App. D) and, every
   ``curvature_every`` measurements, λ_max of the Hessian on a held batch (Lanczos) with ε/ε_crit and
-  ε_eff/ε_crit, ε_crit = 2/λ_max (Smith, Elsen & De 2020 §3.1).
+  ε_eff/ε_crit, ε_crit = 2/λ_max (Smith, Elsen & De 2020 §3.1), and λ_max against the sharpness at which
+  heavy-ball SGD at this ε turns unstable, 2(1 + m)/ε (``theory.heavy_ball_stability_learning_rate``; 2/ε at
+  m = 0, the edge of stability of Cohen et al. 2021).
 * Adam/AdamW with (β₁, β₂, ε_adam): no temperature, g or ε/ε_crit (SGD quantities; the reason is recorded).
   Instead the preconditioned sharpness λ_max(P⁻¹H), P = diag(√v̂ + ε_adam) with v̂ the optimizer's bias-
   corrected second moment, against Adam's stability threshold (2 + 2β₁)/((1 − β₁)η) (Cohen et al. 2022).
@@ -45,8 +47,9 @@ class MonitorRecord:
     """One measurement (None: not measured at this step, or undefined). See the module docstring.
 
     ``momentum`` is SGD's m, or β₁ for Adam. ``max_eigenvalue`` is λ_max(H) for SGD and λ_max(P⁻¹H) for Adam
-    (``preconditioned``); ``curvature_ratio`` is ε_eff/ε_crit for SGD and λ_max(P⁻¹H) over Adam's threshold
-    ``stability_threshold``. ``absent`` says why SGD's quantities are not reported.
+    (``preconditioned``); ``curvature_ratio`` is λ_max over ``stability_threshold``: 2(1 + m)/ε for SGD (so the
+    ratio is ε over heavy ball's largest stable ε, ε_eff/ε_crit at m = 0), Adam's (2 + 2β₁)/((1 − β₁)η).
+    ``absent`` says why SGD's quantities are not reported.
     """
 
     step: int
@@ -142,7 +145,8 @@ class NoiseMonitor:
     targets when they are integers with a time axis, else 1). ``held_batch``: (x, y) for λ_max
     (default: a copy of the first minibatch seen). ``log_path``: ``.jsonl`` or ``.csv``, one row per
     measurement, appended. Regime thresholds: noise-dominated if B ≤ ``noise_fraction``·B_simple and
-    ε_eff/ε_crit < ``curvature_fraction``; curvature-dominated if ε_eff/ε_crit ≥ ``curvature_fraction``.
+    ``curvature_ratio`` < ``curvature_fraction``; curvature-dominated if ``curvature_ratio`` ≥
+    ``curvature_fraction``.
     ``train_mode``: the mode to measure in (None: as the model is; batch norm needs False).
     Measurements never change the model, its gradients, or torch's random-number state.
     """
@@ -265,7 +269,8 @@ class NoiseMonitor:
         elif lam is not None and lam > 0:
             crit = float(theory.critical_learning_rate(lam))
             ratio, eff_ratio = lr / crit, float(theory.effective_learning_rate(lr, momentum)) / crit
-            curvature_ratio = eff_ratio
+            curvature_ratio = lr / float(theory.heavy_ball_stability_learning_rate(lam, momentum))
+            threshold = lam / curvature_ratio  # 2(1 + m)/ε
         regime, verdict = self._verdict(batch, tokens, b_simple, b_simple_err, curvature_ratio, threshold, lam_step)
         return MonitorRecord(
             step=self.steps,
@@ -315,18 +320,21 @@ class NoiseMonitor:
             b_text += f"±{err * tokens:.2g}" if err is not None else ""
             b_text += f" (mean of {len(self._grad_sq)} minibatch estimates)"
         c_text = "no λ_max yet" if self.kind == "SGD" else "no λ_max(P⁻¹H) yet (needs Adam's state)"
-        if curvature_ratio is not None and threshold is not None:
+        if curvature_ratio is not None and threshold is not None and self.kind != "SGD":
             c_text = (
                 f"λ_max(P⁻¹H)/threshold={curvature_ratio:.3g} (Adam's threshold (2+2β₁)/((1−β₁)η)={threshold:.3g}; "
                 f"held batch at step {lam_step})"
             )
-        elif curvature_ratio is not None:
-            c_text = f"ε_eff/ε_crit={curvature_ratio:.3g} (λ_max on the held batch at step {lam_step})"
+        elif curvature_ratio is not None and threshold is not None:
+            c_text = (
+                f"λ_max/threshold={curvature_ratio:.3g} (heavy ball's threshold 2(1+m)/ε={threshold:.3g}: ε is "
+                f"{curvature_ratio:.3g}× its largest stable ε; λ_max on the held batch at step {lam_step})"
+            )
         elif lam_step is not None:
             c_text = f"λ_max ≤ 0 at step {lam_step}: no curvature constraint"
         basis = f"{b_text}; {c_text}"
         if curvature_ratio is not None and curvature_ratio >= self.curvature_fraction:
-            where = "ε near ε_crit" if threshold is None else "Adam near its edge of stability"
+            where = "ε near heavy ball's stability bound" if self.kind == "SGD" else "Adam near its edge of stability"
             return "curvature-dominated", f"curvature-dominated: {where}, larger batches will not help ({basis})"
         if b_simple is not None and batch <= self.noise_fraction * b_simple:
             return "noise-dominated", f"noise-dominated: B well below B_simple, ε ∝ B scaling is safe ({basis})"
@@ -368,7 +376,8 @@ class NoiseMonitor:
 
     def plot(self, path: str | Path) -> Path:
         """Against the step: temperature and noise scale (SGD) or λ_max(P⁻¹H) and Adam's threshold; B_simple
-        (±1 s.e.) against B, in tokens for sequence models; ε_eff/ε_crit (SGD) or λ_max(P⁻¹H)/threshold (Adam)."""
+        (±1 s.e.) against B, in tokens for sequence models; λ_max over heavy ball's 2(1 + m)/ε (SGD) or
+        λ_max(P⁻¹H) over Adam's threshold."""
         import matplotlib.pyplot as plt
 
         from sgdnoise.plots import save
@@ -400,7 +409,7 @@ class NoiseMonitor:
         batch = [r.batch_size * t for r, t in zip(self.records, tokens, strict=True)]
         axes[1].plot(steps, batch, "k--", label=f"batch size B{unit}")
         axes[1].set_yscale("log")
-        label = "ε_eff/ε_crit" if self.kind == "SGD" else "λ_max(P⁻¹H) / Adam's threshold"
+        label = "λ_max / (2(1 + m)/ε)" if self.kind == "SGD" else "λ_max(P⁻¹H) / Adam's threshold"
         axes[2].plot(steps, column("curvature_ratio"), "o-", label=label)
         axes[2].axhline(self.curvature_fraction, color="gray", linestyle=":", label="curvature threshold")
         axes[2].set_yscale("log")
