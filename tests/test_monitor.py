@@ -167,3 +167,26 @@ def test_an_optimizer_the_monitor_does_not_know_gets_one_clear_line():
     model, loss_fn, _, _ = regression()
     with pytest.raises(TypeError, match=r"NoiseMonitor knows torch\.optim\.SGD, Adam and AdamW, not RMSprop"):
         NoiseMonitor(model, loss_fn, optimizer=torch.optim.RMSprop(model.parameters()))
+
+
+@pytest.mark.parametrize(
+    "make_optimizer",
+    [
+        lambda params: torch.optim.SGD(params, lr=0.0, momentum=0.9),
+        lambda params: torch.optim.AdamW(params, lr=0.0),
+    ],
+)
+def test_a_learning_rate_of_zero_is_a_record_not_an_error(make_optimizer):
+    """A warm-up starting at ε = 0 or a decay ending there takes no step: the ratios are 0, no threshold."""
+    model, loss_fn, x, y = regression()
+    optimizer = make_optimizer(model.parameters())
+    loss_fn(model(x[:8]), y[:8]).backward()
+    optimizer.step()  # Adam's state exists from here on
+    monitor = NoiseMonitor(model, loss_fn, train_size=64, optimizer=optimizer, every=1, curvature_every=1)
+    record = monitor.step(x[:8], y[:8])
+    assert record.max_eigenvalue > 0 and record.curvature_ratio == 0.0 and record.stability_threshold is None
+    assert "ε = 0: no step" in record.verdict and record.regime != "curvature-dominated"
+    if record.optimizer == "SGD":
+        assert record.temperature == 0.0 and record.noise_scale == 0.0 and record.effective_lr_over_critical == 0.0
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        monitor.step(x[:8], y[:8], lr=-0.1)

@@ -201,6 +201,8 @@ class NoiseMonitor:
             raise ValueError("the monitor needs the learning rate: pass optimizer= to NoiseMonitor or lr= to step()")
         if momentum is None:
             momentum = group["betas"][0] if self.kind != "SGD" else group.get("momentum", 0.0)
+        if not (math.isfinite(float(lr)) and float(lr) >= 0):
+            raise ValueError(f"the learning rate must be a finite number >= 0, got {lr!r}")
         return float(lr), float(momentum)
 
     def _tokens(self, y: Tensor) -> int:
@@ -263,14 +265,15 @@ class NoiseMonitor:
         lam, lam_step = self._max_eigenvalue if self._max_eigenvalue is not None else (None, None)
         sgd = self.kind == "SGD"
         ratio = eff_ratio = threshold = curvature_ratio = None
-        if not sgd:
-            threshold = float(theory.adam_stability_threshold(lr, momentum))
-            curvature_ratio = lam / threshold if lam is not None else None
-        elif lam is not None and lam > 0:
+        # ε = 0 (a warm-up's start, a decay's end) takes no step: every ratio is 0 and no threshold exists
+        if not sgd and lam is not None:
+            threshold = float(theory.adam_stability_threshold(lr, momentum)) if lr > 0 else None
+            curvature_ratio = lam / threshold if threshold is not None else 0.0
+        elif sgd and lam is not None and lam > 0:
             crit = float(theory.critical_learning_rate(lam))
-            ratio, eff_ratio = lr / crit, float(theory.effective_learning_rate(lr, momentum)) / crit
+            ratio, eff_ratio = lr / crit, lr / (1 - momentum) / crit
             curvature_ratio = lr / float(theory.heavy_ball_stability_learning_rate(lam, momentum))
-            threshold = lam / curvature_ratio  # 2(1 + m)/ε
+            threshold = lam / curvature_ratio if lr > 0 else None  # 2(1 + m)/ε
         regime, verdict = self._verdict(batch, tokens, b_simple, b_simple_err, curvature_ratio, threshold, lam_step)
         return MonitorRecord(
             step=self.steps,
@@ -279,9 +282,11 @@ class NoiseMonitor:
             batch_size=batch,
             tokens_per_example=tokens,
             momentum=momentum,
-            temperature=float(theory.temperature(lr, batch, momentum)) if sgd else None,
+            temperature=float(theory.temperature(lr, batch, momentum)) if sgd and lr > 0 else (0.0 if sgd else None),
             noise_scale=(
-                float(theory.noise_scale(lr, batch, self.train_size, momentum)) if sgd and self.train_size else None
+                (float(theory.noise_scale(lr, batch, self.train_size, momentum)) if lr > 0 else 0.0)
+                if sgd and self.train_size
+                else None
             ),
             grad_sq_norm=grad_sq,
             covariance_trace=cov_trace,
@@ -320,12 +325,14 @@ class NoiseMonitor:
             b_text += f"±{err * tokens:.2g}" if err is not None else ""
             b_text += f" (mean of {len(self._grad_sq)} minibatch estimates)"
         c_text = "no λ_max yet" if self.kind == "SGD" else "no λ_max(P⁻¹H) yet (needs Adam's state)"
-        if curvature_ratio is not None and threshold is not None and self.kind != "SGD":
+        if curvature_ratio is not None and threshold is None:
+            c_text = f"ε = 0: no step, no curvature constraint (λ_max measured at step {lam_step})"
+        elif curvature_ratio is not None and self.kind != "SGD":
             c_text = (
                 f"λ_max(P⁻¹H)/threshold={curvature_ratio:.3g} (Adam's threshold (2+2β₁)/((1−β₁)η)={threshold:.3g}; "
                 f"held batch at step {lam_step})"
             )
-        elif curvature_ratio is not None and threshold is not None:
+        elif curvature_ratio is not None:
             c_text = (
                 f"λ_max/threshold={curvature_ratio:.3g} (heavy ball's threshold 2(1+m)/ε={threshold:.3g}: ε is "
                 f"{curvature_ratio:.3g}× its largest stable ε; λ_max on the held batch at step {lam_step})"
