@@ -129,6 +129,7 @@ def test_adamw_reports_the_preconditioned_sharpness_against_adams_threshold():
     monitor = NoiseMonitor(model, loss_fn, train_size=8, optimizer=optimizer, every=3, curvature_every=1)
     first = monitor.step(x, y)  # before Adam's first step: no P yet
     assert first.max_eigenvalue is None and "needs Adam's state" in first.verdict
+    assert first.stability_threshold == pytest.approx(38 / 0.01) and first.curvature_ratio is None
     for _ in range(3):
         optimizer.zero_grad()
         loss_fn(model(x), y).backward()

@@ -266,9 +266,10 @@ class NoiseMonitor:
         sgd = self.kind == "SGD"
         ratio = eff_ratio = threshold = curvature_ratio = None
         # ε = 0 (a warm-up's start, a decay's end) takes no step: every ratio is 0 and no threshold exists
-        if not sgd and lam is not None:
+        if not sgd:
             threshold = float(theory.adam_stability_threshold(lr, momentum)) if lr > 0 else None
-            curvature_ratio = lam / threshold if threshold is not None else 0.0
+            if lam is not None:
+                curvature_ratio = lam / threshold if threshold is not None else 0.0
         elif sgd and lam is not None and lam > 0:
             crit = float(theory.critical_learning_rate(lam))
             ratio, eff_ratio = lr / crit, lr / (1 - momentum) / crit
