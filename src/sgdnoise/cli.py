@@ -181,7 +181,9 @@ def reproduce(
         for n in selected
     }
     datasets = assign_user_data(data_items, {n: needed_datasets(spec) for n, spec in specs.items()}, not no_verify)
-    resolved = experiments.resolve_device(device)  # a bad device is one line before anything starts
+    from sgdnoise.runtime import resolve_device
+
+    resolved = resolve_device(device)  # a bad device is one line before anything starts
     out_root = out_dir or Path("runs") / (name if name != "all" else "")
     if dry_run:
         with user_data(datasets, not no_verify):

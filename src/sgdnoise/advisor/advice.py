@@ -22,6 +22,7 @@ from sgdnoise.advisor.prediction import (
     sweep_cost,
 )
 from sgdnoise.advisor.problem import Budget, LossFn, Objective, Problem
+from sgdnoise.runtime import resolve_device
 from sgdnoise.validation import positive_int
 
 DEFAULT_CANDIDATES = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
@@ -81,18 +82,6 @@ class Advice:
         return out
 
 
-def _device(device: str | torch.device | None, problem: Problem) -> torch.device:
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {device!r} (auto, cpu, cuda or cuda:N)") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device cuda was asked for but CUDA is not available")
-    return resolved
-
-
 def advise(
     model_factory: Callable[[], nn.Module],
     loss_fn: LossFn,
@@ -146,7 +135,7 @@ def advise(
         ("sweep_seeds", sweep_seeds),
     ):
         positive_int(name, value, minimum=2 if name == "noise_examples" else 1)
-    resolved = _device(device, problem)
+    resolved = resolve_device(device)
     pilot = run_pilot(
         problem,
         candidates,

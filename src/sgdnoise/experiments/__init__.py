@@ -24,8 +24,6 @@ from sgdnoise.experiments.spec import apply_overrides, spec_fields
 from sgdnoise.validation import positive_int
 
 if TYPE_CHECKING:
-    import torch
-
     from sgdnoise.experiments.base import Executor
 
 __all__ = [
@@ -35,24 +33,8 @@ __all__ = [
     "get_experiment",
     "render",
     "reproduce",
-    "resolve_device",
     "spec_fields",
 ]
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` picks cuda when present, else cpu; anything else must name an available device."""
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as error:
-        raise ValueError(f"invalid device {device!r}: {error}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
-    return resolved
 
 
 def reproduce(
@@ -84,6 +66,7 @@ def reproduce(
     from sgdnoise import report
     from sgdnoise.data import user_data
     from sgdnoise.experiments.base import RunContext
+    from sgdnoise.runtime import resolve_device
     from sgdnoise.store import Store
 
     experiment = get_experiment(name)
