@@ -121,8 +121,9 @@ class Task:
     def reaches(self, score: float, target: float) -> bool:
         return score <= target if self.lower_is_better else score >= target
 
-    def best(self, scores: list[float]) -> float:
-        return min(scores) if self.lower_is_better else max(scores)
+    def best(self, summaries: list["Summary"]) -> "Summary":
+        """The configuration with the best final score (the first of equals)."""
+        return (min if self.lower_is_better else max)(summaries, key=lambda s: s.final)
 
     def target(self, best_final: float) -> float:
         """1 point of accuracy below the best, or 1% of the loss above it (module docstring)."""
@@ -308,7 +309,7 @@ def benchmark(task: Task, seeds: range, epochs: int, log: Callable[[str], None])
         done = {lr: configuration(batch, lr) for lr in lrs}
         for _ in range(extensions):
             order = sorted(done)
-            best = next(lr for lr in order if done[lr].final == task.best([s.final for s in done.values()]))
+            best = task.best([done[lr] for lr in order]).lr
             if best not in (order[0], order[-1]) or len(order) < 2:
                 break
             new = order[-1] * 2 if best == order[-1] else order[0] / 2
@@ -316,7 +317,7 @@ def benchmark(task: Task, seeds: range, epochs: int, log: Callable[[str], None])
         return list(done.values())
 
     first = extended(FIRST_BATCH, [eps_max * 2.0**-k for k in range(FIRST_LR_STEPS)], STAGE1_EXTENSIONS)
-    best_first = next(s for s in first if s.final == task.best([s.final for s in first]))
+    best_first = task.best(first)
     temperature = float(best_first.lr) / (FIRST_BATCH * (1 - MOMENTUM))
     constants = first + [
         summary
@@ -341,7 +342,7 @@ def benchmark(task: Task, seeds: range, epochs: int, log: Callable[[str], None])
         grown = f"{FIRST_BATCH}→{max(r.changes[-1][1] for r in runs)}"
         schedules.append(Summary(task, label, grown, "T, capped", runs))
         log(f"  {label:<22} final {task.shown(schedules[-1].final)} ± {task.shown(schedules[-1].final_std)}")
-    target = task.target(task.best([s.final for s in constants]))
+    target = task.target(task.best(constants).final)
     for summary in [*constants, *schedules]:
         summary.cross(target)
     reaching = [s for s in constants if s.to_target is not None]
