@@ -31,29 +31,39 @@ ID_PATTERN = re.compile(r"^(fig|table|app|thm|eq|sec)[A-Za-z0-9.-]*/[a-z0-9]+(?:
 
 @dataclass(frozen=True)
 class Paper:
-    """One of the papers the project implements: a citation and its text's file name in the papers folder."""
+    """One of the papers the project implements: its key in claim records, a citation and its text's file
+    name in the papers folder. ``cite(where, quote, …)`` is a :class:`Provenance` in this paper."""
 
+    key: str
     citation: str
     file: str
 
+    def cite(self, where: str, quote: str, paper_value: str | None = None, evidence: str | None = None) -> Provenance:
+        return Provenance(self.key, where, quote, paper_value, evidence)
 
+
+SMITH_LE_2018 = Paper(
+    "smith-le-2018",
+    "Smith & Le, A Bayesian Perspective on Generalization and Stochastic Gradient Descent, ICLR 2018",
+    "000_6a6432fb4bef74c1.txt",
+)
+SMITH_LE_2017_WORKSHOP = Paper(
+    "smith-le-2017-workshop",
+    "Smith & Le, Understanding Generalization and Stochastic Gradient Descent (workshop version)",
+    "001_691b9ee8260b3f44.txt",
+)
+JASTRZEBSKI_2018 = Paper(
+    "jastrzebski-2018",
+    "Jastrzębski, Kenton, Arpit, Ballas, Fischer, Bengio & Storkey, Three Factors Influencing Minima in SGD",
+    "002_67b6d72c3b381218.txt",
+)
+SMITH_ELSEN_DE_2020 = Paper(
+    "smith-elsen-de-2020",
+    "Smith, Elsen & De, On the Generalization Benefit of Noise in Stochastic Gradient Descent, ICML 2020",
+    "003_4fbd2bb013c5f9ea.txt",
+)
 PAPERS: dict[str, Paper] = {
-    "smith-le-2018": Paper(
-        "Smith & Le, A Bayesian Perspective on Generalization and Stochastic Gradient Descent, ICLR 2018",
-        "000_6a6432fb4bef74c1.txt",
-    ),
-    "smith-le-2017-workshop": Paper(
-        "Smith & Le, Understanding Generalization and Stochastic Gradient Descent (workshop version)",
-        "001_691b9ee8260b3f44.txt",
-    ),
-    "jastrzebski-2018": Paper(
-        "Jastrzębski, Kenton, Arpit, Ballas, Fischer, Bengio & Storkey, Three Factors Influencing Minima in SGD",
-        "002_67b6d72c3b381218.txt",
-    ),
-    "smith-elsen-de-2020": Paper(
-        "Smith, Elsen & De, On the Generalization Benefit of Noise in Stochastic Gradient Descent, ICML 2020",
-        "003_4fbd2bb013c5f9ea.txt",
-    ),
+    paper.key: paper for paper in (SMITH_LE_2018, SMITH_LE_2017_WORKSHOP, JASTRZEBSKI_2018, SMITH_ELSEN_DE_2020)
 }
 
 

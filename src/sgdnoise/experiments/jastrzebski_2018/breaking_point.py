@@ -46,7 +46,7 @@ from sgdnoise import plots
 from sgdnoise.data import TaskData
 from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, Provenance, Verdict
+from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, Verdict
 from sgdnoise.experiments.grid import join_notes, mean_std
 from sgdnoise.experiments.jastrzebski_2018.beta_star import (
     CHANCE,
@@ -346,8 +346,7 @@ CLAIMS = (
         statement="at the base η, best validation accuracy stays flat while (η, S) → (βη, βS) up to a β* ≥ 2 and "
         f"then falls (first mean more than max({K_SIGMA:g}σ, {MIN_DROP:g}) below the plateau) on every data-set size",
         kind="paper",
-        provenance=Provenance(
-            "jastrzebski-2018",
+        provenance=JASTRZEBSKI_2018.cite(
             "§4.4, Fig. 6a–c",
             "increasing the learning rate and batch size yields similar performance up to a certain β value, for "
             "which the performance drops significantly",
@@ -365,8 +364,7 @@ CLAIMS = (
         statement="at the base η, β* is non-decreasing in the training-set size and larger at the largest than at "
         "the smallest",
         kind="paper",
-        provenance=Provenance(
-            "jastrzebski-2018",
+        provenance=JASTRZEBSKI_2018.cite(
             "§4.4, Fig. 6a–c",
             "The plots suggest that the breaking point happens for smaller β values if the dataset size is smaller.",
         ),
@@ -383,8 +381,7 @@ CLAIMS = (
         statement="with the base η multiplied by the smaller factor (Fig. 6d: η/2), β* is larger at every data-set "
         "size",
         kind="paper",
-        provenance=Provenance(
-            "jastrzebski-2018",
+        provenance=JASTRZEBSKI_2018.cite(
             "§4.4, Fig. 6d",
             "The breaking point happens for much larger β when using a smaller noise.",
             paper_value="base η 0.05 against 0.1, S = 50·β (Fig. 6d)",
@@ -403,8 +400,7 @@ CLAIMS = (
         f"(its log₂ spread is smaller, by > {READING_MARGIN:g} octave, than that of the updates per epoch N/(S₀β) at "
         "the drop)",
         kind="paper",
-        provenance=Provenance(
-            "jastrzebski-2018",
+        provenance=JASTRZEBSKI_2018.cite(
             "§4.4, Fig. 6d",
             "These experiments strongly suggest that the reason behind breaking point is the use of a high learning "
             "rate because the performance drops at much higher β when the base learning rate is halved.",

@@ -45,7 +45,7 @@ import numpy as np
 
 from sgdnoise import plots
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Provenance, Verdict
+from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.jastrzebski_2018.equilibrium_sweeps import (
     LOSS_PARAMETERS,
     BarrierSweep,
@@ -319,10 +319,6 @@ def check_beta_invariance(data: EquilibriumData) -> Verdict:
     return Verdict.of(bool(consistent[0] and prefix), value, note)
 
 
-def _thm(where: str, quote: str) -> Provenance:
-    return Provenance("jastrzebski-2018", where, quote)
-
-
 CLAIMS = (
     ClaimSpec(
         id="thm1/occupation-matches-gibbs",
@@ -330,7 +326,7 @@ CLAIMS = (
         "every simulated n, in 1-D and 2-D, in runs shown to be at equilibrium (chains started in A and in B "
         f"occupy A alike, |z| < {Z_LIMIT:g})",
         kind="paper",
-        provenance=_thm(
+        provenance=JASTRZEBSKI_2018.cite(
             "§3.2, Theorem 1 (eq. 2)",
             "Then the equilibrium distribution of the stochastic differential equation 1 is given by "
             "P(θ) = P_0 exp(−2L(θ)/(nσ²))",
@@ -348,7 +344,7 @@ CLAIMS = (
         statement=f"Theorem 2's Laplace ratio is within {LAPLACE_TOLERANCE:.0%} of the Gibbs integral once the "
         "barrier ΔL_A is high compared with nσ²/2 (and its error falls as the barrier rises)",
         kind="paper",
-        provenance=_thm(
+        provenance=JASTRZEBSKI_2018.cite(
             "§3.2, Theorem 2 (eq. 3); App. D",
             "The picture is that the minima are sufficiently far apart that the region can be taken sufficiently "
             "large for this approximation to be valid.",
@@ -366,7 +362,7 @@ CLAIMS = (
         statement="the noise n* above which the wider-but-higher minimum A is the more probable one, measured "
         f"from the simulations, is within {LAPLACE_TOLERANCE:.0%} of eq. 4 (theory.critical_noise)",
         kind="paper",
-        provenance=_thm(
+        provenance=JASTRZEBSKI_2018.cite(
             "§3.2, eq. 4",
             "if the minimum at θ_A is higher but flatter than the minimum at θ_B, it is favored over θ_B, as long "
             "as the noise is large enough, as defined by eq. (4).",
@@ -384,7 +380,7 @@ CLAIMS = (
         f"(|z| < {Z_LIMIT:g}) for small β·η·H_B and leaves it, for good, once the step is too large for the "
         "curvature",
         kind="paper",
-        provenance=_thm(
+        provenance=JASTRZEBSKI_2018.cite(
             "§3.2; §4.4",
             "we don't expect to arrive at the same stationary distribution as indicated by a fixed ratio η/S, "
             "if the learning rate gets too high.",

@@ -63,9 +63,9 @@ from sgdnoise import plots
 from sgdnoise.analysis.effects import MIN_SEEDS, equivalence, mean_difference
 from sgdnoise.engine import Constant, Cyclic, Probe, Schedule, TrainConfig
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, Verdict
+from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, Verdict
 from sgdnoise.experiments.jastrzebski_2018 import exchange_table1
-from sgdnoise.experiments.jastrzebski_2018.exchange_table1 import CONSTANT, CYCLIC, band_over_seeds, paper_provenance
+from sgdnoise.experiments.jastrzebski_2018.exchange_table1 import CONSTANT, CYCLIC, band_over_seeds
 from sgdnoise.experiments.jastrzebski_2018.seed_statistics import (
     curve_distance,
     endpoints_by_schedule,
@@ -414,7 +414,7 @@ CLAIMS = (
         statement="discrete-S and discrete-η (equal η/S at all times) end at equivalent test accuracies (within "
         "1 point, by two one-sided tests)",
         kind="paper",
-        provenance=paper_provenance(
+        provenance=JASTRZEBSKI_2018.cite(
             "§4.2, Fig. 4 (left)",
             "the test accuracy when training with a cyclic batch size and cyclic learning rate is 89.39% and 89.24%, "
             "respectively, and we emphasize that these are similar scores",
@@ -428,7 +428,7 @@ CLAIMS = (
         statement="constant-low and constant-low-large (equal η/S at all times) end at equivalent test accuracies "
         "(within 1 point, by two one-sided tests)",
         kind="paper",
-        provenance=paper_provenance(
+        provenance=JASTRZEBSKI_2018.cite(
             "§4.2, Fig. 4 (right)",
             "the test accuracy is 87.25% and 86.92%, respectively, and we again emphasize that these two scores are "
             "similar to each other",
@@ -442,7 +442,7 @@ CLAIMS = (
         statement="discrete-S and discrete-η training and test accuracy curves track each other after the first switch "
         "(RMS difference of the seed means below 1 point)",
         kind="paper",
-        provenance=paper_provenance(
+        provenance=JASTRZEBSKI_2018.cite(
             "§4.2, Fig. 4; App. F.2, Fig. 13",
             "lines (cyclic schedules) have the same ratio of learning rate to batch-size as each other throughout, "
             "and that their dynamics are very similar to each other",
@@ -459,7 +459,7 @@ CLAIMS = (
         statement="each cyclic run's test accuracy differs from constant-low's (another η/S over training, the same "
         "at the end) by more than twice the cyclic pair's difference and its SE",
         kind="extension",
-        provenance=paper_provenance(
+        provenance=JASTRZEBSKI_2018.cite(
             "§4.2 (a control this project adds)",
             "by changing noise levels cyclical schemes reach different endpoints than constant learning rate "
             "schemes with same final noise level",

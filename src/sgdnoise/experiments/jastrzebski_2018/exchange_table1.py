@@ -29,7 +29,7 @@ from matplotlib.axes import Axes
 
 from sgdnoise import plots
 from sgdnoise.analysis.effects import Difference, all_hold, directional_effect, non_inferiority
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, Provenance, Verdict
+from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, Verdict
 from sgdnoise.experiments.jastrzebski_2018.seed_statistics import (
     endpoints_by_schedule,
     mean_or_nan,
@@ -46,10 +46,6 @@ NOT_WORSE_MARGIN = 0.01  # "similar or slightly better": not worse by 1 point of
 CYCLIC = ("discrete-S", "discrete-η", "triangle-η")
 CONSTANT = ("constant-low", "constant-low-large", "constant-high")
 TABLE1 = "App. F.4, Table 1"
-
-
-def paper_provenance(where: str, quote: str, value: str | None = None) -> Provenance:
-    return Provenance("jastrzebski-2018", where, quote, paper_value=value)
 
 
 def _means(schedules: Mapping[str, ScheduleData], quantity: str) -> dict[str, float]:
@@ -132,7 +128,7 @@ CLAIMS = (
         id="table1/cyclic-beat-constant",
         statement="every cyclic schedule ends at a higher mean test accuracy than the best constant one",
         kind="paper",
-        provenance=paper_provenance(
+        provenance=JASTRZEBSKI_2018.cite(
             TABLE1,
             "one can exchange cyclic learning rate schedule (CLR) with cyclic batch size (CBS) and approximately "
             "preserve the practical benefit of CLR",
@@ -149,7 +145,7 @@ CLAIMS = (
         statement="the discrete schedules perform similarly or better than triangle-η: mean test accuracy not below "
         "it by 1 point or more (non-inferiority)",
         kind="paper",
-        provenance=paper_provenance(
+        provenance=JASTRZEBSKI_2018.cite(
             TABLE1,
             "Discrete schedules perform similarly, or slightly better than triangular.",
             "90.04%, 90.07% vs 90.03%",
@@ -165,7 +161,7 @@ CLAIMS = (
         id="table1/discrete-s-widest",
         statement="discrete-S ends at a smaller ‖H‖_F than each other cyclic schedule",
         kind="paper",
-        provenance=paper_provenance(
+        provenance=JASTRZEBSKI_2018.cite(
             TABLE1, "discrete S schedule leads to much wider minima for similar loss", "13918 vs 36470 and 35310"
         ),
         test=ClaimTest(
@@ -180,7 +176,7 @@ CLAIMS = (
         statement="every cyclic schedule ends at a smaller ‖H‖_F than constant-low, which trains at their final η/S "
         "throughout",
         kind="paper",
-        provenance=paper_provenance(
+        provenance=JASTRZEBSKI_2018.cite(
             "App. F.4, Fig. 16, Table 1",
             "cyclical schemes find wider minima than baseline run for same level of loss, which might explain "
             "their better generalization",
@@ -197,7 +193,7 @@ CLAIMS = (
         statement="in every cyclic schedule ‖H‖_F is larger after the low-η/S half of a cycle than after its "
         "high-η/S half",
         kind="extension",
-        provenance=paper_provenance(
+        provenance=JASTRZEBSKI_2018.cite(
             "App. F.4, Fig. 16 (the direction is this project's inference)",
             "cyclical schemes oscillate between sharp and wide regions of the parameter space",
         ),

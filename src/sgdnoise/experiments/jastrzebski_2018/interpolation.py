@@ -41,7 +41,7 @@ from sgdnoise import plots
 from sgdnoise.data import TaskData
 from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, Provenance, Verdict
+from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, Provenance, Verdict
 from sgdnoise.experiments.jastrzebski_2018.interpolation_checks import (
     WIDTH_RATIO_MARGIN,
     by_beta,
@@ -329,21 +329,18 @@ EQUAL_TEST = ClaimTest(
     "every width inside the cap)",
     {"WIDTH_RATIO_MARGIN": WIDTH_RATIO_MARGIN, "LOSS_THRESHOLD": LOSS_THRESHOLD, "WIDTH_TOLERANCE": WIDTH_TOLERANCE},
 )
-FIG2 = Provenance(
-    "jastrzebski-2018",
+FIG2 = JASTRZEBSKI_2018.cite(
     "§4.1, Fig. 2; App. F.1, Fig. 10–12",
     "models with large batch size (Fig. 2-left) or low learning rate (Fig. 2-middle; both having a lower η/S "
     "than the baseline) end up in a sharper minimum relative to the baseline model",
 )
-FIG2_RIGHT = Provenance(
-    "jastrzebski-2018",
+FIG2_RIGHT = JASTRZEBSKI_2018.cite(
     "§4.1, Fig. 2 (right)",
     "figure 2 (right) shows that models trained with roughly the same level of noise end up in minima of similar "
     "quality",
     paper_value="η = 0.1, S = 1024 against η = 0.01, S = 128 (ResNet-56, CIFAR-10)",
 )
-FIG3 = Provenance(
-    "jastrzebski-2018",
+FIG3 = JASTRZEBSKI_2018.cite(
     "§4.1, Fig. 3",
     "The interpolation results indicate that all the minima have similar width and depth",
     paper_value="β ∈ {1/4, 4} around η = 0.1, S = 50 (VGG-11, CIFAR-10)",

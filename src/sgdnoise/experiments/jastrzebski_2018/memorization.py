@@ -63,7 +63,7 @@ from sgdnoise.data import (
 )
 from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Provenance, Verdict
+from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.grid import join_notes
 from sgdnoise.experiments.jastrzebski_2018 import matched_levels
 from sgdnoise.experiments.spec import spec_to_dict
@@ -393,7 +393,7 @@ def panel_claims(noise_fraction: float, momentum: float) -> tuple[ClaimSpec[Memo
             f"labels), validation accuracy is higher for higher η/S (highest − lowest η/S > {EFFECT_IN_SE:g} SE "
             "averaged over levels, median Spearman ρ > 0)",
             kind="paper",
-            provenance=Provenance("jastrzebski-2018", f"§4.3, Fig. 5 ({side})", _MATCHED_QUOTE),
+            provenance=JASTRZEBSKI_2018.cite(f"§4.3, Fig. 5 ({side})", _MATCHED_QUOTE),
             test=ClaimTest(
                 "validation accuracy at the first crossing of each matched training accuracy, per η/S: "
                 "highest − lowest η/S mean difference and its Welch SE averaged over the levels, median Spearman ρ",
@@ -408,7 +408,7 @@ def panel_claims(noise_fraction: float, momentum: float) -> tuple[ClaimSpec[Memo
             statement=f"{where}: among runs ending at ≥ {FIT_THRESHOLD:g} training accuracy, final validation "
             f"accuracy is higher for higher η/S (> {EFFECT_IN_SE:g} SE, Spearman ρ > 0)",
             kind="paper",
-            provenance=Provenance("jastrzebski-2018", f"§4.3, Fig. 5 ({side})", _ENDPOINT_QUOTE),
+            provenance=JASTRZEBSKI_2018.cite(f"§4.3, Fig. 5 ({side})", _ENDPOINT_QUOTE),
             test=ClaimTest(
                 "final validation accuracy of the runs ending at ≥ FIT_THRESHOLD training accuracy, per η/S: "
                 "highest − lowest η/S mean difference, its Welch SE, Spearman ρ",

@@ -54,7 +54,7 @@ from sgdnoise.analysis.effects import monotone_trend
 from sgdnoise.data import TaskData
 from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, Provenance, Verdict
+from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, Verdict
 from sgdnoise.experiments.grid import nullable
 from sgdnoise.experiments.jastrzebski_2018.setup import (
     BudgetedSetup,
@@ -392,7 +392,7 @@ def _target_claims(target: str) -> list[ClaimSpec[SharpnessData]]:
             id=f"fig1/hessian-norm-falls-{target}",
             statement=f"log ‖H‖_F falls with log η/S {AT[target]}",
             kind=kind,
-            provenance=Provenance("jastrzebski-2018", where, HESSIAN_QUOTE),
+            provenance=JASTRZEBSKI_2018.cite(where, HESSIAN_QUOTE),
             test=RHO_TEST,
             check=hessian_falls(target),
         ),
@@ -400,9 +400,7 @@ def _target_claims(target: str) -> list[ClaimSpec[SharpnessData]]:
             id=f"fig1/lambda-max-falls-{target}",
             statement=f"log λ_max falls with log η/S {AT[target]} (exact Hessian-vector products, no kinks)",
             kind="extension",
-            provenance=Provenance(
-                "jastrzebski-2018", "§4.1, Fig. 1a (λ_max: this project's kink-free check)", HESSIAN_QUOTE
-            ),
+            provenance=JASTRZEBSKI_2018.cite("§4.1, Fig. 1a (λ_max: this project's kink-free check)", HESSIAN_QUOTE),
             test=RHO_TEST,
             check=lambda_max_falls(target),
         ),
@@ -410,7 +408,7 @@ def _target_claims(target: str) -> list[ClaimSpec[SharpnessData]]:
             id=f"fig1/validation-rises-{target}",
             statement=f"validation accuracy rises with η/S {AT[target]}",
             kind=kind,
-            provenance=Provenance("jastrzebski-2018", where.replace("1a", "1b"), VALIDATION_QUOTE),
+            provenance=JASTRZEBSKI_2018.cite(where.replace("1a", "1b"), VALIDATION_QUOTE),
             test=ClaimTest(
                 "Spearman ρ of per-pair mean validation accuracy against log η/S, two-sided p",
                 "holds if ρ > 0 with p < ALPHA, fails if ρ < 0 with p < ALPHA, else inconclusive "
@@ -424,9 +422,7 @@ def _target_claims(target: str) -> list[ClaimSpec[SharpnessData]]:
             statement=f"the rise of validation accuracy over the η/S span exceeds {EFFECT_OVER_SPREAD:g}× the seed "
             f"spread {AT[target]}",
             kind="extension",
-            provenance=Provenance(
-                "jastrzebski-2018", "§4.1, Fig. 1b (effect size: this project's check)", VALIDATION_QUOTE
-            ),
+            provenance=JASTRZEBSKI_2018.cite("§4.1, Fig. 1b (effect size: this project's check)", VALIDATION_QUOTE),
             test=ClaimTest(
                 "OLS slope of per-pair mean validation accuracy on log10 η/S × decades spanned, over the seed spread "
                 "(mean over pairs of the std over seeds)",

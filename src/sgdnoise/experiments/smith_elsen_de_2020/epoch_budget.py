@@ -28,7 +28,7 @@ from torch import nn
 from sgdnoise import analysis, plots
 from sgdnoise.analysis.effects import directional_effect, equivalence
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Verdict
+from sgdnoise.experiments.claims import SMITH_ELSEN_DE_2020, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     ARCHITECTURES,
     GHOST_BATCH,
@@ -42,7 +42,6 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     kept_at_optimum,
     lr_errorbar,
     optimum,
-    provenance,
     score_errorbar,
     scores_row,
     settings,
@@ -391,7 +390,7 @@ CLAIMS = (
         statement=f"SGD's optimal ε grows ∝ B below a breakpoint B* (hinge slope in [{SLOPE_LOW}, {SLOPE_HIGH}]) and "
         f"is flat above (slope of the points above B* within ±{PLATEAU_SLOPE}), with B* inside the batch-size range",
         kind="paper",
-        provenance=provenance(
+        provenance=SMITH_ELSEN_DE_2020.cite(
             "§5, Fig. 1c",
             "For SGD without Momentum, the learning rate is proportional to the batch size below B ≈ 512, beyond "
             "which the optimal learning rate is constant.",
@@ -410,7 +409,7 @@ CLAIMS = (
         statement="above SGD's B*, momentum's optimal ε_eff keeps growing with B (larger at the largest B than "
         "just above B*) and is at least SGD's at every such B",
         kind="paper",
-        provenance=provenance(
+        provenance=SMITH_ELSEN_DE_2020.cite(
             "§5, Fig. 1c",
             "SGD with Momentum has the same optimal effective learning rate in the small batch limit, but it is able "
             "to scale to larger effective learning rates when B ≳ 512.",
@@ -427,7 +426,7 @@ CLAIMS = (
         statement=f"momentum's optimal test accuracy equals SGD's within ±{MOMENTUM_MATCH_POINTS} points at every "
         "batch size B ≤ B*",
         kind="paper",
-        provenance=provenance("§5, Fig. 1a", _SMALL_BATCH_MOMENTUM, paper_value=_B_STAR),
+        provenance=SMITH_ELSEN_DE_2020.cite("§5, Fig. 1a", _SMALL_BATCH_MOMENTUM, paper_value=_B_STAR),
         test=ClaimTest(
             f"momentum's minus SGD's test accuracy, {_KEPT}, at each B ≤ B*",
             "TOST equivalence (Welch 90% interval inside ±MOMENTUM_MATCH_POINTS, ≥ 3 seeds a side) at every B ≤ B*; "
@@ -440,7 +439,7 @@ CLAIMS = (
         id="fig1/momentum-beats-sgd-above-b-star",
         statement="momentum's optimal test accuracy is higher than SGD's at every batch size B > B*",
         kind="paper",
-        provenance=provenance("§5, Fig. 1a", _SMALL_BATCH_MOMENTUM, paper_value=_B_STAR),
+        provenance=SMITH_ELSEN_DE_2020.cite("§5, Fig. 1a", _SMALL_BATCH_MOMENTUM, paper_value=_B_STAR),
         test=ClaimTest(
             f"momentum's minus SGD's test accuracy, {_KEPT}, at each B > B*",
             "Welch 95% interval above zero at every B > B* (≥ 3 seeds a side); fails if below zero at any" + _EDGE_RULE,
@@ -452,7 +451,7 @@ CLAIMS = (
         statement=f"SGD's optimal test accuracy at the smallest B equals that at the largest B ≤ B* (within "
         f"±{MOMENTUM_MATCH_POINTS} points) and is lower at the largest B than at the largest B ≤ B*",
         kind="paper",
-        provenance=provenance(
+        provenance=SMITH_ELSEN_DE_2020.cite(
             "§5, Fig. 1a",
             "The test accuracy of vanilla SGD is independent of batch size when the batch size is small, but falls "
             "when the batch size exceeds 512.",
@@ -471,7 +470,7 @@ CLAIMS = (
         statement="the final training loss at the optimal ε follows the accuracy: SGD's is higher at the largest B "
         "than at the largest B ≤ B*, and momentum's is lower than SGD's at the largest B",
         kind="paper",
-        provenance=provenance(
+        provenance=SMITH_ELSEN_DE_2020.cite(
             "§5, Fig. 1b",
             "A similar trend is observed for the final training loss at the optimal effective learning rate in "
             "figure 1(b).",
@@ -489,7 +488,7 @@ CLAIMS = (
         statement=f"(this project's check, not the paper's) the gradient noise scale B_simple at initialisation lies "
         f"within a factor {B_SIMPLE_FACTOR:g} of SGD's regime boundary B*",
         kind="extension",
-        provenance=provenance(
+        provenance=SMITH_ELSEN_DE_2020.cite(
             "§8 (Discussion)",
             "a good rule of thumb is to train near the boundary between the noise and curvature dominated regimes "
             "(McCandlish et al., 2018)",

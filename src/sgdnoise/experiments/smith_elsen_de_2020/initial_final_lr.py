@@ -25,7 +25,7 @@ import numpy as np
 from sgdnoise import plots
 from sgdnoise.analysis.effects import directional_effect, equivalence
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Verdict
+from sgdnoise.experiments.claims import SMITH_ELSEN_DE_2020, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.grid import nullable
 from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     OBJECTIVES,
@@ -39,7 +39,6 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     budget_panels,
     falls_at_every_step,
     finished_value,
-    provenance,
     score_errorbar,
     settings,
     sweep_points,
@@ -324,7 +323,7 @@ def _test_versus_loss_claim(which: str, direction: int) -> ClaimSpec:
         statement=f"at every epoch budget, the {symbol} that maximises test accuracy is {relation} than the {symbol} "
         "that minimises the training loss",
         kind="paper",
-        provenance=provenance("§7.1, Fig. 3c–d", _TEST_VS_LOSS),
+        provenance=SMITH_ELSEN_DE_2020.cite("§7.1, Fig. 3c–d", _TEST_VS_LOSS),
         test=ClaimTest(
             f"{symbol} of the best pair for test accuracy and for training loss, per budget",
             f"{relation} at every budget; fails if {opposite} at any; inconclusive if equal on the grid somewhere"
@@ -341,7 +340,7 @@ CLAIMS = (
         f"factor than ε_f from the smallest budget to the largest — and is constant over the budgets above "
         f"{CONSTANT_BEYOND:g}× the smallest (the paper's 400 of 50–6400): one ε_0 lies inside all their one-std bands",
         kind="paper",
-        provenance=provenance(
+        provenance=SMITH_ELSEN_DE_2020.cite(
             _FIG3C,
             "We see that the optimal initial learning rate for maximizing the test set accuracy decays very slowly "
             "as the epoch budget rises, and it is constant for epoch budgets greater than 400.",
@@ -360,7 +359,7 @@ CLAIMS = (
         id="fig3c/final-lr-falls",
         statement="the ε_f that maximises test accuracy is lower at the largest epoch budget than at the smallest",
         kind="paper",
-        provenance=provenance(
+        provenance=SMITH_ELSEN_DE_2020.cite(
             _FIG3C,
             "the optimal final learning rate for maximizing the test set accuracy does decay rapidly as the epoch "
             "budget increases",
@@ -378,7 +377,7 @@ CLAIMS = (
         statement="for the training loss, the optimal ε_0 does not rise and falls by a smaller factor than the "
         "optimal ε_f from the smallest budget to the largest",
         kind="paper",
-        provenance=provenance(
+        provenance=SMITH_ELSEN_DE_2020.cite(
             "§7.1, Fig. 3d",
             "The optimal initial learning rate which minimizes the training loss decays slowly as the epoch budget "
             "increases, while the optimal final learning rate decays more rapidly.",
@@ -394,7 +393,7 @@ CLAIMS = (
         statement="the optimal test accuracy is higher at its best budget than at the smallest, and equal at the two "
         f"largest budgets within ±{SATURATION_POINTS} points",
         kind="paper",
-        provenance=provenance(
+        provenance=SMITH_ELSEN_DE_2020.cite(
             "§7.1, Fig. 3a",
             "The test accuracy initially increases with increasing compute budget before saturating for epochs "
             "budgets greater than 800.",
@@ -412,7 +411,7 @@ CLAIMS = (
         id="fig3b/train-loss-falls",
         statement="the optimal training loss falls from every epoch budget to the next",
         kind="paper",
-        provenance=provenance(
+        provenance=SMITH_ELSEN_DE_2020.cite(
             "§7.1, Fig. 3b", "Meanwhile the training loss falls monotonically as the epoch budget rises."
         ),
         test=ClaimTest(

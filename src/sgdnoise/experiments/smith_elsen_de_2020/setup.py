@@ -41,7 +41,7 @@ from sgdnoise.analysis.effects import Difference, directional_effect
 from sgdnoise.data import TaskData, cifar10_task, cifar_standin_task, fashion_mnist_task
 from sgdnoise.engine import StepDecay, TrainConfig
 from sgdnoise.experiments.base import RunContext
-from sgdnoise.experiments.claims import NotEnoughData, Provenance, Verdict
+from sgdnoise.experiments.claims import NotEnoughData, Verdict
 from sgdnoise.experiments.grid import TunedCurves, TuningProtocol, nullable, tune_curves
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.models import MLPSpec, regularized_skipinit_wrn_16_4, wrn_16_4
@@ -196,10 +196,6 @@ def settings(spec: SEDSpec) -> dict[str, Any]:
         "std of the best mean (tuned on the test set, as in the paper)",
         "store_namespace": STORE_NAMESPACE,
     }
-
-
-def provenance(where: str, quote: str, paper_value: str | None = None) -> Provenance:
-    return Provenance("smith-elsen-de-2020", where, quote, paper_value=paper_value)
 
 
 # ---- the tuning sweep ---------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import numpy as np
 from sgdnoise import plots
 from sgdnoise.analysis.effects import directional_effect
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Verdict
+from sgdnoise.experiments.claims import SMITH_ELSEN_DE_2020, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     PAPER,
     PAPER_SCALE,
@@ -32,7 +32,6 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     all_of,
     kept_at_optimum,
     optimum,
-    provenance,
     settings,
     train_loss_at_test_optimum,
     tuned_curves,
@@ -167,7 +166,7 @@ CLAIMS = (
         statement="under a constant step budget the optimal test accuracy peaks at an intermediate batch size "
         "and is lower at the largest batch size than at the peak",
         kind="paper",
-        provenance=provenance(
+        provenance=SMITH_ELSEN_DE_2020.cite(
             _TABLE1,
             "We find that the optimal test accuracy initially increases with increasing batch size, but it then "
             "begins to fall sharply.",
@@ -185,7 +184,7 @@ CLAIMS = (
         statement="the final training loss at the optimal learning rate is lower at the largest batch size than "
         "at the accuracy peak",
         kind="paper",
-        provenance=provenance(
+        provenance=SMITH_ELSEN_DE_2020.cite(
             _TABLE1,
             "the training loss at this batch size is still smaller than the training loss achieved at batch size "
             "2048, despite the test accuracy being 5% lower.",

@@ -26,7 +26,7 @@ import numpy as np
 from sgdnoise import plots
 from sgdnoise.analysis.effects import directional_effect, equivalence
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Verdict
+from sgdnoise.experiments.claims import SMITH_ELSEN_DE_2020, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     ARCHITECTURE_LABELS,
     BATCH_NORM,
@@ -42,7 +42,6 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     kept_at_optimum,
     lr_errorbar,
     optimum,
-    provenance,
     score_errorbar,
     settings,
     tuned_curves,
@@ -231,7 +230,7 @@ def _loss_claim(panel: str, batch_norm: bool, loss_value: str | None) -> ClaimSp
         statement=f"{who}, the ε_eff that minimises the final training loss is lower at the largest epoch budget "
         "than at the smallest, and falls by a larger factor than the ε_eff that maximises test accuracy",
         kind="paper",
-        provenance=provenance(f"§7, Fig. {panel[-2:]}", _LOSS_LR_QUOTE, paper_value=loss_value),
+        provenance=SMITH_ELSEN_DE_2020.cite(f"§7, Fig. {panel[-2:]}", _LOSS_LR_QUOTE, paper_value=loss_value),
         test=ClaimTest(
             "ε_eff minimising the training loss and ε_eff maximising test accuracy (best-k-of-n) per budget; "
             "each one's value at the smallest budget over that at the largest",
@@ -253,7 +252,7 @@ CLAIMS = (
         statement=f"with batch norm, the ε_eff that maximises test accuracy varies by at most {TEST_LR_FACTOR:g}× "
         "across the epoch budgets",
         kind="paper",
-        provenance=provenance(
+        provenance=SMITH_ELSEN_DE_2020.cite(
             "§7, Fig. 2c",
             "when training with batch normalization, the learning rate that maximizes the test accuracy only falls "
             "by a factor of 2 when we increase the epoch budget from 50 to 6400 epochs.",
@@ -272,7 +271,7 @@ CLAIMS = (
         statement="without normalisation, the ε_eff that maximises test accuracy is constant across the epoch "
         "budgets: one ε_eff lies inside every budget's one-std band (the paper's error bars)",
         kind="paper",
-        provenance=provenance(
+        provenance=SMITH_ELSEN_DE_2020.cite(
             "§7, Fig. 2d",
             "when training without batch normalization, the learning rate that maximizes the test accuracy is "
             "constant for all epoch budgets considered.",
@@ -290,7 +289,9 @@ CLAIMS = (
         statement="with and without batch norm, the optimal test accuracy is higher at its best epoch budget than "
         "at the smallest budget",
         kind="paper",
-        provenance=provenance("§7, Fig. 2a", _FIG2A, paper_value="rises up to 400 (no norm) / 800 (batch norm) epochs"),
+        provenance=SMITH_ELSEN_DE_2020.cite(
+            "§7, Fig. 2a", _FIG2A, paper_value="rises up to 400 (no norm) / 800 (batch norm) epochs"
+        ),
         test=ClaimTest(
             "optimal test accuracy per budget; best budget minus smallest, per seed",
             _WELCH + " above zero for both models; fails if below zero for either" + _EDGE_RULE,
@@ -302,7 +303,7 @@ CLAIMS = (
         statement=f"with batch norm, the optimal test accuracy at the largest budget equals that at the next "
         f"largest within ±{SATURATION_POINTS} points",
         kind="paper",
-        provenance=provenance("§7, Fig. 2a", _FIG2A, paper_value="saturates after 800 epochs"),
+        provenance=SMITH_ELSEN_DE_2020.cite("§7, Fig. 2a", _FIG2A, paper_value="saturates after 800 epochs"),
         test=ClaimTest(
             "optimal test accuracy at the two largest budgets, per seed",
             "TOST equivalence (Welch 90% interval inside ±SATURATION_POINTS, ≥ 3 seeds a side)" + _EDGE_RULE,
@@ -315,7 +316,7 @@ CLAIMS = (
         statement="without normalisation, the optimal test accuracy peaks at an epoch budget below the largest "
         "and is lower at the largest budget",
         kind="paper",
-        provenance=provenance("§7, Fig. 2a", _FIG2A, paper_value="falls beyond 400 epochs"),
+        provenance=SMITH_ELSEN_DE_2020.cite("§7, Fig. 2a", _FIG2A, paper_value="falls beyond 400 epochs"),
         test=ClaimTest(
             "optimal test accuracy per budget; peak minus largest budget, per seed",
             "peak below the largest budget and the " + _WELCH + " above zero" + _EDGE_RULE,
@@ -326,7 +327,7 @@ CLAIMS = (
         id="fig2b/train-loss-falls",
         statement="with and without batch norm, the optimal training loss falls from every epoch budget to the next",
         kind="paper",
-        provenance=provenance(
+        provenance=SMITH_ELSEN_DE_2020.cite(
             "§7, Fig. 2b",
             "The training loss falls monotonically as the epoch budget rises.",
         ),

@@ -20,10 +20,11 @@ import numpy as np
 from sgdnoise import plots
 from sgdnoise.analysis.effects import MIN_SEEDS, directional_effect
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Verdict
+from sgdnoise.experiments.claims import SMITH_LE_2018, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.smith_le_2018.sgd import (
     CALIBRATED,
     CHANCE_ACCURACY,
+    EPSILON_MAPPING,
     FAIL_ACCURACY,
     LR_PER_EPSILON,
     PAPER_B_GRID,
@@ -34,7 +35,6 @@ from sgdnoise.experiments.smith_le_2018.sgd import (
     final_accuracy_panel,
     grid_optimum,
     history_band,
-    paper,
     seed_count,
     seed_values,
     settings,
@@ -157,12 +157,12 @@ CLAIMS = (
         "its shift with ε and m (Fig. 5, 7) and the L2 effect (Fig. 8) appear; this record shows whether the run "
         "still reproduces the optimum it was chosen for",
         kind="calibration",
-        provenance=paper(
+        provenance=SMITH_LE_2018.cite(
             "§4–5, eq. 11; App. D eq. 29–30",
             "Unless otherwise stated, we use a constant learning rate of 1.0 which does not depend on the batch size "
             "or decay during training.",
             "ε = 1 (read literally: lr = ε)",
-            calibrated=True,
+            evidence=EPSILON_MAPPING,
         ),
         test=ClaimTest(
             "best observed B of the mean final test accuracy at ε = 1 under the chosen lr per ε",
@@ -176,12 +176,12 @@ CLAIMS = (
         statement="final test accuracy peaks at an intermediate batch size, clearly above both ends of the grid"
         + CALIBRATED,
         kind="paper",
-        provenance=paper(
+        provenance=SMITH_LE_2018.cite(
             "§4, Fig. 4b",
             "A clear peak emerges, indicating that there is indeed an optimum batch size which maximizes the test "
             "accuracy",
             "B between 1 and 1000, after 10000 steps",
-            calibrated=True,
+            evidence=EPSILON_MAPPING,
         ),
         test=ClaimTest(
             "best observed batch size of the mean final test accuracy over seeds, on the points run (a diverged "
@@ -201,12 +201,12 @@ CLAIMS = (
         statement="in the literal setting lr = ε (no calibration), final test accuracy peaks at an intermediate "
         "batch size — the verdict of fig4/peak-interior without the ε calibration",
         kind="extension",
-        provenance=paper(
+        provenance=SMITH_LE_2018.cite(
             "§4, Fig. 4b",
             "A clear peak emerges, indicating that there is indeed an optimum batch size which maximizes the test "
             "accuracy",
             "ε = 1",
-            calibrated=True,
+            evidence=EPSILON_MAPPING,
         ),
         test=ClaimTest(
             "as fig4/peak-interior, on the same grid trained with lr = ε",
@@ -220,11 +220,11 @@ CLAIMS = (
         statement=f"every B < {SMALL_BATCH_LIMIT} fails to train at ε = 1 (fail: mean final test accuracy "
         f"< {FAIL_ACCURACY}; a diverged run counts as chance, {CHANCE_ACCURACY})" + CALIBRATED,
         kind="paper",
-        provenance=paper(
+        provenance=SMITH_LE_2018.cite(
             "§4, Fig. 4a",
             "We find that the model cannot train when the batch size B ≲ 10.",
             "B ≲ 10",
-            calibrated=True,
+            evidence=EPSILON_MAPPING,
         ),
         test=ClaimTest(
             "per B < SMALL_BATCH_LIMIT: Welch's 95% interval over seeds on final test accuracy − FAIL_ACCURACY",

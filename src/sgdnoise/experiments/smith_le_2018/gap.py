@@ -15,18 +15,18 @@ import numpy as np
 
 from sgdnoise.analysis.effects import directional_effect
 from sgdnoise.experiments.base import Experiment, Figure
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Verdict
+from sgdnoise.experiments.claims import SMITH_LE_2018, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.smith_le_2018.sgd import (
     CALIBRATED,
     CHANCE_ACCURACY,
     CROSS_ENTROPY_MARGIN,
+    EPSILON_MAPPING,
     Curve,
     SGDSweepSpec,
     SweepData,
     Swept,
     cross_entropy_rise,
     gap_figure,
-    paper,
     seed_values,
     settings,
     sweep_data,
@@ -122,12 +122,12 @@ CLAIMS = (
         statement=f"after the budget, B = {SMALL_BATCH} has higher mean test accuracy than B = {FULL_BATCH}"
         + CALIBRATED,
         kind="paper",
-        provenance=paper(
+        provenance=SMITH_LE_2018.cite(
             "§4, Fig. 3a",
             "after a thousand gradient updates a clear generalization gap in model accuracy emerges between small "
             "and large training batches",
             "B = 30 vs full batches of 1000 images",
-            calibrated=True,
+            evidence=EPSILON_MAPPING,
         ),
         test=GAP_TEST,
         check=compare_batches(0, "accuracy", 1),
@@ -137,11 +137,11 @@ CLAIMS = (
         statement=f"at the end of training the test cross-entropy is lower at B = {SMALL_BATCH} than at "
         f"B = {FULL_BATCH}" + CALIBRATED,
         kind="paper",
-        provenance=paper(
+        provenance=SMITH_LE_2018.cite(
             "§4, Fig. 3b",
             "While the test cross-entropy for small batch training is lower at the end of training",
             "B = 30 vs 1000",
-            calibrated=True,
+            evidence=EPSILON_MAPPING,
         ),
         test=seed_test("final test cross-entropy", "cross-entropy(SMALL_BATCH) < cross-entropy(FULL_BATCH)"),
         check=compare_batches(0, "cross_entropy", -1),
@@ -151,11 +151,11 @@ CLAIMS = (
         statement=f"at both B = {SMALL_BATCH} and B = {FULL_BATCH} the test cross-entropy passes a minimum and is "
         "higher at the end (over-fitting)" + CALIBRATED,
         kind="paper",
-        provenance=paper(
+        provenance=SMITH_LE_2018.cite(
             "§4, Fig. 3b",
             "the cross-entropy of both small and large training batches is increasing, indicative of over-fitting. "
             "Both models exhibit a minimum test cross-entropy, although after different numbers of gradient updates.",
-            calibrated=True,
+            evidence=EPSILON_MAPPING,
         ),
         test=RISE_TEST,
         check=cross_entropy_rises(0),

@@ -39,7 +39,7 @@ from torch import nn
 from sgdnoise import plots
 from sgdnoise.data import TaskData, mnist_standin_task, smith_le_mnist_task
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Provenance, Verdict
+from sgdnoise.experiments.claims import SMITH_LE_2018, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.instruments import gradient_noise_gaussianity
 from sgdnoise.models import InitScheme, MLPSpec, build_model
@@ -343,13 +343,12 @@ def check_minibatch_std(data: GradientNoiseData) -> Verdict:
     )
 
 
-SINGLE_EXAMPLE_PROVENANCE = Provenance(
-    "smith-le-2018", "App. C, Fig. 9", "The distribution is double peaked and clearly not Gaussian."
+SINGLE_EXAMPLE_PROVENANCE = SMITH_LE_2018.cite(
+    "App. C, Fig. 9", "The distribution is double peaked and clearly not Gaussian."
 )
 
 
-MINIBATCH_PROVENANCE = Provenance(
-    "smith-le-2018",
+MINIBATCH_PROVENANCE = SMITH_LE_2018.cite(
     "App. C, Fig. 9b",
     "A single peak emerges, and while the distribution is still slightly skewed, it is clearly already "
     "approaching the Gaussian limit.",
@@ -422,8 +421,7 @@ CLAIMS = (
         id="fig9/minibatch-std-matches-prediction",
         statement=f"std of minibatch means within ±{STD_TOLERANCE:.0%} of σ·√(1/B − 1/N) {REQUIRED}",
         kind="extension",
-        provenance=Provenance(
-            "smith-le-2018",
+        provenance=SMITH_LE_2018.cite(
             "App. C; §5 (the noise model behind the scaling rules)",
             "we approximated the difference between the full batch gradient and the mini-batch gradient estimate, "
             "α = (dC − dĈ), by a Gaussian random variable",

@@ -10,19 +10,14 @@ paper for every SGD result.
 
 from __future__ import annotations
 
-from sgdnoise.experiments.claims import Inventory, NotChecked, Provenance
-
-
-def _iclr(where: str, quote: str, paper_value: str | None = None) -> Provenance:
-    return Provenance("smith-le-2018", where, quote, paper_value)
-
+from sgdnoise.experiments.claims import SMITH_LE_2018, Inventory, NotChecked
 
 _NOT_CHECKED_ICLR = (
     NotChecked(
         "fig1",
         "random labels: no significant improvement in model performance as the regularization coefficient "
         "increases; for both label sets the mean margin drops significantly as λ falls",
-        _iclr(
+        SMITH_LE_2018.cite(
             "§3, Fig. 1",
             "No significant improvement in model performance is observed as the regularization coefficient increases. "
             "[...] For both random and informative labels, the margin drops significantly as we reduce the "
@@ -34,13 +29,13 @@ _NOT_CHECKED_ICLR = (
     NotChecked(
         "fig3",
         "small batch training takes longer to converge than full batch training",
-        _iclr("§4, Fig. 3a", "small batch training takes longer to converge"),
+        SMITH_LE_2018.cite("§4, Fig. 3a", "small batch training takes longer to converge"),
         "the paper gives no convergence criterion; the training curves are drawn in fig3 but not scored",
     ),
     NotChecked(
         "fig6",
         "B_opt ∝ N holds once N ≳ 20000 (Fig. 6b)",
-        _iclr(
+        SMITH_LE_2018.cite(
             "§5, Fig. 6b",
             "The best observed batch size is proportional to the size of the training set once N ≳ 20000.",
             "N ≳ 20000",
@@ -51,7 +46,7 @@ _NOT_CHECKED_ICLR = (
     NotChecked(
         "fig8",
         "with L2, full batch training takes longer to converge than small batch training",
-        _iclr(
+        SMITH_LE_2018.cite(
             "App. B",
             "To our surprise, regularized full batch training took longer to converge than small batch training.",
         ),
@@ -60,7 +55,7 @@ _NOT_CHECKED_ICLR = (
     NotChecked(
         "sec4",
         "no generalization gap is observed in linear models",
-        _iclr(
+        SMITH_LE_2018.cite(
             "§4",
             "We were unable to observe a generalization gap in linear models (since linear models are convex there "
             "are no sharp minima to avoid).",
@@ -71,7 +66,7 @@ _NOT_CHECKED_ICLR = (
     NotChecked(
         "appE",
         "the App. E procedure reduces the cost of tuning hyper-parameters",
-        _iclr(
+        SMITH_LE_2018.cite(
             "App. E",
             "We believe that this simple procedure will [...] reduce the cost of tuning hyper-parameters",
         ),

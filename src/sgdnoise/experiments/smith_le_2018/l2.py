@@ -17,7 +17,7 @@ import numpy as np
 
 from sgdnoise.analysis.effects import directional_effect, equivalence
 from sgdnoise.experiments.base import Experiment
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Verdict
+from sgdnoise.experiments.claims import SMITH_LE_2018, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.smith_le_2018.gap import (
     FULL_BATCH,
     SMALL_BATCH,
@@ -28,11 +28,11 @@ from sgdnoise.experiments.smith_le_2018.gap import (
 from sgdnoise.experiments.smith_le_2018.sgd import (
     CALIBRATED,
     CROSS_ENTROPY_MARGIN,
+    EPSILON_MAPPING,
     Curve,
     SGDSweepSpec,
     SweepData,
     cross_entropy_rise,
-    paper,
     seed_values,
 )
 from sgdnoise.experiments.smith_le_2018.verdicts import effect_verdict, finite_mean, joint_verdict
@@ -107,11 +107,11 @@ CLAIMS = (
         statement=f"with L2 (the largest λ on the summed cost) the test-accuracy gap between B = {SMALL_BATCH} and "
         f"B = {FULL_BATCH} is smaller than without" + CALIBRATED,
         kind="paper",
-        provenance=paper(
+        provenance=SMITH_LE_2018.cite(
             _APP_B,
             "In another surprise, regularization significantly reduced the size of the generalization gap.",
             _LAMBDA,
-            calibrated=True,
+            evidence=EPSILON_MAPPING,
         ),
         test=ClaimTest(
             f"per seed, gap = final test accuracy at B = {SMALL_BATCH} minus at B = {FULL_BATCH} (a diverged run "
@@ -126,11 +126,11 @@ CLAIMS = (
         statement=f"with L2 (the largest λ), after the budget B = {FULL_BATCH} reaches a test accuracy similar to "
         f"B = {SMALL_BATCH}'s (within ±{SIMILAR_ACCURACY:g}, the project's margin: the paper gives none)" + CALIBRATED,
         kind="paper",
-        provenance=paper(
+        provenance=SMITH_LE_2018.cite(
             _APP_B,
             "While full batch training takes longer to converge, it achieves similar performance at long times.",
             _LAMBDA,
-            calibrated=True,
+            evidence=EPSILON_MAPPING,
         ),
         test=ClaimTest(
             f"final test accuracy at B = {FULL_BATCH} and B = {SMALL_BATCH} with the largest λ, per seed",
@@ -145,12 +145,12 @@ CLAIMS = (
         statement=f"regularised B = {FULL_BATCH} ends at a (slightly) lower test accuracy than unregularised "
         f"B = {SMALL_BATCH}" + CALIBRATED,
         kind="paper",
-        provenance=paper(
+        provenance=SMITH_LE_2018.cite(
             _APP_B,
             "While large batch regularized training achieves slightly lower test set accuracy than unregularized "
             "small batch training",
             _LAMBDA,
-            calibrated=True,
+            evidence=EPSILON_MAPPING,
         ),
         test=seed_test(
             "final test accuracy (regularised B = FULL_BATCH vs unregularised B = SMALL_BATCH)",
@@ -163,7 +163,9 @@ CLAIMS = (
         statement=f"regularised B = {FULL_BATCH} ends at a lower test cross-entropy than unregularised "
         f"B = {SMALL_BATCH}" + CALIBRATED,
         kind="paper",
-        provenance=paper(_APP_B, "it also achieves lower test cross-entropy", _LAMBDA, calibrated=True),
+        provenance=SMITH_LE_2018.cite(
+            _APP_B, "it also achieves lower test cross-entropy", _LAMBDA, evidence=EPSILON_MAPPING
+        ),
         test=seed_test(
             "final test cross-entropy (regularised B = FULL_BATCH vs unregularised B = SMALL_BATCH)",
             "cross-entropy(regularised FULL_BATCH) < cross-entropy(unregularised SMALL_BATCH)",
@@ -175,12 +177,12 @@ CLAIMS = (
         statement=f"with L2 (the largest λ), at B = {SMALL_BATCH} and B = {FULL_BATCH} the test cross-entropy does "
         f"not rise after its minimum (rise within ±{CROSS_ENTROPY_MARGIN:g} nats, the project's margin)" + CALIBRATED,
         kind="paper",
-        provenance=paper(
+        provenance=SMITH_LE_2018.cite(
             _APP_B,
             "The test cross-entropy of our regularized models does not degrade after many gradient updates, "
             "removing the need for early stopping.",
             _LAMBDA,
-            calibrated=True,
+            evidence=EPSILON_MAPPING,
         ),
         test=ClaimTest(
             "per seed, final test cross-entropy minus its value where the mean-over-seeds curve is lowest, at both "

@@ -37,7 +37,7 @@ from scipy import stats
 
 from sgdnoise import plots
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, Provenance, Verdict
+from sgdnoise.experiments.claims import SMITH_LE_2018, ClaimSpec, ClaimTest, Provenance, Verdict
 from sgdnoise.experiments.smith_le_2018.langevin_parts import LangevinSpec, linear_part, logistic_part, wells_part
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.results import strict_json
@@ -357,7 +357,7 @@ def check_wells_evidence_beats_depth(data: LangevinData) -> Verdict:
 
 
 def _app_a(where: str, quote: str) -> Provenance:
-    return Provenance("smith-le-2018", f"App. A, {where}", quote)
+    return SMITH_LE_2018.cite(f"App. A, {where}", quote)
 
 
 _VALID_SAMPLES = _app_a(

@@ -47,7 +47,7 @@ from sgdnoise.analysis.effects import directional_effect
 from sgdnoise.data import TaskData, mnist_standin_task, smith_le_mnist_task, with_validation_split
 from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, Provenance, Verdict
+from sgdnoise.experiments.claims import SMITH_LE_2018, ClaimSpec, ClaimTest, Provenance, Verdict
 from sgdnoise.experiments.smith_le_2018.sgd import (
     CALIBRATED,
     EPSILON_MAPPING,
@@ -409,7 +409,13 @@ _APP_E_QUOTE = (
     "We believe that this simple procedure will increase the test accuracy, reduce the cost of tuning "
     "hyper-parameters, and significantly reduce the final number of gradient updates required to train a model."
 )
-_APP_E = Provenance("smith-le-2018", "App. E", _APP_E_QUOTE, evidence=EPSILON_MAPPING)
+
+
+def _app_e(paper_value: str | None = None) -> Provenance:
+    """App. E's closing promise; every App. E verdict rests on the ε calibration (EPSILON_MAPPING)."""
+    return SMITH_LE_2018.cite("App. E", _APP_E_QUOTE, paper_value, EPSILON_MAPPING)
+
+
 _PROMISE = (
     f"App. E ends at B ≥ {BATCH_FACTOR:g}× the initial optimum with validation accuracy at most "
     f"{100 * ACCURACY_SLACK:g} points below the initial optimum's, in fewer updates"
@@ -422,9 +428,7 @@ CLAIMS = (
         statement="App. E's procedure ends at a setting that trains in fewer gradient updates than the initial "
         "optimum (step 1's best batch size at ε = 0.1, m = 0.9), at the same number of epochs" + CALIBRATED,
         kind="paper",
-        provenance=Provenance(
-            "smith-le-2018", "App. E", _APP_E_QUOTE, "no number: 'significantly reduce'", EPSILON_MAPPING
-        ),
+        provenance=_app_e("no number: 'significantly reduce'"),
         test=ClaimTest(
             "updates of a run at the final and at the initial setting (epochs·N/B)",
             "updates_final < updates_initial",
@@ -436,9 +440,7 @@ CLAIMS = (
         statement="App. E's final setting reaches a higher test accuracy than the initial optimum (step 1's best "
         "batch size at ε = 0.1, m = 0.9), both retrained from fresh seeds" + CALIBRATED,
         kind="paper",
-        provenance=Provenance(
-            "smith-le-2018", "App. E", _APP_E_QUOTE, "no number: 'increase the test accuracy'", EPSILON_MAPPING
-        ),
+        provenance=_app_e("no number: 'increase the test accuracy'"),
         test=ClaimTest(
             "final test accuracy per fresh seed, final setting minus initial optimum; Welch's 95% interval",
             "holds when the interval lies above zero, fails when below, else (or with fewer than 3 seeds) inconclusive",
@@ -449,7 +451,7 @@ CLAIMS = (
         id="appE/large-batch-tuning",
         statement=f"(tuning) {_PROMISE}" + CALIBRATED,
         kind="extension",
-        provenance=_APP_E,
+        provenance=_app_e(),
         test=ClaimTest(
             "final vs initial setting on the tuning runs: batch-size factor, validation accuracy drop, updates",
             _RULE + " (the drop holds by construction when FALL_TOLERANCE = 0)",
@@ -461,7 +463,7 @@ CLAIMS = (
         id="appE/large-batch-fresh-seeds",
         statement=f"(fresh-seeds) {_PROMISE}" + CALIBRATED,
         kind="extension",
-        provenance=_APP_E,
+        provenance=_app_e(),
         test=ClaimTest(
             "final vs initial setting retrained from fresh seeds: batch-size factor, validation accuracy drop, updates",
             _RULE,

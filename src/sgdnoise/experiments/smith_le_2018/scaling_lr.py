@@ -10,7 +10,7 @@ counts in the scaling claims.
 from __future__ import annotations
 
 from sgdnoise.experiments.base import Experiment
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Verdict
+from sgdnoise.experiments.claims import SMITH_LE_2018, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.smith_le_2018.scaling import (
     ScalingData,
     compare_curves,
@@ -19,7 +19,7 @@ from sgdnoise.experiments.smith_le_2018.scaling import (
     scaling_claims,
     scaling_experiment_fields,
 )
-from sgdnoise.experiments.smith_le_2018.sgd import CALIBRATED, PAPER_B_GRID, SGDSweepSpec, paper
+from sgdnoise.experiments.smith_le_2018.sgd import CALIBRATED, EPSILON_MAPPING, PAPER_B_GRID, SGDSweepSpec
 
 PEAK_FALL_EPSILON = 3.0  # Fig. 5a: the peak accuracy "does not begin to fall until ε ∼ 3"
 REFERENCE_EPSILON = 1.0  # ... compared with the paper's default ε = 1
@@ -40,15 +40,15 @@ CLAIMS = (
     *scaling_claims(
         "fig5",
         "ε",
-        grows=paper(
-            "§5, Fig. 5a", "Exactly as predicted, the peak moves to the right as ε increases.", calibrated=True
+        grows=SMITH_LE_2018.cite(
+            "§5, Fig. 5a", "Exactly as predicted, the peak moves to the right as ε increases.", evidence=EPSILON_MAPPING
         ),
-        exponent=paper(
+        exponent=SMITH_LE_2018.cite(
             "§5, Fig. 5b",
             "we plot the best observed batch size as a function of learning rate, observing a clear linear trend, "
             "Bopt ∝ ε",
             "k = 1 (B_opt ∝ ε), across two orders of magnitude",
-            calibrated=True,
+            evidence=EPSILON_MAPPING,
         ),
     ),
     ClaimSpec(
@@ -56,12 +56,12 @@ CLAIMS = (
         statement=f"the peak test accuracy (at the best observed B) at the largest ε > {PEAK_FALL_EPSILON:g} is lower "
         f"than at ε = {REFERENCE_EPSILON:g}" + CALIBRATED,
         kind="paper",
-        provenance=paper(
+        provenance=SMITH_LE_2018.cite(
             "§5, Fig. 5a",
             "the peak test accuracy achieved at a given learning rate does not begin to fall until ε ∼ 3 [...] Above "
             "this point, the discretization error begins to dominate and the peak test accuracy falls rapidly.",
             "ε ≳ 3",
-            calibrated=True,
+            evidence=EPSILON_MAPPING,
         ),
         test=ClaimTest(
             "per seed, the final test accuracy at each curve's best observed B, at the largest ε above "

@@ -8,8 +8,9 @@ scale: m ∈ {0.5, 0.9, 0.95} and B ∈ {3, …, 300}.
 from __future__ import annotations
 
 from sgdnoise.experiments.base import Experiment
+from sgdnoise.experiments.claims import SMITH_LE_2018
 from sgdnoise.experiments.smith_le_2018.scaling import scaling_claims, scaling_experiment_fields
-from sgdnoise.experiments.smith_le_2018.sgd import PAPER_B_GRID, SGDSweepSpec, paper
+from sgdnoise.experiments.smith_le_2018.sgd import EPSILON_MAPPING, PAPER_B_GRID, SGDSweepSpec
 
 TITLE = "Fig. 7 — the optimal batch size grows with momentum, B_opt ∝ 1/(1−m) (Smith & Le 2018)"
 
@@ -17,16 +18,16 @@ TITLE = "Fig. 7 — the optimal batch size grows with momentum, B_opt ∝ 1/(1�
 CLAIMS = scaling_claims(
     "fig7",
     "1/(1−m)",
-    grows=paper(
+    grows=SMITH_LE_2018.cite(
         "§5, Fig. 7a",
         "As expected, the peak moves to the right as the momentum coefficient increases.",
-        calibrated=True,
+        evidence=EPSILON_MAPPING,
     ),
-    exponent=paper(
+    exponent=SMITH_LE_2018.cite(
         "§5 and App. D, Fig. 7b",
         "When m > 0, we obtain an additional scaling rule Bopt ∝ 1/(1 − m).",
         "k = 1 (B_opt ∝ 1/(1−m))",
-        calibrated=True,
+        evidence=EPSILON_MAPPING,
     ),
 )
 

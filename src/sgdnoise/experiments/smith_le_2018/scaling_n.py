@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from sgdnoise.experiments.base import Experiment
-from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Verdict
+from sgdnoise.experiments.claims import SMITH_LE_2018, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.smith_le_2018.scaling import (
     ScalingData,
     compare_curves,
@@ -21,7 +21,7 @@ from sgdnoise.experiments.smith_le_2018.scaling import (
     scaling_claims,
     scaling_experiment_fields,
 )
-from sgdnoise.experiments.smith_le_2018.sgd import CALIBRATED, SGDSweepSpec, paper, run_mask, seed_values
+from sgdnoise.experiments.smith_le_2018.sgd import CALIBRATED, EPSILON_MAPPING, SGDSweepSpec, run_mask, seed_values
 
 TITLE = "Fig. 6 — the optimal batch size grows with the training set size, B_opt ∝ N (Smith & Le 2018)"
 CAVEAT = (
@@ -63,13 +63,15 @@ CLAIMS = (
     *scaling_claims(
         "fig6",
         "N",
-        grows=paper("§5, Fig. 6a", "Once again, the peak shifts right as the training set size rises", calibrated=True),
-        exponent=paper(
+        grows=SMITH_LE_2018.cite(
+            "§5, Fig. 6a", "Once again, the peak shifts right as the training set size rises", evidence=EPSILON_MAPPING
+        ),
+        exponent=SMITH_LE_2018.cite(
             "§5, Fig. 6b",
             "we plot the best observed batch size as a function of training set size; observing another linear trend, "
             "Bopt ∝ N",
             "k = 1 (B_opt ∝ N)",
-            calibrated=True,
+            evidence=EPSILON_MAPPING,
         ),
         caveat=CAVEAT,
     ),
@@ -78,8 +80,8 @@ CLAIMS = (
         statement="the peak test accuracy (at the best observed B) is higher at the largest N than at the smallest"
         + CALIBRATED,
         kind="paper",
-        provenance=paper(
-            "§5, Fig. 6a", "Unsurprisingly, the overall model performance also improves.", calibrated=True
+        provenance=SMITH_LE_2018.cite(
+            "§5, Fig. 6a", "Unsurprisingly, the overall model performance also improves.", evidence=EPSILON_MAPPING
         ),
         test=ClaimTest(
             "per seed, the final test accuracy at each curve's best observed B, largest N minus smallest N",
@@ -92,10 +94,10 @@ CLAIMS = (
         statement="the generalization gap (peak accuracy minus accuracy at the largest B run) is smaller at the "
         "largest N than at the smallest" + CALIBRATED,
         kind="paper",
-        provenance=paper(
+        provenance=SMITH_LE_2018.cite(
             "§5, Fig. 6a",
             "although the generalization gap becomes less pronounced as the training set size increases",
-            calibrated=True,
+            evidence=EPSILON_MAPPING,
         ),
         test=ClaimTest(
             "per seed, final test accuracy at the curve's best observed B minus at its largest B run; largest N minus "

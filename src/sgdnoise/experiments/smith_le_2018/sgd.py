@@ -59,7 +59,7 @@ from sgdnoise import analysis, plots
 from sgdnoise.data import TaskData, mnist_standin_task, smith_le_mnist_task
 from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import RunContext
-from sgdnoise.experiments.claims import NotEnoughData, Provenance
+from sgdnoise.experiments.claims import NotEnoughData
 from sgdnoise.experiments.grid import GridResults, mean_std, nullable
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.models import smith_le_shallow_net
@@ -511,11 +511,6 @@ def grid_optimum(curve: Curve, batch_sizes: Sequence[int]) -> analysis.GridOptim
     if values.size < 2:
         raise NotEnoughData(f"curve {curve['label']!r} has fewer than 2 batch sizes that were run")
     return analysis.optimum_on_grid(values, accuracy_matrix(curve)[:, mask])
-
-
-def paper(where: str, quote: str, paper_value: str | None = None, *, calibrated: bool = False) -> Provenance:
-    """Provenance in Smith & Le 2018; ``calibrated``: the verdict rests on lr = 0.1·ε (EPSILON_MAPPING)."""
-    return Provenance("smith-le-2018", where, quote, paper_value, EPSILON_MAPPING if calibrated else None)
 
 
 CALIBRATED = (
