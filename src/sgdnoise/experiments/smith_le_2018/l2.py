@@ -11,6 +11,7 @@ and task): copy ``runs/smith-le-gap/store.sqlite`` into ``runs/smith-le-l2/`` be
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -98,8 +99,13 @@ def check_cross_entropy_does_not_degrade(data: SweepData) -> Verdict:
     return joint_verdict(effects, value, "B = {}")
 
 
-_APP_B = "App. B, Fig. 8"
-_LAMBDA = "λ = 0.1, otherwise identical to Fig. 3 (B = 30 vs 1000)"
+_FIG8 = partial(
+    SMITH_LE_2018.cite,
+    "App. B, Fig. 8",
+    paper_value="λ = 0.1, otherwise identical to Fig. 3 (B = 30 vs 1000)",
+    evidence=EPSILON_MAPPING,
+)
+"""Provenance in App. B's Fig. 8: ``_FIG8(quote)``."""
 
 CLAIMS = (
     ClaimSpec(
@@ -107,11 +113,8 @@ CLAIMS = (
         statement=f"with L2 (the largest λ on the summed cost) the test-accuracy gap between B = {SMALL_BATCH} and "
         f"B = {FULL_BATCH} is smaller than without" + CALIBRATED,
         kind="paper",
-        provenance=SMITH_LE_2018.cite(
-            _APP_B,
-            "In another surprise, regularization significantly reduced the size of the generalization gap.",
-            _LAMBDA,
-            evidence=EPSILON_MAPPING,
+        provenance=_FIG8(
+            "In another surprise, regularization significantly reduced the size of the generalization gap."
         ),
         test=ClaimTest(
             f"per seed, gap = final test accuracy at B = {SMALL_BATCH} minus at B = {FULL_BATCH} (a diverged run "
@@ -126,11 +129,8 @@ CLAIMS = (
         statement=f"with L2 (the largest λ), after the budget B = {FULL_BATCH} reaches a test accuracy similar to "
         f"B = {SMALL_BATCH}'s (within ±{SIMILAR_ACCURACY:g}, the project's margin: the paper gives none)" + CALIBRATED,
         kind="paper",
-        provenance=SMITH_LE_2018.cite(
-            _APP_B,
-            "While full batch training takes longer to converge, it achieves similar performance at long times.",
-            _LAMBDA,
-            evidence=EPSILON_MAPPING,
+        provenance=_FIG8(
+            "While full batch training takes longer to converge, it achieves similar performance at long times."
         ),
         test=ClaimTest(
             f"final test accuracy at B = {FULL_BATCH} and B = {SMALL_BATCH} with the largest λ, per seed",
@@ -145,12 +145,9 @@ CLAIMS = (
         statement=f"regularised B = {FULL_BATCH} ends at a (slightly) lower test accuracy than unregularised "
         f"B = {SMALL_BATCH}" + CALIBRATED,
         kind="paper",
-        provenance=SMITH_LE_2018.cite(
-            _APP_B,
+        provenance=_FIG8(
             "While large batch regularized training achieves slightly lower test set accuracy than unregularized "
-            "small batch training",
-            _LAMBDA,
-            evidence=EPSILON_MAPPING,
+            "small batch training"
         ),
         test=seed_test(
             "final test accuracy (regularised B = FULL_BATCH vs unregularised B = SMALL_BATCH)",
@@ -163,9 +160,7 @@ CLAIMS = (
         statement=f"regularised B = {FULL_BATCH} ends at a lower test cross-entropy than unregularised "
         f"B = {SMALL_BATCH}" + CALIBRATED,
         kind="paper",
-        provenance=SMITH_LE_2018.cite(
-            _APP_B, "it also achieves lower test cross-entropy", _LAMBDA, evidence=EPSILON_MAPPING
-        ),
+        provenance=_FIG8("it also achieves lower test cross-entropy"),
         test=seed_test(
             "final test cross-entropy (regularised B = FULL_BATCH vs unregularised B = SMALL_BATCH)",
             "cross-entropy(regularised FULL_BATCH) < cross-entropy(unregularised SMALL_BATCH)",
@@ -177,12 +172,9 @@ CLAIMS = (
         statement=f"with L2 (the largest λ), at B = {SMALL_BATCH} and B = {FULL_BATCH} the test cross-entropy does "
         f"not rise after its minimum (rise within ±{CROSS_ENTROPY_MARGIN:g} nats, the project's margin)" + CALIBRATED,
         kind="paper",
-        provenance=SMITH_LE_2018.cite(
-            _APP_B,
+        provenance=_FIG8(
             "The test cross-entropy of our regularized models does not degrade after many gradient updates, "
-            "removing the need for early stopping.",
-            _LAMBDA,
-            evidence=EPSILON_MAPPING,
+            "removing the need for early stopping."
         ),
         test=ClaimTest(
             "per seed, final test cross-entropy minus its value where the mean-over-seeds curve is lowest, at both "
