@@ -228,6 +228,24 @@ def test_bad_inputs_are_one_clear_value_error():
         advisor.advise_problem({"model_factory": nn.Linear}, budget_epochs=2, **FAST)
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"pilot_fraction": 0.0}, r"pilot_fraction must lie in \(0, 1\]"),
+        ({"pilot_fraction": 1.5}, r"pilot_fraction must lie in \(0, 1\]"),
+        ({"pilot_fraction": "half"}, r"pilot_fraction must lie in \(0, 1\]"),
+        ({"pilot_seeds": 0}, "pilot_seeds must be a positive integer"),
+        ({"noise_examples": 1}, "noise_examples must be an integer >= 2"),
+        ({"curvature_examples": 2.5}, "curvature_examples must be a positive integer"),
+    ],
+)
+def test_pilot_settings_are_checked_where_they_are_made(settings, message):
+    with pytest.raises(ValueError, match=message):
+        advisor.PilotSettings(**settings)
+    with pytest.raises(ValueError, match=message):
+        advisor.advise_problem(_problem(n=64), budget_epochs=2, **(FAST | settings))
+
+
 def test_a_model_that_diverges_at_every_learning_rate_is_one_line():
     built = []
 

@@ -88,7 +88,7 @@ The cost comparison: the SED protocol sweep on the candidates — every candidat
 grid extension left out, which favours the sweep).
 
 The package, by job: ``problem`` (:class:`Problem`, :class:`Budget`), ``training`` (:func:`train_run`, the
-loop every run shares), ``pilot`` (steps 1–4: :func:`run_pilot`, :class:`Pilot`, :func:`pooled_noise_scale`,
+loop every run shares), ``pilot`` (steps 1–4: :func:`run_pilot`, its :class:`PilotSettings`, :class:`Pilot`, :func:`pooled_noise_scale`,
 :func:`next_exponent`), ``prediction`` (the rules: :func:`ceiling`, :func:`predict`, :func:`sweep_cost`),
 ``advice`` (:func:`advise`, :class:`Advice`), ``figure`` (:func:`plot_advice`). Every public name is
 re-exported here.
@@ -108,6 +108,7 @@ from sgdnoise.advisor.pilot import (
     SCAN_POINTS,
     SCAN_START,
     Pilot,
+    PilotSettings,
     ScanRun,
     next_exponent,
     pooled_noise_scale,
@@ -155,6 +156,7 @@ __all__ = [
     "LossFn",
     "Objective",
     "Pilot",
+    "PilotSettings",
     "Prediction",
     "Problem",
     "Regime",

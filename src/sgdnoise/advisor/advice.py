@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sgdnoise.advisor.pilot import Pilot, run_pilot
+from sgdnoise.advisor.pilot import Pilot, PilotSettings, run_pilot
 from sgdnoise.advisor.prediction import (
     BATCH_MARGIN,
     NOISE_MARGIN,
@@ -125,16 +125,9 @@ def advise(
         raise ValueError(
             f"the training set ({n} examples) is smaller than the largest candidate batch size {candidates[-1]}"
         )
-    if not 0.0 < pilot_fraction <= 1.0:
-        raise ValueError(f"pilot_fraction must lie in (0, 1], got {pilot_fraction!r}")
-    for name, value in (
-        ("pilot_seeds", pilot_seeds),
-        ("noise_examples", noise_examples),
-        ("curvature_examples", curvature_examples),
-        ("sweep_grid_points", sweep_grid_points),
-        ("sweep_seeds", sweep_seeds),
-    ):
-        positive_int(name, value, minimum=2 if name == "noise_examples" else 1)
+    settings = PilotSettings(pilot_fraction, pilot_seeds, noise_examples, curvature_examples)
+    positive_int("sweep_grid_points", sweep_grid_points)
+    positive_int("sweep_seeds", sweep_seeds)
     resolved = resolve_device(device)
     pilot = run_pilot(
         problem,
@@ -143,10 +136,7 @@ def advise(
         momentum=float(momentum),
         seed=seed,
         device=resolved,
-        pilot_fraction=pilot_fraction,
-        pilot_seeds=pilot_seeds,
-        noise_examples=noise_examples,
-        curvature_examples=curvature_examples,
+        settings=settings,
         show_progress=show_progress,
     )
     b0, correction = pilot.batch_size, pilot.budget_correction

@@ -5,6 +5,7 @@ scan runs near that optimum."""
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -17,6 +18,7 @@ from sgdnoise.advisor.prediction import BUDGET_EXPONENT
 from sgdnoise.advisor.problem import Budget, Problem
 from sgdnoise.advisor.training import _model, _own_rng, train_run
 from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise, recalibrate_batch_norm
+from sgdnoise.validation import positive_int
 
 GRID_RATIO = 2.0
 SCAN_START = 2.0**-2  # the scan's centre, × ε_stab
@@ -28,6 +30,25 @@ FORWARD_COST = 1.0 / 3.0  # a forward-only pass, in forward+backward passes
 MIDDLE_READING = 0.5  # B_simple at this fraction of the first scan run that finishes (the trajectory shown)
 CURVATURE_TOL = 0.1  # Lanczos residual ≤ 0.1·λ_max: λ_max within 12% of its tol = 1e-2 value, at ~half the cost
 MEASUREMENT_BATCH = 64  # batch-norm statistics are re-estimated over batches of this size
+
+
+@dataclass(frozen=True)
+class PilotSettings:
+    """What the pilot spends: ``pilot_fraction`` of the budget per scan run, ``pilot_seeds`` seeds per scan
+    point, ``noise_examples`` (≥ 2) training examples for B_simple, ``curvature_examples`` for λ_max."""
+
+    pilot_fraction: float = 0.5
+    pilot_seeds: int = 1
+    noise_examples: int = 256
+    curvature_examples: int = 128
+
+    def __post_init__(self) -> None:
+        fraction = self.pilot_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0.0 < fraction <= 1.0:
+            raise ValueError(f"pilot_fraction must lie in (0, 1], got {fraction!r}")
+        positive_int("pilot_seeds", self.pilot_seeds)
+        positive_int("noise_examples", self.noise_examples, minimum=2)
+        positive_int("curvature_examples", self.curvature_examples)
 
 
 @dataclass(frozen=True)
@@ -160,15 +181,14 @@ def run_pilot(
     momentum: float,
     seed: int,
     device: torch.device,
-    pilot_fraction: float,
-    pilot_seeds: int,
-    noise_examples: int,
-    curvature_examples: int,
+    settings: PilotSettings,
     show_progress: bool,
 ) -> Pilot:
     """Steps 1–4 of the package docstring."""
     from tqdm.auto import tqdm
 
+    pilot_fraction, pilot_seeds = settings.pilot_fraction, settings.pilot_seeds
+    noise_examples, curvature_examples = settings.noise_examples, settings.curvature_examples
     n = problem.train[0].shape[0]
     noise_subset = _subset(problem.train, min(noise_examples, n), seed, device)
     curvature_subset = _subset(problem.train, min(curvature_examples, n), seed + 1, device)
