@@ -88,10 +88,10 @@ The cost comparison: the SED protocol sweep on the candidates — every candidat
 grid extension left out, which favours the sweep).
 
 The package, by job: ``problem`` (:class:`Problem`, :class:`Budget`), ``training`` (:func:`train_run`, the
-loop every run shares), ``pilot`` (steps 1–4: :func:`run_pilot`, its :class:`PilotSettings`, :class:`Pilot`, :func:`pooled_noise_scale`,
-:func:`next_exponent`), ``prediction`` (the rules: :func:`ceiling`, :func:`predict`, :func:`sweep_cost`),
-``advice`` (:func:`advise`, :class:`Advice`), ``figure`` (:func:`plot_advice`). Every public name is
-re-exported here.
+loop every run shares), ``pilot`` (steps 1–4: :func:`run_pilot`, its :class:`PilotSettings`, :class:`Pilot`,
+:func:`pooled_noise_scale`, :func:`next_exponent`), ``prediction`` (the rules: :func:`ceiling`,
+:func:`predict`, :func:`sweep_cost`), ``advice`` (:func:`advise`, :class:`Advice`), ``figure``
+(:func:`plot_advice`). Every public name is re-exported here.
 """
 
 from sgdnoise.advisor.advice import DEFAULT_CANDIDATES, Advice, advise, advise_problem
