@@ -31,6 +31,7 @@ from sgdnoise.experiments.base import Experiment, Figure, RunContext
 from sgdnoise.experiments.claims import SMITH_ELSEN_DE_2020, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     ARCHITECTURES,
+    EDGE_RULE,
     GHOST_BATCH,
     PAPER,
     PAPER_SCALE,
@@ -381,7 +382,6 @@ _SMALL_BATCH_MOMENTUM = (
     "for batch sizes B ≳ 512."
 )
 _KEPT = "the best-k-of-n runs at each curve's test-accuracy optimum, per seed"
-_EDGE_RULE = "; inconclusive while an optimum it rests on sits at a grid edge after extension"
 _B_STAR = "B* ≈ 512 (16-4 Wide-ResNet, CIFAR-10, 200 epochs)"
 
 CLAIMS = (
@@ -399,7 +399,7 @@ CLAIMS = (
         test=ClaimTest(
             "hinge fit log ε_opt = a + s·min(log B, log B*) of SGD's tuned optima; OLS slope of the points above B*",
             "SLOPE_LOW ≤ s ≤ SLOPE_HIGH, |slope above B*| ≤ PLATEAU_SLOPE, smallest B < B* < largest B, and the "
-            "hinge's SSE below one straight line's" + _EDGE_RULE,
+            "hinge's SSE below one straight line's" + EDGE_RULE,
             {"SLOPE_LOW": SLOPE_LOW, "SLOPE_HIGH": SLOPE_HIGH, "PLATEAU_SLOPE": PLATEAU_SLOPE},
         ),
         check=check_sgd_regimes,
@@ -417,7 +417,7 @@ CLAIMS = (
         ),
         test=ClaimTest(
             "momentum's tuned ε_eff at the batch sizes above SGD's B*, and its ratio to SGD's",
-            "≥ 2 such B, ε_eff larger at the largest than at the first, and ratio ≥ 1 at every one" + _EDGE_RULE,
+            "≥ 2 such B, ε_eff larger at the largest than at the first, and ratio ≥ 1 at every one" + EDGE_RULE,
         ),
         check=check_momentum_scales_further,
     ),
@@ -430,7 +430,7 @@ CLAIMS = (
         test=ClaimTest(
             f"momentum's minus SGD's test accuracy, {_KEPT}, at each B ≤ B*",
             "TOST equivalence (Welch 90% interval inside ±MOMENTUM_MATCH_POINTS, ≥ 3 seeds a side) at every B ≤ B*; "
-            "fails if it lies outside at any" + _EDGE_RULE,
+            "fails if it lies outside at any" + EDGE_RULE,
             {"MOMENTUM_MATCH_POINTS": MOMENTUM_MATCH_POINTS},
         ),
         check=check_momentum_matches_below,
@@ -442,7 +442,7 @@ CLAIMS = (
         provenance=SMITH_ELSEN_DE_2020.cite("§5, Fig. 1a", _SMALL_BATCH_MOMENTUM, paper_value=_B_STAR),
         test=ClaimTest(
             f"momentum's minus SGD's test accuracy, {_KEPT}, at each B > B*",
-            "Welch 95% interval above zero at every B > B* (≥ 3 seeds a side); fails if below zero at any" + _EDGE_RULE,
+            "Welch 95% interval above zero at every B > B* (≥ 3 seeds a side); fails if below zero at any" + EDGE_RULE,
         ),
         check=check_momentum_beats_above,
     ),
@@ -460,7 +460,7 @@ CLAIMS = (
         test=ClaimTest(
             f"SGD's test accuracy, {_KEPT}: smallest B vs the largest B ≤ B*, and that B vs the largest B",
             "TOST equivalence within ±MOMENTUM_MATCH_POINTS for the first pair and a Welch 95% interval above zero "
-            "for the second (≥ 3 seeds a side); holds if both hold, fails if either fails" + _EDGE_RULE,
+            "for the second (≥ 3 seeds a side); holds if both hold, fails if either fails" + EDGE_RULE,
             {"MOMENTUM_MATCH_POINTS": MOMENTUM_MATCH_POINTS},
         ),
         check=check_sgd_accuracy_flat_then_falls,
@@ -479,7 +479,7 @@ CLAIMS = (
         test=ClaimTest(
             "final training loss of the runs kept at the test-accuracy optimum, per seed",
             "Welch 95% intervals: SGD's loss(largest B) − loss(largest B ≤ B*) > 0 and momentum's − SGD's at the "
-            "largest B < 0 (≥ 3 seeds a side); holds if both hold, fails if either fails" + _EDGE_RULE,
+            "largest B < 0 (≥ 3 seeds a side); holds if both hold, fails if either fails" + EDGE_RULE,
         ),
         check=check_train_loss_like_accuracy,
     ),
@@ -495,7 +495,7 @@ CLAIMS = (
         ),
         test=ClaimTest(
             "B_simple = tr Σ/|G|² at initialisation (geometric mean over seeds) / SGD's fitted B*",
-            "1/B_SIMPLE_FACTOR ≤ ratio ≤ B_SIMPLE_FACTOR" + _EDGE_RULE,
+            "1/B_SIMPLE_FACTOR ≤ ratio ≤ B_SIMPLE_FACTOR" + EDGE_RULE,
             {"B_SIMPLE_FACTOR": B_SIMPLE_FACTOR},
         ),
         check=check_b_simple,

@@ -343,6 +343,10 @@ def falls_at_every_step(epochs: Sequence[float], samples: Sequence[Any], label: 
     }
 
 
+EDGE_RULE = "; inconclusive while an optimum it rests on sits at a grid edge after extension"
+"""Appended to the rule of every claim that ``unless_at_edge`` guards."""
+
+
 def unless_at_edge(edges: Sequence[Any], what: str) -> None:
     """Raise ``NotEnoughData`` (→ inconclusive) when an optimum a location claim rests on sits at the edge of
     its grid after extension: a bound, never a value (§4: the paper verifies every optimum is interior)."""
