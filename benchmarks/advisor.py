@@ -11,8 +11,9 @@ at the advice (``SEEDS`` seeds, best ``KEEP``) instead of the sweep's best point
 
 Targets (issue 19): ε_opt and B* within ×2 on every task, ≤ 0.5 points of accuracy (or 1% of the loss)
 lost, pilot ≤ 5% of the sweep. The rules' constants were designed on ``DESIGN`` tasks; ``SEEN`` tasks were
-held out in session 22, but the rules changed again after their results were seen, so they count as design
-tasks now; ``HELD_OUT`` tasks were named held out (and committed) before any of their results were seen.
+held out from the rules' first version (v1, docs/advisor.md), but the rules changed again (v2) after their
+results were seen, so they count as design tasks; ``HELD_OUT`` tasks were named held out (and committed)
+before any of their results were seen.
 
     nice -n 19 python benchmarks/advisor.py [--quick] [--tasks NAME ...] [--out DIR]
 
@@ -51,9 +52,9 @@ QUICK_BATCH_SIZES = (16, 64, 256)
 EPOCHS = 3.0
 MAX_EXTENSIONS = 2
 DESIGN = ("logistic", "smith-le-mlp", "sed-bn-mlp")
-# held out in session 22, but their results were seen before the rules changed again (session 23): design now
+# held out from v1 of the rules, but their results were seen before v2 was made: design tasks of v2
 SEEN = ("cnn", "char-lm")
-HELD_OUT = ("softmax-fmnist", "deep-mlp")  # named (session 23) before any of their results were seen
+HELD_OUT = ("softmax-fmnist", "deep-mlp")  # named held out before any of their results were seen (v2)
 RATIO_TARGET, ACCURACY_POINTS_TARGET, LOSS_PERCENT_TARGET, COST_TARGET = 2.0, 0.5, 1.0, 0.05
 
 
@@ -317,8 +318,8 @@ def run_task(task: Task, batch_sizes: tuple[int, ...], seeds: int, out: Path, sw
 
 
 def role(name: str) -> str:
-    """How a task relates to the rules: designed on, seen (held out in session 22, then design), held out."""
-    return "held out" if name in HELD_OUT else "design (seen in session 22)" if name in SEEN else "design"
+    """How a task relates to the rules: designed on, seen (held out from v1, design of v2), held out."""
+    return "held out" if name in HELD_OUT else "design (held out from v1)" if name in SEEN else "design"
 
 
 def misses(row: dict) -> list[str]:

@@ -33,7 +33,7 @@ learning-rate cap and grid extension, marked "v2") after v1's results on all thr
   its final loss × (1 + ``TOLERANCE``). A configuration's updates (and wall) to the target: the seed means at
   the first evaluation where its mean curve reaches the target. The best constant configuration: the one
   reaching the target in the fewest updates.
-* Pooled-reading variant (written by a session-23 helper before its first run, merged here): the same
+* Pooled-reading variant (written before its first run): the same
   schedule, but the monitor reads tr Σ and |G|² on ``NOISE_EXAMPLES`` = 256 random training examples per
   measurement (the advisor's reading) instead of the training minibatch (32 examples at B₀), still pooled as
   the ratio of the window's means (8 readings: 2048 examples). Same seeds, constants and target; reported as a

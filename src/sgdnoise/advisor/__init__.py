@@ -58,8 +58,8 @@ The rules (SED §3–5, Fig. 1; Smith & Le 2018 §5; McCandlish et al. 2018):
   al.'s trade-off E/E_min = 1 + B/B_noise makes B = B_noise/8 cost about 1/8 more examples for the same loss.
 
 Where the constants come from — measurements on the design tasks of ``benchmarks/advisor.py`` (logistic
-regression, Smith & Le's MLP, SED's batch-norm MLP; and, since session 23, the CNN and the character LM,
-which were held out in session 22) and this project's ``sed-epoch-budget`` runs (docs/advisor.md has the
+regression, Smith & Le's MLP, SED's batch-norm MLP; and, since v2 of these rules, the CNN and the
+character LM, which were held out from v1) and this project's ``sed-epoch-budget`` runs (docs/advisor.md has the
 tables):
 
 - κ = 2: the plateau of the swept ε_eff,opt is 2.1× ε_stab at m = 0 and 1.8× at m = 0.9 in
@@ -70,16 +70,16 @@ tables):
 - The scan (ε_stab/4 centre, ×2 steps, 5-point parabola) and α = 1/2: on a lattice of half-budget runs
   (ε_stab·2^-10 … 2^3, two seeds, five design tasks) the simulated scan's log2(swept full-budget
   ε_eff,opt(B₀)/ε₀) has mean −0.45, std 0.22, worst deviation from its mean 0.32, in 5.1 runs on average
-  (at most 7); session 22's scan (ε_stab/8 centre, 3-point parabola) gives −0.26, 0.54, 1.30. The mean
-  −0.45 ≈ −α·log2(1/f) gives α ≈ 1/2 (session 22's value, fitted on three tasks). Extending by ×4 after the
-  first step (tried first this session) biased the fit on the uneven grid it leaves (std 0.70).
+  (at most 7); v1's scan (ε_stab/8 centre, 3-point parabola) gives −0.26, 0.54, 1.30. The mean
+  −0.45 ≈ −α·log2(1/f) gives α ≈ 1/2 (v1's value, fitted on three tasks). Extending by ×4 after the
+  first step (v2's first candidate) biased the fit on the uneven grid it leaves (std 0.70).
 - ``NOISE_CEILING_RANGE`` = 2 is a stated tolerance, not a fit: McCandlish et al. give B_crit ≈ B_noise
   only roughly, and the one design task with a swept plateau where the noise bound binds (the CNN) has
   B_simple(end) = 92 against a swept B* of 102.
 - ``CURVATURE_TOL`` = 0.1: λ_max within 12% of its value at tol = 1e-2 on the five design tasks, with 36–75%
   of the Hessian-vector products (the sweep's 1.9% on the batch-norm MLP at 1e-2).
 - The margins 1/4 and 1/8: at 3 epochs of 1024 examples, B = 64 already lost 0.95 points on Smith & Le's
-  MLP (B_simple(end) ≈ 240) and 0.5 on the batch-norm MLP (≈ 230) in session 22.
+  MLP (B_simple(end) ≈ 240) and 0.5 on the batch-norm MLP (≈ 230) under v1.
 - B_simple(end) pooled: one 256-example end reading on the MLP read 1759 where four other 256-example
   subsets of the same model read 158–445 (pooled 249, 1024 examples 260).
 
