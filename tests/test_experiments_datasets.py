@@ -56,16 +56,19 @@ def test_identify_by_content(random_cifar_archive, random_idx_dir, tmp_path):
         identify_dataset(random_idx_dir)
     with pytest.raises(ValueError, match="holds no dataset sgdnoise reads"):
         identify_dataset(tmp_path)
+    one_file = next(random_idx_dir.glob("train-images-idx3-ubyte*"))
+    with pytest.raises(ValueError, match=r"is one IDX file; give the directory that holds all four"):
+        identify_dataset(one_file)
 
 
 def test_assignment_names_what_the_experiments_read(random_idx_dir):
     both = {"a": {"mnist"}, "b": {"fashion_mnist"}}
     assert assign_user_data([str(random_idx_dir)], {"a": {"mnist"}}, verify=False) == {"mnist": random_idx_dir}
-    with pytest.raises(ValueError, match=r"could be mnist or fashion_mnist; name it, e\.g\. --data fashion-mnist="):
+    with pytest.raises(ValueError, match=r"could be mnist or fashion-mnist; name it, e\.g\. --data fashion-mnist="):
         assign_user_data([str(random_idx_dir)], both, verify=False)
     named = assign_user_data([f"fashion-mnist={random_idx_dir}"], both, verify=False)
     assert named == {"fashion_mnist": random_idx_dir}
-    with pytest.raises(ValueError, match=r"which no experiment here reads \(a reads cifar10\)"):
+    with pytest.raises(ValueError, match=r"which none of the experiments to run reads \(a reads cifar10\)"):
         assign_user_data([str(random_idx_dir)], {"a": {"cifar10"}}, verify=False)
 
 
@@ -112,4 +115,4 @@ def test_data_for_an_experiment_that_reads_other_data_is_one_clear_line(random_c
         main, ["reproduce", "smith-le-batch", "--data", str(random_cifar_archive), "--no-verify"]
     )
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
-    assert "holds cifar10, which no experiment here reads (smith-le-batch reads mnist)" in result.output
+    assert "holds cifar10, which none of the experiments to run reads (smith-le-batch reads mnist)" in result.output

@@ -414,6 +414,10 @@ def identify_dataset(path: str | Path, verify: bool = True) -> tuple[str, ...]:
     path = Path(path).expanduser()
     if not path.exists():
         raise DatasetNotFoundError(f"{path} does not exist")
+    if path.is_file() and path.name.removesuffix(".gz") in _IDX_FILES.values():
+        raise DatasetNotFoundError(
+            f"{path} is one IDX file; give the directory that holds all four ({_IDX_HINT.removeprefix('a ')})"
+        )
     cifar = read_cifar10(path)
     if cifar is not None:
         if verify:

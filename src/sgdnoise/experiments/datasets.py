@@ -8,7 +8,7 @@ cannot say whether they are MNIST or Fashion-MNIST, and must be one the experime
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,15 @@ def needed_datasets(spec: Any) -> set[str]:
     return {SPEC_DATASETS[value] for value in values if value in SPEC_DATASETS}
 
 
+def _spelled(datasets: Iterable[str], joiner: str = " or ") -> str:
+    """Dataset names as ``--data NAME=PATH`` spells them (``fashion-mnist``)."""
+    return joiner.join(name.replace("_", "-") for name in datasets)
+
+
 def _listing(needs: Mapping[str, set[str]]) -> str:
-    return "; ".join(f"{name} reads {', '.join(sorted(sets)) or 'no dataset file'}" for name, sets in needs.items())
+    return "; ".join(
+        f"{name} reads {_spelled(sorted(sets), ', ') or 'no dataset file'}" for name, sets in needs.items()
+    )
 
 
 def assign_user_data(items: Sequence[str], needs: Mapping[str, set[str]], verify: bool) -> dict[str, Path]:
@@ -43,24 +50,26 @@ def assign_user_data(items: Sequence[str], needs: Mapping[str, set[str]], verify
         path = Path(given).expanduser()
         candidates = identify_dataset(path, verify)
         if name:
-            name = name.replace("-", "_")
+            given_name, name = name, name.replace("-", "_")
             if name not in DATASET_NAMES:
-                raise ValueError(f"--data {item}: unknown dataset {name!r}; known: {', '.join(DATASET_NAMES)}")
+                raise ValueError(
+                    f"--data {item}: unknown dataset {given_name!r}; known: {_spelled(DATASET_NAMES, ', ')}"
+                )
             if name not in candidates:
-                raise ValueError(f"--data {item}: {path} holds {' or '.join(candidates)}, not {name}")
+                raise ValueError(f"--data {item}: {path} holds {_spelled(candidates)}, not {_spelled([name])}")
             candidates = (name,)
         usable = [c for c in candidates if c in wanted]
         if not usable:
             raise ValueError(
-                f"--data {item}: {path} holds {' or '.join(candidates)}, which no experiment here reads "
+                f"--data {item}: {path} holds {_spelled(candidates)}, which none of the experiments to run reads "
                 f"({_listing(needs)})"
             )
         if len(usable) > 1:
             raise ValueError(
-                f"--data {item}: non-canonical IDX files could be {' or '.join(usable)}; name it, e.g. "
+                f"--data {item}: non-canonical IDX files could be {_spelled(usable)}; name it, e.g. "
                 f"--data {usable[-1].replace('_', '-')}={given}"
             )
         if usable[0] in assigned:
-            raise ValueError(f"--data gives {usable[0]} twice ({assigned[usable[0]]} and {path})")
+            raise ValueError(f"--data gives {_spelled(usable[:1])} twice ({assigned[usable[0]]} and {path})")
         assigned[usable[0]] = path
     return assigned
