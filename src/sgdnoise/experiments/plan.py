@@ -7,14 +7,15 @@ store directly). For each recorded sweep the plan counts, from the tasks and ``e
 runs, the engine groups, the SGD steps and the training examples processed; the FLOPs as 3 × the model's
 forward FLOPs per example (``torch.utils.flop_counter``; backward ≈ 2 × forward); and the time from a few
 timed SGD steps of the real model on the chosen device at the smallest and the largest batch of the
-sweep (a line ``seconds = a + b·B`` per step). Evaluations, probes and final measurements are not
-counted: the estimate is a lower bound on the training time.
+sweep (a line ``seconds = a + b·B`` per step, through the median step time at each). Evaluations, probes
+and final measurements are not counted: the estimate is a lower bound on the training time.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
     from sgdnoise.sweep import Sweep, SweptRun
 
 DRY_RUN = "dry run: not trained"
-TIMED_STEPS = 3
-WARMUP_STEPS = 1
+TIMED_STEPS = 7  # each timed alone; their median is the step time (robust to a busy machine's preemptions)
+WARMUP_STEPS = 2
 MAX_TIMED_BATCH = 256  # larger batches are extrapolated along the fitted line
 
 
@@ -165,15 +166,16 @@ def _model_cost(
     for batch in timed:
         x = torch.randn(batch, *input_shape, generator=generator).to(device)
         y = torch.randint(0, 10, (batch,), generator=generator).to(device)
-        for step in range(WARMUP_STEPS + TIMED_STEPS):
-            if step == WARMUP_STEPS:
-                _synchronize(device)
-                start = time.perf_counter()
+        seconds = []
+        for _ in range(WARMUP_STEPS + TIMED_STEPS):
+            _synchronize(device)
+            start = time.perf_counter()
             optimizer.zero_grad()
             torch.nn.functional.cross_entropy(model(x), y).backward()
             optimizer.step()
-        _synchronize(device)
-        per_step.append((time.perf_counter() - start) / TIMED_STEPS)
+            _synchronize(device)
+            seconds.append(time.perf_counter() - start)
+        per_step.append(statistics.median(seconds[WARMUP_STEPS:]))
     if len(timed) == 1:
         fit = (0.0, per_step[0] / timed[0])
     else:
