@@ -32,6 +32,17 @@ def test_bad_scale_and_bad_device_are_rejected_without_traceback(tmp_path):
     assert "Traceback" not in bad_device.output
 
 
+@pytest.mark.parametrize("device", ["mps", "xpu", "meta", "cpu:3"])
+def test_a_device_this_machine_lacks_is_one_line_before_any_work(pretend_machine, tmp_path, device):
+    pretend_machine(None)
+    dry_run = ["reproduce", "smith-le-gap", "--dry-run", "--device", device, "--out", str(tmp_path)]
+    advise = ["advise", "no_such_module:problem", "--budget-epochs", "1", "--device", device, "--out", str(tmp_path)]
+    for arguments in (dry_run, advise):
+        result = CliRunner().invoke(main, arguments)
+        assert result.exit_code == 2
+        assert result.output == f"Error: device '{device}' is not available; this machine has only cpu\n"
+
+
 def test_report_on_a_directory_without_summary_says_what_to_do(tmp_path):
     result = CliRunner().invoke(main, ["report", str(tmp_path)])
     assert result.exit_code == 2

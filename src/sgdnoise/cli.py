@@ -14,6 +14,7 @@ from sgdnoise.experiments.base import FigureError
 from sgdnoise.experiments.registry import SCALES, entries
 
 EXECUTOR_CHOICES = ("auto", "inline", "processes", "ray")
+DEVICE_HELP = "auto (cuda if present, else cpu), cpu, cuda, cuda:N, or another accelerator torch has here (mps, xpu)."
 
 
 def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -82,7 +83,7 @@ def list_experiments() -> None:
     help="Output directory [default: runs/NAME].",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Base random seed.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option(
     "--set",
     "assignments",
@@ -436,7 +437,7 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
     "--batch-sizes", default=None, help="Candidate batch sizes, e.g. 16,32,64 [default: powers of 2 from 16]."
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the pilot.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @_out_option("advice", "Directory of advice.json and advice.png.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_user_errors
@@ -459,7 +460,9 @@ def advise(
     tensors) and optionally objective ("accuracy" or "loss").
     """
     from sgdnoise import advisor, results
+    from sgdnoise.runtime import resolve_device
 
+    resolved = resolve_device(device)  # a bad device is one line before the user's code runs
     problem = _load_function(function)()
     try:
         advice = advisor.advise_problem(
@@ -469,7 +472,7 @@ def advise(
             momentum=momentum,
             candidate_batch_sizes=None if batch_sizes is None else _batch_sizes(batch_sizes),
             seed=seed,
-            device=device,
+            device=resolved,
             show_progress=not quiet,
         )
     except TypeError as error:  # a wrong type in the user's problem: one line, like a ValueError
