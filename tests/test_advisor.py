@@ -285,6 +285,10 @@ def problem():
 
 def not_a_problem():
     return 3
+
+
+def needs_arg(x):
+    return problem()
 """
 
 
@@ -321,6 +325,11 @@ def test_cli_advise_prints_the_recommendation_and_writes_json_and_figure(tmp_pat
         (["tiny_problem:problem", "--budget-epochs", "2", "--batch-sizes", "8,512"], "smaller than the largest"),
         (["tiny_problem:problem", "--budget-epochs", "2", "--batch-sizes", "8,x"], "--batch-sizes must be integers"),
         (["tiny_problem:not_a_problem", "--budget-epochs", "2"], "expected an advisor.Problem"),
+        (
+            ["tiny_problem:needs_arg", "--budget-epochs", "2"],
+            "tiny_problem:needs_arg must be callable with no arguments",
+        ),
+        (["builtins:dict", "--budget-epochs", "2"], "a problem needs the keys"),  # no signature to read: called
     ],
 )
 def test_cli_advise_user_mistakes_are_one_line(tmp_path, monkeypatch, arguments, message):

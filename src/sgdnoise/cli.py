@@ -421,6 +421,22 @@ def _load_function(function: str) -> Callable[..., Any]:
     return fn
 
 
+def _make_problem(function: str) -> Any:
+    """What the user's MODULE:NAME returns; it is called only if its signature takes no arguments."""
+    import inspect
+
+    make_problem = _load_function(function)
+    try:
+        signature = inspect.signature(make_problem)
+    except ValueError:  # no signature to read (some builtins): the call itself tells
+        return make_problem()
+    try:
+        signature.bind()
+    except TypeError:
+        raise ValueError(f"{function} must be callable with no arguments; its signature is {signature}") from None
+    return make_problem()
+
+
 def _batch_sizes(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(b) for b in text.split(","))
@@ -463,7 +479,7 @@ def advise(
     from sgdnoise.runtime import resolve_device
 
     resolved = resolve_device(device)  # a bad device is one line before the user's code runs
-    problem = _load_function(function)()
+    problem = _make_problem(function)
     try:
         advice = advisor.advise_problem(
             problem,
