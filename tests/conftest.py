@@ -1,3 +1,6 @@
+import errno
+import tempfile
+
 import pytest
 import torch
 
@@ -23,3 +26,14 @@ def pretend_machine(monkeypatch):
         monkeypatch.setattr(torch.accelerator, "device_count", lambda: count)
 
     return pretend
+
+
+@pytest.fixture
+def unwritable_directories(monkeypatch):
+    """Creating a temporary file raises what it raises in a read-only directory (tests may run as root, who may
+    write anywhere)."""
+
+    def refused(**_):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)

@@ -340,6 +340,15 @@ def test_cli_advise_user_mistakes_are_one_line(tmp_path, monkeypatch, arguments,
     assert result.output.strip().count("\n") == 0 and message in result.output and "Traceback" not in result.output
 
 
+def test_cli_advise_checks_out_before_loading_the_problem(tmp_path):
+    (tmp_path / "file").write_text("")
+    blocked = tmp_path / "file" / "advice"
+    arguments = ["advise", "no_such_module:problem", "--budget-epochs", "2", "--out", str(blocked), "--quiet"]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 2
+    assert result.output == f"Error: cannot write to the output directory '{blocked}': Not a directory\n"
+
+
 def test_an_optimum_left_at_the_scan_edge_makes_the_advice_inconclusive():
     from sgdnoise.advisor.advice import _edge_note
 

@@ -43,6 +43,13 @@ def test_a_device_this_machine_lacks_is_one_line_before_any_work(pretend_machine
         assert result.output == f"Error: device '{device}' is not available; this machine has only cpu\n"
 
 
+def test_an_existing_out_without_write_permission_is_one_line_before_any_work(tmp_path, unwritable_directories):
+    result = CliRunner().invoke(main, ["reproduce", "smith-le-gap", "--tiny", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output == f"Error: cannot write to the output directory '{tmp_path}': Permission denied\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_report_on_a_directory_without_summary_says_what_to_do(tmp_path):
     result = CliRunner().invoke(main, ["report", str(tmp_path)])
     assert result.exit_code == 2

@@ -477,8 +477,11 @@ def advise(
     """
     from sgdnoise import advisor, results
     from sgdnoise.runtime import resolve_device
+    from sgdnoise.validation import ensure_writable_directory
 
-    resolved = resolve_device(device)  # a bad device is one line before the user's code runs
+    # a bad --device or --out is one line before the user's code runs
+    resolved = resolve_device(device)
+    ensure_writable_directory(out_dir)
     problem = _make_problem(function)
     try:
         advice = advisor.advise_problem(
@@ -494,7 +497,6 @@ def advise(
     except TypeError as error:  # a wrong type in the user's problem: one line, like a ValueError
         raise ValueError(str(error)) from None
     click.echo("\n".join(advice.lines()))
-    out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "advice.json").write_text(results.dumps(advice.to_dict(), indent=2))
     advisor.plot_advice(advice, out_dir / "advice.png")
     click.echo(f"wrote {out_dir / 'advice.json'} and {out_dir / 'advice.png'}")
