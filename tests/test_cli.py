@@ -74,6 +74,24 @@ def test_scale_with_an_impossible_setting_is_one_clear_line():
     assert result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ("--new-momentum 1.5", "Error: new momentum must satisfy 0 <= m < 1, got 1.5"),
+        ("--new-batch-size 0", "Error: new batch size must be >= 1, got 0.0"),
+        (
+            "",
+            "Error: nothing changed: give at least one of --new-lr, --new-batch-size, --new-momentum, --new-train-size",
+        ),
+    ],
+)
+def test_scale_names_a_bad_or_missing_new_value_in_one_line(changes, message):
+    args = f"scale --lr 0.1 --batch-size 128 --train-size 50000 {changes} --solve-for lr".split()
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert result.output == message + "\n"
+
+
 def test_set_with_an_unknown_key_names_the_valid_ones(tmp_path):
     args = ["reproduce", "smith-le-batch", "--set", "seed=3", "--out", str(tmp_path)]
     result = CliRunner().invoke(main, args)

@@ -320,13 +320,18 @@ def scale(
     new_train_size: float | None,
     rule: str,
 ) -> None:
-    """The equivalent SGD setting after changing ε, B, m or N (Smith & Le 2018 §5, App. D; Smith et al. 2020).
+    """The equivalent SGD setting after changing ε, B, m or N (Smith & Le 2018 §5, App. D; Smith et al. 2020):
+    give at least one --new-* value.
 
     Example: sgdnoise scale --lr 0.1 --batch-size 128 --momentum 0.9 --train-size 50000
     --new-batch-size 1024 --solve-for lr
     """
     from sgdnoise import theory
 
+    if (new_lr, new_batch_size, new_momentum, new_train_size) == (None,) * 4:
+        raise ValueError(
+            "nothing changed: give at least one of --new-lr, --new-batch-size, --new-momentum, --new-train-size"
+        )
     reference = theory.SGDConfig(lr=lr, batch_size=batch_size, train_size=train_size, momentum=momentum)
     solved = theory.equivalent_config(
         reference,
