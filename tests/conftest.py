@@ -1,4 +1,8 @@
+import errno
+import tempfile
+
 import pytest
+import torch
 
 from sgdnoise.runtime import torch_threads
 
@@ -9,3 +13,27 @@ def one_torch_thread():
     machine (two threads on a loaded 2-core machine made small models up to 300x slower)."""
     with torch_threads(1):
         yield
+
+
+@pytest.fixture
+def pretend_machine(monkeypatch):
+    """``pretend_machine(accelerator, count)``: torch reports ``count`` devices of type ``accelerator`` (None: no
+    accelerator), so device checks are tested without a GPU."""
+
+    def pretend(accelerator: str | None, count: int = 0) -> None:
+        reported = None if accelerator is None else torch.device(accelerator)
+        monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda check_available=False: reported)
+        monkeypatch.setattr(torch.accelerator, "device_count", lambda: count)
+
+    return pretend
+
+
+@pytest.fixture
+def unwritable_directories(monkeypatch):
+    """Creating a temporary file raises what it raises in a read-only directory (tests may run as root, who may
+    write anywhere)."""
+
+    def refused(**_):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)

@@ -285,6 +285,10 @@ def problem():
 
 def not_a_problem():
     return 3
+
+
+def needs_arg(x):
+    return problem()
 """
 
 
@@ -321,6 +325,11 @@ def test_cli_advise_prints_the_recommendation_and_writes_json_and_figure(tmp_pat
         (["tiny_problem:problem", "--budget-epochs", "2", "--batch-sizes", "8,512"], "smaller than the largest"),
         (["tiny_problem:problem", "--budget-epochs", "2", "--batch-sizes", "8,x"], "--batch-sizes must be integers"),
         (["tiny_problem:not_a_problem", "--budget-epochs", "2"], "expected an advisor.Problem"),
+        (
+            ["tiny_problem:needs_arg", "--budget-epochs", "2"],
+            "tiny_problem:needs_arg must be callable with no arguments",
+        ),
+        (["builtins:dict", "--budget-epochs", "2"], "a problem needs the keys"),  # no signature to read: called
     ],
 )
 def test_cli_advise_user_mistakes_are_one_line(tmp_path, monkeypatch, arguments, message):
@@ -329,6 +338,15 @@ def test_cli_advise_user_mistakes_are_one_line(tmp_path, monkeypatch, arguments,
     result = CliRunner().invoke(main, ["advise", *arguments, "--quiet"])
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0 and message in result.output and "Traceback" not in result.output
+
+
+def test_cli_advise_checks_out_before_loading_the_problem(tmp_path):
+    (tmp_path / "file").write_text("")
+    blocked = tmp_path / "file" / "advice"
+    arguments = ["advise", "no_such_module:problem", "--budget-epochs", "2", "--out", str(blocked), "--quiet"]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 2
+    assert result.output == f"Error: cannot write to the output directory '{blocked}': Not a directory\n"
 
 
 def test_an_optimum_left_at_the_scan_edge_makes_the_advice_inconclusive():

@@ -32,6 +32,24 @@ def test_bad_scale_and_bad_device_are_rejected_without_traceback(tmp_path):
     assert "Traceback" not in bad_device.output
 
 
+@pytest.mark.parametrize("device", ["mps", "xpu", "meta", "cpu:3"])
+def test_a_device_this_machine_lacks_is_one_line_before_any_work(pretend_machine, tmp_path, device):
+    pretend_machine(None)
+    dry_run = ["reproduce", "smith-le-gap", "--dry-run", "--device", device, "--out", str(tmp_path)]
+    advise = ["advise", "no_such_module:problem", "--budget-epochs", "1", "--device", device, "--out", str(tmp_path)]
+    for arguments in (dry_run, advise):
+        result = CliRunner().invoke(main, arguments)
+        assert result.exit_code == 2
+        assert result.output == f"Error: device '{device}' is not available; this machine has only cpu\n"
+
+
+def test_an_existing_out_without_write_permission_is_one_line_before_any_work(tmp_path, unwritable_directories):
+    result = CliRunner().invoke(main, ["reproduce", "smith-le-gap", "--tiny", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output == f"Error: cannot write to the output directory '{tmp_path}': Permission denied\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_report_on_a_directory_without_summary_says_what_to_do(tmp_path):
     result = CliRunner().invoke(main, ["report", str(tmp_path)])
     assert result.exit_code == 2
@@ -54,6 +72,24 @@ def test_scale_with_an_impossible_setting_is_one_clear_line():
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2
     assert result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ("--new-momentum 1.5", "Error: new momentum must satisfy 0 <= m < 1, got 1.5"),
+        ("--new-batch-size 0", "Error: new batch size must be >= 1, got 0.0"),
+        (
+            "",
+            "Error: nothing changed: give at least one of --new-lr, --new-batch-size, --new-momentum, --new-train-size",
+        ),
+    ],
+)
+def test_scale_names_a_bad_or_missing_new_value_in_one_line(changes, message):
+    args = f"scale --lr 0.1 --batch-size 128 --train-size 50000 {changes} --solve-for lr".split()
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert result.output == message + "\n"
 
 
 def test_set_with_an_unknown_key_names_the_valid_ones(tmp_path):

@@ -1,5 +1,6 @@
 import itertools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -288,3 +289,26 @@ def test_equivalent_config_errors():
         equivalent_config(reference, "momentum", lr=1.0)  # would need m < 0
     with pytest.raises(ValueError, match="B = N"):
         equivalent_config(SGDConfig(lr=0.1, batch_size=100, train_size=100), "lr", momentum=0.9)
+
+
+@pytest.mark.parametrize(
+    ("solve_for", "change", "message"),
+    [
+        ("lr", {"momentum": 1.5}, "new momentum must satisfy 0 <= m < 1, got 1.5"),  # was: no valid lr, ε < 0
+        ("batch_size", {"momentum": math.nan}, "new momentum must be finite, got nan"),
+        ("batch_size", {"lr": -0.1}, "new learning rate must be > 0, got -0.1"),
+        ("lr", {"batch_size": 0.5}, "new batch size must be >= 1, got 0.5"),
+        ("momentum", {"train_size": 0}, "new training-set size must be >= 1, got 0"),
+    ],
+)
+def test_equivalent_config_names_an_invalid_new_value(solve_for, change, message):
+    reference = SGDConfig(lr=0.1, batch_size=128, train_size=50_000)
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        equivalent_config(reference, solve_for, **change)
+
+
+@pytest.mark.parametrize("rule", ["noise_scale", "noise_scale_approx", "temperature"])
+def test_equivalent_config_rejects_a_new_training_set_smaller_than_the_batch_before_solving(rule):
+    reference = SGDConfig(lr=0.1, batch_size=128, train_size=50_000)
+    with pytest.raises(ValueError, match=r"^batch size must not exceed the training-set size \(B <= N\)"):
+        equivalent_config(reference, "lr", train_size=100, rule=rule)

@@ -14,6 +14,7 @@ from sgdnoise.experiments.base import FigureError
 from sgdnoise.experiments.registry import SCALES, entries
 
 EXECUTOR_CHOICES = ("auto", "inline", "processes", "ray")
+DEVICE_HELP = "auto (cuda if present, else cpu), cpu, cuda, cuda:N, or another accelerator torch has here (mps, xpu)."
 
 
 def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -82,7 +83,7 @@ def list_experiments() -> None:
     help="Output directory [default: runs/NAME].",
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Base random seed.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option(
     "--set",
     "assignments",
@@ -319,13 +320,18 @@ def scale(
     new_train_size: float | None,
     rule: str,
 ) -> None:
-    """The equivalent SGD setting after changing ε, B, m or N (Smith & Le 2018 §5, App. D; Smith et al. 2020).
+    """The equivalent SGD setting after changing ε, B, m or N (Smith & Le 2018 §5, App. D; Smith et al. 2020):
+    give at least one --new-* value.
 
     Example: sgdnoise scale --lr 0.1 --batch-size 128 --momentum 0.9 --train-size 50000
     --new-batch-size 1024 --solve-for lr
     """
     from sgdnoise import theory
 
+    if (new_lr, new_batch_size, new_momentum, new_train_size) == (None,) * 4:
+        raise ValueError(
+            "nothing changed: give at least one of --new-lr, --new-batch-size, --new-momentum, --new-train-size"
+        )
     reference = theory.SGDConfig(lr=lr, batch_size=batch_size, train_size=train_size, momentum=momentum)
     solved = theory.equivalent_config(
         reference,
@@ -420,6 +426,22 @@ def _load_function(function: str) -> Callable[..., Any]:
     return fn
 
 
+def _make_problem(function: str) -> Any:
+    """What the user's MODULE:NAME returns; it is called only if its signature takes no arguments."""
+    import inspect
+
+    make_problem = _load_function(function)
+    try:
+        signature = inspect.signature(make_problem)
+    except ValueError:  # no signature to read (some builtins): the call itself tells
+        return make_problem()
+    try:
+        signature.bind()
+    except TypeError:
+        raise ValueError(f"{function} must be callable with no arguments; its signature is {signature}") from None
+    return make_problem()
+
+
 def _batch_sizes(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(b) for b in text.split(","))
@@ -436,7 +458,7 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
     "--batch-sizes", default=None, help="Candidate batch sizes, e.g. 16,32,64 [default: powers of 2 from 16]."
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the pilot.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @_out_option("advice", "Directory of advice.json and advice.png.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_user_errors
@@ -459,8 +481,13 @@ def advise(
     tensors) and optionally objective ("accuracy" or "loss").
     """
     from sgdnoise import advisor, results
+    from sgdnoise.runtime import resolve_device
+    from sgdnoise.validation import ensure_writable_directory
 
-    problem = _load_function(function)()
+    # a bad --device or --out is one line before the user's code runs
+    resolved = resolve_device(device)
+    ensure_writable_directory(out_dir)
+    problem = _make_problem(function)
     try:
         advice = advisor.advise_problem(
             problem,
@@ -469,13 +496,12 @@ def advise(
             momentum=momentum,
             candidate_batch_sizes=None if batch_sizes is None else _batch_sizes(batch_sizes),
             seed=seed,
-            device=device,
+            device=resolved,
             show_progress=not quiet,
         )
     except TypeError as error:  # a wrong type in the user's problem: one line, like a ValueError
         raise ValueError(str(error)) from None
     click.echo("\n".join(advice.lines()))
-    out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "advice.json").write_text(results.dumps(advice.to_dict(), indent=2))
     advisor.plot_advice(advice, out_dir / "advice.png")
     click.echo(f"wrote {out_dir / 'advice.json'} and {out_dir / 'advice.png'}")

@@ -28,13 +28,24 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``auto`` (or None) picks cuda when present, else cpu; anything else must name an available device."""
+    """``auto`` (or None) picks cuda when present, else cpu; anything else must name a device this machine has:
+    ``cpu`` or the accelerator torch reports available (``cuda``, ``mps``, ``xpu``, …), with an index below its
+    device count."""
+    devices = _available_devices()
     if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if "cuda" in devices else "cpu")
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as error:
         raise ValueError(f"invalid device {device!r}: {error}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
+    if resolved.type not in devices or (resolved.index or 0) >= devices[resolved.type]:
+        accelerators = [f"{kind}:{index}" for kind, count in devices.items() if kind != "cpu" for index in range(count)]
+        has = ", ".join(["cpu", *accelerators]) if accelerators else "only cpu"
+        raise ValueError(f"device {device!r} is not available; this machine has {has}")
     return resolved
+
+
+def _available_devices() -> dict[str, int]:
+    """Device type → number of devices: cpu (one) and the accelerator torch reports available, if any."""
+    accelerator = torch.accelerator.current_accelerator(check_available=True)
+    return {"cpu": 1} | ({accelerator.type: torch.accelerator.device_count()} if accelerator is not None else {})

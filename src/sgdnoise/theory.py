@@ -63,32 +63,40 @@ def _output(array: np.ndarray) -> FloatOrArray:
     return float(array) if array.ndim == 0 else array
 
 
-def _check_lr(lr: ArrayLike) -> np.ndarray:
-    array = _array(lr, "lr")
+def _check_lr(lr: ArrayLike, prefix: str = "") -> np.ndarray:
+    array = _array(lr, f"{prefix}lr")
     if np.any(array <= 0):
-        raise ValueError(f"learning rate must be > 0, got {lr!r}")
+        raise ValueError(f"{prefix}learning rate must be > 0, got {lr!r}")
     return array
 
 
-def _check_momentum(momentum: ArrayLike) -> np.ndarray:
-    array = _array(momentum, "momentum")
+def _check_momentum(momentum: ArrayLike, prefix: str = "") -> np.ndarray:
+    array = _array(momentum, f"{prefix}momentum")
     if np.any((array < 0) | (array >= 1)):
-        raise ValueError(f"momentum must satisfy 0 <= m < 1, got {momentum!r}")
+        raise ValueError(f"{prefix}momentum must satisfy 0 <= m < 1, got {momentum!r}")
     return array
 
 
-def _check_batch_size(batch_size: ArrayLike) -> np.ndarray:
-    array = _array(batch_size, "batch_size")
+def _check_batch_size(batch_size: ArrayLike, prefix: str = "") -> np.ndarray:
+    array = _array(batch_size, f"{prefix}batch_size")
     if np.any(array < 1):
-        raise ValueError(f"batch size must be >= 1, got {batch_size!r}")
+        raise ValueError(f"{prefix}batch size must be >= 1, got {batch_size!r}")
     return array
 
 
-def _check_train_size(train_size: ArrayLike) -> np.ndarray:
-    array = _array(train_size, "train_size")
+def _check_train_size(train_size: ArrayLike, prefix: str = "") -> np.ndarray:
+    array = _array(train_size, f"{prefix}train_size")
     if np.any(array < 1):
-        raise ValueError(f"training-set size must be >= 1, got {train_size!r}")
+        raise ValueError(f"{prefix}training-set size must be >= 1, got {train_size!r}")
     return array
+
+
+_CHECKS = {
+    "lr": _check_lr,
+    "batch_size": _check_batch_size,
+    "train_size": _check_train_size,
+    "momentum": _check_momentum,
+}
 
 
 def _check_batch_within_train(batch_size: np.ndarray, train_size: np.ndarray) -> None:
@@ -303,8 +311,9 @@ def equivalent_config(
     2020 §3): rule="noise_scale" keeps g = ε(N/B − 1)/(1 − m), "noise_scale_approx" keeps εN/(B(1 − m))
     (the B_opt ∝ εN/(1 − m) rule), "temperature" keeps T = ε/(B(1 − m)) (independent of N, so N may change
     freely but cannot be solved for). Quantities neither changed nor solved for keep their reference values.
-    Example: ``equivalent_config(ref, "batch_size", lr=2 * ref.lr)``. Raises ValueError if the solution is
-    not a valid setting (e.g. B < 1, B > N or m outside [0, 1)).
+    Example: ``equivalent_config(ref, "batch_size", lr=2 * ref.lr)``. Raises ValueError naming it if a new value
+    is not valid (as SGDConfig checks the reference's), or if the solution is not a valid setting (e.g. B < 1,
+    B > N or m outside [0, 1)).
     """
     names = ("lr", "batch_size", "train_size", "momentum")
     if solve_for not in names:
@@ -325,12 +334,12 @@ def equivalent_config(
         raise ValueError(f"{solve_for} is being solved for, so it cannot also be given a new value")
     if solve_for not in _RULE_DEPENDS_ON[rule]:
         raise ValueError(f"rule {rule!r} does not depend on {solve_for}, so it cannot be solved for")
+    for name, value in changes.items():  # checked as SGDConfig checks the reference's, before any solving
+        _CHECKS[name](value, prefix="new ")
     target = _rule_value(reference, rule)
     known = {k: float(changes.get(k, getattr(reference, k))) for k in names if k != solve_for}
-    if rule == "noise_scale" and solve_for != "train_size":
-        _check_batch_within_train(
-            _check_batch_size(known.get("batch_size", 1.0)), _check_train_size(known["train_size"])
-        )
+    if solve_for not in ("batch_size", "train_size"):
+        _check_batch_within_train(np.asarray(known["batch_size"]), np.asarray(known["train_size"]))
     solved = _solve(rule, solve_for, target, known)
     try:
         return SGDConfig(**known, **{solve_for: solved})

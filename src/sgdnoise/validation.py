@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 
 
 def positive_int(name: str, value: object, *, minimum: int = 1, optional: bool = False) -> int | None:
@@ -33,3 +36,16 @@ def registered_type(data: object, registry: Mapping[str, type], what: str) -> ty
     if data["type"] not in registry:
         raise ValueError(f"unknown {what} type {data['type']!r}; known: {sorted(registry)}")
     return registry[data["type"]]
+
+
+def ensure_writable_directory(path: str | os.PathLike[str]) -> None:
+    """Create the directory ``path`` (and its parents) if missing and check that a file can be created in it;
+    else a ValueError naming it. Called before a run starts, so it does not fail when it writes its results."""
+    directory = Path(path)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=directory).close()
+    except OSError as error:
+        raise ValueError(
+            f"cannot write to the output directory {str(directory)!r}: {error.strerror or error}"
+        ) from None

@@ -21,7 +21,7 @@ from sgdnoise.experiments.registry import (
     get_experiment,
 )
 from sgdnoise.experiments.spec import apply_overrides, spec_fields
-from sgdnoise.validation import positive_int
+from sgdnoise.validation import ensure_writable_directory, positive_int
 
 if TYPE_CHECKING:
     from sgdnoise.experiments.base import Executor
@@ -73,7 +73,7 @@ def reproduce(
     spec = apply_overrides(experiment.spec(check_scale(scale)), overrides or {}, what=f"{name} ({scale})")
     out = Path(out_dir) if out_dir is not None else Path("runs") / name
     resolved = resolve_device(device)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_writable_directory(out)
     _check_same_data(out, {} if verify_data else {key: str(path) for key, path in (datasets or {}).items()})
     start = time.perf_counter()
     given_data = user_data(datasets, verify_data) if datasets else contextlib.nullcontext()
