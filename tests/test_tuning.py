@@ -66,7 +66,7 @@ def test_unstable_step_one_reduces_the_learning_rate(tmp_path):
 
 
 def test_cli_tune_runs_a_users_function_and_resumes(tmp_path, monkeypatch):
-    (tmp_path / "user_surface.py").write_text(SURFACE)
+    (tmp_path / "user_surface.py").write_text(SURFACE + "\n\ndef two_arguments(lr, batch_size):\n    return 0.5\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
     args = ["tune", "user_surface:train_and_evaluate", "--train-size", "50000", "--max-batch-size", "5000"]
@@ -80,6 +80,19 @@ def test_cli_tune_runs_a_users_function_and_resumes(tmp_path, monkeypatch):
         (["tune", "user_surface", "--train-size", "10"], "MODULE:NAME"),
         (["tune", "nowhere:fn", "--train-size", "10"], "cannot load"),
         (["tune", "user_surface:train_and_evaluate", "--train-size", "100"], "exceeds the training-set size"),
+        (
+            ["tune", "user_surface:two_arguments", "--train-size", "10"],
+            "must be callable with (lr, batch_size, momentum); its signature is (lr, batch_size)",
+        ),
     ]:
         failed = CliRunner().invoke(main, bad)
         assert failed.exit_code == 2 and message in failed.output
+
+
+def test_cli_tune_checks_out_before_calling_the_users_function(tmp_path, monkeypatch, unwritable_directories):
+    (tmp_path / "user_surface.py").write_text(
+        "def train_and_evaluate(lr, batch_size, momentum):\n    raise SystemExit\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    failed = CliRunner().invoke(main, ["tune", "user_surface:train_and_evaluate", "--train-size", "100", "--out", "o"])
+    assert failed.exit_code == 2 and "Error: cannot write to the output directory 'o'" in failed.output

@@ -376,9 +376,11 @@ def tune(
     Running the same command again resumes: finished trials are read from tuning.sqlite.
     """
     from sgdnoise import results, tuning
+    from sgdnoise.validation import ensure_writable_directory
 
-    fn = _load_function(function)
     grid = _batch_sizes(batch_sizes)
+    ensure_writable_directory(out_dir)
+    fn = _load_function(function, ("lr", "batch_size", "momentum"))
     result = tuning.tune_large_batch(
         fn,
         train_size,
@@ -407,9 +409,11 @@ def tune(
     click.echo(f"wrote {out_dir / 'tuning.json'} and {out_dir / 'tuning.png'}")
 
 
-def _load_function(function: str) -> Callable[..., Any]:
-    """The user's function named MODULE:NAME (MODULE importable from the working directory)."""
+def _load_function(function: str, arguments: tuple[str, ...]) -> Callable[..., Any]:
+    """The user's function named MODULE:NAME (MODULE importable from the working directory), checked to take
+    the positional ``arguments`` it will be given (one error line before it is called)."""
     import importlib
+    import inspect
     import os
 
     module_name, _, name = function.partition(":")
@@ -423,23 +427,16 @@ def _load_function(function: str) -> Callable[..., Any]:
         raise ValueError(f"cannot load {function}: {error}") from None
     if not callable(fn):
         raise ValueError(f"{function} is not a function")
-    return fn
-
-
-def _make_problem(function: str) -> Any:
-    """What the user's MODULE:NAME returns; it is called only if its signature takes no arguments."""
-    import inspect
-
-    make_problem = _load_function(function)
     try:
-        signature = inspect.signature(make_problem)
+        signature = inspect.signature(fn)
     except ValueError:  # no signature to read (some builtins): the call itself tells
-        return make_problem()
+        return fn
     try:
-        signature.bind()
+        signature.bind(*arguments)
     except TypeError:
-        raise ValueError(f"{function} must be callable with no arguments; its signature is {signature}") from None
-    return make_problem()
+        takes = f"({', '.join(arguments)})" if arguments else "no arguments"
+        raise ValueError(f"{function} must be callable with {takes}; its signature is {signature}") from None
+    return fn
 
 
 def _batch_sizes(text: str) -> tuple[int, ...]:
@@ -487,7 +484,7 @@ def advise(
     # a bad --device or --out is one line before the user's code runs
     resolved = resolve_device(device)
     ensure_writable_directory(out_dir)
-    problem = _make_problem(function)
+    problem = _load_function(function, ())()
     try:
         advice = advisor.advise_problem(
             problem,
