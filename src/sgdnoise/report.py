@@ -8,7 +8,7 @@ import html
 import json
 import os
 import platform
-import tempfile
+import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,12 +71,17 @@ def build_summary(
 
 
 def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
-    """Write JSON so that a reader never sees a half-written file (write to a temp file, then rename)."""
+    """Write JSON so that a reader never sees a half-written file (write to a temp file, then rename); the
+    file gets the mode of the other outputs (0666 less the umask; ``tempfile.mkstemp`` would give 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(dumps(document, indent=2))
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w") as handle:
+            handle.write(dumps(document, indent=2))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_summary(out_dir: Path) -> dict[str, Any]:
