@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from sgdnoise import report, scoreboard
 from sgdnoise.cli import main
+from sgdnoise.experiments import reproduce
 from sgdnoise.experiments.registry import entries, entry, get_experiment
 from sgdnoise.experiments.suite import FAILURE_FILE, is_complete, read_failure, reproduce_all, select
 from sgdnoise.store import Store
@@ -106,3 +107,19 @@ def test_cli_reproduce_all_writes_the_scoreboard_and_reports_failures(tmp_path):
     assert (tmp_path / scoreboard.SCOREBOARD_HTML).is_file()
     rebuilt = CliRunner().invoke(main, ["scoreboard", str(tmp_path)])
     assert rebuilt.exit_code == 0 and scoreboard.totals_line(document["totals"]["overall"]) in rebuilt.output
+
+
+def test_summary_records_parsed_overrides_and_an_older_summary_of_raw_strings_still_counts_as_complete(tmp_path):
+    assigned = {key: str(value) for key, value in tiny(SECOND).items()}  # what --set hands over
+    summary = reproduce(SECOND, overrides=assigned, out_dir=tmp_path, **OPTIONS)
+    assert summary["overrides"] == report.read_summary(tmp_path)["overrides"] == tiny(SECOND)
+    assert summary["overrides"]["n_repeats"] == summary["settings"]["n_repeats"] == 2
+    assert is_complete(tmp_path, SECOND, "quick", 0, assigned)
+    assert is_complete(tmp_path, SECOND, "quick", 0, tiny(SECOND))
+
+    older = json.loads((tmp_path / report.SUMMARY_FILE).read_text()) | {"overrides": assigned}
+    (tmp_path / report.SUMMARY_FILE).write_text(json.dumps(older))
+    assert is_complete(tmp_path, SECOND, "quick", 0, tiny(SECOND))
+    assert not is_complete(tmp_path, SECOND, "quick", 0, tiny(SECOND) | {"n_repeats": 3})
+    (tmp_path / report.SUMMARY_FILE).write_text(json.dumps(older | {"overrides": {"renamed_since": "1"}}))
+    assert not is_complete(tmp_path, SECOND, "quick", 0, tiny(SECOND))

@@ -20,7 +20,7 @@ from sgdnoise.experiments.registry import (
     experiment_names,
     get_experiment,
 )
-from sgdnoise.experiments.spec import apply_overrides, spec_fields
+from sgdnoise.experiments.spec import apply_overrides, overridden_values, spec_fields
 from sgdnoise.validation import positive_int
 
 if TYPE_CHECKING:
@@ -57,9 +57,10 @@ def reproduce(
     Writes ``out_dir`` (default ``runs/NAME``): ``store.sqlite`` (every finished run, so running the
     same command again resumes and recomputes nothing), ``summary.json``, ``figures/*.png`` and
     ``report.html``. ``overrides`` maps spec fields to new values (strings are parsed by the field's
-    type, as ``--set`` does); the declared specs are never modified. ``datasets`` maps a dataset name
-    (``mnist``, ``fashion_mnist``, ``cifar10``) to the user's files for it, checked against the canonical
-    checksums unless ``verify_data`` is False; ``summary.json`` records both under ``datasets``.
+    type, as ``--set`` does; ``summary.json`` records the parsed values); the declared specs are never
+    modified. ``datasets`` maps a dataset name (``mnist``, ``fashion_mnist``, ``cifar10``) to the user's files
+    for it, checked against the canonical checksums unless ``verify_data`` is False; ``summary.json`` records
+    both under ``datasets``.
     ``max_group_size`` caps how many runs train together in one group (None: the engine's layout rule; 1:
     every run alone).
     """
@@ -101,7 +102,7 @@ def reproduce(
         claims=experiment.check(data),
         data=data,
         settings=experiment.settings(spec),
-        overrides=dict(overrides or {}),
+        overrides=overridden_values(spec, overrides or {}),
         datasets={name: {"path": str(path), "verified": verify_data} for name, path in (datasets or {}).items()},
     )
     report.write_json_atomic(out / report.SUMMARY_FILE, summary)

@@ -70,6 +70,12 @@ def apply_overrides(spec: Any, overrides: Mapping[str, Any], *, what: str = "thi
         raise ValueError(f"invalid settings for {what}: {error}") from None
 
 
+def overridden_values(spec: Any, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The values ``overrides`` gave the fields of ``spec`` (a result of :func:`apply_overrides`), parsed: what
+    ``summary.json`` records as its ``overrides``."""
+    return {key: getattr(spec, key) for key in overrides}
+
+
 def _coerce(value: Any, annotation: Any) -> Any:
     origin, args = get_origin(annotation), get_args(annotation)
     if origin in (Union, types.UnionType):

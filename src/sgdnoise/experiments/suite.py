@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sgdnoise.experiments.registry import PAPER_PACKAGES, Entry, entries, get_experiment
+from sgdnoise.experiments.spec import apply_overrides, overridden_values
 from sgdnoise.results import strict_json
 
 FAILURE_FILE = "failure.json"
@@ -69,14 +70,19 @@ def is_complete(out_dir: Path, name: str, scale: str, seed: int, overrides: Mapp
         summary = report.read_summary(out_dir)
     except (ValueError, FileNotFoundError):
         return False
-    declared = [(c.id, c.statement, c.kind) for c in get_experiment(name).claims]
+    experiment = get_experiment(name)
+    declared = [(c.id, c.statement, c.kind) for c in experiment.claims]
     recorded = [(c.get("id"), c.get("statement"), c.get("kind")) for c in summary["claims"]]
-    same_run = (summary["scale"], summary.get("seed"), summary.get("overrides") or {}) == (
-        scale,
-        seed,
-        strict_json(overrides),
-    )
-    return same_run and summary["experiment"] == name and recorded == declared
+    if (summary["experiment"], summary["scale"], summary.get("seed"), recorded) != (name, scale, seed, declared):
+        return False
+
+    def parsed(changes: Mapping[str, Any]) -> Any:  # older summaries hold --set's raw strings: parse both sides
+        return strict_json(overridden_values(apply_overrides(experiment.spec(scale), changes), changes))
+
+    try:
+        return parsed(summary.get("overrides") or {}) == parsed(overrides)
+    except ValueError:  # a recorded setting the spec no longer has, or a value it now refuses
+        return False
 
 
 @dataclass(frozen=True)
