@@ -78,6 +78,16 @@ def test_set_help_lists_the_settings_with_their_values():
     assert "budget" in result.output and "10000" in result.output
 
 
+def test_set_help_with_tiny_lists_the_values_the_tiny_run_uses():
+    shown = {}
+    for flags in ([], ["--tiny"]):
+        result = CliRunner().invoke(main, ["reproduce", "smith-le-gap", *flags, "--set", "help"])
+        assert result.exit_code == 0, result.output
+        shown[bool(flags)] = {line.split()[0]: line.split()[1] for line in result.output.splitlines()[1:]}
+    assert (shown[False]["budget"], shown[False]["dataset"]) == ("1000", "'mnist'")
+    assert (shown[True]["budget"], shown[True]["dataset"]) == ("3", "'standin'")
+
+
 def test_list_does_not_import_torch():
     import subprocess
     import sys

@@ -108,6 +108,20 @@ def test_cli_reproduce_all_writes_the_scoreboard_and_reports_failures(tmp_path):
     rebuilt = CliRunner().invoke(main, ["scoreboard", str(tmp_path)])
     assert rebuilt.exit_code == 0 and scoreboard.totals_line(document["totals"]["overall"]) in rebuilt.output
 
+    # a --tiny run says so everywhere, and its verdicts are not counted as the papers'
+    summary = report.read_summary(tmp_path / FIRST)
+    assert summary["tiny"] is True and summary["overrides"] == {} and summary["settings"]["dataset"] == "standin"
+    assert is_complete(tmp_path / FIRST, FIRST, "quick", 0, {}, tiny=True)
+    assert not is_complete(tmp_path / FIRST, FIRST, "quick", 0, {})
+    rows = [r for r in document["claims"] if r["experiment"] == FIRST]
+    assert rows and all(r["verdict"] == "not checked" and r["scale"] == "quick --tiny" for r in rows)
+    recorded = [c["verdict"] for c in summary["claims"]]
+    assert [r["note"] for r in rows] == [f"{report.TINY_NOTE} (it says {verdict})" for verdict in recorded]
+    assert document["totals"]["overall"]["not checked"] == document["totals"]["overall"]["total"]
+    shown = CliRunner().invoke(main, ["report", str(tmp_path / FIRST)])
+    assert shown.exit_code == 0 and "scale=quick --tiny" in shown.output and report.TINY_NOTE in shown.output
+    assert report.TINY_NOTE in (tmp_path / FIRST / report.REPORT_FILE).read_text()
+
 
 def test_summary_records_parsed_overrides_and_an_older_summary_of_raw_strings_still_counts_as_complete(tmp_path):
     assigned = {key: str(value) for key, value in tiny(SECOND).items()}  # what --set hands over

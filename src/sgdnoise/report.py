@@ -35,15 +35,16 @@ def build_summary(
     seed: int,
     device: str,
     wall_seconds: float,
+    tiny: bool = False,
     claims: Sequence[Claim],
     data: Mapping[str, Any],
     settings: Mapping[str, Any],
     overrides: Mapping[str, Any] | None = None,
     datasets: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The summary.json document: experiment, scale, wall_seconds, claims, data, settings (the spec
-    that ran), overrides (what ``--set`` changed), datasets (the user's files given with ``--data`` and
-    whether they were verified) and provenance; strict JSON throughout."""
+    """The summary.json document: experiment, scale, tiny (a ``--tiny`` smoke run), wall_seconds, claims, data,
+    settings (the spec that ran), overrides (what ``--set`` changed), datasets (the user's files given with
+    ``--data`` and whether they were verified) and provenance; strict JSON throughout."""
     import torch
 
     return {
@@ -51,6 +52,7 @@ def build_summary(
         "title": title,
         "paper": paper,
         "scale": scale,
+        "tiny": tiny,
         "seed": seed,
         "wall_seconds": round(wall_seconds, 3),
         "claims": [claim.to_dict() for claim in claims],
@@ -119,6 +121,13 @@ def format_value(value: Any) -> str:
 
 
 VERDICT_COLOURS = {"holds": "green", "fails": "red", "inconclusive": "yellow"}
+TINY_NOTE = "a --tiny smoke run (seconds, stand-in data): its verdicts say nothing about the papers"
+
+
+def scale_text(summary: Mapping[str, Any]) -> str:
+    """The scale a summary ran at, as shown: ``quick``, ``quick --tiny``, ``paper (changed by --set)``."""
+    tiny = " --tiny" if summary.get("tiny") else ""
+    return summary["scale"] + tiny + (" (changed by --set)" if summary.get("overrides") else "")
 
 
 def verdict_counts(claims: Sequence[Mapping[str, Any]]) -> str:
@@ -133,9 +142,11 @@ def print_claims(summary: Mapping[str, Any]) -> None:
     """The claims table on the terminal: one line per claim, its verdict and its measured value."""
     claims = summary["claims"]
     click.echo(
-        f"\n{summary['title']} ({summary['experiment']}, scale={summary['scale']}, "
+        f"\n{summary['title']} ({summary['experiment']}, scale={scale_text(summary)}, "
         f"{summary['wall_seconds']:.0f} s): {verdict_counts(claims)}"
     )
+    if summary.get("tiny"):
+        click.echo(f"  {TINY_NOTE}")
     for claim in claims:
         verdict = claim["verdict"]
         mark = click.style(f"{verdict.upper():12s}", fg=VERDICT_COLOURS[verdict])
@@ -215,7 +226,8 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 </style></head><body>
 <h1>{html.escape(summary["title"])}</h1>
 <p>{html.escape(summary["paper"])} &middot; experiment <code>{html.escape(summary["experiment"])}</code>
-&middot; scale <b>{html.escape(summary["scale"])}</b> &middot; {summary["wall_seconds"]:.0f} s</p>
+&middot; scale <b>{html.escape(scale_text(summary))}</b> &middot; {summary["wall_seconds"]:.0f} s</p>
+{f"<p><b>{html.escape(TINY_NOTE)}</b></p>" if summary.get("tiny") else ""}
 <h2>Claims: {verdict_counts(summary["claims"])}</h2>
 <table class='claims'><tr><th>verdict</th><th>claim</th><th>the paper's number</th><th>measured here</th></tr>
 {rows}

@@ -1,8 +1,9 @@
 """The reproduced experiments and the runner behind ``sgdnoise reproduce``.
 
 Each experiment module declares one ``EXPERIMENT`` (:class:`.base.Experiment`); :mod:`.registry` finds
-them. ``reproduce(name, scale=, overrides=)`` runs one end to end; ``overrides`` (the CLI's
-``--set KEY=VALUE``) change the declared spec for this call only (:mod:`.spec`).
+them. ``reproduce(name, scale=, overrides=, tiny=)`` runs one end to end; ``overrides`` (the CLI's
+``--set KEY=VALUE``) change the declared spec for this call only (:mod:`.spec`), ``tiny`` (``--tiny``) starts
+from the experiment's smoke-run settings (:func:`configured_spec`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SCALES",
     "UnknownExperimentError",
+    "configured_spec",
     "experiment_names",
     "get_experiment",
     "render",
@@ -37,11 +39,22 @@ __all__ = [
 ]
 
 
+def configured_spec(name: str, scale: str, overrides: Mapping[str, Any] | None = None, *, tiny: bool = False) -> Any:
+    """The spec experiment ``name`` runs with at ``scale``: the declared one, changed by its tiny run's settings
+    when ``tiny`` (``--tiny``), then by ``overrides`` (``--set``; see :func:`.spec.apply_overrides`)."""
+    experiment = get_experiment(name)
+    spec = experiment.spec(check_scale(scale))
+    if tiny:
+        spec = apply_overrides(spec, experiment.tiny[scale], what=f"{name} ({scale}, --tiny)")
+    return apply_overrides(spec, overrides or {}, what=f"{name} ({scale}{', --tiny' if tiny else ''})")
+
+
 def reproduce(
     name: str,
     *,
     scale: str = "quick",
     overrides: Mapping[str, Any] | None = None,
+    tiny: bool = False,
     out_dir: str | Path | None = None,
     seed: int = 0,
     device: str = "auto",
@@ -58,9 +71,10 @@ def reproduce(
     same command again resumes and recomputes nothing), ``summary.json``, ``figures/*.png`` and
     ``report.html``. ``overrides`` maps spec fields to new values (strings are parsed by the field's
     type, as ``--set`` does; ``summary.json`` records the parsed values); the declared specs are never
-    modified. ``datasets`` maps a dataset name (``mnist``, ``fashion_mnist``, ``cifar10``) to the user's files
-    for it, checked against the canonical checksums unless ``verify_data`` is False; ``summary.json`` records
-    both under ``datasets``.
+    modified. ``tiny``: start from the experiment's smoke-run settings (seconds, stand-in data; the summary
+    says so and its verdicts say nothing about the papers). ``datasets`` maps a dataset name (``mnist``,
+    ``fashion_mnist``, ``cifar10``) to the user's files for it, checked against the canonical checksums
+    unless ``verify_data`` is False; ``summary.json`` records both under ``datasets``.
     ``max_group_size`` caps how many runs train together in one group (None: the engine's layout rule; 1:
     every run alone).
     """
@@ -71,7 +85,7 @@ def reproduce(
     from sgdnoise.store import Store
 
     experiment = get_experiment(name)
-    spec = apply_overrides(experiment.spec(check_scale(scale)), overrides or {}, what=f"{name} ({scale})")
+    spec = configured_spec(name, scale, overrides, tiny=tiny)
     out = Path(out_dir) if out_dir is not None else Path("runs") / name
     resolved = resolve_device(device)
     out.mkdir(parents=True, exist_ok=True)
@@ -96,6 +110,7 @@ def reproduce(
         title=experiment.title,
         paper=experiment.paper,
         scale=scale,
+        tiny=tiny,
         seed=seed,
         device=str(resolved),
         wall_seconds=time.perf_counter() - start,

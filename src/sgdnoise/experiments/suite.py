@@ -2,10 +2,11 @@
 failures recorded per experiment so that the rest go on.
 
 Each experiment writes ``DIR/<name>/`` exactly as ``sgdnoise reproduce NAME --out DIR/<name>`` does. An
-experiment is *complete* when its ``summary.json`` was written at the requested scale and seed and checks
-the claims its module declares today (same ids, statements and kinds); a complete experiment is skipped,
-any other one is run, and its store makes that a resumption (finished runs are never trained again). A
-failing experiment leaves ``failure.json`` (the error and its traceback) in its directory.
+experiment is *complete* when its ``summary.json`` was written at the requested scale, seed, ``--set``
+changes and ``--tiny`` or not, and checks the claims its module declares today (same ids, statements and
+kinds); a complete experiment is skipped, any other one is run, and its store makes that a resumption
+(finished runs are never trained again). A failing experiment leaves ``failure.json`` (the error and its
+traceback) in its directory.
 """
 
 from __future__ import annotations
@@ -59,9 +60,12 @@ def select(only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[Entry]:
     return [e for e in entries() if e.name in chosen - dropped]
 
 
-def is_complete(out_dir: Path, name: str, scale: str, seed: int, overrides: Mapping[str, Any]) -> bool:
-    """Whether ``out_dir`` holds a finished reproduction of ``name`` at ``scale``, ``seed`` and with these
-    ``overrides`` whose claims are the ones declared today (see the module docstring)."""
+def is_complete(
+    out_dir: Path, name: str, scale: str, seed: int, overrides: Mapping[str, Any], tiny: bool = False
+) -> bool:
+    """Whether ``out_dir`` holds a finished reproduction of ``name`` at ``scale``, ``seed``, with these
+    ``overrides`` and as a ``tiny`` run or not, whose claims are the ones declared today (see the module
+    docstring)."""
     from sgdnoise import report
 
     if (out_dir / FAILURE_FILE).exists():
@@ -73,7 +77,8 @@ def is_complete(out_dir: Path, name: str, scale: str, seed: int, overrides: Mapp
     experiment = get_experiment(name)
     declared = [(c.id, c.statement, c.kind) for c in experiment.claims]
     recorded = [(c.get("id"), c.get("statement"), c.get("kind")) for c in summary["claims"]]
-    if (summary["experiment"], summary["scale"], summary.get("seed"), recorded) != (name, scale, seed, declared):
+    ran = (summary["experiment"], summary["scale"], summary.get("tiny", False), summary.get("seed"), recorded)
+    if ran != (name, scale, tiny, seed, declared):
         return False
 
     def parsed(changes: Mapping[str, Any]) -> Any:  # older summaries hold --set's raw strings: parse both sides
@@ -114,13 +119,15 @@ def reproduce_all(
     scale: str,
     seed: int = 0,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    tiny: bool = False,
     show_progress: bool = True,
     on_outcome: Callable[[Outcome], None] = lambda outcome: None,
     **reproduce_options: Any,
 ) -> list[Outcome]:
     """Reproduce every ``selected`` experiment into ``out_dir/<name>/`` (see the module docstring), with
-    one progress bar over the set; ``overrides`` maps a name to its ``--set`` changes, ``reproduce_options``
-    go to :func:`sgdnoise.experiments.reproduce`.
+    one progress bar over the set; ``overrides`` maps a name to its ``--set`` changes, ``tiny`` runs each
+    experiment's smoke-run settings (``--tiny``), ``reproduce_options`` go to
+    :func:`sgdnoise.experiments.reproduce`.
     An exception inside an experiment is recorded and the next one starts; an interrupt stops the set."""
     from tqdm.auto import tqdm
 
@@ -135,12 +142,12 @@ def reproduce_all(
             target = out_dir / entry.name
             start = time.perf_counter()
             changes = (overrides or {}).get(entry.name, {})
-            if is_complete(target, entry.name, scale, seed, changes):
+            if is_complete(target, entry.name, scale, seed, changes, tiny):
                 outcome = Outcome(entry.name, "skipped", 0.0)
             else:
                 try:
                     reproduce(
-                        entry.name, scale=scale, overrides=changes, out_dir=target, seed=seed,
+                        entry.name, scale=scale, overrides=changes, tiny=tiny, out_dir=target, seed=seed,
                         show_progress=show_progress, **reproduce_options,
                     )  # fmt: skip
                 except Exception as error:  # recorded, and the next experiment starts
