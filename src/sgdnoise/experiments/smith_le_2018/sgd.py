@@ -447,8 +447,8 @@ def sweep_data(spec: SGDSweepSpec, ctx: RunContext, swept: Swept) -> SweepData:
     while True:
         grid = run_grid(spec, ctx, added)
         curves = build_curves(spec, grid, swept, added)
-        grown = _extended(spec, curves, grid.axes["batch_size"], added)
-        if rounds == 0 or grown == added:
+        grown = _extended(spec, curves, grid.axes["batch_size"], added) if rounds else added
+        if grown == added:
             break
         added, rounds = grown, rounds - 1
     return {
