@@ -10,7 +10,9 @@ from click.testing import CliRunner
 
 from sgdnoise import report, scoreboard
 from sgdnoise.cli import main
+from sgdnoise.engine import train as engine_train
 from sgdnoise.experiments import reproduce
+from sgdnoise.experiments.base import RunsFailedError
 from sgdnoise.experiments.registry import entries, entry, get_experiment
 from sgdnoise.experiments.suite import FAILURE_FILE, is_complete, read_failure, reproduce_all, select
 from sgdnoise.store import Store
@@ -137,3 +139,22 @@ def test_summary_records_parsed_overrides_and_an_older_summary_of_raw_strings_st
     assert not is_complete(tmp_path, SECOND, "quick", 0, tiny(SECOND) | {"n_repeats": 3})
     (tmp_path / report.SUMMARY_FILE).write_text(json.dumps(older | {"overrides": {"renamed_since": "1"}}))
     assert not is_complete(tmp_path, SECOND, "quick", 0, tiny(SECOND))
+
+
+def test_when_every_run_fails_the_error_names_how_many_and_the_first_ones_error(tmp_path, monkeypatch):
+    class BrokenMLP:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("the model is broken")
+
+    monkeypatch.setattr(engine_train, "StackedMLP", BrokenMLP)  # every run of an MLP group fails in the engine
+    message = r"^2 of 2 runs failed \(the store keeps .*; the first: RuntimeError: the model is broken$"
+    with pytest.raises(RunsFailedError, match=message):  # smith-le-gap's analysis copes: the all-failed check speaks
+        reproduce("smith-le-gap", tiny=True, out_dir=tmp_path / "gap", **OPTIONS)
+    assert not (tmp_path / "gap" / report.SUMMARY_FILE).exists()
+
+    # smith-le-batch's grid extension raises on the failed runs' NaN scores: the error names the runs instead
+    (outcome,) = reproduce_all([entry(FIRST)], tmp_path, scale="quick", tiny=True, **OPTIONS)
+    assert outcome.status == "failed" and outcome.error.startswith("RunsFailedError: 6 of 6 runs failed")
+    assert read_failure(tmp_path / FIRST)["error"].endswith("the first: RuntimeError: the model is broken")
+    with Store(tmp_path / FIRST / "store.sqlite") as store:
+        assert {run.error for run in store.runs("smith-le-sgd")} == {"RuntimeError: the model is broken"}

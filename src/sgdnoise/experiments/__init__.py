@@ -76,7 +76,8 @@ def reproduce(
     ``fashion_mnist``, ``cifar10``) to the user's files for it, checked against the canonical checksums
     unless ``verify_data`` is False; ``summary.json`` records both under ``datasets``.
     ``max_group_size`` caps how many runs train together in one group (None: the engine's layout rule; 1:
-    every run alone).
+    every run alone). When every run failed, or runs failed and the experiment then raised, the error is a
+    ``RunsFailedError`` naming how many failed and the first one's error.
     """
     from sgdnoise import report
     from sgdnoise.data import user_data
@@ -104,7 +105,15 @@ def reproduce(
             show_progress=show_progress,
             max_group_size=positive_int("max_group_size", max_group_size, optional=True),
         )
-        data = experiment.run(spec, ctx)
+        try:
+            data = experiment.run(spec, ctx)
+        except Exception as error:  # named after the failed runs behind it, if any
+            failure = ctx.runs_failed(error)
+            if failure is None:
+                raise
+            raise failure from error
+        if (failure := ctx.runs_failed()) is not None:  # every run failed: nothing to report
+            raise failure
     summary = report.build_summary(
         experiment=name,
         title=experiment.title,
