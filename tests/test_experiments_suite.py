@@ -72,7 +72,7 @@ def test_failure_is_recorded_the_rest_go_on_and_reruns_train_only_what_is_missin
     assert [(o.name, o.status) for o in first] == [(FIRST, "ran"), (SECOND, "failed")]
     assert "n_repeats" in first[1].error
     failure = read_failure(tmp_path / SECOND)
-    assert failure["experiment"] == SECOND and "Traceback" in failure["traceback"]
+    assert failure["experiment"] == SECOND and "Traceback" in failure["traceback"] and failure["wall_seconds"] >= 0
 
     board = scoreboard.write(tmp_path, [FIRST, SECOND])
     failed_rows = [r for r in board["claims"] if r["experiment"] == SECOND]
@@ -85,6 +85,9 @@ def test_failure_is_recorded_the_rest_go_on_and_reruns_train_only_what_is_missin
     assert [(o.name, o.status) for o in second] == [(FIRST, "skipped"), (SECOND, "ran")]
     assert writes and all(SECOND in path for path in writes), "the complete experiment was trained again"
     assert not (tmp_path / SECOND / FAILURE_FILE).exists()
+    resumed = report.read_summary(tmp_path / SECOND)  # its wall time adds the failed call's
+    assert resumed["wall_seconds_covers"].endswith(": the previous failure.json)")
+    assert resumed["wall_seconds"] >= failure["wall_seconds"]
 
     # killed after its runs were stored but before summary.json: the rerun reads them back, trains nothing
     (tmp_path / SECOND / report.SUMMARY_FILE).unlink()
@@ -158,3 +161,22 @@ def test_when_every_run_fails_the_error_names_how_many_and_the_first_ones_error(
     assert read_failure(tmp_path / FIRST)["error"].endswith("the first: RuntimeError: the model is broken")
     with Store(tmp_path / FIRST / "store.sqlite") as store:
         assert {run.error for run in store.runs("smith-le-sgd")} == {"RuntimeError: the model is broken"}
+
+
+def test_wall_seconds_add_up_over_calls_and_a_rerun_that_trains_nothing_keeps_them(tmp_path):
+    name = "smith-le-gap"
+    first = reproduce(name, tiny=True, out_dir=tmp_path, **OPTIONS)
+    assert first["wall_seconds"] > 0 and first["wall_seconds_covers"] == "this call"
+    again = reproduce(name, tiny=True, out_dir=tmp_path, **OPTIONS)  # trains nothing
+    assert again["wall_seconds"] >= first["wall_seconds"]
+    assert again["wall_seconds_covers"].endswith(f"({first['wall_seconds']:.1f} s: the previous summary.json)")
+
+    # a call killed (kill -9) before writing its summary: the store's training seconds stand in for it
+    (tmp_path / report.SUMMARY_FILE).unlink()
+    with Store(tmp_path / "store.sqlite") as store:
+        trained = [run.seconds for run in store.runs("smith-le-sgd")]
+    resumed = reproduce(name, tiny=True, out_dir=tmp_path, **OPTIONS)
+    assert len(trained) == 2 and resumed["wall_seconds"] >= sum(trained) > 0
+    assert resumed["wall_seconds_covers"].endswith(
+        f"({sum(trained):.1f} s: the training time the store recorded for the 2 runs this call found done)"
+    )

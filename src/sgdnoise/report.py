@@ -35,6 +35,7 @@ def build_summary(
     seed: int,
     device: str,
     wall_seconds: float,
+    wall_seconds_covers: str = "this call",
     tiny: bool = False,
     claims: Sequence[Claim],
     data: Mapping[str, Any],
@@ -42,9 +43,9 @@ def build_summary(
     overrides: Mapping[str, Any] | None = None,
     datasets: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The summary.json document: experiment, scale, tiny (a ``--tiny`` smoke run), wall_seconds, claims, data,
-    settings (the spec that ran), overrides (what ``--set`` changed), datasets (the user's files given with
-    ``--data`` and whether they were verified) and provenance; strict JSON throughout."""
+    """The summary.json document: experiment, scale, tiny (a ``--tiny`` smoke run), wall_seconds (and what they
+    cover), claims, data, settings (the spec that ran), overrides (what ``--set`` changed), datasets (the user's
+    files given with ``--data`` and whether they were verified) and provenance; strict JSON throughout."""
     import torch
 
     return {
@@ -55,6 +56,7 @@ def build_summary(
         "tiny": tiny,
         "seed": seed,
         "wall_seconds": round(wall_seconds, 3),
+        "wall_seconds_covers": wall_seconds_covers,
         "claims": [claim.to_dict() for claim in claims],
         "data": strict_json(data),
         "settings": strict_json(settings),

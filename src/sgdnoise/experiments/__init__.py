@@ -25,7 +25,7 @@ from sgdnoise.experiments.spec import apply_overrides, overridden_values, spec_f
 from sgdnoise.validation import positive_int
 
 if TYPE_CHECKING:
-    from sgdnoise.experiments.base import Executor
+    from sgdnoise.experiments.base import Executor, RunContext
 
 __all__ = [
     "SCALES",
@@ -82,6 +82,7 @@ def reproduce(
     from sgdnoise import report
     from sgdnoise.data import user_data
     from sgdnoise.experiments.base import RunContext
+    from sgdnoise.experiments.suite import recorded_wall_seconds
     from sgdnoise.runtime import resolve_device
     from sgdnoise.store import Store
 
@@ -91,6 +92,7 @@ def reproduce(
     resolved = resolve_device(device)
     out.mkdir(parents=True, exist_ok=True)
     _check_same_data(out, {} if verify_data else {key: str(path) for key, path in (datasets or {}).items()})
+    earlier = recorded_wall_seconds(out)
     start = time.perf_counter()
     given_data = user_data(datasets, verify_data) if datasets else contextlib.nullcontext()
     with given_data, Store(out / "store.sqlite") as store:
@@ -114,6 +116,7 @@ def reproduce(
             raise failure from error
         if (failure := ctx.runs_failed()) is not None:  # every run failed: nothing to report
             raise failure
+    wall_seconds, covers = _wall_time(time.perf_counter() - start, earlier, ctx)
     summary = report.build_summary(
         experiment=name,
         title=experiment.title,
@@ -122,7 +125,8 @@ def reproduce(
         tiny=tiny,
         seed=seed,
         device=str(resolved),
-        wall_seconds=time.perf_counter() - start,
+        wall_seconds=wall_seconds,
+        wall_seconds_covers=covers,
         claims=experiment.check(data),
         data=data,
         settings=experiment.settings(spec),
@@ -132,6 +136,21 @@ def reproduce(
     report.write_json_atomic(out / report.SUMMARY_FILE, summary)
     render(out, summary)
     return summary
+
+
+def _wall_time(this_call: float, earlier: tuple[float, str] | None, ctx: RunContext) -> tuple[float, str]:
+    """The experiment's wall time so far and what it covers: this call's, plus the earlier calls' as the
+    directory's last summary.json or failure.json recorded them, or, when neither exists (the earlier calls
+    were killed), the training seconds the store recorded for the runs this call found done."""
+    if earlier is None:
+        found = [run.seconds for key, run in ctx.swept.items() if key not in ctx.trained]
+        seconds = sum(found)
+        source = f"the training time the store recorded for the {len(found)} runs this call found done"
+        earlier = (seconds, source) if found else None
+    if earlier is None:
+        return this_call, "this call"
+    seconds, source = earlier
+    return this_call + seconds, f"this call ({this_call:.1f} s) and the earlier ones ({seconds:.1f} s: {source})"
 
 
 DATA_FILE = "unverified-data.json"

@@ -5,8 +5,8 @@ Each experiment writes ``DIR/<name>/`` exactly as ``sgdnoise reproduce NAME --ou
 experiment is *complete* when its ``summary.json`` was written at the requested scale, seed, ``--set``
 changes and ``--tiny`` or not, and checks the claims its module declares today (same ids, statements and
 kinds); a complete experiment is skipped, any other one is run, and its store makes that a resumption
-(finished runs are never trained again). A failing experiment leaves ``failure.json`` (the error and its
-traceback) in its directory.
+(finished runs are never trained again). A failing experiment leaves ``failure.json`` (the error, its
+traceback and the wall time so far) in its directory.
 """
 
 from __future__ import annotations
@@ -112,6 +112,24 @@ def read_failure(out_dir: Path) -> dict[str, Any] | None:
         return {"error": f"unreadable {path}: {error}"}
 
 
+def recorded_wall_seconds(out_dir: Path) -> tuple[float, str] | None:
+    """The wall time an experiment's directory records so far, and where: the larger of its ``summary.json``'s
+    and ``failure.json``'s ``wall_seconds`` (each adds its call's time to the one before); None if neither has
+    one."""
+    from sgdnoise import report
+
+    try:
+        summary: dict[str, Any] | None = report.read_summary(out_dir)
+    except (ValueError, FileNotFoundError):
+        summary = None
+    recorded = [
+        (float(document["wall_seconds"]), f"the previous {file}")
+        for document, file in ((summary, report.SUMMARY_FILE), (read_failure(out_dir), FAILURE_FILE))
+        if document is not None and isinstance(document.get("wall_seconds"), int | float)
+    ]
+    return max(recorded, default=None)
+
+
 def reproduce_all(
     selected: Sequence[Entry],
     out_dir: Path,
@@ -151,9 +169,11 @@ def reproduce_all(
                         show_progress=show_progress, **reproduce_options,
                     )  # fmt: skip
                 except Exception as error:  # recorded, and the next experiment starts
-                    reason = f"{type(error).__name__}: {error}"
-                    report.write_json_atomic(target / FAILURE_FILE, _failure_record(entry.name, scale, reason))
-                    outcome = Outcome(entry.name, "failed", time.perf_counter() - start, reason)
+                    reason, seconds = f"{type(error).__name__}: {error}", time.perf_counter() - start
+                    earlier, _ = recorded_wall_seconds(target) or (0.0, "")
+                    record = _failure_record(entry.name, scale, reason, earlier + seconds)
+                    report.write_json_atomic(target / FAILURE_FILE, record)
+                    outcome = Outcome(entry.name, "failed", seconds, reason)
                 else:
                     (target / FAILURE_FILE).unlink(missing_ok=True)
                     outcome = Outcome(entry.name, "ran", time.perf_counter() - start)
@@ -163,11 +183,12 @@ def reproduce_all(
     return outcomes
 
 
-def _failure_record(name: str, scale: str, reason: str) -> Mapping[str, Any]:
+def _failure_record(name: str, scale: str, reason: str, wall_seconds: float) -> Mapping[str, Any]:
     return {
         "experiment": name,
         "scale": scale,
         "error": reason,
+        "wall_seconds": round(wall_seconds, 3),  # every call's so far (``recorded_wall_seconds``)
         "traceback": traceback.format_exc(),
         "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
