@@ -107,11 +107,47 @@ def test_set_with_an_unknown_key_names_the_valid_ones(tmp_path):
     assert malformed.exit_code == 2 and "--set expects KEY=VALUE" in malformed.output
 
 
+@pytest.mark.parametrize(
+    ("name", "assignment", "message"),
+    [
+        ("smith-le-gap", "epsilons=nan", "setting epsilons='nan' for smith-le-gap (quick): expected a finite number"),
+        ("smith-le-gap", "epsilons=inf", "setting epsilons='inf' for smith-le-gap (quick): expected a finite number"),
+        ("smith-le-gap", "max_examples_per_run=0", "max_examples_per_run must be >= 1 or none, got 0"),
+        ("smith-le-gap", "max_examples_per_run=-5", "max_examples_per_run must be >= 1 or none, got -5"),
+        ("smith-le-gap", "max_examples_per_run=10", "no run to train"),
+        ("smith-le-gap", "momenta=0.9,0.9", "momenta must be one or more distinct values, got (0.9, 0.9)"),
+        ("smith-le-gap", "train_sizes=10000000", "train_sizes must lie in [1, 60000]"),
+        ("smith-le-gap", "eval_points=0", "eval_points must be >= 1 (the figure draws the test metrics"),
+        ("smith-le-gradient-noise", "hidden_width=-3", "hidden_width must be >= 1, got -3"),
+        ("smith-le-gradient-noise", "n_train=10000000", "n_train must be at most 60000"),
+    ],
+)
+def test_a_value_the_spec_cannot_use_is_one_line_naming_the_setting_even_in_a_dry_run(
+    tmp_path, name, assignment, message
+):
+    result = CliRunner().invoke(main, ["reproduce", name, "--set", assignment, "--dry-run", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert result.output.startswith("Error: ") and message in result.output
+    key = assignment.split("=")[0]
+    assert f"--set {assignment} for {name} (quick): " in result.output or f"setting {key}=" in result.output
+    assert not (tmp_path / "store.sqlite").exists()
+
+
 def test_set_help_lists_the_settings_with_their_values():
     result = CliRunner().invoke(main, ["reproduce", "smith-le-gap", "--scale", "paper", "--set", "help"])
     assert result.exit_code == 0
     assert "parameterisation" in result.output and "'calibrated'" in result.output
     assert "budget" in result.output and "10000" in result.output
+
+
+def test_set_help_with_tiny_lists_the_values_the_tiny_run_uses():
+    shown = {}
+    for flags in ([], ["--tiny"]):
+        result = CliRunner().invoke(main, ["reproduce", "smith-le-gap", *flags, "--set", "help"])
+        assert result.exit_code == 0, result.output
+        shown[bool(flags)] = {line.split()[0]: line.split()[1] for line in result.output.splitlines()[1:]}
+    assert (shown[False]["budget"], shown[False]["dataset"]) == ("1000", "'mnist'")
+    assert (shown[True]["budget"], shown[True]["dataset"]) == ("3", "'standin'")
 
 
 def test_list_does_not_import_torch():

@@ -2,13 +2,14 @@
 the registry reads names and descriptions from the sources without importing them."""
 
 import sys
+from types import SimpleNamespace
 from typing import TypedDict
 
 import pytest
 from click.testing import CliRunner
 
 from sgdnoise.cli import main
-from sgdnoise.experiments.base import Figure, FigureError
+from sgdnoise.experiments.base import Figure, FigureError, RunContext, RunsFailedError
 from sgdnoise.experiments.registry import entries, get_experiment
 
 
@@ -54,3 +55,19 @@ def test_the_registry_lists_without_importing_experiment_modules():
     entries.cache_clear()
     entries()
     assert [entry.module for entry in listed if entry.module in sys.modules] == loaded
+
+
+def test_failed_runs_are_named_when_the_experiment_cannot_report_without_them(tmp_path):
+    ctx = RunContext(scale="quick", seed=0, out_dir=tmp_path, store=None, device=None)
+    failed = SimpleNamespace(status="failed", error="OSError: disk full\n  (a second line)")
+    ctx.swept = {"a": failed, "b": SimpleNamespace(status="finished", error=None)}
+    assert ctx.runs_failed() is None  # a run finished: the experiment reports (and the rerun retrains "a")
+    partial = ctx.runs_failed(ValueError("no optimum"))
+    assert isinstance(partial, RunsFailedError) and isinstance(partial, ValueError)  # one line on the command line
+    assert str(partial).startswith("1 of 2 runs failed (the store keeps each one's error")
+    assert str(partial).endswith("; the first: OSError: disk full; then: no optimum")
+    ctx.swept = {"a": failed}
+    assert str(ctx.runs_failed()).endswith("; the first: OSError: disk full")
+    assert str(ctx.runs_failed(ValueError("every score is NaN"))).endswith("; the first: OSError: disk full")
+    ctx.swept = {"b": SimpleNamespace(status="finished", error=None)}
+    assert ctx.runs_failed(ValueError("a bug")) is None  # not about runs: the experiment's own error goes up

@@ -3,14 +3,17 @@ runs already stored as done."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from click.testing import CliRunner
 
 from sgdnoise import experiments
 from sgdnoise.cli import main
+from sgdnoise.experiments import configured_spec
 from sgdnoise.experiments.plan import duration, plan_experiment
 from sgdnoise.experiments.registry import get_experiment
 from sgdnoise.experiments.spec import apply_overrides
+from sgdnoise.store import Store
 
 NAME = "smith-le-batch"
 SETTINGS = {"dataset": "standin", "seeds": 2, "batch_sizes": (10, 20, 30), "budget": 50, "max_examples_per_run": None}
@@ -58,3 +61,29 @@ def test_cli_dry_run_prints_the_plan_with_a_time_estimate(tmp_path):
 
 def test_duration_reads_naturally():
     assert [duration(s) for s in (12.0, 600.0, 7200.0, None)] == ["12 s", "10 min", "2 h", "unknown"]
+
+
+@pytest.mark.parametrize("name", ["smith-le-gap", "jastrzebski-breaking-point"])
+def test_a_one_sweep_experiment_is_planned_whole(tmp_path, name):
+    plan = plan_experiment(
+        name, configured_spec(name, "quick", tiny=True), scale="quick", device=torch.device("cpu"), out_dir=tmp_path,
+        time_steps=False,
+    )  # fmt: skip
+    assert plan.coverage == "every sweep" and len(plan.sweeps) == 1
+
+
+def test_a_later_sweep_that_needs_results_is_named_as_not_estimated_until_the_results_are_stored(tmp_path):
+    def plan():
+        return plan_experiment(
+            NAME, configured_spec(NAME, "quick", tiny=True), scale="quick", device=torch.device("cpu"),
+            out_dir=tmp_path, time_steps=False,
+        )  # fmt: skip
+
+    before = plan()
+    assert before.coverage.startswith("the first 1 sweep(s); planning stops where the experiment needs the results")
+    assert "not estimated" in before.coverage and "Error" not in before.coverage
+    experiments.reproduce(NAME, tiny=True, out_dir=tmp_path, device="cpu", executor="inline", show_progress=False)
+    after = plan()  # every run stored: the experiment sees their results and asks for what follows (the lr = ε grid)
+    assert after.coverage == "every sweep" and len(after.sweeps) == 2
+    with Store(tmp_path / "store.sqlite") as store:
+        assert after.totals()["runs"] == after.totals()["stored"] == len(store.runs("smith-le-sgd"))

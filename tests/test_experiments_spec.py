@@ -48,7 +48,12 @@ def test_python_values_are_checked_and_the_original_spec_is_untouched():
         ({"mode": "c"}, "setting mode='c' for toy: expected one of 'a', 'b'"),
         ({"flag": "maybe"}, "setting flag='maybe' for toy: expected true or false"),
         ({"sizes": "1,x"}, "setting sizes='1,x' for toy: expected an integer"),
-        ({"seeds": "0"}, "invalid settings for toy: seeds must be >= 1"),
+        ({"seeds": "0", "rate": "0.5"}, "--set seeds=0 --set rate=0.5 for toy: seeds must be >= 1"),
+        ({"seeds": 0}, "--set seeds=0 for toy: seeds must be >= 1"),
+        ({"rate": "nan"}, "setting rate='nan' for toy: expected a finite number"),
+        ({"rate": "-inf"}, "setting rate='-inf' for toy: expected a finite number"),
+        ({"rate": float("inf")}, "setting rate=inf for toy: expected a finite number"),
+        ({"rate": "1e999"}, "setting rate='1e999' for toy: expected a finite number"),
     ],
 )
 def test_every_mistake_is_one_clear_value_error(overrides, message):

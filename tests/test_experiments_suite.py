@@ -10,6 +10,9 @@ from click.testing import CliRunner
 
 from sgdnoise import report, scoreboard
 from sgdnoise.cli import main
+from sgdnoise.engine import train as engine_train
+from sgdnoise.experiments import reproduce
+from sgdnoise.experiments.base import RunsFailedError
 from sgdnoise.experiments.registry import entries, entry, get_experiment
 from sgdnoise.experiments.suite import FAILURE_FILE, is_complete, read_failure, reproduce_all, select
 from sgdnoise.store import Store
@@ -69,7 +72,7 @@ def test_failure_is_recorded_the_rest_go_on_and_reruns_train_only_what_is_missin
     assert [(o.name, o.status) for o in first] == [(FIRST, "ran"), (SECOND, "failed")]
     assert "n_repeats" in first[1].error
     failure = read_failure(tmp_path / SECOND)
-    assert failure["experiment"] == SECOND and "Traceback" in failure["traceback"]
+    assert failure["experiment"] == SECOND and "Traceback" in failure["traceback"] and failure["wall_seconds"] >= 0
 
     board = scoreboard.write(tmp_path, [FIRST, SECOND])
     failed_rows = [r for r in board["claims"] if r["experiment"] == SECOND]
@@ -82,6 +85,9 @@ def test_failure_is_recorded_the_rest_go_on_and_reruns_train_only_what_is_missin
     assert [(o.name, o.status) for o in second] == [(FIRST, "skipped"), (SECOND, "ran")]
     assert writes and all(SECOND in path for path in writes), "the complete experiment was trained again"
     assert not (tmp_path / SECOND / FAILURE_FILE).exists()
+    resumed = report.read_summary(tmp_path / SECOND)  # its wall time adds the failed call's
+    assert resumed["wall_seconds_covers"].endswith(": the previous failure.json)")
+    assert resumed["wall_seconds"] >= failure["wall_seconds"]
 
     # killed after its runs were stored but before summary.json: the rerun reads them back, trains nothing
     (tmp_path / SECOND / report.SUMMARY_FILE).unlink()
@@ -106,3 +112,71 @@ def test_cli_reproduce_all_writes_the_scoreboard_and_reports_failures(tmp_path):
     assert (tmp_path / scoreboard.SCOREBOARD_HTML).is_file()
     rebuilt = CliRunner().invoke(main, ["scoreboard", str(tmp_path)])
     assert rebuilt.exit_code == 0 and scoreboard.totals_line(document["totals"]["overall"]) in rebuilt.output
+
+    # a --tiny run says so everywhere, and its verdicts are not counted as the papers'
+    summary = report.read_summary(tmp_path / FIRST)
+    assert summary["tiny"] is True and summary["overrides"] == {} and summary["settings"]["dataset"] == "standin"
+    assert is_complete(tmp_path / FIRST, FIRST, "quick", 0, {}, tiny=True)
+    assert not is_complete(tmp_path / FIRST, FIRST, "quick", 0, {})
+    rows = [r for r in document["claims"] if r["experiment"] == FIRST]
+    assert rows and all(r["verdict"] == "not checked" and r["scale"] == "quick --tiny" for r in rows)
+    recorded = [c["verdict"] for c in summary["claims"]]
+    assert [r["note"] for r in rows] == [f"{report.TINY_NOTE} (it says {verdict})" for verdict in recorded]
+    assert document["totals"]["overall"]["not checked"] == document["totals"]["overall"]["total"]
+    shown = CliRunner().invoke(main, ["report", str(tmp_path / FIRST)])
+    assert shown.exit_code == 0 and "scale=quick --tiny" in shown.output and report.TINY_NOTE in shown.output
+    assert report.TINY_NOTE in (tmp_path / FIRST / report.REPORT_FILE).read_text()
+
+
+def test_summary_records_parsed_overrides_and_an_older_summary_of_raw_strings_still_counts_as_complete(tmp_path):
+    assigned = {key: str(value) for key, value in tiny(SECOND).items()}  # what --set hands over
+    summary = reproduce(SECOND, overrides=assigned, out_dir=tmp_path, **OPTIONS)
+    assert summary["overrides"] == report.read_summary(tmp_path)["overrides"] == tiny(SECOND)
+    assert summary["overrides"]["n_repeats"] == summary["settings"]["n_repeats"] == 2
+    assert is_complete(tmp_path, SECOND, "quick", 0, assigned)
+    assert is_complete(tmp_path, SECOND, "quick", 0, tiny(SECOND))
+
+    older = json.loads((tmp_path / report.SUMMARY_FILE).read_text()) | {"overrides": assigned}
+    (tmp_path / report.SUMMARY_FILE).write_text(json.dumps(older))
+    assert is_complete(tmp_path, SECOND, "quick", 0, tiny(SECOND))
+    assert not is_complete(tmp_path, SECOND, "quick", 0, tiny(SECOND) | {"n_repeats": 3})
+    (tmp_path / report.SUMMARY_FILE).write_text(json.dumps(older | {"overrides": {"renamed_since": "1"}}))
+    assert not is_complete(tmp_path, SECOND, "quick", 0, tiny(SECOND))
+
+
+def test_when_every_run_fails_the_error_names_how_many_and_the_first_ones_error(tmp_path, monkeypatch):
+    class BrokenMLP:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("the model is broken")
+
+    monkeypatch.setattr(engine_train, "StackedMLP", BrokenMLP)  # every run of an MLP group fails in the engine
+    message = r"^2 of 2 runs failed \(the store keeps .*; the first: RuntimeError: the model is broken$"
+    with pytest.raises(RunsFailedError, match=message):  # smith-le-gap's analysis copes: the all-failed check speaks
+        reproduce("smith-le-gap", tiny=True, out_dir=tmp_path / "gap", **OPTIONS)
+    assert not (tmp_path / "gap" / report.SUMMARY_FILE).exists()
+
+    # smith-le-batch's grid extension raises on the failed runs' NaN scores: the error names the runs instead
+    (outcome,) = reproduce_all([entry(FIRST)], tmp_path, scale="quick", tiny=True, **OPTIONS)
+    assert outcome.status == "failed" and outcome.error.startswith("RunsFailedError: 6 of 6 runs failed")
+    assert read_failure(tmp_path / FIRST)["error"].endswith("the first: RuntimeError: the model is broken")
+    with Store(tmp_path / FIRST / "store.sqlite") as store:
+        assert {run.error for run in store.runs("smith-le-sgd")} == {"RuntimeError: the model is broken"}
+
+
+def test_wall_seconds_add_up_over_calls_and_a_rerun_that_trains_nothing_keeps_them(tmp_path):
+    name = "smith-le-gap"
+    first = reproduce(name, tiny=True, out_dir=tmp_path, **OPTIONS)
+    assert first["wall_seconds"] > 0 and first["wall_seconds_covers"] == "this call"
+    again = reproduce(name, tiny=True, out_dir=tmp_path, **OPTIONS)  # trains nothing
+    assert again["wall_seconds"] >= first["wall_seconds"]
+    assert again["wall_seconds_covers"].endswith(f"({first['wall_seconds']:.1f} s: the previous summary.json)")
+
+    # a call killed (kill -9) before writing its summary: the store's training seconds stand in for it
+    (tmp_path / report.SUMMARY_FILE).unlink()
+    with Store(tmp_path / "store.sqlite") as store:
+        trained = [run.seconds for run in store.runs("smith-le-sgd")]
+    resumed = reproduce(name, tiny=True, out_dir=tmp_path, **OPTIONS)
+    assert len(trained) == 2 and resumed["wall_seconds"] >= sum(trained) > 0
+    assert resumed["wall_seconds_covers"].endswith(
+        f"({sum(trained):.1f} s: the training time the store recorded for the 2 runs this call found done)"
+    )

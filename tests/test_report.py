@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 
 import pytest
 from click.testing import CliRunner
@@ -39,6 +41,19 @@ def test_summary_json_is_strict(tmp_path):
     parsed = json.loads(text, parse_constant=refuse)
     assert parsed["data"] == {"a": None, "b": [None, 1.0]} and parsed["settings"] == {"n": [1, 2]}
     assert '"nan"' not in text
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_json_is_written_with_the_mode_the_umask_gives_like_the_other_outputs(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        report.write_json_atomic(tmp_path / "summary.json", SUMMARY)
+        (tmp_path / "report.html").write_text("")
+    finally:
+        os.umask(previous)
+    modes = [stat.S_IMODE((tmp_path / name).stat().st_mode) for name in ("summary.json", "report.html")]
+    assert modes == [0o666 & ~umask] * 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "summary.json"]  # no temp file left
 
 
 @pytest.mark.parametrize(

@@ -154,7 +154,7 @@ def reproduce(
     from sgdnoise.data import user_data
     from sgdnoise.experiments.datasets import assign_user_data, needed_datasets
     from sgdnoise.experiments.plan import plan_experiment, plan_lines
-    from sgdnoise.experiments.spec import apply_overrides, parse_assignments
+    from sgdnoise.experiments.spec import parse_assignments
     from sgdnoise.experiments.suite import select
 
     if ray_address is not None and executor != "ray":
@@ -167,20 +167,16 @@ def reproduce(
         selected = [entry.name for entry in select(only, skip)]
         if not selected:
             raise ValueError("--only/--skip leave no experiment to run")
-        overrides = {n: experiments.get_experiment(n).tiny[scale] for n in selected} if tiny else {}
+        overrides = {}
     else:
         if only or skip:
             raise ValueError("--only and --skip choose among experiments: use them with `reproduce all`")
         if assignments == ("help",):
-            _print_settings(name, scale)
+            _print_settings(name, scale, tiny)
             return
-        changes = parse_assignments(assignments)
         selected = [name]
-        overrides = {name: {**experiments.get_experiment(name).tiny[scale], **changes} if tiny else changes}
-    specs = {
-        n: apply_overrides(experiments.get_experiment(n).spec(scale), overrides.get(n, {}), what=f"{n} ({scale})")
-        for n in selected
-    }
+        overrides = {name: parse_assignments(assignments)}
+    specs = {n: experiments.configured_spec(n, scale, overrides.get(n), tiny=tiny) for n in selected}
     datasets = assign_user_data(data_items, {n: needed_datasets(spec) for n, spec in specs.items()}, not no_verify)
     from sgdnoise.runtime import resolve_device
 
@@ -202,10 +198,10 @@ def reproduce(
         "verify_data": not no_verify,
     }
     if name == "all":
-        _reproduce_all(scale, out_root, selected, quiet, overrides, options)
+        _reproduce_all(scale, out_root, selected, quiet, options | {"tiny": tiny})
         return
     summary = experiments.reproduce(
-        name, scale=scale, overrides=overrides[name], out_dir=out_root, show_progress=not quiet, **options
+        name, scale=scale, overrides=overrides[name], tiny=tiny, out_dir=out_root, show_progress=not quiet, **options
     )
     report.print_claims(summary)
     click.echo(
@@ -213,24 +209,17 @@ def reproduce(
     )
 
 
-def _print_settings(name: str, scale: str) -> None:
-    """``reproduce NAME --set help``: the spec's fields, their values and types."""
+def _print_settings(name: str, scale: str, tiny: bool) -> None:
+    """``reproduce NAME --set help``: the spec's fields, their values (with ``--tiny``, the tiny run's) and types."""
     from sgdnoise import experiments
 
-    spec = experiments.get_experiment(name).spec(scale)
-    click.echo(f"settings of {name} at scale={scale} (change with --set KEY=VALUE):")
+    spec = experiments.configured_spec(name, scale, tiny=tiny)
+    click.echo(f"settings of {name} at scale={scale}{' with --tiny' if tiny else ''} (change with --set KEY=VALUE):")
     for key, value in experiments.spec_fields(spec).items():
         click.echo(f"  {key:28s} {getattr(spec, key)!r}  ({getattr(value, '__name__', value)})")
 
 
-def _reproduce_all(
-    scale: str,
-    out_root: Path,
-    selected: list[str],
-    quiet: bool,
-    overrides: dict[str, Any],
-    options: dict[str, Any],
-) -> None:
+def _reproduce_all(scale: str, out_root: Path, selected: list[str], quiet: bool, options: dict[str, Any]) -> None:
     """``reproduce all``: every selected experiment into OUT/<name>/, then the scoreboard."""
     from tqdm.auto import tqdm
 
@@ -246,7 +235,6 @@ def _reproduce_all(
         [entry(n) for n in selected],
         out_root,
         scale=scale,
-        overrides=overrides,
         show_progress=not quiet,
         on_outcome=say,
         **options,

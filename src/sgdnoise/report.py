@@ -8,7 +8,7 @@ import html
 import json
 import os
 import platform
-import tempfile
+import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,15 +35,17 @@ def build_summary(
     seed: int,
     device: str,
     wall_seconds: float,
+    wall_seconds_covers: str = "this call",
+    tiny: bool = False,
     claims: Sequence[Claim],
     data: Mapping[str, Any],
     settings: Mapping[str, Any],
     overrides: Mapping[str, Any] | None = None,
     datasets: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The summary.json document: experiment, scale, wall_seconds, claims, data, settings (the spec
-    that ran), overrides (what ``--set`` changed), datasets (the user's files given with ``--data`` and
-    whether they were verified) and provenance; strict JSON throughout."""
+    """The summary.json document: experiment, scale, tiny (a ``--tiny`` smoke run), wall_seconds (and what they
+    cover), claims, data, settings (the spec that ran), overrides (what ``--set`` changed), datasets (the user's
+    files given with ``--data`` and whether they were verified) and provenance; strict JSON throughout."""
     import torch
 
     return {
@@ -51,8 +53,10 @@ def build_summary(
         "title": title,
         "paper": paper,
         "scale": scale,
+        "tiny": tiny,
         "seed": seed,
         "wall_seconds": round(wall_seconds, 3),
+        "wall_seconds_covers": wall_seconds_covers,
         "claims": [claim.to_dict() for claim in claims],
         "data": strict_json(data),
         "settings": strict_json(settings),
@@ -71,12 +75,17 @@ def build_summary(
 
 
 def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
-    """Write JSON so that a reader never sees a half-written file (write to a temp file, then rename)."""
+    """Write JSON so that a reader never sees a half-written file (write to a temp file, then rename); the
+    file gets the mode of the other outputs (0666 less the umask; ``tempfile.mkstemp`` would give 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(dumps(document, indent=2))
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w") as handle:
+            handle.write(dumps(document, indent=2))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_summary(out_dir: Path) -> dict[str, Any]:
@@ -114,6 +123,13 @@ def format_value(value: Any) -> str:
 
 
 VERDICT_COLOURS = {"holds": "green", "fails": "red", "inconclusive": "yellow"}
+TINY_NOTE = "a --tiny smoke run (seconds, stand-in data): its verdicts say nothing about the papers"
+
+
+def scale_text(summary: Mapping[str, Any]) -> str:
+    """The scale a summary ran at, as shown: ``quick``, ``quick --tiny``, ``paper (changed by --set)``."""
+    tiny = " --tiny" if summary.get("tiny") else ""
+    return summary["scale"] + tiny + (" (changed by --set)" if summary.get("overrides") else "")
 
 
 def verdict_counts(claims: Sequence[Mapping[str, Any]]) -> str:
@@ -128,9 +144,11 @@ def print_claims(summary: Mapping[str, Any]) -> None:
     """The claims table on the terminal: one line per claim, its verdict and its measured value."""
     claims = summary["claims"]
     click.echo(
-        f"\n{summary['title']} ({summary['experiment']}, scale={summary['scale']}, "
+        f"\n{summary['title']} ({summary['experiment']}, scale={scale_text(summary)}, "
         f"{summary['wall_seconds']:.0f} s): {verdict_counts(claims)}"
     )
+    if summary.get("tiny"):
+        click.echo(f"  {TINY_NOTE}")
     for claim in claims:
         verdict = claim["verdict"]
         mark = click.style(f"{verdict.upper():12s}", fg=VERDICT_COLOURS[verdict])
@@ -210,7 +228,8 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 </style></head><body>
 <h1>{html.escape(summary["title"])}</h1>
 <p>{html.escape(summary["paper"])} &middot; experiment <code>{html.escape(summary["experiment"])}</code>
-&middot; scale <b>{html.escape(summary["scale"])}</b> &middot; {summary["wall_seconds"]:.0f} s</p>
+&middot; scale <b>{html.escape(scale_text(summary))}</b> &middot; {summary["wall_seconds"]:.0f} s</p>
+{f"<p><b>{html.escape(TINY_NOTE)}</b></p>" if summary.get("tiny") else ""}
 <h2>Claims: {verdict_counts(summary["claims"])}</h2>
 <table class='claims'><tr><th>verdict</th><th>claim</th><th>the paper's number</th><th>measured here</th></tr>
 {rows}

@@ -3,7 +3,8 @@ figure, statement and the paper's number beside the measured one and the verdict
 
 The rows come from the declarations (each experiment's ``ClaimSpec`` list as the code declares it now)
 joined with what each experiment's ``summary.json`` recorded. A claim whose recorded id, statement and
-kind match the declaration takes the recorded verdict; any other declared claim (experiment not run,
+kind match the declaration takes the recorded verdict, unless the summary is a ``--tiny`` smoke run (then it
+is ``not checked``, the smoke run's verdict in its note); any other declared claim (experiment not run,
 failed, or declared differently since it ran) is ``not checked``, with the reason; so is every claim of a
 shown paper that its inventory lists as checked by no experiment (with the reason). Written as
 ``scoreboard.json`` (strict JSON) and ``scoreboard.html`` (self-contained: no external asset; filters by
@@ -57,7 +58,8 @@ def experiment_rows(out_root: Path, name: str) -> tuple[dict[str, Any], list[dic
     report_file = out_root / name / report.REPORT_FILE
     link = f"{name}/{report.REPORT_FILE}" if summary and report_file.is_file() else None
     wall = summary["wall_seconds"] if summary else None
-    scale = summary["scale"] + (" (changed by --set)" if summary.get("overrides") else "") if summary else None
+    scale = report.scale_text(summary) if summary else None
+    tiny = bool(summary and summary.get("tiny"))
     rows = []
     for claim in experiment.claims:
         found = recorded.get(claim.id)
@@ -65,7 +67,9 @@ def experiment_rows(out_root: Path, name: str) -> tuple[dict[str, Any], list[dic
             claim.statement,
             claim.kind,
         )
-        if checked:
+        if checked and tiny:  # measured on smoke-run settings: the paper's claim is not checked
+            verdict, value, note = NOT_CHECKED, found["value"], f"{report.TINY_NOTE} (it says {found['verdict']})"
+        elif checked:
             verdict, value, note = found["verdict"], found["value"], found.get("note", "")
         else:
             stale = "declared differently since it ran (run it again)" if summary else reason

@@ -1,8 +1,9 @@
 """The reproduced experiments and the runner behind ``sgdnoise reproduce``.
 
 Each experiment module declares one ``EXPERIMENT`` (:class:`.base.Experiment`); :mod:`.registry` finds
-them. ``reproduce(name, scale=, overrides=)`` runs one end to end; ``overrides`` (the CLI's
-``--set KEY=VALUE``) change the declared spec for this call only (:mod:`.spec`).
+them. ``reproduce(name, scale=, overrides=, tiny=)`` runs one end to end; ``overrides`` (the CLI's
+``--set KEY=VALUE``) change the declared spec for this call only (:mod:`.spec`), ``tiny`` (``--tiny``) starts
+from the experiment's smoke-run settings (:func:`configured_spec`).
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ from sgdnoise.experiments.registry import (
     experiment_names,
     get_experiment,
 )
-from sgdnoise.experiments.spec import apply_overrides, spec_fields
+from sgdnoise.experiments.spec import apply_overrides, overridden_values, spec_fields
 from sgdnoise.validation import ensure_writable_directory, positive_int
 
 if TYPE_CHECKING:
-    from sgdnoise.experiments.base import Executor
+    from sgdnoise.experiments.base import Executor, RunContext
 
 __all__ = [
     "SCALES",
     "UnknownExperimentError",
+    "configured_spec",
     "experiment_names",
     "get_experiment",
     "render",
@@ -37,11 +39,22 @@ __all__ = [
 ]
 
 
+def configured_spec(name: str, scale: str, overrides: Mapping[str, Any] | None = None, *, tiny: bool = False) -> Any:
+    """The spec experiment ``name`` runs with at ``scale``: the declared one, changed by its tiny run's settings
+    when ``tiny`` (``--tiny``), then by ``overrides`` (``--set``; see :func:`.spec.apply_overrides`)."""
+    experiment = get_experiment(name)
+    spec = experiment.spec(check_scale(scale))
+    if tiny:
+        spec = apply_overrides(spec, experiment.tiny[scale], what=f"{name} ({scale}, --tiny)")
+    return apply_overrides(spec, overrides or {}, what=f"{name} ({scale}{', --tiny' if tiny else ''})")
+
+
 def reproduce(
     name: str,
     *,
     scale: str = "quick",
     overrides: Mapping[str, Any] | None = None,
+    tiny: bool = False,
     out_dir: str | Path | None = None,
     seed: int = 0,
     device: str = "auto",
@@ -57,24 +70,29 @@ def reproduce(
     Writes ``out_dir`` (default ``runs/NAME``): ``store.sqlite`` (every finished run, so running the
     same command again resumes and recomputes nothing), ``summary.json``, ``figures/*.png`` and
     ``report.html``. ``overrides`` maps spec fields to new values (strings are parsed by the field's
-    type, as ``--set`` does); the declared specs are never modified. ``datasets`` maps a dataset name
-    (``mnist``, ``fashion_mnist``, ``cifar10``) to the user's files for it, checked against the canonical
-    checksums unless ``verify_data`` is False; ``summary.json`` records both under ``datasets``.
+    type, as ``--set`` does; ``summary.json`` records the parsed values); the declared specs are never
+    modified. ``tiny``: start from the experiment's smoke-run settings (seconds, stand-in data; the summary
+    says so and its verdicts say nothing about the papers). ``datasets`` maps a dataset name (``mnist``,
+    ``fashion_mnist``, ``cifar10``) to the user's files for it, checked against the canonical checksums
+    unless ``verify_data`` is False; ``summary.json`` records both under ``datasets``.
     ``max_group_size`` caps how many runs train together in one group (None: the engine's layout rule; 1:
-    every run alone).
+    every run alone). When every run failed, or runs failed and the experiment then raised, the error is a
+    ``RunsFailedError`` naming how many failed and the first one's error.
     """
     from sgdnoise import report
     from sgdnoise.data import user_data
     from sgdnoise.experiments.base import RunContext
+    from sgdnoise.experiments.suite import recorded_wall_seconds
     from sgdnoise.runtime import resolve_device
     from sgdnoise.store import Store
 
     experiment = get_experiment(name)
-    spec = apply_overrides(experiment.spec(check_scale(scale)), overrides or {}, what=f"{name} ({scale})")
+    spec = configured_spec(name, scale, overrides, tiny=tiny)
     out = Path(out_dir) if out_dir is not None else Path("runs") / name
     resolved = resolve_device(device)
     ensure_writable_directory(out)
     _check_same_data(out, {} if verify_data else {key: str(path) for key, path in (datasets or {}).items()})
+    earlier = recorded_wall_seconds(out)
     start = time.perf_counter()
     given_data = user_data(datasets, verify_data) if datasets else contextlib.nullcontext()
     with given_data, Store(out / "store.sqlite") as store:
@@ -89,24 +107,50 @@ def reproduce(
             show_progress=show_progress,
             max_group_size=positive_int("max_group_size", max_group_size, optional=True),
         )
-        data = experiment.run(spec, ctx)
+        try:
+            data = experiment.run(spec, ctx)
+        except Exception as error:  # named after the failed runs behind it, if any
+            failure = ctx.runs_failed(error)
+            if failure is None:
+                raise
+            raise failure from error
+        if (failure := ctx.runs_failed()) is not None:  # every run failed: nothing to report
+            raise failure
+    wall_seconds, covers = _wall_time(time.perf_counter() - start, earlier, ctx)
     summary = report.build_summary(
         experiment=name,
         title=experiment.title,
         paper=experiment.paper,
         scale=scale,
+        tiny=tiny,
         seed=seed,
         device=str(resolved),
-        wall_seconds=time.perf_counter() - start,
+        wall_seconds=wall_seconds,
+        wall_seconds_covers=covers,
         claims=experiment.check(data),
         data=data,
         settings=experiment.settings(spec),
-        overrides=dict(overrides or {}),
+        overrides=overridden_values(spec, overrides or {}),
         datasets={name: {"path": str(path), "verified": verify_data} for name, path in (datasets or {}).items()},
     )
     report.write_json_atomic(out / report.SUMMARY_FILE, summary)
     render(out, summary)
     return summary
+
+
+def _wall_time(this_call: float, earlier: tuple[float, str] | None, ctx: RunContext) -> tuple[float, str]:
+    """The experiment's wall time so far and what it covers: this call's, plus the earlier calls' as the
+    directory's last summary.json or failure.json recorded them, or, when neither exists (the earlier calls
+    were killed), the training seconds the store recorded for the runs this call found done."""
+    if earlier is None:
+        found = [run.seconds for key, run in ctx.swept.items() if key not in ctx.trained]
+        seconds = sum(found)
+        source = f"the training time the store recorded for the {len(found)} runs this call found done"
+        earlier = (seconds, source) if found else None
+    if earlier is None:
+        return this_call, "this call"
+    seconds, source = earlier
+    return this_call + seconds, f"this call ({this_call:.1f} s) and the earlier ones ({seconds:.1f} s: {source})"
 
 
 DATA_FILE = "unverified-data.json"

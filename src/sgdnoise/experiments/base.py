@@ -29,12 +29,18 @@ if TYPE_CHECKING:
 Executor = Literal["auto", "inline", "processes", "ray"]
 
 
+class RunsFailedError(RuntimeError, ValueError):
+    """Runs of an experiment failed (the store keeps each one's error), and it could not report without them.
+    A ValueError too, so that the command line shows it as one line."""
+
+
 @dataclass
 class RunContext:
     """Where and how an experiment runs: scale, base seed, output directory, store, device, the sweep
     executor (and the Ray cluster's address), whether progress bars are shown, and ``max_group_size`` (at most
     this many runs trained together in one group; None: the engine's layout rule — results do not depend on
-    it beyond float rounding, and forcing 1 shows which verdicts rounding can move)."""
+    it beyond float rounding, and forcing 1 shows which verdicts rounding can move). ``swept`` keeps every
+    run its sweeps returned (by store key, the latest outcome) and ``trained`` the keys this call trained."""
 
     scale: str
     seed: int
@@ -45,6 +51,8 @@ class RunContext:
     ray_address: str | None = None  # the Ray cluster when executor="ray" (None: Ray's default)
     show_progress: bool = True
     max_group_size: int | None = None
+    swept: dict[str, SweptRun] = field(default_factory=dict, init=False, repr=False)
+    trained: set[str] = field(default_factory=set, init=False, repr=False)
 
     def progress(self, total: int, desc: str) -> tqdm:
         """A progress bar that stays quiet when progress display is off (tests, --quiet)."""
@@ -57,7 +65,7 @@ class RunContext:
         its progress setting; ``engine`` passes further options (``dtype``, ``path``, ``threads``, …)."""
         from sgdnoise.sweep import run_sweep
 
-        return run_sweep(
+        results = run_sweep(
             sweep,
             self.store,
             executor=self.executor,
@@ -66,6 +74,23 @@ class RunContext:
             show_progress=self.show_progress,
             max_group_size=self.max_group_size,
             **engine,
+        )
+        self.swept.update((run.key, run) for run in results)
+        self.trained.update(run.key for run in results if run.trained)
+        return results
+
+    def runs_failed(self, error: Exception | None = None) -> RunsFailedError | None:
+        """The error to raise when runs failed and the experiment raised ``error`` (then named after the
+        runs' first error, unless every run failed and ``error`` is only its consequence) or every run failed;
+        else None."""
+        failed = [run for run in self.swept.values() if run.status == "failed"]
+        if not failed or (error is None and len(failed) < len(self.swept)):
+            return None
+        first = next((line for line in (failed[0].error or "").splitlines() if line.strip()), "no error recorded")
+        then = f"; then: {error}" if error is not None and len(failed) < len(self.swept) else ""
+        return RunsFailedError(
+            f"{len(failed)} of {len(self.swept)} runs failed (the store keeps each one's error; the next run of this "
+            f"command trains them again); the first: {first}{then}"
         )
 
 

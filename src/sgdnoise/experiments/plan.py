@@ -1,14 +1,16 @@
 """What a reproduction will cost, before it starts (``sgdnoise reproduce NAME|all --dry-run``).
 
 The experiment's own ``run`` is called with a planning context: every sweep it asks for is recorded
-instead of trained (its runs come back as failed with "dry run", so stages that depend on results see
-none), and the experiment stops being planned where it would compute outside a sweep (it touches the
-store directly). For each recorded sweep the plan counts, from the tasks and ``engine.plan_steps``, the
-runs, the engine groups, the SGD steps and the training examples processed; the FLOPs as 3 × the model's
-forward FLOPs per example (``torch.utils.flop_counter``; backward ≈ 2 × forward); and the time from a few
-timed SGD steps of the real model on the chosen device at the smallest and the largest batch of the
-sweep (a line ``seconds = a + b·B`` per step, through the median step time at each). Evaluations, probes
-and final measurements are not counted: the estimate is a lower bound on the training time.
+instead of trained (a sweep whose runs the output directory's store holds comes back with their results,
+as a real run would see them; any other with every run failed as "dry run"), and the experiment stops
+being planned where it would compute outside a sweep (it touches the store directly) or where it needs
+results a dry run does not have.
+For each recorded sweep the plan counts, from the tasks and ``engine.plan_steps``, the runs, the engine
+groups, the SGD steps and the training examples processed; the FLOPs as 3 × the model's forward FLOPs per
+example (``torch.utils.flop_counter``; backward ≈ 2 × forward); and the time from a few timed SGD steps of
+the real model on the chosen device at the smallest and the largest batch of the sweep (a line
+``seconds = a + b·B`` per step, through the median step time at each). Evaluations, probes and final
+measurements are not counted: the estimate is a lower bound on the training time.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sgdnoise.experiments.registry import get_experiment
 if TYPE_CHECKING:
     import torch
 
+    from sgdnoise.store import Store
     from sgdnoise.sweep import Sweep, SweptRun
 
 DRY_RUN = "dry run: not trained"
@@ -102,28 +105,42 @@ class Plan:
 
 
 class _PlanningContext(RunContext):
-    """A RunContext that records sweeps instead of running them."""
+    """A RunContext that records sweeps instead of running them: a sweep whose every run ``stored`` holds done
+    comes back as stored; any other comes back failed (``DRY_RUN``), which ``placeholders`` counts."""
 
-    def __init__(self, recorded: list[Sweep], **context: Any) -> None:
+    def __init__(self, recorded: list[Sweep], stored: Store, **context: Any) -> None:
         super().__init__(**context)
         self.recorded = recorded
+        self.stored = stored
+        self.placeholders = 0
 
     def sweep(self, sweep: Sweep, **engine: Any) -> list[SweptRun]:
         from sgdnoise.sweep import SweptRun
 
         self.recorded.append(sweep)
+        keys = sweep.keys()
+        records = self.stored.lookup(keys)
+        if all(key in records and records[key].done for key in keys):
+            return [
+                SweptRun.from_dict(records[key].to_dict(), run=run, key=key, trained=False)
+                for run, key in zip(sweep.runs, keys, strict=True)
+            ]
+        self.placeholders += 1
         return [
             SweptRun(status="failed", error=DRY_RUN, run=run, key=key, trained=False)
-            for run, key in zip(sweep.runs, sweep.keys(), strict=True)
+            for run, key in zip(sweep.runs, keys, strict=True)
         ]
 
 
-def record_sweeps(name: str, spec: Any, scale: str, seed: int, device: torch.device) -> tuple[list[Sweep], str]:
-    """The sweeps experiment ``name`` asks for with ``spec``, and how far that covers it."""
+def record_sweeps(
+    name: str, spec: Any, scale: str, seed: int, device: torch.device, stored: Store
+) -> tuple[list[Sweep], str]:
+    """The sweeps experiment ``name`` asks for with ``spec`` (given the runs ``stored`` holds), and how far
+    that covers it."""
     recorded: list[Sweep] = []
     with tempfile.TemporaryDirectory(prefix="sgdnoise-plan-") as scratch:
         context = _PlanningContext(
-            recorded, scale=scale, seed=seed, out_dir=Path(scratch), store=_NoStore(), device=device,
+            recorded, stored, scale=scale, seed=seed, out_dir=Path(scratch), store=_NoStore(), device=device,
             show_progress=False,
         )  # fmt: skip
         try:
@@ -131,12 +148,12 @@ def record_sweeps(name: str, spec: Any, scale: str, seed: int, device: torch.dev
         except _ComputesDirectly:
             stage = "its first stage" if not recorded else f"the first {len(recorded)} sweep(s)"
             return recorded, f"{stage}; it then computes outside the sweep engine (not estimated)"
-        except Exception as error:  # a later stage that needs the results of the recorded ones
-            if not recorded:
+        except Exception:  # it needed results that a dry run does not have (else: a real error, shown)
+            if not context.placeholders:
                 raise
             return recorded, (
-                f"the first {len(recorded)} sweep(s); what follows needs their results (planning stopped at "
-                f"a {type(error).__name__}), not estimated"
+                f"the first {len(recorded)} sweep(s); planning stops where the experiment needs the results of runs "
+                "not trained yet: a sweep it adds on seeing them (e.g. a grid extension) is not estimated"
             )
     return recorded, "every sweep"
 
@@ -247,18 +264,19 @@ def plan_experiment(
     seed: int = 0,
     time_steps: bool = True,
 ) -> Plan:
-    """The plan of experiment ``name`` with ``spec`` (runs already in ``out_dir``'s store count as stored)."""
+    """The plan of experiment ``name`` with ``spec`` (runs already in ``out_dir``'s store count as stored, and
+    the experiment sees their results)."""
     from sgdnoise.store import Store
 
-    sweeps, coverage = record_sweeps(name, spec, scale, seed, device)
     store_file = out_dir / "store.sqlite"
-    plan = Plan(name, scale, str(device), coverage=coverage)
     with tempfile.TemporaryDirectory(prefix="sgdnoise-plan-") as scratch:
         with Store(store_file if store_file.is_file() else Path(scratch) / "empty.sqlite") as store:
+            sweeps, coverage = record_sweeps(name, spec, scale, seed, device, store)
 
             def stored_keys(keys: list[str]) -> set[str]:
                 return {key for key, record in store.lookup(keys).items() if record.done}
 
+            plan = Plan(name, scale, str(device), coverage=coverage)
             plan.sweeps = [plan_sweep(sweep, device, stored_keys, time_steps) for sweep in sweeps]
     return plan
 

@@ -2,16 +2,19 @@
 ``reproduce(..., overrides={...})`` in Python both go through :func:`apply_overrides`, which returns a
 new spec (``dataclasses.replace``) and never touches module state.
 
-Values given as strings (the CLI) are parsed by the field's declared type: ``int``, ``float``,
-``bool`` (true/false, yes/no, 1/0), ``str``, ``Literal[...]`` (one of its values), ``X | None``
-(``none`` for None) and tuples (comma-separated: ``--set batch_sizes=10,30,100``). Values given as
-Python objects are checked against the same types. Every mistake is one ValueError line naming the
-valid keys or the expected type.
+Values given as strings (the CLI) are parsed by the field's declared type: ``int``, ``float`` (finite:
+no nan or inf), ``bool`` (true/false, yes/no, 1/0), ``str``, ``Literal[...]`` (one of its values),
+``X | None`` (``none`` for None) and tuples (comma-separated: ``--set batch_sizes=10,30,100``). Values
+given as Python objects are checked against the same types. Every mistake is one ValueError line naming
+the setting: the valid keys, the expected type, or (a value the spec's own validation refuses) the
+assignments given.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -67,7 +70,14 @@ def apply_overrides(spec: Any, overrides: Mapping[str, Any], *, what: str = "thi
     try:
         return dataclasses.replace(spec, **changes)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"invalid settings for {what}: {error}") from None
+        given = " ".join(f"--set {key}={raw if isinstance(raw, str) else repr(raw)}" for key, raw in overrides.items())
+        raise ValueError(f"{given} for {what}: {error}") from None
+
+
+def overridden_values(spec: Any, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The values ``overrides`` gave the fields of ``spec`` (a result of :func:`apply_overrides`), parsed: what
+    ``summary.json`` records as its ``overrides``."""
+    return {key: getattr(spec, key) for key in overrides}
 
 
 def _coerce(value: Any, annotation: Any) -> Any:
@@ -104,15 +114,16 @@ def _coerce(value: Any, annotation: Any) -> Any:
             return value.lower() in _TRUE
         raise ValueError("expected true or false")
     if annotation is int or annotation is float:
-        accepted, what = (int, "an integer") if annotation is int else (int | float, "a number")
+        accepted, what = (int, "an integer") if annotation is int else (int | float, "a finite number")
+        number = None
         if isinstance(value, accepted) and not isinstance(value, bool):
-            return annotation(value)
-        if isinstance(value, str):
-            try:
-                return annotation(value)
-            except ValueError:
-                pass
-        raise ValueError(f"expected {what}")
+            number = annotation(value)
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = annotation(value)
+        if number is None or (annotation is float and not math.isfinite(number)):
+            raise ValueError(f"expected {what}")
+        return number
     if annotation is str:
         if isinstance(value, str):
             return value

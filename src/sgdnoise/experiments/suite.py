@@ -2,10 +2,11 @@
 failures recorded per experiment so that the rest go on.
 
 Each experiment writes ``DIR/<name>/`` exactly as ``sgdnoise reproduce NAME --out DIR/<name>`` does. An
-experiment is *complete* when its ``summary.json`` was written at the requested scale and seed and checks
-the claims its module declares today (same ids, statements and kinds); a complete experiment is skipped,
-any other one is run, and its store makes that a resumption (finished runs are never trained again). A
-failing experiment leaves ``failure.json`` (the error and its traceback) in its directory.
+experiment is *complete* when its ``summary.json`` was written at the requested scale, seed, ``--set``
+changes and ``--tiny`` or not, and checks the claims its module declares today (same ids, statements and
+kinds); a complete experiment is skipped, any other one is run, and its store makes that a resumption
+(finished runs are never trained again). A failing experiment leaves ``failure.json`` (the error, its
+traceback and the wall time so far) in its directory.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sgdnoise.experiments.registry import PAPER_PACKAGES, Entry, entries, get_experiment
+from sgdnoise.experiments.spec import apply_overrides, overridden_values
 from sgdnoise.results import strict_json
 
 FAILURE_FILE = "failure.json"
@@ -58,9 +60,12 @@ def select(only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[Entry]:
     return [e for e in entries() if e.name in chosen - dropped]
 
 
-def is_complete(out_dir: Path, name: str, scale: str, seed: int, overrides: Mapping[str, Any]) -> bool:
-    """Whether ``out_dir`` holds a finished reproduction of ``name`` at ``scale``, ``seed`` and with these
-    ``overrides`` whose claims are the ones declared today (see the module docstring)."""
+def is_complete(
+    out_dir: Path, name: str, scale: str, seed: int, overrides: Mapping[str, Any], tiny: bool = False
+) -> bool:
+    """Whether ``out_dir`` holds a finished reproduction of ``name`` at ``scale``, ``seed``, with these
+    ``overrides`` and as a ``tiny`` run or not, whose claims are the ones declared today (see the module
+    docstring)."""
     from sgdnoise import report
 
     if (out_dir / FAILURE_FILE).exists():
@@ -69,14 +74,20 @@ def is_complete(out_dir: Path, name: str, scale: str, seed: int, overrides: Mapp
         summary = report.read_summary(out_dir)
     except (ValueError, FileNotFoundError):
         return False
-    declared = [(c.id, c.statement, c.kind) for c in get_experiment(name).claims]
+    experiment = get_experiment(name)
+    declared = [(c.id, c.statement, c.kind) for c in experiment.claims]
     recorded = [(c.get("id"), c.get("statement"), c.get("kind")) for c in summary["claims"]]
-    same_run = (summary["scale"], summary.get("seed"), summary.get("overrides") or {}) == (
-        scale,
-        seed,
-        strict_json(overrides),
-    )
-    return same_run and summary["experiment"] == name and recorded == declared
+    ran = (summary["experiment"], summary["scale"], summary.get("tiny", False), summary.get("seed"), recorded)
+    if ran != (name, scale, tiny, seed, declared):
+        return False
+
+    def parsed(changes: Mapping[str, Any]) -> Any:  # older summaries hold --set's raw strings: parse both sides
+        return strict_json(overridden_values(apply_overrides(experiment.spec(scale), changes), changes))
+
+    try:
+        return parsed(summary.get("overrides") or {}) == parsed(overrides)
+    except ValueError:  # a recorded setting the spec no longer has, or a value it now refuses
+        return False
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,24 @@ def read_failure(out_dir: Path) -> dict[str, Any] | None:
         return {"error": f"unreadable {path}: {error}"}
 
 
+def recorded_wall_seconds(out_dir: Path) -> tuple[float, str] | None:
+    """The wall time an experiment's directory records so far, and where: the larger of its ``summary.json``'s
+    and ``failure.json``'s ``wall_seconds`` (each adds its call's time to the one before); None if neither has
+    one."""
+    from sgdnoise import report
+
+    try:
+        summary: dict[str, Any] | None = report.read_summary(out_dir)
+    except (ValueError, FileNotFoundError):
+        summary = None
+    recorded = [
+        (float(document["wall_seconds"]), f"the previous {file}")
+        for document, file in ((summary, report.SUMMARY_FILE), (read_failure(out_dir), FAILURE_FILE))
+        if document is not None and isinstance(document.get("wall_seconds"), int | float)
+    ]
+    return max(recorded, default=None)
+
+
 def reproduce_all(
     selected: Sequence[Entry],
     out_dir: Path,
@@ -108,13 +137,15 @@ def reproduce_all(
     scale: str,
     seed: int = 0,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    tiny: bool = False,
     show_progress: bool = True,
     on_outcome: Callable[[Outcome], None] = lambda outcome: None,
     **reproduce_options: Any,
 ) -> list[Outcome]:
     """Reproduce every ``selected`` experiment into ``out_dir/<name>/`` (see the module docstring), with
-    one progress bar over the set; ``overrides`` maps a name to its ``--set`` changes, ``reproduce_options``
-    go to :func:`sgdnoise.experiments.reproduce`.
+    one progress bar over the set; ``overrides`` maps a name to its ``--set`` changes, ``tiny`` runs each
+    experiment's smoke-run settings (``--tiny``), ``reproduce_options`` go to
+    :func:`sgdnoise.experiments.reproduce`.
     An exception inside an experiment is recorded and the next one starts; an interrupt stops the set."""
     from tqdm.auto import tqdm
 
@@ -129,18 +160,20 @@ def reproduce_all(
             target = out_dir / entry.name
             start = time.perf_counter()
             changes = (overrides or {}).get(entry.name, {})
-            if is_complete(target, entry.name, scale, seed, changes):
+            if is_complete(target, entry.name, scale, seed, changes, tiny):
                 outcome = Outcome(entry.name, "skipped", 0.0)
             else:
                 try:
                     reproduce(
-                        entry.name, scale=scale, overrides=changes, out_dir=target, seed=seed,
+                        entry.name, scale=scale, overrides=changes, tiny=tiny, out_dir=target, seed=seed,
                         show_progress=show_progress, **reproduce_options,
                     )  # fmt: skip
                 except Exception as error:  # recorded, and the next experiment starts
-                    reason = f"{type(error).__name__}: {error}"
-                    report.write_json_atomic(target / FAILURE_FILE, _failure_record(entry.name, scale, reason))
-                    outcome = Outcome(entry.name, "failed", time.perf_counter() - start, reason)
+                    reason, seconds = f"{type(error).__name__}: {error}", time.perf_counter() - start
+                    earlier, _ = recorded_wall_seconds(target) or (0.0, "")
+                    record = _failure_record(entry.name, scale, reason, earlier + seconds)
+                    report.write_json_atomic(target / FAILURE_FILE, record)
+                    outcome = Outcome(entry.name, "failed", seconds, reason)
                 else:
                     (target / FAILURE_FILE).unlink(missing_ok=True)
                     outcome = Outcome(entry.name, "ran", time.perf_counter() - start)
@@ -150,11 +183,12 @@ def reproduce_all(
     return outcomes
 
 
-def _failure_record(name: str, scale: str, reason: str) -> Mapping[str, Any]:
+def _failure_record(name: str, scale: str, reason: str, wall_seconds: float) -> Mapping[str, Any]:
     return {
         "experiment": name,
         "scale": scale,
         "error": reason,
+        "wall_seconds": round(wall_seconds, 3),  # every call's so far (``recorded_wall_seconds``)
         "traceback": traceback.format_exc(),
         "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

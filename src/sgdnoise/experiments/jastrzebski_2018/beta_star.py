@@ -84,6 +84,11 @@ def _fit(curve: Mapping[str, Any], scores: np.ndarray, n_bootstrap: int, seed: i
     )
 
 
+def fittable(curve: Mapping[str, Any]) -> bool:
+    """Whether a curve has a β* to find: two β or more, and a finished run."""
+    return len(curve["betas"]) >= 2 and bool(np.isfinite(curve_scores(curve)).any())
+
+
 def beta_star_rises(stars: Sequence[float]) -> bool:
     """β* non-decreasing in N and larger at the largest N than at the smallest."""
     return len(stars) >= 2 and all(b >= a for a, b in itertools.pairwise(stars)) and stars[-1] > stars[0]
@@ -95,7 +100,7 @@ def bootstrap_readings(curves: Sequence[Curve], *, n_bootstrap: int, seed: int =
     every curve, and the fraction of resamples is counted in which β* rises with N at the base η (the
     claim's test), in which the smaller η raises β* at every N, and in which each reading is supported
     (``read_spreads``). Reported beside the point verdicts, never replacing them."""
-    curves = [c for c in curves if len(c["betas"]) >= 2]
+    curves = [c for c in curves if fittable(c)]
     factors = sorted({c["factor"] for c in curves}, reverse=True)
     rng = np.random.default_rng(seed)
     filled = [np.where(np.isfinite(s := curve_scores(c)), s, CHANCE) for c in curves]
@@ -137,10 +142,11 @@ def bootstrap_readings(curves: Sequence[Curve], *, n_bootstrap: int, seed: int =
 
 
 def fit_curves(curves: Sequence[Curve], *, n_bootstrap: int, seed: int = 0) -> list[dict[str, Any]]:
-    """β* per curve, with its seed-bootstrap interval, the drop and the two readings' quantities."""
+    """β* per curve, with its seed-bootstrap interval, the drop and the two readings' quantities (``fit`` None
+    where the curve is not ``fittable``)."""
     fits = []
     for curve in curves:
-        if len(curve["betas"]) < 2:
+        if not fittable(curve):
             fits.append({"tag": curve["tag"], "n_train": curve["n_train"], "factor": curve["factor"], "fit": None})
             continue
         fit = _fit(curve, curve_scores(curve), n_bootstrap, seed)

@@ -125,7 +125,7 @@ SPECS = {
 
 class BreakingPointData(TypedDict):
     """The numbers behind Fig. 6–7 and the claims: the curves, β* per curve (``fits``; None where a curve
-    has fewer than two β) and the seed bootstrap of the comparisons between curves."""
+    has fewer than two β or no finished run) and the seed bootstrap of the comparisons between curves."""
 
     curves: list[Curve]
     epochs: float

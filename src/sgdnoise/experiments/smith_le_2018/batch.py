@@ -30,6 +30,7 @@ from sgdnoise.experiments.smith_le_2018.sgd import (
     PAPER_B_GRID,
     TINY,
     Curve,
+    HistorySweepSpec,
     SGDSweepSpec,
     SweepData,
     final_accuracy_panel,
@@ -261,10 +262,10 @@ EXPERIMENT = Experiment(
     title="An optimal batch size (Smith & Le 2018, Fig. 4)",
     paper="Smith & Le, ICLR 2018, §4, Figure 4",
     specs={
-        "quick": SGDSweepSpec(
+        "quick": HistorySweepSpec(
             batch_sizes=PAPER_B_GRID, seeds=3, budget=1000, eval_points=12, extend_grid=True, compare_literal=True
         ),
-        "paper": SGDSweepSpec(
+        "paper": HistorySweepSpec(
             batch_sizes=PAPER_B_GRID, seeds=5, budget=10_000, eval_points=30, extend_grid=True, compare_literal=True
         ),
     },

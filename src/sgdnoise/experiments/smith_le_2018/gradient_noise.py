@@ -40,6 +40,7 @@ from sgdnoise import plots
 from sgdnoise.data import TaskData, mnist_standin_task, smith_le_mnist_task
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
 from sgdnoise.experiments.claims import SMITH_LE_2018, ClaimSpec, ClaimTest, NotEnoughData, Verdict
+from sgdnoise.experiments.smith_le_2018.sgd import MNIST_TRAIN_SIZE
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.instruments import gradient_noise_gaussianity
 from sgdnoise.models import InitScheme, MLPSpec, build_model
@@ -68,6 +69,10 @@ class GradientNoiseSpec:
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size < self.n_train:
             raise ValueError(f"batch_size must lie in [1, n_train={self.n_train}), got {self.batch_size}")
+        if self.n_train > MNIST_TRAIN_SIZE:
+            raise ValueError(f"n_train must be at most {MNIST_TRAIN_SIZE} (MNIST's training set), got {self.n_train}")
+        if self.hidden_width < 1:
+            raise ValueError(f"hidden_width must be >= 1, got {self.hidden_width}")
         if self.dataset not in ("mnist", "standin"):
             raise ValueError(f"dataset must be 'mnist' or 'standin' (synthetic, for smoke tests), got {self.dataset!r}")
         if self.n_minibatches < 20 or self.n_repeats < 1 or self.histogram_bins < 2:

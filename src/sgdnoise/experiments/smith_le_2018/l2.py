@@ -31,7 +31,7 @@ from sgdnoise.experiments.smith_le_2018.sgd import (
     CROSS_ENTROPY_MARGIN,
     EPSILON_MAPPING,
     Curve,
-    SGDSweepSpec,
+    HistorySweepSpec,
     SweepData,
     cross_entropy_rise,
     seed_values,
@@ -194,8 +194,10 @@ EXPERIMENT = Experiment(
     title="L2 regularisation shrinks the generalization gap (Smith & Le 2018, Fig. 8, App. B)",
     paper="Smith & Le, ICLR 2018, Appendix B, Figure 8",
     specs={
-        "quick": SGDSweepSpec(batch_sizes=(30, 1000), seeds=3, budget=1000, l2_lambdas=(0.0, 0.1), eval_points=20),
-        "paper": SGDSweepSpec(batch_sizes=(30, 1000), seeds=5, budget=10_000, l2_lambdas=(0.0, 0.1), eval_points=40),
+        "quick": HistorySweepSpec(batch_sizes=(30, 1000), seeds=3, budget=1000, l2_lambdas=(0.0, 0.1), eval_points=20),
+        "paper": HistorySweepSpec(
+            batch_sizes=(30, 1000), seeds=5, budget=10_000, l2_lambdas=(0.0, 0.1), eval_points=40
+        ),
     },
     claims=CLAIMS,
     **gap_experiment_fields("fig8", "Fig. 8 — B = 30 vs full batch with L2", swept="l2_lambda"),

@@ -46,6 +46,7 @@ verdict over seeds takes, analysis.effects.MIN_SEEDS), and reduced grids (see ea
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,7 @@ CHANCE_ACCURACY = 0.1  # a diverged run's score in final_accuracy (10 classes)
 # margin (≈ 5% of its level, 0.3–0.5 here; the paper gives none), for Fig. 3b "increasing" and App. B "does not degrade"
 CROSS_ENTROPY_MARGIN = 0.02
 PAPER_B_GRID = (1, 3, 10, 30, 100, 300, 1000)
+MNIST_TRAIN_SIZE = 60_000  # the most training images N can be (the stand-in keeps to MNIST's size too)
 # a run of seconds on the synthetic stand-in (the conformance suite's smoke run; per figure a few more fields)
 TINY: dict[str, Any] = {
     "batch_sizes": (1, 4, 16, 40),
@@ -148,16 +150,33 @@ class SGDSweepSpec:
             raise ValueError(f"batch_sizes must be distinct increasing positive ints, got {self.batch_sizes}")
         if self.seeds < 1 or self.budget < 1:
             raise ValueError("seeds and budget must be >= 1")
-        if any(e <= 0 for e in self.epsilons) or any(n < 1 for n in self.train_sizes):
-            raise ValueError("epsilons must be > 0 and train_sizes >= 1")
+        for axis in ("epsilons", "train_sizes", "momenta", "l2_lambdas"):  # a value twice would be a run twice
+            values = getattr(self, axis)
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"{axis} must be one or more distinct values, got {values}")
+        if not all(0 < e < math.inf for e in self.epsilons):
+            raise ValueError(f"epsilons must be finite and > 0, got {self.epsilons}")
+        if not all(1 <= n <= MNIST_TRAIN_SIZE for n in self.train_sizes):
+            raise ValueError(
+                f"train_sizes must lie in [1, {MNIST_TRAIN_SIZE}] (MNIST's training set), got {self.train_sizes}"
+            )
         if any(not 0.0 <= m < 1.0 for m in self.momenta) or any(lam < 0 for lam in self.l2_lambdas):
             raise ValueError("momenta must lie in [0, 1) and l2_lambdas be >= 0")
+        if self.eval_points < 0:
+            raise ValueError(f"eval_points must be >= 0, got {self.eval_points}")
+        if self.max_examples_per_run is not None and self.max_examples_per_run < 1:
+            raise ValueError(f"max_examples_per_run must be >= 1 or none, got {self.max_examples_per_run}")
         if self.dataset not in ("mnist", "standin"):
             raise ValueError(f"dataset must be 'mnist' or 'standin', got {self.dataset!r}")
         if self.parameterisation not in LR_PER_EPSILON:
             raise ValueError(f"parameterisation must be one of {sorted(LR_PER_EPSILON)}, got {self.parameterisation!r}")
         if self.max_extensions < 0:
             raise ValueError("max_extensions must be >= 0")
+        if not any(self.allows(e, n, b) for e in self.epsilons for n in self.train_sizes for b in self.batch_sizes):
+            raise ValueError(
+                f"no run to train: every batch size exceeds N (train_sizes={self.train_sizes}) or would process more "
+                f"than max_examples_per_run={self.max_examples_per_run} examples (B·budget/ε)"
+            )
 
     def steps(self, epsilon: float) -> int:
         """§5: the budget scales as 1/ε (paper: 10⁴/ε updates)."""
@@ -192,6 +211,19 @@ class SGDSweepSpec:
             for m in self.momenta
             for lam in self.l2_lambdas
         ]
+
+
+@dataclass(frozen=True)
+class HistorySweepSpec(SGDSweepSpec):
+    """The grid of a figure that draws the test metrics during training (Fig. 3, 4, 8): ``eval_points`` ≥ 1 (at
+    0 the runs are evaluated only at their start and end, and no history is kept)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.eval_points < 1:
+            raise ValueError(
+                f"eval_points must be >= 1 (the figure draws the test metrics during training), got {self.eval_points}"
+            )
 
 
 # ---- the data every figure of the family reads ---------------------------------------------------------------
@@ -415,8 +447,8 @@ def sweep_data(spec: SGDSweepSpec, ctx: RunContext, swept: Swept) -> SweepData:
     while True:
         grid = run_grid(spec, ctx, added)
         curves = build_curves(spec, grid, swept, added)
-        grown = _extended(spec, curves, grid.axes["batch_size"], added)
-        if rounds == 0 or grown == added:
+        grown = _extended(spec, curves, grid.axes["batch_size"], added) if rounds else added
+        if grown == added:
             break
         added, rounds = grown, rounds - 1
     return {
