@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
+import matplotlib.pyplot as plt
 import numpy as np
 
+from sgdnoise import plots
 from sgdnoise.analysis.effects import directional_effect
 from sgdnoise.experiments.base import Experiment, Figure
 from sgdnoise.experiments.claims import SMITH_LE_2018, ClaimSpec, ClaimTest, NotEnoughData, Verdict
@@ -26,7 +29,7 @@ from sgdnoise.experiments.smith_le_2018.sgd import (
     SweepData,
     Swept,
     cross_entropy_rise,
-    gap_figure,
+    history_band,
     seed_values,
     settings,
     sweep_data,
@@ -81,6 +84,26 @@ def cross_entropy_rises(curve_index: int) -> Callable[[SweepData], Verdict]:
         return joint_verdict(effects, value, "B = {}")
 
     return check
+
+
+def gap_figure(data: SweepData, fig_dir: Path, name: str, title: str) -> Path:
+    """Smith & Le Fig. 3 / Fig. 8: (a) test accuracy and (b) test cross-entropy vs gradient updates
+    (log x), one curve per batch size; with several L2 strengths, unregularised curves are dotted."""
+    fig, (ax_acc, ax_ce) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    regularised = [c for c in data["curves"] if c["l2_lambda"] > 0]
+    for curve in data["curves"]:
+        faint = bool(regularised) and curve["l2_lambda"] == 0
+        for i, (batch, history) in enumerate(curve["history"].items()):
+            label = f"B = {batch}" + (f", λ = {curve['l2_lambda']:g}" if regularised else "")
+            style = {"color": f"C{i}", "linestyle": ":" if faint else "-", "alpha": 0.6 if faint else 1.0}
+            history_band(ax_acc, history, "test_accuracy", label, **style)
+            history_band(ax_ce, history, "test_cross_entropy", label, **style)
+    ax_acc.set(xscale="log", xlabel="gradient descent updates", ylabel="test accuracy", title="(a)")
+    ax_ce.set(xscale="log", xlabel="gradient descent updates", ylabel="test cross-entropy", title="(b)")
+    ax_acc.legend(fontsize=8)
+    ax_ce.legend(fontsize=8)
+    fig.suptitle(title)
+    return plots.save(fig, fig_dir / f"{name}_test_accuracy_cross_entropy.png")
 
 
 def gap_experiment_fields(figure: str, figure_title: str, swept: Swept) -> dict[str, Any]:

@@ -49,10 +49,8 @@ import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, TypedDict
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
@@ -586,23 +584,3 @@ def final_accuracy_panel(ax: Axes, data: SweepData, first_color: int = 0, suffix
         )
     ax.set(xscale="log", xlabel="batch size B", ylabel="final test accuracy")
     ax.legend(fontsize=8)
-
-
-def gap_figure(data: SweepData, fig_dir: Path, name: str, title: str) -> Path:
-    """Smith & Le Fig. 3 / Fig. 8: (a) test accuracy and (b) test cross-entropy vs gradient updates
-    (log x), one curve per batch size; with several L2 strengths, unregularised curves are dotted."""
-    fig, (ax_acc, ax_ce) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
-    regularised = [c for c in data["curves"] if c["l2_lambda"] > 0]
-    for curve in data["curves"]:
-        faint = bool(regularised) and curve["l2_lambda"] == 0
-        for i, (batch, history) in enumerate(curve["history"].items()):
-            label = f"B = {batch}" + (f", λ = {curve['l2_lambda']:g}" if regularised else "")
-            style = {"color": f"C{i}", "linestyle": ":" if faint else "-", "alpha": 0.6 if faint else 1.0}
-            history_band(ax_acc, history, "test_accuracy", label, **style)
-            history_band(ax_ce, history, "test_cross_entropy", label, **style)
-    ax_acc.set(xscale="log", xlabel="gradient descent updates", ylabel="test accuracy", title="(a)")
-    ax_ce.set(xscale="log", xlabel="gradient descent updates", ylabel="test cross-entropy", title="(b)")
-    ax_acc.legend(fontsize=8)
-    ax_ce.legend(fontsize=8)
-    fig.suptitle(title)
-    return plots.save(fig, fig_dir / f"{name}_test_accuracy_cross_entropy.png")
