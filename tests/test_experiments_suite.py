@@ -180,3 +180,7 @@ def test_wall_seconds_add_up_over_calls_and_a_rerun_that_trains_nothing_keeps_th
     assert resumed["wall_seconds_covers"].endswith(
         f"({sum(trained):.1f} s: the training time the store recorded for the 2 runs this call found done)"
     )
+
+    # the same directory at another seed: the summary there is seed 0's, so this call counts only its own time
+    other_seed = reproduce(name, tiny=True, out_dir=tmp_path, **OPTIONS | {"seed": 1})
+    assert other_seed["wall_seconds_covers"] == "this call"

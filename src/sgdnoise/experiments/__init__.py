@@ -92,7 +92,7 @@ def reproduce(
     resolved = resolve_device(device)
     ensure_writable_directory(out)
     _check_same_data(out, {} if verify_data else {key: str(path) for key, path in (datasets or {}).items()})
-    earlier = recorded_wall_seconds(out)
+    earlier = recorded_wall_seconds(out, scale, seed, tiny)
     start = time.perf_counter()
     given_data = user_data(datasets, verify_data) if datasets else contextlib.nullcontext()
     with given_data, Store(out / "store.sqlite") as store:

@@ -112,10 +112,11 @@ def read_failure(out_dir: Path) -> dict[str, Any] | None:
         return {"error": f"unreadable {path}: {error}"}
 
 
-def recorded_wall_seconds(out_dir: Path) -> tuple[float, str] | None:
-    """The wall time an experiment's directory records so far, and where: the larger of its ``summary.json``'s
-    and ``failure.json``'s ``wall_seconds`` (each adds its call's time to the one before); None if neither has
-    one."""
+def recorded_wall_seconds(out_dir: Path, scale: str, seed: int, tiny: bool) -> tuple[float, str] | None:
+    """The wall time an experiment's directory records so far for this scale, seed and ``--tiny`` setting, and
+    where: the larger of its ``summary.json``'s and ``failure.json``'s ``wall_seconds`` (each adds its call's
+    time to the one before); None if neither has one for them (a directory reused at another scale or seed
+    keeps each one's time apart)."""
     from sgdnoise import report
 
     try:
@@ -125,7 +126,9 @@ def recorded_wall_seconds(out_dir: Path) -> tuple[float, str] | None:
     recorded = [
         (float(document["wall_seconds"]), f"the previous {file}")
         for document, file in ((summary, report.SUMMARY_FILE), (read_failure(out_dir), FAILURE_FILE))
-        if document is not None and isinstance(document.get("wall_seconds"), int | float)
+        if document is not None
+        and isinstance(document.get("wall_seconds"), int | float)
+        and (document.get("scale"), document.get("seed", seed), bool(document.get("tiny"))) == (scale, seed, tiny)
     ]
     return max(recorded, default=None)
 
@@ -170,8 +173,8 @@ def reproduce_all(
                     )  # fmt: skip
                 except Exception as error:  # recorded, and the next experiment starts
                     reason, seconds = f"{type(error).__name__}: {error}", time.perf_counter() - start
-                    earlier, _ = recorded_wall_seconds(target) or (0.0, "")
-                    record = _failure_record(entry.name, scale, reason, earlier + seconds)
+                    earlier, _ = recorded_wall_seconds(target, scale, seed, tiny) or (0.0, "")
+                    record = _failure_record(entry.name, scale, seed, tiny, reason, earlier + seconds)
                     report.write_json_atomic(target / FAILURE_FILE, record)
                     outcome = Outcome(entry.name, "failed", seconds, reason)
                 else:
@@ -183,10 +186,14 @@ def reproduce_all(
     return outcomes
 
 
-def _failure_record(name: str, scale: str, reason: str, wall_seconds: float) -> Mapping[str, Any]:
+def _failure_record(
+    name: str, scale: str, seed: int, tiny: bool, reason: str, wall_seconds: float
+) -> Mapping[str, Any]:
     return {
         "experiment": name,
         "scale": scale,
+        "seed": seed,
+        "tiny": tiny,
         "error": reason,
         "wall_seconds": round(wall_seconds, 3),  # every call's so far (``recorded_wall_seconds``)
         "traceback": traceback.format_exc(),
