@@ -156,6 +156,7 @@ def reproduce(
     from sgdnoise.experiments.plan import plan_experiment, plan_lines
     from sgdnoise.experiments.spec import parse_assignments
     from sgdnoise.experiments.suite import select
+    from sgdnoise.runtime import resolve_device
 
     if ray_address is not None and executor != "ray":
         raise ValueError(f"--address is for --executor ray, not --executor {executor}")
@@ -178,8 +179,6 @@ def reproduce(
         overrides = {name: parse_assignments(assignments)}
     specs = {n: experiments.configured_spec(n, scale, overrides.get(n), tiny=tiny) for n in selected}
     datasets = assign_user_data(data_items, {n: needed_datasets(spec) for n, spec in specs.items()}, not no_verify)
-    from sgdnoise.runtime import resolve_device
-
     resolved = resolve_device(device)  # a bad device is one line before anything starts
     out_root = out_dir or Path("runs") / (name if name != "all" else "")
     if dry_run:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sgdnoise.experiments.registry import PAPER_PACKAGES, Entry, entries, get_experiment
-from sgdnoise.experiments.spec import apply_overrides, overridden_values
+from sgdnoise.experiments.spec import overridden_values
 from sgdnoise.results import strict_json
 
 FAILURE_FILE = "failure.json"
@@ -81,8 +81,10 @@ def is_complete(
     if ran != (name, scale, tiny, seed, declared):
         return False
 
+    from sgdnoise.experiments import configured_spec
+
     def parsed(changes: Mapping[str, Any]) -> Any:  # older summaries hold --set's raw strings: parse both sides
-        return strict_json(overridden_values(apply_overrides(experiment.spec(scale), changes), changes))
+        return strict_json(overridden_values(configured_spec(name, scale, changes, tiny=tiny), changes))
 
     try:
         return parsed(summary.get("overrides") or {}) == parsed(overrides)
