@@ -67,7 +67,7 @@ def assign_user_data(items: Sequence[str], needs: Mapping[str, set[str]], verify
         if len(usable) > 1:
             raise ValueError(
                 f"--data {item}: non-canonical IDX files could be {_spelled(usable)}; name it, e.g. "
-                f"--data {usable[-1].replace('_', '-')}={given}"
+                f"--data {_spelled(usable[-1:])}={given}"
             )
         if usable[0] in assigned:
             raise ValueError(f"--data gives {_spelled(usable[:1])} twice ({assigned[usable[0]]} and {path})")

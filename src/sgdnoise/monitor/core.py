@@ -270,7 +270,7 @@ class NoiseMonitor:
             threshold = float(theory.adam_stability_threshold(lr, momentum)) if lr > 0 else None
             if lam is not None:
                 curvature_ratio = lam / threshold if threshold is not None else 0.0
-        elif sgd and lam is not None and lam > 0:
+        elif lam is not None and lam > 0:
             crit = float(theory.critical_learning_rate(lam))
             ratio, eff_ratio = lr / crit, lr / (1 - momentum) / crit
             curvature_ratio = lr / float(theory.heavy_ball_stability_learning_rate(lam, momentum))
