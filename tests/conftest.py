@@ -1,4 +1,5 @@
 import errno
+import os
 import tempfile
 
 import pytest
@@ -37,3 +38,11 @@ def unwritable_directories(monkeypatch):
         raise PermissionError(errno.EACCES, "Permission denied")
 
     monkeypatch.setattr(tempfile, "TemporaryFile", refused)
+
+
+@pytest.fixture
+def output_mode():
+    """The mode an output file gets under the current umask: 0666 less the umask."""
+    current = os.umask(0)
+    os.umask(current)
+    return 0o666 & ~current

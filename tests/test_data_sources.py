@@ -2,6 +2,7 @@
 
 import dataclasses
 import hashlib
+import stat
 import sys
 import urllib.error
 from pathlib import Path
@@ -92,8 +93,9 @@ def test_flatten_option(mnist_cache: Path, mnist: TaskData) -> None:
     assert torch.equal(flat.test.x[7], mnist.test.x[7].reshape(-1))
 
 
-def test_cache_round_trip(mnist_cache: Path, mnist: TaskData, no_package) -> None:
-    assert (mnist_cache / "mnist" / "mnist.npz").is_file()
+def test_cache_round_trip(mnist_cache: Path, mnist: TaskData, no_package, output_mode: int) -> None:
+    cached = mnist_cache / "mnist" / "mnist.npz"
+    assert cached.is_file() and stat.S_IMODE(cached.stat().st_mode) == output_mode  # not 0600
     again = load_mnist(cache_dir=mnist_cache, download=False, flatten=False)
     assert again.meta["source"].startswith("cache:")
     assert torch.equal(again.train.x, mnist.train.x) and torch.equal(again.test.y, mnist.test.y)

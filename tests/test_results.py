@@ -1,11 +1,13 @@
 import json
 import math
+import os
+import stat
 
 import numpy as np
 import pytest
 import torch
 
-from sgdnoise.results import Claim, canonical_json, check_status, dumps, nan_if_none, strict_json
+from sgdnoise.results import Claim, atomic_file, canonical_json, check_status, dumps, nan_if_none, strict_json
 
 
 def test_non_finite_numbers_become_null_everywhere():
@@ -53,3 +55,26 @@ def test_a_claim_refuses_a_verdict_or_kind_outside_the_vocabulary():
         Claim("fig1/y", "s", "true", 1.0)
     with pytest.raises(ValueError, match="paper, extension, calibration"):
         Claim("fig1/y", "s", "holds", 1.0, kind="guess")
+
+
+@pytest.mark.parametrize("durable", [False, True])
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_an_atomic_file_gets_the_mode_the_umask_gives_and_leaves_no_temporary(tmp_path, umask, durable):
+    previous = os.umask(umask)
+    try:
+        with atomic_file(tmp_path / "out" / "file.bin", durable=durable) as handle:
+            handle.write(b"new")
+    finally:
+        os.umask(previous)
+    written = tmp_path / "out" / "file.bin"
+    assert written.read_bytes() == b"new" and stat.S_IMODE(written.stat().st_mode) == 0o666 & ~umask
+    assert [p.name for p in written.parent.iterdir()] == ["file.bin"]
+
+
+def test_an_atomic_file_that_fails_mid_write_leaves_the_old_file_whole(tmp_path):
+    target = tmp_path / "file.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="killed"), atomic_file(target) as handle:
+        handle.write(b"half")
+        raise RuntimeError("killed")
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["file.bin"]

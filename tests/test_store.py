@@ -2,6 +2,7 @@ import json
 import math
 import multiprocessing as mp
 import sqlite3
+import stat
 
 import pytest
 import torch
@@ -110,12 +111,13 @@ def test_a_store_from_the_earlier_schema_is_migrated_in_place(tmp_path):
         assert reopened.runs("exp") == [record]
 
 
-def test_weights_are_kept_beside_the_store_and_load_without_unpickling(tmp_path):
+def test_weights_are_kept_beside_the_store_and_load_without_unpickling(tmp_path, output_mode):
     store = Store(tmp_path / "out" / "store.sqlite")
     state = {"layer.weight": torch.randn(3, 2, dtype=torch.float64), "layer.bias": torch.zeros(3)}
     path = store.save_weights("abc", state)
     assert path == tmp_path / "out" / "weights" / "abc.pt" and store.has_weights("abc")
     assert [p.name for p in path.parent.iterdir()] == ["abc.pt"]  # no temporary file left behind
+    assert stat.S_IMODE(path.stat().st_mode) == output_mode  # like the other outputs, not 0600
     loaded = store.load_weights("abc")
     assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], state[k]) for k in state)
     with pytest.raises(FileNotFoundError, match="keep_weights=True"):

@@ -6,9 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 import platform
-import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any
 import click
 
 from sgdnoise import __version__
-from sgdnoise.results import Claim, dumps, strict_json
+from sgdnoise.results import Claim, atomic_file, dumps, strict_json
 
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.html"
@@ -75,17 +73,9 @@ def build_summary(
 
 
 def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
-    """Write JSON so that a reader never sees a half-written file (write to a temp file, then rename); the
-    file gets the mode of the other outputs (0666 less the umask; ``tempfile.mkstemp`` would give 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    try:
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w") as handle:
-            handle.write(dumps(document, indent=2))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write JSON so that a reader never sees a half-written file (:func:`results.atomic_file`)."""
+    with atomic_file(path) as handle:
+        handle.write(dumps(document, indent=2).encode())
 
 
 def read_summary(out_dir: Path) -> dict[str, Any]:

@@ -1,19 +1,23 @@
-"""The result vocabulary shared by every layer: a run's status and outcome, a checked claim, and the one
-JSON sanitiser through which every stored or written document passes.
+"""The result vocabulary shared by every layer: a run's status and outcome, a checked claim, the one
+JSON sanitiser through which every stored or written document passes, and the one way an output file is
+written (:func:`atomic_file`).
 
 This module imports nothing from sgdnoise, so every package may use it (nothing imports upward).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import json
 import math
-from collections.abc import Mapping
+import os
+import secrets
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import PurePath
-from typing import Any, Literal, Self
+from pathlib import Path, PurePath
+from typing import Any, BinaryIO, Literal, Self
 
 RunStatus = Literal["finished", "diverged", "failed"]
 RUN_STATUSES: tuple[str, ...] = ("finished", "diverged", "failed")
@@ -177,3 +181,23 @@ def canonical_json(value: Any) -> str:
 def nan_if_none(value: float | None) -> float:
     """The inverse of the sanitiser for one number: ``None`` (a missing number) reads as NaN."""
     return math.nan if value is None else float(value)
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, *, durable: bool = False) -> Iterator[BinaryIO]:
+    """A binary file that replaces ``path`` only when the block ends without error: it is written beside
+    ``path`` as ``.<name>.<random>.tmp`` and renamed into place, so a reader never sees a partial file, and
+    removed on error. The file gets the mode of any other output, 0666 less the umask (``tempfile`` would give
+    0600). ``durable``: flushed to disk before the rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as handle:
+            yield handle
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

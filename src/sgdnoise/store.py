@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import socket
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -36,7 +34,7 @@ from typing import Any
 
 import torch
 
-from sgdnoise.results import DONE_STATUSES, RUN_STATUSES, RunOutcome, canonical_json, check_status
+from sgdnoise.results import DONE_STATUSES, RUN_STATUSES, RunOutcome, atomic_file, canonical_json, check_status
 
 SCHEMA_VERSION = 1
 
@@ -320,16 +318,8 @@ class Store:
         plain = {name: value.detach().cpu().clone() for name, value in state.items()}
         for stale in path.parent.glob(f".{key}.*.tmp"):
             stale.unlink(missing_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.", suffix=".tmp")
-        try:
-            with os.fdopen(descriptor, "wb") as file:
-                torch.save(plain, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_file(path, durable=True) as file:
+            torch.save(plain, file)
         return path
 
     def load_weights(self, key: str) -> dict[str, torch.Tensor]:

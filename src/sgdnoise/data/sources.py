@@ -40,6 +40,7 @@ import torch
 from sgdnoise.data.containers import Dataset, TaskData
 from sgdnoise.data.errors import DatasetChecksumError, DatasetFormatError, DatasetNotFoundError
 from sgdnoise.data.formats import CIFAR10_ARCHIVES, CIFAR10_BATCHES, SPLIT_KEYS, Arrays, read_cifar10, read_idx
+from sgdnoise.results import atomic_file
 
 __all__ = ["cache_root", "identify_dataset", "load_cifar10", "load_fashion_mnist", "load_mnist", "user_data"]
 
@@ -202,10 +203,8 @@ def _read_cache(file: Path) -> Arrays | None:
 def _write_cache(file: Path, arrays: Arrays) -> None:
     """Write atomically (temp file + rename) so concurrent loaders never see a partial file."""
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=file.parent, suffix=".npz.tmp", delete=False) as handle:
+        with atomic_file(file) as handle:
             np.savez(handle, **arrays)
-        os.replace(handle.name, file)
     except OSError as error:
         warnings.warn(f"could not write dataset cache {file}: {error}", stacklevel=4)
 
