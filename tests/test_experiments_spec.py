@@ -54,11 +54,16 @@ def test_python_values_are_checked_and_the_original_spec_is_untouched():
         ({"rate": "-inf"}, "setting rate='-inf' for toy: expected a finite number"),
         ({"rate": float("inf")}, "setting rate=inf for toy: expected a finite number"),
         ({"rate": "1e999"}, "setting rate='1e999' for toy: expected a finite number"),
+        ({"seeds": "10000000000"}, "setting seeds='10000000000' for toy: at most 1000 (a run is made per repeat"),
     ],
 )
 def test_every_mistake_is_one_clear_value_error(overrides, message):
     with pytest.raises(ValueError, match="^" + re.escape(message)):
         apply_overrides(Toy(), overrides, what="toy")
+
+
+def test_the_largest_repeat_count_is_accepted():
+    assert apply_overrides(Toy(), {"seeds": "1000"}).seeds == 1000
 
 
 @pytest.mark.parametrize("bad", ["seeds", "=3", "seeds=1 seeds=2"])
