@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sgdnoise import experiments
 from sgdnoise.cli import main
 from sgdnoise.experiments import configured_spec
-from sgdnoise.experiments.plan import duration, plan_experiment
+from sgdnoise.experiments.plan import Plan, SweepPlan, duration, plan_experiment, suite_lines
 from sgdnoise.experiments.registry import get_experiment
 from sgdnoise.experiments.spec import apply_overrides
 from sgdnoise.store import Store
@@ -87,3 +87,29 @@ def test_a_later_sweep_that_needs_results_is_named_as_not_estimated_until_the_re
     assert after.coverage == "every sweep" and len(after.sweeps) == 2
     with Store(tmp_path / "store.sqlite") as store:
         assert after.totals()["runs"] == after.totals()["stored"] == len(store.runs("smith-le-sgd"))
+
+
+def _sweep(runs: int, stored: int, seconds: float | None) -> SweepPlan:
+    return SweepPlan("s", runs, stored, 1, {"t": 10}, steps=100 * runs, examples=1000 * runs, flops=1e9 * runs,
+                     seconds=seconds, models=[])  # fmt: skip
+
+
+def test_reproduce_all_dry_run_ends_with_the_sum_over_experiments_and_names_the_partly_planned_ones():
+    whole = Plan("a", "quick", "cpu", [_sweep(3, 1, 60.0), _sweep(2, 0, 60.0)])
+    partial = Plan("b", "quick", "cpu", [_sweep(5, 0, 480.0)], coverage="the first 1 sweep(s); …")
+    first, second = suite_lines([whole, partial])
+    assert first.startswith("all 2 experiments: 10 runs (1 stored), 1,000 steps, 10,000 examples, 1e+10 FLOPs, ~10 min")
+    assert second.endswith("so the total counts less than they will train: b")
+    assert suite_lines([whole]) == [suite_lines([whole])[0]]  # every sweep planned: no caveat
+    untimed = Plan("c", "quick", "cpu", [_sweep(1, 0, None)])
+    assert "~unknown" in suite_lines([whole, untimed])[0]
+
+
+def test_cli_reproduce_all_dry_run_prints_each_plan_then_the_grand_total(tmp_path):
+    args = ["reproduce", "all", "--dry-run", "--tiny", "--device", "cpu", "--out", str(tmp_path)]
+    result = CliRunner().invoke(main, [*args, "--only", "smith-le-gap", "--only", "jastrzebski-breaking-point"])
+    assert result.exit_code == 0, result.output
+    totals = [line for line in result.output.splitlines() if line.startswith("  total: ")]
+    runs = sum(int(line.split()[1]) for line in totals)
+    assert len(totals) == 2 and result.output.splitlines()[-1].startswith(f"all 2 experiments: {runs} runs")
+    assert not any(tmp_path.iterdir())

@@ -419,13 +419,16 @@ def test_cli_passes_the_address_to_the_sweep_and_reports_ray_errors_in_one_line(
 
     from sgdnoise.cli import main
 
-    command = f"reproduce smith-le-batch --quiet --out {tmp_path} --executor ray --address 127.0.0.1:9"
-    result = CliRunner().invoke(main, command.split())
-    assert result.exit_code == 2, result.output
-    assert result.output.strip().splitlines() == [
-        "Error: cannot reach a Ray cluster at 127.0.0.1:9 (Connection refused); start one with `ray start --head` "
-        "or check the address"
-    ]
+    for name in ("smith-le-batch", "all"):
+        out = tmp_path / name
+        command = f"reproduce {name} --quiet --out {out} --executor ray --address 127.0.0.1:9"
+        result = CliRunner().invoke(main, command.split())
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines() == [
+            "Error: cannot reach a Ray cluster at 127.0.0.1:9 (Connection refused); start one with `ray start "
+            "--head` or check the address"
+        ]
+        assert not out.exists()  # checked before the output directory is made
     wrong = CliRunner().invoke(main, ["reproduce", "smith-le-batch", "--address", "127.0.0.1:9"])
     assert wrong.exit_code == 2 and "--address is for --executor ray" in wrong.output
 

@@ -153,10 +153,11 @@ def reproduce(
     from sgdnoise import experiments, report
     from sgdnoise.data import user_data
     from sgdnoise.experiments.datasets import assign_user_data, needed_datasets
-    from sgdnoise.experiments.plan import plan_experiment, plan_lines
+    from sgdnoise.experiments.plan import plan_experiment, plan_lines, suite_lines
     from sgdnoise.experiments.spec import parse_assignments
     from sgdnoise.experiments.suite import select
     from sgdnoise.runtime import resolve_device
+    from sgdnoise.sweep.executors import check_ray_address
 
     if ray_address is not None and executor != "ray":
         raise ValueError(f"--address is for --executor ray, not --executor {executor}")
@@ -180,13 +181,18 @@ def reproduce(
     specs = {n: experiments.configured_spec(n, scale, overrides.get(n), tiny=tiny) for n in selected}
     datasets = assign_user_data(data_items, {n: needed_datasets(spec) for n, spec in specs.items()}, not no_verify)
     resolved = resolve_device(device)  # a bad device is one line before anything starts
+    if ray_address is not None and name == "all" and not dry_run:  # `reproduce NAME` checks it itself
+        check_ray_address(ray_address)  # one line, not a failure.json per experiment
     out_root = out_dir or Path("runs") / (name if name != "all" else "")
     if dry_run:
+        plans = []
         with user_data(datasets, not no_verify):
             for n, spec in specs.items():
                 target = out_root / n if name == "all" else out_root
-                plan = plan_experiment(n, spec, scale=scale, device=resolved, out_dir=target, seed=seed)
-                click.echo("\n".join(plan_lines(plan)))
+                plans.append(plan_experiment(n, spec, scale=scale, device=resolved, out_dir=target, seed=seed))
+                click.echo("\n".join(plan_lines(plans[-1])))
+        if name == "all":
+            click.echo("\n" + "\n".join(suite_lines(plans)))
         return
     options = {
         "seed": seed,

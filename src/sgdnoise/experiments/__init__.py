@@ -85,11 +85,14 @@ def reproduce(
     from sgdnoise.experiments.suite import recorded_wall_seconds
     from sgdnoise.runtime import resolve_device
     from sgdnoise.store import Store
+    from sgdnoise.sweep.executors import check_ray_address
 
     experiment = get_experiment(name)
     spec = configured_spec(name, scale, overrides, tiny=tiny)
     out = Path(out_dir) if out_dir is not None else Path("runs") / name
     resolved = resolve_device(device)
+    if executor == "ray" and ray_address is not None:
+        check_ray_address(ray_address)  # one line in seconds, before the output directory is made
     ensure_writable_directory(out)
     _check_same_data(out, {} if verify_data else {key: str(path) for key, path in (datasets or {}).items()})
     earlier = recorded_wall_seconds(out, scale, seed, tiny)

@@ -20,7 +20,7 @@ import math
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -311,10 +311,31 @@ def plan_lines(plan: Plan) -> list[str]:
             f"    to train: {sweep.steps:,} steps, {sweep.examples:,} examples, {sweep.flops:.3g} FLOPs, "
             f"~{duration(sweep.seconds)}"
         )
-    totals = plan.totals()
-    lines.append(
-        f"  total: {totals['runs']} runs ({totals['stored']} stored), {totals['steps']:,} steps, "
-        f"{totals['examples']:,} examples, {totals['flops']:.3g} FLOPs, ~{duration(totals['seconds'])} on "
-        f"{plan.device} (training steps only; evaluations, probes and measurements add to it)"
-    )
+    lines.append(f"  total: {_totals_text(plan.totals())} on {plan.device} ({_LOWER_BOUND})")
     return lines
+
+
+def suite_lines(plans: Sequence[Plan]) -> list[str]:
+    """The grand total that ``reproduce all --dry-run`` prints after the experiments' plans."""
+    each = [plan.totals() for plan in plans]
+    summed = {key: sum(totals[key] for totals in each) for key in ("runs", "stored", "steps", "examples", "flops")}
+    seconds = [totals["seconds"] for totals in each]
+    summed["seconds"] = None if None in seconds else sum(seconds)
+    partial = [plan.experiment for plan in plans if plan.coverage != "every sweep"]
+    lines = [f"all {len(plans)} experiments: {_totals_text(summed)} on {plans[0].device} ({_LOWER_BOUND})"]
+    if partial:
+        lines.append(
+            f"  {len(partial)} of them are planned only up to where they stop (see their 'covers' line), so the "
+            f"total counts less than they will train: {', '.join(partial)}"
+        )
+    return lines
+
+
+_LOWER_BOUND = "training steps only; evaluations, probes and measurements add to it"
+
+
+def _totals_text(totals: Mapping[str, Any]) -> str:
+    return (
+        f"{totals['runs']} runs ({totals['stored']} stored), {totals['steps']:,} steps, {totals['examples']:,} "
+        f"examples, {totals['flops']:.3g} FLOPs, ~{duration(totals['seconds'])}"
+    )
