@@ -16,6 +16,7 @@ from sgdnoise.engine import (
     TrainConfig,
     group_configs,
     plan_steps,
+    time_group,
     train_group,
 )
 from sgdnoise.engine.train import _augmentation_generator, _flush_denormal_enabled, momentum_sgd_update_
@@ -415,3 +416,12 @@ def test_augmentation_is_per_batch_and_per_run_seeded_like_a_plain_loop():
     with pytest.raises(ValueError, match="image inputs"):
         train_group(configs, task_of(images.flatten(1), labels))
     assert configs[0].to_dict()["augmentation"] == "crop-flip" and "augmentation" not in MLP_CONFIG.to_dict()
+
+
+def test_time_group_times_the_engines_update_at_each_batch_size_and_one_evaluation(data):
+    x, y, test_x, test_y = data
+    configs = [TrainConfig(MLP, 0.1, 16, steps=5, seed=seed) for seed in (0, 1)]
+    updates, evaluation = time_group(
+        configs, task_of(x, y, test_x, test_y), [4, 16], device=torch.device("cpu"), repeats=3, warmup=1
+    )
+    assert len(updates) == 2 and all(0 < seconds < 10 for seconds in updates) and 0 < evaluation < 10

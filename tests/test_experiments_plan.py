@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sgdnoise import experiments
 from sgdnoise.cli import main
 from sgdnoise.experiments import configured_spec
-from sgdnoise.experiments.plan import Plan, SweepPlan, duration, plan_experiment, suite_lines
+from sgdnoise.experiments.plan import Plan, SweepPlan, _makespan, duration, plan_experiment, suite_lines
 from sgdnoise.experiments.registry import get_experiment
 from sgdnoise.experiments.spec import apply_overrides
 from sgdnoise.store import Store
@@ -113,3 +113,42 @@ def test_cli_reproduce_all_dry_run_prints_each_plan_then_the_grand_total(tmp_pat
     runs = sum(int(line.split()[1]) for line in totals)
     assert len(totals) == 2 and result.output.splitlines()[-1].startswith(f"all 2 experiments: {runs} runs")
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("seconds", "threads", "workers", "wall"),
+    [
+        ([3.0, 1.0, 2.0], [1, 1, 1], 2, 3.0),  # 3 on one worker; 1 then 2 on the other
+        ([2.0, 2.0, 2.0], [1, 1, 1], 2, 4.0),
+        ([3.0, 1.0, 2.0], [1, 1, 1], 1, 6.0),  # one worker: one after another
+        ([3.0, 1.0], [2, 1], 2, 4.0),  # an all-core job leaves no thread for the next
+        ([1.0, 3.0, 1.0], [1, 2, 1], 2, 5.0),  # the 2-thread job waits for the first to end
+        ([], [], 2, 0.0),
+    ],
+)
+def test_jobs_are_scheduled_as_the_process_pool_runs_them(seconds, threads, workers, wall):
+    assert _makespan(seconds, threads, workers, budget=2) == wall
+
+
+def test_the_estimate_is_the_engine_timed_jobs_scheduled_on_the_workers(tmp_path, monkeypatch):
+    """Every update timed at 10 ms (at B = 10 and 30: a + b·B with b = 0) and every evaluation at 100 ms: the
+    six one-run jobs (B = 10, 20, 30 × 2
+    seeds; 50 updates and 12 evaluations each) run side by side on 2 workers, so the sweep takes three jobs'
+    time."""
+    import sgdnoise.engine
+
+    timed = []
+
+    def fake_time_group(configs, task, batch_sizes, **options):
+        timed.append((len(configs), tuple(batch_sizes), options["num_threads"]))
+        return [0.01] * len(batch_sizes), 0.1
+
+    monkeypatch.setattr(sgdnoise.engine, "time_group", fake_time_group)
+    monkeypatch.setattr("sgdnoise.sweep.planning.available_cores", lambda: 2)
+    plan = plan_experiment(NAME, spec(), scale="quick", device=torch.device("cpu"), out_dir=tmp_path)
+    (sweep,) = plan.sweeps
+    assert sweep.groups == 6 and timed == [(1, (10, 30), 1)]  # one kind of group, timed at its batch range
+    assert sweep.seconds == pytest.approx(3 * (50 * 0.01 + 12 * 0.1))
+    monkeypatch.setattr("sgdnoise.sweep.planning.available_cores", lambda: 1)
+    one_core = plan_experiment(NAME, spec(), scale="quick", device=torch.device("cpu"), out_dir=tmp_path)
+    assert one_core.sweeps[0].seconds == pytest.approx(6 * (50 * 0.01 + 12 * 0.1))  # one after another

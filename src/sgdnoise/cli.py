@@ -120,8 +120,8 @@ def list_experiments() -> None:
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Print the plan (runs, groups, steps, examples, FLOPs) and a time estimate from a few timed steps of "
-    "the real model on --device; train nothing.",
+    help="Print the plan (runs, groups, steps, examples, FLOPs) and a time estimate from a few updates of each "
+    "kind of engine group timed on --device; train nothing.",
 )
 @click.option("--only", multiple=True, metavar="NAME|PAPER", help="With `all`: only these experiments or papers.")
 @click.option("--skip", multiple=True, metavar="NAME|PAPER", help="With `all`: leave out these experiments or papers.")

@@ -290,6 +290,49 @@ def train_group(
         return training.run(measurements, keep_state)
 
 
+def time_group(
+    configs: Sequence[TrainConfig],
+    task: TaskData,
+    batch_sizes: Sequence[int],
+    *,
+    device: torch.device,
+    repeats: int,
+    warmup: int,
+    num_threads: int | None = None,
+) -> tuple[list[float], float]:
+    """What ``train_group`` spends on the group ``configs``: the median seconds of one update of every run at
+    each of ``batch_sizes`` (each timed alone, after ``warmup`` untimed ones), and the seconds of one
+    evaluation of every split. For a dry run's estimate: the parameters are the initial ones, and the update
+    steps are those of the first learning rate."""
+    import statistics
+
+    def timed(work: Callable[[], object]) -> float:
+        _synchronize(device)
+        start = time.perf_counter()
+        work()
+        _synchronize(device)
+        return time.perf_counter() - start
+
+    with _training_environment(num_threads):
+        training = _GroupTraining(list(configs), task, device, torch.float32, "auto", None, (), 1000)
+        evaluation = timed(lambda: training.evaluate(0))
+
+        def update(batch_size: int) -> None:
+            training.gradient(batch_size)
+            training.optimizer.update(0, training.backend.params, training.backend.grad)
+
+        updates = []
+        for batch_size in batch_sizes:
+            seconds = [timed(lambda b=batch_size: update(b)) for _ in range(warmup + repeats)]
+            updates.append(statistics.median(seconds[warmup:]))
+    return updates, evaluation
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _augmentation_generator(seed: int) -> torch.Generator:
     """A run's CPU generator for augmentation, seeded from its seed but independent of its sampler."""
     return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, 1]).generate_state(1)[0]))
@@ -393,19 +436,24 @@ class _GroupTraining:
 
     def step(self, step: int) -> None:
         """One update of every live run on its own minibatch; runs with a non-finite loss are dropped."""
-        x, y = self.backend.gather(self.sampler.next(int(self.plan.batch_sizes[step])))
-        if self.augmentation is not None:
-            from sgdnoise.data.augment import augment
-
-            x = torch.stack([augment(self.augmentation, x[r], g) for r, g in enumerate(self.augment_generators)])
-        velocity, momentum = self.optimizer.gradient_target()
-        loss = self.backend.loss_and_grad(x, y, velocity, momentum)
+        loss = self.gradient(int(self.plan.batch_sizes[step]))
         finite = torch.isfinite(loss)
         if not bool(finite.all()):
             self.drop([row for row, ok in enumerate(finite.tolist()) if not ok], step)
             if not self.live:
                 return
         self.optimizer.update(step, self.backend.params, self.backend.grad)
+
+    def gradient(self, batch_size: int) -> torch.Tensor:
+        """Every live run's loss on its next minibatch of ``batch_size``; its gradient goes where the update
+        reads it (``MomentumSGD.gradient_target``)."""
+        x, y = self.backend.gather(self.sampler.next(batch_size))
+        if self.augmentation is not None:
+            from sgdnoise.data.augment import augment
+
+            x = torch.stack([augment(self.augmentation, x[r], g) for r, g in enumerate(self.augment_generators)])
+        velocity, momentum = self.optimizer.gradient_target()
+        return self.backend.loss_and_grad(x, y, velocity, momentum)
 
     def evaluate(self, step: int) -> None:
         """Mean loss and accuracy of every live run on every split (in chunks of ``eval_chunk``), one

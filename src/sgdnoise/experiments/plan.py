@@ -7,19 +7,19 @@ being planned where it would compute outside a sweep (it touches the store direc
 results a dry run does not have.
 For each recorded sweep the plan counts, from the tasks and ``engine.plan_steps``, the runs, the engine
 groups, the SGD steps and the training examples processed; the FLOPs as 3 × the model's forward FLOPs per
-example (``torch.utils.flop_counter``; backward ≈ 2 × forward); and the time from a few timed SGD steps of
-the real model on the chosen device at the smallest and the largest batch of the sweep (a line
-``seconds = a + b·B`` per step, through the median step time at each). Evaluations, probes and final
-measurements are not counted: the estimate is a lower bound on the training time.
+example (``torch.utils.flop_counter``; backward ≈ 2 × forward); and the time as the sweep engine would
+spend it: the runs are laid out in engine groups and jobs as ``run_sweep`` lays them out
+(``sweep.planning.plan_jobs``), each kind of group is timed by the engine itself (``engine.time_group``:
+a few updates at the smallest and the largest batch, a line ``seconds = a + b·B`` per update, and one
+evaluation), and the jobs are scheduled on the workers as the executor would run them. Probes and final
+measurements are not counted.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import statistics
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +31,10 @@ from sgdnoise.experiments.registry import get_experiment
 if TYPE_CHECKING:
     import torch
 
+    from sgdnoise.data import TaskData
     from sgdnoise.store import Store
     from sgdnoise.sweep import Sweep, SweptRun
+    from sgdnoise.sweep.planning import Job
 
 DRY_RUN = "dry run: not trained"
 TIMED_STEPS = 7  # each timed alone; their median is the step time (robust to a busy machine's preemptions)
@@ -53,13 +55,18 @@ class _NoStore:
 
 @dataclass(frozen=True)
 class ModelCost:
-    """A model's forward FLOPs per example and the fitted seconds per SGD step ``a + b·B`` (None: not
-    timed, ``why`` says why)."""
+    """A kind of engine group: its model's forward FLOPs per example, and, timed with ``runs`` stacked runs on
+    ``threads`` threads, the seconds per update ``a + b·B`` and per evaluation (None: not timed, ``why``
+    says why)."""
 
     description: str
+    task: str
     parameters: int
     forward_flops: float
+    runs: int
+    threads: int | None
     step_seconds: tuple[float, float] | None
+    evaluation_seconds: float | None
     timed_batches: tuple[int, ...]
     why: str = ""
 
@@ -158,54 +165,63 @@ def record_sweeps(
     return recorded, "every sweep"
 
 
-def _model_cost(
-    spec: Any, input_shape: tuple[int, ...], batches: tuple[int, int], device: torch.device, time_steps: bool
-) -> ModelCost:
-    """Forward FLOPs per example, and a fitted step time from timed SGD steps at the two batch sizes."""
+def _forward_flops(spec: Any, input_shape: tuple[int, ...], device: torch.device) -> tuple[int, float]:
+    """The model's parameter count and forward FLOPs per example."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     model = spec.build().to(device)
-    parameters = sum(p.numel() for p in model.parameters())
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         model.train(False)
         model(torch.zeros(2, *input_shape, device=device))
-    forward = counter.get_total_flops() / 2
-    description = f"{type(spec).__name__} ({parameters / 1e6:.3g} M parameters, {forward:.3g} forward FLOPs/example)"
+    return sum(p.numel() for p in model.parameters()), counter.get_total_flops() / 2
+
+
+def _group_cost(jobs: Sequence[Job], task: TaskData, device: torch.device, time_steps: bool) -> ModelCost:
+    """The cost of one kind of group (``jobs`` share model, task, size and threads): its FLOPs, and the
+    engine's update time at the smallest and largest batch any of them trains at, and its evaluation time."""
+    from sgdnoise.engine import plan_steps, time_group
+
+    first = jobs[0]
+    parameters, forward = _forward_flops(first.runs[0].config.model, tuple(task.train.x.shape[1:]), device)
+    description = (
+        f"{type(first.runs[0].config.model).__name__} ({parameters / 1e6:.3g} M parameters, {forward:.3g} forward "
+        f"FLOPs/example)"
+    )
+    threads = first.threads if device.type == "cpu" else None
     if not time_steps:
-        return ModelCost(description, parameters, forward, None, (), "not timed")
-    model.train(True)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
-    timed = tuple(sorted({min(b, MAX_TIMED_BATCH) for b in batches}))
-    per_step = []
-    generator = torch.Generator(device="cpu").manual_seed(0)
-    for batch in timed:
-        x = torch.randn(batch, *input_shape, generator=generator).to(device)
-        y = torch.randint(0, 10, (batch,), generator=generator).to(device)
-        seconds = []
-        for _ in range(WARMUP_STEPS + TIMED_STEPS):
-            _synchronize(device)
-            start = time.perf_counter()
-            optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(model(x), y).backward()
-            optimizer.step()
-            _synchronize(device)
-            seconds.append(time.perf_counter() - start)
-        per_step.append(statistics.median(seconds[WARMUP_STEPS:]))
+        return ModelCost(
+            description, first.task, parameters, forward, len(first.runs), threads, None, None, (), "not timed"
+        )
+    schedules = {id(job): plan_steps(job.runs[0].config, len(task.train)).batch_sizes for job in jobs}
+    smallest = min(int(batches.min()) for batches in schedules.values())
+    widest = max(jobs, key=lambda job: int(schedules[id(job)].max()))  # its engine takes every timed batch
+    timed = tuple(sorted({min(b, MAX_TIMED_BATCH) for b in (smallest, int(schedules[id(widest)].max()))}))
+    per_step, evaluation = time_group(
+        [run.config for run in widest.runs], task, timed, device=device, repeats=TIMED_STEPS, warmup=WARMUP_STEPS,
+        num_threads=threads,
+    )  # fmt: skip
     if len(timed) == 1:
         fit = (0.0, per_step[0] / timed[0])
     else:
         slope = max(0.0, (per_step[1] - per_step[0]) / (timed[1] - timed[0]))
         fit = (max(0.0, per_step[0] - slope * timed[0]), slope)
-    return ModelCost(description, parameters, forward, fit, timed)
+    return ModelCost(description, first.task, parameters, forward, len(first.runs), threads, fit, evaluation, timed)
 
 
-def _synchronize(device: torch.device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def _makespan(seconds: Sequence[float], threads: Sequence[int], workers: int, budget: int) -> float:
+    """The wall time of jobs of ``seconds`` run in order by ``workers`` side by side while their ``threads``
+    fit ``budget`` (``sweep.executors.run_processes``'s rule; one worker: one after another)."""
+    running: list[tuple[float, int]] = []  # (end time, threads) of the jobs in flight
+    now = 0.0
+    for length, need in zip(seconds, threads, strict=True):
+        need = min(need, budget)
+        while running and (len(running) >= workers or sum(t for _, t in running) + need > budget):
+            now = max(now, min(end for end, _ in running))
+            running = [(end, t) for end, t in running if end > now]
+        running.append((now + length, need))
+    return max((end for end, _ in running), default=now)
 
 
 def plan_sweep(
@@ -213,43 +229,46 @@ def plan_sweep(
 ) -> SweepPlan:
     """Count one recorded sweep (see the module docstring); ``stored_keys`` says which keys are done."""
     from sgdnoise.engine import plan_steps
-    from sgdnoise.runtime import torch_threads
-    from sgdnoise.sweep.planning import available_cores, layout_groups, threads_for_group
+    from sgdnoise.sweep.planning import auto_executor, available_cores, plan_jobs
 
     keys = sweep.keys()
     done = stored_keys(keys)
     pending = [run for run, key in zip(sweep.runs, keys, strict=True) if key not in done]
     tasks = {name: factory() for name, factory in sweep.tasks.items() if any(r.task == name for r in sweep.runs)}
     sizes = {name: len(task.train) for name, task in tasks.items()}
+    cores = available_cores()
+    jobs = plan_jobs(pending, [], tasks.__getitem__, None, None, cores, cores) if pending else []
+
+    def kind(job: Job) -> str:  # jobs of one kind cost the same per update
+        return json.dumps([job.runs[0].config.model.to_dict(), job.task, len(job.runs), job.threads], sort_keys=True)
+
+    kinds: dict[str, list[Job]] = {}
+    for job in jobs:
+        kinds.setdefault(kind(job), []).append(job)
+    costs = {key: _group_cost(members, tasks[members[0].task], device, time_steps) for key, members in kinds.items()}
     steps = examples = 0
     flops = 0.0
-    seconds: float | None = 0.0
-    costs: dict[str, ModelCost] = {}
-    batches_by_model: dict[str, list[int]] = {}
-    planned = [(run, plan_steps(run.config, sizes[run.task]).batch_sizes) for run in pending]
-    for run, batch_sizes in planned:
-        model_key = json.dumps([run.config.model.to_dict(), run.task], sort_keys=True)
-        batches_by_model.setdefault(model_key, []).extend((int(batch_sizes.min()), int(batch_sizes.max())))
-    for run, batch_sizes in planned:
-        model_key = json.dumps([run.config.model.to_dict(), run.task], sort_keys=True)
-        if model_key not in costs:
-            shape = tuple(tasks[run.task].train.x.shape[1:])
-            span = (min(batches_by_model[model_key]), max(batches_by_model[model_key]))
-            threads = threads_for_group([run.config], sizes[run.task]) if device.type == "cpu" else None
-            with torch_threads(threads):
-                costs[model_key] = _model_cost(run.config.model, shape, span, device, time_steps)
-        cost = costs[model_key]
-        run_examples = int(batch_sizes.sum())
-        steps += len(batch_sizes)
-        examples += run_examples
-        flops += 3.0 * cost.forward_flops * run_examples
-        if cost.step_seconds is None or seconds is None:
-            seconds = None
+    job_seconds: list[float | None] = []
+    for job in jobs:
+        cost, plan = costs[kind(job)], plan_steps(job.runs[0].config, sizes[job.task])
+        job_examples = int(plan.batch_sizes.sum())
+        steps += len(job.runs) * plan.total_steps
+        examples += len(job.runs) * job_examples
+        flops += 3.0 * cost.forward_flops * len(job.runs) * job_examples
+        if cost.step_seconds is None or cost.evaluation_seconds is None:
+            job_seconds.append(None)
         else:
-            seconds += cost.step_seconds[0] * len(batch_sizes) + cost.step_seconds[1] * run_examples
-    groups = layout_groups(pending, None, available_cores()) if pending else []
+            a, b = cost.step_seconds
+            job_seconds.append(a * plan.total_steps + b * job_examples + cost.evaluation_seconds * len(plan.eval_steps))
+    seconds = None
+    if all(s is not None for s in job_seconds):
+        # on the CPU as run_sweep runs them (side by side in processes, or one after another); on an
+        # accelerator one after another, as they share it
+        side_by_side = device.type == "cpu" and len(jobs) > 1 and auto_executor(jobs, cores) == "processes"
+        known = [float(s) for s in job_seconds if s is not None]
+        seconds = _makespan(known, [job.threads for job in jobs], cores if side_by_side else 1, cores)
     return SweepPlan(
-        sweep.experiment, len(sweep.runs), len(sweep.runs) - len(pending), len(groups), sizes, steps, examples,
+        sweep.experiment, len(sweep.runs), len(sweep.runs) - len(pending), len(jobs), sizes, steps, examples,
         flops, seconds, list(costs.values()),
     )  # fmt: skip
 
@@ -300,13 +319,17 @@ def plan_lines(plan: Plan) -> list[str]:
             f"groups; {data}"
         )
         for model in sweep.models:
+            group = f"groups of {model.runs} run(s)" + (f" on {model.threads} thread(s)" if model.threads else "")
+            if len(sweep.train_examples) > 1:
+                group += f", task {model.task}"
             timing = (
                 f"timed at B={', '.join(map(str, model.timed_batches))}: {model.step_seconds[0] * 1e3:.3g} ms "
-                f"+ {model.step_seconds[1] * 1e3:.3g} ms per example per step"
+                f"+ {model.step_seconds[1] * 1e3:.3g} ms per example per update, "
+                f"{(model.evaluation_seconds or 0.0) * 1e3:.3g} ms per evaluation"
                 if model.step_seconds
                 else model.why
             )
-            lines.append(f"    model {model.description}; {timing}")
+            lines.append(f"    model {model.description}, {group}; {timing}")
         lines.append(
             f"    to train: {sweep.steps:,} steps, {sweep.examples:,} examples, {sweep.flops:.3g} FLOPs, "
             f"~{duration(sweep.seconds)}"
@@ -331,7 +354,7 @@ def suite_lines(plans: Sequence[Plan]) -> list[str]:
     return lines
 
 
-_LOWER_BOUND = "training steps only; evaluations, probes and measurements add to it"
+_LOWER_BOUND = "training and evaluation only; probes and measurements add to it"
 
 
 def _totals_text(totals: Mapping[str, Any]) -> str:
