@@ -149,6 +149,10 @@ def test_the_estimate_is_the_engine_timed_jobs_scheduled_on_the_workers(tmp_path
     (sweep,) = plan.sweeps
     assert sweep.groups == 6 and timed == [(1, (10, 30), 1)]  # one kind of group, timed at its batch range
     assert sweep.seconds == pytest.approx(3 * (50 * 0.01 + 12 * 0.1))
+    inline = plan_experiment(
+        NAME, spec(), scale="quick", device=torch.device("cpu"), out_dir=tmp_path, executor="inline"
+    )
+    assert inline.sweeps[0].seconds == pytest.approx(6 * (50 * 0.01 + 12 * 0.1))  # --executor inline: one by one
     monkeypatch.setattr("sgdnoise.sweep.planning.available_cores", lambda: 1)
     one_core = plan_experiment(NAME, spec(), scale="quick", device=torch.device("cpu"), out_dir=tmp_path)
     assert one_core.sweeps[0].seconds == pytest.approx(6 * (50 * 0.01 + 12 * 0.1))  # one after another

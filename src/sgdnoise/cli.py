@@ -189,7 +189,9 @@ def reproduce(
         with user_data(datasets, not no_verify):
             for n, spec in specs.items():
                 target = out_root / n if name == "all" else out_root
-                plans.append(plan_experiment(n, spec, scale=scale, device=resolved, out_dir=target, seed=seed))
+                plans.append(
+                    plan_experiment(n, spec, scale=scale, device=resolved, out_dir=target, seed=seed, executor=executor)
+                )
                 click.echo("\n".join(plan_lines(plans[-1])))
         if name == "all":
             click.echo("\n" + "\n".join(suite_lines(plans)))

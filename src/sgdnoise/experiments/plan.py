@@ -225,9 +225,14 @@ def _makespan(seconds: Sequence[float], threads: Sequence[int], workers: int, bu
 
 
 def plan_sweep(
-    sweep: Sweep, device: torch.device, stored_keys: Callable[[list[str]], set[str]], time_steps: bool = True
+    sweep: Sweep,
+    device: torch.device,
+    stored_keys: Callable[[list[str]], set[str]],
+    time_steps: bool = True,
+    executor: str = "auto",
 ) -> SweepPlan:
-    """Count one recorded sweep (see the module docstring); ``stored_keys`` says which keys are done."""
+    """Count one recorded sweep (see the module docstring); ``stored_keys`` says which keys are done. The jobs
+    are scheduled as ``executor`` runs them (``"ray"``: as a process pool of this machine's cores)."""
     from sgdnoise.engine import plan_steps
     from sgdnoise.sweep.planning import auto_executor, available_cores, plan_jobs
 
@@ -237,7 +242,8 @@ def plan_sweep(
     tasks = {name: factory() for name, factory in sweep.tasks.items() if any(r.task == name for r in sweep.runs)}
     sizes = {name: len(task.train) for name, task in tasks.items()}
     cores = available_cores()
-    jobs = plan_jobs(pending, [], tasks.__getitem__, None, None, cores, cores) if pending else []
+    processes = 1 if executor == "inline" else cores
+    jobs = plan_jobs(pending, [], tasks.__getitem__, None, None, cores, processes) if pending else []
 
     def kind(job: Job) -> str:  # jobs of one kind cost the same per update
         return json.dumps([job.runs[0].config.model.to_dict(), job.task, len(job.runs), job.threads], sort_keys=True)
@@ -264,7 +270,8 @@ def plan_sweep(
     if all(s is not None for s in job_seconds):
         # on the CPU as run_sweep runs them (side by side in processes, or one after another); on an
         # accelerator one after another, as they share it
-        side_by_side = device.type == "cpu" and len(jobs) > 1 and auto_executor(jobs, cores) == "processes"
+        chosen = auto_executor(jobs, cores) if executor == "auto" else executor
+        side_by_side = device.type == "cpu" and len(jobs) > 1 and chosen != "inline"
         known = [float(s) for s in job_seconds if s is not None]
         seconds = _makespan(known, [job.threads for job in jobs], cores if side_by_side else 1, cores)
     return SweepPlan(
@@ -282,9 +289,10 @@ def plan_experiment(
     out_dir: Path,
     seed: int = 0,
     time_steps: bool = True,
+    executor: str = "auto",
 ) -> Plan:
     """The plan of experiment ``name`` with ``spec`` (runs already in ``out_dir``'s store count as stored, and
-    the experiment sees their results)."""
+    the experiment sees their results), its sweeps run by ``executor``."""
     from sgdnoise.store import Store
 
     store_file = out_dir / "store.sqlite"
@@ -296,7 +304,7 @@ def plan_experiment(
                 return {key for key, record in store.lookup(keys).items() if record.done}
 
             plan = Plan(name, scale, str(device), coverage=coverage)
-            plan.sweeps = [plan_sweep(sweep, device, stored_keys, time_steps) for sweep in sweeps]
+            plan.sweeps = [plan_sweep(sweep, device, stored_keys, time_steps, executor) for sweep in sweeps]
     return plan
 
 
