@@ -106,6 +106,21 @@ def test_gaussianity_of_single_examples_vs_minibatch_means():
     assert chosen.parameter_name == "0.weight[0, 0]" and chosen.minibatch_gradients.shape == (50,)
 
 
+def test_integer_inputs_give_gradients_in_the_parameters_dtype():
+    # token ids are int64: the per-example buffers must follow the parameters (float64), not the input
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(12, 2)).double()
+    x, y = torch.randint(0, 10, (30, 3)), torch.randint(0, 2, (30,))
+    loss_fn = nn.CrossEntropyLoss()
+    expected = loop_gradients(model, loss_fn, x, y)
+    chunks = list(per_example_gradient_chunks(model, loss_fn, (x, y), chunk_size=8))
+    torch.testing.assert_close(torch.cat(chunks), expected, rtol=1e-12, atol=1e-14)
+    batches = [(x[:11], y[:11]), (x[11:], y[11:])]
+    torch.testing.assert_close(per_example_gradients(model, loss_fn, batches), expected, rtol=1e-12, atol=1e-14)
+    result = gradient_noise_gaussianity(model, loss_fn, (x, y), batch_size=5, parameter_index=3, n_minibatches=50)
+    np.testing.assert_allclose(result.single_example_gradients, expected[:, 3].numpy(), rtol=1e-12, atol=1e-14)
+
+
 def test_batch_norm_needs_eval_mode_and_is_left_unchanged():
     torch.manual_seed(4)
     model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 2)).double()

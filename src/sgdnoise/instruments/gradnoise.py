@@ -96,7 +96,9 @@ def _per_example_gradient_rows(
             for start in range(0, x.shape[0], size):
                 xc, yc = x[start : start + size], y[start : start + size]
                 n = xc.shape[0]
-                rows = out[row : row + n] if out is not None else xc.new_empty((n, layout.dim))
+                rows = (
+                    out[row : row + n] if out is not None else torch.empty((n, layout.dim), device=device, dtype=dtype)
+                )
                 row += n
                 views = {
                     name: rows[:, offset : offset + size_].view(n, *shape)
