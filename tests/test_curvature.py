@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from architectures import ARCHITECTURES, exact_hessian, tiny_gpt
+from architectures import ARCHITECTURES, WithUnused, exact_hessian, tiny_gpt
 from torch import nn
 
 from sgdnoise.instruments.curvature import (
@@ -171,6 +171,28 @@ def test_critical_learning_rate_is_two_over_lambda_max():
     assert result.max_eigenvalue == pytest.approx(lam, rel=1e-8)
     assert result.value == pytest.approx(2 / lam, rel=1e-8)
     assert 0 <= result.max_eigenvalue_error < 1e-6 * lam
+
+
+def test_an_unused_parameter_adds_zero_rows_to_the_hessian():
+    net, loss_fn, x, y = tanh_mlp(seed=9, n=12)
+    model = WithUnused(net)
+    exact = torch.linalg.eigvalsh(exact_hessian(net, loss_fn, x, y))
+    expected = exact.flip(0)[:3]
+    for hvp_method in ("reverse-over-reverse", "forward-over-reverse", "finite-difference"):
+        tol = 1e-6 if hvp_method == "finite-difference" else 1e-9
+        result = hessian_eigenvalues(model, loss_fn, (x, y), k=3, hvp_method=hvp_method)
+        torch.testing.assert_close(result.eigenvalues, expected, rtol=tol, atol=0)
+    extra = sum(p.numel() for p in model.unused.parameters())
+    v = torch.randn(sum(p.numel() for p in model.parameters()), dtype=torch.float64)
+    hv = hessian_vector_product(model, loss_fn, (x, y), v)
+    torch.testing.assert_close(hv[:-extra], exact_hessian(net, loss_fn, x, y) @ v[:-extra], rtol=1e-9, atol=1e-12)
+    assert torch.equal(hv[-extra:], torch.zeros(extra, dtype=torch.float64))
+    assert critical_learning_rate(model, loss_fn, (x, y)).value == pytest.approx(2 / exact[-1].item(), rel=1e-8)
+    # Hutchinson with probes as many as P: z over the unused coordinates adds nothing to zᵀHz
+    trace = hessian_trace(model, loss_fn, (x, y), method="hutchinson", n_samples=400)
+    assert abs(trace.value - exact.sum().item()) <= 4 * trace.stderr
+    norm = hessian_norm(model, loss_fn, (x, y), n_samples=300, hvp_method="reverse-over-reverse")
+    assert abs(norm.value - exact.square().sum().sqrt().item()) <= 4 * norm.stderr
 
 
 def test_tensors_and_batches_give_the_same_answers():

@@ -111,7 +111,8 @@ class HessianOperator:
         def chunk_gradient(x: Tensor, y: Tensor) -> Tensor:
             params = self._leaf_parameters(flat_params)
             with torch.enable_grad():
-                grads = torch.autograd.grad(self.loss(params, x, y), list(params.values()))
+                # a parameter the loss does not use (a submodule never called) has gradient zero
+                grads = torch.autograd.grad(self.loss(params, x, y), list(params.values()), materialize_grads=True)
             return torch.cat([g.reshape(-1) for g in grads])
 
         return self._mean_over_chunks(chunk_gradient)
@@ -147,8 +148,9 @@ class HessianOperator:
         params = self._leaf_parameters()
         leaves = list(params.values())
         with torch.enable_grad():
-            grads = torch.autograd.grad(self.loss(params, x, y), leaves, create_graph=True)
-            # a gradient that does not depend on the parameters (a loss linear in them) has no second derivative
+            grads = torch.autograd.grad(self.loss(params, x, y), leaves, create_graph=True, materialize_grads=True)
+            # a gradient that does not depend on the parameters (a loss linear in them, or a parameter it does not
+            # use) has no second derivative
             pairs = [(g, tangent[n]) for g, n in zip(grads, params, strict=True) if g.requires_grad]
             hv: tuple[Tensor | None, ...] = (None,) * len(leaves)
             if pairs:
