@@ -265,6 +265,32 @@ def test_invalid_arguments_raise_clear_errors():
     assert np.isfinite(hessian_trace(model, loss_fn, (x, y), method="hutchinson", n_samples=2).stderr)
 
 
+@pytest.mark.parametrize("train_mode", [False, True])
+def test_every_curvature_instrument_refuses_a_summed_loss(train_mode):
+    # the Hessian of a summed loss is the mean's times the chunk size: a wrong number, so one clear error;
+    # with batch norm in train mode too (the check re-evaluates only the loss, on halves of the outputs)
+    torch.manual_seed(9)
+    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 2)).double()
+    x, y = torch.randn(32, 4, dtype=torch.float64), torch.randint(0, 2, (32,))
+    data, summed = (x, y), nn.CrossEntropyLoss(reduction="sum")
+    v = torch.ones(sum(p.numel() for p in model.parameters()), dtype=torch.float64)
+    calls = [
+        lambda: hessian_vector_product(model, summed, data, v, train_mode=train_mode),
+        lambda: hessian_eigenvalues(model, summed, data, k=1, train_mode=train_mode),
+        lambda: critical_learning_rate(model, summed, data, train_mode=train_mode),
+        lambda: hessian_trace(model, summed, data, n_samples=3, train_mode=train_mode),
+        lambda: hessian_norm(model, summed, data, n_samples=2, train_mode=train_mode),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"loss_fn must be the MEAN .* \(e\.g\. reduction='mean'\)"):
+            call()
+    none = nn.CrossEntropyLoss(reduction="none")
+    with pytest.raises(ValueError, match=r"loss_fn must return a scalar tensor .*got \(32,\)"):
+        hessian_eigenvalues(model, none, data, k=1, train_mode=train_mode)
+    mean_top = hessian_eigenvalues(model, nn.CrossEntropyLoss(), data, k=1, train_mode=train_mode)
+    assert mean_top.converged
+
+
 def test_unconverged_run_warns_and_says_so():
     model, loss_fn, x, y = tanh_mlp(seed=10)
     with pytest.warns(RuntimeWarning, match="did not reach"):

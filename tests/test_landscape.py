@@ -136,6 +136,14 @@ def test_invalid_arguments():
         interpolate(model_a, model_b, model_a, loss_fn, (x, y), alphas=torch.zeros(2, 2))
 
 
+def test_a_summed_or_unreduced_loss_is_one_clear_error():
+    model_a, model_b, _, x, y = problem()
+    with pytest.raises(ValueError, match=r"loss_fn must be the MEAN .* \(e\.g\. reduction='mean'\)"):
+        interpolate(model_a, model_b, model_a, nn.CrossEntropyLoss(reduction="sum"), (x, y), alphas=[0.0, 1.0])
+    with pytest.raises(ValueError, match=r"loss_fn must return a scalar tensor .*got \(60,\)"):
+        interpolate(model_a, model_b, model_a, nn.CrossEntropyLoss(reduction="none"), (x, y), alphas=[0.0])
+
+
 def test_interpolation_re_estimates_ghost_batch_norm_statistics_too():
     from sgdnoise.instruments import recalibrate_batch_norm
     from sgdnoise.models import MLPSpec, build_model

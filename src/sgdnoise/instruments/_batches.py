@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils import _pytree as pytree
 
 from sgdnoise.validation import positive_int
 
@@ -31,6 +32,42 @@ def check_model_and_loss(model: nn.Module, loss_fn: LossFn) -> None:
         raise TypeError(f"loss_fn must be callable as loss_fn(outputs, targets), got {type(loss_fn).__name__}")
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError("model has no trainable parameters (no parameter with requires_grad=True)")
+
+
+def leading_examples(tree: object, start: int, stop: int, n: int) -> object:
+    """Examples ``start:stop`` of every tensor in ``tree`` (a tensor, tuple, dict, Hugging Face ``ModelOutput``)
+    whose leading dimension is the batch of ``n``; other leaves unchanged."""
+    return pytree.tree_map(
+        lambda t: t[start:stop] if isinstance(t, Tensor) and t.dim() and t.shape[0] == n else t, tree
+    )
+
+
+def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor) -> Tensor:
+    """``loss_fn(outputs, targets)``, checked to be what every instrument assumes: a scalar tensor equal to the
+    size-weighted mean of its two halves' losses, L = (h·L₁ + (n − h)·L₂)/n, as the mean over examples is.
+
+    A sum-reduced loss gives L₁ + L₂ instead (about twice the weighted mean), a loss with ``reduction='none'``
+    is not a scalar: either is a ValueError. Only ``loss_fn`` is evaluated again (on slices of ``outputs``), so
+    the check holds for models whose examples interact, such as batch norm in train mode.
+    """
+    loss = loss_fn(outputs, targets)
+    if not isinstance(loss, Tensor) or loss.dim() != 0:
+        shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
+        raise ValueError(f"loss_fn must return a scalar tensor (the mean over the batch), got {shape}")
+    n = targets.shape[0]
+    if n < 2 or not bool(torch.isfinite(loss)):  # a non-finite loss has no halves to compare
+        return loss
+    half = n // 2
+    with torch.no_grad():
+        first = loss_fn(leading_examples(outputs, 0, half, n), targets[:half])
+        second = loss_fn(leading_examples(outputs, half, n, n), targets[half:])
+        parts = (half * first + (n - half) * second) / n
+    if not torch.isclose(parts, loss.detach(), rtol=1e-3, atol=1e-7):
+        raise ValueError(
+            "loss_fn must be the MEAN of the per-example losses (e.g. reduction='mean'): the loss of a batch "
+            f"({float(loss.detach()):.6g}) is not the size-weighted mean of its two halves' ({float(parts):.6g})"
+        )
+    return loss
 
 
 def _is_tensor_pair(data: object) -> bool:

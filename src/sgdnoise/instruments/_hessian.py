@@ -22,6 +22,7 @@ from sgdnoise.instruments._batches import (
     LossFn,
     ParameterLayout,
     check_model_and_loss,
+    checked_loss,
     fixed_randomness,
     functional_loss,
     math_attention,
@@ -68,6 +69,8 @@ class HessianOperator:
         self.n_matvecs = 0
         self._warned_fallback = False
         self.scale = None if preconditioner is None else self._inverse_sqrt(preconditioner)
+        with torch.no_grad():  # one forward pass: the loss of every chunk must be the mean (``checked_loss``)
+            self._mean_over_chunks(lambda x, y: checked_loss(loss_fn, model(x), y))
 
     def _inverse_sqrt(self, preconditioner: Tensor | Mapping[str, Tensor]) -> Tensor:
         """P^(-1/2) of a positive diagonal P given flat or by parameter name."""

@@ -17,6 +17,7 @@ from sgdnoise.instruments._batches import (
     Data,
     LossFn,
     check_model_and_loss,
+    checked_loss,
     model_device_dtype,
     preserved_model,
 )
@@ -100,7 +101,7 @@ def _evaluate(model: nn.Module, loss_fn: LossFn, batches: Batches) -> tuple[floa
     for x, y in batches:
         outputs = model(x)
         n = x.shape[0]
-        loss_sum += float(loss_fn(outputs, y)) * n
+        loss_sum += float(checked_loss(loss_fn, outputs, y)) * n
         classification = classification and outputs.ndim == 2 and y.ndim == 1 and not y.is_floating_point()
         if classification:
             correct += float((outputs.argmax(dim=1) == y).sum())

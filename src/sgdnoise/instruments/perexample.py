@@ -51,41 +51,9 @@ from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree as pytree
 
-from sgdnoise.instruments._batches import LossFn, math_attention, model_buffers
+from sgdnoise.instruments._batches import LossFn, checked_loss, math_attention, model_buffers
 
 DEFAULT_BUDGET = 2**25  # elements of per-example gradients formed at once (128 MiB in float32)
-
-
-def leading_examples(tree: object, start: int, stop: int, n: int) -> object:
-    """Examples ``start:stop`` of every tensor in ``tree`` (a tensor, tuple, dict, Hugging Face ``ModelOutput``)
-    whose leading dimension is the batch of ``n``; other leaves unchanged."""
-    return pytree.tree_map(
-        lambda t: t[start:stop] if isinstance(t, Tensor) and t.dim() and t.shape[0] == n else t, tree
-    )
-
-
-def check_mean_reduced(loss_fn: LossFn, loss: Tensor, outputs: object, targets: Tensor) -> None:
-    """Raise ValueError unless ``loss`` is a scalar equal to the size-weighted mean of its two halves' losses.
-
-    A sum-reduced loss gives the sum of the halves instead (about twice the weighted mean), a loss with
-    ``reduction='none'`` is not a scalar.
-    """
-    if not isinstance(loss, Tensor) or loss.dim() != 0:
-        shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
-        raise ValueError(f"loss_fn must return a scalar tensor (the mean over the batch), got {shape}")
-    n = targets.shape[0]
-    if n < 2:
-        return
-    half = n // 2
-    with torch.no_grad():
-        first = loss_fn(leading_examples(outputs, 0, half, n), targets[:half])
-        second = loss_fn(leading_examples(outputs, half, n, n), targets[half:])
-        parts = (half * first + (n - half) * second) / n
-    if not torch.isclose(parts, loss.detach(), rtol=1e-3, atol=1e-7):
-        raise ValueError(
-            "loss_fn must be the MEAN of the per-example losses (e.g. reduction='mean'): the loss of a batch "
-            f"({float(loss.detach()):.6g}) is not the size-weighted mean of its two halves' ({float(parts):.6g})"
-        )
 
 
 @dataclass(frozen=True)
@@ -524,8 +492,7 @@ def layer_statistics(
             outputs = model(x)
     finally:
         recorder.remove_hooks()
-    loss = loss_fn(outputs, y)
-    check_mean_reduced(loss_fn, loss, outputs, y)
+    loss = checked_loss(loss_fn, outputs, y)
     calls = recorder.calls
     exact = set(recorder.exact_path)
     responsible: dict[int, list[_Call]] = defaultdict(list)
