@@ -291,6 +291,32 @@ def test_every_curvature_instrument_refuses_a_summed_loss(train_mode):
     assert mean_top.converged
 
 
+def test_non_finite_data_parameters_or_loss_are_one_clear_error():
+    model, loss_fn, x, y = tanh_mlp(n=12)
+    v = torch.ones(sum(p.numel() for p in model.parameters()), dtype=torch.float64)
+    instruments = [
+        lambda data, lf=loss_fn: hessian_vector_product(model, lf, data, v),
+        lambda data, lf=loss_fn: hessian_eigenvalues(model, lf, data, k=1),
+        lambda data, lf=loss_fn: critical_learning_rate(model, lf, data),
+        lambda data, lf=loss_fn: hessian_trace(model, lf, data, n_samples=3),
+        lambda data, lf=loss_fn: hessian_norm(model, lf, data, n_samples=2),
+    ]
+    x_nan, x_inf = x.clone(), x.clone()
+    x_nan[3, 2], x_inf[8, 0] = math.nan, math.inf
+    for call in instruments:
+        with pytest.raises(ValueError, match=r"^data holds NaN or inf in x"):
+            call((x_nan, y))
+        with pytest.raises(ValueError, match=r"^data \(batch 1\) holds NaN or inf in x"):
+            call([(x[:6], y[:6]), (x_inf[6:], y[6:])])
+        with pytest.raises(ValueError, match=r"loss_fn must return a scalar tensor .*got float"):
+            call((x, y), lambda outputs, targets: float(loss_fn(outputs, targets)))
+    with torch.no_grad():
+        model[0].weight[0, 0] = math.nan
+    for call in instruments:
+        with pytest.raises(ValueError, match=r"the loss is not finite \(nan\) at the model's parameters"):
+            call((x, y))
+
+
 def test_unconverged_run_warns_and_says_so():
     model, loss_fn, x, y = tanh_mlp(seed=10)
     with pytest.warns(RuntimeWarning, match="did not reach"):

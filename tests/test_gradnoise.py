@@ -15,7 +15,9 @@ from torch import nn
 from sgdnoise.instruments.gradnoise import (
     gradient_noise,
     gradient_noise_gaussianity,
+    minibatch_gradient_noise,
     per_example_gradient_chunks,
+    per_example_gradient_norms,
     per_example_gradients,
 )
 
@@ -152,6 +154,30 @@ def test_invalid_arguments():
         gradient_noise_gaussianity(model, loss_fn, (x, y), parameter_index=10_000)
     with pytest.raises(TypeError, match="pair of tensors"):
         per_example_gradients(model, loss_fn, x)
+
+
+def test_non_finite_data_or_parameters_are_one_clear_error_not_a_wrong_number():
+    model, loss_fn, x, y = tanh_mlp(n=30)
+    instruments = [
+        lambda data: gradient_noise(model, loss_fn, data, 4),
+        lambda data: minibatch_gradient_noise(model, loss_fn, *data),
+        lambda data: per_example_gradient_norms(model, loss_fn, data),
+        lambda data: per_example_gradients(model, loss_fn, data),
+        lambda data: gradient_noise_gaussianity(model, loss_fn, data, batch_size=4, n_minibatches=20),
+    ]
+    x_nan, x_inf = x.clone(), x.clone()
+    x_nan[3, 2], x_inf[0, 0] = math.nan, math.inf  # inf in x gave B_simple = inf, NaN blamed the loss
+    for bad in (x_nan, x_inf):
+        for call in instruments:
+            with pytest.raises(ValueError, match=r"^data holds NaN or inf in x"):
+                call((bad, y))
+    with pytest.raises(ValueError, match=r"^data \(batch 0\) holds NaN or inf in y"):
+        gradient_noise(model, nn.MSELoss(), [(x, torch.full((30, 3), math.nan, dtype=torch.float64))], 4)
+    with torch.no_grad():
+        model[0].weight[0, 0] = math.nan
+    for call in instruments:
+        with pytest.raises(ValueError, match=r"the loss is not finite \(nan\) at the model's parameters"):
+            call((x, y))
 
 
 PEAK_SCRIPT = """

@@ -144,6 +144,21 @@ def test_a_summed_or_unreduced_loss_is_one_clear_error():
         interpolate(model_a, model_b, model_a, nn.CrossEntropyLoss(reduction="none"), (x, y), alphas=[0.0])
 
 
+def test_non_finite_data_is_one_clear_error_but_a_blown_up_point_is_a_number():
+    model_a, model_b, loss_fn, x, y = problem(batch_norm=True)
+    x_nan = x.clone()
+    x_nan[5, 1] = math.nan
+    with pytest.raises(ValueError, match=r"^data holds NaN or inf in x"):
+        interpolate(model_a, model_b, model_a, loss_fn, (x_nan, y), alphas=[0.0, 1.0])
+    with pytest.raises(ValueError, match=r"^bn_data holds NaN or inf in x"):
+        interpolate(model_a, model_b, model_a, loss_fn, (x, y), alphas=[0.0], bn_data=(x_nan, y))
+    # far out along the line the net may overflow: that point's loss is reported, not refused
+    model_a, model_b, loss_fn, x, y = problem()
+    huge = {name: torch.full_like(p, 1e308) for name, p in model_b.named_parameters()}  # logits inf − inf
+    result = interpolate(model_a, huge, model_a, loss_fn, (x, y), alphas=[0.0, 1.0])
+    assert math.isfinite(result.losses[0]) and not math.isfinite(result.losses[1])
+
+
 def test_interpolation_re_estimates_ghost_batch_norm_statistics_too():
     from sgdnoise.instruments import recalibrate_batch_norm
     from sgdnoise.models import MLPSpec, build_model

@@ -101,7 +101,7 @@ def _evaluate(model: nn.Module, loss_fn: LossFn, batches: Batches) -> tuple[floa
     for x, y in batches:
         outputs = model(x)
         n = x.shape[0]
-        loss_sum += float(checked_loss(loss_fn, outputs, y)) * n
+        loss_sum += float(checked_loss(loss_fn, outputs, y, finite=False)) * n  # far from θ_a, θ_b it may blow up
         classification = classification and outputs.ndim == 2 and y.ndim == 1 and not y.is_floating_point()
         if classification:
             correct += float((outputs.argmax(dim=1) == y).sum())
@@ -148,7 +148,7 @@ def interpolate(
     start = _named_parameters(params_a, model, "params_a")
     end = _named_parameters(params_b, model, "params_b")
     batches = Batches(data, device, dtype, chunk_size)
-    bn_batches = Batches(bn_data, device, dtype, chunk_size) if bn_data is not None else batches
+    bn_batches = Batches(bn_data, device, dtype, chunk_size, name="bn_data") if bn_data is not None else batches
     reestimate = not train_mode and bool(running_statistics_layers(model))
     losses, accuracies = [], []
     with preserved_model(model, None, freeze_batch_norm=False):
