@@ -259,6 +259,8 @@ def test_invalid_arguments_raise_clear_errors():
         hessian_vector_product(model, loss_fn, (x, y), torch.ones(3, dtype=torch.float64))
     with pytest.raises(ValueError, match="different numbers of examples"):
         hessian_norm(model, loss_fn, (x, y[:5]))
+    with pytest.raises(ValueError, match=r"^data: x and y need a leading batch dimension"):
+        hessian_eigenvalues(model, loss_fn, (x[0], y[0]), k=1)
     with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         hessian_trace(lambda t: t, loss_fn, (x, y))
     assert math.isfinite(hessian_trace(model, loss_fn, (x, y), n_samples=3).value)

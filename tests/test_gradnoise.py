@@ -150,6 +150,20 @@ def test_invalid_arguments():
         gradient_noise(model, loss_fn, (x, y), 0)
     with pytest.raises(ValueError, match="momentum"):
         gradient_noise(model, loss_fn, (x, y), 4, lr=0.1, momentum=1.0)
+    for momentum in (1.5, -0.1, 1.0):  # without lr too: the result would record an impossible momentum
+        with pytest.raises(ValueError, match=rf"^momentum must satisfy 0 <= m < 1, got {momentum}"):
+            gradient_noise(model, loss_fn, (x, y), 4, momentum=momentum)
+    for train_size in (-5, 0, 2.5):
+        with pytest.raises(ValueError, match=rf"^train_size must be a positive integer or None, got {train_size}"):
+            minibatch_gradient_noise(model, loss_fn, x[:2], y[:2], train_size=train_size)
+    # one example without its batch dimension: one line saying so, from every entry point
+    single = r"x and y need a leading batch dimension .*got x of shape \(5,\) and y of shape \(\)"
+    with pytest.raises(ValueError, match=single):
+        gradient_noise(model, loss_fn, (x[0], y[0]), 1)
+    with pytest.raises(ValueError, match=single):
+        per_example_gradients(model, loss_fn, [(x[0], y[0])])
+    with pytest.raises(ValueError, match=single):
+        minibatch_gradient_noise(model, loss_fn, x[0], y[0])
     with pytest.raises(ValueError, match="parameter_index"):
         gradient_noise_gaussianity(model, loss_fn, (x, y), parameter_index=10_000)
     with pytest.raises(TypeError, match="pair of tensors"):

@@ -80,6 +80,18 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
     return loss
 
 
+def check_examples(x: Tensor, y: Tensor, what: str = "data") -> int:
+    """The number of examples of a batch (x, y): both need the same leading (batch) dimension."""
+    if x.dim() == 0 or y.dim() == 0:
+        raise ValueError(
+            f"{what}: x and y need a leading batch dimension (examples first), got x of shape {tuple(x.shape)} "
+            f"and y of shape {tuple(y.shape)}; pass one example i as (x[i : i + 1], y[i : i + 1])"
+        )
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"{what}: x and y have different numbers of examples: {x.shape[0]} vs {y.shape[0]}")
+    return x.shape[0]
+
+
 def _is_tensor_pair(data: object) -> bool:
     return (
         isinstance(data, tuple | list)
@@ -106,9 +118,7 @@ class Batches:
         self._chunk_size = chunk_size or DEFAULT_CHUNK_SIZE
         if _is_tensor_pair(data):
             x, y = data
-            if x.shape[0] != y.shape[0]:
-                raise ValueError(f"x and y have different numbers of examples: {x.shape[0]} vs {y.shape[0]}")
-            if x.shape[0] == 0:
+            if check_examples(x, y, name) == 0:
                 raise ValueError("data holds no examples")
             self._check_finite(x, y, "")
             self._pair: tuple[Tensor, Tensor] | None = (x, y)
@@ -148,9 +158,7 @@ class Batches:
                 if not _is_tensor_pair(batch):
                     raise TypeError(f"each batch must be a pair of tensors (x, y), got {type(batch).__name__}")
                 x, y = batch
-                if x.shape[0] != y.shape[0]:
-                    raise ValueError(f"a batch has {x.shape[0]} inputs but {y.shape[0]} targets")
-                if x.shape[0] == 0:
+                if check_examples(x, y, f"{self._name} (batch {seen})") == 0:
                     continue
                 self._check_finite(x, y, f" (batch {seen})")
                 seen += 1
