@@ -15,7 +15,8 @@ Each use of a trainable parameter (an operation taking it and returning a tensor
    inside that call (its vector-Jacobian product would count that use twice);
 4. else (or when a call's output is not computed from the model's input with the batch as leading dimension,
    or is modified in place): the parameter's per-example gradients come from ``torch.func.vmap`` of
-   ``torch.func.grad`` over the whole model — exact, slower, never an approximation.
+   ``torch.func.grad`` over the whole model — exact, slower, never an approximation (a model with a recurrent
+   layer, ``nn.RNNBase``, whose kernels vmap cannot batch: ``torch.func.grad`` one example at a time).
 
 A call computed once for the whole batch, from nothing that holds examples, with leading dimension 1 (a
 position embedding looked up with positions [1, T]) is broadcast: its output is expanded to one copy per
@@ -465,7 +466,11 @@ def model_gradients(
         return loss_fn(functional_call(model, ({**constants, **p}, buffers), (xi.unsqueeze(0),)), yi.unsqueeze(0))
 
     with math_attention():
-        return vmap(grad(example_loss), in_dims=(None, 0, 0), randomness="different")(detached, x, y)
+        if not any(isinstance(m, nn.RNNBase) for m in model.modules()):
+            return vmap(grad(example_loss), in_dims=(None, 0, 0), randomness="different")(detached, x, y)
+        # torch's recurrent kernels (nn.GRU, nn.RNN, float64 nn.LSTM) have no batching rule: one example at a time
+        rows = [grad(example_loss)(detached, xi, yi) for xi, yi in zip(x, y, strict=True)]
+        return {name: torch.stack([row[name] for row in rows]) for name in detached}
 
 
 def layer_statistics(
