@@ -83,6 +83,18 @@ def groupnorm_cnn(seed: int = 0, n: int = 6, dtype: torch.dtype = torch.float64)
 ARCHITECTURES = {"tiny_gpt": tiny_gpt, "transformer_encoder": transformer_encoder, "groupnorm_cnn": groupnorm_cnn}
 
 
+class WithUnused(nn.Module):
+    """``net`` beside a Linear the forward pass never calls (like a Hugging Face model's unused pooler)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+        self.unused = nn.Linear(4, 2, dtype=next(net.parameters()).dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
 def loop_gradients(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-example gradients ``[N, P]`` by one backward pass per example (the reference)."""
     params = [p for p in model.parameters() if p.requires_grad]

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from architectures import ARCHITECTURES, exact_hessian, tiny_gpt
+from architectures import ARCHITECTURES, WithUnused, exact_hessian, tiny_gpt
 from torch import nn
 
 from sgdnoise.instruments.curvature import (
@@ -173,6 +173,28 @@ def test_critical_learning_rate_is_two_over_lambda_max():
     assert 0 <= result.max_eigenvalue_error < 1e-6 * lam
 
 
+def test_an_unused_parameter_adds_zero_rows_to_the_hessian():
+    net, loss_fn, x, y = tanh_mlp(seed=9, n=12)
+    model = WithUnused(net)
+    exact = torch.linalg.eigvalsh(exact_hessian(net, loss_fn, x, y))
+    expected = exact.flip(0)[:3]
+    for hvp_method in ("reverse-over-reverse", "forward-over-reverse", "finite-difference"):
+        tol = 1e-6 if hvp_method == "finite-difference" else 1e-9
+        result = hessian_eigenvalues(model, loss_fn, (x, y), k=3, hvp_method=hvp_method)
+        torch.testing.assert_close(result.eigenvalues, expected, rtol=tol, atol=0)
+    extra = sum(p.numel() for p in model.unused.parameters())
+    v = torch.randn(sum(p.numel() for p in model.parameters()), dtype=torch.float64)
+    hv = hessian_vector_product(model, loss_fn, (x, y), v)
+    torch.testing.assert_close(hv[:-extra], exact_hessian(net, loss_fn, x, y) @ v[:-extra], rtol=1e-9, atol=1e-12)
+    assert torch.equal(hv[-extra:], torch.zeros(extra, dtype=torch.float64))
+    assert critical_learning_rate(model, loss_fn, (x, y)).value == pytest.approx(2 / exact[-1].item(), rel=1e-8)
+    # Hutchinson with probes as many as P: z over the unused coordinates adds nothing to zᵀHz
+    trace = hessian_trace(model, loss_fn, (x, y), method="hutchinson", n_samples=400)
+    assert abs(trace.value - exact.sum().item()) <= 4 * trace.stderr
+    norm = hessian_norm(model, loss_fn, (x, y), n_samples=300, hvp_method="reverse-over-reverse")
+    assert abs(norm.value - exact.square().sum().sqrt().item()) <= 4 * norm.stderr
+
+
 def test_tensors_and_batches_give_the_same_answers():
     model, loss_fn, x, y = tanh_mlp(seed=7)
     batches = [(x[:13], y[:13]), (x[13:29], y[13:29]), (x[29:], y[29:])]
@@ -237,10 +259,64 @@ def test_invalid_arguments_raise_clear_errors():
         hessian_vector_product(model, loss_fn, (x, y), torch.ones(3, dtype=torch.float64))
     with pytest.raises(ValueError, match="different numbers of examples"):
         hessian_norm(model, loss_fn, (x, y[:5]))
+    with pytest.raises(ValueError, match=r"^data: x and y need a leading batch dimension"):
+        hessian_eigenvalues(model, loss_fn, (x[0], y[0]), k=1)
     with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         hessian_trace(lambda t: t, loss_fn, (x, y))
     assert math.isfinite(hessian_trace(model, loss_fn, (x, y), n_samples=3).value)
     assert np.isfinite(hessian_trace(model, loss_fn, (x, y), method="hutchinson", n_samples=2).stderr)
+
+
+@pytest.mark.parametrize("train_mode", [False, True])
+def test_every_curvature_instrument_refuses_a_summed_loss(train_mode):
+    # the Hessian of a summed loss is the mean's times the chunk size: a wrong number, so one clear error;
+    # with batch norm in train mode too (the check re-evaluates only the loss, on halves of the outputs)
+    torch.manual_seed(9)
+    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 2)).double()
+    x, y = torch.randn(32, 4, dtype=torch.float64), torch.randint(0, 2, (32,))
+    data, summed = (x, y), nn.CrossEntropyLoss(reduction="sum")
+    v = torch.ones(sum(p.numel() for p in model.parameters()), dtype=torch.float64)
+    calls = [
+        lambda: hessian_vector_product(model, summed, data, v, train_mode=train_mode),
+        lambda: hessian_eigenvalues(model, summed, data, k=1, train_mode=train_mode),
+        lambda: critical_learning_rate(model, summed, data, train_mode=train_mode),
+        lambda: hessian_trace(model, summed, data, n_samples=3, train_mode=train_mode),
+        lambda: hessian_norm(model, summed, data, n_samples=2, train_mode=train_mode),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"loss_fn must be the MEAN .* \(e\.g\. reduction='mean'\)"):
+            call()
+    none = nn.CrossEntropyLoss(reduction="none")
+    with pytest.raises(ValueError, match=r"loss_fn must return a scalar tensor .*got \(32,\)"):
+        hessian_eigenvalues(model, none, data, k=1, train_mode=train_mode)
+    mean_top = hessian_eigenvalues(model, nn.CrossEntropyLoss(), data, k=1, train_mode=train_mode)
+    assert mean_top.converged
+
+
+def test_non_finite_data_parameters_or_loss_are_one_clear_error():
+    model, loss_fn, x, y = tanh_mlp(n=12)
+    v = torch.ones(sum(p.numel() for p in model.parameters()), dtype=torch.float64)
+    instruments = [
+        lambda data, lf=loss_fn: hessian_vector_product(model, lf, data, v),
+        lambda data, lf=loss_fn: hessian_eigenvalues(model, lf, data, k=1),
+        lambda data, lf=loss_fn: critical_learning_rate(model, lf, data),
+        lambda data, lf=loss_fn: hessian_trace(model, lf, data, n_samples=3),
+        lambda data, lf=loss_fn: hessian_norm(model, lf, data, n_samples=2),
+    ]
+    x_nan, x_inf = x.clone(), x.clone()
+    x_nan[3, 2], x_inf[8, 0] = math.nan, math.inf
+    for call in instruments:
+        with pytest.raises(ValueError, match=r"^data holds NaN or inf in x"):
+            call((x_nan, y))
+        with pytest.raises(ValueError, match=r"^data \(batch 1\) holds NaN or inf in x"):
+            call([(x[:6], y[:6]), (x_inf[6:], y[6:])])
+        with pytest.raises(ValueError, match=r"loss_fn must return a scalar tensor .*got float"):
+            call((x, y), lambda outputs, targets: float(loss_fn(outputs, targets)))
+    with torch.no_grad():
+        model[0].weight[0, 0] = math.nan
+    for call in instruments:
+        with pytest.raises(ValueError, match=r"the loss is not finite \(nan\) at the model's parameters"):
+            call((x, y))
 
 
 def test_unconverged_run_warns_and_says_so():

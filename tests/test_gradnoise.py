@@ -15,7 +15,9 @@ from torch import nn
 from sgdnoise.instruments.gradnoise import (
     gradient_noise,
     gradient_noise_gaussianity,
+    minibatch_gradient_noise,
     per_example_gradient_chunks,
+    per_example_gradient_norms,
     per_example_gradients,
 )
 
@@ -106,6 +108,21 @@ def test_gaussianity_of_single_examples_vs_minibatch_means():
     assert chosen.parameter_name == "0.weight[0, 0]" and chosen.minibatch_gradients.shape == (50,)
 
 
+def test_integer_inputs_give_gradients_in_the_parameters_dtype():
+    # token ids are int64: the per-example buffers must follow the parameters (float64), not the input
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(12, 2)).double()
+    x, y = torch.randint(0, 10, (30, 3)), torch.randint(0, 2, (30,))
+    loss_fn = nn.CrossEntropyLoss()
+    expected = loop_gradients(model, loss_fn, x, y)
+    chunks = list(per_example_gradient_chunks(model, loss_fn, (x, y), chunk_size=8))
+    torch.testing.assert_close(torch.cat(chunks), expected, rtol=1e-12, atol=1e-14)
+    batches = [(x[:11], y[:11]), (x[11:], y[11:])]
+    torch.testing.assert_close(per_example_gradients(model, loss_fn, batches), expected, rtol=1e-12, atol=1e-14)
+    result = gradient_noise_gaussianity(model, loss_fn, (x, y), batch_size=5, parameter_index=3, n_minibatches=50)
+    np.testing.assert_allclose(result.single_example_gradients, expected[:, 3].numpy(), rtol=1e-12, atol=1e-14)
+
+
 def test_batch_norm_needs_eval_mode_and_is_left_unchanged():
     torch.manual_seed(4)
     model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 2)).double()
@@ -133,10 +150,48 @@ def test_invalid_arguments():
         gradient_noise(model, loss_fn, (x, y), 0)
     with pytest.raises(ValueError, match="momentum"):
         gradient_noise(model, loss_fn, (x, y), 4, lr=0.1, momentum=1.0)
+    for momentum in (1.5, -0.1, 1.0):  # without lr too: the result would record an impossible momentum
+        with pytest.raises(ValueError, match=rf"^momentum must satisfy 0 <= m < 1, got {momentum}"):
+            gradient_noise(model, loss_fn, (x, y), 4, momentum=momentum)
+    for train_size in (-5, 0, 2.5):
+        with pytest.raises(ValueError, match=rf"^train_size must be a positive integer or None, got {train_size}"):
+            minibatch_gradient_noise(model, loss_fn, x[:2], y[:2], train_size=train_size)
+    # one example without its batch dimension: one line saying so, from every entry point
+    single = r"x and y need a leading batch dimension .*got x of shape \(5,\) and y of shape \(\)"
+    with pytest.raises(ValueError, match=single):
+        gradient_noise(model, loss_fn, (x[0], y[0]), 1)
+    with pytest.raises(ValueError, match=single):
+        per_example_gradients(model, loss_fn, [(x[0], y[0])])
+    with pytest.raises(ValueError, match=single):
+        minibatch_gradient_noise(model, loss_fn, x[0], y[0])
     with pytest.raises(ValueError, match="parameter_index"):
         gradient_noise_gaussianity(model, loss_fn, (x, y), parameter_index=10_000)
     with pytest.raises(TypeError, match="pair of tensors"):
         per_example_gradients(model, loss_fn, x)
+
+
+def test_non_finite_data_or_parameters_are_one_clear_error_not_a_wrong_number():
+    model, loss_fn, x, y = tanh_mlp(n=30)
+    instruments = [
+        lambda data: gradient_noise(model, loss_fn, data, 4),
+        lambda data: minibatch_gradient_noise(model, loss_fn, *data),
+        lambda data: per_example_gradient_norms(model, loss_fn, data),
+        lambda data: per_example_gradients(model, loss_fn, data),
+        lambda data: gradient_noise_gaussianity(model, loss_fn, data, batch_size=4, n_minibatches=20),
+    ]
+    x_nan, x_inf = x.clone(), x.clone()
+    x_nan[3, 2], x_inf[0, 0] = math.nan, math.inf  # inf in x gave B_simple = inf, NaN blamed the loss
+    for bad in (x_nan, x_inf):
+        for call in instruments:
+            with pytest.raises(ValueError, match=r"^data holds NaN or inf in x"):
+                call((bad, y))
+    with pytest.raises(ValueError, match=r"^data \(batch 0\) holds NaN or inf in y"):
+        gradient_noise(model, nn.MSELoss(), [(x, torch.full((30, 3), math.nan, dtype=torch.float64))], 4)
+    with torch.no_grad():
+        model[0].weight[0, 0] = math.nan
+    for call in instruments:
+        with pytest.raises(ValueError, match=r"the loss is not finite \(nan\) at the model's parameters"):
+            call((x, y))
 
 
 PEAK_SCRIPT = """

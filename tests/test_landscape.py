@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from sgdnoise.instruments.curvature import hessian_eigenvalues
 from sgdnoise.instruments.landscape import endpoint_widths, interpolate, outward_width
 
 
@@ -134,6 +135,53 @@ def test_invalid_arguments():
         interpolate(torch.zeros(3), model_b, model_a, loss_fn, (x, y))
     with pytest.raises(ValueError, match="alphas"):
         interpolate(model_a, model_b, model_a, loss_fn, (x, y), alphas=torch.zeros(2, 2))
+
+
+def test_a_summed_or_unreduced_loss_is_one_clear_error():
+    model_a, model_b, _, x, y = problem()
+    with pytest.raises(ValueError, match=r"loss_fn must be the MEAN .* \(e\.g\. reduction='mean'\)"):
+        interpolate(model_a, model_b, model_a, nn.CrossEntropyLoss(reduction="sum"), (x, y), alphas=[0.0, 1.0])
+    with pytest.raises(ValueError, match=r"loss_fn must return a scalar tensor .*got \(60,\)"):
+        interpolate(model_a, model_b, model_a, nn.CrossEntropyLoss(reduction="none"), (x, y), alphas=[0.0])
+
+
+def test_non_finite_data_is_one_clear_error_but_a_blown_up_point_is_a_number():
+    model_a, model_b, loss_fn, x, y = problem(batch_norm=True)
+    x_nan = x.clone()
+    x_nan[5, 1] = math.nan
+    with pytest.raises(ValueError, match=r"^data holds NaN or inf in x"):
+        interpolate(model_a, model_b, model_a, loss_fn, (x_nan, y), alphas=[0.0, 1.0])
+    with pytest.raises(ValueError, match=r"^bn_data holds NaN or inf in x"):
+        interpolate(model_a, model_b, model_a, loss_fn, (x, y), alphas=[0.0], bn_data=(x_nan, y))
+    # far out along the line the net may overflow: that point's loss is reported, not refused
+    model_a, model_b, loss_fn, x, y = problem()
+    huge = {name: torch.full_like(p, 1e308) for name, p in model_b.named_parameters()}  # logits inf − inf
+    result = interpolate(model_a, huge, model_a, loss_fn, (x, y), alphas=[0.0, 1.0])
+    assert math.isfinite(result.losses[0]) and not math.isfinite(result.losses[1])
+
+
+def test_flat_vectors_of_the_trainable_parameters_follow_a_hessian_eigenvector():
+    # a frozen first layer: eigenvectors cover the trainable parameters only, and so may the flat endpoints
+    model, _, loss_fn, x, y = problem()
+    model[0].requires_grad_(False)
+    top = hessian_eigenvalues(model, loss_fn, (x, y), k=1, return_eigenvectors=True)
+    theta = torch.cat([p.detach().reshape(-1) for p in model[2].parameters()])
+    direction = top.eigenvectors[0]
+    assert direction.shape == theta.shape == (27,)
+    result = interpolate(theta, theta + direction, model, loss_fn, (x, y), alphas=[0.0, 0.5, 2.0])
+    moved = copy.deepcopy(model)
+    for alpha, loss in zip((0.0, 0.5, 2.0), result.losses, strict=True):
+        with torch.no_grad():
+            torch.nn.utils.vector_to_parameters(theta + alpha * direction, moved[2].parameters())
+            assert loss.item() == pytest.approx(loss_fn(moved(x), y).item(), rel=1e-12)
+    # flat vectors of all parameters (frozen first) give the same line
+    frozen = torch.cat([p.detach().reshape(-1) for p in model[0].parameters()])
+    full = interpolate(
+        torch.cat([frozen, theta]), torch.cat([frozen, theta + direction]), model, loss_fn, (x, y), [0.0, 0.5, 2.0]
+    )
+    torch.testing.assert_close(full.losses, result.losses, rtol=1e-14, atol=0)
+    with pytest.raises(ValueError, match=r"trainable parameters, shape \(27,\).*all parameters, shape \(75,\)"):
+        interpolate(theta[:-1], theta, model, loss_fn, (x, y))
 
 
 def test_interpolation_re_estimates_ghost_batch_norm_statistics_too():

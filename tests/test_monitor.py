@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from architectures import exact_hessian, loop_gradients, tiny_gpt
+from architectures import WithUnused, exact_hessian, loop_gradients, tiny_gpt
 from torch import nn
 
 from sgdnoise import theory
@@ -54,6 +54,17 @@ def test_records_match_the_instruments_and_closed_forms(tmp_path):
     assert last.max_eigenvalue == pytest.approx(lam, rel=1e-4)
     assert last.lr_over_critical == pytest.approx(0.05 * lam / 2, rel=1e-4)
     assert last.effective_lr_over_critical == pytest.approx(0.5 * lam / 2, rel=1e-4)
+
+
+def test_a_parameter_the_forward_pass_never_uses_does_not_stop_the_monitor():
+    model, loss_fn, x, y = regression()
+    wrapped = WithUnused(model)
+    monitor = NoiseMonitor(wrapped, loss_fn, train_size=64, every=1, curvature_every=1)
+    record = monitor.step(x[:16], y[:16], lr=0.05)
+    lam = torch.linalg.eigvalsh(2 * x[:16].T @ x[:16] / 16)[-1].item()
+    assert record.max_eigenvalue == pytest.approx(lam, rel=1e-4)
+    exact = minibatch_gradient_noise(model, loss_fn, x[:16], y[:16], train_size=64)
+    assert record.covariance_trace == pytest.approx(exact.covariance_trace, rel=1e-12)
 
 
 def test_regime_verdicts_say_what_they_rest_on():

@@ -193,3 +193,31 @@ def test_bad_input_gets_one_clear_error():
     model.requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
         minibatch_gradient_noise(model, nn.MSELoss(), x, y)
+
+
+class Recurrent(nn.Module):
+    """A recurrent layer (batch first) read at its last step by a Linear head."""
+
+    def __init__(self, layer: type[nn.RNNBase]):
+        super().__init__()
+        self.rnn = layer(4, 5, batch_first=True, dtype=torch.float64)
+        self.head = nn.Linear(5, 3, dtype=torch.float64)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(x)[0][:, -1])
+
+
+@pytest.mark.parametrize("layer", [nn.GRU, nn.RNN, nn.LSTM])
+def test_recurrent_layers_have_exact_per_example_gradients(layer):
+    # torch's recurrent kernels have no vmap batching rule ("output with shape [1, 5] doesn't match the
+    # broadcast shape [20, 1, 5]"): their parameters' gradients are taken one example at a time
+    torch.manual_seed(11)
+    model, loss_fn = Recurrent(layer), nn.CrossEntropyLoss()
+    x, y = torch.randn(12, 6, 4, dtype=torch.float64), torch.randint(0, 3, (12,))
+    expected = loop_gradients(model, loss_fn, x, y)
+    for method in ("layers", "vmap"):
+        got = per_example_gradients(model, loss_fn, (x, y), method=method, chunk_size=5)
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-13)
+    mean = expected.mean(0)
+    noise = gradient_noise(model, loss_fn, (x, y), 4)
+    assert noise.covariance_trace == pytest.approx(((expected - mean).square().sum() / 11).item(), rel=1e-10)

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils import _pytree as pytree
 
 from sgdnoise.validation import positive_int
 
@@ -33,6 +34,64 @@ def check_model_and_loss(model: nn.Module, loss_fn: LossFn) -> None:
         raise ValueError("model has no trainable parameters (no parameter with requires_grad=True)")
 
 
+def leading_examples(tree: object, start: int, stop: int, n: int) -> object:
+    """Examples ``start:stop`` of every tensor in ``tree`` (a tensor, tuple, dict, Hugging Face ``ModelOutput``)
+    whose leading dimension is the batch of ``n``; other leaves unchanged."""
+    return pytree.tree_map(
+        lambda t: t[start:stop] if isinstance(t, Tensor) and t.dim() and t.shape[0] == n else t, tree
+    )
+
+
+def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: bool = True) -> Tensor:
+    """``loss_fn(outputs, targets)``, checked to be what every instrument assumes: a scalar tensor equal to the
+    size-weighted mean of its two halves' losses, L = (h·L₁ + (n − h)·L₂)/n, as the mean over examples is.
+
+    A sum-reduced loss gives L₁ + L₂ instead (about twice the weighted mean), a loss with ``reduction='none'``
+    is not a scalar: either is a ValueError. Only ``loss_fn`` is evaluated again (on slices of ``outputs``), so
+    the check holds for models whose examples interact, such as batch norm in train mode. With ``finite``, a
+    NaN or infinite loss is a ValueError too (the inputs are finite: ``Batches`` checks them); without it, it is
+    returned (a blown-up point of a line in parameter space).
+    """
+    loss = loss_fn(outputs, targets)
+    if not isinstance(loss, Tensor) or loss.dim() != 0:
+        shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
+        raise ValueError(f"loss_fn must return a scalar tensor (the mean over the batch), got {shape}")
+    if not bool(torch.isfinite(loss)):
+        if finite:
+            raise ValueError(
+                f"the loss is not finite ({float(loss.detach())}) at the model's parameters on a chunk of "
+                f"{targets.shape[0]} examples: the parameters hold NaN/inf (a diverged run) or loss_fn gives "
+                "NaN/inf on these targets"
+            )
+        return loss  # a non-finite loss has no halves to compare
+    n = targets.shape[0]
+    if n < 2:
+        return loss
+    half = n // 2
+    with torch.no_grad():
+        first = loss_fn(leading_examples(outputs, 0, half, n), targets[:half])
+        second = loss_fn(leading_examples(outputs, half, n, n), targets[half:])
+        parts = (half * first + (n - half) * second) / n
+    if not torch.isclose(parts, loss.detach(), rtol=1e-3, atol=1e-7):
+        raise ValueError(
+            "loss_fn must be the MEAN of the per-example losses (e.g. reduction='mean'): the loss of a batch "
+            f"({float(loss.detach()):.6g}) is not the size-weighted mean of its two halves' ({float(parts):.6g})"
+        )
+    return loss
+
+
+def check_examples(x: Tensor, y: Tensor, what: str = "data") -> int:
+    """The number of examples of a batch (x, y): both need the same leading (batch) dimension."""
+    if x.dim() == 0 or y.dim() == 0:
+        raise ValueError(
+            f"{what}: x and y need a leading batch dimension (examples first), got x of shape {tuple(x.shape)} "
+            f"and y of shape {tuple(y.shape)}; pass one example i as (x[i : i + 1], y[i : i + 1])"
+        )
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"{what}: x and y have different numbers of examples: {x.shape[0]} vs {y.shape[0]}")
+    return x.shape[0]
+
+
 def _is_tensor_pair(data: object) -> bool:
     return (
         isinstance(data, tuple | list)
@@ -45,16 +104,23 @@ def _is_tensor_pair(data: object) -> bool:
 class Batches:
     """A re-iterable view of ``data`` as ``(x, y)`` chunks on the model's device and in its dtype."""
 
-    def __init__(self, data: Data, device: torch.device, dtype: torch.dtype, chunk_size: int | None = None):
+    def __init__(
+        self,
+        data: Data,
+        device: torch.device,
+        dtype: torch.dtype,
+        chunk_size: int | None = None,
+        *,
+        name: str = "data",
+    ):
         positive_int("chunk_size", chunk_size, optional=True)
-        self._device, self._dtype = device, dtype
+        self._device, self._dtype, self._name = device, dtype, name
         self._chunk_size = chunk_size or DEFAULT_CHUNK_SIZE
         if _is_tensor_pair(data):
             x, y = data
-            if x.shape[0] != y.shape[0]:
-                raise ValueError(f"x and y have different numbers of examples: {x.shape[0]} vs {y.shape[0]}")
-            if x.shape[0] == 0:
+            if check_examples(x, y, name) == 0:
                 raise ValueError("data holds no examples")
+            self._check_finite(x, y, "")
             self._pair: tuple[Tensor, Tensor] | None = (x, y)
             self._iterable: Iterable[tuple[Tensor, Tensor]] | None = None
         elif isinstance(data, Iterable) and not isinstance(data, Tensor):
@@ -68,6 +134,12 @@ class Batches:
             raise TypeError(
                 f"data must be a pair of tensors (x, y) or an iterable of (x, y) batches, got {type(data).__name__}"
             )
+
+    def _check_finite(self, x: Tensor, y: Tensor, where: str) -> None:
+        """Floating inputs and targets must be finite (integer ones, e.g. token ids, always are)."""
+        for part, t in (("x", x), ("y", y)):
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise ValueError(f"{self._name}{where} holds NaN or inf in {part}: the instruments need finite data")
 
     def _cast(self, t: Tensor) -> Tensor:
         dtype = self._dtype if t.is_floating_point() else t.dtype
@@ -86,10 +158,9 @@ class Batches:
                 if not _is_tensor_pair(batch):
                     raise TypeError(f"each batch must be a pair of tensors (x, y), got {type(batch).__name__}")
                 x, y = batch
-                if x.shape[0] != y.shape[0]:
-                    raise ValueError(f"a batch has {x.shape[0]} inputs but {y.shape[0]} targets")
-                if x.shape[0] == 0:
+                if check_examples(x, y, f"{self._name} (batch {seen})") == 0:
                     continue
+                self._check_finite(x, y, f" (batch {seen})")
                 seen += 1
                 yield self._cast(x), self._cast(y)
         if seen == 0:

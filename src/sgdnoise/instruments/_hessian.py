@@ -22,6 +22,7 @@ from sgdnoise.instruments._batches import (
     LossFn,
     ParameterLayout,
     check_model_and_loss,
+    checked_loss,
     fixed_randomness,
     functional_loss,
     math_attention,
@@ -68,6 +69,8 @@ class HessianOperator:
         self.n_matvecs = 0
         self._warned_fallback = False
         self.scale = None if preconditioner is None else self._inverse_sqrt(preconditioner)
+        with torch.no_grad():  # one forward pass: the loss of every chunk must be the mean (``checked_loss``)
+            self._mean_over_chunks(lambda x, y: checked_loss(loss_fn, model(x), y))
 
     def _inverse_sqrt(self, preconditioner: Tensor | Mapping[str, Tensor]) -> Tensor:
         """P^(-1/2) of a positive diagonal P given flat or by parameter name."""
@@ -111,7 +114,8 @@ class HessianOperator:
         def chunk_gradient(x: Tensor, y: Tensor) -> Tensor:
             params = self._leaf_parameters(flat_params)
             with torch.enable_grad():
-                grads = torch.autograd.grad(self.loss(params, x, y), list(params.values()))
+                # a parameter the loss does not use (a submodule never called) has gradient zero
+                grads = torch.autograd.grad(self.loss(params, x, y), list(params.values()), materialize_grads=True)
             return torch.cat([g.reshape(-1) for g in grads])
 
         return self._mean_over_chunks(chunk_gradient)
@@ -147,8 +151,9 @@ class HessianOperator:
         params = self._leaf_parameters()
         leaves = list(params.values())
         with torch.enable_grad():
-            grads = torch.autograd.grad(self.loss(params, x, y), leaves, create_graph=True)
-            # a gradient that does not depend on the parameters (a loss linear in them) has no second derivative
+            grads = torch.autograd.grad(self.loss(params, x, y), leaves, create_graph=True, materialize_grads=True)
+            # a gradient that does not depend on the parameters (a loss linear in them, or a parameter it does not
+            # use) has no second derivative
             pairs = [(g, tangent[n]) for g, n in zip(grads, params, strict=True) if g.requires_grad]
             hv: tuple[Tensor | None, ...] = (None,) * len(leaves)
             if pairs:

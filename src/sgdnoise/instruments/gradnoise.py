@@ -25,6 +25,7 @@ from sgdnoise.instruments._batches import (
     Data,
     LossFn,
     ParameterLayout,
+    check_examples,
     check_model_and_loss,
     has_batch_norm_in_train_mode,
     model_device_dtype,
@@ -32,7 +33,7 @@ from sgdnoise.instruments._batches import (
     trainable_parameters,
 )
 from sgdnoise.instruments.perexample import layer_statistics, model_gradients
-from sgdnoise.validation import positive_int
+from sgdnoise.validation import heavy_ball_momentum, positive_int
 
 _CHUNK_ELEMENTS = 2**25  # per-example gradients held at once (128 MiB in float32)
 DEFAULT_MEMORY_BUDGET = 2**27  # bytes of per-example gradients formed at once while computing norms
@@ -96,7 +97,9 @@ def _per_example_gradient_rows(
             for start in range(0, x.shape[0], size):
                 xc, yc = x[start : start + size], y[start : start + size]
                 n = xc.shape[0]
-                rows = out[row : row + n] if out is not None else xc.new_empty((n, layout.dim))
+                rows = (
+                    out[row : row + n] if out is not None else torch.empty((n, layout.dim), device=device, dtype=dtype)
+                )
                 row += n
                 views = {
                     name: rows[:, offset : offset + size_].view(n, *shape)
@@ -241,6 +244,7 @@ def gradient_noise(
     ``per_example_gradient_norms``).
     """
     positive_int("batch_size", batch_size)
+    momentum = heavy_ball_momentum("momentum", momentum)
     temperature = float(theory.temperature(lr, batch_size, momentum)) if lr is not None else None
     count = 0
     mean: Tensor | None = None
@@ -312,11 +316,14 @@ def minibatch_gradient_noise(
     One forward and one backward pass (``per_example_gradient_norms``); see ``MinibatchNoiseEstimate``.
     ``train_size`` N corrects for sampling without replacement (None: an infinite training set).
     """
-    batch = int(x.shape[0])
+    train_size = positive_int("train_size", train_size, optional=True)
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        raise TypeError(f"x and y must be tensors, got {type(x).__name__} and {type(y).__name__}")
+    batch = check_examples(x, y, "the minibatch")
     if batch < 2:
         raise ValueError(f"estimating the gradient covariance needs a minibatch of at least 2 examples, got {batch}")
-    if train_size is not None and (not isinstance(train_size, int) or batch > train_size):
-        raise ValueError(f"the batch size B={batch} must not exceed the training-set size N={train_size!r}")
+    if train_size is not None and batch > train_size:
+        raise ValueError(f"the batch size B={batch} must not exceed the training-set size N={train_size}")
     ((_, sq_norms, sums),) = _per_example_norm_chunks(model, loss_fn, (x, y), batch, train_mode)
     sq_norm_sum = float(sq_norms.sum(dtype=torch.float64))
     mean_sq = sum(float(torch.linalg.vector_norm(s, dtype=torch.float64)) ** 2 for s in sums.values()) / batch**2

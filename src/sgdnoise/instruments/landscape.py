@@ -16,9 +16,12 @@ from sgdnoise.instruments._batches import (
     Batches,
     Data,
     LossFn,
+    ParameterLayout,
     check_model_and_loss,
+    checked_loss,
     model_device_dtype,
     preserved_model,
+    trainable_parameters,
 )
 
 ParamsLike = Mapping[str, Tensor] | nn.Module | Tensor
@@ -38,11 +41,16 @@ def _named_parameters(params: ParamsLike, model: nn.Module, which: str) -> dict[
     if isinstance(params, nn.Module):
         params = dict(params.named_parameters())
     if isinstance(params, Tensor):
-        total = sum(p.numel() for p in reference.values())
-        if params.shape != (total,):
-            raise ValueError(f"{which} as a flat vector must have shape ({total},), got {tuple(params.shape)}")
-        pieces = torch.split(params, [p.numel() for p in reference.values()])
-        params = {n: piece.reshape(p.shape) for (n, p), piece in zip(reference.items(), pieces, strict=True)}
+        trainable = ParameterLayout.of(trainable_parameters(model))
+        every = ParameterLayout.of(reference)
+        layout = trainable if params.shape == (trainable.dim,) else every if params.shape == (every.dim,) else None
+        if layout is None:
+            raise ValueError(
+                f"{which} as a flat vector must cover the trainable parameters, shape ({trainable.dim},) as the "
+                f"Hessian instruments' eigenvectors do, or all parameters, shape ({every.dim},); "
+                f"got {tuple(params.shape)}"
+            )
+        params = {name: p.detach() for name, p in reference.items()} | layout.unflatten(params)
     if not isinstance(params, Mapping):
         raise TypeError(f"{which} must be a state dict, a module or a flat tensor, got {type(params).__name__}")
     missing = [n for n in reference if n not in params]
@@ -100,7 +108,7 @@ def _evaluate(model: nn.Module, loss_fn: LossFn, batches: Batches) -> tuple[floa
     for x, y in batches:
         outputs = model(x)
         n = x.shape[0]
-        loss_sum += float(loss_fn(outputs, y)) * n
+        loss_sum += float(checked_loss(loss_fn, outputs, y, finite=False)) * n  # far from θ_a, θ_b it may blow up
         classification = classification and outputs.ndim == 2 and y.ndim == 1 and not y.is_floating_point()
         if classification:
             correct += float((outputs.argmax(dim=1) == y).sum())
@@ -122,13 +130,14 @@ def interpolate(
 ) -> InterpolationResult:
     """Loss L((1 − α)θ_a + αθ_b) of the dataset-mean loss at each α (default −1, −0.9, …, 2).
 
-    ``params_a``/``params_b``: state dicts (parameters are taken by name; buffers ignored), modules of the
-    same architecture, or flat vectors of all parameters. ``model`` provides the architecture and is
-    restored afterwards. When it has batch norm with running statistics and ``train_mode`` is False, the
-    running statistics are re-estimated at every α from train-mode passes over ``bn_data`` (default:
-    ``data``) before the eval-mode loss is measured. Accuracy is reported when outputs are ``[n, C]`` logits
-    and targets class indices. α = 0 and α = 1 give θ_a and θ_b exactly (α within a few rounding errors
-    of 0 or 1, as ``torch.linspace`` leaves it, is taken as the endpoint).
+    ``params_a``/``params_b``: state dicts (parameters are taken by name; buffers ignored), modules of the same
+    architecture, or flat vectors in ``named_parameters`` order: of the trainable parameters (as the Hessian
+    instruments' eigenvectors; frozen ones keep the model's values) or of all parameters. ``model`` provides the
+    architecture and is restored afterwards. When it has batch norm with running statistics and ``train_mode`` is
+    False, the running statistics are re-estimated at every α from train-mode passes over ``bn_data`` (default:
+    ``data``) before the eval-mode loss is measured. Accuracy is reported when outputs are ``[n, C]`` logits and
+    targets class indices. α = 0 and α = 1 give θ_a and θ_b exactly (α within a few rounding errors of 0 or 1, as
+    ``torch.linspace`` leaves it, is taken as the endpoint).
     """
     check_model_and_loss(model, loss_fn)
     if not isinstance(train_mode, bool):
@@ -147,7 +156,7 @@ def interpolate(
     start = _named_parameters(params_a, model, "params_a")
     end = _named_parameters(params_b, model, "params_b")
     batches = Batches(data, device, dtype, chunk_size)
-    bn_batches = Batches(bn_data, device, dtype, chunk_size) if bn_data is not None else batches
+    bn_batches = Batches(bn_data, device, dtype, chunk_size, name="bn_data") if bn_data is not None else batches
     reestimate = not train_mode and bool(running_statistics_layers(model))
     losses, accuracies = [], []
     with preserved_model(model, None, freeze_batch_norm=False):

@@ -15,7 +15,8 @@ Each use of a trainable parameter (an operation taking it and returning a tensor
    inside that call (its vector-Jacobian product would count that use twice);
 4. else (or when a call's output is not computed from the model's input with the batch as leading dimension,
    or is modified in place): the parameter's per-example gradients come from ``torch.func.vmap`` of
-   ``torch.func.grad`` over the whole model — exact, slower, never an approximation.
+   ``torch.func.grad`` over the whole model — exact, slower, never an approximation (a model with a recurrent
+   layer, ``nn.RNNBase``, whose kernels vmap cannot batch: ``torch.func.grad`` one example at a time).
 
 A call computed once for the whole batch, from nothing that holds examples, with leading dimension 1 (a
 position embedding looked up with positions [1, T]) is broadcast: its output is expanded to one copy per
@@ -51,41 +52,9 @@ from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree as pytree
 
-from sgdnoise.instruments._batches import LossFn, math_attention, model_buffers
+from sgdnoise.instruments._batches import LossFn, checked_loss, math_attention, model_buffers
 
 DEFAULT_BUDGET = 2**25  # elements of per-example gradients formed at once (128 MiB in float32)
-
-
-def leading_examples(tree: object, start: int, stop: int, n: int) -> object:
-    """Examples ``start:stop`` of every tensor in ``tree`` (a tensor, tuple, dict, Hugging Face ``ModelOutput``)
-    whose leading dimension is the batch of ``n``; other leaves unchanged."""
-    return pytree.tree_map(
-        lambda t: t[start:stop] if isinstance(t, Tensor) and t.dim() and t.shape[0] == n else t, tree
-    )
-
-
-def check_mean_reduced(loss_fn: LossFn, loss: Tensor, outputs: object, targets: Tensor) -> None:
-    """Raise ValueError unless ``loss`` is a scalar equal to the size-weighted mean of its two halves' losses.
-
-    A sum-reduced loss gives the sum of the halves instead (about twice the weighted mean), a loss with
-    ``reduction='none'`` is not a scalar.
-    """
-    if not isinstance(loss, Tensor) or loss.dim() != 0:
-        shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
-        raise ValueError(f"loss_fn must return a scalar tensor (the mean over the batch), got {shape}")
-    n = targets.shape[0]
-    if n < 2:
-        return
-    half = n // 2
-    with torch.no_grad():
-        first = loss_fn(leading_examples(outputs, 0, half, n), targets[:half])
-        second = loss_fn(leading_examples(outputs, half, n, n), targets[half:])
-        parts = (half * first + (n - half) * second) / n
-    if not torch.isclose(parts, loss.detach(), rtol=1e-3, atol=1e-7):
-        raise ValueError(
-            "loss_fn must be the MEAN of the per-example losses (e.g. reduction='mean'): the loss of a batch "
-            f"({float(loss.detach()):.6g}) is not the size-weighted mean of its two halves' ({float(parts):.6g})"
-        )
 
 
 @dataclass(frozen=True)
@@ -497,7 +466,11 @@ def model_gradients(
         return loss_fn(functional_call(model, ({**constants, **p}, buffers), (xi.unsqueeze(0),)), yi.unsqueeze(0))
 
     with math_attention():
-        return vmap(grad(example_loss), in_dims=(None, 0, 0), randomness="different")(detached, x, y)
+        if not any(isinstance(m, nn.RNNBase) for m in model.modules()):
+            return vmap(grad(example_loss), in_dims=(None, 0, 0), randomness="different")(detached, x, y)
+        # torch's recurrent kernels (nn.GRU, nn.RNN, float64 nn.LSTM) have no batching rule: one example at a time
+        rows = [grad(example_loss)(detached, xi, yi) for xi, yi in zip(x, y, strict=True)]
+        return {name: torch.stack([row[name] for row in rows]) for name in detached}
 
 
 def layer_statistics(
@@ -524,8 +497,7 @@ def layer_statistics(
             outputs = model(x)
     finally:
         recorder.remove_hooks()
-    loss = loss_fn(outputs, y)
-    check_mean_reduced(loss_fn, loss, outputs, y)
+    loss = checked_loss(loss_fn, outputs, y)
     calls = recorder.calls
     exact = set(recorder.exact_path)
     responsible: dict[int, list[_Call]] = defaultdict(list)
