@@ -228,6 +228,42 @@ def test_bad_inputs_are_one_clear_value_error():
         advisor.advise_problem({"model_factory": nn.Linear}, budget_epochs=2, **FAST)
 
 
+def _regression(n=64):
+    problem = _problem(n=n)
+    (x, _), (xv, _) = problem["train"], problem["validation"]
+    return problem | {"model_factory": lambda: nn.Linear(6, 1), "loss_fn": nn.MSELoss(), "train": (x, x[:, :1]),
+                      "validation": (xv, xv[:, :1])}  # fmt: skip
+
+
+def test_accuracy_on_regression_targets_or_outputs_is_refused():
+    """Accuracy (argmax of the last axis against y) scored 0 at every run on a regression problem."""
+    with pytest.raises(ValueError, match=r"'accuracy' needs integer class-index targets y .* objective='loss'"):
+        advisor.advise_problem(_regression(), budget_epochs=2, **FAST)
+    advice = advisor.advise_problem(
+        _regression() | {"objective": "loss"}, budget_epochs=4, candidate_batch_sizes=[8], **FAST
+    )
+    assert all(r.score is None or r.score > 0 for r in advice.pilot.runs)  # validation losses
+    column = _problem(n=64)  # integer targets of shape [N, 1] against an output [N, 2]
+    column |= {key: (column[key][0], column[key][1][:, None]) for key in ("train", "validation")}
+    with pytest.raises(ValueError, match=r"one score per class.*got \(2, 2\) for y of shape \(2, 1\)"):
+        advisor.advise_problem(column, budget_epochs=2, **FAST)
+
+
+def test_floating_data_follows_the_model_dtype_and_integer_ids_stay_integer():
+    """A float64 model on float32 data gave "mat1 and mat2 must have the same dtype"; the instruments and the
+    monitor convert floating data to the model's dtype, so the advisor does too: the same advice as on
+    float64 data."""
+    problem = _problem(n=64) | {"model_factory": lambda: nn.Linear(6, 2).double()}
+    as_double = problem | {key: (problem[key][0].double(), problem[key][1]) for key in ("train", "validation")}
+    settings = dict(budget_epochs=4, candidate_batch_sizes=[8], **FAST)
+    assert (
+        advisor.advise_problem(problem, **settings).to_dict() == advisor.advise_problem(as_double, **settings).to_dict()
+    )
+    tokens = (torch.tensor([[1, 2], [3, 4]]), torch.tensor([0.5, 1.5]))
+    x, y = advisor.as_model_data(tokens, nn.Embedding(5, 3).double())
+    assert x.dtype == torch.int64 and torch.equal(x, tokens[0]) and y.dtype == torch.float64
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
