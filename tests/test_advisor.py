@@ -222,7 +222,7 @@ def test_bad_inputs_are_one_clear_value_error():
         advisor.advise_problem(problem, budget_epochs=2, momentum=1.0, **FAST)
     with pytest.raises(ValueError, match="exactly one budget"):
         advisor.advise_problem(problem, **FAST)
-    with pytest.raises(TypeError, match="pair of tensors"):
+    with pytest.raises(TypeError, match=r"train must be a pair \(x, y\), got list"):
         advisor.advise_problem(problem | {"train": [1, 2, 3]}, budget_epochs=2, **FAST)
     with pytest.raises(ValueError, match="keys model_factory"):
         advisor.advise_problem({"model_factory": nn.Linear}, budget_epochs=2, **FAST)
@@ -262,6 +262,30 @@ def test_floating_data_follows_the_model_dtype_and_integer_ids_stay_integer():
     tokens = (torch.tensor([[1, 2], [3, 4]]), torch.tensor([0.5, 1.5]))
     x, y = advisor.as_model_data(tokens, nn.Embedding(5, 3).double())
     assert x.dtype == torch.int64 and torch.equal(x, tokens[0]) and y.dtype == torch.float64
+
+
+def test_the_problem_is_checked_at_the_boundary():
+    """A model instance as the factory, NaN only in the validation set and numpy data each failed deep inside
+    (torch's "forward() missing 1 required positional argument", "the model diverged at every tried learning
+    rate", "train must be a pair of tensors (x, y), got tuple"): one error naming the argument, or numpy
+    accepted."""
+    problem = _problem(n=64)
+    with pytest.raises(TypeError, match=r"model_factory must be a callable .* got an nn.Module instance \(Linear\)"):
+        advisor.advise_problem(problem | {"model_factory": nn.Linear(6, 2)}, budget_epochs=2, **FAST)
+    x, y = problem["validation"]
+    with pytest.raises(ValueError, match=r"validation x holds non-finite values \(NaN or inf\)"):
+        advisor.advise_problem(problem | {"validation": (x.masked_fill(x > 2, math.nan), y)}, budget_epochs=2, **FAST)
+    with pytest.raises(ValueError, match="train x holds non-finite"):
+        advisor.Problem.coerce(problem | {"train": (problem["train"][0] * math.inf, problem["train"][1])})
+    with pytest.raises(
+        TypeError, match=r"train must be a pair \(x, y\) of torch tensors or numpy arrays, got \(list, "
+    ):
+        advisor.Problem.coerce(problem | {"train": ([[1.0]], problem["train"][1])})
+    as_numpy = problem | {key: tuple(t.numpy() for t in problem[key]) for key in ("train", "validation")}
+    settings = dict(budget_epochs=4, candidate_batch_sizes=[8], **FAST)
+    assert (
+        advisor.advise_problem(as_numpy, **settings).to_dict() == advisor.advise_problem(problem, **settings).to_dict()
+    )
 
 
 @pytest.mark.parametrize(
@@ -325,17 +349,29 @@ def not_a_problem():
 
 def needs_arg(x):
     return problem()
+
+
+def nan_validation():
+    p = problem()
+    x, y = p["validation"]
+    p["validation"] = (x * float("nan"), y)
+    return p
+
+
+def double_model():
+    return problem() | {"model_factory": lambda: nn.Linear(6, 2).double()}
 """
 
 
-def test_cli_advise_prints_the_recommendation_and_writes_json_and_figure(tmp_path, monkeypatch):
+@pytest.mark.parametrize("function", ["problem", "double_model"])
+def test_cli_advise_prints_the_recommendation_and_writes_json_and_figure(tmp_path, monkeypatch, function):
     (tmp_path / "tiny_problem.py").write_text(textwrap.dedent(PROBLEM_MODULE))
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
         main,
         [
             "advise",
-            "tiny_problem:problem",
+            f"tiny_problem:{function}",
             "--budget-epochs",
             "4",
             "--batch-sizes",
@@ -366,6 +402,7 @@ def test_cli_advise_prints_the_recommendation_and_writes_json_and_figure(tmp_pat
             "tiny_problem:needs_arg must be callable with no arguments",
         ),
         (["builtins:dict", "--budget-epochs", "2"], "a problem needs the keys"),  # no signature to read: called
+        (["tiny_problem:nan_validation", "--budget-epochs", "2"], "validation x holds non-finite values"),
     ],
 )
 def test_cli_advise_user_mistakes_are_one_line(tmp_path, monkeypatch, arguments, message):
