@@ -28,6 +28,14 @@ def positive_number(name: str, value: object) -> float:
     return float(value)
 
 
+def momentum_coefficient(name: str, value: object, *, why: str = "") -> float:
+    """``value`` as a float if it is a real number in [0, 1) (a momentum or dampening coefficient), else a
+    ValueError naming ``name`` (and ``why``, the formula that needs it)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1){f' ({why})' if why else ''}, got {value!r}")
+    return float(value)
+
+
 def registered_type(data: object, registry: Mapping[str, type], what: str) -> type:
     """The class that ``data``'s ``"type"`` names in ``registry`` (a serialised ``{"type": ClassName, …}``);
     a dict without a known type is a ValueError naming ``what`` and the known types."""
