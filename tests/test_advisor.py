@@ -393,7 +393,9 @@ def test_cli_advise_prints_the_recommendation_and_writes_json_and_figure(tmp_pat
     [
         (["missing_module:problem", "--budget-epochs", "2"], "cannot load missing_module:problem"),
         (["tiny_problem", "--budget-epochs", "2"], "FUNCTION must be MODULE:NAME"),
-        (["tiny_problem:problem"], "exactly one budget"),
+        (["tiny_problem:problem"], "Error: give exactly one budget: --budget-epochs or --budget-steps"),
+        (["tiny_problem:problem", "--budget-epochs", "-1"], "Error: --budget-epochs must be a finite number > 0"),
+        (["tiny_problem:problem", "--budget-steps", "0"], "Error: --budget-steps must be a positive integer"),
         (["tiny_problem:problem", "--budget-epochs", "2", "--batch-sizes", "8,512"], "smaller than the largest"),
         (["tiny_problem:problem", "--budget-epochs", "2", "--batch-sizes", "8,x"], "--batch-sizes must be integers"),
         (["tiny_problem:not_a_problem", "--budget-epochs", "2"], "expected an advisor.Problem"),
