@@ -4,6 +4,7 @@ on a tiny problem, the CLI, and the one-line errors for bad input."""
 import itertools
 import json
 import math
+import re
 import textwrap
 
 import pytest
@@ -184,6 +185,16 @@ def test_the_pilot_batch_leaves_the_scan_enough_updates():
     advice = advisor.advise_problem(problem, budget_epochs=2, candidate_batch_sizes=[8, 16, 64], momentum=0.0, **FAST)
     assert advice.pilot.noise_scale_simple_init > 2 * 64
     assert advice.pilot.batch_size == 16 and advice.pilot.steps_per_run == 12
+
+
+def test_the_progress_bar_counts_scan_runs_without_a_total_that_grows(capsys):
+    """The bar's total grew each time the adaptive scan extended; it now counts runs and says the scan adapts."""
+    advice = advisor.advise_problem(
+        _problem(n=64), budget_epochs=4, candidate_batch_sizes=[8], **(FAST | {"show_progress": True})
+    )
+    shown = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert f"advisor pilot scan at B = 8 (adaptive: {advisor.SCAN_POINTS} to {advisor.MAX_SCAN_POINTS}" in shown
+    assert f"rates): {len(advice.pilot.runs)}run [" in shown and re.search(r"\d/\d", shown) is None  # no n/total
 
 
 def test_train_run_matches_a_plain_sgd_loop():

@@ -220,7 +220,8 @@ def run_pilot(
     have_middle = False
     maximize = problem.objective == "accuracy"
     validation_passes = problem.validation[0].shape[0] * FORWARD_COST
-    bar = tqdm(total=SCAN_POINTS * pilot_seeds, desc=f"advisor pilot (B = {batch})", disable=not show_progress)
+    description = f"advisor pilot scan at B = {batch} (adaptive: {SCAN_POINTS} to {MAX_SCAN_POINTS} learning rates)"
+    bar = tqdm(desc=description, unit="run", disable=not show_progress)  # no total: the scan extends as needed
     while True:
         for k in exponents:
             lr_eff = stability * SCAN_START * GRID_RATIO**k
@@ -256,7 +257,6 @@ def run_pilot(
         if grow is None or len(scores) >= MAX_SCAN_POINTS:
             break
         exponents = [grow]
-        bar.total += pilot_seeds
     bar.close()
     if not finished.any():
         lowest = stability * SCAN_START * GRID_RATIO ** ordered[0]
