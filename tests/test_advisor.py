@@ -4,6 +4,7 @@ on a tiny problem, the CLI, and the one-line errors for bad input."""
 import itertools
 import json
 import math
+import re
 import textwrap
 
 import pytest
@@ -186,6 +187,16 @@ def test_the_pilot_batch_leaves_the_scan_enough_updates():
     assert advice.pilot.batch_size == 16 and advice.pilot.steps_per_run == 12
 
 
+def test_the_progress_bar_counts_scan_runs_without_a_total_that_grows(capsys):
+    """The bar's total grew each time the adaptive scan extended; it now counts runs and says the scan adapts."""
+    advice = advisor.advise_problem(
+        _problem(n=64), budget_epochs=4, candidate_batch_sizes=[8], **(FAST | {"show_progress": True})
+    )
+    shown = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert f"advisor pilot scan at B = 8 (adaptive: {advisor.SCAN_POINTS} to {advisor.MAX_SCAN_POINTS}" in shown
+    assert f"rates): {len(advice.pilot.runs)}run [" in shown and re.search(r"\d/\d", shown) is None  # no n/total
+
+
 def test_train_run_matches_a_plain_sgd_loop():
     problem = advisor.Problem.coerce(_problem(n=64))
     model, score = advisor.train_run(
@@ -222,10 +233,70 @@ def test_bad_inputs_are_one_clear_value_error():
         advisor.advise_problem(problem, budget_epochs=2, momentum=1.0, **FAST)
     with pytest.raises(ValueError, match="exactly one budget"):
         advisor.advise_problem(problem, **FAST)
-    with pytest.raises(TypeError, match="pair of tensors"):
+    with pytest.raises(TypeError, match=r"train must be a pair \(x, y\), got list"):
         advisor.advise_problem(problem | {"train": [1, 2, 3]}, budget_epochs=2, **FAST)
     with pytest.raises(ValueError, match="keys model_factory"):
         advisor.advise_problem({"model_factory": nn.Linear}, budget_epochs=2, **FAST)
+
+
+def _regression(n=64):
+    problem = _problem(n=n)
+    (x, _), (xv, _) = problem["train"], problem["validation"]
+    return problem | {"model_factory": lambda: nn.Linear(6, 1), "loss_fn": nn.MSELoss(), "train": (x, x[:, :1]),
+                      "validation": (xv, xv[:, :1])}  # fmt: skip
+
+
+def test_accuracy_on_regression_targets_or_outputs_is_refused():
+    """Accuracy (argmax of the last axis against y) scored 0 at every run on a regression problem."""
+    with pytest.raises(ValueError, match=r"'accuracy' needs integer class-index targets y .* objective='loss'"):
+        advisor.advise_problem(_regression(), budget_epochs=2, **FAST)
+    advice = advisor.advise_problem(
+        _regression() | {"objective": "loss"}, budget_epochs=4, candidate_batch_sizes=[8], **FAST
+    )
+    assert all(r.score is None or r.score > 0 for r in advice.pilot.runs)  # validation losses
+    column = _problem(n=64)  # integer targets of shape [N, 1] against an output [N, 2]
+    column |= {key: (column[key][0], column[key][1][:, None]) for key in ("train", "validation")}
+    with pytest.raises(ValueError, match=r"one score per class.*got \(2, 2\) for y of shape \(2, 1\)"):
+        advisor.advise_problem(column, budget_epochs=2, **FAST)
+
+
+def test_floating_data_follows_the_model_dtype_and_integer_ids_stay_integer():
+    """A float64 model on float32 data gave "mat1 and mat2 must have the same dtype"; the instruments and the
+    monitor convert floating data to the model's dtype, so the advisor does too: the same advice as on
+    float64 data."""
+    problem = _problem(n=64) | {"model_factory": lambda: nn.Linear(6, 2).double()}
+    as_double = problem | {key: (problem[key][0].double(), problem[key][1]) for key in ("train", "validation")}
+    settings = dict(budget_epochs=4, candidate_batch_sizes=[8], **FAST)
+    assert (
+        advisor.advise_problem(problem, **settings).to_dict() == advisor.advise_problem(as_double, **settings).to_dict()
+    )
+    tokens = (torch.tensor([[1, 2], [3, 4]]), torch.tensor([0.5, 1.5]))
+    x, y = advisor.as_model_data(tokens, nn.Embedding(5, 3).double())
+    assert x.dtype == torch.int64 and torch.equal(x, tokens[0]) and y.dtype == torch.float64
+
+
+def test_the_problem_is_checked_at_the_boundary():
+    """A model instance as the factory, NaN only in the validation set and numpy data each failed deep inside
+    (torch's "forward() missing 1 required positional argument", "the model diverged at every tried learning
+    rate", "train must be a pair of tensors (x, y), got tuple"): one error naming the argument, or numpy
+    accepted."""
+    problem = _problem(n=64)
+    with pytest.raises(TypeError, match=r"model_factory must be a callable .* got an nn.Module instance \(Linear\)"):
+        advisor.advise_problem(problem | {"model_factory": nn.Linear(6, 2)}, budget_epochs=2, **FAST)
+    x, y = problem["validation"]
+    with pytest.raises(ValueError, match=r"validation x holds non-finite values \(NaN or inf\)"):
+        advisor.advise_problem(problem | {"validation": (x.masked_fill(x > 2, math.nan), y)}, budget_epochs=2, **FAST)
+    with pytest.raises(ValueError, match="train x holds non-finite"):
+        advisor.Problem.coerce(problem | {"train": (problem["train"][0] * math.inf, problem["train"][1])})
+    with pytest.raises(
+        TypeError, match=r"train must be a pair \(x, y\) of torch tensors or numpy arrays, got \(list, "
+    ):
+        advisor.Problem.coerce(problem | {"train": ([[1.0]], problem["train"][1])})
+    as_numpy = problem | {key: tuple(t.numpy() for t in problem[key]) for key in ("train", "validation")}
+    settings = dict(budget_epochs=4, candidate_batch_sizes=[8], **FAST)
+    assert (
+        advisor.advise_problem(as_numpy, **settings).to_dict() == advisor.advise_problem(problem, **settings).to_dict()
+    )
 
 
 @pytest.mark.parametrize(
@@ -289,17 +360,29 @@ def not_a_problem():
 
 def needs_arg(x):
     return problem()
+
+
+def nan_validation():
+    p = problem()
+    x, y = p["validation"]
+    p["validation"] = (x * float("nan"), y)
+    return p
+
+
+def double_model():
+    return problem() | {"model_factory": lambda: nn.Linear(6, 2).double()}
 """
 
 
-def test_cli_advise_prints_the_recommendation_and_writes_json_and_figure(tmp_path, monkeypatch):
+@pytest.mark.parametrize("function", ["problem", "double_model"])
+def test_cli_advise_prints_the_recommendation_and_writes_json_and_figure(tmp_path, monkeypatch, function):
     (tmp_path / "tiny_problem.py").write_text(textwrap.dedent(PROBLEM_MODULE))
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
         main,
         [
             "advise",
-            "tiny_problem:problem",
+            f"tiny_problem:{function}",
             "--budget-epochs",
             "4",
             "--batch-sizes",
@@ -321,7 +404,9 @@ def test_cli_advise_prints_the_recommendation_and_writes_json_and_figure(tmp_pat
     [
         (["missing_module:problem", "--budget-epochs", "2"], "cannot load missing_module:problem"),
         (["tiny_problem", "--budget-epochs", "2"], "FUNCTION must be MODULE:NAME"),
-        (["tiny_problem:problem"], "exactly one budget"),
+        (["tiny_problem:problem"], "Error: give exactly one budget: --budget-epochs or --budget-steps"),
+        (["tiny_problem:problem", "--budget-epochs", "-1"], "Error: --budget-epochs must be a finite number > 0"),
+        (["tiny_problem:problem", "--budget-steps", "0"], "Error: --budget-steps must be a positive integer"),
         (["tiny_problem:problem", "--budget-epochs", "2", "--batch-sizes", "8,512"], "smaller than the largest"),
         (["tiny_problem:problem", "--budget-epochs", "2", "--batch-sizes", "8,x"], "--batch-sizes must be integers"),
         (["tiny_problem:not_a_problem", "--budget-epochs", "2"], "expected an advisor.Problem"),
@@ -330,6 +415,7 @@ def test_cli_advise_prints_the_recommendation_and_writes_json_and_figure(tmp_pat
             "tiny_problem:needs_arg must be callable with no arguments",
         ),
         (["builtins:dict", "--budget-epochs", "2"], "a problem needs the keys"),  # no signature to read: called
+        (["tiny_problem:nan_validation", "--budget-epochs", "2"], "validation x holds non-finite values"),
     ],
 )
 def test_cli_advise_user_mistakes_are_one_line(tmp_path, monkeypatch, arguments, message):

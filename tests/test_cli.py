@@ -13,6 +13,17 @@ def test_list_shows_every_experiment_with_a_description():
     assert all(len(line.split()) > 3 for line in lines)
 
 
+def test_help_shows_each_commands_whole_one_line_summary():
+    """`sgdnoise --help` cut tune's line at "App." (click takes the docstring's first sentence): every command's
+    summary is its docstring's first line, short enough to show whole at 80 columns."""
+    result = CliRunner().invoke(main, ["--help"], terminal_width=80)
+    commands = result.output.split("Commands:\n", 1)[1].splitlines()
+    assert len(commands) == len(main.commands) and not any(line.endswith("...") for line in commands)
+    for name, command in main.commands.items():
+        summary = command.help.strip().splitlines()[0]
+        assert summary.endswith(".") and f"  {name:10s}  {summary}" in commands
+
+
 def test_unknown_experiment_is_one_clear_line_with_a_suggestion():
     result = CliRunner().invoke(main, ["reproduce", "smith-le-evidense"])
     assert result.exit_code == 2

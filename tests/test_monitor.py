@@ -134,6 +134,48 @@ def test_bad_input_gets_one_clear_error():
         NoiseMonitor(model, loss_fn)
 
 
+@pytest.mark.parametrize(
+    ("arguments", "step_arguments", "message"),
+    [
+        ({"optimizer": "momentum=1"}, {}, r"momentum must be a number in \[0, 1\) \(T = ε/\(B\(1−m\)\)"),
+        ({}, {"lr": 0.1, "momentum": 1.0}, r"momentum must be a number in \[0, 1\)"),
+        ({}, {"lr": 0.1, "momentum": -0.5}, r"momentum must be a number in \[0, 1\)"),
+        ({"noise_fraction": -1.0}, None, "noise_fraction must be a finite number > 0, got -1.0"),
+        ({"curvature_fraction": float("nan")}, None, "curvature_fraction must be a finite number > 0, got nan"),
+    ],
+)
+def test_momentum_one_and_bad_fractions_are_one_value_error(arguments, step_arguments, message):
+    """momentum 1.0 (torch's SGD allows it) raised ZeroDivisionError at the first record; the fractions were
+    not checked."""
+    model, loss_fn, x, y = regression(n=6)
+    if "optimizer" in arguments:
+        arguments = {"optimizer": torch.optim.SGD(model.parameters(), lr=0.1, momentum=1.0)}
+    with pytest.raises(ValueError, match=message):
+        NoiseMonitor(model, loss_fn, every=1, **arguments).step(x, y, **(step_arguments or {}))
+
+
+def test_sgd_dampening_scales_the_learning_rate_by_one_minus_d():
+    """torch's SGD with dampening d: v ← m·v + (1 − d)·g after the first step, so under a constant gradient
+    the step tends to ε(1 − d)/(1 − m)·g: heavy ball at ε(1 − d). T, g and the curvature ratio use ε(1 − d)."""
+    lr, m, d = 0.1, 0.9, 0.5
+    w = nn.Parameter(torch.zeros((), dtype=torch.float64))
+    sgd = torch.optim.SGD([w], lr=lr, momentum=m, dampening=d)
+    for _ in range(400):
+        before = w.detach().clone()
+        sgd.zero_grad()
+        (3.0 * w).backward()  # constant gradient 3
+        sgd.step()
+    assert float(before - w) == pytest.approx(lr * (1 - d) / (1 - m) * 3.0, rel=1e-9)
+    model, loss_fn, x, y = regression()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=m, dampening=d)
+    record = NoiseMonitor(model, loss_fn, train_size=64, optimizer=optimizer, every=1).step(x[:8], y[:8])
+    assert record.lr == lr and record.dampening == d
+    assert record.temperature == pytest.approx(lr * (1 - d) / (8 * (1 - m)), rel=1e-12)
+    assert record.noise_scale == pytest.approx(lr * (1 - d) * (64 / 8 - 1) / (1 - m), rel=1e-12)
+    lam = torch.linalg.eigvalsh(2 * x[:8].T @ x[:8] / 8)[-1].item()
+    assert record.curvature_ratio == pytest.approx(lr * (1 - d) * lam / (2 * (1 + m)), rel=1e-4)
+
+
 def test_adamw_reports_the_preconditioned_sharpness_against_adams_threshold():
     model, loss_fn, x, y = tiny_gpt(n=8)
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.01, betas=(0.9, 0.99), eps=1e-6, weight_decay=0.1)

@@ -88,10 +88,6 @@ def test_cyclic_batch_size_keeps_the_temperature_or_noise_scale():
             scheduler.step()
         assert sizes == [16, 32, 64, 128, 256, 128, 64, 32, 16]
         assert values == pytest.approx([values[0]] * 9, rel=1e-12)
-    with pytest.raises(ValueError, match="exceeds the training-set size"):
-        scheduler = CyclicBatchSize(ScheduledBatchSampler(100, 16), low=16, high=256, period=4)
-        scheduler.step()  # 64
-        scheduler.step()  # 256 > N
 
 
 def test_increasing_the_batch_size_follows_the_decayed_temperature():
@@ -138,6 +134,44 @@ def test_a_resumed_loader_yields_the_same_batches():
     assert resumed == straight
     epoch = [i for batch in straight[:5] for i in batch]  # sizes 3, 6, 12, 6, 3 … one epoch visits each once
     assert len(set(epoch)) == len(epoch)
+
+
+def test_a_schedule_beyond_n_fails_at_construction_not_mid_training():
+    """CyclicBatchSize(high > N) and IncreaseBatchSize(max_batch_size > N) were accepted, then failed in step()."""
+    with pytest.raises(ValueError, match="high=256 exceeds the sampler's training-set size N=100"):
+        CyclicBatchSize(ScheduledBatchSampler(100, 16), low=16, high=256, period=4)
+    with pytest.raises(
+        ValueError, match=r"max_batch_size must lie in \[the sampler's batch size 10, N=100\], got 1000"
+    ):
+        IncreaseBatchSize(ScheduledBatchSampler(100, 10), [1, 2], 2.0, max_batch_size=1000)
+    with pytest.raises(ValueError, match=r"max_batch_size must lie in \[the sampler's batch size 10, N=100\], got 5"):
+        IncreaseBatchSize(ScheduledBatchSampler(100, 10), [1, 2], 2.0, max_batch_size=5)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"lr": math.nan}, "lr must be a finite number > 0, got nan"),
+        ({"lr": math.inf}, "lr must be a finite number > 0, got inf"),
+        ({"lr": 0.1, "temperature": math.nan}, "temperature must be a finite number >= 0, got nan"),
+        ({"lr": 0.1, "temperature": -1.0}, "temperature must be a finite number >= 0, got -1.0"),
+    ],
+)
+def test_sgld_refuses_non_finite_settings(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        SGLD([torch.zeros(1, requires_grad=True)], train_size=10, **arguments)
+
+
+def test_numpy_scalars_are_numbers():
+    """np.float32(0.1) as SGLD's lr and np.int64(10) as a batch size were refused."""
+    import numpy as np
+
+    optimizer = SGLD([torch.zeros(1, requires_grad=True)], lr=np.float32(0.5), train_size=np.int64(10))
+    assert optimizer.defaults["lr"] == 0.5 and type(optimizer.defaults["lr"]) is float
+    sampler = ScheduledBatchSampler(np.int64(100), np.int64(10))
+    assert sampler.batch_size == 10 and type(sampler.batch_size) is int and len(list(sampler)) == 10
+    scheduler = CyclicBatchSize(sampler, np.int64(10), np.int64(40), np.int64(4))
+    assert [scheduler.get_last_bs(), scheduler.step(), scheduler.get_last_bs()] == [10, None, 20]
 
 
 def test_invalid_arguments():

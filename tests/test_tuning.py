@@ -89,6 +89,53 @@ def test_cli_tune_runs_a_users_function_and_resumes(tmp_path, monkeypatch):
         assert failed.exit_code == 2 and message in failed.output
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"lr": math.nan}, "lr must be a finite number > 0, got nan"),
+        ({"lr": math.inf}, "lr must be a finite number > 0, got inf"),
+        ({"tolerance": math.nan}, "tolerance must be a finite number >= 0, got nan"),
+        ({"tolerance": -1.0}, "tolerance must be a finite number >= 0, got -1.0"),
+        ({"momentum": 1.0}, r"momentum must be a number in \[0, 1\), got 1.0"),
+        ({"lr_reduction": 1.0}, "lr_reduction must be > 1, got 1.0"),
+        ({"batch_sizes": (16, 0)}, "batch_sizes must be a positive integer, got 0"),
+        ({"max_batch_size": 0}, "max_batch_size must be a positive integer or None, got 0"),
+    ],
+)
+def test_bad_arguments_are_one_value_error_before_any_trial(tmp_path, arguments, message):
+    """--lr nan raised sqlite3.IntegrityError, --lr inf "not stable at any learning rate down to inf", a NaN or
+    negative tolerance was accepted."""
+    calls: list = []
+    with pytest.raises(ValueError, match=message):
+        tune_large_batch(surface(calls), N, tmp_path / "t.sqlite", **arguments)
+    assert calls == [] and not (tmp_path / "t.sqlite").exists()
+
+
+@pytest.mark.parametrize("returned", [None, "0.9", [0.9, 0.8]])
+def test_a_function_that_returns_no_number_is_one_value_error(tmp_path, returned):
+    with pytest.raises(
+        ValueError, match=r"must return a number \(the validation accuracy\), or NaN when .* it returned"
+    ):
+        tune_large_batch(lambda lr, batch_size, momentum: returned, N, tmp_path / "t.sqlite")
+    assert tune_large_batch(lambda lr, b, m: 0.5, N, tmp_path / "u.sqlite").accuracy == 0.5  # a number is fine
+
+
+def test_cli_tune_bad_values_are_one_line(tmp_path, monkeypatch):
+    (tmp_path / "bad_surface.py").write_text(SURFACE + "\n\ndef returns_none(lr, batch_size, momentum):\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    args = ["tune", "bad_surface:train_and_evaluate", "--train-size", "50000"]
+    for bad, message in [
+        ([*args, "--lr", "nan"], "lr must be a finite number > 0, got nan"),
+        ([*args, "--lr", "inf"], "lr must be a finite number > 0, got inf"),
+        ([*args, "--tolerance", "nan"], "tolerance must be a finite number >= 0, got nan"),
+        ([*args, "--tolerance", "-1"], "tolerance must be a finite number >= 0, got -1.0"),
+        (["tune", "bad_surface:returns_none", "--train-size", "50000"], "must return a number"),
+    ]:
+        failed = CliRunner().invoke(main, [*bad, "--out", "out"])
+        assert failed.exit_code == 2 and failed.output.startswith("Error: ") and message in failed.output
+        assert failed.output.count("\n") == 1, failed.output
+
+
 def test_cli_tune_checks_out_before_calling_the_users_function(tmp_path, monkeypatch, unwritable_directories):
     (tmp_path / "user_surface.py").write_text(
         "def train_and_evaluate(lr, batch_size, momentum):\n    raise SystemExit\n"

@@ -1,4 +1,4 @@
-"""The shared argument checks: the output-directory check."""
+"""The shared argument checks: the output-directory check, the momentum coefficient."""
 
 import re
 
@@ -25,3 +25,14 @@ def test_an_existing_directory_without_write_permission_is_one_error(tmp_path, u
         ValueError, match=re.escape(f"cannot write to the output directory '{tmp_path}': Permission denied")
     ):
         ensure_writable_directory(tmp_path)
+
+
+def test_a_momentum_coefficient_is_a_real_number_in_zero_one():
+    import numpy as np
+
+    from sgdnoise.validation import momentum_coefficient
+
+    assert momentum_coefficient("momentum", np.float32(0.5)) == 0.5 and momentum_coefficient("m", 0) == 0.0
+    for bad in (1.0, -0.1, float("nan"), True, "0.5"):
+        with pytest.raises(ValueError, match=r"^momentum must be a number in \[0, 1\) \(why\), got "):
+            momentum_coefficient("momentum", bad, why="why")

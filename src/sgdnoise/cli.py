@@ -143,8 +143,10 @@ def reproduce(
     only: tuple[str, ...],
     skip: tuple[str, ...],
 ) -> None:
-    """Reproduce experiment NAME (or `all`), check the paper's claims, write summary.json, figures and
-    report.html (and, for `all`, scoreboard.json and scoreboard.html over every experiment).
+    """Reproduce experiment NAME (or all) and check its claims.
+
+    Writes summary.json, figures and report.html (and, for `all`, scoreboard.json and scoreboard.html over
+    every experiment).
 
     Running the same command again resumes: finished runs are read from the store, not recomputed, and
     `reproduce all` skips the experiments that are complete.
@@ -261,7 +263,10 @@ def _reproduce_all(scale: str, out_root: Path, selected: list[str], quiet: bool,
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @_user_errors
 def scoreboard_command(out_dir: Path) -> None:
-    """Rebuild scoreboard.json and scoreboard.html of a `reproduce all` directory from its outputs."""
+    """Rebuild the scoreboard of a `reproduce all` directory.
+
+    Writes scoreboard.json and scoreboard.html from the experiments' outputs.
+    """
     from sgdnoise import scoreboard
 
     document = scoreboard.write(out_dir)
@@ -273,7 +278,10 @@ def scoreboard_command(out_dir: Path) -> None:
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @_user_errors
 def report_command(out_dir: Path) -> None:
-    """Redraw the figures and HTML page of an output directory from its summary.json."""
+    """Redraw an output directory's figures and HTML page.
+
+    Reads the directory's summary.json.
+    """
     from sgdnoise import experiments, report
 
     summary = report.read_summary(out_dir)
@@ -315,8 +323,9 @@ def scale(
     new_train_size: float | None,
     rule: str,
 ) -> None:
-    """The equivalent SGD setting after changing ε, B, m or N (Smith & Le 2018 §5, App. D; Smith et al. 2020):
-    give at least one --new-* value.
+    """The equivalent SGD setting after changing ε, B, m or N.
+
+    Smith & Le 2018 §5, App. D; Smith et al. 2020: give at least one --new-* value.
 
     Example: sgdnoise scale --lr 0.1 --batch-size 128 --momentum 0.9 --train-size 50000
     --new-batch-size 1024 --solve-for lr
@@ -365,7 +374,9 @@ def tune(
     max_batch_size: int | None,
     tolerance: float,
 ) -> None:
-    """Large-batch tuning (Smith & Le 2018, App. E) of FUNCTION = MODULE:NAME, a function
+    """Large-batch tuning of a training function (Smith & Le 2018).
+
+    The three steps of Smith & Le 2018, App. E, on FUNCTION = MODULE:NAME, a function
     train_and_evaluate(lr, batch_size, momentum) -> validation accuracy (NaN: unstable).
 
     Running the same command again resumes: finished trials are read from tuning.sqlite.
@@ -465,7 +476,9 @@ def advise(
     out_dir: Path,
     quiet: bool,
 ) -> None:
-    """Predict the best learning rate at every batch size, the critical batch size B* and the (B, ε, m) to
+    """Recommend a batch size and learning rate from a cheap pilot.
+
+    Predicts the best learning rate at every batch size, the critical batch size B* and the (B, ε, m) to
     use, from a pilot of a few % of a sweep's cost (Smith, Elsen & De 2020; ``sgdnoise.advisor``).
 
     FUNCTION = MODULE:NAME returns the problem: an ``advisor.Problem`` or a dict with model_factory (a
@@ -474,9 +487,15 @@ def advise(
     """
     from sgdnoise import advisor, results
     from sgdnoise.runtime import resolve_device
-    from sgdnoise.validation import ensure_writable_directory
+    from sgdnoise.validation import ensure_writable_directory, positive_int, positive_number
 
-    # a bad --device or --out is one line before the user's code runs
+    # a bad budget, --device or --out is one line before the user's code runs
+    if (budget_epochs is None) == (budget_steps is None):
+        raise ValueError("give exactly one budget: --budget-epochs or --budget-steps")
+    if budget_epochs is not None:
+        positive_number("--budget-epochs", budget_epochs)
+    else:
+        positive_int("--budget-steps", budget_steps)
     resolved = resolve_device(device)
     ensure_writable_directory(out_dir)
     problem = _load_function(function, ())()

@@ -43,13 +43,12 @@ class SGLD(torch.optim.Optimizer):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
     ):
-        if not isinstance(lr, int | float) or lr <= 0:
-            raise ValueError(f"lr must be a positive number, got {lr!r}")
-        if not isinstance(train_size, int) or isinstance(train_size, bool) or train_size < 1:
-            raise ValueError(f"train_size must be a positive integer, got {train_size!r}")
-        if not isinstance(temperature, int | float) or temperature < 0:
-            raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
-        super().__init__(params, {"lr": lr, "train_size": train_size, "temperature": temperature})
+        defaults = {
+            "lr": positive_number("lr", lr),
+            "train_size": positive_int("train_size", train_size),
+            "temperature": positive_number("temperature", temperature, allow_zero=True),
+        }
+        super().__init__(params, defaults)
         self.generator = generator
 
     @torch.no_grad()
@@ -78,9 +77,8 @@ class ScheduledBatchSampler(torch.utils.data.Sampler[list[int]]):
     """
 
     def __init__(self, train_size: int, batch_size: int, *, seed: int = 0, drop_last: bool = False):
-        if not isinstance(train_size, int) or train_size < 1:
-            raise ValueError(f"train_size must be a positive integer, got {train_size!r}")
-        self.train_size, self.seed, self.drop_last = train_size, seed, drop_last
+        self.train_size: int = positive_int("train_size", train_size)  # type: ignore[assignment]
+        self.seed, self.drop_last = seed, drop_last
         self.batch_size = batch_size
         self.epoch, self.position = 0, 0
 
@@ -90,8 +88,7 @@ class ScheduledBatchSampler(torch.utils.data.Sampler[list[int]]):
 
     @batch_size.setter
     def batch_size(self, value: int) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {value!r}")
+        value = positive_int("batch_size", value)  # type: ignore[assignment]
         if value > self.train_size:
             raise ValueError(f"batch_size={value} exceeds the training-set size N={self.train_size}")
         self._batch_size = value
@@ -184,10 +181,21 @@ class BatchSizeScheduler:
         self.step()
 
 
+def _max_batch_size(sampler: ScheduledBatchSampler, max_batch_size: int | None) -> int:
+    """A schedule's cap on B (None: N), checked to lie between the sampler's batch size and N."""
+    cap: int = positive_int("max_batch_size", max_batch_size, optional=True) or sampler.train_size  # type: ignore[assignment]
+    if not sampler.batch_size <= cap <= sampler.train_size:
+        raise ValueError(
+            f"max_batch_size must lie in [the sampler's batch size {sampler.batch_size}, N={sampler.train_size}], "
+            f"got {cap}"
+        )
+    return cap
+
+
 class CyclicBatchSize(BatchSizeScheduler):
     """Batch size cycling geometrically between ``low`` and ``high``: up for ``period/2`` steps, then down.
 
-    B(c) = round(low·(high/low)^{1 − |1 − 2·frac(c/period)|}); start at ``low``.
+    B(c) = round(low·(high/low)^{1 − |1 − 2·frac(c/period)|}); start at ``low``; ``high`` ≤ the sampler's N.
     """
 
     def __init__(
@@ -199,11 +207,12 @@ class CyclicBatchSize(BatchSizeScheduler):
         optimizer: torch.optim.Optimizer | None = None,
         keep: Keep | None = None,
     ):
-        if not (isinstance(low, int) and isinstance(high, int) and 1 <= low <= high):
-            raise ValueError(f"need integers 1 <= low <= high, got low={low!r}, high={high!r}")
-        if not isinstance(period, int) or period < 2:
-            raise ValueError(f"period must be an integer >= 2, got {period!r}")
-        self.low, self.high, self.period = low, high, period
+        low, high = positive_int("low", low), positive_int("high", high)
+        if not low <= high:  # type: ignore[operator]
+            raise ValueError(f"need low <= high, got low={low}, high={high}")
+        if high > sampler.train_size:  # type: ignore[operator]
+            raise ValueError(f"high={high} exceeds the sampler's training-set size N={sampler.train_size}")
+        self.low, self.high, self.period = low, high, positive_int("period", period, minimum=2)
         super().__init__(sampler, optimizer, keep)
 
     def schedule(self, count: int) -> tuple[int, float]:
@@ -216,8 +225,8 @@ class IncreaseBatchSize(BatchSizeScheduler):
     at each milestone B is multiplied by ``factor`` where a step schedule would divide ε by it, so the temperature
     ε/(B(1 − m)) follows the same sequence as under the learning-rate decay, in fewer updates.
 
-    Once B would exceed ``max_batch_size`` (default N) B stays there and ε takes the rest of the decay, so the
-    temperature still matches the decayed schedule's.
+    Once B would exceed ``max_batch_size`` (default N; it must lie between the sampler's batch size and N) B stays
+    there and ε takes the rest of the decay, so the temperature still matches the decayed schedule's.
     """
 
     def __init__(
@@ -228,13 +237,14 @@ class IncreaseBatchSize(BatchSizeScheduler):
         optimizer: torch.optim.Optimizer | None = None,
         max_batch_size: int | None = None,
     ):
-        if list(milestones) != sorted(milestones) or any(not isinstance(m, int) or m < 1 for m in milestones):
+        self.milestones = [positive_int("milestones", m) for m in milestones]
+        if self.milestones != sorted(self.milestones):
             raise ValueError(f"milestones must be increasing positive integers, got {milestones!r}")
-        if not isinstance(factor, int | float) or factor <= 1:
+        self.factor = positive_number("factor", factor)
+        if self.factor <= 1:
             raise ValueError(f"factor must be > 1, got {factor!r}")
-        self.milestones, self.factor = list(milestones), float(factor)
         self.initial_batch_size = sampler.batch_size
-        self.max_batch_size = max_batch_size or sampler.train_size
+        self.max_batch_size = _max_batch_size(sampler, max_batch_size)
         super().__init__(sampler, optimizer, None)
 
     def schedule(self, count: int) -> tuple[int, float]:
@@ -303,12 +313,7 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
         if isinstance(z, bool) or not isinstance(z, int | float) or not 0 <= z < math.inf:
             raise ValueError(f"z must be a finite number >= 0, got {z!r}")
         self.initial_batch_size = sampler.batch_size
-        self.max_batch_size = positive_int("max_batch_size", max_batch_size, optional=True) or sampler.train_size
-        if not self.initial_batch_size <= self.max_batch_size <= sampler.train_size:
-            raise ValueError(
-                f"max_batch_size must lie in [the sampler's batch size {self.initial_batch_size}, "
-                f"N={sampler.train_size}], got {self.max_batch_size}"
-            )
+        self.max_batch_size = _max_batch_size(sampler, max_batch_size)
         self.min_estimates = positive_int("min_estimates", min_estimates, minimum=2, optional=True) or monitor.window
         if self.min_estimates > monitor.window:
             raise ValueError(

@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from sgdnoise.validation import momentum_coefficient, positive_int, positive_number
+
 TrainAndEvaluate = Callable[[float, int, float], float]
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS trials (
@@ -75,7 +77,7 @@ class _Trials:
             accuracy = row[0]
         else:
             start = time.perf_counter()
-            value = float(self.fn(lr, batch_size, momentum))
+            value = _accuracy(self.fn(lr, batch_size, momentum), lr, batch_size, momentum)
             accuracy = value if math.isfinite(value) else None
             with self.db:
                 self.db.execute(
@@ -85,6 +87,19 @@ class _Trials:
         trial = Trial(step, lr, batch_size, momentum, accuracy, self.train_size / batch_size, cached)
         self.trail.append(trial)
         return trial
+
+
+def _accuracy(value: object, lr: float, batch_size: int, momentum: float) -> float:
+    """The user's result as a float: a number (validation accuracy), NaN when training was unstable."""
+    try:
+        if isinstance(value, str | bytes | bool):
+            raise TypeError
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(
+            "train_and_evaluate must return a number (the validation accuracy), or NaN when training was not "
+            f"stable; it returned {value!r} for lr={lr:g}, batch_size={batch_size}, momentum={momentum:g}"
+        ) from None
 
 
 def _better(trial: Trial, than: Trial) -> bool:
@@ -111,15 +126,22 @@ def tune_large_batch(
     unstable (at most ``max_lr_reductions`` times); ``max_batch_size``: the hardware limit (default N);
     ``local_fractions``: step 3's linear neighbourhood as multiples of the current B (B itself is included).
     """
-    if not isinstance(train_size, int) or isinstance(train_size, bool) or train_size < 2:
-        raise ValueError(f"train_size must be an integer >= 2, got {train_size!r}")
+    train_size = positive_int("train_size", train_size, minimum=2)
+    max_batch_size = positive_int("max_batch_size", max_batch_size, optional=True)
     limit = train_size if max_batch_size is None else min(max_batch_size, train_size)
-    if not batch_sizes or any(not isinstance(b, int) or b < 1 for b in batch_sizes):
-        raise ValueError(f"batch_sizes must be positive integers, got {batch_sizes!r}")
+    if not batch_sizes:
+        raise ValueError("batch_sizes must hold at least one batch size")
+    batch_sizes = [positive_int("batch_sizes", b) for b in batch_sizes]
     if max(batch_sizes) > limit:
         raise ValueError(f"batch size {max(batch_sizes)} exceeds the training-set size/limit {limit}")
-    if not 0 <= momentum < 1 or lr <= 0 or lr_reduction <= 1:
-        raise ValueError(f"need lr > 0, 0 <= m < 1, lr_reduction > 1; got {lr!r}, {momentum!r}, {lr_reduction!r}")
+    lr = positive_number("lr", lr)
+    momentum = momentum_coefficient("momentum", momentum)
+    if positive_number("lr_reduction", lr_reduction) <= 1:
+        raise ValueError(f"lr_reduction must be > 1, got {lr_reduction!r}")
+    positive_int("max_lr_reductions", max_lr_reductions, minimum=0)
+    tolerance = positive_number("tolerance", tolerance, allow_zero=True)
+    for fraction in local_fractions:
+        positive_number("local_fractions", fraction)
     trials = _Trials(train_and_evaluate, Path(store_path), train_size)
     for _ in range(max_lr_reductions + 1):  # step 1
         grid = [trials("1: log grid", lr, b, momentum) for b in sorted(batch_sizes)]

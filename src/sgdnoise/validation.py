@@ -21,10 +21,25 @@ def positive_int(name: str, value: object, *, minimum: int = 1, optional: bool =
     return int(value)
 
 
-def positive_number(name: str, value: object) -> float:
-    """``value`` as a float if it is a finite real number > 0, else a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+def positive_number(name: str, value: object, *, allow_zero: bool = False) -> float:
+    """``value`` as a float if it is a finite real number > 0 (≥ 0 with ``allow_zero``), else a ValueError
+    naming ``name``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value < 0
+        or (value == 0 and not allow_zero)
+    ):
+        raise ValueError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0, got {value!r}")
+    return float(value)
+
+
+def momentum_coefficient(name: str, value: object, *, why: str = "") -> float:
+    """``value`` as a float if it is a real number in [0, 1) (a momentum or dampening coefficient), else a
+    ValueError naming ``name`` (and ``why``, the formula that needs it)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1){f' ({why})' if why else ''}, got {value!r}")
     return float(value)
 
 

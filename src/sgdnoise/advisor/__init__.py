@@ -129,7 +129,7 @@ from sgdnoise.advisor.prediction import (
     sweep_cost,
 )
 from sgdnoise.advisor.problem import Budget, LossFn, Objective, Problem, Regime
-from sgdnoise.advisor.training import DIVERGENCE_FACTOR, evaluate, train_run
+from sgdnoise.advisor.training import DIVERGENCE_FACTOR, as_model_data, check_accuracy_output, evaluate, train_run
 
 __all__ = [
     "BATCH_MARGIN",
@@ -163,8 +163,10 @@ __all__ = [
     "ScanRun",
     "advise",
     "advise_problem",
+    "as_model_data",
     "batches_checked",
     "ceiling",
+    "check_accuracy_output",
     "draw_prediction",
     "evaluate",
     "next_exponent",

@@ -3,7 +3,6 @@ returns an :class:`Advice` (the rules and the pilot: the package docstring, ``sg
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -23,7 +22,7 @@ from sgdnoise.advisor.prediction import (
 )
 from sgdnoise.advisor.problem import Budget, LossFn, Objective, Problem
 from sgdnoise.runtime import resolve_device
-from sgdnoise.validation import positive_int
+from sgdnoise.validation import momentum_coefficient, positive_int
 
 DEFAULT_CANDIDATES = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 
@@ -115,8 +114,7 @@ def advise(
     """
     problem = Problem(model_factory, loss_fn, train, validation, objective)
     budget = Budget(budget_epochs, budget_steps)
-    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0.0 <= momentum < 1.0:
-        raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
+    momentum_coefficient("momentum", momentum)
     n = problem.train[0].shape[0]
     if candidate_batch_sizes is None:
         candidate_batch_sizes = [b for b in DEFAULT_CANDIDATES if b <= n] or [n]

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from sgdnoise import analysis, theory
 from sgdnoise.advisor.prediction import BUDGET_EXPONENT
 from sgdnoise.advisor.problem import Budget, Problem
-from sgdnoise.advisor.training import _model, _own_rng, train_run
+from sgdnoise.advisor.training import _model, _own_rng, as_model_data, check_accuracy_output, train_run
 from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise, recalibrate_batch_norm
 from sgdnoise.validation import positive_int
 
@@ -113,9 +113,9 @@ def near(lr_eff: float, centre: float, ratio: float = GRID_RATIO) -> bool:
     return abs(math.log(lr_eff / centre)) <= math.log(ratio) * (1 + 1e-9)
 
 
-def _subset(data: tuple[Tensor, Tensor], size: int, seed: int, device: torch.device) -> tuple[Tensor, Tensor]:
+def _subset(data: tuple[Tensor, Tensor], size: int, seed: int) -> tuple[Tensor, Tensor]:
     index = torch.randperm(data[0].shape[0], generator=torch.Generator().manual_seed(seed))[:size]
-    return data[0][index].to(device), data[1][index].to(device)
+    return data[0][index], data[1][index]
 
 
 def _noise_parts(model: nn.Module, problem: Problem, subset: tuple[Tensor, Tensor]) -> tuple[float, float]:
@@ -190,10 +190,11 @@ def run_pilot(
     pilot_fraction, pilot_seeds = settings.pilot_fraction, settings.pilot_seeds
     noise_examples, curvature_examples = settings.noise_examples, settings.curvature_examples
     n = problem.train[0].shape[0]
-    noise_subset = _subset(problem.train, min(noise_examples, n), seed, device)
-    curvature_subset = _subset(problem.train, min(curvature_examples, n), seed + 1, device)
     with _own_rng(device):
         model = _model(problem, seed, device)
+        check_accuracy_output(model, problem)
+        noise_subset = as_model_data(_subset(problem.train, min(noise_examples, n), seed), model)
+        curvature_subset = as_model_data(_subset(problem.train, min(curvature_examples, n), seed + 1), model)
         b_simple = pooled_noise_scale([_noise_parts(model, problem, noise_subset)])
         eigen = hessian_eigenvalues(
             model, problem.loss_fn, curvature_subset, k=1, tol=CURVATURE_TOL, seed=seed, train_mode=False
@@ -219,7 +220,8 @@ def run_pilot(
     have_middle = False
     maximize = problem.objective == "accuracy"
     validation_passes = problem.validation[0].shape[0] * FORWARD_COST
-    bar = tqdm(total=SCAN_POINTS * pilot_seeds, desc=f"advisor pilot (B = {batch})", disable=not show_progress)
+    description = f"advisor pilot scan at B = {batch} (adaptive: {SCAN_POINTS} to {MAX_SCAN_POINTS} learning rates)"
+    bar = tqdm(desc=description, unit="run", disable=not show_progress)  # no total: the scan extends as needed
     while True:
         for k in exponents:
             lr_eff = stability * SCAN_START * GRID_RATIO**k
@@ -255,7 +257,6 @@ def run_pilot(
         if grow is None or len(scores) >= MAX_SCAN_POINTS:
             break
         exponents = [grow]
-        bar.total += pilot_seeds
     bar.close()
     if not finished.any():
         lowest = stability * SCAN_START * GRID_RATIO ** ordered[0]

@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+import torch
 from torch import Tensor, nn
 
 from sgdnoise.validation import positive_int, positive_number
@@ -28,19 +30,19 @@ class Problem:
     objective: Objective = "accuracy"
 
     def __post_init__(self) -> None:
+        if isinstance(self.model_factory, nn.Module):
+            raise TypeError(
+                "model_factory must be a callable returning a fresh nn.Module (e.g. lambda: MyModel()), got an "
+                f"nn.Module instance ({type(self.model_factory).__name__})"
+            )
         if not callable(self.model_factory):
             raise TypeError(f"model_factory must be a callable returning an nn.Module, got {self.model_factory!r}")
         if not callable(self.loss_fn):
             raise TypeError(f"loss_fn must be callable, got {self.loss_fn!r}")
-        for name in ("train", "validation"):
-            pair = getattr(self, name)
-            if not (isinstance(pair, tuple | list) and len(pair) == 2 and all(isinstance(t, Tensor) for t in pair)):
-                raise TypeError(f"{name} must be a pair of tensors (x, y), got {type(pair).__name__}")
-            if pair[0].shape[0] != pair[1].shape[0] or pair[0].shape[0] < 2:
-                raise ValueError(f"{name}: x and y need the same number (>= 2) of examples on their first axis")
-            object.__setattr__(self, name, (pair[0], pair[1]))
         if self.objective not in ("accuracy", "loss"):
             raise ValueError(f"objective must be 'accuracy' or 'loss', got {self.objective!r}")
+        for name in ("train", "validation"):
+            object.__setattr__(self, name, _checked_pair(name, getattr(self, name), self.objective))
 
     @classmethod
     def coerce(cls, value: Any) -> Problem:
@@ -56,6 +58,28 @@ class Problem:
                 )
             return cls(**value)
         raise TypeError(f"expected an advisor.Problem or a mapping, got {type(value).__name__}")
+
+
+def _checked_pair(name: str, pair: object, objective: Objective) -> tuple[Tensor, Tensor]:
+    """``pair`` as (x, y) tensors (numpy arrays converted), checked: same number (≥ 2) of examples, finite
+    floating values, integer class indices y for the ``accuracy`` objective; else one error naming ``name``."""
+    if not (isinstance(pair, tuple | list) and len(pair) == 2):
+        raise TypeError(f"{name} must be a pair (x, y), got {type(pair).__name__}")
+    if not all(isinstance(t, Tensor | np.ndarray) for t in pair):
+        found = ", ".join(type(t).__name__ for t in pair)
+        raise TypeError(f"{name} must be a pair (x, y) of torch tensors or numpy arrays, got ({found})")
+    x, y = (torch.as_tensor(t) for t in pair)
+    if x.dim() == 0 or y.dim() == 0 or x.shape[0] != y.shape[0] or x.shape[0] < 2:
+        raise ValueError(f"{name}: x and y need the same number (>= 2) of examples on their first axis")
+    for part, t in (("x", x), ("y", y)):
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} {part} holds non-finite values (NaN or inf)")
+    if objective == "accuracy" and (y.is_floating_point() or y.is_complex()):
+        raise ValueError(
+            f"objective 'accuracy' needs integer class-index targets y (and a model output of one score per "
+            f"class), but {name} y is {y.dtype}: pass objective='loss' for regression"
+        )
+    return x, y
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,36 @@ def _model(problem: Problem, seed: int, device: torch.device) -> nn.Module:
     return model.to(device)
 
 
+def as_model_data(data: tuple[Tensor, Tensor], model: nn.Module) -> tuple[Tensor, Tensor]:
+    """``data`` on the model's device, floating tensors in its floating dtype (integer ids and labels kept)."""
+    device, dtype = next(((p.device, p.dtype) for p in model.parameters() if p.is_floating_point()), (None, None))
+    return tuple(t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype) for t in data)  # type: ignore[return-value]
+
+
+@torch.no_grad()
+def check_accuracy_output(model: nn.Module, problem: Problem) -> None:
+    """For the ``accuracy`` objective: the model's output on two validation examples must hold one score per
+    class on a last axis beyond y's shape (accuracy: argmax of that axis against y), else a ValueError."""
+    if problem.objective != "accuracy":
+        return
+    was_training = model.training
+    model.eval()
+    x, y = as_model_data((problem.validation[0][:2], problem.validation[1][:2]), model)
+    shape = tuple(model(x).shape)
+    model.train(was_training)
+    if shape[:-1] != tuple(y.shape) or shape[-1] < 2:
+        raise ValueError(
+            f"objective 'accuracy' needs a model output of one score per class, shape y.shape + (classes,): got "
+            f"{shape} for y of shape {tuple(y.shape)}; pass objective='loss' for regression"
+        )
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor], chunk: int = 1024) -> tuple[float, float]:
     """Mean loss and accuracy (argmax of the last axis against y, over every element of y) on ``data``."""
     was_training = model.training
     model.eval()
-    x, y = data
+    x, y = as_model_data(data, model)
     loss_sum, correct = 0.0, 0.0
     for lo in range(0, x.shape[0], chunk):
         out = model(x[lo : lo + chunk])
@@ -67,11 +91,11 @@ def train_run(
     (None, None) when the loss became non-finite or exceeded ``DIVERGENCE_FACTOR`` × its first value.
     ``probe(copy of the model)`` runs before each update in ``probe_steps``. Deterministic given ``seed``;
     torch's global random state is left unchanged."""
-    x, y = (t.to(device) for t in problem.train)
-    n = x.shape[0]
+    n = problem.train[0].shape[0]
     schedule = StepDecay(lr_eff * (1.0 - momentum))
     with _own_rng(device):
         model = _model(problem, seed, device)
+        x, y = as_model_data(problem.train, model)
         model.train()
         optimizer = torch.optim.SGD(model.parameters(), lr=schedule.initial, momentum=momentum)
         generator = torch.Generator().manual_seed(seed + 1_000_003)
@@ -93,8 +117,7 @@ def train_run(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-    validation = tuple(t.to(device) for t in problem.validation)
-    loss_value, accuracy = evaluate(model, problem.loss_fn, validation)  # type: ignore[arg-type]
+    loss_value, accuracy = evaluate(model, problem.loss_fn, problem.validation)
     if not math.isfinite(loss_value):
         return None, None
     return model, (accuracy if problem.objective == "accuracy" else loss_value)

@@ -38,6 +38,7 @@ from sgdnoise import theory
 from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise
 from sgdnoise.instruments._batches import check_model_and_loss
 from sgdnoise.results import dumps, nan_if_none
+from sgdnoise.validation import momentum_coefficient, positive_number
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -46,7 +47,8 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 class MonitorRecord:
     """One measurement (None: not measured at this step, or undefined). See the module docstring.
 
-    ``momentum`` is SGD's m, or β₁ for Adam. ``max_eigenvalue`` is λ_max(H) for SGD and λ_max(P⁻¹H) for Adam
+    ``momentum`` is SGD's m, or β₁ for Adam; ``dampening`` SGD's d (every SGD quantity uses ε(1 − d) for ε).
+    ``max_eigenvalue`` is λ_max(H) for SGD and λ_max(P⁻¹H) for Adam
     (``preconditioned``); ``curvature_ratio`` is λ_max over ``stability_threshold``: 2(1 + m)/ε for SGD (so the
     ratio is ε over heavy ball's largest stable ε, ε_eff/ε_crit at m = 0), Adam's (2 + 2β₁)/((1 − β₁)η).
     ``absent`` says why SGD's quantities are not reported.
@@ -76,6 +78,7 @@ class MonitorRecord:
     absent: str | None
     regime: str
     verdict: str
+    dampening: float = 0.0
 
 
 _ADAM_ABSENT = (
@@ -138,8 +141,9 @@ class NoiseMonitor:
     """Noise and curvature monitor: call ``step(x, y)`` once per optimiser step, after ``optimizer.step()``.
 
     ``model``/``loss_fn``: the trained model and its MEAN-reduced loss. ``train_size`` N (None: no noise scale
-    g). ``optimizer``: read lr and momentum (β₁ for Adam) from its first parameter group (torch.optim.SGD:
-    heavy-ball momentum with dampening 0 is the papers' m), unless ``step`` is given them; torch.optim.Adam and
+    g). ``optimizer``: read lr and momentum (β₁ for Adam) from its first parameter group, unless ``step`` is
+    given them (m < 1). torch.optim.SGD's dampening d: its velocity accumulates (1 − d)·g (after the first step),
+    which is heavy ball at ε(1 − d), so T, g and the curvature ratios use ε(1 − d). torch.optim.Adam and
     AdamW switch the curvature reading to the preconditioned one (module docstring), any other optimizer is a
     TypeError. ``tokens_per_example``: T for counting batches in tokens (None: the size of one example's
     targets when they are integers with a time axis, else 1). ``held_batch``: (x, y) for λ_max
@@ -184,7 +188,8 @@ class NoiseMonitor:
         self.tokens_per_example = tokens_per_example
         self.every, self.curvature_every, self.window = every, curvature_every, window
         self.curvature_tol, self.train_mode = curvature_tol, train_mode
-        self.noise_fraction, self.curvature_fraction = noise_fraction, curvature_fraction
+        self.noise_fraction = positive_number("noise_fraction", noise_fraction)
+        self.curvature_fraction = positive_number("curvature_fraction", curvature_fraction)
         self.log_path = Path(log_path) if log_path is not None else None
         self.held_batch = held_batch
         self.steps = 0
@@ -194,7 +199,8 @@ class NoiseMonitor:
         self._max_eigenvalue: tuple[float, int] | None = None
 
     # ------------------------------------------------------------------------------------------------------
-    def _hyperparameters(self, lr: float | None, momentum: float | None) -> tuple[float, float]:
+    def _hyperparameters(self, lr: float | None, momentum: float | None) -> tuple[float, float, float]:
+        """(ε, m or β₁, SGD's dampening d), checked."""
         group = self.optimizer.param_groups[0] if self.optimizer is not None else {}
         lr = group.get("lr") if lr is None else lr
         if lr is None:
@@ -203,7 +209,13 @@ class NoiseMonitor:
             momentum = group["betas"][0] if self.kind != "SGD" else group.get("momentum", 0.0)
         if not (math.isfinite(float(lr)) and float(lr) >= 0):
             raise ValueError(f"the learning rate must be a finite number >= 0, got {lr!r}")
-        return float(lr), float(momentum)
+        if self.kind == "SGD":
+            why = "T = ε/(B(1−m)) and g = ε(N/B−1)/(1−m) need m < 1"
+            momentum = momentum_coefficient("momentum", momentum, why=why)
+            dampening = momentum_coefficient("dampening", group.get("dampening", 0.0), why="the step is ε(1−d)")
+            return float(lr), momentum, dampening
+        why = "Adam's stability threshold (2 + 2β₁)/((1 − β₁)η) needs β₁ < 1"
+        return float(lr), momentum_coefficient("Adam's β₁", momentum, why=why), 0.0
 
     def _tokens(self, y: Tensor) -> int:
         if self.tokens_per_example is None:
@@ -238,7 +250,7 @@ class NoiseMonitor:
             self.held_batch = (x.detach().clone(), y.detach().clone())
         if (self.steps - 1) % self.every:
             return None
-        lr, momentum = self._hyperparameters(lr, momentum)
+        lr, momentum, dampening = self._hyperparameters(lr, momentum)
         batch = int(x.shape[0])
         if self.train_size is not None and batch > self.train_size:
             raise ValueError(f"the batch size B={batch} exceeds the training-set size N={self.train_size}")
@@ -251,7 +263,7 @@ class NoiseMonitor:
         self._grad_sq.append(estimate.mean_grad_sq_norm)
         self._cov_trace.append(estimate.covariance_trace)
         record = self._record(
-            lr, batch, self._tokens(y), momentum, estimate.mean_grad_sq_norm, estimate.covariance_trace
+            lr, dampening, batch, self._tokens(y), momentum, estimate.mean_grad_sq_norm, estimate.covariance_trace
         )
         self.records.append(record)
         if self.log_path is not None:
@@ -259,22 +271,23 @@ class NoiseMonitor:
         return record
 
     def _record(
-        self, lr: float, batch: int, tokens: int, momentum: float, grad_sq: float, cov_trace: float
+        self, lr: float, dampening: float, batch: int, tokens: int, momentum: float, grad_sq: float, cov_trace: float
     ) -> MonitorRecord:
         b_simple, b_simple_err = _ratio_with_stderr(list(self._cov_trace), list(self._grad_sq))
         lam, lam_step = self._max_eigenvalue if self._max_eigenvalue is not None else (None, None)
         sgd = self.kind == "SGD"
         ratio = eff_ratio = threshold = curvature_ratio = None
         # ε = 0 (a warm-up's start, a decay's end) takes no step: every ratio is 0 and no threshold exists
+        step_lr = lr * (1.0 - dampening)  # SGD's ε(1 − d)
         if not sgd:
             threshold = float(theory.adam_stability_threshold(lr, momentum)) if lr > 0 else None
             if lam is not None:
                 curvature_ratio = lam / threshold if threshold is not None else 0.0
         elif lam is not None and lam > 0:
             crit = float(theory.critical_learning_rate(lam))
-            ratio, eff_ratio = lr / crit, lr / (1 - momentum) / crit
-            curvature_ratio = lr / float(theory.heavy_ball_stability_learning_rate(lam, momentum))
-            threshold = lam / curvature_ratio if lr > 0 else None  # 2(1 + m)/ε
+            ratio, eff_ratio = step_lr / crit, step_lr / (1 - momentum) / crit
+            curvature_ratio = step_lr / float(theory.heavy_ball_stability_learning_rate(lam, momentum))
+            threshold = lam / curvature_ratio if lr > 0 else None  # 2(1 + m)/(ε(1 − d))
         regime, verdict = self._verdict(batch, tokens, b_simple, b_simple_err, curvature_ratio, threshold, lam_step)
         return MonitorRecord(
             step=self.steps,
@@ -283,9 +296,11 @@ class NoiseMonitor:
             batch_size=batch,
             tokens_per_example=tokens,
             momentum=momentum,
-            temperature=float(theory.temperature(lr, batch, momentum)) if sgd and lr > 0 else (0.0 if sgd else None),
+            temperature=(
+                float(theory.temperature(step_lr, batch, momentum)) if sgd and lr > 0 else (0.0 if sgd else None)
+            ),
             noise_scale=(
-                (float(theory.noise_scale(lr, batch, self.train_size, momentum)) if lr > 0 else 0.0)
+                (float(theory.noise_scale(step_lr, batch, self.train_size, momentum)) if lr > 0 else 0.0)
                 if sgd and self.train_size
                 else None
             ),
@@ -305,6 +320,7 @@ class NoiseMonitor:
             absent=None if sgd else _ADAM_ABSENT,
             regime=regime,
             verdict=verdict,
+            dampening=dampening,
         )
 
     def _verdict(
