@@ -43,14 +43,6 @@ def momentum_coefficient(name: str, value: object, *, why: str = "") -> float:
     return float(value)
 
 
-def heavy_ball_momentum(name: str, value: object) -> float:
-    """``value`` as a float if it is a heavy-ball momentum, a real number m with 0 ≤ m < 1, else a ValueError
-    naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-        raise ValueError(f"{name} must satisfy 0 <= m < 1, got {value!r}")
-    return float(value)
-
-
 def registered_type(data: object, registry: Mapping[str, type], what: str) -> type:
     """The class that ``data``'s ``"type"`` names in ``registry`` (a serialised ``{"type": ClassName, …}``);
     a dict without a known type is a ValueError naming ``what`` and the known types."""

@@ -33,7 +33,7 @@ from sgdnoise.instruments._batches import (
     trainable_parameters,
 )
 from sgdnoise.instruments.perexample import layer_statistics, model_gradients
-from sgdnoise.validation import heavy_ball_momentum, positive_int
+from sgdnoise.validation import momentum_coefficient, positive_int
 
 _CHUNK_ELEMENTS = 2**25  # per-example gradients held at once (128 MiB in float32)
 DEFAULT_MEMORY_BUDGET = 2**27  # bytes of per-example gradients formed at once while computing norms
@@ -244,7 +244,7 @@ def gradient_noise(
     ``per_example_gradient_norms``).
     """
     positive_int("batch_size", batch_size)
-    momentum = heavy_ball_momentum("momentum", momentum)
+    momentum = momentum_coefficient("momentum", momentum)
     temperature = float(theory.temperature(lr, batch_size, momentum)) if lr is not None else None
     count = 0
     mean: Tensor | None = None
