@@ -67,6 +67,18 @@ def test_a_parameter_the_forward_pass_never_uses_does_not_stop_the_monitor():
     assert record.covariance_trace == pytest.approx(exact.covariance_trace, rel=1e-12)
 
 
+def test_a_diverged_run_is_warned_once_and_never_stops_the_training_loop():
+    model, loss_fn, x, y = regression()
+    monitor = NoiseMonitor(model, loss_fn, train_size=64, every=1, curvature_every=1)
+    assert monitor.step(x[:16], y[:16], lr=0.05) is not None
+    with torch.no_grad():
+        model.weight.fill_(float("nan"))  # what a diverged step leaves
+    with pytest.warns(RuntimeWarning, match="step 2: nothing measured: the loss is not finite") as caught:
+        assert monitor.step(x[:16], y[:16], lr=0.05) is None
+        assert monitor.step(x[16:32], y[16:32], lr=0.05) is None
+    assert len(caught) == 1 and len(monitor.records) == 1 and monitor.steps == 3
+
+
 def test_regime_verdicts_say_what_they_rest_on():
     model, loss_fn, x, y = regression()
     with torch.no_grad():  # next to the least-squares solution: |G|² tiny, B_simple huge

@@ -11,11 +11,13 @@ Gradient noise (Smith & Le 2018 §5 and App. C; McCandlish et al. 2018)
     minibatch_gradient_noise, gradient_noise_gaussianity
 Landscape (Jastrzębski et al. §4.1)
     interpolate
+A NaN or infinite loss at the model's parameters is a ``NonFiniteLossError`` (a ValueError).
 Bayesian evidence of L2-regularised logistic regression (Smith & Le 2018 §2)
     logistic_regression_evidence, logistic_regression_evidence_path, fit_logistic_regression,
     laplace_neg_log_evidence
 """
 
+from sgdnoise.instruments._batches import NonFiniteLossError
 from sgdnoise.instruments.curvature import (
     CriticalLearningRate,
     EigenResult,
@@ -58,6 +60,7 @@ __all__ = [
     "InterpolationResult",
     "LogisticFit",
     "MinibatchNoiseEstimate",
+    "NonFiniteLossError",
     "TraceEstimate",
     "critical_learning_rate",
     "fit_logistic_regression",

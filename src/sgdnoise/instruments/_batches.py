@@ -42,6 +42,10 @@ def leading_examples(tree: object, start: int, stop: int, n: int) -> object:
     )
 
 
+class NonFiniteLossError(ValueError):
+    """The loss is NaN or infinite at the model's parameters (a diverged run, or a loss_fn that gives NaN)."""
+
+
 def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: bool = True) -> Tensor:
     """``loss_fn(outputs, targets)``, checked to be what every instrument assumes: a scalar tensor equal to the
     size-weighted mean of its two halves' losses, L = (h·L₁ + (n − h)·L₂)/n, as the mean over examples is.
@@ -49,8 +53,8 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
     A sum-reduced loss gives L₁ + L₂ instead (about twice the weighted mean), a loss with ``reduction='none'``
     is not a scalar: either is a ValueError. Only ``loss_fn`` is evaluated again (on slices of ``outputs``), so
     the check holds for models whose examples interact, such as batch norm in train mode. With ``finite``, a
-    NaN or infinite loss is a ValueError too (the inputs are finite: ``Batches`` checks them); without it, it is
-    returned (a blown-up point of a line in parameter space).
+    NaN or infinite loss is a ``NonFiniteLossError`` (a ValueError; the inputs are finite: ``Batches`` checks
+    them); without it, it is returned (a blown-up point of a line in parameter space).
     """
     loss = loss_fn(outputs, targets)
     if not isinstance(loss, Tensor) or loss.dim() != 0:
@@ -58,7 +62,7 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
         raise ValueError(f"loss_fn must return a scalar tensor (the mean over the batch), got {shape}")
     if not bool(torch.isfinite(loss)):
         if finite:
-            raise ValueError(
+            raise NonFiniteLossError(
                 f"the loss is not finite ({float(loss.detach())}) at the model's parameters on a chunk of "
                 f"{targets.shape[0]} examples: the parameters hold NaN/inf (a diverged run) or loss_fn gives "
                 "NaN/inf on these targets"

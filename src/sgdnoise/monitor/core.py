@@ -25,6 +25,7 @@ estimates (different minibatches) as independent and the parameters as nearly co
 import csv
 import json
 import math
+import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -36,7 +37,7 @@ from torch import Tensor, nn
 
 from sgdnoise import theory
 from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise
-from sgdnoise.instruments._batches import check_model_and_loss
+from sgdnoise.instruments._batches import NonFiniteLossError, check_model_and_loss
 from sgdnoise.results import dumps, nan_if_none
 from sgdnoise.validation import momentum_coefficient, positive_number
 
@@ -194,6 +195,7 @@ class NoiseMonitor:
         self.held_batch = held_batch
         self.steps = 0
         self.records: list[MonitorRecord] = []
+        self._warned_non_finite = False
         self._grad_sq: deque[float] = deque(maxlen=window)
         self._cov_trace: deque[float] = deque(maxlen=window)
         self._max_eigenvalue: tuple[float, int] | None = None
@@ -244,7 +246,9 @@ class NoiseMonitor:
     def step(
         self, x: Tensor, y: Tensor, *, lr: float | None = None, momentum: float | None = None
     ) -> MonitorRecord | None:
-        """Count one optimiser step; every ``every`` steps measure on minibatch (x, y) and return the record."""
+        """Count one optimiser step; every ``every`` steps measure on minibatch (x, y) and return the record.
+        Where the loss at the current parameters is not finite (the run diverged) nothing is measured: it returns
+        None and warns once (a ``RuntimeWarning``), so the training loop goes on."""
         self.steps += 1
         if self.held_batch is None:
             self.held_batch = (x.detach().clone(), y.detach().clone())
@@ -254,12 +258,18 @@ class NoiseMonitor:
         batch = int(x.shape[0])
         if self.train_size is not None and batch > self.train_size:
             raise ValueError(f"the batch size B={batch} exceeds the training-set size N={self.train_size}")
-        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-            estimate = minibatch_gradient_noise(
-                self.model, self.loss_fn, x, y, train_size=self.train_size, train_mode=self.train_mode
-            )
-            if len(self.records) % self.curvature_every == 0:
-                self._measure_curvature(lr, momentum)
+        try:
+            with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+                estimate = minibatch_gradient_noise(
+                    self.model, self.loss_fn, x, y, train_size=self.train_size, train_mode=self.train_mode
+                )
+                if len(self.records) % self.curvature_every == 0:
+                    self._measure_curvature(lr, momentum)
+        except NonFiniteLossError as error:  # the run diverged: say so, and leave the training loop to the user
+            if not self._warned_non_finite:
+                warnings.warn(f"step {self.steps}: nothing measured: {error}", RuntimeWarning, stacklevel=2)
+                self._warned_non_finite = True
+            return None
         self._grad_sq.append(estimate.mean_grad_sq_norm)
         self._cov_trace.append(estimate.covariance_trace)
         record = self._record(
