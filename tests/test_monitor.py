@@ -2,7 +2,9 @@
 
 import csv
 import json
+import re
 
+import numpy as np
 import pytest
 import torch
 from architectures import WithUnused, exact_hessian, loop_gradients, tiny_gpt
@@ -141,6 +143,17 @@ def test_bad_input_gets_one_clear_error():
         NoiseMonitor(model, loss_fn).step(x, y)
     with pytest.raises(ValueError, match="log_path"):
         NoiseMonitor(model, loss_fn, log_path="log.txt")
+    for bad, message in [
+        ({"every": 0}, "every must be a positive integer, got 0"),
+        ({"window": 2.5}, "window must be a positive integer, got 2.5"),
+        ({"train_size": 1}, "train_size must be an integer >= 2 or None, got 1"),
+        ({"tokens_per_example": 0}, "tokens_per_example must be a positive integer or None, got 0"),
+    ]:
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            NoiseMonitor(model, loss_fn, **bad)
+    numpy_counts = NoiseMonitor(model, loss_fn, every=np.int64(2), window=np.int32(5), train_size=np.int64(64))
+    assert (numpy_counts.every, numpy_counts.window, numpy_counts.train_size) == (2, 5, 64)
+    assert type(numpy_counts.every) is int
     model.requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
         NoiseMonitor(model, loss_fn)

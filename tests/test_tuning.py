@@ -125,14 +125,18 @@ def test_cli_tune_bad_values_are_one_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["tune", "bad_surface:train_and_evaluate", "--train-size", "50000"]
     for bad, message in [
-        ([*args, "--lr", "nan"], "lr must be a finite number > 0, got nan"),
-        ([*args, "--lr", "inf"], "lr must be a finite number > 0, got inf"),
-        ([*args, "--tolerance", "nan"], "tolerance must be a finite number >= 0, got nan"),
-        ([*args, "--tolerance", "-1"], "tolerance must be a finite number >= 0, got -1.0"),
+        ([*args, "--lr", "nan"], "--lr must be a finite number > 0, got nan"),
+        ([*args, "--lr", "inf"], "--lr must be a finite number > 0, got inf"),
+        ([*args, "--tolerance", "nan"], "--tolerance must be a finite number >= 0, got nan"),
+        ([*args, "--tolerance", "-1"], "--tolerance must be a finite number >= 0, got -1.0"),
+        ([*args, "--momentum", "1"], "--momentum must be a number in [0, 1), got 1.0"),
+        ([*args, "--batch-sizes", "16,0"], "--batch-sizes must be a positive integer, got 0"),
+        ([*args, "--max-batch-size", "0"], "--max-batch-size must be a positive integer, got 0"),
+        (["tune", "bad_surface:train_and_evaluate", "--train-size", "1"], "--train-size must be an integer >= 2"),
         (["tune", "bad_surface:returns_none", "--train-size", "50000"], "must return a number"),
     ]:
         failed = CliRunner().invoke(main, [*bad, "--out", "out"])
-        assert failed.exit_code == 2 and failed.output.startswith("Error: ") and message in failed.output
+        assert failed.exit_code == 2 and failed.output.startswith("Error: ") and message in failed.output, failed.output
         assert failed.output.count("\n") == 1, failed.output
 
 

@@ -382,9 +382,19 @@ def tune(
     Running the same command again resumes: finished trials are read from tuning.sqlite.
     """
     from sgdnoise import results, tuning
-    from sgdnoise.validation import ensure_writable_directory
+    from sgdnoise.validation import ensure_writable_directory, momentum_coefficient, positive_int, positive_number
 
     grid = _batch_sizes(batch_sizes)
+    # a bad flag is one line naming the flag, before the user's code loads (tune_large_batch checks them again,
+    # by their Python names, for Python callers)
+    positive_int("--train-size", train_size, minimum=2)
+    for size in grid:
+        positive_int("--batch-sizes", size)
+    positive_number("--lr", lr)
+    momentum_coefficient("--momentum", momentum)
+    if max_batch_size is not None:
+        positive_int("--max-batch-size", max_batch_size)
+    positive_number("--tolerance", tolerance, allow_zero=True)
     ensure_writable_directory(out_dir)
     fn = _load_function(function, ("lr", "batch_size", "momentum"))
     result = tuning.tune_large_batch(

@@ -39,7 +39,7 @@ from sgdnoise import theory
 from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise
 from sgdnoise.instruments._batches import NonFiniteLossError, check_model_and_loss
 from sgdnoise.results import dumps, nan_if_none
-from sgdnoise.validation import momentum_coefficient, positive_number
+from sgdnoise.validation import momentum_coefficient, positive_int, positive_number
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -175,15 +175,13 @@ class NoiseMonitor:
         train_mode: bool | None = None,
     ):
         check_model_and_loss(model, loss_fn)
-        for name, value in (("every", every), ("curvature_every", curvature_every), ("window", window)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if train_size is not None and (not isinstance(train_size, int) or train_size < 2):
-            raise ValueError(f"train_size must be an integer >= 2 or None, got {train_size!r}")
+        every = positive_int("every", every)
+        curvature_every = positive_int("curvature_every", curvature_every)
+        window = positive_int("window", window)
+        train_size = positive_int("train_size", train_size, minimum=2, optional=True)
         if log_path is not None and Path(log_path).suffix not in (".jsonl", ".csv"):
             raise ValueError(f"log_path must end in .jsonl or .csv, got {str(log_path)!r}")
-        if tokens_per_example is not None and (not isinstance(tokens_per_example, int) or tokens_per_example < 1):
-            raise ValueError(f"tokens_per_example must be a positive integer or None, got {tokens_per_example!r}")
+        tokens_per_example = positive_int("tokens_per_example", tokens_per_example, optional=True)
         self.kind = _optimizer_kind(optimizer)
         self.model, self.loss_fn, self.train_size, self.optimizer = model, loss_fn, train_size, optimizer
         self.tokens_per_example = tokens_per_example
