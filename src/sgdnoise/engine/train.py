@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import statistics
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -304,7 +305,6 @@ def time_group(
     each of ``batch_sizes`` (each timed alone, after ``warmup`` untimed ones), and the seconds of one
     evaluation of every split. For a dry run's estimate: the parameters are the initial ones, and the update
     steps are those of the first learning rate."""
-    import statistics
 
     def timed(work: Callable[[], object]) -> float:
         _synchronize(device)

@@ -29,9 +29,11 @@ from sgdnoise.experiments.base import RunContext
 from sgdnoise.experiments.registry import get_experiment
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from sgdnoise.data import TaskData
+    from sgdnoise.engine import StepPlan
     from sgdnoise.store import Store
     from sgdnoise.sweep import Sweep, SweptRun
     from sgdnoise.sweep.planning import Job
@@ -69,6 +71,13 @@ class ModelCost:
     evaluation_seconds: float | None
     timed_batches: tuple[int, ...]
     why: str = ""
+
+    def group_seconds(self, plan: StepPlan) -> float | None:
+        """One group's time under ``plan``: Σ over updates of a + b·B, plus its evaluations (None: not timed)."""
+        if self.step_seconds is None or self.evaluation_seconds is None:
+            return None
+        a, b = self.step_seconds
+        return a * plan.total_steps + b * float(plan.batch_sizes.sum()) + self.evaluation_seconds * len(plan.eval_steps)
 
 
 @dataclass(frozen=True)
@@ -178,10 +187,13 @@ def _forward_flops(spec: Any, input_shape: tuple[int, ...], device: torch.device
     return sum(p.numel() for p in model.parameters()), counter.get_total_flops() / 2
 
 
-def _group_cost(jobs: Sequence[Job], task: TaskData, device: torch.device, time_steps: bool) -> ModelCost:
-    """The cost of one kind of group (``jobs`` share model, task, size and threads): its FLOPs, and the
-    engine's update time at the smallest and largest batch any of them trains at, and its evaluation time."""
-    from sgdnoise.engine import plan_steps, time_group
+def _group_cost(
+    jobs: Sequence[Job], schedules: Sequence[np.ndarray], task: TaskData, device: torch.device, time_steps: bool
+) -> ModelCost:
+    """The cost of one kind of group (``jobs`` share model, task, size and threads; ``schedules`` are their batch
+    sizes per update): its FLOPs, and the engine's update time at the smallest and largest batch any of them
+    trains at, and its evaluation time."""
+    from sgdnoise.engine import time_group
 
     first = jobs[0]
     parameters, forward = _forward_flops(first.runs[0].config.model, tuple(task.train.x.shape[1:]), device)
@@ -194,13 +206,12 @@ def _group_cost(jobs: Sequence[Job], task: TaskData, device: torch.device, time_
         return ModelCost(
             description, first.task, parameters, forward, len(first.runs), threads, None, None, (), "not timed"
         )
-    schedules = {id(job): plan_steps(job.runs[0].config, len(task.train)).batch_sizes for job in jobs}
-    smallest = min(int(batches.min()) for batches in schedules.values())
-    widest = max(jobs, key=lambda job: int(schedules[id(job)].max()))  # its engine takes every timed batch
-    timed = tuple(sorted({min(b, MAX_TIMED_BATCH) for b in (smallest, int(schedules[id(widest)].max()))}))
+    smallest = min(int(batches.min()) for batches in schedules)
+    widest = max(range(len(jobs)), key=lambda i: int(schedules[i].max()))  # its engine takes every timed batch
+    timed = tuple(sorted({min(b, MAX_TIMED_BATCH) for b in (smallest, int(schedules[widest].max()))}))
     per_step, evaluation = time_group(
-        [run.config for run in widest.runs], task, timed, device=device, repeats=TIMED_STEPS, warmup=WARMUP_STEPS,
-        num_threads=threads,
+        [run.config for run in jobs[widest].runs], task, timed, device=device, repeats=TIMED_STEPS,
+        warmup=WARMUP_STEPS, num_threads=threads,
     )  # fmt: skip
     if len(timed) == 1:
         fit = (0.0, per_step[0] / timed[0])
@@ -245,38 +256,36 @@ def plan_sweep(
     processes = 1 if executor == "inline" else cores
     jobs = plan_jobs(pending, [], tasks.__getitem__, None, None, cores, processes) if pending else []
 
-    def kind(job: Job) -> str:  # jobs of one kind cost the same per update
-        return json.dumps([job.runs[0].config.model.to_dict(), job.task, len(job.runs), job.threads], sort_keys=True)
-
-    kinds: dict[str, list[Job]] = {}
-    for job in jobs:
-        kinds.setdefault(kind(job), []).append(job)
-    costs = {key: _group_cost(members, tasks[members[0].task], device, time_steps) for key, members in kinds.items()}
-    steps = examples = 0
-    flops = 0.0
-    job_seconds: list[float | None] = []
-    for job in jobs:
-        cost, plan = costs[kind(job)], plan_steps(job.runs[0].config, sizes[job.task])
-        job_examples = int(plan.batch_sizes.sum())
-        steps += len(job.runs) * plan.total_steps
-        examples += len(job.runs) * job_examples
-        flops += 3.0 * cost.forward_flops * len(job.runs) * job_examples
-        if cost.step_seconds is None or cost.evaluation_seconds is None:
-            job_seconds.append(None)
-        else:
-            a, b = cost.step_seconds
-            job_seconds.append(a * plan.total_steps + b * job_examples + cost.evaluation_seconds * len(plan.eval_steps))
+    schedules = [plan_steps(job.runs[0].config, sizes[job.task]) for job in jobs]
+    kinds: dict[str, list[int]] = {}  # jobs of one kind cost the same per update
+    for index, job in enumerate(jobs):
+        key = json.dumps([job.runs[0].config.model.to_dict(), job.task, len(job.runs), job.threads], sort_keys=True)
+        kinds.setdefault(key, []).append(index)
+    costs = [
+        _group_cost(
+            [jobs[i] for i in members], [schedules[i].batch_sizes for i in members], tasks[jobs[members[0]].task],
+            device, time_steps,
+        )
+        for members in kinds.values()
+    ]  # fmt: skip
+    cost_of = {i: cost for cost, members in zip(costs, kinds.values(), strict=True) for i in members}
+    runs = [len(job.runs) for job in jobs]
+    examples_per_run = [int(plan.batch_sizes.sum()) for plan in schedules]
+    steps = sum(r * plan.total_steps for r, plan in zip(runs, schedules, strict=True))
+    examples = sum(r * e for r, e in zip(runs, examples_per_run, strict=True))
+    flops = sum((3.0 * cost_of[i].forward_flops * runs[i] * examples_per_run[i] for i in range(len(jobs))), 0.0)
+    job_seconds = [cost_of[i].group_seconds(plan) for i, plan in enumerate(schedules)]
     seconds = None
-    if all(s is not None for s in job_seconds):
+    if None not in job_seconds:
         # on the CPU as run_sweep runs them (side by side in processes, or one after another); on an
         # accelerator one after another, as they share it
         chosen = auto_executor(jobs, cores) if executor == "auto" else executor
         side_by_side = device.type == "cpu" and len(jobs) > 1 and chosen != "inline"
-        known = [float(s) for s in job_seconds if s is not None]
+        known = [s for s in job_seconds if s is not None]
         seconds = _makespan(known, [job.threads for job in jobs], cores if side_by_side else 1, cores)
     return SweepPlan(
         sweep.experiment, len(sweep.runs), len(sweep.runs) - len(pending), len(jobs), sizes, steps, examples,
-        flops, seconds, list(costs.values()),
+        flops, seconds, costs,
     )  # fmt: skip
 
 
