@@ -126,3 +126,18 @@ def exact_hessian(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor) -
             return torch.autograd.functional.hessian(loss, flat, vectorize=True)
         except RuntimeError:  # group and batch norm's double backward have no batching rule: row by row
             return torch.autograd.functional.hessian(loss, flat)
+
+
+def masked_loop_gradients(model: nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor, seed: int) -> torch.Tensor:
+    """Per-example gradients ``[N, P]`` of ONE batched forward pass in train mode, with the dropout masks it
+    draws from torch's generator seeded by ``seed`` (attention in its math form): a backward pass per example
+    through that pass's graph (the reference for dropout in train mode)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    torch.manual_seed(seed)
+    with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
+        outputs = model(x)
+    rows = []
+    for i in range(x.shape[0]):
+        grads = torch.autograd.grad(loss_fn(outputs[i : i + 1], y[i : i + 1]), params, retain_graph=True)
+        rows.append(torch.cat([g.reshape(-1) for g in grads]))
+    return torch.stack(rows)

@@ -3,7 +3,7 @@ attention implementations, through the instruments and the monitor, against brut
 
 import pytest
 import torch
-from architectures import exact_hessian, loop_gradients
+from architectures import exact_hessian, loop_gradients, masked_loop_gradients
 from torch.nn import functional as F
 
 from sgdnoise.instruments import gradient_noise, hessian_eigenvalues, per_example_gradient_norms, per_example_gradients
@@ -46,6 +46,30 @@ def test_instruments_on_a_config_built_gpt2_are_exact(attention):
     exact = torch.linalg.eigvalsh(exact_hessian(model, lm_loss, x, y)).flip(0)[:2]
     result = hessian_eigenvalues(model, lm_loss, (x, y), k=2, tol=1e-9)
     torch.testing.assert_close(result.eigenvalues, exact, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_per_example_gradients_of_gpt2_in_train_mode_use_the_forward_pass_dropout(attention):
+    # GPT-2's default config drops out embeddings, attention weights and residuals (p = 0.1): its per-example
+    # gradients (all by closed forms, which read the forward pass's activations) are those of one batched pass
+    model, x, y = gpt2(attention)
+    model.train()
+
+    def logits_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+
+    class Logits(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gpt2 = model
+
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+            return self.gpt2(tokens).logits
+
+    expected = masked_loop_gradients(Logits(), logits_loss, x, y, seed=3)
+    torch.manual_seed(3)
+    got = per_example_gradients(model, lm_loss, (x, y))
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
 
 
 def test_monitor_on_gpt2_with_adamw():

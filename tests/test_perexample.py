@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 import torch
-from architectures import ARCHITECTURES, TinyGPT, lm_loss, loop_gradients, tiny_gpt
+from architectures import ARCHITECTURES, TinyGPT, lm_loss, loop_gradients, masked_loop_gradients, tiny_gpt
 from torch import nn
 
 from sgdnoise.instruments import (
@@ -221,3 +221,66 @@ def test_recurrent_layers_have_exact_per_example_gradients(layer):
     mean = expected.mean(0)
     noise = gradient_noise(model, loss_fn, (x, y), 4)
     assert noise.covariance_trace == pytest.approx(((expected - mean).square().sum() / 11).item(), rel=1e-10)
+
+
+class AttentionWithDropout(nn.Module):
+    """``nn.MultiheadAttention`` (attention dropout inside the module: per-call vmap, or the whole-model vmap
+    when the sequence comes first) and an ``nn.TransformerEncoderLayer``, both with dropout."""
+
+    def __init__(self, batch_first: bool, need_weights: bool):
+        super().__init__()
+        self.batch_first, self.need_weights = batch_first, need_weights
+        self.embed = nn.Linear(4, 8)
+        self.attention = nn.MultiheadAttention(8, 2, dropout=0.5, batch_first=batch_first)
+        self.dropout = nn.Dropout(0.4)
+        self.encoder = nn.TransformerEncoderLayer(8, 2, 12, dropout=0.3, batch_first=True)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.embed(x)
+        q = h if self.batch_first else h.transpose(0, 1)
+        a = self.attention(q, q, q, need_weights=self.need_weights)[0]
+        h = self.encoder(self.dropout(h + (a if self.batch_first else a.transpose(0, 1))))
+        return self.head(h.mean(1))
+
+
+class RecurrentWithDropout(Recurrent):
+    def __init__(self):
+        super().__init__(nn.GRU)
+        self.dropout = nn.Dropout(0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.rnn(self.dropout(x))[0][:, -1]))
+
+
+DROPOUT_CASES = {
+    "attention-batch-first": (lambda: AttentionWithDropout(True, False), (5, 4), nn.CrossEntropyLoss()),
+    "attention-weights": (lambda: AttentionWithDropout(True, True), (5, 4), nn.CrossEntropyLoss()),
+    "attention-sequence-first": (lambda: AttentionWithDropout(False, False), (5, 4), nn.CrossEntropyLoss()),
+    "gpt": (lambda: TinyGPT(context=5, dropout=0.3), None, lm_loss),
+    "recurrent": (RecurrentWithDropout, (6, 4), nn.CrossEntropyLoss()),
+}
+
+
+@pytest.mark.parametrize("case", DROPOUT_CASES)
+def test_dropout_in_train_mode_uses_the_forward_pass_masks(case):
+    # parameters whose per-example gradients vmap re-computes (inside nn.MultiheadAttention, the whole model
+    # for a sequence-first attention or a recurrent layer) draw the masks the batched pass drew, so every
+    # per-example gradient is that of the same forward pass, as the closed forms' are
+    build, shape, loss_fn = DROPOUT_CASES[case]
+    torch.manual_seed(0)
+    model = build().double().train()
+    if shape is None:
+        x = torch.randint(0, 11, (7, 5))
+        y = torch.randint(0, 11, (7, 5))
+    else:
+        x, y = torch.randn(7, *shape, dtype=torch.float64), torch.randint(0, 3, (7,))
+    expected = masked_loop_gradients(model, loss_fn, x, y, seed=5)
+    torch.manual_seed(5)
+    got = per_example_gradients(model, loss_fn, (x, y))
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+    torch.manual_seed(5)
+    noise = gradient_noise(model, loss_fn, (x, y), 2, memory_budget=2**10)  # the whole-model vmap in blocks
+    mean = expected.mean(0)
+    assert noise.covariance_trace == pytest.approx(((expected - mean).square().sum() / 6).item(), rel=1e-10)
+    assert noise.mean_grad_sq_norm == pytest.approx(mean.square().sum().item(), rel=1e-10)

@@ -36,9 +36,12 @@ Contributions of a use, with a_{i,t} its input and δ_{i,t} its output gradient 
   inputs, with cotangent δ_i, formed.
 
 Formed per-example gradients are held for at most ``budget`` elements at a time (examples in blocks), so no
-[n, P] matrix exists unless the caller asks for the gradients themselves.
+[n, P] matrix exists unless the caller asks for the gradients themselves. In train mode the forward pass's random
+draws (dropout masks) are recorded and served again to each example wherever vmap re-computes examples
+(``sgdnoise.instruments._draws``): every g_i is that of the same forward pass.
 """
 
+import contextlib
 import functools
 import weakref
 from collections import defaultdict
@@ -53,6 +56,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree as pytree
 
 from sgdnoise.instruments._batches import LossFn, checked_loss, math_attention, model_buffers
+from sgdnoise.instruments._draws import NO_DRAWS, DrawRecorder, Draws
 
 DEFAULT_BUDGET = 2**25  # elements of per-example gradients formed at once (128 MiB in float32)
 
@@ -126,16 +130,16 @@ class _Recorder(TorchFunctionMode):
         for handle in self._handles:
             handle.remove()
 
-    def _tick(self) -> int:
+    def tick(self) -> int:
         self.clock += 1
         return self.clock
 
     def _enter(self, module: nn.Module, args: tuple) -> None:
-        self.open.append(_Call(module, self._tick()))
+        self.open.append(_Call(module, self.tick()))
 
     def _leave(self, module: nn.Module, args: tuple, kwargs: dict, output: object) -> object:
         call = self.open.pop()
-        call.stop = self._tick()
+        call.stop = self.tick()
         if not call.params:
             return None
         primary = output[0] if isinstance(output, tuple) and output else output
@@ -173,7 +177,11 @@ class _Recorder(TorchFunctionMode):
 
     def __torch_function__(self, func: Callable, types: tuple, args: tuple = (), kwargs: dict | None = None) -> object:
         kwargs = kwargs or {}
-        result = func(*args, **kwargs)
+        if func is F.scaled_dot_product_attention and _dropout_p(args, kwargs) > 0:
+            with math_attention():  # its dropout mask a plain draw, recorded for the passes that re-compute examples
+                result = func(*args, **kwargs)
+        else:
+            result = func(*args, **kwargs)
         leaves = list(_tensors((args, kwargs)))
         if any(self.is_batched(t) for t in leaves):
             self.mark_batched(result)
@@ -213,8 +221,13 @@ class _Recorder(TorchFunctionMode):
         }
         if not params:
             return None
-        stamp = self._tick()
+        stamp = self.tick()
         return _Call(None, stamp, (h.detach(),), {}, result, result._version, stamp, params)
+
+
+def _dropout_p(args: tuple, kwargs: dict) -> float:
+    """``dropout_p`` of a ``F.scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, …)`` call."""
+    return float(args[4] if len(args) > 4 else kwargs.get("dropout_p", 0.0))
 
 
 def _tensors(tree: object) -> Iterator[Tensor]:
@@ -345,8 +358,9 @@ def _conv2d_contributions(module: nn.Conv2d, a: Tensor, delta: Tensor) -> dict[s
     return found
 
 
-def _vjp_contributions(call: _Call, delta: Tensor) -> dict[str, Contribution]:
-    """Per-example vector-Jacobian products of the call alone w.r.t. the parameters it is responsible for."""
+def _vjp_contributions(call: _Call, delta: Tensor, draws: Draws) -> dict[str, Contribution]:
+    """Per-example vector-Jacobian products of the call alone w.r.t. the parameters it is responsible for, with
+    the random draws (dropout masks) the call made in the batched forward pass."""
     module, n = call.module, delta.shape[0]
     params = {name: p.detach() for name, p in call.params.items()}
     constants = {name: p.detach() for name, p in module.named_parameters()}  # no graph outside the transform
@@ -371,7 +385,7 @@ def _vjp_contributions(call: _Call, delta: Tensor) -> dict[str, Contribution]:
     def block(s: int, e: int) -> dict[str, Tensor]:  # one vmap serves every parameter of the call
         if (s, e) not in last:
             last.clear()
-            with math_attention():
+            with math_attention(), draws.replayed(s, e, batched=True):
                 last[s, e] = vmap(one, randomness="different")(tuple(leaves[i][s:e] for i in batched), delta[s:e])
         return last[s, e]
 
@@ -379,15 +393,25 @@ def _vjp_contributions(call: _Call, delta: Tensor) -> dict[str, Contribution]:
     return {name: _Formed(lambda s, e, name=name: block(s, e)[name], footprint) for name in params}
 
 
-def _contributions(call: _Call, delta: Tensor) -> dict[str, Contribution]:
+def _closed_form(call: _Call) -> Callable[[Tensor], dict[str, Contribution]] | None:
+    """The layer rule giving a call's contributions from its output gradient δ, or None: vmap of its VJP."""
     module, a = call.module, call.args[0] if call.args else None
     own = set(call.params) <= {"weight", "bias"}
+
+    def owned(found: dict[str, Contribution]) -> dict[str, Contribution]:
+        return {k: v for k, v in found.items() if k in call.params}
+
     if module is None or (type(module).forward is nn.Linear.forward and own and isinstance(a, Tensor)):
-        return _linear_contributions(call.params, a, delta)
-    if type(module).forward is nn.LayerNorm.forward and own and isinstance(a, Tensor) and a.shape[0] == delta.shape[0]:
-        return {k: v for k, v in _layer_norm_contributions(module, a, delta).items() if k in call.params}
+        return functools.partial(_linear_contributions, call.params, a)
+    if (
+        type(module).forward is nn.LayerNorm.forward
+        and own
+        and isinstance(a, Tensor)
+        and a.shape[0] == call.output.shape[0]
+    ):
+        return lambda delta: owned(_layer_norm_contributions(module, a, delta))
     if type(module).forward is nn.Embedding.forward and own and module.max_norm is None and isinstance(a, Tensor):
-        return _embedding_contributions(module, a, delta)
+        return functools.partial(_embedding_contributions, module, a)
     if (
         type(module) is nn.Conv2d
         and own
@@ -397,8 +421,8 @@ def _contributions(call: _Call, delta: Tensor) -> dict[str, Contribution]:
         and isinstance(a, Tensor)
         and a.dim() == 4
     ):
-        return {k: v for k, v in _conv2d_contributions(module, a, delta).items() if k in call.params}
-    return _vjp_contributions(call, delta)
+        return lambda delta: owned(_conv2d_contributions(module, a, delta))
+    return None
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -454,10 +478,19 @@ def _statistics_of(
 
 
 def model_gradients(
-    model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor, params: Mapping[str, Tensor]
+    model: nn.Module,
+    loss_fn: LossFn,
+    x: Tensor,
+    y: Tensor,
+    params: Mapping[str, Tensor],
+    *,
+    draws: Draws = NO_DRAWS,
+    first: int = 0,
 ) -> dict[str, Tensor]:
     """Per-example gradients ``{name: [n, *shape]}`` of ``params`` by ``torch.func.vmap`` of ``torch.func.grad``
-    over the whole model (the exact path for any model whose examples do not interact)."""
+    over the whole model (the exact path for any model whose examples do not interact). With ``draws`` (made by
+    a forward pass over examples ``first``, ``first + 1``, … of which ``x`` is a slice) the model re-draws the
+    same dropout masks; without, each example draws its own."""
     buffers = model_buffers(model)
     constants = {name: p.detach() for name, p in model.named_parameters()}  # no graph outside the transform
     detached = {name: p.detach() for name, p in params.items()}
@@ -467,10 +500,91 @@ def model_gradients(
 
     with math_attention():
         if not any(isinstance(m, nn.RNNBase) for m in model.modules()):
-            return vmap(grad(example_loss), in_dims=(None, 0, 0), randomness="different")(detached, x, y)
+            with draws.replayed(first, first + x.shape[0], batched=True):
+                return vmap(grad(example_loss), in_dims=(None, 0, 0), randomness="different")(detached, x, y)
         # torch's recurrent kernels (nn.GRU, nn.RNN, float64 nn.LSTM) have no batching rule: one example at a time
-        rows = [grad(example_loss)(detached, xi, yi) for xi, yi in zip(x, y, strict=True)]
+        rows = []
+        for i, (xi, yi) in enumerate(zip(x, y, strict=True)):
+            with draws.replayed(first + i, first + i + 1, batched=False):
+                rows.append(grad(example_loss)(detached, xi, yi))
         return {name: torch.stack([row[name] for row in rows]) for name in detached}
+
+
+def _generator_states(device: torch.device) -> list[Tensor]:
+    """The states of torch's generators that draw on ``device`` (the CPU's, and the accelerator's)."""
+    states = [torch.get_rng_state()]
+    if device.type != "cpu":
+        states.append(torch.get_device_module(device.type).get_rng_state(device))
+    return states
+
+
+def _drew(device: torch.device, before: list[Tensor]) -> bool:
+    """Whether anything drew random numbers on ``device`` since the generators were in the states ``before``."""
+    return any(not torch.equal(a, b) for a, b in zip(_generator_states(device), before, strict=True))
+
+
+def _set_generator_states(device: torch.device, states: list[Tensor]) -> None:
+    torch.set_rng_state(states[0])
+    if device.type != "cpu":
+        torch.get_device_module(device.type).set_rng_state(states[1], device)
+
+
+@dataclass
+class _Forward:
+    """One recorded forward pass over a chunk: its outputs, the calls whose contributions come from their
+    output gradients, the parameters left to the whole-model vmap (``exact``), and its random draws when they
+    were recorded."""
+
+    outputs: object
+    calls: list[_Call]
+    exact: set[int]
+    training: bool
+    generators: list[Tensor]
+    draw_recorder: DrawRecorder | None
+
+    @classmethod
+    def record(cls, model: nn.Module, x: Tensor, names: Mapping[int, str], n: int, *, draws: bool) -> "_Forward":
+        recorder = _Recorder(model, names, n)
+        recorder.mark_batched(x)
+        training = any(m.training for m in model.modules())
+        draw_recorder = DrawRecorder(recorder.tick, n) if draws else None
+        # attention with dropout runs in its math form, where its mask is a plain draw (the recorder sees
+        # F.scaled_dot_product_attention, but not the call inside nn.MultiheadAttention)
+        attention_dropout = any(
+            isinstance(m, nn.MultiheadAttention) and m.training and m.dropout > 0 for m in model.modules()
+        )
+        generators = _generator_states(x.device)
+        try:
+            with (
+                recorder,
+                draw_recorder or contextlib.nullcontext(),
+                math_attention() if attention_dropout else contextlib.nullcontext(),
+            ):
+                outputs = model(x)
+        finally:
+            recorder.remove_hooks()
+        exact = set(recorder.exact_path)
+        responsible: dict[int, list[_Call]] = defaultdict(list)
+        for call in recorder.calls:
+            if call.output._version != call.version:
+                exact.update(id(p) for p in call.params.values())
+            for p in call.params.values():
+                responsible[id(p)].append(call)
+        for key, owners in responsible.items():
+            if any(a.contains(b) for a in owners for b in owners if a is not b):
+                exact.add(key)
+        calls = [c for c in recorder.calls if any(id(p) not in exact for p in c.params.values())]
+        return cls(outputs, calls, exact, training, generators, draw_recorder)
+
+    def recomputes(self) -> bool:
+        """Whether vmap re-computes examples: a whole-model fallback, or a call without a layer rule."""
+        return bool(self.exact) or any(_closed_form(call) is None for call in self.calls)
+
+    def draws(self, call: _Call | None = None) -> Draws:
+        """The recorded draws of the whole pass, or of one call."""
+        if self.draw_recorder is None:
+            return NO_DRAWS
+        return self.draw_recorder.all() if call is None else self.draw_recorder.between(call.start, call.stop)
 
 
 def layer_statistics(
@@ -490,31 +604,20 @@ def layer_statistics(
     the mode to evaluate (batch norm in eval mode).
     """
     n = y.shape[0]
-    recorder = _Recorder(model, names, n)
-    recorder.mark_batched(x)
-    try:
-        with recorder:
-            outputs = model(x)
-    finally:
-        recorder.remove_hooks()
-    loss = checked_loss(loss_fn, outputs, y)
-    calls = recorder.calls
-    exact = set(recorder.exact_path)
-    responsible: dict[int, list[_Call]] = defaultdict(list)
-    for call in calls:
-        if call.output._version != call.version:
-            exact.update(id(p) for p in call.params.values())
-        for p in call.params.values():
-            responsible[id(p)].append(call)
-    for key, owners in responsible.items():
-        if any(a.contains(b) for a in owners for b in owners if a is not b):
-            exact.add(key)
-    calls = [c for c in calls if any(id(p) not in exact for p in c.params.values())]
+    forward = _Forward.record(model, x, names, n, draws=False)
+    if forward.training and forward.recomputes() and _drew(x.device, forward.generators):
+        # it drew random numbers (dropout) that vmap must see again: the same pass, recording them
+        _set_generator_states(x.device, forward.generators)
+        forward = _Forward.record(model, x, names, n, draws=True)
+    loss = checked_loss(loss_fn, forward.outputs, y)
+    calls, exact = forward.calls, forward.exact
     deltas = torch.autograd.grad(loss * n, [c.output for c in calls], allow_unused=True) if calls else ()
     parts: dict[int, list[Contribution]] = defaultdict(list)
     for call, delta in zip(calls, deltas, strict=True):
         delta = torch.zeros_like(call.output) if delta is None else delta.detach()
-        for local, contribution in _contributions(call, delta).items():
+        rule = _closed_form(call)
+        found = rule(delta) if rule is not None else _vjp_contributions(call, delta, forward.draws(call))
+        for local, contribution in found.items():
             if id(call.params[local]) not in exact:
                 parts[id(call.params[local])].append(contribution)
     by_id = {id(p): p for p in model.parameters() if id(p) in names}
@@ -528,8 +631,9 @@ def layer_statistics(
     fallback = {names[key]: by_id[key] for key in exact}
     if fallback:
         size = max(1, budget // sum(p.numel() for p in fallback.values()))
+        made = forward.draws()
         for s, e in _blocks(n, size):
-            grads = model_gradients(model, loss_fn, x[s:e], y[s:e], fallback)
+            grads = model_gradients(model, loss_fn, x[s:e], y[s:e], fallback, draws=made, first=s)
             for name, g in grads.items():
                 sq_norms[s:e] += g.flatten(1).square().sum(1)
                 gradient_sum[name] = g.sum(0) + gradient_sum.get(name, 0)

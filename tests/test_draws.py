@@ -1,0 +1,62 @@
+"""Random draws recorded for a batch and served again per example: the split by example, and the errors."""
+
+import pytest
+import torch
+from torch import nn
+from torch.func import vmap
+
+from sgdnoise.instruments import per_example_gradients
+from sgdnoise.instruments._draws import DrawRecorder, per_example
+
+
+def test_a_draw_splits_by_example_along_the_one_dimension_that_holds_the_batch():
+    n, heads, length = 3, 2, 4
+    draw = torch.rand(n * heads, length, length)  # [n·heads, L, L], batch-major as in attention weights
+    split = per_example(draw, n, (heads, length, length))
+    torch.testing.assert_close(split, draw.view(n, heads, length, length), rtol=0, atol=0)
+    seq_first = torch.rand(length, n, 5)  # [L, n, d]
+    torch.testing.assert_close(per_example(seq_first, n, (length, 1, 5))[:, :, 0], seq_first.transpose(0, 1))
+    shared = torch.rand(5)  # drawn once for all examples
+    assert torch.equal(per_example(shared, n, (5,)), shared.expand(n, 5))
+    with pytest.raises(ValueError, match="does not split into draws of shape"):
+        per_example(torch.rand(7, 4), n, (2, 4))
+
+
+def test_draws_are_served_again_in_order_under_vmap_and_one_example_at_a_time():
+    n = 4
+    recorder = DrawRecorder(iter(range(1, 100)).__next__, n)
+    x = torch.randn(n, 6)
+    with recorder:
+        batched = torch.nn.functional.dropout(x, 0.5) + torch.randn(n, 6)
+    draws = recorder.all()
+    assert len(draws.tensors) == 2
+
+    def one(xi: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.dropout(xi.unsqueeze(0), 0.5)[0] + torch.randn(1, 6)[0]
+
+    with draws.replayed(1, 4, batched=True):
+        again = vmap(one, randomness="different")(x[1:])
+    torch.testing.assert_close(again, batched[1:], rtol=0, atol=0)
+    with draws.replayed(2, 3, batched=False):
+        torch.testing.assert_close(one(x[2]), batched[2], rtol=0, atol=0)
+    with draws.replayed(0, 1, batched=False), pytest.raises(RuntimeError, match="more random numbers"):
+        one(x[0]) + torch.rand(1)
+
+
+class DrawsFromAllExamples(nn.Module):
+    """Noise drawn for a shape that is not n times one example's: it cannot be split by example."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        noise = torch.rand(x.shape[0] + 1, 3)
+        return (x * self.scale).sum(1, keepdim=True) + noise[: x.shape[0], :1].detach()
+
+
+def test_a_draw_that_mixes_the_examples_is_one_clear_error():
+    model = DrawsFromAllExamples().train()
+    x, y = torch.randn(5, 3), torch.randn(5, 1)
+    with pytest.raises(ValueError, match="eval mode"):
+        per_example_gradients(model, nn.MSELoss(), (x, y), method="layers")
