@@ -133,7 +133,7 @@ def test_logs_plot_and_state_survive_a_checkpoint(tmp_path):
     assert full.plot(tmp_path / "monitor.png").stat().st_size > 0
 
 
-def test_bad_input_gets_one_clear_error():
+def test_bad_input_gets_one_clear_error(tmp_path):
     model, loss_fn, x, y = regression(n=6)
     with pytest.raises(ValueError, match="exceeds the training-set size"):
         NoiseMonitor(model, loss_fn, train_size=4).step(x, y, lr=0.1)
@@ -143,6 +143,11 @@ def test_bad_input_gets_one_clear_error():
         NoiseMonitor(model, loss_fn).step(x, y)
     with pytest.raises(ValueError, match="log_path"):
         NoiseMonitor(model, loss_fn, log_path="log.txt")
+    older = tmp_path / "older.csv"  # a log an older version started (no dampening column)
+    older.write_text("step,lr,batch_size\n1,0.1,4\n")
+    with pytest.raises(ValueError, match=r"other columns \(missing \[.*'dampening'.*\], extra none"):
+        NoiseMonitor(model, loss_fn, log_path=older)
+    assert older.read_text() == "step,lr,batch_size\n1,0.1,4\n"
     for bad, message in [
         ({"every": 0}, "every must be a positive integer, got 0"),
         ({"window": 2.5}, "window must be a positive integer, got 2.5"),

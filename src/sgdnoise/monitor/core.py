@@ -138,6 +138,25 @@ def _ratio_with_stderr(numerators: list[float], denominators: list[float]) -> tu
     return ratio, math.sqrt(max(var_ratio, 0.0))
 
 
+def _csv_columns() -> list[str]:
+    return [field.name for field in fields(MonitorRecord)]
+
+
+def _check_csv_header(path: Path) -> None:
+    """A CSV log to append to must have this version's columns (an older one's rows would not line up)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with path.open(newline="") as f:
+        header = next(csv.reader(f), [])
+    if header != _csv_columns():
+        missing = [c for c in _csv_columns() if c not in header]
+        extra = [c for c in header if c not in _csv_columns()]
+        raise ValueError(
+            f"log_path {str(path)!r} holds a log with other columns (missing {missing or 'none'}, extra "
+            f"{extra or 'none'}, or in another order): rows appended to it would not line up; give a new log_path"
+        )
+
+
 class NoiseMonitor:
     """Noise and curvature monitor: call ``step(x, y)`` once per optimiser step, after ``optimizer.step()``.
 
@@ -190,6 +209,8 @@ class NoiseMonitor:
         self.noise_fraction = positive_number("noise_fraction", noise_fraction)
         self.curvature_fraction = positive_number("curvature_fraction", curvature_fraction)
         self.log_path = Path(log_path) if log_path is not None else None
+        if self.log_path is not None and self.log_path.suffix == ".csv":
+            _check_csv_header(self.log_path)
         self.held_batch = held_batch
         self.steps = 0
         self.records: list[MonitorRecord] = []
@@ -382,7 +403,7 @@ class NoiseMonitor:
             return
         new = not self.log_path.exists() or self.log_path.stat().st_size == 0
         with self.log_path.open("a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=[field.name for field in fields(MonitorRecord)])
+            writer = csv.DictWriter(f, fieldnames=_csv_columns())
             if new:
                 writer.writeheader()
             writer.writerow({k: "" if v is None else v for k, v in json.loads(dumps(asdict(record))).items()})
