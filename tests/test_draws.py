@@ -60,3 +60,27 @@ def test_a_draw_that_mixes_the_examples_is_one_clear_error():
     x, y = torch.randn(5, 3), torch.randn(5, 1)
     with pytest.raises(ValueError, match="eval mode"):
         per_example_gradients(model, nn.MSELoss(), (x, y), method="layers")
+
+
+class HeadMajorDropout(nn.Module):
+    """Dropout on a tensor that merges heads and examples head-major ([heads·n, d]): the mask cannot be split
+    by example batch-major, so the re-computed gradients would be wrong."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.linspace(0.5, 1.5, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [n, 2, 4]
+        merged = (x * self.scale).transpose(0, 1).reshape(-1, 4)  # [2·n, 4], head-major
+        dropped = nn.functional.dropout(merged, 0.5).reshape(2, -1, 4).transpose(0, 1)
+        return dropped.sum((1, 2)).unsqueeze(1)
+
+
+def test_gradients_re_computed_with_a_wrongly_split_draw_are_an_error_not_a_silent_number():
+    torch.manual_seed(0)
+    model = HeadMajorDropout().double().train()
+    x, y = torch.randn(6, 2, 4, dtype=torch.float64), torch.randn(6, 1, dtype=torch.float64)
+    with pytest.raises(ValueError, match="could not be split by example"):
+        per_example_gradients(model, nn.MSELoss(), (x, y))
+    model.eval()  # no draws: exact, as the message says
+    assert per_example_gradients(model, nn.MSELoss(), (x, y)).shape == (6, 4)

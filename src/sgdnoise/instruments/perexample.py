@@ -43,6 +43,7 @@ draws (dropout masks) are recorded and served again to each example wherever vma
 
 import contextlib
 import functools
+import math
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
@@ -580,11 +581,39 @@ class _Forward:
         """Whether vmap re-computes examples: a whole-model fallback, or a call without a layer rule."""
         return bool(self.exact) or any(_closed_form(call) is None for call in self.calls)
 
+    def replayed(self) -> set[int]:
+        """Ids of the parameters whose per-example gradients vmap re-computes with recorded draws."""
+        if self.draw_recorder is None or not self.draw_recorder.all().tensors:
+            return set()
+        return self.exact | {id(p) for c in self.calls if _closed_form(c) is None for p in c.params.values()}
+
     def draws(self, call: _Call | None = None) -> Draws:
         """The recorded draws of the whole pass, or of one call."""
         if self.draw_recorder is None:
             return NO_DRAWS
         return self.draw_recorder.all() if call is None else self.draw_recorder.between(call.start, call.stop)
+
+
+def _check_replayed_sums(batch: Mapping[str, Tensor | None], gradient_sum: Mapping[str, Tensor], sq: Tensor) -> None:
+    """Per-example gradients re-computed with replayed draws must sum to the batch gradient: a draw split by
+    example wrongly (a dimension merging the batch with another one other than batch-major) is an error, not a
+    silently wrong g_i. Tolerance: 1e-3 (more for half precision) of Σ_i ‖g_i‖."""
+    if not batch:
+        return
+    scale = float(sq.sqrt().sum())
+    tolerance = max(1e-3, 30 * torch.finfo(sq.dtype).eps) * scale
+    gap = math.sqrt(
+        sum(
+            float((gradient_sum[name] - (torch.zeros_like(gradient_sum[name]) if g is None else g)).square().sum())
+            for name, g in batch.items()
+        )
+    )
+    if gap > tolerance:
+        raise ValueError(
+            f"the per-example gradients of {sorted(batch)}, re-computed with the batched pass's random draws, "
+            f"sum to {gap:.3g} away from the batch gradient (tolerance {tolerance:.3g}): the model's draws could "
+            "not be split by example; measure it in eval mode (train_mode=False)"
+        )
 
 
 def layer_statistics(
@@ -611,7 +640,11 @@ def layer_statistics(
         forward = _Forward.record(model, x, names, n, draws=True)
     loss = checked_loss(loss_fn, forward.outputs, y)
     calls, exact = forward.calls, forward.exact
-    deltas = torch.autograd.grad(loss * n, [c.output for c in calls], allow_unused=True) if calls else ()
+    by_id = {id(p): p for p in model.parameters() if id(p) in names}
+    replayed = [by_id[key] for key in forward.replayed()]
+    wanted = [c.output for c in calls] + replayed
+    found_grads = torch.autograd.grad(loss * n, wanted, allow_unused=True) if wanted else ()
+    deltas, batch_sums = found_grads[: len(calls)], found_grads[len(calls) :]
     parts: dict[int, list[Contribution]] = defaultdict(list)
     for call, delta in zip(calls, deltas, strict=True):
         delta = torch.zeros_like(call.output) if delta is None else delta.detach()
@@ -620,7 +653,6 @@ def layer_statistics(
         for local, contribution in found.items():
             if id(call.params[local]) not in exact:
                 parts[id(call.params[local])].append(contribution)
-    by_id = {id(p): p for p in model.parameters() if id(p) in names}
     sq_norms = x.new_zeros(n, dtype=loss.dtype)
     gradient_sum: dict[str, Tensor] = {}
     for key, contributions in parts.items():
@@ -643,4 +675,5 @@ def layer_statistics(
         gradient_sum[names[key]] = torch.zeros_like(by_id[key])
         if out is not None:
             out[names[key]].zero_()
+    _check_replayed_sums({names[id(p)]: g for p, g in zip(replayed, batch_sums, strict=True)}, gradient_sum, sq_norms)
     return LayerStatistics(sq_norms.detach(), {k: v.detach() for k, v in gradient_sum.items()})
