@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from architectures import masked_loop_gradients
 from torch import nn
 from torch.func import vmap
 
@@ -72,7 +73,7 @@ class HeadMajorDropout(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [n, 2, 4]
         merged = (x * self.scale).transpose(0, 1).reshape(-1, 4)  # [2·n, 4], head-major
-        dropped = nn.functional.dropout(merged, 0.5).reshape(2, -1, 4).transpose(0, 1)
+        dropped = nn.functional.dropout(merged, 0.5, self.training).reshape(2, -1, 4).transpose(0, 1)
         return dropped.sum((1, 2)).unsqueeze(1)
 
 
@@ -84,3 +85,25 @@ def test_gradients_re_computed_with_a_wrongly_split_draw_are_an_error_not_a_sile
         per_example_gradients(model, nn.MSELoss(), (x, y))
     model.eval()  # no draws: exact, as the message says
     assert per_example_gradients(model, nn.MSELoss(), (x, y)).shape == (6, 4)
+
+
+class MonteCarloDropout(nn.Module):
+    """Dropout drawn in eval mode too (``training=True``), on a parameter no layer rule covers."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.linspace(0.5, 1.5, 4))
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(nn.functional.dropout(x * self.scale, 0.3, training=True))
+
+
+def test_draws_are_served_again_whatever_the_module_mode():
+    torch.manual_seed(0)
+    model = MonteCarloDropout().double().eval()
+    x, y = torch.randn(6, 4, dtype=torch.float64), torch.randint(0, 3, (6,))
+    expected = masked_loop_gradients(model, nn.CrossEntropyLoss(), x, y, seed=2)
+    torch.manual_seed(2)
+    got = per_example_gradients(model, nn.CrossEntropyLoss(), (x, y))
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)

@@ -36,9 +36,9 @@ Contributions of a use, with a_{i,t} its input and δ_{i,t} its output gradient 
   inputs, with cotangent δ_i, formed.
 
 Formed per-example gradients are held for at most ``budget`` elements at a time (examples in blocks), so no
-[n, P] matrix exists unless the caller asks for the gradients themselves. In train mode the forward pass's random
-draws (dropout masks) are recorded and served again to each example wherever vmap re-computes examples
-(``sgdnoise.instruments._draws``): every g_i is that of the same forward pass.
+[n, P] matrix exists unless the caller asks for the gradients themselves. When the forward pass draws random
+numbers (dropout in train mode) and vmap re-computes examples, the draws are recorded and served again to each
+example (``sgdnoise.instruments._draws``): every g_i is that of the same forward pass.
 """
 
 import contextlib
@@ -539,7 +539,6 @@ class _Forward:
     outputs: object
     calls: list[_Call]
     exact: set[int]
-    training: bool
     generators: list[Tensor]
     draw_recorder: DrawRecorder | None
 
@@ -547,7 +546,6 @@ class _Forward:
     def record(cls, model: nn.Module, x: Tensor, names: Mapping[int, str], n: int, *, draws: bool) -> "_Forward":
         recorder = _Recorder(model, names, n)
         recorder.mark_batched(x)
-        training = any(m.training for m in model.modules())
         draw_recorder = DrawRecorder(recorder.tick, n) if draws else None
         # attention with dropout runs in its math form, where its mask is a plain draw (the recorder sees
         # F.scaled_dot_product_attention, but not the call inside nn.MultiheadAttention)
@@ -575,7 +573,7 @@ class _Forward:
             if any(a.contains(b) for a in owners for b in owners if a is not b):
                 exact.add(key)
         calls = [c for c in recorder.calls if any(id(p) not in exact for p in c.params.values())]
-        return cls(outputs, calls, exact, training, generators, draw_recorder)
+        return cls(outputs, calls, exact, generators, draw_recorder)
 
     def recomputes(self) -> bool:
         """Whether vmap re-computes examples: a whole-model fallback, or a call without a layer rule."""
@@ -634,7 +632,7 @@ def layer_statistics(
     """
     n = y.shape[0]
     forward = _Forward.record(model, x, names, n, draws=False)
-    if forward.training and forward.recomputes() and _drew(x.device, forward.generators):
+    if forward.recomputes() and _drew(x.device, forward.generators):
         # it drew random numbers (dropout) that vmap must see again: the same pass, recording them
         _set_generator_states(x.device, forward.generators)
         forward = _Forward.record(model, x, names, n, draws=True)
