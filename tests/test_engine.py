@@ -1,5 +1,6 @@
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from sgdnoise.engine import (
     group_configs,
     plan_steps,
     time_group,
+    time_measurements,
     train_group,
 )
 from sgdnoise.engine.train import _augmentation_generator, _flush_denormal_enabled, momentum_sgd_update_
@@ -425,3 +427,31 @@ def test_time_group_times_the_engines_update_at_each_batch_size_and_one_evaluati
         configs, task_of(x, y, test_x, test_y), [4, 16], device=torch.device("cpu"), repeats=3, warmup=1
     )
     assert len(updates) == 2 and all(0 < seconds < 10 for seconds in updates) and 0 < evaluation < 10
+
+
+class SlowMeasurement:
+    """Sleeps 50 ms and records the model it was given."""
+
+    def __init__(self, name: str):
+        self.name, self.seen = name, []
+
+    def to_dict(self):
+        return {"name": self.name}
+
+    def __call__(self, model, task):
+        self.seen.append((model.training, [p.detach().clone() for p in model.parameters()]))
+        time.sleep(0.05)
+        return {"value": 1.0}
+
+
+def test_time_measurements_times_one_call_of_each_on_the_untrained_model(data):
+    x, y, test_x, test_y = data
+    config = TrainConfig(MLP, 0.1, 16, steps=5, seed=3)
+    first, second = SlowMeasurement("first"), SlowMeasurement("second")
+    seconds = time_measurements(config, task_of(x, y, test_x, test_y), [first, second], device=torch.device("cpu"))
+    assert list(seconds) == ["first", "second"] and all(0.05 <= s < 5 for s in seconds.values())
+    (training, params), built = first.seen[0], build_model(MLP, 3)
+    assert len(first.seen) == len(second.seen) == 1 and not training
+    assert all(torch.equal(a, b) for a, b in zip(params, built.parameters(), strict=True))
+    with pytest.raises(ValueError, match="unique"):
+        time_measurements(config, task_of(x, y), [first, first], device=torch.device("cpu"))

@@ -144,6 +144,7 @@ def test_the_estimate_is_the_engine_timed_jobs_scheduled_on_the_workers(tmp_path
         return [0.01] * len(batch_sizes), 0.1
 
     monkeypatch.setattr(sgdnoise.engine, "time_group", fake_time_group)
+    monkeypatch.setattr(sgdnoise.engine, "time_measurements", lambda config, task, measurements, **_: {})
     monkeypatch.setattr("sgdnoise.sweep.planning.available_cores", lambda: 2)
     plan = plan_experiment(NAME, spec(), scale="quick", device=torch.device("cpu"), out_dir=tmp_path)
     (sweep,) = plan.sweeps
@@ -156,3 +157,22 @@ def test_the_estimate_is_the_engine_timed_jobs_scheduled_on_the_workers(tmp_path
     monkeypatch.setattr("sgdnoise.sweep.planning.available_cores", lambda: 1)
     one_core = plan_experiment(NAME, spec(), scale="quick", device=torch.device("cpu"), out_dir=tmp_path)
     assert one_core.sweeps[0].seconds == pytest.approx(6 * (50 * 0.01 + 12 * 0.1))  # one after another
+
+
+def test_a_group_counts_its_runs_probes_at_their_steps_and_final_measurements():
+    from sgdnoise.engine import Probe, TrainConfig, plan_steps
+    from sgdnoise.experiments.plan import ModelCost
+    from sgdnoise.measurements import HessianNorm, LambdaMax
+    from sgdnoise.models import MLPSpec
+
+    final, along, start = LambdaMax(), HessianNorm(), HessianNorm(name="hessian_at_start")
+    probes = (Probe(along, every_epochs=1.0), Probe(start, steps=(0, 10, 1000)))  # epochs 0–4: 5; steps 0, 10: 2
+    plan = plan_steps(TrainConfig(MLPSpec(4, (3,), 2), 0.1, 10, epochs=4.0, eval_points=3), 100)
+    assert plan.total_steps == 40 and len(probes[0].schedule(plan.epochs)) == 5
+    seconds = {final.name: 7.0, along.name: 0.5, start.name: 2.0}
+    cost = ModelCost("mlp", "train", 17, 1.0, 3, 1, (0.01, 0.001), 0.2, (10,), seconds)
+    training = 40 * 0.01 + 400 * 0.001 + 0.2 * len(plan.eval_steps)
+    assert cost.group_seconds(plan) == pytest.approx(training)
+    assert cost.group_seconds(plan, probes, [final]) == pytest.approx(training + 3 * (7.0 + 5 * 0.5 + 2 * 2.0))
+    untimed = ModelCost("mlp", "train", 17, 1.0, 3, 1, None, None, (), why="not timed")
+    assert untimed.group_seconds(plan, probes, [final]) is None

@@ -3,7 +3,8 @@ budget) in one process with stacked parameters and one batched forward/backward 
 
 Public API: ``TrainConfig`` (one run, JSON round-trip), ``group_configs`` (split a list of runs into
 groups), ``train_group`` (train one group on a ``TaskData`` → ``RunResult`` per run), ``time_group`` (a
-group's update and evaluation times, for a dry run's estimate), ``plan_steps``, the schedules
+group's update and evaluation times) and ``time_measurements`` (one call of each measurement), for a dry run's
+estimate, ``plan_steps``, the schedules
 (``Constant``, ``Linear``, ``StepDecay``, ``Cyclic``, ``Join``, ``Scale``, ``schedule_from_dict``),
 ``GroupProgress`` for the progress callback, the ``Backend`` protocol of the stacked runs, and measuring
 trained runs: the ``Measurement`` protocol, ``Probe`` (when to measure during training) and
@@ -24,7 +25,15 @@ from sgdnoise.engine.schedules import (
     as_schedule,
     schedule_from_dict,
 )
-from sgdnoise.engine.train import EpochSampler, MomentumSGD, StepPlan, plan_steps, time_group, train_group
+from sgdnoise.engine.train import (
+    EpochSampler,
+    MomentumSGD,
+    StepPlan,
+    plan_steps,
+    time_group,
+    time_measurements,
+    train_group,
+)
 
 __all__ = [
     "Backend",
@@ -50,5 +59,6 @@ __all__ = [
     "plan_steps",
     "schedule_from_dict",
     "time_group",
+    "time_measurements",
     "train_group",
 ]

@@ -328,6 +328,28 @@ def time_group(
     return updates, evaluation
 
 
+def time_measurements(
+    config: TrainConfig,
+    task: TaskData,
+    measurements: Sequence[Measurement],
+    *,
+    device: torch.device,
+    num_threads: int | None = None,
+) -> dict[str, float]:
+    """The seconds of one call of each of ``measurements`` (by name) on the run ``config``'s model as built,
+    untrained: what each costs a run per final measurement or probe, for a dry run's estimate."""
+    with _training_environment(num_threads):
+        model = build_model(config.model, config.seed, device=device, dtype=torch.float32)
+        seconds = {}
+        for measurement in check_measurements(measurements):
+            _synchronize(device)
+            start = time.perf_counter()
+            measure(model, task, [measurement])
+            _synchronize(device)
+            seconds[measurement.name] = time.perf_counter() - start
+    return seconds
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -11,8 +11,10 @@ example (``torch.utils.flop_counter``; backward ≈ 2 × forward); and the time 
 spend it: the runs are laid out in engine groups and jobs as ``run_sweep`` lays them out
 (``sweep.planning.plan_jobs``), each kind of group is timed by the engine itself (``engine.time_group``:
 a few updates at the smallest and the largest batch, a line ``seconds = a + b·B`` per update, and one
-evaluation), and the jobs are scheduled on the workers as the executor would run them. Probes and final
-measurements are not counted.
+evaluation), and the jobs are scheduled on the workers as the executor would run them. Each measurement the
+sweep takes (final, and probes at the steps ``Probe.schedule`` gives) is timed once on the model as built
+(``engine.time_measurements``) and counted per run: an untrained model's Lanczos or finite differences may
+take fewer or more iterations than a trained one's.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     import torch
 
     from sgdnoise.data import TaskData
-    from sgdnoise.engine import StepPlan
+    from sgdnoise.engine import Measurement, Probe, StepPlan
     from sgdnoise.store import Store
     from sgdnoise.sweep import Sweep, SweptRun
     from sgdnoise.sweep.planning import Job
@@ -58,8 +60,8 @@ class _NoStore:
 @dataclass(frozen=True)
 class ModelCost:
     """A kind of engine group: its model's forward FLOPs per example, and, timed with ``runs`` stacked runs on
-    ``threads`` threads, the seconds per update ``a + b·B`` and per evaluation (None: not timed, ``why``
-    says why)."""
+    ``threads`` threads, the seconds per update ``a + b·B``, per evaluation and per call of each measurement of
+    one run (None: not timed, ``why`` says why)."""
 
     description: str
     task: str
@@ -70,14 +72,25 @@ class ModelCost:
     step_seconds: tuple[float, float] | None
     evaluation_seconds: float | None
     timed_batches: tuple[int, ...]
+    measurement_seconds: Mapping[str, float] | None = None
     why: str = ""
 
-    def group_seconds(self, plan: StepPlan) -> float | None:
-        """One group's time under ``plan``: Σ over updates of a + b·B, plus its evaluations (None: not timed)."""
-        if self.step_seconds is None or self.evaluation_seconds is None:
+    def group_seconds(
+        self, plan: StepPlan, probes: Sequence[Probe] = (), measurements: Sequence[Measurement] = ()
+    ) -> float | None:
+        """One group's time under ``plan``: Σ over updates of a + b·B, its evaluations, and per run its
+        ``probes`` at their steps and its final ``measurements`` (None: not timed)."""
+        if self.step_seconds is None or self.evaluation_seconds is None or self.measurement_seconds is None:
             return None
         a, b = self.step_seconds
-        return a * plan.total_steps + b * float(plan.batch_sizes.sum()) + self.evaluation_seconds * len(plan.eval_steps)
+        training = (
+            a * plan.total_steps + b * float(plan.batch_sizes.sum()) + self.evaluation_seconds * len(plan.eval_steps)
+        )
+        seconds = self.measurement_seconds
+        per_run = sum(seconds[m.name] for m in measurements) + sum(
+            seconds[p.measurement.name] * len(p.schedule(plan.epochs)) for p in probes
+        )
+        return training + self.runs * per_run
 
 
 @dataclass(frozen=True)
@@ -188,12 +201,17 @@ def _forward_flops(spec: Any, input_shape: tuple[int, ...], device: torch.device
 
 
 def _group_cost(
-    jobs: Sequence[Job], schedules: Sequence[np.ndarray], task: TaskData, device: torch.device, time_steps: bool
+    jobs: Sequence[Job],
+    schedules: Sequence[np.ndarray],
+    task: TaskData,
+    measurements: Sequence[Measurement],
+    device: torch.device,
+    time_steps: bool,
 ) -> ModelCost:
     """The cost of one kind of group (``jobs`` share model, task, size and threads; ``schedules`` are their batch
     sizes per update): its FLOPs, and the engine's update time at the smallest and largest batch any of them
-    trains at, and its evaluation time."""
-    from sgdnoise.engine import time_group
+    trains at, its evaluation time, and one call of each of ``measurements`` on one run."""
+    from sgdnoise.engine import time_group, time_measurements
 
     first = jobs[0]
     parameters, forward = _forward_flops(first.runs[0].config.model, tuple(task.train.x.shape[1:]), device)
@@ -204,7 +222,7 @@ def _group_cost(
     threads = first.threads if device.type == "cpu" else None
     if not time_steps:
         return ModelCost(
-            description, first.task, parameters, forward, len(first.runs), threads, None, None, (), "not timed"
+            description, first.task, parameters, forward, len(first.runs), threads, None, None, (), why="not timed"
         )
     smallest = min(int(batches.min()) for batches in schedules)
     widest = max(range(len(jobs)), key=lambda i: int(schedules[i].max()))  # its engine takes every timed batch
@@ -218,7 +236,10 @@ def _group_cost(
     else:
         slope = max(0.0, (per_step[1] - per_step[0]) / (timed[1] - timed[0]))
         fit = (max(0.0, per_step[0] - slope * timed[0]), slope)
-    return ModelCost(description, first.task, parameters, forward, len(first.runs), threads, fit, evaluation, timed)
+    measured = time_measurements(first.runs[0].config, task, measurements, device=device, num_threads=threads)
+    return ModelCost(
+        description, first.task, parameters, forward, len(first.runs), threads, fit, evaluation, timed, measured
+    )
 
 
 def _makespan(seconds: Sequence[float], threads: Sequence[int], workers: int, budget: int) -> float:
@@ -261,10 +282,11 @@ def plan_sweep(
     for index, job in enumerate(jobs):
         key = json.dumps([job.runs[0].config.model.to_dict(), job.task, len(job.runs), job.threads], sort_keys=True)
         kinds.setdefault(key, []).append(index)
+    measured = {m.name: m for m in (*sweep.measurements, *(p.measurement for p in sweep.probes))}
     costs = [
         _group_cost(
             [jobs[i] for i in members], [schedules[i].batch_sizes for i in members], tasks[jobs[members[0]].task],
-            device, time_steps,
+            list(measured.values()), device, time_steps,
         )
         for members in kinds.values()
     ]  # fmt: skip
@@ -274,7 +296,7 @@ def plan_sweep(
     steps = sum(r * plan.total_steps for r, plan in zip(runs, schedules, strict=True))
     examples = sum(r * e for r, e in zip(runs, examples_per_run, strict=True))
     flops = sum((3.0 * cost_of[i].forward_flops * runs[i] * examples_per_run[i] for i in range(len(jobs))), 0.0)
-    job_seconds = [cost_of[i].group_seconds(plan) for i, plan in enumerate(schedules)]
+    job_seconds = [cost_of[i].group_seconds(plan, sweep.probes, sweep.measurements) for i, plan in enumerate(schedules)]
     seconds = None
     if None not in job_seconds:
         # on the CPU as run_sweep runs them (side by side in processes, or one after another); on an
@@ -343,6 +365,7 @@ def plan_lines(plan: Plan) -> list[str]:
                 f"timed at B={', '.join(map(str, model.timed_batches))}: {model.step_seconds[0] * 1e3:.3g} ms "
                 f"+ {model.step_seconds[1] * 1e3:.3g} ms per example per update, "
                 f"{(model.evaluation_seconds or 0.0) * 1e3:.3g} ms per evaluation"
+                + "".join(f", {name} {seconds:.3g} s" for name, seconds in (model.measurement_seconds or {}).items())
                 if model.step_seconds
                 else model.why
             )
@@ -351,7 +374,7 @@ def plan_lines(plan: Plan) -> list[str]:
             f"    to train: {sweep.steps:,} steps, {sweep.examples:,} examples, {sweep.flops:.3g} FLOPs, "
             f"~{duration(sweep.seconds)}"
         )
-    lines.append(f"  total: {_totals_text(plan.totals())} on {plan.device} ({_LOWER_BOUND})")
+    lines.append(f"  total: {_totals_text(plan.totals())} on {plan.device} ({_COUNTED})")
     return lines
 
 
@@ -362,7 +385,7 @@ def suite_lines(plans: Sequence[Plan]) -> list[str]:
     seconds = [totals["seconds"] for totals in each]
     summed["seconds"] = None if None in seconds else sum(seconds)
     partial = [plan.experiment for plan in plans if plan.coverage != "every sweep"]
-    lines = [f"all {len(plans)} experiments: {_totals_text(summed)} on {plans[0].device} ({_LOWER_BOUND})"]
+    lines = [f"all {len(plans)} experiments: {_totals_text(summed)} on {plans[0].device} ({_COUNTED})"]
     if partial:
         lines.append(
             f"  {len(partial)} of them are planned only up to where they stop (see their 'covers' line), so the "
@@ -371,7 +394,7 @@ def suite_lines(plans: Sequence[Plan]) -> list[str]:
     return lines
 
 
-_LOWER_BOUND = "training and evaluation only; probes and measurements add to it"
+_COUNTED = "training, evaluation, probes and measurements, each measurement timed once on an untrained model"
 
 
 def _totals_text(totals: Mapping[str, Any]) -> str:
