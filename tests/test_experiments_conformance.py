@@ -2,7 +2,8 @@
 every estimator): both scales declared; the registry reads what the module declares; claim ids unique and
 well-formed, each claim with provenance, kind and a test whose thresholds ``--set`` cannot change; a tiny
 run finishes at each scale and checks every declared claim; a rerun trains and measures nothing new; the
-figures redraw from ``summary.json`` alone."""
+figures redraw from ``summary.json`` alone; a dry run that says it covers every sweep plans every sweep the
+run made."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from sgdnoise import experiments, report
+from sgdnoise.experiments.base import RunContext
 from sgdnoise.experiments.claims import ID_PATTERN, PAPERS
+from sgdnoise.experiments.plan import record_sweeps
 from sgdnoise.experiments.registry import SCALES, entries, experiment_names, get_experiment
 from sgdnoise.experiments.spec import spec_fields
 from sgdnoise.store import Store
@@ -76,6 +80,14 @@ class _CountingStore:
 def test_tiny_run_resumes_and_redraws(name, scale, tmp_path, monkeypatch):
     experiment = get_experiment(name)
     counter = _CountingStore(monkeypatch)
+    made = []
+    sweep = RunContext.sweep
+
+    def recorded_sweep(context, swept, **engine):
+        made.append(swept.experiment)
+        return sweep(context, swept, **engine)
+
+    monkeypatch.setattr(RunContext, "sweep", recorded_sweep)
     kwargs = dict(
         scale=scale,
         overrides=experiment.tiny[scale],
@@ -89,6 +101,14 @@ def test_tiny_run_resumes_and_redraws(name, scale, tmp_path, monkeypatch):
     assert all(c["verdict"] in ("holds", "fails", "inconclusive") for c in summary["claims"])
     assert counter.writes > 0, "the run stored nothing, so a rerun could not resume"
     assert report.read_summary(tmp_path)["scale"] == scale
+
+    # --dry-run from scratch: it plans every sweep the run made, or says where it stops
+    spec = experiments.configured_spec(name, scale, tiny=True)
+    (tmp_path / "dry-run").mkdir()
+    with Store(tmp_path / "dry-run" / "store.sqlite") as empty:
+        planned, coverage = record_sweeps(name, spec, scale, 0, torch.device("cpu"), empty)
+    if coverage == "every sweep":
+        assert set(made) <= {s.experiment for s in planned}, f"--dry-run says it covers every sweep, {made=}"
 
     counter.writes = 0
     again = experiments.reproduce(name, **kwargs)

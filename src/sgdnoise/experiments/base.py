@@ -79,6 +79,11 @@ class RunContext:
         self.trained.update(run.key for run in results if run.trained)
         return results
 
+    def decided_by_results(self, stage: str) -> None:
+        """Mark that what follows (``stage``, e.g. a sweep built from the runs' results) is decided by the results
+        of the sweeps so far: nothing in a run, where planning (``--dry-run``) stops and says so when they are
+        not trained yet."""
+
     def runs_failed(self, error: Exception | None = None) -> RunsFailedError | None:
         """The error to raise when runs failed and the experiment raised ``error`` (then named after the
         runs' first error, unless every run failed and ``error`` is only its consequence) or every run failed;

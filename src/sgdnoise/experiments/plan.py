@@ -50,6 +50,10 @@ class _ComputesDirectly(Exception):
     """The experiment reached work done outside a sweep, which the plan does not cover."""
 
 
+class _NeedsResults(Exception):
+    """The experiment reached a stage decided by results of runs a dry run has not trained."""
+
+
 class _NoStore:
     """The store a planning context hands out: any use means work outside a sweep."""
 
@@ -143,6 +147,10 @@ class _PlanningContext(RunContext):
         self.stored = stored
         self.placeholders = 0
 
+    def decided_by_results(self, stage: str) -> None:
+        if self.placeholders:
+            raise _NeedsResults(stage)
+
     def sweep(self, sweep: Sweep, **engine: Any) -> list[SweptRun]:
         from sgdnoise.sweep import SweptRun
 
@@ -177,6 +185,11 @@ def record_sweeps(
         except _ComputesDirectly:
             stage = "its first stage" if not recorded else f"the first {len(recorded)} sweep(s)"
             return recorded, f"{stage}; it then computes outside the sweep engine (not estimated)"
+        except _NeedsResults as needs:
+            return recorded, (
+                f"the first {len(recorded)} sweep(s); then {needs}, decided by the results of runs not trained yet "
+                "(not estimated)"
+            )
         except Exception:  # it needed results that a dry run does not have (else: a real error, shown)
             if not context.placeholders:
                 raise
