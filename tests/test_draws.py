@@ -1,5 +1,7 @@
 """Random draws recorded for a batch and served again per example: the split by example, and the errors."""
 
+import warnings
+
 import pytest
 import torch
 from architectures import masked_loop_gradients
@@ -44,6 +46,24 @@ def test_draws_are_served_again_in_order_under_vmap_and_one_example_at_a_time():
         one(x[0]) + torch.rand(1)
 
 
+def test_draws_vmap_merges_with_the_examples_or_makes_one_example_at_a_time_are_served_again():
+    # multinomial's batching rule folds the examples into its first dimension; randperm's calls it per example
+    n = 5
+    recorder = DrawRecorder(iter(range(1, 100)).__next__, n)
+    weights = torch.rand(n, 1, 7) + 0.1
+    with recorder:
+        picked, order = torch.multinomial(weights.squeeze(1), 7, replacement=True), torch.randperm(7)
+    draws = recorder.all()
+
+    def one(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.multinomial(w, 7, replacement=True)[0], torch.randperm(7)
+
+    with draws.replayed(2, 5, batched=True):
+        again, orders = vmap(one, randomness="different")(weights[2:])
+    assert torch.equal(again, picked[2:])
+    assert torch.equal(orders, order.expand(3, 7))  # one permutation drawn for all examples, served to each
+
+
 class DrawsFromAllExamples(nn.Module):
     """Noise drawn for a shape that is not n times one example's: it cannot be split by example."""
 
@@ -81,7 +101,7 @@ def test_gradients_re_computed_with_a_wrongly_split_draw_are_an_error_not_a_sile
     torch.manual_seed(0)
     model = HeadMajorDropout().double().train()
     x, y = torch.randn(6, 2, 4, dtype=torch.float64), torch.randn(6, 1, dtype=torch.float64)
-    with pytest.raises(ValueError, match="could not be split by example"):
+    with pytest.raises(ValueError, match="could not be served again example by example"):
         per_example_gradients(model, nn.MSELoss(), (x, y))
     model.eval()  # no draws: exact, as the message says
     assert per_example_gradients(model, nn.MSELoss(), (x, y)).shape == (6, 4)
@@ -107,3 +127,81 @@ def test_draws_are_served_again_whatever_the_module_mode():
     torch.manual_seed(2)
     got = per_example_gradients(model, nn.CrossEntropyLoss(), (x, y))
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+
+
+class SmallBranch(nn.Module):
+    """A large Linear path plus a branch scaled by 0.01 whose head-major dropout cannot be split by example:
+    its parameters carry about 1% of the gradient."""
+
+    def __init__(self):
+        super().__init__()
+        self.big, self.head = nn.Linear(8, 3), nn.Linear(8, 3)
+        self.weight = nn.Parameter(0.3 * torch.randn(8, 8))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        merged = x.reshape(n, 2, 4).transpose(0, 1).reshape(2 * n, 4)  # head-major
+        h = nn.functional.dropout(merged, 0.5, self.training).reshape(2, n, 4).transpose(0, 1).reshape(n, 8)
+        return 5 * self.big(x) + 0.01 * self.head(torch.tanh(h @ self.weight))
+
+
+def test_the_sum_check_holds_each_parameter_to_its_own_gradients():
+    torch.manual_seed(0)
+    model = SmallBranch().double().train()
+    x, y = torch.randn(6, 8, dtype=torch.float64), torch.randint(0, 3, (6,))
+    with pytest.raises(ValueError, match=r"'weight'.*could not be served again example by example"):
+        per_example_gradients(model, nn.CrossEntropyLoss(), (x, y))
+
+
+class OwnStream(nn.Module):
+    """Dropout from a generator the module holds, and a permutation and a multinomial draw from torch's, on
+    parameters no layer rule covers."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.linspace(0.5, 1.5, 8))
+        self.head = nn.Linear(8, 3)
+        self.generator = torch.Generator()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        keep = torch.rand(x.shape, generator=self.generator) > 0.3
+        h = (x * self.scale * keep)[:, torch.randperm(8)]
+        picked = torch.multinomial(x.detach().abs() + 0.1, 8, replacement=True)
+        return self.head(h + h.gather(1, picked))
+
+
+def test_draws_from_a_module_held_generator_and_permutations_are_served_again():
+    torch.manual_seed(0)
+    model = OwnStream().double()
+    x, y = torch.randn(6, 8, dtype=torch.float64), torch.randint(0, 3, (6,))
+    model.generator.manual_seed(11)
+    expected = masked_loop_gradients(model, nn.CrossEntropyLoss(), x, y, seed=4)
+    model.generator.manual_seed(11)
+    torch.manual_seed(4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # served under vmap, not by the one-example-at-a-time fallback
+        got = per_example_gradients(model, nn.CrossEntropyLoss(), (x, y))
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+
+
+class RandomSlopes(nn.Module):
+    """rrelu in train mode: a random operation that is not a plain draw, on a parameter no layer rule covers."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.linspace(-1, 1, 6))
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(nn.functional.rrelu(x * self.scale, training=self.training))
+
+
+def test_a_random_operation_that_cannot_be_served_again_is_one_clear_error():
+    torch.manual_seed(0)
+    model = RandomSlopes().double().train()
+    x, y = torch.randn(5, 6, dtype=torch.float64), torch.randint(0, 3, (5,))
+    with pytest.warns(UserWarning, match="one example at a time"), pytest.raises(ValueError, match="rrelu"):
+        per_example_gradients(model, nn.CrossEntropyLoss(), (x, y))
+    model.eval()  # the same model in eval mode is measured
+    with pytest.warns(UserWarning, match="one example at a time"):
+        assert per_example_gradients(model, nn.CrossEntropyLoss(), (x, y)).shape == (5, 27)

@@ -1,5 +1,5 @@
-"""A Hugging Face model built from a config (no download): GPT-2 with its tied head, dict outputs and both
-attention implementations, through the instruments and the monitor, against brute force in float64."""
+"""Hugging Face models built from a config (no download): GPT-2 with its tied head, dict outputs and both
+attention implementations, through the instruments and the monitor, and BERT, against brute force in float64."""
 
 import pytest
 import torch
@@ -26,6 +26,17 @@ def gpt2(attention: str, n: int = 6):
     assert model.lm_head.weight is model.transformer.wte.weight  # the head is tied to the embedding
     tokens = torch.randint(0, 13, (n, 6), generator=torch.Generator().manual_seed(1))
     return model, tokens[:, :-1], tokens[:, 1:]
+
+
+class Logits(torch.nn.Module):
+    """A Hugging Face model's logits as a tensor (for the brute-force reference in train mode)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.model(tokens).logits
 
 
 @pytest.fixture(autouse=True)
@@ -58,15 +69,7 @@ def test_per_example_gradients_of_gpt2_in_train_mode_use_the_forward_pass_dropou
     def logits_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
-    class Logits(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.gpt2 = model
-
-        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-            return self.gpt2(tokens).logits
-
-    expected = masked_loop_gradients(Logits(), logits_loss, x, y, seed=3)
+    expected = masked_loop_gradients(Logits(model), logits_loss, x, y, seed=3)
     torch.manual_seed(3)
     got = per_example_gradients(model, lm_loss, (x, y))
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
@@ -84,3 +87,28 @@ def test_monitor_on_gpt2_with_adamw():
     assert record.optimizer == "AdamW" and record.tokens_per_example == 5 and record.max_eigenvalue > 0
     assert record.curvature_ratio == pytest.approx(record.max_eigenvalue * 1e-3 / 38)
     assert "tokens" in record.verdict and "nan" not in record.verdict
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_per_example_gradients_of_a_default_config_bert_are_exact(train):
+    # BERT's default config makes vmap fail on a whole-model fallback (`.item()` in its mask handling): the
+    # gradients come one example at a time, with a warning, and in train mode with the batched pass's dropout
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=13, hidden_size=4, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8,
+        max_position_embeddings=8, num_labels=3,
+    )  # fmt: skip
+    model = transformers.BertForSequenceClassification(config).double().train(train)
+    x, y = torch.randint(0, 13, (5, 6), generator=torch.Generator().manual_seed(1)), torch.randint(0, 3, (5,))
+
+    def loss(outputs, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(outputs.logits, targets)
+
+    if train:
+        expected = masked_loop_gradients(Logits(model), F.cross_entropy, x, y, seed=3)
+    else:
+        expected = loop_gradients(model, loss, x, y)
+    torch.manual_seed(3)
+    with pytest.warns(UserWarning, match="one example at a time"):
+        got = per_example_gradients(model, loss, (x, y))
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)

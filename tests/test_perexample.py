@@ -13,6 +13,7 @@ from sgdnoise.instruments import (
     minibatch_gradient_noise,
     per_example_gradient_norms,
     per_example_gradients,
+    perexample,
 )
 from sgdnoise.instruments.perexample import layer_statistics
 
@@ -253,12 +254,25 @@ class RecurrentWithDropout(Recurrent):
         return self.head(self.dropout(self.rnn(self.dropout(x))[0][:, -1]))
 
 
+class StackedLSTMWithDropout(nn.Module):
+    """nn.LSTM's own dropout between its layers (drawn inside the recurrent kernel)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(4, 5, num_layers=2, dropout=0.5, batch_first=True)
+        self.head = nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(x)[0][:, -1])
+
+
 DROPOUT_CASES = {
     "attention-batch-first": (lambda: AttentionWithDropout(True, False), (5, 4), nn.CrossEntropyLoss()),
     "attention-weights": (lambda: AttentionWithDropout(True, True), (5, 4), nn.CrossEntropyLoss()),
     "attention-sequence-first": (lambda: AttentionWithDropout(False, False), (5, 4), nn.CrossEntropyLoss()),
     "gpt": (lambda: TinyGPT(context=5, dropout=0.3), None, lm_loss),
     "recurrent": (RecurrentWithDropout, (6, 4), nn.CrossEntropyLoss()),
+    "recurrent-inter-layer": (StackedLSTMWithDropout, (6, 4), nn.CrossEntropyLoss()),
 }
 
 
@@ -284,3 +298,96 @@ def test_dropout_in_train_mode_uses_the_forward_pass_masks(case):
     mean = expected.mean(0)
     assert noise.covariance_trace == pytest.approx(((expected - mean).square().sum() / 6).item(), rel=1e-10)
     assert noise.mean_grad_sq_norm == pytest.approx(mean.square().sum().item(), rel=1e-10)
+
+
+class SequenceFirst(nn.Module):
+    """Takes [n, L, d] and runs its layers on [L, n, d] (sequence first)."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner, self.head = nn.Linear(3, 3), nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(self.inner(x.transpose(0, 1))).mean(0))
+
+
+def sequence_first_encoder() -> nn.Module:
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layer = nn.TransformerEncoderLayer(8, 2, 12, dropout=0.2)  # sequence first
+            self.encoder = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+            self.head = nn.Linear(8, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.encoder(x.transpose(0, 1)).mean(0))
+
+    return Encoder()
+
+
+@pytest.mark.parametrize("build", [SequenceFirst, sequence_first_encoder])
+def test_a_sequence_as_long_as_the_chunk_is_not_taken_for_the_examples(build):
+    # [L, n, d] with L = n reads like examples first: the chunk is split so that only the examples scale
+    torch.manual_seed(0)
+    model = build().double().eval()
+    n = 5
+    x, y = torch.randn(n, n, 3 if build is SequenceFirst else 8, dtype=torch.float64), torch.randint(0, 2, (n,))
+    loss_fn = nn.CrossEntropyLoss()
+    expected = loop_gradients(model, loss_fn, x, y)
+    for chunk_size in (None, 5):
+        got = per_example_gradients(model, loss_fn, (x, y), chunk_size=chunk_size)
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+    sq = per_example_gradient_norms(model, loss_fn, (x, y), squared=True, chunk_size=5)
+    torch.testing.assert_close(sq, expected.square().sum(1), rtol=1e-10, atol=1e-12)
+
+
+def test_a_width_equal_to_the_chunk_is_told_apart_from_a_sequence_without_splitting(monkeypatch):
+    # [n, n] hidden activations of a batch-first MLP read both ways: a pass on 2 examples tells which
+    def no_split(*args, **kwargs):
+        raise AssertionError("split")
+
+    monkeypatch.setattr(perexample, "_split_statistics", no_split)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 2)).double()
+    x, y = torch.randn(6, 3, dtype=torch.float64), torch.randint(0, 2, (6,))
+    expected = loop_gradients(model, nn.CrossEntropyLoss(), x, y)
+    got = per_example_gradients(model, nn.CrossEntropyLoss(), (x, y), chunk_size=6)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+    with pytest.raises(AssertionError, match="split"):  # while a sequence-first one is split
+        per_example_gradients(SequenceFirst().double(), nn.CrossEntropyLoss(), (torch.randn(4, 4, 3).double(), y[:4]))
+
+
+def test_a_sequence_as_long_as_the_chunk_with_dropout_gives_the_gradients_of_the_split_passes():
+    # each part of the split is a forward pass of its own, with its own masks: its replayed per-example
+    # gradients must sum to its batch gradient, parameter by parameter (checked inside; the draws once
+    # mis-split along the sequence raised instead)
+    torch.manual_seed(0)
+    model, loss_fn = sequence_first_encoder().double().train(), nn.CrossEntropyLoss()
+    x, y = torch.randn(5, 5, 8, dtype=torch.float64), torch.randint(0, 2, (5,))
+    got = per_example_gradients(model, loss_fn, (x, y), chunk_size=5)
+    assert got.shape == (5, sum(p.numel() for p in model.parameters())) and torch.isfinite(got).all()
+    assert not torch.allclose(got, loop_gradients(model.eval(), loss_fn, x, y))  # the masks were applied
+
+
+class DataDependent(nn.Module):
+    """A data-dependent shape (boolean indexing, per example), which vmap cannot batch, in a module no layer
+    rule covers."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.linspace(-0.5, 1.5, 4))
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x * self.scale
+        positive = torch.stack([row[row > 0].square().sum() for row in h])
+        return self.head(h) + positive.unsqueeze(1)
+
+
+def test_a_model_vmap_cannot_batch_is_taken_one_example_at_a_time():
+    torch.manual_seed(0)
+    model, loss_fn = DataDependent().double(), nn.CrossEntropyLoss()
+    x, y = torch.randn(6, 4, dtype=torch.float64), torch.randint(0, 3, (6,))
+    with pytest.warns(UserWarning, match=r"one example at a time.*vmap cannot batch"):
+        got = per_example_gradients(model, loss_fn, (x, y))
+    torch.testing.assert_close(got, loop_gradients(model, loss_fn, x, y), rtol=1e-10, atol=1e-12)

@@ -49,6 +49,10 @@ _DRAWS = frozenset(
         aten.cauchy_,
         aten.poisson,
         aten._standard_gamma,
+        aten.multinomial,
+        aten.randperm,
+        aten.random,
+        aten.random_,
     }
 )
 
@@ -117,22 +121,50 @@ def per_example(draw: Tensor, n: int, example_shape: Sequence[int]) -> Tensor:
     return draw.unflatten(d, (n, one[d])).movedim(d, 0)
 
 
+# draws vmap (randomness="different") makes by calling the operation once per example, in turn
+_LOOPED_UNDER_VMAP = frozenset({aten.randperm})
+
+
+def _batched_part(draw: Tensor, n: int, start: int, stop: int, shape: Sequence[int]) -> Tensor:
+    """Examples ``start:stop`` of a draw made for n examples, laid out as vmap asks for them: ``shape`` is
+    ``[examples, *example_shape]``, or that with the examples merged into the first dimension (a batching rule
+    that flattens them, as multinomial's does)."""
+    full, count = tuple(draw.shape), stop - start
+    candidates = [full, *((*full[:d], full[d] // n, *full[d + 1 :]) for d in range(len(full)) if full[d] % n == 0)]
+    for one in candidates:
+        if tuple(shape) == (count, *one) or (one and tuple(shape) == (count * one[0], *one[1:])):
+            return per_example(draw, n, one)[start:stop].reshape(shape)
+    raise ValueError(
+        f"a random draw of shape {list(full)} for {n} examples is asked for under vmap as {list(shape)} for "
+        f"{count}: it does not split by example; measure the model in eval mode (train_mode=False)"
+    )
+
+
 class _Replay(TorchDispatchMode):
+    """Serves recorded draws in order: one example's part when it is re-run alone; under ``vmap``, the
+    examples' parts at once, or, for an operation vmap calls once per example, each example's part in turn."""
+
     def __init__(self, draws: Sequence[Tensor], n: int, start: int, stop: int, batched: bool):
         super().__init__()
         self._draws = list(draws)
         self._n, self._start, self._stop, self._batched = n, start, stop, batched
+        self._looped = 0  # examples already served the head draw, one call each
 
-    def _next(self, shape: torch.Size) -> Tensor:
+    def _next(self, func: OpOverload, shape: torch.Size) -> Tensor:
         if not self._draws:
             raise RuntimeError(
                 "the model drew more random numbers when re-run for one example than in its forward pass"
             )
-        example_shape = shape[1:] if self._batched else shape
-        if self._batched and shape[0] != self._stop - self._start:
-            raise RuntimeError(f"a random draw under vmap has shape {list(shape)}, not the examples first")
-        part = per_example(self._draws.pop(0), self._n, example_shape)[self._start : self._stop]
-        return part if self._batched else part[0]
+        if not self._batched:
+            return per_example(self._draws.pop(0), self._n, shape)[self._start]
+        if func.overloadpacket not in _LOOPED_UNDER_VMAP:
+            return _batched_part(self._draws.pop(0), self._n, self._start, self._stop, shape)
+        part = per_example(self._draws[0], self._n, shape)[self._start + self._looped]
+        self._looped += 1
+        if self._looped == self._stop - self._start:
+            self._draws.pop(0)
+            self._looped = 0
+        return part
 
     def __torch_dispatch__(
         self, func: OpOverload, types: tuple, args: tuple = (), kwargs: dict | None = None
@@ -140,12 +172,12 @@ class _Replay(TorchDispatchMode):
         kwargs = kwargs or {}
         if func.overloadpacket is aten.native_dropout:
             x, p = args[0], args[1]
-            mask = self._next(x.shape).to(torch.bool)
+            mask = self._next(func, x.shape).to(torch.bool)
             return x * mask * (1.0 / (1.0 - p) if p < 1 else 0.0), mask
         if func.overloadpacket not in _DRAWS:
             return func(*args, **kwargs)
         if _is_in_place(func):
             target = args[0]
-            return target.copy_(self._next(target.shape))
+            return target.copy_(self._next(func, target.shape))
         result = func(*args, **kwargs)  # for its shape, dtype and device
-        return result.copy_(self._next(result.shape))
+        return result.copy_(self._next(func, result.shape))

@@ -82,7 +82,8 @@ def _per_example_gradient_rows(
     """Per-example gradients ``[n_chunk, P]`` chunk by chunk, written into consecutive rows of ``out`` when given.
 
     ``method="layers"`` uses the layer rules of ``perexample`` (vmap over the whole model where they do not
-    apply); ``"vmap"`` always vmaps over the whole model.
+    apply; in train mode, the batched pass's dropout masks); ``"vmap"`` always vmaps over the whole model, each
+    example drawing masks of its own.
     """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
@@ -172,7 +173,8 @@ def per_example_gradient_chunks(
     Columns follow the trainable parameters in ``named_parameters`` order. ``chunk_size`` defaults to
     max(1, min(256, 2²⁵ // P)). Batch norm in train mode couples the examples of a batch, so per-example
     gradients are undefined there: such models must be evaluated with ``train_mode=False``. ``method``:
-    "layers" (outer products for Linear/Conv2d, per-layer vmap for the rest) or "vmap" (whole model).
+    "layers" (closed forms per layer, vmap for the rest; dropout in train mode with the batched pass's masks)
+    or "vmap" (whole model; each example draws masks of its own).
     """
     yield from _per_example_gradient_rows(model, loss_fn, data, chunk_size, train_mode, method)
 

@@ -43,11 +43,12 @@ example (``sgdnoise.instruments._draws``): every g_i is that of the same forward
 
 import contextlib
 import functools
-import math
+import warnings
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -359,6 +360,31 @@ def _conv2d_contributions(module: nn.Conv2d, a: Tensor, delta: Tensor) -> dict[s
     return found
 
 
+def _map_examples(fn: Callable, inputs: tuple, start: int, draws: Draws, *, vmappable: bool = True) -> Any:
+    """``fn`` over the leading dimension of every tensor in ``inputs`` (examples ``start``, ``start + 1``, …),
+    each example seeing its part of ``draws``: by ``vmap``, or one example at a time — the same numbers, slower —
+    for a model vmap cannot batch (a recurrent kernel, data-dependent control flow, ``.item()``, an operation
+    without a batching rule)."""
+    n = pytree.tree_leaves(inputs)[0].shape[0]
+    if vmappable:
+        try:
+            with draws.replayed(start, start + n, batched=True):
+                return vmap(fn, randomness="different")(*inputs)
+        except RuntimeError as error:
+            if "vmap" not in str(error):
+                raise
+            reason = str(error).splitlines()[0][:200]
+            warnings.warn(
+                f"per-example gradients one example at a time (exact, slower): vmap cannot batch this model ({reason})",
+                stacklevel=3,
+            )
+    rows = []
+    for j in range(n):
+        with draws.replayed(start + j, start + j + 1, batched=False):
+            rows.append(fn(*pytree.tree_map(lambda t, j=j: t[j], inputs)))
+    return pytree.tree_map(lambda *parts: torch.stack(parts), *rows)
+
+
 def _vjp_contributions(call: _Call, delta: Tensor, draws: Draws) -> dict[str, Contribution]:
     """Per-example vector-Jacobian products of the call alone w.r.t. the parameters it is responsible for, with
     the random draws (dropout masks) the call made in the batched forward pass."""
@@ -386,8 +412,8 @@ def _vjp_contributions(call: _Call, delta: Tensor, draws: Draws) -> dict[str, Co
     def block(s: int, e: int) -> dict[str, Tensor]:  # one vmap serves every parameter of the call
         if (s, e) not in last:
             last.clear()
-            with math_attention(), draws.replayed(s, e, batched=True):
-                last[s, e] = vmap(one, randomness="different")(tuple(leaves[i][s:e] for i in batched), delta[s:e])
+            with math_attention():
+                last[s, e] = _map_examples(one, (tuple(leaves[i][s:e] for i in batched), delta[s:e]), s, draws)
         return last[s, e]
 
     footprint = sum(p.numel() for p in params.values())
@@ -499,35 +525,46 @@ def model_gradients(
     def example_loss(p: dict[str, Tensor], xi: Tensor, yi: Tensor) -> Tensor:
         return loss_fn(functional_call(model, ({**constants, **p}, buffers), (xi.unsqueeze(0),)), yi.unsqueeze(0))
 
+    # torch's recurrent kernels (nn.GRU, nn.RNN, float64 nn.LSTM) have no batching rule: one example at a time
+    recurrent = any(isinstance(m, nn.RNNBase) for m in model.modules())
     with math_attention():
-        if not any(isinstance(m, nn.RNNBase) for m in model.modules()):
-            with draws.replayed(first, first + x.shape[0], batched=True):
-                return vmap(grad(example_loss), in_dims=(None, 0, 0), randomness="different")(detached, x, y)
-        # torch's recurrent kernels (nn.GRU, nn.RNN, float64 nn.LSTM) have no batching rule: one example at a time
-        rows = []
-        for i, (xi, yi) in enumerate(zip(x, y, strict=True)):
-            with draws.replayed(first + i, first + i + 1, batched=False):
-                rows.append(grad(example_loss)(detached, xi, yi))
-        return {name: torch.stack([row[name] for row in rows]) for name in detached}
+        return _map_examples(
+            functools.partial(grad(example_loss), detached), (x, y), first, draws, vmappable=not recurrent
+        )
 
 
-def _generator_states(device: torch.device) -> list[Tensor]:
-    """The states of torch's generators that draw on ``device`` (the CPU's, and the accelerator's)."""
+def _own_generators(model: nn.Module) -> list[torch.Generator]:
+    """The ``torch.Generator`` objects the model's modules hold as attributes (a dropout with its own stream)."""
+    return [
+        value for module in model.modules() for value in vars(module).values() if isinstance(value, torch.Generator)
+    ]
+
+
+def _generator_states(model: nn.Module, device: torch.device) -> list[Tensor]:
+    """The states of the generators a forward pass of ``model`` on ``device`` may draw from: torch's (the CPU's,
+    and the accelerator's) and those its modules hold."""
     states = [torch.get_rng_state()]
     if device.type != "cpu":
         states.append(torch.get_device_module(device.type).get_rng_state(device))
-    return states
+    return states + [generator.get_state() for generator in _own_generators(model)]
 
 
-def _drew(device: torch.device, before: list[Tensor]) -> bool:
-    """Whether anything drew random numbers on ``device`` since the generators were in the states ``before``."""
-    return any(not torch.equal(a, b) for a, b in zip(_generator_states(device), before, strict=True))
+def _drew(model: nn.Module, device: torch.device, before: list[Tensor]) -> bool:
+    """Whether anything drew random numbers since the generators were in the states ``before``."""
+    return any(not torch.equal(a, b) for a, b in zip(_generator_states(model, device), before, strict=True))
 
 
-def _set_generator_states(device: torch.device, states: list[Tensor]) -> None:
+def _set_generator_states(model: nn.Module, device: torch.device, states: list[Tensor]) -> None:
     torch.set_rng_state(states[0])
     if device.type != "cpu":
         torch.get_device_module(device.type).set_rng_state(states[1], device)
+    for generator, state in zip(_own_generators(model), states[2 if device.type != "cpu" else 1 :], strict=True):
+        generator.set_state(state)
+
+
+def _read_and_written(call: _Call) -> list[Tensor]:
+    """The tensors a call read and wrote."""
+    return list(_tensors((call.output, call.args, call.kwargs)))
 
 
 @dataclass
@@ -541,6 +578,7 @@ class _Forward:
     exact: set[int]
     generators: list[Tensor]
     draw_recorder: DrawRecorder | None
+    n: int  # examples
 
     @classmethod
     def record(cls, model: nn.Module, x: Tensor, names: Mapping[int, str], n: int, *, draws: bool) -> "_Forward":
@@ -552,7 +590,7 @@ class _Forward:
         attention_dropout = any(
             isinstance(m, nn.MultiheadAttention) and m.training and m.dropout > 0 for m in model.modules()
         )
-        generators = _generator_states(x.device)
+        generators = _generator_states(model, x.device)
         try:
             with (
                 recorder,
@@ -573,15 +611,50 @@ class _Forward:
             if any(a.contains(b) for a in owners for b in owners if a is not b):
                 exact.add(key)
         calls = [c for c in recorder.calls if any(id(p) not in exact for p in c.params.values())]
-        return cls(outputs, calls, exact, generators, draw_recorder)
+        return cls(outputs, calls, exact, generators, draw_recorder, n)
+
+    def sizes(self) -> set[int]:
+        """Every dimension but the first of the tensors with n leading that the calls read and write."""
+        return {
+            size
+            for call in self.calls
+            for t in _read_and_written(call)
+            if t.dim() and t.shape[0] == self.n
+            for size in t.shape[1:]
+        }
+
+    def examples_lead(self, model: nn.Module, x: Tensor, names: Mapping[int, str]) -> bool:
+        """Whether the examples are the leading dimension of every tensor with n leading that the calls read and
+        write. Certain unless such a tensor has another dimension of size n (a sequence-first ``[L, n, d]`` with
+        L = n reads like examples first); then the same pass on k < n examples (k = 2, or 1) must shrink exactly
+        those leading dimensions to k."""
+        n = self.n
+        if n == 1 or n not in self.sizes():
+            return True
+        k = 2 if n > 2 else 1
+        states = _generator_states(model, x.device)
+        probe = _Forward.record(model, x[:k], names, k, draws=False)
+        _set_generator_states(model, x.device, states)
+        if len(probe.calls) != len(self.calls):
+            return False
+        for call, small in zip(self.calls, probe.calls, strict=True):
+            tensors, smaller = _read_and_written(call), _read_and_written(small)
+            if len(tensors) != len(smaller) or any(
+                t.dim() and t.shape[0] == n and tuple(u.shape) != (k, *t.shape[1:])
+                for t, u in zip(tensors, smaller, strict=True)
+            ):
+                return False
+        return True
 
     def recomputes(self) -> bool:
         """Whether vmap re-computes examples: a whole-model fallback, or a call without a layer rule."""
         return bool(self.exact) or any(_closed_form(call) is None for call in self.calls)
 
     def replayed(self) -> set[int]:
-        """Ids of the parameters whose per-example gradients vmap re-computes with recorded draws."""
-        if self.draw_recorder is None or not self.draw_recorder.all().tensors:
+        """Ids of the parameters whose per-example gradients vmap re-computes in a pass that drew random numbers
+        (served again where recorded: a random operation the recorder does not know, rrelu, is caught by the
+        check of their sums)."""
+        if self.draw_recorder is None:
             return set()
         return self.exact | {id(p) for c in self.calls if _closed_form(c) is None for p in c.params.values()}
 
@@ -592,26 +665,51 @@ class _Forward:
         return self.draw_recorder.all() if call is None else self.draw_recorder.between(call.start, call.stop)
 
 
-def _check_replayed_sums(batch: Mapping[str, Tensor | None], gradient_sum: Mapping[str, Tensor], sq: Tensor) -> None:
-    """Per-example gradients re-computed with replayed draws must sum to the batch gradient: a draw split by
-    example wrongly (a dimension merging the batch with another one other than batch-major) is an error, not a
-    silently wrong g_i. Tolerance: 1e-3 (more for half precision) of Σ_i ‖g_i‖."""
-    if not batch:
-        return
-    scale = float(sq.sqrt().sum())
-    tolerance = max(1e-3, 30 * torch.finfo(sq.dtype).eps) * scale
-    gap = math.sqrt(
-        sum(
-            float((gradient_sum[name] - (torch.zeros_like(gradient_sum[name]) if g is None else g)).square().sum())
-            for name, g in batch.items()
+def _check_replayed_sums(
+    batch: Mapping[str, Tensor | None], gradient_sum: Mapping[str, Tensor], scales: Mapping[str, float]
+) -> None:
+    """Per-example gradients re-computed with replayed draws must sum to the batch gradient, parameter by
+    parameter: a draw split by example wrongly (a dimension merging the batch with another one other than
+    batch-major) is an error, not a silently wrong g_i. Tolerance: 1e-3 (more for half precision) of the
+    parameter's Σ_i ‖g_i‖ (``scales``)."""
+    for name, g in batch.items():
+        total = gradient_sum[name]
+        gap = float(torch.linalg.vector_norm(total - (torch.zeros_like(total) if g is None else g)))
+        tolerance = max(1e-3, 30 * torch.finfo(total.dtype).eps) * scales[name]
+        if gap > tolerance:
+            raise ValueError(
+                f"the per-example gradients of {name!r}, re-computed with the batched pass's random draws, sum to "
+                f"{gap:.3g} away from the batch gradient (tolerance {tolerance:.3g}): the model's random draws "
+                "could not be served again example by example (a draw split wrongly, or a random operation other "
+                "than a plain draw, such as rrelu); measure it in eval mode (train_mode=False)"
+            )
+
+
+def _split_statistics(
+    model: nn.Module,
+    loss_fn: LossFn,
+    x: Tensor,
+    y: Tensor,
+    names: Mapping[int, str],
+    out: Mapping[str, Tensor] | None,
+    budget: int,
+    sizes: set[int],
+) -> LayerStatistics:
+    """The statistics of a chunk of n examples, some tensor of which has another dimension of size n (a
+    sequence-first layout with as many steps as examples would read as examples first): computed on two
+    sub-chunks whose sizes no dimension has, so that only the examples' dimension scales with them."""
+    n = y.shape[0]
+    fine = [k for k in range((n + 1) // 2, n) if (k == 1 or k not in sizes) and (n - k == 1 or n - k not in sizes)]
+    size = fine[0] if fine else 1
+    parts = [
+        layer_statistics(
+            model, loss_fn, x[s:e], y[s:e], names, out=None if out is None else {k: v[s:e] for k, v in out.items()},
+            budget=budget,
         )
-    )
-    if gap > tolerance:
-        raise ValueError(
-            f"the per-example gradients of {sorted(batch)}, re-computed with the batched pass's random draws, "
-            f"sum to {gap:.3g} away from the batch gradient (tolerance {tolerance:.3g}): the model's draws could "
-            "not be split by example; measure it in eval mode (train_mode=False)"
-        )
+        for s, e in _blocks(n, size)
+    ]  # fmt: skip
+    total = {name: sum(part.gradient_sum[name] for part in parts) for name in parts[0].gradient_sum}
+    return LayerStatistics(torch.cat([part.sq_norms for part in parts]), total)
 
 
 def layer_statistics(
@@ -632,9 +730,11 @@ def layer_statistics(
     """
     n = y.shape[0]
     forward = _Forward.record(model, x, names, n, draws=False)
-    if forward.recomputes() and _drew(x.device, forward.generators):
+    if not forward.examples_lead(model, x, names):
+        return _split_statistics(model, loss_fn, x, y, names, out, budget, forward.sizes())
+    if forward.recomputes() and _drew(model, x.device, forward.generators):
         # it drew random numbers (dropout) that vmap must see again: the same pass, recording them
-        _set_generator_states(x.device, forward.generators)
+        _set_generator_states(model, x.device, forward.generators)
         forward = _Forward.record(model, x, names, n, draws=True)
     loss = checked_loss(loss_fn, forward.outputs, y)
     calls, exact = forward.calls, forward.exact
@@ -653,11 +753,13 @@ def layer_statistics(
                 parts[id(call.params[local])].append(contribution)
     sq_norms = x.new_zeros(n, dtype=loss.dtype)
     gradient_sum: dict[str, Tensor] = {}
+    scales: dict[str, float] = defaultdict(float)  # Σ_i ‖g_i‖ of each parameter
     for key, contributions in parts.items():
         name = names[key]
         target = out[name] if out is not None else None
         sq, gradient_sum[name] = _statistics_of(contributions, by_id[key].detach(), n, budget, target)
         sq_norms = sq_norms + sq
+        scales[name] = float(sq.sqrt().sum())
     fallback = {names[key]: by_id[key] for key in exact}
     if fallback:
         size = max(1, budget // sum(p.numel() for p in fallback.values()))
@@ -665,7 +767,9 @@ def layer_statistics(
         for s, e in _blocks(n, size):
             grads = model_gradients(model, loss_fn, x[s:e], y[s:e], fallback, draws=made, first=s)
             for name, g in grads.items():
-                sq_norms[s:e] += g.flatten(1).square().sum(1)
+                sq = g.flatten(1).square().sum(1)
+                sq_norms[s:e] += sq
+                scales[name] += float(sq.sqrt().sum())
                 gradient_sum[name] = g.sum(0) + gradient_sum.get(name, 0)
                 if out is not None:
                     out[name][s:e].copy_(g)
@@ -673,5 +777,5 @@ def layer_statistics(
         gradient_sum[names[key]] = torch.zeros_like(by_id[key])
         if out is not None:
             out[names[key]].zero_()
-    _check_replayed_sums({names[id(p)]: g for p, g in zip(replayed, batch_sums, strict=True)}, gradient_sum, sq_norms)
+    _check_replayed_sums({names[id(p)]: g for p, g in zip(replayed, batch_sums, strict=True)}, gradient_sum, scales)
     return LayerStatistics(sq_norms.detach(), {k: v.detach() for k, v in gradient_sum.items()})

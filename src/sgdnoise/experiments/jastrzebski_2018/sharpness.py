@@ -220,7 +220,9 @@ def run(spec: SharpnessSpec, ctx: RunContext) -> SharpnessData:
         for seed in seeds
     ]
     swept = ctx.sweep(Sweep("jastrzebski-sharpness-budget", {name: factory}, phase1))
-    ctx.decided_by_results("phase 2: every run retrained to where it first reached each target, then its Hessian measured")
+    ctx.decided_by_results(
+        "phase 2: every run retrained to where it first reached each target, then its Hessian measured"
+    )
     hits: dict[tuple[str, float, int, int], int | None] = {}
     for run_, result in zip(phase1, swept, strict=True):
         lr, b, seed = float(run_.config.learning_rate(0.0)), int(run_.config.batch_size(0.0)), run_.config.seed
