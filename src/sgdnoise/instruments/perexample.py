@@ -15,13 +15,17 @@ Each use of a trainable parameter (an operation taking it and returning a tensor
    inside that call (its vector-Jacobian product would count that use twice);
 4. else (or when a call's output is not computed from the model's input with the batch as leading dimension,
    or is modified in place): the parameter's per-example gradients come from ``torch.func.vmap`` of
-   ``torch.func.grad`` over the whole model — exact, slower, never an approximation (a model with a recurrent
-   layer, ``nn.RNNBase``, whose kernels vmap cannot batch: ``torch.func.grad`` one example at a time).
+   ``torch.func.grad`` over the whole model — exact, slower, never an approximation (a model vmap cannot batch
+   — a recurrent layer, ``nn.RNNBase``; ``.item()``; a data-dependent shape — one example at a time, with a
+   warning).
 
 A call computed once for the whole batch, from nothing that holds examples, with leading dimension 1 (a
 position embedding looked up with positions [1, T]) is broadcast: its output is expanded to one copy per
 example, so its output gradient is per example. Which tensors hold examples is tracked through every
-operation from the model's input, not guessed from shapes (positions [T] with T = n are not examples).
+operation from the model's input, not guessed from shapes (positions [T] with T = n are not examples). That
+the examples are the LEADING dimension is checked where a tensor has another dimension of size n (sequence
+first, ``[L, n, d]`` with L = n): a pass on 2 examples must shrink exactly the leading dimensions, else the chunk
+is measured in two parts whose sizes no dimension has.
 
 Contributions of a use, with a_{i,t} its input and δ_{i,t} its output gradient over the extra dimensions t:
 
