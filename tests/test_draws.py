@@ -184,24 +184,61 @@ def test_draws_from_a_module_held_generator_and_permutations_are_served_again():
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
 
 
-class RandomSlopes(nn.Module):
-    """rrelu in train mode: a random operation that is not a plain draw, on a parameter no layer rule covers."""
+class UnservableNoise(nn.Module):
+    """rrelu's random slopes or binomial noise (random operations that are not plain draws) on a parameter no
+    layer rule covers."""
 
-    def __init__(self):
+    def __init__(self, kind: str):
         super().__init__()
+        self.kind = kind
         self.scale = nn.Parameter(torch.linspace(-1, 1, 6))
         self.head = nn.Linear(6, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(nn.functional.rrelu(x * self.scale, training=self.training))
+        h = x * self.scale
+        if self.kind == "rrelu":
+            h = nn.functional.rrelu(h, training=self.training)
+        elif self.training:
+            h = h * (1 + 0.02 * (torch.binomial(torch.full_like(h, 4.0), torch.full_like(h, 0.5)) - 2))
+        return self.head(h)
 
 
-def test_a_random_operation_that_cannot_be_served_again_is_one_clear_error():
+@pytest.mark.parametrize("kind", ["rrelu", "binomial"])
+def test_a_random_operation_that_cannot_be_served_again_is_one_clear_error_at_any_size(kind):
+    # at 512 examples, 2% binomial noise kept the replayed sums within their tolerance: the operation itself
+    # is refused when an example is re-computed through it
     torch.manual_seed(0)
-    model = RandomSlopes().double().train()
-    x, y = torch.randn(5, 6, dtype=torch.float64), torch.randint(0, 3, (5,))
-    with pytest.warns(UserWarning, match="one example at a time"), pytest.raises(ValueError, match="rrelu"):
-        per_example_gradients(model, nn.CrossEntropyLoss(), (x, y))
+    model = UnservableNoise(kind).double().train()
+    x, y = torch.randn(512, 6, dtype=torch.float64), torch.randint(0, 3, (512,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # vmap has no batching rule for rrelu: the one-example loop refuses it
+        with pytest.raises(ValueError, match=f"{kind}.*cannot be served again.*eval mode"):
+            per_example_gradients(model, nn.CrossEntropyLoss(), (x, y))
     model.eval()  # the same model in eval mode is measured
-    with pytest.warns(UserWarning, match="one example at a time"):
-        assert per_example_gradients(model, nn.CrossEntropyLoss(), (x, y)).shape == (5, 27)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert per_example_gradients(model, nn.CrossEntropyLoss(), (x[:5], y[:5])).shape == (5, 27)
+
+
+class SeededInForward(nn.Module):
+    """Dropout from a generator made and seeded inside ``forward`` (its state never moves between passes), drawn
+    features-first and transposed."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.linspace(0.5, 1.5, 6))
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(1234)
+        keep = (torch.rand(x.shape[1], x.shape[0], generator=generator, dtype=x.dtype) > 0.5).T
+        return self.head(x * self.scale * keep * 2)
+
+
+def test_draws_from_a_generator_seeded_inside_forward_are_served_again():
+    torch.manual_seed(0)
+    model = SeededInForward().double().train()
+    x, y = torch.randn(5, 6, dtype=torch.float64), torch.randint(0, 3, (5,))
+    expected = masked_loop_gradients(model, nn.CrossEntropyLoss(), x, y, seed=0)
+    got = per_example_gradients(model, nn.CrossEntropyLoss(), (x, y))
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)

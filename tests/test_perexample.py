@@ -357,6 +357,60 @@ def test_a_width_equal_to_the_chunk_is_told_apart_from_a_sequence_without_splitt
         per_example_gradients(SequenceFirst().double(), nn.CrossEntropyLoss(), (torch.randn(4, 4, 3).double(), y[:4]))
 
 
+class TableBlock(nn.Module):
+    """A block given a constant table [T, d] whole (positions sliced inside): T = n must not make it examples."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.linspace(0.5, 1.5, 4))
+
+    def forward(self, h: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        return (h + table[: h.shape[1]]) * self.scale
+
+
+class WithTable(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("table", torch.randn(6, 4))
+        self.block, self.head = TableBlock(), nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(self.block(x, self.table)).mean(1))
+
+
+class Pool(nn.Module):
+    """Reads [L, n, d], returns [n, d]: its examples are not its input's rows."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.linspace(0.5, 1.5, 4))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (z * self.w).tanh().mean(0)
+
+
+class SequenceInExamplesOut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner, self.pool, self.head = nn.Linear(4, 4), Pool(), nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.inner(x).transpose(0, 1)))
+
+
+@pytest.mark.parametrize("case", ["table", "sequence-in-examples-out", "length-one-sequence"])
+def test_only_the_inputs_that_hold_examples_are_split_by_example(case):
+    # which inputs of a call hold examples is tracked from the model's input, never read off a leading size
+    torch.manual_seed(0)
+    model = (WithTable() if case == "table" else SequenceInExamplesOut()).double()
+    length = {"table": 3, "sequence-in-examples-out": 5, "length-one-sequence": 1}[case]
+    x, y = torch.randn(6, length, 4, dtype=torch.float64), torch.randint(0, 2, (6,))
+    expected = loop_gradients(model, nn.CrossEntropyLoss(), x, y)
+    for chunk_size in (None, 6, 4):
+        got = per_example_gradients(model, nn.CrossEntropyLoss(), (x, y), chunk_size=chunk_size)
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+
+
 def test_a_sequence_as_long_as_the_chunk_with_dropout_gives_the_gradients_of_the_split_passes():
     # each part of the split is a forward pass of its own, with its own masks: its replayed per-example
     # gradients must sum to its batch gradient, parameter by parameter (checked inside; the draws once
@@ -370,23 +424,32 @@ def test_a_sequence_as_long_as_the_chunk_with_dropout_gives_the_gradients_of_the
 
 
 class DataDependent(nn.Module):
-    """A data-dependent shape (boolean indexing, per example), which vmap cannot batch, in a module no layer
-    rule covers."""
+    """A data-dependent shape, per example, which vmap cannot batch, in a module no layer rule covers: boolean
+    indexing (vmap's error names vmap) or bincount (vmap runs it per example, then fails to stack rows of
+    different lengths, with an error that does not)."""
 
-    def __init__(self):
+    def __init__(self, kind: str):
         super().__init__()
+        self.kind = kind
         self.scale = nn.Parameter(torch.linspace(-0.5, 1.5, 4))
         self.head = nn.Linear(4, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x * self.scale
-        positive = torch.stack([row[row > 0].square().sum() for row in h])
-        return self.head(h) + positive.unsqueeze(1)
+        if self.kind == "boolean-index":
+            extra = torch.stack([row[row > 0].square().sum() for row in h])
+        else:
+            extra = torch.stack(
+                [row.square().sum() * torch.bincount((row.detach().abs() * 3).long()).max() for row in h]
+            )
+        return self.head(h) + extra.unsqueeze(1)
 
 
-def test_a_model_vmap_cannot_batch_is_taken_one_example_at_a_time():
+@pytest.mark.filterwarnings("ignore:There is a performance drop")  # torch's, for bincount under vmap
+@pytest.mark.parametrize("kind", ["boolean-index", "bincount"])
+def test_a_model_vmap_cannot_batch_is_taken_one_example_at_a_time(kind):
     torch.manual_seed(0)
-    model, loss_fn = DataDependent().double(), nn.CrossEntropyLoss()
+    model, loss_fn = DataDependent(kind).double(), nn.CrossEntropyLoss()
     x, y = torch.randn(6, 4, dtype=torch.float64), torch.randint(0, 3, (6,))
     with pytest.warns(UserWarning, match=r"one example at a time.*vmap cannot batch"):
         got = per_example_gradients(model, loss_fn, (x, y))

@@ -57,6 +57,19 @@ _DRAWS = frozenset(
 )
 
 
+# random operations whose draws are not a tensor this module can record and serve again: re-computing an example
+# through one of them is an error, never fresh random numbers
+_CANNOT_SERVE = frozenset(
+    {
+        aten.rrelu_with_noise,
+        aten.rrelu_with_noise_,
+        aten.rrelu_with_noise_functional,
+        aten.binomial,
+        aten._sample_dirichlet,
+    }
+)
+
+
 def _is_in_place(func: OpOverload) -> bool:
     return func.overloadpacket.__name__.endswith("_")
 
@@ -67,16 +80,17 @@ class Draws:
 
     tensors: tuple[Tensor, ...] = ()
     n: int = 1
+    recorded: bool = True  # False: the pass drew nothing, so there is nothing to serve again
 
     def replayed(self, start: int, stop: int, *, batched: bool) -> contextlib.AbstractContextManager:
         """A block in which the same draws are served again for examples ``start:stop``: ``batched`` inside
         ``vmap`` over those examples, else one example (``stop = start + 1``) re-run on its own."""
-        if not self.tensors:
+        if not self.recorded:
             return contextlib.nullcontext()
         return _Replay(self.tensors, self.n, start, stop, batched)
 
 
-NO_DRAWS = Draws()
+NO_DRAWS = Draws(recorded=False)
 
 
 class DrawRecorder(TorchDispatchMode):
@@ -170,6 +184,11 @@ class _Replay(TorchDispatchMode):
         self, func: OpOverload, types: tuple, args: tuple = (), kwargs: dict | None = None
     ) -> object:
         kwargs = kwargs or {}
+        if func.overloadpacket in _CANNOT_SERVE:
+            raise ValueError(
+                f"the model draws random numbers with {func.overloadpacket.__name__}, which cannot be served again "
+                "example by example: measure it in eval mode (train_mode=False)"
+            )
         if func.overloadpacket is aten.native_dropout:
             x, p = args[0], args[1]
             mask = self._next(func, x.shape).to(torch.bool)

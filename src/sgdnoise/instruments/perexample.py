@@ -25,7 +25,7 @@ example, so its output gradient is per example. Which tensors hold examples is t
 operation from the model's input, not guessed from shapes (positions [T] with T = n are not examples). That
 the examples are the LEADING dimension is checked where a tensor has another dimension of size n (sequence
 first, ``[L, n, d]`` with L = n): a pass on 2 examples must shrink exactly the leading dimensions, else the chunk
-is measured in two parts whose sizes no dimension has.
+is measured in two halves, each checked the same way.
 
 Contributions of a use, with a_{i,t} its input and δ_{i,t} its output gradient over the extra dimensions t:
 
@@ -92,6 +92,8 @@ class _Call:
     version: int = 0
     stop: int = 0
     params: dict[str, Tensor] = field(default_factory=dict)
+    # positions, in pytree.tree_leaves((args, kwargs)), of the inputs that hold examples (n leading)
+    per_example: tuple[int, ...] = ()
 
     def contains(self, other: "_Call") -> bool:
         return self.start < other.start and other.stop < self.stop
@@ -111,6 +113,7 @@ class _Recorder(TorchFunctionMode):
         self.open: list[_Call] = []
         self.calls: list[_Call] = []
         self.exact_path: set[int] = set()  # ids of parameters whose gradients come from the whole-model vmap
+        self.drew_from_a_generator = False  # a torch.Generator passed to an operation (its state may not tell)
         self.clock = 0
         self._batched: dict[int, weakref.ref] = {}  # tensors computed from the model's input, by id
         self._direct: dict[int, dict[int, str]] = {}
@@ -158,8 +161,9 @@ class _Recorder(TorchFunctionMode):
         ):
             self._give_up(call)
             return None
+        leaves = pytree.tree_leaves((args, kwargs))
         if not (primary.shape[0] == self.n and self.is_batched(primary)):
-            if primary.shape[0] != 1 or any(self.is_batched(t) for t in pytree.tree_leaves((args, kwargs))):
+            if primary.shape[0] != 1 or any(self.is_batched(t) for t in leaves):
                 self._give_up(call)  # e.g. a table looked up with positions [T] when T happens to equal n
                 return None
             # computed once for the whole batch and broadcast (e.g. a position embedding): give each example
@@ -167,6 +171,17 @@ class _Recorder(TorchFunctionMode):
             primary = primary.expand(self.n, *primary.shape[1:])
             self.mark_batched(primary)
             returned = (primary, *rest) if isinstance(output, tuple) else primary
+            call.per_example = tuple(
+                i for i, t in enumerate(leaves) if isinstance(t, Tensor) and t.dim() and t.shape[0] == 1
+            )
+        else:
+            examples = [i for i, t in enumerate(leaves) if self.is_batched(t) and t.dim()]
+            call.per_example = tuple(i for i in examples if leaves[i].shape[0] == self.n)
+            # other inputs computed from the examples are shared if they have one leading row and no dimension
+            # of n (a mask [1, 1, L, L]); else they hold the examples along another dimension ([L, n, d])
+            if any(leaves[i].shape[0] != 1 or self.n in leaves[i].shape for i in examples if i not in call.per_example):
+                self._give_up(call)
+                return None
         detach = _detached if returned is None else self._expanded
         call.args, call.kwargs = pytree.tree_map(detach, (args, kwargs))
         call.output, call.version = primary, primary._version
@@ -183,6 +198,8 @@ class _Recorder(TorchFunctionMode):
 
     def __torch_function__(self, func: Callable, types: tuple, args: tuple = (), kwargs: dict | None = None) -> object:
         kwargs = kwargs or {}
+        if isinstance(kwargs.get("generator"), torch.Generator):
+            self.drew_from_a_generator = True
         if func is F.scaled_dot_product_attention and _dropout_p(args, kwargs) > 0:
             with math_attention():  # its dropout mask a plain draw, recorded for the passes that re-compute examples
                 result = func(*args, **kwargs)
@@ -228,7 +245,7 @@ class _Recorder(TorchFunctionMode):
         if not params:
             return None
         stamp = self.tick()
-        return _Call(None, stamp, (h.detach(),), {}, result, result._version, stamp, params)
+        return _Call(None, stamp, (h.detach(),), {}, result, result._version, stamp, params, per_example=(0,))
 
 
 def _dropout_p(args: tuple, kwargs: dict) -> float:
@@ -370,33 +387,37 @@ def _map_examples(fn: Callable, inputs: tuple, start: int, draws: Draws, *, vmap
     for a model vmap cannot batch (a recurrent kernel, data-dependent control flow, ``.item()``, an operation
     without a batching rule)."""
     n = pytree.tree_leaves(inputs)[0].shape[0]
+    vmap_error = None
     if vmappable:
         try:
             with draws.replayed(start, start + n, batched=True):
                 return vmap(fn, randomness="different")(*inputs)
-        except RuntimeError as error:
-            if "vmap" not in str(error):
-                raise
-            reason = str(error).splitlines()[0][:200]
-            warnings.warn(
-                f"per-example gradients one example at a time (exact, slower): vmap cannot batch this model ({reason})",
-                stacklevel=3,
-            )
+        except RuntimeError as error:  # torch's errors under vmap do not all say "vmap": try the loop
+            vmap_error = error
     rows = []
     for j in range(n):
         with draws.replayed(start + j, start + j + 1, batched=False):
-            rows.append(fn(*pytree.tree_map(lambda t, j=j: t[j], inputs)))
+            try:
+                rows.append(fn(*pytree.tree_map(lambda t, j=j: t[j], inputs)))
+            except RuntimeError as error:
+                raise error from vmap_error  # the model's own error, not vmap's
+    if vmap_error is not None:
+        reason = str(vmap_error).splitlines()[0][:200]
+        warnings.warn(
+            f"per-example gradients one example at a time (exact, slower): vmap cannot batch this model ({reason})",
+            stacklevel=3,
+        )
     return pytree.tree_map(lambda *parts: torch.stack(parts), *rows)
 
 
 def _vjp_contributions(call: _Call, delta: Tensor, draws: Draws) -> dict[str, Contribution]:
     """Per-example vector-Jacobian products of the call alone w.r.t. the parameters it is responsible for, with
     the random draws (dropout masks) the call made in the batched forward pass."""
-    module, n = call.module, delta.shape[0]
+    module = call.module
     params = {name: p.detach() for name, p in call.params.items()}
     constants = {name: p.detach() for name, p in module.named_parameters()}  # no graph outside the transform
     leaves, spec = pytree.tree_flatten((call.args, call.kwargs))
-    batched = [i for i, t in enumerate(leaves) if isinstance(t, Tensor) and t.dim() and t.shape[0] == n]
+    batched = call.per_example
 
     def one(example_leaves: tuple[Tensor, ...], example_delta: Tensor) -> dict[str, Tensor]:
         filled = list(leaves)
@@ -566,9 +587,10 @@ def _set_generator_states(model: nn.Module, device: torch.device, states: list[T
         generator.set_state(state)
 
 
-def _read_and_written(call: _Call) -> list[Tensor]:
-    """The tensors a call read and wrote."""
-    return list(_tensors((call.output, call.args, call.kwargs)))
+def _per_example_tensors(call: _Call) -> list[Tensor]:
+    """The tensors holding examples that a call read and wrote."""
+    leaves = pytree.tree_leaves((call.args, call.kwargs))
+    return [call.output, *(leaves[i] for i in call.per_example)]
 
 
 @dataclass
@@ -583,6 +605,7 @@ class _Forward:
     generators: list[Tensor]
     draw_recorder: DrawRecorder | None
     n: int  # examples
+    drew_from_a_generator: bool
 
     @classmethod
     def record(cls, model: nn.Module, x: Tensor, names: Mapping[int, str], n: int, *, draws: bool) -> "_Forward":
@@ -615,23 +638,23 @@ class _Forward:
             if any(a.contains(b) for a in owners for b in owners if a is not b):
                 exact.add(key)
         calls = [c for c in recorder.calls if any(id(p) not in exact for p in c.params.values())]
-        return cls(outputs, calls, exact, generators, draw_recorder, n)
+        return cls(outputs, calls, exact, generators, draw_recorder, n, recorder.drew_from_a_generator)
+
+    def drew(self, model: nn.Module, device: torch.device) -> bool:
+        """Whether the pass drew random numbers: the generators moved on, or one was passed to an operation (a
+        generator made or re-seeded inside ``forward`` ends where it started)."""
+        return self.drew_from_a_generator or _drew(model, device, self.generators)
 
     def sizes(self) -> set[int]:
-        """Every dimension but the first of the tensors with n leading that the calls read and write."""
-        return {
-            size
-            for call in self.calls
-            for t in _read_and_written(call)
-            if t.dim() and t.shape[0] == self.n
-            for size in t.shape[1:]
-        }
+        """Every dimension but the first (the examples') of the tensors holding examples that the calls read
+        and write."""
+        return {size for call in self.calls for t in _per_example_tensors(call) for size in t.shape[1:]}
 
     def examples_lead(self, model: nn.Module, x: Tensor, names: Mapping[int, str]) -> bool:
-        """Whether the examples are the leading dimension of every tensor with n leading that the calls read and
-        write. Certain unless such a tensor has another dimension of size n (a sequence-first ``[L, n, d]`` with
-        L = n reads like examples first); then the same pass on k < n examples (k = 2, or 1) must shrink exactly
-        those leading dimensions to k."""
+        """Whether the examples are the leading dimension of every tensor holding examples that the calls read
+        and write (all have n leading). Certain unless such a tensor has another dimension of size n (a
+        sequence-first ``[L, n, d]`` with L = n reads like examples first); then the same pass on k < n examples
+        (k = 2, or 1) must shrink exactly those leading dimensions to k."""
         n = self.n
         if n == 1 or n not in self.sizes():
             return True
@@ -642,10 +665,9 @@ class _Forward:
         if len(probe.calls) != len(self.calls):
             return False
         for call, small in zip(self.calls, probe.calls, strict=True):
-            tensors, smaller = _read_and_written(call), _read_and_written(small)
+            tensors, smaller = _per_example_tensors(call), _per_example_tensors(small)
             if len(tensors) != len(smaller) or any(
-                t.dim() and t.shape[0] == n and tuple(u.shape) != (k, *t.shape[1:])
-                for t, u in zip(tensors, smaller, strict=True)
+                tuple(u.shape) != (k, *t.shape[1:]) for t, u in zip(tensors, smaller, strict=True)
             ):
                 return False
         return True
@@ -697,20 +719,17 @@ def _split_statistics(
     names: Mapping[int, str],
     out: Mapping[str, Tensor] | None,
     budget: int,
-    sizes: set[int],
 ) -> LayerStatistics:
-    """The statistics of a chunk of n examples, some tensor of which has another dimension of size n (a
-    sequence-first layout with as many steps as examples would read as examples first): computed on two
-    sub-chunks whose sizes no dimension has, so that only the examples' dimension scales with them."""
+    """The statistics of a chunk of n examples whose examples are not the leading dimension of every tensor (a
+    sequence-first layout with as many steps as examples reads as examples first), from its two halves: with
+    fewer examples than steps, each half is measured as any chunk is (its own check, and split again if need be)."""
     n = y.shape[0]
-    fine = [k for k in range((n + 1) // 2, n) if (k == 1 or k not in sizes) and (n - k == 1 or n - k not in sizes)]
-    size = fine[0] if fine else 1
     parts = [
         layer_statistics(
             model, loss_fn, x[s:e], y[s:e], names, out=None if out is None else {k: v[s:e] for k, v in out.items()},
             budget=budget,
         )
-        for s, e in _blocks(n, size)
+        for s, e in _blocks(n, (n + 1) // 2)
     ]  # fmt: skip
     total = {name: sum(part.gradient_sum[name] for part in parts) for name in parts[0].gradient_sum}
     return LayerStatistics(torch.cat([part.sq_norms for part in parts]), total)
@@ -735,8 +754,8 @@ def layer_statistics(
     n = y.shape[0]
     forward = _Forward.record(model, x, names, n, draws=False)
     if not forward.examples_lead(model, x, names):
-        return _split_statistics(model, loss_fn, x, y, names, out, budget, forward.sizes())
-    if forward.recomputes() and _drew(model, x.device, forward.generators):
+        return _split_statistics(model, loss_fn, x, y, names, out, budget)
+    if forward.recomputes() and forward.drew(model, x.device):
         # it drew random numbers (dropout) that vmap must see again: the same pass, recording them
         _set_generator_states(model, x.device, forward.generators)
         forward = _Forward.record(model, x, names, n, draws=True)
