@@ -368,3 +368,56 @@ def test_preconditioned_eigenvalues_are_those_of_p_inverse_h():
         torch.testing.assert_close(result.eigenvalues, exact, rtol=1e-8, atol=1e-10)
     with pytest.raises(ValueError, match="preconditioner must be positive"):
         hessian_eigenvalues(model, loss_fn, (x, y), k=1, preconditioner=-diagonal)
+
+
+@pytest.mark.parametrize("outputs", [2, 3])
+def test_repeated_eigenvalues_are_returned_as_often_as_they_occur(outputs):
+    # a linear map to `outputs` targets under MSE has H = I ⊗ A: every eigenvalue occurs `outputs` times, and
+    # the Krylov space of one start vector holds only one copy of each
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 8, generator=gen, dtype=torch.float64) * torch.linspace(0.2, 3, 8, dtype=torch.float64)
+    y = torch.randn(200, outputs, generator=gen, dtype=torch.float64)
+    model = nn.Linear(8, outputs, dtype=torch.float64)
+    exact = torch.linalg.eigvalsh(exact_hessian(model, nn.MSELoss(), x, y))
+    for which, expected in [("largest", exact.flip(0)), ("magnitude", exact[exact.abs().argsort(descending=True)])]:
+        result = hessian_eigenvalues(model, nn.MSELoss(), (x, y), k=5, which=which, tol=1e-10, return_eigenvectors=True)
+        assert result.converged
+        torch.testing.assert_close(result.eigenvalues, expected[:5], rtol=1e-10, atol=0)
+        vectors = result.eigenvectors
+        torch.testing.assert_close(vectors @ vectors.T, torch.eye(5, dtype=torch.float64), atol=1e-8, rtol=0)
+
+
+def test_a_preconditioner_by_name_must_match_each_parameter_shape():
+    model, loss_fn, x, y = tanh_mlp()
+    by_name = {n: torch.ones_like(p) for n, p in model.named_parameters()}
+    transposed = {**by_name, "0.weight": torch.ones(5, 12, dtype=torch.float64)}  # [12, 5] in the model
+    with pytest.raises(ValueError, match=r"'0.weight'.*\[12, 5\]"):
+        hessian_eigenvalues(model, loss_fn, (x, y), k=1, preconditioner=transposed)
+    with pytest.raises(ValueError, match="finite"):
+        hessian_eigenvalues(
+            model, loss_fn, (x, y), k=1, preconditioner={**by_name, "2.bias": torch.full((3,), math.inf)}
+        )
+
+
+def test_a_loader_that_reshuffles_is_refused_where_chunks_fix_the_randomness():
+    # in train mode each chunk's dropout mask is fixed by its index: chunks whose examples change from one pass
+    # to the next would make H a different matrix at every product
+    model, loss_fn, x, y = tanh_mlp()
+    model = nn.Sequential(model[0], nn.Dropout(0.3), *model[1:])
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8, shuffle=True)
+    with pytest.raises(ValueError, match="shuffle"):
+        hessian_eigenvalues(model, loss_fn, loader, k=2, train_mode=True)
+    eval_mode = hessian_eigenvalues(model, loss_fn, loader, k=2, train_mode=False, tol=1e-9)  # a sum over all
+    exact = torch.linalg.eigvalsh(exact_hessian(model.eval(), loss_fn, x, y)).flip(0)[:2]
+    torch.testing.assert_close(eval_mode.eigenvalues, exact, rtol=1e-8, atol=1e-10)
+
+
+def test_hutchpp_runs_in_half_precision():
+    # its QR runs in float32 (no half-precision kernel); with a sketch covering H the estimate is exact up to
+    # float16 rounding
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(30, 3, generator=gen, dtype=torch.float64), torch.randint(0, 2, (30,), generator=gen)
+    model = nn.Linear(3, 2, dtype=torch.float64)
+    exact = float(exact_hessian(model, nn.CrossEntropyLoss(), x, y).trace())
+    trace = hessian_trace(model.half(), nn.CrossEntropyLoss(), (x.half(), y), n_samples=24, method="hutch++")
+    assert trace.value == pytest.approx(exact, rel=2e-2)

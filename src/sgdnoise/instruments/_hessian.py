@@ -15,12 +15,14 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 from torch.func import grad, jvp
+from torch.utils import _pytree as pytree
 
 from sgdnoise.instruments._batches import (
     Batches,
     Data,
     LossFn,
     ParameterLayout,
+    batch_norm_modules,
     check_model_and_loss,
     checked_loss,
     fixed_randomness,
@@ -34,6 +36,26 @@ from sgdnoise.instruments._batches import (
 HVPMethod = Literal["forward-over-reverse", "reverse-over-reverse", "finite-difference"]
 
 _HVP_METHODS = ("forward-over-reverse", "reverse-over-reverse", "finite-difference")
+
+
+def _generator_states(device: torch.device) -> list[Tensor]:
+    """The states of torch's generators that draw on ``device``."""
+    states = [torch.get_rng_state()]
+    if device.type != "cpu":
+        states.append(torch.get_device_module(device.type).get_rng_state(device))
+    return states
+
+
+def _fingerprint(x: object, y: object) -> tuple:
+    """Shapes and a position-weighted checksum of a chunk's tensors: equal for the same examples in the same
+    order (what fixes a chunk's dropout mask), different with overwhelming probability otherwise."""
+    parts = []
+    for t in pytree.tree_leaves((x, y)):
+        if isinstance(t, Tensor) and t.dim():
+            rows = t.detach().reshape(t.shape[0], -1).to(torch.float64).sum(1)
+            weights = torch.arange(1, t.shape[0] + 1, device=t.device, dtype=torch.float64)
+            parts.append((tuple(t.shape), float(rows @ weights)))
+    return tuple(parts)
 
 
 class HessianOperator:
@@ -69,8 +91,21 @@ class HessianOperator:
         self.n_matvecs = 0
         self._warned_fallback = False
         self.scale = None if preconditioner is None else self._inverse_sqrt(preconditioner)
+        self._fingerprints: dict[int, tuple] = {}
+        self._chunks_fix_randomness = False
+        drew: list[bool] = []
+
+        def checked(x: Tensor, y: Tensor) -> Tensor:
+            before = _generator_states(self.device)
+            loss = checked_loss(loss_fn, model(x), y)
+            drew.append(any(not torch.equal(a, b) for a, b in zip(before, _generator_states(self.device), strict=True)))
+            return loss
+
         with torch.no_grad():  # one forward pass: the loss of every chunk must be the mean (``checked_loss``)
-            self._mean_over_chunks(lambda x, y: checked_loss(loss_fn, model(x), y))
+            self._mean_over_chunks(checked)
+        # each chunk's dropout mask is fixed by its index, and batch norm in train mode normalises by the chunk:
+        # then H is one matrix only if every pass brings the same chunks
+        self._chunks_fix_randomness = any(drew) or any(m.training for m in batch_norm_modules(model))
 
     def _inverse_sqrt(self, preconditioner: Tensor | Mapping[str, Tensor]) -> Tensor:
         """P^(-1/2) of a positive diagonal P given flat or by parameter name."""
@@ -79,6 +114,12 @@ class HessianOperator:
                 raise ValueError(
                     f"preconditioner must have exactly the trainable parameter names {list(self.layout.names)}"
                 )
+            for name, p in self.params.items():
+                if tuple(preconditioner[name].shape) != tuple(p.shape):
+                    raise ValueError(
+                        f"preconditioner[{name!r}] has shape {list(preconditioner[name].shape)}, the parameter "
+                        f"{list(p.shape)}"
+                    )
             preconditioner = self.layout.flatten({n: t.to(self.device, self.dtype) for n, t in preconditioner.items()})
         if not isinstance(preconditioner, Tensor) or preconditioner.shape != (self.dim,):
             raise ValueError(
@@ -86,6 +127,8 @@ class HessianOperator:
             )
         if not bool((preconditioner > 0).all()):
             raise ValueError("preconditioner must be positive (the diagonal of a positive-definite P)")
+        if not bool(preconditioner.isfinite().all()):
+            raise ValueError("preconditioner must be finite")
         return preconditioner.to(self.device, self.dtype).rsqrt()
 
     @property
@@ -97,6 +140,14 @@ class HessianOperator:
         count = 0
         for index, (x, y) in enumerate(self.batches):
             n = x.shape[0]
+            fingerprint = _fingerprint(x, y)
+            if self._fingerprints.setdefault(index, fingerprint) != fingerprint and self._chunks_fix_randomness:
+                raise ValueError(
+                    f"the data gave other examples in chunk {index} on another pass (a DataLoader with "
+                    "shuffle=True?): in train mode each chunk fixes its dropout mask and batch-norm statistics, "
+                    "so the Hessian would change from one product to the next; pass data that gives the same "
+                    "chunks on every pass (shuffle=False), or measure in eval mode (train_mode=False)"
+                )
             with math_attention(), fixed_randomness(self.device, index):
                 value = per_chunk(x, y) * n
             total = value if total is None else total + value

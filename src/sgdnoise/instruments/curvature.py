@@ -228,6 +228,59 @@ def _lanczos(
     )
 
 
+class _Locked:
+    """H with the locked pairs (Y, θ) moved out of the way: (I − YYᵀ)H(I − YYᵀ) + c·YYᵀ, where c = 0 for
+    ``which="magnitude"`` and c below every eigenvalue of H for ``which="largest"``."""
+
+    def __init__(self, op: HessianOperator, vectors: Tensor, parked_at: float):
+        self.op, self.vectors, self.parked_at = op, vectors, parked_at
+        self.dim, self.dtype, self.device = op.dim, op.dtype, op.device
+
+    @property
+    def n_matvecs(self) -> int:
+        return self.op.n_matvecs
+
+    def matvec(self, v: Tensor) -> Tensor:
+        along = self.vectors @ v
+        w = self.op.matvec(v - self.vectors.T @ along)
+        return w - self.vectors.T @ (self.vectors @ w) + self.parked_at * (self.vectors.T @ along)
+
+
+def _lanczos_every_copy(
+    op: HessianOperator, k: int, which: Which, tol: float, max_iter: int, gen: torch.Generator, vectors: bool
+) -> EigenResult:
+    """``_lanczos``, then a check that no eigenvalue beyond the k-th was missed: the Krylov space of one start
+    vector holds one direction of each eigenspace, so a repeated eigenvalue is found once. The converged pairs
+    are locked and Lanczos is run again for the top pair of H with them moved out of the way (``_Locked``); a
+    pair beyond the k-th found there joins them, until none is. A missed copy has the value of a pair found, so
+    for k = 1 nothing can be missed and nothing is checked."""
+    result = _lanczos(op, k, which, tol, max_iter, gen, vectors=True)
+    values, found, residuals = result.eigenvalues, result.eigenvectors, result.residuals
+    converged = result.converged
+    while converged and k > 1 and found.shape[0] < op.dim:
+        scale = float(values.abs().max())
+        parked_at = 0.0 if which == "magnitude" else float(values.min()) - 2 * scale - 1
+        kth = float(values[_select(values.numpy(), k, which)[-1]])
+        check = _lanczos(_Locked(op, found, parked_at), 1, which, tol, max_iter, gen, vectors=True)
+        converged = check.converged
+        candidate = float(check.eigenvalues[0])
+        beyond = candidate > kth if which == "largest" else abs(candidate) > abs(kth)
+        if not beyond or abs(candidate - kth) <= tol * scale:
+            break
+        values = torch.cat([values, check.eigenvalues])
+        residuals = torch.cat([residuals, check.residuals])
+        found = torch.cat([found, check.eigenvectors])
+    chosen = torch.as_tensor(_select(values.numpy(), k, which))
+    return EigenResult(
+        eigenvalues=values[chosen],
+        residuals=residuals[chosen],
+        n_matvecs=op.n_matvecs,
+        converged=converged,
+        method="lanczos",
+        eigenvectors=found[chosen] if vectors else None,
+    )
+
+
 def _power_iteration(
     op: HessianOperator, k: int, which: Which, tol: float, max_iter: int, gen: torch.Generator, vectors: bool
 ) -> EigenResult:
@@ -305,7 +358,8 @@ def hessian_eigenvalues(
     at the edge of stability").
 
     ``which``: "largest" (algebraic) or "magnitude". ``method``: "lanczos" (Krylov with full
-    reorthogonalisation; ``max_iter`` bounds the Krylov dimension, default min(P, 20k + 100)) or "power"
+    reorthogonalisation, then locked restarts until no copy of a repeated eigenvalue is missing; ``max_iter``
+    bounds the Krylov dimension of each run, default min(P, 20k + 100)) or "power"
     (power iteration with deflation; ``max_iter`` bounds the products per eigenvalue, default 1000).
     Convergence: every returned pair has residual ||Hy − λy|| ≤ tol·|λ_max| (default tol = sqrt(machine
     epsilon) of the model's dtype, so the eigenvalues are accurate to about tol² relative).
@@ -331,7 +385,7 @@ def hessian_eigenvalues(
             iterations = max_iter if max_iter is not None else min(op.dim, 20 * k + 100)
             if iterations < k:
                 raise ValueError(f"max_iter={iterations} must be at least k={k} for Lanczos")
-            result = _lanczos(op, k, which, tol, iterations, gen, return_eigenvectors)
+            result = _lanczos_every_copy(op, k, which, tol, iterations, gen, return_eigenvectors)
         else:
             result = _power_iteration(op, k, which, tol, max_iter or 1000, gen, return_eigenvectors)
     if not result.converged:
@@ -414,7 +468,8 @@ def hessian_trace(
         sketch_size = n_samples // 3
         n_residual = n_samples - 2 * sketch_size
         sketch = torch.stack([op.matvec(s) for s in _rademacher(op, gen, sketch_size)])
-        q = torch.linalg.qr(sketch.T).Q.T  # [sketch_size, P], orthonormal rows
+        wide = torch.promote_types(op.dtype, torch.float32)  # QR has no half-precision kernel
+        q = torch.linalg.qr(sketch.T.to(wide)).Q.T.to(op.dtype)  # [sketch_size, P], orthonormal rows
         low_rank = sum(float(row @ op.matvec(row)) for row in q)
         probes = _rademacher(op, gen, n_residual)
         probes = probes - (probes @ q.T) @ q
