@@ -31,9 +31,9 @@ def scripted(step: int, b_simple: float | None, stderr: float | None, window: in
     )
 
 
-def setup(lr: float = 0.016, batch: int = 16, train_size: int = 4096, window: int = 4, **kwargs):
+def setup(lr: float = 0.016, batch: int = 16, train_size: int = 4096, window: int = 4, nesterov=False, **kwargs):
     model = nn.Linear(3, 2)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM, nesterov=nesterov)
     monitor = NoiseMonitor(model, nn.CrossEntropyLoss(), train_size=train_size, optimizer=optimizer, window=window)
     sampler = ScheduledBatchSampler(train_size, batch)
     return sampler, monitor, optimizer, NoiseScaleBatchSize(sampler, monitor, optimizer, **kwargs)
@@ -90,6 +90,14 @@ def test_temperature_is_kept_below_the_cap_and_the_learning_rate_capped_above():
         else:  # curvature-dominated: ε stops at the cap
             assert lr == 0.1
     assert scheduler.get_last_lr() == [0.1]
+
+
+def test_nesterov_is_capped_by_its_own_stability_bound():
+    # λ_max = 152: Nesterov is stable for ε < 2(1 + 0.9)/((1 + 1.8)·152) ≈ 0.00893 (heavy ball: 0.025)
+    _, monitor, _, scheduler = setup(lr=0.001, temperature=0.01, critical_fraction=0.5, max_lr=1.0, nesterov=True)
+    monitor.records.append(scripted(1, 40.0, 1.0, 4, lam=152.0))
+    scheduler.step()
+    assert scheduler.get_last_lr() == [pytest.approx(0.5 * 2 * 1.9 / (2.8 * 152), rel=1e-12)]
 
 
 def test_curvature_cap_from_the_monitors_max_eigenvalue():

@@ -348,12 +348,13 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
         bound = self.fraction * (estimate - self.z * stderr)
         return max([self.batch_size] + [rung for rung in self.rungs if rung <= bound])
 
-    def learning_rate_cap(self, momentum: float) -> float:
-        """ε_max = min(max_lr, critical_fraction·2(1 + m)/λ_max) (inf when nothing caps)."""
+    def learning_rate_cap(self, momentum: float, *, nesterov: bool = False) -> float:
+        """ε_max = min(max_lr, critical_fraction·ε_stable) (inf when nothing caps), with ε_stable = 2(1 + m)/λ_max
+        for heavy ball and 2(1 + m)/((1 + 2m)λ_max) for Nesterov."""
         cap = self.max_lr if self.max_lr is not None else math.inf
         if self.critical_fraction is not None and self.max_eigenvalue is not None:
-            stable = float(theory.heavy_ball_stability_learning_rate(self.max_eigenvalue, momentum))
-            cap = min(cap, self.critical_fraction * stable)
+            rule = theory.nesterov_stability_learning_rate if nesterov else theory.heavy_ball_stability_learning_rate
+            cap = min(cap, self.critical_fraction * float(rule(self.max_eigenvalue, momentum)))
         return cap
 
     def step(self) -> None:
@@ -374,7 +375,8 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
         for group, temperature, momentum in zip(
             self.optimizer.param_groups, self.temperatures, self.momenta, strict=True
         ):
-            group["lr"] = min(temperature * self.batch_size * (1 - momentum), self.learning_rate_cap(momentum))
+            cap = self.learning_rate_cap(momentum, nesterov=bool(group.get("nesterov", False)))
+            group["lr"] = min(temperature * self.batch_size * (1 - momentum), cap)
 
     def state_dict(self) -> dict[str, Any]:
         return {

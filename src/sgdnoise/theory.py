@@ -38,6 +38,7 @@ __all__ = [
     "jastrzebski_noise",
     "log_probability_ratio",
     "minimum_log_probability",
+    "nesterov_stability_learning_rate",
     "noise_scale",
     "noise_scale_approx",
     "null_neg_log_evidence",
@@ -178,6 +179,20 @@ def heavy_ball_stability_learning_rate(max_eigenvalue: ArrayLike, momentum: Arra
     2(1 + m)/((1 − m)λ_max), 19·ε_crit at m = 0.9.
     """
     return _output((1.0 + _check_momentum(momentum)) * np.asarray(critical_learning_rate(max_eigenvalue)))
+
+
+def nesterov_stability_learning_rate(max_eigenvalue: ArrayLike, momentum: ArrayLike = 0.0) -> FloatOrArray:
+    """The largest stable ε of SGD with Nesterov momentum m on a quadratic of curvature λ_max:
+    2(1 + m)/((1 + 2m)λ_max).
+
+    For v ← m·v + g, w ← w − ε·(g + m·v) (``torch.optim.SGD(nesterov=True)``, which allows no dampening) the
+    iteration of (w, v) on curvature λ, h = ελ, is [[1 − h(1 + m), −εm²], [λ, m]]: trace 1 + m − h(1 + m),
+    determinant m(1 − h). By the Jury conditions its eigenvalues lie inside the unit circle iff
+    0 < h < 2(1 + m)/(1 + 2m). At m = 0 it is ε_crit = 2/λ_max; at m = 0.9 it is heavy ball's 2(1 + m)/λ_max
+    divided by 1 + 2m = 2.8.
+    """
+    m = _check_momentum(momentum)
+    return _output((1.0 + m) / (1.0 + 2.0 * m) * np.asarray(critical_learning_rate(max_eigenvalue)))
 
 
 def adam_stability_threshold(lr: ArrayLike, beta1: ArrayLike) -> FloatOrArray:

@@ -10,11 +10,16 @@ et al. count them: B·T and B_simple·T for T tokens per example.
   De 2020 §3.3), the noise scale g = ε(N/B − 1)/(1 − m) (Smith & Le 2018 eq. 13, App. D) and, every
   ``curvature_every`` measurements, λ_max of the Hessian on a held batch (Lanczos) with ε/ε_crit and
   ε_eff/ε_crit, ε_crit = 2/λ_max (Smith, Elsen & De 2020 §3.1), and λ_max against the sharpness at which
-  heavy-ball SGD at this ε turns unstable, 2(1 + m)/ε (``theory.heavy_ball_stability_learning_rate``; 2/ε at
-  m = 0, the edge of stability of Cohen et al. 2021).
+  SGD at this ε turns unstable on a quadratic: heavy ball's 2(1 + m)/ε (``theory.heavy_ball_stability_learning_rate``;
+  2/ε at m = 0, the edge of stability of Cohen et al. 2021) or, with ``nesterov=True``, Nesterov's
+  2(1 + m)/((1 + 2m)ε) (``theory.nesterov_stability_learning_rate``). Nesterov's step under a constant gradient
+  also tends to ε/(1 − m)·g, so T and g are the same.
 * Adam/AdamW with (β₁, β₂, ε_adam): no temperature, g or ε/ε_crit (SGD quantities; the reason is recorded).
   Instead the preconditioned sharpness λ_max(P⁻¹H), P = diag(√v̂ + ε_adam) with v̂ the optimizer's bias-
   corrected second moment, against Adam's stability threshold (2 + 2β₁)/((1 − β₁)η) (Cohen et al. 2022).
+  A trainable parameter the optimizer has not stepped (never given a gradient, like an unused pooler, or not held
+  by the optimizer) has no v̂ and does not move, so H is that of the loss in the stepped parameters, the others
+  held fixed.
 
 Smoothing: B_simple is the ratio of the window means of the last ``window`` per-measurement estimates of tr Σ
 and |G|² (the ratio of means, not the mean of ratios: McCandlish et al. App. A.1); its standard error is the
@@ -22,12 +27,13 @@ delta-method error of that ratio from the window's sample variances and covarian
 estimates (different minibatches) as independent and the parameters as nearly constant over the window.
 """
 
+import contextlib
 import csv
 import json
 import math
 import warnings
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -48,10 +54,11 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 class MonitorRecord:
     """One measurement (None: not measured at this step, or undefined). See the module docstring.
 
-    ``momentum`` is SGD's m, or β₁ for Adam; ``dampening`` SGD's d (every SGD quantity uses ε(1 − d) for ε).
-    ``max_eigenvalue`` is λ_max(H) for SGD and λ_max(P⁻¹H) for Adam
-    (``preconditioned``); ``curvature_ratio`` is λ_max over ``stability_threshold``: 2(1 + m)/ε for SGD (so the
-    ratio is ε over heavy ball's largest stable ε, ε_eff/ε_crit at m = 0), Adam's (2 + 2β₁)/((1 − β₁)η).
+    ``momentum`` is SGD's m, or β₁ for Adam; ``dampening`` SGD's d (every SGD quantity uses ε(1 − d) for ε);
+    ``nesterov`` whether SGD uses Nesterov momentum. ``max_eigenvalue`` is λ_max(H) for SGD and λ_max(P⁻¹H) for
+    Adam (``preconditioned``); ``curvature_ratio`` is λ_max over ``stability_threshold``: 2(1 + m)/ε for SGD,
+    2(1 + m)/((1 + 2m)ε) with ``nesterov`` (so the ratio is ε over its largest stable ε, ε_eff/ε_crit at m = 0),
+    Adam's (2 + 2β₁)/((1 − β₁)η).
     ``absent`` says why SGD's quantities are not reported.
     """
 
@@ -80,6 +87,7 @@ class MonitorRecord:
     regime: str
     verdict: str
     dampening: float = 0.0
+    nesterov: bool = False
 
 
 _ADAM_ABSENT = (
@@ -103,23 +111,34 @@ def _optimizer_kind(optimizer: torch.optim.Optimizer | None) -> str:
 
 
 def adam_preconditioner(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Tensor] | None:
-    """Adam's diagonal P = √v̂ + ε per trainable parameter, v̂ = v/(1 − β₂^t) (``max_exp_avg_sq`` with amsgrad),
-    from the optimizer's state; None before its first step."""
+    """Adam's diagonal P = √v̂ + ε, v̂ = v/(1 − β₂^t) (``max_exp_avg_sq`` with amsgrad), from the optimizer's
+    state, for each trainable parameter it has stepped (one without state, never given a gradient or not held
+    by the optimizer, has not moved); None before its first step."""
     groups = {id(p): group for group in optimizer.param_groups for p in group["params"]}
     diagonal: dict[str, Tensor] = {}
     for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
         state = optimizer.state.get(p, {})
-        if "exp_avg_sq" not in state:
-            if not optimizer.state:
-                return None
-            raise ValueError(f"the optimizer holds no Adam state for the trainable parameter {name!r}")
+        if not p.requires_grad or "exp_avg_sq" not in state:
+            continue
         group = groups[id(p)]
         second = state["max_exp_avg_sq"] if group.get("amsgrad") else state["exp_avg_sq"]
         corrected = second / (1 - group["betas"][1] ** float(state["step"]))
         diagonal[name] = (corrected.sqrt() + group["eps"]).detach()
-    return diagonal
+    return diagonal or None
+
+
+@contextlib.contextmanager
+def _trainable_only(model: nn.Module, names: Collection[str]) -> Iterator[None]:
+    """Within the block only the named parameters require gradients (the Hessian's coordinates); every other
+    trainable parameter is held fixed, and requires gradients again afterwards."""
+    held_fixed = [p for name, p in model.named_parameters() if p.requires_grad and name not in names]
+    try:
+        for p in held_fixed:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p in held_fixed:
+            p.requires_grad_(True)
 
 
 def _ratio_with_stderr(numerators: list[float], denominators: list[float]) -> tuple[float | None, float | None]:
@@ -163,7 +182,8 @@ class NoiseMonitor:
     ``model``/``loss_fn``: the trained model and its MEAN-reduced loss. ``train_size`` N (None: no noise scale
     g). ``optimizer``: read lr and momentum (β₁ for Adam) from its first parameter group, unless ``step`` is
     given them (m < 1). torch.optim.SGD's dampening d: its velocity accumulates (1 − d)·g (after the first step),
-    which is heavy ball at ε(1 − d), so T, g and the curvature ratios use ε(1 − d). torch.optim.Adam and
+    which is heavy ball at ε(1 − d), so T, g and the curvature ratios use ε(1 − d); its ``nesterov`` switches the
+    stability threshold to Nesterov's. torch.optim.Adam and
     AdamW switch the curvature reading to the preconditioned one (module docstring), any other optimizer is a
     TypeError. ``tokens_per_example``: T for counting batches in tokens (None: the size of one example's
     targets when they are integers with a time axis, else 1). ``held_batch``: (x, y) for λ_max
@@ -220,8 +240,8 @@ class NoiseMonitor:
         self._max_eigenvalue: tuple[float, int] | None = None
 
     # ------------------------------------------------------------------------------------------------------
-    def _hyperparameters(self, lr: float | None, momentum: float | None) -> tuple[float, float, float]:
-        """(ε, m or β₁, SGD's dampening d), checked."""
+    def _hyperparameters(self, lr: float | None, momentum: float | None) -> tuple[float, float, float, bool]:
+        """(ε, m or β₁, SGD's dampening d, whether SGD's momentum is Nesterov's), checked."""
         group = self.optimizer.param_groups[0] if self.optimizer is not None else {}
         lr = group.get("lr") if lr is None else lr
         if lr is None:
@@ -234,9 +254,9 @@ class NoiseMonitor:
             why = "T = ε/(B(1−m)) and g = ε(N/B−1)/(1−m) need m < 1"
             momentum = momentum_coefficient("momentum", momentum, why=why)
             dampening = momentum_coefficient("dampening", group.get("dampening", 0.0), why="the step is ε(1−d)")
-            return float(lr), momentum, dampening
+            return float(lr), momentum, dampening, bool(group.get("nesterov", False))
         why = "Adam's stability threshold (2 + 2β₁)/((1 − β₁)η) needs β₁ < 1"
-        return float(lr), momentum_coefficient("Adam's β₁", momentum, why=why), 0.0
+        return float(lr), momentum_coefficient("Adam's β₁", momentum, why=why), 0.0, False
 
     def _tokens(self, y: Tensor) -> int:
         if self.tokens_per_example is None:
@@ -244,22 +264,26 @@ class NoiseMonitor:
             self.tokens_per_example = int(y[0].numel()) if sequence else 1
         return self.tokens_per_example
 
-    def _measure_curvature(self, lr: float, momentum: float) -> None:
-        """λ_max(H) (SGD) or λ_max(P⁻¹H) (Adam) on the held batch, stored with the step."""
+    def _measure_curvature(self) -> None:
+        """λ_max(H) (SGD) or λ_max(P⁻¹H) over the parameters Adam has stepped (Adam) on the held batch, stored
+        with the step."""
         preconditioner = None
+        coordinates = contextlib.nullcontext()
         if self.kind != "SGD":
             preconditioner = adam_preconditioner(self.model, self.optimizer)
             if preconditioner is None:  # before Adam's first step there is no P
                 return
-        result = hessian_eigenvalues(
-            self.model,
-            self.loss_fn,
-            self.held_batch,
-            k=1,
-            tol=self.curvature_tol,
-            train_mode=self.train_mode,
-            preconditioner=preconditioner,
-        )
+            coordinates = _trainable_only(self.model, preconditioner)
+        with coordinates:
+            result = hessian_eigenvalues(
+                self.model,
+                self.loss_fn,
+                self.held_batch,
+                k=1,
+                tol=self.curvature_tol,
+                train_mode=self.train_mode,
+                preconditioner=preconditioner,
+            )
         self._max_eigenvalue = (float(result.eigenvalues[0]), self.steps)
 
     def step(
@@ -273,7 +297,7 @@ class NoiseMonitor:
             self.held_batch = (x.detach().clone(), y.detach().clone())
         if (self.steps - 1) % self.every:
             return None
-        lr, momentum, dampening = self._hyperparameters(lr, momentum)
+        lr, momentum, dampening, nesterov = self._hyperparameters(lr, momentum)
         batch = int(x.shape[0])
         if self.train_size is not None and batch > self.train_size:
             raise ValueError(f"the batch size B={batch} exceeds the training-set size N={self.train_size}")
@@ -283,7 +307,7 @@ class NoiseMonitor:
                     self.model, self.loss_fn, x, y, train_size=self.train_size, train_mode=self.train_mode
                 )
                 if len(self.records) % self.curvature_every == 0:
-                    self._measure_curvature(lr, momentum)
+                    self._measure_curvature()
         except NonFiniteLossError as error:  # the run diverged: say so, and leave the training loop to the user
             if not self._warned_non_finite:
                 warnings.warn(f"step {self.steps}: nothing measured: {error}", RuntimeWarning, stacklevel=2)
@@ -292,7 +316,14 @@ class NoiseMonitor:
         self._grad_sq.append(estimate.mean_grad_sq_norm)
         self._cov_trace.append(estimate.covariance_trace)
         record = self._record(
-            lr, dampening, batch, self._tokens(y), momentum, estimate.mean_grad_sq_norm, estimate.covariance_trace
+            lr,
+            dampening,
+            nesterov,
+            batch,
+            self._tokens(y),
+            momentum,
+            estimate.mean_grad_sq_norm,
+            estimate.covariance_trace,
         )
         self.records.append(record)
         if self.log_path is not None:
@@ -300,7 +331,15 @@ class NoiseMonitor:
         return record
 
     def _record(
-        self, lr: float, dampening: float, batch: int, tokens: int, momentum: float, grad_sq: float, cov_trace: float
+        self,
+        lr: float,
+        dampening: float,
+        nesterov: bool,
+        batch: int,
+        tokens: int,
+        momentum: float,
+        grad_sq: float,
+        cov_trace: float,
     ) -> MonitorRecord:
         b_simple, b_simple_err = _ratio_with_stderr(list(self._cov_trace), list(self._grad_sq))
         lam, lam_step = self._max_eigenvalue if self._max_eigenvalue is not None else (None, None)
@@ -315,9 +354,14 @@ class NoiseMonitor:
         elif lam is not None and lam > 0:
             crit = float(theory.critical_learning_rate(lam))
             ratio, eff_ratio = step_lr / crit, step_lr / (1 - momentum) / crit
-            curvature_ratio = step_lr / float(theory.heavy_ball_stability_learning_rate(lam, momentum))
-            threshold = lam / curvature_ratio if lr > 0 else None  # 2(1 + m)/(ε(1 − d))
-        regime, verdict = self._verdict(batch, tokens, b_simple, b_simple_err, curvature_ratio, threshold, lam_step)
+            stable_lr = (
+                theory.nesterov_stability_learning_rate if nesterov else theory.heavy_ball_stability_learning_rate
+            )
+            curvature_ratio = step_lr / float(stable_lr(lam, momentum))
+            threshold = lam / curvature_ratio if lr > 0 else None  # 2(1 + m)/(ε(1 − d)), 2(1 + m)/((1 + 2m)ε)
+        regime, verdict = self._verdict(
+            batch, tokens, b_simple, b_simple_err, curvature_ratio, threshold, lam_step, nesterov
+        )
         return MonitorRecord(
             step=self.steps,
             optimizer=self.kind,
@@ -350,6 +394,7 @@ class NoiseMonitor:
             regime=regime,
             verdict=verdict,
             dampening=dampening,
+            nesterov=nesterov,
         )
 
     def _verdict(
@@ -361,6 +406,7 @@ class NoiseMonitor:
         curvature_ratio: float | None,
         threshold: float | None,
         lam_step: int | None,
+        nesterov: bool,
     ) -> tuple[str, str]:
         """Regime of Smith, Elsen & De 2020 §3.2–3.3 (for Adam: Cohen et al. 2022's edge of stability) and what
         the call rests on."""
@@ -371,6 +417,7 @@ class NoiseMonitor:
             b_text += f"±{err * tokens:.2g}" if err is not None else ""
             b_text += f" (mean of {len(self._grad_sq)} minibatch estimates)"
         c_text = "no λ_max yet" if self.kind == "SGD" else "no λ_max(P⁻¹H) yet (needs Adam's state)"
+        sgd_method, sgd_threshold = ("Nesterov", "2(1+m)/((1+2m)ε)") if nesterov else ("heavy ball", "2(1+m)/ε")
         if curvature_ratio is not None and threshold is None:
             c_text = f"ε = 0: no step, no curvature constraint (λ_max measured at step {lam_step})"
         elif curvature_ratio is not None and self.kind != "SGD":
@@ -380,14 +427,16 @@ class NoiseMonitor:
             )
         elif curvature_ratio is not None:
             c_text = (
-                f"λ_max/threshold={curvature_ratio:.3g} (heavy ball's threshold 2(1+m)/ε={threshold:.3g}: ε is "
-                f"{curvature_ratio:.3g}× its largest stable ε; λ_max on the held batch at step {lam_step})"
+                f"λ_max/threshold={curvature_ratio:.3g} ({sgd_method}'s threshold {sgd_threshold}={threshold:.3g}: "
+                f"ε is {curvature_ratio:.3g}× its largest stable ε; λ_max on the held batch at step {lam_step})"
             )
         elif lam_step is not None:
             c_text = f"λ_max ≤ 0 at step {lam_step}: no curvature constraint"
         basis = f"{b_text}; {c_text}"
         if curvature_ratio is not None and curvature_ratio >= self.curvature_fraction:
-            where = "ε near heavy ball's stability bound" if self.kind == "SGD" else "Adam near its edge of stability"
+            where = (
+                f"ε near {sgd_method}'s stability bound" if self.kind == "SGD" else "Adam near its edge of stability"
+            )
             return "curvature-dominated", f"curvature-dominated: {where}, larger batches will not help ({basis})"
         if b_simple is not None and batch <= self.noise_fraction * b_simple:
             return "noise-dominated", f"noise-dominated: B well below B_simple, ε ∝ B scaling is safe ({basis})"
@@ -429,8 +478,8 @@ class NoiseMonitor:
 
     def plot(self, path: str | Path) -> Path:
         """Against the step: temperature and noise scale (SGD) or λ_max(P⁻¹H) and Adam's threshold; B_simple
-        (±1 s.e.) against B, in tokens for sequence models; λ_max over heavy ball's 2(1 + m)/ε (SGD) or
-        λ_max(P⁻¹H) over Adam's threshold."""
+        (±1 s.e.) against B, in tokens for sequence models; λ_max over heavy ball's 2(1 + m)/ε or Nesterov's
+        2(1 + m)/((1 + 2m)ε) (SGD, as the last record) or λ_max(P⁻¹H) over Adam's threshold."""
         import matplotlib.pyplot as plt
 
         from sgdnoise.plots import save
@@ -462,7 +511,9 @@ class NoiseMonitor:
         batch = [r.batch_size * t for r, t in zip(self.records, tokens, strict=True)]
         axes[1].plot(steps, batch, "k--", label=f"batch size B{unit}")
         axes[1].set_yscale("log")
-        label = "λ_max / (2(1 + m)/ε)" if self.kind == "SGD" else "λ_max(P⁻¹H) / Adam's threshold"
+        label = "λ_max(P⁻¹H) / Adam's threshold"
+        if self.kind == "SGD":
+            label = "λ_max / (2(1 + m)/((1 + 2m)ε))" if self.records[-1].nesterov else "λ_max / (2(1 + m)/ε)"
         axes[2].plot(steps, column("curvature_ratio"), "o-", label=label)
         axes[2].axhline(self.curvature_fraction, color="gray", linestyle=":", label="curvature threshold")
         axes[2].set_yscale("log")

@@ -1,0 +1,130 @@
+"""NoiseMonitor reads its optimizer's update rule: Nesterov's stability threshold, and Adam's preconditioned
+sharpness over the parameters Adam has stepped."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from architectures import WithUnused, exact_hessian
+from torch import nn
+
+from sgdnoise.monitor import NoiseMonitor
+from sgdnoise.theory import heavy_ball_stability_learning_rate, nesterov_stability_learning_rate
+
+
+def nesterov_iteration(lam: float, lr: float, momentum: float) -> np.ndarray:
+    """(w, v) ← M (w, v) for torch's Nesterov step v ← m·v + λw, w ← w − ε(λw + m·v) on the loss λw²/2."""
+    h = lr * lam
+    return np.array([[1 - h * (1 + momentum), -lr * momentum**2], [lam, momentum]])
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5, 0.9, 0.99])
+def test_nesterov_stability_learning_rate_is_where_torchs_nesterov_iteration_leaves_the_unit_circle(momentum):
+    lam = 5.0
+    bound = nesterov_stability_learning_rate(lam, momentum)
+    assert bound == pytest.approx(2 * (1 + momentum) / ((1 + 2 * momentum) * lam), rel=1e-15)
+    for factor, stable in ((0.999, True), (1.001, False)):
+        iteration = nesterov_iteration(lam, factor * bound, momentum)
+        radius = np.abs(np.linalg.eigvals(iteration)).max()
+        assert (radius < 1) == stable, (momentum, factor, radius)
+        w = nn.Parameter(torch.tensor(1.0, dtype=torch.float64))  # the matrix is torch's step
+        sgd = torch.optim.SGD([w], lr=factor * bound, momentum=momentum, nesterov=momentum > 0)
+        state = np.array([1.0, 0.0])
+        for _ in range(5):
+            sgd.zero_grad()
+            (0.5 * lam * w**2).backward()
+            sgd.step()
+            state = iteration @ state
+            assert w.item() == pytest.approx(state[0], rel=1e-12, abs=1e-15)
+
+
+def test_nesterov_stability_learning_rate_is_vectorised_and_checked():
+    np.testing.assert_allclose(nesterov_stability_learning_rate(np.array([1.0, 4.0]), 0.9), [3.8 / 2.8, 0.95 / 2.8])
+    assert nesterov_stability_learning_rate(2.0) == heavy_ball_stability_learning_rate(2.0) == 1.0
+    with pytest.raises(ValueError, match="momentum"):
+        nesterov_stability_learning_rate(1.0, 1.0)
+
+
+def least_squares(n: int = 8):
+    """Linear regression with the mean squared error: a quadratic of Hessian H = 2XᵀX/n."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 3, generator=gen, dtype=torch.float64)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]], dtype=torch.float64) + 0.3 * torch.randn(n, 1, generator=gen)
+    torch.manual_seed(0)
+    lam = torch.linalg.eigvalsh(2 * x.T @ x / n)[-1].item()
+    return nn.Linear(3, 1, bias=False, dtype=torch.float64), nn.MSELoss(), x, y, lam
+
+
+def test_the_monitor_holds_sgd_with_nesterov_to_nesterovs_threshold(tmp_path):
+    """At ε = 0.9·2(1 + m)/((1 + 2m)λ_max), m = 0.9, Nesterov is near divergence; heavy ball's 2(1 + m)/ε would
+    put it at 0.9/2.8 = 0.32 of its threshold, "intermediate"."""
+    model, loss_fn, x, y, lam = least_squares()
+    momentum = 0.9
+    lr = 0.9 * 2 * (1 + momentum) / ((1 + 2 * momentum) * lam)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, nesterov=True)
+    log = tmp_path / "monitor.csv"
+    monitor = NoiseMonitor(model, loss_fn, train_size=64, optimizer=optimizer, every=1, log_path=log)
+    record = monitor.step(x, y)
+    assert record.nesterov and record.max_eigenvalue == pytest.approx(lam, rel=1e-6)
+    assert record.stability_threshold == pytest.approx(2 * (1 + momentum) / ((1 + 2 * momentum) * lr), rel=1e-6)
+    assert record.curvature_ratio == pytest.approx(0.9, rel=1e-6)
+    assert record.regime == "curvature-dominated" and "ε near Nesterov's stability bound" in record.verdict
+    assert "Nesterov's threshold 2(1+m)/((1+2m)ε)=" in record.verdict
+    assert record.temperature == pytest.approx(lr / (8 * (1 - momentum)), rel=1e-12)  # ε/(1 − m) as heavy ball
+    with log.open() as f:
+        assert next(csv.DictReader(f))["nesterov"] == "True"
+    assert monitor.plot(tmp_path / "monitor.png").stat().st_size > 0
+
+
+def adam_steps(model: nn.Module, optimizer: torch.optim.Optimizer, monitor: NoiseMonitor, x, y, steps: int = 3):
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+        record = monitor.step(x, y)
+    return record
+
+
+def preconditioned_sharpness(hessian: torch.Tensor, optimizer: torch.optim.Optimizer, params, t: int) -> float:
+    """Brute force: λ_max(P⁻¹H) with P = √(v/(1 − β₂^t)) + ε from the optimizer's state, in ``params`` order."""
+    beta2, eps = optimizer.param_groups[0]["betas"][1], optimizer.param_groups[0]["eps"]
+    p = torch.cat([(optimizer.state[q]["exp_avg_sq"] / (1 - beta2**t)).sqrt().reshape(-1) + eps for q in params])
+    return torch.linalg.eigvals(hessian / p[:, None]).real.max().item()
+
+
+def classification(n: int = 8):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3)).double()
+    gen = torch.Generator().manual_seed(1)
+    return net, torch.randn(n, 4, generator=gen, dtype=torch.float64), torch.randint(0, 3, (n,), generator=gen)
+
+
+def test_adam_with_a_parameter_that_never_gets_a_gradient_measures_the_rest():
+    """An unused pooler has no Adam state and never moves: λ_max(P⁻¹H) is that of the model without it."""
+    net, x, y = classification()
+    model = WithUnused(net)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    monitor = NoiseMonitor(model, nn.CrossEntropyLoss(), optimizer=optimizer, every=1, curvature_every=1)
+    record = adam_steps(model, optimizer, monitor, x, y)
+    assert model.unused.weight not in optimizer.state
+    assert model.unused.weight.requires_grad and model.unused.bias.requires_grad  # held fixed only while measuring
+    hessian = exact_hessian(net, nn.CrossEntropyLoss(), x, y)
+    lam = preconditioned_sharpness(hessian, optimizer, list(net.parameters()), t=3)
+    assert record.max_eigenvalue == pytest.approx(lam, rel=1e-3)
+    assert record.curvature_ratio == pytest.approx(lam * 0.01 / 38, rel=1e-3)
+    assert "λ_max(P⁻¹H)/threshold=" in record.verdict
+
+
+def test_adam_on_the_head_alone_measures_the_heads_block_of_the_hessian():
+    """Fine-tuning the head with the body still trainable: Adam never steps the body, so the preconditioned
+    sharpness is that of the head's block, P_head⁻¹H_head,head."""
+    model, x, y = classification()
+    head = list(model[2].parameters())
+    optimizer = torch.optim.Adam(head, lr=0.01)
+    monitor = NoiseMonitor(model, nn.CrossEntropyLoss(), optimizer=optimizer, every=1, curvature_every=1)
+    record = adam_steps(model, optimizer, monitor, x, y)
+    head_size = sum(p.numel() for p in head)
+    hessian = exact_hessian(model, nn.CrossEntropyLoss(), x, y)[-head_size:, -head_size:]
+    assert record.max_eigenvalue == pytest.approx(preconditioned_sharpness(hessian, optimizer, head, t=3), rel=1e-3)
