@@ -1,5 +1,6 @@
 """Gradient-noise instruments against per-example loops and closed forms."""
 
+import copy
 import itertools
 import math
 import subprocess
@@ -12,6 +13,7 @@ import torch
 from architectures import loop_gradients
 from torch import nn
 
+from sgdnoise.instruments._batches import checked_loss
 from sgdnoise.instruments.gradnoise import (
     gradient_noise,
     gradient_noise_gaussianity,
@@ -20,6 +22,7 @@ from sgdnoise.instruments.gradnoise import (
     per_example_gradient_norms,
     per_example_gradients,
 )
+from sgdnoise.models.norm import GhostBatchNorm1d
 
 
 def tanh_mlp(seed: int = 0, n: int = 40):
@@ -228,3 +231,66 @@ def test_peak_memory_of_the_noise_scale_stays_far_below_the_gradient_matrix():
     growth, b_simple = (float(v) for v in completed.stdout.split())
     assert growth < 0.25 * 64 * 1_515_000 * 4
     assert math.isfinite(b_simple) and b_simple > 0
+
+
+class MaxNormBag(nn.Module):
+    """Mean of token embeddings whose rows ``nn.Embedding(max_norm=1)`` renormalises in place in forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(9, 4, max_norm=1.0)
+        self.out = nn.Linear(4, 3)
+
+    def forward(self, tokens):
+        return self.out(self.embedding(tokens).mean(1))
+
+
+@pytest.mark.filterwarnings("ignore:There is a performance drop", "ignore:per-example gradients one example")
+def test_an_embedding_with_max_norm_is_left_as_it_was_found():
+    torch.manual_seed(0)
+    model = MaxNormBag().double()
+    x, y = torch.randint(0, 9, (10, 3)), torch.randint(0, 3, (10,))
+    loss_fn = nn.CrossEntropyLoss()
+    before = [p.clone() for p in model.parameters()]
+    renormalised = copy.deepcopy(model)
+    expected = loop_gradients(renormalised, loss_fn, x, y)  # at the weights the forward pass renormalises
+    assert not torch.equal(renormalised.embedding.weight, before[0])
+    trace = (expected - expected.mean(0)).square().sum() / 9
+    cases = [
+        (lambda: per_example_gradients(model, loss_fn, (x, y)), expected),
+        (lambda: per_example_gradient_norms(model, loss_fn, (x, y), squared=True), expected.square().sum(1)),
+        (lambda: gradient_noise(model, loss_fn, (x, y), 2).covariance_trace, trace),
+        (lambda: minibatch_gradient_noise(model, loss_fn, x, y).covariance_trace, trace),
+    ]
+    for call, result in cases:
+        torch.testing.assert_close(torch.as_tensor(call(), dtype=torch.float64), result)
+        assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_buffers_a_failed_pass_wrote_are_restored():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), GhostBatchNorm1d(3), nn.Linear(3, 2)).double()
+    buffers = [b.clone() for b in model.buffers()]
+    x, y = torch.randn(8, 4, dtype=torch.float64), torch.randint(0, 2, (8,))
+    with pytest.raises(ValueError, match="batch norm"):  # train mode couples the examples
+        gradient_noise(model, nn.CrossEntropyLoss(), (x, y), 2)
+    assert all(torch.equal(a, b) for a, b in zip(buffers, model.buffers(), strict=True))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_a_mean_loss_in_half_precision_is_accepted_and_a_summed_one_refused(dtype):
+    model, loss_fn, x, y = tanh_mlp(n=40)
+    reference = gradient_noise(model, loss_fn, (x, y), 4)
+    assert gradient_noise(model.to(dtype), loss_fn, (x, y), 4).covariance_trace == pytest.approx(
+        reference.covariance_trace, rel=0.1
+    )
+    summed = nn.CrossEntropyLoss(reduction="sum")
+    with pytest.raises(ValueError, match="loss_fn must be the MEAN"):
+        gradient_noise(model, summed, (x, y), 4)
+    gen = torch.Generator().manual_seed(0)
+    for n in range(2, 130):  # rounding separates a batch's mean from its halves' by a few eps; a sum by ≥ 1/3
+        outputs = (3 * torch.randn(n, 5, generator=gen)).to(dtype)
+        targets = torch.randint(0, 5, (n,), generator=gen)
+        checked_loss(loss_fn, outputs, targets)
+        with pytest.raises(ValueError, match="loss_fn must be the MEAN"):
+            checked_loss(summed, outputs, targets)

@@ -135,6 +135,53 @@ def test_invalid_arguments():
         interpolate(torch.zeros(3), model_b, model_a, loss_fn, (x, y))
     with pytest.raises(ValueError, match="alphas"):
         interpolate(model_a, model_b, model_a, loss_fn, (x, y), alphas=torch.zeros(2, 2))
+    for bad in (math.nan, math.inf):
+        with pytest.raises(ValueError, match=r"^alphas must be finite, got \[(nan|inf)\]$"):
+            interpolate(model_a, model_b, model_a, loss_fn, (x, y), alphas=[0.0, bad])
+
+
+class DictOutput(nn.Module):
+    """The wrapped model's logits in a dict."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"logits": self.model(x)}
+
+
+def test_outputs_only_the_loss_reads_give_losses_without_accuracy():
+    model_a, model_b, loss_fn, x, y = problem()
+    expected = interpolate(model_a, model_b, model_a, loss_fn, (x, y), alphas=[0.0, 0.5, 1.0])
+    wrapped_a, wrapped_b = DictOutput(model_a), DictOutput(model_b)
+    result = interpolate(
+        wrapped_a, wrapped_b, wrapped_a, lambda out, t: loss_fn(out["logits"], t), (x, y), alphas=[0.0, 0.5, 1.0]
+    )
+    torch.testing.assert_close(result.losses, expected.losses, rtol=1e-12, atol=0)
+    assert result.accuracies is None
+
+
+def test_a_hugging_face_model_output(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=13, n_positions=8, n_embd=8, n_layer=1, n_head=2)
+    model_a = transformers.GPT2LMHeadModel(config).double().eval()  # built from a config: nothing is downloaded
+    model_b = copy.deepcopy(model_a)
+    with torch.no_grad():
+        for p in model_b.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    tokens = torch.randint(0, 13, (4, 6))
+
+    def loss_fn(outputs, targets):
+        return nn.functional.cross_entropy(outputs.logits.flatten(0, 1), targets.flatten())
+
+    result = interpolate(model_a, model_b, model_a, loss_fn, (tokens[:, :-1], tokens[:, 1:]), alphas=[0.0, 1.0])
+    with torch.no_grad():
+        for loss, model in zip(result.losses.tolist(), (model_a, model_b), strict=True):
+            assert loss == pytest.approx(loss_fn(model(tokens[:, :-1]), tokens[:, 1:]).item(), rel=1e-12)
+    assert result.accuracies is None
 
 
 def test_a_summed_or_unreduced_loss_is_one_clear_error():

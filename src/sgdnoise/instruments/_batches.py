@@ -50,11 +50,12 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
     """``loss_fn(outputs, targets)``, checked to be what every instrument assumes: a scalar tensor equal to the
     size-weighted mean of its two halves' losses, L = (h·L₁ + (n − h)·L₂)/n, as the mean over examples is.
 
-    A sum-reduced loss gives L₁ + L₂ instead (about twice the weighted mean), a loss with ``reduction='none'``
-    is not a scalar: either is a ValueError. Only ``loss_fn`` is evaluated again (on slices of ``outputs``), so
-    the check holds for models whose examples interact, such as batch norm in train mode. With ``finite``, a
-    NaN or infinite loss is a ``NonFiniteLossError`` (a ValueError; the inputs are finite: ``Batches`` checks
-    them); without it, it is returned (a blown-up point of a line in parameter space).
+    A sum-reduced loss gives L₁ + L₂ instead (at least 1.5 times the weighted mean for non-negative losses), a
+    loss with ``reduction='none'`` is not a scalar: either is a ValueError. Rounding may separate the two by a
+    relative 16·eps of the loss's dtype (0.125 in bfloat16), at least 1e-3. Only ``loss_fn`` is evaluated again
+    (on slices of ``outputs``), so the check holds for models whose examples interact, such as batch norm in
+    train mode. With ``finite``, a NaN or infinite loss is a ``NonFiniteLossError`` (a ValueError; the inputs are
+    finite: ``Batches`` checks them); without it, it is returned (a blown-up point of a line in parameter space).
     """
     loss = loss_fn(outputs, targets)
     if not isinstance(loss, Tensor) or loss.dim() != 0:
@@ -76,7 +77,8 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
         first = loss_fn(leading_examples(outputs, 0, half, n), targets[:half])
         second = loss_fn(leading_examples(outputs, half, n, n), targets[half:])
         parts = (half * first + (n - half) * second) / n
-    if not torch.isclose(parts, loss.detach(), rtol=1e-3, atol=1e-7):
+    rtol = max(1e-3, 16 * torch.finfo(loss.dtype).eps)
+    if not torch.isclose(parts, loss.detach(), rtol=rtol, atol=1e-7):
         raise ValueError(
             "loss_fn must be the MEAN of the per-example losses (e.g. reduction='mean'): the loss of a batch "
             f"({float(loss.detach()):.6g}) is not the size-weighted mean of its two halves' ({float(parts):.6g})"
@@ -210,8 +212,10 @@ def preserved_model(
 ) -> Iterator[None]:
     """Run a block with the model in ``train_mode`` (None: as it is) and restore everything afterwards.
 
-    Parameters and buffers are snapshotted and copied back (``snapshot=False``: for blocks that never write
-    them, saving a copy of the model), every submodule's ``training`` flag is restored.
+    Parameters and buffers are snapshotted and copied back, every submodule's ``training`` flag is restored.
+    ``snapshot=False``, for blocks that only run the model, saves a copy of the parameters: it keeps only those
+    a forward pass may write (``nn.Embedding``/``EmbeddingBag`` with ``max_norm`` renormalise their rows in
+    place) and the buffers (running statistics), which are small.
     With ``freeze_batch_norm``, batch-norm layers that normalise with batch statistics (train mode) stop
     tracking running statistics inside the block: the functional transforms forbid in-place buffer updates.
     """
@@ -221,8 +225,12 @@ def preserved_model(
         raise TypeError(f"train_mode must be True, False or None, got {train_mode!r}")
     modes = [(m, m.training) for m in model.modules()]
     bn_tracking = [(m, m.track_running_stats) for m in batch_norm_modules(model)]
+    if snapshot:
+        written = list(model.parameters())
+    else:
+        written = [p for m in model.modules() if getattr(m, "max_norm", None) is not None for p in m.parameters()]
     with torch.no_grad():
-        saved = [(t, t.detach().clone()) for t in (*model.parameters(), *model.buffers())] if snapshot else []
+        saved = [(t, t.detach().clone()) for t in (*written, *model.buffers())]
     try:
         if train_mode is not None:
             model.train(train_mode)

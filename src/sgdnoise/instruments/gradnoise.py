@@ -47,7 +47,7 @@ _METHODS = ("layers", "vmap")
 def _evaluation(model: nn.Module, loss_fn: LossFn, train_mode: bool | None) -> Iterator[None]:
     """Validate, then run a block with the model in ``train_mode`` and restore it afterwards."""
     check_model_and_loss(model, loss_fn)
-    with preserved_model(model, train_mode, snapshot=False):  # per-example statistics only read the model
+    with preserved_model(model, train_mode, snapshot=False):  # forward and backward passes only
         if has_batch_norm_in_train_mode(model):
             raise ValueError(
                 "per-example gradients are undefined for batch norm in train mode (batch statistics couple "

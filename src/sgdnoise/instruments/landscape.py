@@ -109,7 +109,8 @@ def _evaluate(model: nn.Module, loss_fn: LossFn, batches: Batches) -> tuple[floa
         outputs = model(x)
         n = x.shape[0]
         loss_sum += float(checked_loss(loss_fn, outputs, y, finite=False)) * n  # far from θ_a, θ_b it may blow up
-        classification = classification and outputs.ndim == 2 and y.ndim == 1 and not y.is_floating_point()
+        logits = isinstance(outputs, Tensor) and outputs.ndim == 2  # a dict or ModelOutput: only loss_fn reads it
+        classification = classification and logits and y.ndim == 1 and not y.is_floating_point()
         if classification:
             correct += float((outputs.argmax(dim=1) == y).sum())
         count += n
@@ -135,8 +136,9 @@ def interpolate(
     instruments' eigenvectors; frozen ones keep the model's values) or of all parameters. ``model`` provides the
     architecture and is restored afterwards. When it has batch norm with running statistics and ``train_mode`` is
     False, the running statistics are re-estimated at every α from train-mode passes over ``bn_data`` (default:
-    ``data``) before the eval-mode loss is measured. Accuracy is reported when outputs are ``[n, C]`` logits and
-    targets class indices. α = 0 and α = 1 give θ_a and θ_b exactly (α within a few rounding errors of 0 or 1, as
+    ``data``) before the eval-mode loss is measured. Outputs may be anything ``loss_fn`` takes (a tensor, a dict, a
+    Hugging Face ``ModelOutput``); accuracy is reported when they are a ``[n, C]`` tensor of logits and targets
+    class indices. α = 0 and α = 1 give θ_a and θ_b exactly (α within a few rounding errors of 0 or 1, as
     ``torch.linspace`` leaves it, is taken as the endpoint).
     """
     check_model_and_loss(model, loss_fn)
@@ -147,6 +149,8 @@ def interpolate(
     alphas = alphas if isinstance(alphas, Tensor) else torch.tensor(alphas, dtype=torch.float64)
     if alphas.ndim != 1 or alphas.numel() == 0 or not alphas.is_floating_point():
         raise ValueError("alphas must be a non-empty 1-D sequence of floating interpolation coefficients")
+    if not bool(torch.isfinite(alphas).all()):
+        raise ValueError(f"alphas must be finite, got {alphas[~torch.isfinite(alphas)].tolist()}")
     # linspace rounding (1.5e-8 instead of 0 in float32) must not move the endpoints
     snap = 8 * torch.finfo(alphas.dtype).eps * max(1.0, float(alphas.abs().max()))
     alphas = alphas.to(torch.float64)
