@@ -250,10 +250,11 @@ def _lanczos_every_copy(
     op: HessianOperator, k: int, which: Which, tol: float, max_iter: int, gen: torch.Generator, vectors: bool
 ) -> EigenResult:
     """``_lanczos``, then a check that no eigenvalue beyond the k-th was missed: the Krylov space of one start
-    vector holds one direction of each eigenspace, so a repeated eigenvalue is found once. The converged pairs
-    are locked and Lanczos is run again for the top pair of H with them moved out of the way (``_Locked``); a
-    pair beyond the k-th found there joins them, until none is. A missed copy has the value of a pair found, so
-    for k = 1 nothing can be missed and nothing is checked."""
+    vector holds one direction of each eigenspace, so a repeated eigenvalue is found once, and a tight cluster
+    can pass the residual test with one of its eigenvalues not yet resolved. The converged pairs are locked and
+    Lanczos is run again for the top pair of H with them moved out of the way (``_Locked``); a pair beyond the
+    k-th found there joins them, until none is. For k = 1 a missed copy could not change the answer, and the
+    extreme eigenvalue is the one Lanczos resolves first: nothing is checked."""
     result = _lanczos(op, k, which, tol, max_iter, gen, vectors=True)
     values, found, residuals = result.eigenvalues, result.eigenvectors, result.residuals
     converged = result.converged
