@@ -245,6 +245,10 @@ def test_batch_norm_model_in_either_mode_is_left_unchanged():
         exact_train = torch.linalg.eigvalsh(exact_hessian(model, loss_fn, x, y)).flip(0)[:2]
         model[1].track_running_stats = True
     torch.testing.assert_close(train_top.eigenvalues, exact_train, rtol=1e-6, atol=0)
+    # in chunks, train mode normalises each by its own statistics: another loss, said in a warning
+    with pytest.warns(RuntimeWarning, match="ghost batches and changes with chunk_size"):
+        halves = hessian_eigenvalues(model, loss_fn, (x, y), k=2, train_mode=True, chunk_size=16)
+    assert not torch.allclose(halves.eigenvalues, train_top.eigenvalues)
 
 
 def test_invalid_arguments_raise_clear_errors():

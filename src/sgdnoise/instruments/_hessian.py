@@ -105,7 +105,16 @@ class HessianOperator:
             self._mean_over_chunks(checked)
         # each chunk's dropout mask is fixed by its index, and batch norm in train mode normalises by the chunk:
         # then H is one matrix only if every pass brings the same chunks
-        self._chunks_fix_randomness = any(drew) or any(m.training for m in batch_norm_modules(model))
+        batch_statistics = any(m.training for m in batch_norm_modules(model))
+        self._chunks_fix_randomness = any(drew) or batch_statistics
+        if batch_statistics and len(self._fingerprints) > 1:
+            warnings.warn(
+                f"batch norm in train mode normalises each of the {len(self._fingerprints)} chunks by its own "
+                "statistics: H is that of the loss over these ghost batches and changes with chunk_size (measure "
+                "in eval mode, or pass chunk_size >= the number of examples, for the full batch's)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _inverse_sqrt(self, preconditioner: Tensor | Mapping[str, Tensor]) -> Tensor:
         """P^(-1/2) of a positive diagonal P given flat or by parameter name."""
