@@ -338,7 +338,7 @@ def test_a_model_that_diverges_at_every_learning_rate_is_one_line():
     problem = _problem(n=64) | {"model_factory": factory}
     with pytest.raises(ValueError, match="diverged at every tried learning rate"):
         advisor.advise_problem(problem, budget_epochs=4, candidate_batch_sizes=[8, 16], **FAST)
-    assert len(built) == 1 + advisor.MAX_SCAN_POINTS
+    assert len(built) == 2 + advisor.MAX_SCAN_POINTS  # the pilot's model, one to check it is new, the scan
 
 
 PROBLEM_MODULE = """
@@ -371,6 +371,44 @@ def nan_validation():
 
 def double_model():
     return problem() | {"model_factory": lambda: nn.Linear(6, 2).double()}
+
+
+SHARED = nn.Linear(6, 2)
+
+
+def shared_model():  # every scan run would continue the last one's training
+    return problem() | {"model_factory": lambda: SHARED}
+
+
+def returns_none():
+    return problem() | {"model_factory": lambda: None}
+
+
+class Scores(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(6, 2)
+
+    def forward(self, x):
+        return {"logits": self.linear(x)}
+
+
+def dict_output():
+    return problem() | {"model_factory": Scores}
+
+
+def narrow_validation():
+    p = problem()
+    x, y = p["validation"]
+    p["validation"] = (x[:, :4], y)
+    return p
+
+
+def label_out_of_range():
+    p = problem()
+    x, y = p["train"]
+    p["train"] = (x, y + 5)
+    return p
 """
 
 
@@ -416,6 +454,11 @@ def test_cli_advise_prints_the_recommendation_and_writes_json_and_figure(tmp_pat
         ),
         (["builtins:dict", "--budget-epochs", "2"], "a problem needs the keys"),  # no signature to read: called
         (["tiny_problem:nan_validation", "--budget-epochs", "2"], "validation x holds non-finite values"),
+        (["tiny_problem:shared_model", "--budget-epochs", "2"], "model_factory must build a new module"),
+        (["tiny_problem:returns_none", "--budget-epochs", "2"], "model_factory must return an nn.Module, got NoneType"),
+        (["tiny_problem:dict_output", "--budget-epochs", "2"], "wrap it to return model(x).logits"),
+        (["tiny_problem:narrow_validation", "--budget-epochs", "2"], "fail on two validation examples"),
+        (["tiny_problem:label_out_of_range", "--budget-epochs", "2"], "training y holds labels from 5 to 6"),
     ],
 )
 def test_cli_advise_user_mistakes_are_one_line(tmp_path, monkeypatch, arguments, message):
@@ -448,3 +491,17 @@ def test_an_optimum_left_at_the_scan_edge_makes_the_advice_inconclusive():
     assert note is not None and "highest tried value (0.4, 3 points from 0.1 to 0.4" in note and "bounds" in note
     assert _edge_note(advisor.Pilot(at_edge=False, **fields)) is None
     assert advisor.Pilot(at_edge=False, **fields).noise_scale_end == pytest.approx(10.0)  # 30/3
+
+
+def test_cli_advise_interrupted_says_the_pilot_starts_over(tmp_path, monkeypatch):
+    # the pilot keeps nothing until it ends: the resume hint of `reproduce` would promise what is not there
+    (tmp_path / "tiny_problem.py").write_text(textwrap.dedent(PROBLEM_MODULE))
+    monkeypatch.chdir(tmp_path)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(advisor, "advise_problem", interrupted)
+    result = CliRunner().invoke(main, ["advise", "tiny_problem:problem", "--budget-epochs", "2", "--quiet"])
+    assert result.exit_code == 130
+    assert "the pilot keeps no partial results" in result.output and "resume" not in result.output

@@ -508,7 +508,10 @@ def advise(
         positive_int("--budget-steps", budget_steps)
     resolved = resolve_device(device)
     ensure_writable_directory(out_dir)
-    problem = _load_function(function, ())()
+    try:
+        problem = advisor.Problem.coerce(_load_function(function, ())())
+    except TypeError as error:  # a wrong type in the user's problem: one line, like a ValueError
+        raise ValueError(str(error)) from error
     try:
         advice = advisor.advise_problem(
             problem,
@@ -520,8 +523,9 @@ def advise(
             device=resolved,
             show_progress=not quiet,
         )
-    except TypeError as error:  # a wrong type in the user's problem: one line, like a ValueError
-        raise ValueError(str(error)) from None
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: the pilot keeps no partial results; the same command starts it over.", err=True)
+        sys.exit(130)
     click.echo("\n".join(advice.lines()))
     (out_dir / "advice.json").write_text(results.dumps(advice.to_dict(), indent=2))
     advisor.plot_advice(advice, out_dir / "advice.png")

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from sgdnoise import analysis, theory
 from sgdnoise.advisor.prediction import BUDGET_EXPONENT
 from sgdnoise.advisor.problem import Budget, Problem
-from sgdnoise.advisor.training import _model, _own_rng, as_model_data, check_accuracy_output, train_run
+from sgdnoise.advisor.training import _own_rng, as_model_data, fresh_model, train_run
 from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise, recalibrate_batch_norm
 from sgdnoise.validation import positive_int
 
@@ -191,8 +191,7 @@ def run_pilot(
     noise_examples, curvature_examples = settings.noise_examples, settings.curvature_examples
     n = problem.train[0].shape[0]
     with _own_rng(device):
-        model = _model(problem, seed, device)
-        check_accuracy_output(model, problem)
+        model = fresh_model(problem, seed, device)
         noise_subset = as_model_data(_subset(problem.train, min(noise_examples, n), seed), model)
         curvature_subset = as_model_data(_subset(problem.train, min(curvature_examples, n), seed + 1), model)
         b_simple = pooled_noise_scale([_noise_parts(model, problem, noise_subset)])

@@ -7,6 +7,7 @@ import contextlib
 import copy
 import math
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -29,7 +30,7 @@ def _model(problem: Problem, seed: int, device: torch.device) -> nn.Module:
     torch.manual_seed(seed)
     model = problem.model_factory()
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model_factory must return an nn.Module, got {type(model).__name__}")
+        raise ValueError(f"model_factory must return an nn.Module, got {type(model).__name__}")
     return model.to(device)
 
 
@@ -39,22 +40,79 @@ def as_model_data(data: tuple[Tensor, Tensor], model: nn.Module) -> tuple[Tensor
     return tuple(t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype) for t in data)  # type: ignore[return-value]
 
 
+def fresh_model(problem: Problem, seed: int, device: torch.device) -> nn.Module:
+    """The pilot's first model, from a factory checked to build a new module on every call (a factory returning
+    one shared module would make every scan run continue the last), with the model and loss run on two
+    training and two validation examples: a user's mistake there is one ValueError naming the data."""
+    model = _model(problem, seed, device)
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        other = problem.model_factory()
+    if other is model or {id(p) for p in model.parameters()} & {id(p) for p in other.parameters()}:
+        raise ValueError(
+            "model_factory must build a new module on every call (e.g. lambda: MyModel()): it returned the "
+            "same module, or modules sharing parameters, twice"
+        )
+    pairs = {"training": problem.train, "validation": problem.validation}
+    outputs = {name: _on_two(name, lambda data=data: _outputs_of_two(model, data)) for name, data in pairs.items()}
+    check_accuracy_output(model, problem)
+    for name, (output, y) in outputs.items():
+        _on_two(name, lambda output=output, y=y: problem.loss_fn(output, y))
+    return model
+
+
+def _on_two(name: str, run: Callable[[], Any]) -> Any:
+    """``run()``; an error from the user's model or loss there (not one of ours) as a ValueError naming the data."""
+    try:
+        return run()
+    except ValueError:
+        raise
+    except Exception as error:
+        raise ValueError(
+            f"the model and loss_fn fail on two {name} examples: {type(error).__name__}: {error}"
+        ) from error
+
+
+@torch.no_grad()
+def _outputs_of_two(model: nn.Module, data: tuple[Tensor, Tensor]) -> tuple[object, Tensor]:
+    """The model's outputs (eval mode) on the first two examples of ``data``, with their targets."""
+    was_training = model.training
+    model.eval()
+    try:
+        x, y = as_model_data((data[0][:2], data[1][:2]), model)
+        return model(x), y
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def check_accuracy_output(model: nn.Module, problem: Problem) -> None:
-    """For the ``accuracy`` objective: the model's output on two validation examples must hold one score per
-    class on a last axis beyond y's shape (accuracy: argmax of that axis against y), else a ValueError."""
+    """For the ``accuracy`` objective: the model's output on two validation examples must be a tensor holding
+    one score per class on a last axis beyond y's shape (accuracy: argmax of that axis against y), else a
+    ValueError."""
     if problem.objective != "accuracy":
         return
     was_training = model.training
     model.eval()
     x, y = as_model_data((problem.validation[0][:2], problem.validation[1][:2]), model)
-    shape = tuple(model(x).shape)
+    output = model(x)
     model.train(was_training)
+    if not isinstance(output, Tensor):
+        raise ValueError(
+            f"objective 'accuracy' needs the model to return a tensor of class scores, got {type(output).__name__} "
+            "(a Hugging Face model: wrap it to return model(x).logits)"
+        )
+    shape = tuple(output.shape)
     if shape[:-1] != tuple(y.shape) or shape[-1] < 2:
         raise ValueError(
             f"objective 'accuracy' needs a model output of one score per class, shape y.shape + (classes,): got "
             f"{shape} for y of shape {tuple(y.shape)}; pass objective='loss' for regression"
         )
+    for name, (_, labels) in (("training", problem.train), ("validation", problem.validation)):
+        if int(labels.min()) < 0 or int(labels.max()) >= shape[-1]:
+            raise ValueError(
+                f"{name} y holds labels from {int(labels.min())} to {int(labels.max())}, but the model scores "
+                f"{shape[-1]} classes: labels must be class indices 0 to {shape[-1] - 1}"
+            )
 
 
 @torch.no_grad()
