@@ -124,18 +124,31 @@ class Browser:
         self.next_id = 0
 
     def call(self, method: str, **params):
+        message = self._message(method, **params)
+        assert "error" not in message, message
+        return message["result"]
+
+    def _message(self, method: str, **params) -> dict:
         self.next_id += 1
         self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
         while True:
             message = json.loads(self.socket.recv())
             if message.get("id") == self.next_id:
-                assert "error" not in message, message
-                return message["result"]
+                return message
 
     def evaluate(self, expression: str):
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
         assert "exceptionDetails" not in result, result
         return result["result"].get("value")
+
+    def _ready(self, condition: str) -> bool:
+        """The condition on a loaded page; False while a navigation replaces the page under the evaluation."""
+        expression = f"document.readyState === 'complete' && ({condition})"
+        message = self._message("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "navigated or closed" in message.get("error", {}).get("message", ""):
+            return False
+        assert "error" not in message and "exceptionDetails" not in message["result"], message
+        return bool(message["result"]["result"].get("value"))
 
     def open(self, url: str) -> None:
         self.call("Page.navigate", url=url)
@@ -143,7 +156,7 @@ class Browser:
 
     def wait_for(self, condition: str) -> None:
         deadline = time.monotonic() + 20
-        while not self.evaluate(f"document.readyState === 'complete' && ({condition})"):
+        while not self._ready(condition):
             assert time.monotonic() < deadline, f"timed out waiting for {condition}"
             time.sleep(0.05)
 
