@@ -47,6 +47,8 @@ def fresh_model(problem: Problem, seed: int, device: torch.device) -> nn.Module:
     model = _model(problem, seed, device)
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         other = problem.model_factory()
+    if not isinstance(other, nn.Module):
+        raise ValueError(f"model_factory must return an nn.Module, got {type(other).__name__} on its second call")
     if other is model or {id(p) for p in model.parameters()} & {id(p) for p in other.parameters()}:
         raise ValueError(
             "model_factory must build a new module on every call (e.g. lambda: MyModel()): it returned the "
