@@ -10,7 +10,11 @@ from architectures import WithUnused, exact_hessian
 from torch import nn
 
 from sgdnoise.monitor import NoiseMonitor
-from sgdnoise.theory import heavy_ball_stability_learning_rate, nesterov_stability_learning_rate
+from sgdnoise.theory import (
+    heavy_ball_stability_learning_rate,
+    nesterov_stability_learning_rate,
+    sgd_stability_learning_rate,
+)
 
 
 def nesterov_iteration(lam: float, lr: float, momentum: float) -> np.ndarray:
@@ -42,6 +46,8 @@ def test_nesterov_stability_learning_rate_is_where_torchs_nesterov_iteration_lea
 def test_nesterov_stability_learning_rate_is_vectorised_and_checked():
     np.testing.assert_allclose(nesterov_stability_learning_rate(np.array([1.0, 4.0]), 0.9), [3.8 / 2.8, 0.95 / 2.8])
     assert nesterov_stability_learning_rate(2.0) == heavy_ball_stability_learning_rate(2.0) == 1.0
+    assert sgd_stability_learning_rate(4.0, 0.9, nesterov=True) == nesterov_stability_learning_rate(4.0, 0.9)
+    assert sgd_stability_learning_rate(4.0, 0.9) == heavy_ball_stability_learning_rate(4.0, 0.9)
     with pytest.raises(ValueError, match="momentum"):
         nesterov_stability_learning_rate(1.0, 1.0)
 

@@ -353,8 +353,8 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
         for heavy ball and 2(1 + m)/((1 + 2m)λ_max) for Nesterov."""
         cap = self.max_lr if self.max_lr is not None else math.inf
         if self.critical_fraction is not None and self.max_eigenvalue is not None:
-            rule = theory.nesterov_stability_learning_rate if nesterov else theory.heavy_ball_stability_learning_rate
-            cap = min(cap, self.critical_fraction * float(rule(self.max_eigenvalue, momentum)))
+            stable = theory.sgd_stability_learning_rate(self.max_eigenvalue, momentum, nesterov=nesterov)
+            cap = min(cap, self.critical_fraction * float(stable))
         return cap
 
     def step(self) -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "noise_scale_approx",
     "null_neg_log_evidence",
     "predicted_optimal_batch_size",
+    "sgd_stability_learning_rate",
     "temperature",
 ]
 
@@ -193,6 +194,15 @@ def nesterov_stability_learning_rate(max_eigenvalue: ArrayLike, momentum: ArrayL
     """
     m = _check_momentum(momentum)
     return _output((1.0 + m) / (1.0 + 2.0 * m) * np.asarray(critical_learning_rate(max_eigenvalue)))
+
+
+def sgd_stability_learning_rate(
+    max_eigenvalue: ArrayLike, momentum: ArrayLike = 0.0, *, nesterov: bool = False
+) -> FloatOrArray:
+    """The largest stable ε of ``torch.optim.SGD`` with momentum m on a quadratic of curvature λ_max: heavy
+    ball's 2(1 + m)/λ_max, or with ``nesterov`` Nesterov's 2(1 + m)/((1 + 2m)λ_max)."""
+    rule = nesterov_stability_learning_rate if nesterov else heavy_ball_stability_learning_rate
+    return rule(max_eigenvalue, momentum)
 
 
 def adam_stability_threshold(lr: ArrayLike, beta1: ArrayLike) -> FloatOrArray:

@@ -189,6 +189,14 @@ def fixed_randomness(device: torch.device, seed: int) -> Iterator[None]:
         yield
 
 
+def generator_states(device: torch.device) -> list[Tensor]:
+    """The states of torch's generators that draw on ``device`` (the CPU's, and the accelerator's)."""
+    states = [torch.get_rng_state()]
+    if device.type != "cpu":
+        states.append(torch.get_device_module(device.type).get_rng_state(device))
+    return states
+
+
 def model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     """The device and floating dtype of the model's first floating parameter."""
     for p in model.parameters():

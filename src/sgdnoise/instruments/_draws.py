@@ -10,8 +10,8 @@ and S_1 for one example differs in one dimension d, where S_n[d] = n·S_1[d] (ba
 ``[n·heads, L, L]`` attention weights); a draw without the batch (S_n = S_1) is the same for every example.
 Both work at the dispatcher, below autograd and every ``torch.func`` transform, so they see the draws inside
 any module (``nn.MultiheadAttention``'s attention dropout) and, under ``vmap``, tensors with the examples as
-leading dimension. Random operations that are not plain draws (recurrent layers' internal dropout, ``rrelu``)
-draw afresh.
+leading dimension. Random operations that are not plain draws (``rrelu``, ``binomial``, Dirichlet samples) are
+refused when an example is re-computed through them.
 """
 
 import contextlib

@@ -27,6 +27,7 @@ from sgdnoise.instruments._batches import (
     checked_loss,
     fixed_randomness,
     functional_loss,
+    generator_states,
     math_attention,
     model_buffers,
     model_device_dtype,
@@ -36,14 +37,6 @@ from sgdnoise.instruments._batches import (
 HVPMethod = Literal["forward-over-reverse", "reverse-over-reverse", "finite-difference"]
 
 _HVP_METHODS = ("forward-over-reverse", "reverse-over-reverse", "finite-difference")
-
-
-def _generator_states(device: torch.device) -> list[Tensor]:
-    """The states of torch's generators that draw on ``device``."""
-    states = [torch.get_rng_state()]
-    if device.type != "cpu":
-        states.append(torch.get_device_module(device.type).get_rng_state(device))
-    return states
 
 
 def _fingerprint(x: object, y: object) -> tuple:
@@ -96,9 +89,9 @@ class HessianOperator:
         drew: list[bool] = []
 
         def checked(x: Tensor, y: Tensor) -> Tensor:
-            before = _generator_states(self.device)
+            before = generator_states(self.device)
             loss = checked_loss(loss_fn, model(x), y)
-            drew.append(any(not torch.equal(a, b) for a, b in zip(before, _generator_states(self.device), strict=True)))
+            drew.append(any(not torch.equal(a, b) for a, b in zip(before, generator_states(self.device), strict=True)))
             return loss
 
         with torch.no_grad():  # one forward pass: the loss of every chunk must be the mean (``checked_loss``)

@@ -229,7 +229,7 @@ def _lanczos(
 
 
 class _Locked:
-    """H with the locked pairs (Y, θ) moved out of the way: (I − YYᵀ)H(I − YYᵀ) + c·YYᵀ, where c = 0 for
+    """H with the locked vectors Y moved out of the way: (I − YYᵀ)H(I − YYᵀ) + c·YYᵀ, where c = 0 for
     ``which="magnitude"`` and c below every eigenvalue of H for ``which="largest"``."""
 
     def __init__(self, op: HessianOperator, vectors: Tensor, parked_at: float):
@@ -255,7 +255,7 @@ def _lanczos_every_copy(
     Lanczos is run again for the top pair of H with them moved out of the way (``_Locked``); a pair beyond the
     k-th found there joins them, until none is. For k = 1 a missed copy could not change the answer, and the
     extreme eigenvalue is the one Lanczos resolves first: nothing is checked."""
-    result = _lanczos(op, k, which, tol, max_iter, gen, vectors=True)
+    result = _lanczos(op, k, which, tol, max_iter, gen, vectors=vectors or k > 1)  # locking needs the vectors
     values, found, residuals = result.eigenvalues, result.eigenvectors, result.residuals
     converged = result.converged
     while converged and k > 1 and found.shape[0] < op.dim:

@@ -61,7 +61,7 @@ from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree as pytree
 
-from sgdnoise.instruments._batches import LossFn, checked_loss, math_attention, model_buffers
+from sgdnoise.instruments._batches import LossFn, checked_loss, generator_states, math_attention, model_buffers
 from sgdnoise.instruments._draws import NO_DRAWS, DrawRecorder, Draws
 
 DEFAULT_BUDGET = 2**25  # elements of per-example gradients formed at once (128 MiB in float32)
@@ -568,10 +568,7 @@ def _own_generators(model: nn.Module) -> list[torch.Generator]:
 def _generator_states(model: nn.Module, device: torch.device) -> list[Tensor]:
     """The states of the generators a forward pass of ``model`` on ``device`` may draw from: torch's (the CPU's,
     and the accelerator's) and those its modules hold."""
-    states = [torch.get_rng_state()]
-    if device.type != "cpu":
-        states.append(torch.get_device_module(device.type).get_rng_state(device))
-    return states + [generator.get_state() for generator in _own_generators(model)]
+    return generator_states(device) + [generator.get_state() for generator in _own_generators(model)]
 
 
 def _drew(model: nn.Module, device: torch.device, before: list[Tensor]) -> bool:

@@ -354,10 +354,7 @@ class NoiseMonitor:
         elif lam is not None and lam > 0:
             crit = float(theory.critical_learning_rate(lam))
             ratio, eff_ratio = step_lr / crit, step_lr / (1 - momentum) / crit
-            stable_lr = (
-                theory.nesterov_stability_learning_rate if nesterov else theory.heavy_ball_stability_learning_rate
-            )
-            curvature_ratio = step_lr / float(stable_lr(lam, momentum))
+            curvature_ratio = step_lr / float(theory.sgd_stability_learning_rate(lam, momentum, nesterov=nesterov))
             threshold = lam / curvature_ratio if lr > 0 else None  # 2(1 + m)/(ε(1 − d)), 2(1 + m)/((1 + 2m)ε)
         regime, verdict = self._verdict(
             batch, tokens, b_simple, b_simple_err, curvature_ratio, threshold, lam_step, nesterov
