@@ -2,6 +2,7 @@
 sharpness over the parameters Adam has stepped."""
 
 import csv
+import warnings
 
 import numpy as np
 import pytest
@@ -83,7 +84,7 @@ def test_the_monitor_holds_sgd_with_nesterov_to_nesterovs_threshold(tmp_path):
     assert monitor.plot(tmp_path / "monitor.png").stat().st_size > 0
 
 
-def adam_steps(model: nn.Module, optimizer: torch.optim.Optimizer, monitor: NoiseMonitor, x, y, steps: int = 3):
+def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, monitor: NoiseMonitor, x, y, steps: int = 3):
     loss_fn = nn.CrossEntropyLoss()
     for _ in range(steps):
         optimizer.zero_grad()
@@ -113,7 +114,7 @@ def test_adam_with_a_parameter_that_never_gets_a_gradient_measures_the_rest():
     model = WithUnused(net)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     monitor = NoiseMonitor(model, nn.CrossEntropyLoss(), optimizer=optimizer, every=1, curvature_every=1)
-    record = adam_steps(model, optimizer, monitor, x, y)
+    record = train_steps(model, optimizer, monitor, x, y)
     assert model.unused.weight not in optimizer.state
     assert model.unused.weight.requires_grad and model.unused.bias.requires_grad  # held fixed only while measuring
     hessian = exact_hessian(net, nn.CrossEntropyLoss(), x, y)
@@ -130,7 +131,119 @@ def test_adam_on_the_head_alone_measures_the_heads_block_of_the_hessian():
     head = list(model[2].parameters())
     optimizer = torch.optim.Adam(head, lr=0.01)
     monitor = NoiseMonitor(model, nn.CrossEntropyLoss(), optimizer=optimizer, every=1, curvature_every=1)
-    record = adam_steps(model, optimizer, monitor, x, y)
+    record = train_steps(model, optimizer, monitor, x, y)
     head_size = sum(p.numel() for p in head)
     hessian = exact_hessian(model, nn.CrossEntropyLoss(), x, y)[-head_size:, -head_size:]
     assert record.max_eigenvalue == pytest.approx(preconditioned_sharpness(hessian, optimizer, head, t=3), rel=1e-3)
+
+
+def test_sgd_on_the_head_alone_measures_the_heads_block_of_the_hessian():
+    """SGD never moves parameters it does not hold, trainable or not: λ_max is that of the head's block."""
+    model, x, y = classification()
+    head = list(model[2].parameters())
+    optimizer = torch.optim.SGD(head, lr=0.1, momentum=0.9)
+    monitor = NoiseMonitor(model, nn.CrossEntropyLoss(), optimizer=optimizer, every=1, curvature_every=1)
+    record = train_steps(model, optimizer, monitor, x, y, steps=2)
+    head_size = sum(p.numel() for p in head)
+    hessian = exact_hessian(model, nn.CrossEntropyLoss(), x, y)
+    assert record.max_eigenvalue == pytest.approx(
+        torch.linalg.eigvalsh(hessian[-head_size:, -head_size:])[-1].item(), rel=1e-4
+    )
+    assert record.max_eigenvalue < torch.linalg.eigvalsh(hessian)[-1].item() * 0.999  # not the whole model's
+    assert not record.preconditioned and all(p.requires_grad for p in model.parameters())
+
+
+def test_sgd_groups_at_different_learning_rates_measure_the_sharpness_of_d_h():
+    """Group ε_i: heavy ball is stable iff λ_max(DH) < 2(1 + m)/ε_0, D = diag(ε_i/ε_0). Checked against the
+    real iteration: torch's SGD on the quadratic ½ wᵀHw diverges just above that ε_0 and not just below."""
+    torch.manual_seed(0)
+    a = torch.randn(6, 4, dtype=torch.float64)
+    hessian = a.T @ a / 6 + torch.diag(torch.tensor([0.0, 0.0, 3.0, 0.0], dtype=torch.float64))
+    momentum, scale = 0.5, torch.tensor([1.0, 1.0, 0.1, 0.1], dtype=torch.float64)  # second group at ε_0/10
+    sharpness = torch.linalg.eigvals(torch.diag(scale) @ hessian).real.max().item()
+
+    class Quadratic(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first, self.second = (
+                nn.Parameter(torch.ones(2, dtype=torch.float64)),
+                nn.Parameter(torch.ones(2, dtype=torch.float64)),
+            )
+
+        def forward(self, x):
+            w = torch.cat([self.first, self.second])
+            return (0.5 * w @ hessian @ w).expand(x.shape[0]) + 0 * x.sum(-1)
+
+    def run(lr0: float, steps: int = 3000) -> tuple[float, NoiseMonitor]:
+        model = Quadratic()
+        optimizer = torch.optim.SGD(
+            [{"params": [model.first]}, {"params": [model.second], "lr": lr0 / 10}], lr=lr0, momentum=momentum
+        )
+        monitor = NoiseMonitor(model, lambda out, y: out.mean(), optimizer=optimizer, every=1, curvature_every=1)
+        x = torch.zeros(4, 1, dtype=torch.float64)
+        record = monitor.step(x, torch.zeros(4, dtype=torch.float64))
+        for _ in range(steps):
+            optimizer.zero_grad()
+            model(x).mean().backward()
+            optimizer.step()
+        return float(torch.cat([model.first, model.second]).detach().norm()), record
+
+    limit = 2 * (1 + momentum) / sharpness
+    below, record = run(0.98 * limit)
+    above, _ = run(1.02 * limit)
+    assert below < 1e-3 and above > 1e3
+    assert record.preconditioned and record.max_eigenvalue == pytest.approx(sharpness, rel=1e-6)
+    assert record.curvature_ratio == pytest.approx(0.98, rel=1e-6)
+    assert "λ_max(DH)" in record.verdict
+    assert torch.linalg.eigvalsh(hessian)[-1].item() > 1.5 * sharpness  # the plain λ_max would misread it
+
+
+def test_adam_groups_at_different_learning_rates_scale_each_block_of_p():
+    """Adam's step for group i is η_i/(√v̂ + ε): relative to the first group's η, P_i = (√v̂ + ε)·η_0/η_i."""
+    model, x, y = classification()
+    body, head = list(model[0].parameters()), list(model[2].parameters())
+    optimizer = torch.optim.Adam([{"params": body}, {"params": head, "lr": 0.002}], lr=0.01)
+    monitor = NoiseMonitor(model, nn.CrossEntropyLoss(), optimizer=optimizer, every=1, curvature_every=1)
+    record = train_steps(model, optimizer, monitor, x, y)
+    beta2, eps = 0.999, 1e-8
+    p = torch.cat(
+        [
+            ((optimizer.state[q]["exp_avg_sq"] / (1 - beta2**3)).sqrt().reshape(-1) + eps) * ratio
+            for q, ratio in [(q, 1.0) for q in body] + [(q, 5.0) for q in head]
+        ]
+    )
+    hessian = exact_hessian(model, nn.CrossEntropyLoss(), x, y)
+    assert record.max_eigenvalue == pytest.approx(
+        torch.linalg.eigvals(hessian / p[:, None]).real.max().item(), rel=1e-3
+    )
+
+
+def test_groups_that_differ_in_the_update_rule_are_warned_about_once():
+    model, _, _ = classification()
+    optimizer = torch.optim.SGD(
+        [{"params": model[0].parameters()}, {"params": model[2].parameters(), "momentum": 0.5}], lr=0.1, momentum=0.9
+    )
+    with pytest.warns(UserWarning, match="differ in momentum: .* use the first group's"):
+        NoiseMonitor(model, nn.CrossEntropyLoss(), optimizer=optimizer)
+    same_rule = torch.optim.SGD(
+        [{"params": model[0].parameters()}, {"params": model[2].parameters(), "lr": 0.01}], lr=0.1, momentum=0.9
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        NoiseMonitor(model, nn.CrossEntropyLoss(), optimizer=same_rule)
+
+
+def test_step_can_say_nesterov_without_an_optimizer():
+    model, loss_fn, x, y, _ = least_squares()
+    momentum, lr = 0.9, 0.5
+    monitor = NoiseMonitor(model, loss_fn, every=1)
+    record = monitor.step(x, y, lr=lr, momentum=momentum, nesterov=True)
+    assert record.nesterov and record.stability_threshold == pytest.approx(
+        2 * (1 + momentum) / ((1 + 2 * momentum) * lr), rel=1e-9
+    )
+    assert not monitor.step(x, y, lr=lr, momentum=momentum).nesterov  # heavy ball unless told
+    with pytest.raises(ValueError, match="nesterov must be True or False"):
+        monitor.step(x, y, lr=lr, nesterov="yes")
+    adam = torch.optim.Adam(model.parameters())
+    with pytest.raises(ValueError, match="nesterov= is for SGD"):
+        NoiseMonitor(model, loss_fn, optimizer=adam, every=1).step(x, y, nesterov=True)

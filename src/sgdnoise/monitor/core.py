@@ -13,7 +13,8 @@ et al. count them: B·T and B_simple·T for T tokens per example.
   SGD at this ε turns unstable on a quadratic: heavy ball's 2(1 + m)/ε (``theory.heavy_ball_stability_learning_rate``;
   2/ε at m = 0, the edge of stability of Cohen et al. 2021) or, with ``nesterov=True``, Nesterov's
   2(1 + m)/((1 + 2m)ε) (``theory.nesterov_stability_learning_rate``). Nesterov's step under a constant gradient
-  also tends to ε/(1 − m)·g, so T and g are the same.
+  also tends to ε/(1 − m)·g, so T and g are the same. H is over the parameters the optimizer moves; parameter
+  groups at different ε_i make it λ_max(DH), D = diag(ε_i/ε of the first group) (``step_ratios``).
 * Adam/AdamW with (β₁, β₂, ε_adam): no temperature, g or ε/ε_crit (SGD quantities; the reason is recorded).
   Instead the preconditioned sharpness λ_max(P⁻¹H), P = diag(√v̂ + ε_adam) with v̂ the optimizer's bias-
   corrected second moment, against Adam's stability threshold (2 + 2β₁)/((1 − β₁)η) (Cohen et al. 2022).
@@ -127,6 +128,39 @@ def adam_preconditioner(model: nn.Module, optimizer: torch.optim.Optimizer) -> d
     return diagonal or None
 
 
+def step_ratios(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """Each trainable parameter the optimizer holds in a group with ε > 0 → its group's ε over the reference ε
+    (the first group's; the largest when the first group's is 0); while every group is at ε = 0 (a warm-up's
+    start), every parameter it holds → 1. Heavy ball with a step ε_i per coordinate on a quadratic is stable iff
+    λ_max(DH) < 2(1 + m)/ε_ref, D = diag(ε_i/ε_ref): the sharpness of P⁻¹H, P = D⁻¹ (for Adam,
+    P = diag(√v̂ + ε)·D⁻¹ against its threshold at η_ref)."""
+    rates = {id(p): float(group["lr"]) for group in optimizer.param_groups for p in group["params"]}
+    first = float(optimizer.param_groups[0]["lr"])
+    reference = first if first > 0 else max(rates.values(), default=0.0)
+    return {
+        name: rates[id(p)] / reference if reference > 0 else 1.0
+        for name, p in model.named_parameters()
+        if p.requires_grad and id(p) in rates and (rates[id(p)] > 0 or reference == 0)
+    }
+
+
+def _warn_if_groups_differ(optimizer: torch.optim.Optimizer | None) -> None:
+    """The monitor states one update rule: momentum (β₁), dampening and Nesterov of the first parameter group
+    (each group's ε enters the curvature reading); say so when other groups differ there."""
+    if optimizer is None:
+        return
+    first = optimizer.param_groups[0]
+    rule = [key for key in ("momentum", "dampening", "nesterov", "betas") if key in first]
+    differ = sorted({key for group in optimizer.param_groups[1:] for key in rule if group.get(key) != first[key]})
+    if differ:
+        warnings.warn(
+            f"the optimizer's parameter groups differ in {', '.join(differ)}: the monitor's temperature, noise "
+            "scale and stability threshold use the first group's",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 @contextlib.contextmanager
 def _trainable_only(model: nn.Module, names: Collection[str]) -> Iterator[None]:
     """Within the block only the named parameters require gradients (the Hessian's coordinates); every other
@@ -181,13 +215,14 @@ class NoiseMonitor:
 
     ``model``/``loss_fn``: the trained model and its MEAN-reduced loss. ``train_size`` N (None: no noise scale
     g). ``optimizer``: read lr and momentum (β₁ for Adam) from its first parameter group, unless ``step`` is
-    given them (m < 1). torch.optim.SGD's dampening d: its velocity accumulates (1 − d)·g (after the first step),
-    which is heavy ball at ε(1 − d), so T, g and the curvature ratios use ε(1 − d); its ``nesterov`` switches the
-    stability threshold to Nesterov's. torch.optim.Adam and
-    AdamW switch the curvature reading to the preconditioned one (module docstring), any other optimizer is a
-    TypeError. ``tokens_per_example``: T for counting batches in tokens (None: the size of one example's
-    targets when they are integers with a time axis, else 1). ``held_batch``: (x, y) for λ_max
-    (default: a copy of the first minibatch seen). ``log_path``: ``.jsonl`` or ``.csv``, one row per
+    given them (m < 1); λ_max is taken over the parameters it moves (held in a group with ε > 0), each group's
+    block scaled by its ε over the first group's (``step_ratios``). torch.optim.SGD's dampening d: its velocity
+    accumulates (1 − d)·g (after the first step), which is heavy ball at ε(1 − d), so T, g and the curvature ratios
+    use ε(1 − d); its ``nesterov`` switches the stability threshold to Nesterov's. torch.optim.Adam and AdamW
+    switch the curvature reading to the preconditioned one (module docstring), any other optimizer is a TypeError.
+    ``tokens_per_example``: T for counting batches in tokens (None: the size of one example's targets when they
+    are integers with a time axis, else 1). ``held_batch``: (x, y) for λ_max (default: a copy of the first
+    minibatch seen). ``log_path``: ``.jsonl`` or ``.csv``, one row per
     measurement, appended. Regime thresholds: noise-dominated if B ≤ ``noise_fraction``·B_simple and
     ``curvature_ratio`` < ``curvature_fraction``; curvature-dominated if ``curvature_ratio`` ≥
     ``curvature_fraction``.
@@ -222,6 +257,7 @@ class NoiseMonitor:
             raise ValueError(f"log_path must end in .jsonl or .csv, got {str(log_path)!r}")
         tokens_per_example = positive_int("tokens_per_example", tokens_per_example, optional=True)
         self.kind = _optimizer_kind(optimizer)
+        _warn_if_groups_differ(optimizer)
         self.model, self.loss_fn, self.train_size, self.optimizer = model, loss_fn, train_size, optimizer
         self.tokens_per_example = tokens_per_example
         self.every, self.curvature_every, self.window = every, curvature_every, window
@@ -237,10 +273,12 @@ class NoiseMonitor:
         self._warned_non_finite = False
         self._grad_sq: deque[float] = deque(maxlen=window)
         self._cov_trace: deque[float] = deque(maxlen=window)
-        self._max_eigenvalue: tuple[float, int] | None = None
+        self._max_eigenvalue: tuple[float, int, bool] | None = None  # (λ_max, step, of P⁻¹H)
 
     # ------------------------------------------------------------------------------------------------------
-    def _hyperparameters(self, lr: float | None, momentum: float | None) -> tuple[float, float, float, bool]:
+    def _hyperparameters(
+        self, lr: float | None, momentum: float | None, nesterov: bool | None
+    ) -> tuple[float, float, float, bool]:
         """(ε, m or β₁, SGD's dampening d, whether SGD's momentum is Nesterov's), checked."""
         group = self.optimizer.param_groups[0] if self.optimizer is not None else {}
         lr = group.get("lr") if lr is None else lr
@@ -254,7 +292,13 @@ class NoiseMonitor:
             why = "T = ε/(B(1−m)) and g = ε(N/B−1)/(1−m) need m < 1"
             momentum = momentum_coefficient("momentum", momentum, why=why)
             dampening = momentum_coefficient("dampening", group.get("dampening", 0.0), why="the step is ε(1−d)")
-            return float(lr), momentum, dampening, bool(group.get("nesterov", False))
+            if nesterov is None:
+                nesterov = group.get("nesterov", False)
+            elif not isinstance(nesterov, bool):
+                raise ValueError(f"nesterov must be True or False, got {nesterov!r}")
+            return float(lr), momentum, dampening, bool(nesterov)
+        if nesterov is not None:
+            raise ValueError(f"nesterov= is for SGD, and this monitor follows its {self.kind} optimizer")
         why = "Adam's stability threshold (2 + 2β₁)/((1 − β₁)η) needs β₁ < 1"
         return float(lr), momentum_coefficient("Adam's β₁", momentum, why=why), 0.0, False
 
@@ -270,10 +314,22 @@ class NoiseMonitor:
         preconditioner = None
         coordinates = contextlib.nullcontext()
         if self.kind != "SGD":
-            preconditioner = adam_preconditioner(self.model, self.optimizer)
-            if preconditioner is None:  # before Adam's first step there is no P
+            adam = adam_preconditioner(self.model, self.optimizer)
+            if adam is None:  # before Adam's first step there is no P
+                return
+            ratios = step_ratios(self.model, self.optimizer)
+            preconditioner = {name: diagonal / ratios[name] for name, diagonal in adam.items() if name in ratios}
+            if not preconditioner:  # no stepped parameter is held by a group at η > 0 (nothing moves)
                 return
             coordinates = _trainable_only(self.model, preconditioner)
+        elif self.optimizer is not None:
+            ratios = step_ratios(self.model, self.optimizer)
+            if not ratios:  # the optimizer holds no trainable parameter
+                return
+            coordinates = _trainable_only(self.model, ratios)
+            if any(ratio != 1.0 for ratio in ratios.values()):
+                named = dict(self.model.named_parameters())
+                preconditioner = {name: torch.full_like(named[name], 1.0 / r) for name, r in ratios.items()}
         with coordinates:
             result = hessian_eigenvalues(
                 self.model,
@@ -284,12 +340,20 @@ class NoiseMonitor:
                 train_mode=self.train_mode,
                 preconditioner=preconditioner,
             )
-        self._max_eigenvalue = (float(result.eigenvalues[0]), self.steps)
+        self._max_eigenvalue = (float(result.eigenvalues[0]), self.steps, preconditioner is not None)
 
     def step(
-        self, x: Tensor, y: Tensor, *, lr: float | None = None, momentum: float | None = None
+        self,
+        x: Tensor,
+        y: Tensor,
+        *,
+        lr: float | None = None,
+        momentum: float | None = None,
+        nesterov: bool | None = None,
     ) -> MonitorRecord | None:
         """Count one optimiser step; every ``every`` steps measure on minibatch (x, y) and return the record.
+        ``lr``, ``momentum`` and ``nesterov`` (SGD) override the optimizer's first group (without an optimizer:
+        heavy ball unless ``nesterov=True``).
         Where the loss at the current parameters is not finite (the run diverged) nothing is measured: it returns
         None and warns once (a ``RuntimeWarning``), so the training loop goes on."""
         self.steps += 1
@@ -297,7 +361,7 @@ class NoiseMonitor:
             self.held_batch = (x.detach().clone(), y.detach().clone())
         if (self.steps - 1) % self.every:
             return None
-        lr, momentum, dampening, nesterov = self._hyperparameters(lr, momentum)
+        lr, momentum, dampening, nesterov = self._hyperparameters(lr, momentum, nesterov)
         batch = int(x.shape[0])
         if self.train_size is not None and batch > self.train_size:
             raise ValueError(f"the batch size B={batch} exceeds the training-set size N={self.train_size}")
@@ -342,7 +406,9 @@ class NoiseMonitor:
         cov_trace: float,
     ) -> MonitorRecord:
         b_simple, b_simple_err = _ratio_with_stderr(list(self._cov_trace), list(self._grad_sq))
-        lam, lam_step = self._max_eigenvalue if self._max_eigenvalue is not None else (None, None)
+        lam, lam_step, preconditioned = (
+            self._max_eigenvalue if self._max_eigenvalue is not None else (None, None, False)
+        )
         sgd = self.kind == "SGD"
         ratio = eff_ratio = threshold = curvature_ratio = None
         # ε = 0 (a warm-up's start, a decay's end) takes no step: every ratio is 0 and no threshold exists
@@ -357,7 +423,7 @@ class NoiseMonitor:
             curvature_ratio = step_lr / float(theory.sgd_stability_learning_rate(lam, momentum, nesterov=nesterov))
             threshold = lam / curvature_ratio if lr > 0 else None  # 2(1 + m)/(ε(1 − d)), 2(1 + m)/((1 + 2m)ε)
         regime, verdict = self._verdict(
-            batch, tokens, b_simple, b_simple_err, curvature_ratio, threshold, lam_step, nesterov
+            batch, tokens, b_simple, b_simple_err, curvature_ratio, threshold, lam_step, nesterov, preconditioned
         )
         return MonitorRecord(
             step=self.steps,
@@ -382,7 +448,7 @@ class NoiseMonitor:
             window=len(self._grad_sq),
             max_eigenvalue=lam,
             max_eigenvalue_step=lam_step,
-            preconditioned=not sgd,
+            preconditioned=preconditioned or not sgd,
             lr_over_critical=ratio,
             effective_lr_over_critical=eff_ratio,
             stability_threshold=threshold,
@@ -404,6 +470,7 @@ class NoiseMonitor:
         threshold: float | None,
         lam_step: int | None,
         nesterov: bool,
+        preconditioned: bool,
     ) -> tuple[str, str]:
         """Regime of Smith, Elsen & De 2020 §3.2–3.3 (for Adam: Cohen et al. 2022's edge of stability) and what
         the call rests on."""
@@ -414,6 +481,7 @@ class NoiseMonitor:
             b_text += f"±{err * tokens:.2g}" if err is not None else ""
             b_text += f" (mean of {len(self._grad_sq)} minibatch estimates)"
         c_text = "no λ_max yet" if self.kind == "SGD" else "no λ_max(P⁻¹H) yet (needs Adam's state)"
+        sharpness = "λ_max(DH) (D: each group's ε over the first's)" if preconditioned else "λ_max"
         sgd_method, sgd_threshold = ("Nesterov", "2(1+m)/((1+2m)ε)") if nesterov else ("heavy ball", "2(1+m)/ε")
         if curvature_ratio is not None and threshold is None:
             c_text = f"ε = 0: no step, no curvature constraint (λ_max measured at step {lam_step})"
@@ -424,7 +492,8 @@ class NoiseMonitor:
             )
         elif curvature_ratio is not None:
             c_text = (
-                f"λ_max/threshold={curvature_ratio:.3g} ({sgd_method}'s threshold {sgd_threshold}={threshold:.3g}: "
+                f"{sharpness}/threshold={curvature_ratio:.3g} "
+                f"({sgd_method}'s threshold {sgd_threshold}={threshold:.3g}: "
                 f"ε is {curvature_ratio:.3g}× its largest stable ε; λ_max on the held batch at step {lam_step})"
             )
         elif lam_step is not None:
@@ -470,7 +539,10 @@ class NoiseMonitor:
         self.records = [MonitorRecord(**r) for r in state["records"]]
         self._grad_sq = deque(state["grad_sq"], maxlen=self.window)
         self._cov_trace = deque(state["cov_trace"], maxlen=self.window)
-        self._max_eigenvalue = tuple(state["max_eigenvalue"]) if state["max_eigenvalue"] is not None else None
+        held = state["max_eigenvalue"]
+        if held is not None and len(held) == 2:  # a checkpoint from before SGD's per-group ε: P only for Adam
+            held = (*held, self.kind != "SGD")
+        self._max_eigenvalue = tuple(held) if held is not None else None
         self.held_batch = state["held_batch"]
 
     def plot(self, path: str | Path) -> Path:
