@@ -124,7 +124,8 @@ def test_every_parameter_group_keeps_its_own_temperature():
         lr=0.04,
         momentum=MOMENTUM,
     )
-    monitor = NoiseMonitor(model, nn.CrossEntropyLoss(), optimizer=optimizer, window=2)
+    with pytest.warns(UserWarning, match="differ in momentum"):
+        monitor = NoiseMonitor(model, nn.CrossEntropyLoss(), optimizer=optimizer, window=2)
     scheduler = NoiseScaleBatchSize(ScheduledBatchSampler(1000, 10), monitor, optimizer)
     monitor.records.append(scripted(1, 45.0, 2.0, 2))
     scheduler.step()
@@ -223,3 +224,26 @@ def test_a_dataloader_loop_with_a_real_monitor_grows_the_batch_as_the_loss_falls
     short = [(got, wanted) for got, wanted in seen if got != wanted]
     assert len(short) <= 6 and all(got < wanted for got, wanted in short)  # only each epoch's last batch
     assert scheduler.max_eigenvalue is not None and scheduler.max_eigenvalue > 0
+
+
+def test_the_curvature_cap_scales_every_group_together():
+    """Groups at T and T/10: where the first group's ε hits the cap 0.5·2(1 + m)/λ_max, both are scaled by one
+    factor, so the ratio 10:1 (the D of the monitor's λ_max(DH)) holds; max_lr is each group's own ceiling."""
+    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 2))
+    optimizer = torch.optim.SGD(
+        [{"params": model[0].parameters()}, {"params": model[1].parameters(), "lr": 0.0016}],
+        lr=0.016,
+        momentum=MOMENTUM,
+    )
+    monitor = NoiseMonitor(model, nn.CrossEntropyLoss(), optimizer=optimizer, window=4)
+    scheduler = NoiseScaleBatchSize(
+        ScheduledBatchSampler(4096, 16), monitor, optimizer, critical_fraction=0.5, max_lr=0.03
+    )
+    monitor.records.append(scripted(1, 70.0, 1.0, 4, lam=152.0))  # B → 64: wanted ε = 0.064 and 0.0064
+    scheduler.step()
+    cap = 0.5 * 2 * (1 + MOMENTUM) / 152.0  # 0.0125
+    assert scheduler.get_last_bs() == 64
+    assert scheduler.get_last_lr() == [pytest.approx(cap), pytest.approx(cap / 10)]
+    monitor.records.append(scripted(2, 70.0, 1.0, 4, lam=19.0))  # cap 0.1 > 0.064: max_lr = 0.03 holds group 0 only
+    scheduler.step()
+    assert scheduler.get_last_lr() == [pytest.approx(0.03), pytest.approx(0.0064)]

@@ -270,7 +270,10 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
       is curvature-dominated and ε stops growing (§3.1, §5). ε_max = min(``max_lr``, ``critical_fraction``·
       2(1 + m)/λ_max): a fraction of the largest stable ε of heavy-ball SGD on a quadratic of curvature λ_max
       (``theory.heavy_ball_stability_learning_rate``; ε_crit = 2/λ_max at m = 0), λ_max the monitor's latest
-      curvature measurement (none yet: only ``max_lr`` caps).
+      curvature measurement (none yet: only ``max_lr`` caps). With several groups the curvature cap is the first
+      group's (its m and Nesterov flag), and where it binds every group's ε is scaled by the same factor: the
+      monitor's λ_max is then that of DH, D = each group's ε over the first's, whose bound holds only while
+      those ratios do.
 
     ``temperature``: T for every group (default: each group's ε/(B₀(1 − m)) at creation). ``optimizer`` must be
     ``torch.optim.SGD`` (the temperature is an SGD quantity). Call ``monitor.step(x, y)`` then ``step()`` after
@@ -351,11 +354,16 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
     def learning_rate_cap(self, momentum: float, *, nesterov: bool = False) -> float:
         """ε_max = min(max_lr, critical_fraction·ε_stable) (inf when nothing caps), with ε_stable = 2(1 + m)/λ_max
         for heavy ball and 2(1 + m)/((1 + 2m)λ_max) for Nesterov."""
-        cap = self.max_lr if self.max_lr is not None else math.inf
-        if self.critical_fraction is not None and self.max_eigenvalue is not None:
-            stable = theory.sgd_stability_learning_rate(self.max_eigenvalue, momentum, nesterov=nesterov)
-            cap = min(cap, self.critical_fraction * float(stable))
-        return cap
+        ceiling = self.max_lr if self.max_lr is not None else math.inf
+        return min(ceiling, self._curvature_cap(momentum, nesterov))
+
+    def _curvature_cap(self, momentum: float, nesterov: bool) -> float:
+        """critical_fraction·ε_stable at the monitor's latest λ_max (inf without either)."""
+        if self.critical_fraction is None or self.max_eigenvalue is None:
+            return math.inf
+        return self.critical_fraction * float(
+            theory.sgd_stability_learning_rate(self.max_eigenvalue, momentum, nesterov=nesterov)
+        )
 
     def step(self) -> None:
         """Read the monitor's latest record (if new), grow B by the rule, then set B and every group's ε."""
@@ -370,13 +378,19 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
         self._apply()
 
     def _apply(self) -> None:
+        """Every group's ε = T·B·(1 − m), all scaled down together where the reference group's (the first, or the
+        largest when the first is at ε = 0) exceeds its curvature cap (the ratios between groups are those of D in
+        the monitor's λ_max(DH)), then each held to ``max_lr``."""
         self.sampler.batch_size = self.batch_size
         assert self.optimizer is not None
-        for group, temperature, momentum in zip(
-            self.optimizer.param_groups, self.temperatures, self.momenta, strict=True
-        ):
-            cap = self.learning_rate_cap(momentum, nesterov=bool(group.get("nesterov", False)))
-            group["lr"] = min(temperature * self.batch_size * (1 - momentum), cap)
+        groups = self.optimizer.param_groups
+        wanted = [t * self.batch_size * (1 - m) for t, m in zip(self.temperatures, self.momenta, strict=True)]
+        reference = 0 if wanted[0] > 0 else max(range(len(wanted)), key=wanted.__getitem__)
+        cap = self._curvature_cap(self.momenta[reference], bool(groups[reference].get("nesterov", False)))
+        scale = min(1.0, cap / wanted[reference]) if wanted[reference] > 0 else 1.0
+        ceiling = self.max_lr if self.max_lr is not None else math.inf
+        for group, lr in zip(groups, wanted, strict=True):
+            group["lr"] = min(scale * lr, ceiling)
 
     def state_dict(self) -> dict[str, Any]:
         return {
