@@ -362,6 +362,10 @@ def needs_arg(x):
     return problem()
 
 
+def cannot_read_its_data():
+    raise FileNotFoundError("[Errno 2] No such file or directory: 'train.npz'")
+
+
 def nan_validation():
     p = problem()
     x, y = p["validation"]
@@ -467,6 +471,17 @@ def test_cli_advise_user_mistakes_are_one_line(tmp_path, monkeypatch, arguments,
     result = CliRunner().invoke(main, ["advise", *arguments, "--quiet"])
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0 and message in result.output and "Traceback" not in result.output
+
+
+def test_cli_advise_an_error_in_the_users_problem_function_is_one_line(tmp_path, monkeypatch):
+    (tmp_path / "tiny_problem.py").write_text(textwrap.dedent(PROBLEM_MODULE))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["advise", "tiny_problem:cannot_read_its_data", "--budget-epochs", "2"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert result.output.startswith(
+        "Error in your code: tiny_problem:cannot_read_its_data() raised FileNotFoundError: [Errno 2] No such file "
+        "or directory: 'train.npz' (sgdnoise --debug advise ... shows the traceback)"
+    )
 
 
 def test_cli_advise_checks_out_before_loading_the_problem(tmp_path):

@@ -2,11 +2,12 @@
 
 import json
 import math
+import sqlite3
 
 import pytest
 from click.testing import CliRunner
 
-from sgdnoise.cli import main
+from sgdnoise.cli import UserCodeError, main
 from sgdnoise.tuning import plot_tuning, tune_large_batch
 
 N = 50_000
@@ -138,6 +139,35 @@ def test_cli_tune_bad_values_are_one_line(tmp_path, monkeypatch):
         failed = CliRunner().invoke(main, [*bad, "--out", "out"])
         assert failed.exit_code == 2 and failed.output.startswith("Error: ") and message in failed.output, failed.output
         assert failed.output.count("\n") == 1, failed.output
+
+
+def test_cli_tune_an_error_in_the_users_function_is_one_line_and_keeps_the_finished_trials(tmp_path, monkeypatch):
+    """Before, a RuntimeError on the third trial printed torch-style tracebacks through sgdnoise's own frames."""
+    (tmp_path / "flaky.py").write_text(
+        "def train_and_evaluate(lr, batch_size, momentum):\n"
+        "    if batch_size == 64:\n"
+        "        raise RuntimeError('CUDA out of memory')\n"
+        "    return 0.5\n"
+    )
+    (tmp_path / "broken.py").write_text(
+        "def train_and_evaluate(lr, batch_size, momentum):\n    return 0.5\n\nundefined_name\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    args = ["tune", "flaky:train_and_evaluate", "--train-size", "1000", "--batch-sizes", "16,32,64", "--out", "out"]
+    failed = CliRunner().invoke(main, args)
+    assert failed.exit_code == 1 and failed.output.count("\n") == 1, failed.output
+    assert failed.output.startswith(
+        "Error in your code: flaky:train_and_evaluate(lr=0.1, batch_size=64, momentum=0.9) raised RuntimeError: "
+        "CUDA out of memory; the trials finished before it are kept in out/tuning.sqlite, and the same command "
+        "resumes (sgdnoise --debug tune ... shows the traceback)"
+    )
+    with sqlite3.connect(tmp_path / "out" / "tuning.sqlite") as db:
+        assert db.execute("SELECT batch_size FROM trials ORDER BY batch_size").fetchall() == [(16,), (32,)]
+    debug = CliRunner().invoke(main, ["--debug", *args])
+    assert isinstance(debug.exception, UserCodeError) and isinstance(debug.exception.__cause__, RuntimeError)
+    broken = CliRunner().invoke(main, ["tune", "broken:train_and_evaluate", "--train-size", "1000", "--out", "o"])
+    assert broken.exit_code == 1 and broken.output.count("\n") == 1
+    assert broken.output.startswith("Error in your code: importing broken raised NameError: name 'undefined_name'")
 
 
 def test_cli_tune_checks_out_before_calling_the_users_function(tmp_path, monkeypatch, unwritable_directories):

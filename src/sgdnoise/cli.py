@@ -17,8 +17,14 @@ EXECUTOR_CHOICES = ("auto", "inline", "processes", "ray")
 DEVICE_HELP = "auto (cuda if present, else cpu), cpu, cuda, cuda:N, or another accelerator torch has here (mps, xpu)."
 
 
+class UserCodeError(Exception):
+    """An exception raised inside the user's own module or function (``tune``, ``advise``): one line naming the
+    function and the error, the traceback under ``--debug``."""
+
+
 def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn user mistakes into one clear line and exit code 2; an interrupt into a resume hint."""
+    """Turn user mistakes into one clear line and exit code 2, an error in the user's own code into one line
+    and exit code 1; an interrupt into a resume hint."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -36,6 +42,15 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             if click.get_current_context().find_root().params.get("debug"):
                 raise
             click.echo(f"Bug: {error}", err=True)
+            sys.exit(1)
+        except UserCodeError as error:
+            if click.get_current_context().find_root().params.get("debug"):
+                raise
+            click.echo(
+                f"Error in your code: {error} (sgdnoise --debug {click.get_current_context().info_name} ... "
+                "shows the traceback)",
+                err=True,
+            )
             sys.exit(1)
 
     return wrapper
@@ -396,7 +411,11 @@ def tune(
         positive_int("--max-batch-size", max_batch_size)
     positive_number("--tolerance", tolerance, allow_zero=True)
     ensure_writable_directory(out_dir)
-    fn = _load_function(function, ("lr", "batch_size", "momentum"))
+    fn = _load_function(
+        function,
+        ("lr", "batch_size", "momentum"),
+        kept=f"; the trials finished before it are kept in {out_dir / 'tuning.sqlite'}, and the same command resumes",
+    )
     result = tuning.tune_large_batch(
         fn,
         train_size,
@@ -425,9 +444,10 @@ def tune(
     click.echo(f"wrote {out_dir / 'tuning.json'} and {out_dir / 'tuning.png'}")
 
 
-def _load_function(function: str, arguments: tuple[str, ...]) -> Callable[..., Any]:
+def _load_function(function: str, arguments: tuple[str, ...], *, kept: str = "") -> Callable[..., Any]:
     """The user's function named MODULE:NAME (MODULE importable from the working directory), checked to take
-    the positional ``arguments`` it will be given (one error line before it is called)."""
+    the positional ``arguments`` it will be given (one error line before it is called), and wrapped so that an
+    exception it raises is a ``UserCodeError`` naming the call (and ``kept``: what is saved so far)."""
     import importlib
     import inspect
     import os
@@ -441,18 +461,30 @@ def _load_function(function: str, arguments: tuple[str, ...]) -> Callable[..., A
         fn = getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError) as error:
         raise ValueError(f"cannot load {function}: {error}") from None
+    except Exception as error:  # the user's module failed while it was imported (a SyntaxError, a NameError, …)
+        raise UserCodeError(f"importing {module_name} raised {type(error).__name__}: {error}") from error
     if not callable(fn):
         raise ValueError(f"{function} is not a function")
     try:
         signature = inspect.signature(fn)
     except ValueError:  # no signature to read (some builtins): the call itself tells
-        return fn
-    try:
-        signature.bind(*arguments)
-    except TypeError:
-        takes = f"({', '.join(arguments)})" if arguments else "no arguments"
-        raise ValueError(f"{function} must be callable with {takes}; its signature is {signature}") from None
-    return fn
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(*arguments)
+        except TypeError:
+            takes = f"({', '.join(arguments)})" if arguments else "no arguments"
+            raise ValueError(f"{function} must be callable with {takes}; its signature is {signature}") from None
+
+    @functools.wraps(fn)
+    def reported(*values: Any) -> Any:
+        try:
+            return fn(*values)
+        except Exception as error:
+            call = ", ".join(f"{a}={v!r}" for a, v in zip(arguments, values, strict=True))
+            raise UserCodeError(f"{function}({call}) raised {type(error).__name__}: {error}{kept}") from error
+
+    return reported
 
 
 def _batch_sizes(text: str) -> tuple[int, ...]:
