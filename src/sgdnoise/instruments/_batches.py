@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree as pytree
 
 from sgdnoise.validation import positive_int
@@ -178,6 +179,36 @@ def math_attention() -> contextlib.AbstractContextManager:
     (the fused kernels, e.g. ``_scaled_dot_product_flash_attention_for_cpu``, have neither a double backward nor a
     batching rule). Same function, so Hessians and per-example gradients are those of the model as trained."""
     return sdpa_kernel(SDPBackend.MATH)
+
+
+class _ComposedWeightNorm(TorchFunctionMode):
+    """``torch._weight_norm(v, g, dim)`` (``weight_norm``, hooked or parametrized) as g·v/‖v‖, the norm over every
+    dimension but ``dim``, from differentiable primitives: the fused kernel's second derivatives are wrong (they
+    disagree with finite differences of its gradient by O(1) in torch 2.13). Same function."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        if func is torch._weight_norm:
+            return _composed_weight_norm(*args, **kwargs)
+        return func(*args, **kwargs)
+
+
+def _composed_weight_norm(v: Tensor, g: Tensor, dim: int = 0) -> Tensor:
+    """``torch._weight_norm``'s function (its signature too): v·g/‖v‖, the norm over every dimension but ``dim``
+    (over all of v for dim = −1, as torch's weight norm passes dim=None)."""
+    if dim == -1:
+        return v * (g / v.norm())
+    others = [d for d in range(v.dim()) if d != dim % v.dim()]
+    return v * (g / (v.norm(dim=others, keepdim=True) if others else v.abs()))
+
+
+def twice_differentiable() -> contextlib.AbstractContextManager:
+    """Inside the block, the model's operations in forms whose second derivatives are exact: attention in its
+    math form (``math_attention``) and weight norm composed of primitives. Same function."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(math_attention())
+    stack.enter_context(_ComposedWeightNorm())
+    return stack
 
 
 @contextlib.contextmanager

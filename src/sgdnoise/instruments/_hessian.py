@@ -28,10 +28,10 @@ from sgdnoise.instruments._batches import (
     fixed_randomness,
     functional_loss,
     generator_states,
-    math_attention,
     model_buffers,
     model_device_dtype,
     trainable_parameters,
+    twice_differentiable,
 )
 
 HVPMethod = Literal["forward-over-reverse", "reverse-over-reverse", "finite-difference"]
@@ -150,7 +150,7 @@ class HessianOperator:
                     "so the Hessian would change from one product to the next; pass data that gives the same "
                     "chunks on every pass (shuffle=False), or measure in eval mode (train_mode=False)"
                 )
-            with math_attention(), fixed_randomness(self.device, index):
+            with twice_differentiable(), fixed_randomness(self.device, index):
                 value = per_chunk(x, y) * n
             total = value if total is None else total + value
             count += n
