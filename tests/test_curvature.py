@@ -492,3 +492,47 @@ def test_weight_norm_curvature_is_exact_though_torchs_fused_second_derivatives_a
         torch.testing.assert_close(hv, hess @ v, rtol=1e-9, atol=1e-11)
     top = torch.linalg.eigvalsh(hess)[-1].item()
     assert hessian_eigenvalues(model, loss_fn, (x, y), k=1, tol=1e-10).eigenvalues[0].item() == pytest.approx(top)
+
+
+class BagOfWords(nn.Module):
+    """EmbeddingBag (mean) into a tanh head: torch has no second derivative for embedding_bag."""
+
+    def __init__(self, bag: bool):
+        super().__init__()
+        torch.manual_seed(5)
+        self.table = (nn.EmbeddingBag if bag else nn.Embedding)(9, 4, dtype=torch.float64)
+        self.head = nn.Linear(4, 3, dtype=torch.float64)
+        self.bag = bag
+
+    def forward(self, tokens):
+        pooled = self.table(tokens) if self.bag else self.table(tokens).mean(1)
+        return self.head(torch.tanh(pooled))
+
+
+def multi_margin_by_hand(scores, y):
+    """nn.MultiMarginLoss written out: mean_i Σ_{j≠y_i} max(0, 1 − s_{i,y_i} + s_{i,j}) / classes."""
+    margins = (1 - scores.gather(1, y[:, None]) + scores).clamp(min=0)
+    return (margins.sum(1) - 1).mean() / scores.shape[1]  # the j = y_i term is max(0, 1) = 1
+
+
+@pytest.mark.parametrize("case", ["embedding-bag", "multi-margin"])
+def test_an_operation_without_a_second_derivative_falls_back_to_finite_differences_with_a_warning(case):
+    """Before, both raised torch's NotImplementedError/RuntimeError from inside the Hessian-vector product."""
+    gen = torch.Generator().manual_seed(6)
+    if case == "embedding-bag":
+        model, reference, loss_fn, reference_loss = BagOfWords(True), BagOfWords(False), nn.CrossEntropyLoss(), None
+        reference.load_state_dict(model.state_dict())
+        x = torch.randint(0, 9, (8, 3), generator=gen)
+    else:
+        model, loss_fn, reference_loss = tanh_mlp(n=8)[0], nn.MultiMarginLoss(), multi_margin_by_hand
+        reference, x = model, torch.randn(8, 5, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 3, (8,), generator=gen)
+    hess = exact_hessian(reference, reference_loss or loss_fn, x, y)
+    v = torch.randn(hess.shape[0], generator=gen, dtype=torch.float64)
+    for method in ("reverse-over-reverse", "forward-over-reverse"):
+        with pytest.warns(RuntimeWarning, match="torch has no second derivative .* central differences"):
+            hv = hessian_vector_product(model, loss_fn, (x, y), v, method=method)
+        torch.testing.assert_close(hv, hess @ v, rtol=1e-6, atol=1e-8)
+    with pytest.warns(RuntimeWarning, match="no second derivative"):
+        top = hessian_eigenvalues(model, loss_fn, (x, y), k=1, tol=1e-8).eigenvalues[0].item()
+    assert top == pytest.approx(torch.linalg.eigvalsh(hess)[-1].item(), rel=1e-5)

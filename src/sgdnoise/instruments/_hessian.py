@@ -51,6 +51,11 @@ def _fingerprint(x: object, y: object) -> tuple:
     return tuple(parts)
 
 
+def _missing_derivative(error: Exception) -> bool:
+    """Whether torch's error says it has no (second or forward-mode) derivative for an operation."""
+    return isinstance(error, NotImplementedError) or "not implemented" in str(error)
+
+
 class HessianOperator:
     """H of the dataset-mean loss at the model's current parameters, applied to flat vectors.
 
@@ -82,7 +87,6 @@ class HessianOperator:
         self.method = method
         self.fd_step = fd_step
         self.n_matvecs = 0
-        self._warned_fallback = False
         self.scale = None if preconditioner is None else self._inverse_sqrt(preconditioner)
         self._fingerprints: dict[int, tuple] = {}
         self._chunks_fix_randomness = False
@@ -191,14 +195,32 @@ class HessianOperator:
     def _hessian_times(self, v: Tensor) -> Tensor:
         self.n_matvecs += 1
         if self.method == "finite-difference":
-            step = self.finite_difference_step(v)
-            plus = self.gradient(self.flat_params + step * v)
-            minus = self.gradient(self.flat_params - step * v)
-            return (plus - minus) / (2 * step)
+            return self._finite_difference(v)
         tangent = self.layout.unflatten(v)
-        if self.method == "forward-over-reverse":
-            return self._mean_over_chunks(lambda x, y: self._forward_over_reverse(tangent, x, y))
-        return self._mean_over_chunks(lambda x, y: self._double_backward(tangent, x, y))
+        try:
+            if self.method == "forward-over-reverse":
+                return self._mean_over_chunks(lambda x, y: self._forward_over_reverse(tangent, x, y))
+            return self._mean_over_chunks(lambda x, y: self._double_backward(tangent, x, y))
+        except (NotImplementedError, RuntimeError) as error:
+            if not _missing_derivative(error):
+                raise
+            # torch cannot differentiate an operation of the model twice (EmbeddingBag, MultiMarginLoss, …)
+            warnings.warn(
+                f"torch has no second derivative for an operation of this model ({str(error).splitlines()[0]}): "
+                "Hessian-vector products by central differences of the gradient instead (relative error about "
+                "ε_machine^(2/3): ~1e-11 in float64, ~1e-5 in float32)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self.method = "finite-difference"
+            return self._finite_difference(v)
+
+    def _finite_difference(self, v: Tensor) -> Tensor:
+        """(∇L(θ + εv) − ∇L(θ − εv))/(2ε), ε from ``finite_difference_step``."""
+        step = self.finite_difference_step(v)
+        plus = self.gradient(self.flat_params + step * v)
+        minus = self.gradient(self.flat_params - step * v)
+        return (plus - minus) / (2 * step)
 
     def _double_backward(self, tangent: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         params = self._leaf_parameters()
@@ -221,17 +243,16 @@ class HessianOperator:
 
         try:
             return self.layout.flatten(jvp(gradient_of, (self.params,), (tangent,))[1])
-        except RuntimeError as error:
-            # torch.func's forward-mode AD of some backward formulas (e.g. mse_loss in torch 2.x) writes into
-            # an immutable ZeroTensor; the double-backward product is the same Hv.
-            if "ZeroTensor" not in str(error):
+        except (NotImplementedError, RuntimeError) as error:
+            # torch.func's forward-mode AD of some backward formulas writes into an immutable ZeroTensor (mse_loss
+            # in torch 2.x) or is missing (huber_loss); the double-backward product is the same Hv.
+            if "ZeroTensor" not in str(error) and "forward AD" not in str(error):
                 raise
-            if not self._warned_fallback:
-                warnings.warn(
-                    f"forward-over-reverse Hessian-vector products failed in torch ({error}); "
-                    "using reverse-over-reverse (double backward) instead",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                self._warned_fallback = True
+            warnings.warn(
+                f"forward-over-reverse Hessian-vector products failed in torch ({str(error).splitlines()[0]}); "
+                "using reverse-over-reverse (double backward) instead",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self.method = "reverse-over-reverse"
             return self._double_backward(tangent, x, y)

@@ -512,5 +512,5 @@ def hessian_norm(
         squared, squared_stderr = _mean_and_stderr(samples)
         value = math.sqrt(max(squared, 0.0))
         stderr = squared_stderr / (2 * value) if value > 0 else math.inf
-        step = op.finite_difference_step(probes[0]) if hvp_method == "finite-difference" else None
+        step = op.finite_difference_step(probes[0]) if op.method == "finite-difference" else None
         return HessianNormEstimate(value, stderr, squared, squared_stderr, n_samples, step)
