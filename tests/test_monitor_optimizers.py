@@ -247,3 +247,18 @@ def test_step_can_say_nesterov_without_an_optimizer():
     adam = torch.optim.Adam(model.parameters())
     with pytest.raises(ValueError, match="nesterov= is for SGD"):
         NoiseMonitor(model, loss_fn, optimizer=adam, every=1).step(x, y, nesterov=True)
+
+
+def test_a_compiled_model_is_monitored_like_the_module_it_compiles():
+    """Before, the first curvature measurement of a torch.compile'd model raised inside the training loop."""
+    records = []
+    for compile_it in (False, True):
+        model, x, y = classification()
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+        trained = torch.compile(model, backend="aot_eager") if compile_it else model
+        monitor = NoiseMonitor(trained, nn.CrossEntropyLoss(), optimizer=optimizer, every=1, curvature_every=1)
+        records.append(train_steps(trained, optimizer, monitor, x, y))
+    plain, compiled = records
+    assert compiled.max_eigenvalue == pytest.approx(plain.max_eigenvalue, rel=1e-9)
+    assert compiled.covariance_trace == pytest.approx(plain.covariance_trace, rel=1e-9)
+    assert compiled.grad_sq_norm == pytest.approx(plain.grad_sq_norm, rel=1e-9)

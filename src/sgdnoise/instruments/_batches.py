@@ -7,6 +7,7 @@ to the model's device and floating inputs/targets cast to the model's dtype.
 """
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -33,6 +34,23 @@ def check_model_and_loss(model: nn.Module, loss_fn: LossFn) -> None:
         raise TypeError(f"loss_fn must be callable as loss_fn(outputs, targets), got {type(loss_fn).__name__}")
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError("model has no trainable parameters (no parameter with requires_grad=True)")
+
+
+_COMPILED_PREFIX = "_orig_mod."  # what torch.compile's wrapper puts before its module's parameter names
+
+
+def uncompiled(model: nn.Module) -> nn.Module:
+    """The module a ``torch.compile`` wrapper runs (the same parameters and buffers), else ``model``: compiled
+    graphs have no double backward and recompile for every new batch shape of a measurement."""
+    eval_frame = sys.modules.get("torch._dynamo.eval_frame")  # imported by torch.compile, so by any wrapper
+    if eval_frame is not None and isinstance(model, eval_frame.OptimizedModule):
+        return model._orig_mod
+    return model
+
+
+def without_compiled_prefix(names: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Parameter names as the module a ``torch.compile`` wrapper runs names them."""
+    return {name.removeprefix(_COMPILED_PREFIX): value for name, value in names.items()}
 
 
 def leading_examples(tree: object, start: int, stop: int, n: int) -> object:

@@ -32,6 +32,8 @@ from sgdnoise.instruments._batches import (
     model_device_dtype,
     trainable_parameters,
     twice_differentiable,
+    uncompiled,
+    without_compiled_prefix,
 )
 
 HVPMethod = Literal["forward-over-reverse", "reverse-over-reverse", "finite-difference"]
@@ -74,6 +76,9 @@ class HessianOperator:
         preconditioner: Tensor | Mapping[str, Tensor] | None = None,
     ):
         check_model_and_loss(model, loss_fn)
+        compiled, model = model is not uncompiled(model), uncompiled(model)
+        if compiled and isinstance(preconditioner, Mapping):
+            preconditioner = without_compiled_prefix(preconditioner)
         if method not in _HVP_METHODS:
             raise ValueError(f"method must be one of {_HVP_METHODS}, got {method!r}")
         if fd_step is not None and not fd_step > 0:

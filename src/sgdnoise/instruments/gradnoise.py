@@ -31,6 +31,7 @@ from sgdnoise.instruments._batches import (
     model_device_dtype,
     preserved_model,
     trainable_parameters,
+    uncompiled,
 )
 from sgdnoise.instruments.perexample import layer_statistics, model_gradients
 from sgdnoise.validation import momentum_coefficient, positive_int
@@ -87,6 +88,7 @@ def _per_example_gradient_rows(
     """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    model = uncompiled(model)
     with _evaluation(model, loss_fn, train_mode):
         device, dtype = model_device_dtype(model)
         layout = ParameterLayout.of(trainable_parameters(model))
@@ -125,6 +127,7 @@ def _per_example_norm_chunks(
     memory_budget: int | None = None,
 ) -> Iterator[tuple[ParameterLayout, Tensor, dict[str, Tensor]]]:
     """(layout, ‖g_i‖² [n_chunk], Σ_i g_i by name) chunk by chunk, by the layer rules (vmap where they fail)."""
+    model = uncompiled(model)
     with _evaluation(model, loss_fn, train_mode):
         device, dtype = model_device_dtype(model)
         layout = ParameterLayout.of(trainable_parameters(model))

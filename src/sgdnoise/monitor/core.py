@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from sgdnoise import theory
 from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise
-from sgdnoise.instruments._batches import NonFiniteLossError, check_model_and_loss
+from sgdnoise.instruments._batches import NonFiniteLossError, check_model_and_loss, uncompiled
 from sgdnoise.results import dumps, nan_if_none
 from sgdnoise.validation import momentum_coefficient, positive_int, positive_number
 
@@ -258,7 +258,8 @@ class NoiseMonitor:
         tokens_per_example = positive_int("tokens_per_example", tokens_per_example, optional=True)
         self.kind = _optimizer_kind(optimizer)
         _warn_if_groups_differ(optimizer)
-        self.model, self.loss_fn, self.train_size, self.optimizer = model, loss_fn, train_size, optimizer
+        # a torch.compile'd model is measured through the module it compiles (same parameters, eager passes)
+        self.model, self.loss_fn, self.train_size, self.optimizer = uncompiled(model), loss_fn, train_size, optimizer
         self.tokens_per_example = tokens_per_example
         self.every, self.curvature_every, self.window = every, curvature_every, window
         self.curvature_tol, self.train_mode = curvature_tol, train_mode
