@@ -89,6 +89,24 @@ def test_monitor_on_gpt2_with_adamw():
     assert "tokens" in record.verdict and "nan" not in record.verdict
 
 
+def test_gradient_checkpointing_in_its_default_reentrant_form_is_measured_as_the_same_function():
+    """Before, the reentrant checkpointing of gradient_checkpointing_enable() made every instrument raise "When
+    use_reentrant=True, torch.utils.checkpoint is incompatible with .grad()" (the monitor: inside the loop)."""
+    model, x, y = gpt2("eager")
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0  # so that the one-example loop is the reference
+    model.train()  # Hugging Face checkpoints only in train mode
+    expected = loop_gradients(model, lm_loss, x, y)
+    top = hessian_eigenvalues(model, lm_loss, (x, y), k=1, tol=1e-10).eigenvalues
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+    flagged = [m for m in model.modules() if getattr(m, "gradient_checkpointing", False)]
+    assert flagged
+    torch.testing.assert_close(per_example_gradients(model, lm_loss, (x, y)), expected, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(hessian_eigenvalues(model, lm_loss, (x, y), k=1, tol=1e-10).eigenvalues, top)
+    assert all(m.gradient_checkpointing for m in flagged)  # on again for the user's training
+
+
 @pytest.mark.parametrize("train", [False, True])
 def test_per_example_gradients_of_a_default_config_bert_are_exact(train):
     # BERT's default config makes vmap fail on a whole-model fallback (`.item()` in its mask handling): the

@@ -275,12 +275,15 @@ def preserved_model(
     place) and the buffers (running statistics), which are small.
     With ``freeze_batch_norm``, batch-norm layers that normalise with batch statistics (train mode) stop
     tracking running statistics inside the block: the functional transforms forbid in-place buffer updates.
+    Hugging Face's gradient checkpointing (a module's ``gradient_checkpointing`` flag) is off inside the block:
+    the same function, while its default reentrant form cannot be differentiated by ``torch.autograd.grad``.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if train_mode is not None and not isinstance(train_mode, bool):
         raise TypeError(f"train_mode must be True, False or None, got {train_mode!r}")
     modes = [(m, m.training) for m in model.modules()]
+    checkpointed = [m for m in model.modules() if getattr(m, "gradient_checkpointing", None) is True]
     bn_tracking = [(m, m.track_running_stats) for m in batch_norm_modules(model)]
     if snapshot:
         written = list(model.parameters())
@@ -291,11 +294,15 @@ def preserved_model(
     try:
         if train_mode is not None:
             model.train(train_mode)
+        for m in checkpointed:
+            m.gradient_checkpointing = False
         for m, _ in bn_tracking:
             if freeze_batch_norm and m.training:
                 m.track_running_stats = False
         yield
     finally:
+        for m in checkpointed:
+            m.gradient_checkpointing = True
         for m, tracking in bn_tracking:
             m.track_running_stats = tracking
         for m, training in modes:
