@@ -274,3 +274,19 @@ def test_a_learning_rate_of_zero_is_a_record_not_an_error(make_optimizer):
         assert record.temperature == 0.0 and record.noise_scale == 0.0 and record.effective_lr_over_critical == 0.0
     with pytest.raises(ValueError, match="finite number >= 0"):
         monitor.step(x[:8], y[:8], lr=-0.1)
+
+
+def test_batch_size_says_what_the_step_averaged_over():
+    """Gradient accumulation: the estimate comes from (x, y); B, given, enters T, g and the regime."""
+    model, loss_fn, x, y = regression()
+    monitor = NoiseMonitor(model, loss_fn, train_size=64, every=1)
+    plain = monitor.step(x[:8], y[:8], lr=0.1)
+    accumulated = monitor.step(x[:8], y[:8], lr=0.1, batch_size=32)
+    assert (plain.batch_size, accumulated.batch_size) == (8, 32)
+    assert accumulated.temperature == pytest.approx(0.1 / 32) and accumulated.noise_scale == pytest.approx(0.1 * 1)
+    assert accumulated.covariance_trace == pytest.approx(plain.covariance_trace)  # the same minibatch estimate
+    assert "B=32 vs B_simple" in accumulated.verdict
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 2"):
+        monitor.step(x[:8], y[:8], lr=0.1, batch_size=1)
+    with pytest.raises(ValueError, match="exceeds the training-set size"):
+        monitor.step(x[:8], y[:8], lr=0.1, batch_size=65)

@@ -105,3 +105,23 @@ def test_callback_on_adamw_reports_the_preconditioned_sharpness(tmp_path):
     assert last.optimizer == "AdamW" and last.preconditioned and last.temperature is None
     assert last.max_eigenvalue > 0 and last.stability_threshold == pytest.approx(38 / 0.05)
     assert last.curvature_ratio == pytest.approx(last.max_eigenvalue / last.stability_threshold)
+
+
+def test_callback_counts_optimizer_steps_under_gradient_accumulation(tmp_path):
+    """accumulate_grad_batches = 3 on batches of 8: before, the monitor counted every micro-batch as a step and
+    took B = 8; it now counts the trainer's optimizer steps, and B = 24 enters T and g."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(48, 3, generator=gen)
+    data = torch.utils.data.TensorDataset(x, x.sum(1, keepdim=True) + torch.randn(48, 1, generator=gen))
+    callback = NoiseMonitorCallback(nn.MSELoss(), every=1, curvature_every=1)
+    trainer = lightning.Trainer(
+        max_steps=4, callbacks=[callback], accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, accumulate_grad_batches=3,
+    )  # fmt: skip
+    trainer.fit(Regression(), torch.utils.data.DataLoader(data, batch_size=8))
+    monitor = callback.monitor
+    assert trainer.global_step == 4 and monitor.steps == 4 and len(monitor.records) == 4
+    record = monitor.records[-1]
+    assert record.batch_size == 24
+    assert record.temperature == pytest.approx(0.05 / (24 * 0.5))
+    assert record.noise_scale == pytest.approx(0.05 * (48 / 24 - 1) / 0.5)

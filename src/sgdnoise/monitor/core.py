@@ -351,10 +351,13 @@ class NoiseMonitor:
         lr: float | None = None,
         momentum: float | None = None,
         nesterov: bool | None = None,
+        batch_size: int | None = None,
     ) -> MonitorRecord | None:
         """Count one optimiser step; every ``every`` steps measure on minibatch (x, y) and return the record.
         ``lr``, ``momentum`` and ``nesterov`` (SGD) override the optimizer's first group (without an optimizer:
-        heavy ball unless ``nesterov=True``).
+        heavy ball unless ``nesterov=True``). ``batch_size``: B, the examples the step's gradient averaged over,
+        when it is not x's size: k·r·len(x) with gradient accumulation over k micro-batches on each of r
+        data-parallel ranks (T, g and B against B_simple use it; B_simple itself does not depend on B).
         Where the loss at the current parameters is not finite (the run diverged) nothing is measured: it returns
         None and warns once (a ``RuntimeWarning``), so the training loop goes on."""
         self.steps += 1
@@ -363,7 +366,7 @@ class NoiseMonitor:
         if (self.steps - 1) % self.every:
             return None
         lr, momentum, dampening, nesterov = self._hyperparameters(lr, momentum, nesterov)
-        batch = int(x.shape[0])
+        batch = int(x.shape[0]) if batch_size is None else positive_int("batch_size", batch_size, minimum=2)
         if self.train_size is not None and batch > self.train_size:
             raise ValueError(f"the batch size B={batch} exceeds the training-set size N={self.train_size}")
         try:

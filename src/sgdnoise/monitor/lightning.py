@@ -18,14 +18,17 @@ class NoiseMonitorCallback(pl.Callback):
     """Runs a ``NoiseMonitor`` on the ``LightningModule`` after every training batch ``(x, y)``.
 
     Arguments are ``NoiseMonitor``'s; lr and momentum come from the trainer's first optimiser, ``train_size``
-    defaults to the length of the training dataloader's dataset. Each record's numbers are logged with
-    ``LightningModule.log_dict`` under ``noise/…``; the monitor's state is saved in checkpoints.
+    defaults to the length of the training dataloader's dataset. The monitor counts optimizer steps: with
+    ``accumulate_grad_batches`` = k it measures on the batch that completes a step, with B = k·(devices)·len(x).
+    Each record's numbers are logged with ``LightningModule.log_dict`` under ``noise/…``; the monitor's state
+    is saved in checkpoints.
     """
 
     def __init__(self, loss_fn: Callable[[Tensor, Tensor], Tensor], **monitor_kwargs: Any):
         self.loss_fn, self.monitor_kwargs = loss_fn, monitor_kwargs
         self.monitor: NoiseMonitor | None = None
         self._pending_state: dict[str, Any] | None = None
+        self._steps_seen = 0  # the trainer's optimizer steps the monitor has counted
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         kwargs = dict(self.monitor_kwargs)
@@ -34,13 +37,18 @@ class NoiseMonitorCallback(pl.Callback):
         self.monitor = NoiseMonitor(pl_module, self.loss_fn, optimizer=trainer.optimizers[0], **kwargs)
         if self._pending_state is not None:
             self.monitor.load_state_dict(self._pending_state)
+        self._steps_seen = trainer.global_step
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         assert self.monitor is not None
+        if trainer.global_step == self._steps_seen:  # a micro-batch of gradient accumulation: no step yet
+            return
+        self._steps_seen = trainer.global_step
         x, y = batch
-        record = self.monitor.step(x, y)
+        batch_size = len(x) * trainer.accumulate_grad_batches * trainer.world_size
+        record = self.monitor.step(x, y, batch_size=batch_size)
         if record is not None:
             numbers = {
                 f"noise/{k}": float(v)
