@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import sqlite3
 
 import pytest
@@ -78,11 +79,18 @@ def test_cli_tune_runs_a_users_function_and_resumes(tmp_path, monkeypatch):
     assert (tmp_path / "out" / "tuning.png").exists()
     assert CliRunner().invoke(main, [*args, "--out", "out"]).output == first.output
     for bad, message in [
-        (["tune", "user_surface", "--train-size", "10"], "MODULE:NAME"),
-        (["tune", "nowhere:fn", "--train-size", "10"], "cannot load"),
-        (["tune", "user_surface:train_and_evaluate", "--train-size", "100"], "exceeds the training-set size"),
+        (["tune", "user_surface", "--train-size", "1000"], "MODULE:NAME"),
+        (["tune", "nowhere:fn", "--train-size", "1000"], "cannot load"),
         (
-            ["tune", "user_surface:two_arguments", "--train-size", "10"],
+            ["tune", "user_surface:train_and_evaluate", "--train-size", "100"],
+            "--batch-sizes holds 256, above --train-size 100",
+        ),
+        (
+            ["tune", "user_surface:train_and_evaluate", "--train-size", "500", "--max-batch-size", "8"],
+            "--batch-sizes holds 256, above --max-batch-size 8",
+        ),
+        (
+            ["tune", "user_surface:two_arguments", "--train-size", "1000"],
             "must be callable with (lr, batch_size, momentum); its signature is (lr, batch_size)",
         ),
     ]:
@@ -115,7 +123,7 @@ def test_bad_arguments_are_one_value_error_before_any_trial(tmp_path, arguments,
 @pytest.mark.parametrize("returned", [None, "0.9", [0.9, 0.8]])
 def test_a_function_that_returns_no_number_is_one_value_error(tmp_path, returned):
     with pytest.raises(
-        ValueError, match=r"must return a number \(the validation accuracy\), or NaN when .* it returned"
+        ValueError, match=r"must return the validation accuracy, a number in \[0, 1\], or NaN when .* it returned"
     ):
         tune_large_batch(lambda lr, batch_size, momentum: returned, N, tmp_path / "t.sqlite")
     assert tune_large_batch(lambda lr, b, m: 0.5, N, tmp_path / "u.sqlite").accuracy == 0.5  # a number is fine
@@ -134,7 +142,7 @@ def test_cli_tune_bad_values_are_one_line(tmp_path, monkeypatch):
         ([*args, "--batch-sizes", "16,0"], "--batch-sizes must be a positive integer, got 0"),
         ([*args, "--max-batch-size", "0"], "--max-batch-size must be a positive integer, got 0"),
         (["tune", "bad_surface:train_and_evaluate", "--train-size", "1"], "--train-size must be an integer >= 2"),
-        (["tune", "bad_surface:returns_none", "--train-size", "50000"], "must return a number"),
+        (["tune", "bad_surface:returns_none", "--train-size", "50000"], "must return the validation accuracy"),
     ]:
         failed = CliRunner().invoke(main, [*bad, "--out", "out"])
         assert failed.exit_code == 2 and failed.output.startswith("Error: ") and message in failed.output, failed.output
@@ -170,10 +178,47 @@ def test_cli_tune_an_error_in_the_users_function_is_one_line_and_keeps_the_finis
     assert broken.output.startswith("Error in your code: importing broken raised NameError: name 'undefined_name'")
 
 
+def test_cli_tune_refuses_a_store_of_another_functions_trials(tmp_path, monkeypatch):
+    """Before, a second function (or an edited one) tuned into the same --out silently reused the first's
+    accuracies, and printed their recommendation."""
+    (tmp_path / "identity_surface.py").write_text(
+        SURFACE + "\n\ndef constant(lr, batch_size, momentum):\n    return 0.5\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    args = ["--train-size", "50000", "--max-batch-size", "5000", "--out", "out"]
+    assert CliRunner().invoke(main, ["tune", "identity_surface:train_and_evaluate", *args]).exit_code == 0
+    other = CliRunner().invoke(main, ["tune", "identity_surface:constant", *args])
+    assert other.exit_code == 2 and other.output.count("\n") == 1, other.output
+    assert "out/tuning.sqlite holds the trials of identity_surface:train_and_evaluate (identity_surface.py sha256 " in (
+        other.output
+    )
+    assert "not of identity_surface:constant (identity_surface.py sha256 " in other.output
+    (tmp_path / "identity_surface.py").write_text(SURFACE.replace("0.05", "0.04"))  # the same name, edited
+    edited = CliRunner().invoke(main, ["tune", "identity_surface:train_and_evaluate", *args])
+    assert edited.exit_code == 2 and "holds the trials of identity_surface:train_and_evaluate" in edited.output
+    for bad in ("junk", None):  # not a database; a directory in its place
+        target = tmp_path / f"bad-{bad}"
+        (target / "tuning.sqlite").mkdir(parents=True) if bad is None else (
+            target.mkdir() or (target / "tuning.sqlite").write_text(bad)
+        )
+        failed = CliRunner().invoke(
+            main, ["tune", "identity_surface:constant", "--train-size", "1000", "--out", target]
+        )
+        assert failed.exit_code == 2 and failed.output.startswith(f"Error: {target / 'tuning.sqlite'} is not a ")
+        assert "move it aside" in failed.output and failed.output.count("\n") == 1
+
+
+@pytest.mark.parametrize(("returned", "hint"), [(math.inf, "returned inf"), (90.0, "a percentage? return a fraction")])
+def test_an_accuracy_outside_zero_to_one_is_one_value_error(tmp_path, returned, hint):
+    """Before, inf read as "not stable at any learning rate" and 90 (percent) was taken as an accuracy."""
+    with pytest.raises(ValueError, match=re.escape(hint)):
+        tune_large_batch(lambda lr, b, m: returned, N, tmp_path / "t.sqlite")
+
+
 def test_cli_tune_checks_out_before_calling_the_users_function(tmp_path, monkeypatch, unwritable_directories):
     (tmp_path / "user_surface.py").write_text(
         "def train_and_evaluate(lr, batch_size, momentum):\n    raise SystemExit\n"
     )
     monkeypatch.chdir(tmp_path)
-    failed = CliRunner().invoke(main, ["tune", "user_surface:train_and_evaluate", "--train-size", "100", "--out", "o"])
+    failed = CliRunner().invoke(main, ["tune", "user_surface:train_and_evaluate", "--train-size", "1000", "--out", "o"])
     assert failed.exit_code == 2 and "Error: cannot write to the output directory 'o'" in failed.output

@@ -409,6 +409,13 @@ def tune(
     momentum_coefficient("--momentum", momentum)
     if max_batch_size is not None:
         positive_int("--max-batch-size", max_batch_size)
+    limits = [(train_size, "--train-size")] + [(max_batch_size, "--max-batch-size")] * (max_batch_size is not None)
+    limit, bound = min(limits)
+    if max(grid) > limit:
+        raise ValueError(
+            f"--batch-sizes holds {max(grid)}, above {bound} {limit} (the default grid reaches 256): give a grid "
+            "within it"
+        )
     positive_number("--tolerance", tolerance, allow_zero=True)
     ensure_writable_directory(out_dir)
     fn = _load_function(
@@ -425,6 +432,7 @@ def tune(
         momentum=momentum,
         max_batch_size=max_batch_size,
         tolerance=tolerance,
+        identity=_function_identity(function),
     )
     click.echo(f"{'step':24s} {'lr':>9s} {'B':>7s} {'m':>8s} {'accuracy':>9s} {'updates/epoch':>14s}")
     for t in result.trail:
@@ -485,6 +493,17 @@ def _load_function(function: str, arguments: tuple[str, ...], *, kept: str = "")
             raise UserCodeError(f"{function}({call}) raised {type(error).__name__}: {error}{kept}") from error
 
     return reported
+
+
+def _function_identity(function: str) -> str:
+    """MODULE:NAME with a hash of its module's file (loaded by ``_load_function``): trials of an edited file are
+    another function's."""
+    import hashlib
+
+    source = getattr(sys.modules.get(function.partition(":")[0]), "__file__", None)
+    if source is None or not Path(source).is_file():
+        return function
+    return f"{function} ({Path(source).name} sha256 {hashlib.sha256(Path(source).read_bytes()).hexdigest()[:12]})"
 
 
 def _batch_sizes(text: str) -> tuple[int, ...]:

@@ -1,7 +1,7 @@
 """Large-batch tuning: the three-step heuristic of Smith & Le 2018, App. E, on a user's training function.
 
-``train_and_evaluate(lr, batch_size, momentum) -> validation accuracy`` (a non-finite value, e.g. NaN, means
-training was not stable). The steps, as the paper states them:
+``train_and_evaluate(lr, batch_size, momentum) -> validation accuracy``, a fraction in [0, 1] (NaN means training
+was not stable). The steps, as the paper states them:
 
 1. Set ε = 0.1 and m = 0.9; run a range of batch sizes on a logarithmic scale and take the one with the best
    validation accuracy. If training is not stable, reduce ε and repeat.
@@ -11,7 +11,8 @@ training was not stable). The steps, as the paper states them:
 
 "Falls" means below the best accuracy of the step so far by more than ``tolerance``; a fall sends the
 procedure back to the last setting that did not fall. Every trial is stored in an SQLite file (stdlib) keyed
-by (ε, B, m), so an interrupted tuning resumes and a repeated setting is never retrained.
+by (ε, B, m), so an interrupted tuning resumes and a repeated setting is never retrained; given an ``identity``
+(what the trials are of), a store holding another's trials is refused rather than reused.
 """
 
 import math
@@ -27,7 +28,8 @@ TrainAndEvaluate = Callable[[float, int, float], float]
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS trials (
     lr REAL NOT NULL, batch_size INTEGER NOT NULL, momentum REAL NOT NULL,
-    accuracy REAL, seconds REAL NOT NULL, PRIMARY KEY (lr, batch_size, momentum))"""
+    accuracy REAL, seconds REAL NOT NULL, PRIMARY KEY (lr, batch_size, momentum));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"""
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,25 @@ class TuningResult:
 class _Trials:
     """The user's function behind the SQLite cache; records the trail."""
 
-    def __init__(self, fn: TrainAndEvaluate, path: Path, train_size: int):
+    def __init__(self, fn: TrainAndEvaluate, path: Path, train_size: int, identity: str | None):
         self.fn, self.train_size, self.trail = fn, train_size, []
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path)
-        self.db.execute(_SCHEMA)
+        try:
+            self.db = sqlite3.connect(path)
+            self.db.executescript(_SCHEMA)
+            stored = self.db.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
+        except sqlite3.DatabaseError as error:
+            raise ValueError(f"{path} is not a tuning store ({error}): move it aside to start over") from None
+        if identity is None:
+            return
+        if stored is None:  # a new store, or one from before identities were kept: it is this function's from now
+            with self.db:
+                self.db.execute("INSERT INTO meta VALUES ('identity', ?)", (identity,))
+        elif stored[0] != identity:
+            raise ValueError(
+                f"{path} holds the trials of {stored[0]}, not of {identity}: they would be reused as this "
+                "function's; tune into another directory, or delete the file to start over"
+            )
 
     def __call__(self, step: str, lr: float, batch_size: int, momentum: float) -> Trial:
         lr, momentum = float(f"{lr:.12g}"), float(f"{momentum:.12g}")
@@ -78,7 +94,7 @@ class _Trials:
         else:
             start = time.perf_counter()
             value = _accuracy(self.fn(lr, batch_size, momentum), lr, batch_size, momentum)
-            accuracy = value if math.isfinite(value) else None
+            accuracy = None if math.isnan(value) else value
             with self.db:
                 self.db.execute(
                     "INSERT INTO trials VALUES (?, ?, ?, ?, ?)",
@@ -90,16 +106,20 @@ class _Trials:
 
 
 def _accuracy(value: object, lr: float, batch_size: int, momentum: float) -> float:
-    """The user's result as a float: a number (validation accuracy), NaN when training was unstable."""
+    """The user's result as a float: the validation accuracy in [0, 1], NaN when training was unstable."""
     try:
         if isinstance(value, str | bytes | bool):
             raise TypeError
-        return float(value)  # type: ignore[arg-type]
+        accuracy = float(value)  # type: ignore[arg-type]
+        if not (math.isnan(accuracy) or 0 <= accuracy <= 1):
+            raise ValueError
     except (TypeError, ValueError):
+        hint = " (a percentage? return a fraction)" if isinstance(value, int | float) and 1 < value <= 100 else ""
         raise ValueError(
-            "train_and_evaluate must return a number (the validation accuracy), or NaN when training was not "
-            f"stable; it returned {value!r} for lr={lr:g}, batch_size={batch_size}, momentum={momentum:g}"
+            "train_and_evaluate must return the validation accuracy, a number in [0, 1], or NaN when training was "
+            f"not stable; it returned {value!r}{hint} for lr={lr:g}, batch_size={batch_size}, momentum={momentum:g}"
         ) from None
+    return accuracy
 
 
 def _better(trial: Trial, than: Trial) -> bool:
@@ -119,12 +139,15 @@ def tune_large_batch(
     max_batch_size: int | None = None,
     tolerance: float = 0.0,
     local_fractions: Sequence[float] = (0.5, 0.75, 1.25, 1.5),
+    identity: str | None = None,
 ) -> TuningResult:
     """Run App. E's three steps (see the module docstring) and return the recommendation with its trail.
 
     ``batch_sizes``: step 1's logarithmic grid; ``lr_reduction``: the factor ε is divided by when a step-1 run is
     unstable (at most ``max_lr_reductions`` times); ``max_batch_size``: the hardware limit (default N);
-    ``local_fractions``: step 3's linear neighbourhood as multiples of the current B (B itself is included).
+    ``local_fractions``: step 3's linear neighbourhood as multiples of the current B (B itself is included);
+    ``identity``: what the trials are of (e.g. the function's name and a hash of its code), kept in the store,
+    which is refused when it holds another's (None: not checked).
     """
     train_size = positive_int("train_size", train_size, minimum=2)
     max_batch_size = positive_int("max_batch_size", max_batch_size, optional=True)
@@ -133,7 +156,8 @@ def tune_large_batch(
         raise ValueError("batch_sizes must hold at least one batch size")
     batch_sizes = [positive_int("batch_sizes", b) for b in batch_sizes]
     if max(batch_sizes) > limit:
-        raise ValueError(f"batch size {max(batch_sizes)} exceeds the training-set size/limit {limit}")
+        bound = f"max_batch_size={max_batch_size}" if limit != train_size else f"train_size={train_size}"
+        raise ValueError(f"batch_sizes holds {max(batch_sizes)}, above {bound}: give a grid within it")
     lr = positive_number("lr", lr)
     momentum = momentum_coefficient("momentum", momentum)
     if positive_number("lr_reduction", lr_reduction) <= 1:
@@ -142,7 +166,7 @@ def tune_large_batch(
     tolerance = positive_number("tolerance", tolerance, allow_zero=True)
     for fraction in local_fractions:
         positive_number("local_fractions", fraction)
-    trials = _Trials(train_and_evaluate, Path(store_path), train_size)
+    trials = _Trials(train_and_evaluate, Path(store_path), train_size, identity)
     for _ in range(max_lr_reductions + 1):  # step 1
         grid = [trials("1: log grid", lr, b, momentum) for b in sorted(batch_sizes)]
         if all(t.accuracy is not None for t in grid):
