@@ -366,6 +366,32 @@ def cannot_read_its_data():
     raise FileNotFoundError("[Errno 2] No such file or directory: 'train.npz'")
 
 
+class RunsOutOfMemory(nn.Linear):
+    calls = 0
+
+    def forward(self, x):
+        RunsOutOfMemory.calls += 1
+        if RunsOutOfMemory.calls > 20:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return super().forward(x)
+
+
+def forward_fails_later():
+    return problem() | {"model_factory": lambda: RunsOutOfMemory(6, 2)}
+
+
+def broken_factory():
+    built = []
+
+    def factory():
+        built.append(1)
+        if len(built) > 2:
+            raise ValueError("factory broke")
+        return nn.Linear(6, 2)
+
+    return problem() | {"model_factory": factory}
+
+
 def nan_validation():
     p = problem()
     x, y = p["validation"]
@@ -482,6 +508,40 @@ def test_cli_advise_an_error_in_the_users_problem_function_is_one_line(tmp_path,
         "Error in your code: tiny_problem:cannot_read_its_data() raised FileNotFoundError: [Errno 2] No such file "
         "or directory: 'train.npz' (sgdnoise --debug advise ... shows the traceback)"
     )
+
+
+@pytest.mark.parametrize(
+    ("function", "raising", "where"),
+    [
+        ("forward_fails_later", "raise RuntimeError", "in forward raised RuntimeError: CUDA out of memory (simulated)"),
+        ("broken_factory", 'raise ValueError("factory', "in factory raised ValueError: factory broke"),
+    ],
+)
+def test_cli_advise_an_error_in_the_users_model_during_the_pilot_says_where(
+    tmp_path, monkeypatch, function, raising, where
+):
+    """Before: a 30-line traceback through sgdnoise (RuntimeError), or "Error: factory broke" as if it were a
+    mistake in the command (ValueError)."""
+    text = textwrap.dedent(PROBLEM_MODULE)
+    (tmp_path / "tiny_problem.py").write_text(text)
+    line = next(number for number, row in enumerate(text.splitlines(), start=1) if raising in row)
+    where = f"tiny_problem.py:{line} {where}"
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["advise", f"tiny_problem:{function}", "--budget-epochs", "2", "--quiet"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert result.output.startswith(f"Error in your code: {where} (sgdnoise --debug advise ... shows the traceback)")
+
+
+def test_cli_advise_checks_its_flags_before_the_users_code_runs(tmp_path, monkeypatch):
+    (tmp_path / "loud_problem.py").write_text("def problem():\n    raise SystemExit('the problem ran')\n")
+    monkeypatch.chdir(tmp_path)
+    for flags, message in [
+        (["--momentum", "1"], "Error: --momentum must be a number in [0, 1), got 1.0"),
+        (["--batch-sizes", "8,x"], "--batch-sizes must be integers"),
+        (["--seed", str(2**64)], "Invalid value for '--seed'"),
+    ]:
+        result = CliRunner().invoke(main, ["advise", "loud_problem:problem", "--budget-epochs", "2", *flags])
+        assert result.exit_code == 2 and message in result.output and "the problem ran" not in result.output
 
 
 def test_cli_advise_checks_out_before_loading_the_problem(tmp_path):

@@ -41,6 +41,15 @@ def test_bad_scale_and_bad_device_are_rejected_without_traceback(tmp_path):
     assert bad_device.exit_code == 2
     assert "Error: invalid device 'tpu9'" in bad_device.output
     assert "Traceback" not in bad_device.output
+    # before, 2⁶⁴ trained and failed every run on "Overflow when unpacking long long", again on every rerun
+    huge_seed = runner.invoke(main, ["reproduce", "smith-le-gap", "--seed", str(2**64), "--out", str(tmp_path)])
+    assert huge_seed.exit_code == 2 and "Invalid value for '--seed'" in huge_seed.output
+    assert not list(tmp_path.iterdir())
+    (tmp_path / "file").write_text("")  # before: a traceback, NotADirectoryError raised writing failure.json
+    blocked = tmp_path / "file" / "root"
+    suite = runner.invoke(main, ["reproduce", "all", "--only", "smith-le-gap", "--tiny", "--out", str(blocked)])
+    assert suite.exit_code == 2
+    assert suite.output == f"Error: cannot write to the output directory '{blocked}': Not a directory\n"
 
 
 @pytest.mark.parametrize("device", ["mps", "xpu", "meta", "cpu:3"])

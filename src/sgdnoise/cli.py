@@ -97,7 +97,7 @@ def list_experiments() -> None:
     default=None,
     help="Output directory [default: runs/NAME].",
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Base random seed.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Base random seed.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option(
     "--set",
@@ -175,6 +175,7 @@ def reproduce(
     from sgdnoise.experiments.suite import select
     from sgdnoise.runtime import resolve_device
     from sgdnoise.sweep.executors import check_ray_address
+    from sgdnoise.validation import ensure_writable_directory
 
     if ray_address is not None and executor != "ray":
         raise ValueError(f"--address is for --executor ray, not --executor {executor}")
@@ -222,6 +223,7 @@ def reproduce(
         "verify_data": not no_verify,
     }
     if name == "all":
+        ensure_writable_directory(out_root)  # one line here, not a failure.json that cannot be written either
         _reproduce_all(scale, out_root, selected, quiet, options | {"tiny": tiny})
         return
     summary = experiments.reproduce(
@@ -495,6 +497,27 @@ def _load_function(function: str, arguments: tuple[str, ...], *, kept: str = "")
     return reported
 
 
+def _user_frame(error: BaseException) -> str | None:
+    """ "FILE:LINE in NAME" of the deepest frame of ``error``'s traceback in the user's code (outside sgdnoise and
+    the Python installation with its packages), or None when it never passed through the user's code."""
+    import sysconfig
+    import traceback
+
+    installed = [Path(p).resolve() for p in {*sysconfig.get_paths().values(), sys.prefix, sys.base_prefix}]
+    ours = Path(__file__).resolve().parent
+    found = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        path = Path(frame.filename).resolve()
+        if (
+            frame.filename.startswith("<")
+            or path.is_relative_to(ours)
+            or any(path.is_relative_to(p) for p in installed)
+        ):
+            continue
+        found = f"{path.name}:{frame.lineno} in {frame.name}"
+    return found
+
+
 def _function_identity(function: str) -> str:
     """MODULE:NAME with a hash of its module's file (loaded by ``_load_function``): trials of an edited file are
     another function's."""
@@ -521,7 +544,7 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
 @click.option(
     "--batch-sizes", default=None, help="Candidate batch sizes, e.g. 16,32,64 [default: powers of 2 from 16]."
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the pilot.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Seed of the pilot.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @_out_option("advice", "Directory of advice.json and advice.png.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -548,15 +571,17 @@ def advise(
     """
     from sgdnoise import advisor, results
     from sgdnoise.runtime import resolve_device
-    from sgdnoise.validation import ensure_writable_directory, positive_int, positive_number
+    from sgdnoise.validation import ensure_writable_directory, momentum_coefficient, positive_int, positive_number
 
-    # a bad budget, --device or --out is one line before the user's code runs
+    # a bad flag, --device or --out is one line before the user's code runs
     if (budget_epochs is None) == (budget_steps is None):
         raise ValueError("give exactly one budget: --budget-epochs or --budget-steps")
     if budget_epochs is not None:
         positive_number("--budget-epochs", budget_epochs)
     else:
         positive_int("--budget-steps", budget_steps)
+    momentum_coefficient("--momentum", momentum)
+    candidates = None if batch_sizes is None else _batch_sizes(batch_sizes)
     resolved = resolve_device(device)
     ensure_writable_directory(out_dir)
     try:
@@ -569,7 +594,7 @@ def advise(
             budget_epochs=budget_epochs,
             budget_steps=budget_steps,
             momentum=momentum,
-            candidate_batch_sizes=None if batch_sizes is None else _batch_sizes(batch_sizes),
+            candidate_batch_sizes=candidates,
             seed=seed,
             device=resolved,
             show_progress=not quiet,
@@ -577,6 +602,11 @@ def advise(
     except KeyboardInterrupt:
         click.echo("\ninterrupted: the pilot keeps no partial results; the same command starts it over.", err=True)
         sys.exit(130)
+    except Exception as error:  # raised through the user's model, factory or loss: say where, not our traceback
+        where = _user_frame(error)
+        if where is None:
+            raise
+        raise UserCodeError(f"{where} raised {type(error).__name__}: {error}") from error
     click.echo("\n".join(advice.lines()))
     (out_dir / "advice.json").write_text(results.dumps(advice.to_dict(), indent=2))
     advisor.plot_advice(advice, out_dir / "advice.png")
