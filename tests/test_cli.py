@@ -103,6 +103,7 @@ def test_scale_with_an_impossible_setting_is_one_clear_line():
             "",
             "Error: nothing changed: give at least one of --new-lr, --new-batch-size, --new-momentum, --new-train-size",
         ),
+        ("--new-lr 0.3", "Error: --solve-for lr asks for the new lr: do not give --new-lr too"),
     ],
 )
 def test_scale_names_a_bad_or_missing_new_value_in_one_line(changes, message):
@@ -110,6 +111,15 @@ def test_scale_names_a_bad_or_missing_new_value_in_one_line(changes, message):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2
     assert result.output == message + "\n"
+
+
+def test_scale_without_a_valid_solution_states_the_setting_in_the_papers_symbols():
+    args = "scale --lr 0.1 --batch-size 128 --train-size 50000 --new-batch-size 4 --solve-for momentum".split()
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "SGDConfig(" not in result.output  # before: the dataclass's repr
+    assert result.output.startswith(
+        "Error: no valid momentum keeps the noise_scale of (ε=0.1, B=128, N=50000, m=0) fixed: "
+    )
 
 
 def test_set_with_an_unknown_key_names_the_valid_ones(tmp_path):

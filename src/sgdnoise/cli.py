@@ -349,10 +349,14 @@ def scale(
     """
     from sgdnoise import theory
 
-    if (new_lr, new_batch_size, new_momentum, new_train_size) == (None,) * 4:
+    new = {"lr": new_lr, "batch_size": new_batch_size, "momentum": new_momentum, "train_size": new_train_size}
+    if set(new.values()) == {None}:
         raise ValueError(
             "nothing changed: give at least one of --new-lr, --new-batch-size, --new-momentum, --new-train-size"
         )
+    if new[solve_for] is not None:
+        flag = solve_for.replace("_", "-")
+        raise ValueError(f"--solve-for {solve_for} asks for the new {flag}: do not give --new-{flag} too")
     reference = theory.SGDConfig(lr=lr, batch_size=batch_size, train_size=train_size, momentum=momentum)
     solved = theory.equivalent_config(
         reference,

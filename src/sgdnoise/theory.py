@@ -369,7 +369,10 @@ def equivalent_config(
     try:
         return SGDConfig(**known, **{solve_for: solved})
     except ValueError as error:
-        raise ValueError(f"no valid {solve_for} keeps the {rule} of {reference} fixed: {error}") from None
+        setting = (
+            f"ε={reference.lr:g}, B={reference.batch_size:g}, N={reference.train_size:g}, m={reference.momentum:g}"
+        )
+        raise ValueError(f"no valid {solve_for} keeps the {rule} of ({setting}) fixed: {error}") from None
 
 
 def predicted_optimal_batch_size(
