@@ -52,7 +52,8 @@ def _widths(comp: Mapping[str, Any], threshold: float, cap: float) -> tuple[dict
 def _log_widths(values: Sequence[float | None], cap: float | None) -> np.ndarray:
     """log width per seed; a width beyond the cap is the cap (a lower bound) when ``cap`` is given, else NaN."""
     filled = [cap if w is None else w for w in values]
-    return np.log(np.asarray([math.nan if w is None else w for w in filled], float))
+    with np.errstate(divide="ignore"):  # a width of 0 (the loss crosses the threshold at once) is log 0 = −inf
+        return np.log(np.asarray([math.nan if w is None else w for w in filled], float))
 
 
 def _verdict(result: Any, value: dict[str, Any], note: str) -> Verdict:

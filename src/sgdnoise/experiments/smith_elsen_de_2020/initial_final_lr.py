@@ -99,7 +99,8 @@ def pair_optimum(
     (γ → 1, barely decaying), which no extension can move — it is not flagged as a grid edge."""
     arr = np.asarray(scores, dtype=float)
     oriented = arr if maximize else -arr
-    filled = np.where(np.isfinite(oriented), oriented, np.nanmin(oriented))
+    floor = np.nanmin(oriented) if not np.isnan(oriented).all() else np.nan  # a plan's grid holds no scores yet
+    filled = np.where(np.isfinite(oriented), oriented, floor)
     ranking = np.where(np.isfinite(oriented), oriented, -np.inf)
     best = np.take_along_axis(filled, np.argsort(-ranking, axis=1, kind="stable")[:, :keep], axis=1)
     means = best.mean(axis=1)
