@@ -8,13 +8,20 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from sgdnoise import report, scoreboard
+from sgdnoise import experiments, report, scoreboard
 from sgdnoise.cli import main
 from sgdnoise.engine import train as engine_train
 from sgdnoise.experiments import reproduce
 from sgdnoise.experiments.base import RunsFailedError
 from sgdnoise.experiments.registry import entries, entry, get_experiment
-from sgdnoise.experiments.suite import FAILURE_FILE, is_complete, read_failure, reproduce_all, select
+from sgdnoise.experiments.suite import (
+    FAILURE_FILE,
+    is_complete,
+    read_failure,
+    read_selection,
+    reproduce_all,
+    select,
+)
 from sgdnoise.store import Store
 
 FIRST, SECOND = "smith-le-batch", "smith-le-gradient-noise"  # the two fastest tiny runs
@@ -98,6 +105,28 @@ def test_failure_is_recorded_the_rest_go_on_and_reruns_train_only_what_is_missin
     assert not is_complete(tmp_path / FIRST, FIRST, "quick", 1, fixed[FIRST]), "another seed is another run"
     assert not is_complete(tmp_path / FIRST, FIRST, "paper", 0, fixed[FIRST])
     assert is_complete(tmp_path / FIRST, FIRST, "quick", 0, fixed[FIRST])
+
+
+def test_the_selection_is_recorded_before_anything_runs_and_each_call_adds_to_it(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiments, "reproduce", interrupted)  # every call stops in its first experiment
+    with pytest.raises(KeyboardInterrupt):
+        reproduce_all([entry(SECOND), entry(FIRST)], tmp_path, scale="quick", tiny=True, **OPTIONS)
+    first = {"scale": "quick", "seed": 0, "tiny": True}
+    assert read_selection(tmp_path) == {SECOND: first, FIRST: first}
+    assert not (tmp_path / FIRST).exists() and not (tmp_path / SECOND).exists()
+
+    # a later call into the same directory: the union, with the latest settings of an experiment selected again
+    with pytest.raises(KeyboardInterrupt):
+        reproduce_all([entry(FIRST), entry("smith-le-gap")], tmp_path, scale="paper", **OPTIONS | {"seed": 1})
+    latest = {"scale": "paper", "seed": 1, "tiny": False}
+    assert read_selection(tmp_path) == {SECOND: first, FIRST: latest, "smith-le-gap": latest}
+    board = scoreboard.build(tmp_path)
+    held = [e.name for e in entries() if e.name in {FIRST, SECOND, "smith-le-gap"}]
+    assert [(e["name"], e["status"]) for e in board["experiments"]] == [(name, "not run") for name in held]
+    assert board["totals"]["overall"]["not checked"] == board["totals"]["overall"]["total"]
 
 
 def test_cli_reproduce_all_writes_the_scoreboard_and_reports_failures(tmp_path):

@@ -73,6 +73,26 @@ def test_a_bad_summary_is_one_clear_line_naming_the_file(tmp_path, content, mess
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [
+        ([], "run `sgdnoise reproduce NAME --out {dir}` first"),
+        (["selection.json"], "a `reproduce all` directory: run `sgdnoise scoreboard {dir}`, or `sgdnoise report "),
+        (
+            ["smith-le-gap/store.sqlite", "smith-le-batch/summary.json"],
+            "for one of its experiments (e.g. `sgdnoise report {dir}/smith-le-batch`)",
+        ),
+    ],
+)
+def test_a_directory_without_summary_names_the_command_for_its_kind(tmp_path, written, hint):
+    for name in written:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("{}")
+    result = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert f"no summary.json in {tmp_path}" in result.output and hint.format(dir=tmp_path) in result.output
+
+
 def test_report_claims_lead_with_verdict_statement_and_both_numbers(tmp_path):
     from sgdnoise.results import Claim
 

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from sgdnoise import report, scoreboard
 from sgdnoise.cli import main
-from sgdnoise.experiments.registry import entry, get_experiment, inventories
-from sgdnoise.experiments.suite import reproduce_all
+from sgdnoise.experiments.registry import entries, entry, get_experiment, inventories
+from sgdnoise.experiments.suite import SELECTION_FILE, reproduce_all
 
 RAN, FAILED = "smith-le-batch", "smith-le-gradient-noise"
 
@@ -91,6 +91,51 @@ def test_scoreboard_command_on_a_directory_without_outputs_is_one_clear_line(tmp
     result = CliRunner().invoke(main, ["scoreboard", str(tmp_path)])
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     assert "no experiment outputs" in result.output and "reproduce all" in result.output
+
+
+def test_an_interrupted_reproduce_all_lists_the_experiments_it_never_started(out_root, tmp_path):
+    shutil.copytree(out_root / RAN, tmp_path / RAN)  # complete: skipped, then the interrupt comes
+    never_started = "smith-le-gap"
+
+    def interrupt(outcome):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        reproduce_all(
+            [entry(RAN), entry(FAILED), entry(never_started)], tmp_path, scale="quick",
+            overrides={RAN: get_experiment(RAN).tiny["quick"]}, on_outcome=interrupt, device="cpu",
+            executor="inline", show_progress=False,
+        )  # fmt: skip
+    assert not (tmp_path / FAILED).exists() and not (tmp_path / never_started).exists()
+    result = CliRunner().invoke(main, ["scoreboard", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    document = read_document(tmp_path)
+    selected = [e.name for e in entries() if e.name in {RAN, FAILED, never_started}]
+    status = {RAN: "complete", FAILED: "not run", never_started: "not run"}
+    assert [(e["name"], e["status"]) for e in document["experiments"]] == [(n, status[n]) for n in selected]
+    for name in (FAILED, never_started):
+        rows = [r for r in document["claims"] if r["experiment"] == name]
+        assert [r["id"] for r in rows] == [c.id for c in get_experiment(name).claims] != []
+        assert all(r["verdict"] == "not checked" and r["note"] == "not run yet" for r in rows)
+    assert scoreboard.totals_line(document["totals"]["overall"]) in result.output
+
+
+def test_scoreboard_command_on_one_experiments_directory_names_the_report_command(out_root):
+    result = CliRunner().invoke(main, ["scoreboard", str(out_root / RAN)])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert f"run `sgdnoise report {out_root / RAN}`" in result.output and "reproduce all --out" not in result.output
+    assert not (out_root / RAN / scoreboard.SCOREBOARD_JSON).exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("{not json", "is not valid JSON"), ('{"experiments": ["a"]}', "lacks its 'experiments' object")],
+)
+def test_an_unreadable_selection_file_is_one_clear_line(tmp_path, content, message):
+    (tmp_path / SELECTION_FILE).write_text(content)
+    result = CliRunner().invoke(main, ["scoreboard", str(tmp_path)])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert f"{tmp_path / SELECTION_FILE} {message}" in result.output and "delete it" in result.output
 
 
 # ------------------------------------------------------------------------------ in a real browser

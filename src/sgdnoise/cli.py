@@ -265,7 +265,7 @@ def _reproduce_all(scale: str, out_root: Path, selected: list[str], quiet: bool,
         on_outcome=say,
         **options,
     )
-    document = scoreboard.write(out_root, selected)
+    document = scoreboard.write(out_root)  # the whole root's selection, not only this call's
     click.echo(f"\n{scoreboard.totals_line(document['totals']['overall'])}")
     for paper, counts in document["totals"]["by_paper"].items():
         click.echo(f"  {paper:24s} {scoreboard.totals_line(counts)}")
@@ -299,8 +299,10 @@ def report_command(out_dir: Path) -> None:
 
     Reads the directory's summary.json.
     """
-    from sgdnoise import experiments, report
+    from sgdnoise import experiments, report, scoreboard
 
+    if hint := scoreboard.suite_report_hint(out_dir):
+        raise FileNotFoundError(hint)
     summary = report.read_summary(out_dir)
     figures = experiments.render(out_dir, summary)
     report.print_claims(summary)

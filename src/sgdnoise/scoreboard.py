@@ -2,13 +2,14 @@
 figure, statement and the paper's number beside the measured one and the verdict; totals per paper.
 
 The rows come from the declarations (each experiment's ``ClaimSpec`` list as the code declares it now)
-joined with what each experiment's ``summary.json`` recorded. A claim whose recorded id, statement and
-kind match the declaration takes the recorded verdict, unless the summary is a ``--tiny`` smoke run (then it
-is ``not checked``, the smoke run's verdict in its note); any other declared claim (experiment not run,
-failed, or declared differently since it ran) is ``not checked``, with the reason; so is every claim of a
-shown paper that its inventory lists as checked by no experiment (with the reason). Written as
-``scoreboard.json`` (strict JSON) and ``scoreboard.html`` (self-contained: no external asset; filters by
-paper, verdict and kind work offline and can be set in the address, e.g. ``#paper=jastrzebski-2018``).
+joined with what each experiment's ``summary.json`` recorded. A claim whose recorded id, statement and kind
+match the declaration takes the recorded verdict, unless the summary is a ``--tiny`` smoke run (then it is
+``not checked``, the smoke run's verdict in its note); any other declared claim (experiment not run, among
+them those ``reproduce all`` selected but never started, failed, or declared differently since it ran) is
+``not checked``, with the reason; so is every claim of a shown paper that its inventory lists as checked by
+no experiment (with the reason). Written as ``scoreboard.json`` (strict JSON) and ``scoreboard.html``
+(self-contained: no external asset; filters by paper, verdict and kind work offline and can be set in the
+address, e.g. ``#paper=jastrzebski-2018``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from sgdnoise import __version__, report
 from sgdnoise.experiments.claims import PAPERS
 from sgdnoise.experiments.registry import entries, get_experiment, inventories
-from sgdnoise.experiments.suite import read_failure
+from sgdnoise.experiments.suite import SELECTION_FILE, read_failure, suite_experiments
 from sgdnoise.results import dumps
 
 SCOREBOARD_JSON = "scoreboard.json"
@@ -141,11 +142,33 @@ def _calibration(kind: str, evidence: str | None) -> str | None:
     return f"rests on {evidence}" if evidence else None
 
 
+def suite_report_hint(out_dir: Path) -> str | None:
+    """For a ``reproduce all`` directory (its ``selection.json``, or an experiment's directory inside) without a
+    summary.json of its own, the error ``sgdnoise report`` gives: run the scoreboard, or one experiment's report;
+    None for any other directory."""
+    inside = [e.name for e in entries() if (out_dir / e.name).is_dir()]
+    if (out_dir / report.SUMMARY_FILE).is_file() or not (inside or (out_dir / SELECTION_FILE).is_file()):
+        return None
+    reported = [name for name in inside if (out_dir / name / report.SUMMARY_FILE).is_file()]
+    example = f" (e.g. `sgdnoise report {out_dir / reported[0]}`)" if reported else ""
+    return (
+        f"no {report.SUMMARY_FILE} in {out_dir}, a `reproduce all` directory: run `sgdnoise scoreboard {out_dir}`, "
+        f"or `sgdnoise report {out_dir / 'NAME'}` for one of its experiments{example}"
+    )
+
+
 def build(out_root: Path, names: Sequence[str] | None = None) -> dict[str, Any]:
-    """The scoreboard document of ``out_root`` for ``names`` (default: every registered experiment that has
-    a directory there); a directory with none is one clear error."""
+    """The scoreboard document of ``out_root`` for ``names`` (default: every experiment its ``selection.json``
+    records, started or not, and every registered experiment that has a directory there: see
+    :mod:`sgdnoise.experiments.suite`); a directory with none is one clear error, which names ``sgdnoise report``
+    for one experiment's directory."""
     if names is None:
-        names = [e.name for e in entries() if (out_root / e.name).is_dir()]
+        names = suite_experiments(out_root)
+        if not names and (out_root / report.SUMMARY_FILE).is_file():
+            raise ValueError(
+                f"{out_root} is one experiment's output directory (it has {report.SUMMARY_FILE}), not a "
+                f"`reproduce all` one: run `sgdnoise report {out_root}`"
+            )
         if not names:
             raise FileNotFoundError(
                 f"no experiment outputs in {out_root}: run `sgdnoise reproduce all --out {out_root}` first"

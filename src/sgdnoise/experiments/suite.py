@@ -7,6 +7,12 @@ changes and ``--tiny`` or not, and checks the claims its module declares today (
 kinds); a complete experiment is skipped, any other one is run, and its store makes that a resumption
 (finished runs are never trained again). A failing experiment leaves ``failure.json`` (the error, its
 traceback and the wall time so far) in its directory.
+
+Before it runs anything, ``reproduce all`` records its selection in ``DIR/selection.json``: each selected
+experiment with the scale, seed and ``--tiny`` setting it was selected at. Calls into one directory add to it
+(the union of their selections; an experiment selected again takes the latest call's settings), so it names
+every experiment the directory is meant to hold, started or not, and the scoreboard lists the ones never
+started as not run. Delete it to make the scoreboard list only the experiment directories present.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from sgdnoise.experiments.spec import overridden_values
 from sgdnoise.results import strict_json
 
 FAILURE_FILE = "failure.json"
+SELECTION_FILE = "selection.json"
 Status = Literal["ran", "skipped", "failed"]
 
 
@@ -114,6 +121,40 @@ def read_failure(out_dir: Path) -> dict[str, Any] | None:
         return {"error": f"unreadable {path}: {error}"}
 
 
+def read_selection(out_root: Path) -> dict[str, Any]:
+    """The experiments ``out_root``'s ``selection.json`` records (see the module docstring), each with the scale,
+    seed and ``tiny`` it was last selected at; empty without the file (a directory written before it existed).
+    An unreadable file is one clear error."""
+    path = out_root / SELECTION_FILE
+    if not path.is_file():
+        return {}
+    remedy = "delete it (the scoreboard then lists the experiment directories present)"
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); {remedy}") from None
+    recorded = document.get("experiments") if isinstance(document, dict) else None
+    if not isinstance(recorded, dict):
+        raise ValueError(f"{path} lacks its 'experiments' object; {remedy}")
+    return recorded
+
+
+def suite_experiments(out_root: Path) -> list[str]:
+    """The registered experiments a ``reproduce all`` directory is meant to hold, in registry order: those its
+    ``selection.json`` records and those with a directory there."""
+    selected = read_selection(out_root)
+    return [e.name for e in entries() if e.name in selected or (out_root / e.name).is_dir()]
+
+
+def _record_selection(out_root: Path, selected: Sequence[Entry], scale: str, seed: int, tiny: bool) -> None:
+    """Add ``selected`` to ``out_root``'s ``selection.json``, with this call's settings."""
+    from sgdnoise import report
+
+    settings = {"scale": scale, "seed": seed, "tiny": tiny}
+    recorded = read_selection(out_root) | {e.name: settings for e in selected}
+    report.write_json_atomic(out_root / SELECTION_FILE, {"experiments": recorded})
+
+
 def recorded_wall_seconds(out_dir: Path, scale: str, seed: int, tiny: bool) -> tuple[float, str] | None:
     """The wall time an experiment's directory records so far for this scale, seed and ``--tiny`` setting, and
     where: the larger of its ``summary.json``'s and ``failure.json``'s ``wall_seconds`` (each adds its call's
@@ -150,15 +191,21 @@ def reproduce_all(
     """Reproduce every ``selected`` experiment into ``out_dir/<name>/`` (see the module docstring), with
     one progress bar over the set; ``overrides`` maps a name to its ``--set`` changes, ``tiny`` runs each
     experiment's smoke-run settings (``--tiny``), ``reproduce_options`` go to
-    :func:`sgdnoise.experiments.reproduce`.
+    :func:`sgdnoise.experiments.reproduce`. The selection is added to ``out_dir/selection.json`` first.
     An exception inside an experiment is recorded and the next one starts; an interrupt stops the set."""
     from tqdm.auto import tqdm
 
     from sgdnoise import report
     from sgdnoise.experiments import reproduce
 
+    _record_selection(out_dir, selected, scale, seed, tiny)
     outcomes: list[Outcome] = []
-    bar = tqdm(total=len(selected), desc=f"reproduce all ({scale})", unit="exp", disable=not show_progress)
+    bar = tqdm(
+        total=len(selected),
+        desc=f"reproduce all ({scale}{', tiny' if tiny else ''})",
+        unit="exp",
+        disable=not show_progress,
+    )
     with bar:
         for entry in selected:
             bar.set_postfix_str(entry.name)
