@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import http.server
 import os
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -36,6 +38,7 @@ from sgdnoise.engine import TrainConfig, train_group  # noqa: E402
 from sgdnoise.models import MLPSpec  # noqa: E402
 from sgdnoise.store import Store, run_key  # noqa: E402
 from sgdnoise.sweep import ClusterError, Sweep, SweptRun, expand_grid, run_sweep  # noqa: E402
+from sgdnoise.sweep.executors import check_ray_address  # noqa: E402
 
 TESTS_DIR = Path(__file__).parent
 TASK = functools.partial(synthetic_task, seed=0, n_train=256, n_test=64, dim=20)
@@ -125,9 +128,10 @@ def _marked_processes(marker: str) -> dict[int, str]:
 class LocalCluster:
     """A head node and ``extra_nodes`` worker nodes, each a ``ray start --block`` process in its own
     session, with bounded CPUs and object store; ``stop`` kills exactly the processes it started (found
-    by the marker in their environment), never other Ray clusters on the machine."""
+    by the marker in their environment), never other Ray clusters on the machine. With ``token``, the
+    cluster asks for that authentication token, and only the head is started (this process has no token)."""
 
-    def __init__(self, extra_nodes: int = 1, cpus_per_node: int = 1) -> None:
+    def __init__(self, extra_nodes: int = 1, cpus_per_node: int = 1, token: str | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="sgr-", dir="/tmp"))  # short: Ray's socket paths are limited
         self.marker = self.dir.name
         self.env = {
@@ -138,8 +142,10 @@ class LocalCluster:
             "OMP_NUM_THREADS": "1",
             # Explicit, so a token left in ~/.ray by an earlier local `ray.init()` does not turn token
             # authentication on for some processes of this cluster and not others.
-            "RAY_AUTH_MODE": "disabled",
+            "RAY_AUTH_MODE": "disabled" if token is None else "token",
+            **({} if token is None else {"RAY_AUTH_TOKEN": token}),
         }
+        self.token = token
         self.node_args = [f"--num-cpus={cpus_per_node}", "--object-store-memory=100000000", "--block"]
         self.nodes: list[subprocess.Popen[bytes]] = []
         self.address = ""
@@ -172,6 +178,8 @@ class LocalCluster:
             elif self.nodes[0].poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"Ray head did not start:\n{self.log('head')}")
             time.sleep(0.1)
+        if self.token is not None:  # the head prints its address once its GCS is up
+            return
         for n in range(extra_nodes):
             self._launch(f"node{n}", [f"--address={self.address}"])
         ray.init(address=self.address, logging_level="ERROR", log_to_driver=False)
@@ -412,6 +420,130 @@ def test_an_unreachable_cluster_is_one_clear_error() -> None:
     assert "\n" not in str(raised.value)
     assert isinstance(raised.value, ValueError)  # the CLI prints ValueErrors as one line
     assert not ray.is_initialized()
+
+
+class NotRayHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every request with an HTTP error, quietly."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def http_server() -> Iterator[str]:
+    """The address of an HTTP/1 server (like Ray's dashboard at 8265) running in a thread."""
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotRayHandler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        host, port = server.server_address
+        try:
+            yield f"{host}:{port}"
+        finally:
+            server.shutdown()
+            thread.join()
+
+
+@contextlib.contextmanager
+def unreachable_address() -> Iterator[str]:
+    """An address where TCP connections time out, as at a host that is down: a listener whose queue of
+    connections not yet accepted is full (Linux then drops new connection requests)."""
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as server, contextlib.ExitStack() as held:
+        for _ in range(10):
+            client = held.enter_context(socket.socket())
+            client.settimeout(0.5)
+            try:
+                client.connect(server.getsockname())
+            except TimeoutError:
+                break
+        else:
+            pytest.skip("connections to a full listening queue do not time out here")
+        host, port = server.getsockname()
+        yield f"{host}:{port}"
+
+
+def test_a_server_that_is_not_ray_is_one_clear_error_in_seconds(tmp_path: Path) -> None:
+    """Ray would retry for many minutes against it; the CLI says so in one line before making the output."""
+    from click.testing import CliRunner
+
+    from sgdnoise.cli import main
+
+    out = tmp_path / "out"
+    with http_server() as address:
+        start = time.monotonic()
+        with pytest.raises(ClusterError) as raised:
+            check_ray_address(address)
+        assert time.monotonic() - start < 10
+        command = f"reproduce smith-le-gap --tiny --quiet --out {out} --executor ray --address {address}"
+        result = CliRunner().invoke(main, command.split())
+    message = (
+        f"{address} does not answer as a Ray cluster's GCS (it does not speak HTTP/2); Ray's address is usually "
+        "HEAD_IP:6379 (the port of `ray start --head --port`), not the dashboard's HEAD_IP:8265"
+    )
+    assert str(raised.value) == message and isinstance(raised.value, ValueError)
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [f"Error: {message}"]
+    assert not out.exists()
+    assert not ray.is_initialized()
+
+
+def test_an_address_that_does_not_answer_is_one_clear_error_in_seconds(tmp_path: Path) -> None:
+    """Connecting times out (a host that is down), or the connection opens and nothing answers."""
+    from click.testing import CliRunner
+
+    from sgdnoise.cli import main
+
+    out = tmp_path / "out"
+    with unreachable_address() as address:
+        start = time.monotonic()
+        command = f"reproduce smith-le-gap --tiny --quiet --out {out} --executor ray --address {address}"
+        result = CliRunner().invoke(main, command.split())
+        assert time.monotonic() - start < 8
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [
+        f"Error: cannot reach a Ray cluster at {address} (timed out); start one with `ray start --head` or check "
+        "the address"
+    ]
+    assert not out.exists()
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # connections open; nothing ever answers
+        host, port = silent.getsockname()
+        address = f"{host}:{port}"
+        start = time.monotonic()
+        with pytest.raises(ClusterError, match=r"does not answer as a Ray cluster's GCS \(no answer within 5 s\)"):
+            check_ray_address(address)
+        assert time.monotonic() - start < 8
+
+
+@pytest.mark.parametrize("address", ["", " ", "foo", "host:abc", ":6379"])
+def test_an_address_of_no_known_form_is_one_line_before_the_output_exists(tmp_path: Path, address: str) -> None:
+    """Before, these reached ray.init after the run's store had been created."""
+    from click.testing import CliRunner
+
+    from sgdnoise.cli import main
+
+    out = tmp_path / "out"
+    arguments = ["reproduce", "smith-le-gap", "--tiny", "--quiet", "--out", str(out), "--executor", "ray"]
+    result = CliRunner().invoke(main, [*arguments, "--address", address])
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [
+        f"Error: a Ray address is HOST:PORT (the head's GCS, e.g. 10.0.0.1:6379), auto, local or ray://HOST:PORT; "
+        f"got {address!r}"
+    ]
+    assert not out.exists()
+    check_ray_address("ray://head.example:10001")  # Ray's client addresses are Ray's to check
+
+
+def test_the_address_check_accepts_the_gcs(ray_cluster: LocalCluster) -> None:
+    """Any gRPC answer passes (so a Ray version without the probe's call is not refused): the cluster's other
+    gRPC ports (raylet, object manager) are not told apart from its GCS, a limit of the check."""
+    check_ray_address(ray_cluster.address)
+
+
+def test_the_address_check_accepts_a_gcs_that_asks_for_a_token() -> None:
+    """Token authentication (RAY_AUTH_MODE=token): the GCS refuses the check's call as unauthenticated,
+    which only a GCS does; whether the driver's token is right is for ray.init to say."""
+    cluster = LocalCluster(extra_nodes=0, token="0123456789abcdef0123456789abcdef")
+    try:
+        check_ray_address(cluster.address)
+    finally:
+        cluster.stop()
+    assert not _marked_processes(cluster.marker), "cluster processes left running"
 
 
 def test_cli_passes_the_address_to_the_sweep_and_reports_ray_errors_in_one_line(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pickle
 import queue
 import signal
 import socket
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -300,19 +301,108 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else 'no message'}"
 
 
-def check_ray_address(address: str) -> None:
-    """Fail in seconds, with one line, when ``address`` (``HOST:PORT``) has nothing listening: Ray itself
-    retries for a minute or more and then raises a many-line error."""
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        return  # "auto", "local", "ray://…" etc.: left to Ray
+# The probe of a Ray cluster's GCS (a gRPC server, so HTTP/2 without TLS): one gRPC call of the GCS's. Any gRPC
+# answer passes (a Ray version without the call, or asking for a token, still answers as gRPC does: HTTP status
+# 200); an HTTP/1 server (the dashboard), an HTTP/2 server that is not gRPC, or silence does not.
+RAY_CHECK_SECONDS = 5.0  # check_ray_address's limit for connecting and for the GCS's answer
+_GCS_CALL = "/ray.rpc.NodeInfoGcsService/GetClusterId"
+_H2_DATA, _H2_HEADERS, _H2_RST_STREAM, _H2_SETTINGS, _H2_GOAWAY = 0, 1, 3, 4, 7
+_H2_ACK, _H2_END_STREAM, _H2_END_HEADERS, _H2_PADDED, _H2_PRIORITY = 1, 1, 4, 8, 32
+_H2_MAX_FRAME = 16384  # the largest frame a server may send us (we never allow more)
+_HPACK_STATUS_200 = 0x88  # ":status: 200" from HPACK's static table, how gRPC servers begin every answer
+
+
+def _h2_frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def _hpack_string(text: str) -> bytes:
+    """An HPACK string literal without Huffman coding: its length (an integer of 7-bit prefix), then its bytes."""
+    data = text.encode()
+    if len(data) < 127:
+        return bytes([len(data)]) + data
+    length, prefix = len(data) - 127, [127]
+    while length >= 128:
+        prefix.append(length % 128 | 128)
+        length //= 128
+    return bytes([*prefix, length]) + data
+
+
+def _gcs_problem(sock: socket.socket, address: str, deadline: float) -> str | None:
+    """Asks the server on ``sock`` for its Ray cluster id over gRPC; None when it answers as a gRPC server does
+    (``ray.init`` then deals with an authentication token), else what answered instead."""
+    headers = {
+        ":method": "POST",
+        ":scheme": "http",
+        ":path": _GCS_CALL,
+        ":authority": address,
+        "content-type": "application/grpc",
+        "te": "trailers",
+    }
+    block = b"".join(b"\x00" + _hpack_string(name) + _hpack_string(value) for name, value in headers.items())
+    call = _h2_frame(_H2_HEADERS, _H2_END_HEADERS, 1, block) + _h2_frame(_H2_DATA, _H2_END_STREAM, 1, bytes(5))
+    received, first = b"", True
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=10.0).close()
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + _h2_frame(_H2_SETTINGS, 0, 0) + call)
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            chunk = sock.recv(65536)
+            if not chunk:
+                return "it closed the connection"
+            received += chunk
+            while len(received) >= 9:
+                length, kind, flags = int.from_bytes(received[:3]), received[3], received[4]
+                stream = int.from_bytes(received[5:9]) & 0x7FFFFFFF
+                if length > _H2_MAX_FRAME or (first and (kind, stream) != (_H2_SETTINGS, 0)):
+                    return "it does not speak HTTP/2"
+                first = False
+                if len(received) < 9 + length:
+                    break
+                payload, received = received[9 : 9 + length], received[9 + length :]
+                if kind == _H2_SETTINGS and not flags & _H2_ACK:
+                    sock.sendall(_h2_frame(_H2_SETTINGS, _H2_ACK, 0))
+                elif stream == 1 and kind == _H2_HEADERS:
+                    block = payload[(1 if flags & _H2_PADDED else 0) + (5 if flags & _H2_PRIORITY else 0) :]
+                    return None if block[:1] == bytes([_HPACK_STATUS_200]) else "an HTTP/2 server that is not gRPC"
+                elif kind == _H2_GOAWAY or (stream == 1 and kind == _H2_RST_STREAM):
+                    return "an HTTP/2 server that refused the call"
+    except TimeoutError:
+        pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return f"no answer within {RAY_CHECK_SECONDS:g} s"
+
+
+def check_ray_address(address: str) -> None:
+    """Fail within ``RAY_CHECK_SECONDS``, with one line, unless a Ray cluster's GCS answers at ``address``
+    (``HOST:PORT``; Ray's keywords ``auto`` and ``local`` and ``ray://`` client addresses are left to Ray, any
+    other form is refused): Ray itself retries for a minute or more (many, where another server listens) and
+    then raises a many-line error. With ``RAY_USE_TLS`` only the connection is checked."""
+    if address in ("auto", "local") or "://" in address:
+        return  # Ray's keywords and its client's ray://HOST:PORT: left to Ray
+    host, _, port = address.rpartition(":")
+    if not host.strip("[]") or not port.isdigit():
+        raise ClusterError(
+            f"a Ray address is HOST:PORT (the head's GCS, e.g. 10.0.0.1:6379), auto, local or ray://HOST:PORT; "
+            f"got {address!r}"
+        )
+    deadline = time.monotonic() + RAY_CHECK_SECONDS
+    try:
+        sock = socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_CHECK_SECONDS)
     except OSError as error:
         raise ClusterError(
             f"cannot reach a Ray cluster at {address} ({error.strerror or error}); start one with "
             f"`ray start --head` or check the address"
         ) from None
+    with sock:
+        if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+            return
+        problem = _gcs_problem(sock, address, deadline)
+    if problem is not None:
+        raise ClusterError(
+            f"{address} does not answer as a Ray cluster's GCS ({problem}); Ray's address is usually HEAD_IP:6379 "
+            f"(the port of `ray start --head --port`), not the dashboard's HEAD_IP:8265"
+        )
 
 
 @contextlib.contextmanager
