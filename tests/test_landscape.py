@@ -324,3 +324,24 @@ def test_endpoint_widths_walk_outwards_on_both_sides_of_the_line() -> None:
     found = endpoint_widths(loss, alphas, [loss(a) for a in alphas], threshold=1.0, cap=64.0, tolerance=1e-3)
     assert found["first"]["width"] == pytest.approx(3.0, abs=1e-9)
     assert found["second"]["width"] == pytest.approx(0.6, abs=1e-9)
+
+
+def test_interpolate_and_per_example_gradients_leave_torchs_random_state_as_it_was():
+    """Train-mode passes through dropout (batch-norm re-estimation, per-example gradients in train mode) draw from
+    torch's generator: before, they advanced it, and two identical interpolate calls gave different losses."""
+    from sgdnoise.instruments import per_example_gradients
+
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
+    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(0.1)
+    state = torch.get_rng_state()
+    first = interpolate(model, other, model, nn.CrossEntropyLoss(), (x, y), alphas=[0.5]).losses
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(interpolate(model, other, model, nn.CrossEntropyLoss(), (x, y), alphas=[0.5]).losses, first)
+    targets, state = torch.randn(64, 8), torch.get_rng_state()
+    per_example_gradients(model[:2], nn.MSELoss(), (x, targets), train_mode=True)
+    assert torch.equal(torch.get_rng_state(), state)

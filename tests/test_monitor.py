@@ -3,6 +3,7 @@
 import csv
 import json
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -290,3 +291,25 @@ def test_batch_size_says_what_the_step_averaged_over():
         monitor.step(x[:8], y[:8], lr=0.1, batch_size=1)
     with pytest.raises(ValueError, match="exceeds the training-set size"):
         monitor.step(x[:8], y[:8], lr=0.1, batch_size=65)
+
+
+def test_a_one_example_batch_is_skipped_with_a_warning_and_setup_mistakes_are_caught_at_construction():
+    """Before: a one-example last batch raised inside the training loop; curvature_tol=-1 and train_mode='eval'
+    failed only at the first measurement; an optimizer of another model made every record say "no λ_max yet"."""
+    model, loss_fn, x, y = regression()
+    monitor = NoiseMonitor(model, loss_fn, every=1)
+    assert monitor.step(x[:8], y[:8], lr=0.1) is not None
+    with pytest.warns(RuntimeWarning, match="step 2: nothing measured: a minibatch of one example"):
+        assert monitor.step(x[:1], y[:1], lr=0.1) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert monitor.step(x[:1], y[:1], lr=0.1) is None  # warned once
+    assert monitor.step(x[:8], y[:8], lr=0.1).step == 4
+    with pytest.raises(TypeError, match="x and y must be tensors, got ndarray and ndarray"):
+        monitor.step(x.numpy(), y.numpy())
+    with pytest.raises(ValueError, match="curvature_tol must be a finite number > 0"):
+        NoiseMonitor(model, loss_fn, curvature_tol=-1)
+    with pytest.raises(TypeError, match="train_mode must be True, False or None, got 'eval'"):
+        NoiseMonitor(model, loss_fn, train_mode="eval")
+    with pytest.raises(ValueError, match="the optimizer holds none of the model's parameters"):
+        NoiseMonitor(model, loss_fn, optimizer=torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1))

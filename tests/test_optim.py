@@ -146,6 +146,9 @@ def test_a_schedule_beyond_n_fails_at_construction_not_mid_training():
         IncreaseBatchSize(ScheduledBatchSampler(100, 10), [1, 2], 2.0, max_batch_size=1000)
     with pytest.raises(ValueError, match=r"max_batch_size must lie in \[the sampler's batch size 10, N=100\], got 5"):
         IncreaseBatchSize(ScheduledBatchSampler(100, 10), [1, 2], 2.0, max_batch_size=5)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    with pytest.raises(ValueError, match="keep='noise_scale' needs high < N=100: at B = N the noise scale"):
+        CyclicBatchSize(ScheduledBatchSampler(100, 10), 10, 100, period=4, optimizer=optimizer, keep="noise_scale")
 
 
 @pytest.mark.parametrize(

@@ -454,3 +454,29 @@ def test_a_model_vmap_cannot_batch_is_taken_one_example_at_a_time(kind):
     with pytest.warns(UserWarning, match=r"one example at a time.*vmap cannot batch"):
         got = per_example_gradients(model, loss_fn, (x, y))
     torch.testing.assert_close(got, loop_gradients(model, loss_fn, x, y), rtol=1e-10, atol=1e-12)
+
+
+class LearnedTemperature(nn.Module):
+    """Logits over a learned scalar temperature (a 0-dimensional parameter, like CLIP's logit scale)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = nn.Linear(4, 3, dtype=torch.float64)
+        self.temperature = nn.Parameter(torch.tensor(1.5, dtype=torch.float64))
+
+    def forward(self, x):
+        return self.linear(x) / self.temperature
+
+
+@pytest.mark.parametrize("method", ["layers", "vmap"])
+def test_a_zero_dimensional_parameter_has_its_column(method):
+    """Before, every per-example instrument raised IndexError ("Dimension out of range") on it."""
+    model = LearnedTemperature()
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(12, 4, generator=gen, dtype=torch.float64), torch.randint(0, 3, (12,), generator=gen)
+    expected = loop_gradients(model, nn.CrossEntropyLoss(), x, y)
+    got = per_example_gradients(model, nn.CrossEntropyLoss(), (x, y), method=method, chunk_size=5)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
+    norms = per_example_gradient_norms(model, nn.CrossEntropyLoss(), (x, y), squared=True)
+    torch.testing.assert_close(norms, expected.square().sum(1), rtol=1e-12, atol=0)

@@ -212,6 +212,11 @@ class CyclicBatchSize(BatchSizeScheduler):
             raise ValueError(f"need low <= high, got low={low}, high={high}")
         if high > sampler.train_size:  # type: ignore[operator]
             raise ValueError(f"high={high} exceeds the sampler's training-set size N={sampler.train_size}")
+        if keep == "noise_scale" and high == sampler.train_size:
+            raise ValueError(
+                f"keep='noise_scale' needs high < N={sampler.train_size}: at B = N the noise scale ε(N/B − 1)/(1 − m) "
+                "is 0 for every ε, so no learning rate keeps it"
+            )
         self.low, self.high, self.period = low, high, positive_int("period", period, minimum=2)
         super().__init__(sampler, optimizer, keep)
 

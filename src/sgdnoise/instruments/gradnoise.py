@@ -46,9 +46,12 @@ _METHODS = ("layers", "vmap")
 
 @contextlib.contextmanager
 def _evaluation(model: nn.Module, loss_fn: LossFn, train_mode: bool | None) -> Iterator[None]:
-    """Validate, then run a block with the model in ``train_mode`` and restore it afterwards."""
+    """Validate, then run a block with the model in ``train_mode`` and restore it, and torch's random state (dropout
+    in train mode draws from it), afterwards."""
     check_model_and_loss(model, loss_fn)
-    with preserved_model(model, train_mode, snapshot=False):  # forward and backward passes only
+    device, _ = model_device_dtype(model)
+    generators = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+    with generators, preserved_model(model, train_mode, snapshot=False):  # forward and backward passes only
         if has_batch_norm_in_train_mode(model):
             raise ValueError(
                 "per-example gradients are undefined for batch norm in train mode (batch statistics couple "
@@ -112,7 +115,7 @@ def _per_example_gradient_rows(
                 }
                 if method == "vmap":
                     grads = model_gradients(model, loss_fn, xc, yc, trainable_parameters(model))
-                    torch.cat([grads[name].flatten(1) for name in layout.names], dim=1, out=rows)
+                    torch.cat([grads[name].reshape(n, -1) for name in layout.names], dim=1, out=rows)
                 else:
                     layer_statistics(model, loss_fn, xc, yc, names, out=views)
                 yield rows

@@ -139,7 +139,7 @@ def interpolate(
     ``data``) before the eval-mode loss is measured. Outputs may be anything ``loss_fn`` takes (a tensor, a dict, a
     Hugging Face ``ModelOutput``); accuracy is reported when they are a ``[n, C]`` tensor of logits and targets
     class indices. α = 0 and α = 1 give θ_a and θ_b exactly (α within a few rounding errors of 0 or 1, as
-    ``torch.linspace`` leaves it, is taken as the endpoint).
+    ``torch.linspace`` leaves it, is taken as the endpoint). Torch's random state is left as it was.
     """
     check_model_and_loss(model, loss_fn)
     if not isinstance(train_mode, bool):
@@ -163,7 +163,9 @@ def interpolate(
     bn_batches = Batches(bn_data, device, dtype, chunk_size, name="bn_data") if bn_data is not None else batches
     reestimate = not train_mode and bool(running_statistics_layers(model))
     losses, accuracies = [], []
-    with preserved_model(model, None, freeze_batch_norm=False):
+    # torch's random state as the caller left it afterwards (train-mode passes through dropout draw from it)
+    generators = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+    with generators, preserved_model(model, None, freeze_batch_norm=False):
         parameters = dict(model.named_parameters())
         for alpha in alphas.tolist():
             with torch.no_grad():

@@ -523,7 +523,7 @@ def _statistics_of(
         for part in parts[1:]:
             formed += part.block(s, e, shape)
         if not gram:
-            sq[s:e] = torch.linalg.vector_norm(formed.flatten(1), dim=1).square()
+            sq[s:e] = torch.linalg.vector_norm(formed.reshape(e - s, -1), dim=1).square()
         if not outer_only:
             total += formed.sum(0)
     return sq, total
@@ -787,7 +787,7 @@ def layer_statistics(
         for s, e in _blocks(n, size):
             grads = model_gradients(model, loss_fn, x[s:e], y[s:e], fallback, draws=made, first=s)
             for name, g in grads.items():
-                sq = g.flatten(1).square().sum(1)
+                sq = g.reshape(e - s, -1).square().sum(1)
                 sq_norms[s:e] += sq
                 scales[name] += float(sq.sqrt().sum())
                 gradient_sum[name] = g.sum(0) + gradient_sum.get(name, 0)

@@ -256,7 +256,13 @@ class NoiseMonitor:
         if log_path is not None and Path(log_path).suffix not in (".jsonl", ".csv"):
             raise ValueError(f"log_path must end in .jsonl or .csv, got {str(log_path)!r}")
         tokens_per_example = positive_int("tokens_per_example", tokens_per_example, optional=True)
+        curvature_tol = positive_number("curvature_tol", curvature_tol)
+        if train_mode is not None and not isinstance(train_mode, bool):
+            raise TypeError(f"train_mode must be True, False or None, got {train_mode!r}")
         self.kind = _optimizer_kind(optimizer)
+        held = {id(p) for group in optimizer.param_groups for p in group["params"]} if optimizer is not None else None
+        if held is not None and not held & {id(p) for p in model.parameters()}:
+            raise ValueError("the optimizer holds none of the model's parameters: pass the one that trains this model")
         _warn_if_groups_differ(optimizer)
         # a torch.compile'd model is measured through the module it compiles (same parameters, eager passes)
         self.model, self.loss_fn, self.train_size, self.optimizer = uncompiled(model), loss_fn, train_size, optimizer
@@ -271,7 +277,7 @@ class NoiseMonitor:
         self.held_batch = held_batch
         self.steps = 0
         self.records: list[MonitorRecord] = []
-        self._warned_non_finite = False
+        self._skipped: set[str] = set()  # the reasons of skipped measurements already warned about
         self._grad_sq: deque[float] = deque(maxlen=window)
         self._cov_trace: deque[float] = deque(maxlen=window)
         self._max_eigenvalue: tuple[float, int, bool] | None = None  # (λ_max, step, of P⁻¹H)
@@ -358,8 +364,11 @@ class NoiseMonitor:
         heavy ball unless ``nesterov=True``). ``batch_size``: B, the examples the step's gradient averaged over,
         when it is not x's size: k·r·len(x) with gradient accumulation over k micro-batches on each of r
         data-parallel ranks (T, g and B against B_simple use it; B_simple itself does not depend on B).
-        Where the loss at the current parameters is not finite (the run diverged) nothing is measured: it returns
-        None and warns once (a ``RuntimeWarning``), so the training loop goes on."""
+        Where the loss at the current parameters is not finite (the run diverged), or the minibatch holds one
+        example (an epoch's last, short batch), nothing is measured: it returns None and warns once (a
+        ``RuntimeWarning``), so the training loop goes on."""
+        if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+            raise TypeError(f"x and y must be tensors, got {type(x).__name__} and {type(y).__name__}")
         self.steps += 1
         if self.held_batch is None:
             self.held_batch = (x.detach().clone(), y.detach().clone())
@@ -367,6 +376,13 @@ class NoiseMonitor:
             return None
         lr, momentum, dampening, nesterov = self._hyperparameters(lr, momentum, nesterov)
         batch = int(x.shape[0]) if batch_size is None else positive_int("batch_size", batch_size, minimum=2)
+        if x.shape[0] < 2:  # tr Σ needs two examples' gradients
+            self._skip(
+                "one example",
+                "a minibatch of one example cannot estimate the gradient covariance (an epoch's last batch? "
+                "drop_last=True avoids it)",
+            )
+            return None
         if self.train_size is not None and batch > self.train_size:
             raise ValueError(f"the batch size B={batch} exceeds the training-set size N={self.train_size}")
         try:
@@ -377,9 +393,7 @@ class NoiseMonitor:
                 if len(self.records) % self.curvature_every == 0:
                     self._measure_curvature()
         except NonFiniteLossError as error:  # the run diverged: say so, and leave the training loop to the user
-            if not self._warned_non_finite:
-                warnings.warn(f"step {self.steps}: nothing measured: {error}", RuntimeWarning, stacklevel=2)
-                self._warned_non_finite = True
+            self._skip("diverged", str(error))
             return None
         self._grad_sq.append(estimate.mean_grad_sq_norm)
         self._cov_trace.append(estimate.covariance_trace)
@@ -397,6 +411,12 @@ class NoiseMonitor:
         if self.log_path is not None:
             self._append_log(record)
         return record
+
+    def _skip(self, reason: str, message: str) -> None:
+        """Warn, once per ``reason``, that a step measured nothing."""
+        if reason not in self._skipped:
+            warnings.warn(f"step {self.steps}: nothing measured: {message}", RuntimeWarning, stacklevel=3)
+            self._skipped.add(reason)
 
     def _record(
         self,
