@@ -1,7 +1,9 @@
 """Per-example gradients and norms by the layer rules against a loop of backward passes; the one-minibatch
 noise estimators against their exact expectations over every minibatch of an enumerable problem."""
 
+import copy
 import itertools
+import warnings
 
 import pytest
 import torch
@@ -480,3 +482,32 @@ def test_a_zero_dimensional_parameter_has_its_column(method):
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
     norms = per_example_gradient_norms(model, nn.CrossEntropyLoss(), (x, y), squared=True)
     torch.testing.assert_close(norms, expected.square().sum(1), rtol=1e-12, atol=0)
+
+
+class CappedEmbeddingGRU(nn.Module):
+    """An embedding with max_norm (renormalised in place on lookup) into a GRU (no layer rule: whole-model vmap)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.embedding = nn.Embedding(10, 8, max_norm=1.0, dtype=torch.float64)
+        self.gru = nn.GRU(8, 8, batch_first=True, dtype=torch.float64)
+        self.head = nn.Linear(8, 3, dtype=torch.float64)
+
+    def forward(self, tokens):
+        return self.head(self.gru(self.embedding(tokens))[0][:, -1])
+
+
+@pytest.mark.parametrize("method", ["layers", "vmap"])
+def test_an_embedding_with_max_norm_beside_a_layer_without_a_rule_is_exact(method):
+    """Before: functorch refused the in-place embedding_renorm_ inside the whole-model transform."""
+    model = CappedEmbeddingGRU()
+    gen = torch.Generator().manual_seed(2)
+    x, y = torch.randint(0, 10, (12, 5), generator=gen), torch.randint(0, 3, (12,), generator=gen)
+    expected = loop_gradients(copy.deepcopy(model), nn.CrossEntropyLoss(), x, y)
+    table = model.embedding.weight.detach().clone()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the GRU runs one example at a time
+        got = per_example_gradients(model, nn.CrossEntropyLoss(), (x, y), method=method)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
+    assert torch.equal(model.embedding.weight, table) and model.embedding.max_norm == 1.0  # left as it was

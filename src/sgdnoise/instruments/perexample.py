@@ -61,7 +61,14 @@ from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree as pytree
 
-from sgdnoise.instruments._batches import LossFn, checked_loss, generator_states, math_attention, model_buffers
+from sgdnoise.instruments._batches import (
+    LossFn,
+    checked_loss,
+    generator_states,
+    math_attention,
+    model_buffers,
+    model_device_dtype,
+)
 from sgdnoise.instruments._draws import NO_DRAWS, DrawRecorder, Draws
 
 DEFAULT_BUDGET = 2**25  # elements of per-example gradients formed at once (128 MiB in float32)
@@ -552,10 +559,32 @@ def model_gradients(
 
     # torch's recurrent kernels (nn.GRU, nn.RNN, float64 nn.LSTM) have no batching rule: one example at a time
     recurrent = any(isinstance(m, nn.RNNBase) for m in model.modules())
-    with math_attention():
+    with math_attention(), _renormed_beforehand(model, x):
         return _map_examples(
             functools.partial(grad(example_loss), detached), (x, y), first, draws, vmappable=not recurrent
         )
+
+
+@contextlib.contextmanager
+def _renormed_beforehand(model: nn.Module, x: Tensor) -> Iterator[None]:
+    """For embeddings with ``max_norm``: the rows ``x`` looks up renormalised in place by one forward pass, as the
+    model does, then ``max_norm`` off inside the block (the transforms forbid writing a captured tensor; renorming
+    a renormed row changes nothing, and the renorm is not differentiated)."""
+    capped = [m for m in model.modules() if isinstance(m, nn.Embedding | nn.EmbeddingBag) and m.max_norm is not None]
+    if not capped:
+        yield
+        return
+    device, _ = model_device_dtype(model)
+    with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        model(x)
+    norms = [(m, m.max_norm) for m in capped]
+    try:
+        for m in capped:
+            m.max_norm = None
+        yield
+    finally:
+        for m, max_norm in norms:
+            m.max_norm = max_norm
 
 
 def _own_generators(model: nn.Module) -> list[torch.Generator]:
