@@ -267,6 +267,13 @@ def test_invalid_arguments_raise_clear_errors():
         hessian_eigenvalues(model, loss_fn, (x[0], y[0]), k=1)
     with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         hessian_trace(lambda t: t, loss_fn, (x, y))
+    # before: "each batch must be a pair of tensors, got Tensor", "... got ndarray", "Overflow when unpacking"
+    with pytest.raises(TypeError, match=r"^data is a tuple of 3 tensors: pass \(x, y\)"):
+        hessian_eigenvalues(model, loss_fn, (x, y, y), k=1)
+    with pytest.raises(TypeError, match=r"^data holds ndarray and ndarray: pass torch tensors"):
+        hessian_eigenvalues(model, loss_fn, (x.numpy(), y.numpy()), k=1)
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*64\), got 1180591620717411303424"):
+        hessian_eigenvalues(model, loss_fn, (x, y), k=1, seed=2**70)
     assert math.isfinite(hessian_trace(model, loss_fn, (x, y), n_samples=3).value)
     assert np.isfinite(hessian_trace(model, loss_fn, (x, y), method="hutchinson", n_samples=2).stderr)
 

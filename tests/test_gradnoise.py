@@ -294,3 +294,12 @@ def test_a_mean_loss_in_half_precision_is_accepted_and_a_summed_one_refused(dtyp
         checked_loss(loss_fn, outputs, targets)
         with pytest.raises(ValueError, match="loss_fn must be the MEAN"):
             checked_loss(summed, outputs, targets)
+
+
+def test_a_learning_rate_that_is_not_a_number_is_refused():
+    """Before, lr='0.1' was accepted and stored as the string in the result."""
+    model = nn.Linear(3, 2)
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    for lr in ("0.1", True, -0.1):
+        with pytest.raises(ValueError, match="lr must be a finite number >= 0"):
+            gradient_noise(model, nn.CrossEntropyLoss(), (x, y), 4, lr=lr)

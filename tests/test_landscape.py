@@ -345,3 +345,14 @@ def test_interpolate_and_per_example_gradients_leave_torchs_random_state_as_it_w
     targets, state = torch.randn(64, 8), torch.get_rng_state()
     per_example_gradients(model[:2], nn.MSELoss(), (x, targets), train_mode=True)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_alphas_that_are_not_numbers_are_one_value_error():
+    """Before: TypeError "new(): invalid data type 'str'"."""
+    torch.manual_seed(0)
+    model, x, y = nn.Linear(3, 2), torch.randn(8, 3), torch.randint(0, 2, (8,))
+    for alphas in ("0,1", 3, [0.0, "1"]):
+        with pytest.raises(ValueError, match="alphas must be a sequence of numbers or a tensor"):
+            interpolate(model, model, model, nn.CrossEntropyLoss(), (x, y), alphas=alphas)
+    line = interpolate(model, model, model, nn.CrossEntropyLoss(), (x, y), alphas=np.linspace(0, 1, 3))
+    assert line.losses.shape == (3,)

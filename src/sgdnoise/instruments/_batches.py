@@ -148,6 +148,13 @@ class Batches:
             self._check_finite(x, y, "")
             self._pair: tuple[Tensor, Tensor] | None = (x, y)
             self._iterable: Iterable[tuple[Tensor, Tensor]] | None = None
+        elif isinstance(data, tuple) and all(isinstance(t, Tensor) for t in data):
+            raise TypeError(f"{name} is a tuple of {len(data)} tensors: pass (x, y), or an iterable of (x, y) batches")
+        elif isinstance(data, tuple | list) and len(data) == 2 and all(hasattr(t, "__array__") for t in data):
+            raise TypeError(
+                f"{name} holds {type(data[0]).__name__} and {type(data[1]).__name__}: pass torch tensors "
+                "(torch.as_tensor(x), torch.as_tensor(y))"
+            )
         elif isinstance(data, Iterable) and not isinstance(data, Tensor):
             if iter(data) is data:
                 raise TypeError(

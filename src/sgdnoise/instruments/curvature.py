@@ -100,8 +100,10 @@ class CriticalLearningRate:
 
 
 def _generator(device: torch.device, seed: int) -> torch.Generator:
-    if not isinstance(seed, int):
+    if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if not 0 <= seed < 2**64:  # what torch's generators take
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed}")
     return torch.Generator(device=device).manual_seed(seed)
 
 

@@ -34,7 +34,7 @@ from sgdnoise.instruments._batches import (
     uncompiled,
 )
 from sgdnoise.instruments.perexample import layer_statistics, model_gradients
-from sgdnoise.validation import momentum_coefficient, positive_int
+from sgdnoise.validation import momentum_coefficient, positive_int, positive_number
 
 _CHUNK_ELEMENTS = 2**25  # per-example gradients held at once (128 MiB in float32)
 DEFAULT_MEMORY_BUDGET = 2**27  # bytes of per-example gradients formed at once while computing norms
@@ -253,6 +253,7 @@ def gradient_noise(
     """
     positive_int("batch_size", batch_size)
     momentum = momentum_coefficient("momentum", momentum)
+    lr = positive_number("lr", lr, allow_zero=True) if lr is not None else None
     temperature = float(theory.temperature(lr, batch_size, momentum)) if lr is not None else None
     count = 0
     mean: Tensor | None = None

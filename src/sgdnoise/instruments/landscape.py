@@ -5,6 +5,7 @@ the loss stays below a threshold (``outward_width``, ``endpoint_widths``).
 
 import itertools
 import math
+import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -146,7 +147,11 @@ def interpolate(
         raise TypeError(f"train_mode must be True or False, got {train_mode!r}")
     if alphas is None:
         alphas = torch.arange(-10, 21, dtype=torch.float64) / 10  # -1.0, -0.9, ..., 2.0 with exact 0 and 1
-    alphas = alphas if isinstance(alphas, Tensor) else torch.tensor(alphas, dtype=torch.float64)
+    if not isinstance(alphas, Tensor):
+        values = list(alphas) if isinstance(alphas, Iterable) and not isinstance(alphas, str | bytes) else None
+        if values is None or not all(isinstance(a, numbers.Real) for a in values):
+            raise ValueError(f"alphas must be a sequence of numbers or a tensor, got {alphas!r}")
+        alphas = torch.tensor(values, dtype=torch.float64)
     if alphas.ndim != 1 or alphas.numel() == 0 or not alphas.is_floating_point():
         raise ValueError("alphas must be a non-empty 1-D sequence of floating interpolation coefficients")
     if not bool(torch.isfinite(alphas).all()):
