@@ -1,4 +1,4 @@
-"""Ray executor overhead: the ``smith-le-batch --scale quick`` sweep (the Smith & Le 2018 Fig. 5 grid)
+"""Ray executor overhead: the ``smith-le-batch --scale quick`` sweep (the Smith & Le 2018 Fig. 4 grid)
 on the local process pool (2 workers) versus on Ray with 2 CPUs of workers:
 
 - ``ray cluster``: a real local cluster — a head node with no CPUs for tasks and one worker node with

@@ -34,13 +34,15 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     devices = _available_devices()
     if device is None or device == "auto":
         return torch.device("cuda" if "cuda" in devices else "cpu")
+    accelerators = [f"{kind}:{index}" for kind, count in devices.items() if kind != "cpu" for index in range(count)]
+    has = ", ".join(["cpu", *accelerators]) if accelerators else "only cpu"
     try:
         resolved = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"invalid device {device!r}: {error}") from None
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"invalid device {device!r}: not a device name (auto, cpu, cuda:N, …); this machine has {has}"
+        ) from None
     if resolved.type not in devices or (resolved.index or 0) >= devices[resolved.type]:
-        accelerators = [f"{kind}:{index}" for kind, count in devices.items() if kind != "cpu" for index in range(count)]
-        has = ", ".join(["cpu", *accelerators]) if accelerators else "only cpu"
         raise ValueError(f"device {device!r} is not available; this machine has {has}")
     return resolved
 
