@@ -115,6 +115,31 @@ def test_cli_reproduce_all_dry_run_prints_each_plan_then_the_grand_total(tmp_pat
     assert not any(tmp_path.iterdir())
 
 
+def test_cli_reproduce_all_dry_run_plans_the_rest_when_one_experiments_data_is_missing(tmp_path, monkeypatch):
+    """Before: the first experiment without its data (CIFAR-10 at paper scale) ended the whole plan with an error."""
+    from sgdnoise.data.errors import DatasetNotFoundError
+    from sgdnoise.experiments import plan
+
+    planned = plan.plan_experiment
+
+    def without_cifar(name, spec, **kwargs):
+        if name == "smith-le-gap":
+            raise DatasetNotFoundError("could not find the cifar10 dataset. Provide it in any one of these ways")
+        return planned(name, spec, **kwargs)
+
+    monkeypatch.setattr(plan, "plan_experiment", without_cifar)
+    args = ["reproduce", "all", "--dry-run", "--tiny", "--device", "cpu", "--out", str(tmp_path)]
+    result = CliRunner().invoke(main, [*args, "--only", "smith-le-gap", "--only", "jastrzebski-breaking-point"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "plan of smith-le-gap at scale quick: not planned: could not find the cifar10 dataset (--data PATH)" in lines
+    assert any(line.startswith("all 1 experiments: ") for line in lines)
+    assert "  1 not planned, their data not found here (give it with --data): smith-le-gap" in lines
+    assert suite_lines([], ["a", "b"])[0] == "no experiment planned: 2 need data not found here"
+    alone = CliRunner().invoke(main, ["reproduce", "smith-le-gap", "--dry-run", "--tiny", "--out", str(tmp_path)])
+    assert alone.exit_code == 2 and alone.output.startswith("Error: could not find the cifar10 dataset")
+
+
 @pytest.mark.parametrize(
     ("seconds", "threads", "workers", "wall"),
     [

@@ -169,6 +169,7 @@ def reproduce(
     """
     from sgdnoise import experiments, report
     from sgdnoise.data import user_data
+    from sgdnoise.data.errors import DatasetNotFoundError
     from sgdnoise.experiments.datasets import assign_user_data, needed_datasets
     from sgdnoise.experiments.plan import plan_experiment, plan_lines, suite_lines
     from sgdnoise.experiments.spec import parse_assignments
@@ -203,16 +204,25 @@ def reproduce(
         check_ray_address(ray_address)  # one line, not a failure.json per experiment
     out_root = out_dir or Path("runs") / (name if name != "all" else "")
     if dry_run:
-        plans = []
+        plans, unplanned = [], []
         with user_data(datasets, not no_verify):
             for n, spec in specs.items():
                 target = out_root / n if name == "all" else out_root
-                plans.append(
-                    plan_experiment(n, spec, scale=scale, device=resolved, out_dir=target, seed=seed, executor=executor)
-                )
-                click.echo("\n".join(plan_lines(plans[-1])))
+                try:
+                    plan = plan_experiment(
+                        n, spec, scale=scale, device=resolved, out_dir=target, seed=seed, executor=executor
+                    )
+                except DatasetNotFoundError as error:
+                    if name != "all":
+                        raise
+                    # the rest of the set is still planned; the line says what is missing, the total says who
+                    click.echo(f"plan of {n} at scale {scale}: not planned: {str(error).split('. ')[0]} (--data PATH)")
+                    unplanned.append(n)
+                    continue
+                plans.append(plan)
+                click.echo("\n".join(plan_lines(plan)))
         if name == "all":
-            click.echo("\n" + "\n".join(suite_lines(plans)))
+            click.echo("\n" + "\n".join(suite_lines(plans, unplanned)))
         return
     options = {
         "seed": seed,

@@ -391,14 +391,22 @@ def plan_lines(plan: Plan) -> list[str]:
     return lines
 
 
-def suite_lines(plans: Sequence[Plan]) -> list[str]:
-    """The grand total that ``reproduce all --dry-run`` prints after the experiments' plans."""
+def suite_lines(plans: Sequence[Plan], unplanned: Sequence[str] = ()) -> list[str]:
+    """The grand total that ``reproduce all --dry-run`` prints after the experiments' plans, and the experiments
+    ``unplanned`` for want of their data."""
+    missing = (
+        [f"  {len(unplanned)} not planned, their data not found here (give it with --data): {', '.join(unplanned)}"]
+        if unplanned
+        else []
+    )
+    if not plans:
+        return [f"no experiment planned: {len(unplanned)} need data not found here", *missing]
     each = [plan.totals() for plan in plans]
     summed = {key: sum(totals[key] for totals in each) for key in ("runs", "stored", "steps", "examples", "flops")}
     seconds = [totals["seconds"] for totals in each]
     summed["seconds"] = None if None in seconds else sum(seconds)
     partial = [plan.experiment for plan in plans if plan.coverage != "every sweep"]
-    lines = [f"all {len(plans)} experiments: {_totals_text(summed)} on {plans[0].device} ({_COUNTED})"]
+    lines = [f"all {len(plans)} experiments: {_totals_text(summed)} on {plans[0].device} ({_COUNTED})", *missing]
     if partial:
         lines.append(
             f"  {len(partial)} of them are planned only up to where they stop (see their 'covers' line), so the "
