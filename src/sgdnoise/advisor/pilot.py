@@ -220,43 +220,42 @@ def run_pilot(
     maximize = problem.objective == "accuracy"
     validation_passes = problem.validation[0].shape[0] * FORWARD_COST
     description = f"advisor pilot scan at B = {batch} (adaptive: {SCAN_POINTS} to {MAX_SCAN_POINTS} learning rates)"
-    bar = tqdm(desc=description, unit="run", disable=not show_progress)  # no total: the scan extends as needed
-    while True:
-        for k in exponents:
-            lr_eff = stability * SCAN_START * GRID_RATIO**k
-            runs = []
-            for s in range(pilot_seeds):
-                middle: list[tuple[float, float]] = []
-                model, score = train_run(
-                    problem,
-                    batch_size=batch,
-                    lr_eff=lr_eff,
-                    momentum=momentum,
-                    steps=steps,
-                    seed=seed + s,
-                    device=device,
-                    probe=lambda m, middle=middle: middle.append(_noise_parts(m, problem, noise_subset)),
-                    probe_steps=[round(MIDDLE_READING * steps)] if s == 0 and not have_middle else [],
-                )
-                cost += steps * batch + validation_passes + len(middle) * noise_subset[0].shape[0]
-                if model is not None and s == 0:
-                    kept[k] = model
-                keep_middle = model is not None and bool(middle)  # a diverged run's reading is dropped
-                have_middle = have_middle or keep_middle
-                runs.append(ScanRun(lr_eff, seed + s, score, None, middle[0] if keep_middle else None))
-                bar.update(1)
-            scores[k] = runs
-        ordered = sorted(scores)
-        table = np.array([[np.nan if r.score is None else r.score for r in scores[k]] for k in ordered])
-        finished = np.isfinite(table).any(axis=1)
-        oriented = _oriented_means(table, maximize)
-        best = ordered[int(np.argmax(oriented))]
-        kept = {k: m for k, m in kept.items() if abs(k - best) <= 2}  # the runs ε₀'s ×2 neighbourhood can reach
-        grow = next_exponent(ordered, oriented)
-        if grow is None or len(scores) >= MAX_SCAN_POINTS:
-            break
-        exponents = [grow]
-    bar.close()
+    with tqdm(desc=description, unit="run", disable=not show_progress) as bar:  # no total: the scan extends as needed
+        while True:
+            for k in exponents:
+                lr_eff = stability * SCAN_START * GRID_RATIO**k
+                runs = []
+                for s in range(pilot_seeds):
+                    middle: list[tuple[float, float]] = []
+                    model, score = train_run(
+                        problem,
+                        batch_size=batch,
+                        lr_eff=lr_eff,
+                        momentum=momentum,
+                        steps=steps,
+                        seed=seed + s,
+                        device=device,
+                        probe=lambda m, middle=middle: middle.append(_noise_parts(m, problem, noise_subset)),
+                        probe_steps=[round(MIDDLE_READING * steps)] if s == 0 and not have_middle else [],
+                    )
+                    cost += steps * batch + validation_passes + len(middle) * noise_subset[0].shape[0]
+                    if model is not None and s == 0:
+                        kept[k] = model
+                    keep_middle = model is not None and bool(middle)  # a diverged run's reading is dropped
+                    have_middle = have_middle or keep_middle
+                    runs.append(ScanRun(lr_eff, seed + s, score, None, middle[0] if keep_middle else None))
+                    bar.update(1)
+                scores[k] = runs
+            ordered = sorted(scores)
+            table = np.array([[np.nan if r.score is None else r.score for r in scores[k]] for k in ordered])
+            finished = np.isfinite(table).any(axis=1)
+            oriented = _oriented_means(table, maximize)
+            best = ordered[int(np.argmax(oriented))]
+            kept = {k: m for k, m in kept.items() if abs(k - best) <= 2}  # the runs ε₀'s ×2 neighbourhood can reach
+            grow = next_exponent(ordered, oriented)
+            if grow is None or len(scores) >= MAX_SCAN_POINTS:
+                break
+            exponents = [grow]
     if not finished.any():
         lowest = stability * SCAN_START * GRID_RATIO ** ordered[0]
         raise ValueError(
