@@ -606,7 +606,9 @@ class NoiseMonitor:
         axes[1].set_yscale("log")
         label = "λ_max(P⁻¹H) / Adam's threshold"
         if self.kind == "SGD":
-            label = "λ_max / (2(1 + m)/((1 + 2m)ε))" if self.records[-1].nesterov else "λ_max / (2(1 + m)/ε)"
+            last = self.records[-1]
+            sharpness = "λ_max(DH)" if last.preconditioned else "λ_max"  # D: each group's ε over the first's
+            label = f"{sharpness} / (2(1 + m)/((1 + 2m)ε))" if last.nesterov else f"{sharpness} / (2(1 + m)/ε)"
         axes[2].plot(steps, column("curvature_ratio"), "o-", label=label)
         axes[2].axhline(self.curvature_fraction, color="gray", linestyle=":", label="curvature threshold")
         axes[2].set_yscale("log")
