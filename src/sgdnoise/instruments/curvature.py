@@ -166,12 +166,19 @@ def _select(values: np.ndarray, k: int, which: Which) -> np.ndarray:
 
 
 def _lanczos(
-    op: HessianOperator, k: int, which: Which, tol: float, max_iter: int, gen: torch.Generator, vectors: bool
+    op: HessianOperator,
+    k: int,
+    which: Which,
+    tol: float,
+    max_iter: int,
+    gen: torch.Generator,
+    vectors: bool,
+    scale_floor: float = 0.0,
 ) -> EigenResult:
     """Lanczos with full Gram–Schmidt reorthogonalisation against the whole basis (repeated when it cancels).
 
-    Stops when every wanted Ritz pair has residual |β_m s_{m,i}| ≤ tol·max|θ|; restarts with a fresh random
-    vector orthogonal to the basis on breakdown (an invariant subspace was found).
+    Stops when every wanted Ritz pair has residual |β_m s_{m,i}| ≤ tol·max(max|θ|, ``scale_floor``); restarts
+    with a fresh random vector orthogonal to the basis on breakdown (an invariant subspace was found).
     """
     eps = torch.finfo(op.dtype).eps
     n_steps = min(max_iter, op.dim)
@@ -200,7 +207,7 @@ def _lanczos(
         scale = float(np.max(np.abs(theta)))
         residuals = beta * np.abs(s[-1, :])
         chosen = _select(theta, k, which)
-        if m >= k and np.all(residuals[chosen] <= tol * scale):
+        if m >= k and np.all(residuals[chosen] <= tol * max(scale, scale_floor)):
             converged = True
             break
         if m == op.dim:
@@ -264,7 +271,8 @@ def _lanczos_every_copy(
         scale = float(values.abs().max())
         parked_at = 0.0 if which == "magnitude" else float(values.min()) - 2 * scale - 1
         kth = float(values[_select(values.numpy(), k, which)[-1]])
-        check = _lanczos(_Locked(op, found, parked_at), 1, which, tol, max_iter, gen, vectors=True)
+        # to the accuracy of the pairs found, tol·|λ_1|: the locked operator's own scale is smaller
+        check = _lanczos(_Locked(op, found, parked_at), 1, which, tol, max_iter, gen, vectors=True, scale_floor=scale)
         converged = check.converged
         candidate = float(check.eigenvalues[0])
         beyond = candidate > kth if which == "largest" else abs(candidate) > abs(kth)
