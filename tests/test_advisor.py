@@ -11,6 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from torch import nn
+from torch.nn import functional as F
 
 from sgdnoise import advisor
 from sgdnoise.cli import main
@@ -344,6 +345,7 @@ def test_a_model_that_diverges_at_every_learning_rate_is_one_line():
 PROBLEM_MODULE = """
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def problem():
@@ -580,3 +582,47 @@ def test_cli_advise_interrupted_says_the_pilot_starts_over(tmp_path, monkeypatch
     result = CliRunner().invoke(main, ["advise", "tiny_problem:problem", "--budget-epochs", "2", "--quiet"])
     assert result.exit_code == 130
     assert "the pilot keeps no partial results" in result.output and "resume" not in result.output
+
+
+class TwoHeads(nn.Module):
+    """Returns (logits, auxiliary), as many models do; the loss unpacks it."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.linear(x), x.mean()
+
+
+def test_a_tuple_output_under_the_loss_objective_runs_the_pilot(tmp_path):
+    """Before: AttributeError "'tuple' object has no attribute 'dim'" after the first scan run."""
+    problem = _problem() | {"model_factory": TwoHeads, "loss_fn": lambda out, t: F.cross_entropy(out[0], t)}
+    advice = advisor.advise_problem(
+        problem | {"objective": "loss"}, budget_epochs=2, candidate_batch_sizes=[8, 16], **FAST
+    )
+    assert advice.batch_size in (8, 16)
+    assert advisor.plot_advice(advice, str(tmp_path / "advice.png")).stat().st_size > 0  # a str path: was an error
+    with pytest.raises(ValueError, match="a figure's path names its file with a suffix"):
+        advisor.plot_advice(advice, tmp_path)
+
+
+def test_the_pilot_leaves_torchs_random_state_and_its_runs_as_they_were_with_dropout():
+    """Before: the B_simple reading re-estimated batch norm through dropout with no batch norm there, advancing
+    torch's generator, and a reading in the middle of a scan run changed that run's later dropout masks."""
+    from sgdnoise.advisor.pilot import _noise_parts, _subset
+    from sgdnoise.advisor.training import train_run
+
+    def factory():
+        return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 2))
+
+    problem = advisor.Problem.coerce(_problem() | {"model_factory": factory})
+    torch.manual_seed(7)
+    state = torch.get_rng_state()
+    advisor.advise_problem(problem, budget_epochs=2, candidate_batch_sizes=[8, 16], **FAST)
+    assert torch.equal(torch.get_rng_state(), state)
+    subset = _subset(problem.train, 64, 0)
+    settings = dict(batch_size=8, lr_eff=0.5, momentum=0.9, steps=24, seed=0, device=torch.device("cpu"))
+    plain, _ = train_run(problem, **settings)
+    probed, _ = train_run(problem, **settings, probe=lambda m: _noise_parts(m, problem, subset), probe_steps=[12])
+    assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), probed.parameters(), strict=True))

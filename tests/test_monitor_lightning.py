@@ -125,3 +125,65 @@ def test_callback_counts_optimizer_steps_under_gradient_accumulation(tmp_path):
     assert record.batch_size == 24
     assert record.temperature == pytest.approx(0.05 / (24 * 0.5))
     assert record.noise_scale == pytest.approx(0.05 * (48 / 24 - 1) / 0.5)
+
+
+class NoForward(lightning.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Linear(3, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch["x"], batch["y"]
+        return nn.functional.mse_loss(self.net(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.05)
+
+
+class DictBatches(Regression):
+    def training_step(self, batch, batch_idx):
+        return nn.functional.mse_loss(self(batch["x"]), batch["y"])
+
+
+class DictData(torch.utils.data.Dataset):
+    def __init__(self, n: int):
+        gen = torch.Generator().manual_seed(1)
+        self.x = torch.randn(n, 3, generator=gen)
+        self.y = self.x.sum(1, keepdim=True)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return {"x": self.x[i], "y": self.y[i]}
+
+
+def dict_fit(module, callback, n=17, max_steps=3):
+    trainer = lightning.Trainer(
+        max_steps=max_steps, callbacks=[callback], accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(module, torch.utils.data.DataLoader(DictData(n), batch_size=8))
+    return trainer
+
+
+def test_callback_batches_that_are_not_pairs_and_setup_mistakes_are_one_clear_error():
+    """Before: 'too many values to unpack', 'x and y must be tensors, got str and str', torch's missing-forward
+    NotImplementedError at the first measured step, and a TypeError for optimizer= given twice."""
+    with pytest.raises(ValueError, match=r"a training batch is a dict of 2, not \(x, y\): pass inputs_and_targets="):
+        dict_fit(DictBatches(), NoiseMonitorCallback(nn.MSELoss(), every=1))
+    callback = NoiseMonitorCallback(nn.MSELoss(), inputs_and_targets=lambda b: (b["x"], b["y"]), every=1)
+    dict_fit(DictBatches(), callback, n=24)
+    assert len(callback.monitor.records) == 3 and callback.monitor.records[0].batch_size == 8
+    with pytest.raises(ValueError, match="NoForward has no forward"):
+        dict_fit(NoForward(), NoiseMonitorCallback(nn.MSELoss(), inputs_and_targets=lambda b: (b["x"], b["y"])))
+    with pytest.raises(ValueError, match="do not give optimizer="):
+        NoiseMonitorCallback(nn.MSELoss(), optimizer=torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1))
+
+
+def test_callback_skips_an_epochs_one_example_last_batch():
+    """17 examples in batches of 8: the third batch holds one. Before, the callback stopped training there."""
+    callback = NoiseMonitorCallback(nn.MSELoss(), inputs_and_targets=lambda b: (b["x"], b["y"]), every=1)
+    with pytest.warns(RuntimeWarning, match="a minibatch of one example"):
+        trainer = dict_fit(DictBatches(), callback, n=17, max_steps=5)
+    assert trainer.global_step == 5 and callback.monitor.steps == 5 and len(callback.monitor.records) == 4

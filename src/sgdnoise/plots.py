@@ -4,6 +4,7 @@ them from summary.json."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,17 @@ import numpy as np
 from matplotlib.axes import Axes
 
 
-def save(fig: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+def save(fig: plt.Figure, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` to ``path`` (a file name with its image suffix, e.g. ``.png``; its directory is created) and
+    close it, also when writing fails."""
+    path = Path(path)
+    try:
+        if not path.suffix or path.is_dir():
+            raise ValueError(f"a figure's path names its file with a suffix such as .png, got {str(path)!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -122,10 +122,12 @@ def _noise_parts(model: nn.Module, problem: Problem, subset: tuple[Tensor, Tenso
     """(tr Σ, |G|²) of the training set from the ``subset`` (unbiased estimates, McCandlish et al. App. A.1;
     ``instruments.minibatch_gradient_noise``), in eval mode after re-estimating any batch-norm statistics on
     it (per-example gradients are undefined under train-mode batch norm; as ``sed-epoch-budget`` measures it).
-    The |G|² estimate can be ≤ 0 when the noise swamps the signal."""
-    recalibrate_batch_norm(model, subset[0].split(MEASUREMENT_BATCH))
-    n = problem.train[0].shape[0]
-    estimate = minibatch_gradient_noise(model, problem.loss_fn, *subset, train_size=n, train_mode=False)
+    The |G|² estimate can be ≤ 0 when the noise swamps the signal. Torch's random state is left as it was: a
+    reading during a scan run does not move that run's later dropout draws."""
+    with _own_rng(next(model.parameters()).device):
+        recalibrate_batch_norm(model, subset[0].split(MEASUREMENT_BATCH))
+        n = problem.train[0].shape[0]
+        estimate = minibatch_gradient_noise(model, problem.loss_fn, *subset, train_size=n, train_mode=False)
     return float(estimate.covariance_trace), float(estimate.mean_grad_sq_norm)
 
 

@@ -119,7 +119,8 @@ def check_accuracy_output(model: nn.Module, problem: Problem) -> None:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor], chunk: int = 1024) -> tuple[float, float]:
-    """Mean loss and accuracy (argmax of the last axis against y, over every element of y) on ``data``."""
+    """Mean loss and accuracy (argmax of the last axis against y, over every element of y; 0 when the output is
+    not a tensor of class scores, e.g. a tuple under ``objective="loss"``) on ``data``."""
     was_training = model.training
     model.eval()
     x, y = as_model_data(data, model)
@@ -128,7 +129,7 @@ def evaluate(model: nn.Module, loss_fn: LossFn, data: tuple[Tensor, Tensor], chu
         out = model(x[lo : lo + chunk])
         n = min(chunk, x.shape[0] - lo)
         loss_sum += float(loss_fn(out, y[lo : lo + chunk])) * n
-        if out.dim() == y.dim() + 1:
+        if isinstance(out, Tensor) and out.dim() == y.dim() + 1:
             correct += float((out.argmax(-1) == y[lo : lo + chunk]).float().mean()) * n
     model.train(was_training)
     return loss_sum / x.shape[0], correct / x.shape[0]

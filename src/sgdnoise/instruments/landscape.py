@@ -84,8 +84,11 @@ def recalibrate_batch_norm(model: nn.Module, batches: Iterable[Tensor | tuple[Te
     on ``batches`` (inputs, or (inputs, labels) pairs): the k-th batch enters with momentum 1/k, so the
     running mean and variance end as the plain mean over batches — the cumulative average of SWA's
     ``bn_update`` (Izmailov et al. 2018), for ``nn.BatchNorm*`` and ghost batch norm alike. The model's
-    train/eval flag and the layers' momenta are restored."""
+    train/eval flag and the layers' momenta are restored. A model without such layers is not run (its dropout
+    would draw from torch's generator for nothing)."""
     layers = running_statistics_layers(model)
+    if not layers:
+        return
     momenta = [m.momentum for m in layers]
     training = model.training
     try:

@@ -375,7 +375,6 @@ class NoiseMonitor:
         if (self.steps - 1) % self.every:
             return None
         lr, momentum, dampening, nesterov = self._hyperparameters(lr, momentum, nesterov)
-        batch = int(x.shape[0]) if batch_size is None else positive_int("batch_size", batch_size, minimum=2)
         if x.shape[0] < 2:  # tr Σ needs two examples' gradients
             self._skip(
                 "one example",
@@ -383,6 +382,7 @@ class NoiseMonitor:
                 "drop_last=True avoids it)",
             )
             return None
+        batch = int(x.shape[0]) if batch_size is None else positive_int("batch_size", batch_size, minimum=2)
         if self.train_size is not None and batch > self.train_size:
             raise ValueError(f"the batch size B={batch} exceeds the training-set size N={self.train_size}")
         try:
