@@ -626,3 +626,12 @@ def test_the_pilot_leaves_torchs_random_state_and_its_runs_as_they_were_with_dro
     plain, _ = train_run(problem, **settings)
     probed, _ = train_run(problem, **settings, probe=lambda m: _noise_parts(m, problem, subset), probe_steps=[12])
     assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), probed.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("seed", [1.5, "0", None, -1, 2**64 - 1, True])
+def test_a_seed_that_is_not_a_small_integer_is_one_value_error(seed):
+    """Before: torch's RuntimeError, TypeError or overflow from inside the pilot."""
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*32\)"):
+        advisor.advise_problem(_problem(), budget_epochs=2, seed=seed, **FAST)
+    with pytest.raises(ValueError, match="the objective is the problem's"):
+        advisor.advise_problem(_problem(), budget_epochs=2, objective="loss", **FAST)

@@ -5,6 +5,7 @@ import math
 import re
 import sqlite3
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -204,7 +205,7 @@ def test_cli_tune_refuses_a_store_of_another_functions_trials(tmp_path, monkeypa
         failed = CliRunner().invoke(
             main, ["tune", "identity_surface:constant", "--train-size", "1000", "--out", target]
         )
-        assert failed.exit_code == 2 and failed.output.startswith(f"Error: {target / 'tuning.sqlite'} is not a ")
+        assert failed.exit_code == 2 and failed.output.startswith(f"Error: {target / 'tuning.sqlite'} is ")
         assert "move it aside" in failed.output and failed.output.count("\n") == 1
 
 
@@ -222,3 +223,39 @@ def test_cli_tune_checks_out_before_calling_the_users_function(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     failed = CliRunner().invoke(main, ["tune", "user_surface:train_and_evaluate", "--train-size", "1000", "--out", "o"])
     assert failed.exit_code == 2 and "Error: cannot write to the output directory 'o'" in failed.output
+
+
+def test_store_paths_and_arguments_that_cannot_work_are_one_clear_error(tmp_path):
+    """Before: raw FileExistsError, sqlite3.OperationalError, 'truth value of an array is ambiguous', 'float
+    object is not iterable', a TypeError at the first trial after the store was made, and an unlabelled store
+    (or identity=5 stored as text) adopted or refused wrongly."""
+    fn = surface()
+    (tmp_path / "file").write_text("")
+    (tmp_path / "directory.sqlite").mkdir()
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE trials (name TEXT)")
+    for path, message in [
+        (tmp_path / "file" / "t.sqlite", "cannot create the tuning store"),
+        (tmp_path / "directory.sqlite", "is a directory, not a tuning store: move it aside"),
+        (other, "is not a tuning store (no such column: lr)"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            tune_large_batch(fn, N, path)
+    with pytest.raises(TypeError, match="batch_sizes must be a sequence"):
+        tune_large_batch(fn, N, tmp_path / "a.sqlite", batch_sizes=64)
+    with pytest.raises(TypeError, match="local_fractions must be a sequence"):
+        tune_large_batch(fn, N, tmp_path / "a.sqlite", local_fractions=0.5)
+    with pytest.raises(ValueError, match=r"batch_sizes holds a batch size twice: \[16, 16\]"):
+        tune_large_batch(fn, N, tmp_path / "a.sqlite", batch_sizes=[16, 16])
+    with pytest.raises(TypeError, match="train_and_evaluate must be callable"):
+        tune_large_batch(3, N, tmp_path / "b.sqlite")
+    with pytest.raises(TypeError, match="identity must be a string"):
+        tune_large_batch(fn, N, tmp_path / "b.sqlite", identity=5)
+    assert not (tmp_path / "b.sqlite").exists()
+    unlabelled = tmp_path / "unlabelled.sqlite"
+    tune_large_batch(fn, N, unlabelled, max_batch_size=5000)
+    with pytest.raises(ValueError, match="holds trials of a function it does not name"):
+        tune_large_batch(lambda lr, b, m: 0.1, N, unlabelled, identity="other", max_batch_size=5000)
+    grid = np.array([16, 32, 64])  # numpy grids are sequences too
+    assert tune_large_batch(fn, N, tmp_path / "c.sqlite", batch_sizes=grid, max_batch_size=5000).batch_size > 0

@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from sgdnoise.validation import momentum_coefficient, positive_int, positive_number
 
 TrainAndEvaluate = Callable[[float, int, float], float]
@@ -65,16 +67,27 @@ class _Trials:
 
     def __init__(self, fn: TrainAndEvaluate, path: Path, train_size: int, identity: str | None):
         self.fn, self.train_size, self.trail = fn, train_size, []
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise ValueError(f"{path} is a directory, not a tuning store: move it aside to start over")
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path)
             self.db.executescript(_SCHEMA)
+            self.db.execute("SELECT lr, batch_size, momentum, accuracy, seconds FROM trials LIMIT 1")
             stored = self.db.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
+            has_trials = self.db.execute("SELECT 1 FROM trials LIMIT 1").fetchone() is not None
         except sqlite3.DatabaseError as error:
             raise ValueError(f"{path} is not a tuning store ({error}): move it aside to start over") from None
+        except OSError as error:
+            raise ValueError(f"cannot create the tuning store {path}: {error.strerror or error}") from None
         if identity is None:
             return
-        if stored is None:  # a new store, or one from before identities were kept: it is this function's from now
+        if stored is None and has_trials:  # written before stores kept what their trials are of
+            raise ValueError(
+                f"{path} holds trials of a function it does not name (written before stores kept it): tune into "
+                "another directory, or delete the file to start over"
+            )
+        if stored is None:
             with self.db:
                 self.db.execute("INSERT INTO meta VALUES ('identity', ?)", (identity,))
         elif stored[0] != identity:
@@ -149,6 +162,18 @@ def tune_large_batch(
     ``identity``: what the trials are of (e.g. the function's name and a hash of its code), kept in the store,
     which is refused when it holds another's (None: not checked).
     """
+    if not callable(train_and_evaluate):
+        raise TypeError(
+            f"train_and_evaluate must be callable as f(lr, batch_size, momentum), got {train_and_evaluate!r}"
+        )
+    if identity is not None and not isinstance(identity, str):
+        raise TypeError(f"identity must be a string (what the trials are of), got {type(identity).__name__}")
+    for name, values in (("batch_sizes", batch_sizes), ("local_fractions", local_fractions)):
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
+            raise TypeError(f"{name} must be a sequence of numbers, got {values!r}")
+    batch_sizes, local_fractions = list(batch_sizes), list(local_fractions)
+    if len(set(batch_sizes)) != len(batch_sizes):
+        raise ValueError(f"batch_sizes holds a batch size twice: {batch_sizes}")
     train_size = positive_int("train_size", train_size, minimum=2)
     max_batch_size = positive_int("max_batch_size", max_batch_size, optional=True)
     limit = train_size if max_batch_size is None else min(max_batch_size, train_size)

@@ -115,6 +115,8 @@ def advise(
     problem = Problem(model_factory, loss_fn, train, validation, objective)
     budget = Budget(budget_epochs, budget_steps)
     momentum_coefficient("momentum", momentum)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     n = problem.train[0].shape[0]
     if candidate_batch_sizes is None:
         candidate_batch_sizes = [b for b in DEFAULT_CANDIDATES if b <= n] or [n]
@@ -183,6 +185,8 @@ def _edge_note(pilot: Pilot) -> str | None:
 
 
 def advise_problem(problem: Problem | Mapping[str, Any], **kwargs: Any) -> Advice:
-    """:func:`advise` on a :class:`Problem` (or a mapping of its fields)."""
+    """:func:`advise` on a :class:`Problem` (or a mapping of its fields, ``objective`` among them)."""
+    if "objective" in kwargs:
+        raise ValueError("the objective is the problem's: give it as Problem(..., objective=) or the 'objective' key")
     p = Problem.coerce(problem)
     return advise(p.model_factory, p.loss_fn, p.train, p.validation, objective=p.objective, **kwargs)
