@@ -47,18 +47,13 @@ example (``sgdnoise.instruments._draws``): every g_i is that of the same forward
 
 import contextlib
 import functools
-import warnings
-import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, grad, vjp, vmap
-from torch.nn import functional as F
-from torch.overrides import TorchFunctionMode
+from torch.func import functional_call, grad
 from torch.utils import _pytree as pytree
 
 from sgdnoise.instruments._batches import (
@@ -69,7 +64,17 @@ from sgdnoise.instruments._batches import (
     model_buffers,
     model_device_dtype,
 )
+from sgdnoise.instruments._contributions import (
+    Contribution,
+    Formed,
+    OuterSum,
+    closed_form,
+    map_examples,
+    row_gram,
+    vjp_contributions,
+)
 from sgdnoise.instruments._draws import NO_DRAWS, DrawRecorder, Draws
+from sgdnoise.instruments._uses import Call, Recorder
 
 DEFAULT_BUDGET = 2**25  # elements of per-example gradients formed at once (128 MiB in float32)
 
@@ -84,407 +89,6 @@ class LayerStatistics:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# recording the uses of every parameter
-# ----------------------------------------------------------------------------------------------------------
-@dataclass
-class _Call:
-    """A use site: a module call (``module``) or a functional linear (``module`` None), with the parameters it
-    is responsible for (``params``: the module's local name → parameter; "weight"/"bias" for F.linear)."""
-
-    module: nn.Module | None
-    start: int
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
-    output: Tensor | None = None
-    version: int = 0
-    stop: int = 0
-    params: dict[str, Tensor] = field(default_factory=dict)
-    # positions, in pytree.tree_leaves((args, kwargs)), of the inputs that hold examples (n leading)
-    per_example: tuple[int, ...] = ()
-
-    def contains(self, other: "_Call") -> bool:
-        return self.start < other.start and other.stop < self.stop
-
-
-def _local_names(module: nn.Module, *, recurse: bool) -> dict[int, str]:
-    return {id(p): name for name, p in module.named_parameters(recurse=recurse)}
-
-
-class _Recorder(TorchFunctionMode):
-    """Attributes every use of a trainable parameter during one forward pass (rules 1–4 of the module doc)."""
-
-    def __init__(self, model: nn.Module, names: Mapping[int, str], n: int):
-        super().__init__()
-        self.n = n
-        self.trainable = {id(p): p for p in model.parameters() if id(p) in names}
-        self.open: list[_Call] = []
-        self.calls: list[_Call] = []
-        self.exact_path: set[int] = set()  # ids of parameters whose gradients come from the whole-model vmap
-        self.drew_from_a_generator = False  # a torch.Generator passed to an operation (its state may not tell)
-        self.clock = 0
-        self._batched: dict[int, weakref.ref] = {}  # tensors computed from the model's input, by id
-        self._direct: dict[int, dict[int, str]] = {}
-        self._handles = []
-        for module in model.modules():
-            self._direct[id(module)] = _local_names(module, recurse=False)
-            self._handles.append(module.register_forward_pre_hook(self._enter))
-            self._handles.append(module.register_forward_hook(self._leave, with_kwargs=True))
-
-    def mark_batched(self, tree: object) -> None:
-        """Tensors in ``tree`` hold examples (the model's input, or anything computed from it)."""
-        for t in _tensors(tree):
-            self._batched[id(t)] = weakref.ref(t, functools.partial(self._forget, id(t)))
-
-    def _forget(self, key: int, _: weakref.ref) -> None:
-        self._batched.pop(key, None)
-
-    def is_batched(self, t: object) -> bool:
-        ref = self._batched.get(id(t)) if isinstance(t, Tensor) else None
-        return ref is not None and ref() is t
-
-    def remove_hooks(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-
-    def tick(self) -> int:
-        self.clock += 1
-        return self.clock
-
-    def _enter(self, module: nn.Module, args: tuple) -> None:
-        self.open.append(_Call(module, self.tick()))
-
-    def _leave(self, module: nn.Module, args: tuple, kwargs: dict, output: object) -> object:
-        call = self.open.pop()
-        call.stop = self.tick()
-        if not call.params:
-            return None
-        primary = output[0] if isinstance(output, tuple) and output else output
-        rest = output[1:] if isinstance(output, tuple) else ()
-        returned = None
-        if (
-            not isinstance(primary, Tensor)
-            or primary.dim() == 0
-            or any(isinstance(t, Tensor) and t.requires_grad for t in pytree.tree_leaves(rest))
-        ):
-            self._give_up(call)
-            return None
-        leaves = pytree.tree_leaves((args, kwargs))
-        if not (primary.shape[0] == self.n and self.is_batched(primary)):
-            if primary.shape[0] != 1 or any(self.is_batched(t) for t in leaves):
-                self._give_up(call)  # e.g. a table looked up with positions [T] when T happens to equal n
-                return None
-            # computed once for the whole batch and broadcast (e.g. a position embedding): give each example
-            # its own copy, so that its output gradient is per example
-            primary = primary.expand(self.n, *primary.shape[1:])
-            self.mark_batched(primary)
-            returned = (primary, *rest) if isinstance(output, tuple) else primary
-            call.per_example = tuple(
-                i for i, t in enumerate(leaves) if isinstance(t, Tensor) and t.dim() and t.shape[0] == 1
-            )
-        else:
-            examples = [i for i, t in enumerate(leaves) if self.is_batched(t) and t.dim()]
-            call.per_example = tuple(i for i in examples if leaves[i].shape[0] == self.n)
-            # other inputs computed from the examples are shared if they have one leading row and no dimension
-            # of n (a mask [1, 1, L, L]); else they hold the examples along another dimension ([L, n, d])
-            if any(leaves[i].shape[0] != 1 or self.n in leaves[i].shape for i in examples if i not in call.per_example):
-                self._give_up(call)
-                return None
-        detach = _detached if returned is None else self._expanded
-        call.args, call.kwargs = pytree.tree_map(detach, (args, kwargs))
-        call.output, call.version = primary, primary._version
-        self.calls.append(call)
-        return returned
-
-    def _expanded(self, leaf: object) -> object:
-        if isinstance(leaf, Tensor) and leaf.dim() and leaf.shape[0] == 1:
-            return leaf.detach().expand(self.n, *leaf.shape[1:])
-        return _detached(leaf)
-
-    def _give_up(self, call: _Call) -> None:
-        self.exact_path.update(id(p) for p in call.params.values())
-
-    def __torch_function__(self, func: Callable, types: tuple, args: tuple = (), kwargs: dict | None = None) -> object:
-        kwargs = kwargs or {}
-        if isinstance(kwargs.get("generator"), torch.Generator):
-            self.drew_from_a_generator = True
-        if func is F.scaled_dot_product_attention and _dropout_p(args, kwargs) > 0:
-            with math_attention():  # its dropout mask a plain draw, recorded for the passes that re-compute examples
-                result = func(*args, **kwargs)
-        else:
-            result = func(*args, **kwargs)
-        leaves = list(_tensors((args, kwargs)))
-        if any(self.is_batched(t) for t in leaves):
-            self.mark_batched(result)
-        used = {id(t): t for t in leaves if id(t) in self.trainable}
-        if used and any(t.requires_grad for t in _tensors(result)):
-            self._attribute(func, args, kwargs, result, used)
-        return result
-
-    def _attribute(self, func: Callable, args: tuple, kwargs: dict, result: object, used: dict[int, Tensor]) -> None:
-        innermost = self.open[-1] if self.open else None
-        direct = self._direct[id(innermost.module)] if innermost is not None else {}
-        linear = self._functional_linear(func, args, kwargs, result, direct)
-        for key, p in used.items():
-            if key in direct:
-                innermost.params[direct[key]] = p
-            elif linear is not None and any(q is p for q in linear.params.values()):
-                continue
-            elif innermost is not None and key in (contained := _local_names(innermost.module, recurse=True)):
-                innermost.params[contained[key]] = p
-            else:
-                self.exact_path.add(key)
-        if linear is not None:
-            self.calls.append(linear)
-
-    def _functional_linear(
-        self, func: Callable, args: tuple, kwargs: dict, result: object, direct: Mapping[int, str]
-    ) -> _Call | None:
-        """An ``F.linear`` on a batch whose weight or bias is a parameter the innermost module does not hold."""
-        if func is not F.linear:
-            return None
-        named = dict(zip(("input", "weight", "bias"), args, strict=False)) | kwargs
-        h = named["input"]
-        if not (isinstance(result, Tensor) and self.is_batched(h) and h.dim() >= 2 and h.shape[0] == self.n):
-            return None
-        params = {
-            k: named[k] for k in ("weight", "bias") if id(named.get(k)) in self.trainable and id(named[k]) not in direct
-        }
-        if not params:
-            return None
-        stamp = self.tick()
-        return _Call(None, stamp, (h.detach(),), {}, result, result._version, stamp, params, per_example=(0,))
-
-
-def _dropout_p(args: tuple, kwargs: dict) -> float:
-    """``dropout_p`` of a ``F.scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, …)`` call."""
-    return float(args[4] if len(args) > 4 else kwargs.get("dropout_p", 0.0))
-
-
-def _tensors(tree: object) -> Iterator[Tensor]:
-    """The tensors in a torch operation's arguments or results: tensors, and lists, tuples and dicts of them
-    (a faster walk than ``pytree.tree_leaves`` for what torch functions take and return)."""
-    if isinstance(tree, Tensor):
-        yield tree
-    elif isinstance(tree, list | tuple):
-        for item in tree:
-            yield from _tensors(item)
-    elif isinstance(tree, dict):
-        for item in tree.values():
-            yield from _tensors(item)
-
-
-def _detached(leaf: object) -> object:
-    return leaf.detach() if isinstance(leaf, Tensor) else leaf
-
-
-# ----------------------------------------------------------------------------------------------------------
-# contributions of one use
-# ----------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _OuterSum:
-    """Σ_k u_k v_kᵀ per example: ``rows`` [n, K, r] (dense u) or [n, K] (indices of one-hot u), ``cols`` [n, K, c]."""
-
-    rows: Tensor
-    cols: Tensor
-
-    @property
-    def terms(self) -> int:
-        return self.cols.shape[1]
-
-    def block(self, start: int, stop: int, shape: torch.Size, into: Tensor | None = None) -> Tensor:
-        """The formed per-example gradients of examples start:stop, written into ``into`` when given."""
-        rows, cols = self.rows[start:stop], self.cols[start:stop]
-        m, c = stop - start, cols.shape[2]
-        if into is not None:
-            into = into.view(m, -1, c)
-        if rows.is_floating_point():
-            u = rows.transpose(1, 2)
-            if self.terms == 1:  # an outer product: no reduction, written once
-                return torch.mul(u, cols, out=into).view(m, *shape) if into is not None else (u * cols).view(m, *shape)
-            return torch.matmul(u, cols, out=into).view(m, *shape) if into is not None else (u @ cols).view(m, *shape)
-        formed = into.zero_() if into is not None else cols.new_zeros(m, shape[0], c)
-        return formed.scatter_add_(1, rows[:, :, None].expand(-1, -1, c), cols).view(m, *shape)
-
-    def total(self, shape: torch.Size) -> Tensor:
-        rows, cols = self.rows.flatten(0, 1), self.cols.flatten(0, 1)
-        if rows.is_floating_point():
-            return (rows.T @ cols).reshape(shape)
-        return cols.new_zeros(shape[0], cols.shape[1]).index_add_(0, rows, cols).reshape(shape)
-
-
-def _row_gram(a: Tensor, b: Tensor) -> Tensor:
-    """[n, Ka, Kb] inner products u_k·u_l of two sets of rows, dense or one-hot."""
-    if a.is_floating_point() and b.is_floating_point():
-        return a @ b.transpose(1, 2)
-    if a.is_floating_point():
-        return a.gather(2, b[:, None, :].expand(-1, a.shape[1], -1))
-    if b.is_floating_point():
-        return _row_gram(b, a).transpose(1, 2)
-    return a[:, :, None] == b[:, None, :]
-
-
-@dataclass(frozen=True)
-class _Formed:
-    """Per-example gradients formed block by block: ``block(start, stop)`` → [stop − start, *shape];
-    ``footprint``: elements per example the block function holds at once (0: those of the parameter alone)."""
-
-    block_fn: Callable[[int, int], Tensor]
-    footprint: int = 0
-
-    def block(self, start: int, stop: int, shape: torch.Size, into: Tensor | None = None) -> Tensor:
-        formed = self.block_fn(start, stop)
-        return into.copy_(formed) if into is not None else formed
-
-
-Contribution = _OuterSum | _Formed
-
-
-def _sequence(t: Tensor) -> Tensor:
-    return t.reshape(t.shape[0], -1, t.shape[-1])
-
-
-def _linear_contributions(params: Mapping[str, Tensor], a: Tensor, delta: Tensor) -> dict[str, Contribution]:
-    a3, d3 = _sequence(a), _sequence(delta)
-    found: dict[str, Contribution] = {}
-    if "weight" in params:
-        found["weight"] = _OuterSum(d3, a3)
-    if "bias" in params:
-        found["bias"] = _Formed(lambda s, e: d3[s:e].sum(1))
-    return found
-
-
-def _embedding_contributions(module: nn.Embedding, indices: Tensor, delta: Tensor) -> dict[str, Contribution]:
-    d3 = delta.reshape(delta.shape[0], -1, delta.shape[-1])
-    idx = indices.expand(delta.shape[0], *indices.shape[1:]).reshape(delta.shape[0], -1)
-    if module.padding_idx is not None:  # the padding row receives no gradient
-        d3 = d3 * (idx != module.padding_idx)[:, :, None]
-    return {"weight": _OuterSum(idx, d3)}
-
-
-def _layer_norm_contributions(module: nn.LayerNorm, a: Tensor, delta: Tensor) -> dict[str, Contribution]:
-    """y = x̂ ⊙ γ + β with x̂ the input normalised over its last dimensions: ∇_γ ℓ_i = Σ_t δ_{i,t} ⊙ x̂_{i,t},
-    ∇_β ℓ_i = Σ_t δ_{i,t}."""
-    shape = module.normalized_shape
-    normalized = F.layer_norm(a, shape, None, None, module.eps)
-    n = delta.shape[0]
-    d3, x3 = delta.reshape(n, -1, *shape), normalized.reshape(n, -1, *shape)
-    return {
-        "weight": _Formed(lambda s, e: (d3[s:e] * x3[s:e]).sum(1)),
-        "bias": _Formed(lambda s, e: d3[s:e].sum(1)),
-    }
-
-
-def _conv2d_contributions(module: nn.Conv2d, a: Tensor, delta: Tensor) -> dict[str, Contribution]:
-    n = delta.shape[0]
-    d3 = delta.reshape(n, delta.shape[1], -1)
-    found: dict[str, Contribution] = {}
-
-    def weight(s: int, e: int) -> Tensor:
-        patches = F.unfold(a[s:e], module.kernel_size, module.dilation, module.padding, module.stride)
-        return torch.einsum("nol,nkl->nok", d3[s:e], patches).reshape(e - s, *module.weight.shape)
-
-    found["weight"] = _Formed(weight)
-    found["bias"] = _Formed(lambda s, e: d3[s:e].sum(2))
-    return found
-
-
-def _map_examples(fn: Callable, inputs: tuple, start: int, draws: Draws, *, vmappable: bool = True) -> Any:
-    """``fn`` over the leading dimension of every tensor in ``inputs`` (examples ``start``, ``start + 1``, …),
-    each example seeing its part of ``draws``: by ``vmap``, or one example at a time — the same numbers, slower —
-    for a model vmap cannot batch (a recurrent kernel, data-dependent control flow, ``.item()``, an operation
-    without a batching rule)."""
-    n = pytree.tree_leaves(inputs)[0].shape[0]
-    vmap_error = None
-    if vmappable:
-        try:
-            with draws.replayed(start, start + n, batched=True):
-                return vmap(fn, randomness="different")(*inputs)
-        except RuntimeError as error:  # torch's errors under vmap do not all say "vmap": try the loop
-            vmap_error = error
-    rows = []
-    for j in range(n):
-        with draws.replayed(start + j, start + j + 1, batched=False):
-            try:
-                rows.append(fn(*pytree.tree_map(lambda t, j=j: t[j], inputs)))
-            except RuntimeError as error:
-                raise error from vmap_error  # the model's own error, not vmap's
-    if vmap_error is not None:
-        reason = str(vmap_error).splitlines()[0][:200]
-        warnings.warn(
-            f"per-example gradients one example at a time (exact, slower): vmap cannot batch this model ({reason})",
-            stacklevel=3,
-        )
-    return pytree.tree_map(lambda *parts: torch.stack(parts), *rows)
-
-
-def _vjp_contributions(call: _Call, delta: Tensor, draws: Draws) -> dict[str, Contribution]:
-    """Per-example vector-Jacobian products of the call alone w.r.t. the parameters it is responsible for, with
-    the random draws (dropout masks) the call made in the batched forward pass."""
-    module = call.module
-    params = {name: p.detach() for name, p in call.params.items()}
-    constants = {name: p.detach() for name, p in module.named_parameters()}  # no graph outside the transform
-    leaves, spec = pytree.tree_flatten((call.args, call.kwargs))
-    batched = call.per_example
-
-    def one(example_leaves: tuple[Tensor, ...], example_delta: Tensor) -> dict[str, Tensor]:
-        filled = list(leaves)
-        for i, t in zip(batched, example_leaves, strict=True):
-            filled[i] = t.unsqueeze(0)
-        args, kwargs = pytree.tree_unflatten(filled, spec)
-
-        def output(p: dict[str, Tensor]) -> Tensor:
-            result = functional_call(module, {**constants, **p}, args, kwargs)
-            return result[0] if isinstance(result, tuple) else result
-
-        _, pullback = vjp(output, params)
-        return pullback(example_delta.unsqueeze(0))[0]
-
-    last: dict[tuple[int, int], dict[str, Tensor]] = {}
-
-    def block(s: int, e: int) -> dict[str, Tensor]:  # one vmap serves every parameter of the call
-        if (s, e) not in last:
-            last.clear()
-            with math_attention():
-                last[s, e] = _map_examples(one, (tuple(leaves[i][s:e] for i in batched), delta[s:e]), s, draws)
-        return last[s, e]
-
-    footprint = sum(p.numel() for p in params.values())
-    return {name: _Formed(lambda s, e, name=name: block(s, e)[name], footprint) for name in params}
-
-
-def _closed_form(call: _Call) -> Callable[[Tensor], dict[str, Contribution]] | None:
-    """The layer rule giving a call's contributions from its output gradient δ, or None: vmap of its VJP."""
-    module, a = call.module, call.args[0] if call.args else None
-    own = set(call.params) <= {"weight", "bias"}
-
-    def owned(found: dict[str, Contribution]) -> dict[str, Contribution]:
-        return {k: v for k, v in found.items() if k in call.params}
-
-    if module is None or (type(module).forward is nn.Linear.forward and own and isinstance(a, Tensor)):
-        return functools.partial(_linear_contributions, call.params, a)
-    if (
-        type(module).forward is nn.LayerNorm.forward
-        and own
-        and isinstance(a, Tensor)
-        and a.shape[0] == call.output.shape[0]
-    ):
-        return lambda delta: owned(_layer_norm_contributions(module, a, delta))
-    if type(module).forward is nn.Embedding.forward and own and module.max_norm is None and isinstance(a, Tensor):
-        return functools.partial(_embedding_contributions, module, a)
-    if (
-        type(module) is nn.Conv2d
-        and own
-        and module.groups == 1
-        and module.padding_mode == "zeros"
-        and isinstance(module.padding, tuple)
-        and isinstance(a, Tensor)
-        and a.dim() == 4
-    ):
-        return lambda delta: owned(_conv2d_contributions(module, a, delta))
-    return None
-
-
-# ----------------------------------------------------------------------------------------------------------
 # combining the contributions of each parameter
 # ----------------------------------------------------------------------------------------------------------
 def _blocks(n: int, size: int) -> Iterator[tuple[int, int]]:
@@ -492,14 +96,14 @@ def _blocks(n: int, size: int) -> Iterator[tuple[int, int]]:
         yield start, min(n, start + max(1, size))
 
 
-def _gram_sq_norms(terms: list[_OuterSum], n: int, budget: int) -> Tensor:
+def _gram_sq_norms(terms: list[OuterSum], n: int, budget: int) -> Tensor:
     """‖Σ_k u_k v_kᵀ‖² = Σ_{k,l} (u_k·u_l)(v_k·v_l) per example, over the joined terms of every use."""
     total_terms = sum(t.terms for t in terms)
     sq = terms[0].cols.new_zeros(n)
     for s, e in _blocks(n, budget // total_terms**2):
         for a in terms:
             for b in terms:
-                rows = _row_gram(a.rows[s:e], b.rows[s:e])
+                rows = row_gram(a.rows[s:e], b.rows[s:e])
                 sq[s:e] += (rows * (a.cols[s:e] @ b.cols[s:e].transpose(1, 2))).sum((1, 2))
     return sq
 
@@ -510,7 +114,7 @@ def _statistics_of(
     """(‖g_i‖² [n], Σ_i g_i) of one parameter from the contributions of all its uses; with ``out`` ([n, *shape])
     the per-example gradients are also written into it. Outer-product sums give the norms by the Gram form when
     K(r + c) < rc or g_i exceeds the budget; else g_i is formed in blocks of examples under ``budget`` elements."""
-    outer = [p for p in parts if isinstance(p, _OuterSum)]
+    outer = [p for p in parts if isinstance(p, OuterSum)]
     shape, numel = param.shape, param.numel()
     outer_only = len(outer) == len(parts)
     # the Gram form's extra K²(r + c) per example runs as small dense products, while forming g_i writes r·c new
@@ -524,7 +128,7 @@ def _statistics_of(
         total += term.total(shape)
     if gram and out is None:
         return sq, total
-    footprint = max([numel, *(p.footprint for p in parts if isinstance(p, _Formed))])
+    footprint = max([numel, *(p.footprint for p in parts if isinstance(p, Formed))])
     for s, e in _blocks(n, budget // footprint):
         formed = parts[0].block(s, e, shape, into=out[s:e] if out is not None else None)
         for part in parts[1:]:
@@ -560,7 +164,7 @@ def model_gradients(
     # torch's recurrent kernels (nn.GRU, nn.RNN, float64 nn.LSTM) have no batching rule: one example at a time
     recurrent = any(isinstance(m, nn.RNNBase) for m in model.modules())
     with math_attention(), _renormed_beforehand(model, x):
-        return _map_examples(
+        return map_examples(
             functools.partial(grad(example_loss), detached), (x, y), first, draws, vmappable=not recurrent
         )
 
@@ -613,7 +217,7 @@ def _set_generator_states(model: nn.Module, device: torch.device, states: list[T
         generator.set_state(state)
 
 
-def _per_example_tensors(call: _Call) -> list[Tensor]:
+def _per_example_tensors(call: Call) -> list[Tensor]:
     """The tensors holding examples that a call read and wrote."""
     leaves = pytree.tree_leaves((call.args, call.kwargs))
     return [call.output, *(leaves[i] for i in call.per_example)]
@@ -626,7 +230,7 @@ class _Forward:
     were recorded."""
 
     outputs: object
-    calls: list[_Call]
+    calls: list[Call]
     exact: set[int]
     generators: list[Tensor]
     draw_recorder: DrawRecorder | None
@@ -635,7 +239,7 @@ class _Forward:
 
     @classmethod
     def record(cls, model: nn.Module, x: Tensor, names: Mapping[int, str], n: int, *, draws: bool) -> "_Forward":
-        recorder = _Recorder(model, names, n)
+        recorder = Recorder(model, names, n)
         recorder.mark_batched(x)
         draw_recorder = DrawRecorder(recorder.tick, n) if draws else None
         # attention with dropout runs in its math form, where its mask is a plain draw (the recorder sees
@@ -654,7 +258,7 @@ class _Forward:
         finally:
             recorder.remove_hooks()
         exact = set(recorder.exact_path)
-        responsible: dict[int, list[_Call]] = defaultdict(list)
+        responsible: dict[int, list[Call]] = defaultdict(list)
         for call in recorder.calls:
             if call.output._version != call.version:
                 exact.update(id(p) for p in call.params.values())
@@ -700,7 +304,7 @@ class _Forward:
 
     def recomputes(self) -> bool:
         """Whether vmap re-computes examples: a whole-model fallback, or a call without a layer rule."""
-        return bool(self.exact) or any(_closed_form(call) is None for call in self.calls)
+        return bool(self.exact) or any(closed_form(call) is None for call in self.calls)
 
     def replayed(self) -> set[int]:
         """Ids of the parameters whose per-example gradients vmap re-computes in a pass that drew random numbers
@@ -708,9 +312,9 @@ class _Forward:
         check of their sums)."""
         if self.draw_recorder is None:
             return set()
-        return self.exact | {id(p) for c in self.calls if _closed_form(c) is None for p in c.params.values()}
+        return self.exact | {id(p) for c in self.calls if closed_form(c) is None for p in c.params.values()}
 
-    def draws(self, call: _Call | None = None) -> Draws:
+    def draws(self, call: Call | None = None) -> Draws:
         """The recorded draws of the whole pass, or of one call."""
         if self.draw_recorder is None:
             return NO_DRAWS
@@ -795,8 +399,8 @@ def layer_statistics(
     parts: dict[int, list[Contribution]] = defaultdict(list)
     for call, delta in zip(calls, deltas, strict=True):
         delta = torch.zeros_like(call.output) if delta is None else delta.detach()
-        rule = _closed_form(call)
-        found = rule(delta) if rule is not None else _vjp_contributions(call, delta, forward.draws(call))
+        rule = closed_form(call)
+        found = rule(delta) if rule is not None else vjp_contributions(call, delta, forward.draws(call))
         for local, contribution in found.items():
             if id(call.params[local]) not in exact:
                 parts[id(call.params[local])].append(contribution)

@@ -34,7 +34,7 @@ import json
 import math
 import warnings
 from collections import deque
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,13 @@ from torch import Tensor, nn
 from sgdnoise import theory
 from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise
 from sgdnoise.instruments._batches import NonFiniteLossError, check_model_and_loss, uncompiled
+from sgdnoise.monitor.optimizers import (
+    adam_preconditioner,
+    optimizer_kind,
+    step_ratios,
+    trainable_only,
+    warn_if_groups_differ,
+)
 from sgdnoise.results import dumps, nan_if_none
 from sgdnoise.validation import momentum_coefficient, positive_int, positive_number
 
@@ -95,84 +102,6 @@ _ADAM_ABSENT = (
     "temperature, g and ε/ε_crit are SGD quantities: Adam's step is preconditioned by √v̂ + ε, so its stability "
     "is λ_max(P⁻¹H) against (2 + 2β₁)/((1 − β₁)η) (Cohen et al. 2022)"
 )
-
-
-def _optimizer_kind(optimizer: torch.optim.Optimizer | None) -> str:
-    """ "SGD" or "Adam"/"AdamW"; TypeError for an optimizer whose noise and stability the monitor cannot state."""
-    if optimizer is None or isinstance(optimizer, torch.optim.SGD):
-        return "SGD"
-    if isinstance(optimizer, torch.optim.AdamW):
-        return "AdamW"
-    if isinstance(optimizer, torch.optim.Adam):
-        return "Adam"
-    raise TypeError(
-        f"NoiseMonitor knows torch.optim.SGD, Adam and AdamW, not {type(optimizer).__name__}: pass one of those, "
-        "or no optimizer and lr=/momentum= to step() for SGD's quantities"
-    )
-
-
-def adam_preconditioner(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Tensor] | None:
-    """Adam's diagonal P = √v̂ + ε, v̂ = v/(1 − β₂^t) (``max_exp_avg_sq`` with amsgrad), from the optimizer's
-    state, for each trainable parameter it has stepped (one without state, never given a gradient or not held
-    by the optimizer, has not moved); None before its first step."""
-    groups = {id(p): group for group in optimizer.param_groups for p in group["params"]}
-    diagonal: dict[str, Tensor] = {}
-    for name, p in model.named_parameters():
-        state = optimizer.state.get(p, {})
-        if not p.requires_grad or "exp_avg_sq" not in state:
-            continue
-        group = groups[id(p)]
-        second = state["max_exp_avg_sq"] if group.get("amsgrad") else state["exp_avg_sq"]
-        corrected = second / (1 - group["betas"][1] ** float(state["step"]))
-        diagonal[name] = (corrected.sqrt() + group["eps"]).detach()
-    return diagonal or None
-
-
-def step_ratios(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, float]:
-    """Each trainable parameter the optimizer holds in a group with ε > 0 → its group's ε over the reference ε
-    (the first group's; the largest when the first group's is 0); while every group is at ε = 0 (a warm-up's
-    start), every parameter it holds → 1. Heavy ball with a step ε_i per coordinate on a quadratic is stable iff
-    λ_max(DH) < 2(1 + m)/ε_ref, D = diag(ε_i/ε_ref): the sharpness of P⁻¹H, P = D⁻¹ (for Adam,
-    P = diag(√v̂ + ε)·D⁻¹ against its threshold at η_ref)."""
-    rates = {id(p): float(group["lr"]) for group in optimizer.param_groups for p in group["params"]}
-    first = float(optimizer.param_groups[0]["lr"])
-    reference = first if first > 0 else max(rates.values(), default=0.0)
-    return {
-        name: rates[id(p)] / reference if reference > 0 else 1.0
-        for name, p in model.named_parameters()
-        if p.requires_grad and id(p) in rates and (rates[id(p)] > 0 or reference == 0)
-    }
-
-
-def _warn_if_groups_differ(optimizer: torch.optim.Optimizer | None) -> None:
-    """The monitor states one update rule: momentum (β₁), dampening and Nesterov of the first parameter group
-    (each group's ε enters the curvature reading); say so when other groups differ there."""
-    if optimizer is None:
-        return
-    first = optimizer.param_groups[0]
-    rule = [key for key in ("momentum", "dampening", "nesterov", "betas") if key in first]
-    differ = sorted({key for group in optimizer.param_groups[1:] for key in rule if group.get(key) != first[key]})
-    if differ:
-        warnings.warn(
-            f"the optimizer's parameter groups differ in {', '.join(differ)}: the monitor's temperature, noise "
-            "scale and stability threshold use the first group's",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
-@contextlib.contextmanager
-def _trainable_only(model: nn.Module, names: Collection[str]) -> Iterator[None]:
-    """Within the block only the named parameters require gradients (the Hessian's coordinates); every other
-    trainable parameter is held fixed, and requires gradients again afterwards."""
-    held_fixed = [p for name, p in model.named_parameters() if p.requires_grad and name not in names]
-    try:
-        for p in held_fixed:
-            p.requires_grad_(False)
-        yield
-    finally:
-        for p in held_fixed:
-            p.requires_grad_(True)
 
 
 def _ratio_with_stderr(numerators: list[float], denominators: list[float]) -> tuple[float | None, float | None]:
@@ -259,11 +188,11 @@ class NoiseMonitor:
         curvature_tol = positive_number("curvature_tol", curvature_tol)
         if train_mode is not None and not isinstance(train_mode, bool):
             raise TypeError(f"train_mode must be True, False or None, got {train_mode!r}")
-        self.kind = _optimizer_kind(optimizer)
+        self.kind = optimizer_kind(optimizer)
         held = {id(p) for group in optimizer.param_groups for p in group["params"]} if optimizer is not None else None
         if held is not None and not held & {id(p) for p in model.parameters()}:
             raise ValueError("the optimizer holds none of the model's parameters: pass the one that trains this model")
-        _warn_if_groups_differ(optimizer)
+        warn_if_groups_differ(optimizer)
         # a torch.compile'd model is measured through the module it compiles (same parameters, eager passes)
         self.model, self.loss_fn, self.train_size, self.optimizer = uncompiled(model), loss_fn, train_size, optimizer
         self.tokens_per_example = tokens_per_example
@@ -328,12 +257,12 @@ class NoiseMonitor:
             preconditioner = {name: diagonal / ratios[name] for name, diagonal in adam.items() if name in ratios}
             if not preconditioner:  # no stepped parameter is held by a group at η > 0 (nothing moves)
                 return
-            coordinates = _trainable_only(self.model, preconditioner)
+            coordinates = trainable_only(self.model, preconditioner)
         elif self.optimizer is not None:
             ratios = step_ratios(self.model, self.optimizer)
             if not ratios:  # the optimizer holds no trainable parameter
                 return
-            coordinates = _trainable_only(self.model, ratios)
+            coordinates = trainable_only(self.model, ratios)
             if any(ratio != 1.0 for ratio in ratios.values()):
                 named = dict(self.model.named_parameters())
                 preconditioner = {name: torch.full_like(named[name], 1.0 / r) for name, r in ratios.items()}

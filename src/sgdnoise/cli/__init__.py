@@ -10,16 +10,12 @@ from typing import Any
 
 import click
 
+from sgdnoise.cli.user_code import UserCodeError, function_identity, load_function, user_frame
 from sgdnoise.experiments.base import FigureError
 from sgdnoise.experiments.registry import SCALES, entries
 
 EXECUTOR_CHOICES = ("auto", "inline", "processes", "ray")
 DEVICE_HELP = "auto (cuda if present, else cpu), cpu, cuda, cuda:N, or another accelerator torch has here (mps, xpu)."
-
-
-class UserCodeError(Exception):
-    """An exception raised inside the user's own module or function (``tune``, ``advise``): one line naming the
-    function and the error, the traceback under ``--debug``."""
 
 
 def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -436,7 +432,7 @@ def tune(
         )
     positive_number("--tolerance", tolerance, allow_zero=True)
     ensure_writable_directory(out_dir)
-    fn = _load_function(
+    fn = load_function(
         function,
         ("lr", "batch_size", "momentum"),
         kept=f"; the trials finished before it are kept in {out_dir / 'tuning.sqlite'}, and the same command resumes",
@@ -450,7 +446,7 @@ def tune(
         momentum=momentum,
         max_batch_size=max_batch_size,
         tolerance=tolerance,
-        identity=_function_identity(function),
+        identity=function_identity(function),
     )
     click.echo(f"{'step':24s} {'lr':>9s} {'B':>7s} {'m':>8s} {'accuracy':>9s} {'updates/epoch':>14s}")
     for t in result.trail:
@@ -468,81 +464,6 @@ def tune(
     (out_dir / "tuning.json").write_text(results.dumps(result.to_dict(), indent=2))
     tuning.plot_tuning(result, out_dir / "tuning.png")
     click.echo(f"wrote {out_dir / 'tuning.json'} and {out_dir / 'tuning.png'}")
-
-
-def _load_function(function: str, arguments: tuple[str, ...], *, kept: str = "") -> Callable[..., Any]:
-    """The user's function named MODULE:NAME (MODULE importable from the working directory), checked to take
-    the positional ``arguments`` it will be given (one error line before it is called), and wrapped so that an
-    exception it raises is a ``UserCodeError`` naming the call (and ``kept``: what is saved so far)."""
-    import importlib
-    import inspect
-    import os
-
-    module_name, _, name = function.partition(":")
-    if not module_name or not name:
-        raise ValueError(f"FUNCTION must be MODULE:NAME, got {function!r}")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        fn = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"cannot load {function}: {error}") from None
-    except Exception as error:  # the user's module failed while it was imported (a SyntaxError, a NameError, …)
-        raise UserCodeError(f"importing {module_name} raised {type(error).__name__}: {error}") from error
-    if not callable(fn):
-        raise ValueError(f"{function} is not a function")
-    try:
-        signature = inspect.signature(fn)
-    except ValueError:  # no signature to read (some builtins): the call itself tells
-        signature = None
-    if signature is not None:
-        try:
-            signature.bind(*arguments)
-        except TypeError:
-            takes = f"({', '.join(arguments)})" if arguments else "no arguments"
-            raise ValueError(f"{function} must be callable with {takes}; its signature is {signature}") from None
-
-    @functools.wraps(fn)
-    def reported(*values: Any) -> Any:
-        try:
-            return fn(*values)
-        except Exception as error:
-            call = ", ".join(f"{a}={v!r}" for a, v in zip(arguments, values, strict=True))
-            raise UserCodeError(f"{function}({call}) raised {type(error).__name__}: {error}{kept}") from error
-
-    return reported
-
-
-def _user_frame(error: BaseException) -> str | None:
-    """ "FILE:LINE in NAME" of the deepest frame of ``error``'s traceback in the user's code (outside sgdnoise and
-    the Python installation with its packages), or None when it never passed through the user's code."""
-    import sysconfig
-    import traceback
-
-    installed = [Path(p).resolve() for p in {*sysconfig.get_paths().values(), sys.prefix, sys.base_prefix}]
-    ours = Path(__file__).resolve().parent
-    found = None
-    for frame in traceback.extract_tb(error.__traceback__):
-        path = Path(frame.filename).resolve()
-        if (
-            frame.filename.startswith("<")
-            or path.is_relative_to(ours)
-            or any(path.is_relative_to(p) for p in installed)
-        ):
-            continue
-        found = f"{path.name}:{frame.lineno} in {frame.name}"
-    return found
-
-
-def _function_identity(function: str) -> str:
-    """MODULE:NAME with a hash of its module's file (loaded by ``_load_function``): trials of an edited file are
-    another function's."""
-    import hashlib
-
-    source = getattr(sys.modules.get(function.partition(":")[0]), "__file__", None)
-    if source is None or not Path(source).is_file():
-        return function
-    return f"{function} ({Path(source).name} sha256 {hashlib.sha256(Path(source).read_bytes()).hexdigest()[:12]})"
 
 
 def _batch_sizes(text: str) -> tuple[int, ...]:
@@ -601,7 +522,7 @@ def advise(
     resolved = resolve_device(device)
     ensure_writable_directory(out_dir)
     try:
-        problem = advisor.Problem.coerce(_load_function(function, ())())
+        problem = advisor.Problem.coerce(load_function(function, ())())
     except TypeError as error:  # a wrong type in the user's problem: one line, like a ValueError
         raise ValueError(str(error)) from error
     try:
@@ -619,7 +540,7 @@ def advise(
         click.echo("\ninterrupted: the pilot keeps no partial results; the same command starts it over.", err=True)
         sys.exit(130)
     except Exception as error:  # raised through the user's model, factory or loss: say where, not our traceback
-        where = _user_frame(error)
+        where = user_frame(error)
         if where is None:
             raise
         raise UserCodeError(f"{where} raised {type(error).__name__}: {error}") from error

@@ -1,0 +1,206 @@
+"""Private: which call of a forward pass is responsible for each use of a trainable parameter (the recorder of
+``perexample``'s rules 1–4, with the inputs that hold examples tracked from the model's input)."""
+
+import functools
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
+from torch.utils import _pytree as pytree
+
+from sgdnoise.instruments._batches import math_attention
+
+
+@dataclass
+class Call:
+    """A use site: a module call (``module``) or a functional linear (``module`` None), with the parameters it
+    is responsible for (``params``: the module's local name → parameter; "weight"/"bias" for F.linear)."""
+
+    module: nn.Module | None
+    start: int
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    output: Tensor | None = None
+    version: int = 0
+    stop: int = 0
+    params: dict[str, Tensor] = field(default_factory=dict)
+    # positions, in pytree.tree_leaves((args, kwargs)), of the inputs that hold examples (n leading)
+    per_example: tuple[int, ...] = ()
+
+    def contains(self, other: "Call") -> bool:
+        return self.start < other.start and other.stop < self.stop
+
+
+def _local_names(module: nn.Module, *, recurse: bool) -> dict[int, str]:
+    return {id(p): name for name, p in module.named_parameters(recurse=recurse)}
+
+
+class Recorder(TorchFunctionMode):
+    """Attributes every use of a trainable parameter during one forward pass (rules 1–4 of the module doc)."""
+
+    def __init__(self, model: nn.Module, names: Mapping[int, str], n: int):
+        super().__init__()
+        self.n = n
+        self.trainable = {id(p): p for p in model.parameters() if id(p) in names}
+        self.open: list[Call] = []
+        self.calls: list[Call] = []
+        self.exact_path: set[int] = set()  # ids of parameters whose gradients come from the whole-model vmap
+        self.drew_from_a_generator = False  # a torch.Generator passed to an operation (its state may not tell)
+        self.clock = 0
+        self._batched: dict[int, weakref.ref] = {}  # tensors computed from the model's input, by id
+        self._direct: dict[int, dict[int, str]] = {}
+        self._handles = []
+        for module in model.modules():
+            self._direct[id(module)] = _local_names(module, recurse=False)
+            self._handles.append(module.register_forward_pre_hook(self._enter))
+            self._handles.append(module.register_forward_hook(self._leave, with_kwargs=True))
+
+    def mark_batched(self, tree: object) -> None:
+        """Tensors in ``tree`` hold examples (the model's input, or anything computed from it)."""
+        for t in _tensors(tree):
+            self._batched[id(t)] = weakref.ref(t, functools.partial(self._forget, id(t)))
+
+    def _forget(self, key: int, _: weakref.ref) -> None:
+        self._batched.pop(key, None)
+
+    def is_batched(self, t: object) -> bool:
+        ref = self._batched.get(id(t)) if isinstance(t, Tensor) else None
+        return ref is not None and ref() is t
+
+    def remove_hooks(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+    def tick(self) -> int:
+        self.clock += 1
+        return self.clock
+
+    def _enter(self, module: nn.Module, args: tuple) -> None:
+        self.open.append(Call(module, self.tick()))
+
+    def _leave(self, module: nn.Module, args: tuple, kwargs: dict, output: object) -> object:
+        call = self.open.pop()
+        call.stop = self.tick()
+        if not call.params:
+            return None
+        primary = output[0] if isinstance(output, tuple) and output else output
+        rest = output[1:] if isinstance(output, tuple) else ()
+        returned = None
+        if (
+            not isinstance(primary, Tensor)
+            or primary.dim() == 0
+            or any(isinstance(t, Tensor) and t.requires_grad for t in pytree.tree_leaves(rest))
+        ):
+            self._give_up(call)
+            return None
+        leaves = pytree.tree_leaves((args, kwargs))
+        if not (primary.shape[0] == self.n and self.is_batched(primary)):
+            if primary.shape[0] != 1 or any(self.is_batched(t) for t in leaves):
+                self._give_up(call)  # e.g. a table looked up with positions [T] when T happens to equal n
+                return None
+            # computed once for the whole batch and broadcast (e.g. a position embedding): give each example
+            # its own copy, so that its output gradient is per example
+            primary = primary.expand(self.n, *primary.shape[1:])
+            self.mark_batched(primary)
+            returned = (primary, *rest) if isinstance(output, tuple) else primary
+            call.per_example = tuple(
+                i for i, t in enumerate(leaves) if isinstance(t, Tensor) and t.dim() and t.shape[0] == 1
+            )
+        else:
+            examples = [i for i, t in enumerate(leaves) if self.is_batched(t) and t.dim()]
+            call.per_example = tuple(i for i in examples if leaves[i].shape[0] == self.n)
+            # other inputs computed from the examples are shared if they have one leading row and no dimension
+            # of n (a mask [1, 1, L, L]); else they hold the examples along another dimension ([L, n, d])
+            if any(leaves[i].shape[0] != 1 or self.n in leaves[i].shape for i in examples if i not in call.per_example):
+                self._give_up(call)
+                return None
+        detach = _detached if returned is None else self._expanded
+        call.args, call.kwargs = pytree.tree_map(detach, (args, kwargs))
+        call.output, call.version = primary, primary._version
+        self.calls.append(call)
+        return returned
+
+    def _expanded(self, leaf: object) -> object:
+        if isinstance(leaf, Tensor) and leaf.dim() and leaf.shape[0] == 1:
+            return leaf.detach().expand(self.n, *leaf.shape[1:])
+        return _detached(leaf)
+
+    def _give_up(self, call: Call) -> None:
+        self.exact_path.update(id(p) for p in call.params.values())
+
+    def __torch_function__(self, func: Callable, types: tuple, args: tuple = (), kwargs: dict | None = None) -> object:
+        kwargs = kwargs or {}
+        if isinstance(kwargs.get("generator"), torch.Generator):
+            self.drew_from_a_generator = True
+        if func is F.scaled_dot_product_attention and _dropout_p(args, kwargs) > 0:
+            with math_attention():  # its dropout mask a plain draw, recorded for the passes that re-compute examples
+                result = func(*args, **kwargs)
+        else:
+            result = func(*args, **kwargs)
+        leaves = list(_tensors((args, kwargs)))
+        if any(self.is_batched(t) for t in leaves):
+            self.mark_batched(result)
+        used = {id(t): t for t in leaves if id(t) in self.trainable}
+        if used and any(t.requires_grad for t in _tensors(result)):
+            self._attribute(func, args, kwargs, result, used)
+        return result
+
+    def _attribute(self, func: Callable, args: tuple, kwargs: dict, result: object, used: dict[int, Tensor]) -> None:
+        innermost = self.open[-1] if self.open else None
+        direct = self._direct[id(innermost.module)] if innermost is not None else {}
+        linear = self._functional_linear(func, args, kwargs, result, direct)
+        for key, p in used.items():
+            if key in direct:
+                innermost.params[direct[key]] = p
+            elif linear is not None and any(q is p for q in linear.params.values()):
+                continue
+            elif innermost is not None and key in (contained := _local_names(innermost.module, recurse=True)):
+                innermost.params[contained[key]] = p
+            else:
+                self.exact_path.add(key)
+        if linear is not None:
+            self.calls.append(linear)
+
+    def _functional_linear(
+        self, func: Callable, args: tuple, kwargs: dict, result: object, direct: Mapping[int, str]
+    ) -> Call | None:
+        """An ``F.linear`` on a batch whose weight or bias is a parameter the innermost module does not hold."""
+        if func is not F.linear:
+            return None
+        named = dict(zip(("input", "weight", "bias"), args, strict=False)) | kwargs
+        h = named["input"]
+        if not (isinstance(result, Tensor) and self.is_batched(h) and h.dim() >= 2 and h.shape[0] == self.n):
+            return None
+        params = {
+            k: named[k] for k in ("weight", "bias") if id(named.get(k)) in self.trainable and id(named[k]) not in direct
+        }
+        if not params:
+            return None
+        stamp = self.tick()
+        return Call(None, stamp, (h.detach(),), {}, result, result._version, stamp, params, per_example=(0,))
+
+
+def _dropout_p(args: tuple, kwargs: dict) -> float:
+    """``dropout_p`` of a ``F.scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, …)`` call."""
+    return float(args[4] if len(args) > 4 else kwargs.get("dropout_p", 0.0))
+
+
+def _tensors(tree: object) -> Iterator[Tensor]:
+    """The tensors in a torch operation's arguments or results: tensors, and lists, tuples and dicts of them
+    (a faster walk than ``pytree.tree_leaves`` for what torch functions take and return)."""
+    if isinstance(tree, Tensor):
+        yield tree
+    elif isinstance(tree, list | tuple):
+        for item in tree:
+            yield from _tensors(item)
+    elif isinstance(tree, dict):
+        for item in tree.values():
+            yield from _tensors(item)
+
+
+def _detached(leaf: object) -> object:
+    return leaf.detach() if isinstance(leaf, Tensor) else leaf
