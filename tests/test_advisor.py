@@ -364,6 +364,10 @@ def needs_arg(x):
     return problem()
 
 
+def detached_loss():
+    return problem() | {"loss_fn": lambda out, y: nn.functional.cross_entropy(out.detach(), y)}
+
+
 def cannot_read_its_data():
     raise FileNotFoundError("[Errno 2] No such file or directory: 'train.npz'")
 
@@ -491,6 +495,7 @@ def test_cli_advise_prints_the_recommendation_and_writes_json_and_figure(tmp_pat
         (["tiny_problem:dict_output", "--budget-epochs", "2"], "wrap it to return model(x).logits"),
         (["tiny_problem:narrow_validation", "--budget-epochs", "2"], "fail on two validation examples"),
         (["tiny_problem:label_out_of_range", "--budget-epochs", "2"], "training y holds labels from 5 to 6"),
+        (["tiny_problem:detached_loss", "--budget-epochs", "2"], "loss does not depend on the model's parameters"),
     ],
 )
 def test_cli_advise_user_mistakes_are_one_line(tmp_path, monkeypatch, arguments, message):

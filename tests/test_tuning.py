@@ -259,3 +259,13 @@ def test_store_paths_and_arguments_that_cannot_work_are_one_clear_error(tmp_path
         tune_large_batch(lambda lr, b, m: 0.1, N, unlabelled, identity="other", max_batch_size=5000)
     grid = np.array([16, 32, 64])  # numpy grids are sequences too
     assert tune_large_batch(fn, N, tmp_path / "c.sqlite", batch_sizes=grid, max_batch_size=5000).batch_size > 0
+
+
+def test_step_one_unstable_at_every_learning_rate_names_the_batch_sizes(tmp_path):
+    """Before, the error said only the last learning rate; the grid's other batch sizes were stable at ε = 0.1."""
+
+    def unstable_above_100(lr, batch_size, momentum):
+        return math.nan if batch_size > 100 else 0.5
+
+    with pytest.raises(ValueError, match=r"not stable at any learning rate down to 0\.00123 .* B = 128, 256\)"):
+        tune_large_batch(unstable_above_100, N, tmp_path / "t.sqlite")

@@ -198,7 +198,11 @@ def tune_large_batch(
             break
         lr /= lr_reduction
     else:
-        raise ValueError(f"training was not stable at any learning rate down to {lr * lr_reduction:.3g}")
+        unstable = [t.batch_size for t in grid if t.accuracy is None]
+        raise ValueError(
+            f"training was not stable at any learning rate down to {lr * lr_reduction:.3g} (step 1 needs every "
+            f"batch size of its grid stable; unstable at the last: B = {', '.join(map(str, unstable))})"
+        )
     initial = current = max(grid, key=lambda t: t.accuracy)
     best_accuracy = initial.accuracy
     for label, scale_lr in (("2a: B×3, ε ∝ B", True), ("2b: B×3, 1−m ∝ 1/B", False)):  # step 2

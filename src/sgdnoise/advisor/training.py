@@ -59,7 +59,25 @@ def fresh_model(problem: Problem, seed: int, device: torch.device) -> nn.Module:
     check_accuracy_output(model, problem)
     for name, (output, y) in outputs.items():
         _on_two(name, lambda output=output, y=y: problem.loss_fn(output, y))
+    if not _on_two("training", lambda: _loss_is_trainable(model, problem)):
+        raise ValueError(
+            "loss_fn's loss does not depend on the model's parameters (is the output detached, or taken through "
+            ".item() or numpy?): SGD could not train it"
+        )
     return model
+
+
+def _loss_is_trainable(model: nn.Module, problem: Problem) -> bool:
+    """Whether the loss on two training examples (eval mode, torch's random state kept) carries a gradient."""
+    was_training = model.training
+    model.eval()
+    try:
+        with _own_rng(next(model.parameters()).device), torch.enable_grad():
+            x, y = as_model_data((problem.train[0][:2], problem.train[1][:2]), model)
+            loss = problem.loss_fn(model(x), y)
+        return isinstance(loss, Tensor) and loss.requires_grad
+    finally:
+        model.train(was_training)
 
 
 def _on_two(name: str, run: Callable[[], Any]) -> Any:
