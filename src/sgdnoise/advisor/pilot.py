@@ -16,8 +16,9 @@ from torch import Tensor, nn
 from sgdnoise import analysis, theory
 from sgdnoise.advisor.prediction import BUDGET_EXPONENT
 from sgdnoise.advisor.problem import Budget, Problem
-from sgdnoise.advisor.training import _own_rng, as_model_data, fresh_model, train_run
+from sgdnoise.advisor.training import as_model_data, fresh_model, train_run
 from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise, recalibrate_batch_norm
+from sgdnoise.instruments._batches import forked_random_state
 from sgdnoise.validation import positive_int
 
 GRID_RATIO = 2.0
@@ -124,7 +125,7 @@ def _noise_parts(model: nn.Module, problem: Problem, subset: tuple[Tensor, Tenso
     it (per-example gradients are undefined under train-mode batch norm; as ``sed-epoch-budget`` measures it).
     The |G|² estimate can be ≤ 0 when the noise swamps the signal. Torch's random state is left as it was: a
     reading during a scan run does not move that run's later dropout draws."""
-    with _own_rng(next(model.parameters()).device):
+    with forked_random_state(next(model.parameters()).device):
         recalibrate_batch_norm(model, subset[0].split(MEASUREMENT_BATCH))
         n = problem.train[0].shape[0]
         estimate = minibatch_gradient_noise(model, problem.loss_fn, *subset, train_size=n, train_mode=False)
@@ -192,7 +193,7 @@ def run_pilot(
     pilot_fraction, pilot_seeds = settings.pilot_fraction, settings.pilot_seeds
     noise_examples, curvature_examples = settings.noise_examples, settings.curvature_examples
     n = problem.train[0].shape[0]
-    with _own_rng(device):
+    with forked_random_state(device):
         model = fresh_model(problem, seed, device)
         noise_subset = as_model_data(_subset(problem.train, min(noise_examples, n), seed), model)
         curvature_subset = as_model_data(_subset(problem.train, min(curvature_examples, n), seed + 1), model)

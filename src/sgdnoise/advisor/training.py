@@ -3,10 +3,9 @@ SED's step-decay schedule, divergence detection, validation."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -14,16 +13,9 @@ from torch import Tensor, nn
 
 from sgdnoise.advisor.problem import LossFn, Problem
 from sgdnoise.engine.schedules import StepDecay
+from sgdnoise.instruments._batches import forked_random_state
 
 DIVERGENCE_FACTOR = 10.0  # a run whose training loss exceeds this × its initial loss has diverged
-
-
-@contextlib.contextmanager
-def _own_rng(device: torch.device) -> Iterator[None]:
-    """Leave torch's global random state as it was (CONTRIBUTING: no global state changed)."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        yield
 
 
 def _model(problem: Problem, seed: int, device: torch.device) -> nn.Module:
@@ -45,7 +37,7 @@ def fresh_model(problem: Problem, seed: int, device: torch.device) -> nn.Module:
     one shared module would make every scan run continue the last), with the model and loss run on two
     training and two validation examples: a user's mistake there is one ValueError naming the data."""
     model = _model(problem, seed, device)
-    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+    with forked_random_state(device):
         other = problem.model_factory()
     if not isinstance(other, nn.Module):
         raise ValueError(f"model_factory must return an nn.Module, got {type(other).__name__} on its second call")
@@ -55,29 +47,22 @@ def fresh_model(problem: Problem, seed: int, device: torch.device) -> nn.Module:
             "same module, or modules sharing parameters, twice"
         )
     pairs = {"training": problem.train, "validation": problem.validation}
-    outputs = {name: _on_two(name, lambda data=data: _outputs_of_two(model, data)) for name, data in pairs.items()}
+    # the training pair keeps its graph: its loss must carry a gradient for SGD to train
+    outputs = {
+        name: _on_two(name, lambda data=data, name=name: _outputs_of_two(model, data, grad=name == "training"))
+        for name, data in pairs.items()
+    }
     check_accuracy_output(model, problem)
-    for name, (output, y) in outputs.items():
-        _on_two(name, lambda output=output, y=y: problem.loss_fn(output, y))
-    if not _on_two("training", lambda: _loss_is_trainable(model, problem)):
+    losses = {
+        name: _on_two(name, lambda output=output, y=y: problem.loss_fn(output, y))
+        for name, (output, y) in outputs.items()
+    }
+    if not (isinstance(losses["training"], Tensor) and losses["training"].requires_grad):
         raise ValueError(
             "loss_fn's loss does not depend on the model's parameters (is the output detached, or taken through "
             ".item() or numpy?): SGD could not train it"
         )
     return model
-
-
-def _loss_is_trainable(model: nn.Module, problem: Problem) -> bool:
-    """Whether the loss on two training examples (eval mode, torch's random state kept) carries a gradient."""
-    was_training = model.training
-    model.eval()
-    try:
-        with _own_rng(next(model.parameters()).device), torch.enable_grad():
-            x, y = as_model_data((problem.train[0][:2], problem.train[1][:2]), model)
-            loss = problem.loss_fn(model(x), y)
-        return isinstance(loss, Tensor) and loss.requires_grad
-    finally:
-        model.train(was_training)
 
 
 def _on_two(name: str, run: Callable[[], Any]) -> Any:
@@ -92,30 +77,26 @@ def _on_two(name: str, run: Callable[[], Any]) -> Any:
         ) from error
 
 
-@torch.no_grad()
-def _outputs_of_two(model: nn.Module, data: tuple[Tensor, Tensor]) -> tuple[object, Tensor]:
-    """The model's outputs (eval mode) on the first two examples of ``data``, with their targets."""
+def _outputs_of_two(model: nn.Module, data: tuple[Tensor, Tensor], *, grad: bool = False) -> tuple[object, Tensor]:
+    """The model's outputs (eval mode, torch's random state kept, with a graph when ``grad``) on the first two
+    examples of ``data``, with their targets."""
     was_training = model.training
     model.eval()
     try:
-        x, y = as_model_data((data[0][:2], data[1][:2]), model)
-        return model(x), y
+        with forked_random_state(next(model.parameters()).device), torch.set_grad_enabled(grad):
+            x, y = as_model_data((data[0][:2], data[1][:2]), model)
+            return model(x), y
     finally:
         model.train(was_training)
 
 
-@torch.no_grad()
 def check_accuracy_output(model: nn.Module, problem: Problem) -> None:
     """For the ``accuracy`` objective: the model's output on two validation examples must be a tensor holding
     one score per class on a last axis beyond y's shape (accuracy: argmax of that axis against y), else a
     ValueError."""
     if problem.objective != "accuracy":
         return
-    was_training = model.training
-    model.eval()
-    x, y = as_model_data((problem.validation[0][:2], problem.validation[1][:2]), model)
-    output = model(x)
-    model.train(was_training)
+    output, y = _outputs_of_two(model, problem.validation)
     if not isinstance(output, Tensor):
         raise ValueError(
             f"objective 'accuracy' needs the model to return a tensor of class scores, got {type(output).__name__} "
@@ -172,7 +153,7 @@ def train_run(
     torch's global random state is left unchanged."""
     n = problem.train[0].shape[0]
     schedule = StepDecay(lr_eff * (1.0 - momentum))
-    with _own_rng(device):
+    with forked_random_state(device):
         model = _model(problem, seed, device)
         x, y = as_model_data(problem.train, model)
         model.train()

@@ -236,11 +236,17 @@ def twice_differentiable() -> contextlib.AbstractContextManager:
     return stack
 
 
+def forked_random_state(device: torch.device) -> contextlib.AbstractContextManager:
+    """Inside the block, torch's generators (the CPU's, and ``device``'s when it is a GPU) draw as they will; after
+    it, they are as the caller left them (an instrument changes no global state)."""
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+
+
 @contextlib.contextmanager
 def fixed_randomness(device: torch.device, seed: int) -> Iterator[None]:
     """Run a block with torch's generator seeded by ``seed`` and restore the caller's random state afterwards:
     dropout in train mode draws the same mask each time the block runs (a fixed mask)."""
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    with forked_random_state(device):
         torch.manual_seed(seed)
         yield
 

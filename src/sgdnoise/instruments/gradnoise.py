@@ -27,6 +27,7 @@ from sgdnoise.instruments._batches import (
     ParameterLayout,
     check_examples,
     check_model_and_loss,
+    forked_random_state,
     has_batch_norm_in_train_mode,
     model_device_dtype,
     preserved_model,
@@ -50,8 +51,10 @@ def _evaluation(model: nn.Module, loss_fn: LossFn, train_mode: bool | None) -> I
     in train mode draws from it), afterwards."""
     check_model_and_loss(model, loss_fn)
     device, _ = model_device_dtype(model)
-    generators = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
-    with generators, preserved_model(model, train_mode, snapshot=False):  # forward and backward passes only
+    with (
+        forked_random_state(device),
+        preserved_model(model, train_mode, snapshot=False),
+    ):  # forward and backward passes only
         if has_batch_norm_in_train_mode(model):
             raise ValueError(
                 "per-example gradients are undefined for batch norm in train mode (batch statistics couple "

@@ -20,6 +20,7 @@ from sgdnoise.instruments._batches import (
     ParameterLayout,
     check_model_and_loss,
     checked_loss,
+    forked_random_state,
     model_device_dtype,
     preserved_model,
     trainable_parameters,
@@ -171,9 +172,8 @@ def interpolate(
     bn_batches = Batches(bn_data, device, dtype, chunk_size, name="bn_data") if bn_data is not None else batches
     reestimate = not train_mode and bool(running_statistics_layers(model))
     losses, accuracies = [], []
-    # torch's random state as the caller left it afterwards (train-mode passes through dropout draw from it)
-    generators = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
-    with generators, preserved_model(model, None, freeze_batch_norm=False):
+    # train-mode passes through dropout draw from torch's generators
+    with forked_random_state(device), preserved_model(model, None, freeze_batch_norm=False):
         parameters = dict(model.named_parameters())
         for alpha in alphas.tolist():
             with torch.no_grad():

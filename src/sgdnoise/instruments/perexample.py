@@ -59,6 +59,7 @@ from torch.utils import _pytree as pytree
 from sgdnoise.instruments._batches import (
     LossFn,
     checked_loss,
+    forked_random_state,
     generator_states,
     math_attention,
     model_buffers,
@@ -179,7 +180,7 @@ def _renormed_beforehand(model: nn.Module, x: Tensor) -> Iterator[None]:
         yield
         return
     device, _ = model_device_dtype(model)
-    with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    with torch.no_grad(), forked_random_state(device):
         model(x)
     norms = [(m, m.max_norm) for m in capped]
     try:

@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from sgdnoise import theory
 from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise
-from sgdnoise.instruments._batches import NonFiniteLossError, check_model_and_loss, uncompiled
+from sgdnoise.instruments._batches import NonFiniteLossError, check_model_and_loss, forked_random_state, uncompiled
 from sgdnoise.monitor.optimizers import (
     adam_preconditioner,
     optimizer_kind,
@@ -315,7 +315,7 @@ class NoiseMonitor:
         if self.train_size is not None and batch > self.train_size:
             raise ValueError(f"the batch size B={batch} exceeds the training-set size N={self.train_size}")
         try:
-            with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+            with forked_random_state(x.device):
                 estimate = minibatch_gradient_noise(
                     self.model, self.loss_fn, x, y, train_size=self.train_size, train_mode=self.train_mode
                 )
