@@ -381,6 +381,30 @@ def test_preconditioned_eigenvalues_are_those_of_p_inverse_h():
         hessian_eigenvalues(model, loss_fn, (x, y), k=1, preconditioner=-diagonal)
 
 
+def test_an_l2_penalty_adds_its_diagonal_to_the_hessian():
+    """l2 = λ (one, or by parameter name): the eigenvalues of H + diag(λ), also preconditioned."""
+    model, loss_fn, x, y = tanh_mlp()
+    hess = exact_hessian(model, loss_fn, x, y)
+    sizes = {n: p.numel() for n, p in model.named_parameters()}
+    by_name = {"0.weight": 0.3, "2.bias": 2.0}  # the other parameters: 0
+    diagonal = torch.cat([torch.full((size,), by_name.get(n, 0.0), dtype=torch.float64) for n, size in sizes.items()])
+    p = torch.rand(hess.shape[0], generator=torch.Generator().manual_seed(2), dtype=torch.float64) + 0.1
+    cases = [
+        (0.7, {}, torch.linalg.eigvalsh(hess).flip(0) + 0.7),
+        (by_name, {}, torch.linalg.eigvalsh(hess + torch.diag(diagonal)).flip(0)),
+        (by_name, {"preconditioner": p}, torch.linalg.eigvals((hess + torch.diag(diagonal)) / p[:, None]).real),
+    ]
+    for l2, extra, exact in cases:
+        result = hessian_eigenvalues(model, loss_fn, (x, y), k=2, tol=1e-9, l2=l2, **extra)
+        torch.testing.assert_close(result.eigenvalues, exact.sort(descending=True).values[:2], rtol=1e-8, atol=1e-10)
+    assert critical_learning_rate(model, loss_fn, (x, y), tol=1e-9, l2=0.7).max_eigenvalue == pytest.approx(
+        torch.linalg.eigvalsh(hess)[-1].item() + 0.7, rel=1e-8
+    )
+    for bad, message in [(-0.1, "l2 must be"), (math.nan, "l2 must be"), ({"nope": 1.0}, "not trainable")]:
+        with pytest.raises(ValueError, match=message):
+            hessian_eigenvalues(model, loss_fn, (x, y), k=1, l2=bad)
+
+
 @pytest.mark.parametrize("outputs", [2, 3])
 def test_repeated_eigenvalues_are_returned_as_often_as_they_occur(outputs):
     # a linear map to `outputs` targets under MSE has H = I ⊗ A: every eigenvalue occurs `outputs` times, and

@@ -153,6 +153,37 @@ def test_sgd_on_the_head_alone_measures_the_heads_block_of_the_hessian():
     assert not record.preconditioned and all(p.requires_grad for p in model.parameters())
 
 
+class Quadratic(nn.Module):
+    """The loss ½ wᵀHw of w = (first, second), two parameters of two coordinates each, whatever the batch."""
+
+    def __init__(self, hessian: torch.Tensor):
+        super().__init__()
+        self.hessian = hessian
+        self.first = nn.Parameter(torch.ones(2, dtype=torch.float64))
+        self.second = nn.Parameter(torch.ones(2, dtype=torch.float64))
+
+    def forward(self, x):
+        w = torch.cat([self.first, self.second])
+        return (0.5 * w @ self.hessian @ w).expand(x.shape[0]) + 0 * x.sum(-1)
+
+
+def sgd_on_quadratic(hessian: torch.Tensor, second_group: dict, lr: float, momentum: float, steps: int = 3000):
+    """(|w| after ``steps`` of torch's SGD, the monitor's record at the start), the second parameter in a group
+    with the settings ``second_group``."""
+    model = Quadratic(hessian)
+    optimizer = torch.optim.SGD(
+        [{"params": [model.first]}, {"params": [model.second], **second_group}], lr=lr, momentum=momentum
+    )
+    monitor = NoiseMonitor(model, lambda out, y: out.mean(), optimizer=optimizer, every=1, curvature_every=1)
+    x = torch.zeros(4, 1, dtype=torch.float64)
+    record = monitor.step(x, torch.zeros(4, dtype=torch.float64))
+    for _ in range(steps):
+        optimizer.zero_grad()
+        model(x).mean().backward()
+        optimizer.step()
+    return float(torch.cat([model.first, model.second]).detach().norm()), record
+
+
 def test_sgd_groups_at_different_learning_rates_measure_the_sharpness_of_d_h():
     """Group ε_i: heavy ball is stable iff λ_max(DH) < 2(1 + m)/ε_0, D = diag(ε_i/ε_0). Checked against the
     real iteration: torch's SGD on the quadratic ½ wᵀHw diverges just above that ε_0 and not just below."""
@@ -161,36 +192,9 @@ def test_sgd_groups_at_different_learning_rates_measure_the_sharpness_of_d_h():
     hessian = a.T @ a / 6 + torch.diag(torch.tensor([0.0, 0.0, 3.0, 0.0], dtype=torch.float64))
     momentum, scale = 0.5, torch.tensor([1.0, 1.0, 0.1, 0.1], dtype=torch.float64)  # second group at ε_0/10
     sharpness = torch.linalg.eigvals(torch.diag(scale) @ hessian).real.max().item()
-
-    class Quadratic(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.first, self.second = (
-                nn.Parameter(torch.ones(2, dtype=torch.float64)),
-                nn.Parameter(torch.ones(2, dtype=torch.float64)),
-            )
-
-        def forward(self, x):
-            w = torch.cat([self.first, self.second])
-            return (0.5 * w @ hessian @ w).expand(x.shape[0]) + 0 * x.sum(-1)
-
-    def run(lr0: float, steps: int = 3000) -> tuple[float, NoiseMonitor]:
-        model = Quadratic()
-        optimizer = torch.optim.SGD(
-            [{"params": [model.first]}, {"params": [model.second], "lr": lr0 / 10}], lr=lr0, momentum=momentum
-        )
-        monitor = NoiseMonitor(model, lambda out, y: out.mean(), optimizer=optimizer, every=1, curvature_every=1)
-        x = torch.zeros(4, 1, dtype=torch.float64)
-        record = monitor.step(x, torch.zeros(4, dtype=torch.float64))
-        for _ in range(steps):
-            optimizer.zero_grad()
-            model(x).mean().backward()
-            optimizer.step()
-        return float(torch.cat([model.first, model.second]).detach().norm()), record
-
     limit = 2 * (1 + momentum) / sharpness
-    below, record = run(0.98 * limit)
-    above, _ = run(1.02 * limit)
+    below, record = sgd_on_quadratic(hessian, {"lr": 0.98 * limit / 10}, 0.98 * limit, momentum)
+    above, _ = sgd_on_quadratic(hessian, {"lr": 1.02 * limit / 10}, 1.02 * limit, momentum)
     assert below < 1e-3 and above > 1e3
     assert record.preconditioned and record.max_eigenvalue == pytest.approx(sharpness, rel=1e-6)
     assert record.curvature_ratio == pytest.approx(0.98, rel=1e-6)
@@ -262,3 +266,34 @@ def test_a_compiled_model_is_monitored_like_the_module_it_compiles():
     assert compiled.max_eigenvalue == pytest.approx(plain.max_eigenvalue, rel=1e-9)
     assert compiled.covariance_trace == pytest.approx(plain.covariance_trace, rel=1e-9)
     assert compiled.grad_sq_norm == pytest.approx(plain.grad_sq_norm, rel=1e-9)
+
+
+def test_sgd_weight_decay_is_part_of_the_curvature_the_iteration_meets():
+    """torch's SGD adds λθ to the gradient, so it descends ½wᵀHw + ½λ|w|²: with groups at decays λ_i it is
+    stable iff λ_max(H + diag(λ_i)) < 2(1 + m)/ε. Checked against the real iteration, as for group ε_i."""
+    torch.manual_seed(0)
+    a = torch.randn(6, 4, dtype=torch.float64)
+    hessian = a.T @ a / 6
+    momentum, decays = 0.5, torch.tensor([0.0, 0.0, 4.0, 4.0], dtype=torch.float64)  # only the second group decays
+    sharpness = torch.linalg.eigvalsh(hessian + torch.diag(decays))[-1].item()
+    limit = 2 * (1 + momentum) / sharpness
+    below, record = sgd_on_quadratic(hessian, {"weight_decay": 4.0}, 0.98 * limit, momentum)
+    above, _ = sgd_on_quadratic(hessian, {"weight_decay": 4.0}, 1.02 * limit, momentum)
+    assert below < 1e-3 and above > 1e3
+    assert record.max_eigenvalue == pytest.approx(sharpness, rel=1e-6)
+    assert record.curvature_ratio == pytest.approx(0.98, rel=1e-6)
+    assert torch.linalg.eigvalsh(hessian)[-1].item() < 0.9 * sharpness  # H alone would misread it
+
+
+def test_adams_coupled_weight_decay_is_preconditioned_and_adamws_is_left_out():
+    """Adam(weight_decay=λ) preconditions ∇L + λθ: λ_max(P⁻¹(H + λI)); AdamW decays θ outside P: λ_max(P⁻¹H)."""
+    for optimizer_class, decayed in [(torch.optim.Adam, True), (torch.optim.AdamW, False)]:
+        model, x, y = classification()
+        optimizer = optimizer_class(model.parameters(), lr=0.01, weight_decay=0.5)
+        monitor = NoiseMonitor(model, nn.CrossEntropyLoss(), optimizer=optimizer, every=1, curvature_every=1)
+        record = train_steps(model, optimizer, monitor, x, y)
+        hessian = exact_hessian(model, nn.CrossEntropyLoss(), x, y)
+        if decayed:
+            hessian = hessian + 0.5 * torch.eye(hessian.shape[0], dtype=torch.float64)
+        lam = preconditioned_sharpness(hessian, optimizer, list(model.parameters()), t=3)
+        assert record.max_eigenvalue == pytest.approx(lam, rel=1e-3), optimizer_class.__name__

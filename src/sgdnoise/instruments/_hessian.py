@@ -4,7 +4,8 @@ object every curvature instrument (``curvature``) applies H through.
 H is that of L(θ) = (1/N) Σ_i ℓ_i(θ) with respect to the model's trainable parameters, flattened in
 ``model.named_parameters()`` order, applied chunk by chunk (each chunk's random draws fixed, attention in its
 math form) by double backward, ``torch.func`` forward-over-reverse, or central finite differences of the
-gradient; optionally preconditioned, P^(-1/2) H P^(-1/2).
+gradient; optionally with an L2 penalty ½ Σ_i λ_i θ_i² added to L (H + diag(λ), e.g. SGD's weight decay) and
+preconditioned, P^(-1/2) (H + diag(λ)) P^(-1/2).
 """
 
 import math
@@ -35,6 +36,7 @@ from sgdnoise.instruments._batches import (
     uncompiled,
     without_compiled_prefix,
 )
+from sgdnoise.validation import positive_number
 
 HVPMethod = Literal["forward-over-reverse", "reverse-over-reverse", "finite-difference"]
 
@@ -74,11 +76,14 @@ class HessianOperator:
         chunk_size: int | None = None,
         fd_step: float | None = None,
         preconditioner: Tensor | Mapping[str, Tensor] | None = None,
+        l2: float | Mapping[str, float] | None = None,
     ):
         check_model_and_loss(model, loss_fn)
         compiled, model = model is not uncompiled(model), uncompiled(model)
         if compiled and isinstance(preconditioner, Mapping):
             preconditioner = without_compiled_prefix(preconditioner)
+        if compiled and isinstance(l2, Mapping):
+            l2 = without_compiled_prefix(l2)
         if method not in _HVP_METHODS:
             raise ValueError(f"method must be one of {_HVP_METHODS}, got {method!r}")
         if fd_step is not None and not fd_step > 0:
@@ -93,6 +98,7 @@ class HessianOperator:
         self.fd_step = fd_step
         self.n_matvecs = 0
         self.scale = None if preconditioner is None else self._inverse_sqrt(preconditioner)
+        self.l2 = None if l2 is None else self._penalty_diagonal(l2)
         self._fingerprints: dict[int, tuple] = {}
         self._chunks_fix_randomness = False
         drew: list[bool] = []
@@ -141,6 +147,25 @@ class HessianOperator:
         if not bool(preconditioner.isfinite().all()):
             raise ValueError("preconditioner must be finite")
         return preconditioner.to(self.device, self.dtype).rsqrt()
+
+    def _penalty_diagonal(self, l2: float | Mapping[str, float]) -> Tensor | None:
+        """The flat diagonal λ of the penalty ½ Σ_i λ_i θ_i², from one λ or one per parameter name (a name left
+        out: 0); None when every λ is 0."""
+        if isinstance(l2, Mapping):
+            unknown = sorted(set(l2) - set(self.layout.names))
+            if unknown:
+                raise ValueError(f"l2 names {unknown}, which are not trainable parameters of the model")
+            per_name = {
+                name: positive_number(f"l2[{name!r}]", l2.get(name, 0.0), allow_zero=True) for name in self.params
+            }
+        else:
+            value = positive_number("l2", l2, allow_zero=True)
+            per_name = dict.fromkeys(self.params, value)
+        if not any(per_name.values()):
+            return None
+        return self.layout.flatten(
+            {name: torch.full_like(p, per_name[name], dtype=self.dtype) for name, p in self.params.items()}
+        )
 
     @property
     def dim(self) -> int:
@@ -192,10 +217,13 @@ class HessianOperator:
         return eps ** (1 / 3) * max(1.0, rms_theta) / rms_v
 
     def matvec(self, v: Tensor) -> Tensor:
-        """Hv for a flat vector v (no gradient tracking); with a preconditioner P, P^(-1/2) H P^(-1/2) v."""
-        if self.scale is None:
-            return self._hessian_times(v)
-        return self.scale * self._hessian_times(self.scale * v)
+        """Hv for a flat vector v (no gradient tracking); with an L2 penalty λ, (H + diag(λ))v; with a
+        preconditioner P, P^(-1/2) (H + diag(λ)) P^(-1/2) v."""
+        u = v if self.scale is None else self.scale * v
+        hu = self._hessian_times(u)
+        if self.l2 is not None:
+            hu = hu + self.l2 * u
+        return hu if self.scale is None else self.scale * hu
 
     def _hessian_times(self, v: Tensor) -> Tensor:
         self.n_matvecs += 1

@@ -360,8 +360,13 @@ def hessian_eigenvalues(
     train_mode: bool | None = None,
     chunk_size: int | None = None,
     preconditioner: Tensor | Mapping[str, Tensor] | None = None,
+    l2: float | Mapping[str, float] | None = None,
 ) -> EigenResult:
     """Top-k eigenvalues of the Hessian of the dataset-mean loss, without forming it.
+
+    ``l2``: an L2 penalty ½ Σ_i λ_i θ_i² added to the loss, one λ or one per parameter name (a name left out:
+    0), so the matrix is H + diag(λ): the curvature gradient descent meets when its gradient carries weight
+    decay λθ (``torch.optim.SGD``'s ``weight_decay``).
 
     ``preconditioner``: the positive diagonal of P (flat or by parameter name), e.g. Adam's √v̂ + ε; then the
     eigenvalues are those of P⁻¹H, computed as those of the symmetric P^(-1/2) H P^(-1/2) (same spectrum; its
@@ -383,7 +388,7 @@ def hessian_eigenvalues(
     positive_int("max_iter", max_iter, optional=True)
     with preserved_model(model, train_mode):
         op = HessianOperator(
-            model, loss_fn, data, method=hvp_method, chunk_size=chunk_size, preconditioner=preconditioner
+            model, loss_fn, data, method=hvp_method, chunk_size=chunk_size, preconditioner=preconditioner, l2=l2
         )
         if k > op.dim:
             raise ValueError(f"k={k} exceeds the number of trainable parameters ({op.dim})")
@@ -419,14 +424,16 @@ def critical_learning_rate(
     seed: int = 0,
     train_mode: bool | None = None,
     chunk_size: int | None = None,
+    l2: float | Mapping[str, float] | None = None,
 ) -> CriticalLearningRate:
     """ε_crit = 2/λ_max of gradient descent on the dataset-mean loss (Smith, Elsen & De 2020 §3.1).
 
-    λ_max is the largest (algebraic) Hessian eigenvalue, by Lanczos. Raises ValueError if λ_max ≤ 0
-    (no curvature constraint: the loss is locally concave in every direction).
+    λ_max is the largest (algebraic) Hessian eigenvalue, by Lanczos; ``l2``: weight decay in the gradient, as in
+    ``hessian_eigenvalues`` (λ_max of H + diag(λ)). Raises ValueError if λ_max ≤ 0 (no curvature constraint:
+    the loss is locally concave in every direction).
     """
     result = hessian_eigenvalues(
-        model, loss_fn, data, k=1, tol=tol, seed=seed, train_mode=train_mode, chunk_size=chunk_size
+        model, loss_fn, data, k=1, tol=tol, seed=seed, train_mode=train_mode, chunk_size=chunk_size, l2=l2
     )
     lam = float(result.eigenvalues[0])
     return CriticalLearningRate(

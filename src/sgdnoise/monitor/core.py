@@ -14,7 +14,9 @@ et al. count them: B·T and B_simple·T for T tokens per example.
   2/ε at m = 0, the edge of stability of Cohen et al. 2021) or, with ``nesterov=True``, Nesterov's
   2(1 + m)/((1 + 2m)ε) (``theory.nesterov_stability_learning_rate``). Nesterov's step under a constant gradient
   also tends to ε/(1 − m)·g, so T and g are the same. H is over the parameters the optimizer moves; parameter
-  groups at different ε_i make it λ_max(DH), D = diag(ε_i/ε of the first group) (``step_ratios``).
+  groups at different ε_i make it λ_max(DH), D = diag(ε_i/ε of the first group) (``step_ratios``). Weight decay
+  λ that the optimizer adds to the gradient (SGD's or Adam's ``weight_decay``) is part of H: H + λI per group;
+  AdamW's decoupled decay is not.
 * Adam/AdamW with (β₁, β₂, ε_adam): no temperature, g or ε/ε_crit (SGD quantities; the reason is recorded).
   Instead the preconditioned sharpness λ_max(P⁻¹H), P = diag(√v̂ + ε_adam) with v̂ the optimizer's bias-
   corrected second moment, against Adam's stability threshold (2 + 2β₁)/((1 − β₁)η) (Cohen et al. 2022).
@@ -47,6 +49,7 @@ from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise
 from sgdnoise.instruments._batches import NonFiniteLossError, check_model_and_loss, forked_random_state, uncompiled
 from sgdnoise.monitor.optimizers import (
     adam_preconditioner,
+    gradient_weight_decay,
     optimizer_kind,
     step_ratios,
     trainable_only,
@@ -246,9 +249,10 @@ class NoiseMonitor:
 
     def _measure_curvature(self) -> None:
         """λ_max(H) (SGD) or λ_max(P⁻¹H) over the parameters Adam has stepped (Adam) on the held batch, stored
-        with the step."""
+        with the step; H includes the weight decay the optimizer adds to the gradient (H + λI)."""
         preconditioner = None
         coordinates = contextlib.nullcontext()
+        weight_decay: dict[str, float] = {}  # the decay λ the gradient carries, by parameter: H + λI
         if self.kind != "SGD":
             adam = adam_preconditioner(self.model, self.optimizer)
             if adam is None:  # before Adam's first step there is no P
@@ -258,11 +262,13 @@ class NoiseMonitor:
             if not preconditioner:  # no stepped parameter is held by a group at η > 0 (nothing moves)
                 return
             coordinates = trainable_only(self.model, preconditioner)
+            weight_decay = gradient_weight_decay(self.model, self.optimizer)
         elif self.optimizer is not None:
             ratios = step_ratios(self.model, self.optimizer)
             if not ratios:  # the optimizer holds no trainable parameter
                 return
             coordinates = trainable_only(self.model, ratios)
+            weight_decay = gradient_weight_decay(self.model, self.optimizer)
             if any(ratio != 1.0 for ratio in ratios.values()):
                 named = dict(self.model.named_parameters())
                 preconditioner = {name: torch.full_like(named[name], 1.0 / r) for name, r in ratios.items()}
@@ -275,6 +281,7 @@ class NoiseMonitor:
                 tol=self.curvature_tol,
                 train_mode=self.train_mode,
                 preconditioner=preconditioner,
+                l2=weight_decay or None,
             )
         self._max_eigenvalue = (float(result.eigenvalues[0]), self.steps, preconditioner is not None)
 

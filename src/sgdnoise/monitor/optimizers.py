@@ -1,6 +1,6 @@
 """What the monitor reads from its optimizer: which update rule it is (SGD, Adam, AdamW), Adam's
-preconditioner, each parameter group's learning rate relative to the first (``step_ratios``), and the
-parameters it moves."""
+preconditioner, each parameter group's learning rate relative to the first (``step_ratios``), the weight decay
+its gradient carries (``gradient_weight_decay``), and the parameters it moves."""
 
 import contextlib
 import warnings
@@ -55,6 +55,20 @@ def step_ratios(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str,
         for name, p in model.named_parameters()
         if p.requires_grad and id(p) in rates and (rates[id(p)] > 0 or reference == 0)
     }
+
+
+def gradient_weight_decay(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """Each trainable parameter → its group's weight decay λ where the optimizer adds λθ to the gradient (SGD,
+    Adam): the step then follows the loss plus ½λ|θ|², whose Hessian is H + λI. Decoupled decay (AdamW, or
+    Adam's ``decoupled_weight_decay``: θ ← θ − ηλθ outside the preconditioner) is left out. Empty when no group
+    decays."""
+    decays = {
+        id(p): float(group.get("weight_decay", 0.0))
+        for group in optimizer.param_groups
+        if not group.get("decoupled_weight_decay", False)
+        for p in group["params"]
+    }
+    return {name: decays[id(p)] for name, p in model.named_parameters() if decays.get(id(p), 0.0) > 0}
 
 
 def warn_if_groups_differ(optimizer: torch.optim.Optimizer | None) -> None:
