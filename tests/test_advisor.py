@@ -445,6 +445,18 @@ def label_out_of_range():
     x, y = p["train"]
     p["train"] = (x, y + 5)
     return p
+
+
+def broadcast_regression():  # MSE of a (n, 1) output against (n,) targets: torch averages all n² pairs
+    p = problem()
+    (x, y), (xv, yv) = p["train"], p["validation"]
+    return p | {
+        "model_factory": lambda: nn.Linear(6, 1),
+        "loss_fn": nn.MSELoss(),
+        "train": (x, y.float()),
+        "validation": (xv, yv.float()),
+        "objective": "loss",
+    }
 """
 
 
@@ -496,6 +508,8 @@ def test_cli_advise_prints_the_recommendation_and_writes_json_and_figure(tmp_pat
         (["tiny_problem:narrow_validation", "--budget-epochs", "2"], "fail on two validation examples"),
         (["tiny_problem:label_out_of_range", "--budget-epochs", "2"], "training y holds labels from 5 to 6"),
         (["tiny_problem:detached_loss", "--budget-epochs", "2"], "loss does not depend on the model's parameters"),
+        (["tiny_problem:broadcast_regression", "--budget-epochs", "2"], "output of shape (2, 1) against training"),
+        (["tiny_problem.py:problem", "--budget-epochs", "2"], "not its file: tiny_problem:problem"),
     ],
 )
 def test_cli_advise_user_mistakes_are_one_line(tmp_path, monkeypatch, arguments, message):

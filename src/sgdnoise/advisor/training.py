@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -53,10 +54,7 @@ def fresh_model(problem: Problem, seed: int, device: torch.device) -> nn.Module:
         for name, data in pairs.items()
     }
     check_accuracy_output(model, problem)
-    losses = {
-        name: _on_two(name, lambda output=output, y=y: problem.loss_fn(output, y))
-        for name, (output, y) in outputs.items()
-    }
+    losses = {name: _loss_on_two(name, problem.loss_fn, output, y) for name, (output, y) in outputs.items()}
     if not (isinstance(losses["training"], Tensor) and losses["training"].requires_grad):
         raise ValueError(
             "loss_fn's loss does not depend on the model's parameters (is the output detached, or taken through "
@@ -75,6 +73,25 @@ def _on_two(name: str, run: Callable[[], Any]) -> Any:
         raise ValueError(
             f"the model and loss_fn fail on two {name} examples: {type(error).__name__}: {error}"
         ) from error
+
+
+def _loss_on_two(name: str, loss_fn: LossFn, output: object, y: Tensor) -> Any:
+    """``loss_fn(output, y)`` on two examples; a loss that broadcasts the output against targets of another
+    shape (torch's "Using a target size … different to the input size": MSE on (n, 1) vs (n,) averages all n²
+    pairs) is a ValueError, as training would silently minimise that other loss."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loss = _on_two(name, lambda: loss_fn(output, y))
+    for warning in caught:
+        if str(warning.message).startswith("Using a target size"):
+            shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
+            raise ValueError(
+                f"loss_fn broadcasts the model's output of shape {shape} against {name} targets of shape "
+                f"{tuple(y.shape)} (torch: {str(warning.message).split('. ')[0]}): give them one shape, e.g. "
+                "model(x).squeeze(-1) or y.unsqueeze(-1)"
+            )
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return loss
 
 
 def _outputs_of_two(model: nn.Module, data: tuple[Tensor, Tensor], *, grad: bool = False) -> tuple[object, Tensor]:

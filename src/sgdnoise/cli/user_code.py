@@ -24,6 +24,12 @@ def load_function(function: str, arguments: tuple[str, ...], *, kept: str = "") 
     module_name, _, name = function.partition(":")
     if not module_name or not name:
         raise ValueError(f"FUNCTION must be MODULE:NAME, got {function!r}")
+    if module_name.endswith(".py"):
+        module = Path(module_name).with_suffix("").name
+        raise ValueError(
+            f"FUNCTION is MODULE:NAME, a module's name and not its file: {module}:{name}, run from the directory "
+            f"that holds {Path(module_name).name}"
+        )
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
