@@ -252,6 +252,12 @@ def test_an_optimizer_the_monitor_does_not_know_gets_one_clear_line():
     model, loss_fn, _, _ = regression()
     with pytest.raises(TypeError, match=r"NoiseMonitor knows torch\.optim\.SGD, Adam and AdamW, not RMSprop"):
         NoiseMonitor(model, loss_fn, optimizer=torch.optim.RMSprop(model.parameters()))
+    for maximising in (
+        torch.optim.SGD(model.parameters(), lr=0.1, maximize=True),
+        torch.optim.Adam(model.parameters(), maximize=True),
+    ):
+        with pytest.raises(ValueError, match="maximize=True: the monitor states the noise and stability of minimising"):
+            NoiseMonitor(model, loss_fn, optimizer=maximising)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,13 @@ from torch import Tensor, nn
 
 
 def optimizer_kind(optimizer: torch.optim.Optimizer | None) -> str:
-    """ "SGD" or "Adam"/"AdamW"; TypeError for an optimizer whose noise and stability the monitor cannot state."""
+    """ "SGD" or "Adam"/"AdamW"; TypeError for an optimizer whose noise and stability the monitor cannot state,
+    ValueError for one that maximises."""
+    if optimizer is not None and any(group.get("maximize", False) for group in optimizer.param_groups):
+        raise ValueError(
+            "the optimizer has maximize=True: the monitor states the noise and stability of minimising loss_fn; "
+            "give it the loss the optimizer minimises (the negated objective) and maximize=False"
+        )
     if optimizer is None or isinstance(optimizer, torch.optim.SGD):
         return "SGD"
     if isinstance(optimizer, torch.optim.AdamW):
