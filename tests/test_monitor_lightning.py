@@ -127,6 +127,21 @@ def test_callback_counts_optimizer_steps_under_gradient_accumulation(tmp_path):
     assert record.noise_scale == pytest.approx(0.05 * (48 / 24 - 1) / 0.5)
 
 
+def test_an_epochs_last_partial_accumulation_cycle_counts_only_its_examples():
+    """44 examples in batches of 8 (the last of 4), k = 3: each epoch steps after 3 batches (24 examples) and
+    after its last 3 (8 + 8 + 4 = 20); before, B = 24 for both."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(44, 3, generator=gen)
+    data = torch.utils.data.TensorDataset(x, x.sum(1, keepdim=True))
+    callback = NoiseMonitorCallback(nn.MSELoss(), every=1, curvature_every=100)
+    trainer = lightning.Trainer(
+        max_steps=4, callbacks=[callback], accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, accumulate_grad_batches=3,
+    )  # fmt: skip
+    trainer.fit(Regression(), torch.utils.data.DataLoader(data, batch_size=8))
+    assert [record.batch_size for record in callback.monitor.records] == [24, 20, 24, 20]
+
+
 class NoForward(lightning.LightningModule):
     def __init__(self):
         super().__init__()

@@ -22,7 +22,8 @@ class NoiseMonitorCallback(pl.Callback):
     ``(x, y)`` from a batch that is not that pair (e.g. ``lambda b: (b["image"], b["label"])``). Other arguments
     are ``NoiseMonitor``'s; lr and momentum come from the trainer's first optimiser, ``train_size`` defaults to
     the length of the training dataloader's dataset. The monitor counts optimizer steps: with
-    ``accumulate_grad_batches`` = k it measures on the batch that completes a step, with B = k·(devices)·len(x).
+    ``accumulate_grad_batches`` = k it measures on the batch that completes a step, with B the examples of the
+    micro-batches since the last step times the devices: k·len(x)·devices, fewer in an epoch's last, partial cycle.
     Each record's numbers are logged with ``LightningModule.log_dict`` under ``noise/…``; the monitor's state
     is saved in checkpoints.
     """
@@ -39,6 +40,7 @@ class NoiseMonitorCallback(pl.Callback):
         self.monitor: NoiseMonitor | None = None
         self._pending_state: dict[str, Any] | None = None
         self._steps_seen = 0  # the trainer's optimizer steps the monitor has counted
+        self._examples = 0  # the examples of this device's micro-batches since the last optimizer step
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if type(pl_module).forward is pl.LightningModule.forward:
@@ -63,17 +65,18 @@ class NoiseMonitorCallback(pl.Callback):
         self.monitor = NoiseMonitor(pl_module, self.loss_fn, optimizer=trainer.optimizers[0], **kwargs)
         if self._pending_state is not None:
             self.monitor.load_state_dict(self._pending_state)
-        self._steps_seen = trainer.global_step
+        self._steps_seen, self._examples = trainer.global_step, 0
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         assert self.monitor is not None
+        x, y = self._pair(batch)
+        self._examples += len(x)
         if trainer.global_step == self._steps_seen:  # a micro-batch of gradient accumulation: no step yet
             return
         self._steps_seen = trainer.global_step
-        x, y = self._pair(batch)
-        batch_size = len(x) * trainer.accumulate_grad_batches * trainer.world_size
+        batch_size, self._examples = self._examples * trainer.world_size, 0
         record = self.monitor.step(x, y, batch_size=batch_size)
         if record is not None:
             numbers = {
