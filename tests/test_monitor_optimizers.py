@@ -297,3 +297,30 @@ def test_adams_coupled_weight_decay_is_preconditioned_and_adamws_is_left_out():
             hessian = hessian + 0.5 * torch.eye(hessian.shape[0], dtype=torch.float64)
         lam = preconditioned_sharpness(hessian, optimizer, list(model.parameters()), t=3)
         assert record.max_eigenvalue == pytest.approx(lam, rel=1e-3), optimizer_class.__name__
+
+
+@pytest.mark.parametrize("case", ["frozen", "lr-zero-group", "adam-unused"])
+def test_weight_decay_on_parameters_that_do_not_move_is_left_out(case):
+    """Decay given to a frozen parameter, one in a group at ε = 0, or one Adam never stepped is not a Hessian
+    coordinate: the reading is that of the moved parameters (before: a ValueError out of ``step``)."""
+    net, x, y = classification()
+    model = WithUnused(net) if case == "adam-unused" else net
+    if case == "frozen":
+        net[0].requires_grad_(False)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=0.5)
+    elif case == "lr-zero-group":
+        optimizer = torch.optim.SGD(
+            [{"params": net[0].parameters(), "lr": 0.0}, {"params": net[2].parameters()}], lr=0.1, weight_decay=0.5
+        )
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=0.5)
+    monitor = NoiseMonitor(model, nn.CrossEntropyLoss(), optimizer=optimizer, every=1, curvature_every=1)
+    record = train_steps(model, optimizer, monitor, x, y)
+    hessian = exact_hessian(net, nn.CrossEntropyLoss(), x, y)  # over the trainable parameters
+    hessian = hessian + 0.5 * torch.eye(hessian.shape[0], dtype=torch.float64)
+    if case == "adam-unused":
+        expected = preconditioned_sharpness(hessian, optimizer, list(net.parameters()), t=3)
+    else:
+        head = sum(p.numel() for p in net[2].parameters())
+        expected = torch.linalg.eigvalsh(hessian[-head:, -head:])[-1].item()
+    assert record.max_eigenvalue == pytest.approx(expected, rel=1e-3)

@@ -36,7 +36,7 @@ import json
 import math
 import warnings
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -252,7 +252,7 @@ class NoiseMonitor:
         with the step; H includes the weight decay the optimizer adds to the gradient (H + λI)."""
         preconditioner = None
         coordinates = contextlib.nullcontext()
-        weight_decay: dict[str, float] = {}  # the decay λ the gradient carries, by parameter: H + λI
+        moved: Collection[str] = ()  # the Hessian's coordinates: the parameters the optimizer moves
         if self.kind != "SGD":
             adam = adam_preconditioner(self.model, self.optimizer)
             if adam is None:  # before Adam's first step there is no P
@@ -262,16 +262,19 @@ class NoiseMonitor:
             if not preconditioner:  # no stepped parameter is held by a group at η > 0 (nothing moves)
                 return
             coordinates = trainable_only(self.model, preconditioner)
-            weight_decay = gradient_weight_decay(self.model, self.optimizer)
+            moved = preconditioner
         elif self.optimizer is not None:
             ratios = step_ratios(self.model, self.optimizer)
             if not ratios:  # the optimizer holds no trainable parameter
                 return
             coordinates = trainable_only(self.model, ratios)
-            weight_decay = gradient_weight_decay(self.model, self.optimizer)
+            moved = ratios
             if any(ratio != 1.0 for ratio in ratios.values()):
                 named = dict(self.model.named_parameters())
                 preconditioner = {name: torch.full_like(named[name], 1.0 / r) for name, r in ratios.items()}
+        # the decay λ the gradient carries, by moved parameter: H + λI
+        decays = gradient_weight_decay(self.model, self.optimizer) if self.optimizer is not None else {}
+        weight_decay = {name: decay for name, decay in decays.items() if name in moved}
         with coordinates:
             result = hessian_eigenvalues(
                 self.model,

@@ -74,7 +74,9 @@ def gradient_weight_decay(model: nn.Module, optimizer: torch.optim.Optimizer) ->
         if not group.get("decoupled_weight_decay", False)
         for p in group["params"]
     }
-    return {name: decays[id(p)] for name, p in model.named_parameters() if decays.get(id(p), 0.0) > 0}
+    return {
+        name: decays[id(p)] for name, p in model.named_parameters() if p.requires_grad and decays.get(id(p), 0.0) > 0
+    }
 
 
 def warn_if_groups_differ(optimizer: torch.optim.Optimizer | None) -> None:
