@@ -182,6 +182,41 @@ def test_minibatch_estimators_are_unbiased_over_every_minibatch():
     assert sum(e.mean_grad_sq_norm for e in iid) / len(iid) == pytest.approx(exact.mean_grad_sq_norm, rel=1e-10)
 
 
+def padded_tokens():
+    """Sequences of 2, 4, 4 and 2 real tokens (the rest -100): the halves hold 6 tokens each."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(5, 4), nn.Tanh(), nn.Linear(4, 5)).double()
+    x, y = torch.randint(0, 5, (4, 4)), torch.randint(0, 5, (4, 4))
+    y[0, 2:] = -100
+    y[3, 2:] = -100
+    return model, x, y
+
+
+def test_a_mean_that_weights_examples_unequally_is_refused_even_when_the_halves_balance():
+    """A mean over all real tokens weights an example by its token count: per-example gradients would be
+    (n·T_i/ΣT)·∇ℓ_i, off by 2/3 and 4/3 here, and the halves' check alone passes (6 tokens each)."""
+    model, x, y = padded_tokens()
+
+    def over_tokens(out, t):
+        return nn.functional.cross_entropy(out.flatten(0, 1), t.flatten())
+
+    with pytest.raises(ValueError, match="weights examples unequally: targets left out"):
+        per_example_gradient_norms(model, over_tokens, (x, y))
+    weighted = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 3.0], dtype=torch.float64))
+    classifier = nn.Linear(3, 2).double()
+    with pytest.raises(ValueError, match="MEAN of the per-example losses"):  # labels 0, 1 | 1, 0: halves balance
+        per_example_gradient_norms(
+            classifier, weighted, (torch.randn(4, 3, dtype=torch.float64), torch.tensor([0, 1, 1, 0]))
+        )
+
+    def per_example_mean(out, t):  # each sequence's own mean over its tokens, then the mean over sequences
+        losses = nn.functional.cross_entropy(out.transpose(1, 2), t, reduction="none")
+        return (losses.sum(1) / (t != -100).sum(1)).mean()
+
+    norms = per_example_gradient_norms(model, per_example_mean, (x, y))
+    torch.testing.assert_close(norms, loop_gradients(model, per_example_mean, x, y).norm(dim=1), rtol=1e-10, atol=0)
+
+
 def test_bad_input_gets_one_clear_error():
     x, y = torch.randn(6, 3), torch.randn(6, 1)
     model = nn.Linear(3, 1)

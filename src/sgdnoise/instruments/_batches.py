@@ -65,16 +65,29 @@ class NonFiniteLossError(ValueError):
     """The loss is NaN or infinite at the model's parameters (a diverged run, or a loss_fn that gives NaN)."""
 
 
-def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: bool = True) -> Tensor:
-    """``loss_fn(outputs, targets)``, checked to be what every instrument assumes: a scalar tensor equal to the
-    size-weighted mean of its two halves' losses, L = (h·L₁ + (n − h)·L₂)/n, as the mean over examples is.
+SINGLE_EXAMPLES_CHECKED = 8
 
-    A sum-reduced loss gives L₁ + L₂ instead (at least 1.5 times the weighted mean for non-negative losses), a
-    loss with ``reduction='none'`` is not a scalar: either is a ValueError. Rounding may separate the two by a
-    relative 16·eps of the loss's dtype (0.125 in bfloat16), at least 1e-3. Only ``loss_fn`` is evaluated again
-    (on slices of ``outputs``), so the check holds for models whose examples interact, such as batch norm in
-    train mode. With ``finite``, a NaN or infinite loss is a ``NonFiniteLossError`` (a ValueError; the inputs are
-    finite: ``Batches`` checks them); without it, it is returned (a blown-up point of a line in parameter space).
+
+def _blocks(n: int) -> list[tuple[int, int]]:
+    """The partitions of a batch of n on which a mean loss must equal the size-weighted mean of its blocks' losses:
+    its halves, and its first ``SINGLE_EXAMPLES_CHECKED`` examples one by one with the rest as one block."""
+    singles = min(n, SINGLE_EXAMPLES_CHECKED)
+    ones = [(i, i + 1) for i in range(singles)] + ([(singles, n)] if singles < n else [])
+    return [[(0, n // 2), (n // 2, n)], ones]
+
+
+def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: bool = True) -> Tensor:
+    """``loss_fn(outputs, targets)``, checked to be what every instrument assumes: the mean over examples of
+    per-example losses, so equal to the size-weighted mean of its blocks' losses, L = Σ_b n_b·L_b/n, over two
+    partitions of the batch (``_blocks``: halves; the first 8 examples singly and the rest).
+
+    A sum-reduced loss gives Σ_b L_b instead, a mean that weights examples unequally (targets left out by
+    ``ignore_index`` under a mean over tokens, class ``weight=``) a weighted mean of the blocks, a loss with
+    ``reduction='none'`` is not a scalar: each is a ValueError. Rounding may separate the two by a relative
+    16·eps of the loss's dtype (0.125 in bfloat16), at least 1e-3. Only ``loss_fn`` is evaluated again (on slices
+    of ``outputs``), so the check holds for models whose examples interact, such as batch norm in train mode.
+    With ``finite``, a NaN or infinite loss is a ``NonFiniteLossError`` (a ValueError; the inputs are finite:
+    ``Batches`` checks them); without it, it is returned (a blown-up point of a line in parameter space).
     """
     loss = loss_fn(outputs, targets)
     if not isinstance(loss, Tensor) or loss.dim() != 0:
@@ -91,17 +104,21 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
     n = targets.shape[0]
     if n < 2:
         return loss
-    half = n // 2
-    with torch.no_grad():
-        first = loss_fn(leading_examples(outputs, 0, half, n), targets[:half])
-        second = loss_fn(leading_examples(outputs, half, n, n), targets[half:])
-        parts = (half * first + (n - half) * second) / n
     rtol = max(1e-3, 16 * torch.finfo(loss.dtype).eps)
-    if not torch.isclose(parts, loss.detach(), rtol=rtol, atol=1e-7):
-        raise ValueError(
-            "loss_fn must be the MEAN of the per-example losses (e.g. reduction='mean'): the loss of a batch "
-            f"({float(loss.detach()):.6g}) is not the size-weighted mean of its two halves' ({float(parts):.6g})"
-        )
+    for blocks in _blocks(n):
+        with torch.no_grad():
+            parts = sum(
+                (stop - start) * loss_fn(leading_examples(outputs, start, stop, n), targets[start:stop])
+                for start, stop in blocks
+            ) / n
+        if not torch.isclose(parts, loss.detach(), rtol=rtol, atol=1e-7):
+            raise ValueError(
+                "loss_fn must be the MEAN of the per-example losses (e.g. reduction='mean'): the loss of a batch "
+                f"({float(loss.detach()):.6g}) is not the size-weighted mean of its {len(blocks)} blocks' losses "
+                f"({float(parts):.6g}). A sum is not, nor a mean that weights examples unequally: targets left out "
+                "(ignore_index padding) or class weight= under a mean over all targets; average each example's own "
+                "loss instead (reduction='none', then each example's mean, then the mean over examples)"
+            )
     return loss
 
 
