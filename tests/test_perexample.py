@@ -546,3 +546,13 @@ def test_an_embedding_with_max_norm_beside_a_layer_without_a_rule_is_exact(metho
         got = per_example_gradients(model, nn.CrossEntropyLoss(), (x, y), method=method)
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
     assert torch.equal(model.embedding.weight, table) and model.embedding.max_norm == 1.0  # left as it was
+
+
+def test_an_embedding_that_scales_its_gradient_by_token_frequency_matches_a_loop():
+    """scale_grad_by_freq divides a row's gradient by the token's count in the batch: one example's gradient
+    counts that example's tokens (before: the plain embedding rule, 2× off for a token seen twice)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(6, 3, scale_grad_by_freq=True), nn.Flatten(), nn.Linear(9, 2)).double()
+    x, y = torch.tensor([[0, 0, 1], [2, 0, 0], [1, 1, 1], [3, 4, 0]]), torch.tensor([0, 1, 1, 0])
+    got = per_example_gradients(model, nn.CrossEntropyLoss(), (x, y))
+    torch.testing.assert_close(got, loop_gradients(model, nn.CrossEntropyLoss(), x, y), rtol=1e-12, atol=1e-14)

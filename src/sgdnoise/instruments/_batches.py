@@ -107,10 +107,13 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
     rtol = max(1e-3, 16 * torch.finfo(loss.dtype).eps)
     for blocks in _blocks(n):
         with torch.no_grad():
-            parts = sum(
-                (stop - start) * loss_fn(leading_examples(outputs, start, stop, n), targets[start:stop])
-                for start, stop in blocks
-            ) / n
+            parts = (
+                sum(
+                    (stop - start) * loss_fn(leading_examples(outputs, start, stop, n), targets[start:stop])
+                    for start, stop in blocks
+                )
+                / n
+            )
         if not torch.isclose(parts, loss.detach(), rtol=rtol, atol=1e-7):
             raise ValueError(
                 "loss_fn must be the MEAN of the per-example losses (e.g. reduction='mean'): the loss of a batch "

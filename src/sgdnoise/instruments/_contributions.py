@@ -208,7 +208,13 @@ def closed_form(call: Call) -> Callable[[Tensor], dict[str, Contribution]] | Non
         and a.shape[0] == call.output.shape[0]
     ):
         return lambda delta: owned(_layer_norm_contributions(module, a, delta))
-    if type(module).forward is nn.Embedding.forward and own and module.max_norm is None and isinstance(a, Tensor):
+    if (
+        type(module).forward is nn.Embedding.forward
+        and own
+        and module.max_norm is None
+        and not module.scale_grad_by_freq  # its gradient depends on the batch's token counts: vmap
+        and isinstance(a, Tensor)
+    ):
         return functools.partial(_embedding_contributions, module, a)
     if (
         type(module) is nn.Conv2d
