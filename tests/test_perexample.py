@@ -17,7 +17,7 @@ from sgdnoise.instruments import (
     per_example_gradients,
     perexample,
 )
-from sgdnoise.instruments.perexample import layer_statistics
+from sgdnoise.instruments.perexample import _Forward, layer_statistics
 
 
 class Scale(nn.Module):
@@ -129,8 +129,42 @@ def positions_as_long_as_the_batch():
     return model, lm_loss, tokens[:, :-1], tokens[:, 1:]
 
 
+class NormalisedLearnedQuery(nn.Module):
+    """A query computed once for the batch from a constant ([1, 4]) and normalised over all its entries: a
+    per-example copy of it would change the norm, so its parameters take the whole-model vmap."""
+
+    def __init__(self):
+        super().__init__()
+        self.query, self.body, self.head = nn.Linear(2, 4), nn.Linear(3, 4), nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = self.query(torch.ones(1, 2, dtype=x.dtype))
+        return self.head(torch.tanh(self.body(x) * q / q.norm()))
+
+
+class RepeatedClassToken(nn.Module):
+    """A [CLS] row looked up once ([1, 1, 4]) and repeated to the batch: a per-example copy would repeat n²."""
+
+    def __init__(self):
+        super().__init__()
+        self.tokens, self.cls, self.head = nn.Embedding(5, 4), nn.Embedding(1, 4), nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.cls(torch.zeros(1, 1, dtype=torch.long)).repeat(x.shape[0], 1, 1)
+        return self.head(torch.cat([c, self.tokens(x)], dim=1).mean(1))
+
+
+def shared_row_model(model: nn.Module, x: torch.Tensor):
+    torch.manual_seed(0)
+    return model.double(), nn.CrossEntropyLoss(), x, torch.tensor([0, 1, 1, 0])
+
+
 SHARED = {
     **ARCHITECTURES,
+    # before: the [1, …] output was replaced by n copies, which the norm summed (norms off by up to 25%) and
+    # the repeat multiplied (an error inside the model's forward)
+    "normalised_learned_query": lambda: shared_row_model(NormalisedLearnedQuery(), torch.randn(4, 3).double()),
+    "repeated_class_token": lambda: shared_row_model(RepeatedClassToken(), torch.randint(0, 5, (4, 3))),
     # K²(r + c) < 2rc for every weight: the Gram form, with one-hot rows (embedding) beside dense ones (head)
     "tiny_gpt_gram_form": lambda: tiny_gpt(vocab=64, width=16, context=2),
     "shared_across_depth": shared_across_depth,
@@ -152,6 +186,16 @@ def test_shared_weights_sum_their_uses_per_example_like_a_loop(case):
     b_simple = float((expected - mean).square().sum() / (x.shape[0] - 1) / mean.square().sum())
     assert gradient_noise(model, loss_fn, (x, y), 2).noise_scale_simple == pytest.approx(b_simple, rel=1e-10)
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_a_position_embedding_broadcast_over_the_batch_keeps_its_layer_rule():
+    """Positions looked up once ([1, T, d]) and added to the examples: a per-example copy changes nothing, so they
+    keep the embedding rule instead of the whole-model vmap."""
+    model, _, x, _ = shared_across_depth()
+    names = {id(p): name for name, p in model.named_parameters()}
+    forward = _Forward.record(model, x, names, x.shape[0], draws=False)
+    assert id(model.positions.weight) not in forward.exact
+    assert any(call.module is model.positions for call in forward.calls)
 
 
 def test_minibatch_estimators_are_unbiased_over_every_minibatch():

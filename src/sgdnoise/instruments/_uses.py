@@ -35,6 +35,19 @@ class Call:
         return self.start < other.start and other.stop < self.stop
 
 
+# what may be done with a module's output computed once for the batch and expanded to one copy per example
+# (``Recorder._leave``) without changing the forward pass: read its metadata, carry it (a cast, a copy), or
+# combine it elementwise with the examples, where it broadcasts as it did before
+_METADATA = {Tensor.dim, Tensor.size}
+_CARRIES = {Tensor.to, Tensor.float, Tensor.double, Tensor.half, Tensor.bfloat16, Tensor.type_as, Tensor.contiguous}
+_BROADCASTS = {
+    torch.add, Tensor.add, Tensor.add_, Tensor.__add__, Tensor.__radd__, Tensor.__iadd__,
+    torch.sub, Tensor.sub, Tensor.sub_, Tensor.__sub__, Tensor.__rsub__, Tensor.__isub__,
+    torch.mul, Tensor.mul, Tensor.mul_, Tensor.__mul__, Tensor.__rmul__, Tensor.__imul__,
+    torch.div, Tensor.div, Tensor.div_, Tensor.__truediv__, Tensor.__itruediv__,
+}  # fmt: skip
+
+
 def _local_names(module: nn.Module, *, recurse: bool) -> dict[int, str]:
     return {id(p): name for name, p in module.named_parameters(recurse=recurse)}
 
@@ -42,9 +55,17 @@ def _local_names(module: nn.Module, *, recurse: bool) -> dict[int, str]:
 class Recorder(TorchFunctionMode):
     """Attributes every use of a trainable parameter during one forward pass (rules 1–4 of the module doc)."""
 
-    def __init__(self, model: nn.Module, names: Mapping[int, str], n: int):
+    def __init__(self, model: nn.Module, names: Mapping[int, str], n: int, *, expand_shared: bool = True):
         super().__init__()
         self.n = n
+        # a module output computed once for the batch ([1, …]) is expanded to one copy per example, so that its
+        # output gradient is per example; ``expansion_changed_the_pass`` when it was then used otherwise than
+        # _METADATA, _CARRIES or _BROADCASTS allow (a norm over it, a reshape): the pass must be made again
+        # without expanding (its parameters then take the whole-model vmap)
+        self.expand_shared = expand_shared
+        self.expanded_any = False
+        self.expansion_changed_the_pass = False
+        self._copies: dict[int, weakref.ref] = {}  # the expanded outputs and what carries them, by id
         self.trainable = {id(p): p for p in model.parameters() if id(p) in names}
         self.open: list[Call] = []
         self.calls: list[Call] = []
@@ -102,10 +123,14 @@ class Recorder(TorchFunctionMode):
             if primary.shape[0] != 1 or any(self.is_batched(t) for t in leaves):
                 self._give_up(call)  # e.g. a table looked up with positions [T] when T happens to equal n
                 return None
+            if not self.expand_shared:
+                self._give_up(call)
+                return None
             # computed once for the whole batch and broadcast (e.g. a position embedding): give each example
             # its own copy, so that its output gradient is per example
             primary = primary.expand(self.n, *primary.shape[1:])
             self.mark_batched(primary)
+            self._track_expanded(primary)
             returned = (primary, *rest) if isinstance(output, tuple) else primary
             call.per_example = tuple(
                 i for i, t in enumerate(leaves) if isinstance(t, Tensor) and t.dim() and t.shape[0] == 1
@@ -129,6 +154,31 @@ class Recorder(TorchFunctionMode):
             return leaf.detach().expand(self.n, *leaf.shape[1:])
         return _detached(leaf)
 
+    def _track_expanded(self, t: Tensor) -> None:
+        self.expanded_any = True
+        self._copies[id(t)] = weakref.ref(t, functools.partial(self._forget_copy, id(t)))
+
+    def _forget_copy(self, key: int, _: weakref.ref) -> None:
+        self._copies.pop(key, None)
+
+    def is_expanded(self, t: object) -> bool:
+        ref = self._copies.get(id(t)) if isinstance(t, Tensor) else None
+        return ref is not None and ref() is t
+
+    def _check_expanded_use(self, func: Callable, leaves: list[Tensor], result: object) -> None:
+        """Whether ``func`` on an expanded output keeps the pass what it was (see ``__init__``)."""
+        if func in _METADATA or getattr(func, "__name__", "") == "__get__":  # .shape, .dtype, .device
+            return
+        if func in _CARRIES and isinstance(result, Tensor):
+            self._track_expanded(result)
+            return
+        others = [t for t in leaves if not self.is_expanded(t)]
+        if func in _BROADCASTS and isinstance(result, Tensor) and result.dim() and result.shape[0] == self.n:
+            if not any(self.is_batched(t) and t.dim() and t.shape[0] == self.n for t in others):
+                self._track_expanded(result)  # still one row for all examples, copied
+            return
+        self.expansion_changed_the_pass = True
+
     def _give_up(self, call: Call) -> None:
         self.exact_path.update(id(p) for p in call.params.values())
 
@@ -142,6 +192,8 @@ class Recorder(TorchFunctionMode):
         else:
             result = func(*args, **kwargs)
         leaves = list(_tensors((args, kwargs)))
+        if self._copies and any(self.is_expanded(t) for t in leaves):
+            self._check_expanded_use(func, leaves, result)
         if any(self.is_batched(t) for t in leaves):
             self.mark_batched(result)
         used = {id(t): t for t in leaves if id(t) in self.trainable}

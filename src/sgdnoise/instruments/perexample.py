@@ -239,8 +239,30 @@ class _Forward:
     drew_from_a_generator: bool
 
     @classmethod
-    def record(cls, model: nn.Module, x: Tensor, names: Mapping[int, str], n: int, *, draws: bool) -> "_Forward":
-        recorder = Recorder(model, names, n)
+    def record(
+        cls, model: nn.Module, x: Tensor, names: Mapping[int, str], n: int, *, draws: bool, expand_shared: bool = True
+    ) -> "_Forward":
+        """The pass over x; made again without expanding shared outputs when expanding one changed the pass
+        (``Recorder``: it was used otherwise than broadcast against the examples, returned, or the pass failed)."""
+        generators = _generator_states(model, x.device)
+        try:
+            forward, recorder = cls._record(model, x, names, n, draws=draws, expand_shared=expand_shared)
+        except Exception:
+            if not expand_shared:
+                raise
+            _set_generator_states(model, x.device, generators)
+            return cls.record(model, x, names, n, draws=draws, expand_shared=False)
+        returned = any(recorder.is_expanded(t) for t in pytree.tree_leaves(forward.outputs))
+        if recorder.expanded_any and (recorder.expansion_changed_the_pass or returned):
+            _set_generator_states(model, x.device, generators)
+            return cls.record(model, x, names, n, draws=draws, expand_shared=False)
+        return forward
+
+    @classmethod
+    def _record(
+        cls, model: nn.Module, x: Tensor, names: Mapping[int, str], n: int, *, draws: bool, expand_shared: bool
+    ) -> tuple["_Forward", Recorder]:
+        recorder = Recorder(model, names, n, expand_shared=expand_shared)
         recorder.mark_batched(x)
         draw_recorder = DrawRecorder(recorder.tick, n) if draws else None
         # attention with dropout runs in its math form, where its mask is a plain draw (the recorder sees
@@ -269,7 +291,8 @@ class _Forward:
             if any(a.contains(b) for a in owners for b in owners if a is not b):
                 exact.add(key)
         calls = [c for c in recorder.calls if any(id(p) not in exact for p in c.params.values())]
-        return cls(outputs, calls, exact, generators, draw_recorder, n, recorder.drew_from_a_generator)
+        forward = cls(outputs, calls, exact, generators, draw_recorder, n, recorder.drew_from_a_generator)
+        return forward, recorder
 
     def drew(self, model: nn.Module, device: torch.device) -> bool:
         """Whether the pass drew random numbers: the generators moved on, or one was passed to an operation (a
