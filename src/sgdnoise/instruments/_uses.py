@@ -52,6 +52,26 @@ def _local_names(module: nn.Module, *, recurse: bool) -> dict[int, str]:
     return {id(p): name for name, p in module.named_parameters(recurse=recurse)}
 
 
+class _TensorSet:
+    """Tensors by identity, held weakly: one leaves the set when it is freed (its id may then be reused)."""
+
+    def __init__(self) -> None:
+        self._refs: dict[int, weakref.ref] = {}
+
+    def add(self, t: Tensor) -> None:
+        self._refs[id(t)] = weakref.ref(t, functools.partial(self._forget, id(t)))
+
+    def _forget(self, key: int, _: weakref.ref) -> None:
+        self._refs.pop(key, None)
+
+    def __contains__(self, t: object) -> bool:
+        ref = self._refs.get(id(t)) if isinstance(t, Tensor) else None
+        return ref is not None and ref() is t
+
+    def __bool__(self) -> bool:
+        return bool(self._refs)
+
+
 class Recorder(TorchFunctionMode):
     """Attributes every use of a trainable parameter during one forward pass (rules 1–4 of the module doc)."""
 
@@ -65,14 +85,14 @@ class Recorder(TorchFunctionMode):
         self.expand_shared = expand_shared
         self.expanded_any = False
         self.expansion_changed_the_pass = False
-        self._copies: dict[int, weakref.ref] = {}  # the expanded outputs and what carries them, by id
+        self._copies = _TensorSet()  # the expanded outputs and what carries them
         self.trainable = {id(p): p for p in model.parameters() if id(p) in names}
         self.open: list[Call] = []
         self.calls: list[Call] = []
         self.exact_path: set[int] = set()  # ids of parameters whose gradients come from the whole-model vmap
         self.drew_from_a_generator = False  # a torch.Generator passed to an operation (its state may not tell)
         self.clock = 0
-        self._batched: dict[int, weakref.ref] = {}  # tensors computed from the model's input, by id
+        self._batched = _TensorSet()  # tensors computed from the model's input
         self._direct: dict[int, dict[int, str]] = {}
         self._handles = []
         for module in model.modules():
@@ -83,14 +103,10 @@ class Recorder(TorchFunctionMode):
     def mark_batched(self, tree: object) -> None:
         """Tensors in ``tree`` hold examples (the model's input, or anything computed from it)."""
         for t in _tensors(tree):
-            self._batched[id(t)] = weakref.ref(t, functools.partial(self._forget, id(t)))
-
-    def _forget(self, key: int, _: weakref.ref) -> None:
-        self._batched.pop(key, None)
+            self._batched.add(t)
 
     def is_batched(self, t: object) -> bool:
-        ref = self._batched.get(id(t)) if isinstance(t, Tensor) else None
-        return ref is not None and ref() is t
+        return t in self._batched
 
     def remove_hooks(self) -> None:
         for handle in self._handles:
@@ -156,14 +172,10 @@ class Recorder(TorchFunctionMode):
 
     def _track_expanded(self, t: Tensor) -> None:
         self.expanded_any = True
-        self._copies[id(t)] = weakref.ref(t, functools.partial(self._forget_copy, id(t)))
-
-    def _forget_copy(self, key: int, _: weakref.ref) -> None:
-        self._copies.pop(key, None)
+        self._copies.add(t)
 
     def is_expanded(self, t: object) -> bool:
-        ref = self._copies.get(id(t)) if isinstance(t, Tensor) else None
-        return ref is not None and ref() is t
+        return t in self._copies
 
     def _check_expanded_use(self, func: Callable, leaves: list[Tensor], result: object) -> None:
         """Whether ``func`` on an expanded output keeps the pass what it was (see ``__init__``)."""
