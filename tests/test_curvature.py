@@ -270,6 +270,8 @@ def test_invalid_arguments_raise_clear_errors():
     # before: "each batch must be a pair of tensors, got Tensor", "... got ndarray", "Overflow when unpacking"
     with pytest.raises(TypeError, match=r"^data is a tuple of 3 tensors: pass \(x, y\)"):
         hessian_eigenvalues(model, loss_fn, (x, y, y), k=1)
+    with pytest.raises(TypeError, match=r"^data's x is a dict \(of input_ids\): the instruments call model\(x\)"):
+        hessian_eigenvalues(model, loss_fn, ({"input_ids": x}, y), k=1)  # before: "... got dict"
     with pytest.raises(TypeError, match=r"^data holds ndarray and ndarray: pass torch tensors"):
         hessian_eigenvalues(model, loss_fn, (x.numpy(), y.numpy()), k=1)
     with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*64\), got 1180591620717411303424"):

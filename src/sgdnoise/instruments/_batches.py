@@ -168,6 +168,12 @@ class Batches:
             self._check_finite(x, y, "")
             self._pair: tuple[Tensor, Tensor] | None = (x, y)
             self._iterable: Iterable[tuple[Tensor, Tensor]] | None = None
+        elif isinstance(data, tuple | list) and len(data) == 2 and isinstance(data[0], Mapping):
+            raise TypeError(
+                f"{name}'s x is a dict (of {', '.join(map(str, data[0]))}): the instruments call model(x) with one "
+                "tensor; wrap a model that takes keyword inputs in an nn.Module whose forward(x) calls it, e.g. "
+                "self.model(input_ids=x, attention_mask=x != pad_id)"
+            )
         elif isinstance(data, tuple) and all(isinstance(t, Tensor) for t in data):
             raise TypeError(f"{name} is a tuple of {len(data)} tensors: pass (x, y), or an iterable of (x, y) batches")
         elif isinstance(data, tuple | list) and len(data) == 2 and all(hasattr(t, "__array__") for t in data):
