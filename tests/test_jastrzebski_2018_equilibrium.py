@@ -61,7 +61,8 @@ def _data(z_1d, laplace_errors, n_sim, z_beta, start_z=0.0):
         {"noise_factor": 1.0, "z_gibbs": z, "start_z": start_z, "occupation": {"drift_z": 0.0}, "schedule": plan}
         for z in z_1d
     ]
-    occupation = {"runs": runs, "critical_noise_eq4": 1.0, "critical_noise_gibbs": 1.0,
+    occupation = {"runs": runs, "critical_noise_ratio": 1.0, "critical_noise_eq4_printed": 0.25,
+                  "critical_noise_gibbs": 1.0,
                   "critical_noise_simulated": {"value": n_sim, "se": 0.01, "chi2_per_dof": 1.0}}  # fmt: skip
     rows = [
         {"barrier_over_temperature": b, "relative_error": e} for b, e in zip((1, 3, 10), laplace_errors, strict=True)
@@ -89,8 +90,14 @@ def test_claims_follow_the_numbers():
         "thm1/occupation-matches-gibbs",
         "thm2/laplace-matches-gibbs-at-high-barrier",
         "eq4/crossover-noise-eq4",
+        "eq4/crossover-noise-from-ratio",
         "sec3/beta-invariance-until-step-too-large",
     ]
+    # the paper's printed eq. 4 is a quarter of the n* its own ratio gives: a simulation at the ratio's n*
+    # contradicts it by ×4
+    printed = good.pop("eq4/crossover-noise-eq4")
+    assert printed.verdict == "fails" and printed.value["1d"]["simulated_over_predicted"] == pytest.approx(4.2)
+    assert "by eq. 4 as printed (×4.2)" in printed.note
     assert all(c.verdict == "holds" for c in good.values())
     assert good["sec3/beta-invariance-until-step-too-large"].value["beta_first_break"] == 16
     onset = good["thm2/laplace-matches-gibbs-at-high-barrier"].value["1d"]["barrier_where_error_stays_below_tolerance"]
@@ -113,7 +120,7 @@ def test_beta_invariance_needs_a_clean_break_and_capped_runs_are_named():
     claims = _claims(data)
     assert claims["thm1/occupation-matches-gibbs"].value["capped_runs"] == ["2-D n = 1 n*"]
     assert "capped at max_duration" in claims["thm1/occupation-matches-gibbs"].note
-    assert "capped runs in the fit: 2-D n = 1 n*" in claims["eq4/crossover-noise-eq4"].note
+    assert "capped runs in the fit: 2-D n = 1 n*" in claims["eq4/crossover-noise-from-ratio"].note
 
 
 def test_beta_invariance_without_a_break_is_inconclusive():

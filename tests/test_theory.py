@@ -14,6 +14,7 @@ from sgdnoise.theory import (
     SGDConfig,
     critical_learning_rate,
     critical_noise,
+    critical_noise_as_printed,
     effective_learning_rate,
     equivalent_config,
     heavy_ball_stability_learning_rate,
@@ -234,6 +235,9 @@ def test_critical_noise_balances_the_two_minima():
     assert log_probability_ratio(higher_flatter, lower_sharper, 0.5 * n_star, 2.0) < 0
     with pytest.raises(ValueError, match="higher"):
         critical_noise(lower_sharper, higher_flatter)
+    # eq. 4 as printed: (L_A − L_B)/(2σ² ln √(det H_B/det H_A)), here 0.3/(2·2·½ ln 750)
+    assert critical_noise_as_printed(higher_flatter, lower_sharper, 2.0) == pytest.approx(0.3 / (2 * math.log(750)))
+    assert critical_noise_as_printed(higher_flatter, lower_sharper, 2.0) == pytest.approx(n_star / 4)
 
 
 # ------------------------------------------------------------------ errors

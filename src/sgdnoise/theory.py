@@ -478,3 +478,9 @@ def critical_noise(minimum_a: Minimum, minimum_b: Minimum, gradient_variance: fl
             f"ln det H_B − ln det H_A = {log_det_gap:.3g}"
         )
     return 4.0 * loss_gap / (s2 * log_det_gap)
+
+
+def critical_noise_as_printed(minimum_a: Minimum, minimum_b: Minimum, gradient_variance: float = 1.0) -> float:
+    """Jastrzębski et al.'s eq. 4 as printed, n* = (L_A − L_B)/(2σ² ln √(det H_B/det H_A)): a quarter of
+    ``critical_noise``, the n* that the paper's own ratio p_A/p_B gives."""
+    return critical_noise(minimum_a, minimum_b, gradient_variance) / 4.0

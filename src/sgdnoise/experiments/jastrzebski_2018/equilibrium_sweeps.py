@@ -37,7 +37,8 @@ def shipped_loss(dim: int) -> wells.LossSurface:
 
 
 class Setting:
-    """One loss with its minima, the sharper curvature H_B and eq. 4's n* at the spec's σ²."""
+    """One loss with its minima, the sharper curvature H_B and the critical noise n* at the spec's σ² (solved from
+    the paper's ratio p_A/p_B: 4 × eq. 4 as printed, ``theory.critical_noise``)."""
 
     def __init__(self, dim: int, spec: EquilibriumSpec) -> None:
         self.loss = shipped_loss(dim)
@@ -45,6 +46,9 @@ class Setting:
         self.curvature = float(np.linalg.eigvalsh(self.minima[1].hessian).max())
         self.sigma2 = spec.gradient_variance
         self.critical_noise = theory.critical_noise(self.minima[0].minimum, self.minima[1].minimum, self.sigma2)
+        self.critical_noise_printed = theory.critical_noise_as_printed(
+            self.minima[0].minimum, self.minima[1].minimum, self.sigma2
+        )
         self.barriers = wells.barrier_heights(self.loss, self.minima)
         self.saddle = wells.find_saddle(self.loss, self.minima)
         self.lr = spec.lr_curvature / self.curvature
@@ -137,7 +141,8 @@ def describe(setting: Setting) -> dict[str, Any]:
         "barrier_a": setting.barriers[0],
         "barrier_b": setting.barriers[1],
         "saddle": setting.saddle.to_dict(),
-        "critical_noise_eq4": setting.critical_noise,
+        "critical_noise_ratio": setting.critical_noise,
+        "critical_noise_eq4_printed": setting.critical_noise_printed,
         "gradient_variance": setting.sigma2,
         "sde_lr": setting.lr,
         "curvature_b": setting.curvature,
@@ -235,7 +240,8 @@ class OccupationRun(TypedDict):
 class OccupationSweep(TypedDict):
     runs: list[OccupationRun]
     curves: dict[str, list[float]]  # noise, gibbs_log_ratio, laplace_log_ratio on a fine grid of n
-    critical_noise_eq4: float
+    critical_noise_ratio: float  # n* solved from the paper's ratio p_A/p_B (theory.critical_noise)
+    critical_noise_eq4_printed: float  # eq. 4 as printed: a quarter of it
     critical_noise_gibbs: float | None
     critical_noise_simulated: dict[str, Any]  # the weighted fit of ln r = a + b/n
 
@@ -329,7 +335,8 @@ def occupation_sweep(
     return {
         "runs": runs,
         "curves": curves,
-        "critical_noise_eq4": setting.critical_noise,
+        "critical_noise_ratio": setting.critical_noise,
+        "critical_noise_eq4_printed": setting.critical_noise_printed,
         "critical_noise_gibbs": gibbs_crossing(setting, grid, curves["gibbs_log_ratio"], spec.grid_points),
         "critical_noise_simulated": fit_crossing(runs),
     }
