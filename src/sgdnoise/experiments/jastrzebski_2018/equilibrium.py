@@ -245,6 +245,9 @@ def check_laplace(data: EquilibriumData) -> Verdict:
     return Verdict.of(bool(holds_all), values, note)
 
 
+CROSSOVER_FIT = "n* = −b/a of the weighted fit ln(p_A/p_B) = a + b/n to the simulated SDE ratios (weights 1/SE²)"
+
+
 def crossover_against(key: str, label: str) -> Callable[[EquilibriumData], Verdict]:
     """The crossover check against the predicted n* stored under ``key`` of each occupation sweep: the
     simulated n* within LAPLACE_TOLERANCE of it in 1-D and 2-D."""
@@ -379,7 +382,7 @@ CLAIMS = (
             "as the noise is large enough, as defined by eq. (4).",
         ),
         test=ClaimTest(
-            "n* = −b/a of the weighted fit ln(p_A/p_B) = a + b/n to the simulated SDE ratios (weights 1/SE²)",
+            CROSSOVER_FIT,
             "|n*_simulated / n*_eq4 − 1| < LAPLACE_TOLERANCE in 1-D and 2-D, eq. 4 as printed "
             "(theory.critical_noise_as_printed)",
             {"LAPLACE_TOLERANCE": LAPLACE_TOLERANCE},
@@ -397,7 +400,7 @@ CLAIMS = (
             "p_A/p_B = sqrt(det H_B / det H_A) exp(2/(nσ²) (L_B − L_A))",
         ),
         test=ClaimTest(
-            "n* = −b/a of the weighted fit ln(p_A/p_B) = a + b/n to the simulated SDE ratios (weights 1/SE²)",
+            CROSSOVER_FIT,
             "|n*_simulated / n*_ratio − 1| < LAPLACE_TOLERANCE in 1-D and 2-D (theory.critical_noise)",
             {"LAPLACE_TOLERANCE": LAPLACE_TOLERANCE},
         ),
