@@ -153,6 +153,8 @@ def test_invalid_arguments():
         gradient_noise(model, loss_fn, (x, y), 0)
     with pytest.raises(ValueError, match="momentum"):
         gradient_noise(model, loss_fn, (x, y), 4, lr=0.1, momentum=1.0)
+    with pytest.raises(ValueError, match=r"^lr must be a finite number > 0, got 0"):  # before: theory's own error
+        gradient_noise(model, loss_fn, (x, y), 4, lr=0.0)
     for momentum in (1.5, -0.1, 1.0):  # without lr too: the result would record an impossible momentum
         with pytest.raises(ValueError, match=rf"^momentum must be a number in \[0, 1\), got {momentum}"):
             gradient_noise(model, loss_fn, (x, y), 4, momentum=momentum)
@@ -301,5 +303,5 @@ def test_a_learning_rate_that_is_not_a_number_is_refused():
     model = nn.Linear(3, 2)
     x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
     for lr in ("0.1", True, -0.1):
-        with pytest.raises(ValueError, match="lr must be a finite number >= 0"):
+        with pytest.raises(ValueError, match="lr must be a finite number > 0"):
             gradient_noise(model, nn.CrossEntropyLoss(), (x, y), 4, lr=lr)

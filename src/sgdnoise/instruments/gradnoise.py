@@ -256,7 +256,7 @@ def gradient_noise(
     """
     positive_int("batch_size", batch_size)
     momentum = momentum_coefficient("momentum", momentum)
-    lr = positive_number("lr", lr, allow_zero=True) if lr is not None else None
+    lr = positive_number("lr", lr) if lr is not None else None  # T and g need ε > 0
     temperature = float(theory.temperature(lr, batch_size, momentum)) if lr is not None else None
     count = 0
     mean: Tensor | None = None

@@ -72,9 +72,9 @@ def kramers_escape_times(
     λ_− the saddle's negative Hessian eigenvalue; τ_X = 1/k_X. In 1-D this is the textbook
     τ = 2π/(η√(H_X |L''(s)|)) · exp(2ΔL/(nσ²)); in d dimensions the determinant ratio carries the
     transverse curvatures (for H_s = diag(λ_−, λ_⊥) and H_X = diag(λ_1, λ_2): τ = 2π/(η√(λ_1|λ_−|)) ·
-    √(λ_2/λ_⊥) · exp(ΔL/T)). τ_X is the mean first-passage time from X to beyond the saddle (to the other
-    minimum); it is asymptotic in ΔL/T, with relative corrections of order T/ΔL. For the discrete update
-    (method="sgd") it holds as long as η·H is small.
+    √(λ_⊥/λ_2) · exp(ΔL/T), so a narrower saddle means a slower escape). τ_X is the mean first-passage time
+    from X to beyond the saddle (to the other minimum); it is asymptotic in ΔL/T, with relative corrections of
+    order T/ΔL. For the discrete update (method="sgd") it holds as long as η·H is small.
     """
     temperature = gibbs_temperature(lr, batch_size, gradient_variance)
     lr = positive_number("lr", lr)
