@@ -4,6 +4,7 @@ trains nothing twice, and the scoreboard written at the end — on real tiny run
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -167,10 +168,38 @@ def test_summary_records_parsed_overrides_and_an_older_summary_of_raw_strings_st
 
     older = json.loads((tmp_path / report.SUMMARY_FILE).read_text()) | {"overrides": assigned}
     (tmp_path / report.SUMMARY_FILE).write_text(json.dumps(older))
+    (tmp_path / report.REPORT_FILE).touch()  # drawn after the summary, as a finished call leaves them
     assert is_complete(tmp_path, SECOND, "quick", 0, tiny(SECOND))
     assert not is_complete(tmp_path, SECOND, "quick", 0, tiny(SECOND) | {"n_repeats": 3})
     (tmp_path / report.SUMMARY_FILE).write_text(json.dumps(older | {"overrides": {"renamed_since": "1"}}))
+    (tmp_path / report.REPORT_FILE).touch()
     assert not is_complete(tmp_path, SECOND, "quick", 0, tiny(SECOND))
+
+
+def test_a_call_killed_between_its_summary_and_its_report_is_not_complete_and_a_rerun_draws_it(tmp_path):
+    """Before: summary.json alone made an experiment complete, so a call killed while drawing left a missing
+    report, or the report of an earlier seed beside a later seed's summary, that every rerun skipped."""
+    selected = [entry(SECOND)]
+    reproduce_all(selected, tmp_path, scale="quick", tiny=True, **OPTIONS)
+    target = tmp_path / SECOND
+    page, summary = target / report.REPORT_FILE, target / report.SUMMARY_FILE
+    assert is_complete(target, SECOND, "quick", 0, {}, tiny=True)
+    older = summary.stat().st_mtime_ns - 10**9
+    os.utime(page, ns=(older, older))  # the report of an earlier call, the summary of this one
+    assert not is_complete(target, SECOND, "quick", 0, {}, tiny=True)
+    page.unlink()
+    assert not is_complete(target, SECOND, "quick", 0, {}, tiny=True)
+    rerun = reproduce_all(selected, tmp_path, scale="quick", tiny=True, **OPTIONS)
+    assert [o.status for o in rerun] == ["ran"] and page.is_file()
+    assert page.stat().st_mtime_ns >= summary.stat().st_mtime_ns
+
+
+def test_a_successful_reproduce_removes_an_earlier_failure(tmp_path):
+    """Before: only ``reproduce all`` removed failure.json, so after a failed ``all`` and a good ``reproduce
+    NAME`` the scoreboard still said failed beside the fresh summary."""
+    (tmp_path / FAILURE_FILE).write_text(json.dumps({"experiment": SECOND, "reason": "ValueError: earlier"}))
+    reproduce(SECOND, tiny=True, out_dir=tmp_path, **OPTIONS)
+    assert not (tmp_path / FAILURE_FILE).exists() and is_complete(tmp_path, SECOND, "quick", 0, {}, tiny=True)
 
 
 def test_when_every_run_fails_the_error_names_how_many_and_the_first_ones_error(tmp_path, monkeypatch):

@@ -16,6 +16,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
+from sgdnoise.results import atomic_file
+
 
 def save(fig: plt.Figure, path: str | os.PathLike[str]) -> Path:
     """Write ``fig`` to ``path`` (a file name with its image suffix, e.g. ``.png``; its directory is created) and
@@ -24,8 +26,8 @@ def save(fig: plt.Figure, path: str | os.PathLike[str]) -> Path:
     try:
         if not path.suffix or path.is_dir():
             raise ValueError(f"a figure's path names its file with a suffix such as .png, got {str(path)!r}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        with atomic_file(path) as handle:  # never a half-written image, even if killed while drawing
+            fig.savefig(handle, format=path.suffix[1:], dpi=120, bbox_inches="tight")
     finally:
         plt.close(fig)
     return path

@@ -231,5 +231,6 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 </body></html>
 """
     path = Path(out_dir) / REPORT_FILE
-    path.write_text(page)
+    with atomic_file(path) as handle:
+        handle.write(page.encode())
     return path

@@ -25,7 +25,7 @@ from sgdnoise import __version__, report
 from sgdnoise.experiments.claims import PAPERS
 from sgdnoise.experiments.registry import entries, get_experiment, inventories
 from sgdnoise.experiments.suite import SELECTION_FILE, read_failure, suite_experiments
-from sgdnoise.results import dumps
+from sgdnoise.results import atomic_file, dumps
 
 SCOREBOARD_JSON = "scoreboard.json"
 SCOREBOARD_HTML = "scoreboard.html"
@@ -199,7 +199,8 @@ def write(out_root: Path, names: Sequence[str] | None = None) -> dict[str, Any]:
     """Write ``scoreboard.json`` and ``scoreboard.html`` into ``out_root``; returns the document."""
     document = build(out_root, names)
     report.write_json_atomic(out_root / SCOREBOARD_JSON, document)
-    (out_root / SCOREBOARD_HTML).write_text(render_html(document), encoding="utf-8")
+    with atomic_file(out_root / SCOREBOARD_HTML) as handle:
+        handle.write(render_html(document).encode("utf-8"))
     return document
 
 

@@ -82,7 +82,7 @@ def reproduce(
     from sgdnoise import report
     from sgdnoise.data import user_data
     from sgdnoise.experiments.base import RunContext
-    from sgdnoise.experiments.suite import recorded_wall_seconds
+    from sgdnoise.experiments.suite import FAILURE_FILE, recorded_wall_seconds
     from sgdnoise.runtime import resolve_device
     from sgdnoise.store import Store
     from sgdnoise.sweep.executors import check_ray_address
@@ -138,6 +138,7 @@ def reproduce(
     )
     report.write_json_atomic(out / report.SUMMARY_FILE, summary)
     render(out, summary)
+    (out / FAILURE_FILE).unlink(missing_ok=True)  # an earlier call's failure, now made good
     return summary
 
 

@@ -4,7 +4,8 @@ failures recorded per experiment so that the rest go on.
 Each experiment writes ``DIR/<name>/`` exactly as ``sgdnoise reproduce NAME --out DIR/<name>`` does. An
 experiment is *complete* when its ``summary.json`` was written at the requested scale, seed, ``--set``
 changes and ``--tiny`` or not, and checks the claims its module declares today (same ids, statements and
-kinds); a complete experiment is skipped, any other one is run, and its store makes that a resumption
+kinds), and its ``report.html`` was drawn after it (a call killed between the two draws it again); a complete
+experiment is skipped, any other one is run, and its store makes that a resumption
 (finished runs are never trained again). A failing experiment leaves ``failure.json`` (the error, its
 traceback and the wall time so far) in its directory.
 
@@ -81,6 +82,9 @@ def is_complete(
         summary = report.read_summary(out_dir)
     except (ValueError, FileNotFoundError):
         return False
+    page = out_dir / report.REPORT_FILE
+    if not page.is_file() or page.stat().st_mtime_ns < (out_dir / report.SUMMARY_FILE).stat().st_mtime_ns:
+        return False  # killed after writing its summary, before its figures and report: run (and draw) again
     experiment = get_experiment(name)
     declared = [(c.id, c.statement, c.kind) for c in experiment.claims]
     recorded = [(c.get("id"), c.get("statement"), c.get("kind")) for c in summary["claims"]]
@@ -226,8 +230,7 @@ def reproduce_all(
                     record = _failure_record(entry.name, scale, seed, tiny, reason, earlier + seconds)
                     report.write_json_atomic(target / FAILURE_FILE, record)
                     outcome = Outcome(entry.name, "failed", seconds, reason)
-                else:
-                    (target / FAILURE_FILE).unlink(missing_ok=True)
+                else:  # reproduce removed any earlier failure.json
                     outcome = Outcome(entry.name, "ran", time.perf_counter() - start)
             outcomes.append(outcome)
             on_outcome(outcome)
