@@ -23,6 +23,7 @@ from sgdnoise.experiments.suite import (
     reproduce_all,
     select,
 )
+from sgdnoise.results import DirectoryInUse, claimed_directory
 from sgdnoise.store import Store
 
 FIRST, SECOND = "smith-le-batch", "smith-le-gradient-noise"  # the two fastest tiny runs
@@ -242,3 +243,23 @@ def test_wall_seconds_add_up_over_calls_and_a_rerun_that_trains_nothing_keeps_th
     # the same directory at another seed: the summary there is seed 0's, so this call counts only its own time
     other_seed = reproduce(name, tiny=True, out_dir=tmp_path, **OPTIONS | {"seed": 1})
     assert other_seed["wall_seconds_covers"] == "this call"
+
+
+def test_a_directory_another_process_holds_is_refused_at_once_and_recorded_as_no_failure(tmp_path):
+    """Before: two processes on one --out each trained every run (the loser's results dropped) and the summary
+    counted the time twice; a second `reproduce all` would have written failure.json into the first's work."""
+    target = tmp_path / SECOND
+    target.mkdir()
+    with claimed_directory(target):  # as another process would (flock: another open file conflicts)
+        with pytest.raises(DirectoryInUse, match=rf"{target} is in use by sgdnoise process \d+: wait for it"):
+            reproduce(SECOND, tiny=True, out_dir=target, **OPTIONS)
+        with pytest.raises(DirectoryInUse):
+            reproduce_all([entry(SECOND)], tmp_path, scale="quick", tiny=True, **OPTIONS)
+        assert not (target / FAILURE_FILE).exists() and not (target / "store.sqlite").exists()
+        result = CliRunner().invoke(main, ["reproduce", SECOND, "--tiny", "--out", str(target), "--quiet"])
+        assert result.exit_code == 2 and result.output.count("\n") == 1 and "is in use by" in result.output
+    with claimed_directory(tmp_path):
+        cli = CliRunner().invoke(main, ["reproduce", "all", "--tiny", "--only", SECOND, "--out", str(tmp_path)])
+        assert cli.exit_code == 2 and "is in use by" in cli.output
+    reproduce(SECOND, tiny=True, out_dir=target, **OPTIONS)  # released: the next call works
+    assert is_complete(target, SECOND, "quick", 0, {}, tiny=True)

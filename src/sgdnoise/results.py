@@ -1,6 +1,6 @@
 """The result vocabulary shared by every layer: a run's status and outcome, a checked claim, the one
-JSON sanitiser through which every stored or written document passes, and the one way an output file is
-written (:func:`atomic_file`).
+JSON sanitiser through which every stored or written document passes, the one way an output file is
+written (:func:`atomic_file`), and the one way a process claims an output directory (:func:`claimed_directory`).
 
 This module imports nothing from sgdnoise, so every package may use it (nothing imports upward).
 """
@@ -201,3 +201,40 @@ def atomic_file(path: Path, *, durable: bool = False) -> Iterator[BinaryIO]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+LOCK_FILE = ".sgdnoise.lock"
+
+
+class DirectoryInUse(ValueError):
+    """Another process holds the output directory (``claimed_directory``)."""
+
+
+@contextlib.contextmanager
+def claimed_directory(path: Path) -> Iterator[None]:
+    """Hold ``path`` (an existing directory) for this process for the block: a second process that asks for it
+    meanwhile gets ``DirectoryInUse`` at once (two processes training into one store would each train every
+    run). An advisory lock on ``path/.sgdnoise.lock``, released when the block ends or the process dies; where
+    the platform has no ``fcntl`` (Windows) the block runs unguarded."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise DirectoryInUse(
+                f"{path} is in use by {holder}: wait for it to finish, or give this command another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"sgdnoise process {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

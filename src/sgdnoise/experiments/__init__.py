@@ -83,6 +83,7 @@ def reproduce(
     from sgdnoise.data import user_data
     from sgdnoise.experiments.base import RunContext
     from sgdnoise.experiments.suite import FAILURE_FILE, recorded_wall_seconds
+    from sgdnoise.results import claimed_directory
     from sgdnoise.runtime import resolve_device
     from sgdnoise.store import Store
     from sgdnoise.sweep.executors import check_ray_address
@@ -94,52 +95,53 @@ def reproduce(
     if executor == "ray" and ray_address is not None:
         check_ray_address(ray_address)  # one line in seconds, before the output directory is made
     ensure_writable_directory(out)
-    _check_same_data(out, {} if verify_data else {key: str(path) for key, path in (datasets or {}).items()})
-    earlier = recorded_wall_seconds(out, scale, seed, tiny)
-    start = time.perf_counter()
-    given_data = user_data(datasets, verify_data) if datasets else contextlib.nullcontext()
-    with given_data, Store(out / "store.sqlite") as store:
-        ctx = RunContext(
+    with claimed_directory(out):  # one process at a time: a second one is refused at once
+        _check_same_data(out, {} if verify_data else {key: str(path) for key, path in (datasets or {}).items()})
+        earlier = recorded_wall_seconds(out, scale, seed, tiny)
+        start = time.perf_counter()
+        given_data = user_data(datasets, verify_data) if datasets else contextlib.nullcontext()
+        with given_data, Store(out / "store.sqlite") as store:
+            ctx = RunContext(
+                scale=scale,
+                seed=seed,
+                out_dir=out,
+                store=store,
+                device=resolved,
+                executor=executor,
+                ray_address=ray_address,
+                show_progress=show_progress,
+                max_group_size=positive_int("max_group_size", max_group_size, optional=True),
+            )
+            try:
+                data = experiment.run(spec, ctx)
+            except Exception as error:  # named after the failed runs behind it, if any
+                failure = ctx.runs_failed(error)
+                if failure is None:
+                    raise
+                raise failure from error
+            if (failure := ctx.runs_failed()) is not None:  # every run failed: nothing to report
+                raise failure
+        wall_seconds, covers = _wall_time(time.perf_counter() - start, earlier, ctx)
+        summary = report.build_summary(
+            experiment=name,
+            title=experiment.title,
+            paper=experiment.paper,
             scale=scale,
+            tiny=tiny,
             seed=seed,
-            out_dir=out,
-            store=store,
-            device=resolved,
-            executor=executor,
-            ray_address=ray_address,
-            show_progress=show_progress,
-            max_group_size=positive_int("max_group_size", max_group_size, optional=True),
+            device=str(resolved),
+            wall_seconds=wall_seconds,
+            wall_seconds_covers=covers,
+            claims=experiment.check(data),
+            data=data,
+            settings=experiment.settings(spec),
+            overrides=overridden_values(spec, overrides or {}),
+            datasets={name: {"path": str(path), "verified": verify_data} for name, path in (datasets or {}).items()},
         )
-        try:
-            data = experiment.run(spec, ctx)
-        except Exception as error:  # named after the failed runs behind it, if any
-            failure = ctx.runs_failed(error)
-            if failure is None:
-                raise
-            raise failure from error
-        if (failure := ctx.runs_failed()) is not None:  # every run failed: nothing to report
-            raise failure
-    wall_seconds, covers = _wall_time(time.perf_counter() - start, earlier, ctx)
-    summary = report.build_summary(
-        experiment=name,
-        title=experiment.title,
-        paper=experiment.paper,
-        scale=scale,
-        tiny=tiny,
-        seed=seed,
-        device=str(resolved),
-        wall_seconds=wall_seconds,
-        wall_seconds_covers=covers,
-        claims=experiment.check(data),
-        data=data,
-        settings=experiment.settings(spec),
-        overrides=overridden_values(spec, overrides or {}),
-        datasets={name: {"path": str(path), "verified": verify_data} for name, path in (datasets or {}).items()},
-    )
-    report.write_json_atomic(out / report.SUMMARY_FILE, summary)
-    render(out, summary)
-    (out / FAILURE_FILE).unlink(missing_ok=True)  # an earlier call's failure, now made good
-    return summary
+        report.write_json_atomic(out / report.SUMMARY_FILE, summary)
+        render(out, summary)
+        (out / FAILURE_FILE).unlink(missing_ok=True)  # an earlier call's failure, now made good
+        return summary
 
 
 def _wall_time(this_call: float, earlier: tuple[float, str] | None, ctx: RunContext) -> tuple[float, str]:

@@ -196,46 +196,52 @@ def reproduce_all(
     one progress bar over the set; ``overrides`` maps a name to its ``--set`` changes, ``tiny`` runs each
     experiment's smoke-run settings (``--tiny``), ``reproduce_options`` go to
     :func:`sgdnoise.experiments.reproduce`. The selection is added to ``out_dir/selection.json`` first.
-    An exception inside an experiment is recorded and the next one starts; an interrupt stops the set."""
+    An exception inside an experiment is recorded and the next one starts; an interrupt stops the set, and so
+    does another process working in ``out_dir`` or an experiment's directory (``DirectoryInUse``)."""
     from tqdm.auto import tqdm
 
     from sgdnoise import report
     from sgdnoise.experiments import reproduce
+    from sgdnoise.results import DirectoryInUse, claimed_directory
 
-    _record_selection(out_dir, selected, scale, seed, tiny)
-    outcomes: list[Outcome] = []
-    bar = tqdm(
-        total=len(selected),
-        desc=f"reproduce all ({scale}{', tiny' if tiny else ''})",
-        unit="exp",
-        disable=not show_progress,
-    )
-    with bar:
-        for entry in selected:
-            bar.set_postfix_str(entry.name)
-            target = out_dir / entry.name
-            start = time.perf_counter()
-            changes = (overrides or {}).get(entry.name, {})
-            if is_complete(target, entry.name, scale, seed, changes, tiny):
-                outcome = Outcome(entry.name, "skipped", 0.0)
-            else:
-                try:
-                    reproduce(
-                        entry.name, scale=scale, overrides=changes, tiny=tiny, out_dir=target, seed=seed,
-                        show_progress=show_progress, **reproduce_options,
-                    )  # fmt: skip
-                except Exception as error:  # recorded, and the next experiment starts
-                    reason, seconds = f"{type(error).__name__}: {error}", time.perf_counter() - start
-                    earlier, _ = recorded_wall_seconds(target, scale, seed, tiny) or (0.0, "")
-                    record = _failure_record(entry.name, scale, seed, tiny, reason, earlier + seconds)
-                    report.write_json_atomic(target / FAILURE_FILE, record)
-                    outcome = Outcome(entry.name, "failed", seconds, reason)
-                else:  # reproduce removed any earlier failure.json
-                    outcome = Outcome(entry.name, "ran", time.perf_counter() - start)
-            outcomes.append(outcome)
-            on_outcome(outcome)
-            bar.update(1)
-    return outcomes
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with claimed_directory(out_dir):  # a second `reproduce all` into this directory is refused at once
+        _record_selection(out_dir, selected, scale, seed, tiny)
+        outcomes: list[Outcome] = []
+        bar = tqdm(
+            total=len(selected),
+            desc=f"reproduce all ({scale}{', tiny' if tiny else ''})",
+            unit="exp",
+            disable=not show_progress,
+        )
+        with bar:
+            for entry in selected:
+                bar.set_postfix_str(entry.name)
+                target = out_dir / entry.name
+                start = time.perf_counter()
+                changes = (overrides or {}).get(entry.name, {})
+                if is_complete(target, entry.name, scale, seed, changes, tiny):
+                    outcome = Outcome(entry.name, "skipped", 0.0)
+                else:
+                    try:
+                        reproduce(
+                            entry.name, scale=scale, overrides=changes, tiny=tiny, out_dir=target, seed=seed,
+                            show_progress=show_progress, **reproduce_options,
+                        )  # fmt: skip
+                    except DirectoryInUse:  # another process works in it: not this experiment's failure
+                        raise
+                    except Exception as error:  # recorded, and the next experiment starts
+                        reason, seconds = f"{type(error).__name__}: {error}", time.perf_counter() - start
+                        earlier, _ = recorded_wall_seconds(target, scale, seed, tiny) or (0.0, "")
+                        record = _failure_record(entry.name, scale, seed, tiny, reason, earlier + seconds)
+                        report.write_json_atomic(target / FAILURE_FILE, record)
+                        outcome = Outcome(entry.name, "failed", seconds, reason)
+                    else:  # reproduce removed any earlier failure.json
+                        outcome = Outcome(entry.name, "ran", time.perf_counter() - start)
+                outcomes.append(outcome)
+                on_outcome(outcome)
+                bar.update(1)
+        return outcomes
 
 
 def _failure_record(
