@@ -263,3 +263,14 @@ def test_a_directory_another_process_holds_is_refused_at_once_and_recorded_as_no
         assert cli.exit_code == 2 and "is in use by" in cli.output
     reproduce(SECOND, tiny=True, out_dir=target, **OPTIONS)  # released: the next call works
     assert is_complete(target, SECOND, "quick", 0, {}, tiny=True)
+
+
+@pytest.mark.parametrize("content", ["[1]", '"text"'])
+def test_a_failure_json_that_holds_no_record_is_read_as_unreadable(tmp_path, content):
+    """Before: AttributeError tracebacks from the scoreboard and from reproduce all's failure handler."""
+    (tmp_path / SECOND).mkdir()
+    (tmp_path / SECOND / FAILURE_FILE).write_text(content)
+    assert read_failure(tmp_path / SECOND) == {"error": f"{tmp_path / SECOND / FAILURE_FILE} holds no failure record"}
+    board = scoreboard.build(tmp_path)
+    assert [(e["name"], e["status"]) for e in board["experiments"]] == [(SECOND, "failed")]
+    assert [o.status for o in reproduce_all([entry(SECOND)], tmp_path, scale="quick", tiny=True, **OPTIONS)] == ["ran"]

@@ -63,6 +63,15 @@ def test_json_is_written_with_the_mode_the_umask_gives_like_the_other_outputs(tm
         ("[1, 2]", "not a summary object"),
         (json.dumps({k: v for k, v in SUMMARY.items() if k != "data"}), "lacks data"),
         (json.dumps(SUMMARY | {"experiment": "smith-le-gradient-noise"}), "lacks batch_size, data_seed"),
+        # hand-edited files: before, KeyError, TypeError or AttributeError tracebacks
+        (json.dumps(SUMMARY | {"claims": [{"id": "a/b"}]}), "claim 0 needs an 'id' and a 'verdict' among holds"),
+        (json.dumps(SUMMARY | {"claims": [{"id": "a/b", "verdict": "maybe"}]}), "got 'a/b' and 'maybe'"),
+        (json.dumps(SUMMARY | {"claims": [1, 2]}), "claim 0 is a int, not an object"),
+        (json.dumps(SUMMARY | {"wall_seconds": None}), "'wall_seconds' must be a number, got None"),
+        (
+            json.dumps(SUMMARY | {"scale": None}),
+            "'scale' must be a string, got None; run `sgdnoise reproduce smith-le-batch --out",
+        ),
     ],
 )
 def test_a_bad_summary_is_one_clear_line_naming_the_file(tmp_path, content, message):

@@ -86,6 +86,21 @@ def test_a_corrupted_store_file_is_one_clear_error(tmp_path):
     assert error.value.__cause__ is None and error.value.__suppress_context__
 
 
+def test_a_store_damaged_inside_its_pages_is_the_same_clear_error_when_opened(tmp_path):
+    """Before: it opened, and the first read mid-sweep raised sqlite3's 'database disk image is malformed'."""
+    path = tmp_path / "store.sqlite"
+    with Store(path) as store:
+        for i in range(200):
+            store.put("exp", {"x": i}, metrics={"acc": 0.5}, history={"loss": [1.0] * 50})
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the main file
+    data = bytearray(path.read_bytes())
+    data[8192:12288] = b"\xff" * 4096  # the third page onwards: the header stays valid
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"store\.sqlite is not a readable sgdnoise results store"):
+        Store(path)
+
+
 def test_a_store_from_the_earlier_schema_is_migrated_in_place(tmp_path):
     """Schema 0: status "done", NaN written as the string "nan", no probes/measurements/error columns."""
     path = tmp_path / "old.sqlite"

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from sgdnoise import __version__
-from sgdnoise.results import Claim, atomic_file, dumps, strict_json
+from sgdnoise.results import VERDICTS, Claim, atomic_file, dumps, strict_json
 
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.html"
@@ -91,14 +91,28 @@ def read_summary(out_dir: Path) -> dict[str, Any]:
         raise ValueError(f"{path} is not valid JSON ({error}); {redo}") from None
     if not isinstance(summary, dict):
         raise ValueError(f"{path} holds a {type(summary).__name__}, not a summary object; {redo}")
+    if isinstance(summary.get("experiment"), str):
+        redo = redo.replace("NAME", summary["experiment"])
     missing = [key for key in REQUIRED_KEYS if key not in summary]
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)}; {redo}")
     if not isinstance(summary["data"], dict) or not isinstance(summary["claims"], list):
         raise ValueError(f"{path}: 'data' must be an object and 'claims' a list; {redo}")
-    for claim in summary["claims"]:  # a summary written before verdicts had three values
-        if isinstance(claim, dict) and "verdict" not in claim and "holds" in claim:
+    for key in ("experiment", "title", "paper", "scale"):
+        if not isinstance(summary[key], str):
+            raise ValueError(f"{path}: {key!r} must be a string, got {summary[key]!r}; {redo}")
+    if not isinstance(summary["wall_seconds"], int | float) or isinstance(summary["wall_seconds"], bool):
+        raise ValueError(f"{path}: 'wall_seconds' must be a number, got {summary['wall_seconds']!r}; {redo}")
+    for index, claim in enumerate(summary["claims"]):
+        if not isinstance(claim, dict):
+            raise ValueError(f"{path}: claim {index} is a {type(claim).__name__}, not an object; {redo}")
+        if "verdict" not in claim and "holds" in claim:  # a summary written before verdicts had three values
             claim["verdict"] = "holds" if claim["holds"] else "fails"
+        if claim.get("verdict") not in VERDICTS or not isinstance(claim.get("id"), str):
+            raise ValueError(
+                f"{path}: claim {index} needs an 'id' and a 'verdict' among {', '.join(VERDICTS)}, got "
+                f"{claim.get('id')!r} and {claim.get('verdict')!r}; {redo}"
+            )
     return summary
 
 

@@ -125,6 +125,10 @@ class Store:
                 _enable_wal(self._conn)
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._create_or_migrate()
+            if self.path != ":memory:":  # damage inside its pages, found now rather than in a read mid-sweep
+                (verdict, *_) = self._conn.execute("PRAGMA quick_check(1)").fetchone()
+                if verdict != "ok":
+                    raise sqlite3.DatabaseError(verdict)
         except sqlite3.DatabaseError as error:
             self._conn.close()
             if isinstance(error, sqlite3.OperationalError) and _is_locked(error):

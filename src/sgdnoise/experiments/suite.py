@@ -120,9 +120,10 @@ def read_failure(out_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+        document = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         return {"error": f"unreadable {path}: {error}"}
+    return document if isinstance(document, dict) else {"error": f"{path} holds no failure record"}
 
 
 def read_selection(out_root: Path) -> dict[str, Any]:
