@@ -1,3 +1,8 @@
+import os
+import signal
+import time
+
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -190,3 +195,19 @@ def test_list_does_not_import_torch():
     code += "print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "False"
+
+
+def test_sigterm_stops_a_command_like_ctrl_c_with_the_resume_hint_and_the_handler_is_restored():
+    """Before: SIGTERM (kill, a job scheduler's time limit) ended the process silently with exit 143."""
+    from sgdnoise.cli import _user_errors
+
+    @click.command()
+    @_user_errors
+    def terminated() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this
+
+    before = signal.getsignal(signal.SIGTERM)
+    result = CliRunner().invoke(terminated, [])
+    assert result.exit_code == 130 and "interrupted: finished runs are saved" in result.output
+    assert signal.getsignal(signal.SIGTERM) is before

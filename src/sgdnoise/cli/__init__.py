@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,9 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        terminate = signal.getsignal(signal.SIGTERM)
+        if threading.current_thread() is threading.main_thread():  # SIGTERM (kill, a job scheduler) as Ctrl-C
+            signal.signal(signal.SIGTERM, _interrupt)
         try:
             return command(*args, **kwargs)
         except KeyboardInterrupt:
@@ -48,8 +53,15 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 err=True,
             )
             sys.exit(1)
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, terminate if terminate is not None else signal.SIG_DFL)
 
     return wrapper
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _first_choice_default(flag: str, choices: tuple[str, ...], help_text: str) -> Callable[..., Any]:
