@@ -3,6 +3,7 @@ resumption, argument checks, and a DataLoader loop with a real NoiseMonitor on a
 
 import copy
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -115,6 +116,67 @@ def test_curvature_cap_from_the_monitors_max_eigenvalue():
     monitor.records.append(scripted(3, 40.0, 1.0, 4, lam=38.0))  # flatter: cap 0.05, the temperature rules
     scheduler.step()
     assert scheduler.get_last_lr() == [pytest.approx(0.032)]
+
+
+def test_the_curvature_cap_counts_sgds_dampening():
+    """torch's SGD with dampening d is heavy ball at ε(1 − d): stable up to 2(1 + m)/((1 − d)λ_max) (before: the
+    cap ignored d, a factor 1 − d too low, where the monitor itself reads ε(1 − d))."""
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=MOMENTUM, dampening=0.5)
+    monitor = NoiseMonitor(model, nn.CrossEntropyLoss(), train_size=4096, optimizer=optimizer, window=4)
+    scheduler = NoiseScaleBatchSize(
+        ScheduledBatchSampler(4096, 16), monitor, optimizer, temperature=1.0, critical_fraction=1.0
+    )  # T·B·(1 − m) = 3.2 at B = 32: the cap binds
+    monitor.records.append(scripted(1, 40.0, 1.0, 4, lam=40.0))
+    scheduler.step()
+    assert scheduler.get_last_lr() == [pytest.approx(2 * 1.9 / (0.5 * 40), rel=1e-12)]  # 0.19, not 0.095
+    assert scheduler.learning_rate_cap(MOMENTUM, dampening=0.5) == pytest.approx(0.19, rel=1e-12)
+
+
+def test_a_window_of_one_grows_b_without_a_standard_error_only_at_z_zero():
+    """Before: a monitor window of 1 (no standard error) left B at B₀ for good, silently."""
+    with pytest.raises(ValueError, match=r"z=1 standard errors need the monitor's window >= 2"):
+        setup(window=1)
+    _, monitor, _, scheduler = setup(window=1, z=0.0)
+    monitor.records.append(scripted(1, 100.0, None, 1))
+    scheduler.step()
+    assert scheduler.get_last_bs() == 64
+
+
+def test_another_schedulers_factor_applies_to_the_rule_and_resumes():
+    """A cosine decay on top: ε = T·B·(1 − m) times the decay's factor (before: the schedule overwrote it)."""
+    _, monitor, optimizer, scheduler = setup(max_lr=1.0)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=4)
+    expected = []
+    for step in range(1, 4):
+        optimizer.step()
+        cosine.step()
+        monitor.records.append(scripted(step, 40.0 * step, 1.0, 4))
+        scheduler.step()
+        factor = (1 + math.cos(math.pi * step / 4)) / 2
+        expected.append(0.01 * scheduler.get_last_bs() * (1 - MOMENTUM) * factor)
+        assert scheduler.get_last_lr() == [pytest.approx(expected[-1], rel=1e-12)], step
+    state = scheduler.state_dict()
+    _, resumed_monitor, _, resumed = setup(max_lr=1.0)
+    resumed_monitor.records = list(monitor.records)
+    resumed.load_state_dict(state)
+    assert resumed.get_last_lr() == [pytest.approx(expected[-1], rel=1e-12)]
+
+
+def test_a_scheduler_made_after_the_sampler_grew_resumes_on_the_runs_rungs():
+    """B₀ (which sets the rungs) is saved: a scheduler built when the loaded sampler already holds B = 22 keeps
+    the rungs 10·1.5^k of the run (before: rungs from 22, so B = 33 where the run went to 34)."""
+    _, monitor, _, scheduler = setup(batch=10, factor=1.5)
+    monitor.records.append(scripted(1, 30.0, 1.0, 4))
+    scheduler.step()
+    assert scheduler.get_last_bs() == 22
+    state = scheduler.state_dict()
+    _, monitor2, _, resumed = setup(batch=22, factor=1.5)
+    resumed.load_state_dict(state)
+    assert resumed.rungs == scheduler.rungs
+    monitor2.records.append(scripted(2, 36.0, 1.0, 4))
+    resumed.step()
+    assert resumed.get_last_bs() == 34
 
 
 def test_every_parameter_group_keeps_its_own_temperature():

@@ -184,3 +184,55 @@ def test_invalid_arguments():
         CyclicBatchSize(ScheduledBatchSampler(100, 4), 4, 8, 4, keep="temperature")
     with pytest.raises(ValueError, match="exceeds the training-set size"):
         ScheduledBatchSampler(10, 11)
+
+
+def test_batch_size_schedules_compose_with_torchs_chainable_schedulers():
+    """A StepLR decay or a LinearLR warm-up changes ε between steps: the schedule keeps that as a factor
+    (before: it set ε from its own rule every step and erased them)."""
+    p = torch.nn.Parameter(torch.zeros(2))
+    optimizer = torch.optim.SGD([p], lr=0.1, momentum=0.9)
+    sampler = ScheduledBatchSampler(1000, 32)
+    cyclic = CyclicBatchSize(sampler, 32, 128, 4, optimizer=optimizer, keep="temperature")
+    decay = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.1)
+    for step in range(1, 6):
+        optimizer.step()
+        decay.step()
+        cyclic.step()
+        kept = 0.1 * sampler.batch_size / 32  # T kept: ε ∝ B
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(kept * 0.1 ** (step // 2), rel=1e-12), step
+    optimizer = torch.optim.SGD([p], lr=0.1)
+    warm_up = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.25, total_iters=4)
+    increase = IncreaseBatchSize(ScheduledBatchSampler(1000, 32), [100], 2.0, optimizer=optimizer)
+    for step in range(1, 6):
+        optimizer.step()
+        warm_up.step()
+        increase.step()
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * min(1.0, 0.25 + 0.1875 * step), rel=1e-12)
+
+
+def test_a_parameter_group_at_lr_zero_stays_there():
+    """A frozen body in a group at ε = 0 (before: 'learning rate must be > 0' from every schedule's constructor)."""
+    body, head = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    optimizer = torch.optim.SGD([{"params": [body], "lr": 0.0}, {"params": [head]}], lr=0.1, momentum=0.9)
+    sampler = ScheduledBatchSampler(1000, 32)
+    cyclic = CyclicBatchSize(sampler, 32, 128, 4, optimizer=optimizer, keep="temperature")
+    cyclic.step()
+    assert sampler.batch_size == 64 and cyclic.get_last_lr() == [0.0, pytest.approx(0.2, rel=1e-12)]
+
+
+def test_sgld_checks_each_parameter_groups_own_settings():
+    """Before: a group's lr = -1 was accepted and step() raised 'math domain error'; train_size = 0 a
+    ZeroDivisionError."""
+    p = torch.nn.Parameter(torch.zeros(2))
+    for group, message in [({"lr": -1.0}, "lr must be"), ({"train_size": 0}, "train_size must be")]:
+        with pytest.raises(ValueError, match=message):
+            SGLD([{"params": [p], **group}], lr=0.1, train_size=10)
+
+
+def test_a_schedule_names_a_sampler_or_optimizer_of_the_wrong_kind():
+    sampler = ScheduledBatchSampler(100, 10)
+    with pytest.raises(TypeError, match=r"optimizer must be a torch\.optim\.Optimizer, got str"):
+        CyclicBatchSize(sampler, 10, 20, 4, optimizer="sgd")
+    plain = torch.utils.data.BatchSampler(range(100), 10, drop_last=False)
+    with pytest.raises(TypeError, match=r"sampler must be a sgdnoise\.optim\.ScheduledBatchSampler"):
+        CyclicBatchSize(plain, 10, 20, 4)

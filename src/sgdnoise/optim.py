@@ -51,6 +51,18 @@ class SGLD(torch.optim.Optimizer):
         super().__init__(params, defaults)
         self.generator = generator
 
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """A group's own ``lr``, ``train_size`` or ``temperature`` is checked as the constructor's are."""
+        checks = {
+            "lr": positive_number,
+            "train_size": positive_int,
+            "temperature": lambda name, value: positive_number(name, value, allow_zero=True),
+        }
+        for key, check in checks.items():
+            if key in param_group:
+                param_group[key] = check(key, param_group[key])
+        super().add_param_group(param_group)
+
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
         loss = None
@@ -126,7 +138,13 @@ class BatchSizeScheduler:
 
     With an ``optimizer`` and ``keep``, the learning rate of every parameter group is re-solved when B changes so
     that the temperature or noise scale keeps its value at creation (``theory.equivalent_config``; the noise
-    scale needs ``train_size`` N, taken from the sampler). Subclasses define ``schedule(count) -> (B, lr factor)``.
+    scale needs ``train_size`` N, taken from the sampler); a group at ε = 0 (a frozen body) stays there.
+    Subclasses define ``schedule(count) -> (B, lr factor)``.
+
+    Like torch's chainable learning-rate schedulers, it composes with them: a change another scheduler (or the
+    user) makes to a group's ε between two ``step()`` calls is kept as a factor on everything this schedule sets
+    afterwards (a decay, a warm-up from a non-zero start). Schedulers that set ε outright (``LambdaLR``,
+    ``OneCycleLR``) overwrite this schedule's factor instead.
     """
 
     def __init__(
@@ -136,12 +154,19 @@ class BatchSizeScheduler:
             raise ValueError(f"keep must be None, 'temperature' or 'noise_scale', got {keep!r}")
         if keep is not None and optimizer is None:
             raise ValueError(f"keep={keep!r} adjusts the learning rate, so it needs the optimizer")
-        self.sampler, self.optimizer, self.keep = sampler, optimizer, keep
+        if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        self.sampler, self.optimizer, self.keep = _scheduled(sampler), optimizer, keep
         groups = optimizer.param_groups if optimizer is not None else []
         self.base_lrs = [float(g["lr"]) for g in groups]
         self.references = [
-            theory.SGDConfig(g["lr"], sampler.batch_size, sampler.train_size, g.get("momentum", 0.0)) for g in groups
+            theory.SGDConfig(g["lr"], sampler.batch_size, sampler.train_size, g.get("momentum", 0.0))
+            if keep is not None and g["lr"] > 0
+            else None
+            for g in groups
         ]
+        self.outside_factors = [1.0] * len(groups)  # other schedulers' changes to each group's ε, multiplied up
+        self.last_set: list[float | None] = [None] * len(groups)  # each group's ε as this schedule last set it
         self.last_epoch = -1
         self.step()
 
@@ -155,11 +180,24 @@ class BatchSizeScheduler:
         self.sampler.batch_size = batch_size
         if self.optimizer is None:
             return
-        for group, base, ref in zip(self.optimizer.param_groups, self.base_lrs, self.references, strict=True):
+        self._read_outside_changes()
+        groups = zip(self.optimizer.param_groups, self.base_lrs, self.references, strict=True)
+        for i, (group, base, ref) in enumerate(groups):
             lr = base
-            if self.keep is not None:
+            if ref is not None:
                 lr = theory.equivalent_config(ref, "lr", batch_size=batch_size, rule=self.keep).lr
-            group["lr"] = lr * lr_factor
+            self._set_lr(i, group, lr * lr_factor * self.outside_factors[i])
+
+    def _read_outside_changes(self) -> None:
+        """Fold into ``outside_factors`` what changed each group's ε since this schedule last set it."""
+        assert self.optimizer is not None
+        for i, group in enumerate(self.optimizer.param_groups):
+            last, now = self.last_set[i], float(group["lr"])
+            if last is not None and now != last and last > 0:
+                self.outside_factors[i] *= now / last
+
+    def _set_lr(self, index: int, group: dict[str, Any], lr: float) -> None:
+        group["lr"] = self.last_set[index] = lr
 
     def get_last_bs(self) -> int:
         return self.sampler.batch_size
@@ -171,14 +209,27 @@ class BatchSizeScheduler:
         return {
             "last_epoch": self.last_epoch,
             "base_lrs": self.base_lrs,
-            "references": [vars(r) for r in self.references],
+            "references": [vars(r) if r is not None else None for r in self.references],
+            "outside_factors": list(self.outside_factors),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.base_lrs = list(state["base_lrs"])
-        self.references = [theory.SGDConfig(**r) for r in state["references"]]
+        self.references = [theory.SGDConfig(**r) if r is not None else None for r in state["references"]]
+        self.outside_factors = list(state.get("outside_factors", [1.0] * len(self.base_lrs)))
+        self.last_set = [None] * len(self.base_lrs)  # the optimizer's ε is loaded with its own state
         self.last_epoch = state["last_epoch"] - 1
         self.step()
+
+
+def _scheduled(sampler: object) -> ScheduledBatchSampler:
+    """``sampler`` if it is a ``ScheduledBatchSampler``, else a TypeError saying what a schedule needs."""
+    if not isinstance(sampler, ScheduledBatchSampler):
+        raise TypeError(
+            f"sampler must be a sgdnoise.optim.ScheduledBatchSampler (its batch size can change), got "
+            f"{type(sampler).__name__}"
+        )
+    return sampler
 
 
 def _max_batch_size(sampler: ScheduledBatchSampler, max_batch_size: int | None) -> int:
@@ -207,6 +258,7 @@ class CyclicBatchSize(BatchSizeScheduler):
         optimizer: torch.optim.Optimizer | None = None,
         keep: Keep | None = None,
     ):
+        _scheduled(sampler)
         low, high = positive_int("low", low), positive_int("high", high)
         if not low <= high:  # type: ignore[operator]
             raise ValueError(f"need low <= high, got low={low}, high={high}")
@@ -242,6 +294,9 @@ class IncreaseBatchSize(BatchSizeScheduler):
         optimizer: torch.optim.Optimizer | None = None,
         max_batch_size: int | None = None,
     ):
+        _scheduled(sampler)
+        if not isinstance(milestones, Sequence) or isinstance(milestones, str):
+            raise TypeError(f"milestones must be a sequence of steps, e.g. [30, 60], got {milestones!r}")
         self.milestones = [positive_int("milestones", m) for m in milestones]
         if self.milestones != sorted(self.milestones):
             raise ValueError(f"milestones must be increasing positive integers, got {milestones!r}")
@@ -278,7 +333,8 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
       curvature measurement (none yet: only ``max_lr`` caps). With several groups the curvature cap is the first
       group's (its m and Nesterov flag), and where it binds every group's ε is scaled by the same factor: the
       monitor's λ_max is then that of DH, D = each group's ε over the first's, whose bound holds only while
-      those ratios do.
+      those ratios do. SGD's dampening d makes the step heavy ball at ε(1 − d), so ε_stable is divided by 1 − d;
+      a factor another scheduler applied to ε multiplies T·B·(1 − m) under the caps (see ``BatchSizeScheduler``).
 
     ``temperature``: T for every group (default: each group's ε/(B₀(1 − m)) at creation). ``optimizer`` must be
     ``torch.optim.SGD`` (the temperature is an SGD quantity). Call ``monitor.step(x, y)`` then ``step()`` after
@@ -301,6 +357,7 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
         max_batch_size: int | None = None,
         min_estimates: int | None = None,
     ):
+        _scheduled(sampler)
         if not isinstance(monitor, NoiseMonitor):
             raise TypeError(f"monitor must be a sgdnoise.monitor.NoiseMonitor, got {type(monitor).__name__}")
         if not isinstance(optimizer, torch.optim.SGD):
@@ -323,6 +380,11 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
         self.initial_batch_size = sampler.batch_size
         self.max_batch_size = _max_batch_size(sampler, max_batch_size)
         self.min_estimates = positive_int("min_estimates", min_estimates, minimum=2, optional=True) or monitor.window
+        if z > 0 and monitor.window < 2:
+            raise ValueError(
+                f"z={z:g} standard errors need the monitor's window >= 2 estimates (it is {monitor.window}: B_simple "
+                "has no standard error, so B would never grow); widen the window or pass z=0"
+            )
         if self.min_estimates > monitor.window:
             raise ValueError(
                 f"min_estimates={self.min_estimates} exceeds the monitor's window={monitor.window}: never reached"
@@ -330,8 +392,13 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
         self.monitor, self.max_lr, self.critical_fraction = monitor, max_lr, critical_fraction
         self.fraction, self.factor, self.z = float(fraction), float(factor), float(z)
         self.momenta = [float(g.get("momentum", 0.0)) for g in optimizer.param_groups]
+        self.dampenings = [float(g.get("dampening", 0.0)) for g in optimizer.param_groups]
         self.temperatures = [
-            float(temperature) if temperature is not None else float(theory.temperature(g["lr"], sampler.batch_size, m))
+            float(temperature)
+            if temperature is not None
+            else float(theory.temperature(g["lr"], sampler.batch_size, m))
+            if g["lr"] > 0
+            else 0.0  # a group at ε = 0 (a frozen body) stays there
             for g, m in zip(optimizer.param_groups, self.momenta, strict=True)
         ]
         self.rungs = self._rungs()
@@ -351,24 +418,24 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
     def _grown(self, record: MonitorRecord) -> int:
         """The largest rung ≤ fraction·(B̂ − z·se), if above the current B (the docstring's growth rule)."""
         estimate, stderr = record.noise_scale_simple, record.noise_scale_simple_stderr
-        if estimate is None or stderr is None or record.window < self.min_estimates:
+        if estimate is None or (stderr is None and self.z > 0) or record.window < self.min_estimates:
             return self.batch_size
-        bound = self.fraction * (estimate - self.z * stderr)
+        bound = self.fraction * (estimate - self.z * (stderr or 0.0))
         return max([self.batch_size] + [rung for rung in self.rungs if rung <= bound])
 
-    def learning_rate_cap(self, momentum: float, *, nesterov: bool = False) -> float:
+    def learning_rate_cap(self, momentum: float, *, nesterov: bool = False, dampening: float = 0.0) -> float:
         """ε_max = min(max_lr, critical_fraction·ε_stable) (inf when nothing caps), with ε_stable = 2(1 + m)/λ_max
-        for heavy ball and 2(1 + m)/((1 + 2m)λ_max) for Nesterov."""
+        for heavy ball and 2(1 + m)/((1 + 2m)λ_max) for Nesterov, over (1 − d) for SGD's dampening d."""
         ceiling = self.max_lr if self.max_lr is not None else math.inf
-        return min(ceiling, self._curvature_cap(momentum, nesterov))
+        return min(ceiling, self._curvature_cap(momentum, nesterov, dampening))
 
-    def _curvature_cap(self, momentum: float, nesterov: bool) -> float:
-        """critical_fraction·ε_stable at the monitor's latest λ_max (inf without either)."""
+    def _curvature_cap(self, momentum: float, nesterov: bool, dampening: float = 0.0) -> float:
+        """critical_fraction·ε_stable at the monitor's latest λ_max (inf without either); torch's SGD with
+        dampening d steps heavy ball at ε(1 − d), so its ε_stable is that of heavy ball over (1 − d)."""
         if self.critical_fraction is None or self.max_eigenvalue is None:
             return math.inf
-        return self.critical_fraction * float(
-            theory.sgd_stability_learning_rate(self.max_eigenvalue, momentum, nesterov=nesterov)
-        )
+        stable = float(theory.sgd_stability_learning_rate(self.max_eigenvalue, momentum, nesterov=nesterov))
+        return self.critical_fraction * stable / (1.0 - dampening)
 
     def step(self) -> None:
         """Read the monitor's latest record (if new), grow B by the rule, then set B and every group's ε."""
@@ -389,13 +456,18 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
         self.sampler.batch_size = self.batch_size
         assert self.optimizer is not None
         groups = self.optimizer.param_groups
-        wanted = [t * self.batch_size * (1 - m) for t, m in zip(self.temperatures, self.momenta, strict=True)]
+        self._read_outside_changes()  # another scheduler's factor applies to T·B·(1 − m), under the caps
+        wanted = [
+            t * self.batch_size * (1 - m) * outside
+            for t, m, outside in zip(self.temperatures, self.momenta, self.outside_factors, strict=True)
+        ]
         reference = 0 if wanted[0] > 0 else max(range(len(wanted)), key=wanted.__getitem__)
-        cap = self._curvature_cap(self.momenta[reference], bool(groups[reference].get("nesterov", False)))
+        nesterov = bool(groups[reference].get("nesterov", False))
+        cap = self._curvature_cap(self.momenta[reference], nesterov, self.dampenings[reference])
         scale = min(1.0, cap / wanted[reference]) if wanted[reference] > 0 else 1.0
         ceiling = self.max_lr if self.max_lr is not None else math.inf
-        for group, lr in zip(groups, wanted, strict=True):
-            group["lr"] = min(scale * lr, ceiling)
+        for i, (group, lr) in enumerate(zip(groups, wanted, strict=True)):
+            self._set_lr(i, group, min(scale * lr, ceiling))
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -404,6 +476,8 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
             "last_record_step": self.last_record_step,
             "max_eigenvalue": self.max_eigenvalue,
             "temperatures": list(self.temperatures),
+            "outside_factors": list(self.outside_factors),
+            "initial_batch_size": self.initial_batch_size,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -411,4 +485,9 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
         self.last_epoch, self.batch_size = state["last_epoch"], state["batch_size"]
         self.last_record_step, self.max_eigenvalue = state["last_record_step"], state["max_eigenvalue"]
         self.temperatures = list(state["temperatures"])
+        self.outside_factors = list(state.get("outside_factors", [1.0] * len(self.temperatures)))
+        if "initial_batch_size" in state:  # B₀ sets the rungs: a scheduler made after the sampler grew has the run's
+            self.initial_batch_size = state["initial_batch_size"]
+            self.rungs = self._rungs()
+        self.last_set = [None] * len(self.temperatures)  # the optimizer's ε is loaded with its own state
         self._apply()
