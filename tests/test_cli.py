@@ -120,6 +120,19 @@ def test_scale_names_a_bad_or_missing_new_value_in_one_line(changes, message):
     assert result.output == message + "\n"
 
 
+def test_scale_from_a_full_batch_reference_and_solve_for_spelled_as_the_flags():
+    """Before: 'learning rate must be > 0, got 0.0' for a full-batch reference; --solve-for batch-size refused."""
+    args = "scale --lr 0.1 --batch-size 50000 --train-size 50000 --new-batch-size 1024 --solve-for lr".split()
+    result = CliRunner().invoke(main, args)
+    assert (
+        result.exit_code == 2 and "the reference is full-batch (B = N = 50000): its noise scale is 0" in result.output
+    )
+    args = "scale --lr 0.1 --batch-size 128 --train-size 50000 --new-lr 0.2 --solve-for batch-size".split()
+    solved = CliRunner().invoke(main, args)
+    underscored = CliRunner().invoke(main, [*args[:-1], "batch_size"])
+    assert solved.exit_code == 0 and solved.output == underscored.output
+
+
 def test_scale_without_a_valid_solution_states_the_setting_in_the_papers_symbols():
     args = "scale --lr 0.1 --batch-size 128 --train-size 50000 --new-batch-size 4 --solve-for momentum".split()
     result = CliRunner().invoke(main, args)

@@ -236,3 +236,9 @@ def test_a_schedule_names_a_sampler_or_optimizer_of_the_wrong_kind():
     plain = torch.utils.data.BatchSampler(range(100), 10, drop_last=False)
     with pytest.raises(TypeError, match=r"sampler must be a sgdnoise\.optim\.ScheduledBatchSampler"):
         CyclicBatchSize(plain, 10, 20, 4)
+    adam = torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))])
+    with pytest.raises(TypeError, match=r"keep='temperature' holds an SGD quantity .* got Adam"):
+        CyclicBatchSize(sampler, 10, 20, 4, optimizer=adam, keep="temperature")
+    for seed, error in [(None, "seed must be an integer >= 0"), (2**62, r"seed must be below 2\*\*32")]:
+        with pytest.raises(ValueError, match=error):
+            ScheduledBatchSampler(100, 10, seed=seed)

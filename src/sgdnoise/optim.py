@@ -90,7 +90,10 @@ class ScheduledBatchSampler(torch.utils.data.Sampler[list[int]]):
 
     def __init__(self, train_size: int, batch_size: int, *, seed: int = 0, drop_last: bool = False):
         self.train_size: int = positive_int("train_size", train_size)  # type: ignore[assignment]
-        self.seed, self.drop_last = seed, drop_last
+        seed = positive_int("seed", seed, minimum=0)  # type: ignore[assignment]
+        if seed >= 2**32:  # type: ignore[operator]
+            raise ValueError(f"seed must be below 2**32, got {seed}")
+        self.seed, self.drop_last = seed, bool(drop_last)
         self.batch_size = batch_size
         self.epoch, self.position = 0, 0
 
@@ -154,6 +157,11 @@ class BatchSizeScheduler:
             raise ValueError(f"keep must be None, 'temperature' or 'noise_scale', got {keep!r}")
         if keep is not None and optimizer is None:
             raise ValueError(f"keep={keep!r} adjusts the learning rate, so it needs the optimizer")
+        if keep is not None and not isinstance(optimizer, torch.optim.SGD):
+            raise TypeError(
+                f"keep={keep!r} holds an SGD quantity (ε/(B(1 − m)) or ε(N/B − 1)/(1 − m)), so the optimizer must be "
+                f"torch.optim.SGD, got {type(optimizer).__name__}"
+            )
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
         self.sampler, self.optimizer, self.keep = _scheduled(sampler), optimizer, keep

@@ -362,6 +362,11 @@ def equivalent_config(
     for name, value in changes.items():  # checked as SGDConfig checks the reference's, before any solving
         _CHECKS[name](value, prefix="new ")
     target = _rule_value(reference, rule)
+    if rule == "noise_scale" and target == 0 and solve_for == "lr":
+        raise ValueError(
+            f"the reference is full-batch (B = N = {reference.train_size:g}): its noise scale is 0, which no ε > 0 "
+            "keeps at B < N; compare with rule 'temperature' (T = ε/(B(1 − m)) does not involve N)"
+        )
     known = {k: float(changes.get(k, getattr(reference, k))) for k in names if k != solve_for}
     if solve_for not in ("batch_size", "train_size"):
         _check_batch_within_train(np.asarray(known["batch_size"]), np.asarray(known["train_size"]))

@@ -335,7 +335,12 @@ _QUANTITIES = ("lr", "batch_size", "momentum", "train_size")
 @click.option("--batch-size", type=float, required=True, help="Reference batch size B.")
 @click.option("--train-size", type=float, required=True, help="Training-set size N.")
 @click.option("--momentum", type=float, default=0.0, show_default=True, help="Reference momentum m.")
-@click.option("--solve-for", type=click.Choice(_QUANTITIES), required=True, help="The quantity to solve for.")
+@click.option(
+    "--solve-for",
+    type=click.Choice((*_QUANTITIES, "batch-size", "train-size")),  # spelled as the flags are, too
+    required=True,
+    help="The quantity to solve for.",
+)
 @click.option("--new-lr", type=float, default=None, help="Changed learning rate.")
 @click.option("--new-batch-size", type=float, default=None, help="Changed batch size.")
 @click.option("--new-momentum", type=float, default=None, help="Changed momentum.")
@@ -369,6 +374,7 @@ def scale(
     """
     from sgdnoise import theory
 
+    solve_for = solve_for.replace("-", "_")
     new = {"lr": new_lr, "batch_size": new_batch_size, "momentum": new_momentum, "train_size": new_train_size}
     if set(new.values()) == {None}:
         raise ValueError(
