@@ -511,7 +511,7 @@ def test_an_address_that_does_not_answer_is_one_clear_error_in_seconds(tmp_path:
         assert time.monotonic() - start < 8
 
 
-@pytest.mark.parametrize("address", ["", " ", "foo", "host:abc", ":6379"])
+@pytest.mark.parametrize("address", ["", " ", "foo", "host:abc", ":6379", "http://127.0.0.1:6379", "localhost:99999"])
 def test_an_address_of_no_known_form_is_one_line_before_the_output_exists(tmp_path: Path, address: str) -> None:
     """Before, these reached ray.init after the run's store had been created."""
     from click.testing import CliRunner

@@ -378,10 +378,10 @@ def check_ray_address(address: str) -> None:
     (``HOST:PORT``; Ray's keywords ``auto`` and ``local`` and ``ray://`` client addresses are left to Ray, any
     other form is refused): Ray itself retries for a minute or more (many, where another server listens) and
     then raises a many-line error. With ``RAY_USE_TLS`` only the connection is checked."""
-    if address in ("auto", "local") or "://" in address:
+    if address in ("auto", "local") or address.startswith("ray://"):
         return  # Ray's keywords and its client's ray://HOST:PORT: left to Ray
     host, _, port = address.rpartition(":")
-    if not host.strip("[]") or not port.isdigit():
+    if "://" in address or not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
         raise ClusterError(
             f"a Ray address is HOST:PORT (the head's GCS, e.g. 10.0.0.1:6379), auto, local or ray://HOST:PORT; "
             f"got {address!r}"
