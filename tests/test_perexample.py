@@ -154,6 +154,19 @@ class RepeatedClassToken(nn.Module):
         return self.head(torch.cat([c, self.tokens(x)], dim=1).mean(1))
 
 
+class TransposedLearnedQuery(nn.Module):
+    """A query computed once for the batch and used through its transpose (``q.T``, not metadata): the pass is
+    made without per-example copies."""
+
+    def __init__(self):
+        super().__init__()
+        self.query, self.body, self.head = nn.Linear(2, 4), nn.Linear(3, 4), nn.Linear(1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = self.query(torch.ones(1, 2, dtype=x.dtype))
+        return self.head(torch.tanh(self.body(x)) @ q.T)
+
+
 def shared_row_model(model: nn.Module, x: torch.Tensor):
     torch.manual_seed(0)
     return model.double(), nn.CrossEntropyLoss(), x, torch.tensor([0, 1, 1, 0])
@@ -165,6 +178,7 @@ SHARED = {
     # the repeat multiplied (an error inside the model's forward)
     "normalised_learned_query": lambda: shared_row_model(NormalisedLearnedQuery(), torch.randn(4, 3).double()),
     "repeated_class_token": lambda: shared_row_model(RepeatedClassToken(), torch.randint(0, 5, (4, 3))),
+    "transposed_learned_query": lambda: shared_row_model(TransposedLearnedQuery(), torch.randn(4, 3).double()),
     # K²(r + c) < 2rc for every weight: the Gram form, with one-hot rows (embedding) beside dense ones (head)
     "tiny_gpt_gram_form": lambda: tiny_gpt(vocab=64, width=16, context=2),
     "shared_across_depth": shared_across_depth,

@@ -38,7 +38,10 @@ class Call:
 # what may be done with a module's output computed once for the batch and expanded to one copy per example
 # (``Recorder._leave``) without changing the forward pass: read its metadata, carry it (a cast, a copy), or
 # combine it elementwise with the examples, where it broadcasts as it did before
-_METADATA = {Tensor.dim, Tensor.size}
+_METADATA = {Tensor.dim, Tensor.size, Tensor.is_floating_point, Tensor.is_complex}
+_METADATA_ATTRIBUTES = {
+    "shape", "dtype", "device", "ndim", "requires_grad", "is_leaf", "layout", "is_cuda", "grad_fn", "_version",
+}  # fmt: skip
 _CARRIES = {Tensor.to, Tensor.float, Tensor.double, Tensor.half, Tensor.bfloat16, Tensor.type_as, Tensor.contiguous}
 _BROADCASTS = {
     torch.add, Tensor.add, Tensor.add_, Tensor.__add__, Tensor.__radd__, Tensor.__iadd__,
@@ -179,7 +182,7 @@ class Recorder(TorchFunctionMode):
 
     def _check_expanded_use(self, func: Callable, leaves: list[Tensor], result: object) -> None:
         """Whether ``func`` on an expanded output keeps the pass what it was (see ``__init__``)."""
-        if func in _METADATA or getattr(func, "__name__", "") == "__get__":  # .shape, .dtype, .device
+        if func in _METADATA or _attribute_name(func) in _METADATA_ATTRIBUTES:  # .shape, .dtype, .device, …
             return
         if func in _CARRIES and isinstance(result, Tensor):
             self._track_expanded(result)
@@ -246,6 +249,13 @@ class Recorder(TorchFunctionMode):
             return None
         stamp = self.tick()
         return Call(None, stamp, (h.detach(),), {}, result, result._version, stamp, params, per_example=(0,))
+
+
+def _attribute_name(func: Callable) -> str | None:
+    """The name of the tensor attribute a ``__get__`` reads (``shape``, ``T``, …), None for other functions."""
+    if getattr(func, "__name__", "") != "__get__":
+        return None
+    return getattr(getattr(func, "__self__", None), "__name__", None)
 
 
 def _dropout_p(args: tuple, kwargs: dict) -> float:
