@@ -384,3 +384,25 @@ def test_layout_stacks_fast_path_runs_in_small_groups_and_trains_other_models_on
     # at most 4 MiB of float32 parameters per group: the shallow net (2.5 MB) one run, the BN-MLP (1.6 MB) two
     shallow, bn_mlp = (replace(BASE, model=m) for m in (smith_le_shallow_net(), jastrzebski_bn_mlp()))
     assert [stacked_runs(c) for c in (BASE, shallow, bn_mlp, conv)] == [4, 1, 2, 1]
+
+
+def test_the_progress_bar_never_runs_past_its_total():
+    """Float work units summed over many updates, or a group reporting more steps than it planned, ran the bar
+    past its total: tqdm's 'clamping frac to range [0, 1]' warning in the middle of a reproduce run."""
+    import types
+    import warnings
+
+    from sgdnoise.engine.config import GroupProgress
+    from sgdnoise.sweep.planning import Job
+    from sgdnoise.sweep.running import Coordinator
+
+    jobs = [Job(index, "train", "default", [], 1, 0.1) for index in range(10)]
+    sweep = types.SimpleNamespace(runs=(), keys=list, experiment="bar")
+    coordinator = Coordinator(sweep, Store(":memory:"), jobs, 0, show_progress=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for job in jobs:
+            for done in (3, 7, 11):  # the last report is past the group's planned 10 steps
+                coordinator.progress(job, GroupProgress(done, 10, 1, 0, 0))
+        coordinator.close()
+    assert coordinator.bar.n <= coordinator.bar.total

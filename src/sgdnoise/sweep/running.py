@@ -110,13 +110,15 @@ class Coordinator:
         )
 
     def _advance(self, job: Job, fraction: float) -> None:
+        fraction = min(fraction, 1.0)
         if not self._started:  # start the clock when training starts (not while workers spawn)
             self._started = True
             self.bar.reset(total=self.bar.total)
         previous = self._fraction.get(job.index, 0.0)
         if fraction > previous:
             self._fraction[job.index] = fraction
-            self.bar.update(self._work[job.index] * (fraction - previous))
+            # float work units: the sum of the steps may round past the total (tqdm then warns)
+            self.bar.update(min(self._work[job.index] * (fraction - previous), self.bar.total - self.bar.n))
 
     def _needing(self, job: Job) -> list[SweepRun]:
         records = self.store.lookup(self.keys[id(run)] for run in job.runs)
