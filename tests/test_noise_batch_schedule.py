@@ -309,3 +309,16 @@ def test_the_curvature_cap_scales_every_group_together():
     monitor.records.append(scripted(2, 70.0, 1.0, 4, lam=19.0))  # cap 0.1 > 0.064: max_lr = 0.03 holds group 0 only
     scheduler.step()
     assert scheduler.get_last_lr() == [pytest.approx(0.03), pytest.approx(0.0064)]
+
+
+def test_a_group_at_lr_zero_stays_there_also_with_a_given_temperature():
+    body, head = nn.Linear(3, 3), nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(
+        [{"params": body.parameters(), "lr": 0.0}, {"params": head.parameters()}], lr=0.1, momentum=MOMENTUM
+    )
+    model = nn.Sequential(body, head)
+    monitor = NoiseMonitor(model, nn.CrossEntropyLoss(), train_size=4096, optimizer=optimizer, window=4)
+    scheduler = NoiseScaleBatchSize(ScheduledBatchSampler(4096, 16), monitor, optimizer, temperature=0.01)
+    monitor.records.append(scripted(1, 40.0, 1.0, 4))
+    scheduler.step()
+    assert scheduler.get_last_lr() == [0.0, pytest.approx(0.01 * 32 * (1 - MOMENTUM))]

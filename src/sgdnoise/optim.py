@@ -344,7 +344,8 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
       those ratios do. SGD's dampening d makes the step heavy ball at ε(1 − d), so ε_stable is divided by 1 − d;
       a factor another scheduler applied to ε multiplies T·B·(1 − m) under the caps (see ``BatchSizeScheduler``).
 
-    ``temperature``: T for every group (default: each group's ε/(B₀(1 − m)) at creation). ``optimizer`` must be
+    ``temperature``: T for every group at ε > 0 (default: each group's ε/(B₀(1 − m)) at creation); a group at
+    ε = 0 stays there. ``optimizer`` must be
     ``torch.optim.SGD`` (the temperature is an SGD quantity). Call ``monitor.step(x, y)`` then ``step()`` after
     every ``optimizer.step()``; the sampler's next batch has the new B. Resume with ``state_dict()`` together
     with the monitor's, the sampler's and the optimizer's.
@@ -402,11 +403,11 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
         self.momenta = [float(g.get("momentum", 0.0)) for g in optimizer.param_groups]
         self.dampenings = [float(g.get("dampening", 0.0)) for g in optimizer.param_groups]
         self.temperatures = [
-            float(temperature)
+            0.0  # a group at ε = 0 (a frozen body) stays there
+            if g["lr"] == 0
+            else float(temperature)
             if temperature is not None
             else float(theory.temperature(g["lr"], sampler.batch_size, m))
-            if g["lr"] > 0
-            else 0.0  # a group at ε = 0 (a frozen body) stays there
             for g, m in zip(optimizer.param_groups, self.momenta, strict=True)
         ]
         self.rungs = self._rungs()

@@ -428,7 +428,7 @@ def tune(
 
     Running the same command again resumes: finished trials are read from tuning.sqlite.
     """
-    from sgdnoise import results, tuning
+    from sgdnoise import report, tuning
     from sgdnoise.validation import ensure_writable_directory, momentum_coefficient, positive_int, positive_number
 
     grid = _batch_sizes(batch_sizes)
@@ -479,7 +479,7 @@ def tune(
         f"{result.batch_size / start.batch_size:.3g}× the batch size, "
         f"{start.batch_size / result.batch_size:.3g}× the updates per epoch)"
     )
-    (out_dir / "tuning.json").write_text(results.dumps(result.to_dict(), indent=2))
+    report.write_json_atomic(out_dir / "tuning.json", result.to_dict())
     tuning.plot_tuning(result, out_dir / "tuning.png")
     click.echo(f"wrote {out_dir / 'tuning.json'} and {out_dir / 'tuning.png'}")
 
@@ -524,7 +524,7 @@ def advise(
     callable returning a fresh nn.Module), loss_fn (mean over the batch), train and validation ((x, y)
     tensors) and optionally objective ("accuracy" or "loss").
     """
-    from sgdnoise import advisor, results
+    from sgdnoise import advisor, report
     from sgdnoise.runtime import resolve_device
     from sgdnoise.validation import ensure_writable_directory, momentum_coefficient, positive_int, positive_number
 
@@ -563,6 +563,6 @@ def advise(
             raise
         raise UserCodeError(f"{where} raised {type(error).__name__}: {error}") from error
     click.echo("\n".join(advice.lines()))
-    (out_dir / "advice.json").write_text(results.dumps(advice.to_dict(), indent=2))
+    report.write_json_atomic(out_dir / "advice.json", advice.to_dict())
     advisor.plot_advice(advice, out_dir / "advice.png")
     click.echo(f"wrote {out_dir / 'advice.json'} and {out_dir / 'advice.png'}")

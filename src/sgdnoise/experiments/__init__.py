@@ -168,6 +168,8 @@ def _check_same_data(out: Path, unverified: Mapping[str, str]) -> None:
     verified dataset is the canonical one, so only unverified files are told apart, by their path)."""
     import json
 
+    from sgdnoise import report
+
     marker = out / DATA_FILE
     previous = json.loads(marker.read_text()) if marker.is_file() else {}
     if previous == dict(unverified):
@@ -182,7 +184,7 @@ def _check_same_data(out: Path, unverified: Mapping[str, str]) -> None:
             "by their settings, not their data, so give this data another --out"
         )
     if unverified:
-        marker.write_text(json.dumps(dict(unverified)))
+        report.write_json_atomic(marker, dict(unverified))
     else:
         marker.unlink(missing_ok=True)
 
