@@ -185,7 +185,10 @@ def test_a_call_killed_between_its_summary_and_its_report_is_not_complete_and_a_
     target = tmp_path / SECOND
     page, summary = target / report.REPORT_FILE, target / report.SUMMARY_FILE
     assert is_complete(target, SECOND, "quick", 0, {}, tiny=True)
-    older = summary.stat().st_mtime_ns - 10**9
+    copied = summary.stat().st_mtime_ns - 5 * 10**8
+    os.utime(page, ns=(copied, copied))  # a copy of the directory made file by file: complete
+    assert is_complete(target, SECOND, "quick", 0, {}, tiny=True)
+    older = summary.stat().st_mtime_ns - 60 * 10**9
     os.utime(page, ns=(older, older))  # the report of an earlier call, the summary of this one
     assert not is_complete(target, SECOND, "quick", 0, {}, tiny=True)
     page.unlink()

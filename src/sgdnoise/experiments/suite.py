@@ -32,6 +32,9 @@ from sgdnoise.experiments.spec import overridden_values
 from sgdnoise.results import strict_json
 
 FAILURE_FILE = "failure.json"
+# a report.html older than its summary.json by more than this is an earlier call's (a copy of the directory,
+# made file by file, may leave the report a little older; one call takes far longer than this)
+STALE_REPORT_NS = 2_000_000_000
 SELECTION_FILE = "selection.json"
 Status = Literal["ran", "skipped", "failed"]
 
@@ -83,7 +86,8 @@ def is_complete(
     except (ValueError, FileNotFoundError):
         return False
     page = out_dir / report.REPORT_FILE
-    if not page.is_file() or page.stat().st_mtime_ns < (out_dir / report.SUMMARY_FILE).stat().st_mtime_ns:
+    drawn_before = (out_dir / report.SUMMARY_FILE).stat().st_mtime_ns - page.stat().st_mtime_ns if page.is_file() else 0
+    if not page.is_file() or drawn_before > STALE_REPORT_NS:
         return False  # killed after writing its summary, before its figures and report: run (and draw) again
     experiment = get_experiment(name)
     declared = [(c.id, c.statement, c.kind) for c in experiment.claims]
