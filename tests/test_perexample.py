@@ -614,3 +614,17 @@ def test_an_embedding_that_scales_its_gradient_by_token_frequency_matches_a_loop
     x, y = torch.tensor([[0, 0, 1], [2, 0, 0], [1, 1, 1], [3, 4, 0]]), torch.tensor([0, 1, 1, 0])
     got = per_example_gradients(model, nn.CrossEntropyLoss(), (x, y))
     torch.testing.assert_close(got, loop_gradients(model, nn.CrossEntropyLoss(), x, y), rtol=1e-12, atol=1e-14)
+
+
+def test_a_loss_that_cannot_take_one_example_is_still_measured():
+    """F.binary_cross_entropy_with_logits(o.squeeze(), t) fails on one example (shape () against (1,)): the
+    check of single examples is skipped, as a batch of 4 or more never reached one example before."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)).double()
+    x, y = torch.randn(16, 3, dtype=torch.float64), (torch.rand(16) > 0.5).double()
+
+    def squeezed(o, t):
+        return nn.functional.binary_cross_entropy_with_logits(o.squeeze(), t)
+
+    expected = loop_gradients(model, lambda o, t: nn.functional.binary_cross_entropy_with_logits(o[:, 0], t), x, y)
+    torch.testing.assert_close(per_example_gradients(model, squeezed, (x, y)), expected, rtol=1e-10, atol=1e-12)

@@ -79,7 +79,8 @@ def _blocks(n: int) -> list[tuple[int, int]]:
 def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: bool = True) -> Tensor:
     """``loss_fn(outputs, targets)``, checked to be what every instrument assumes: the mean over examples of
     per-example losses, so equal to the size-weighted mean of its blocks' losses, L = Σ_b n_b·L_b/n, over two
-    partitions of the batch (``_blocks``: halves; the first 8 examples singly and the rest).
+    partitions of the batch (``_blocks``: halves; the first 8 examples singly and the rest, unless ``loss_fn``
+    cannot take one example, e.g. ``o.squeeze()`` against targets of shape (1,)).
 
     A sum-reduced loss gives Σ_b L_b instead, a mean that weights examples unequally (targets left out by
     ``ignore_index`` under a mean over tokens, class ``weight=``) a weighted mean of the blocks, a loss with
@@ -105,15 +106,21 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
     if n < 2:
         return loss
     rtol = max(1e-3, 16 * torch.finfo(loss.dtype).eps)
-    for blocks in _blocks(n):
-        with torch.no_grad():
-            parts = (
-                sum(
-                    (stop - start) * loss_fn(leading_examples(outputs, start, stop, n), targets[start:stop])
-                    for start, stop in blocks
+    halves, singles = _blocks(n)
+    for blocks in (halves, singles):
+        try:
+            with torch.no_grad():
+                parts = (
+                    sum(
+                        (stop - start) * loss_fn(leading_examples(outputs, start, stop, n), targets[start:stop])
+                        for start, stop in blocks
+                    )
+                    / n
                 )
-                / n
-            )
+        except Exception:
+            if blocks is halves:
+                raise
+            break  # a loss that cannot take one example (o.squeeze() against targets of shape (1,)): halves only
         if not torch.isclose(parts, loss.detach(), rtol=rtol, atol=1e-7):
             raise ValueError(
                 "loss_fn must be the MEAN of the per-example losses (e.g. reduction='mean'): the loss of a batch "
