@@ -322,3 +322,16 @@ def test_a_group_at_lr_zero_stays_there_also_with_a_given_temperature():
     monitor.records.append(scripted(1, 40.0, 1.0, 4))
     scheduler.step()
     assert scheduler.get_last_lr() == [0.0, pytest.approx(0.01 * 32 * (1 - MOMENTUM))]
+
+
+def test_dampening_without_momentum_does_not_move_the_cap():
+    """torch's SGD applies dampening to its momentum buffer only: at m = 0 the step is ε·g whatever d is."""
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.001, dampening=0.5)
+    monitor = NoiseMonitor(model, nn.CrossEntropyLoss(), train_size=4096, optimizer=optimizer, window=4)
+    scheduler = NoiseScaleBatchSize(
+        ScheduledBatchSampler(4096, 16), monitor, optimizer, temperature=1.0, critical_fraction=1.0
+    )
+    monitor.records.append(scripted(1, 40.0, 1.0, 4, lam=40.0))
+    scheduler.step()
+    assert scheduler.get_last_lr() == [pytest.approx(2 / 40, rel=1e-12)]

@@ -242,3 +242,61 @@ def test_a_schedule_names_a_sampler_or_optimizer_of_the_wrong_kind():
     for seed, error in [(None, "seed must be an integer >= 0"), (2**62, r"seed must be below 2\*\*32")]:
         with pytest.raises(ValueError, match=error):
             ScheduledBatchSampler(100, 10, seed=seed)
+
+
+def test_a_learning_rate_taken_to_zero_and_back_recovers():
+    """A warm-up from 0 or a group frozen and unfrozen by hand (before: the factor became 0 for good)."""
+    p = torch.nn.Parameter(torch.zeros(2))
+    optimizer = torch.optim.SGD([p], lr=0.1)
+    increase = IncreaseBatchSize(ScheduledBatchSampler(100, 10), [50], 2.0, optimizer=optimizer)
+    used = []
+    for step in range(6):
+        if step < 3:
+            optimizer.param_groups[0]["lr"] = 0.1 * step / 3  # 0, 0.033, 0.067
+        used.append(optimizer.param_groups[0]["lr"])
+        increase.step()
+    optimizer.param_groups[0]["lr"] = 0.1  # the warm-up ends
+    increase.step()
+    assert used[:3] == pytest.approx([0.0, 0.1 / 3, 0.2 / 3]) and optimizer.param_groups[0]["lr"] == pytest.approx(0.1)
+
+
+def test_resuming_keeps_a_decay_stepped_after_the_schedule_and_reads_an_earlier_versions_state():
+    p = torch.nn.Parameter(torch.zeros(2))
+
+    def build():
+        optimizer = torch.optim.SGD([p], lr=0.1, momentum=0.9)
+        sampler = ScheduledBatchSampler(1000, 32)
+        schedule = CyclicBatchSize(sampler, 32, 128, 4, optimizer=optimizer, keep="temperature")
+        return optimizer, sampler, schedule, torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+
+    optimizer, _, schedule, decay = build()
+    for _ in range(2):
+        optimizer.step()
+        schedule.step()
+        decay.step()  # after the schedule, just before the checkpoint
+    saved = [optimizer.state_dict(), schedule.state_dict(), decay.state_dict()]
+    optimizer.step()
+    schedule.step()
+    straight = optimizer.param_groups[0]["lr"]
+    for optimizer_first in (True, False):
+        optimizer, _, schedule, decay = build()
+        parts = [(optimizer, saved[0]), (schedule, saved[1])]
+        for part, state in parts if optimizer_first else parts[::-1]:
+            part.load_state_dict(state)
+        decay.load_state_dict(saved[2])
+        optimizer.step()
+        schedule.step()
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(straight, rel=1e-12), optimizer_first
+    # a state saved before composition existed: ε set again from the schedule, and keep=None references ignored
+    optimizer = torch.optim.SGD([p], lr=0.1)
+    increase = IncreaseBatchSize(ScheduledBatchSampler(100, 10), [2], 2.0, optimizer=optimizer)
+    old = {"last_epoch": 3, "base_lrs": [0.1], "references": [vars(theory.SGDConfig(0.1, 10, 100, 0.0))]}
+    increase.load_state_dict(old)
+    assert increase.get_last_bs() == 20 and optimizer.param_groups[0]["lr"] == pytest.approx(0.1)
+
+
+def test_milestones_may_be_any_iterable_of_integers():
+    import numpy as np
+
+    increase = IncreaseBatchSize(ScheduledBatchSampler(100, 10), np.array([2, 4]), 2.0)
+    assert increase.milestones == [2, 4]

@@ -11,7 +11,7 @@
 """
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 import torch
@@ -173,8 +173,9 @@ class BatchSizeScheduler:
             else None
             for g in groups
         ]
-        self.outside_factors = [1.0] * len(groups)  # other schedulers' changes to each group's ε, multiplied up
+        self.outside_factors = [1.0] * len(groups)  # what other schedulers made of each group's ε, as a factor
         self.last_set: list[float | None] = [None] * len(groups)  # each group's ε as this schedule last set it
+        self.intrinsic: list[float | None] = [None] * len(groups)  # the same before the outside factor
         self.last_epoch = -1
         self.step()
 
@@ -192,20 +193,30 @@ class BatchSizeScheduler:
         groups = zip(self.optimizer.param_groups, self.base_lrs, self.references, strict=True)
         for i, (group, base, ref) in enumerate(groups):
             lr = base
-            if ref is not None:
+            if self.keep is not None and ref is not None:
                 lr = theory.equivalent_config(ref, "lr", batch_size=batch_size, rule=self.keep).lr
-            self._set_lr(i, group, lr * lr_factor * self.outside_factors[i])
+            self._set_lr(i, group, lr * lr_factor)
 
     def _read_outside_changes(self) -> None:
-        """Fold into ``outside_factors`` what changed each group's ε since this schedule last set it."""
+        """Where another scheduler (or the user) changed a group's ε since this schedule last set it, its factor
+        becomes that ε over this schedule's own value (so an ε taken to 0 and back recovers)."""
         assert self.optimizer is not None
         for i, group in enumerate(self.optimizer.param_groups):
-            last, now = self.last_set[i], float(group["lr"])
-            if last is not None and now != last and last > 0:
-                self.outside_factors[i] *= now / last
+            last, own, now = self.last_set[i], self.intrinsic[i], float(group["lr"])
+            if last is not None and own is not None and now != last and own > 0:
+                self.outside_factors[i] = now / own
 
-    def _set_lr(self, index: int, group: dict[str, Any], lr: float) -> None:
-        group["lr"] = self.last_set[index] = lr
+    def _set_lr(self, index: int, group: dict[str, Any], lr: float, ceiling: float = math.inf) -> None:
+        """Set ε = this schedule's ``lr`` times the outside factor, at most ``ceiling``."""
+        factor = self.outside_factors[index]
+        self.intrinsic[index] = lr
+        group["lr"] = self.last_set[index] = min(lr * factor, ceiling) if factor != 1.0 else lr
+
+    def _restore_lrs(self, state: dict[str, Any]) -> None:
+        self.last_set, self.intrinsic = list(state["last_set"]), list(state["intrinsic"])
+        if self.optimizer is not None:
+            for group, lr in zip(self.optimizer.param_groups, state["lrs"], strict=True):
+                group["lr"] = lr
 
     def get_last_bs(self) -> int:
         return self.sampler.batch_size
@@ -219,15 +230,25 @@ class BatchSizeScheduler:
             "base_lrs": self.base_lrs,
             "references": [vars(r) if r is not None else None for r in self.references],
             "outside_factors": list(self.outside_factors),
+            "last_set": list(self.last_set),
+            "intrinsic": list(self.intrinsic),
+            "lrs": self.get_last_lr(),  # ε as it is now, with what other schedulers did since this one's step
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the schedule, the sampler's B and every group's ε as they were when the state was saved (so a
+        decay stepped after this schedule's last step is kept, whether the optimizer's state is loaded before or
+        after); from an earlier version's state, ε is set again from the schedule."""
         self.base_lrs = list(state["base_lrs"])
         self.references = [theory.SGDConfig(**r) if r is not None else None for r in state["references"]]
         self.outside_factors = list(state.get("outside_factors", [1.0] * len(self.base_lrs)))
-        self.last_set = [None] * len(self.base_lrs)  # the optimizer's ε is loaded with its own state
-        self.last_epoch = state["last_epoch"] - 1
-        self.step()
+        self.last_epoch = state["last_epoch"]
+        if "last_set" in state:
+            self._restore_lrs(state)
+            self.sampler.batch_size = self.schedule(self.last_epoch)[0]
+        else:
+            self.last_epoch -= 1
+            self.step()
 
 
 def _scheduled(sampler: object) -> ScheduledBatchSampler:
@@ -303,9 +324,9 @@ class IncreaseBatchSize(BatchSizeScheduler):
         max_batch_size: int | None = None,
     ):
         _scheduled(sampler)
-        if not isinstance(milestones, Sequence) or isinstance(milestones, str):
-            raise TypeError(f"milestones must be a sequence of steps, e.g. [30, 60], got {milestones!r}")
-        self.milestones = [positive_int("milestones", m) for m in milestones]
+        if not isinstance(milestones, Iterable) or isinstance(milestones, str):
+            raise TypeError(f"milestones must be the steps to grow B at, e.g. [30, 60], got {milestones!r}")
+        self.milestones = [positive_int("milestones", int(m) if hasattr(m, "__index__") else m) for m in milestones]
         if self.milestones != sorted(self.milestones):
             raise ValueError(f"milestones must be increasing positive integers, got {milestones!r}")
         self.factor = positive_number("factor", factor)
@@ -342,7 +363,7 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
       group's (its m and Nesterov flag), and where it binds every group's ε is scaled by the same factor: the
       monitor's λ_max is then that of DH, D = each group's ε over the first's, whose bound holds only while
       those ratios do. SGD's dampening d makes the step heavy ball at ε(1 − d), so ε_stable is divided by 1 − d;
-      a factor another scheduler applied to ε multiplies T·B·(1 − m) under the caps (see ``BatchSizeScheduler``).
+      a factor another scheduler applied to ε below 1 multiplies the ε set, one above 1 never lifts it past the caps.
 
     ``temperature``: T for every group at ε > 0 (default: each group's ε/(B₀(1 − m)) at creation); a group at
     ε = 0 stays there. ``optimizer`` must be
@@ -401,7 +422,10 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
         self.monitor, self.max_lr, self.critical_fraction = monitor, max_lr, critical_fraction
         self.fraction, self.factor, self.z = float(fraction), float(factor), float(z)
         self.momenta = [float(g.get("momentum", 0.0)) for g in optimizer.param_groups]
-        self.dampenings = [float(g.get("dampening", 0.0)) for g in optimizer.param_groups]
+        # torch's SGD applies dampening only to its momentum buffer: none at m = 0
+        self.dampenings = [
+            float(g.get("dampening", 0.0)) if g.get("momentum", 0.0) else 0.0 for g in optimizer.param_groups
+        ]
         self.temperatures = [
             0.0  # a group at ε = 0 (a frozen body) stays there
             if g["lr"] == 0
@@ -461,22 +485,21 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
     def _apply(self) -> None:
         """Every group's ε = T·B·(1 − m), all scaled down together where the reference group's (the first, or the
         largest when the first is at ε = 0) exceeds its curvature cap (the ratios between groups are those of D in
-        the monitor's λ_max(DH)), then each held to ``max_lr``."""
+        the monitor's λ_max(DH)), then each held to ``max_lr``; another scheduler's factor below 1 multiplies the
+        result (a decay, a warm-up), one above 1 never lifts ε past it (the caps keep their meaning)."""
         self.sampler.batch_size = self.batch_size
         assert self.optimizer is not None
         groups = self.optimizer.param_groups
-        self._read_outside_changes()  # another scheduler's factor applies to T·B·(1 − m), under the caps
-        wanted = [
-            t * self.batch_size * (1 - m) * outside
-            for t, m, outside in zip(self.temperatures, self.momenta, self.outside_factors, strict=True)
-        ]
+        self._read_outside_changes()
+        wanted = [t * self.batch_size * (1 - m) for t, m in zip(self.temperatures, self.momenta, strict=True)]
         reference = 0 if wanted[0] > 0 else max(range(len(wanted)), key=wanted.__getitem__)
         nesterov = bool(groups[reference].get("nesterov", False))
         cap = self._curvature_cap(self.momenta[reference], nesterov, self.dampenings[reference])
         scale = min(1.0, cap / wanted[reference]) if wanted[reference] > 0 else 1.0
         ceiling = self.max_lr if self.max_lr is not None else math.inf
         for i, (group, lr) in enumerate(zip(groups, wanted, strict=True)):
-            self._set_lr(i, group, min(scale * lr, ceiling))
+            own = min(scale * lr, ceiling)
+            self._set_lr(i, group, own, ceiling=own)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -486,11 +509,15 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
             "max_eigenvalue": self.max_eigenvalue,
             "temperatures": list(self.temperatures),
             "outside_factors": list(self.outside_factors),
+            "last_set": list(self.last_set),
+            "intrinsic": list(self.intrinsic),
+            "lrs": self.get_last_lr(),
             "initial_batch_size": self.initial_batch_size,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore the count, B, the last record read, λ_max and T; set B and ε without reading the monitor."""
+        """Restore the count, B, the last record read, λ_max and T without reading the monitor; set B, and ε as
+        ``BatchSizeScheduler.load_state_dict`` does (left to the optimizer's state when this version saved it)."""
         self.last_epoch, self.batch_size = state["last_epoch"], state["batch_size"]
         self.last_record_step, self.max_eigenvalue = state["last_record_step"], state["max_eigenvalue"]
         self.temperatures = list(state["temperatures"])
@@ -498,5 +525,8 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
         if "initial_batch_size" in state:  # B₀ sets the rungs: a scheduler made after the sampler grew has the run's
             self.initial_batch_size = state["initial_batch_size"]
             self.rungs = self._rungs()
-        self.last_set = [None] * len(self.temperatures)  # the optimizer's ε is loaded with its own state
-        self._apply()
+        if "last_set" in state:
+            self._restore_lrs(state)
+            self.sampler.batch_size = self.batch_size
+        else:
+            self._apply()
