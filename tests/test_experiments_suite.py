@@ -185,11 +185,11 @@ def test_a_call_killed_between_its_summary_and_its_report_is_not_complete_and_a_
     target = tmp_path / SECOND
     page, summary = target / report.REPORT_FILE, target / report.SUMMARY_FILE
     assert is_complete(target, SECOND, "quick", 0, {}, tiny=True)
-    copied = summary.stat().st_mtime_ns - 5 * 10**8
-    os.utime(page, ns=(copied, copied))  # a copy of the directory made file by file: complete
-    assert is_complete(target, SECOND, "quick", 0, {}, tiny=True)
     older = summary.stat().st_mtime_ns - 60 * 10**9
-    os.utime(page, ns=(older, older))  # the report of an earlier call, the summary of this one
+    os.utime(page, ns=(older, older))  # a copy of the directory, its files' times in any order: complete
+    assert is_complete(target, SECOND, "quick", 0, {}, tiny=True)
+    finished = report.read_summary(target)["environment"]["finished_at"]
+    page.write_text(page.read_text().replace(finished, "2026-01-01T00:00:00+00:00"))  # an earlier call's report
     assert not is_complete(target, SECOND, "quick", 0, {}, tiny=True)
     page.unlink()
     assert not is_complete(target, SECOND, "quick", 0, {}, tiny=True)
@@ -277,3 +277,28 @@ def test_a_failure_json_that_holds_no_record_is_read_as_unreadable(tmp_path, con
     board = scoreboard.build(tmp_path)
     assert [(e["name"], e["status"]) for e in board["experiments"]] == [(SECOND, "failed")]
     assert [o.status for o in reproduce_all([entry(SECOND)], tmp_path, scale="quick", tiny=True, **OPTIONS)] == ["ran"]
+
+
+def test_a_file_system_without_flock_runs_unguarded_with_a_warning(tmp_path, monkeypatch):
+    """Before: an OSError traceback (ENOLCK, ENOSYS on some NFS, CIFS or Lustre mounts) where it had worked."""
+    import errno
+    import fcntl
+
+    def no_locks(handle, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.warns(RuntimeWarning, match="cannot be locked \\(No locks available\\)"):
+        with claimed_directory(tmp_path):
+            (tmp_path / "written").write_text("ok")
+    assert (tmp_path / "written").read_text() == "ok"
+
+
+def test_a_summary_from_before_the_eq4_split_redraws(tmp_path):
+    """The figure's n* line reads the older key critical_noise_eq4 (the same value) instead of a KeyError."""
+    summary = reproduce("jastrzebski-equilibrium", tiny=True, out_dir=tmp_path, **OPTIONS)
+    for dim in (1, 2):
+        sweep = summary["data"][f"occupation_{dim}d"]
+        sweep["critical_noise_eq4"] = sweep.pop("critical_noise_ratio")
+        del sweep["critical_noise_eq4_printed"]
+    assert experiments.render(tmp_path, summary)

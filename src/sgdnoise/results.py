@@ -230,6 +230,17 @@ def claimed_directory(path: Path) -> Iterator[None]:
             raise DirectoryInUse(
                 f"{path} is in use by {holder}: wait for it to finish, or give this command another --out"
             ) from None
+        except OSError as error:  # a file system without flock (some NFS, CIFS, Lustre mounts): unguarded
+            import warnings
+
+            warnings.warn(
+                f"{path} cannot be locked ({error.strerror or error}): another process writing to it would not be "
+                "refused",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            yield
+            return
         handle.seek(0)
         handle.truncate()
         handle.write(f"sgdnoise process {os.getpid()}")

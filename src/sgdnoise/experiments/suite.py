@@ -4,7 +4,8 @@ failures recorded per experiment so that the rest go on.
 Each experiment writes ``DIR/<name>/`` exactly as ``sgdnoise reproduce NAME --out DIR/<name>`` does. An
 experiment is *complete* when its ``summary.json`` was written at the requested scale, seed, ``--set``
 changes and ``--tiny`` or not, and checks the claims its module declares today (same ids, statements and
-kinds), and its ``report.html`` was drawn after it (a call killed between the two draws it again); a complete
+kinds), and its ``report.html`` was drawn from it (it shows the summary's ``finished_at``: a call killed between
+the two draws it again); a complete
 experiment is skipped, any other one is run, and its store makes that a resumption
 (finished runs are never trained again). A failing experiment leaves ``failure.json`` (the error, its
 traceback and the wall time so far) in its directory.
@@ -32,9 +33,6 @@ from sgdnoise.experiments.spec import overridden_values
 from sgdnoise.results import strict_json
 
 FAILURE_FILE = "failure.json"
-# a report.html older than its summary.json by more than this is an earlier call's (a copy of the directory,
-# made file by file, may leave the report a little older; one call takes far longer than this)
-STALE_REPORT_NS = 2_000_000_000
 SELECTION_FILE = "selection.json"
 Status = Literal["ran", "skipped", "failed"]
 
@@ -86,9 +84,11 @@ def is_complete(
     except (ValueError, FileNotFoundError):
         return False
     page = out_dir / report.REPORT_FILE
-    drawn_before = (out_dir / report.SUMMARY_FILE).stat().st_mtime_ns - page.stat().st_mtime_ns if page.is_file() else 0
-    if not page.is_file() or drawn_before > STALE_REPORT_NS:
+    if not page.is_file():
         return False  # killed after writing its summary, before its figures and report: run (and draw) again
+    finished = (summary.get("environment") or {}).get("finished_at")
+    if isinstance(finished, str) and finished not in page.read_text(errors="replace"):
+        return False  # the report of an earlier call, beside this call's summary: draw it again
     experiment = get_experiment(name)
     declared = [(c.id, c.statement, c.kind) for c in experiment.claims]
     recorded = [(c.get("id"), c.get("statement"), c.get("kind")) for c in summary["claims"]]

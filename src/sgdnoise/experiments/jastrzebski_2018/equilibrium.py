@@ -468,7 +468,9 @@ def draw_equilibrium(data: EquilibriumData, fig_dir: Path) -> Path:
             capsize=3,
             label=f"{dim}-D SDE simulation ± SE",
         )
-        ax.axvline(sweep["critical_noise_ratio"], color=color, linestyle=":", linewidth=1)
+        # a summary from before the eq. 4 split holds the same n* as critical_noise_eq4
+        ratio_noise = sweep.get("critical_noise_ratio", sweep.get("critical_noise_eq4"))  # type: ignore[call-overload]
+        ax.axvline(ratio_noise, color=color, linestyle=":", linewidth=1)
     ax.axhline(0.0, color="gray", linewidth=0.8)
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
