@@ -205,6 +205,10 @@ def test_sgd_dampening_scales_the_learning_rate_by_one_minus_d():
     assert record.noise_scale == pytest.approx(lr * (1 - d) * (64 / 8 - 1) / (1 - m), rel=1e-12)
     lam = torch.linalg.eigvalsh(2 * x[:8].T @ x[:8] / 8)[-1].item()
     assert record.curvature_ratio == pytest.approx(lr * (1 - d) * lam / (2 * (1 + m)), rel=1e-4)
+    # without momentum torch's SGD does not dampen: the step is ε·g (before: read as ε(1 − d))
+    plain = torch.optim.SGD(model.parameters(), lr=lr, dampening=d)
+    record = NoiseMonitor(model, loss_fn, train_size=64, optimizer=plain, every=1).step(x[:8], y[:8])
+    assert record.dampening == 0.0 and record.temperature == pytest.approx(lr / 8, rel=1e-12)
 
 
 def test_adamw_reports_the_preconditioned_sharpness_against_adams_threshold():
