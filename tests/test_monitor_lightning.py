@@ -107,6 +107,16 @@ def test_callback_on_adamw_reports_the_preconditioned_sharpness(tmp_path):
     assert last.curvature_ratio == pytest.approx(last.max_eigenvalue / last.stability_threshold)
 
 
+def fit_accumulating(callback: NoiseMonitorCallback, data: torch.utils.data.Dataset) -> lightning.Trainer:
+    """Four optimizer steps of a Regression on batches of 8, three micro-batches accumulated per step."""
+    trainer = lightning.Trainer(
+        max_steps=4, callbacks=[callback], accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, accumulate_grad_batches=3,
+    )  # fmt: skip
+    trainer.fit(Regression(), torch.utils.data.DataLoader(data, batch_size=8))
+    return trainer
+
+
 def test_callback_counts_optimizer_steps_under_gradient_accumulation(tmp_path):
     """accumulate_grad_batches = 3 on batches of 8: before, the monitor counted every micro-batch as a step and
     took B = 8; it now counts the trainer's optimizer steps, and B = 24 enters T and g."""
@@ -114,11 +124,7 @@ def test_callback_counts_optimizer_steps_under_gradient_accumulation(tmp_path):
     x = torch.randn(48, 3, generator=gen)
     data = torch.utils.data.TensorDataset(x, x.sum(1, keepdim=True) + torch.randn(48, 1, generator=gen))
     callback = NoiseMonitorCallback(nn.MSELoss(), every=1, curvature_every=1)
-    trainer = lightning.Trainer(
-        max_steps=4, callbacks=[callback], accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, accumulate_grad_batches=3,
-    )  # fmt: skip
-    trainer.fit(Regression(), torch.utils.data.DataLoader(data, batch_size=8))
+    trainer = fit_accumulating(callback, data)
     monitor = callback.monitor
     assert trainer.global_step == 4 and monitor.steps == 4 and len(monitor.records) == 4
     record = monitor.records[-1]
@@ -129,16 +135,12 @@ def test_callback_counts_optimizer_steps_under_gradient_accumulation(tmp_path):
 
 def test_an_epochs_last_partial_accumulation_cycle_counts_only_its_examples():
     """44 examples in batches of 8 (the last of 4), k = 3: each epoch steps after 3 batches (24 examples) and
-    after its last 3 (8 + 8 + 4 = 20); before, B = 24 for both."""
+    after its last 3 (8 + 8 + 4 = 20); before, B = k × the last batch's 4 = 12 for the second."""
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(44, 3, generator=gen)
     data = torch.utils.data.TensorDataset(x, x.sum(1, keepdim=True))
     callback = NoiseMonitorCallback(nn.MSELoss(), every=1, curvature_every=100)
-    trainer = lightning.Trainer(
-        max_steps=4, callbacks=[callback], accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, accumulate_grad_batches=3,
-    )  # fmt: skip
-    trainer.fit(Regression(), torch.utils.data.DataLoader(data, batch_size=8))
+    fit_accumulating(callback, data)
     assert [record.batch_size for record in callback.monitor.records] == [24, 20, 24, 20]
 
 
