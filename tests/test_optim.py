@@ -239,7 +239,10 @@ def test_a_schedule_names_a_sampler_or_optimizer_of_the_wrong_kind():
     adam = torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))])
     with pytest.raises(TypeError, match=r"keep='temperature' holds an SGD quantity .* got Adam"):
         CyclicBatchSize(sampler, 10, 20, 4, optimizer=adam, keep="temperature")
-    for seed, error in [(None, "seed must be an integer >= 0"), (2**62, r"seed must be below 2\*\*32")]:
+    for seed, error in [
+        (None, r"seed must be an integer in \[0, 2\*\*32\), got None"),
+        (2**62, r"seed must be an integer in \[0, 2\*\*32\), got 4611686018427387904"),
+    ]:
         with pytest.raises(ValueError, match=error):
             ScheduledBatchSampler(100, 10, seed=seed)
 

@@ -19,7 +19,8 @@ from torch import Tensor
 
 from sgdnoise import theory
 from sgdnoise.monitor import MonitorRecord, NoiseMonitor
-from sgdnoise.validation import positive_int, positive_number
+from sgdnoise.monitor.optimizers import sgd_dampening
+from sgdnoise.validation import positive_int, positive_number, random_seed
 
 Keep = Literal["temperature", "noise_scale"]
 
@@ -90,10 +91,7 @@ class ScheduledBatchSampler(torch.utils.data.Sampler[list[int]]):
 
     def __init__(self, train_size: int, batch_size: int, *, seed: int = 0, drop_last: bool = False):
         self.train_size: int = positive_int("train_size", train_size)  # type: ignore[assignment]
-        seed = positive_int("seed", seed, minimum=0)  # type: ignore[assignment]
-        if seed >= 2**32:  # type: ignore[operator]
-            raise ValueError(f"seed must be below 2**32, got {seed}")
-        self.seed, self.drop_last = seed, bool(drop_last)
+        self.seed, self.drop_last = random_seed("seed", seed), bool(drop_last)
         self.batch_size = batch_size
         self.epoch, self.position = 0, 0
 
@@ -146,8 +144,8 @@ class BatchSizeScheduler:
 
     Like torch's chainable learning-rate schedulers, it composes with them: a change another scheduler (or the
     user) makes to a group's ε between two ``step()`` calls is kept as a factor on everything this schedule sets
-    afterwards (a decay, a warm-up from a non-zero start). Schedulers that set ε outright (``LambdaLR``,
-    ``OneCycleLR``) overwrite this schedule's factor instead.
+    afterwards (a decay, a warm-up). Schedulers that set ε outright (``LambdaLR``, ``OneCycleLR``) are not
+    composed: stepped after this schedule they overwrite its factor, stepped before it they give a mix.
     """
 
     def __init__(
@@ -422,9 +420,9 @@ class NoiseScaleBatchSize(BatchSizeScheduler):
         self.monitor, self.max_lr, self.critical_fraction = monitor, max_lr, critical_fraction
         self.fraction, self.factor, self.z = float(fraction), float(factor), float(z)
         self.momenta = [float(g.get("momentum", 0.0)) for g in optimizer.param_groups]
-        # torch's SGD applies dampening only to its momentum buffer: none at m = 0
         self.dampenings = [
-            float(g.get("dampening", 0.0)) if g.get("momentum", 0.0) else 0.0 for g in optimizer.param_groups
+            sgd_dampening(float(g.get("dampening", 0.0)), m)
+            for g, m in zip(optimizer.param_groups, self.momenta, strict=True)
         ]
         self.temperatures = [
             0.0  # a group at ε = 0 (a frozen body) stays there

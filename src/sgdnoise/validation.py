@@ -35,6 +35,13 @@ def positive_number(name: str, value: object, *, allow_zero: bool = False) -> fl
     return float(value)
 
 
+def random_seed(name: str, value: object, *, bits: int = 32) -> int:
+    """``value`` as an int if it is an integer in [0, 2**bits) (a seed), else a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < 2**bits:
+        raise ValueError(f"{name} must be an integer in [0, 2**{bits}), got {value!r}")
+    return int(value)
+
+
 def momentum_coefficient(name: str, value: object, *, why: str = "") -> float:
     """``value`` as a float if it is a real number in [0, 1) (a momentum or dampening coefficient), else a
     ValueError naming ``name`` (and ``why``, the formula that needs it)."""

@@ -22,7 +22,7 @@ from sgdnoise.advisor.prediction import (
 )
 from sgdnoise.advisor.problem import Budget, LossFn, Objective, Problem
 from sgdnoise.runtime import resolve_device
-from sgdnoise.validation import momentum_coefficient, positive_int
+from sgdnoise.validation import momentum_coefficient, positive_int, random_seed
 
 DEFAULT_CANDIDATES = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 
@@ -115,8 +115,7 @@ def advise(
     problem = Problem(model_factory, loss_fn, train, validation, objective)
     budget = Budget(budget_epochs, budget_steps)
     momentum_coefficient("momentum", momentum)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    random_seed("seed", seed)
     n = problem.train[0].shape[0]
     if candidate_batch_sizes is None:
         candidate_batch_sizes = [b for b in DEFAULT_CANDIDATES if b <= n] or [n]

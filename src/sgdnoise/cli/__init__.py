@@ -26,9 +26,8 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        terminate = signal.getsignal(signal.SIGTERM)
-        if threading.current_thread() is threading.main_thread():  # SIGTERM (kill, a job scheduler) as Ctrl-C
-            signal.signal(signal.SIGTERM, _interrupt)
+        main = threading.current_thread() is threading.main_thread()  # handlers are set in the main thread only
+        terminate = signal.signal(signal.SIGTERM, _interrupt) if main else None  # SIGTERM (kill, a scheduler) as ^C
         try:
             return command(*args, **kwargs)
         except KeyboardInterrupt:
@@ -54,7 +53,7 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             )
             sys.exit(1)
         finally:
-            if threading.current_thread() is threading.main_thread():
+            if main:
                 signal.signal(signal.SIGTERM, terminate if terminate is not None else signal.SIG_DFL)
 
     return wrapper

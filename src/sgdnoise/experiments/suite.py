@@ -5,10 +5,9 @@ Each experiment writes ``DIR/<name>/`` exactly as ``sgdnoise reproduce NAME --ou
 experiment is *complete* when its ``summary.json`` was written at the requested scale, seed, ``--set``
 changes and ``--tiny`` or not, and checks the claims its module declares today (same ids, statements and
 kinds), and its ``report.html`` was drawn from it (it shows the summary's ``finished_at``: a call killed between
-the two draws it again); a complete
-experiment is skipped, any other one is run, and its store makes that a resumption
-(finished runs are never trained again). A failing experiment leaves ``failure.json`` (the error, its
-traceback and the wall time so far) in its directory.
+the two draws it again); a complete experiment is skipped, any other one is run, and its store makes that a
+resumption (finished runs are never trained again). A failing experiment leaves ``failure.json`` (the error,
+its traceback and the wall time so far) in its directory.
 
 Before it runs anything, ``reproduce all`` records its selection in ``DIR/selection.json``: each selected
 experiment with the scale, seed and ``--tiny`` setting it was selected at. Calls into one directory add to it

@@ -35,7 +35,7 @@ from sgdnoise.instruments._batches import (
     preserved_model,
 )
 from sgdnoise.instruments._hessian import HessianOperator, HVPMethod
-from sgdnoise.validation import positive_int, positive_number
+from sgdnoise.validation import positive_int, positive_number, random_seed
 
 EigenMethod = Literal["lanczos", "power"]
 Which = Literal["largest", "magnitude"]
@@ -102,9 +102,7 @@ class CriticalLearningRate:
 def _generator(device: torch.device, seed: int) -> torch.Generator:
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if not 0 <= seed < 2**64:  # what torch's generators take
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed}")
-    return torch.Generator(device=device).manual_seed(seed)
+    return torch.Generator(device=device).manual_seed(random_seed("seed", seed, bits=64))  # what torch takes
 
 
 def _gaussian(op: HessianOperator, gen: torch.Generator, count: int | None = None) -> Tensor:

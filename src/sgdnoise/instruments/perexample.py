@@ -239,24 +239,19 @@ class _Forward:
     drew_from_a_generator: bool
 
     @classmethod
-    def record(
-        cls, model: nn.Module, x: Tensor, names: Mapping[int, str], n: int, *, draws: bool, expand_shared: bool = True
-    ) -> "_Forward":
+    def record(cls, model: nn.Module, x: Tensor, names: Mapping[int, str], n: int, *, draws: bool) -> "_Forward":
         """The pass over x; made again without expanding shared outputs when expanding one changed the pass
         (``Recorder``: it was used otherwise than broadcast against the examples, returned, or the pass failed)."""
         generators = _generator_states(model, x.device)
         try:
-            forward, recorder = cls._record(model, x, names, n, draws=draws, expand_shared=expand_shared)
-        except Exception:
-            if not expand_shared:
-                raise
-            _set_generator_states(model, x.device, generators)
-            return cls.record(model, x, names, n, draws=draws, expand_shared=False)
-        returned = any(recorder.is_expanded(t) for t in pytree.tree_leaves(forward.outputs))
-        if recorder.expanded_any and (recorder.expansion_changed_the_pass or returned):
-            _set_generator_states(model, x.device, generators)
-            return cls.record(model, x, names, n, draws=draws, expand_shared=False)
-        return forward
+            forward, recorder = cls._record(model, x, names, n, draws=draws, expand_shared=True)
+            returned = any(recorder.is_expanded(t) for t in pytree.tree_leaves(forward.outputs))
+            if not (recorder.expanded_any and (recorder.expansion_changed_the_pass or returned)):
+                return forward
+        except Exception:  # the same pass without expanding raises it again if expanding was not the cause
+            pass
+        _set_generator_states(model, x.device, generators)
+        return cls._record(model, x, names, n, draws=draws, expand_shared=False)[0]
 
     @classmethod
     def _record(
@@ -291,8 +286,7 @@ class _Forward:
             if any(a.contains(b) for a in owners for b in owners if a is not b):
                 exact.add(key)
         calls = [c for c in recorder.calls if any(id(p) not in exact for p in c.params.values())]
-        forward = cls(outputs, calls, exact, generators, draw_recorder, n, recorder.drew_from_a_generator)
-        return forward, recorder
+        return cls(outputs, calls, exact, generators, draw_recorder, n, recorder.drew_from_a_generator), recorder
 
     def drew(self, model: nn.Module, device: torch.device) -> bool:
         """Whether the pass drew random numbers: the generators moved on, or one was passed to an operation (a

@@ -51,6 +51,7 @@ from sgdnoise.monitor.optimizers import (
     adam_preconditioner,
     gradient_weight_decay,
     optimizer_kind,
+    sgd_dampening,
     step_ratios,
     trainable_only,
     warn_if_groups_differ,
@@ -231,7 +232,7 @@ class NoiseMonitor:
             why = "T = ε/(B(1−m)) and g = ε(N/B−1)/(1−m) need m < 1"
             momentum = momentum_coefficient("momentum", momentum, why=why)
             dampening = momentum_coefficient("dampening", group.get("dampening", 0.0), why="the step is ε(1−d)")
-            dampening = dampening if momentum > 0 else 0.0  # torch's SGD dampens its momentum buffer only
+            dampening = sgd_dampening(dampening, momentum)
             if nesterov is None:
                 nesterov = group.get("nesterov", False)
             elif not isinstance(nesterov, bool):

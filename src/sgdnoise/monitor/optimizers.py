@@ -63,6 +63,12 @@ def step_ratios(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str,
     }
 
 
+def sgd_dampening(dampening: float, momentum: float) -> float:
+    """The dampening d that torch's SGD applies: to its momentum buffer only, so none at m = 0 (then the step
+    is ε·g whatever d is); with momentum the step is heavy ball at ε(1 − d)."""
+    return dampening if momentum > 0 else 0.0
+
+
 def gradient_weight_decay(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, float]:
     """Each trainable parameter → its group's weight decay λ where the optimizer adds λθ to the gradient (SGD,
     Adam): the step then follows the loss plus ½λ|θ|², whose Hessian is H + λI. Decoupled decay (AdamW, or
