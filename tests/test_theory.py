@@ -277,6 +277,15 @@ def test_invalid_types_raise_type_error():
         SGDConfig(lr=True, batch_size=10, train_size=100)
 
 
+@pytest.mark.parametrize("value", ["1024", b"1024", ["256", 512], True])
+def test_numeric_strings_and_booleans_are_not_numbers(value):
+    with pytest.raises(TypeError, match="batch_size"):
+        noise_scale(0.1, value, 50_000)
+    reference = SGDConfig(lr=0.1, batch_size=128, train_size=50_000, momentum=0.9)
+    with pytest.raises(TypeError, match="new batch_size must be a real number"):
+        equivalent_config(reference, "lr", batch_size=value)
+
+
 def test_equivalent_config_errors():
     reference = SGDConfig(lr=0.1, batch_size=10, train_size=100, momentum=0.5)
     with pytest.raises(ValueError, match="solved for"):

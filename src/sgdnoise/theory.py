@@ -53,12 +53,23 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------------------
 def _array(value: ArrayLike, name: str) -> np.ndarray:
     try:
-        array = np.asarray(value, dtype=np.float64)
+        array = np.asarray(value)
+        if array.dtype.kind in "bUSV" or (
+            array.dtype == object and any(isinstance(v, str | bytes | bool) for v in array.flat)
+        ):
+            raise TypeError("not a number")
+        array = array.astype(np.float64)
     except (TypeError, ValueError) as error:
         raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}") from error
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return array
+
+
+def _real_number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    return float(value)
 
 
 def _output(array: np.ndarray) -> FloatOrArray:
@@ -240,10 +251,7 @@ class SGDConfig:
 
     def __post_init__(self) -> None:
         for name in ("lr", "batch_size", "train_size", "momentum"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-                raise TypeError(f"SGDConfig.{name} must be a real number, got {value!r}")
-            object.__setattr__(self, name, float(value))
+            object.__setattr__(self, name, _real_number(getattr(self, name), f"SGDConfig.{name}"))
         _check_lr(self.lr)
         _check_momentum(self.momentum)
         _check_batch_within_train(_check_batch_size(self.batch_size), _check_train_size(self.train_size))
@@ -360,6 +368,7 @@ def equivalent_config(
     if solve_for not in _RULE_DEPENDS_ON[rule]:
         raise ValueError(f"rule {rule!r} does not depend on {solve_for}, so it cannot be solved for")
     for name, value in changes.items():  # checked as SGDConfig checks the reference's, before any solving
+        changes[name] = _real_number(value, f"new {name}")
         _CHECKS[name](value, prefix="new ")
     target = _rule_value(reference, rule)
     if rule == "noise_scale" and target == 0 and solve_for == "lr":
