@@ -115,3 +115,15 @@ def test_pair_optimum_minimises_and_scores_failed_runs_as_the_worst():
     # with ε_f = 2 on the axis (above every ε_0: no pair), ε_f = 0.5 is the family's bound, not a grid edge
     assert not pair_optimum(pairs, loss, keep=2, maximize=False, final_axis=(0.25, 0.5, 2.0))["final_at_edge"]
     assert {c.verdict for c in _claims(PAPER_LIKE[:1]).values()} == {"inconclusive"}
+
+
+def test_accuracy_that_peaks_at_the_smallest_budget_fails_the_rise():
+    """The rise compares the best of the larger budgets with the smallest: before, a peak at the smallest budget
+    was compared with itself (d = 0, inconclusive), so the claim could not fail."""
+    falling = [
+        _budget(e, (0.5, 2.0**-6), (0.25, 2.0**-4), acc, 0.1)
+        for e, acc in ((1, 0.90), (4, 0.85), (16, 0.80), (32, 0.80))
+    ]
+    claim = _claims(falling)["fig3a/test-accuracy-rises-then-saturates"]
+    assert claim.verdict == "fails"
+    assert "peak (4) > 1 epochs" in claim.value["comparisons"]

@@ -53,6 +53,13 @@ def test_moving_or_rising_optima_and_accuracies_fail():
     assert rising["fig2a/no-norm-accuracy-falls"].note == "the test accuracy peaks at the largest budget"
 
 
+def test_accuracy_that_peaks_at_the_smallest_budget_fails_the_rise():
+    """Before, a peak at the smallest budget was compared with itself (d = 0, inconclusive): it could not fail."""
+    claim = _claims(_curves(mlp_height=(0.86, 0.84, 0.82, 0.80)))["fig2a/test-accuracy-rises"]
+    assert claim.verdict == "fails"
+    assert "no normalisation: peak (4 epochs) > 2 epochs" in claim.value["comparisons"]
+
+
 def test_seed_spread_leaves_accuracy_claims_inconclusive():
     curves = _curves()
     curves[-1] = tuned_curve(

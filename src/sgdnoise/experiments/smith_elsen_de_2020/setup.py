@@ -334,6 +334,14 @@ def all_of(comparisons: Mapping[str, Difference], extra: Mapping[str, Any] | Non
     return Verdict(outcome, value, "; ".join(filter(None, [note, *reasons])))
 
 
+def best_larger_budget(scores: Sequence[float]) -> int:
+    """The index of the best score among the budgets above the smallest (index 0), which a "rises" claim compares
+    with the smallest: taken among the larger budgets, so a peak at the smallest budget can fail the claim."""
+    if len(scores) < 2:
+        raise NotEnoughData(f"{len(scores)} epoch budget(s): a rise needs two")
+    return 1 + int(np.argmax(scores[1:]))
+
+
 def falls_at_every_step(epochs: Sequence[float], samples: Sequence[Any], label: str = "") -> dict[str, Difference]:
     """Per pair of consecutive budgets, the Welch comparison "lower at the larger budget" of the per-seed
     ``samples`` (Fig. 2b, 3b: "the training loss falls monotonically as the epoch budget rises")."""

@@ -38,6 +38,7 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     Curve,
     SEDSpec,
     all_of,
+    best_larger_budget,
     budget_panels,
     falls_at_every_step,
     kept_at_optimum,
@@ -179,7 +180,7 @@ def check_accuracy_rises(data: UnlimitedBudgetData) -> Verdict:
     for batch_norm in (True, False):
         curves = _panel_curves(data, batch_norm)
         acc = _kept_by_budget(data, curves, "test_acc")
-        peak = int(np.argmax([optimum(c, "test_acc")["score"] for c in curves]))
+        peak = best_larger_budget([optimum(c, "test_acc")["score"] for c in curves])
         who = "batch norm" if batch_norm else "no normalisation"
         comparisons[f"{who}: peak ({curves[peak]['epochs']:g} epochs) > {curves[0]['epochs']:g} epochs"] = (
             directional_effect(acc[peak], acc[0], direction=1)
@@ -286,14 +287,14 @@ CLAIMS = (
     _loss_claim("fig2d", False, None),
     ClaimSpec(
         id="fig2a/test-accuracy-rises",
-        statement="with and without batch norm, the optimal test accuracy is higher at its best epoch budget than "
-        "at the smallest budget",
+        statement="with and without batch norm, the optimal test accuracy is higher at its best epoch budget above "
+        "the smallest than at the smallest budget",
         kind="paper",
         provenance=SMITH_ELSEN_DE_2020.cite(
             "§7, Fig. 2a", _FIG2A, paper_value="rises up to 400 (no norm) / 800 (batch norm) epochs"
         ),
         test=ClaimTest(
-            "optimal test accuracy per budget; best budget minus smallest, per seed",
+            "optimal test accuracy per budget; best of the larger budgets minus the smallest, per seed",
             _WELCH + " above zero for both models; fails if below zero for either" + EDGE_RULE,
         ),
         check=check_accuracy_rises,
