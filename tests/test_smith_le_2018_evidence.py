@@ -106,3 +106,14 @@ def test_a_dataset_not_run_leaves_its_claims_inconclusive():
     claims = _claims({"lambda": [1e-6, 1.0], "seeds": [0]})
     assert {c.verdict for c in claims.values()} == {"inconclusive"}
     assert "mnist01 was not run" in claims["random-memorized"].note
+
+
+def test_a_failed_fit_leaves_the_datasets_claims_inconclusive_not_holding():
+    """A non-finite value (a failed fit: None in summary.json) used to pass "E > 0 wherever E ≠ 0" (NaN is neither
+    ≤ 0 nor ≥ 0.01 in size) and reach the other checks; now every claim on that dataset is inconclusive."""
+    random = _curves(log_evidence_ratio_per_example=[1.5, 0.25, 0.0005], mean_margin=[0.1, 0.2, 0.3])
+    random["log_evidence_ratio_per_example"]["per_seed"][1][1] = None
+    data = {"lambda": [1e-6, 1e-2, 1e2], "seeds": [0], "mnist01": {"random": random, "informative": _curves()}}
+    claims = _claims(data)
+    assert {c.verdict for c in claims.values()} == {"inconclusive"}
+    assert "random labels: log_evidence_ratio_per_example is missing or not finite" in claims["random-memorized"].note

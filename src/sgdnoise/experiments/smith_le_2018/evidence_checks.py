@@ -31,7 +31,15 @@ def _label_curves(data: EvidenceData, dataset: str) -> tuple[np.ndarray, dict[st
     if dataset not in data:
         raise NotEnoughData(f"{dataset} was not run (datasets setting)")
     label_curves: LabelCurves = data[dataset]  # type: ignore[literal-required]
-    return np.asarray(data["lambda"], float), label_curves["random"], label_curves["informative"]
+    lambdas = np.asarray(data["lambda"], float)
+    if lambdas.size == 0:
+        raise NotEnoughData("no λ was run")
+    for labels, curves in label_curves.items():
+        for metric, curve in curves.items():
+            per_seed = np.asarray(curve["per_seed"], float)  # None (a failed fit in the JSON) becomes NaN
+            if per_seed.size == 0 or not np.isfinite(per_seed).all():
+                raise NotEnoughData(f"{dataset}, {labels} labels: {metric} is missing or not finite at some λ")
+    return lambdas, label_curves["random"], label_curves["informative"]
 
 
 def _at_weakest(curve: Mapping[str, Curve], metric: str) -> float:
