@@ -104,6 +104,17 @@ def test_scaling_law_claims_need_min_seeds():
     assert {claim.verdict for claim in _check(_claims(min_seeds=2), law)} == {"holds"}
 
 
+def test_scaling_law_claims_without_a_finite_interval_or_a_seed_count_are_inconclusive():
+    grid = (1, 3, 10, 30, 100, 300, 1000, 3000)
+    rng = np.random.default_rng(2)
+    law = scaling_law("ε", [0.3, 1.0, 3.0], grid, [_peaked(grid, 30 * v, rng=rng) for v in (0.3, 1.0, 3.0)])
+    nan_interval = law | {"fit": law["fit"] | {"slope_ci": [None, None]}}  # a failed bootstrap, as JSON stores it
+    _, exponent, paper = _check(_claims(), nan_interval)
+    assert exponent.verdict == paper.verdict == "inconclusive" and "not finite" in paper.note
+    unrecorded = {k: v for k, v in law.items() if k != "seeds"}
+    assert {claim.verdict for claim in _check(_claims(), unrecorded)} == {"inconclusive"}
+
+
 def test_scaling_law_claims_consider_only_the_chosen_curves_in_increasing_x():
     grid = (1, 3, 10, 30, 100, 300, 1000, 3000)
     rng = np.random.default_rng(4)

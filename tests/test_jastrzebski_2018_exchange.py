@@ -173,3 +173,12 @@ def test_endpoint_claims_are_equivalence_tests_that_fewer_seeds_cannot_pass() ->
     # close means but seeds spread over ±2 points: the interval straddles the margin
     wide = tests | {"discrete-η": [0.83, 0.87, 0.85, 0.84, 0.86]}
     assert _claims(_synthetic(wide, hess))["fig4/cyclic-endpoints-match"].verdict == "inconclusive"
+
+
+def test_other_noise_with_one_finished_seed_is_inconclusive_not_failing() -> None:
+    """One seed gives no standard error, so the bar was NaN and every comparison with it false: "fails"."""
+    acc = {"discrete-S": [0.90, 0.901], "discrete-η": [0.90], "triangle-η": [0.9, 0.9], "constant-low": [0.8, 0.8]}
+    acc |= {"constant-low-large": [0.8, 0.8], "constant-high": [0.8, 0.8]}
+    hess = {label: [10.0] * 5 for label in acc}
+    claim = _claims(_synthetic(acc, hess))["fig4/other-noise-differs-clearly"]
+    assert claim.verdict == "inconclusive" and "'discrete-η': 1" in claim.note

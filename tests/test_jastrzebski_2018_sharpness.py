@@ -62,6 +62,11 @@ def test_claims_fail_on_reversed_data_and_report_unreached_pairs() -> None:
 def test_too_few_pairs_or_no_significant_trend_are_inconclusive() -> None:
     claims = _claims("accuracy", _rows([400.0, 100.0], [[0.8, 0.81], [0.82, 0.83]], [1e-4, 1e-3]))
     assert claims["fig1/hessian-norm-falls-accuracy"].verdict == "inconclusive"  # ρ needs ≥ 4 pairs
+    # the effect size needs 3 noise levels (it was "fails" on 2 before the claims audit)
+    assert claims["fig1/validation-effect-accuracy"].verdict == "inconclusive"
+    assert "2 noise levels with a validation accuracy (3 needed)" in claims["fig1/validation-effect-accuracy"].note
+    one_seed = _rows([400.0, 100.0, 30.0], [[0.8], [0.82], [0.84]], [1e-4, 1e-3, 1e-2])
+    assert _claims("accuracy", one_seed)["fig1/validation-effect-accuracy"].verdict == "inconclusive"
     assert math.isnan(claims["fig1/hessian-norm-falls-accuracy"].value["spearman_rho"])
     noises = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3]
     zigzag = _rows([40.0, 10.0, 30.0, 20.0, 35.0, 15.0], [[0.8, 0.8], [0.9, 0.9]] * 3, noises)

@@ -110,6 +110,14 @@ def test_an_optimum_at_a_grid_edge_makes_every_location_claim_inconclusive():
     assert "edge of its grid (after extension) for SGD at B = [2048]" in claims["fig1/sgd-regimes"].note
 
 
+def test_fewer_than_two_momentum_batch_sizes_above_b_star_is_inconclusive(regime):
+    """It was "fails" before the claims audit: too little data is not evidence against the claim."""
+    sgd, mom = _fig1_curves()
+    claims = _claims(_data(sgd, mom[:-2], regime, {"B_simple": 180.0, "epsilon_crit": 1.5}))
+    claim = claims["fig1/momentum-scales-further"]
+    assert claim.verdict == "inconclusive" and "fewer than 2 batch sizes above B*" in claim.note
+
+
 def test_a_straight_line_has_no_regimes_and_missing_data_is_inconclusive(regime):
     line = [tuned_curve("bn-mlp", 0.0, b, 10, GRID, peaked(GRID, b / 128, 0.9)) for b in BATCHES[:6]]
     straight = regime_fit(line, keep=3, n_bootstrap=20, seed=0)

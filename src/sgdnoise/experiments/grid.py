@@ -237,7 +237,11 @@ def scaling_law_claims(
 
     def law_with_seeds(data: Any) -> ScalingLaw:
         law: ScalingLaw = data[key]
-        seeds = law.get("seeds", min_seeds)
+        if "seeds" not in law:
+            raise NotEnoughData(
+                join_notes("the summary does not record the seeds per curve (an older version)", caveat)
+            )
+        seeds = law["seeds"]
         if seeds < min_seeds:
             raise NotEnoughData(
                 join_notes(f"{seeds} seed(s) per curve, fewer than the {min_seeds} a verdict needs", caveat)
@@ -270,8 +274,10 @@ def scaling_law_claims(
                     f"only {len(fit_indices)} curve(s) with an interior optimum: no exponent can be fitted", caveat
                 )
             )
-        low, high = (nan_if_none(v) for v in fit["slope_ci"])
-        return law, fit, nan_if_none(fit["slope"]), low, high
+        slope, (low, high) = nan_if_none(fit["slope"]), (nan_if_none(v) for v in fit["slope_ci"])
+        if not all(math.isfinite(v) for v in (slope, low, high)):
+            raise NotEnoughData(join_notes(f"the fitted exponent or its interval is not finite: {fit}", caveat))
+        return law, fit, slope, low, high
 
     def check_paper_exponent(data: Any) -> Verdict:
         _, _, slope, low, high = fitted(data)

@@ -63,7 +63,7 @@ from sgdnoise import plots
 from sgdnoise.analysis.effects import MIN_SEEDS, equivalence, mean_difference
 from sgdnoise.engine import Constant, Cyclic, Probe, Schedule, TrainConfig
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, Verdict
+from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.jastrzebski_2018 import exchange_table1
 from sgdnoise.experiments.jastrzebski_2018.exchange_table1 import CONSTANT, CYCLIC, band_over_seeds
 from sgdnoise.experiments.jastrzebski_2018.seed_statistics import (
@@ -388,8 +388,11 @@ def check_curves_track(data: ExchangeData) -> Verdict:
 def check_other_noise(data: ExchangeData) -> Verdict:
     schedules, test = data["schedules"], _test_acc(data)
     pair = mean_difference(test["discrete-S"], test["discrete-η"])
-    bar = CLEARLY_MORE * max(abs(pair.difference), pair.se)
     against = {c: mean_difference(test[c], test["constant-low"]) for c in ("discrete-S", "discrete-η")}
+    if not all(math.isfinite(d.se) for d in (pair, *against.values())):
+        seeds = {c: int(np.isfinite(test[c]).sum()) for c in ("discrete-S", "discrete-η", "constant-low")}
+        raise NotEnoughData(f"finished seeds {seeds}: each comparison needs 2 per schedule")
+    bar = CLEARLY_MORE * max(abs(pair.difference), pair.se)
     other = curve_distance(
         schedules["discrete-S"], schedules["constant-low"], "test_acc", after=data["cycle_epochs"] / 2
     )

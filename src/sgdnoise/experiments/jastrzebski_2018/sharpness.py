@@ -54,7 +54,7 @@ from sgdnoise.analysis.effects import monotone_trend
 from sgdnoise.data import TaskData
 from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, Verdict
+from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.grid import nullable
 from sgdnoise.experiments.jastrzebski_2018.setup import (
     BudgetedSetup,
@@ -348,13 +348,15 @@ def validation_effect(target: str) -> Callable[[SharpnessData], Verdict]:
         log_noise = np.log10(np.asarray([r["noise"] for r in rows], float))
         spread_values = [s for s, c in zip(val["std"], val["count"], strict=True) if s is not None and c >= 2]
         spread = float(np.mean(spread_values)) if spread_values else math.nan
-        if ok.sum() >= 3:
-            slope = float(np.polyfit(log_noise[ok], acc[ok], 1)[0])
-            decades = float(log_noise[ok].max() - log_noise[ok].min())
-            effect = slope * decades
-        else:
-            slope = decades = effect = math.nan
-        resolved = math.isfinite(effect) and math.isfinite(spread) and effect > EFFECT_OVER_SPREAD * spread
+        if ok.sum() < 3 or not math.isfinite(spread):
+            raise NotEnoughData(
+                f"{int(ok.sum())} noise levels with a validation accuracy (3 needed) and "
+                f"{len(spread_values)} with two or more seeds (1 needed)"
+            )
+        slope = float(np.polyfit(log_noise[ok], acc[ok], 1)[0])
+        decades = float(log_noise[ok].max() - log_noise[ok].min())
+        effect = slope * decades
+        resolved = effect > EFFECT_OVER_SPREAD * spread
         return Verdict.of(
             resolved,
             {
@@ -362,11 +364,9 @@ def validation_effect(target: str) -> Callable[[SharpnessData], Verdict]:
                 "decades": decades,
                 "effect": effect,
                 "seed_spread": spread,
-                "effect_over_spread": effect / spread if spread and math.isfinite(spread) else math.nan,
+                "effect_over_spread": effect / spread if spread else math.nan,
             },
-            f"effect {effect * 100:.2f} points over {decades:.2f} decades vs seed std {spread * 100:.2f} points"
-            if math.isfinite(effect) and math.isfinite(spread)
-            else "",
+            f"effect {effect * 100:.2f} points over {decades:.2f} decades vs seed std {spread * 100:.2f} points",
         )
 
     return check

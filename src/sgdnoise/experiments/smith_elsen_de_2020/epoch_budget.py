@@ -275,14 +275,12 @@ def _split_at_b_star(data: EpochBudgetData) -> tuple[float, dict[int, EpochCurve
 def check_momentum_scales_further(data: EpochBudgetData) -> Verdict:
     b_star, sgd, mom = _split_at_b_star(data)
     above = [b for b in sorted(sgd) if b > b_star and b in mom]
+    if len(above) < 2:
+        raise NotEnoughData(f"fewer than 2 batch sizes above B* = {b_star:.3g} with both optimisers run")
     ratios = {str(b): optimum(mom[b])["value"] / optimum(sgd[b])["value"] for b in above}
     mom_lr = [optimum(mom[b])["value"] for b in above]
-    grows = len(above) >= 2 and mom_lr[-1] > mom_lr[0] and all(r >= 1.0 for r in ratios.values())
-    return Verdict.of(
-        grows,
-        {"B": above, "momentum_eff_lr": mom_lr, "ratio_momentum_to_sgd": ratios},
-        "" if len(above) >= 2 else f"fewer than 2 batch sizes above B* = {b_star:.3g}",
-    )
+    grows = mom_lr[-1] > mom_lr[0] and all(r >= 1.0 for r in ratios.values())
+    return Verdict.of(grows, {"B": above, "momentum_eff_lr": mom_lr, "ratio_momentum_to_sgd": ratios})
 
 
 def _kept(curve: EpochCurve, keep: int, value: str = "test_acc") -> np.ndarray:

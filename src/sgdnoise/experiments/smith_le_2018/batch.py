@@ -119,7 +119,7 @@ def check_small_batches_fail(data: SweepData) -> Verdict:
     curve, batch_sizes = _curve(data), data["batch_sizes"]
     small = [b for b in batch_sizes if b < SMALL_BATCH_LIMIT]
     if not small:
-        return Verdict("fails", {}, f"the grid has no batch size below {SMALL_BATCH_LIMIT}")
+        raise NotEnoughData(f"the grid has no batch size below {SMALL_BATCH_LIMIT}")
     effects = {}
     for b in small:
         accuracy = seed_values(curve, b, batch_sizes)
