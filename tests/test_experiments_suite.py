@@ -302,3 +302,36 @@ def test_a_summary_from_before_the_eq4_split_redraws(tmp_path):
         sweep["critical_noise_eq4"] = sweep.pop("critical_noise_ratio")
         del sweep["critical_noise_eq4_printed"]
     assert experiments.render(tmp_path, summary)
+
+
+def test_a_claim_whose_check_changed_is_checked_again_from_the_store(tmp_path, monkeypatch):
+    """Before, completeness compared only ids, statements and kinds, so a fixed check (same words, new code)
+    left the old verdict on the scoreboard; now the summary must record what today's checks give on its data."""
+    import dataclasses
+
+    from sgdnoise.experiments import suite
+    from sgdnoise.experiments.claims import Verdict
+
+    selected = [entry(SECOND)]
+    reproduce_all(selected, tmp_path, scale="quick", tiny=True, **OPTIONS)
+    target = tmp_path / SECOND
+    assert is_complete(target, SECOND, "quick", 0, {}, tiny=True)
+    experiment = get_experiment(SECOND)
+    first, *rest = experiment.claims
+    changed = dataclasses.replace(first, check=lambda data: Verdict("inconclusive", None, "a changed check"))
+    monkeypatch.setattr(suite, "get_experiment", lambda name: dataclasses.replace(experiment, claims=(changed, *rest)))
+    assert not is_complete(target, SECOND, "quick", 0, {}, tiny=True)
+    monkeypatch.setattr(suite, "get_experiment", lambda name: dataclasses.replace(experiment, claims=()))
+    assert not is_complete(target, SECOND, "quick", 0, {}, tiny=True)  # a claim removed
+
+    def broken(data):
+        raise KeyError("a check that cannot read the data")
+
+    broken_claim = dataclasses.replace(first, check=broken)
+    monkeypatch.setattr(suite, "get_experiment", lambda name: dataclasses.replace(experiment, claims=(broken_claim,)))
+    assert not is_complete(target, SECOND, "quick", 0, {}, tiny=True)
+    monkeypatch.undo()
+    trained = []
+    monkeypatch.setattr(engine_train, "train_group", lambda *a, **k: trained.append(1))
+    rerun = reproduce_all(selected, tmp_path, scale="quick", tiny=True, **OPTIONS)
+    assert [o.status for o in rerun] == ["skipped"] and not trained

@@ -3,11 +3,12 @@ failures recorded per experiment so that the rest go on.
 
 Each experiment writes ``DIR/<name>/`` exactly as ``sgdnoise reproduce NAME --out DIR/<name>`` does. An
 experiment is *complete* when its ``summary.json`` was written at the requested scale, seed, ``--set``
-changes and ``--tiny`` or not, and checks the claims its module declares today (same ids, statements and
-kinds), and its ``report.html`` was drawn from it (it shows the summary's ``finished_at``: a call killed between
-the two draws it again); a complete experiment is skipped, any other one is run, and its store makes that a
-resumption (finished runs are never trained again). A failing experiment leaves ``failure.json`` (the error,
-its traceback and the wall time so far) in its directory.
+changes and ``--tiny`` or not, and records the claims that today's declarations and check code give on its
+data (a changed statement, threshold or check is checked again), and its ``report.html`` was drawn from it
+(it shows the summary's ``finished_at``: a call killed between the two draws it again); a complete
+experiment is skipped, any other one is run, and its store makes that a resumption (finished runs are never
+trained again). A failing experiment leaves ``failure.json`` (the error, its traceback and the wall time so
+far) in its directory.
 
 Before it runs anything, ``reproduce all`` records its selection in ``DIR/selection.json``: each selected
 experiment with the scale, seed and ``--tiny`` setting it was selected at. Calls into one directory add to it
@@ -72,7 +73,7 @@ def is_complete(
     out_dir: Path, name: str, scale: str, seed: int, overrides: Mapping[str, Any], tiny: bool = False
 ) -> bool:
     """Whether ``out_dir`` holds a finished reproduction of ``name`` at ``scale``, ``seed``, with these
-    ``overrides`` and as a ``tiny`` run or not, whose claims are the ones declared today (see the module
+    ``overrides`` and as a ``tiny`` run or not, whose claim records today's claims give (see the module
     docstring)."""
     from sgdnoise import report
 
@@ -88,11 +89,8 @@ def is_complete(
     finished = (summary.get("environment") or {}).get("finished_at")
     if isinstance(finished, str) and finished not in page.read_text(errors="replace"):
         return False  # the report of an earlier call, beside this call's summary: draw it again
-    experiment = get_experiment(name)
-    declared = [(c.id, c.statement, c.kind) for c in experiment.claims]
-    recorded = [(c.get("id"), c.get("statement"), c.get("kind")) for c in summary["claims"]]
-    ran = (summary["experiment"], summary["scale"], summary.get("tiny", False), summary.get("seed"), recorded)
-    if ran != (name, scale, tiny, seed, declared):
+    ran = (summary["experiment"], summary["scale"], summary.get("tiny", False), summary.get("seed"))
+    if ran != (name, scale, tiny, seed) or not _claims_checked_today(name, summary):
         return False
 
     from sgdnoise.experiments import configured_spec
@@ -104,6 +102,16 @@ def is_complete(
         return parsed(summary.get("overrides") or {}) == parsed(overrides)
     except ValueError:  # a recorded setting the spec no longer has, or a value it now refuses
         return False
+
+
+def _claims_checked_today(name: str, summary: Mapping[str, Any]) -> bool:
+    """Whether the summary's claim records are what today's claims (declarations and check code) give on the
+    summary's own data: a changed statement, threshold or check makes the experiment run again, from its store."""
+    try:
+        today = [claim.to_dict() for claim in get_experiment(name).check(summary["data"])]
+    except Exception:  # a check that cannot read this data: the run path checks the claims again and reports it
+        return False
+    return strict_json(today) == summary["claims"]
 
 
 @dataclass(frozen=True)
