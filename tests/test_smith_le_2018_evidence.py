@@ -117,3 +117,23 @@ def test_a_failed_fit_leaves_the_datasets_claims_inconclusive_not_holding():
     claims = _claims(data)
     assert {c.verdict for c in claims.values()} == {"inconclusive"}
     assert "random labels: log_evidence_ratio_per_example is missing or not finite" in claims["random-memorized"].note
+
+
+def test_lines_only_the_iclr_paper_says_are_extensions_on_the_synthetic_task():
+    kinds = {c.id: c.kind for c in exp.CLAIMS}
+    transferred = ("random-test-cross-entropy", "informative-test-cross-entropy")
+    transferred += ("evidence-positive-weak-informative", "margin-larger-informative")
+    for claim_id, kind in kinds.items():
+        on_synthetic_from_iclr = "/synthetic-" in claim_id and claim_id.endswith(transferred)
+        assert kind == ("extension" if on_synthetic_from_iclr else "paper"), claim_id
+    assert sum(kind == "extension" for kind in kinds.values()) == 4
+
+
+def test_the_margin_claim_is_the_papers_roughly_50_percent_not_just_larger():
+    informative = _curves(mean_margin=[3.0, 0.3, 0.4])
+    data = {"lambda": [1e-6, 1e-2, 1e2], "seeds": [0]}
+    for random_margin, verdict in ((2.0, "holds"), (0.02, "fails"), (2.9, "fails")):  # ratios 1.5, 150, 1.03
+        random = _curves(mean_margin=[random_margin, 0.2, 0.3])
+        claim = _claims(data | {"mnist01": {"random": random, "informative": informative}})["margin-larger-informative"]
+        assert claim.verdict == verdict, random_margin
+    assert claim.note == "the ratio is 1.03, outside [1.25, 2]"
