@@ -238,6 +238,8 @@ def test_bad_inputs_are_one_clear_value_error():
         advisor.advise_problem(problem | {"train": [1, 2, 3]}, budget_epochs=2, **FAST)
     with pytest.raises(ValueError, match="keys model_factory"):
         advisor.advise_problem({"model_factory": nn.Linear}, budget_epochs=2, **FAST)
+    with pytest.raises(ValueError, match=r"the model \(Flatten\) has no trainable parameters"):  # was 'StopIteration:'
+        advisor.advise_problem(problem | {"model_factory": nn.Flatten}, budget_epochs=2, **FAST)
 
 
 def _regression(n=64):

@@ -24,6 +24,10 @@ def _model(problem: Problem, seed: int, device: torch.device) -> nn.Module:
     model = problem.model_factory()
     if not isinstance(model, nn.Module):
         raise ValueError(f"model_factory must return an nn.Module, got {type(model).__name__}")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(
+            f"the model ({type(model).__name__}) has no trainable parameters: there is nothing to advise on"
+        )
     return model.to(device)
 
 
