@@ -96,7 +96,12 @@ def list_experiments() -> None:
 
 @main.command()
 @click.argument("name")
-@_first_choice_default("--scale", SCALES, "quick: minutes on a 2-core CPU; paper: the paper's settings.")
+@_first_choice_default(
+    "--scale",
+    SCALES,
+    "quick: minutes on a 2-core CPU (smaller models, data and budgets); paper: the paper's set-up where "
+    "the paper states it, recorded choices elsewhere.",
+)
 @click.option(
     "--out",
     "out_dir",

@@ -105,9 +105,10 @@ class VGGSpec(DataclassSpec):
 
 
 def vgg11(num_classes: int = 10, ghost_batch_size: int | None = None) -> VGGSpec:
-    """VGG-11 ("A", Simonyan & Zisserman 2015) with batch norm for CIFAR-10, as used by Jastrzębski et
-    al. 2018 §4.2 / App. F.4: 8 convs, 5 pools (32×32 → 1×1×512), a single Linear(512, 10) classifier
-    (the common CIFAR variant; no dropout, which would need per-run randomness under vmap).
+    """VGG-11 ("A", Simonyan & Zisserman 2015) for CIFAR-10, the network of Jastrzębski et al. 2018 §4.2 /
+    App. F.4, which name it without details: batch norm and a single Linear(512, 10) classifier (the common
+    CIFAR variant) are this project's choices; 8 convs, 5 pools (32×32 → 1×1×512); no dropout, which would need
+    per-run randomness under vmap.
     P = 9,231,114 (the variant with a 512-512-10 classifier has 9,756,426)."""
     return VGGSpec(VGG11_CONFIG, num_classes, CIFAR_SHAPE, ghost_batch_size)
 

@@ -104,6 +104,9 @@ class BreakingPointSpec:
             raise ValueError("seeds >= 1 and epochs > 0 are needed")
 
 
+# paper scale: VGG-11 on CIFAR-10 at η = 0.1, S = 50 (§4.4); the paper does not state momentum, weight decay or
+# augmentation, nor the β grid, training-set sizes and epochs: plain SGD, none, none and the values below are
+# this project's choices
 SPECS = {
     "quick": BreakingPointSpec(),
     "paper": BreakingPointSpec(

@@ -111,6 +111,7 @@ class InterpolationSpec(BudgetedSetup):
         }
         beta_net, beta_batch = self.beta_model or self.model, self.beta_batch or self.baseline_batch
         for beta in self.betas:
+            # S·β rounds to a whole batch (β = 0.25 of S = 50: 12, so η/S is 4% off the baseline's)
             beta_pair = (self.baseline_lr * beta, max(1, round(beta_batch * beta)))
             out[f"beta={beta:g}"] = (beta_net, (self.baseline_lr, beta_batch), beta_pair, True)
         return out

@@ -17,8 +17,9 @@ The claim holds per panel (p, momentum) when the level-averaged difference excee
 times the level-averaged SE and the median ρ is positive (fixed in advance), fails when the difference is
 below −2 SE (the opposite effect), and is inconclusive in between. The endpoint claim compares
 the final validation accuracy of the runs that end at ≥ ``FIT_THRESHOLD`` training accuracy the same way.
-η/S is the paper's colour axis: momentum runs are compared at their own η/S (the paper's grid), their η
-being 10× smaller (the paper: "for runs with momentum we exclude learning rates higher than 0.02").
+η/S is the paper's colour axis: momentum runs are compared at their own η/S, on η ∈ {0.005, 0.01, 0.02} at
+both scales: the paper's grid without the rates above 0.02 ("for runs with momentum we exclude learning rates
+higher than 0.02"), 10× below the quick scale's η at momentum 0.
 
 The claims are declared once per panel of the declared specs (``PANELS``: p ∈ {25 %, 50 %} × momentum
 ∈ {0, 0.9}, the same at both scales); a run whose ``--set noise_fractions``/``momenta`` leaves a panel
