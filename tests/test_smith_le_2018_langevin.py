@@ -110,7 +110,7 @@ def test_logistic_and_wells_claims_follow_the_numbers():
     assert laplace.verdict == "fails" and "[0.9, 1.6]" in laplace.note and "skewed outwards" in laplace.note
     assert beats.verdict == "fails" and "only 0.0%" in beats.note
 
-    minima = [{"cost": 0.0}, {"cost": 0.9}]
+    minima = [{"cost": 0.0, "log_local_evidence": -1.0}, {"cost": 0.9, "log_local_evidence": -0.5}]
     wells = {"fraction_wide": 0.6, "fraction_wide_halfway": 0.6, "chains": 10000, "minima": minima}
     wells |= {"laplace_log_ratio": math.log(1.5), "exact_log_ratio": math.log(1.5)}
     occupation, evidence = _claims({"wells": wells}, "wells")
@@ -125,6 +125,14 @@ def test_logistic_and_wells_claims_follow_the_numbers():
     occupation, evidence = _claims({"wells": wells}, "wells")
     assert occupation.verdict == "fails" and "Laplace's own error is +0.629" in occupation.note
     assert evidence.verdict == "fails"
+    # f within 1.96 binomial s.e. of 1/2 (100 chains: s.e. 0.05) is no evidence either way; before, f = 0.52 held
+    assert _claims({"wells": wells | {"fraction_wide": 0.52, "chains": 100}}, "wells")[1].verdict == "inconclusive"
+    # a set-up where the wide bowl does not also have the larger local evidence cannot test the claim
+    swapped = [minima[0] | {"log_local_evidence": 0.0}, minima[1]]
+    evidence = _claims({"wells": wells | {"fraction_wide": 0.6, "minima": swapped}}, "wells")[1]
+    assert (
+        evidence.verdict == "inconclusive" and "not both higher in cost and larger in local evidence" in evidence.note
+    )
 
 
 def test_wells_log_ratio_is_the_log_odds_and_infinite_at_the_ends():

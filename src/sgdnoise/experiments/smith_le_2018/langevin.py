@@ -37,7 +37,7 @@ from scipy import stats
 
 from sgdnoise import plots
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import SMITH_LE_2018, ClaimSpec, ClaimTest, Provenance, Verdict
+from sgdnoise.experiments.claims import SMITH_LE_2018, ClaimSpec, ClaimTest, NotEnoughData, Provenance, Verdict
 from sgdnoise.experiments.smith_le_2018.langevin_parts import LangevinSpec, linear_part, logistic_part, wells_part
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.results import strict_json
@@ -347,13 +347,26 @@ def check_wells_occupation(data: LangevinData) -> Verdict:
 
 
 def check_wells_evidence_beats_depth(data: LangevinData) -> Verdict:
+    """The set-up must pit evidence against depth (the wide bowl higher in cost, larger in local evidence), else
+    inconclusive; then f against 1/2 by its binomial s.e.: holds above, fails below, inconclusive within ±z."""
     wells = data["wells"]
-    f = wells["fraction_wide"]
+    f, m = wells["fraction_wide"], wells["chains"]
     deep, wide = wells["minima"]
-    return Verdict.of(
-        wide["cost"] > deep["cost"] and f > 0.5,
-        {"fraction_wide": f, "cost_deep": deep["cost"], "cost_wide": wide["cost"]},
-    )
+    value = {
+        "fraction_wide": f,
+        "cost_deep": deep["cost"],
+        "cost_wide": wide["cost"],
+        "log_local_evidence_deep": deep["log_local_evidence"],
+        "log_local_evidence_wide": wide["log_local_evidence"],
+    }
+    if not (wide["cost"] > deep["cost"] and wide["log_local_evidence"] > deep["log_local_evidence"]):
+        raise NotEnoughData("the wide bowl is not both higher in cost and larger in local evidence: no test")
+    z = (f - 0.5) / math.sqrt(0.25 / m)  # the binomial s.e. of f under f = 1/2
+    limit = theory_z_limit(1)
+    value |= {"z_vs_half": z, "z_limit": limit}
+    if abs(z) <= limit:
+        return Verdict.inconclusive(f"f = {f:.4f} is within {limit:.3g} s.e. of 1/2", value)
+    return Verdict.of(z > limit, value)
 
 
 def _app_a(where: str, quote: str) -> Provenance:
@@ -476,8 +489,11 @@ CLAIMS = (
             "bayesian posterior samples are biased in favor of local minima whose evidence is large",
         ),
         test=ClaimTest(
-            "fraction f of samples in the wide bowl; costs of the two minima",
-            "C(wide) > C(deep) and f > 0.5",
+            "fraction f of samples in the wide bowl over the chains; costs and local evidences of the two minima",
+            "when C(wide) > C(deep) and the wide bowl's local evidence is larger (else inconclusive): holds when "
+            "f − 1/2 exceeds the normal quantile of THEORY_ALPHA/2 in binomial s.e., fails when below minus it, "
+            "else inconclusive",
+            {"THEORY_ALPHA": THEORY_ALPHA},
         ),
         check=check_wells_evidence_beats_depth,
     ),
