@@ -130,8 +130,8 @@ CLAIMS = (
         kind="paper",
         provenance=JASTRZEBSKI_2018.cite(
             TABLE1,
-            "one can exchange cyclic learning rate schedule (CLR) with cyclic batch size (CBS) and approximately "
-            "preserve the practical benefit of CLR",
+            "Test acc: Discrete η 90.04% ± 0.18%, Discrete S 90.07% ± 0.32%, Triangle η 90.03% ± 0.10%, "
+            "Baseline 87.70% ± 0.56%",
             "90.04%, 90.07%, 90.03% vs baseline 87.70%",
         ),
         test=ClaimTest(
