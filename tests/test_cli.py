@@ -224,3 +224,23 @@ def test_sigterm_stops_a_command_like_ctrl_c_with_the_resume_hint_and_the_handle
     result = CliRunner().invoke(terminated, [])
     assert result.exit_code == 130 and "interrupted: finished runs are saved" in result.output
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["reproduce", "smith-le-gap", "--tiny", "--out", ""], "an empty path"),
+        (["report", ""], "an empty path"),
+        (["scoreboard", ""], "an empty path"),
+        (["reproduce", "smith-le-gap", "--dry-run", "--data", ""], "give a path, or NAME=PATH with both parts"),
+        (["reproduce", "smith-le-gap", "--dry-run", "--data", "=."], "give a path, or NAME=PATH with both parts"),
+        (["reproduce", "smith-le-gap", "--dry-run", "--data", "mnist="], "give a path, or NAME=PATH with both parts"),
+        (["reproduce", "smith-le-gap", "--dry-run", "--data", "foo=."], "unknown dataset 'foo'"),  # before content
+    ],
+)
+def test_empty_paths_and_names_are_refused_not_taken_as_the_current_directory(tmp_path, monkeypatch, args, message):
+    """Before, --out "" wrote the run into the current directory and --data =PATH dropped the empty name."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not any(tmp_path.iterdir())

@@ -335,3 +335,11 @@ def test_a_claim_whose_check_changed_is_checked_again_from_the_store(tmp_path, m
     monkeypatch.setattr(engine_train, "train_group", lambda *a, **k: trained.append(1))
     rerun = reproduce_all(selected, tmp_path, scale="quick", tiny=True, **OPTIONS)
     assert [o.status for o in rerun] == ["skipped"] and not trained
+
+
+def test_one_experiment_into_another_ones_directory_is_refused(tmp_path):
+    """Before, it overwrote the summary and report, kept the other's figures and added its wall time."""
+    reproduce(SECOND, out_dir=tmp_path, tiny=True, **OPTIONS)
+    with pytest.raises(ValueError, match=f"holds the results of {SECOND} .*, not {FIRST}: give --out another"):
+        reproduce(FIRST, out_dir=tmp_path, tiny=True, **OPTIONS)
+    assert report.read_summary(tmp_path)["experiment"] == SECOND

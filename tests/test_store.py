@@ -84,6 +84,10 @@ def test_a_corrupted_store_file_is_one_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"store\.sqlite is not a readable sgdnoise results store.*delete it") as error:
         Store(path)
     assert error.value.__cause__ is None and error.value.__suppress_context__
+    path.unlink()
+    path.mkdir()  # a directory in its place: was sqlite3's "unable to open database file" as a traceback
+    with pytest.raises(ValueError, match=r"store\.sqlite is not a file, so it cannot be a results store"):
+        Store(path)
 
 
 def test_a_store_damaged_inside_its_pages_is_the_same_clear_error_when_opened(tmp_path):

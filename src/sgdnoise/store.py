@@ -118,6 +118,8 @@ class Store:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        if self.path != ":memory:" and Path(self.path).exists() and not Path(self.path).is_file():
+            raise ValueError(f"{self.path} is not a file, so it cannot be a results store; move it aside")
         self._conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS, check_same_thread=False, isolation_level=None)
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")

@@ -63,6 +63,18 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+class _Directory(click.Path):
+    """A directory path that may not be empty (click's Path takes "" as the current directory)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path; give a directory (use . for the current one)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+DIRECTORY = _Directory(file_okay=False, path_type=Path)
+
+
 def _first_choice_default(flag: str, choices: tuple[str, ...], help_text: str) -> Callable[..., Any]:
     """A ``--flag`` option restricted to ``choices``, defaulting to the first."""
     return click.option(flag, type=click.Choice(choices), default=choices[0], show_default=True, help=help_text)
@@ -73,7 +85,7 @@ def _out_option(default: str, help_text: str) -> Callable[..., Any]:
     return click.option(
         "--out",
         "out_dir",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=DIRECTORY,
         default=Path(default),
         show_default=True,
         help=help_text,
@@ -105,7 +117,7 @@ def list_experiments() -> None:
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=DIRECTORY,
     default=None,
     help="Output directory [default: runs/NAME].",
 )
@@ -299,7 +311,7 @@ def _reproduce_all(scale: str, out_root: Path, selected: list[str], quiet: bool,
 
 
 @main.command("scoreboard")
-@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("out_dir", type=DIRECTORY)
 @_user_errors
 def scoreboard_command(out_dir: Path) -> None:
     """Rebuild the scoreboard of a `reproduce all` directory.
@@ -314,7 +326,7 @@ def scoreboard_command(out_dir: Path) -> None:
 
 
 @main.command("report")
-@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("out_dir", type=DIRECTORY)
 @_user_errors
 def report_command(out_dir: Path) -> None:
     """Redraw an output directory's figures and HTML page.

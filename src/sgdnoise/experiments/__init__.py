@@ -96,6 +96,7 @@ def reproduce(
         check_ray_address(ray_address)  # one line in seconds, before the output directory is made
     ensure_writable_directory(out)
     with claimed_directory(out):  # one process at a time: a second one is refused at once
+        _check_same_experiment(out, name)
         _check_same_data(out, {} if verify_data else {key: str(path) for key, path in (datasets or {}).items()})
         earlier = recorded_wall_seconds(out, scale, seed, tiny)
         start = time.perf_counter()
@@ -160,6 +161,21 @@ def _wall_time(this_call: float, earlier: tuple[float, str] | None, ctx: RunCont
 
 
 DATA_FILE = "unverified-data.json"
+
+
+def _check_same_experiment(out: Path, name: str) -> None:
+    """Refuse a directory whose summary.json is another experiment's: its report, figures and wall time would
+    mix with this one's."""
+    from sgdnoise import report
+
+    try:
+        other = report.read_summary(out).get("experiment")
+    except (ValueError, FileNotFoundError):
+        return
+    if other != name:
+        raise ValueError(
+            f"{out} holds the results of {other} (its summary.json), not {name}: give --out another directory"
+        )
 
 
 def _check_same_data(out: Path, unverified: Mapping[str, str]) -> None:

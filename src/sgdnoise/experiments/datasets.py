@@ -46,15 +46,19 @@ def assign_user_data(items: Sequence[str], needs: Mapping[str, set[str]], verify
     wanted = set().union(*needs.values()) if needs else set()
     assigned: dict[str, Path] = {}
     for item in items:
-        name, _, given = item.rpartition("=") if "=" in item and not Path(item).exists() else ("", "", item)
+        named = "=" in item and not Path(item).exists()
+        name, _, given = item.partition("=") if named else ("", "", item)
+        if not given.strip() or (named and not name.strip()):
+            raise ValueError(f"--data {item!r}: give a path, or NAME=PATH with both parts (e.g. cifar10=~/data)")
         path = Path(given).expanduser()
-        candidates = identify_dataset(path, verify)
         if name:
             given_name, name = name, name.replace("-", "_")
             if name not in DATASET_NAMES:
                 raise ValueError(
                     f"--data {item}: unknown dataset {given_name!r}; known: {_spelled(DATASET_NAMES, ', ')}"
                 )
+        candidates = identify_dataset(path, verify)
+        if name:
             if name not in candidates:
                 raise ValueError(f"--data {item}: {path} holds {_spelled(candidates)}, not {_spelled([name])}")
             candidates = (name,)
