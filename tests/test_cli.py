@@ -244,3 +244,13 @@ def test_empty_paths_and_names_are_refused_not_taken_as_the_current_directory(tm
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and message in result.output, result.output
     assert not any(tmp_path.iterdir())
+
+
+def test_scale_overflow_is_one_line_without_a_numpy_warning():
+    import warnings
+
+    args = ["scale", "--lr", "1e308", "--batch-size", "128", "--train-size", "50000", "--new-batch-size", "256"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # before: "RuntimeWarning: overflow encountered in multiply" and its line
+        result = CliRunner().invoke(main, [*args, "--solve-for", "lr"])
+    assert result.exit_code == 2 and result.output.startswith("Error: no valid lr keeps"), result.output

@@ -133,7 +133,7 @@ def test_cli_reproduce_all_dry_run_plans_the_rest_when_one_experiments_data_is_m
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert "plan of smith-le-gap at scale quick: not planned: could not find the cifar10 dataset (--data PATH)" in lines
-    assert any(line.startswith("all 1 experiments: ") for line in lines)
+    assert any(line.startswith("the 1 experiment: ") for line in lines)
     assert "  1 not planned, their data not found here (give it with --data): smith-le-gap" in lines
     assert suite_lines([], ["a", "b"])[0] == "no experiment planned: 2 need data not found here"
     alone = CliRunner().invoke(main, ["reproduce", "smith-le-gap", "--dry-run", "--tiny", "--out", str(tmp_path)])

@@ -19,6 +19,7 @@ class Toy:
     mode: Literal["a", "b"] = "a"
     cap: int | None = None
     flag: bool = False
+    subset_seed: int = 0
 
     def __post_init__(self) -> None:
         if self.seeds < 1:
@@ -43,7 +44,7 @@ def test_python_values_are_checked_and_the_original_spec_is_untouched():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"seed": "3"}, "unknown setting 'seed' for toy; valid keys: seeds, rate, sizes, mode, cap, flag"),
+        ({"seed": "3"}, "unknown setting 'seed' for toy; valid keys: seeds, rate, sizes, mode, cap, flag, subset_seed"),
         ({"seeds": "many"}, "setting seeds='many' for toy: expected an integer"),
         ({"mode": "c"}, "setting mode='c' for toy: expected one of 'a', 'b'"),
         ({"flag": "maybe"}, "setting flag='maybe' for toy: expected true or false"),
@@ -55,6 +56,9 @@ def test_python_values_are_checked_and_the_original_spec_is_untouched():
         ({"rate": float("inf")}, "setting rate=inf for toy: expected a finite number"),
         ({"rate": "1e999"}, "setting rate='1e999' for toy: expected a finite number"),
         ({"seeds": "10000000000"}, "setting seeds='10000000000' for toy: at most 1000 (a run is made per repeat"),
+        # both were accepted, the first failing later as numpy's "Overflow when unpacking long long"
+        ({"subset_seed": "99999999999999999999"}, "setting subset_seed='99999999999999999999' for toy: subset_seed "),
+        ({"subset_seed": "-1"}, "setting subset_seed='-1' for toy: subset_seed must be an integer in [0, 2**32)"),
     ],
 )
 def test_every_mistake_is_one_clear_value_error(overrides, message):

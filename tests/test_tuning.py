@@ -106,6 +106,7 @@ def test_cli_tune_runs_a_users_function_and_resumes(tmp_path, monkeypatch):
         ({"lr": math.inf}, "lr must be a finite number > 0, got inf"),
         ({"tolerance": math.nan}, "tolerance must be a finite number >= 0, got nan"),
         ({"tolerance": -1.0}, "tolerance must be a finite number >= 0, got -1.0"),
+        ({"tolerance": 5.0}, r"tolerance must be below 1 \(accuracies are fractions"),  # was accepted: no fall ever
         ({"momentum": 1.0}, r"momentum must be a number in \[0, 1\), got 1.0"),
         ({"lr_reduction": 1.0}, "lr_reduction must be > 1, got 1.0"),
         ({"batch_sizes": (16, 0)}, "batch_sizes must be a positive integer, got 0"),
@@ -139,6 +140,8 @@ def test_cli_tune_bad_values_are_one_line(tmp_path, monkeypatch):
         ([*args, "--lr", "inf"], "--lr must be a finite number > 0, got inf"),
         ([*args, "--tolerance", "nan"], "--tolerance must be a finite number >= 0, got nan"),
         ([*args, "--tolerance", "-1"], "--tolerance must be a finite number >= 0, got -1.0"),
+        ([*args, "--tolerance", "5"], "--tolerance must be below 1 (accuracies are fractions"),
+        ([*args, "--batch-sizes", "16,99999"], "--batch-sizes holds 99999, above --train-size 50000: give a grid"),
         ([*args, "--momentum", "1"], "--momentum must be a number in [0, 1), got 1.0"),
         ([*args, "--batch-sizes", "16,0"], "--batch-sizes must be a positive integer, got 0"),
         ([*args, "--max-batch-size", "0"], "--max-batch-size must be a positive integer, got 0"),

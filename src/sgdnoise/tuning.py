@@ -139,6 +139,15 @@ def _better(trial: Trial, than: Trial) -> bool:
     return trial.accuracy is not None and (than.accuracy is None or trial.accuracy > than.accuracy)
 
 
+def accuracy_tolerance(name: str, value: object) -> float:
+    """``value`` as a float if it is a tolerance on accuracies (fractions): a number in [0, 1); else a ValueError
+    naming ``name`` (a tolerance of 1 or more would never see a fall)."""
+    tolerance = positive_number(name, value, allow_zero=True)
+    if tolerance >= 1:
+        raise ValueError(f"{name} must be below 1 (accuracies are fractions; 1 would never see a fall), got {value!r}")
+    return tolerance
+
+
 def tune_large_batch(
     train_and_evaluate: TrainAndEvaluate,
     train_size: int,
@@ -188,7 +197,7 @@ def tune_large_batch(
     if positive_number("lr_reduction", lr_reduction) <= 1:
         raise ValueError(f"lr_reduction must be > 1, got {lr_reduction!r}")
     positive_int("max_lr_reductions", max_lr_reductions, minimum=0)
-    tolerance = positive_number("tolerance", tolerance, allow_zero=True)
+    tolerance = accuracy_tolerance("tolerance", tolerance)
     for fraction in local_fractions:
         positive_number("local_fractions", fraction)
     trials = _Trials(train_and_evaluate, Path(store_path), train_size, identity)

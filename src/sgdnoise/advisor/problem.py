@@ -105,4 +105,6 @@ class Budget:
         return round(self.epochs * fraction * n_train / batch_size)
 
     def describe(self) -> str:
-        return f"{self.epochs:g} epochs" if self.epochs is not None else f"{self.steps} steps"
+        if self.epochs is not None:
+            return f"{self.epochs:g} epoch{'' if self.epochs == 1 else 's'}"
+        return f"{self.steps} step{'' if self.steps == 1 else 's'}"

@@ -388,6 +388,8 @@ def scale(
     Example: sgdnoise scale --lr 0.1 --batch-size 128 --momentum 0.9 --train-size 50000
     --new-batch-size 1024 --solve-for lr
     """
+    import numpy as np
+
     from sgdnoise import theory
 
     solve_for = solve_for.replace("-", "_")
@@ -400,15 +402,16 @@ def scale(
         flag = solve_for.replace("_", "-")
         raise ValueError(f"--solve-for {solve_for} asks for the new {flag}: do not give --new-{flag} too")
     reference = theory.SGDConfig(lr=lr, batch_size=batch_size, train_size=train_size, momentum=momentum)
-    solved = theory.equivalent_config(
-        reference,
-        solve_for,
-        lr=new_lr,
-        batch_size=new_batch_size,
-        momentum=new_momentum,
-        train_size=new_train_size,
-        rule=rule,
-    )
+    with np.errstate(over="ignore"):  # an overflow gives inf, which the solution's own check refuses in one line
+        solved = theory.equivalent_config(
+            reference,
+            solve_for,
+            lr=new_lr,
+            batch_size=new_batch_size,
+            momentum=new_momentum,
+            train_size=new_train_size,
+            rule=rule,
+        )
     click.echo(f"{'':10s} {'reference':>12s} {'equivalent':>12s}")
     for name in _QUANTITIES:
         mark = "  <- solved" if name == solve_for else ""
@@ -417,11 +420,14 @@ def scale(
         click.echo(f"{label:10s} {getattr(reference, name):12.6g} {getattr(solved, name):12.6g}")
 
 
+_DEFAULT_TUNE_GRID = "16,32,64,128,256"
+
+
 @main.command("tune")
 @click.argument("function")
 @click.option("--train-size", type=int, required=True, help="N, the number of training examples.")
 @_out_option("tuning", "Directory of tuning.sqlite (every trial; resumable), tuning.json and tuning.png.")
-@click.option("--batch-sizes", default="16,32,64,128,256", show_default=True, help="Step 1's logarithmic grid.")
+@click.option("--batch-sizes", default=_DEFAULT_TUNE_GRID, show_default=True, help="Step 1's logarithmic grid.")
 @click.option("--lr", type=float, default=0.1, show_default=True, help="Step 1's learning rate.")
 @click.option("--momentum", type=float, default=0.9, show_default=True, help="Step 1's momentum.")
 @click.option("--max-batch-size", type=int, default=None, help="The hardware limit on B (default N).")
@@ -460,11 +466,9 @@ def tune(
     limits = [(train_size, "--train-size")] + [(max_batch_size, "--max-batch-size")] * (max_batch_size is not None)
     limit, bound = min(limits)
     if max(grid) > limit:
-        raise ValueError(
-            f"--batch-sizes holds {max(grid)}, above {bound} {limit} (the default grid reaches 256): give a grid "
-            "within it"
-        )
-    positive_number("--tolerance", tolerance, allow_zero=True)
+        default = " (the default grid reaches 256)" if batch_sizes == _DEFAULT_TUNE_GRID else ""
+        raise ValueError(f"--batch-sizes holds {max(grid)}, above {bound} {limit}{default}: give a grid within it")
+    tuning.accuracy_tolerance("--tolerance", tolerance)
     ensure_writable_directory(out_dir)
     fn = load_function(
         function,

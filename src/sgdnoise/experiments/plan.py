@@ -406,7 +406,8 @@ def suite_lines(plans: Sequence[Plan], unplanned: Sequence[str] = ()) -> list[st
     seconds = [totals["seconds"] for totals in each]
     summed["seconds"] = None if None in seconds else sum(seconds)
     partial = [plan.experiment for plan in plans if plan.coverage != "every sweep"]
-    lines = [f"all {len(plans)} experiments: {_totals_text(summed)} on {plans[0].device} ({_COUNTED})", *missing]
+    counted = f"all {len(plans)} experiments" if len(plans) > 1 else "the 1 experiment"
+    lines = [f"{counted}: {_totals_text(summed)} on {plans[0].device} ({_COUNTED})", *missing]
     if partial:
         lines.append(
             f"  {len(partial)} of them are planned only up to where they stop (see their 'covers' line), so the "

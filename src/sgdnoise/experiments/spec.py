@@ -7,7 +7,8 @@ no nan or inf), ``bool`` (true/false, yes/no, 1/0), ``str``, ``Literal[...]`` (o
 ``X | None`` (``none`` for None) and tuples (comma-separated: ``--set batch_sizes=10,30,100``). Values
 given as Python objects are checked against the same types. Every mistake is one ValueError line naming
 the setting: the valid keys, the expected type, or (a value the spec's own validation refuses) the
-assignments given. A repeat count (``seeds``, ``runs``) above ``MAX_REPEATS`` is refused here.
+assignments given. A repeat count (``seeds``, ``runs``) above ``MAX_REPEATS`` and a ``*_seed`` outside
+[0, 2**32) are refused here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import types
 import typing
 from collections.abc import Mapping
 from typing import Any, Literal, Union, get_args, get_origin
+
+from sgdnoise.validation import random_seed
 
 # The repeat counts (seeds of every grid point): a run is built per repeat and point before anything trains, so
 # an absurd count would hang while the runs are made; the papers use at most 10.
@@ -71,6 +74,8 @@ def apply_overrides(spec: Any, overrides: Mapping[str, Any], *, what: str = "thi
             changes[key] = _coerce(raw, types_by_name[key])
             if key in REPEAT_FIELDS and changes[key] > MAX_REPEATS:
                 raise ValueError(f"at most {MAX_REPEATS} (a run is made per repeat and grid point)")
+            if key.endswith("_seed"):  # a data-subset or validation-split seed, drawn by numpy and torch
+                random_seed(key, changes[key])
         except ValueError as error:
             raise ValueError(f"setting {key}={raw!r} for {what}: {error}") from None
     try:
