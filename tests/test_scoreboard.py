@@ -81,6 +81,15 @@ def test_a_claim_declared_differently_since_the_run_is_not_checked(out_root, tmp
     assert [r["verdict"] for r in rows[1:]] == [c["verdict"] for c in summary["claims"][1:]]
 
 
+def test_another_experiments_summary_in_a_directory_is_named_not_counted_as_complete(out_root, tmp_path):
+    """Before: "complete", with every claim "declared differently since it ran"."""
+    copy = tmp_path / "copy"
+    shutil.copytree(out_root / RAN, copy / FAILED)
+    entry = scoreboard.build(copy)["experiments"][0]
+    assert entry["status"] == "unreadable"
+    assert f"is the summary of '{RAN}', not of {FAILED}; run `sgdnoise reproduce {FAILED} --out" in entry["reason"]
+
+
 def test_the_page_is_self_contained(out_root):
     page = (out_root / scoreboard.SCOREBOARD_HTML).read_text()
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", page) and "<link" not in page

@@ -511,15 +511,21 @@ def test_an_address_that_does_not_answer_is_one_clear_error_in_seconds(tmp_path:
         assert time.monotonic() - start < 8
 
 
-@pytest.mark.parametrize("address", ["", " ", "foo", "host:abc", ":6379", "http://127.0.0.1:6379", "localhost:99999"])
-def test_an_address_of_no_known_form_is_one_line_before_the_output_exists(tmp_path: Path, address: str) -> None:
-    """Before, these reached ray.init after the run's store had been created."""
+@pytest.mark.parametrize(
+    "address", ["", " ", "foo", "host:abc", ":6379", "http://127.0.0.1:6379", "localhost:99999", "ray://", "ray://h"]
+)
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_an_address_of_no_known_form_is_one_line_before_the_output_exists(
+    tmp_path: Path, address: str, dry_run: list[str]
+) -> None:
+    """Before, these reached ray.init after the run's store had been created; a dry run accepted them, and an
+    empty ray:// passed to Ray's client."""
     from click.testing import CliRunner
 
     from sgdnoise.cli import main
 
     out = tmp_path / "out"
-    arguments = ["reproduce", "smith-le-gap", "--tiny", "--quiet", "--out", str(out), "--executor", "ray"]
+    arguments = ["reproduce", "smith-le-gap", "--tiny", "--quiet", "--out", str(out), "--executor", "ray", *dry_run]
     result = CliRunner().invoke(main, [*arguments, "--address", address])
     assert result.exit_code == 2 and result.output.strip().splitlines() == [
         f"Error: a Ray address is HOST:PORT (the head's GCS, e.g. 10.0.0.1:6379), auto, local or ray://HOST:PORT; "

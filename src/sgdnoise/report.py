@@ -78,19 +78,23 @@ def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
         handle.write(dumps(document, indent=2).encode())
 
 
-def read_summary(out_dir: Path) -> dict[str, Any]:
-    """The summary.json of ``out_dir``, checked: a missing, unreadable or incomplete file is one clear
-    error saying what to do."""
+def read_summary(out_dir: Path, experiment: str | None = None) -> dict[str, Any]:
+    """The summary.json of ``out_dir``, checked: a missing, unreadable or incomplete file (or, given
+    ``experiment``, another experiment's) is one clear error saying what to do."""
     path = Path(out_dir) / SUMMARY_FILE
-    redo = f"run `sgdnoise reproduce NAME --out {out_dir}` to write it again"
+    redo = f"run `sgdnoise reproduce {experiment or 'NAME'} --out {out_dir}` to write it again"
     if not path.is_file():
-        raise FileNotFoundError(f"no {SUMMARY_FILE} in {out_dir}: run `sgdnoise reproduce NAME --out {out_dir}` first")
+        raise FileNotFoundError(
+            f"no {SUMMARY_FILE} in {out_dir}: run `sgdnoise reproduce {experiment or 'NAME'} --out {out_dir}` first"
+        )
     try:
         summary = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{path} is not valid JSON ({error}); {redo}") from None
     if not isinstance(summary, dict):
         raise ValueError(f"{path} holds a {type(summary).__name__}, not a summary object; {redo}")
+    if experiment is not None and summary.get("experiment") != experiment:
+        raise ValueError(f"{path} is the summary of {summary.get('experiment')!r}, not of {experiment}; {redo}")
     if isinstance(summary.get("experiment"), str):
         redo = redo.replace("NAME", summary["experiment"])
     missing = [key for key in REQUIRED_KEYS if key not in summary]

@@ -41,7 +41,7 @@ def _experiment_status(out_dir: Path, name: str) -> tuple[str, dict[str, Any] | 
     if not (out_dir / report.SUMMARY_FILE).exists():
         return "not run", None, "not run yet"
     try:
-        return "complete", report.read_summary(out_dir), ""
+        return "complete", report.read_summary(out_dir, name), ""
     except ValueError as error:
         return "unreadable", None, str(error)
 

@@ -199,7 +199,7 @@ def reproduce(
     from sgdnoise.experiments.spec import parse_assignments
     from sgdnoise.experiments.suite import select
     from sgdnoise.runtime import resolve_device
-    from sgdnoise.sweep.executors import check_ray_address
+    from sgdnoise.sweep.executors import check_ray_address, ray_address_form
     from sgdnoise.validation import ensure_writable_directory
 
     if ray_address is not None and executor != "ray":
@@ -226,6 +226,8 @@ def reproduce(
     resolved = resolve_device(device)  # a bad device is one line before anything starts
     if ray_address is not None and name == "all" and not dry_run:  # `reproduce NAME` checks it itself
         check_ray_address(ray_address)  # one line, not a failure.json per experiment
+    if ray_address is not None and dry_run:
+        ray_address_form(ray_address)  # its form only: a plan needs no cluster
     out_root = out_dir or Path("runs") / (name if name != "all" else "")
     if dry_run:
         plans, unplanned = [], []

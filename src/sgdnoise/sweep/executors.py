@@ -373,19 +373,30 @@ def _gcs_problem(sock: socket.socket, address: str, deadline: float) -> str | No
     return f"no answer within {RAY_CHECK_SECONDS:g} s"
 
 
+def ray_address_form(address: str) -> tuple[str, int] | None:
+    """The (host, port) of a GCS address ``HOST:PORT``; None for Ray's keywords ``auto`` and ``local`` and a
+    client address ``ray://HOST:PORT``; any other form is a ClusterError (one line, without connecting)."""
+    if address in ("auto", "local"):
+        return None
+    client = address.startswith("ray://")
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if "://" in address[6 * client :] or not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ClusterError(
+            f"a Ray address is HOST:PORT (the head's GCS, e.g. 10.0.0.1:6379), auto, local or ray://HOST:PORT; "
+            f"got {address!r}"
+        )
+    return None if client else (host, int(port))
+
+
 def check_ray_address(address: str) -> None:
     """Fail within ``RAY_CHECK_SECONDS``, with one line, unless a Ray cluster's GCS answers at ``address``
     (``HOST:PORT``; Ray's keywords ``auto`` and ``local`` and ``ray://`` client addresses are left to Ray, any
     other form is refused): Ray itself retries for a minute or more (many, where another server listens) and
     then raises a many-line error. With ``RAY_USE_TLS`` only the connection is checked."""
-    if address in ("auto", "local") or address.startswith("ray://"):
+    gcs = ray_address_form(address)
+    if gcs is None:
         return  # Ray's keywords and its client's ray://HOST:PORT: left to Ray
-    host, _, port = address.rpartition(":")
-    if "://" in address or not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ClusterError(
-            f"a Ray address is HOST:PORT (the head's GCS, e.g. 10.0.0.1:6379), auto, local or ray://HOST:PORT; "
-            f"got {address!r}"
-        )
+    host, port = gcs
     deadline = time.monotonic() + RAY_CHECK_SECONDS
     try:
         sock = socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_CHECK_SECONDS)
