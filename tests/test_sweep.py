@@ -406,3 +406,28 @@ def test_the_progress_bar_never_runs_past_its_total():
                 coordinator.progress(job, GroupProgress(done, 10, 1, 0, 0))
         coordinator.close()
     assert coordinator.bar.n <= coordinator.bar.total
+
+
+def _report_sigint_handler(result) -> None:
+    import signal as _signal
+
+    result.put(_signal.getsignal(_signal.SIGINT) == _signal.SIG_IGN)
+
+
+def test_pool_workers_start_with_sigint_ignored_so_a_ctrl_c_while_they_import_prints_nothing():
+    """Before, a Ctrl-C while the spawned workers imported torch printed their tracebacks beside the parent's
+    one-line 'interrupted' message (the workers set SIG_IGN only once running)."""
+    import multiprocessing
+    import signal as _signal
+
+    from sgdnoise.sweep.executors import sigint_ignored_by_children
+
+    context = multiprocessing.get_context("spawn")
+    result = context.Queue()
+    child = context.Process(target=_report_sigint_handler, args=(result,))
+    before = _signal.getsignal(_signal.SIGINT)
+    with sigint_ignored_by_children():
+        child.start()
+    assert _signal.getsignal(_signal.SIGINT) is before  # the parent's own handling is back
+    assert result.get(timeout=60) is True
+    child.join(timeout=60)

@@ -16,6 +16,7 @@ import pickle
 import queue
 import signal
 import socket
+import threading
 import time
 import traceback
 from collections import deque
@@ -187,6 +188,21 @@ def _worker_main(
         messages.put(("done", worker, run_job(cache, payload, tasks[payload.task], training, report)))
 
 
+@contextlib.contextmanager
+def sigint_ignored_by_children() -> Iterator[None]:
+    """Ignore SIGINT while processes are started: a spawned child keeps an ignored SIGINT through exec, so a
+    Ctrl-C while it imports torch (before its own handler is set) does not print its traceback; only the parent
+    reports the interrupt. A Ctrl-C within the few milliseconds of the start itself is lost."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_processes(
     jobs: Sequence[Job],
     tasks: Mapping[str, TaskFactory],
@@ -210,8 +226,9 @@ def run_processes(
         )
         for w in range(workers)
     ]
-    for process in processes:
-        process.start()
+    with sigint_ignored_by_children():
+        for process in processes:
+            process.start()
     waiting = deque(jobs)
     busy: dict[int, Job] = {}
     threads_in_use = 0
