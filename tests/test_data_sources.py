@@ -2,6 +2,7 @@
 
 import dataclasses
 import hashlib
+import os
 import stat
 import sys
 import urllib.error
@@ -311,3 +312,21 @@ def test_cifar10_not_found_message(tmp_path: Path) -> None:
     message = str(info.value)
     for needle in ("path=", "SGDNOISE_DATA_DIR", "none ships CIFAR-10", r"cs.toronto.edu", "download=False"):
         assert needle in message
+
+
+def test_no_loader_downloads_within_downloads_off(tmp_path, monkeypatch):
+    """Before, `reproduce NAME --scale paper --dry-run` fetched the 170 MB CIFAR-10 archive to plan."""
+    from sgdnoise.data import DatasetNotFoundError, downloads_off, load_cifar10, sources
+
+    def fetched(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(sources, "_download", fetched)
+    with (
+        downloads_off("not attempted: a test"),
+        pytest.raises(DatasetNotFoundError, match=r"\(not attempted: a test\)"),
+    ):
+        load_cifar10(cache_dir=tmp_path)
+    assert sources.NO_DOWNLOAD_VARIABLE not in os.environ
+    with pytest.raises(AssertionError, match="a download was attempted"):  # outside the block downloads happen
+        load_cifar10(cache_dir=tmp_path)

@@ -192,7 +192,7 @@ def reproduce(
     `sgdnoise reproduce NAME --set help` lists the settings --set can change.
     """
     from sgdnoise import experiments, report
-    from sgdnoise.data import user_data
+    from sgdnoise.data import downloads_off, user_data
     from sgdnoise.data.errors import DatasetNotFoundError
     from sgdnoise.experiments.datasets import assign_user_data, needed_datasets
     from sgdnoise.experiments.plan import plan_experiment, plan_lines, suite_lines
@@ -231,7 +231,8 @@ def reproduce(
     out_root = out_dir or Path("runs") / (name if name != "all" else "")
     if dry_run:
         plans, unplanned = [], []
-        with user_data(datasets, not no_verify):
+        no_download = "not attempted: a --dry-run downloads nothing; run without --dry-run to download it"
+        with user_data(datasets, not no_verify), downloads_off(no_download):
             for n, spec in specs.items():
                 target = out_root / n if name == "all" else out_root
                 try:

@@ -16,6 +16,7 @@ from sgdnoise.data.formats import read_cifar10, read_idx
 from sgdnoise.data.preprocessing import Standardizer, average_pool, standardize
 from sgdnoise.data.sources import (
     cache_root,
+    downloads_off,
     identify_dataset,
     load_cifar10,
     load_fashion_mnist,
@@ -62,6 +63,7 @@ __all__ = [
     "cache_root",
     "cifar10_task",
     "cifar_standin_task",
+    "downloads_off",
     "fashion_mnist_task",
     "first_n",
     "identify_dataset",

@@ -301,7 +301,9 @@ def _download(spec: _Spec, directory: Path) -> tuple[Arrays, str]:
 def _not_found_message(
     spec: _Spec, path: Path | None, cache_file: Path, download: bool, download_error: str | None
 ) -> str:
-    if download_error is not None:
+    if download_error is not None and not download:
+        download_state = download_error
+    elif download_error is not None:
         download_state = f"failed: {download_error}"
     else:
         download_state = "disabled (download=False)" if not download else "not attempted"
@@ -365,6 +367,8 @@ def _resolve(
         return arrays, origin
 
     download_error = None
+    if download and os.environ.get(NO_DOWNLOAD_VARIABLE):
+        download, download_error = False, os.environ[NO_DOWNLOAD_VARIABLE]
     if download:
         try:
             arrays, origin = _download(spec, cache_file.parent)
@@ -379,6 +383,22 @@ def _resolve(
 
 PATH_VARIABLES = {name: f"SGDNOISE_{name.upper()}" for name in _SPECS}
 VERIFY_VARIABLE = "SGDNOISE_DATA_VERIFY"
+NO_DOWNLOAD_VARIABLE = "SGDNOISE_NO_DOWNLOAD"
+
+
+@contextmanager
+def downloads_off(reason: str) -> Iterator[None]:
+    """Within the block no loader downloads (``reason`` is what its not-found error says instead). It sets
+    ``$SGDNOISE_NO_DOWNLOAD`` (seen by worker processes too) and restores it on exit."""
+    saved = os.environ.get(NO_DOWNLOAD_VARIABLE)
+    os.environ[NO_DOWNLOAD_VARIABLE] = reason
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(NO_DOWNLOAD_VARIABLE, None)
+        else:
+            os.environ[NO_DOWNLOAD_VARIABLE] = saved
 
 
 @contextmanager
