@@ -105,6 +105,18 @@ def test_regime_verdicts_say_what_they_rest_on():
     assert record.regime != "curvature-dominated" and "heavy ball's threshold 2(1+m)/ε=" in record.verdict
 
 
+def test_a_noise_scale_within_its_standard_error_of_the_batch_is_not_called_safe():
+    """Before, B = 32 against B_simple = 776 ± 2000 read "ε ∝ B scaling is safe"."""
+    model, loss_fn, _, _ = regression()
+    monitor = NoiseMonitor(model, loss_fn, train_size=64)
+    call = {"tokens": 1, "curvature_ratio": None, "threshold": None, "lam_step": None}
+    call |= {"nesterov": False, "preconditioned": False}
+    regime, verdict = monitor._verdict(32, b_simple=776.0, err=2000.0, **call)
+    assert regime == "noise-dominated" and "not yet resolved" in verdict and "is safe" not in verdict
+    regime, verdict = monitor._verdict(32, b_simple=776.0, err=50.0, **call)
+    assert regime == "noise-dominated" and "ε ∝ B scaling is safe" in verdict
+
+
 def test_logs_plot_and_state_survive_a_checkpoint(tmp_path):
     model, loss_fn, x, y = regression()
     batches = minibatches(x, y, 4) * 2

@@ -470,7 +470,11 @@ class NoiseMonitor:
             )
             return "curvature-dominated", f"curvature-dominated: {where}, larger batches will not help ({basis})"
         if b_simple is not None and batch <= self.noise_fraction * b_simple:
-            return "noise-dominated", f"noise-dominated: B well below B_simple, ε ∝ B scaling is safe ({basis})"
+            if err is not None and batch > self.noise_fraction * (b_simple - err):  # not within one s.e.
+                advice = "ε ∝ B scaling is indicated, but B_simple is not yet resolved (one s.e. down it is not ≫ B)"
+            else:
+                advice = "ε ∝ B scaling is safe"
+            return "noise-dominated", f"noise-dominated: B well below B_simple, {advice} ({basis})"
         return "intermediate", f"neither regime clearly ({basis})"
 
     # ------------------------------------------------------------------------------------------------------
