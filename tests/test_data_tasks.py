@@ -115,6 +115,10 @@ def fake_images(n_train: int, n_test: int, channels: tuple[int, ...], seed: int)
 
 def test_fashion_mnist_task_balanced_pooled_standardised_with_validation() -> None:
     source = fake_images(600, 200, (784,), seed=0)  # flattened, like load_fashion_mnist()
+    with pytest.raises(
+        ValueError, match=r"n_test \(the fashion-mnist test set holds 200 images\) must be in \[0, 200\]"
+    ):
+        fashion_mnist_task(96, seed=2, n_test=2000, fashion_mnist=source)  # said only "n_test must be in [0, 200]"
     task = fashion_mnist_task(96, seed=2, pool=2, n_test=50, validation=40, fashion_mnist=source)
     assert task.train.x.shape == (96, 196) and task.validation.x.shape == (40, 196) and task.test.x.shape == (50, 196)
     assert torch.bincount(task.train.y).tolist() == [10] * 6 + [9] * 4  # 9.6 per class: balanced within one

@@ -232,7 +232,7 @@ def _subset_task(
     train_index, validation_index = _draw_train_validation(source.train.y, n_classes, n_train, validation, generator)
     _optional_count(n_test, "n_test")
     if n_test is not None:
-        _check_count(n_test, len(source.test), "n_test")
+        _check_count(n_test, len(source.test), f"n_test (the {name} test set holds {len(source.test)} images)")
         test_index = stratified_indices(source.test.y, n_classes, n_test, generator)
         test = source.test.select(test_index)
     else:
