@@ -55,11 +55,11 @@ def test_crossing_fit_recovers_n_star_from_exact_ratios():
     assert sweeps.fit_crossing(runs[:1])["value"] is None
 
 
-def _data(z_1d, laplace_errors, n_sim, z_beta, start_z=0.0):
+def _data(z_1d, laplace_errors, n_sim, z_beta, start_z=0.0, se=0.02):
     plan = {"capped": False, "duration": 10000, "record_over_escape_time": 6.0}
+    occupied = {"drift_z": 0.0, "log_ratio_se": se}
     runs = [
-        {"noise_factor": 1.0, "z_gibbs": z, "start_z": start_z, "occupation": {"drift_z": 0.0}, "schedule": plan}
-        for z in z_1d
+        {"noise_factor": 1.0, "z_gibbs": z, "start_z": start_z, "occupation": occupied, "schedule": plan} for z in z_1d
     ]
     occupation = {"runs": runs, "critical_noise_ratio": 1.0, "critical_noise_eq4_printed": 0.25,
                   "critical_noise_gibbs": 1.0,
@@ -68,7 +68,7 @@ def _data(z_1d, laplace_errors, n_sim, z_beta, start_z=0.0):
         {"barrier_over_temperature": b, "relative_error": e} for b, e in zip((1, 3, 10), laplace_errors, strict=True)
     ]
     beta_rows = [
-        {"beta": b, "lr_curvature": 0.1 * b, "z_gibbs": z, "start_z": 0.0, "occupation": {"ratio": 1.0}}
+        {"beta": b, "lr_curvature": 0.1 * b, "z_gibbs": z, "start_z": 0.0, "occupation": {"ratio": 1.0} | occupied}
         for b, z in zip((1, 4, 16), z_beta, strict=True)
     ]
     return {
@@ -127,6 +127,17 @@ def test_beta_invariance_without_a_break_is_inconclusive():
     never_breaks = _claims(_data([0.5, -1.0], [0.5, 0.05, 0.01], 1.05, [0.2, 1.0, 0.5]))
     claim = never_breaks["sec3/beta-invariance-until-step-too-large"]
     assert claim.verdict == "inconclusive" and "never reached a breaking point" in claim.note
+
+
+def test_agreement_where_the_ratio_is_not_resolved_is_inconclusive():
+    """|z| < 3 with an SE of 0.2 in ln(p_A/p_B) is agreement within ±60%: no evidence. Before the guard these held."""
+    claims = _claims(_data([0.5, -1.0], [0.5, 0.05, 0.01], 1.05, [0.2, 1.0, 8.0], se=0.2))
+    occupation = claims["thm1/occupation-matches-gibbs"]
+    assert (
+        occupation.verdict == "inconclusive" and "not resolved to SE ≤ 0.1 at 1-D n = 1 n* (SE 0.2)" in occupation.note
+    )
+    beta = claims["sec3/beta-invariance-until-step-too-large"]
+    assert beta.verdict == "inconclusive" and "β = 1 (SE 0.2), β = 4 (SE 0.2)" in beta.note
 
 
 def test_no_runs_is_inconclusive():
