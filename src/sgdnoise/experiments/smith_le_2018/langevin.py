@@ -192,16 +192,26 @@ def check_linear_moments(data: LangevinData) -> Verdict:
 
 
 def check_linear_error_falls(data: LangevinData) -> Verdict:
+    """Holds when the excess falls at every smaller step; a rise is a failure only when it exceeds its
+    standard error (both steps' s.e. combined) by the family-wise z limit, else too little evidence."""
     rows = data["linear"]["rows"]
     excess = [r["excess_variance"] for r in rows]
     falling = all(a > b for a, b in itertools.pairwise(excess))
-    return Verdict.of(
-        falling,
+    limit = theory_z_limit(max(1, len(rows) - 1))
+    rise_z = [
+        (b["excess_variance"] - a["excess_variance"]) / math.hypot(a["excess_variance_se"], b["excess_variance_se"])
+        for a, b in itertools.pairwise(rows)
+    ]
+    outcome = "holds" if falling else "fails" if any(z > limit for z in rise_z) else "inconclusive"
+    return Verdict(
+        outcome,
         {
             "step_fraction": [r["step_fraction"] for r in rows],
             "epsilon": [r["epsilon"] for r in rows],
             "excess_variance": excess,
             "relative_cov_error": [r["relative_cov_error"] for r in rows],
+            "rise_z": rise_z,
+            "z_limit": limit,
         },
         ""
         if falling
@@ -407,7 +417,9 @@ CLAIMS = (
         provenance=_VALID_SAMPLES,
         test=ClaimTest(
             "excess variance tr(A·S)/d − 1 at each step fraction h·a_max, largest to smallest",
-            "strictly decreasing from each step to the next smaller one",
+            "holds when strictly decreasing from each step to the next smaller one; fails when it rises somewhere by "
+            "more than the normal quantile of THEORY_ALPHA/(2·(steps − 1)) in combined s.e., else inconclusive",
+            {"THEORY_ALPHA": THEORY_ALPHA},
         ),
         check=check_linear_error_falls,
     ),
