@@ -343,3 +343,20 @@ def test_one_experiment_into_another_ones_directory_is_refused(tmp_path):
     with pytest.raises(ValueError, match=f"holds the results of {SECOND} .*, not {FIRST}: give --out another"):
         reproduce(FIRST, out_dir=tmp_path, tiny=True, **OPTIONS)
     assert report.read_summary(tmp_path)["experiment"] == SECOND
+
+
+def test_the_cli_refuses_a_held_directory_before_it_builds_anything(tmp_path, monkeypatch):
+    """Before, the refusal came after the experiment's imports and spec (5 s on a busy 2-core machine)."""
+    from sgdnoise.results import refuse_if_in_use
+
+    def too_far(*args, **kwargs):
+        raise AssertionError("the spec was built before the directory was checked")
+
+    monkeypatch.setattr(experiments, "configured_spec", too_far)
+    refuse_if_in_use(tmp_path)  # no lock file yet: nothing to refuse
+    with claimed_directory(tmp_path):
+        with pytest.raises(DirectoryInUse, match=r"is in use by sgdnoise process \d+"):
+            refuse_if_in_use(tmp_path)
+        result = CliRunner().invoke(main, ["reproduce", SECOND, "--tiny", "--out", str(tmp_path)])
+        assert result.exit_code == 2 and "is in use by sgdnoise process" in result.output, result.output
+    refuse_if_in_use(tmp_path)  # released

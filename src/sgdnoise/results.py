@@ -210,6 +210,32 @@ class DirectoryInUse(ValueError):
     """Another process holds the output directory (``claimed_directory``)."""
 
 
+def _in_use(path: Path, holder: str) -> DirectoryInUse:
+    return DirectoryInUse(
+        f"{path} is in use by {holder.strip() or 'another process'}: wait for it to finish, or give this command "
+        "another --out"
+    )
+
+
+def refuse_if_in_use(path: Path) -> None:
+    """``DirectoryInUse`` now if another process holds ``path`` (see ``claimed_directory``, which stays the
+    guard): a command checks this before its slow imports, so that a second one is refused within a second."""
+    try:
+        import fcntl
+
+        handle = open(path / LOCK_FILE)  # closed by the with block below
+    except (ImportError, OSError):
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _in_use(path, handle.read()) from None
+        except OSError:
+            return
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @contextlib.contextmanager
 def claimed_directory(path: Path) -> Iterator[None]:
     """Hold ``path`` (an existing directory) for this process for the block: a second process that asks for it
@@ -226,10 +252,7 @@ def claimed_directory(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise DirectoryInUse(
-                f"{path} is in use by {holder}: wait for it to finish, or give this command another --out"
-            ) from None
+            raise _in_use(path, handle.read()) from None
         except OSError as error:  # a file system without flock (some NFS, CIFS, Lustre mounts): unguarded
             import warnings
 

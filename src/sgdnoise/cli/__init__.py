@@ -191,6 +191,11 @@ def reproduce(
     `reproduce all` skips the experiments that are complete.
     `sgdnoise reproduce NAME --set help` lists the settings --set can change.
     """
+    from sgdnoise.results import refuse_if_in_use
+
+    if not dry_run and assignments != ("help",):  # one line within a second, before the slow imports
+        refuse_if_in_use(out_dir or Path("runs") / (name if name != "all" else ""))
+
     from sgdnoise import experiments, report
     from sgdnoise.data import downloads_off, user_data
     from sgdnoise.data.errors import DatasetNotFoundError
