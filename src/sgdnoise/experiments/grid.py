@@ -276,7 +276,11 @@ def scaling_law_claims(
             )
         slope, (low, high) = nan_if_none(fit["slope"]), (nan_if_none(v) for v in fit["slope_ci"])
         if not all(math.isfinite(v) for v in (slope, low, high)):
-            raise NotEnoughData(join_notes(f"the fitted exponent or its interval is not finite: {fit}", caveat))
+            raise NotEnoughData(
+                join_notes(
+                    f"the fitted exponent or its interval is not finite (k = {slope}, CI [{low}, {high}])", caveat
+                )
+            )
         return law, fit, slope, low, high
 
     def check_paper_exponent(data: Any) -> Verdict:

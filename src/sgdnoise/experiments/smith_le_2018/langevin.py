@@ -191,6 +191,11 @@ def check_linear_moments(data: LangevinData) -> Verdict:
     )
 
 
+def _z(difference: float, se: float) -> float:
+    """difference / se, ±inf (or 0) for an exact difference (se = 0)."""
+    return difference / se if se > 0 else math.copysign(math.inf, difference) if difference else 0.0
+
+
 def check_linear_error_falls(data: LangevinData) -> Verdict:
     """Holds when the excess falls at every smaller step; a rise is a failure only when it exceeds its
     standard error (both steps' s.e. combined) by the family-wise z limit, else too little evidence."""
@@ -199,7 +204,7 @@ def check_linear_error_falls(data: LangevinData) -> Verdict:
     falling = all(a > b for a, b in itertools.pairwise(excess))
     limit = theory_z_limit(max(1, len(rows) - 1))
     rise_z = [
-        (b["excess_variance"] - a["excess_variance"]) / math.hypot(a["excess_variance_se"], b["excess_variance_se"])
+        _z(b["excess_variance"] - a["excess_variance"], math.hypot(a["excess_variance_se"], b["excess_variance_se"]))
         for a, b in itertools.pairwise(rows)
     ]
     outcome = "holds" if falling else "fails" if any(z > limit for z in rise_z) else "inconclusive"
