@@ -90,6 +90,16 @@ def test_another_experiments_summary_in_a_directory_is_named_not_counted_as_comp
     assert f"is the summary of '{RAN}', not of {FAILED}; run `sgdnoise reproduce {FAILED} --out" in entry["reason"]
 
 
+def test_a_renamed_experiment_directory_is_named_as_left_out(out_root, tmp_path):
+    """Before, the scoreboard command ignored it without a word."""
+    copy = tmp_path / "copy"
+    shutil.copytree(out_root / RAN, copy / RAN)
+    shutil.copytree(out_root / RAN, copy / "my-old-run")
+    result = CliRunner().invoke(main, ["scoreboard", str(copy)])
+    assert result.exit_code == 0
+    assert f"left out: {copy / 'my-old-run'} holds a summary.json but is named after no experiment" in result.output
+
+
 def test_the_page_is_self_contained(out_root):
     page = (out_root / scoreboard.SCOREBOARD_HTML).read_text()
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", page) and "<link" not in page

@@ -326,9 +326,12 @@ def scoreboard_command(out_dir: Path) -> None:
 
     Writes scoreboard.json and scoreboard.html from the experiments' outputs.
     """
-    from sgdnoise import scoreboard
+    from sgdnoise import report, scoreboard
+    from sgdnoise.experiments.suite import stray_directories
 
     document = scoreboard.write(out_dir)
+    for stray in stray_directories(out_dir):
+        click.echo(f"left out: {stray} holds a {report.SUMMARY_FILE} but is named after no experiment")
     click.echo(scoreboard.totals_line(document["totals"]["overall"]))
     click.echo(f"wrote {out_dir / scoreboard.SCOREBOARD_HTML} and {out_dir / scoreboard.SCOREBOARD_JSON}")
 

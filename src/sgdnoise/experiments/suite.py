@@ -162,6 +162,19 @@ def suite_experiments(out_root: Path) -> list[str]:
     return [e.name for e in entries() if e.name in selected or (out_root / e.name).is_dir()]
 
 
+def stray_directories(out_root: Path) -> list[Path]:
+    """The directories of ``out_root`` that hold a summary.json under a name no registered experiment has (a
+    renamed copy, say): the scoreboard cannot place them, and says so."""
+    from sgdnoise import report
+
+    names = {e.name for e in entries()}
+    return sorted(
+        path
+        for path in out_root.iterdir()
+        if path.is_dir() and path.name not in names and (path / report.SUMMARY_FILE).is_file()
+    )
+
+
 def _record_selection(out_root: Path, selected: Sequence[Entry], scale: str, seed: int, tiny: bool) -> None:
     """Add ``selected`` to ``out_root``'s ``selection.json``, with this call's settings."""
     from sgdnoise import report
