@@ -188,6 +188,8 @@ def test_set_help_lists_the_settings_with_their_values():
     assert result.exit_code == 0
     assert "parameterisation" in result.output and "'calibrated'" in result.output
     assert "budget" in result.output and "10000" in result.output
+    # the types say what --set takes (they read "(Literal)" and "(tuple)" before)
+    assert "(one of 'calibrated', 'literal')" in result.output and "(comma-separated ints)" in result.output
 
 
 def test_set_help_with_tiny_lists_the_values_the_tiny_run_uses():

@@ -8,7 +8,7 @@ import pytest
 
 from sgdnoise import experiments
 from sgdnoise.experiments import registry
-from sgdnoise.experiments.spec import apply_overrides, parse_assignments
+from sgdnoise.experiments.spec import apply_overrides, describe_type, parse_assignments
 
 
 @dataclass(frozen=True)
@@ -93,3 +93,13 @@ def test_the_registry_finds_every_experiment_the_paper_packages_declare():
 def test_an_unknown_experiment_suggests_close_names():
     with pytest.raises(registry.UnknownExperimentError, match="Did you mean smith-le-batch"):
         experiments.get_experiment("smith-le-bach")
+
+
+def test_describe_type_says_what_set_takes():
+    assert [describe_type(t) for t in (int, float | None, tuple[int, ...], Literal["a", "b"], tuple[int, float])] == [
+        "int",
+        "float or none",
+        "comma-separated ints",
+        "one of 'a', 'b'",
+        "2 comma-separated values (int, float)",
+    ]

@@ -280,11 +280,12 @@ def reproduce(
 def _print_settings(name: str, scale: str, tiny: bool) -> None:
     """``reproduce NAME --set help``: the spec's fields, their values (with ``--tiny``, the tiny run's) and types."""
     from sgdnoise import experiments
+    from sgdnoise.experiments.spec import describe_type
 
     spec = experiments.configured_spec(name, scale, tiny=tiny)
     click.echo(f"settings of {name} at scale={scale}{' with --tiny' if tiny else ''} (change with --set KEY=VALUE):")
-    for key, value in experiments.spec_fields(spec).items():
-        click.echo(f"  {key:28s} {getattr(spec, key)!r}  ({getattr(value, '__name__', value)})")
+    for key, annotation in experiments.spec_fields(spec).items():
+        click.echo(f"  {key:28s} {getattr(spec, key)!r}  ({describe_type(annotation)})")
 
 
 def _reproduce_all(scale: str, out_root: Path, selected: list[str], quiet: bool, options: dict[str, Any]) -> None:

@@ -140,3 +140,20 @@ def _coerce(value: Any, annotation: Any) -> Any:
             return value
         raise ValueError("expected a string")
     raise ValueError(f"this setting ({annotation}) cannot be changed with --set")
+
+
+def describe_type(annotation: Any) -> str:
+    """What ``--set`` takes for a field of this type, in words: ``int``, ``one of 'a', 'b'``, ``comma-separated
+    floats``, ``int or none``."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, types.UnionType):
+        options = [describe_type(a) for a in args if a is not type(None)]
+        return " or ".join(options + (["none"] if type(None) in args else []))
+    if origin is Literal:
+        return "one of " + ", ".join(map(repr, args))
+    if origin is tuple:
+        element = args[0] if args else str
+        if (len(args) == 2 and args[1] is Ellipsis) or len(args) <= 1:
+            return f"comma-separated {describe_type(element)}s"
+        return f"{len(args)} comma-separated values ({', '.join(describe_type(a) for a in args)})"
+    return getattr(annotation, "__name__", str(annotation))
