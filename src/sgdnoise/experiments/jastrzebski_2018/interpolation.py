@@ -484,7 +484,9 @@ EXPERIMENT = Experiment(
         # paper (§4.1): Fig. 2 is ResNet-56 on CIFAR-10 with SGD without momentum, the baseline η = 0.1, S = 128
         # against S = 1024 (×8) and η = 0.01 (÷10); Fig. 3 is VGG-11 with (0.1β, 50β), β ∈ {0.25, 1, 4}.
         # 45k/5k train/validation, 200 epochs and 3 seeds are our choices (the paper gives no budget and
-        # shows one initialisation per panel, three more in Fig. 10-12).
+        # shows one initialisation per panel, three more in Fig. 10-12). A constant η is our choice too: App. F.1
+        # says Fig. 10-12's models used "similar learning rate decay throughout training", which the paper does
+        # not specify; a constant η keeps each run's η/S the ratio compared.
         "paper": InterpolationSpec(
             **CIFAR10_FULL,
             seeds=3,
