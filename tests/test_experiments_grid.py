@@ -115,7 +115,7 @@ def test_scaling_law_claims_without_a_finite_interval_or_a_seed_count_are_inconc
     assert {claim.verdict for claim in _check(_claims(), unrecorded)} == {"inconclusive"}
 
 
-def test_scaling_law_claims_consider_only_the_chosen_curves_in_increasing_x():
+def test_scaling_law_fits_only_the_chosen_curves_and_claims_growth_over_all_in_increasing_x():
     grid = (1, 3, 10, 30, 100, 300, 1000, 3000)
     rng = np.random.default_rng(4)
     x = [6e4, 1000.0, 2e4, 3000.0]
@@ -124,7 +124,12 @@ def test_scaling_law_claims_consider_only_the_chosen_curves_in_increasing_x():
     extra = {"tag": ["a", "b", "c", "d"]}
     grows, exponent, _ = _check(_claims("N", extra=lambda data: extra), law)
     assert law["considered"] == [True, False, True, False] and law["fit_indices"] == [2, 0]
-    assert grows.holds and grows.value == {"x": [2e4, 6e4], "B_opt": [30.0, 100.0], "tag": ["c", "a"]}
+    # `considered` limits the fit; the growth claim sees every curve, in increasing x
+    assert grows.holds and grows.value == {
+        "x": [1000.0, 3000.0, 2e4, 6e4],
+        "B_opt": [30.0, 30.0, 30.0, 100.0],
+        "tag": ["b", "d", "c", "a"],
+    }
     assert exponent.value["n_curves"] == 2 and exponent.value["x"] == [2e4, 6e4]
     # a pinned optimum does not grow and fits k ≈ 0
     pinned = scaling_law("N", [250.0, 1000.0, 4000.0], grid, [_peaked(grid, 30, rng=rng)] * 3, n_bootstrap=50)

@@ -142,10 +142,10 @@ def join_notes(*notes: str) -> str:
 
 class ScalingLaw(TypedDict):
     """The analysis behind a scaling-law figure (Smith & Le 2018 Fig. 5–7 b): per curve its swept value
-    ``x`` and its optimum (``analysis.GridOptimum.to_dict``), which curves the claims consider, the
-    curves entering the fit (interior optimum), the fit (``analysis.ScalingFit.to_dict``, None when
+    ``x`` and its optimum (``analysis.GridOptimum.to_dict``), which curves the exponent's fit considers, the
+    curves entering the fit (considered, interior optimum), the fit (``analysis.ScalingFit.to_dict``, None when
     fewer than two distinct x have an interior optimum) and ``seeds``, the fewest seeds with a finite score
-    on any considered curve (a verdict needs ``MIN_SEEDS``)."""
+    on any curve (a verdict needs ``MIN_SEEDS``)."""
 
     x_name: str
     x: list[float]
@@ -176,8 +176,8 @@ def scaling_law(
     parabola through the best point and its neighbours): best-observed grid values alone make the
     bootstrap CI collapse to one grid-rounded slope, which can never contain k = 1. ``ran`` gives per
     curve the grid points that were run (default: those with a finite score; a point whose runs all
-    diverged then still counts, scored as the worst); ``considered`` leaves curves out of both claims
-    (e.g. Fig. 6 only for large N).
+    diverged then still counts, scored as the worst); ``considered`` leaves curves out of the exponent's fit
+    (Fig. 6: "proportional … once N ≳ 20000"), never out of the growth claim, which the paper makes of every curve.
     """
     grid = np.asarray(values, dtype=float)
     masks = list(ran) if ran is not None else [np.isfinite(s).any(axis=0) for s in scores]
@@ -193,7 +193,7 @@ def scaling_law(
             [float(xs[i]) for i in fit_indices], grid, stacked, n_bootstrap=n_bootstrap, use_refined=True
         )
         fit_data = fit.to_dict()
-    seeds = [int(np.isfinite(s).any(axis=1).sum()) for s, k in zip(scores, keep, strict=True) if k]
+    seeds = [int(np.isfinite(s).any(axis=1).sum()) for s in scores]
     return {
         "x_name": x_name,
         "x": xs.tolist(),
@@ -226,7 +226,7 @@ def scaling_law_claims(
 ) -> tuple[ClaimSpec[Any], ClaimSpec[Any], ClaimSpec[Any]]:
     """The three claims of a scaling law, declared for figure ``figure`` and checked on the
     :class:`ScalingLaw` at ``data[key]`` (see :func:`scaling_law`): ``<figure>/<optimum>-grows``, the
-    best grid value grows with x over the considered curves whose optimum is interior;
+    best grid value grows with x over every curve whose optimum is interior;
     ``<figure>/exponent``, best ∝ x^k with k in ``exponent_range``; ``<figure>/exponent-matches-paper``,
     the paper's ``paper_exponent`` inside the bootstrap CI of k. An optimum at the edge of the points run
     is a bound, not a value: it never counts, and fewer than 2 curves with an interior optimum (or fewer
@@ -250,7 +250,7 @@ def scaling_law_claims(
 
     def check_grows(data: Any) -> Verdict:
         law = law_with_seeds(data)
-        order = _considered_order(law["x"], law["considered"])
+        order = _considered_order(law["x"], [True] * len(law["x"]))  # every curve: `considered` limits the fit
         interior = [i for i in order if not law["optima"][i]["at_edge"]]
         edge = [float(law["x"][i]) for i in order if law["optima"][i]["at_edge"]]
         edge_note = f"optimum at the edge of the points run for {x_name} = {edge}: a bound, not counted" if edge else ""

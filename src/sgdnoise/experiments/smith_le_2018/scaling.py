@@ -57,7 +57,7 @@ def scaling_run(spec: SGDSweepSpec, ctx: RunContext, swept: Swept, x_name: str) 
 
 def with_scaling_law(data: SweepData, x_name: str, fit_min_x: float | None) -> ScalingData:
     """``data`` plus the scaling law (``grid.scaling_law``) of its curves' final test accuracy over B;
-    curves with x < ``fit_min_x`` are not considered."""
+    curves with x < ``fit_min_x`` stay out of the exponent's fit."""
     x = [curve["x"] for curve in data["curves"]]
     law = scaling_law(
         x_name,
@@ -133,7 +133,7 @@ def scaling_claims(
 
 def _optima_panel(ax: Axes, scaling: ScalingLaw, x_label: str) -> None:
     """B_opt vs the swept quantity (log-log), error bars to the next sampled batch size (open marker:
-    an optimum at an edge, or a curve left out of the check), the sub-grid optima the power law is
+    an optimum at an edge, or a curve left out of the fit), the sub-grid optima the power law is
     fitted to, the fitted line and its bootstrap CI."""
     for i, (xi, optimum) in enumerate(zip(scaling["x"], scaling["optima"], strict=True)):
         value = optimum["value"]

@@ -114,7 +114,7 @@ class SGDSweepSpec:
 
     ``budget``: updates at ε = 1 (a run at ε takes round(budget/ε)). ``l2_lambdas``: the paper's λ on
     the summed cost (engine ``l2 = λ/(c·N)``). ``fit_min_x``: only curves whose swept value is at least
-    this enter the B_opt checks (Fig. 6: the paper sees B_opt ∝ N only for N ≳ 20000).
+    this enter the exponent's fit (Fig. 6: the paper sees B_opt ∝ N only for N ≳ 20000).
     ``dataset``: ``"mnist"`` (the paper's) or ``"standin"``, a synthetic MNIST-shaped task (784 inputs,
     10 classes, a random linear teacher) for smoke tests of the whole pipeline without MNIST.
     ``extend_grid``: a curve whose best batch size sits at an edge of the points run gets the next batch
