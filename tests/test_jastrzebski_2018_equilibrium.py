@@ -138,6 +138,10 @@ def test_agreement_where_the_ratio_is_not_resolved_is_inconclusive():
     )
     beta = claims["sec3/beta-invariance-until-step-too-large"]
     assert beta.verdict == "inconclusive" and "β = 1 (SE 0.2), β = 4 (SE 0.2)" in beta.note
+    # a clear disagreement stands whatever the SE: the guard is for agreements only
+    off = _claims(_data([0.5, 8.0], [0.5, 0.05, 0.01], 1.05, [6.0, 1.0, 8.0], se=0.2))
+    assert off["thm1/occupation-matches-gibbs"].verdict == "fails"
+    assert off["sec3/beta-invariance-until-step-too-large"].verdict == "fails"
 
 
 def test_no_runs_is_inconclusive():

@@ -115,6 +115,8 @@ def test_a_noise_scale_within_its_standard_error_of_the_batch_is_not_called_safe
     assert regime == "noise-dominated" and "not yet resolved" in verdict and "is safe" not in verdict
     regime, verdict = monitor._verdict(32, b_simple=776.0, err=50.0, **call)
     assert regime == "noise-dominated" and "ε ∝ B scaling is safe" in verdict
+    regime, verdict = monitor._verdict(32, b_simple=776.0, err=None, **call)  # one estimate: no s.e. yet
+    assert regime == "noise-dominated" and "not yet resolved" in verdict
 
 
 def test_logs_plot_and_state_survive_a_checkpoint(tmp_path):

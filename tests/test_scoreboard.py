@@ -87,7 +87,7 @@ def test_another_experiments_summary_in_a_directory_is_named_not_counted_as_comp
     shutil.copytree(out_root / RAN, copy / FAILED)
     entry = scoreboard.build(copy)["experiments"][0]
     assert entry["status"] == "unreadable"
-    assert f"is the summary of '{RAN}', not of {FAILED}; run `sgdnoise reproduce {FAILED} --out" in entry["reason"]
+    assert f"is the summary of '{RAN}', not of {FAILED}: move {copy / FAILED} aside" in entry["reason"]
 
 
 def test_a_renamed_experiment_directory_is_named_as_left_out(out_root, tmp_path):

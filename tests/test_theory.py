@@ -277,7 +277,7 @@ def test_invalid_types_raise_type_error():
         SGDConfig(lr=True, batch_size=10, train_size=100)
 
 
-@pytest.mark.parametrize("value", ["1024", b"1024", ["256", 512], True])
+@pytest.mark.parametrize("value", ["1024", b"1024", ["256", 512], True, 1024 + 1j])
 def test_numeric_strings_and_booleans_are_not_numbers(value):
     with pytest.raises(TypeError, match="batch_size"):
         noise_scale(0.1, value, 50_000)

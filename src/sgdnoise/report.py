@@ -94,7 +94,10 @@ def read_summary(out_dir: Path, experiment: str | None = None) -> dict[str, Any]
     if not isinstance(summary, dict):
         raise ValueError(f"{path} holds a {type(summary).__name__}, not a summary object; {redo}")
     if experiment is not None and summary.get("experiment") != experiment:
-        raise ValueError(f"{path} is the summary of {summary.get('experiment')!r}, not of {experiment}; {redo}")
+        raise ValueError(
+            f"{path} is the summary of {summary.get('experiment')!r}, not of {experiment}: move {out_dir} aside "
+            f"(or rename it to {summary.get('experiment')!r}) before running `sgdnoise reproduce {experiment}` there"
+        )
     if isinstance(summary.get("experiment"), str):
         redo = redo.replace("NAME", summary["experiment"])
     missing = [key for key in REQUIRED_KEYS if key not in summary]

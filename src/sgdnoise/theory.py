@@ -14,6 +14,7 @@ Scalar functions accept numpy arrays (broadcast elementwise) and return a float 
 """
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Literal
 
@@ -54,10 +55,11 @@ __all__ = [
 def _array(value: ArrayLike, name: str) -> np.ndarray:
     try:
         array = np.asarray(value)
-        if array.dtype.kind in "bUSV" or (
-            array.dtype == object and any(isinstance(v, str | bytes | bool) for v in array.flat)
+        if array.dtype.kind not in "iufO" or (
+            array.dtype == object
+            and not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in array.flat)
         ):
-            raise TypeError("not a number")
+            raise TypeError("not a real number")
         array = array.astype(np.float64)
     except (TypeError, ValueError) as error:
         raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}") from error

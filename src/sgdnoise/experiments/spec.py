@@ -156,4 +156,4 @@ def describe_type(annotation: Any) -> str:
         if (len(args) == 2 and args[1] is Ellipsis) or len(args) <= 1:
             return f"comma-separated {describe_type(element)}s"
         return f"{len(args)} comma-separated values ({', '.join(describe_type(a) for a in args)})"
-    return getattr(annotation, "__name__", str(annotation))
+    return {str: "string"}.get(annotation) or getattr(annotation, "__name__", str(annotation))

@@ -470,7 +470,7 @@ class NoiseMonitor:
             )
             return "curvature-dominated", f"curvature-dominated: {where}, larger batches will not help ({basis})"
         if b_simple is not None and batch <= self.noise_fraction * b_simple:
-            if err is not None and batch > self.noise_fraction * (b_simple - err):  # not within one s.e.
+            if err is None or batch > self.noise_fraction * (b_simple - err):  # one estimate, or not within one s.e.
                 advice = "ε ∝ B scaling is indicated, but B_simple is not yet resolved (one s.e. down it is not ≫ B)"
             else:
                 advice = "ε ∝ B scaling is safe"

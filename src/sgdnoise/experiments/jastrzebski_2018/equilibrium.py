@@ -200,7 +200,6 @@ def check_occupation(data: EquilibriumData) -> Verdict:
     runs = _occupation_runs(data)
     if not runs:
         raise NotEnoughData("no SDE run was simulated")
-    _unresolved([(f"{d}-D n = {r['noise_factor']:g} n*", r["occupation"]) for d, r in runs])
     zs = [_abs_z(r["z_gibbs"]) for _, r in runs]
     starts = [_abs_z(r["start_z"]) for _, r in runs]
     worst = int(np.argmax(zs))
@@ -234,7 +233,10 @@ def check_occupation(data: EquilibriumData) -> Verdict:
         f"started-in-A vs started-in-B |z| ≤ {max(starts):.2f} ({sum(equilibrated)} of {len(starts)} below "
         f"{Z_LIMIT:g}); first-vs-second half drift |z| ≤ {max(drifts):.2f}; " + capped_note
     )
-    return Verdict.of(max(zs) < Z_LIMIT and all(equilibrated), value, note)
+    agrees = max(zs) < Z_LIMIT and all(equilibrated)
+    if agrees:  # a disagreement stands whatever the SE; an agreement needs the ratio resolved
+        _unresolved([(f"{d}-D n = {r['noise_factor']:g} n*", r["occupation"]) for d, r in runs])
+    return Verdict.of(agrees, value, note)
 
 
 def check_laplace(data: EquilibriumData) -> Verdict:
@@ -312,7 +314,6 @@ def check_beta_invariance(data: EquilibriumData) -> Verdict:
         raise NotEnoughData("no β run was simulated")
     zs = [r["z_gibbs"] if r["z_gibbs"] is not None else math.inf for r in rows]
     consistent = [abs(z) < Z_LIMIT for z in zs]
-    _unresolved([(f"β = {r['beta']:g}", r["occupation"]) for r, ok in zip(rows, consistent, strict=True) if ok])
     first_break = next((i for i, ok in enumerate(consistent) if not ok), None)
     prefix = first_break is None or not any(consistent[first_break:])
     last_ok = rows[first_break - 1] if first_break not in (None, 0) else (rows[-1] if first_break is None else None)
@@ -347,6 +348,8 @@ def check_beta_invariance(data: EquilibriumData) -> Verdict:
     )
     if consistent[0] and prefix and broke is None:
         return Verdict.inconclusive(f"the β grid never reached a breaking point: {note}", value)
+    if consistent[0] and prefix:  # a failure stands whatever the SE; the consistent βs must be resolved to hold
+        _unresolved([(f"β = {r['beta']:g}", r["occupation"]) for r, ok in zip(rows, consistent, strict=True) if ok])
     return Verdict.of(bool(consistent[0] and prefix), value, note)
 
 

@@ -78,7 +78,7 @@ INVENTORIES = (
                 "show correlation between batch size and learning rate ratio and norm of Hessian",
                 "in the memorisation runs, ‖H‖_F at the best-validation point falls as η/S grows (momentum 0 and 0.9)",
                 "jastrzebski-memorization does not keep the best-validation weights nor measure ‖H‖_F; "
-                "jastrzebski-sharpness checks the same correlation on clean labels (fig1/hessian-norm-falls-accuracy)",
+                "jastrzebski-sharpness checks the same correlation on clean labels (fig1/hessian-norm-falls-end)",
             ),
         ),
     ),

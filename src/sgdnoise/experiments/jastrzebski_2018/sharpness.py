@@ -4,17 +4,19 @@ epochs; most models reach approximately 100% accuracy on train set") and, as thi
 endpoints of *equal training accuracy* and of *equal training loss*.
 
 Phase 1 trains every pair for a budget long enough for all pairs (``budget_steps``; 200 epochs at paper scale),
-evaluating every split at ``eval_points`` dense log-spaced steps, and measures each final model (target ``end``,
-whose claims are the paper's). "Train to a target", the controls: the engine has no early stopping, so it is
-done in two honest steps. ``first_reached`` finds the first evaluated step at which the run's training accuracy
-reaches ``accuracy_target`` (resp. its training loss falls to ``loss_target``). Phase 2 trains the same run
-again (same seed, same constant η and S) for exactly that many steps and measures its final model: the run
-stopped at its target, up to float32 rounding — phase 2 stacks runs into groups of other sizes, whose batched
-products round differently, and over thousands of steps that moves the endpoint a little (at quick scale the
-matched-accuracy endpoints have 98.4–99.6% training accuracy for the 99% target; each endpoint's own accuracy
-and loss are recorded beside it). A pair that never reaches a target within its budget is reported
-(``unreached``) and left out of that target's claims. Resolution: the eval steps are log-spaced, so the stopping
-step is at most one eval interval (a few % of the budget) late.
+evaluating every split at ``eval_points`` dense log-spaced steps, and measures each final model. Target ``end``,
+whose claims are the paper's, is every pair after the same ``min_epochs`` epochs: phase 1's final model where
+the budget is just that (every pair at paper scale, where ``eta_time`` = 0), else the run retrained to it in
+phase 2 (at quick scale a small η gets a longer budget, up to 625 epochs against 50). "Train to a target", the
+controls: the engine has no early stopping, so it is done in two honest steps. ``first_reached`` finds the first
+evaluated step at which the run's training accuracy reaches ``accuracy_target`` (resp. its training loss falls
+to ``loss_target``). Phase 2 trains the same run again (same seed, same constant η and S) for exactly that many
+steps and measures its final model: the run stopped at its target, up to float32 rounding — phase 2 stacks runs
+into groups of other sizes, whose batched products round differently, and over thousands of steps that moves the
+endpoint a little (at quick scale the matched-accuracy endpoints have 98.4–99.6% training accuracy for the 99%
+target; each endpoint's own accuracy and loss are recorded beside it). A pair that never reaches a target within
+its budget is reported (``unreached``) and left out of that target's claims. Resolution: the eval steps are log-
+spaced, so the stopping step is at most one eval interval (a few % of the budget) late.
 
 Sharpness. ‖H‖_F is ``measurements.HessianNorm``: Wu et al.'s estimator E_v‖Hv‖² with central differences of the
 gradient, Hv ≈ (∇L(θ+hv) − ∇L(θ−hv))/2h, at the step ``HessianNorm.fd_step`` of ``sharpness_measurements``
@@ -29,13 +31,13 @@ probability of crossing one grows only like h, so the kinks' share of ‖Hv‖²
 kinks at the scale of h — the paper's choice — and λ_max (``measurements.LambdaMax``, exact Hessian-vector
 products by Lanczos) is reported beside it as a kink-free sharpness.
 
-Claims (``CLAIMS``), per target (the end of the budget, the paper's; matched training accuracy and matched
-training loss, this project's controls; until the claims audit of 2026-12-07 the matched-accuracy claims were
-counted as the paper's and the end of the budget was not measured): log ‖H‖_F and log λ_max fall with log η/S,
-and validation accuracy rises with it (Spearman's ρ of the per-pair seed means, decided when significant at
-``ALPHA`` = 0.05, two-sided: the stated sign holds, the other fails, else inconclusive; until issue 16 these
-were ρ ≤ −0.8 and ρ > 0), and the size of that rise (OLS slope on log10 η/S times the decades spanned) exceeds
-``EFFECT_OVER_SPREAD`` × the seed spread (mean over pairs of the std over seeds).
+Claims (``CLAIMS``), per target (equal epochs, the paper's; matched training accuracy and matched training loss,
+this project's controls; until the claims audit of 2026-12-07 the matched-accuracy claims were counted as the
+paper's and equal-epoch endpoints were not measured): log ‖H‖_F and log λ_max fall with log η/S, and validation
+accuracy rises with it (Spearman's ρ of the per-pair seed means, decided when significant at ``ALPHA`` = 0.05,
+two-sided: the stated sign holds, the other fails, else inconclusive; until issue 16 these were ρ ≤ −0.8 and ρ >
+0), and the size of that rise (OLS slope on log10 η/S times the decades spanned) exceeds ``EFFECT_OVER_SPREAD``
+× the seed spread (mean over pairs of the std over seeds).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, 
 from sgdnoise.experiments.grid import nullable
 from sgdnoise.experiments.jastrzebski_2018.setup import (
     BudgetedSetup,
+    budget_steps,
     first_reached,
     noise_pairs,
     spec_model,
@@ -70,9 +73,9 @@ from sgdnoise.sweep import Sweep, SweepRun, SweptRun
 
 ALPHA = 0.05  # a trend with η/S is decided when Spearman's ρ is significant at this level (two-sided)
 EFFECT_OVER_SPREAD = 2.0  # the validation-accuracy effect counts as resolved above 2× the seed spread
-# where each run is measured: at the end of its phase-1 budget (the paper's "each experiment is run for 200
-# epochs"), and, as this project's matched endpoints, where it first reaches the training-accuracy or the
-# training-loss target
+# where each run is measured: after the same number of epochs for every pair, min_epochs (the paper's "each
+# experiment is run for 200 epochs"), and, as this project's matched endpoints, where it first reaches the
+# training-accuracy or the training-loss target
 TARGETS = ("end", "accuracy", "loss")
 
 
@@ -108,8 +111,8 @@ class SharpnessSpec(BudgetedSetup):
 
 
 class SeedEndpoint(TypedDict):
-    """One seed of one pair at one target: the step measured (the budget for ``end``, phase 2's for a matched
-    target; None: never reached) and its measurements."""
+    """One seed of one pair at one target: the step measured (None: never reached, or the run did not finish)
+    and its measurements."""
 
     seed: int
     step: int | None
@@ -227,12 +230,16 @@ def run(spec: SharpnessSpec, ctx: RunContext) -> SharpnessData:
         Sweep("jastrzebski-sharpness-budget", {name: factory}, phase1, measurements=sharpness_measurements(spec))
     )
     ctx.decided_by_results(
-        "phase 2: every run retrained to where it first reached each target, then its Hessian measured"
+        "phase 2: every run retrained to where it first reached each target (and to min_epochs where its budget is "
+        "longer), then its Hessian measured"
     )
     hits: dict[tuple[str, float, int, int], int | None] = {}
     for run_, result in zip(phase1, swept, strict=True):
         lr, b, seed = float(run_.config.learning_rate(0.0)), int(run_.config.batch_size(0.0)), run_.config.seed
         finished = result.status == "finished"
+        same_epochs = budget_steps(lr, b, n_train, spec.min_epochs, 0.0)  # the paper's endpoint: equal epochs
+        # -1: phase 1's own end (its budget is min_epochs), else phase 2 retrains the run to min_epochs
+        hits[("end", lr, b, seed)] = (-1 if same_epochs == budgets[(lr, b)] else same_epochs) if finished else None
         hits[("accuracy", lr, b, seed)] = (
             first_reached(result.history, "train_acc", spec.accuracy_target, above=True) if finished else None
         )
@@ -247,11 +254,10 @@ def run(spec: SharpnessSpec, ctx: RunContext) -> SharpnessData:
             Sweep("jastrzebski-sharpness-endpoints", {name: factory}, phase2, measurements=sharpness_measurements(spec))
         )
         endpoints = dict(zip(endpoint_steps, measured, strict=True))
-    rows: dict[str, list[PairRow]] = {target: [] for target in TARGETS}
-    for run_, result in zip(phase1, swept, strict=True):
+    for run_, result in zip(phase1, swept, strict=True):  # phase 1's ends, keyed apart from phase 2's steps
         lr, b, seed = float(run_.config.learning_rate(0.0)), int(run_.config.batch_size(0.0)), run_.config.seed
-        endpoints[(lr, b, seed, -1)] = result  # the end of the budget, keyed apart from phase 2's steps
-        hits[("end", lr, b, seed)] = -1 if result.status == "finished" else None
+        endpoints[(lr, b, seed, -1)] = result
+    rows: dict[str, list[PairRow]] = {target: [] for target in TARGETS}
     for target in TARGETS:
         for lr, b in pairs:
             per_seed = []
@@ -318,7 +324,9 @@ def _unreached_note(rows: Sequence[PairRow]) -> str:
     counts = pair_means(rows, "validation_acc")["count"]
     unreached = [f"η={r['learning_rate']:g},S={r['batch_size']}" for r, c in zip(rows, counts, strict=True) if c == 0]
     return (
-        f"{len(unreached)} of {len(rows)} pairs never reached the target: {', '.join(unreached)}" if unreached else ""
+        f"{len(unreached)} of {len(rows)} pairs never reached the target (or never finished): {', '.join(unreached)}"
+        if unreached
+        else ""
     )
 
 
@@ -386,14 +394,15 @@ def validation_effect(target: str) -> Callable[[SharpnessData], Verdict]:
 HESSIAN_QUOTE = "As n grows, we observe that the norm of the Hessian at the minima also decreases"
 VALIDATION_QUOTE = "confirms that better generalization correlates with higher n"
 AT = {
-    "end": "at the end of each run's budget (the paper's endpoint: 200 epochs at paper scale)",
+    "end": "after min_epochs epochs for every pair (the paper's endpoint, 'each experiment is run for 200 epochs': "
+    "200 at paper scale, 50 at quick scale)",
     "accuracy": "at matched training accuracy (endpoints stopped where training accuracy first reaches "
     "accuracy_target, 0.99 at both scales; this project's control)",
     "loss": "at matched training loss (endpoints stopped where training loss first falls to loss_target, 0.05 at "
     "both scales; this project's control)",
 }
 RHO_TEST = ClaimTest(
-    "Spearman ρ of log per-pair seed means against log η/S (pairs where some seed reached the target), two-sided p",
+    "Spearman ρ of log per-pair seed means against log η/S (pairs where some seed reached the endpoint), two-sided p",
     "holds if ρ < 0 with p < ALPHA, fails if ρ > 0 with p < ALPHA, else inconclusive (until issue 16: ρ ≤ −0.8)",
     {"ALPHA": ALPHA},
 )
@@ -466,12 +475,12 @@ def _seed_mean(rows: Sequence[PairRow], quantity: str) -> tuple[np.ndarray, np.n
 
 
 def draw_fig1(data: SharpnessData, fig_dir: Path) -> Path:
-    """Fig. 1 (a) log ‖H‖_F and (b) validation accuracy vs η/S, plus λ_max; one row per target (end of the
-    budget, matched training accuracy, matched training loss); colour = batch size."""
+    """Fig. 1 (a) log ‖H‖_F and (b) validation accuracy vs η/S, plus λ_max; one row per target (equal epochs,
+    matched training accuracy, matched training loss); colour = batch size."""
     targets = list(data["targets"])
     fig, axes = plt.subplots(len(targets), 3, figsize=(13, 3.6 * len(targets)), squeeze=False)
     labels = {
-        "end": "end of the budget",
+        "end": "equal epochs (min_epochs)",
         "accuracy": f"train acc ≥ {data.get('accuracy_target')}",
         "loss": f"train loss ≤ {data.get('loss_target')}",
     }
@@ -503,9 +512,9 @@ def draw_fig1(data: SharpnessData, fig_dir: Path) -> Path:
 
 EXPERIMENT = Experiment(
     name="jastrzebski-sharpness",
-    description="BN-MLP, Fashion-MNIST: ‖H‖_F, λ_max, validation accuracy vs η/S at the end of training and at "
+    description="BN-MLP, Fashion-MNIST: ‖H‖_F, λ_max, validation accuracy vs η/S after equal epochs and at "
     "matched train accuracy / loss (Fig. 1).",
-    title="η/S vs ‖H‖_F, λ_max and validation accuracy at the end of training and at matched training accuracy / "
+    title="η/S vs ‖H‖_F, λ_max and validation accuracy after equal epochs and at matched training accuracy / "
     "loss (Fig. 1)",
     paper="Jastrzębski et al. 2018, §4.1 Fig. 1, App. F.1",
     specs={

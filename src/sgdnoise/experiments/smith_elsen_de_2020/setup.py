@@ -337,9 +337,10 @@ def all_of(comparisons: Mapping[str, Difference], extra: Mapping[str, Any] | Non
 def best_larger_budget(scores: Sequence[float]) -> int:
     """The index of the best score among the budgets above the smallest (index 0), which a "rises" claim compares
     with the smallest: taken among the larger budgets, so a peak at the smallest budget can fail the claim."""
-    if len(scores) < 2:
-        raise NotEnoughData(f"{len(scores)} epoch budget(s): a rise needs two")
-    return 1 + int(np.argmax(scores[1:]))
+    larger = np.asarray(scores[1:], dtype=float)
+    if len(scores) < 2 or not np.isfinite(larger).any():
+        raise NotEnoughData(f"{len(scores)} epoch budget(s), {int(np.isfinite(larger).sum())} larger with a score")
+    return 1 + int(np.nanargmax(larger))
 
 
 def falls_at_every_step(epochs: Sequence[float], samples: Sequence[Any], label: str = "") -> dict[str, Difference]:

@@ -223,7 +223,7 @@ def check_linear_error_falls(data: LangevinData) -> Verdict:
         else "rises between step fractions "
         + ", ".join(
             f"{rows[i]['step_fraction']:g}→{rows[i + 1]['step_fraction']:g} ({excess[i]:.3g}→{excess[i + 1]:.3g}, "
-            f"s.e. {rows[i + 1]['excess_variance_se']:.2g})"
+            f"z = {rise_z[i]:.2f} against {limit:.2f})"
             for i in range(len(rows) - 1)
             if excess[i] <= excess[i + 1]
         ),
