@@ -174,3 +174,18 @@ def test_tuning_protocol_keeps_the_best_k_and_extends_the_grid_until_the_optimum
     assert capped.grids[5] == (1.0, 2.0, 4.0) and capped.optima[5]["acc"].at_edge
     with pytest.raises(ValueError, match="keep"):
         TuningProtocol(runs=3, keep=4, objectives={"acc": True})
+
+
+def test_the_seed_gate_counts_the_curves_each_claim_rests_on():
+    """Growth: every curve; the exponent: the fitted curves. Before, a curve outside the fit with fewer seeds made
+    the exponent claims inconclusive too."""
+    grid = (1, 3, 10, 30, 100, 300, 1000, 3000)
+    rng = np.random.default_rng(5)
+    x = [1000.0, 2e4, 6e4]
+    scores = [_peaked(grid, 30 * max(v, 2e4) / 2e4, rng=rng) for v in x]
+    scores[0] = scores[0][:2]  # two seeds only, outside the fit
+    law = scaling_law("N", x, grid, scores, considered=[v >= 2e4 for v in x], n_bootstrap=50)
+    assert (law["seeds"], law["fit_seeds"]) == (2, 3)
+    grows, exponent, _ = _check(_claims("N"), law)
+    assert grows.verdict == "inconclusive" and "2 seed(s) per curve" in grows.note
+    assert exponent.verdict != "inconclusive"

@@ -330,6 +330,10 @@ def test_a_claim_whose_check_changed_is_checked_again_from_the_store(tmp_path, m
     broken_claim = dataclasses.replace(first, check=broken)
     monkeypatch.setattr(suite, "get_experiment", lambda name: dataclasses.replace(experiment, claims=(broken_claim,)))
     assert not is_complete(target, SECOND, "quick", 0, {}, tiny=True)
+    # a check that cannot read the JSON copy of the data falls back to the declarations (no re-run on every call)
+    same_words = (broken_claim, *rest)
+    monkeypatch.setattr(suite, "get_experiment", lambda name: dataclasses.replace(experiment, claims=same_words))
+    assert is_complete(target, SECOND, "quick", 0, {}, tiny=True)
     monkeypatch.undo()
     trained = []
     monkeypatch.setattr(engine_train, "train_group", lambda *a, **k: trained.append(1))
@@ -360,3 +364,19 @@ def test_the_cli_refuses_a_held_directory_before_it_builds_anything(tmp_path, mo
         result = CliRunner().invoke(main, ["reproduce", SECOND, "--tiny", "--out", str(tmp_path)])
         assert result.exit_code == 2 and "is in use by sgdnoise process" in result.output, result.output
     refuse_if_in_use(tmp_path)  # released
+
+
+def test_another_commands_quick_probe_does_not_make_a_claim_fail(tmp_path):
+    """refuse_if_in_use holds a shared lock for an instant; a claim starting then waits it out instead of naming
+    a stale holder."""
+    import fcntl
+    import threading
+
+    (tmp_path / ".sgdnoise.lock").write_text("sgdnoise process 1")
+    probe = open(tmp_path / ".sgdnoise.lock")  # closed by the timer below: the probe lets go
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    timer = threading.Timer(0.03, probe.close)
+    timer.start()
+    with claimed_directory(tmp_path):
+        pass
+    timer.join()

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import secrets
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -236,6 +237,19 @@ def refuse_if_in_use(path: Path) -> None:
         fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _lock_soon(fcntl: Any, handle: Any, attempts: int = 10, pause: float = 0.01) -> None:
+    """An exclusive lock on ``handle``, tried ``attempts`` times ``pause`` s apart: another command's
+    ``refuse_if_in_use`` probe holds a shared lock for an instant, which must not read as a holder."""
+    for attempt in range(attempts):
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(pause)
+
+
 @contextlib.contextmanager
 def claimed_directory(path: Path) -> Iterator[None]:
     """Hold ``path`` (an existing directory) for this process for the block: a second process that asks for it
@@ -249,7 +263,7 @@ def claimed_directory(path: Path) -> Iterator[None]:
         return
     with open(path / LOCK_FILE, "a+") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_soon(fcntl, handle)
         except BlockingIOError:
             handle.seek(0)
             raise _in_use(path, handle.read()) from None

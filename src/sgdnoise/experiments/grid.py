@@ -144,8 +144,8 @@ class ScalingLaw(TypedDict):
     """The analysis behind a scaling-law figure (Smith & Le 2018 Fig. 5–7 b): per curve its swept value
     ``x`` and its optimum (``analysis.GridOptimum.to_dict``), which curves the exponent's fit considers, the
     curves entering the fit (considered, interior optimum), the fit (``analysis.ScalingFit.to_dict``, None when
-    fewer than two distinct x have an interior optimum) and ``seeds``, the fewest seeds with a finite score
-    on any curve (a verdict needs ``MIN_SEEDS``)."""
+    fewer than two distinct x have an interior optimum), ``seeds``, the fewest seeds with a finite score on any
+    curve, and ``fit_seeds``, the same over the fitted curves (a verdict needs ``MIN_SEEDS``)."""
 
     x_name: str
     x: list[float]
@@ -154,6 +154,7 @@ class ScalingLaw(TypedDict):
     fit_indices: list[int]
     fit: dict[str, Any] | None
     seeds: NotRequired[int]
+    fit_seeds: NotRequired[int]
 
 
 def scaling_law(
@@ -193,7 +194,7 @@ def scaling_law(
             [float(xs[i]) for i in fit_indices], grid, stacked, n_bootstrap=n_bootstrap, use_refined=True
         )
         fit_data = fit.to_dict()
-    seeds = [int(np.isfinite(s).any(axis=1).sum()) for s in scores]
+    finished = [int(np.isfinite(s).any(axis=1).sum()) for s in scores]  # seeds with a finite score, per curve
     return {
         "x_name": x_name,
         "x": xs.tolist(),
@@ -201,7 +202,8 @@ def scaling_law(
         "considered": keep,
         "fit_indices": [int(i) for i in fit_indices],
         "fit": fit_data,
-        "seeds": min(seeds, default=0),
+        "seeds": min(finished, default=0),
+        "fit_seeds": min((finished[i] for i in fit_indices), default=0),
     }
 
 
@@ -235,13 +237,14 @@ def scaling_law_claims(
     epochs at the optimum)."""
     low_k, high_k = exponent_range
 
-    def law_with_seeds(data: Any) -> ScalingLaw:
+    def law_with_seeds(data: Any, count: str = "seeds") -> ScalingLaw:
+        """The law, if the curves it rests on (``count``: every curve, or the fitted ones) have the seeds."""
         law: ScalingLaw = data[key]
         if "seeds" not in law:
             raise NotEnoughData(
                 join_notes("the summary does not record the seeds per curve (an older version)", caveat)
             )
-        seeds = law["seeds"]
+        seeds = law.get(count, law["seeds"])  # type: ignore[misc]
         if seeds < min_seeds:
             raise NotEnoughData(
                 join_notes(f"{seeds} seed(s) per curve, fewer than the {min_seeds} a verdict needs", caveat)
@@ -266,7 +269,7 @@ def scaling_law_claims(
         return Verdict.of(holds, value, join_notes(edge_note, caveat))
 
     def fitted(data: Any) -> tuple[ScalingLaw, Mapping[str, Any], float, float, float]:
-        law = law_with_seeds(data)
+        law = law_with_seeds(data, "fit_seeds")
         fit, fit_indices = law["fit"], law["fit_indices"]
         if fit is None:
             raise NotEnoughData(
@@ -313,8 +316,9 @@ def scaling_law_claims(
         )
 
     fit_statistic = (
-        f"OLS slope k of log {optimum_name} (sub-grid vertex) on log {x_name} over the curves with an "
-        "interior optimum, with a percentile bootstrap CI over seeds"
+        f"OLS slope k of log {optimum_name} (sub-grid vertex) on log {x_name} over the curves the fit considers "
+        "(all, or those at or above the experiment's fit_min_x) with an interior optimum, with a percentile bootstrap "
+        "CI over seeds"
     )
     return (
         ClaimSpec(

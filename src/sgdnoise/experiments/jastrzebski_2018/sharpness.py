@@ -451,7 +451,8 @@ def _target_claims(target: str) -> list[ClaimSpec[SharpnessData]]:
             test=ClaimTest(
                 "OLS slope of per-pair mean validation accuracy on log10 η/S × decades spanned, over the seed spread "
                 "(mean over pairs of the std over seeds)",
-                "effect > EFFECT_OVER_SPREAD × seed spread",
+                "holds when effect > EFFECT_OVER_SPREAD × seed spread, else fails (fewer than 3 noise levels with a "
+                "validation accuracy, or none with two seeds: inconclusive)",
                 {"EFFECT_OVER_SPREAD": EFFECT_OVER_SPREAD},
             ),
             check=validation_effect(target),

@@ -415,7 +415,8 @@ CLAIMS = (
         ),
         test=ClaimTest(
             "momentum's tuned ε_eff at the batch sizes above SGD's B*, and its ratio to SGD's",
-            "≥ 2 such B, ε_eff larger at the largest than at the first, and ratio ≥ 1 at every one" + EDGE_RULE,
+            "ε_eff larger at the largest such B than at the first, and ratio ≥ 1 at every one (fewer than 2 such B: "
+            "inconclusive)" + EDGE_RULE,
         ),
         check=check_momentum_scales_further,
     ),

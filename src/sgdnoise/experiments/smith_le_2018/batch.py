@@ -229,8 +229,8 @@ CLAIMS = (
         ),
         test=ClaimTest(
             "per B < SMALL_BATCH_LIMIT: Welch's 95% interval over seeds on final test accuracy − FAIL_ACCURACY",
-            "every interval below zero (fails if one lies above, or the grid has no such B; else inconclusive; "
-            "fewer than 3 seeds: inconclusive)",
+            "every interval below zero (fails if one lies above; else inconclusive; fewer than 3 seeds, or no such B "
+            "in the grid: inconclusive)",
             {"SMALL_BATCH_LIMIT": SMALL_BATCH_LIMIT, "FAIL_ACCURACY": FAIL_ACCURACY},
         ),
         check=check_small_batches_fail,
