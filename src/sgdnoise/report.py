@@ -93,10 +93,11 @@ def read_summary(out_dir: Path, experiment: str | None = None) -> dict[str, Any]
         raise ValueError(f"{path} is not valid JSON ({error}); {redo}") from None
     if not isinstance(summary, dict):
         raise ValueError(f"{path} holds a {type(summary).__name__}, not a summary object; {redo}")
-    if experiment is not None and summary.get("experiment") != experiment:
+    other = summary.get("experiment")
+    if experiment is not None and isinstance(other, str) and other != experiment:
         raise ValueError(
-            f"{path} is the summary of {summary.get('experiment')!r}, not of {experiment}: move {out_dir} aside "
-            f"(or rename it to {summary.get('experiment')!r}) before running `sgdnoise reproduce {experiment}` there"
+            f"{path} is the summary of {other!r}, not of {experiment}: move {out_dir} aside (or rename it to "
+            f"{other!r}) before running `sgdnoise reproduce {experiment}` there"
         )
     if isinstance(summary.get("experiment"), str):
         redo = redo.replace("NAME", summary["experiment"])

@@ -203,7 +203,7 @@ def scaling_law(
         "fit_indices": [int(i) for i in fit_indices],
         "fit": fit_data,
         "seeds": min(finished, default=0),
-        "fit_seeds": min((finished[i] for i in fit_indices), default=0),
+        "fit_seeds": min((finished[i] for i in fit_indices), default=min(finished, default=0)),
     }
 
 

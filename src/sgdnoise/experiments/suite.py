@@ -110,10 +110,15 @@ def _claims_checked_today(name: str, summary: Mapping[str, Any]) -> bool:
     experiment = get_experiment(name)
     try:
         today = [claim.to_dict() for claim in experiment.check(summary["data"])]
-    except Exception:  # a check that cannot read the JSON copy of its data: compare the declarations only, so
-        # that the experiment is not re-run on every call for a check that only the in-memory data satisfies
-        declared = [(c.id, c.statement, c.kind) for c in experiment.claims]
-        return declared == [(c.get("id"), c.get("statement"), c.get("kind")) for c in summary["claims"]]
+    except Exception:  # a check that cannot read the JSON copy of its data: compare the declarations (statement,
+        # kind, test, provenance), so that the experiment is not re-run on every call for a check only the
+        # in-memory data satisfies
+        fields = ("id", "statement", "kind", "test", "provenance")
+        declared = [
+            dict(zip(fields, (c.id, c.statement, c.kind, c.test.to_dict(), c.provenance.to_dict()), strict=True))
+            for c in experiment.claims
+        ]
+        return strict_json(declared) == [{key: c.get(key) for key in fields} for c in summary["claims"]]
     return strict_json(today) == summary["claims"]
 
 

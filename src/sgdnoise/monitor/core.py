@@ -471,7 +471,8 @@ class NoiseMonitor:
             return "curvature-dominated", f"curvature-dominated: {where}, larger batches will not help ({basis})"
         if b_simple is not None and batch <= self.noise_fraction * b_simple:
             if err is None or batch > self.noise_fraction * (b_simple - err):  # one estimate, or not within one s.e.
-                advice = "ε ∝ B scaling is indicated, but B_simple is not yet resolved (one s.e. down it is not ≫ B)"
+                why = "a single estimate" if err is None else "one s.e. down it is not ≫ B"
+                advice = f"ε ∝ B scaling is indicated, but B_simple is not yet resolved ({why})"
             else:
                 advice = "ε ∝ B scaling is safe"
             return "noise-dominated", f"noise-dominated: B well below B_simple, {advice} ({basis})"

@@ -1,6 +1,6 @@
 """Jastrzębski et al. 2018, §4.1 Fig. 1 and App. F.1 (``jastrzebski-sharpness``): ‖H‖_F, λ_max, validation and test
-accuracy vs n = η/S at the end of each run's budget (the paper's endpoint: "Each experiment is run for 200
-epochs; most models reach approximately 100% accuracy on train set") and, as this project's controls, at
+accuracy vs n = η/S after the same number of epochs for every pair (the paper's endpoint: "Each experiment is run
+for 200 epochs; most models reach approximately 100% accuracy on train set") and, as this project's controls, at
 endpoints of *equal training accuracy* and of *equal training loss*.
 
 Phase 1 trains every pair for a budget long enough for all pairs (``budget_steps``; 200 epochs at paper scale),
@@ -184,7 +184,8 @@ def settings(spec: SharpnessSpec) -> dict[str, Any]:
     """The spec, the Hessian's finite-difference step and the stopping rule."""
     return spec_to_dict(spec) | {
         **hessian_step_settings(sharpness_measurements(spec)[0]),
-        "stopping": "phase 1 budget, phase 2 retrained to the first eval step reaching the target",
+        "stopping": "phase 1 budget; phase 2 retrained to min_epochs (where the budget is longer) and to the first "
+        "eval step reaching each target",
     }
 
 
