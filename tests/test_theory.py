@@ -277,6 +277,13 @@ def test_invalid_types_raise_type_error():
         SGDConfig(lr=True, batch_size=10, train_size=100)
 
 
+def test_fractions_and_decimals_are_numbers():
+    from decimal import Decimal
+    from fractions import Fraction
+
+    assert noise_scale(Decimal("0.1"), 128, 50_000) == pytest.approx(noise_scale(Fraction(1, 10), 128, 50_000))
+
+
 @pytest.mark.parametrize("value", ["1024", b"1024", ["256", 512], True, 1024 + 1j])
 def test_numeric_strings_and_booleans_are_not_numbers(value):
     with pytest.raises(TypeError, match="batch_size"):

@@ -13,6 +13,7 @@ Notation: ε learning rate, B batch size, m heavy-ball momentum (TensorFlow form
 Scalar functions accept numpy arrays (broadcast elementwise) and return a float for scalar inputs.
 """
 
+import decimal
 import math
 import numbers
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ def _array(value: ArrayLike, name: str) -> np.ndarray:
         array = np.asarray(value)
         if array.dtype.kind not in "iufO" or (
             array.dtype == object
-            and not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in array.flat)
+            and not all(isinstance(v, numbers.Real | decimal.Decimal) and not isinstance(v, bool) for v in array.flat)
         ):
             raise TypeError("not a real number")
         array = array.astype(np.float64)

@@ -481,8 +481,9 @@ def draw_fig1(data: SharpnessData, fig_dir: Path) -> Path:
     matched training accuracy, matched training loss); colour = batch size."""
     targets = list(data["targets"])
     fig, axes = plt.subplots(len(targets), 3, figsize=(13, 3.6 * len(targets)), squeeze=False)
+    end_epochs = {s["epoch"] for r in data["targets"].get("end", []) for s in r["seeds"] if s.get("epoch") is not None}
     labels = {
-        "end": "equal epochs (min_epochs)",
+        "end": f"after {min(end_epochs):.3g} epochs" if end_epochs else "equal epochs",  # ceil(steps): ≥ min_epochs
         "accuracy": f"train acc ≥ {data.get('accuracy_target')}",
         "loss": f"train loss ≤ {data.get('loss_target')}",
     }
