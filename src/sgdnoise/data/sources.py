@@ -387,18 +387,26 @@ NO_DOWNLOAD_VARIABLE = "SGDNOISE_NO_DOWNLOAD"
 
 
 @contextmanager
-def downloads_off(reason: str) -> Iterator[None]:
-    """Within the block no loader downloads (``reason`` is what its not-found error says instead). It sets
-    ``$SGDNOISE_NO_DOWNLOAD`` (seen by worker processes too) and restores it on exit."""
-    saved = os.environ.get(NO_DOWNLOAD_VARIABLE)
-    os.environ[NO_DOWNLOAD_VARIABLE] = reason
+def _environment(changes: Mapping[str, str]) -> Iterator[None]:
+    """The environment variables ``changes`` set for the block (worker processes inherit them), then restored."""
+    saved = {key: os.environ.get(key) for key in changes}
+    os.environ.update(changes)
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop(NO_DOWNLOAD_VARIABLE, None)
-        else:
-            os.environ[NO_DOWNLOAD_VARIABLE] = saved
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def downloads_off(reason: str) -> Iterator[None]:
+    """Within the block no loader downloads (``reason`` is what its not-found error says instead). It sets
+    ``$SGDNOISE_NO_DOWNLOAD`` (seen by worker processes too) and restores it on exit."""
+    with _environment({NO_DOWNLOAD_VARIABLE: reason}):
+        yield
 
 
 @contextmanager
@@ -412,16 +420,8 @@ def user_data(paths: Mapping[str, str | Path], verify: bool = True) -> Iterator[
         raise ValueError(f"unknown dataset(s) {unknown}; known: {', '.join(_SPECS)}")
     changes = {PATH_VARIABLES[name]: str(Path(path).expanduser().resolve()) for name, path in paths.items()}
     changes[VERIFY_VARIABLE] = "1" if verify else "0"
-    saved = {key: os.environ.get(key) for key in changes}
-    os.environ.update(changes)
-    try:
+    with _environment(changes):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def identify_dataset(path: str | Path, verify: bool = True) -> tuple[str, ...]:

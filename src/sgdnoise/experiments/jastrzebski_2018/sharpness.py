@@ -235,8 +235,10 @@ def run(spec: SharpnessSpec, ctx: RunContext) -> SharpnessData:
         "longer), then its Hessian measured"
     )
     hits: dict[tuple[str, float, int, int], int | None] = {}
+    phase1_ends: dict[tuple[float, int, int, int], SweptRun] = {}  # keyed with step -1, apart from phase 2's steps
     for run_, result in zip(phase1, swept, strict=True):
         lr, b, seed = float(run_.config.learning_rate(0.0)), int(run_.config.batch_size(0.0)), run_.config.seed
+        phase1_ends[(lr, b, seed, -1)] = result
         finished = result.status == "finished"
         same_epochs = budget_steps(lr, b, n_train, spec.min_epochs, 0.0)  # the paper's endpoint: equal epochs
         # -1: phase 1's own end (its budget is min_epochs), else phase 2 retrains the run to min_epochs
@@ -248,16 +250,13 @@ def run(spec: SharpnessSpec, ctx: RunContext) -> SharpnessData:
             first_reached(result.history, "train_loss", spec.loss_target, above=False) if finished else None
         )
     endpoint_steps = sorted({(lr, b, seed, s) for (_, lr, b, seed), s in hits.items() if s is not None and s > 0})
-    endpoints: dict[tuple[float, int, int, int], SweptRun] = {}
+    endpoints = dict(phase1_ends)
     if endpoint_steps:
         phase2 = [SweepRun(_config(spec, model, lr, b, s, seed, 0), task=name) for lr, b, seed, s in endpoint_steps]
         measured = ctx.sweep(
             Sweep("jastrzebski-sharpness-endpoints", {name: factory}, phase2, measurements=sharpness_measurements(spec))
         )
-        endpoints = dict(zip(endpoint_steps, measured, strict=True))
-    for run_, result in zip(phase1, swept, strict=True):  # phase 1's ends, keyed apart from phase 2's steps
-        lr, b, seed = float(run_.config.learning_rate(0.0)), int(run_.config.batch_size(0.0)), run_.config.seed
-        endpoints[(lr, b, seed, -1)] = result
+        endpoints |= dict(zip(endpoint_steps, measured, strict=True))
     rows: dict[str, list[PairRow]] = {target: [] for target in TARGETS}
     for target in TARGETS:
         for lr, b in pairs:
