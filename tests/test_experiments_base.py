@@ -22,6 +22,15 @@ def test_a_figure_names_the_keys_its_data_lacks():
     assert Figure("f", lambda data, fig_dir: fig_dir, _Data).missing({"xs": []}) == []
 
 
+def test_a_figure_whose_needs_is_no_typed_dict_is_refused_where_it_is_declared():
+    with pytest.raises(
+        TypeError, match="figure f: needs must be the TypedDict of the data it draws, got <class 'dict'>"
+    ):
+        Figure("f", lambda data, fig_dir: fig_dir, dict)
+    with pytest.raises(TypeError, match="figure f: draw must be a function"):
+        Figure("f", "draw_f", _Data)  # type: ignore[arg-type]
+
+
 def test_data_without_what_a_figure_needs_is_a_value_error_and_a_figure_bug_is_a_figure_error(tmp_path):
     experiment = get_experiment("smith-le-gradient-noise")
     with pytest.raises(ValueError, match="lacks batch_size, data_seed, n_train, repeats, which figure fig9 needs"):

@@ -1,6 +1,8 @@
 """Claims declared as data: ids, kinds, provenance and tests are validated at declaration; a check's
 verdict, or NotEnoughData as ``inconclusive``, becomes the recorded claim."""
 
+import dataclasses
+
 import pytest
 
 from sgdnoise.experiments.claims import (
@@ -74,6 +76,14 @@ def test_duplicate_ids_unknown_kinds_papers_and_non_numeric_thresholds_are_refus
         Provenance("smith-le-2018", "", "x")
     with pytest.raises(TypeError, match="must be a number"):
         ClaimTest("s", "r", {"MARGIN": "0.01"})
+
+
+def test_a_claim_without_a_provenance_or_a_test_is_refused_where_it_is_declared_not_after_the_run():
+    good = _claim()
+    with pytest.raises(TypeError, match="claim fig3/small-batch-wins: provenance must be a Provenance, got None"):
+        dataclasses.replace(good, provenance=None)
+    with pytest.raises(TypeError, match="claim fig3/small-batch-wins: test must be a ClaimTest"):
+        dataclasses.replace(good, test=("statistic", "rule"))
 
 
 def test_claims_are_evaluated_in_declaration_order():

@@ -33,7 +33,9 @@ def test_every_registered_experiment_has_a_readme_row_and_papers_come_in_order()
     rows = re.findall(r"^\| `([a-z0-9-]+)` \|", table, flags=re.MULTILINE)
     assert sorted(rows) == sorted(NAMES), "add a README row for each experiment (and only for those)"
     prefixes = [name.split("-")[0] for name in NAMES]
-    assert prefixes == sorted(prefixes, key=["smith", "jastrzebski", "sed"].index)
+    papers = ["smith", "jastrzebski", "sed"]
+    assert set(prefixes) <= set(papers), f"an experiment's name starts smith-le-, jastrzebski- or sed-: {NAMES}"
+    assert prefixes == sorted(prefixes, key=papers.index), f"a name's prefix is not its paper package's: {NAMES}"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -54,7 +56,8 @@ def test_declaration(name):
         assert claim.kind in ("paper", "extension", "calibration")
         assert claim.provenance.paper in PAPERS and claim.provenance.where and claim.provenance.quote
         assert claim.test.statistic and claim.test.rule
-        assert not set(claim.test.thresholds) & fields, f"{claim.id}: a threshold is also a --set field"
+        shared = {name.lower() for name in claim.test.thresholds} & {f.lower() for f in fields}
+        assert not shared, f"{claim.id}: a threshold is also a --set field: {sorted(shared)}"
     assert [c.id for c in experiment.claims] == list(dict.fromkeys(c.id for c in experiment.claims))
     assert {entry.name: entry.module for entry in entries()}[name].startswith("sgdnoise.experiments.")
 

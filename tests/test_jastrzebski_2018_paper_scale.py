@@ -64,6 +64,21 @@ PINNED = [
 ]
 
 
+# experiments whose paper scale has no set-up in the paper to pin, and why
+NO_PAPER_SET_UP = {
+    "jastrzebski-equilibrium": "§3's theorems checked by simulating toy wells; the paper runs no such simulation",
+}
+
+
+def test_every_jastrzebski_experiment_is_pinned_or_says_why_not() -> None:
+    from sgdnoise.experiments.registry import experiment_names
+
+    pinned = {name for name, *_ in PINNED} | set(NO_PAPER_SET_UP)
+    assert pinned == {n for n in experiment_names() if n.startswith("jastrzebski-")}, (
+        "pin the new experiment's paper-scale fields in PINNED (or say in NO_PAPER_SET_UP why there are none)"
+    )
+
+
 @pytest.mark.parametrize(("name", "field", "value", "source"), PINNED, ids=lambda x: str(x)[:40])
 def test_paper_spec_matches_the_paper(name: str, field: str, value: object, source: str) -> None:
     spec = get_experiment(name).specs["paper"]

@@ -156,3 +156,11 @@ def test_paper_scale_models_schedule_and_ghost_batch():
     lr = train_config(step, "wrn-16-4", 0.9, 1024, 1, 1.0, seed=0).learning_rate
     assert step.steps * 0.5 == pytest.approx(4882.5) and lr(4882 / 9765) == pytest.approx(0.1)
     assert lr(4883 / 9765) == pytest.approx(0.05) and lr((4883 + 489) / 9765) == pytest.approx(0.025)
+
+
+def test_every_sed_experiment_is_pinned():
+    from sgdnoise.experiments.registry import experiment_names
+
+    assert sorted(ALL) == sorted(n for n in experiment_names() if n.startswith("sed-")), (
+        "add the new experiment's paper-scale rows to TABLE and its name to ALL"
+    )

@@ -113,12 +113,15 @@ class Figure:
     draw: Callable[[Any, Path], Path | list[Path]]
     needs: type
 
+    def __post_init__(self) -> None:
+        if not callable(self.draw):
+            raise TypeError(f"figure {self.name}: draw must be a function of (data, fig_dir), got {self.draw!r}")
+        if getattr(self.needs, "__required_keys__", None) is None:
+            raise TypeError(f"figure {self.name}: needs must be the TypedDict of the data it draws, got {self.needs!r}")
+
     def missing(self, data: Mapping[str, Any]) -> list[str]:
         """The keys ``needs`` requires that ``data`` lacks."""
-        required = getattr(self.needs, "__required_keys__", None)
-        if required is None:
-            raise TypeError(f"figure {self.name}: needs must be a TypedDict, got {self.needs!r}")
-        return sorted(key for key in required if key not in data)
+        return sorted(key for key in self.needs.__required_keys__ if key not in data)
 
 
 @dataclass(frozen=True)
@@ -175,8 +178,9 @@ class Experiment:
                 drawn = figure.draw(data, fig_dir)
             except Exception as error:
                 raise FigureError(
-                    f"figure {figure.name} of {self.name} failed ({type(error).__name__}: {error}); this is a bug "
-                    "in sgdnoise's figure code, not in your data — please report it (--debug shows the traceback)"
+                    f"figure {figure.name} of {self.name} failed ({type(error).__name__}: {error}); unless its "
+                    "summary.json was edited by hand, this is a bug in sgdnoise's figure code — please report it "
+                    "(--debug shows the traceback)"
                 ) from error
             paths.extend(drawn if isinstance(drawn, list) else [drawn])
         return paths

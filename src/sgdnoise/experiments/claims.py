@@ -84,7 +84,10 @@ class Provenance:
         if self.paper not in PAPERS:
             raise ValueError(f"unknown paper {self.paper!r}; known: {', '.join(PAPERS)}")
         if not self.where.strip() or not self.quote.strip():
-            raise ValueError("a claim's provenance needs where in the paper (where=) and the line it rests on (quote=)")
+            raise ValueError(
+                f"a claim's provenance ({self.paper}, where={self.where!r}) needs where in the paper (where=) and the "
+                "line it rests on (quote=)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         paper = PAPERS[self.paper]
@@ -168,6 +171,9 @@ class ClaimSpec(Generic[D]):
             raise ValueError(f"claim {self.id}: kind must be one of {', '.join(CLAIM_KINDS)}, got {self.kind!r}")
         if not self.statement.strip():
             raise ValueError(f"claim {self.id} has no statement")
+        for name, kind in (("provenance", Provenance), ("test", ClaimTest)):
+            if not isinstance(getattr(self, name), kind):
+                raise TypeError(f"claim {self.id}: {name} must be a {kind.__name__}, got {getattr(self, name)!r}")
         if not callable(self.check):
             raise TypeError(f"claim {self.id}: check must be a function of the figure data")
 

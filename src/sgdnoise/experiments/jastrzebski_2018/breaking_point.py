@@ -445,8 +445,12 @@ def draw_fig6(data: CurvesData, fig_dir: Path) -> Path:
     """Fig. 6: per curve (N, base η) the mean validation accuracy over training for every β, the legend
     giving the mean ± std of the best validation accuracy (* = a seed diverged)."""
     curves = data["curves"]
-    fig, axes = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 3.8), squeeze=False)
-    for ax, curve in zip(axes[0], curves, strict=True):
+    columns = min(3, len(curves))
+    rows = math.ceil(len(curves) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 4.6 * rows), squeeze=False, layout="constrained")
+    for ax in axes.flat[len(curves) :]:
+        ax.set_visible(False)
+    for ax, curve in zip(axes.flat, curves, strict=False):
         cmap = plt.get_cmap("viridis")
         scores = _scores(curve)
         for j, beta in enumerate(curve["betas"]):
@@ -459,15 +463,14 @@ def draw_fig6(data: CurvesData, fig_dir: Path) -> Path:
             ax.plot(
                 plots.as_float_array(history["epoch"]),
                 plots.as_float_array(history["validation_acc"]["mean"]),
-                color=cmap(j / max(1, len(curve["betas"]) - 1)),
+                color=cmap(0.85 * j / max(1, len(curve["betas"]) - 1)),  # viridis short of its pale yellow
                 label=label,
             )
         ax.set_title(f"N = {curve['n_train']}, η = {curve['base_learning_rate']:g}·β, S = {curve['base_batch_size']}·β")
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation accuracy")
-        ax.legend(fontsize=6)
-    fig.suptitle("Fig. 6 — breaking point of the (βη, βS) invariance at fixed epochs")
-    fig.tight_layout()
+        plots.legend_below(ax, fontsize=7, ncols=2, title="β (best validation accuracy, mean ± std over seeds)")
+    fig.suptitle("Fig. 6 — breaking point of the (βη, βS) invariance at fixed epochs (* = a seed diverged)")
     return plots.save(fig, fig_dir / "fig6_breaking_point.png")
 
 

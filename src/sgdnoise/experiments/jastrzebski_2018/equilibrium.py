@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 import matplotlib.pyplot as plt
-import matplotlib.ticker
 import numpy as np
 
 from sgdnoise import plots
@@ -470,8 +469,7 @@ def draw_equilibrium(data: EquilibriumData, fig_dir: Path) -> Path:
     for (factor, density), style in zip(land["densities"].items(), ("--", ":"), strict=False):
         twin.plot(x, density, linestyle=style, label=f"Gibbs density, n = {factor}·n*")
     twin.set_ylabel("P(θ)")
-    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, fontsize=8, loc="upper center")
+    plots.legend_below(ax, twin)
     ax.set_title("(a) 1-D loss: A higher and wider, B deeper and sharper", fontsize=10)
 
     ax = axes[0, 1]
@@ -496,7 +494,7 @@ def draw_equilibrium(data: EquilibriumData, fig_dir: Path) -> Path:
         ax.axvline(ratio_noise, color=color, linestyle=":", linewidth=1)
     ax.axhline(0.0, color="gray", linewidth=0.8)
     ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    plots.plain_log_ticks(ax.xaxis)
     ax.set_xlabel("noise n = η/S  (dotted: n* from the paper's ratio, 4 × eq. 4 as printed)")
     ax.set_ylabel("ln(p_A / p_B)")
     ax.legend(fontsize=7)

@@ -408,7 +408,7 @@ CLAIMS = (
 def _draw(data: InterpolationData, fig_dir: Path, equal: bool) -> list[Path]:
     """Train/test loss (left axis, log) and accuracy (right) along (1−α)θ₁ + αθ₂, seed means; θ₁ at α = 0,
     θ₂ at α = 1, one panel per comparison of different (Fig. 2) or equal (Fig. 3) η/S. Each side's width
-    (α-distance to the loss threshold, dotted) is written in its corner (mean ± std over seeds) and marked
+    (α-distance to the loss threshold, dotted) is in the panel's title (mean ± std over seeds) and marked
     dashed when inside the plot."""
     stem, title = (
         ("fig3_interpolation", "Fig. 3: equal η/S") if equal else ("fig2_interpolation", "Fig. 2: different η/S")
@@ -416,7 +416,7 @@ def _draw(data: InterpolationData, fig_dir: Path, equal: bool) -> list[Path]:
     items = [(label, c) for label, c in data["comparisons"].items() if c["equal_noise"] == equal and c["curves"]]
     if not items:
         return []
-    fig, axes = plt.subplots(1, len(items), figsize=(4.6 * len(items), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(items), figsize=(4.6 * len(items), 3.9), squeeze=False, layout="constrained")
     for ax, (label, comp) in zip(axes[0], items, strict=True):
         alphas = np.asarray(comp["alphas"], float)
         twin = ax.twinx()
@@ -425,38 +425,30 @@ def _draw(data: InterpolationData, fig_dir: Path, equal: bool) -> list[Path]:
             acc = np.nanmean(plots.as_float_array([c[f"{split}_acc"] for c in comp["curves"]]), axis=0)
             ax.plot(alphas, loss, style, color="tab:red", label=f"{split} loss")
             twin.plot(alphas, acc, style, color="tab:blue", label=f"{split} accuracy")
-        ax.axhline(data["loss_threshold"], color="grey", lw=0.6, ls=":")
+        ax.axhline(data["loss_threshold"], color="grey", lw=0.6, ls=":", label="loss threshold of the width")
         ax.set_yscale("log")
         ax.set_xlabel("α")
         ax.set_ylabel("cross-entropy", color="tab:red")
         twin.set_ylabel("accuracy", color="tab:blue")
+        widths_text = []
         for side, endpoint, outwards in (("first", 0.0, -1), ("second", 1.0, 1)):
             widths = [w for w in comp["widths"][side] if w is not None]
             if not widths:
+                widths_text.append(f"α = {endpoint:g}: no width")
                 continue
             edge = endpoint + outwards * float(np.mean(widths))
             if alphas[0] <= edge <= alphas[-1]:
-                ax.axvline(edge, color="grey", lw=0.8, ls="--")
-            ax.text(
-                0.02 if outwards < 0 else 0.98,
-                0.04,
-                f"width {np.mean(widths):.2f} ± {np.std(widths):.2f}",
-                transform=ax.transAxes,
-                ha="left" if outwards < 0 else "right",
-                fontsize=7,
-                color="dimgrey",
-                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
-            )
+                ax.axvline(edge, color="grey", lw=0.8, ls="--", label="mean width from each end")
+            widths_text.append(f"α = {endpoint:g}: {np.mean(widths):.2f} ± {np.std(widths):.2f}")
         first, second = comp["first"], comp["second"]
         ax.set_title(
             f"{label}: α=0 η={first['learning_rate']:g}, S={first['batch_size']}; "
-            f"α=1 η={second['learning_rate']:g}, S={second['batch_size']}",
+            f"α=1 η={second['learning_rate']:g}, S={second['batch_size']}\nwidth (in α, seeds' mean ± std): "
+            + ", ".join(widths_text),
             fontsize=8,
         )
-    handles = axes[0][0].get_legend_handles_labels()[0] + fig.axes[-1].get_legend_handles_labels()[0]
-    axes[0][0].legend(handles=handles, fontsize=7, loc="upper center")
+        plots.legend_below(ax, twin, fontsize=7)
     fig.suptitle(f"Jastrzębski et al. 2018 {title}")
-    fig.tight_layout()
     return [plots.save(fig, fig_dir / f"{stem}_interpolation.png")]
 
 

@@ -216,7 +216,7 @@ def draw_table1(data: StepBudgetData, fig_dir: Path) -> Path:
     cells = [
         [
             str(r["batch_size"]),
-            f"{100 * r['test_acc']:.1f} ± {100 * r['test_acc_std']:.1f}",
+            f"{100 * r['test_acc']:.2f} ± {100 * r['test_acc_std']:.2f}",
             f"{r['train_loss']:.3f} ± {r['train_loss_std']:.3f}",
             f"{_power(r['lr'])} ({_power(r['lr_band'][0])} to {_power(r['lr_band'][1])})"
             + (" edge" if r["lr_at_edge"] else ""),

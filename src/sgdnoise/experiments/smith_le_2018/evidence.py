@@ -450,17 +450,14 @@ def _twin_panel(
     left: Sequence[tuple[str, str, dict[str, Any]]],
     right: tuple[str, str, dict[str, Any]],
     right_label: str,
-    legend_loc: str,
 ) -> Axes:
-    """Curves on the left axis, one more curve on a twin right axis, one legend for all."""
+    """Curves on the left axis, one more curve on a twin right axis (returned); the caller adds the legend."""
     for metric, label, style in left:
         plots.band(ax, x, curves[metric], label, **style)
     twin = ax.twinx()
     metric, label, style = right
     plots.band(twin, x, curves[metric], label, **style)
     twin.set_ylabel(right_label)
-    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, loc=legend_loc, fontsize=8)
     return twin
 
 
@@ -475,7 +472,7 @@ def draw_fig1_fig2(data: EvidenceData, fig_dir: Path) -> list[Path]:
         fig2, axes2 = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
         for ax1, ax2, labels, tag in zip(axes1, axes2, LABELS, "ab", strict=True):
             label_curves = data[dataset][labels]  # type: ignore[literal-required]
-            _twin_panel(
+            twin = _twin_panel(
                 ax1,
                 lambdas,
                 label_curves,
@@ -485,8 +482,8 @@ def draw_fig1_fig2(data: EvidenceData, fig_dir: Path) -> list[Path]:
                 ],
                 right=("mean_margin", "mean margin", {"color": "C2", "linestyle": ":"}),
                 right_label="mean training margin",
-                legend_loc="lower left",
             )
+            plots.legend_below(ax1, twin)
             ax1.set(
                 xscale="log",
                 xlabel="regularisation coefficient λ",
@@ -508,10 +505,10 @@ def draw_fig1_fig2(data: EvidenceData, fig_dir: Path) -> list[Path]:
                     {"color": "C3", "linestyle": "-."},
                 ),
                 right_label="log evidence ratio per example, E/N",
-                legend_loc="upper right",
             )
-            ax2.axhline(np.log(2), color="grey", linewidth=0.8)
-            twin.axhline(0.0, color="C3", linewidth=0.6, alpha=0.5)
+            ax2.axhline(np.log(2), color="grey", linewidth=0.8, label="ln 2 (a coin's cross-entropy)")
+            twin.axhline(0.0, color="C3", linewidth=0.6, alpha=0.5, label="E/N = 0 (the null model)")
+            plots.legend_below(ax2, twin)
             ax2.set(
                 xscale="log",
                 yscale="log",

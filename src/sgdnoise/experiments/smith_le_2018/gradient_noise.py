@@ -468,18 +468,17 @@ def _histogram_panel(ax: Any, histogram: Histogram, stats: Mapping[str, float], 
             color="C3",
             label="fitted normal",
         )
-    ax.text(
-        0.02,
-        0.97,
-        f"n = {histogram['n']}\nK² = {stats['normal_statistic']:.3g}, p = {stats['normal_pvalue']:.2g}"
-        f"\nskew = {stats['skewness']:.2f}\nexcess kurtosis = {stats['excess_kurtosis']:.2f}",
-        transform=ax.transAxes,
-        va="top",
-        fontsize=8,
-        bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0},
-    )
     ax.set(xlabel=xlabel, ylabel="density", title=title)
-    ax.legend(fontsize=8, loc="upper right")
+    plots.legend_below(
+        ax,
+        title=f"n = {histogram['n']}, K² = {stats['normal_statistic']:.3g}, {_p_text(stats['normal_pvalue'])}, "
+        f"skew {stats['skewness']:.2f}, excess kurtosis {stats['excess_kurtosis']:.2f}",
+    )
+
+
+def _p_text(p_value: float) -> str:
+    """A p-value as text; one that underflowed to 0 is below the smallest positive double."""
+    return f"p = {p_value:.2g}" if p_value > 0 else f"p < {np.finfo(float).tiny:.0e}"
 
 
 def _panels(axes: Any, repeat: Repeat, batch_size: int, label: str = "") -> None:

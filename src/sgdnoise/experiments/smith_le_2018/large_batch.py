@@ -500,8 +500,9 @@ def draw_app_e(data: LargeBatchData, fig_dir: Path) -> Path:
                 [point["batch_size"] * 1.08],
                 [np.mean(per_seed)],
                 yerr=[[np.mean(per_seed) - min(per_seed)], [max(per_seed) - np.mean(per_seed)]],
-                fmt="x",
+                fmt=marker,
                 color="0.4",
+                markerfacecolor="none",
                 capsize=3,
                 label=f"{label}, fresh seeds (range)",
             )
@@ -513,7 +514,8 @@ def draw_app_e(data: LargeBatchData, fig_dir: Path) -> Path:
     upd_ax.set_ylabel(f"updates ({data['epochs']:g} epochs)")
     final = data["final"]
     acc_ax.set_title(f"App. E: final B = {final['batch_size']}, ε = {final['lr']:.3g}, m = {final['momentum']:.4g}")
-    acc_ax.legend(fontsize=7)
+    upd_ax.set_title("updates each trial takes")
+    plots.legend_below(acc_ax, fontsize=7, ncols=4)
     return plots.save(fig, fig_dir / "appE_large_batch.png")
 
 
