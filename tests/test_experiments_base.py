@@ -1,6 +1,7 @@
 """The experiment declaration: figures check their data before drawing and report their own bugs as bugs;
 the registry reads names and descriptions from the sources without importing them."""
 
+import html
 import sys
 from types import SimpleNamespace
 from typing import TypedDict
@@ -8,6 +9,7 @@ from typing import TypedDict
 import pytest
 from click.testing import CliRunner
 
+from sgdnoise import report
 from sgdnoise.cli import main
 from sgdnoise.experiments.base import Figure, FigureError, RunContext, RunsFailedError
 from sgdnoise.experiments.registry import entries, get_experiment
@@ -29,6 +31,31 @@ def test_a_figure_whose_needs_is_no_typed_dict_is_refused_where_it_is_declared()
         Figure("f", lambda data, fig_dir: fig_dir, dict)
     with pytest.raises(TypeError, match="figure f: draw must be a function"):
         Figure("f", "draw_f", _Data)  # type: ignore[arg-type]
+
+
+def test_a_figure_is_captioned_by_its_drawing_functions_docstring_in_the_report(tmp_path):
+    def draw_it(data, fig_dir):
+        """Test accuracy against B,
+        mean ± std over seeds."""
+
+    assert Figure("f", draw_it, _Data).caption == "Test accuracy against B, mean ± std over seeds."
+    experiment = get_experiment("smith-le-gradient-noise")
+    figure = experiment.figures[0]
+    assert figure.caption.startswith("Smith & Le Fig. 9 (App. C): one softmax-layer weight's gradient")
+    summary = {
+        "experiment": experiment.name,
+        "title": "t",
+        "paper": "p",
+        "scale": "quick",
+        "wall_seconds": 1.0,
+        "claims": [],
+        "data": {"n_train": 10, "batch_size": 2, "data_seed": 0, "repeats": []},
+    }
+    png = tmp_path / "figures" / "fig9.png"
+    png.parent.mkdir()
+    png.write_bytes(b"\x89PNG")
+    page = report.write_html(tmp_path, summary, {png: figure.caption}).read_text()
+    assert f"<figcaption><code>fig9.png</code>: {html.escape(figure.caption)}</figcaption>" in page
 
 
 def test_data_without_what_a_figure_needs_is_a_value_error_and_a_figure_bug_is_a_figure_error(tmp_path):

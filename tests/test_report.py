@@ -117,7 +117,7 @@ def test_report_claims_lead_with_verdict_statement_and_both_numbers(tmp_path):
         experiment="x", title="t", paper="p", scale="quick", seed=0, device="cpu", wall_seconds=1.0,
         claims=[claim], data={}, settings={},
     )  # fmt: skip
-    page = report.write_html(tmp_path, summary, []).read_text()
+    page = report.write_html(tmp_path, summary, {}).read_text()
     row = page[page.index("<tr class='fails'>") :]
     row = row[: row.index("</tr>")]
     cells = [

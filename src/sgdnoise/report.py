@@ -213,13 +213,14 @@ def _claim_row(claim: Mapping[str, Any]) -> str:
     )
 
 
-def write_html(out_dir: Path, summary: Mapping[str, Any], figures: Sequence[Path]) -> Path:
-    """One self-contained HTML page: claims table and every figure embedded as PNG."""
+def write_html(out_dir: Path, summary: Mapping[str, Any], figures: Mapping[Path, str]) -> Path:
+    """One self-contained HTML page: claims table and every figure (file → caption) embedded as PNG."""
     rows = "\n".join(_claim_row(c) for c in summary["claims"])
     images = "\n".join(
         f"<figure><img alt='{html.escape(p.stem)}' src='data:image/png;base64,"
-        f"{base64.b64encode(p.read_bytes()).decode()}'><figcaption>{html.escape(p.stem)}</figcaption></figure>"
-        for p in figures
+        f"{base64.b64encode(p.read_bytes()).decode()}'><figcaption><code>{html.escape(p.name)}</code>: "
+        f"{html.escape(caption)}</figcaption></figure>"
+        for p, caption in figures.items()
     )
     settings = html.escape(json.dumps(summary.get("settings", {}), indent=2))
     env = html.escape(json.dumps(summary.get("environment", {}), indent=2))

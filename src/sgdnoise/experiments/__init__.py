@@ -218,4 +218,4 @@ def render(out_dir: str | Path, summary: Mapping[str, Any]) -> list[Path]:
             f"--out {out_dir}`"
         ) from None
     report.write_html(Path(out_dir), summary, figures)
-    return figures
+    return list(figures)

@@ -9,6 +9,8 @@ the module. Nothing here holds mutable state: a changed spec is passed in, never
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +121,12 @@ class Figure:
         if getattr(self.needs, "__required_keys__", None) is None:
             raise TypeError(f"figure {self.name}: needs must be the TypedDict of the data it draws, got {self.needs!r}")
 
+    @property
+    def caption(self) -> str:
+        """What the figure shows: its drawing function's docstring (a partial's function's), on one line."""
+        draw = self.draw.func if isinstance(self.draw, functools.partial) else self.draw
+        return " ".join((inspect.getdoc(draw) or self.name).replace("``", "").split())
+
     def missing(self, data: Mapping[str, Any]) -> list[str]:
         """The keys ``needs`` requires that ``data`` lacks."""
         return sorted(key for key in self.needs.__required_keys__ if key not in data)
@@ -165,11 +173,12 @@ class Experiment:
         """Every declared claim checked on ``data``."""
         return evaluate_claims(self.claims, data)
 
-    def draw(self, data: Mapping[str, Any], fig_dir: Path) -> list[Path]:
-        """Draw every figure from ``data``. Data that lacks what a figure declares it needs is a
-        ValueError naming the figure and the keys; an error inside figure code is a FigureError."""
+    def draw(self, data: Mapping[str, Any], fig_dir: Path) -> dict[Path, str]:
+        """Draw every figure from ``data``: each file written → its figure's caption. Data that lacks what a
+        figure declares it needs is a ValueError naming the figure and the keys; an error inside figure code
+        is a FigureError."""
         fig_dir.mkdir(parents=True, exist_ok=True)
-        paths: list[Path] = []
+        paths: dict[Path, str] = {}
         for figure in self.figures:
             missing = figure.missing(data)
             if missing:
@@ -182,5 +191,5 @@ class Experiment:
                     "summary.json was edited by hand, this is a bug in sgdnoise's figure code — please report it "
                     "(--debug shows the traceback)"
                 ) from error
-            paths.extend(drawn if isinstance(drawn, list) else [drawn])
+            paths.update((path, figure.caption) for path in (drawn if isinstance(drawn, list) else [drawn]))
         return paths

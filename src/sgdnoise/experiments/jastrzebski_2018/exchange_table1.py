@@ -258,8 +258,7 @@ def draw_fig16(data: ExchangeData, fig_dir: Path) -> Path:
 
 
 def draw_table1(data: ExchangeData, fig_dir: Path) -> list[Path]:
-    """Table 1: test accuracy, final training loss and final ‖H‖_F per schedule, mean ± std over seeds (points,
-    so a 1-point accuracy difference is not drawn as a bar's height from an arbitrary floor)."""
+    """Table 1: test accuracy, final training loss and final ‖H‖_F per schedule, mean ± std over seeds."""
     rows = data.get("table1") or {}
     if not rows:
         return []

@@ -509,7 +509,7 @@ def draw_fig1(data: SharpnessData, fig_dir: Path) -> Path:
         row_axes[0].legend(fontsize=7)
     fig.suptitle("Jastrzębski et al. 2018 Fig. 1: η/S vs sharpness and validation accuracy")
     fig.tight_layout()
-    return plots.save(fig, fig_dir / "jastrzebski_sharpness.png")
+    return plots.save(fig, fig_dir / "fig1_sharpness.png")
 
 
 EXPERIMENT = Experiment(

@@ -33,6 +33,7 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     ARCHITECTURES,
     EDGE_RULE,
     GHOST_BATCH,
+    LR_BARS,
     PAPER,
     PAPER_SCALE,
     QUICK,
@@ -539,7 +540,7 @@ def draw_fig1(data: EpochBudgetData, fig_dir: Path) -> Path:
         ax.set_xlabel("batch size B")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, title=LR_BARS if ax is axes[2] else None, title_fontsize=8)
     axes[1].set_yscale("log")
     axes[2].set_yscale("log", base=2)
     fig.suptitle("Fig. 1 — constant epoch budget (hollow: optimum at the edge of its grid)")

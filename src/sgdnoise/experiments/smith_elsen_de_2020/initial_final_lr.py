@@ -28,6 +28,7 @@ from sgdnoise.experiments.base import Experiment, Figure, RunContext
 from sgdnoise.experiments.claims import SMITH_ELSEN_DE_2020, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.grid import nullable
 from sgdnoise.experiments.smith_elsen_de_2020.setup import (
+    LR_BARS,
     OBJECTIVES,
     PAPER,
     PAPER_BUDGETS,
@@ -40,6 +41,7 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     budget_panels,
     falls_at_every_step,
     finished_value,
+    mark_edges,
     score_errorbar,
     settings,
     sweep_points,
@@ -455,10 +457,11 @@ def draw_fig3(data: InitialFinalData, fig_dir: Path) -> Path:
                 capsize=3,
                 label=f"ε_{which[0] if which == 'final' else '0'}",
             )
+            mark_edges(ax, e, value, [o[f"{which}_at_edge"] for o in optima])  # type: ignore[literal-required]
         ax.set_yscale("log", base=2)
         ax.set_ylabel("optimal effective learning rate")
         ax.set_title(title)
-        ax.legend(fontsize=8)
+        plots.legend_below(ax, title=LR_BARS)
     budget_panels(axes)
     fig.suptitle(f"Fig. 3 — batch size {data['batch_size']}, initial and final learning rates tuned independently")
     return plots.save(fig, fig_dir / "fig3_initial_final_lr.png")

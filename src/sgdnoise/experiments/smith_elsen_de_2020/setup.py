@@ -381,9 +381,28 @@ def lr_errorbar(ax: Axes, x: Sequence[float], optima: Sequence[Mapping[str, Any]
     low = value - np.array([o["band_lower"] for o in optima], float)
     high = np.array([o["band_upper"] for o in optima], float) - value
     ax.errorbar(x, value, yerr=[low, high], marker="o", capsize=3, label=label, **style)
-    edge = [i for i, o in enumerate(optima) if o["at_edge"]]
+    mark_edges(ax, x, value, [o["at_edge"] for o in optima])
+
+
+EDGE_LABEL = "optimum at its grid's edge"
+LR_BARS = "bars: the tuning protocol's one-std band"
+
+
+def mark_edges(ax: Axes, x: Sequence[float], value: np.ndarray, at_edge: Sequence[bool]) -> None:
+    """Ring the optima that sit at the edge of their learning-rate grid (not established, SED §4)."""
+    edge = [i for i, flag in enumerate(at_edge) if flag]
     if edge:
-        ax.plot(np.asarray(x, float)[edge], value[edge], "o", mfc="white", mec="black", ms=9, zorder=5)
+        labelled = EDGE_LABEL in ax.get_legend_handles_labels()[1]
+        ax.plot(
+            np.asarray(x, float)[edge],
+            value[edge],
+            "o",
+            mfc="white",
+            mec="black",
+            ms=9,
+            zorder=5,
+            label=None if labelled else EDGE_LABEL,
+        )
 
 
 def budget_panels(axes: Sequence[Axes]) -> None:

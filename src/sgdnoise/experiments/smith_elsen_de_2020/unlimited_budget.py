@@ -31,6 +31,7 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     ARCHITECTURE_LABELS,
     BATCH_NORM,
     EDGE_RULE,
+    LR_BARS,
     PAPER,
     PAPER_BUDGETS,
     PAPER_SCALE,
@@ -363,8 +364,8 @@ def draw_fig2(data: UnlimitedBudgetData, fig_dir: Path) -> Path:
         ax.set_ylabel("optimal effective learning rate")
         ax.set_title(f"{'cd'[i] if i < 2 else ''}) {label}")
     budget_panels(axes)
-    for ax in axes:
-        ax.legend(fontsize=8)
+    for i, ax in enumerate(axes):
+        ax.legend(fontsize=8, title=LR_BARS if i >= 2 else None, title_fontsize=8)
     fig.suptitle(f"Fig. 2 — batch size {data['batch_size']}, growing epoch budgets (hollow: optimum at a grid edge)")
     return plots.save(fig, fig_dir / "fig2_unlimited_budget.png")
 

@@ -248,9 +248,10 @@ def draw_fig4(data: BatchData, fig_dir: Path) -> Path:
         history_band(ax_curves, history, "test_accuracy", f"B = {batch}", color=color)
     ax_curves.set(xscale="log", xlabel="gradient descent updates", ylabel="test accuracy", title="(a)")
     ax_curves.legend(fontsize=8)
-    final_accuracy_panel(ax_final, data)
+    final_accuracy_panel(ax_final, data, suffix=" (lr = 0.1·ε, calibrated)" if "literal" in data else "")
     if "literal" in data:
         final_accuracy_panel(ax_final, data["literal"], first_color=1, suffix=" (literal lr = ε)")
+    ax_final.legend(fontsize=8, title="bars: ± 1 std over seeds", title_fontsize=8)
     ax_final.set_title(f"(b) after {curve['steps']} updates")
     fig.suptitle("Fig. 4 — test accuracy vs batch size (ε = 1)")
     return plots.save(fig, fig_dir / "fig4_batch_size.png")

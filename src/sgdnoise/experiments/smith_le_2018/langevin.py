@@ -552,11 +552,19 @@ def draw_app_a(data: LangevinData, fig_dir: Path) -> Path:
     ax_b.legend(fontsize=8)
     wells = data["wells"]
     ratios = {
-        "SGLD samples": math.exp(wells_log_ratio(wells["fraction_wide"])),
-        "Laplace evidences": math.exp(wells["laplace_log_ratio"]),
-        "exact bowl integrals": math.exp(wells["exact_log_ratio"]),
+        "SGLD\nsamples": math.exp(wells_log_ratio(wells["fraction_wide"])),
+        "Laplace\nevidences": math.exp(wells["laplace_log_ratio"]),
+        "exact bowl\nintegrals": math.exp(wells["exact_log_ratio"]),
     }
+    fraction, se = (
+        wells["fraction_wide"],
+        math.sqrt(wells["fraction_wide"] * (1 - wells["fraction_wide"]) / wells["chains"]),
+    )
+    low, high = (math.exp(wells_log_ratio(min(max(f, 1e-9), 1 - 1e-9))) for f in (fraction - se, fraction + se))
+    sampled = ratios["SGLD\nsamples"]
     ax_c.bar(list(ratios), list(ratios.values()), color=["C0", "C1", "C2"])
+    ax_c.errorbar([0], [sampled], yerr=[[sampled - low], [high - sampled]], color="k", capsize=4)
+    ax_c.set_xticks(range(3), [f"SGLD samples\n(± 1 binomial SE,\n{wells['chains']} chains)", *list(ratios)[1:]])
     ax_c.axhline(1.0, color="0.5", linewidth=0.8)
     ax_c.set_ylabel("P(wide bowl) / P(deep bowl)")
     ax_c.set_title("(c) two minima: occupation vs local evidence")

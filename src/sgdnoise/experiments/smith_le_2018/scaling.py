@@ -135,6 +135,7 @@ def _optima_panel(ax: Axes, scaling: ScalingLaw, x_label: str) -> None:
     """B_opt vs the swept quantity (log-log), error bars to the next sampled batch size (open marker:
     an optimum at an edge, or a curve left out of the fit), the sub-grid optima the power law is
     fitted to, the fitted line and its bootstrap CI."""
+    labelled: set[bool] = set()
     for i, (xi, optimum) in enumerate(zip(scaling["x"], scaling["optima"], strict=True)):
         value = optimum["value"]
         lower = optimum["lower"] if optimum["lower"] is not None else value
@@ -149,7 +150,11 @@ def _optima_panel(ax: Axes, scaling: ScalingLaw, x_label: str) -> None:
             color="C0",
             markerfacecolor="white" if edge else "C0",
             linestyle="none",
+            label=None
+            if edge in labelled
+            else ("B_opt at a grid edge, or left out of the fit" if edge else "B_opt (best observed)"),
         )
+        labelled.add(edge)
     fit = scaling["fit"]
     if fit and fit["slope"] is not None:
         fitted_x = np.asarray(fit["x"], float)
@@ -169,19 +174,20 @@ def _optima_panel(ax: Axes, scaling: ScalingLaw, x_label: str) -> None:
                 linewidth=0,
                 label=f"CI: k ∈ [{fit['slope_ci'][0]:.2f}, {fit['slope_ci'][1]:.2f}]",
             )
-        ax.legend(fontsize=8)
+    plots.legend_below(ax, ncols=2)
     ax.set(
         xscale="log",
         yscale="log",
         xlabel=x_label,
         ylabel="best observed batch size B_opt",
-        title="(b) open marker: optimum at an edge, or curve not checked (not fitted)",
+        title="(b) best observed batch size and the scaling law",
     )
 
 
 def scaling_figure(data: ScalingData, fig_dir: Path, name: str, title: str, x_label: str) -> Path:
     """Smith & Le Fig. 5–7: (a) final test accuracy vs batch size per curve, (b) best observed batch
-    size vs the swept quantity with the fitted power law (``_optima_panel``)."""
+    size vs the swept quantity with the fitted power law (open markers: an optimum at a grid edge, or a curve
+    left out of the fit)."""
     fig, (ax_acc, ax_opt) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
     final_accuracy_panel(ax_acc, data)
     ax_acc.set_title("(a)")
