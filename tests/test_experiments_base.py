@@ -19,6 +19,18 @@ class _Data(TypedDict):
     xs: list[float]
 
 
+# a summary whose data has every key Fig. 9 needs, and no repeat to draw (so its figure code fails)
+_FIG9_SUMMARY = {
+    "experiment": "smith-le-gradient-noise",
+    "title": "t",
+    "paper": "p",
+    "scale": "quick",
+    "wall_seconds": 1.0,
+    "claims": [],
+    "data": {"n_train": 10, "batch_size": 2, "data_seed": 0, "repeats": []},
+}
+
+
 def test_a_figure_names_the_keys_its_data_lacks():
     assert Figure("f", lambda data, fig_dir: fig_dir, _Data).missing({"ys": []}) == ["xs"]
     assert Figure("f", lambda data, fig_dir: fig_dir, _Data).missing({"xs": []}) == []
@@ -42,19 +54,10 @@ def test_a_figure_is_captioned_by_its_drawing_functions_docstring_in_the_report(
     experiment = get_experiment("smith-le-gradient-noise")
     figure = experiment.figures[0]
     assert figure.caption.startswith("Smith & Le Fig. 9 (App. C): one softmax-layer weight's gradient")
-    summary = {
-        "experiment": experiment.name,
-        "title": "t",
-        "paper": "p",
-        "scale": "quick",
-        "wall_seconds": 1.0,
-        "claims": [],
-        "data": {"n_train": 10, "batch_size": 2, "data_seed": 0, "repeats": []},
-    }
     png = tmp_path / "figures" / "fig9.png"
     png.parent.mkdir()
     png.write_bytes(b"\x89PNG")
-    page = report.write_html(tmp_path, summary, {png: figure.caption}).read_text()
+    page = report.write_html(tmp_path, _FIG9_SUMMARY, {png: figure.caption}).read_text()
     assert f"<figcaption><code>fig9.png</code>: {html.escape(figure.caption)}</figcaption>" in page
 
 
@@ -63,20 +66,11 @@ def test_data_without_what_a_figure_needs_is_a_value_error_and_a_figure_bug_is_a
     with pytest.raises(ValueError, match="lacks batch_size, data_seed, n_train, repeats, which figure fig9 needs"):
         experiment.draw({}, tmp_path)
     with pytest.raises(FigureError, match="figure fig9 of smith-le-gradient-noise failed \\(IndexError"):
-        experiment.draw({"n_train": 10, "batch_size": 2, "data_seed": 0, "repeats": []}, tmp_path)
+        experiment.draw(_FIG9_SUMMARY["data"], tmp_path)
 
 
 def test_the_cli_reports_a_figure_bug_as_a_bug_and_shows_its_traceback_under_debug(tmp_path):
-    summary = {
-        "experiment": "smith-le-gradient-noise",
-        "title": "t",
-        "paper": "p",
-        "scale": "quick",
-        "wall_seconds": 1.0,
-        "claims": [],
-        "data": {"n_train": 10, "batch_size": 2, "data_seed": 0, "repeats": []},
-    }
-    (tmp_path / "summary.json").write_text(__import__("json").dumps(summary))
+    (tmp_path / "summary.json").write_text(__import__("json").dumps(_FIG9_SUMMARY))
     result = CliRunner().invoke(main, ["report", str(tmp_path)])
     assert result.exit_code == 1 and result.output.startswith("Bug: figure fig9")
     assert "Traceback" not in result.output
