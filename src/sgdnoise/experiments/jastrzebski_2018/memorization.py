@@ -453,9 +453,12 @@ def _panel_colours(panels: Mapping[str, Panel]) -> dict[str, dict[float, Any]]:
     }
 
 
-def _legend(ax: Any, colours: Mapping[float, Any]) -> None:
+def _legend(ax: Any, colours: Mapping[float, Any], levels: bool = False) -> None:
+    """One entry per η/S colour (and the matched levels' dotted lines, when drawn)."""
     handles = [plt.Line2D([], [], color=c, label=f"η/S = {n:.2g}") for n, c in colours.items()]
-    ax.legend(handles=handles, fontsize=6, loc="upper left")
+    if levels:
+        handles.append(plt.Line2D([], [], color="grey", ls=":", lw=0.7, label="matched training accuracies"))
+    ax.legend(handles=handles, fontsize=7, loc="upper left")
 
 
 def _grid(panels: Mapping[str, Panel], height: float) -> tuple[Any, Callable[[Panel], Any]]:
@@ -523,7 +526,7 @@ def draw_fig5(data: Fig5Data, fig_dir: Path) -> list[Path]:
         ax.set_title(f"{round(100 * panel['noise_fraction'])}% random labels, momentum {panel['momentum']:g}")
         ax.set_xlabel("training accuracy (noisy labels)")
         ax.set_ylabel("validation accuracy")
-        _legend(ax, colours[tag])
+        _legend(ax, colours[tag], levels=bool(panel["levels"]))
     fig.suptitle("Fig. 5 — memorisation vs generalisation over training (warm = higher η/S in each panel)")
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     paths = [plots.save(fig, fig_dir / "fig5_memorization.png")]
