@@ -182,6 +182,7 @@ def _optima_panel(ax: Axes, scaling: ScalingLaw, x_label: str) -> None:
         ylabel="best observed batch size B_opt",
         title="(b) best observed batch size and the scaling law",
     )
+    plots.plain_log_ticks(ax.xaxis)
 
 
 def scaling_figure(data: ScalingData, fig_dir: Path, name: str, title: str, x_label: str) -> Path:
