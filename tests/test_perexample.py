@@ -275,6 +275,61 @@ def test_a_mean_that_weights_examples_unequally_is_refused_even_when_the_halves_
     torch.testing.assert_close(norms, loop_gradients(model, per_example_mean, x, y).norm(dim=1), rtol=1e-10, atol=0)
 
 
+def test_a_weighted_mean_is_refused_even_where_every_example_has_the_same_loss():
+    """A zero head gives every example the loss ln 3, so no loss value can tell class weights from a plain mean;
+    the gradients at the outputs can: example i's is w_i/Σw of its batch (B_simple read 6.44 instead of 13.27)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)).double()
+    nn.init.zeros_(model[2].weight)
+    nn.init.zeros_(model[2].bias)
+    x, y = torch.randn(10, 4, dtype=torch.float64), torch.tensor([0, 1, 2, 0, 1, 2, 2, 2, 1, 0])
+    for loss_fn in (
+        nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)),
+        nn.CrossEntropyLoss(ignore_index=2),
+    ):
+        with pytest.raises(ValueError, match="gradient with respect to an example's outputs"):
+            gradient_noise(model, loss_fn, (x, y), batch_size=2)
+    plain = gradient_noise(model, nn.CrossEntropyLoss(), (x, y), batch_size=2)
+    expected = loop_gradients(model, nn.CrossEntropyLoss(), x, y)
+    assert plain.mean_grad_sq_norm == pytest.approx(float(expected.mean(0).square().sum()), rel=1e-12)
+
+
+class _BatchNormByHand(nn.Module):
+    """A batch norm from plain operations: the statistics of the batch couple its examples."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.scale, self.shift = nn.Parameter(torch.ones(width)), nn.Parameter(torch.zeros(width))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return (h - h.mean(0)) / (h.var(0, unbiased=False) + 1e-5).sqrt() * self.scale + self.shift
+
+
+class _Centred(nn.Module):
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h - h.mean(0)
+
+
+@pytest.mark.parametrize("coupling", [_BatchNormByHand(6), _Centred()], ids=["batch-norm-by-hand", "centred"])
+@pytest.mark.parametrize("method", ["layers", "vmap"])
+def test_a_layer_that_mixes_the_examples_of_a_batch_is_refused_not_measured(coupling, method):
+    """Re-run one example at a time, such a layer gave the scale a per-example gradient of exactly 0 (and the
+    centring, which keeps the sum right, per-example gradients 47% off): no example has a gradient of its own."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), coupling, nn.Tanh(), nn.Linear(6, 3)).double()
+    x, y = torch.randn(10, 4, dtype=torch.float64), torch.randint(0, 3, (10,))
+    with pytest.raises(ValueError, match="changes when the rest of the batch is left out: a layer mixes the examples"):
+        per_example_gradients(model, nn.CrossEntropyLoss(), (x, y), method=method)
+
+
+def test_with_dropout_a_layer_that_mixes_examples_is_caught_by_the_sum_of_the_per_example_gradients():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), _BatchNormByHand(6), nn.Tanh(), nn.Dropout(0.3), nn.Linear(6, 3)).double()
+    x, y = torch.randn(10, 4, dtype=torch.float64), torch.randint(0, 3, (10,))
+    with pytest.raises(ValueError, match=r"of '1.scale' sum to .* away from the batch gradient .* a layer mixes"):
+        per_example_gradients(model, nn.CrossEntropyLoss(), (x, y), train_mode=True)
+
+
 def test_bad_input_gets_one_clear_error():
     x, y = torch.randn(6, 3), torch.randn(6, 1)
     model = nn.Linear(3, 1)

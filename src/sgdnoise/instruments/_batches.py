@@ -76,11 +76,43 @@ def _blocks(n: int) -> list[tuple[int, int]]:
     return [[(0, n // 2), (n // 2, n)], ones]
 
 
+def _scaled_output_gradients(
+    loss_fn: LossFn, outputs: object, targets: Tensor, blocks: list[tuple[int, int]], n: int
+) -> list[Tensor]:
+    """n_b·∂L_b/∂o over the blocks b of the batch, joined, for every floating output holding examples: for a mean of
+    per-example losses, ∂ℓ_i/∂o_i whatever the blocks (a weighted mean scales example i by its block's weights)."""
+    joined: list[list[Tensor]] = []
+    for start, stop in blocks:
+        leaves, spec = pytree.tree_flatten(leading_examples(outputs, start, stop, n))
+        held = [
+            isinstance(t, Tensor) and t.is_floating_point() and t.dim() > 0 and t.shape[0] == stop - start
+            for t in leaves
+        ]
+        free = [t.detach().requires_grad_() if h else t for t, h in zip(leaves, held, strict=True)]
+        wrt = [t for t, h in zip(free, held, strict=True) if h]
+        with torch.enable_grad():
+            value = loss_fn(pytree.tree_unflatten(free, spec), targets[start:stop])
+            grads = torch.autograd.grad(value, wrt, allow_unused=True)
+        joined.append(
+            [(stop - start) * (torch.zeros_like(t) if g is None else g) for t, g in zip(wrt, grads, strict=True)]
+        )
+    return [torch.cat(parts) for parts in zip(*joined, strict=True)]
+
+
+def _same_gradients(blocks: list[Tensor], whole: list[Tensor], rtol: float) -> bool:
+    """Whether two sets of output gradients agree to ``rtol`` of each one's largest entry."""
+    return all(
+        torch.allclose(a, b, rtol=rtol, atol=rtol * float(b.abs().max()) if b.numel() else 0.0)
+        for a, b in zip(blocks, whole, strict=True)
+    )
+
+
 def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: bool = True) -> Tensor:
     """``loss_fn(outputs, targets)``, checked to be what every instrument assumes: the mean over examples of
-    per-example losses, so equal to the size-weighted mean of its blocks' losses, L = Σ_b n_b·L_b/n, over two
-    partitions of the batch (``_blocks``: halves; the first 8 examples singly and the rest, unless ``loss_fn``
-    cannot take one example, e.g. ``o.squeeze()`` against targets of shape (1,)).
+    per-example losses, so equal to the size-weighted mean of its blocks' losses, L = Σ_b n_b·L_b/n, with the same
+    output gradients, n·∂L/∂o_i = n_b·∂L_b/∂o_i (so a weighted mean is caught even where every example's loss is
+    the same), over two partitions of the batch (``_blocks``: halves; the first 8 examples singly and the rest,
+    unless ``loss_fn`` cannot take one example, e.g. ``o.squeeze()`` against targets of shape (1,)).
 
     A sum-reduced loss gives Σ_b L_b instead, a mean that weights examples unequally (targets left out by
     ``ignore_index`` under a mean over tokens, class ``weight=``) a weighted mean of the blocks, a loss with
@@ -122,13 +154,27 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
                 raise
             break  # a loss that cannot take one example (o.squeeze() against targets of shape (1,)): halves only
         if not torch.isclose(parts, loss.detach(), rtol=rtol, atol=1e-7):
-            raise ValueError(
-                "loss_fn must be the MEAN of the per-example losses (e.g. reduction='mean'): the loss of a batch "
-                f"({float(loss.detach()):.6g}) is not the size-weighted mean of its {len(blocks)} blocks' losses "
-                f"({float(parts):.6g}). A sum is not, nor a mean that weights examples unequally: targets left out "
-                "(ignore_index padding) or class weight= under a mean over all targets; average each example's own "
-                "loss instead (reduction='none', then each example's mean, then the mean over examples)"
+            differs = (
+                f"the loss of a batch ({float(loss.detach()):.6g}) is not the size-weighted mean of its "
+                f"{len(blocks)} blocks' losses ({float(parts):.6g})"
             )
+        elif not _same_gradients(
+            _scaled_output_gradients(loss_fn, outputs, targets, blocks, n),
+            _scaled_output_gradients(loss_fn, outputs, targets, [(0, n)], n),
+            rtol,
+        ):
+            differs = (
+                "the batch loss's gradient with respect to an example's outputs, times n, is not its block's, times "
+                f"the block's size (the batch in {len(blocks)} blocks)"
+            )
+        else:
+            continue
+        raise ValueError(
+            f"loss_fn must be the MEAN of the per-example losses (e.g. reduction='mean'): {differs}. A sum is "
+            "not, nor a mean that weights examples unequally: targets left out "
+            "(ignore_index padding) or class weight= under a mean over all targets; average each example's own "
+            "loss instead (reduction='none', then each example's mean, then the mean over examples)"
+        )
     return loss
 
 

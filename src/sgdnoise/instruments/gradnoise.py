@@ -34,7 +34,7 @@ from sgdnoise.instruments._batches import (
     trainable_parameters,
     uncompiled,
 )
-from sgdnoise.instruments.perexample import layer_statistics, model_gradients
+from sgdnoise.instruments.perexample import check_examples_independent, layer_statistics, model_gradients
 from sgdnoise.validation import momentum_coefficient, positive_int, positive_number
 
 _CHUNK_ELEMENTS = 2**25  # per-example gradients held at once (128 MiB in float32)
@@ -117,6 +117,7 @@ def _per_example_gradient_rows(
                     )
                 }
                 if method == "vmap":
+                    check_examples_independent(model, xc)
                     grads = model_gradients(model, loss_fn, xc, yc, trainable_parameters(model))
                     torch.cat([grads[name].reshape(n, -1) for name in layout.names], dim=1, out=rows)
                 else:

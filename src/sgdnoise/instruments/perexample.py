@@ -339,24 +339,76 @@ class _Forward:
         return self.draw_recorder.all() if call is None else self.draw_recorder.between(call.start, call.stop)
 
 
-def _check_replayed_sums(
-    batch: Mapping[str, Tensor | None], gradient_sum: Mapping[str, Tensor], scales: Mapping[str, float]
+def _check_sums(
+    batch: Mapping[str, Tensor | None], gradient_sum: Mapping[str, Tensor], scales: Mapping[str, float], replayed: bool
 ) -> None:
-    """Per-example gradients re-computed with replayed draws must sum to the batch gradient, parameter by
-    parameter: a draw split by example wrongly (a dimension merging the batch with another one other than
-    batch-major) is an error, not a silently wrong g_i. Tolerance: 1e-3 (more for half precision) of the
-    parameter's Σ_i ‖g_i‖ (``scales``)."""
+    """Per-example gradients must sum to the batch gradient, parameter by parameter: a layer that mixes the
+    examples of a batch (a hand-written batch norm), or a draw split by example wrongly (a dimension merging the
+    batch with another one other than batch-major) when draws were served again (``replayed``), is an error, not
+    a silently wrong g_i. Tolerance: 1e-3 (more for half precision) of the parameter's Σ_i ‖g_i‖ (``scales``), and
+    at least 30 ε of the whole model's (a gradient that is zero but for rounding, as a key bias's in attention)."""
+    overall = sum(scales.values())
     for name, g in batch.items():
         total = gradient_sum[name]
         gap = float(torch.linalg.vector_norm(total - (torch.zeros_like(total) if g is None else g)))
-        tolerance = max(1e-3, 30 * torch.finfo(total.dtype).eps) * scales[name]
+        eps = torch.finfo(total.dtype).eps
+        tolerance = max(max(1e-3, 30 * eps) * scales[name], 30 * eps * overall)
         if gap > tolerance:
-            raise ValueError(
-                f"the per-example gradients of {name!r}, re-computed with the batched pass's random draws, sum to "
-                f"{gap:.3g} away from the batch gradient (tolerance {tolerance:.3g}): the model's random draws "
-                "could not be served again example by example (a draw split wrongly, or a random operation other "
-                "than a plain draw, such as rrelu); measure it in eval mode (train_mode=False)"
+            draws = (
+                "; or the model's random draws could not be served again example by example (a draw split wrongly, "
+                "or a random operation other than a plain draw, such as rrelu): measure it in eval mode "
+                "(train_mode=False)"
+                if replayed
+                else ""
             )
+            raise ValueError(
+                f"the per-example gradients of {name!r} sum to {gap:.3g} away from the batch gradient (tolerance "
+                f"{tolerance:.3g}): a layer mixes the examples of a batch (a hand-written batch norm, statistics "
+                f"over the batch), so no example has a gradient of its own{draws}"
+            )
+
+
+def check_examples_independent(model: nn.Module, x: Tensor, outputs: object = None) -> None:
+    """The model's ``outputs`` on the chunk ``x`` (of a pass that drew no random numbers; None: such a pass made
+    here, the check skipped if it draws) for its first k examples (2, or 1) must be what it gives on those k
+    alone: else a layer mixes the examples of a batch (``h - h.mean(0)``, a hand-written batch norm) and an
+    example has no gradient of its own. Tolerance: 1e-4 (more for half precision) of the output's largest entry."""
+    n = x.shape[0]
+    if n < 2:
+        return
+    k = 2 if n > 2 else 1
+    states = _generator_states(model, x.device)
+    try:
+        with torch.no_grad():
+            if outputs is None:
+                outputs = model(x)
+                if _drew(model, x.device, states):
+                    return
+            alone = model(x[:k])
+    except Exception as error:
+        raise ValueError(
+            f"the model fails on {k} of a chunk's {n} examples ({type(error).__name__}: {error}): its examples are "
+            "not independent (statistics over the batch?), so an example has no gradient of its own"
+        ) from error
+    finally:
+        _set_generator_states(model, x.device, states)
+    batched = [t for t in pytree.tree_leaves(outputs) if isinstance(t, Tensor) and t.ndim and t.shape[0] == n]
+    small = [t for t in pytree.tree_leaves(alone) if isinstance(t, Tensor) and t.ndim and t.shape[0] == k]
+    same = len(batched) == len(small)
+    for full, part in zip(batched, small, strict=False):
+        full = full[:k].detach()
+        if not full.is_floating_point() or full.shape != part.shape:
+            same &= torch.equal(full, part) if full.shape == part.shape else False
+            continue
+        scale = float(full.abs().max()) if full.numel() else 0.0
+        tolerance = max(1e-4, 50 * torch.finfo(full.dtype).eps) * max(scale, 1e-12)
+        same &= float((full - part).abs().max()) <= tolerance if full.numel() else True
+    if not same:
+        raise ValueError(
+            f"the model's output for {k} example(s) changes when the rest of the batch is left out: a layer mixes "
+            "the examples of a batch (statistics over the batch such as h - h.mean(0), a hand-written batch norm), "
+            "so an example has no gradient of its own"
+        )
 
 
 def _split_statistics(
@@ -403,15 +455,21 @@ def layer_statistics(
     forward = _Forward.record(model, x, names, n, draws=False)
     if not forward.examples_lead(model, x, names):
         return _split_statistics(model, loss_fn, x, y, names, out, budget)
-    if forward.recomputes() and forward.drew(model, x.device):
+    drew = forward.drew(model, x.device)
+    if forward.recomputes() and drew:
         # it drew random numbers (dropout) that vmap must see again: the same pass, recording them
         _set_generator_states(model, x.device, forward.generators)
         forward = _Forward.record(model, x, names, n, draws=True)
     loss = checked_loss(loss_fn, forward.outputs, y)
+    if not drew:  # a pass with random draws cannot be compared; the sums below check it
+        check_examples_independent(model, x, forward.outputs)
     calls, exact = forward.calls, forward.exact
     by_id = {id(p): p for p in model.parameters() if id(p) in names}
-    replayed = [by_id[key] for key in forward.replayed()]
-    wanted = [c.output for c in calls] + replayed
+    # their batch gradients: the per-example gradients must sum to them (but an embedding that scales its rows'
+    # gradients by the tokens' counts in the batch, where an example's gradient counts its own tokens)
+    by_count = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding) and m.scale_grad_by_freq}
+    every = [p for key, p in by_id.items() if key not in by_count]
+    wanted = [c.output for c in calls] + every
     found_grads = torch.autograd.grad(loss * n, wanted, allow_unused=True) if wanted else ()
     deltas, batch_sums = found_grads[: len(calls)], found_grads[len(calls) :]
     parts: dict[int, list[Contribution]] = defaultdict(list)
@@ -448,5 +506,10 @@ def layer_statistics(
         gradient_sum[names[key]] = torch.zeros_like(by_id[key])
         if out is not None:
             out[names[key]].zero_()
-    _check_replayed_sums({names[id(p)]: g for p, g in zip(replayed, batch_sums, strict=True)}, gradient_sum, scales)
+    _check_sums(
+        {names[id(p)]: g for p, g in zip(every, batch_sums, strict=True)},
+        gradient_sum,
+        scales,
+        bool(forward.replayed()),
+    )
     return LayerStatistics(sq_norms.detach(), {k: v.detach() for k, v in gradient_sum.items()})
