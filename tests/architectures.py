@@ -83,6 +83,31 @@ def groupnorm_cnn(seed: int = 0, n: int = 6, dtype: torch.dtype = torch.float64)
 ARCHITECTURES = {"tiny_gpt": tiny_gpt, "transformer_encoder": transformer_encoder, "groupnorm_cnn": groupnorm_cnn}
 
 
+class _Square(torch.autograd.Function):
+    """x², written the old way (forward takes ctx; no setup_context): torch.func cannot transform it."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return 2 * x * grad
+
+
+class OldStyleFunction(nn.Module):
+    """Linear → x² by an old-style autograd.Function → Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.second = nn.Linear(4, 5), nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(_Square.apply(self.first(x)))
+
+
 class WithUnused(nn.Module):
     """``net`` beside a Linear the forward pass never calls (like a Hugging Face model's unused pooler)."""
 

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from architectures import ARCHITECTURES, WithUnused, exact_hessian, tiny_gpt
+from architectures import ARCHITECTURES, OldStyleFunction, WithUnused, exact_hessian, tiny_gpt
 from torch import nn
 
 from sgdnoise.instruments.curvature import (
@@ -105,6 +105,16 @@ def test_low_rank_quadratic_with_krylov_breakdown():
         warnings.simplefilter("ignore", RuntimeWarning)
         hv = hessian_vector_product(model, nn.MSELoss(), (x, y), v, method="forward-over-reverse")
     torch.testing.assert_close(hv, 2 * x.T @ (x @ v) / 5, rtol=1e-12, atol=1e-12)
+
+
+def test_forward_over_reverse_falls_back_to_double_backward_for_an_old_style_autograd_function():
+    torch.manual_seed(0)
+    model = OldStyleFunction().double()
+    x, y = torch.randn(10, 4, dtype=torch.float64), torch.randint(0, 3, (10,))
+    v = torch.randn(sum(p.numel() for p in model.parameters()), dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match="using reverse-over-reverse"):
+        hv = hessian_vector_product(model, nn.CrossEntropyLoss(), (x, y), v, method="forward-over-reverse")
+    torch.testing.assert_close(hv, exact_hessian(model, nn.CrossEntropyLoss(), x, y) @ v, rtol=1e-10, atol=1e-12)
 
 
 def test_logistic_regression_hvp_matches_closed_form():

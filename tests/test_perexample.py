@@ -7,7 +7,15 @@ import warnings
 
 import pytest
 import torch
-from architectures import ARCHITECTURES, TinyGPT, lm_loss, loop_gradients, masked_loop_gradients, tiny_gpt
+from architectures import (
+    ARCHITECTURES,
+    OldStyleFunction,
+    TinyGPT,
+    lm_loss,
+    loop_gradients,
+    masked_loop_gradients,
+    tiny_gpt,
+)
 from torch import nn
 
 from sgdnoise.instruments import (
@@ -328,6 +336,16 @@ def test_with_dropout_a_layer_that_mixes_examples_is_caught_by_the_sum_of_the_pe
     x, y = torch.randn(10, 4, dtype=torch.float64), torch.randint(0, 3, (10,))
     with pytest.raises(ValueError, match=r"of '1.scale' sum to .* away from the batch gradient .* a layer mixes"):
         per_example_gradients(model, nn.CrossEntropyLoss(), (x, y), train_mode=True)
+
+
+def test_an_old_style_autograd_function_is_measured_by_the_layer_rules_and_named_where_torch_func_is_needed():
+    torch.manual_seed(0)
+    model = OldStyleFunction().double()
+    x, y = torch.randn(10, 4, dtype=torch.float64), torch.randint(0, 3, (10,))
+    got = per_example_gradients(model, nn.CrossEntropyLoss(), (x, y))  # the function holds no parameter
+    torch.testing.assert_close(got, loop_gradients(model, nn.CrossEntropyLoss(), x, y), rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match=r"autograd\.Function without a setup_context staticmethod"):
+        per_example_gradients(model, nn.CrossEntropyLoss(), (x, y), method="vmap")
 
 
 def test_bad_input_gets_one_clear_error():

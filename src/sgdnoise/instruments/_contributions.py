@@ -146,6 +146,13 @@ def map_examples(fn: Callable, inputs: tuple, start: int, draws: Draws, *, vmapp
             try:
                 rows.append(fn(*pytree.tree_map(lambda t, j=j: t[j], inputs)))
             except RuntimeError as error:
+                if "setup_context" in str(error):
+                    raise ValueError(
+                        "the model calls a torch.autograd.Function without a setup_context staticmethod, which "
+                        "torch.func (per-example gradients) cannot transform: give it setup_context (torch's "
+                        "'Extending torch.func with autograd.Function'), or use the instruments that need only "
+                        "backward passes (curvature, interpolation)"
+                    ) from error
                 raise error from vmap_error  # the model's own error, not vmap's
     if vmap_error is not None:
         reason = str(vmap_error).splitlines()[0][:200]
