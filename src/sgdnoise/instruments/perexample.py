@@ -465,10 +465,11 @@ def layer_statistics(
         check_examples_independent(model, x, forward.outputs)
     calls, exact = forward.calls, forward.exact
     by_id = {id(p): p for p in model.parameters() if id(p) in names}
-    # their batch gradients: the per-example gradients must sum to them (but an embedding that scales its rows'
-    # gradients by the tokens' counts in the batch, where an example's gradient counts its own tokens)
+    # on a pass that drew random numbers (which the outputs could not check), the batch gradients: the per-example
+    # gradients must sum to them (but an embedding that scales its rows' gradients by the tokens' counts in the
+    # batch, where an example's gradient counts its own tokens)
     by_count = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding) and m.scale_grad_by_freq}
-    every = [p for key, p in by_id.items() if key not in by_count]
+    every = [p for key, p in by_id.items() if key not in by_count] if drew else []
     wanted = [c.output for c in calls] + every
     found_grads = torch.autograd.grad(loss * n, wanted, allow_unused=True) if wanted else ()
     deltas, batch_sums = found_grads[: len(calls)], found_grads[len(calls) :]
