@@ -76,27 +76,32 @@ def _blocks(n: int) -> list[tuple[int, int]]:
     return [[(0, n // 2), (n // 2, n)], ones]
 
 
-def _scaled_output_gradients(
-    loss_fn: LossFn, outputs: object, targets: Tensor, blocks: list[tuple[int, int]], n: int
-) -> list[Tensor]:
-    """n_b·∂L_b/∂o over the blocks b of the batch, joined, for every floating output holding examples: for a mean of
-    per-example losses, ∂ℓ_i/∂o_i whatever the blocks (a weighted mean scales example i by its block's weights)."""
-    joined: list[list[Tensor]] = []
-    for start, stop in blocks:
-        leaves, spec = pytree.tree_flatten(leading_examples(outputs, start, stop, n))
-        held = [
-            isinstance(t, Tensor) and t.is_floating_point() and t.dim() > 0 and t.shape[0] == stop - start
-            for t in leaves
-        ]
-        free = [t.detach().requires_grad_() if h else t for t, h in zip(leaves, held, strict=True)]
-        wrt = [t for t, h in zip(free, held, strict=True) if h]
-        with torch.enable_grad():
-            value = loss_fn(pytree.tree_unflatten(free, spec), targets[start:stop])
-            grads = torch.autograd.grad(value, wrt, allow_unused=True)
-        joined.append(
-            [(stop - start) * (torch.zeros_like(t) if g is None else g) for t, g in zip(wrt, grads, strict=True)]
-        )
-    return [torch.cat(parts) for parts in zip(*joined, strict=True)]
+def _free_outputs(outputs: object, n: int) -> tuple[object, list[Tensor]]:
+    """A copy of ``outputs`` whose floating tensors holding the n examples are detached leaves that require grad
+    (no graph back into the model), and those leaves."""
+    leaves, spec = pytree.tree_flatten(outputs)
+    free = [
+        t.detach().requires_grad_()
+        if isinstance(t, Tensor) and t.is_floating_point() and t.dim() and t.shape[0] == n
+        else t
+        for t in leaves
+    ]
+    return pytree.tree_unflatten(free, spec), [t for t, u in zip(free, leaves, strict=True) if t is not u]
+
+
+def _output_gradients(value: Tensor, leaves: list[Tensor]) -> list[Tensor] | None:
+    """∂value/∂leaves (zero where a leaf is unused), or None when ``value`` does not depend on them at all."""
+    if not leaves or not value.requires_grad:
+        return None
+    return list(torch.autograd.grad(value, leaves, materialize_grads=True))
+
+
+def _joined(value: Tensor, leaves_per_block: list[list[Tensor]]) -> list[Tensor] | None:
+    """∂value/∂(each block's output leaves), joined over the blocks leaf by leaf: one backward pass, and each
+    block's leaves its own, so no block's gradient is the size of the batch's."""
+    grads = _output_gradients(value, [leaf for leaves in leaves_per_block for leaf in leaves])
+    width = len(leaves_per_block[0])
+    return None if grads is None else [torch.cat(grads[i::width]) for i in range(width)]
 
 
 def _same_gradients(blocks: list[Tensor], whole: list[Tensor], rtol: float) -> bool:
@@ -139,29 +144,31 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
         return loss
     rtol = max(1e-3, 16 * torch.finfo(loss.dtype).eps)
     halves, singles = _blocks(n)
+    whole_outputs, whole_leaves = _free_outputs(outputs, n)
+    with torch.enable_grad():
+        whole = _output_gradients(n * loss_fn(whole_outputs, targets), whole_leaves)
     for blocks in (halves, singles):
+        per_block = [_free_outputs(leading_examples(outputs, start, stop, n), stop - start) for start, stop in blocks]
         try:
-            with torch.no_grad():
-                parts = (
-                    sum(
-                        (stop - start) * loss_fn(leading_examples(outputs, start, stop, n), targets[start:stop])
-                        for start, stop in blocks
-                    )
-                    / n
+            with torch.enable_grad():
+                weighted = sum(
+                    (stop - start) * loss_fn(block, targets[start:stop])
+                    for (start, stop), (block, _) in zip(blocks, per_block, strict=True)
                 )
         except Exception:
             if blocks is halves:
                 raise
             break  # a loss that cannot take one example (o.squeeze() against targets of shape (1,)): halves only
+        parts = weighted.detach() / n
         if not torch.isclose(parts, loss.detach(), rtol=rtol, atol=1e-7):
             differs = (
                 f"the loss of a batch ({float(loss.detach()):.6g}) is not the size-weighted mean of its "
                 f"{len(blocks)} blocks' losses ({float(parts):.6g})"
             )
-        elif not _same_gradients(
-            _scaled_output_gradients(loss_fn, outputs, targets, blocks, n),
-            _scaled_output_gradients(loss_fn, outputs, targets, [(0, n)], n),
-            rtol,
+        elif (
+            whole is not None
+            and (joined := _joined(weighted, [leaves for _, leaves in per_block])) is not None
+            and not _same_gradients(joined, whole, rtol)
         ):
             differs = (
                 "the batch loss's gradient with respect to an example's outputs, times n, is not its block's, times "
