@@ -25,6 +25,7 @@ from sgdnoise.store import Store
 
 NAMES = experiment_names()
 THRESHOLD_WORDS = ("threshold", "margin", "tolerance", "min_drop")
+PREFIXES = {"smith_le_2018": "smith-le-", "jastrzebski_2018": "jastrzebski-", "smith_elsen_de_2020": "sed-"}
 
 
 def test_every_registered_experiment_has_a_readme_row_and_papers_come_in_order():
@@ -35,7 +36,10 @@ def test_every_registered_experiment_has_a_readme_row_and_papers_come_in_order()
     prefixes = [name.split("-")[0] for name in NAMES]
     papers = ["smith", "jastrzebski", "sed"]
     assert set(prefixes) <= set(papers), f"an experiment's name starts smith-le-, jastrzebski- or sed-: {NAMES}"
-    assert prefixes == sorted(prefixes, key=papers.index), f"a name's prefix is not its paper package's: {NAMES}"
+    assert prefixes == sorted(prefixes, key=papers.index), f"experiments out of the papers' order: {NAMES}"
+    for entry in entries():
+        package = entry.module.split(".")[2]
+        assert entry.name.startswith(PREFIXES[package]), f"{entry.name} in {package}/ must start {PREFIXES[package]}"
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -348,6 +348,51 @@ def test_an_old_style_autograd_function_is_measured_by_the_layer_rules_and_named
         per_example_gradients(model, nn.CrossEntropyLoss(), (x, y), method="vmap")
 
 
+class _Squeezed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).squeeze()  # one example gives a 0-dim output, not one row
+
+
+@pytest.mark.parametrize("method", ["layers", "vmap"])
+def test_independent_examples_are_not_refused_for_the_shape_a_squeezed_output_takes_on_one_example(method):
+    """A last chunk of 2 is compared with 1 example alone, whose squeezed output has no rows: not compared."""
+    torch.manual_seed(0)
+    model = _Squeezed().double()
+    x, y = torch.randn(10, 3, dtype=torch.float64), torch.randn(10, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # mse_loss warns of () against (1,) on one example
+        got = per_example_gradients(model, nn.functional.mse_loss, (x, y), chunk_size=4, method=method)
+        expected = loop_gradients(model, lambda o, t: nn.functional.mse_loss(o.reshape(-1), t), x, y)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("method", ["layers", "vmap"])
+def test_a_forward_that_updates_its_own_buffers_is_not_refused_and_its_buffers_are_restored(method):
+    """The old spectral_norm takes a power-iteration step (its buffer u) in every train-mode forward, so the pass
+    on 2 examples alone sees another σ than the batch's pass: nothing is compared, and u is put back."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.utils.spectral_norm(nn.Linear(4, 5)), nn.Tanh(), nn.Linear(5, 3)).double()
+    x, y = torch.randn(10, 4, dtype=torch.float64), torch.randint(0, 3, (10,))
+    per_example_gradients(model, nn.CrossEntropyLoss(), (x, y), train_mode=True, method=method)
+
+
+def test_a_loss_that_writes_into_the_outputs_it_is_given_is_checked_like_any_other():
+    torch.manual_seed(0)
+    model = nn.Linear(4, 5).double()
+    x, y = torch.randn(12, 4, dtype=torch.float64), torch.randint(0, 4, (12,))
+
+    def masked(out, t):
+        out[:, 4] = -1e9  # a class no target uses, masked in place
+        return nn.functional.cross_entropy(out, t)
+
+    got = per_example_gradients(model, masked, (x, y))
+    torch.testing.assert_close(got, loop_gradients(model, masked, x, y), rtol=1e-12, atol=1e-14)
+
+
 def test_bad_input_gets_one_clear_error():
     x, y = torch.randn(6, 3), torch.randn(6, 1)
     model = nn.Linear(3, 1)

@@ -150,3 +150,23 @@ def test_bad_settings_are_one_clear_error():
         parts.LangevinSpec(step_fractions=(2.5, 0.1))
     with pytest.raises(ValueError, match="decreasing"):
         parts.LangevinSpec(step_fractions=(0.1, 0.5))
+
+
+def _figure_data(fraction_wide: float) -> dict:
+    row = {
+        "step_fraction": 0.1,
+        "excess_variance": 0.01,
+        "excess_variance_se": 0.002,
+        "excess_variance_predicted": 0.01,
+    }
+    return {
+        "linear": {"rows": [row]},
+        "logistic": {"test_errors": [0.1, 0.12], "test_error_w0": 0.11, "test_error_bayes_average": 0.1, "l2": 1.0},
+        "wells": {"fraction_wide": fraction_wide, "chains": 100, "laplace_log_ratio": 0.38, "exact_log_ratio": 0.37},
+    }
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, 0.6])
+def test_the_figure_draws_when_every_chain_ends_in_one_bowl(tmp_path, fraction):
+    """f = 0 or 1 (a ratio of 0 or ∞, no binomial SE): drawn without an error bar, not a figure error."""
+    assert exp.draw_app_a(_figure_data(fraction), tmp_path).exists()

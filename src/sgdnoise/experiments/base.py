@@ -191,5 +191,10 @@ class Experiment:
                     "summary.json was edited by hand, this is a bug in sgdnoise's figure code — please report it "
                     "(--debug shows the traceback)"
                 ) from error
-            paths.update((path, figure.caption) for path in (drawn if isinstance(drawn, list) else [drawn]))
+            for path in drawn if isinstance(drawn, list) else [drawn]:
+                if path in paths:
+                    raise FigureError(
+                        f"figure {figure.name} of {self.name} writes {path.name} again: a bug in sgdnoise"
+                    )
+                paths[path] = figure.caption
         return paths

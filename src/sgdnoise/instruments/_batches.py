@@ -53,12 +53,15 @@ def without_compiled_prefix(names: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return {name.removeprefix(_COMPILED_PREFIX): value for name, value in names.items()}
 
 
+def holds_examples(leaf: object, n: int) -> bool:
+    """Whether ``leaf`` is a tensor whose leading dimension is the batch of ``n``."""
+    return isinstance(leaf, Tensor) and leaf.dim() > 0 and leaf.shape[0] == n
+
+
 def leading_examples(tree: object, start: int, stop: int, n: int) -> object:
     """Examples ``start:stop`` of every tensor in ``tree`` (a tensor, tuple, dict, Hugging Face ``ModelOutput``)
     whose leading dimension is the batch of ``n``; other leaves unchanged."""
-    return pytree.tree_map(
-        lambda t: t[start:stop] if isinstance(t, Tensor) and t.dim() and t.shape[0] == n else t, tree
-    )
+    return pytree.tree_map(lambda t: t[start:stop] if holds_examples(t, n) else t, tree)
 
 
 class NonFiniteLossError(ValueError):
@@ -76,21 +79,27 @@ def _blocks(n: int) -> list[tuple[int, int]]:
     return [[(0, n // 2), (n // 2, n)], ones]
 
 
-def _free_outputs(outputs: object, n: int) -> tuple[object, list[Tensor]]:
-    """A copy of ``outputs`` whose floating tensors holding the n examples are detached leaves that require grad
-    (no graph back into the model), and those leaves."""
+def _free_outputs(outputs: object, start: int, stop: int, n: int) -> tuple[object, list[Tensor]]:
+    """Examples ``start:stop`` of ``outputs`` (as ``leading_examples``), each floating tensor of them computed from a
+    detached leaf that requires grad (no graph back into the model; a loss may still write into what it is given),
+    and those leaves: the same number, in the same order, for every block of the batch."""
     leaves, spec = pytree.tree_flatten(outputs)
-    free = [
-        t.detach().requires_grad_()
-        if isinstance(t, Tensor) and t.is_floating_point() and t.dim() and t.shape[0] == n
-        else t
-        for t in leaves
-    ]
-    return pytree.tree_unflatten(free, spec), [t for t, u in zip(free, leaves, strict=True) if t is not u]
+    free: list[Tensor] = []
+    given = []
+    for leaf in leaves:
+        if holds_examples(leaf, n):
+            part = leaf[start:stop].detach()
+            if part.is_floating_point():
+                free.append(part.requires_grad_())
+                part = free[-1].clone()
+            leaf = part
+        given.append(leaf)
+    return pytree.tree_unflatten(given, spec), free
 
 
 def _output_gradients(value: Tensor, leaves: list[Tensor]) -> list[Tensor] | None:
-    """∂value/∂leaves (zero where a leaf is unused), or None when ``value`` does not depend on them at all."""
+    """∂value/∂leaves (zero where a leaf is unused), or None when there are no leaves or ``value`` needs no
+    gradient."""
     if not leaves or not value.requires_grad:
         return None
     return list(torch.autograd.grad(value, leaves, materialize_grads=True))
@@ -144,11 +153,11 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
         return loss
     rtol = max(1e-3, 16 * torch.finfo(loss.dtype).eps)
     halves, singles = _blocks(n)
-    whole_outputs, whole_leaves = _free_outputs(outputs, n)
+    whole_outputs, whole_leaves = _free_outputs(outputs, 0, n, n)
     with torch.enable_grad():
         whole = _output_gradients(n * loss_fn(whole_outputs, targets), whole_leaves)
     for blocks in (halves, singles):
-        per_block = [_free_outputs(leading_examples(outputs, start, stop, n), stop - start) for start, stop in blocks]
+        per_block = [_free_outputs(outputs, start, stop, n) for start, stop in blocks]
         try:
             with torch.enable_grad():
                 weighted = sum(

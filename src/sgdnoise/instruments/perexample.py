@@ -61,6 +61,7 @@ from sgdnoise.instruments._batches import (
     checked_loss,
     forked_random_state,
     generator_states,
+    holds_examples,
     math_attention,
     model_buffers,
     model_device_dtype,
@@ -368,16 +369,25 @@ def _check_sums(
             )
 
 
+EXAMPLES_RTOL = 1e-4  # outputs on k examples alone vs in the batch, relative to the output's largest entry
+EXAMPLES_RTOL_IN_EPS = 50  # … at least this many ε of the output's dtype (half precision)
+
+
 def check_examples_independent(model: nn.Module, x: Tensor, outputs: object = None) -> None:
     """The model's ``outputs`` on the chunk ``x`` (of a pass that drew no random numbers; None: such a pass made
     here, the check skipped if it draws) for its first k examples (2, or 1) must be what it gives on those k
     alone: else a layer mixes the examples of a batch (``h - h.mean(0)``, a hand-written batch norm) and an
-    example has no gradient of its own. Tolerance: 1e-4 (more for half precision) of the output's largest entry."""
+    example has no gradient of its own. Outputs are paired by their place in the output's structure; one whose
+    shape on k examples is not k rows of the batch's (``.squeeze()`` on one example) or that is not finite (the loss
+    check names a diverged model) is not compared, nor is any
+    when the pass on k examples changes the model's buffers (a forward that updates its own state, such as the
+    old ``spectral_norm`` in train mode: the two passes did not see the same model; the buffers are restored)."""
     n = x.shape[0]
     if n < 2:
         return
     k = 2 if n > 2 else 1
     states = _generator_states(model, x.device)
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
     try:
         with torch.no_grad():
             if outputs is None:
@@ -387,28 +397,40 @@ def check_examples_independent(model: nn.Module, x: Tensor, outputs: object = No
             alone = model(x[:k])
     except Exception as error:
         raise ValueError(
-            f"the model fails on {k} of a chunk's {n} examples ({type(error).__name__}: {error}): its examples are "
-            "not independent (statistics over the batch?), so an example has no gradient of its own"
+            f"the model fails on {k} of a chunk's {n} examples alone ({type(error).__name__}: {error}): its examples "
+            "are not independent (statistics over the batch?), so an example has no gradient of its own"
         ) from error
     finally:
         _set_generator_states(model, x.device, states)
-    batched = [t for t in pytree.tree_leaves(outputs) if isinstance(t, Tensor) and t.ndim and t.shape[0] == n]
-    small = [t for t in pytree.tree_leaves(alone) if isinstance(t, Tensor) and t.ndim and t.shape[0] == k]
-    same = len(batched) == len(small)
-    for full, part in zip(batched, small, strict=False):
-        full = full[:k].detach()
-        if not full.is_floating_point() or full.shape != part.shape:
-            same &= torch.equal(full, part) if full.shape == part.shape else False
+        changed = {name for name, b in model.named_buffers() if not torch.equal(b, buffers[name])}
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                if name in changed:
+                    b.copy_(buffers[name])
+    if changed:
+        return
+    batched, small = pytree.tree_leaves(outputs), pytree.tree_leaves(alone)
+    if len(batched) != len(small):
+        return
+    for full, part in zip(batched, small, strict=True):
+        if not (holds_examples(full, n) and isinstance(part, Tensor) and part.shape == (k, *full.shape[1:])):
             continue
-        scale = float(full.abs().max()) if full.numel() else 0.0
-        tolerance = max(1e-4, 50 * torch.finfo(full.dtype).eps) * max(scale, 1e-12)
-        same &= float((full - part).abs().max()) <= tolerance if full.numel() else True
-    if not same:
-        raise ValueError(
-            f"the model's output for {k} example(s) changes when the rest of the batch is left out: a layer mixes "
-            "the examples of a batch (statistics over the batch such as h - h.mean(0), a hand-written batch norm), "
-            "so an example has no gradient of its own"
-        )
+        full, part = full[:k].detach(), part.detach()
+        if full.is_floating_point() and not bool(torch.isfinite(full).all()):
+            continue  # a diverged model: the loss's check names it
+        if not full.is_floating_point():
+            same = torch.equal(full, part)
+        elif full.numel():
+            rtol = max(EXAMPLES_RTOL, EXAMPLES_RTOL_IN_EPS * torch.finfo(full.dtype).eps)
+            same = float((full - part).abs().max()) <= rtol * max(float(full.abs().max()), 1e-12)
+        else:
+            same = True
+        if not same:
+            raise ValueError(
+                f"the model's output for {k} example(s) changes when the rest of the batch is left out: a layer "
+                "mixes the examples of a batch (statistics over the batch such as h - h.mean(0), a hand-written "
+                "batch norm), so an example has no gradient of its own"
+            )
 
 
 def _split_statistics(
@@ -460,15 +482,17 @@ def layer_statistics(
         # it drew random numbers (dropout) that vmap must see again: the same pass, recording them
         _set_generator_states(model, x.device, forward.generators)
         forward = _Forward.record(model, x, names, n, draws=True)
+    if not drew:  # a pass with random draws cannot be compared (the sums below check it); before the loss, which
+        check_examples_independent(model, x, forward.outputs)  # may write into the outputs it is given
     loss = checked_loss(loss_fn, forward.outputs, y)
-    if not drew:  # a pass with random draws cannot be compared; the sums below check it
-        check_examples_independent(model, x, forward.outputs)
     calls, exact = forward.calls, forward.exact
     by_id = {id(p): p for p in model.parameters() if id(p) in names}
     # on a pass that drew random numbers (which the outputs could not check), the batch gradients: the per-example
     # gradients must sum to them (but an embedding that scales its rows' gradients by the tokens' counts in the
     # batch, where an example's gradient counts its own tokens)
-    by_count = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding) and m.scale_grad_by_freq}
+    by_count = {
+        id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding | nn.EmbeddingBag) and m.scale_grad_by_freq
+    }
     every = [p for key, p in by_id.items() if key not in by_count] if drew else []
     wanted = [c.output for c in calls] + every
     found_grads = torch.autograd.grad(loss * n, wanted, allow_unused=True) if wanted else ()

@@ -250,8 +250,9 @@ def draw_fig16(data: ExchangeData, fig_dir: Path) -> Path:
         ax.set_xlabel("epoch")
     for row in axes:
         row[0].set_ylabel("training loss (red)")
-    for twin in twins[2::3] or twins[-1:]:
-        twin.set_ylabel("‖H‖_F (blue)")
+    for i, twin in enumerate(twins):  # the right-hand panel of each row
+        if i % 3 == 2 or i == len(twins) - 1:
+            twin.set_ylabel("‖H‖_F (blue)")
     fig.suptitle("Fig. 16: training loss (red) and ‖H‖_F (blue, finite differences, right axis) over training")
     fig.tight_layout()
     return plots.save(fig, fig_dir / "fig16_exchange_hessian.png")

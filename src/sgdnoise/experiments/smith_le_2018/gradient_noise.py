@@ -478,7 +478,7 @@ def _histogram_panel(ax: Any, histogram: Histogram, stats: Mapping[str, float], 
 
 def _p_text(p_value: float) -> str:
     """A p-value as text; one that underflowed to 0 is below the smallest positive double."""
-    return f"p = {p_value:.2g}" if p_value > 0 else f"p < {np.finfo(float).tiny:.0e}"
+    return f"p < {np.finfo(float).tiny:.0e}" if p_value == 0 else f"p = {p_value:.2g}"
 
 
 def _panels(axes: Any, repeat: Repeat, batch_size: int, label: str = "") -> None:

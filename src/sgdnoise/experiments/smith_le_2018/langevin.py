@@ -556,15 +556,17 @@ def draw_app_a(data: LangevinData, fig_dir: Path) -> Path:
         "Laplace\nevidences": math.exp(wells["laplace_log_ratio"]),
         "exact bowl\nintegrals": math.exp(wells["exact_log_ratio"]),
     }
-    fraction, se = (
-        wells["fraction_wide"],
-        math.sqrt(wells["fraction_wide"] * (1 - wells["fraction_wide"]) / wells["chains"]),
-    )
-    low, high = (math.exp(wells_log_ratio(min(max(f, 1e-9), 1 - 1e-9))) for f in (fraction - se, fraction + se))
+    fraction, chains = wells["fraction_wide"], wells["chains"]
     sampled = ratios["SGLD\nsamples"]
-    ax_c.bar(list(ratios), list(ratios.values()), color=["C0", "C1", "C2"])
-    ax_c.errorbar([0], [sampled], yerr=[[sampled - low], [high - sampled]], color="k", capsize=4)
-    ax_c.set_xticks(range(3), [f"SGLD samples\n(± 1 binomial SE,\n{wells['chains']} chains)", *list(ratios)[1:]])
+    heights = [value if math.isfinite(value) else math.nan for value in ratios.values()]
+    ax_c.bar(list(ratios), heights, color=["C0", "C1", "C2"])
+    if not math.isfinite(sampled):  # every chain in the wide bowl
+        ax_c.annotate("∞", (0, 0), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=14)
+    if 0 < fraction < 1:  # every chain in one bowl: the ratio is 0 or ∞ and has no binomial SE
+        se = math.sqrt(fraction * (1 - fraction) / chains)
+        low, high = (math.exp(wells_log_ratio(min(max(f, 1e-9), 1 - 1e-9))) for f in (fraction - se, fraction + se))
+        ax_c.errorbar([0], [sampled], yerr=[[sampled - low], [high - sampled]], color="k", capsize=4)
+    ax_c.set_xticks(range(3), [f"SGLD samples\n(± 1 binomial SE,\n{chains} chains)", *list(ratios)[1:]])
     ax_c.axhline(1.0, color="0.5", linewidth=0.8)
     ax_c.set_ylabel("P(wide bowl) / P(deep bowl)")
     ax_c.set_title("(c) two minima: occupation vs local evidence")
