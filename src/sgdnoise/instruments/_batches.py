@@ -97,44 +97,65 @@ def _free_outputs(outputs: object, start: int, stop: int, n: int) -> tuple[objec
     return pytree.tree_unflatten(given, spec), free
 
 
-def _output_gradients(value: Tensor, leaves: list[Tensor]) -> list[Tensor] | None:
-    """∂value/∂leaves (zero where a leaf is unused), or None when there are no leaves or ``value`` needs no
-    gradient."""
+def _scaled_output_gradients(
+    loss_fn: LossFn, outputs: object, targets: Tensor, blocks: list[tuple[int, int]], n: int
+) -> list[Tensor] | None:
+    """n_b·∂L_b/∂o over the blocks b of the batch, joined leaf by leaf (one backward pass over per-block leaves, so
+    no block's gradient is the size of the batch's); None if the loss needs no gradient of the outputs. For a
+    mean of per-example losses it is ∂ℓ_i/∂o_i whatever the blocks."""
+    per_block = [_free_outputs(outputs, start, stop, n) for start, stop in blocks]
+    leaves = [leaf for _, block_leaves in per_block for leaf in block_leaves]
+    with torch.enable_grad():
+        value = sum(
+            (stop - start) * loss_fn(block, targets[start:stop])
+            for (start, stop), (block, _) in zip(blocks, per_block, strict=True)
+        )
     if not leaves or not value.requires_grad:
         return None
-    return list(torch.autograd.grad(value, leaves, materialize_grads=True))
+    grads = torch.autograd.grad(value, leaves, materialize_grads=True)
+    width = len(per_block[0][1])
+    return [torch.cat(grads[i::width]) for i in range(width)]
 
 
-def _joined(value: Tensor, leaves_per_block: list[list[Tensor]]) -> list[Tensor] | None:
-    """∂value/∂(each block's output leaves), joined over the blocks leaf by leaf: one backward pass, and each
-    block's leaves its own, so no block's gradient is the size of the batch's."""
-    grads = _output_gradients(value, [leaf for leaves in leaves_per_block for leaf in leaves])
-    width = len(leaves_per_block[0])
-    return None if grads is None else [torch.cat(grads[i::width]) for i in range(width)]
-
-
-def _same_gradients(blocks: list[Tensor], whole: list[Tensor], rtol: float) -> bool:
-    """Whether two sets of output gradients agree to ``rtol`` of each one's largest entry."""
+def _same_output_gradients(
+    loss_fn: LossFn, outputs: object, targets: Tensor, blocks: list[tuple[int, int]], n: int, rtol: float
+) -> bool:
+    """Whether n·∂L/∂o_i = n_b·∂L_b/∂o_i for every example i of every block b, to ``rtol`` of the largest entry."""
+    whole = _scaled_output_gradients(loss_fn, outputs, targets, [(0, n)], n)
+    parts = _scaled_output_gradients(loss_fn, outputs, targets, blocks, n)
+    if whole is None or parts is None:
+        return True
     return all(
         torch.allclose(a, b, rtol=rtol, atol=rtol * float(b.abs().max()) if b.numel() else 0.0)
-        for a, b in zip(blocks, whole, strict=True)
+        for a, b in zip(parts, whole, strict=True)
+    )
+
+
+def _not_a_mean(differs: str) -> ValueError:
+    return ValueError(
+        f"loss_fn must be the MEAN of the per-example losses (e.g. reduction='mean'): {differs}. A sum is not, nor "
+        "a mean that weights examples unequally: targets left out (ignore_index padding) or class weight= under a "
+        "mean over all targets; average each example's own loss instead (reduction='none', then each example's "
+        "mean, then the mean over examples)"
     )
 
 
 def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: bool = True) -> Tensor:
     """``loss_fn(outputs, targets)``, checked to be what every instrument assumes: the mean over examples of
-    per-example losses, so equal to the size-weighted mean of its blocks' losses, L = Σ_b n_b·L_b/n, with the same
-    output gradients, n·∂L/∂o_i = n_b·∂L_b/∂o_i (so a weighted mean is caught even where every example's loss is
-    the same), over two partitions of the batch (``_blocks``: halves; the first 8 examples singly and the rest,
-    unless ``loss_fn`` cannot take one example, e.g. ``o.squeeze()`` against targets of shape (1,)).
+    per-example losses, so equal to the size-weighted mean of its blocks' losses, L = Σ_b n_b·L_b/n, over two
+    partitions of the batch (``_blocks``: halves; the first 8 examples singly and the rest, unless ``loss_fn``
+    cannot take one example, e.g. ``o.squeeze()`` against targets of shape (1,)). Where the examples checked
+    singly (else the halves) have equal losses, loss values cannot tell a weighted mean from a plain one (a
+    zero-initialised head): then the output gradients must agree too, n·∂L/∂o_i = n_b·∂L_b/∂o_i.
 
     A sum-reduced loss gives Σ_b L_b instead, a mean that weights examples unequally (targets left out by
     ``ignore_index`` under a mean over tokens, class ``weight=``) a weighted mean of the blocks, a loss with
     ``reduction='none'`` is not a scalar: each is a ValueError. Rounding may separate the two by a relative
     16·eps of the loss's dtype (0.125 in bfloat16), at least 1e-3. Only ``loss_fn`` is evaluated again (on slices
-    of ``outputs``), so the check holds for models whose examples interact, such as batch norm in train mode.
-    With ``finite``, a NaN or infinite loss is a ``NonFiniteLossError`` (a ValueError; the inputs are finite:
-    ``Batches`` checks them); without it, it is returned (a blown-up point of a line in parameter space).
+    of ``outputs``, the gradients on detached copies), so the check holds for models whose examples interact,
+    such as batch norm in train mode. With ``finite``, a NaN or infinite loss is a ``NonFiniteLossError`` (a
+    ValueError; the inputs are finite: ``Batches`` checks them); without it, it is returned (a blown-up point of
+    a line in parameter space).
     """
     loss = loss_fn(outputs, targets)
     if not isinstance(loss, Tensor) or loss.dim() != 0:
@@ -153,43 +174,31 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
         return loss
     rtol = max(1e-3, 16 * torch.finfo(loss.dtype).eps)
     halves, singles = _blocks(n)
-    whole_outputs, whole_leaves = _free_outputs(outputs, 0, n, n)
-    with torch.enable_grad():
-        whole = _output_gradients(n * loss_fn(whole_outputs, targets), whole_leaves)
+    finest: tuple[list[tuple[int, int]], list[Tensor]] = (halves, [])
     for blocks in (halves, singles):
-        per_block = [_free_outputs(outputs, start, stop, n) for start, stop in blocks]
         try:
-            with torch.enable_grad():
-                weighted = sum(
-                    (stop - start) * loss_fn(block, targets[start:stop])
-                    for (start, stop), (block, _) in zip(blocks, per_block, strict=True)
-                )
+            with torch.no_grad():
+                values = [
+                    loss_fn(leading_examples(outputs, start, stop, n), targets[start:stop]) for start, stop in blocks
+                ]
         except Exception:
             if blocks is halves:
                 raise
             break  # a loss that cannot take one example (o.squeeze() against targets of shape (1,)): halves only
-        parts = weighted.detach() / n
+        parts = sum((stop - start) * value for (start, stop), value in zip(blocks, values, strict=True)) / n
         if not torch.isclose(parts, loss.detach(), rtol=rtol, atol=1e-7):
-            differs = (
+            raise _not_a_mean(
                 f"the loss of a batch ({float(loss.detach()):.6g}) is not the size-weighted mean of its "
                 f"{len(blocks)} blocks' losses ({float(parts):.6g})"
             )
-        elif (
-            whole is not None
-            and (joined := _joined(weighted, [leaves for _, leaves in per_block])) is not None
-            and not _same_gradients(joined, whole, rtol)
-        ):
-            differs = (
-                "the batch loss's gradient with respect to an example's outputs, times n, is not its block's, times "
-                f"the block's size (the batch in {len(blocks)} blocks)"
-            )
-        else:
-            continue
-        raise ValueError(
-            f"loss_fn must be the MEAN of the per-example losses (e.g. reduction='mean'): {differs}. A sum is "
-            "not, nor a mean that weights examples unequally: targets left out "
-            "(ignore_index padding) or class weight= under a mean over all targets; average each example's own "
-            "loss instead (reduction='none', then each example's mean, then the mean over examples)"
+        finest = (blocks, values)
+    blocks, values = finest
+    alone = torch.stack([v for (start, stop), v in zip(blocks, values, strict=True) if stop - start == 1] or values)
+    equal = float(alone.max() - alone.min()) <= rtol * float(alone.abs().max()) + 1e-7
+    if equal and not _same_output_gradients(loss_fn, outputs, targets, blocks, n, rtol):
+        raise _not_a_mean(
+            "the examples' losses are equal, but the batch loss's gradient with respect to an example's outputs, "
+            f"times n, is not its block's times the block's size (the batch in {len(blocks)} blocks)"
         )
     return loss
 
