@@ -64,3 +64,12 @@ def test_no_module_imports_a_higher_layer(path):
     own = LAYERS[path.relative_to(PACKAGE).parts[0].removesuffix(".py")]
     upward = sorted(name for name in _imports(path) if LAYERS[_part(name)] > own)
     assert not upward, f"{path.relative_to(PACKAGE)} (layer {own}) imports upward: {upward}"
+
+
+MAX_MODULE_LINES = 600  # issue 15: a module that outgrows this is split by job
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_is_longer_than_the_limit(path):
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_MODULE_LINES, f"{path.relative_to(PACKAGE)} has {lines} lines (at most {MAX_MODULE_LINES})"

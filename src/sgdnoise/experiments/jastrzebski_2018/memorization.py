@@ -454,10 +454,8 @@ def _panel_colours(panels: Mapping[str, Panel]) -> dict[str, dict[float, Any]]:
 
 
 def _legend(ax: Any, colours: Mapping[float, Any], levels: bool = False) -> None:
-    """One entry per η/S colour (and the matched levels' dotted lines, when drawn)."""
     handles = [plt.Line2D([], [], color=c, label=f"η/S = {n:.2g}") for n, c in colours.items()]
-    if levels:
-        handles.append(plt.Line2D([], [], color="grey", ls=":", lw=0.7, label="matched training accuracies"))
+    handles += [plt.Line2D([], [], color="grey", ls=":", lw=0.7, label="matched training accuracies")] if levels else []
     ax.legend(handles=handles, fontsize=7, loc="upper left")
 
 
@@ -513,14 +511,8 @@ def draw_fig5(data: Fig5Data, fig_dir: Path) -> list[Path]:
     for tag, panel in panels.items():
         ax = axes_of(panel)
         for one in panel["runs"]:
-            history = one["history"]
-            ax.plot(
-                plots.as_float_array(history["train_acc"]),
-                plots.as_float_array(history["validation_acc"]),
-                color=colours[tag][matched_levels.ratio_key(one["noise"])],
-                lw=1,
-                alpha=0.8,
-            )
+            train, validation = (plots.as_float_array(one["history"][k]) for k in ("train_acc", "validation_acc"))
+            ax.plot(train, validation, color=colours[tag][matched_levels.ratio_key(one["noise"])], lw=1, alpha=0.8)
         for level in panel["levels"]:
             ax.axvline(level, color="grey", ls=":", lw=0.7)
         ax.set_title(f"{round(100 * panel['noise_fraction'])}% random labels, momentum {panel['momentum']:g}")

@@ -551,22 +551,16 @@ def draw_app_a(data: LangevinData, fig_dir: Path) -> Path:
     ax_b.set_title(f"(b) logistic regression, λ = {logistic['l2']:g}")
     ax_b.legend(fontsize=8)
     wells = data["wells"]
-    ratios = {
-        "SGLD\nsamples": math.exp(wells_log_ratio(wells["fraction_wide"])),
-        "Laplace\nevidences": math.exp(wells["laplace_log_ratio"]),
-        "exact bowl\nintegrals": math.exp(wells["exact_log_ratio"]),
-    }
     fraction, chains = wells["fraction_wide"], wells["chains"]
-    sampled = ratios["SGLD\nsamples"]
-    heights = [value if math.isfinite(value) else math.nan for value in ratios.values()]
-    ax_c.bar(list(ratios), heights, color=["C0", "C1", "C2"])
-    if not math.isfinite(sampled):  # every chain in the wide bowl
-        ax_c.annotate("∞", (0, 0), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=14)
-    if 0 < fraction < 1:  # every chain in one bowl: the ratio is 0 or ∞ and has no binomial SE
+    ratios = [math.exp(v) for v in (wells_log_ratio(fraction), wells["laplace_log_ratio"], wells["exact_log_ratio"])]
+    ax_c.bar(range(3), [r if math.isfinite(r) else math.nan for r in ratios], color=["C0", "C1", "C2"])
+    if 0 < fraction < 1:  # every chain in one bowl: a ratio of 0 or ∞, with no binomial SE
         se = math.sqrt(fraction * (1 - fraction) / chains)
         low, high = (math.exp(wells_log_ratio(min(max(f, 1e-9), 1 - 1e-9))) for f in (fraction - se, fraction + se))
-        ax_c.errorbar([0], [sampled], yerr=[[sampled - low], [high - sampled]], color="k", capsize=4)
-    ax_c.set_xticks(range(3), [f"SGLD samples\n(± 1 binomial SE,\n{chains} chains)", *list(ratios)[1:]])
+        ax_c.errorbar([0], [ratios[0]], yerr=[[ratios[0] - low], [high - ratios[0]]], color="k", capsize=4)
+    infinite = " = ∞" if math.isinf(ratios[0]) else ""
+    sampled = f"SGLD samples{infinite}\n(± 1 binomial SE,\n{chains} chains)"
+    ax_c.set_xticks(range(3), [sampled, "Laplace\nevidences", "exact bowl\nintegrals"])
     ax_c.axhline(1.0, color="0.5", linewidth=0.8)
     ax_c.set_ylabel("P(wide bowl) / P(deep bowl)")
     ax_c.set_title("(c) two minima: occupation vs local evidence")
