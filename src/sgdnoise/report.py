@@ -99,8 +99,8 @@ def read_summary(out_dir: Path, experiment: str | None = None) -> dict[str, Any]
             f"{path} is the summary of {other!r}, not of {experiment}: move {out_dir} aside (or rename it to "
             f"{other!r}) before running `sgdnoise reproduce {experiment}` there"
         )
-    if isinstance(summary.get("experiment"), str):
-        redo = redo.replace("NAME", summary["experiment"])
+    if isinstance(other, str):
+        redo = redo.replace("NAME", other)
     missing = [key for key in REQUIRED_KEYS if key not in summary]
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)}; {redo}")

@@ -207,9 +207,11 @@ def scaling_law(
     }
 
 
-def _considered_order(x: Sequence[float], considered: Sequence[bool]) -> list[int]:
-    """Indices of the considered curves in increasing x (stable)."""
-    return [int(i) for i in np.argsort(np.asarray(x, dtype=float), kind="stable") if considered[i]]
+def _considered_order(x: Sequence[float], considered: Sequence[bool] | None = None) -> list[int]:
+    """Indices of the considered curves (None: every curve) in increasing x (stable)."""
+    return [
+        int(i) for i in np.argsort(np.asarray(x, dtype=float), kind="stable") if considered is None or considered[i]
+    ]
 
 
 def scaling_law_claims(
@@ -253,7 +255,7 @@ def scaling_law_claims(
 
     def check_grows(data: Any) -> Verdict:
         law = law_with_seeds(data)
-        order = _considered_order(law["x"], [True] * len(law["x"]))  # every curve: `considered` limits the fit
+        order = _considered_order(law["x"])  # every curve: `considered` limits only the exponent's fit
         interior = [i for i in order if not law["optima"][i]["at_edge"]]
         edge = [float(law["x"][i]) for i in order if law["optima"][i]["at_edge"]]
         edge_note = f"optimum at the edge of the points run for {x_name} = {edge}: a bound, not counted" if edge else ""
