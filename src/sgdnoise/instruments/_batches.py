@@ -455,10 +455,6 @@ class ParameterLayout:
     def flatten(self, tensors: Mapping[str, Tensor]) -> Tensor:
         return torch.cat([tensors[n].reshape(-1) for n in self.names])
 
-    def flatten_batched(self, tensors: Mapping[str, Tensor]) -> Tensor:
-        """Flatten a dict of tensors with a leading batch axis into ``[batch, dim]``."""
-        return torch.cat([tensors[n].reshape(tensors[n].shape[0], -1) for n in self.names], dim=1)
-
     def unflatten(self, vector: Tensor) -> dict[str, Tensor]:
         pieces = torch.split(vector, self.sizes)
         return {n: p.reshape(s) for n, p, s in zip(self.names, pieces, self.shapes, strict=True)}
