@@ -1,3 +1,4 @@
+import itertools
 import math
 
 import numpy as np
@@ -96,3 +97,29 @@ def test_monotone_trend():
     assert monotone_trend(x[:3], x[:3], direction=1).outcome == "inconclusive"  # too few points to be significant
     rho = monotone_trend(x, x**3, direction=1)
     assert rho.rho == pytest.approx(1.0) and rho.n == 10
+
+
+def test_monotone_trend_four_points_cannot_reach_five_percent():
+    """A perfect ρ over 4 points happens in 2 of the 4! pairings: p = 1/12, never below 0.05."""
+    trend = monotone_trend(np.arange(4.0), np.arange(4.0) ** 2, direction=1)
+    assert trend.p_value == pytest.approx(2 / 24) and trend.outcome == "inconclusive"
+    assert monotone_trend(np.arange(5.0), -np.arange(5.0), direction=-1).p_value == pytest.approx(2 / 120)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(0, 3), min_size=5, max_size=6), st.lists(st.integers(0, 3), min_size=5, max_size=6))
+def test_monotone_trend_p_value_counts_every_pairing(xs, ys):
+    """The exact p-value against brute force: the share of the n! reorderings of y whose |ρ| reaches the
+    observed one (ties included)."""
+    n = min(len(xs), len(ys))
+    x, y = np.asarray(xs[:n], float), np.asarray(ys[:n], float)
+    trend = monotone_trend(x, y, direction=1)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        assert trend.outcome == "inconclusive"
+        return
+    observed = abs(stats.spearmanr(x, y).statistic)
+    reached = [
+        abs(stats.spearmanr(x, y[list(order)]).statistic) >= observed - 1e-12
+        for order in itertools.permutations(range(n))
+    ]
+    assert trend.p_value == pytest.approx(np.mean(reached))

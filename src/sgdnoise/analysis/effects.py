@@ -24,6 +24,7 @@ when a group has fewer than ``min_seeds`` finite values.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -244,10 +245,30 @@ class Trend(JSONResult):
     reason: str
 
 
+EXACT_TREND_POINTS = 9
+"""Up to this many points, Spearman's p-value is exact: every one of the n! pairings enumerated."""
+
+
+def _spearman_p_value(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Spearman's ρ and its two-sided p-value: exact over all n! pairings of the ranks (ties as mid-ranks)
+    for n ≤ EXACT_TREND_POINTS, else scipy's t approximation (which gives p = 0 for a perfect ρ at any n)."""
+    result = stats.spearmanr(x, y)
+    rho = float(result.statistic)
+    if x.size > EXACT_TREND_POINTS:
+        return rho, float(result.pvalue)
+    rank_x, rank_y = stats.rankdata(x), stats.rankdata(y)
+    orders = np.asarray(list(itertools.permutations(range(x.size))))
+    centred_x, centred_y = rank_x - rank_x.mean(), rank_y - rank_y.mean()
+    scale = math.sqrt(float(centred_x @ centred_x) * float(centred_y @ centred_y))
+    pairings = centred_y[orders] @ centred_x / scale  # ρ of x against every reordering of y
+    p = float(np.mean(np.abs(pairings) >= abs(rho) - 1e-12))
+    return rho, p
+
+
 def monotone_trend(x: npt.ArrayLike, y: npt.ArrayLike, *, direction: Literal[1, -1], alpha: float = 0.05) -> Trend:
     """The claim "y rises (``direction=+1``) or falls (−1) with x": Spearman's ρ and its two-sided test at level
-    α. ``holds`` when ρ has the stated sign and p < α; ``fails`` when it has the other sign and p < α;
-    ``inconclusive`` otherwise, and with fewer than 4 points (where no ρ reaches p < 0.05)."""
+    α (exact for up to EXACT_TREND_POINTS points). ``holds`` when ρ has the stated sign and p < α; ``fails`` when
+    it has the other sign and p < α; ``inconclusive`` otherwise, and with fewer than 4 points."""
     if direction not in (1, -1):
         raise ValueError(f"direction must be +1 or -1, got {direction!r}")
     if not 0 < alpha < 0.5:
@@ -259,8 +280,7 @@ def monotone_trend(x: npt.ArrayLike, y: npt.ArrayLike, *, direction: Literal[1, 
     n = int(ok.sum())
     if n < 4 or np.ptp(xs[ok]) == 0 or np.ptp(ys[ok]) == 0:
         return Trend(math.nan, math.nan, n, alpha, "inconclusive", f"{n} points with spread, fewer than 4")
-    result = stats.spearmanr(xs[ok], ys[ok])
-    rho, p = float(result.statistic), float(result.pvalue)
+    rho, p = _spearman_p_value(xs[ok], ys[ok])
     if p < alpha:
         holds = rho * direction > 0
         outcome: Outcome = "holds" if holds else "fails"
