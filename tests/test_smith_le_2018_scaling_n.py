@@ -31,7 +31,9 @@ def test_curves_below_fit_min_x_stay_out_of_the_fit_but_not_out_of_the_growth_cl
     assert claims["fig6/exponent"].value["x"] == [2e4, 6e4]
     assert scaling["scaling"]["considered"] == [False, False, True, True]
     falling_small_n = [curve(peaked(GRID, 300, rng=rng), x=1000.0, n_train=1000), *curves[2:]]
-    assert _claims(falling_small_n, fit_min_x=2e4)[0]["fig6/bopt-grows"].verdict == "fails"
+    # the observed optima fall from N = 1000, the fitted k (N ≥ 2e4 only) rises: the two disagree
+    grows = _claims(falling_small_n, fit_min_x=2e4)[0]["fig6/bopt-grows"]
+    assert grows.verdict == "inconclusive" and "do not grow but the CI of k lies above 0" in grows.note
 
 
 def test_peak_accuracy_and_gap_against_n():

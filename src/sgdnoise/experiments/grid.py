@@ -21,7 +21,7 @@ import numpy as np
 from sgdnoise import analysis
 from sgdnoise.analysis.effects import MIN_SEEDS
 from sgdnoise.experiments.claims import ClaimSpec, ClaimTest, NotEnoughData, Provenance, Verdict
-from sgdnoise.results import nan_if_none
+from sgdnoise.results import VerdictName, nan_if_none
 
 Value = str | Callable[[Any], float | None]
 
@@ -229,14 +229,17 @@ def scaling_law_claims(
     min_seeds: int = MIN_SEEDS,
 ) -> tuple[ClaimSpec[Any], ClaimSpec[Any], ClaimSpec[Any]]:
     """The three claims of a scaling law, declared for figure ``figure`` and checked on the
-    :class:`ScalingLaw` at ``data[key]`` (see :func:`scaling_law`): ``<figure>/<optimum>-grows``, the
-    best grid value grows with x over every curve whose optimum is interior;
-    ``<figure>/exponent``, best ∝ x^k with k in ``exponent_range``; ``<figure>/exponent-matches-paper``,
-    the paper's ``paper_exponent`` inside the bootstrap CI of k. An optimum at the edge of the points run
-    is a bound, not a value: it never counts, and fewer than 2 curves with an interior optimum (or fewer
-    than ``min_seeds`` seeds) leave all three claims inconclusive. ``caveat`` is appended to every note;
-    ``extra(data)`` adds per-curve values (ordered like the curves) to the first claim's value (e.g.
-    epochs at the optimum)."""
+    :class:`ScalingLaw` at ``data[key]`` (see :func:`scaling_law`), each decided by the bootstrap CI of
+    the fitted k so that seed noise alone cannot settle it: ``<figure>/<optimum>-grows``, the best grid
+    value grows with x over every curve whose optimum is interior and the CI of k lies above 0 (fails when
+    neither does);
+    ``<figure>/exponent``, best ∝ x^k with the CI of k inside ``exponent_range``;
+    ``<figure>/exponent-matches-paper``, the paper's ``paper_exponent`` inside that CI and the CI inside
+    ``exponent_range`` (fails when the CI excludes it). An optimum at the edge of the points run is a
+    bound, not a value: it never counts, and fewer than 2 curves with an interior optimum, fewer than
+    ``min_seeds`` seeds, or a CI without width leave all three claims inconclusive. ``caveat`` is appended
+    to every note; ``extra(data)`` adds per-curve values (ordered like the curves) to the first claim's
+    value (e.g. epochs at the optimum)."""
     low_k, high_k = exponent_range
 
     def law_with_seeds(data: Any, count: str = "seeds") -> ScalingLaw:
@@ -264,11 +267,20 @@ def scaling_law_claims(
                 join_notes(f"only {len(interior)} curve(s) with an interior optimum, 2 needed", edge_note, caveat)
             )
         best = [law["optima"][i]["value"] for i in interior]
-        holds = all(b >= a for a, b in itertools.pairwise(best)) and best[-1] > best[0]
-        value: dict[str, Any] = {"x": [float(law["x"][i]) for i in interior], optimum_name: best}
+        ordered = all(b >= a for a, b in itertools.pairwise(best)) and best[-1] > best[0]
+        *_, low, high = fitted(data)
+        value: dict[str, Any] = {"x": [float(law["x"][i]) for i in interior], optimum_name: best, "k_ci": [low, high]}
         for name, column in (extra(data) if extra is not None else {}).items():
             value[name] = [column[i] for i in interior]
-        return Verdict.of(holds, value, join_notes(edge_note, caveat))
+        if high < 0:
+            return Verdict(
+                "fails", value, join_notes(f"the CI of k lies below 0: {optimum_name} falls", edge_note, caveat)
+            )
+        if ordered == (low > 0):
+            return Verdict.of(ordered, value, join_notes(edge_note, caveat))
+        growth = "the observed optima grow" if ordered else "the observed optima do not grow"
+        trend = "the CI of k lies above 0" if low > 0 else "the CI of k contains 0"
+        return Verdict.inconclusive(join_notes(f"{growth} but {trend}", edge_note, caveat), value)
 
     def fitted(data: Any) -> tuple[ScalingLaw, Mapping[str, Any], float, float, float]:
         law = law_with_seeds(data, "fit_seeds")
@@ -286,21 +298,36 @@ def scaling_law_claims(
                     f"the fitted exponent or its interval is not finite (k = {slope}, CI [{low}, {high}])", caveat
                 )
             )
+        if not low < high:
+            raise NotEnoughData(
+                join_notes(f"the CI of k has no width ([{low}, {high}]): the seeds gave the same optima", caveat)
+            )
         return law, fit, slope, low, high
 
     def check_paper_exponent(data: Any) -> Verdict:
         _, _, slope, low, high = fitted(data)
-        contains = bool(low <= paper_exponent <= high)
-        return Verdict.of(contains, {"k": slope, "k_ci": [low, high], "paper_k": paper_exponent}, caveat)
+        value = {"k": slope, "k_ci": [low, high], "paper_k": paper_exponent}
+        if not low <= paper_exponent <= high:
+            return Verdict("fails", value, caveat)
+        if low_k <= low and high <= high_k:
+            return Verdict("holds", value, caveat)
+        return Verdict.inconclusive(
+            join_notes(f"the CI contains k = {paper_exponent:g} but reaches beyond [{low_k}, {high_k}]", caveat), value
+        )
 
     def check_exponent(data: Any) -> Verdict:
         law, fit, slope, low, high = fitted(data)
         fit_indices = law["fit_indices"]
         contains = bool(low <= paper_exponent <= high)
-        holds = low_k <= slope <= high_k
+        if low_k <= low and high <= high_k:
+            outcome: VerdictName = "holds"
+        elif high < low_k or low > high_k:
+            outcome = "fails"
+        else:
+            outcome = "inconclusive"
         considered = len(_considered_order(law["x"], law["considered"]))
-        return Verdict.of(
-            holds,
+        return Verdict(
+            outcome,
             {
                 "k": slope,
                 "k_ci": [low, high],
@@ -332,8 +359,10 @@ def scaling_law_claims(
             test=ClaimTest(
                 f"best observed {optimum_name} of the mean score over seeds, per curve in increasing {x_name} "
                 "(the points run only; a diverged run scores as the worst)",
-                "over the curves with an interior optimum: non-decreasing, and larger at the largest than at the "
-                "smallest (inconclusive when fewer than 2 such curves, or fewer than min_seeds seeds)",
+                "holds when, over the curves with an interior optimum, it is non-decreasing and larger at the largest "
+                "than at the smallest, and the bootstrap CI of the fitted k (exponent claim) lies above 0; fails when "
+                "neither holds, or the CI lies below 0; else inconclusive (also with fewer than 2 such curves, fewer "
+                "than min_seeds seeds, or a CI without width)",
                 {"min_seeds": min_seeds},
             ),
             check=check_grows,
@@ -345,22 +374,30 @@ def scaling_law_claims(
             provenance=exponent,
             test=ClaimTest(
                 fit_statistic,
-                "exponent_min ≤ k ≤ exponent_max (inconclusive when fewer than 2 curves have an interior optimum, "
-                "or fewer than min_seeds seeds)",
+                "holds when the CI of k lies inside [exponent_min, exponent_max], fails when it lies wholly outside, "
+                "else inconclusive (also when fewer than 2 curves have an interior optimum, fewer than min_seeds "
+                "seeds, or the CI has no width)",
                 {"exponent_min": low_k, "exponent_max": high_k, "min_seeds": min_seeds},
             ),
             check=check_exponent,
         ),
         ClaimSpec(
             id=f"{figure}/exponent-matches-paper",
-            statement=f"the paper's exponent k = {paper_exponent:g} lies inside the bootstrap CI of the fitted k",
+            statement=f"the paper's exponent k = {paper_exponent:g} lies inside the bootstrap CI of the fitted k, "
+            f"and the CI inside [{low_k}, {high_k}]",
             kind="paper",
             provenance=exponent,
             test=ClaimTest(
                 fit_statistic,
-                "paper_exponent inside the percentile bootstrap CI (inconclusive when fewer than 2 curves have an "
-                "interior optimum, or fewer than min_seeds seeds)",
-                {"paper_exponent": paper_exponent, "min_seeds": min_seeds},
+                "fails when the percentile bootstrap CI excludes paper_exponent; holds when it contains it and lies "
+                "inside [exponent_min, exponent_max]; else inconclusive (also when fewer than 2 curves have an "
+                "interior optimum, fewer than min_seeds seeds, or the CI has no width)",
+                {
+                    "paper_exponent": paper_exponent,
+                    "exponent_min": low_k,
+                    "exponent_max": high_k,
+                    "min_seeds": min_seeds,
+                },
             ),
             check=check_paper_exponent,
         ),
