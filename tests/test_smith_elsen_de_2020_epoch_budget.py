@@ -128,3 +128,15 @@ def test_a_straight_line_has_no_regimes_and_missing_data_is_inconclusive(regime)
     none = _claims({**data, "regime": None})
     assert {c.verdict for c in none.values()} == {"inconclusive"}
     assert none["fig1/sgd-regimes"].note == "the hinge fit needs at least 3 batch sizes"
+
+
+def test_a_hinge_through_every_point_or_with_an_unplaced_breakpoint_is_inconclusive(regime):
+    """Three batch sizes fit a 3-parameter hinge exactly (no residual degrees of freedom); a B* whose bootstrap
+    interval reaches an end of the B range is not located (QA: both used to hold)."""
+    sgd, mom = _fig1_curves()
+    three = [c for c in sgd if c["batch_size"] in (128, 256, 512)]
+    exact = _claims({**_data(three, [], regime_fit(three, keep=3, n_bootstrap=20, seed=0), None), "momenta": [0.0]})
+    assert exact["fig1/sgd-regimes"].verdict == "inconclusive" and "needs 5" in exact["fig1/sgd-regimes"].note
+    unplaced = _claims(_data(sgd, mom, {**regime, "low": 16.0}, None))
+    assert unplaced["fig1/sgd-regimes"].verdict == "inconclusive"
+    assert "reaches an end of the B range" in unplaced["fig1/sgd-regimes"].note

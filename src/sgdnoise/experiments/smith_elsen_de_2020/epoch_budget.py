@@ -56,6 +56,7 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
 
 SLOPE_LOW, SLOPE_HIGH = 0.5, 1.5  # the rising segment's slope (∝ B: 1)
 PLATEAU_SLOPE = 0.25  # |slope| of the points above B* (flat: 0)
+MIN_REGIME_POINTS = 5  # batch sizes the 3-parameter hinge needs to leave 2 residual degrees of freedom
 MOMENTUM_MATCH_POINTS = 0.3  # TOST margin (points) of "matches"/"independent of B": a choice, the paper gives none
 B_SIMPLE_FACTOR = 2.0  # B_simple at init within a factor 2 of B*
 B_STAR_RTOL = 1e-9  # B* is fitted in log space: a grid B* comes back a hair low
@@ -233,11 +234,20 @@ def _interior(curves: Sequence[EpochCurve], what: str) -> None:
 def check_sgd_regimes(data: EpochBudgetData) -> Verdict:
     regime = _regime(data)
     unless_at_edge(regime["edge_optima"], "SGD at B =")
+    if len(regime["batch_sizes"]) < MIN_REGIME_POINTS:
+        raise NotEnoughData(
+            f"{len(regime['batch_sizes'])} batch sizes: the 3-parameter hinge needs {MIN_REGIME_POINTS} to be tested"
+        )
     fit = regime["fit"]
     b_star = _b_star(regime)
     slope, curv_slope = fit["slope_noise"], fit["slope_curvature"]
     sgd, _ = _sgd_and_momentum(data)
     smallest, largest = min(sgd), max(sgd)
+    if smallest < b_star < largest and not smallest < regime["low"] <= regime["high"] < largest:
+        raise NotEnoughData(
+            f"B* = {fit['breakpoint']:.3g}, but its {100 * regime['level']:g}% interval [{regime['low']:.3g}, "
+            f"{regime['high']:.3g}] reaches an end of the B range [{smallest}, {largest}]"
+        )
     tests = (
         (SLOPE_LOW <= slope <= SLOPE_HIGH, f"rising slope {slope:.2f} outside [{SLOPE_LOW}, {SLOPE_HIGH}]"),
         (
@@ -398,8 +408,14 @@ CLAIMS = (
         test=ClaimTest(
             "hinge fit log ε_opt = a + s·min(log B, log B*) of SGD's tuned optima; OLS slope of the points above B*",
             "SLOPE_LOW ≤ s ≤ SLOPE_HIGH, |slope above B*| ≤ PLATEAU_SLOPE, smallest B < B* < largest B, and the "
-            "hinge's SSE below one straight line's" + EDGE_RULE,
-            {"SLOPE_LOW": SLOPE_LOW, "SLOPE_HIGH": SLOPE_HIGH, "PLATEAU_SLOPE": PLATEAU_SLOPE},
+            "hinge's SSE below one straight line's; inconclusive with fewer than MIN_REGIME_POINTS batch sizes, or "
+            "when B* is interior but its bootstrap interval reaches an end of the B range" + EDGE_RULE,
+            {
+                "SLOPE_LOW": SLOPE_LOW,
+                "SLOPE_HIGH": SLOPE_HIGH,
+                "PLATEAU_SLOPE": PLATEAU_SLOPE,
+                "MIN_REGIME_POINTS": MIN_REGIME_POINTS,
+            },
         ),
         check=check_sgd_regimes,
     ),
