@@ -305,3 +305,29 @@ def test_a_learning_rate_that_is_not_a_number_is_refused():
     for lr in ("0.1", True, -0.1):
         with pytest.raises(ValueError, match="lr must be a finite number > 0"):
             gradient_noise(model, nn.CrossEntropyLoss(), (x, y), 4, lr=lr)
+
+
+def test_every_instrument_refuses_to_measure_inside_parametrize_cached():
+    """Inside ``parametrize.cached()`` the parametrized weight is computed once and reused: before, per-example
+    gradients of an orthogonal layer were silently wrong (they did not even average to the batch gradient),
+    method="vmap" raised torch's "cat(): functions with out=..." and λ_max read 0.54 for 0.61."""
+    from torch.nn.utils import parametrize
+    from torch.nn.utils.parametrizations import orthogonal
+
+    from sgdnoise.instruments import hessian_eigenvalues
+
+    model, loss_fn, x, y = tanh_mlp(n=8)
+    orthogonal(model[0])
+    instruments = [
+        lambda: per_example_gradients(model, loss_fn, (x, y)),
+        lambda: per_example_gradients(model, loss_fn, (x, y), method="vmap"),
+        lambda: per_example_gradient_norms(model, loss_fn, [(x, y)]),
+        lambda: minibatch_gradient_noise(model, loss_fn, x, y),
+        lambda: hessian_eigenvalues(model, loss_fn, (x, y), k=1),
+    ]
+    with parametrize.cached():
+        for instrument in instruments:
+            with pytest.raises(ValueError, match=r"parametrize\.cached\(\).*measure outside"):
+                instrument()
+    expected = loop_gradients(model, loss_fn, x, y)
+    torch.testing.assert_close(per_example_gradients(model, loss_fn, (x, y)), expected)

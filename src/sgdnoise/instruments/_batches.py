@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.nn.utils import parametrize
 from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree as pytree
 
@@ -34,6 +35,12 @@ def check_model_and_loss(model: nn.Module, loss_fn: LossFn) -> None:
         raise TypeError(f"loss_fn must be callable as loss_fn(outputs, targets), got {type(loss_fn).__name__}")
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError("model has no trainable parameters (no parameter with requires_grad=True)")
+    if parametrize._cache_enabled and any(parametrize.is_parametrized(m) for m in model.modules()):
+        raise ValueError(
+            "parametrization caching is on (inside torch.nn.utils.parametrize.cached()): the model's parametrized "
+            "weights are computed once and reused, so its gradients and Hessian with respect to their parameters "
+            "come out wrong; measure outside the parametrize.cached() block"
+        )
 
 
 _COMPILED_PREFIX = "_orig_mod."  # what torch.compile's wrapper puts before its module's parameter names
