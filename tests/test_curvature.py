@@ -1,5 +1,6 @@
 """Curvature instruments against exact Hessians of tiny float64 problems."""
 
+import copy
 import math
 import warnings
 
@@ -16,6 +17,7 @@ from sgdnoise.instruments.curvature import (
     hessian_trace,
     hessian_vector_product,
 )
+from sgdnoise.monitor import NoiseMonitor
 
 
 def tanh_mlp(seed: int = 0, dtype: torch.dtype = torch.float64, n: int = 40):
@@ -592,3 +594,39 @@ def test_a_compiled_model_is_measured_through_the_module_it_compiles():
     assert all(name.startswith("_orig_mod.") for name in diagonal)
     halved = hessian_eigenvalues(compiled, loss_fn, (x, y), k=1, tol=1e-10, preconditioner=diagonal).eigenvalues
     torch.testing.assert_close(halved, exact[:1] / 2)
+
+
+class MixedPrecision(nn.Module):
+    """A float32 body under a float64 head (as Hugging Face's ``keep_in_fp32_modules`` keeps some layers wider)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body, self.head = nn.Linear(3, 4), nn.Linear(4, 3, dtype=torch.float64)
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.body(x)).double())
+
+
+def test_a_model_with_parameters_of_two_dtypes_has_its_curvature_measured():
+    """Before, every instrument but the Hessian-vector product raised torch's "dot : expected both vectors to have
+    same dtype" (Lanczos and Hutchinson vectors in the first parameter's dtype, H·v in the widest)."""
+    torch.manual_seed(3)
+    model, loss_fn = MixedPrecision(), nn.CrossEntropyLoss()
+    x, y = torch.randn(12, 3), torch.randint(0, 3, (12,))
+    hess = exact_hessian(copy.deepcopy(model).double(), loss_fn, x.double(), y)  # the body's float32 values, widened
+    spectrum = torch.linalg.eigvalsh(hess)
+    top = hessian_eigenvalues(model, loss_fn, (x, y), k=2, tol=1e-6).eigenvalues
+    torch.testing.assert_close(top, spectrum.flip(0)[:2], rtol=1e-5, atol=1e-7)
+    trace = hessian_trace(model, loss_fn, (x, y), n_samples=3 * hess.shape[0] + 3)
+    assert trace.value == pytest.approx(float(hess.trace()), rel=1e-5)
+    crit = critical_learning_rate(model, loss_fn, (x, y))
+    assert crit.value == pytest.approx(2 / float(spectrum[-1]), rel=1e-4)
+    record = NoiseMonitor(model, loss_fn, every=1, curvature_tol=1e-6).step(x, y, lr=0.1)
+    assert record.max_eigenvalue == pytest.approx(float(spectrum[-1]), rel=1e-4)
+    v = {name: torch.randn_like(p) for name, p in model.named_parameters()}
+    hv = hessian_vector_product(model, loss_fn, (x, y), v, method="forward-over-reverse")
+    assert [t.dtype for t in hv.values()] == [p.dtype for p in model.parameters()]
+    flat_v = torch.cat([t.double().reshape(-1) for t in v.values()])
+    torch.testing.assert_close(
+        torch.cat([t.double().reshape(-1) for t in hv.values()]), hess @ flat_v, rtol=1e-5, atol=1e-6
+    )

@@ -7,6 +7,7 @@ to the model's device and floating inputs/targets cast to the model's dtype.
 """
 
 import contextlib
+import functools
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -442,14 +443,16 @@ def has_batch_norm_in_train_mode(model: nn.Module) -> bool:
 
 @dataclass(frozen=True)
 class ParameterLayout:
-    """Names and shapes of the trainable parameters, to move between a flat vector and a dict of tensors."""
+    """Names, shapes and dtypes of the trainable parameters, to move between a flat vector (in the widest of
+    their dtypes) and a dict of tensors (each in its parameter's dtype)."""
 
     names: tuple[str, ...]
     shapes: tuple[torch.Size, ...]
+    dtypes: tuple[torch.dtype, ...]
 
     @classmethod
     def of(cls, params: Mapping[str, Tensor]) -> "ParameterLayout":
-        return cls(tuple(params), tuple(t.shape for t in params.values()))
+        return cls(tuple(params), tuple(t.shape for t in params.values()), tuple(t.dtype for t in params.values()))
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -459,12 +462,22 @@ class ParameterLayout:
     def dim(self) -> int:
         return sum(self.sizes)
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The widest of the parameters' dtypes (a model with a float64 head on a float32 body: float64)."""
+        return functools.reduce(torch.promote_types, self.dtypes)
+
+    @property
+    def eps(self) -> float:
+        """The machine epsilon of the least precise parameter dtype."""
+        return max(torch.finfo(dtype).eps for dtype in self.dtypes)
+
     def flatten(self, tensors: Mapping[str, Tensor]) -> Tensor:
         return torch.cat([tensors[n].reshape(-1) for n in self.names])
 
     def unflatten(self, vector: Tensor) -> dict[str, Tensor]:
         pieces = torch.split(vector, self.sizes)
-        return {n: p.reshape(s) for n, p, s in zip(self.names, pieces, self.shapes, strict=True)}
+        return {n: p.reshape(s).to(d) for n, p, s, d in zip(self.names, pieces, self.shapes, self.dtypes, strict=True)}
 
 
 def functional_loss(

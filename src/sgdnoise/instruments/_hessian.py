@@ -88,11 +88,13 @@ class HessianOperator:
             raise ValueError(f"method must be one of {_HVP_METHODS}, got {method!r}")
         if fd_step is not None and not fd_step > 0:
             raise ValueError(f"fd_step must be > 0, got {fd_step!r}")
-        self.device, self.dtype = model_device_dtype(model)
+        self.device, inputs_dtype = model_device_dtype(model)
         self.params = trainable_parameters(model)
         self.layout = ParameterLayout.of(self.params)
-        self.flat_params = self.layout.flatten(self.params)
-        self.batches = Batches(data, self.device, self.dtype, chunk_size)
+        # vectors in the widest parameter dtype, each piece in its parameter's own on the way into the model
+        self.dtype, self.eps = self.layout.dtype, self.layout.eps
+        self.flat_params = self.layout.flatten(self.params).to(self.dtype)
+        self.batches = Batches(data, self.device, inputs_dtype, chunk_size)
         self.loss = functional_loss(model, loss_fn, model_buffers(model))
         self.method = method
         self.fd_step = fd_step
@@ -211,7 +213,7 @@ class HessianOperator:
         """ε for central differences: each coordinate moves by ~cbrt(machine eps)·max(1, rms θ)."""
         if self.fd_step is not None:
             return self.fd_step
-        eps = torch.finfo(self.dtype).eps
+        eps = self.eps
         rms_theta = self.flat_params.norm().item() / math.sqrt(self.dim)
         rms_v = v.norm().item() / math.sqrt(self.dim)
         return eps ** (1 / 3) * max(1.0, rms_theta) / rms_v

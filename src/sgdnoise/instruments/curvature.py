@@ -178,7 +178,7 @@ def _lanczos(
     Stops when every wanted Ritz pair has residual |β_m s_{m,i}| ≤ tol·max(max|θ|, ``scale_floor``); restarts
     with a fresh random vector orthogonal to the basis on breakdown (an invariant subspace was found).
     """
-    eps = torch.finfo(op.dtype).eps
+    eps = op.eps
     n_steps = min(max_iter, op.dim)
     basis = torch.empty((min(n_steps + 1, 2 * k + 20), op.dim), device=op.device, dtype=op.dtype)
     alphas: list[float] = []
@@ -241,7 +241,7 @@ class _Locked:
 
     def __init__(self, op: HessianOperator, vectors: Tensor, parked_at: float):
         self.op, self.vectors, self.parked_at = op, vectors, parked_at
-        self.dim, self.dtype, self.device = op.dim, op.dtype, op.device
+        self.dim, self.dtype, self.eps, self.device = op.dim, op.dtype, op.eps, op.device
 
     @property
     def n_matvecs(self) -> int:
@@ -376,7 +376,7 @@ def hessian_eigenvalues(
     bounds the Krylov dimension of each run, default min(P, 20k + 100)) or "power"
     (power iteration with deflation; ``max_iter`` bounds the products per eigenvalue, default 1000).
     Convergence: every returned pair has residual ||Hy − λy|| ≤ tol·|λ_max| (default tol = sqrt(machine
-    epsilon) of the model's dtype, so the eigenvalues are accurate to about tol² relative).
+    epsilon) of the least precise parameter dtype, so the eigenvalues are accurate to about tol² relative).
     """
     positive_int("k", k)
     if method not in ("lanczos", "power"):
@@ -391,7 +391,7 @@ def hessian_eigenvalues(
         if k > op.dim:
             raise ValueError(f"k={k} exceeds the number of trainable parameters ({op.dim})")
         if tol is None:
-            tol = math.sqrt(torch.finfo(op.dtype).eps)
+            tol = math.sqrt(op.eps)
         else:
             positive_number("tol", tol)
         gen = _generator(op.device, seed)
