@@ -17,6 +17,7 @@ from sgdnoise.instruments.curvature import (
     hessian_trace,
     hessian_vector_product,
 )
+from sgdnoise.instruments.gradnoise import per_example_gradient_norms
 from sgdnoise.monitor import NoiseMonitor
 
 
@@ -594,6 +595,23 @@ def test_a_compiled_model_is_measured_through_the_module_it_compiles():
     assert all(name.startswith("_orig_mod.") for name in diagonal)
     halved = hessian_eigenvalues(compiled, loss_fn, (x, y), k=1, tol=1e-10, preconditioner=diagonal).eigenvalues
     torch.testing.assert_close(halved, exact[:1] / 2)
+
+
+@pytest.mark.parametrize("form", ["model.compile()", "a compiled submodule"])
+def test_a_model_compiled_in_place_or_in_part_is_measured_eagerly(form):
+    """Before, every Hessian instrument raised torch's "torch.compile with aot_autograd does not currently support
+    double backward" on ``model.compile()`` or a submodule replaced by ``torch.compile(submodule)``."""
+    model, loss_fn, x, y = tanh_mlp(n=12)
+    plain = copy.deepcopy(model)
+    if form == "model.compile()":
+        model.compile(backend="aot_eager")
+    else:
+        model[0] = torch.compile(model[0], backend="aot_eager")
+    exact = hessian_eigenvalues(plain, loss_fn, (x, y), k=1, tol=1e-10).eigenvalues
+    torch.testing.assert_close(hessian_eigenvalues(model, loss_fn, (x, y), k=1, tol=1e-10).eigenvalues, exact)
+    torch.testing.assert_close(
+        per_example_gradient_norms(model, loss_fn, (x, y)), per_example_gradient_norms(plain, loss_fn, (x, y))
+    )
 
 
 class MixedPrecision(nn.Module):

@@ -56,6 +56,16 @@ def uncompiled(model: nn.Module) -> nn.Module:
     return model
 
 
+def compiled_runs_eagerly() -> contextlib.AbstractContextManager:
+    """Inside the block, whatever ``torch.compile`` compiled (``model.compile()``, a compiled submodule) runs its
+    eager code (``torch.compiler.set_stance("force_eager")``): same function, while compiled graphs have no
+    double backward. Nothing is compiled before ``torch.compile`` imports ``torch._dynamo``, so nothing to do then
+    (and no seconds spent importing it)."""
+    if "torch._dynamo" not in sys.modules:
+        return contextlib.nullcontext()
+    return torch.compiler.set_stance("force_eager")
+
+
 def without_compiled_prefix(names: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """Parameter names as the module a ``torch.compile`` wrapper runs names them."""
     return {name.removeprefix(_COMPILED_PREFIX): value for name, value in names.items()}
@@ -401,7 +411,8 @@ def preserved_model(
     With ``freeze_batch_norm``, batch-norm layers that normalise with batch statistics (train mode) stop
     tracking running statistics inside the block: the functional transforms forbid in-place buffer updates.
     Hugging Face's gradient checkpointing (a module's ``gradient_checkpointing`` flag) is off inside the block:
-    the same function, while its default reentrant form cannot be differentiated by ``torch.autograd.grad``.
+    the same function, while its default reentrant form cannot be differentiated by ``torch.autograd.grad``;
+    what ``torch.compile`` compiled runs eagerly (``compiled_runs_eagerly``).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -424,7 +435,8 @@ def preserved_model(
         for m, _ in bn_tracking:
             if freeze_batch_norm and m.training:
                 m.track_running_stats = False
-        yield
+        with compiled_runs_eagerly():
+            yield
     finally:
         for m in checkpointed:
             m.gradient_checkpointing = True
