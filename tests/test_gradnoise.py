@@ -331,3 +331,20 @@ def test_every_instrument_refuses_to_measure_inside_parametrize_cached():
                 instrument()
     expected = loop_gradients(model, loss_fn, x, y)
     torch.testing.assert_close(per_example_gradients(model, loss_fn, (x, y)), expected)
+
+
+def test_an_x_of_several_tensors_is_refused_with_what_to_do():
+    """Before, ((u, v), y) read as an iterable of two batches, (u, v) and y: torch's "mat1 and mat2 shapes cannot
+    be multiplied" or "too many values to unpack"; in a list of batches, "each batch must be a pair of tensors"."""
+    from sgdnoise.instruments import hessian_eigenvalues
+
+    model, loss_fn, x, y = tanh_mlp(n=8)
+    u, v = x[:, :3], x[:, 3:]
+    for data, where in [(((u, v), y), "data's"), (([u, v], y), "data's"), ([((u, v), y)], r"data \(batch 0\)'s")]:
+        for instrument in (per_example_gradient_norms, per_example_gradients):
+            with pytest.raises(TypeError, match=rf"^{where} x is a (tuple|list) of 2 tensors: .* one tensor"):
+                instrument(model, loss_fn, data)
+        with pytest.raises(TypeError, match=rf"^{where} x is a (tuple|list) of 2 tensors"):
+            hessian_eigenvalues(model, loss_fn, data, k=1)
+    with pytest.raises(TypeError, match=r"^data \(batch 0\)'s x is a dict \(of u\)"):
+        per_example_gradient_norms(model, loss_fn, [({"u": u}, y)])

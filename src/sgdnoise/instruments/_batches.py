@@ -242,6 +242,27 @@ def _is_tensor_pair(data: object) -> bool:
     )
 
 
+def _refuse_structured_x(data: object, name: str) -> None:
+    """A TypeError saying what to do for a pair (x, y) whose x is a dict, or a tuple or list of tensors (a model of
+    several inputs): the instruments call model(x) with one tensor."""
+    if not (isinstance(data, tuple | list) and len(data) == 2):
+        return
+    x = data[0]
+    if isinstance(x, Mapping):
+        raise TypeError(
+            f"{name}'s x is a dict (of {', '.join(map(str, x))}): the instruments call model(x) with one "
+            "tensor; wrap a model that takes keyword inputs in an nn.Module whose forward(x) calls it, e.g. "
+            "self.model(input_ids=x, attention_mask=x != pad_id)"
+        )
+    if isinstance(x, tuple | list) and x and all(isinstance(t, Tensor) for t in x) and isinstance(data[1], Tensor):
+        raise TypeError(
+            f"{name}'s x is a {type(x).__name__} of {len(x)} tensors: the instruments call model(x) with one "
+            "tensor holding the examples along its first dimension; join the inputs into one (e.g. "
+            "torch.cat([u, v], dim=1)) and wrap the model in an nn.Module whose forward(x) splits it again and "
+            "calls it, e.g. self.model(x[:, :3], x[:, 3:])"
+        )
+
+
 class Batches:
     """A re-iterable view of ``data`` as ``(x, y)`` chunks on the model's device and in its dtype."""
 
@@ -257,6 +278,7 @@ class Batches:
         positive_int("chunk_size", chunk_size, optional=True)
         self._device, self._dtype, self._name = device, dtype, name
         self._chunk_size = chunk_size or DEFAULT_CHUNK_SIZE
+        _refuse_structured_x(data, name)
         if _is_tensor_pair(data):
             x, y = data
             if check_examples(x, y, name) == 0:
@@ -264,12 +286,6 @@ class Batches:
             self._check_finite(x, y, "")
             self._pair: tuple[Tensor, Tensor] | None = (x, y)
             self._iterable: Iterable[tuple[Tensor, Tensor]] | None = None
-        elif isinstance(data, tuple | list) and len(data) == 2 and isinstance(data[0], Mapping):
-            raise TypeError(
-                f"{name}'s x is a dict (of {', '.join(map(str, data[0]))}): the instruments call model(x) with one "
-                "tensor; wrap a model that takes keyword inputs in an nn.Module whose forward(x) calls it, e.g. "
-                "self.model(input_ids=x, attention_mask=x != pad_id)"
-            )
         elif isinstance(data, tuple) and all(isinstance(t, Tensor) for t in data):
             raise TypeError(f"{name} is a tuple of {len(data)} tensors: pass (x, y), or an iterable of (x, y) batches")
         elif isinstance(data, tuple | list) and len(data) == 2 and all(hasattr(t, "__array__") for t in data):
@@ -310,6 +326,7 @@ class Batches:
             assert self._iterable is not None
             for batch in self._iterable:
                 if not _is_tensor_pair(batch):
+                    _refuse_structured_x(batch, f"{self._name} (batch {seen})")
                     raise TypeError(f"each batch must be a pair of tensors (x, y), got {type(batch).__name__}")
                 x, y = batch
                 if check_examples(x, y, f"{self._name} (batch {seen})") == 0:
