@@ -337,3 +337,13 @@ def test_a_one_example_batch_is_skipped_with_a_warning_and_setup_mistakes_are_ca
         NoiseMonitor(model, loss_fn, train_mode="eval")
     with pytest.raises(ValueError, match="the optimizer holds none of the model's parameters"):
         NoiseMonitor(model, loss_fn, optimizer=torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1))
+
+
+def test_an_empty_minibatch_is_skipped_with_a_warning_that_says_so():
+    """Before, it warned "a minibatch of one example", and, as the first step's batch, became the held batch, so
+    the first curvature measurement raised "data holds no examples"."""
+    model, loss_fn, x, y = regression()
+    monitor = NoiseMonitor(model, loss_fn, every=1)
+    with pytest.warns(RuntimeWarning, match="step 1: nothing measured: an empty minibatch cannot estimate"):
+        assert monitor.step(x[:0], y[:0], lr=0.1) is None
+    assert monitor.step(x[:8], y[:8], lr=0.1).max_eigenvalue is not None

@@ -306,17 +306,20 @@ class NoiseMonitor:
         when it is not x's size: k·r·len(x) with gradient accumulation over k micro-batches on each of r
         data-parallel ranks (T, g and B against B_simple use it; B_simple itself does not depend on B).
         Where the loss at the current parameters is not finite (the run diverged), or the minibatch holds one
-        example (an epoch's last, short batch), nothing is measured: it returns None and warns once (a
+        example (an epoch's last, short batch) or none, nothing is measured: it returns None and warns once (a
         ``RuntimeWarning``), so the training loop goes on."""
         if not isinstance(x, Tensor) or not isinstance(y, Tensor):
             raise TypeError(f"x and y must be tensors, got {type(x).__name__} and {type(y).__name__}")
         self.steps += 1
-        if self.held_batch is None:
+        if self.held_batch is None and x.shape[0] > 0:
             self.held_batch = (x.detach().clone(), y.detach().clone())
         if (self.steps - 1) % self.every:
             return None
         lr, momentum, dampening, nesterov = self._hyperparameters(lr, momentum, nesterov)
-        if x.shape[0] < 2:  # tr Σ needs two examples' gradients
+        if x.shape[0] == 0:
+            self._skip("no examples", "an empty minibatch cannot estimate the gradient covariance")
+            return None
+        if x.shape[0] == 1:  # tr Σ needs two examples' gradients
             self._skip(
                 "one example",
                 "a minibatch of one example cannot estimate the gradient covariance (an epoch's last batch? "
