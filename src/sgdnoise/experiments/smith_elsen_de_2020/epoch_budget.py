@@ -234,20 +234,15 @@ def _interior(curves: Sequence[EpochCurve], what: str) -> None:
 def check_sgd_regimes(data: EpochBudgetData) -> Verdict:
     regime = _regime(data)
     unless_at_edge(regime["edge_optima"], "SGD at B =")
-    if len(regime["batch_sizes"]) < MIN_REGIME_POINTS:
-        raise NotEnoughData(
-            f"{len(regime['batch_sizes'])} batch sizes: the 3-parameter hinge needs {MIN_REGIME_POINTS} to be tested"
-        )
-    fit = regime["fit"]
-    b_star = _b_star(regime)
+    fit, n_points = regime["fit"], len(regime["batch_sizes"])
+    if n_points < MIN_REGIME_POINTS:
+        raise NotEnoughData(f"{n_points} batch sizes: a 3-parameter hinge needs {MIN_REGIME_POINTS} to be tested")
+    b_star, low, high = _b_star(regime), regime["low"], regime["high"]
     slope, curv_slope = fit["slope_noise"], fit["slope_curvature"]
     sgd, _ = _sgd_and_momentum(data)
     smallest, largest = min(sgd), max(sgd)
-    if smallest < b_star < largest and not smallest < regime["low"] <= regime["high"] < largest:
-        raise NotEnoughData(
-            f"B* = {fit['breakpoint']:.3g}, but its {100 * regime['level']:g}% interval [{regime['low']:.3g}, "
-            f"{regime['high']:.3g}] reaches an end of the B range [{smallest}, {largest}]"
-        )
+    if smallest < b_star < largest and not smallest < low <= high < largest:
+        raise NotEnoughData(f"B*'s interval [{low:.3g}, {high:.3g}] reaches an end of the B range")
     tests = (
         (SLOPE_LOW <= slope <= SLOPE_HIGH, f"rising slope {slope:.2f} outside [{SLOPE_LOW}, {SLOPE_HIGH}]"),
         (
@@ -261,7 +256,7 @@ def check_sgd_regimes(data: EpochBudgetData) -> Verdict:
         all(ok for ok, _ in tests),
         {
             "B_star": fit["breakpoint"],
-            "B_star_interval": [regime["low"], regime["high"]],
+            "B_star_interval": [low, high],
             "interval_level": regime["level"],
             "slope_noise": slope,
             "slope_curvature": curv_slope,
