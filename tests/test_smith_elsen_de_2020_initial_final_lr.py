@@ -22,7 +22,12 @@ def _optimum(best, height, maximize=True, jitter=JITTER):
 
 
 def _budget(epochs, test_best, loss_best, acc, loss):
-    return {"epochs": epochs, "test_acc": _optimum(test_best, acc), "train_loss": _optimum(loss_best, loss, False)}
+    return {
+        "epochs": epochs,
+        "test_acc": _optimum(test_best, acc),
+        "train_loss": _optimum(loss_best, loss, False),
+        "initial_grid": list(INITIALS),
+    }
 
 
 def _claims(budgets):
@@ -127,3 +132,12 @@ def test_accuracy_that_peaks_at_the_smallest_budget_fails_the_rise():
     claim = _claims(falling)["fig3a/test-accuracy-rises-then-saturates"]
     assert claim.verdict == "fails"
     assert "peak (4) > 1 epochs" in claim.value["comparisons"]
+
+
+def test_an_initial_lr_band_cut_by_the_grid_is_inconclusive():
+    """At quick scale the ε_0 bands of the late budgets spanned the whole grid: they intersect, but only because
+    nothing is known (§4 verifies the error bars are not at the grid's boundary)."""
+    late = [*PAPER_LIKE[:3], PAPER_LIKE[3] | {"test_acc": PAPER_LIKE[3]["test_acc"] | {"initial_band": [0.125, 1.0]}}]
+    assert _claims(PAPER_LIKE)["fig3c/initial-lr-slow-then-constant"].verdict == "holds"
+    claim = _claims(late)["fig3c/initial-lr-slow-then-constant"]
+    assert claim.verdict == "inconclusive" and "band of ε reaches the grid's edge for epoch budgets [32]" in claim.note

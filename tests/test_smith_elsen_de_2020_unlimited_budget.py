@@ -78,6 +78,16 @@ def test_an_optimum_at_a_grid_edge_is_inconclusive():
     assert claims["fig2d/test-lr-stays"].verdict == "holds"
 
 
+def test_a_test_lr_band_cut_by_the_grid_is_inconclusive():
+    """Bands that reach the grid's edge intersect however little is known; §4 verifies they do not."""
+    curves = _curves()
+    mlp = next(i for i, c in enumerate(curves) if c["architecture"] == "mlp")
+    optimum = curves[mlp]["optima"]["test_acc"]
+    curves[mlp] = curves[mlp] | {"optima": curves[mlp]["optima"] | {"test_acc": optimum | {"band_at_edge": True}}}
+    claim = _claims(curves)["fig2d/test-lr-stays"]
+    assert claim.verdict == "inconclusive" and "band of ε reaches the grid's edge for epoch budgets [2]" in claim.note
+
+
 def test_a_loss_cliff_above_the_optimum_is_noted_with_its_ratio():
     loss = np.where(GRID[:, None] > 1.0, 5.0, 0.5 - 0.01 * (np.log2(GRID)[:, None] ** 2) * -1)
     cliff = tuned_curve("mlp", 0.9, 64, 4, GRID, peaked(GRID, 0.5, 0.9), np.repeat(loss, 4, axis=1))

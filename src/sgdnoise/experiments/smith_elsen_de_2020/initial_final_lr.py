@@ -28,6 +28,7 @@ from sgdnoise.experiments.base import Experiment, Figure, RunContext
 from sgdnoise.experiments.claims import SMITH_ELSEN_DE_2020, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.grid import nullable
 from sgdnoise.experiments.smith_elsen_de_2020.setup import (
+    BAND_RULE,
     LR_BARS,
     OBJECTIVES,
     PAPER,
@@ -46,6 +47,7 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     settings,
     sweep_points,
     unless_at_edge,
+    unless_bands_interior,
 )
 
 CONSTANT_BEYOND = 8.0  # §7.1: ε_0 constant above 400 epochs, 8× the smallest budget (50)
@@ -218,6 +220,9 @@ def check_initial_lr(data: InitialFinalData) -> Verdict:
     late = [b for b in ordered if b["epochs"] > threshold]
     if len(late) < 2:
         raise NotEnoughData(f"fewer than 2 budgets above {threshold:g} epochs: constancy cannot be seen")
+    cut = [b["epochs"] for b in late if not min(b["initial_grid"]) < b["test_acc"]["initial_band"][0]]
+    cut += [b["epochs"] for b in late if not b["test_acc"]["initial_band"][1] < max(b["initial_grid"])]
+    unless_bands_interior(sorted(set(cut)), "epoch budgets")
     low = max(b["test_acc"]["initial_band"][0] for b in late)
     high = min(b["test_acc"]["initial_band"][1] for b in late)
     slow, constant = _fall(initial) < _fall(final), low <= high
@@ -354,7 +359,7 @@ CLAIMS = (
             "ε_0 and ε_f of the best (ε_0, ε_f) pair for test accuracy (best-k-of-n) per budget, and ε_0's one-std "
             "band",
             "ε_0(smallest)/ε_0(largest) < ε_f(smallest)/ε_f(largest), and the ε_0 bands of the budgets > "
-            "CONSTANT_BEYOND × the smallest (at least 2) intersect" + _EDGE_RULE,
+            "CONSTANT_BEYOND × the smallest (at least 2) intersect" + _EDGE_RULE + BAND_RULE,
             {"CONSTANT_BEYOND": CONSTANT_BEYOND},
         ),
         check=check_initial_lr,

@@ -356,6 +356,18 @@ EDGE_RULE = "; inconclusive while an optimum it rests on sits at a grid edge aft
 """Appended to the rule of every claim that ``unless_at_edge`` guards."""
 
 
+BAND_RULE = "; inconclusive while a band it rests on reaches its grid's edge (§4: a bound, not an error bar)"
+"""Appended to the rule of every claim that ``unless_bands_interior`` guards."""
+
+
+def unless_bands_interior(edges: Sequence[Any], what: str) -> None:
+    """Raise ``NotEnoughData`` when a one-std band of the optimal ε a claim reads reaches the edge of its grid: the
+    grid cut it, so its true extent is unknown (§4: "we always verify that both the optimal learning rate and the
+    error bars are not at the boundary of our learning rate grid")."""
+    if edges:
+        raise NotEnoughData(f"the one-std band of ε reaches the grid's edge for {what} {list(edges)}: a bound")
+
+
 def unless_at_edge(edges: Sequence[Any], what: str) -> None:
     """Raise ``NotEnoughData`` (→ inconclusive) when an optimum a location claim rests on sits at the edge of
     its grid after extension: a bound, never a value (§4: the paper verifies every optimum is interior)."""

@@ -29,6 +29,7 @@ from sgdnoise.experiments.base import Experiment, Figure, RunContext
 from sgdnoise.experiments.claims import SMITH_ELSEN_DE_2020, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     ARCHITECTURE_LABELS,
+    BAND_RULE,
     BATCH_NORM,
     EDGE_RULE,
     LR_BARS,
@@ -49,6 +50,7 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     settings,
     tuned_curves,
     unless_at_edge,
+    unless_bands_interior,
 )
 
 TEST_LR_FACTOR = 2.0  # with batch norm the test-accuracy optimum varies by at most 2× (the paper's factor)
@@ -128,6 +130,7 @@ def check_test_lr_within_factor(data: UnlimitedBudgetData) -> Verdict:
 def check_test_lr_constant(data: UnlimitedBudgetData) -> Verdict:
     curves = _panel_curves(data, batch_norm=False)
     _interior(curves, "test_acc")
+    unless_bands_interior([c["epochs"] for c in curves if optimum(c, "test_acc")["band_at_edge"]], "epoch budgets")
     bands = [(optimum(c, "test_acc")["band_lower"], optimum(c, "test_acc")["band_upper"]) for c in curves]
     low, high = max(b[0] for b in bands), min(b[1] for b in bands)
     test_lr = [optimum(c, "test_acc")["value"] for c in curves]
@@ -281,7 +284,7 @@ CLAIMS = (
         ),
         test=ClaimTest(
             "the ε_eff maximising test accuracy per budget and its one-std band (§4's error bar)",
-            "the bands' intersection is not empty" + EDGE_RULE,
+            "the bands' intersection is not empty" + EDGE_RULE + BAND_RULE,
         ),
         check=check_test_lr_constant,
     ),
