@@ -355,7 +355,9 @@ def dataset_claims(dataset: str) -> tuple[ClaimSpec[EvidenceData], ...]:
             check_evidence_positive_random,
             ClaimTest(
                 "log evidence ratio per example E/N at every λ and seed, random labels",
-                "no point with E/N ≤ 0 and |E/N| ≥ ZERO_EVIDENCE_PER_EXAMPLE",
+                "fails at any point with E/N ≤ 0 and |E/N| ≥ ZERO_EVIDENCE_PER_EXAMPLE; else holds when every seed "
+                "has E/N ≥ ZERO_EVIDENCE_PER_EXAMPLE at the weakest λ, inconclusive when not (nothing tells E > 0 "
+                "from E ≈ 0)",
                 {"ZERO_EVIDENCE_PER_EXAMPLE": ZERO_EVIDENCE_PER_EXAMPLE},
             ),
         ),

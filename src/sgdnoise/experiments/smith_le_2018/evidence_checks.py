@@ -78,14 +78,15 @@ def check_evidence_positive_random(dataset: str, data: EvidenceData) -> Verdict:
     _, rnd, _ = _label_curves(data, dataset)
     per_example = np.array(rnd["log_evidence_ratio_per_example"]["per_seed"])
     violations = (per_example <= 0) & (np.abs(per_example) >= ZERO_EVIDENCE_PER_EXAMPLE)
-    return Verdict.of(
-        not violations.any(),
-        {
-            "min_E_per_example": float(per_example.min()),
-            "violations": int(violations.sum()),
-            "points": int(per_example.size),
-        },
-    )
+    value = {
+        "min_E_per_example": float(per_example.min()),
+        "violations": int(violations.sum()),
+        "points": int(per_example.size),
+        "min_E_per_example_at_weakest": float(per_example[:, 0].min()),
+    }
+    if not violations.any() and value["min_E_per_example_at_weakest"] < ZERO_EVIDENCE_PER_EXAMPLE:
+        return Verdict.inconclusive("E/N is within the ≈ 0 tolerance at the weakest λ: E > 0 is not seen", value)
+    return Verdict.of(not violations.any(), value)
 
 
 def check_evidence_curve_shape(dataset: str, data: EvidenceData) -> Verdict:
