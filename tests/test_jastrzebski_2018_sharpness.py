@@ -33,14 +33,15 @@ def _claims(target: str, rows: list[dict]) -> dict:
 
 def test_claims_on_known_monotone_data() -> None:
     noises = [1e-5, 1e-4, 1e-3, 1e-2]
-    rows = _rows([400.0, 100.0, 30.0, 10.0], [[0.80, 0.81], [0.82, 0.83], [0.84, 0.85], [0.86, 0.87]], noises)
+    accs = [[a - 0.005, a, a + 0.005] for a in (0.805, 0.825, 0.845, 0.865)]
+    rows = _rows([400.0, 100.0, 30.0, 10.0], accs, noises)
     claims = _claims("accuracy", rows)
     assert claims["fig1/hessian-norm-falls-accuracy"].holds
     assert claims["fig1/hessian-norm-falls-accuracy"].value["spearman_rho"] == pytest.approx(-1.0)
     assert claims["fig1/lambda-max-falls-accuracy"].holds
     assert claims["fig1/validation-rises-accuracy"].value["spearman_rho"] == pytest.approx(1.0)
     effect = claims["fig1/validation-effect-accuracy"].value
-    # seed means 0.805, 0.825, 0.845, 0.865: slope 0.02 per decade over 3 decades; seed std 0.005
+    # seed means 0.805, 0.825, 0.845, 0.865: slope 0.02 per decade over 3 decades; seed std (ddof = 1) 0.005
     assert effect["slope_per_decade"] == pytest.approx(0.02)
     assert effect["effect"] == pytest.approx(0.06)
     assert effect["seed_spread"] == pytest.approx(0.005)
@@ -49,7 +50,11 @@ def test_claims_on_known_monotone_data() -> None:
 
 def test_claims_fail_on_reversed_data_and_report_unreached_pairs() -> None:
     noises = [1e-5, 1e-4, 1e-3, 1e-2]
-    rows = _rows([10.0, 30.0, 100.0, 400.0], [[0.86, 0.80], [0.84, 0.80], [0.82, 0.80], [0.80, 0.80]], noises)
+    rows = _rows(
+        [10.0, 30.0, 100.0, 400.0],
+        [[0.86, 0.83, 0.80], [0.84, 0.82, 0.80], [0.82, 0.81, 0.80], [0.80, 0.80, 0.80]],
+        noises,
+    )
     rows.append({"learning_rate": 0.01, "batch_size": 1000, "noise": 1e-5, "seeds": [{"validation_acc": None}]})
     claims = _claims("loss", rows)
     assert claims["fig1/hessian-norm-falls-loss"].verdict == "fails"
@@ -76,11 +81,34 @@ def test_too_few_pairs_or_no_significant_trend_are_inconclusive() -> None:
     assert claims["fig1/validation-rises-accuracy"].value["p_value"] > 0.05
 
 
+def test_validation_effect_needs_a_sample_spread_from_pairs_of_min_seeds() -> None:
+    """The seed spread is the sample std (ddof = 1) over the pairs with at least MIN_SEEDS seeds; none, or a zero
+    spread, is inconclusive. Before: the population std (ddof = 0) over any pair with two seeds, so identical seeds
+    made any positive effect hold, and one pair of two seeds decided the claim."""
+    noises = [1e-4, 1e-3, 1e-2, 1e-1]
+    # identical seeds: a rise of 3e-8 over 3 decades against a spread of zero
+    flat = _rows([4.0, 3.0, 2.0, 1.0], [[0.8 + 1e-8 * i] * 3 for i in range(4)], noises)
+    claim = _claims("end", flat)["fig1/validation-effect-end"]
+    assert claim.verdict == "inconclusive" and "spread" in claim.note
+    # one pair with two seeds, the others with one
+    few = _rows([4.0, 3.0, 2.0, 1.0], [[0.80, 0.80], [0.81], [0.82], [0.83]], noises)
+    assert _claims("end", few)["fig1/validation-effect-end"].verdict == "inconclusive"
+    # seeds ±0.032 around means rising 0.02 a decade: effect 0.06 against 2 × 0.032 (ddof = 1) fails;
+    # the population std 0.026 would let it hold
+    spread = _rows([4.0, 3.0, 2.0, 1.0], [[a - 0.032, a, a + 0.032] for a in (0.80, 0.82, 0.84, 0.86)], noises)
+    claim = _claims("end", spread)["fig1/validation-effect-end"]
+    assert claim.value["seed_spread"] == pytest.approx(0.032) and claim.verdict == "fails"
+    # a pair of two wildly different seeds does not enter the spread
+    spread[0]["seeds"] = [*spread[0]["seeds"][:1], dict(spread[0]["seeds"][0], validation_acc=0.5)]
+    assert _claims("end", spread)["fig1/validation-effect-end"].value["seed_spread"] == pytest.approx(0.032)
+
+
 def test_pair_means_log_and_missing() -> None:
     rows = [{"seeds": [{"x": math.e}, {"x": math.e**3}]}, {"seeds": [{"x": None}]}]
     means = pair_means(rows, "x", log=True)
     assert means["mean"] == [pytest.approx(2.0), None]
     assert means["count"] == [2, 0]
+    assert means["std"] == [pytest.approx(math.sqrt(2.0)), None]  # the sample std (ddof = 1) of logs 1 and 3
 
 
 def test_hessian_step_settings_record_the_measurements_step() -> None:

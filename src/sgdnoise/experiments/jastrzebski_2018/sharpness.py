@@ -37,7 +37,8 @@ paper's and equal-epoch endpoints were not measured): log ‖H‖_F and log λ_m
 accuracy rises with it (Spearman's ρ of the per-pair seed means, decided when significant at ``ALPHA`` = 0.05,
 two-sided: the stated sign holds, the other fails, else inconclusive; until issue 16 these were ρ ≤ −0.8 and ρ >
 0), and the size of that rise (OLS slope on log10 η/S times the decades spanned) exceeds ``EFFECT_OVER_SPREAD``
-× the seed spread (mean over pairs of the std over seeds).
+× the seed spread (mean, over the pairs with ≥ ``MIN_SEEDS`` seeds, of the sample std over seeds, ddof = 1; no such
+pair, or a spread of 0: inconclusive — until the QA pass of qa32, ddof = 0 over any pair with two seeds).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from sgdnoise import plots
-from sgdnoise.analysis.effects import monotone_trend
+from sgdnoise.analysis.effects import MIN_SEEDS, monotone_trend
 from sgdnoise.data import TaskData
 from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
@@ -298,14 +299,16 @@ def _is_pair(run_: SweptRun, lr: float, batch: int) -> bool:
 
 
 def pair_means(rows: Sequence[Mapping[str, Any]], quantity: str, *, log: bool = False) -> dict[str, list[float | None]]:
-    """Per pair: mean and std over the seeds that reached the target (log: of the natural log)."""
+    """Per pair: mean and sample std (ddof = 1; NaN below two) over the seeds that reached the target (log: of the
+    natural log)."""
     means, stds, counts = [], [], []
     for row in rows:
         values = [s[quantity] for s in row["seeds"] if s.get(quantity) is not None and math.isfinite(s[quantity])]
         if log:
             values = [math.log(v) for v in values if v > 0]
         means.append(float(np.mean(values)) if values else math.nan)
-        stds.append(float(np.std(values)) if values else math.nan)
+        # equal seeds have a spread of exactly 0 (np.std can leave a rounding residue of their mean)
+        stds.append(math.nan if len(values) < 2 else float(np.std(values, ddof=1)) if np.ptp(values) else 0.0)
         counts.append(len(values))
     return {"mean": nullable(means), "std": nullable(stds), "count": counts}
 
@@ -365,12 +368,12 @@ def validation_effect(target: str) -> Callable[[SharpnessData], Verdict]:
         acc, val = _validation(rows)
         ok = np.isfinite(acc)
         log_noise = np.log10(np.asarray([r["noise"] for r in rows], float))
-        spread_values = [s for s, c in zip(val["std"], val["count"], strict=True) if s is not None and c >= 2]
+        spread_values = [s for s, c in zip(val["std"], val["count"], strict=True) if s is not None and c >= MIN_SEEDS]
         spread = float(np.mean(spread_values)) if spread_values else math.nan
-        if ok.sum() < 3 or not math.isfinite(spread):
+        if ok.sum() < 3 or not spread > 0:
             raise NotEnoughData(
-                f"{int(ok.sum())} noise levels with a validation accuracy (3 needed) and "
-                f"{len(spread_values)} with two or more seeds (1 needed)"
+                f"{int(ok.sum())} noise levels with a validation accuracy (3 needed) and {len(spread_values)} with "
+                f"{MIN_SEEDS} or more seeds (1 needed), seed spread {spread:.3g} (> 0 needed)"
             )
         slope = float(np.polyfit(log_noise[ok], acc[ok], 1)[0])
         decades = float(log_noise[ok].max() - log_noise[ok].min())
@@ -450,10 +453,10 @@ def _target_claims(target: str) -> list[ClaimSpec[SharpnessData]]:
             provenance=JASTRZEBSKI_2018.cite("§4.1, Fig. 1b (effect size: this project's check)", VALIDATION_QUOTE),
             test=ClaimTest(
                 "OLS slope of per-pair mean validation accuracy on log10 η/S × decades spanned, over the seed spread "
-                "(mean over pairs of the std over seeds)",
-                "holds when effect > EFFECT_OVER_SPREAD × seed spread, else fails (fewer than 3 noise levels with a "
-                "validation accuracy, or none with two seeds: inconclusive)",
-                {"EFFECT_OVER_SPREAD": EFFECT_OVER_SPREAD},
+                "(mean, over the pairs with ≥ MIN_SEEDS seeds, of the sample std over seeds, ddof = 1)",
+                "holds when effect > EFFECT_OVER_SPREAD × seed spread, else fails; inconclusive with fewer than 3 "
+                "noise levels with a validation accuracy, no pair with MIN_SEEDS seeds, or a seed spread of 0",
+                {"EFFECT_OVER_SPREAD": EFFECT_OVER_SPREAD, "MIN_SEEDS": MIN_SEEDS},
             ),
             check=validation_effect(target),
         ),
