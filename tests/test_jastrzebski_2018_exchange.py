@@ -182,3 +182,29 @@ def test_other_noise_with_one_finished_seed_is_inconclusive_not_failing() -> Non
     hess = {label: [10.0] * 5 for label in acc}
     claim = _claims(_synthetic(acc, hess))["fig4/other-noise-differs-clearly"]
     assert claim.verdict == "inconclusive" and "'discrete-η': 1" in claim.note
+
+
+def _other_noise(test_acc: dict[str, list[float]]):
+    acc = test_acc | {label: [0.8] * 4 for label in ("triangle-η", "constant-low-large", "constant-high")}
+    return _claims(_synthetic(acc, {label: [10.0] * 5 for label in acc}))["fig4/other-noise-differs-clearly"]
+
+
+def test_other_noise_weighs_each_difference_by_its_own_welch_interval() -> None:
+    """Before, only the cyclic pair's SE set the bar: constant-low's seed spread could grow tenfold, or every seed be
+    identical (a bar of 0), and a difference of 1e-9 still held."""
+    jitter = [0.0, 0.002, -0.002, 0.001]
+    cyclic = {"discrete-S": [0.90 + j for j in jitter], "discrete-η": [0.90 + j for j in jitter]}
+    tight = _other_noise(cyclic | {"constant-low": [0.87 + j for j in jitter]})
+    assert tight.verdict == "holds"
+    # the same means, constant-low's seeds spread ±2 points: its Welch interval reaches down to 0.3 points
+    wide = _other_noise(cyclic | {"constant-low": [0.87 + 10 * j for j in jitter]})
+    assert wide.verdict == "inconclusive"
+    # identical seeds: no spread, no interval to weigh a 1e-9 difference against
+    same = {"discrete-S": [0.8] * 4, "discrete-η": [0.8] * 4, "constant-low": [0.8 + 1e-9] * 4}
+    flat = _other_noise(same)
+    assert flat.verdict == "inconclusive" and "spread" in flat.note
+    # two seeds a schedule: fewer than MIN_SEEDS
+    two = _other_noise({label: values[:2] for label, values in (cyclic | {"constant-low": [0.8, 0.81]}).items()})
+    assert two.verdict == "inconclusive"
+    # holds: the smallest size discrete-S − constant-low's interval allows beats twice the largest the pair's allows
+    assert tight.value["discrete-S"]["low"] > 2 * max(abs(tight.value["cyclic_pair"][end]) for end in ("low", "high"))

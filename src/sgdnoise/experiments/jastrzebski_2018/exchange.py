@@ -43,7 +43,10 @@ Claims, with thresholds fixed before any run (n seeds, σ the seeds' std, SE of 
    inconclusive. Only epochs after the first switch count: until then both runs are the same run (η_max,
    S_min, the same seed);
 3. another η/S differs clearly more: each cyclic run's endpoint test accuracy differs from
-   ``constant-low``'s (the same final η/S) by more than twice both the cyclic pair's difference and the SE;
+   ``constant-low``'s (the same final η/S) by more than ``CLEARLY_MORE`` = 2 × the cyclic pair's difference, each
+   difference with its own Welch 95% interval (at least 3 seeds a schedule): holds when the smallest size each
+   cyclic − constant-low interval allows exceeds 2 × the largest the pair's allows, fails when the largest it
+   allows is below 2 × the smallest the pair's allows, else (and with no seed spread) inconclusive;
 4. Table 1 and Fig. 16: see ``exchange_table1``.
 """
 
@@ -60,7 +63,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from sgdnoise import plots
-from sgdnoise.analysis.effects import MIN_SEEDS, equivalence, mean_difference
+from sgdnoise.analysis.effects import MIN_SEEDS, equivalence
 from sgdnoise.engine import Constant, Cyclic, Probe, Schedule, TrainConfig
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
 from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, NotEnoughData, Verdict
@@ -73,6 +76,7 @@ from sgdnoise.experiments.jastrzebski_2018.seed_statistics import (
     mean_or_nan,
     percent,
     table1,
+    welch_sizes,
 )
 from sgdnoise.experiments.jastrzebski_2018.setup import CIFAR10_FULL, SharedSetup, spec_model, spec_task
 from sgdnoise.experiments.spec import spec_to_dict
@@ -81,7 +85,8 @@ from sgdnoise.sweep import Sweep, SweepRun
 
 ENDPOINT_MARGIN = 0.01  # equivalence margin for endpoints of equal η/S: 1 point of test accuracy (docstring)
 CURVE_MARGIN = 0.01  # curves track when the RMS difference of their seed means is below 1 point
-CLEARLY_MORE = 2.0  # "clearly more": twice the cyclic pair's difference and twice its SE
+CLEARLY_MORE = 2.0  # "clearly more": twice the cyclic pair's difference, both weighed by their Welch intervals
+CONFIDENCE = 0.95  # the two-sided Welch intervals of claim 3 (α = 0.05)
 SCHEDULES = CYCLIC + CONSTANT
 TABLE1_SCHEDULES = (*CYCLIC, "constant-high")  # Table 1's rows: three cyclic schedules and the constant baseline
 TUNING_SEED_OFFSET = 1000  # Table 1's tuning runs use seeds apart from the repetitions'
@@ -387,21 +392,27 @@ def check_curves_track(data: ExchangeData) -> Verdict:
 
 def check_other_noise(data: ExchangeData) -> Verdict:
     schedules, test = data["schedules"], _test_acc(data)
-    pair = mean_difference(test["discrete-S"], test["discrete-η"])
-    against = {c: mean_difference(test[c], test["constant-low"]) for c in ("discrete-S", "discrete-η")}
-    if not all(math.isfinite(d.se) for d in (pair, *against.values())):
-        seeds = {c: int(np.isfinite(test[c]).sum()) for c in ("discrete-S", "discrete-η", "constant-low")}
-        raise NotEnoughData(f"finished seeds {seeds}: each comparison needs 2 per schedule")
-    bar = CLEARLY_MORE * max(abs(pair.difference), pair.se)
-    other = curve_distance(
+    seeds = {c: int(np.isfinite(test[c]).sum()) for c in ("discrete-S", "discrete-η", "constant-low")}
+    if min(seeds.values()) < MIN_SEEDS:
+        raise NotEnoughData(f"finished seeds {seeds}: each schedule needs {MIN_SEEDS}")
+    flat = [c for c in seeds if np.ptp(test[c][np.isfinite(test[c])]) == 0]
+    if len(flat) >= 2:  # the difference of two schedules without spread has a point interval
+        raise NotEnoughData(f"no seed spread in {', '.join(flat)}: the noise of their difference is not measured")
+    pairs = {"cyclic_pair": ("discrete-S", "discrete-η"), "discrete-S": ("discrete-S", "constant-low")}
+    pairs["discrete-η"] = ("discrete-η", "constant-low")
+    value: dict[str, Any] = {name: welch_sizes(test[a], test[b], CONFIDENCE) for name, (a, b) in pairs.items()}
+    pair, against = value["cyclic_pair"], {c: value[c] for c in ("discrete-S", "discrete-η")}
+    holds = all(d["smallest"] > CLEARLY_MORE * pair["largest"] for d in against.values())
+    fails = any(d["largest"] < CLEARLY_MORE * pair["smallest"] for d in against.values())
+    value |= {"bar": CLEARLY_MORE * pair["largest"], "seeds": seeds}
+    value["test_curve_distance_vs_discrete_S"] = curve_distance(
         schedules["discrete-S"], schedules["constant-low"], "test_acc", after=data["cycle_epochs"] / 2
     )
-    return Verdict.of(
-        all(abs(d.difference) > bar for d in against.values()),
-        {c: d.to_dict() for c, d in against.items()}
-        | {"bar": bar, "cyclic_pair": pair.to_dict(), "test_curve_distance_vs_discrete_S": other},
-        ", ".join(f"{c} − constant-low = {100 * d.difference:+.2f} points" for c, d in against.items())
-        + f" vs bar {100 * bar:.2f}",
+    intervals = [f"{c} ∈ [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]" for c, d in value.items() if c in pairs]
+    return Verdict(
+        "holds" if holds else "fails" if fails else "inconclusive",
+        value,
+        f"Welch {100 * CONFIDENCE:g}% intervals (points; discrete-S/η − constant-low): {', '.join(intervals)}",
     )
 
 
@@ -460,7 +471,7 @@ CLAIMS = (
     ClaimSpec(
         id="fig4/other-noise-differs-clearly",
         statement="each cyclic run's test accuracy differs from constant-low's (another η/S over training, the same "
-        "at the end) by more than twice the cyclic pair's difference and its SE",
+        "at the end) by more than twice the cyclic pair's difference, each difference weighed by its Welch interval",
         kind="extension",
         provenance=JASTRZEBSKI_2018.cite(
             "§4.2 (a control this project adds)",
@@ -468,9 +479,13 @@ CLAIMS = (
             "schemes with same final noise level",
         ),
         test=ClaimTest(
-            "mean test acc(cyclic) − mean test acc(constant-low), for discrete-S and discrete-η",
-            "|difference| > CLEARLY_MORE × max(|cyclic pair difference|, its SE)",
-            {"CLEARLY_MORE": CLEARLY_MORE},
+            "mean test acc(cyclic) − mean test acc(constant-low), for discrete-S and discrete-η, and the cyclic "
+            "pair's mean test acc(discrete-S) − mean test acc(discrete-η), each with its Welch CONFIDENCE interval",
+            "holds if, for both cyclic runs, the smallest |difference| its interval allows > CLEARLY_MORE × the "
+            "largest |pair difference| the pair's interval allows; fails if, for one, the largest it allows < "
+            "CLEARLY_MORE × the smallest the pair's allows; else inconclusive, and inconclusive below MIN_SEEDS "
+            "finished seeds in a schedule or with two of the three schedules without seed spread",
+            {"CLEARLY_MORE": CLEARLY_MORE, "CONFIDENCE": CONFIDENCE, "MIN_SEEDS": MIN_SEEDS},
         ),
         check=check_other_noise,
     ),

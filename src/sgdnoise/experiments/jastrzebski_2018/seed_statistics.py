@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from sgdnoise.analysis.effects import mean_difference, welch_interval
 from sgdnoise.results import nan_if_none
 
 
@@ -84,6 +85,15 @@ def oscillation_ratio(
         if 2 * k in by_half and 2 * k - 1 in by_half
     ]
     return math.exp(float(np.mean(logs))) if logs else math.nan
+
+
+def welch_sizes(a: np.ndarray, b: np.ndarray, confidence: float) -> dict[str, float]:
+    """mean(a) − mean(b) with its Welch SE and two-sided ``confidence`` interval [low, high], and the smallest and
+    the largest |difference| that interval allows (``analysis.effects.welch_interval``; 2 values a group needed)."""
+    _, low, high = welch_interval(a, b, confidence)
+    smallest = 0.0 if low <= 0 <= high else min(abs(low), abs(high))
+    sizes = {"low": low, "high": high, "smallest": smallest, "largest": max(abs(low), abs(high))}
+    return mean_difference(a, b).to_dict() | sizes
 
 
 def mean_or_nan(values: np.ndarray) -> float:
