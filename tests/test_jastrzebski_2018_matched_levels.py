@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from sgdnoise.experiments.jastrzebski_2018.matched_levels import ratio_key
 
@@ -36,24 +37,28 @@ def test_matched_comparison_recovers_a_known_difference_and_its_welch_se():
     groups = [1e-4, 1e-3, 1e-2]
     offsets = np.array([0.0, 0.01, 0.03])  # value rises with the group by a known amount at every level
     levels = np.array([0.8, 0.9])
-    seeds = np.array([-0.002, 0.002])  # sample std 0.002·√2 per group
-    values = 0.5 + offsets[:, None, None] + seeds[None, :, None] + np.zeros((3, 2, 2))
-    values[0, 1, 1] = np.nan  # group 0 does not reach level 0.9 with every seed
+    seeds = np.array([-0.002, 0.0, 0.002])  # sample std 0.002 per group
+    values = 0.5 + offsets[:, None, None] + seeds[None, :, None] + np.zeros((3, 3, 2))
+    values[0, 1:, 1] = np.nan  # group 0 does not reach level 0.9 with every seed
     result = compare_at_matched_levels(groups, values, levels)
     first, second = result.levels
     assert first.groups == tuple(groups) and second.groups == (1e-3, 1e-2)
     assert first.difference == pytest.approx(0.03) and second.difference == pytest.approx(0.02)
-    assert first.se == pytest.approx(math.sqrt(2 * 0.002**2 * 2 / 2))
+    assert first.se == pytest.approx(math.sqrt(2 * 0.002**2 / 3))
+    # Welch's 95% interval: equal variances, so 4 degrees of freedom
+    half = stats.t.ppf(0.975, 4) * first.se
+    assert (first.low, first.high) == (pytest.approx(0.03 - half), pytest.approx(0.03 + half))
     assert first.rho > 0.8 and result.median_rho > 0.8
     assert result.n_levels == 2 and result.mean_difference == pytest.approx(0.025)
-    assert result.exceeds(2.0) and not result.exceeds(20.0)
+    assert result.mean_low == pytest.approx(0.025 - half) and result.outcome() == "holds"
     partial = compare_at_matched_levels(groups, values, levels, min_repeats=1)
     assert partial.levels[1].groups == tuple(groups) and math.isnan(partial.levels[1].se)
+    assert math.isnan(partial.levels[1].low) and partial.n_levels == 1  # one run of group 0: not pooled
     # a group with fewer repeats than the others: its absent repeats are ignored
-    present = np.ones((3, 2), dtype=bool)
-    present[0, 1] = False
+    present = np.ones((3, 3), dtype=bool)
+    present[0, 1:] = False
     uneven = compare_at_matched_levels(groups, values, levels, present=present)
-    assert uneven.levels[1].groups == tuple(groups) and uneven.levels[1].n == (1, 2, 2)
+    assert uneven.levels[1].groups == tuple(groups) and uneven.levels[1].n == (1, 3, 3)
     strict_json(result)
 
 
@@ -63,7 +68,7 @@ def test_matched_comparison_without_an_effect_does_not_exceed():
     rng = np.random.default_rng(3)
     values = 0.9 + 0.01 * rng.standard_normal((4, 3, 5))
     result = compare_at_matched_levels([1, 2, 3, 4], values, np.linspace(0.8, 0.9, 5))
-    assert abs(result.mean_difference) < 2 * result.mean_se and not result.exceeds(2.0)
+    assert result.mean_low < 0 < result.mean_high and result.outcome() == "inconclusive"
     with pytest.raises(ValueError, match="shape"):
         compare_at_matched_levels([1, 2], values, np.linspace(0.8, 0.9, 5))
 

@@ -101,3 +101,33 @@ def test_memorization_groups_pairs_of_one_ratio_whose_float_quotients_differ() -
     matched, _ = compare_panel(data["panels"]["p25-m0"])
     for level in comparison_value(matched)["per_level"]:
         assert level["noise_values"] == [0.0014, 0.1]
+
+
+def _panel_of(groups: dict[float, list[float]]) -> dict:
+    """One panel whose runs of each η/S score the given validation offsets (one run each)."""
+    data = _memorization_data({})
+    runs = data["panels"]["p25-m0"]["runs"]
+    for noise, offsets in groups.items():
+        runs.extend(_memorization_run(noise, 0, offset) for offset in offsets)
+    return data
+
+
+def test_memorization_claims_are_decided_by_welch_intervals_of_at_least_min_seeds() -> None:
+    """Before, a fixed 2-SE bar with no least number of seeds: two seeds a group 2.1 SE apart held, so did three,
+    and seeds without spread made a difference of 1e-9 hold."""
+    # two seeds a group, 2.1 SE apart (sample variance 0.5e-6 a group: SE = √(2 · 0.5e-6 / 2))
+    se = float(np.sqrt(2 * 0.5e-6 / 2))
+    two = _panel_of({1e-4: [0.0, 0.001], 1e-2: [2.1 * se, 0.001 + 2.1 * se]})
+    for kind in ("matched", "endpoint"):
+        assert BY_ID[f"fig5/p25-m0-{kind}"].evaluate(two).verdict == "inconclusive", kind
+    # three seeds a group 2.1 SE apart: Welch's 95% interval (t ≈ 2.78 at 4 degrees of freedom) contains zero
+    se = float(np.sqrt(2 * 1e-6 / 3))
+    three = _panel_of({1e-4: [0.0, 0.001, 0.002], 1e-2: [2.1 * se, 0.001 + 2.1 * se, 0.002 + 2.1 * se]})
+    assert BY_ID["fig5/p25-m0-matched"].evaluate(three).verdict == "inconclusive"
+    # three identical seeds a group, 1e-9 apart: no spread, no interval
+    flat = _panel_of({1e-4: [0.0] * 3, 1e-2: [1e-9] * 3})
+    assert BY_ID["fig5/p25-m0-matched"].evaluate(flat).verdict == "inconclusive"
+    # the same three seeds 5 SE apart: the interval excludes zero
+    five = _panel_of({1e-4: [0.0, 0.001, 0.002], 1e-2: [5 * se, 0.001 + 5 * se, 0.002 + 5 * se]})
+    matched = BY_ID["fig5/p25-m0-matched"].evaluate(five)
+    assert matched.verdict == "holds" and matched.value["mean_low"] > 0

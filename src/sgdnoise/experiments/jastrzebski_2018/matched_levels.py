@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from sgdnoise.analysis import spearman_correlation
 from sgdnoise.analysis.common import FloatArray, JSONResult, check_grid, check_scores, fill_failures
+from sgdnoise.analysis.effects import MIN_SEEDS, directional_effect
+
+ALPHA = 0.05  # a matched comparison is decided by Welch's two-sided 95% interval
 
 # ----------------------------------------------------------------------------------------------------
 # 6. Matched-level comparisons and breaking points (Jastrzębski et al. 2018 §4.3–4.4, Fig. 5–7)
@@ -59,7 +62,8 @@ class MatchedLevel(JSONResult):
     """One matched level: the groups (e.g. η/S values) all of whose repeats reached it, their mean and
     sample std (ddof = 1; ``nan`` with one repeat) of the compared value, the Spearman ρ of the value
     against the group over every run at this level, and the difference highest-group mean − lowest-group
-    mean with its Welch standard error."""
+    mean with its Welch standard error and Welch's two-sided (1 − ALPHA) interval [low, high] (NaN unless both
+    groups have ``min_seeds`` values and one of them a spread: ``analysis.effects.directional_effect``)."""
 
     level: float
     groups: tuple[float, ...]
@@ -69,36 +73,32 @@ class MatchedLevel(JSONResult):
     rho: float
     difference: float
     se: float
+    low: float
+    high: float
 
 
 @dataclass(frozen=True)
 class MatchedComparison(JSONResult):
-    """``compare_at_matched_levels``: per level, and pooled over the ``n_levels`` levels where at least
-    two groups can be compared — the mean difference (highest − lowest group), the mean of the levels'
-    standard errors (the SE of the mean difference if the levels were perfectly correlated, as
-    successive points of one trajectory nearly are: the conservative choice), the median ρ."""
+    """``compare_at_matched_levels``: per level, and pooled over the ``n_levels`` levels with a Welch interval
+    (two groups of at least ``min_seeds`` runs, not both without spread) — the mean difference (highest − lowest
+    group), the mean of the levels' standard errors and of their intervals' ends (the SE and the interval of the
+    mean difference if the levels were perfectly correlated, as successive points of one trajectory nearly are:
+    the conservative choice), the median ρ."""
 
     levels: tuple[MatchedLevel, ...]
     n_levels: int
     mean_difference: float
     mean_se: float
     median_rho: float
+    mean_low: float = math.nan
+    mean_high: float = math.nan
 
-    def exceeds(self, k: float) -> bool:
-        """Whether the pooled difference is positive by more than ``k`` standard errors and the median ρ
-        is positive (False when no level could be compared or the SE is undefined)."""
-        if self.n_levels == 0 or not math.isfinite(self.mean_se):
-            return False
-        return bool(self.mean_difference > k * self.mean_se and self.median_rho > 0)
-
-    def outcome(self, k: float) -> Literal["holds", "fails", "inconclusive"]:
-        """``holds`` when :meth:`exceeds` ``k``; ``fails`` when the pooled difference is negative by more than
-        ``k`` standard errors (the opposite effect); otherwise, or with nothing compared, ``inconclusive``."""
-        if self.exceeds(k):
+    def outcome(self) -> Literal["holds", "fails", "inconclusive"]:
+        """``holds`` when the pooled interval lies above zero and the median ρ is positive; ``fails`` when it lies
+        below zero (the opposite effect); otherwise, or with no level pooled, ``inconclusive``."""
+        if self.n_levels > 0 and self.mean_low > 0 and self.median_rho > 0:
             return "holds"
-        if self.n_levels > 0 and math.isfinite(self.mean_se) and self.mean_difference < -k * self.mean_se:
-            return "fails"
-        return "inconclusive"
+        return "fails" if self.n_levels > 0 and self.mean_high < 0 else "inconclusive"
 
 
 def compare_at_matched_levels(
@@ -108,6 +108,7 @@ def compare_at_matched_levels(
     *,
     min_repeats: int | None = None,
     present: npt.ArrayLike | None = None,
+    min_seeds: int = MIN_SEEDS,
 ) -> MatchedComparison:
     """Compare a value across groups at matched levels of a covariate (Jastrzębski et al. 2018 §4.3,
     Fig. 5: validation accuracy across η/S at equal training accuracy on randomised labels).
@@ -118,7 +119,8 @@ def compare_at_matched_levels(
     repeats (default: all its repeats) reached it; a level with fewer than two such groups is reported
     but not pooled. ``present`` [G, R] (default: all True) marks the repeats that exist, for groups with
     fewer repeats than others (e.g. η/S reached by several (η, S) pairs); absent ones are ignored. ρ is
-    the Spearman correlation of value and group over the runs at the level.
+    the Spearman correlation of value and group over the runs at the level. A level is pooled when its highest
+    and lowest groups give a Welch interval (``MatchedLevel``; at least ``min_seeds`` runs each).
     """
     grid = check_grid(groups, log=False, name="groups")
     arr = np.asarray(values, dtype=np.float64)
@@ -142,15 +144,18 @@ def compare_at_matched_levels(
         means = [float(np.nanmean(column[g])) for g in members]
         stds = [float(np.nanstd(column[g], ddof=1)) if counts[g] > 1 else math.nan for g in members]
         ns = [int(counts[g]) for g in members]
-        rho, difference, se = math.nan, math.nan, math.nan
+        rho, difference, se, low, high = math.nan, math.nan, math.nan, math.nan, math.nan
         if len(members) >= 2:
             xs = np.concatenate([np.full(int(counts[g]), grid[g]) for g in members])
             ys = np.concatenate([column[g][np.isfinite(column[g])] for g in members])
             rho = spearman_correlation(xs, ys).rho
-            low, high = 0, len(members) - 1
-            difference = means[high] - means[low]
-            if ns[low] > 1 and ns[high] > 1:
-                se = math.sqrt(stds[high] ** 2 / ns[high] + stds[low] ** 2 / ns[low])
+            difference = means[-1] - means[0]
+            if ns[0] > 1 and ns[-1] > 1:
+                se = math.sqrt(stds[-1] ** 2 / ns[-1] + stds[0] ** 2 / ns[0])
+            top, bottom = (column[members[i]][np.isfinite(column[members[i]])] for i in (-1, 0))
+            if np.ptp(top) > 0 or np.ptp(bottom) > 0:  # two groups without spread: a point interval, no noise
+                welch = directional_effect(top, bottom, direction=1, alpha=ALPHA, min_seeds=min_seeds)
+                low, high = welch.low, welch.high
         matched.append(
             MatchedLevel(
                 level=float(level),
@@ -161,17 +166,52 @@ def compare_at_matched_levels(
                 rho=rho,
                 difference=difference,
                 se=se,
+                low=low,
+                high=high,
             )
         )
-    pooled = [m for m in matched if math.isfinite(m.difference)]
+    pooled = [m for m in matched if math.isfinite(m.low) and math.isfinite(m.high)]
     rhos = [m.rho for m in pooled if math.isfinite(m.rho)]
+
+    def mean(name: str) -> float:
+        return float(np.mean([getattr(m, name) for m in pooled])) if pooled else math.nan
+
     return MatchedComparison(
         levels=tuple(matched),
         n_levels=len(pooled),
-        mean_difference=float(np.mean([m.difference for m in pooled])) if pooled else math.nan,
-        mean_se=float(np.mean([m.se for m in pooled])) if pooled else math.nan,
+        mean_difference=mean("difference"),
+        mean_se=mean("se"),
         median_rho=float(np.median(rhos)) if rhos else math.nan,
+        mean_low=mean("low"),
+        mean_high=mean("high"),
     )
+
+
+def comparison_value(comparison: MatchedComparison) -> dict[str, Any]:
+    """A comparison as a claim's value (Jastrzębski et al. Fig. 5: the groups are η/S values)."""
+    return {
+        "levels_compared": comparison.n_levels,
+        "mean_difference": comparison.mean_difference,
+        "mean_se": comparison.mean_se,
+        "mean_low": comparison.mean_low,
+        "mean_high": comparison.mean_high,
+        "median_rho": comparison.median_rho,
+        "per_level": [
+            {
+                "level": level.level,
+                "noise_values": list(level.groups),
+                "mean_validation": list(level.mean),
+                "std": list(level.std),
+                "n": list(level.n),
+                "difference": level.difference,
+                "se": level.se,
+                "low": level.low,
+                "high": level.high,
+                "rho": level.rho,
+            }
+            for level in comparison.levels
+        ],
+    }
 
 
 @dataclass(frozen=True)

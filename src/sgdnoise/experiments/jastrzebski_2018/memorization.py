@@ -12,11 +12,12 @@ are a = c + f·(1 − c) for the memorised fractions f of ``memorized_fractions`
 accuracy at a level is read at the first moment its training accuracy reaches it (linear interpolation
 between the two evaluations around the crossing, ``matched_levels.values_at_levels``). At each level the η/S
 values all of whose runs reached it are compared (``matched_levels.compare_at_matched_levels``): Spearman ρ of
-validation accuracy vs η/S over the runs, and highest-η/S − lowest-η/S mean difference with its Welch SE.
-The claim holds per panel (p, momentum) when the level-averaged difference exceeds ``EFFECT_IN_SE`` = 2
-times the level-averaged SE and the median ρ is positive (fixed in advance), fails when the difference is
-below −2 SE (the opposite effect), and is inconclusive in between. The endpoint claim compares
-the final validation accuracy of the runs that end at ≥ ``FIT_THRESHOLD`` training accuracy the same way.
+validation accuracy vs η/S over the runs, and highest-η/S − lowest-η/S mean difference with Welch's 95% interval
+(``analysis.effects.directional_effect``; both η/S values need ``MIN_SEEDS`` = 3 runs, and a seed spread). The
+claim holds per panel (p, momentum) when that interval averaged over the levels (its ends averaged) lies above 0
+and the median ρ is positive, fails when it lies below 0 (the opposite effect), and is inconclusive otherwise
+(until the QA pass of qa32: difference > 2 level-averaged SE, no least number of seeds). The endpoint claim
+compares the final validation accuracy of the runs that end at ≥ ``FIT_THRESHOLD`` training accuracy the same way.
 η/S is the paper's colour axis: momentum runs are compared at their own η/S, on η ∈ {0.005, 0.01, 0.02} at
 both scales: the paper's grid without the rates above 0.02 ("for runs with momentum we exclude learning rates
 higher than 0.02"), 10× below the quick scale's η at momentum 0.
@@ -67,12 +68,12 @@ from sgdnoise.experiments.base import Experiment, Figure, RunContext
 from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.grid import join_notes
 from sgdnoise.experiments.jastrzebski_2018 import matched_levels
+from sgdnoise.experiments.jastrzebski_2018.matched_levels import ALPHA, MIN_SEEDS, comparison_value
 from sgdnoise.experiments.spec import spec_to_dict
 from sgdnoise.models import MLPSpec
 from sgdnoise.results import nan_if_none
 from sgdnoise.sweep import Sweep, SweepRun, SweptRun
 
-EFFECT_IN_SE = 2.0  # an effect counts when it exceeds 2 standard errors (fixed in advance)
 FIT_THRESHOLD = 0.99  # the endpoint claim compares runs that end at ≥ 99 % training accuracy
 N_CLASSES = 10
 
@@ -315,45 +316,26 @@ def compare_panel(panel: Panel) -> tuple[matched_levels.MatchedComparison, match
     return matched, _compare(noises, values, [FIT_THRESHOLD], present)
 
 
-def comparison_value(comparison: matched_levels.MatchedComparison) -> dict[str, Any]:
-    return {
-        "levels_compared": comparison.n_levels,
-        "mean_difference": comparison.mean_difference,
-        "mean_se": comparison.mean_se,
-        "median_rho": comparison.median_rho,
-        "per_level": [
-            {
-                "level": level.level,
-                "noise_values": list(level.groups),
-                "mean_validation": list(level.mean),
-                "std": list(level.std),
-                "n": list(level.n),
-                "difference": level.difference,
-                "se": level.se,
-                "rho": level.rho,
-            }
-            for level in comparison.levels
-        ],
-    }
-
-
 # ---- claims -------------------------------------------------------------------------------------------------
 
 
 def _comparison_note(comparison: matched_levels.MatchedComparison, what: str) -> str:
     if comparison.n_levels == 0:
-        return f"no {what} was reached by every run of at least two η/S values: nothing to compare"
+        return (
+            f"no {what} was reached by every run of two η/S values with {MIN_SEEDS} runs each and a seed spread: "
+            "nothing to compare"
+        )
     direction = "higher" if comparison.mean_difference > 0 else "lower"
-    size = abs(comparison.mean_difference) / comparison.mean_se if comparison.mean_se > 0 else math.inf
     return (
-        f"highest η/S {direction} than lowest by {abs(comparison.mean_difference) * 100:.2f} points "
-        f"({size:.1f} SE) over {comparison.n_levels} {what}(s); median Spearman ρ {comparison.median_rho:.2f}"
+        f"highest η/S {direction} than lowest by {abs(comparison.mean_difference) * 100:.2f} points, Welch "
+        f"{100 * (1 - ALPHA):g}% [{100 * comparison.mean_low:+.2f}, {100 * comparison.mean_high:+.2f}] over "
+        f"{comparison.n_levels} {what}(s); median Spearman ρ {comparison.median_rho:.2f}"
     )
 
 
 def check_panel(data: MemorizationData, tag: str, endpoint: bool) -> Verdict:
-    """Panel ``tag``'s comparison (matched levels, or the ``endpoint`` one) exceeds EFFECT_IN_SE SEs with a
-    positive median ρ; inconclusive when this run left the panel out."""
+    """Panel ``tag``'s comparison (matched levels, or the ``endpoint`` one): its level-averaged Welch interval above 0
+    with a positive median ρ; inconclusive when this run left the panel out."""
     panel = data["panels"].get(tag)
     if panel is None:
         raise NotEnoughData(f"panel {tag} was not run (this run's noise_fractions × momenta leave it out)")
@@ -361,7 +343,7 @@ def check_panel(data: MemorizationData, tag: str, endpoint: bool) -> Verdict:
     runs = panel["runs"]
     diverged = sum(r["status"] != "finished" for r in runs)
     return Verdict(
-        comparison.outcome(EFFECT_IN_SE),
+        comparison.outcome(),
         comparison_value(comparison),
         join_notes(
             _comparison_note(comparison, "endpoint comparison" if endpoint else "level"),
@@ -386,20 +368,21 @@ def panel_claims(noise_fraction: float, momentum: float) -> tuple[ClaimSpec[Memo
     tag = panel_tag(noise_fraction, momentum)
     where = f"{round(100 * noise_fraction)}% random labels, momentum {momentum:g}"
     side = "left" if momentum else "right"
-    thresholds = {"EFFECT_IN_SE": EFFECT_IN_SE}
+    thresholds = {"ALPHA": ALPHA, "MIN_SEEDS": MIN_SEEDS}
     return (
         ClaimSpec(
             id=f"fig5/{tag}-matched",
             statement=f"{where}: at matched training accuracy on the noisy labels (memorised fractions of the random "
-            f"labels), validation accuracy is higher for higher η/S (highest − lowest η/S > {EFFECT_IN_SE:g} SE "
-            "averaged over levels, median Spearman ρ > 0)",
+            "labels), validation accuracy is higher for higher η/S (highest − lowest η/S above 0 by Welch's 95% "
+            "interval averaged over levels, median Spearman ρ > 0)",
             kind="paper",
             provenance=JASTRZEBSKI_2018.cite(f"§4.3, Fig. 5 ({side})", _MATCHED_QUOTE),
             test=ClaimTest(
-                "validation accuracy at the first crossing of each matched training accuracy, per η/S: "
-                "highest − lowest η/S mean difference and its Welch SE averaged over the levels, median Spearman ρ",
-                "holds if mean difference > EFFECT_IN_SE × mean SE and median ρ > 0; fails if it is below "
-                "−EFFECT_IN_SE × mean SE; else inconclusive",
+                "validation accuracy at the first crossing of each matched training accuracy, per η/S: highest − "
+                "lowest η/S mean difference and its Welch two-sided (1 − ALPHA) interval (levels where both have "
+                "≥ MIN_SEEDS runs and not both zero spread), the ends averaged over the levels; median Spearman ρ",
+                "holds if the averaged interval lies above 0 and median ρ > 0; fails if it lies below 0; else (or "
+                "with no such level) inconclusive",
                 thresholds,
             ),
             check=functools.partial(check_panel, tag=tag, endpoint=False),
@@ -407,13 +390,14 @@ def panel_claims(noise_fraction: float, momentum: float) -> tuple[ClaimSpec[Memo
         ClaimSpec(
             id=f"fig5/{tag}-endpoint",
             statement=f"{where}: among runs ending at ≥ {FIT_THRESHOLD:g} training accuracy, final validation "
-            f"accuracy is higher for higher η/S (> {EFFECT_IN_SE:g} SE, Spearman ρ > 0)",
+            "accuracy is higher for higher η/S (Welch's 95% interval above 0, Spearman ρ > 0)",
             kind="paper",
             provenance=JASTRZEBSKI_2018.cite(f"§4.3, Fig. 5 ({side})", _ENDPOINT_QUOTE),
             test=ClaimTest(
                 "final validation accuracy of the runs ending at ≥ FIT_THRESHOLD training accuracy, per η/S: "
-                "highest − lowest η/S mean difference, its Welch SE, Spearman ρ",
-                "holds if difference > EFFECT_IN_SE × SE and ρ > 0; fails if it is below −EFFECT_IN_SE × SE; else "
+                "highest − lowest η/S mean difference and its Welch two-sided (1 − ALPHA) interval (both ≥ MIN_SEEDS "
+                "runs, not both zero spread), Spearman ρ",
+                "holds if the interval lies above 0 and ρ > 0; fails if it lies below 0; else (or with fewer runs) "
                 "inconclusive",
                 thresholds | {"FIT_THRESHOLD": FIT_THRESHOLD},
             ),
