@@ -90,3 +90,36 @@ def test_breaking_point_without_a_drop_is_inconclusive() -> None:
 
 def test_breaking_point_drop_before_beta_two_fails() -> None:
     assert _claims(_curves({(1000, 1.0): 1, (4000, 1.0): 8}))["fig6/flat-then-falls"].verdict == "fails"
+
+
+STEPS_PER_EPOCH = {(1000, 1.0): 4, (1000, 0.5): 4, (4000, 1.0): 16, (4000, 0.5): 16}
+
+
+def test_breaking_point_claims_need_min_seeds_distinct_seeds_on_every_curve() -> None:
+    """Before, one seed (or one seed copied three times) decided every claim: its bootstrap gives only 0% or 100%."""
+    one = _curves(STEPS_PER_EPOCH)
+    for curve in one:
+        curve["scores"], curve["status"] = curve["scores"][:1], curve["status"][:1]
+    copied = _curves(STEPS_PER_EPOCH)
+    for curve in copied:
+        curve["scores"] = [list(curve["scores"][0]) for _ in range(3)]
+    for curves in (one, copied):
+        claims = _claims(curves)
+        assert {c.verdict for c in claims.values()} == {"inconclusive"}, {i: c.verdict for i, c in claims.items()}
+        assert "distinct seed" in claims["fig6/beta-star-rises-with-n"].note
+    # one curve short of seeds is enough: it enters every comparison at the base η
+    short = _curves(STEPS_PER_EPOCH)
+    short[0]["scores"] = short[0]["scores"][:2]
+    claims = _claims(short)
+    assert claims["fig6/flat-then-falls"].verdict == claims["fig6/beta-star-rises-with-n"].verdict == "inconclusive"
+
+
+def test_a_drop_found_against_a_seed_spread_of_zero_is_inconclusive() -> None:
+    """Seeds equal on the plateau: σ = 0, the drop's threshold falls back to MIN_DROP and decides it."""
+    curves = _curves(STEPS_PER_EPOCH)
+    for curve in curves:
+        star = 4 if curve["n_train"] == 1000 else 16
+        curve["scores"] = [[0.85 if b <= star else 0.7 + 0.01 * s for b in BETAS] for s in range(3)]
+    claims = _claims(curves)
+    assert {c.verdict for c in claims.values()} == {"inconclusive"}, {i: c.verdict for i, c in claims.items()}
+    assert "spread of 0" in claims["fig6/flat-then-falls"].note

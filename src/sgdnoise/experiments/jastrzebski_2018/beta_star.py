@@ -7,24 +7,30 @@ A curve's score at β is its seeds' best validation accuracy (a diverged run sco
 max(``K_SIGMA``·σ, ``MIN_DROP``) below the plateau. The readings compare, over the curves with a drop, the
 log₂ spread of f·η₀·β_c (the drop at one learning rate) with that of N/(S₀·β_c) (the drop at one number of
 updates per epoch), β_c = √(β*·β_drop); one wins when its spread is smaller by > ``READING_MARGIN`` octaves.
+A comparison between curves needs, on every curve entering it, ``MIN_SEEDS`` distinct seeds (rows of scores; a
+copied seed counts once) with a finite score, and no drop found against a seed spread of 0 (``seed_gaps``).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypedDict
 
 import numpy as np
 
 from sgdnoise import plots
+from sgdnoise.analysis.effects import MIN_SEEDS
+from sgdnoise.experiments.grid import join_notes
 from sgdnoise.experiments.jastrzebski_2018 import matched_levels
+from sgdnoise.results import VerdictName
 
 K_SIGMA = 2.0  # a drop is more than max(K_SIGMA·σ, MIN_DROP) below the plateau (fixed in advance)
 MIN_DROP = 0.01
 READING_MARGIN = 0.5  # octaves by which one reading's log₂ spread must beat the other's
 CHANCE = 0.1  # 10 classes: a diverged run scores as guessing
+BOOTSTRAP_LEVEL = 0.95  # a comparison between curves holds in ≥ 95% of the seed resamples, fails in ≤ 5%
 
 
 class Curve(TypedDict):
@@ -168,3 +174,46 @@ def fit_curves(curves: Sequence[Curve], *, n_bootstrap: int, seed: int = 0) -> l
             }
         )
     return fits
+
+
+def seed_gaps(curves: Sequence[Curve], tags: Iterable[str]) -> list[str]:
+    """Why the curves ``tags`` cannot enter a comparison: fewer than MIN_SEEDS distinct seeds (rows of scores, a
+    diverged run at CHANCE) with a finite score, or a drop found where every seed scores the same at every β
+    before it — a seed spread of 0, so its threshold is the MIN_DROP floor and the floor decided it."""
+    gaps = []
+    by_tag = {c["tag"]: c for c in curves}
+    for tag in tags:
+        curve = by_tag[tag]
+        scores = curve_scores(curve)
+        rows = np.where(np.isfinite(s := scores[np.isfinite(scores).any(axis=1)]), s, CHANCE)
+        distinct = len(np.unique(rows, axis=0)) if rows.size else 0
+        if distinct < MIN_SEEDS:
+            gaps.append(f"{tag}: {distinct} distinct seed(s) with a finite score, fewer than {MIN_SEEDS}")
+            continue
+        fit = _fit(curve, scores, n_bootstrap=1)
+        drop = curve["betas"].index(fit.beta_drop) if fit.found else 0
+        if fit.found and not np.ptp(rows[:, :drop], axis=0).any():
+            gaps.append(f"{tag}: the drop at β = {fit.beta_drop:g} is against a seed spread of 0 (the MIN_DROP floor)")
+    return gaps
+
+
+def with_bootstrap(share: float | None, value: Any, note: str) -> tuple[Any, str]:
+    """The point value and note, with the fraction ``share`` of seed resamples in which the claim holds."""
+    if share is None:
+        return value, note
+    holding = f"holds in {100 * share:.0f}% of seed-bootstrap resamples"
+    return {"point": value, "bootstrap_fraction_holding": share}, join_notes(note, holding)
+
+
+def bootstrap_outcome(share: float | None) -> VerdictName:
+    """A comparison between curves decided by the seed bootstrap: ``holds`` when it holds in at least
+    BOOTSTRAP_LEVEL of the resamples, ``fails`` when in at most 1 − BOOTSTRAP_LEVEL, else ``inconclusive``."""
+    if share is None or not math.isfinite(share):
+        return "inconclusive"
+    if share >= BOOTSTRAP_LEVEL:
+        return "holds"
+    return "fails" if share <= 1 - BOOTSTRAP_LEVEL else "inconclusive"
+
+
+def fractions(readings: Mapping[str, float]) -> str:
+    return ", ".join(f"{name} {100 * share:.0f}%" for name, share in sorted(readings.items(), key=lambda kv: -kv[1]))

@@ -20,7 +20,9 @@ once and reports how often each comparison between curves (β* rises with N, η/
 comes out. Since issue 16 the two comparisons between curves are decided by that bootstrap (``holds`` in at
 least ``BOOTSTRAP_LEVEL`` = 95% of the resamples, ``fails`` in at most 5%, else inconclusive; the point
 estimates are recorded beside), a curve with no drop in the β grid leaves "flat then falls" inconclusive,
-and a reading the spreads cannot separate is inconclusive. These statistics are in ``beta_star``;
+and a reading the spreads cannot separate is inconclusive. Since the QA pass of qa32 every claim is inconclusive
+unless each curve it compares has ``MIN_SEEDS`` distinct seeds and no drop found against a seed spread of 0
+(``beta_star.seed_gaps``: one seed, or one copied, decided them all). These statistics are in ``beta_star``;
 the run computes the fits and the bootstrap once (``analyse``: the figures draw them too), the claims read them.
 
 Quick scale: the 4-layer BN-MLP of §4.1 (``setup.model_spec``) on Fashion-MNIST 14×14 (``setup.task_factory``),
@@ -34,7 +36,7 @@ epochs are our choice.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
@@ -46,26 +48,29 @@ from sgdnoise import plots
 from sgdnoise.data import TaskData
 from sgdnoise.engine import TrainConfig
 from sgdnoise.experiments.base import Experiment, Figure, RunContext
-from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, Verdict
+from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.grid import join_notes, mean_std
 from sgdnoise.experiments.jastrzebski_2018.beta_star import (
+    BOOTSTRAP_LEVEL,
     CHANCE,
     K_SIGMA,
     MIN_DROP,
+    MIN_SEEDS,
     READING_MARGIN,
     Bootstrap,
     Curve,
     beta_star_rises,
+    bootstrap_outcome,
     bootstrap_readings,
     fit_curves,
+    fractions,
     read_spreads,
+    seed_gaps,
+    with_bootstrap,
 )
 from sgdnoise.experiments.jastrzebski_2018.setup import Dataset, ModelName, spec_model, task_factory, task_name
 from sgdnoise.experiments.spec import spec_to_dict
-from sgdnoise.results import VerdictName
 from sgdnoise.sweep import Sweep, SweepRun, SweptRun
-
-BOOTSTRAP_LEVEL = 0.95  # a comparison between curves holds in ≥ 95% of the seed resamples, fails in ≤ 5%
 
 
 @dataclass(frozen=True)
@@ -237,26 +242,15 @@ def _brief(f: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _with_bootstrap(share: float | None, value: Any, note: str) -> tuple[Any, str]:
-    """The point value and note, with the fraction ``share`` of seed resamples in which the claim holds."""
-    if share is None:
-        return value, note
-    holding = f"holds in {100 * share:.0f}% of seed-bootstrap resamples"
-    return {"point": value, "bootstrap_fraction_holding": share}, join_notes(note, holding)
-
-
-def _bootstrap_outcome(share: float | None) -> VerdictName:
-    """A comparison between curves decided by the seed bootstrap: ``holds`` when it holds in at least
-    BOOTSTRAP_LEVEL of the resamples, ``fails`` when in at most 1 − BOOTSTRAP_LEVEL, else ``inconclusive``."""
-    if share is None or not math.isfinite(share):
-        return "inconclusive"
-    if share >= BOOTSTRAP_LEVEL:
-        return "holds"
-    return "fails" if share <= 1 - BOOTSTRAP_LEVEL else "inconclusive"
+def _enough_seeds(data: BreakingPointData, tags: Iterable[str]) -> None:
+    """NotEnoughData unless every curve ``tags`` has MIN_SEEDS distinct seeds and no drop at a zero spread."""
+    if gaps := seed_gaps(data["curves"], tags):
+        raise NotEnoughData(join_notes(*gaps))
 
 
 def check_flat_then_falls(data: BreakingPointData) -> Verdict:
     base = _usable(data)[2]
+    _enough_seeds(data, (f["tag"] for f in base))
     early = any(f["found"] and f["beta_star"] < 2 for f in base)
     held = bool(base) and all(f["found"] and f["beta_star"] >= 2 for f in base)
     return Verdict(
@@ -271,6 +265,7 @@ def check_flat_then_falls(data: BreakingPointData) -> Verdict:
 
 def check_rises_with_n(data: BreakingPointData) -> Verdict:
     ordered = sorted(_usable(data)[2], key=lambda f: f["n_train"])
+    _enough_seeds(data, (f["tag"] for f in ordered))
     stars = [f["beta_star"] for f in ordered]
     overlap = len(ordered) >= 2 and ordered[-1]["interval"][0] <= ordered[0]["interval"][1]
     value = {
@@ -284,7 +279,7 @@ def check_rises_with_n(data: BreakingPointData) -> Verdict:
     )
     share = data["bootstrap"]["beta_star_rises_with_n"]
     value["point_estimate_rises"] = beta_star_rises(stars)
-    return Verdict(_bootstrap_outcome(share), *_with_bootstrap(share, value, note))
+    return Verdict(bootstrap_outcome(share), *with_bootstrap(share, value, note))
 
 
 def check_smaller_eta(data: BreakingPointData) -> Verdict:
@@ -301,17 +296,15 @@ def check_smaller_eta(data: BreakingPointData) -> Verdict:
         *(f"N = {p['n_train']}: β* {p['base']['beta_star']:g} → {p['reduced']['beta_star']:g}" for p in pairs),
         "needs two learning-rate factors" if not pairs else "",
     )
+    _enough_seeds(data, (p[k]["curve"] for p in pairs for k in ("base", "reduced")))
     raised = bool(pairs) and all(p["reduced"]["beta_star"] > p["base"]["beta_star"] for p in pairs)
     share = data["bootstrap"]["smaller_eta_raises_beta_star"]
     value = {"pairs": pairs, "point_estimate_raised": raised}
-    return Verdict(_bootstrap_outcome(share), *_with_bootstrap(share, value, note))
-
-
-def _fractions(readings: Mapping[str, float]) -> str:
-    return ", ".join(f"{name} {100 * share:.0f}%" for name, share in sorted(readings.items(), key=lambda kv: -kv[1]))
+    return Verdict(bootstrap_outcome(share), *with_bootstrap(share, value, note))
 
 
 def check_eta_reading(data: BreakingPointData) -> Verdict:
+    _enough_seeds(data, (f["tag"] for f in _usable(data)[0]))
     found = [f for f in _usable(data)[0] if f["found"]]
     reading, holds, eta_spread, steps_spread = read_spreads(found)
     boot = data["bootstrap"]["readings"]
@@ -335,12 +328,17 @@ def check_eta_reading(data: BreakingPointData) -> Verdict:
         },
         join_notes(
             f"the data support: {reading} (log₂ spread η·β_c {eta_spread:.2f}, N/(S₀β_c) {steps_spread:.2f})",
-            f"seed bootstrap: {_fractions(boot)}",
+            f"seed bootstrap: {fractions(boot)}",
         ),
     )
 
 
-_DROP = {"K_SIGMA": K_SIGMA, "MIN_DROP": MIN_DROP}
+_DROP = {"K_SIGMA": K_SIGMA, "MIN_DROP": MIN_DROP, "MIN_SEEDS": MIN_SEEDS}
+_SEEDS = (
+    "; inconclusive unless every curve compared has ≥ MIN_SEEDS distinct seeds (identical rows of scores count "
+    "once) with a finite score and no drop found where all its seeds score alike at every β before (σ = 0: the "
+    "MIN_DROP floor)"
+)
 _BETA_STAR = f"β* (last β before the first mean more than max({K_SIGMA:g}σ, {MIN_DROP:g}) below the plateau)"
 
 CLAIMS = (
@@ -357,7 +355,7 @@ CLAIMS = (
         test=ClaimTest(
             f"{_BETA_STAR} of the seeds' best validation accuracy (a diverged run scores CHANCE), per N at the base η",
             "holds if a drop is found on every curve at the base η with β* ≥ 2; fails if some curve drops before "
-            "β = 2; inconclusive if some curve shows no drop in the β grid",
+            "β = 2; inconclusive if some curve shows no drop in the β grid" + _SEEDS,
             _DROP | {"CHANCE": CHANCE},
         ),
         check=check_flat_then_falls,
@@ -374,7 +372,7 @@ CLAIMS = (
         test=ClaimTest(
             f"{_BETA_STAR} per N at the base η; the fraction of seed-bootstrap resamples in which β* is "
             "non-decreasing in N and β*(largest N) > β*(smallest N)",
-            "holds if that fraction ≥ BOOTSTRAP_LEVEL, fails if ≤ 1 − BOOTSTRAP_LEVEL, else inconclusive",
+            "holds if that fraction ≥ BOOTSTRAP_LEVEL, fails if ≤ 1 − BOOTSTRAP_LEVEL, else inconclusive" + _SEEDS,
             _DROP | {"BOOTSTRAP_LEVEL": BOOTSTRAP_LEVEL},
         ),
         check=check_rises_with_n,
@@ -392,7 +390,7 @@ CLAIMS = (
         test=ClaimTest(
             f"{_BETA_STAR} per N at the base η and at the smallest factor; the fraction of seed-bootstrap resamples "
             "in which β*(smallest factor) > β*(base η) at every N that has both",
-            "holds if that fraction ≥ BOOTSTRAP_LEVEL, fails if ≤ 1 − BOOTSTRAP_LEVEL, else inconclusive",
+            "holds if that fraction ≥ BOOTSTRAP_LEVEL, fails if ≤ 1 − BOOTSTRAP_LEVEL, else inconclusive" + _SEEDS,
             _DROP | {"BOOTSTRAP_LEVEL": BOOTSTRAP_LEVEL},
         ),
         check=check_smaller_eta,
@@ -412,7 +410,7 @@ CLAIMS = (
             "std over the curves with a drop (≥ 3 needed) of log₂(f·η₀·β_c) and of log₂(N/(S₀·β_c)), "
             "β_c = √(β*·β_drop)",
             "holds if log₂ spread of η·β_c + READING_MARGIN < log₂ spread of N/(S₀β_c); fails if the reverse; else "
-            "inconclusive",
+            "inconclusive" + _SEEDS + " (every fitted curve is compared)",
             _DROP | {"READING_MARGIN": READING_MARGIN},
         ),
         check=check_eta_reading,
