@@ -32,27 +32,27 @@ def _claims(target: str, rows: list[dict]) -> dict:
 
 
 def test_claims_on_known_monotone_data() -> None:
-    noises = [1e-5, 1e-4, 1e-3, 1e-2]
-    accs = [[a - 0.005, a, a + 0.005] for a in (0.805, 0.825, 0.845, 0.865)]
-    rows = _rows([400.0, 100.0, 30.0, 10.0], accs, noises)
+    noises = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1]  # 5 pairs: a perfect ρ over 4 cannot reach p < 0.05 (p = 1/12)
+    accs = [[a - 0.005, a, a + 0.005] for a in (0.805, 0.825, 0.845, 0.865, 0.885)]
+    rows = _rows([400.0, 100.0, 30.0, 10.0, 3.0], accs, noises)
     claims = _claims("accuracy", rows)
     assert claims["fig1/hessian-norm-falls-accuracy"].holds
     assert claims["fig1/hessian-norm-falls-accuracy"].value["spearman_rho"] == pytest.approx(-1.0)
     assert claims["fig1/lambda-max-falls-accuracy"].holds
     assert claims["fig1/validation-rises-accuracy"].value["spearman_rho"] == pytest.approx(1.0)
     effect = claims["fig1/validation-effect-accuracy"].value
-    # seed means 0.805, 0.825, 0.845, 0.865: slope 0.02 per decade over 3 decades; seed std (ddof = 1) 0.005
+    # seed means 0.805 … 0.885: slope 0.02 per decade over 4 decades; seed std (ddof = 1) 0.005
     assert effect["slope_per_decade"] == pytest.approx(0.02)
-    assert effect["effect"] == pytest.approx(0.06)
+    assert effect["effect"] == pytest.approx(0.08)
     assert effect["seed_spread"] == pytest.approx(0.005)
     assert claims["fig1/validation-effect-accuracy"].holds
 
 
 def test_claims_fail_on_reversed_data_and_report_unreached_pairs() -> None:
-    noises = [1e-5, 1e-4, 1e-3, 1e-2]
+    noises = [1e-5, 1e-4, 1e-3, 1e-2, 1e-1]
     rows = _rows(
-        [10.0, 30.0, 100.0, 400.0],
-        [[0.86, 0.83, 0.80], [0.84, 0.82, 0.80], [0.82, 0.81, 0.80], [0.80, 0.80, 0.80]],
+        [10.0, 30.0, 100.0, 400.0, 1000.0],
+        [[0.86, 0.83, 0.80], [0.84, 0.82, 0.80], [0.82, 0.81, 0.80], [0.80, 0.80, 0.80], [0.79, 0.78, 0.77]],
         noises,
     )
     rows.append({"learning_rate": 0.01, "batch_size": 1000, "noise": 1e-5, "seeds": [{"validation_acc": None}]})
@@ -61,7 +61,7 @@ def test_claims_fail_on_reversed_data_and_report_unreached_pairs() -> None:
     assert claims["fig1/hessian-norm-falls-loss"].value["spearman_rho"] == pytest.approx(1.0)
     assert claims["fig1/validation-rises-loss"].verdict == "fails"
     assert claims["fig1/validation-effect-loss"].verdict == "fails"
-    assert "1 of 5 pairs never reached" in claims["fig1/hessian-norm-falls-loss"].note
+    assert "1 of 6 pairs never reached" in claims["fig1/hessian-norm-falls-loss"].note
 
 
 def test_too_few_pairs_or_no_significant_trend_are_inconclusive() -> None:
@@ -69,7 +69,7 @@ def test_too_few_pairs_or_no_significant_trend_are_inconclusive() -> None:
     assert claims["fig1/hessian-norm-falls-accuracy"].verdict == "inconclusive"  # ρ needs ≥ 4 pairs
     # the effect size needs 3 noise levels (it was "fails" on 2 before the claims audit)
     assert claims["fig1/validation-effect-accuracy"].verdict == "inconclusive"
-    assert "2 noise levels with a validation accuracy (3 needed)" in claims["fig1/validation-effect-accuracy"].note
+    assert "2 levels with a validation accuracy (3 needed)" in claims["fig1/validation-effect-accuracy"].note
     one_seed = _rows([400.0, 100.0, 30.0], [[0.8], [0.82], [0.84]], [1e-4, 1e-3, 1e-2])
     assert _claims("accuracy", one_seed)["fig1/validation-effect-accuracy"].verdict == "inconclusive"
     assert math.isnan(claims["fig1/hessian-norm-falls-accuracy"].value["spearman_rho"])
@@ -81,26 +81,33 @@ def test_too_few_pairs_or_no_significant_trend_are_inconclusive() -> None:
     assert claims["fig1/validation-rises-accuracy"].value["p_value"] > 0.05
 
 
-def test_validation_effect_needs_a_sample_spread_from_pairs_of_min_seeds() -> None:
-    """The seed spread is the sample std (ddof = 1) over the pairs with at least MIN_SEEDS seeds; none, or a zero
-    spread, is inconclusive. Before: the population std (ddof = 0) over any pair with two seeds, so identical seeds
-    made any positive effect hold, and one pair of two seeds decided the claim."""
+def test_validation_effect_needs_a_pooled_sample_spread_on_enough_degrees_of_freedom() -> None:
+    """The seed spread is the pooled sample std over the pairs' seeds; fewer degrees of freedom than one group of
+    MIN_SEEDS seeds, or a zero spread, is inconclusive. Before: the mean of the pairs' population std (ddof = 0), so
+    identical seeds made any positive effect hold, and one pair of two seeds decided the claim."""
     noises = [1e-4, 1e-3, 1e-2, 1e-1]
     # identical seeds: a rise of 3e-8 over 3 decades against a spread of zero
     flat = _rows([4.0, 3.0, 2.0, 1.0], [[0.8 + 1e-8 * i] * 3 for i in range(4)], noises)
     claim = _claims("end", flat)["fig1/validation-effect-end"]
     assert claim.verdict == "inconclusive" and "spread" in claim.note
-    # one pair with two seeds, the others with one
-    few = _rows([4.0, 3.0, 2.0, 1.0], [[0.80, 0.80], [0.81], [0.82], [0.83]], noises)
+    # one pair with two seeds, the others with one: 1 degree of freedom
+    few = _rows([4.0, 3.0, 2.0, 1.0], [[0.80, 0.79], [0.81], [0.82], [0.83]], noises)
     assert _claims("end", few)["fig1/validation-effect-end"].verdict == "inconclusive"
+    # two pairs of two seeds: 2 degrees of freedom, as one group of 3 seeds has
+    two = _rows([4.0, 3.0, 2.0, 1.0], [[0.80, 0.79], [0.81, 0.80], [0.82], [0.83]], noises)
+    assert _claims("end", two)["fig1/validation-effect-end"].value["seed_spread"] == pytest.approx(0.01 / math.sqrt(2))
     # seeds ±0.032 around means rising 0.02 a decade: effect 0.06 against 2 × 0.032 (ddof = 1) fails;
     # the population std 0.026 would let it hold
     spread = _rows([4.0, 3.0, 2.0, 1.0], [[a - 0.032, a, a + 0.032] for a in (0.80, 0.82, 0.84, 0.86)], noises)
     claim = _claims("end", spread)["fig1/validation-effect-end"]
     assert claim.value["seed_spread"] == pytest.approx(0.032) and claim.verdict == "fails"
-    # a pair of two wildly different seeds does not enter the spread
-    spread[0]["seeds"] = [*spread[0]["seeds"][:1], dict(spread[0]["seeds"][0], validation_acc=0.5)]
-    assert _claims("end", spread)["fig1/validation-effect-end"].value["seed_spread"] == pytest.approx(0.032)
+    # pooled, not averaged: a pair with a larger spread weighs by its variance and degrees of freedom
+    spread[0]["seeds"] = [
+        dict(s, validation_acc=s["validation_acc"] * 0 + 0.8 + 2 * (i - 1) * 0.032)
+        for i, s in enumerate(spread[0]["seeds"])
+    ]
+    pooled = math.sqrt((4 * 0.032**2 + 3 * 0.032**2) / 4)
+    assert _claims("end", spread)["fig1/validation-effect-end"].value["seed_spread"] == pytest.approx(pooled)
 
 
 def test_pair_means_log_and_missing() -> None:
@@ -126,6 +133,8 @@ def test_the_papers_claims_are_at_the_end_of_the_budget_and_the_matched_endpoint
     assert kinds["fig1/hessian-norm-falls-accuracy"] == kinds["fig1/validation-rises-accuracy"] == "extension"
     assert [k for k in kinds.values() if k == "paper"] == ["paper", "paper"]
     rows = _rows(
-        [400.0, 100.0, 30.0, 10.0], [[0.80, 0.81], [0.82, 0.83], [0.84, 0.85], [0.86, 0.87]], [1e-5, 1e-4, 1e-3, 1e-2]
+        [400.0, 100.0, 30.0, 10.0, 3.0],
+        [[0.80, 0.81], [0.82, 0.83], [0.84, 0.85], [0.86, 0.87], [0.88, 0.89]],
+        [1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
     )
     assert _claims("end", rows)["fig1/hessian-norm-falls-end"].holds

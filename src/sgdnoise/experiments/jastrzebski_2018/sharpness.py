@@ -37,8 +37,9 @@ paper's and equal-epoch endpoints were not measured): log ‖H‖_F and log λ_m
 accuracy rises with it (Spearman's ρ of the per-pair seed means, decided when significant at ``ALPHA`` = 0.05,
 two-sided: the stated sign holds, the other fails, else inconclusive; until issue 16 these were ρ ≤ −0.8 and ρ >
 0), and the size of that rise (OLS slope on log10 η/S times the decades spanned) exceeds ``EFFECT_OVER_SPREAD``
-× the seed spread (mean, over the pairs with ≥ ``MIN_SEEDS`` seeds, of the sample std over seeds, ddof = 1; no such
-pair, or a spread of 0: inconclusive — until the QA pass of qa32, ddof = 0 over any pair with two seeds).
+× the seed spread: the pooled sample std over the pairs' seeds, √(Σ(n_i − 1)s_i² / Σ(n_i − 1)); inconclusive on
+fewer degrees of freedom than one group of ``MIN_SEEDS`` seeds has, or a spread of 0 (until the claims audit of
+2026-12-08, the mean of the pairs' std with ddof = 0, any pair of two seeds sufficing).
 """
 
 from __future__ import annotations
@@ -350,11 +351,6 @@ def lambda_max_falls(target: str) -> Callable[[SharpnessData], Verdict]:
     return check
 
 
-def _validation(rows: Sequence[PairRow]) -> tuple[np.ndarray, dict[str, list[Any]]]:
-    val = pair_means(rows, "validation_acc")
-    return plots.as_float_array(val["mean"]), val
-
-
 def validation_rises(target: str) -> Callable[[SharpnessData], Verdict]:
     def check(data: SharpnessData) -> Verdict:
         return _trend(data["targets"][target], "validation_acc", 1, log_y=False)
@@ -365,15 +361,16 @@ def validation_rises(target: str) -> Callable[[SharpnessData], Verdict]:
 def validation_effect(target: str) -> Callable[[SharpnessData], Verdict]:
     def check(data: SharpnessData) -> Verdict:
         rows = data["targets"][target]
-        acc, val = _validation(rows)
+        val = pair_means(rows, "validation_acc")
+        acc = plots.as_float_array(val["mean"])
         ok = np.isfinite(acc)
         log_noise = np.log10(np.asarray([r["noise"] for r in rows], float))
-        spread_values = [s for s, c in zip(val["std"], val["count"], strict=True) if s is not None and c >= MIN_SEEDS]
-        spread = float(np.mean(spread_values)) if spread_values else math.nan
-        if ok.sum() < 3 or not spread > 0:
+        pooled = [(c - 1, sd) for sd, c in zip(val["std"], val["count"], strict=True) if sd is not None and c >= 2]
+        dof = sum(d for d, _ in pooled)
+        spread = math.sqrt(sum(d * sd**2 for d, sd in pooled) / dof) if dof else math.nan
+        if ok.sum() < 3 or dof < MIN_SEEDS - 1 or not spread > 0:
             raise NotEnoughData(
-                f"{int(ok.sum())} noise levels with a validation accuracy (3 needed) and {len(spread_values)} with "
-                f"{MIN_SEEDS} or more seeds (1 needed), seed spread {spread:.3g} (> 0 needed)"
+                f"{int(ok.sum())} levels with a validation accuracy (3 needed), spread {spread:.3g} on {dof} dof"
             )
         slope = float(np.polyfit(log_noise[ok], acc[ok], 1)[0])
         decades = float(log_noise[ok].max() - log_noise[ok].min())
@@ -453,9 +450,9 @@ def _target_claims(target: str) -> list[ClaimSpec[SharpnessData]]:
             provenance=JASTRZEBSKI_2018.cite("§4.1, Fig. 1b (effect size: this project's check)", VALIDATION_QUOTE),
             test=ClaimTest(
                 "OLS slope of per-pair mean validation accuracy on log10 η/S × decades spanned, over the seed spread "
-                "(mean, over the pairs with ≥ MIN_SEEDS seeds, of the sample std over seeds, ddof = 1)",
+                "(pooled sample std over the pairs' seeds)",
                 "holds when effect > EFFECT_OVER_SPREAD × seed spread, else fails; inconclusive with fewer than 3 "
-                "noise levels with a validation accuracy, no pair with MIN_SEEDS seeds, or a seed spread of 0",
+                "noise levels with a validation accuracy, a spread on < MIN_SEEDS − 1 degrees of freedom, or of 0",
                 {"EFFECT_OVER_SPREAD": EFFECT_OVER_SPREAD, "MIN_SEEDS": MIN_SEEDS},
             ),
             check=validation_effect(target),
