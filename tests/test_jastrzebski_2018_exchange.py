@@ -208,3 +208,16 @@ def test_other_noise_weighs_each_difference_by_its_own_welch_interval() -> None:
     assert two.verdict == "inconclusive"
     # holds: the smallest size discrete-S − constant-low's interval allows beats twice the largest the pair's allows
     assert tight.value["discrete-S"]["low"] > 2 * max(abs(tight.value["cyclic_pair"][end]) for end in ("low", "high"))
+
+
+def test_hessian_oscillation_needs_the_seeds_to_agree_on_its_direction() -> None:
+    """Per seed, ‖H‖_F after the low-η/S half over after the high-η/S half: ratios that straddle 1 are seed noise
+    (before, a median ratio above 1 by any amount held)."""
+    acc = {label: [0.9, 0.9, 0.9, 0.9] for label in (*CYCLIC, *CONSTANT)}
+    hess = {label: [10.0, 10.0, 12.0, 10.0, 12.0] for label in acc}
+    data = _synthetic(acc, hess)
+    for seed, high in zip(data["schedules"]["discrete-S"]["seeds"], (8.0, 14.0, 9.0, 15.0), strict=True):
+        seed["hessian"]["value"] = [10.0, high, 12.0, high, 12.0]  # ratios 1.5, 0.86, 1.33, 0.8
+    claim = _claims(data)["fig16/hessian-oscillates-with-the-cycle"]
+    assert claim.value["hessian_ratio"]["discrete-S"] > 1 and claim.verdict == "inconclusive"
+    assert "discrete-S: log ratio > 0: d = " in claim.note
