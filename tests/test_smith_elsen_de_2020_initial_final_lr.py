@@ -141,3 +141,19 @@ def test_an_initial_lr_band_cut_by_the_grid_is_inconclusive():
     assert _claims(PAPER_LIKE)["fig3c/initial-lr-slow-then-constant"].verdict == "holds"
     claim = _claims(late)["fig3c/initial-lr-slow-then-constant"]
     assert claim.verdict == "inconclusive" and "band of ε reaches the grid's edge for epoch budgets [32]" in claim.note
+
+
+def test_the_final_lr_falls_only_when_the_bands_part():
+    """ε_f's fall is read from the one-std bands, as the paper's error bars: bands sharing an ε_f cannot tell."""
+
+    def with_bands(first, last):
+        return [
+            PAPER_LIKE[0] | {"test_acc": PAPER_LIKE[0]["test_acc"] | {"final_band": first}},
+            *PAPER_LIKE[1:3],
+            PAPER_LIKE[3] | {"test_acc": PAPER_LIKE[3]["test_acc"] | {"final_band": last}},
+        ]
+
+    assert _claims(PAPER_LIKE)["fig3c/final-lr-falls"].verdict == "holds"
+    touching = _claims(with_bands([2.0**-6, 2.0**-2], [2.0**-12, 2.0**-6]))["fig3c/final-lr-falls"]
+    assert touching.verdict == "inconclusive" and "overlap" in touching.note
+    assert _claims(with_bands([2.0**-6, 2.0**-2], [2.0**-12, 2.0**-7]))["fig3c/final-lr-falls"].verdict == "holds"
