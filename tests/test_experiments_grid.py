@@ -215,6 +215,26 @@ def test_tuning_protocol_keeps_the_best_k_and_extends_the_grid_until_the_optimum
         TuningProtocol(runs=3, keep=4, objectives={"acc": True})
 
 
+def test_tuning_protocol_extends_the_grid_while_the_one_std_band_reaches_its_edge():
+    """§4 verifies "both the optimal learning rate and the error bars are not at the boundary": an interior
+    optimum whose band reaches the grid's edge still gets a point beyond that edge."""
+    from sgdnoise.experiments.grid import TuningProtocol, tune_curves
+
+    def evaluate(grids):
+        # peak at 4 on the grid; the runs spread by ±0.5, so 2 (0.2 below the peak) lies in the one-std band
+        out = {}
+        for key, values in grids.items():
+            log = np.log2(np.asarray(values))
+            clean = -0.2 * (log - 2) ** 2 - np.where(log < 1, 10.0, 0.0)  # below ε = 2 the score drops away
+            out[key] = {"acc": clean[:, None] + np.array([-0.5, 0.0, 0.5])[None, :]}
+        return out
+
+    protocol = TuningProtocol(runs=3, keep=3, objectives={"acc": True}, extend_grid=True)
+    tuned = tune_curves({0: (2.0, 4.0, 8.0, 16.0, 32.0, 64.0)}, evaluate, protocol)
+    assert tuned.grids[0] == (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0) and tuned.added == {0: 1}
+    assert tuned.optima[0]["acc"].value == 4.0 and not tuned.optima[0]["acc"].band_at_edge
+
+
 def test_the_seed_gate_counts_the_curves_each_claim_rests_on():
     """Growth: every curve; the exponent: the fitted curves. Before, a curve outside the fit with fewer seeds made
     the exponent claims inconclusive too."""

@@ -108,6 +108,9 @@ def test_an_optimum_at_an_axis_edge_is_inconclusive_and_extends_the_grid():
     initials, finals = extended_axes(list(INITIALS), list(FINALS), [edged[3]["test_acc"], edged[3]["train_loss"]])
     assert initials == [*INITIALS, 8.0] and finals == [2.0**-14, *FINALS]
     assert extended_axes(list(INITIALS), list(FINALS), [PAPER_LIKE[1]["test_acc"]]) == (list(INITIALS), list(FINALS))
+    # an interior optimum whose one-std band of ε_0 reaches the lowest ε_0 (§4: the error bars too)
+    wide = PAPER_LIKE[1]["test_acc"] | {"initial_band": [INITIALS[0], 1.0]}
+    assert extended_axes(list(INITIALS), list(FINALS), [wide]) == ([0.0625, *INITIALS], list(FINALS))
 
 
 def test_pair_optimum_minimises_and_scores_failed_runs_as_the_worst():

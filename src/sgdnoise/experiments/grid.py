@@ -413,9 +413,10 @@ def scaling_law_claims(
 class TuningProtocol:
     """Smith, Elsen & De 2020 §4: ``runs`` runs per grid point, the best ``keep`` kept by each
     objective (name → ``maximize``), mean ± std, the optimum and its one-std band
-    (``analysis.tune_best_k_of_n``). With ``extend_grid`` a curve whose optimum for any objective
-    sits at an edge of its grid gets one more point beyond that edge (×``ratio`` or ÷``ratio``),
-    repeated for at most ``max_extensions`` rounds."""
+    (``analysis.tune_best_k_of_n``). With ``extend_grid`` a curve whose optimum or one-std band for any
+    objective reaches an edge of its grid gets one more point beyond that edge (×``ratio`` or ÷``ratio``),
+    repeated for at most ``max_extensions`` rounds (§4: "we always verify that both the optimal learning
+    rate and the error bars are not at the boundary of our learning rate grid")."""
 
     runs: int
     keep: int
@@ -443,10 +444,10 @@ class TuningProtocol:
 def extended_values(
     values: Sequence[float], optima: Mapping[str, analysis.TunedOptimum], ratio: float
 ) -> tuple[float, ...]:
-    """``values`` plus one point beyond every edge at which some objective's optimum sits."""
+    """``values`` plus one point beyond every edge that some objective's optimum or one-std band reaches."""
     grid = sorted(values)
-    low = any(opt.at_edge and opt.index == 0 for opt in optima.values())
-    high = any(opt.at_edge and opt.index == len(grid) - 1 for opt in optima.values())
+    low = any(opt.band_lower <= grid[0] for opt in optima.values())
+    high = any(opt.band_upper >= grid[-1] for opt in optima.values())
     return tuple(([grid[0] / ratio] if low else []) + grid + ([grid[-1] * ratio] if high else []))
 
 
@@ -470,8 +471,8 @@ def tune_curves(
     """Run the tuning protocol on every curve's grid; ``evaluate(grids)`` returns per curve and
     objective the [n_values, runs] scores (NaN = a failed run) and is called once per round with
     every curve's current grid (so already-trained points come back from a store). With
-    ``protocol.extend_grid`` the curves whose optimum sits at an edge are extended and re-evaluated
-    until none is, or ``max_extensions`` rounds have been added."""
+    ``protocol.extend_grid`` the curves whose optimum or band reaches an edge are extended and
+    re-evaluated until none does, or ``max_extensions`` rounds have been added."""
     current = {key: tuple(sorted(values)) for key, values in grids.items()}
     rounds = 0
     while True:

@@ -131,13 +131,15 @@ def pair_optimum(
 
 
 def extended_axes(initials: list[float], finals: list[float], optima: Sequence[PairOptimum]) -> tuple[list, list]:
-    """The ε_0 and ε_f axes plus one point beyond every edge at which one of ``optima`` sits (§4)."""
+    """The ε_0 and ε_f axes plus one point beyond every edge that the optimum or the one-std band of one of
+    ``optima`` reaches (§4: neither "the optimal learning rate" nor "the error bars" at the grid's boundary)."""
 
-    def grow(axis: list[float], best: list[float]) -> list[float]:
+    def grow(axis: list[float], bands: list[list[float]]) -> list[float]:
         ratio = axis[1] / axis[0]
-        return [axis[0] / ratio] * (axis[0] in best) + axis + [axis[-1] * ratio] * (axis[-1] in best)
+        low, high = any(b[0] <= axis[0] for b in bands), any(b[1] >= axis[-1] for b in bands)
+        return [axis[0] / ratio] * low + axis + [axis[-1] * ratio] * high
 
-    return grow(initials, [o["initial"] for o in optima]), grow(finals, [o["final"] for o in optima])
+    return grow(initials, [o["initial_band"] for o in optima]), grow(finals, [o["final_band"] for o in optima])
 
 
 def _pairs(initials: Sequence[float], finals: Sequence[float]) -> list[tuple[float, float]]:
