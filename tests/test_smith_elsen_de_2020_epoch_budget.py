@@ -137,6 +137,6 @@ def test_a_hinge_through_every_point_or_with_an_unplaced_breakpoint_is_inconclus
     three = [c for c in sgd if c["batch_size"] in (128, 256, 512)]
     exact = _claims({**_data(three, [], regime_fit(three, keep=3, n_bootstrap=20, seed=0), None), "momenta": [0.0]})
     assert exact["fig1/sgd-regimes"].verdict == "inconclusive" and "needs 5" in exact["fig1/sgd-regimes"].note
-    unplaced = _claims(_data(sgd, mom, {**regime, "low": 16.0}, None))
+    unplaced = _claims(_data(sgd, mom, {**regime, "low": 32.0}, None))  # the second B: B*'s lowest place
     assert unplaced["fig1/sgd-regimes"].verdict == "inconclusive"
-    assert "reaches an end of the B range" in unplaced["fig1/sgd-regimes"].note
+    assert "reaches an end of its range 32–1024" in unplaced["fig1/sgd-regimes"].note
