@@ -77,3 +77,14 @@ def test_the_papers_table_is_recorded():
 def test_fewer_than_three_batch_sizes_are_inconclusive():
     claims = _claims(_data({256: 0.90, 512: 0.92}))
     assert {c.verdict for c in claims.values()} == {"inconclusive"}
+
+
+def test_a_peak_at_an_end_over_seeds_without_spread_decides_nothing():
+    """Identical kept runs give Welch's point interval: a peak at the largest B 0.01 points up would fail the claim
+    without any measure of seed noise (found by review); inconclusive instead."""
+    curves = [
+        tuned_curve("bn-mlp", 0.9, b, 1, GRID, peaked(GRID, 2.0, h, jitter=0.0))
+        for b, h in {256: 0.90, 512: 0.92, 1024: 0.9201}.items()
+    ]
+    claim = _claims({"curves": curves, "table": table_rows(curves, keep=3), "steps": 160})
+    assert claim["table1/accuracy-peaks-then-falls"].verdict == "inconclusive"

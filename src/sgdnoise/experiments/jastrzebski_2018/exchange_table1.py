@@ -29,7 +29,7 @@ from matplotlib.axes import Axes
 
 from sgdnoise import plots
 from sgdnoise.analysis.effects import Difference, all_hold, directional_effect, non_inferiority
-from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, Verdict
+from sgdnoise.experiments.claims import JASTRZEBSKI_2018, ClaimSpec, ClaimTest, NotEnoughData, Verdict
 from sgdnoise.experiments.jastrzebski_2018.seed_statistics import (
     endpoints_by_schedule,
     finished_seeds,
@@ -119,6 +119,11 @@ def check_hessian_oscillates(data: ExchangeData) -> Verdict:
     ratios = {c: rows[c]["hessian_oscillation"] for c in CYCLIC}
     loss_ratios = {c: rows[c]["train_loss_oscillation"] for c in CYCLIC}
     log_ratios = {c: np.log([oscillation_ratio(s, cycle) for s in finished_seeds(schedules[c])]) for c in CYCLIC}
+    flat = [c for c, v in log_ratios.items() if v.size and not np.ptp(v[np.isfinite(v)])]
+    if flat:  # against the constant 0, a point interval would decide any ratio
+        raise NotEnoughData(
+            f"the seeds' oscillation ratios do not vary in {', '.join(flat)}: their noise is unmeasured"
+        )
     results = {
         f"{c}: log ratio > 0": directional_effect(v, np.zeros(v.size), direction=1) for c, v in log_ratios.items()
     }
@@ -206,7 +211,7 @@ CLAIMS = (
             "‖H‖_F after the low-η/S half over ‖H‖_F after the high-η/S half: geometric mean over cycles, median "
             "over seeds",
             "per seed, the log of that ratio: Welch's 95% interval on its mean above 0 in every cyclic schedule holds, "
-            "below 0 in one fails, else inconclusive (≥ 3 seeds)",
+            "below 0 in one fails, else inconclusive (≥ 3 seeds, and seeds whose ratios vary)",
         ),
         check=check_hessian_oscillates,
     ),

@@ -128,9 +128,10 @@ def check_accuracy_peaks(data: StepBudgetData) -> Verdict:
     if peak is last or peak is data["table"][0]:
         where = "largest" if peak is last else "smallest"
         runner_up = max((r for r in data["table"] if r is not peak), key=lambda r: r["test_acc"])
+        unless_at_edge([runner_up["batch_size"]] if runner_up["lr_at_edge"] else [], "the runner-up, B =")
         clear = directional_effect(peak["test_acc_runs"], runner_up["test_acc_runs"], direction=1)
         found = f"accuracy peaks at the {where} batch size {peak['batch_size']}"
-        if clear.outcome != "holds":
+        if clear.outcome != "holds" or not (np.ptp(peak["test_acc_runs"]) or np.ptp(runner_up["test_acc_runs"])):
             raise NotEnoughData(f"{found}, not clearly above B = {runner_up['batch_size']}: {clear.describe()}")
         return Verdict.of(False, value, f"{found}, above B = {runner_up['batch_size']}: {clear.describe()}")
     drop = directional_effect(peak["test_acc_runs"], last["test_acc_runs"], direction=1)

@@ -212,7 +212,7 @@ def check_unnormalised_accuracy_falls(data: UnlimitedBudgetData) -> Verdict:
         runner_up = int(np.argmax(scores[:-1]))
         clear = directional_effect(acc[peak], acc[runner_up], direction=1)
         found = f"the test accuracy peaks at the largest budget ({curves[peak]['epochs']:g} epochs)"
-        if clear.outcome != "holds":
+        if clear.outcome != "holds" or not (np.ptp(acc[peak]) or np.ptp(acc[runner_up])):
             raise NotEnoughData(f"{found}, not clearly above {curves[runner_up]['epochs']:g}: {clear.describe()}")
         return Verdict.of(False, value, f"{found}, above {curves[runner_up]['epochs']:g}: {clear.describe()}")
     label = f"peak ({curves[peak]['epochs']:g} epochs) > {curves[-1]['epochs']:g} epochs"
