@@ -135,7 +135,8 @@ def test_scaling_law_fits_only_the_chosen_curves_and_claims_growth_over_all_in_i
     # a pinned optimum does not grow and fits k ≈ 0
     pinned = scaling_law("N", [250.0, 1000.0, 4000.0], grid, [_peaked(grid, 30, rng=rng)] * 3, n_bootstrap=50)
     grows, exponent, _ = _check(_claims("N"), pinned)
-    assert grows.verdict == "fails" and exponent.verdict == "fails"
+    # no growth seen, k ≈ 0: the exponent fails, but a CI around 0 cannot exclude a slight growth
+    assert grows.verdict == "inconclusive" and "contains 0" in grows.note and exponent.verdict == "fails"
     assert exponent.value["k"] == pytest.approx(0.0, abs=0.02)
 
 

@@ -14,7 +14,7 @@ def _claims(curves, fit_min_x=None):
 def test_a_pinned_optimum_fails_the_scaling_claims_and_carries_the_budget_caveat():
     rng = np.random.default_rng(2)
     claims, _ = _claims([curve(peaked(GRID, 30, rng=rng), x=n, n_train=int(n)) for n in (250.0, 1000.0, 4000.0)])
-    assert claims["fig6/bopt-grows"].verdict == "fails" and scaling_n.CAVEAT in claims["fig6/bopt-grows"].note
+    assert claims["fig6/bopt-grows"].verdict == "inconclusive" and scaling_n.CAVEAT in claims["fig6/bopt-grows"].note
     assert claims["fig6/exponent"].verdict == "fails"
     assert claims["fig6/exponent"].value["k"] == pytest.approx(0.0, abs=0.02)
     assert claims["fig6/bopt-grows"].value["epochs_at_B_opt"] == [120.0, 30.0, 7.5]

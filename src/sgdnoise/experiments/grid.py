@@ -232,7 +232,7 @@ def scaling_law_claims(
     :class:`ScalingLaw` at ``data[key]`` (see :func:`scaling_law`), each decided by the bootstrap CI of
     the fitted k so that seed noise alone cannot settle it: ``<figure>/<optimum>-grows``, the best grid
     value grows with x over every curve whose optimum is interior and the CI of k lies above 0 (fails when
-    neither does);
+    the CI lies below 0);
     ``<figure>/exponent``, best ∝ x^k with the CI of k inside ``exponent_range``;
     ``<figure>/exponent-matches-paper``, the paper's ``paper_exponent`` inside that CI and the CI inside
     ``exponent_range`` (fails when the CI excludes it). An optimum at the edge of the points run is a
@@ -276,8 +276,8 @@ def scaling_law_claims(
             return Verdict(
                 "fails", value, join_notes(f"the CI of k lies below 0: {optimum_name} falls", edge_note, caveat)
             )
-        if ordered == (low > 0):
-            return Verdict.of(ordered, value, join_notes(edge_note, caveat))
+        if ordered and low > 0:
+            return Verdict("holds", value, join_notes(edge_note, caveat))
         growth = "the observed optima grow" if ordered else "the observed optima do not grow"
         trend = "the CI of k lies above 0" if low > 0 else "the CI of k contains 0"
         return Verdict.inconclusive(join_notes(f"{growth} but {trend}", edge_note, caveat), value)
@@ -361,8 +361,8 @@ def scaling_law_claims(
                 "(the points run only; a diverged run scores as the worst)",
                 "holds when, over the curves with an interior optimum, it is non-decreasing and larger at the largest "
                 "than at the smallest, and the bootstrap CI of the fitted k (exponent claim) lies above 0; fails when "
-                "neither holds, or the CI lies below 0; else inconclusive (also with fewer than 2 such curves, fewer "
-                "than min_seeds seeds, or a CI without width)",
+                "the CI lies below 0; else inconclusive (also with fewer than 2 such curves, fewer than min_seeds "
+                "seeds, or a CI without width)",
                 {"min_seeds": min_seeds},
             ),
             check=check_grows,
