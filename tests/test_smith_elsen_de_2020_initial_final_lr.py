@@ -27,6 +27,7 @@ def _budget(epochs, test_best, loss_best, acc, loss):
         "test_acc": _optimum(test_best, acc),
         "train_loss": _optimum(loss_best, loss, False),
         "initial_grid": list(INITIALS),
+        "final_grid": list(FINALS),
     }
 
 
@@ -160,3 +161,6 @@ def test_the_final_lr_falls_only_when_the_bands_part():
     touching = _claims(with_bands([2.0**-6, 2.0**-2], [2.0**-12, 2.0**-6]))["fig3c/final-lr-falls"]
     assert touching.verdict == "inconclusive" and "overlap" in touching.note
     assert _claims(with_bands([2.0**-6, 2.0**-2], [2.0**-12, 2.0**-7]))["fig3c/final-lr-falls"].verdict == "holds"
+    # the smallest budget's band cut at the bottom of its ε_f grid might reach below the largest budget's
+    cut = _claims(with_bands([FINALS[0], 2.0**-2], [2.0**-16, 2.0**-14]))["fig3c/final-lr-falls"]
+    assert cut.verdict == "inconclusive" and "reaches the grid's edge for epoch budgets [1]" in cut.note

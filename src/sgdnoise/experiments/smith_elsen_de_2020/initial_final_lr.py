@@ -256,7 +256,15 @@ def check_final_lr(data: InitialFinalData) -> Verdict:
     value = {"epochs": [b["epochs"] for b in ordered], "final_lr": final}
     value["final_band"] = [b["test_acc"]["final_band"] for b in ordered]
     if last_high < first_low or last_low > first_high:
-        return Verdict.of(last_high < first_low, value)
+        falls = last_high < first_low
+        grids = [b["final_grid"] for b in (ordered[0], ordered[-1])]
+        # the ends that face each other must not be cut by their grids (§4): a cut band may reach further
+        facing = [(first_low, min(grids[0])), (last_high, max(grids[1]))]
+        if not falls:
+            facing = [(first_high, max(grids[0])), (last_low, min(grids[1]))]
+        cut = [b["epochs"] for b, (end, edge) in zip((ordered[0], ordered[-1]), facing, strict=True) if end == edge]
+        unless_bands_interior(cut, "epoch budgets")
+        return Verdict.of(falls, value)
     return Verdict.inconclusive(
         f"the one-std bands of ε_f at the smallest and largest budgets overlap ([{first_low:g}, {first_high:g}] and "
         f"[{last_low:g}, {last_high:g}]): an ε_f near-optimal at both",
@@ -380,7 +388,7 @@ CLAIMS = (
         test=ClaimTest(
             "the ε_f of the best (ε_0, ε_f) pair for test accuracy (best-k-of-n) per epoch budget",
             "holds when the largest budget's one-std band of ε_f lies wholly below the smallest budget's, fails when "
-            "wholly above, else inconclusive" + _EDGE_RULE,
+            "wholly above, else inconclusive" + _EDGE_RULE + " (for the bands: their facing ends)",
         ),
         check=check_final_lr,
     ),
