@@ -36,10 +36,9 @@ this project's controls; until the claims audit of 2026-12-07 the matched-accura
 paper's and equal-epoch endpoints were not measured): log ‖H‖_F and log λ_max fall with log η/S, and validation
 accuracy rises with it (Spearman's ρ of the per-pair seed means, decided when significant at ``ALPHA`` = 0.05,
 two-sided: the stated sign holds, the other fails, else inconclusive; until issue 16 these were ρ ≤ −0.8 and ρ >
-0), and the size of that rise (OLS slope on log10 η/S times the decades spanned) exceeds ``EFFECT_OVER_SPREAD``
-× the seed spread: the pooled sample std over the pairs' seeds, √(Σ(n_i − 1)s_i² / Σ(n_i − 1)); inconclusive on
-fewer degrees of freedom than one group of ``MIN_SEEDS`` seeds has, or a spread of 0 (until the claims audit of
-2026-12-08, the mean of the pairs' std with ddof = 0, any pair of two seeds sufficing).
+0), and the size of that rise (OLS slope on log10 η/S times the decades spanned, with the slope's 95% interval)
+exceeds ``EFFECT_OVER_SPREAD`` × the seed spread, the pooled sample std over the pairs' seeds (until the claims
+audit of 2026-12-08: the point slope against the mean of the pairs' std with ddof = 0).
 """
 
 from __future__ import annotations
@@ -52,6 +51,7 @@ from typing import Any, Literal, TypedDict
 
 import matplotlib.pyplot as plt
 import numpy as np
+from scipy import stats
 
 from sgdnoise import plots
 from sgdnoise.analysis.effects import MIN_SEEDS, monotone_trend
@@ -372,20 +372,23 @@ def validation_effect(target: str) -> Callable[[SharpnessData], Verdict]:
             raise NotEnoughData(
                 f"{int(ok.sum())} levels with a validation accuracy (3 needed), spread {spread:.3g} on {dof} dof"
             )
-        slope = float(np.polyfit(log_noise[ok], acc[ok], 1)[0])
+        fit = stats.linregress(log_noise[ok], acc[ok])
         decades = float(log_noise[ok].max() - log_noise[ok].min())
-        effect = slope * decades
-        resolved = effect > EFFECT_OVER_SPREAD * spread
-        return Verdict.of(
-            resolved,
+        effect = float(fit.slope) * decades
+        half = float(stats.t.ppf(0.975, int(ok.sum()) - 2) * fit.stderr) * decades  # the slope's 95% interval
+        bar = EFFECT_OVER_SPREAD * spread
+        outcome = "holds" if effect - half > bar else "fails" if effect + half < bar else "inconclusive"
+        return Verdict(
+            outcome,
             {
-                "slope_per_decade": slope,
+                "slope_per_decade": float(fit.slope),
                 "decades": decades,
                 "effect": effect,
+                "effect_interval": [effect - half, effect + half],
                 "seed_spread": spread,
-                "effect_over_spread": effect / spread if spread else math.nan,
+                "effect_over_spread": effect / spread,
             },
-            f"effect {effect * 100:.2f} points over {decades:.2f} decades vs seed std {spread * 100:.2f} points",
+            f"effect {100 * effect:.2f} ± {100 * half:.2f} points, bar {100 * bar:.2f} (seed std {100 * spread:.2f})",
         )
 
     return check
@@ -451,8 +454,8 @@ def _target_claims(target: str) -> list[ClaimSpec[SharpnessData]]:
             test=ClaimTest(
                 "OLS slope of per-pair mean validation accuracy on log10 η/S × decades spanned, over the seed spread "
                 "(pooled sample std over the pairs' seeds)",
-                "holds when effect > EFFECT_OVER_SPREAD × seed spread, else fails; inconclusive with fewer than 3 "
-                "noise levels with a validation accuracy, a spread on < MIN_SEEDS − 1 degrees of freedom, or of 0",
+                "holds when the slope's 95% interval puts the effect above EFFECT_OVER_SPREAD × seed spread, fails "
+                "when below, else inconclusive (also below 3 noise levels, MIN_SEEDS − 1 dof or a spread > 0)",
                 {"EFFECT_OVER_SPREAD": EFFECT_OVER_SPREAD, "MIN_SEEDS": MIN_SEEDS},
             ),
             check=validation_effect(target),
