@@ -20,9 +20,9 @@ once and reports how often each comparison between curves (β* rises with N, η/
 comes out. Since issue 16 the two comparisons between curves are decided by that bootstrap (``holds`` in at
 least ``BOOTSTRAP_LEVEL`` = 95% of the resamples, ``fails`` in at most 5%, else inconclusive; the point
 estimates are recorded beside), a curve with no drop in the β grid leaves "flat then falls" inconclusive,
-and a reading the spreads cannot separate is inconclusive. Since the QA pass of qa32 every claim is inconclusive
-unless each curve it compares has ``MIN_SEEDS`` distinct seeds and no drop found against a seed spread of 0
-(``beta_star.seed_gaps``: one seed, or one copied, decided them all). These statistics are in ``beta_star``;
+and a reading the spreads cannot separate is inconclusive. Since the claims audit of 2026-12-08 every claim is
+inconclusive unless each curve it compares has ``MIN_SEEDS`` distinct seeds and no drop found against a seed
+spread of 0 (``beta_star.seed_gaps``: one seed, or one copied, decided them all). These statistics are in ``beta_star``;
 the run computes the fits and the bootstrap once (``analyse``: the figures draw them too), the claims read them.
 
 Quick scale: the 4-layer BN-MLP of §4.1 (``setup.model_spec``) on Fashion-MNIST 14×14 (``setup.task_factory``),

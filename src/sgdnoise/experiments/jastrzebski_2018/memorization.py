@@ -16,8 +16,8 @@ validation accuracy vs η/S over the runs, and highest-η/S − lowest-η/S mean
 (``analysis.effects.directional_effect``; both η/S values need ``MIN_SEEDS`` = 3 runs, and a seed spread). The
 claim holds per panel (p, momentum) when that interval averaged over the levels (its ends averaged) lies above 0
 and the median ρ is positive, fails when it lies below 0 (the opposite effect), and is inconclusive otherwise
-(until the QA pass of qa32: difference > 2 level-averaged SE, no least number of seeds). The endpoint claim
-compares the final validation accuracy of the runs that end at ≥ ``FIT_THRESHOLD`` training accuracy the same way.
+(until the claims audit of 2026-12-08: difference > 2 level-averaged SE, no least number of seeds). The endpoint
+claim compares the final validation accuracy of the runs that end at ≥ ``FIT_THRESHOLD`` training accuracy the same way.
 η/S is the paper's colour axis: momentum runs are compared at their own η/S, on η ∈ {0.005, 0.01, 0.02} at
 both scales: the paper's grid without the rates above 0.02 ("for runs with momentum we exclude learning rates
 higher than 0.02"), 10× below the quick scale's η at momentum 0.
