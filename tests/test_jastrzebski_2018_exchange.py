@@ -4,6 +4,7 @@ on synthetic data that satisfy / violate them."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -227,6 +228,10 @@ def test_hessian_oscillation_needs_the_seeds_to_agree_on_its_direction() -> None
         seed["hessian"]["value"] = [10.0, 8.0, 12.0, 8.0, 12.0]  # every seed alike: a point interval
     flat = _claims(data)["fig16/hessian-oscillates-with-the-cycle"]
     assert flat.verdict == "inconclusive" and "do not vary in discrete-η" in flat.note
+    falling = copy.deepcopy(data)
+    for seed, high in zip(falling["schedules"]["discrete-S"]["seeds"], (20.0, 24.0, 22.0, 26.0), strict=True):
+        seed["hessian"]["value"] = [10.0, high, 12.0, high, 12.0]  # every seed sharper after the high-η/S half
+    assert _claims(falling)["fig16/hessian-oscillates-with-the-cycle"].verdict == "fails"  # a flat one cannot save it
     data["schedules"]["discrete-η"] = data["schedules"]["discrete-S"]
     claim = _claims(data)["fig16/hessian-oscillates-with-the-cycle"]
     assert claim.value["hessian_ratio"]["discrete-S"] > 1 and claim.verdict == "inconclusive"

@@ -88,3 +88,7 @@ def test_a_peak_at_an_end_over_seeds_without_spread_decides_nothing():
     ]
     claim = _claims({"curves": curves, "table": table_rows(curves, keep=3), "steps": 160})
     assert claim["table1/accuracy-peaks-then-falls"].verdict == "inconclusive"
+    curves[-1] = tuned_curve("bn-mlp", 0.9, 1024, 1, GRID, peaked(GRID, 2.0, 0.9199, jitter=0.0))  # interior peak
+    claim = _claims({"curves": curves, "table": table_rows(curves, keep=3), "steps": 160})
+    assert claim["table1/accuracy-peaks-then-falls"].verdict == "inconclusive"
+    assert "do not vary" in claim["table1/accuracy-peaks-then-falls"].note

@@ -103,3 +103,13 @@ def test_a_loss_cliff_above_the_optimum_is_noted_with_its_ratio():
     # no batch-norm architecture was run: its panel cannot be decided
     assert claims["fig2c/test-lr-stays"].verdict == "inconclusive"
     assert _claims([flat], {"mlp": "no normalisation"})["fig2d/test-lr-stays"].verdict == "inconclusive"
+
+
+def test_accuracies_whose_kept_runs_do_not_vary_decide_nothing():
+    """Identical kept runs make Welch's interval a point: a 0.01-point difference would decide the claim."""
+    curves = _curves()
+    heights = dict(zip(BUDGETS, (0.80, 0.84, 0.8401, 0.84), strict=True))  # an interior peak 0.01 points up
+    flat = [tuned_curve("mlp", 0.9, 64, e, GRID, peaked(GRID, 0.5, h, jitter=0.0)) for e, h in heights.items()]
+    mixed = [c for c in curves if c["architecture"] == "bn-mlp"] + flat
+    claim = _claims(mixed)["fig2a/no-norm-accuracy-falls"]
+    assert claim.verdict == "inconclusive" and "do not vary" in claim.note

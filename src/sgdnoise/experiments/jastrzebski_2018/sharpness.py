@@ -37,8 +37,8 @@ paper's and equal-epoch endpoints were not measured): log ‖H‖_F and log λ_m
 accuracy rises with it (Spearman's ρ of the per-pair seed means, decided when significant at ``ALPHA`` = 0.05,
 two-sided: the stated sign holds, the other fails, else inconclusive; until issue 16 these were ρ ≤ −0.8 and ρ >
 0), and the size of that rise (OLS slope on log10 η/S times the decades spanned, with the slope's 95% interval)
-exceeds ``EFFECT_OVER_SPREAD`` × the seed spread, the pooled sample std over the pairs' seeds (until the claims
-audit of 2026-12-08: the point slope against the mean of the pairs' std with ddof = 0).
+exceeds ``EFFECT_OVER_SPREAD`` × the pooled sample std over the pairs' seeds (inconclusive below 3 levels, MIN_SEEDS
+− 1 dof or a spread of 0; until 2026-12-08 the point slope against the mean of the pairs' std with ddof = 0).
 """
 
 from __future__ import annotations
@@ -455,7 +455,7 @@ def _target_claims(target: str) -> list[ClaimSpec[SharpnessData]]:
                 "OLS slope of per-pair mean validation accuracy on log10 η/S × decades spanned, over the seed spread "
                 "(pooled sample std over the pairs' seeds)",
                 "holds when the slope's 95% interval puts the effect above EFFECT_OVER_SPREAD × seed spread, fails "
-                "when below, else inconclusive (also below 3 noise levels, MIN_SEEDS − 1 dof or a spread > 0)",
+                "when below, else inconclusive (also below 3 noise levels, MIN_SEEDS − 1 dof or a spread of 0)",
                 {"EFFECT_OVER_SPREAD": EFFECT_OVER_SPREAD, "MIN_SEEDS": MIN_SEEDS},
             ),
             check=validation_effect(target),

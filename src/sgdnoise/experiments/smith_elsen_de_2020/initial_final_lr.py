@@ -4,8 +4,8 @@ The batch size fixed (64), momentum 0.9, several epoch budgets; ε_0 and ε_f (e
 tuned jointly on a 2-D grid with γ = (ε_0/ε_f)^(1/10) (``setup.train_config``), for test accuracy and
 for the final training loss: per pair the best ``keep`` of ``runs`` runs, mean ± std, the best pair and
 the band of pairs within one std of it (``pair_optimum``). As in §4, each budget's grid is extended by
-one point beyond an axis edge where an optimum sits (ε_0 ×/÷ 2, ε_f by its grid's spacing), for at most
-``max_extensions`` rounds (``extended_axes``).
+one point beyond an axis edge that an optimum or its band reaches (ε_0 ×/÷ 2, ε_f by its grid's spacing), for
+at most ``max_extensions`` rounds (``extended_axes``).
 
 The claims (``CLAIMS``) and the figure (``draw_fig3``) are declared below the run. Claims on where an
 optimum lies are inconclusive while one they rest on sits at an axis edge after extension; accuracy and
@@ -148,7 +148,7 @@ def _pairs(initials: Sequence[float], finals: Sequence[float]) -> list[tuple[flo
 
 def run(spec: SEDSpec, ctx: RunContext) -> InitialFinalData:
     """Train every (budget, ε_0, ε_f) point, tune the pair per budget for both objectives, and extend a
-    budget's axes beyond an edge optimum (``spec.extend_grid``, at most ``spec.max_extensions`` rounds)."""
+    budget's axes beyond an edge its optimum or band reaches (``spec.extend_grid``, at most ``max_extensions``)."""
     if not spec.final_lr_exponents:
         raise ValueError("sed-initial-final-lr needs final_lr_exponents (the ε_f grid)")
     if len(spec.final_lr_exponents) < 2:
@@ -388,7 +388,8 @@ CLAIMS = (
         test=ClaimTest(
             "the ε_f of the best (ε_0, ε_f) pair for test accuracy (best-k-of-n) per epoch budget",
             "holds when the largest budget's one-std band of ε_f lies wholly below the smallest budget's, fails when "
-            "wholly above, else inconclusive" + _EDGE_RULE + " (for the bands: their facing ends)",
+            "wholly above, else inconclusive" + _EDGE_RULE + ", or while either band's end facing the other "
+            "reaches its ε_f grid's edge",
         ),
         check=check_final_lr,
     ),

@@ -9,9 +9,9 @@ grid (the engine's lr is ε = ε_eff·(1−m), PyTorch momentum ``A ← mA + g``
 ``runs`` times (seeds), the best ``keep`` are kept per objective, and the optimum, its one-std band and
 an edge flag come from the tuning protocol (``grid.TuningProtocol``). The paper "always verif[ies] that
 both the optimal learning rate and the error bars are not at the boundary of our learning rate grid"
-(§4), so grid extension is on by default at both scales: a curve whose optimum sits at a grid edge gets a
-point beyond it, up to ``max_extensions`` rounds; an optimum still at an edge after that makes every
-claim on its location inconclusive (``edge_note``).
+(§4), so grid extension is on by default at both scales: a curve whose optimum or one-std band reaches a
+grid edge gets a point beyond it, up to ``max_extensions`` rounds; an optimum still at an edge after that
+makes every claim on its location inconclusive (``edge_note``), a band still there every claim that reads it.
 
 Quick scale: a batch-norm MLP (196 → 128 → 128 → 10, ghost batch 64; B < 64 normalises over the whole
 batch) on 4096 class-balanced Fashion-MNIST training images pooled to 14×14 and standardised, tested on
@@ -21,7 +21,8 @@ normalisation, §5 and §7) on CIFAR-10 supplied by the user, crop-flip augmenta
 15 runs keeping the best 12 (7 keeping 5 for Fig. 3); ``tests/test_smith_elsen_de_2020_paper_scale.py``
 pins each paper-scale spec against the paper's lines. The paper's main text does not list its
 learning-rate grids beyond Table 1's 2^0–2^5; the paper-scale grids here are 2^k ranges covering those,
-extended automatically where an optimum sits at an edge. Tuning is on the test set, as in the paper (§4).
+extended automatically where an optimum or its error bar reaches an edge. Tuning is on the test set, as in the
+paper (§4).
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ class SEDSpec:
     ε_f grid of Fig. 3 (empty otherwise). ``runs`` seeds per point, the best ``keep`` kept.
     ``n_train``/``n_test``: the subset sizes (None: the whole split); ``data_dir``: where the user's
     CIFAR-10 is (None: the default locations). ``measure_init``: B_simple and 2/λ_max at init.
-    ``extend_grid`` (default on, §4): a point beyond an edge optimum, at most ``max_extensions`` rounds.
+    ``extend_grid`` (default on, §4): a point beyond an edge an optimum or its band reaches, at most
+    ``max_extensions`` rounds.
     """
 
     architectures: tuple[str, ...]
@@ -366,6 +368,15 @@ def unless_bands_interior(edges: Sequence[Any], what: str) -> None:
     error bars are not at the boundary of our learning rate grid")."""
     if edges:
         raise NotEnoughData(f"the one-std band of ε reaches the grid's edge for {what} {list(edges)}: a bound")
+
+
+def unless_seeds_vary(a: Sequence[float], b: Sequence[float], what: str) -> None:
+    """Raise ``NotEnoughData`` when neither group of kept runs varies: Welch's interval is then the point [d, d]
+    and would decide any difference, however small, without a measure of the seeds' noise."""
+    groups = [v[np.isfinite(v)] for v in (np.asarray(a, float), np.asarray(b, float))]
+    spreads = [np.ptp(v) for v in groups if v.size]
+    if spreads and not any(spreads):
+        raise NotEnoughData(f"the kept runs of {what} do not vary: the noise of their difference is not measured")
 
 
 def unless_at_edge(edges: Sequence[Any], what: str) -> None:
