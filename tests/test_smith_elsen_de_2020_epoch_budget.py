@@ -140,3 +140,6 @@ def test_a_hinge_through_every_point_or_with_an_unplaced_breakpoint_is_inconclus
     unplaced = _claims(_data(sgd, mom, {**regime, "low": 32.0}, None))  # the second B: B*'s lowest place
     assert unplaced["fig1/sgd-regimes"].verdict == "inconclusive"
     assert "reaches an end of its range 32–1024" in unplaced["fig1/sgd-regimes"].note
+    high = _claims(_data(sgd, mom, {**regime, "high": 1024.0}, None))["fig1/sgd-regimes"]  # the second-to-last B
+    assert high.verdict == "inconclusive" and "reaches an end" in high.note
+    assert _claims(_data(sgd, mom, {**regime, "high": 1000.0}, None))["fig1/sgd-regimes"].verdict == "holds"

@@ -63,6 +63,12 @@ def test_an_optimum_at_a_grid_edge_is_inconclusive():
     claims = _claims(data)
     assert {c.verdict for c in claims.values()} == {"inconclusive"}
     assert "edge of its grid (after extension) for B = [1024]" in claims["table1/accuracy-peaks-then-falls"].note
+    # a peak at the largest B weighed against a runner-up whose own optimum is only a bound
+    data = _data({256: 0.90, 512: 0.91, 1024: 0.93})
+    data["curves"][1] = tuned_curve("bn-mlp", 0.9, 512, 1, GRID, peaked(GRID, 8.0, 0.91))
+    data["table"] = table_rows(data["curves"], keep=3)
+    note = _claims(data)["table1/accuracy-peaks-then-falls"].note
+    assert "edge of its grid (after extension) for the runner-up, B = [512]" in note
 
 
 def test_the_papers_table_is_recorded():
