@@ -379,6 +379,15 @@ def unless_seeds_vary(a: Sequence[float], b: Sequence[float], what: str) -> None
         raise NotEnoughData(f"the kept runs of {what} do not vary: the noise of their difference is not measured")
 
 
+def peak_at_an_end(peak: Sequence[float], runner_up: Sequence[float], found: str, runner: str, value: Any) -> Verdict:
+    """A peak-then-fall claim whose peak sits at an end of the grid (``found`` says where): ``fails`` when the peak's
+    kept runs lie clearly above the runner-up's (``runner``; Welch 95%, ``directional_effect``), else inconclusive."""
+    clear = directional_effect(peak, runner_up, direction=1)
+    if clear.outcome != "holds":
+        raise NotEnoughData(f"{found}, not clearly above {runner}: {clear.describe()}")
+    return Verdict.of(False, value, f"{found}, above {runner}: {clear.describe()}")
+
+
 def unless_at_edge(edges: Sequence[Any], what: str) -> None:
     """Raise ``NotEnoughData`` (→ inconclusive) when an optimum a location claim rests on sits at the edge of
     its grid after extension: a bound, never a value (§4: the paper verifies every optimum is interior)."""

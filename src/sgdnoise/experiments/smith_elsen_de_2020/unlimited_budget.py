@@ -46,6 +46,7 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     kept_at_optimum,
     lr_errorbar,
     optimum,
+    peak_at_an_end,
     score_errorbar,
     settings,
     tuned_curves,
@@ -212,12 +213,8 @@ def check_unnormalised_accuracy_falls(data: UnlimitedBudgetData) -> Verdict:
     other = int(np.argmax(scores[:-1])) if peak == len(curves) - 1 else len(curves) - 1
     unless_seeds_vary(acc[peak], acc[other], f"{curves[peak]['epochs']:g} and {curves[other]['epochs']:g} epochs")
     if peak == len(curves) - 1:
-        runner_up = other
-        clear = directional_effect(acc[peak], acc[runner_up], direction=1)
         found = f"the test accuracy peaks at the largest budget ({curves[peak]['epochs']:g} epochs)"
-        if clear.outcome != "holds":
-            raise NotEnoughData(f"{found}, not clearly above {curves[runner_up]['epochs']:g}: {clear.describe()}")
-        return Verdict.of(False, value, f"{found}, above {curves[runner_up]['epochs']:g}: {clear.describe()}")
+        return peak_at_an_end(acc[peak], acc[other], found, f"{curves[other]['epochs']:g}", value)
     label = f"peak ({curves[peak]['epochs']:g} epochs) > {curves[-1]['epochs']:g} epochs"
     return all_of({label: directional_effect(acc[peak], acc[-1], direction=1)}, value)
 
