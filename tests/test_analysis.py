@@ -152,6 +152,42 @@ def test_scaling_fit_recovers_known_exponent_and_ci_covers_it():
     assert strict_json(fit)["slope_ci"] == list(fit.slope_ci)
 
 
+def test_expanded_quantiles_match_hesterbergs_closed_form():
+    from sgdnoise.analysis.common import expanded_quantiles
+
+    # α' = 2Φ(−√(n/(n−1))·t_{n−1, 0.975}); t_{2, 0.975} = 4.302652729911275 (tables), Φ(−z) = erfc(z/√2)/2
+    low, high = expanded_quantiles(0.95, 3)
+    assert low == pytest.approx(math.erfc(math.sqrt(1.5) * 4.302652729911275 / math.sqrt(2)) / 2, rel=1e-9)
+    assert high == pytest.approx(1.0 - low, abs=1e-15)
+    # t_{9, 0.95} = 1.8331129326536335: a 90% interval over 10 repeats
+    low, _ = expanded_quantiles(0.9, 10)
+    assert low == pytest.approx(math.erfc(math.sqrt(10 / 9) * 1.8331129326536335 / math.sqrt(2)) / 2, rel=1e-9)
+    # the expansion shrinks as n grows, to the plain percentile quantiles; one repeat keeps them
+    lows = [expanded_quantiles(0.95, n)[0] for n in (2, 3, 5, 10, 100, 10**6)]
+    assert lows == sorted(lows) and lows[-1] == pytest.approx(0.025, abs=1e-4)
+    assert expanded_quantiles(0.95, 1) == pytest.approx((0.025, 0.975))
+
+
+def test_scaling_fit_ci_is_as_wide_as_the_slopes_spread_with_three_seeds():
+    """With 3 seeds a percentile interval of k covered ±1.2–1.45 σ of the fitted k's spread over repeated
+    experiments (σ measured over 50 of them): k = 1 fell outside it in 15% of 200 simulated experiments. The
+    expanded interval must reach ±1.5 σ (a normal 95% interval is ±1.96 σ; 3 seeds cannot give more than the
+    range of their resamples)."""
+    grid, x = np.array([3.0, 10.0, 30.0, 100.0, 300.0]), np.array([2.0, 10.0, 20.0])
+    rng = np.random.default_rng(0)
+
+    def experiment() -> np.ndarray:  # B_opt = 5x, each seed's optimum jittered, score noise 0.003
+        shifts = rng.normal(0.0, 0.15, (x.size, 3, 1))
+        centres = np.log(5.0 * x)[:, None, None] + shifts
+        return 0.9 - 0.01 * (np.log(grid) - centres) ** 2 + rng.normal(0.0, 0.003, (x.size, 3, grid.size))
+
+    fits = [fit_scaling_law(x, grid, experiment(), n_bootstrap=200, seed=k, use_refined=True) for k in range(50)]
+    spread = np.std([fit.slope for fit in fits], ddof=1)
+    width = np.median([fit.slope_ci[1] - fit.slope_ci[0] for fit in fits])
+    assert width >= 3.0 * spread
+    assert fits[0].quantiles[0] < 1e-6
+
+
 def test_scaling_fit_on_best_observed_grid_values():
     fit = fit_scaling_law(X, FINE_GRID, scaling_tensor(X, 1.0, 20), n_bootstrap=100)
     assert fit.slope == pytest.approx(1.0, abs=0.1)
@@ -349,6 +385,7 @@ def test_argmin_agreement_within_factor():
 
 def test_bootstrap_regime_change_recovers_a_known_breakpoint_and_its_interval_covers_it():
     from sgdnoise.analysis import bootstrap_regime_change
+    from sgdnoise.analysis.common import expanded_quantiles
 
     # ε_opt(B) = B/64 for B <= B* = 256, flat (= 4) above; accuracy is a parabola in log2 ε around it
     batch = 2.0 ** np.arange(4, 13)  # 16 .. 4096
@@ -373,3 +410,5 @@ def test_bootstrap_regime_change_recovers_a_known_breakpoint_and_its_interval_co
     assert wide.high / wide.low >= interval.high / interval.low
     with pytest.raises(ValueError, match="one grid"):
         bootstrap_regime_change(batch, grids[:-1], scores, k=4)
+    # the interval is the expanded percentile one over the 6 runs per point
+    assert interval.quantiles == pytest.approx(expanded_quantiles(0.9, 6))

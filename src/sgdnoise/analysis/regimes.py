@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sgdnoise.analysis.common import FloatArray, JSONResult, check_grid
+from sgdnoise.analysis.common import FloatArray, JSONResult, check_grid, expanded_quantiles
 from sgdnoise.analysis.optima import tune_best_k_of_n
 
 # ----------------------------------------------------------------------------------------------------
@@ -104,18 +104,19 @@ def detect_regime_change(batch_sizes: npt.ArrayLike, optimal_lr: npt.ArrayLike, 
 
 @dataclass(frozen=True)
 class RegimeInterval(JSONResult):
-    """Bootstrap percentile interval of the regime breakpoint B* (``bootstrap_regime_change``).
+    """Bootstrap interval of the regime breakpoint B* (``bootstrap_regime_change``).
 
     ``fit`` is the hinge fit on the tuned optima of the data as observed; ``low``/``high`` the
-    ``level`` percentile interval of B* over ``n_valid`` of ``n_bootstrap`` resamples (a resample
-    whose fit is impossible, e.g. every run at one B failed, is dropped); ``optimal_lr`` the observed
-    tuned optimum per batch size.
+    ``level`` expanded percentile interval of B* (the bootstrap ``quantiles``, ``expanded_quantiles``) over
+    ``n_valid`` of ``n_bootstrap`` resamples (a resample whose fit is impossible, e.g. every run at one B
+    failed, is dropped); ``optimal_lr`` the observed tuned optimum per batch size.
     """
 
     fit: RegimeChange
     low: float
     high: float
     level: float
+    quantiles: tuple[float, float]
     n_bootstrap: int
     n_valid: int
     batch_sizes: tuple[float, ...]
@@ -145,7 +146,8 @@ def bootstrap_regime_change(
     Per batch size ``grids[i]`` is its learning-rate grid and ``scores[i]`` the [n_lr, n_runs] scores;
     ε_opt(B) is the best-k-of-n optimum (``tune_best_k_of_n``). A resample draws, independently at each
     (B, ε), n runs with replacement from that point's n runs, re-tunes every ε_opt(B) and refits the
-    hinge; the interval is the percentile interval of the refitted B*.
+    hinge; the interval is the expanded percentile interval of the refitted B* (``expanded_quantiles``,
+    n = the fewest runs at any point).
     """
     batch = check_grid(batch_sizes, log=True, name="batch_sizes")
     if len(grids) != batch.size or len(scores) != batch.size:
@@ -176,13 +178,14 @@ def bootstrap_regime_change(
             continue
     if not breakpoints:
         raise ValueError("no bootstrap resample could be fitted")
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(np.log(breakpoints), [tail, 1.0 - tail])
+    quantiles = expanded_quantiles(level, min(a.shape[1] for a in arrays))
+    low, high = np.quantile(np.log(breakpoints), quantiles)
     return RegimeInterval(
         fit=fit,
         low=float(math.exp(low)),
         high=float(math.exp(high)),
         level=level,
+        quantiles=quantiles,
         n_bootstrap=n_bootstrap,
         n_valid=len(breakpoints),
         batch_sizes=tuple(float(b) for b in batch),

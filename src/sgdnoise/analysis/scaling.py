@@ -8,7 +8,15 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sgdnoise.analysis.common import FloatArray, JSONResult, _Located, check_grid, fill_failures, orient
+from sgdnoise.analysis.common import (
+    FloatArray,
+    JSONResult,
+    _Located,
+    check_grid,
+    expanded_quantiles,
+    fill_failures,
+    orient,
+)
 from sgdnoise.analysis.correlation import spearman_correlation
 from sgdnoise.analysis.optima import GridOptimum, _grid_optimum, _locate
 
@@ -19,11 +27,12 @@ from sgdnoise.analysis.optima import GridOptimum, _grid_optimum, _locate
 
 @dataclass(frozen=True)
 class ScalingFit(JSONResult):
-    """OLS fit of log B_opt = intercept + slope·log x, with percentile bootstrap CIs over repeats.
+    """OLS fit of log B_opt = intercept + slope·log x, with expanded percentile bootstrap CIs over repeats.
 
     ``optima`` holds the per-x :class:`GridOptimum`; ``estimates`` the per-x value used in the fit
     (grid optimum, or refined when ``use_refined``); ``included`` which x entered the fit (edges are
-    dropped when ``exclude_edge``). ``spearman_rho``/``spearman_p`` and ``non_decreasing`` describe
+    dropped when ``exclude_edge``). ``quantiles`` are the bootstrap quantiles the CIs span (see
+    :func:`expanded_quantiles`). ``spearman_rho``/``spearman_p`` and ``non_decreasing`` describe
     whether the included estimates grow with x. When fewer than two distinct x remain, the numbers
     are ``nan`` and ``reason`` says why.
     """
@@ -37,6 +46,7 @@ class ScalingFit(JSONResult):
     slope_ci: tuple[float, float]
     intercept_ci: tuple[float, float]
     level: float
+    quantiles: tuple[float, float]
     n_bootstrap: int
     seed: int
     use_refined: bool
@@ -75,16 +85,17 @@ def fit_scaling_law(
 
     Implements the check of Smith & Le 2018 §5 (Fig. 5b: B_opt ∝ ε; Fig. 6b: B_opt ∝ N; Fig. 7b:
     B_opt ∝ 1/(1-m)): per control value x, the optimum of the mean-over-seeds curve (see
-    :func:`optimum_on_grid`), then OLS of log B_opt on log x. The CI is the percentile interval of the
-    slope and intercept over ``n_bootstrap`` resamples of seeds with replacement, independently per x,
-    re-locating every optimum in each resample. Which x are included is decided once, on the full
-    data. Failed runs get one failure score for the whole tensor (default: its worst finite score).
+    :func:`optimum_on_grid`), then OLS of log B_opt on log x. The CI is the expanded percentile interval
+    (:func:`expanded_quantiles`) of the slope and intercept over ``n_bootstrap`` resamples of seeds with
+    replacement, independently per x, re-locating every optimum in each resample. Which x are included is
+    decided once, on the full data. Failed runs get one failure score for the whole tensor (default: its
+    worst finite score).
 
     Args:
         x: control variable per curve (ε, N, or 1/(1-m)), positive, at least two distinct values.
         values: the shared batch-size grid [n_B] (any positive log grid).
         scores: [n_x, n_seeds, n_B] raw scores.
-        level: confidence level of the percentile interval.
+        level: confidence level of the (expanded percentile) interval.
         n_bootstrap: number of bootstrap resamples (0 skips the CI).
         seed: seed of the bootstrap's own generator (global RNG state is untouched).
         exclude_edge: drop curves whose optimum is at the grid's edge from the fit.
@@ -124,12 +135,14 @@ def fit_scaling_law(
     included = np.array([not (exclude_edge and opt.at_edge) for opt in optima])
 
     nan_pair = (math.nan, math.nan)
+    tails = expanded_quantiles(level, arr.shape[1])
     common = dict(
         x=tuple(float(v) for v in x_arr),
         optima=optima,
         estimates=tuple(float(v) for v in estimates),
         included=tuple(bool(v) for v in included),
         level=level,
+        quantiles=tails,
         n_bootstrap=n_bootstrap,
         seed=seed,
         use_refined=use_refined,
@@ -162,7 +175,6 @@ def fit_scaling_law(
             picks = rng.integers(0, n_seeds, size=(kept.size, n_seeds))
             curves = oriented[kept[:, None], picks]
             boot[b] = _ols(log_x[kept], np.log(estimate(curves)[0]))
-        tails = [(1.0 - level) / 2.0, (1.0 + level) / 2.0]
         slope_lo, slope_hi = np.quantile(boot[:, 0], tails)
         icpt_lo, icpt_hi = np.quantile(boot[:, 1], tails)
         slope_ci = (float(slope_lo), float(slope_hi))

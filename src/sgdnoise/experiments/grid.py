@@ -172,8 +172,8 @@ def scaling_law(
 
     Per curve the optimum is the best grid value of the mean score among the points that were run
     (Smith & Le 2018 §5, error bars to the neighbouring points). The exponent is the OLS slope of
-    log optimum on log x over the considered curves whose optimum is interior, with a percentile
-    bootstrap CI over seeds (``analysis.fit_scaling_law``), fitted on the sub-grid optimum (vertex of a
+    log optimum on log x over the considered curves whose optimum is interior, with an expanded
+    percentile bootstrap CI over seeds (``analysis.fit_scaling_law``), fitted on the sub-grid optimum (vertex of a
     parabola through the best point and its neighbours): best-observed grid values alone make the
     bootstrap CI collapse to one grid-rounded slope, which can never contain k = 1. ``ran`` gives per
     curve the grid points that were run (default: those with a finite score; a point whose runs all
@@ -346,8 +346,8 @@ def scaling_law_claims(
 
     fit_statistic = (
         f"OLS slope k of log {optimum_name} (sub-grid vertex) on log {x_name} over the curves the fit considers "
-        "(all, or those at or above the experiment's fit_min_x) with an interior optimum, with a percentile bootstrap "
-        "CI over seeds"
+        "(all, or those at or above the experiment's fit_min_x) with an interior optimum, with a 95% expanded "
+        "percentile bootstrap CI over seeds (Hesterberg 2015: with 3 seeds it spans every resample)"
     )
     return (
         ClaimSpec(
@@ -389,7 +389,7 @@ def scaling_law_claims(
             provenance=exponent,
             test=ClaimTest(
                 fit_statistic,
-                "fails when the percentile bootstrap CI excludes paper_exponent; holds when it contains it and lies "
+                "fails when the bootstrap CI excludes paper_exponent; holds when it contains it and lies "
                 "inside [exponent_min, exponent_max]; else inconclusive (also when fewer than 2 curves have an "
                 "interior optimum, fewer than min_seeds seeds, or the CI has no width)",
                 {

@@ -10,7 +10,14 @@ import numpy as np
 import numpy.typing as npt
 
 from sgdnoise.analysis import spearman_correlation
-from sgdnoise.analysis.common import FloatArray, JSONResult, check_grid, check_scores, fill_failures
+from sgdnoise.analysis.common import (
+    FloatArray,
+    JSONResult,
+    check_grid,
+    check_scores,
+    expanded_quantiles,
+    fill_failures,
+)
 from sgdnoise.analysis.effects import MIN_SEEDS, directional_effect
 
 ALPHA = 0.05  # a matched comparison is decided by Welch's two-sided 95% interval
@@ -221,8 +228,9 @@ class BreakingPoint(JSONResult):
     ``beta_star`` is the last β on the plateau (the β before ``beta_drop``, the first β whose mean falls
     more than ``threshold`` below the plateau so far); with no drop inside the grid ``found`` is False and
     ``beta_star`` is the largest β (a lower bound). ``plateau``/``spread``/``threshold`` are those of the
-    test that found the drop (or of the last test). ``low``/``high``: ``level`` percentile interval of
-    β* over ``n_bootstrap`` resamples of the repeats, ``censored_fraction`` of which found no drop.
+    test that found the drop (or of the last test). ``low``/``high``: ``level`` expanded percentile interval
+    of β* (the bootstrap ``quantiles``, ``expanded_quantiles``) over ``n_bootstrap`` resamples of the repeats,
+    ``censored_fraction`` of which found no drop.
     """
 
     beta_star: float
@@ -237,6 +245,7 @@ class BreakingPoint(JSONResult):
     low: float
     high: float
     level: float
+    quantiles: tuple[float, float]
     n_bootstrap: int
     censored_fraction: float
 
@@ -279,8 +288,8 @@ def find_breaking_point(
     Scanning β upwards, the first β whose mean over repeats lies more than max(k·σ, ``min_drop``) below
     the mean of all the points before it is the drop (σ: the pooled sample std over repeats of those
     points); β* is the point before it. Bootstrap: at every β the R repeats are drawn with replacement
-    (runs at different β are independent), β* is found again, and the percentile interval of β* (always
-    grid values) is reported; a resample without a drop counts as the largest β.
+    (runs at different β are independent), β* is found again, and the expanded percentile interval of β*
+    (``expanded_quantiles``; always grid values) is reported; a resample without a drop counts as the largest β.
     """
     grid = check_grid(betas, log=True, name="betas")
     arr = check_scores(scores, grid.size, axis_name="repeats")
@@ -299,8 +308,8 @@ def find_breaking_point(
         j = _first_drop(sample, k, min_drop)[0]
         censored += j is None
         resampled_stars[b] = grid[-1] if j is None else grid[j - 1]
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(resampled_stars, [tail, 1.0 - tail], method="inverted_cdf")  # grid values
+    quantiles = expanded_quantiles(level, filled.shape[0])
+    low, high = np.quantile(resampled_stars, quantiles, method="inverted_cdf")  # grid values
     return BreakingPoint(
         beta_star=beta_star,
         beta_drop=math.nan if drop is None else float(grid[drop]),
@@ -314,6 +323,7 @@ def find_breaking_point(
         low=float(low),
         high=float(high),
         level=level,
+        quantiles=quantiles,
         n_bootstrap=n_bootstrap,
         censored_fraction=censored / n_bootstrap,
     )
