@@ -164,3 +164,37 @@ def test_the_final_lr_falls_only_when_the_bands_part():
     # the smallest budget's band cut at the bottom of its ε_f grid might reach below the largest budget's
     cut = _claims(with_bands([FINALS[0], 2.0**-2], [2.0**-16, 2.0**-14]))["fig3c/final-lr-falls"]
     assert cut.verdict == "inconclusive" and "reaches the grid's edge for epoch budgets [1]" in cut.note
+
+
+def _with_bands(budget, objective, **bands):
+    return budget | {objective: budget[objective] | {f"{which}_band": band for which, band in bands.items()}}
+
+
+def test_test_and_loss_optima_are_compared_with_their_bands():
+    """Before, the point optima alone decided: a test ε_0 one grid step below the loss optimum's failed
+    "consistently higher" though both one-std bands held ε_0 = 0.25 and 0.5 (as at quick scale, 32 epochs)."""
+    reversed_ = [_budget(e, (0.25, 2.0**-4), (0.5, 2.0**-6), 0.9, 0.1) for e in (1, 32)]
+    overlapping = [
+        _with_bands(_with_bands(b, "test_acc", initial=[0.25, 0.5]), "train_loss", initial=[0.25, 1.0])
+        for b in reversed_
+    ]
+    claim = _claims(overlapping)["fig3/test-initial-above-loss-initial"]
+    assert claim.verdict == "inconclusive" and "overlap at budgets [1, 32]" in claim.note
+    assert claim.value["test_over_loss_within_bands"] == [[0.25, 2.0], [0.25, 2.0]]
+    # one budget whose bands lie apart on the wrong side fails it, whatever the others
+    apart = [overlapping[0], reversed_[1]]
+    assert _claims(apart)["fig3/test-initial-above-loss-initial"].verdict == "fails"
+
+
+def test_the_loss_optimum_initial_lr_falls_slower_only_when_the_bands_say_so():
+    """Before, the point optima alone decided: ε_0 down 2× and ε_f 64× held, though ε_f's band at the largest
+    budget reached back to its value at the smallest (ε_f might not have fallen at all)."""
+    assert _claims(PAPER_LIKE)["fig3d/loss-initial-slower-than-final"].verdict == "holds"
+    wide = [*PAPER_LIKE[:3], _with_bands(PAPER_LIKE[3], "train_loss", final=[2.0**-8, 2.0**-2])]
+    claim = _claims(wide)["fig3d/loss-initial-slower-than-final"]
+    assert claim.verdict == "inconclusive"
+    assert claim.value["initial_fall_within_bands"] == [2.0, 2.0]
+    assert claim.value["final_fall_within_bands"] == [1.0, 64.0]
+    rising = [*PAPER_LIKE[:3], _budget(32, (0.5, 2.0**-10), (1.0, 2.0**-8), 0.90, 0.05)]
+    claim = _claims(rising)["fig3d/loss-initial-slower-than-final"]
+    assert claim.verdict == "fails" and claim.note == "ε_0 rises"

@@ -81,3 +81,15 @@ def test_curve_record_and_the_training_loss_of_the_kept_runs():
     assert setup.train_loss_at_test_optimum(curve, keep=3) == pytest.approx((0.2, 0.1))
     curve["scores"]["train_loss"][2] = [None, None, None, 0.1]
     assert setup.train_loss_at_test_optimum(curve, keep=3) == (0.1, 0.0)
+
+
+def test_band_ratio_is_the_least_and_greatest_ratio_within_two_bands():
+    from sgdnoise.experiments.smith_elsen_de_2020.setup import band_ratio
+
+    assert band_ratio([0.5, 1.0], [0.25, 0.5]) == (1.0, 4.0)
+    assert band_ratio([0.25, 0.25], [0.25, 0.25]) == (1.0, 1.0)
+    low, high = band_ratio([0.125, 2.0], [0.25, 1.0])
+    # brute force over the grid points inside each band
+    points = 2.0 ** np.arange(-4, 2)
+    ratios = [a / b for a in points if 0.125 <= a <= 2.0 for b in points if 0.25 <= b <= 1.0]
+    assert (low, high) == (min(ratios), max(ratios)) == (0.125, 8.0)

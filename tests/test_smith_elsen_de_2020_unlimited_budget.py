@@ -113,3 +113,33 @@ def test_accuracies_whose_kept_runs_do_not_vary_decide_nothing():
     mixed = [c for c in curves if c["architecture"] == "bn-mlp"] + flat
     claim = _claims(mixed)["fig2a/no-norm-accuracy-falls"]
     assert claim.verdict == "inconclusive" and "do not vary" in claim.note
+
+
+def _with_optimum(curve, objective, value, band):
+    best = curve["optima"][objective] | {"value": value, "band_lower": band[0], "band_upper": band[1]}
+    return curve | {"optima": curve["optima"] | {objective: best}}
+
+
+def test_optima_are_read_with_their_one_std_bands():
+    """Before, the point optima alone decided: a 4× spread whose error bars allow 2× failed "falls by a factor
+    of 2", and a loss optimum that stayed put on the grid failed "falls" though its band allowed an 8× fall."""
+    curves = _curves()
+    last_bn = max(i for i, c in enumerate(curves) if c["architecture"] == "bn-mlp")
+    spread = [
+        *curves[:last_bn],
+        _with_optimum(curves[last_bn], "test_acc", 0.125, (0.125, 0.5)),
+        *curves[last_bn + 1 :],
+    ]
+    claim = _claims(spread)["fig2c/test-lr-stays"]
+    assert claim.verdict == "holds" and claim.value["max_over_min"] == 4 and claim.value["least_max_over_min"] == 2
+    apart = [
+        *curves[:last_bn],
+        _with_optimum(curves[last_bn], "test_acc", 0.0625, (0.0625, 0.0625)),
+        *curves[last_bn + 1 :],
+    ]
+    claim = _claims(apart)["fig2c/test-lr-stays"]
+    assert claim.verdict == "fails" and "at least 8× apart" in claim.note
+    stays = [*curves[:last_bn], _with_optimum(curves[last_bn], "train_loss", 1.0, (0.125, 1.0)), *curves[last_bn + 1 :]]
+    claim = _claims(stays)["fig2c/loss-lr-falls"]
+    assert claim.verdict == "inconclusive" and claim.value["first_over_last"] == 1.0
+    assert claim.value["loss_fall_within_bands"] == [1.0, 8.0] and claim.value["test_fall_within_bands"] == [2.0, 2.0]

@@ -38,6 +38,7 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     TINY_BUDGETS,
     SEDSpec,
     all_of,
+    band_ratio,
     best_larger_budget,
     budget_panels,
     falls_at_every_step,
@@ -274,26 +275,61 @@ def check_final_lr(data: InitialFinalData) -> Verdict:
 
 def _test_versus_loss(which: str, direction: int) -> Callable[[InitialFinalData], Verdict]:
     """Fig. 3c vs 3d: the test-accuracy optimum's ``which`` learning rate above (``direction`` = +1) or
-    below (−1) the training-loss optimum's at every budget; a tie on the grid cannot decide."""
+    below (−1) the training-loss optimum's at every budget, read from their one-std bands: a budget counts
+    only where the bands do not overlap."""
 
     def check(data: InitialFinalData) -> Verdict:
         ordered = _ordered(data, "test_acc", "train_loss")
-        test, loss = _lrs(ordered, "test_acc", which), _lrs(ordered, "train_loss", which)
-        signs = [int(np.sign(t - lo)) * direction for t, lo in zip(test, loss, strict=True)]
-        value = {"epochs": [b["epochs"] for b in ordered], "test_acc": test, "train_loss": loss}
-        if -1 in signs or all(s == 1 for s in signs):
-            return Verdict.of(all(s == 1 for s in signs), value)
-        return Verdict.inconclusive("equal on the grid at some budget, on the other side at none", value)
+        _bands_interior(ordered, [("test_acc", which), ("train_loss", which)])
+        ratios = [band_ratio(b["test_acc"][f"{which}_band"], b["train_loss"][f"{which}_band"]) for b in ordered]  # type: ignore[literal-required]
+        sides = [1 if low > 1 else -1 if high < 1 else 0 for low, high in ratios]
+        value = {
+            "epochs": [b["epochs"] for b in ordered],
+            "test_acc": _lrs(ordered, "test_acc", which),
+            "train_loss": _lrs(ordered, "train_loss", which),
+            "test_over_loss_within_bands": [list(r) for r in ratios],
+        }
+        if -direction in sides or all(side == direction for side in sides):
+            return Verdict.of(-direction not in sides, value)
+        overlap = [b["epochs"] for b, side in zip(ordered, sides, strict=True) if side == 0]
+        return Verdict.inconclusive(f"the one-std bands overlap at budgets {overlap}, on the other side at none", value)
 
     return check
 
 
+def _bands_interior(budgets: Sequence[Budget], reads: Sequence[tuple[str, str]]) -> None:
+    """Inconclusive while a one-std band a claim reads (``reads``: (objective, "initial" or "final")) reaches its
+    axis' edge at one of ``budgets`` (``BAND_RULE``)."""
+    cut = {
+        b["epochs"]
+        for b in budgets
+        for objective, which in reads
+        if b[objective][f"{which}_band"][0] <= min(b[f"{which}_grid"])  # type: ignore[literal-required]
+        or b[objective][f"{which}_band"][1] >= max(b[f"{which}_grid"])  # type: ignore[literal-required]
+    }
+    unless_bands_interior(sorted(cut), "epoch budgets")
+
+
 def check_loss_initial_slower(data: InitialFinalData) -> Verdict:
     ordered = _ordered(data, "train_loss")
-    initial, final = _lrs(ordered, "train_loss", "initial"), _lrs(ordered, "train_loss", "final")
-    return Verdict.of(
-        1 <= _fall(initial) < _fall(final),
-        {"epochs": [b["epochs"] for b in ordered], "initial_lr": initial, "final_lr": final},
+    ends = (ordered[0], ordered[-1])
+    _bands_interior(ends, [("train_loss", "initial"), ("train_loss", "final")])
+    initial_low, initial_high = band_ratio(*(b["train_loss"]["initial_band"] for b in ends))
+    final_low, final_high = band_ratio(*(b["train_loss"]["final_band"] for b in ends))
+    value = {
+        "epochs": [b["epochs"] for b in ordered],
+        "initial_lr": _lrs(ordered, "train_loss", "initial"),
+        "final_lr": _lrs(ordered, "train_loss", "final"),
+        "initial_fall_within_bands": [initial_low, initial_high],
+        "final_fall_within_bands": [final_low, final_high],
+    }
+    if initial_high < 1 or initial_low >= final_high:
+        return Verdict("fails", value, "ε_0 rises" if initial_high < 1 else "ε_0 falls by at least ε_f's factor")
+    if initial_high < final_low:
+        return Verdict("holds", value)
+    return Verdict.inconclusive(
+        f"within the one-std bands ε_0 falls {initial_low:g}–{initial_high:g}×, ε_f {final_low:g}–{final_high:g}×",
+        value,
     )
 
 
@@ -347,8 +383,8 @@ def _test_versus_loss_claim(which: str, direction: int) -> ClaimSpec:
         provenance=SMITH_ELSEN_DE_2020.cite("§7.1, Fig. 3c–d", _TEST_VS_LOSS),
         test=ClaimTest(
             f"{symbol} of the best pair for test accuracy and for training loss, per budget",
-            f"{relation} at every budget; fails if {opposite} at any; inconclusive if equal on the grid somewhere"
-            + _EDGE_RULE,
+            f"{relation} at every budget, their one-std bands apart; fails if the bands put it {opposite} at any; "
+            "inconclusive where the bands overlap" + _EDGE_RULE + BAND_RULE,
         ),
         check=_test_versus_loss(which, direction),
     )
@@ -406,8 +442,10 @@ CLAIMS = (
             "increases, while the optimal final learning rate decays more rapidly.",
         ),
         test=ClaimTest(
-            "ε_0 and ε_f of the best pair for training loss, at the smallest and the largest budget",
-            "1 ≤ ε_0(smallest)/ε_0(largest) < ε_f(smallest)/ε_f(largest)" + _EDGE_RULE,
+            "ε_0 and ε_f of the best pair for training loss, at the smallest and the largest budget, with their "
+            "one-std bands; each one's fall (smallest over largest), least and greatest within the bands",
+            "holds when ε_0's greatest fall is ≥ 1 and below ε_f's least fall; fails when ε_0's greatest fall is < 1 "
+            "(it rises) or its least fall ≥ ε_f's greatest; else inconclusive" + _EDGE_RULE + BAND_RULE,
         ),
         check=check_loss_initial_slower,
     ),

@@ -214,6 +214,7 @@ class Optimum(TypedDict):
     value: float
     band_lower: float
     band_upper: float
+    band_at_edge: bool
     at_edge: bool
     score: float
     score_std: float
@@ -368,6 +369,14 @@ def unless_bands_interior(edges: Sequence[Any], what: str) -> None:
     error bars are not at the boundary of our learning rate grid")."""
     if edges:
         raise NotEnoughData(f"the one-std band of ε reaches the grid's edge for {what} {list(edges)}: a bound")
+
+
+def band_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> tuple[float, float]:
+    """The least and the greatest ε_a/ε_b with ε_a in the one-std band ``numerator`` and ε_b in ``denominator``
+    (§4's error bars, each [lower, upper]): within their error bars two optima are that close and that far apart.
+    A claim that an optimum moves reads the least move (it moved only if even that did); a claim that it stays
+    reads whether the bands allow no move, as the paper reads its error bars."""
+    return numerator[0] / denominator[1], numerator[1] / denominator[0]
 
 
 def unless_seeds_vary(a: Sequence[float], b: Sequence[float], what: str) -> None:
