@@ -143,3 +143,28 @@ def test_a_hinge_through_every_point_or_with_an_unplaced_breakpoint_is_inconclus
     high = _claims(_data(sgd, mom, {**regime, "high": 1024.0}, None))["fig1/sgd-regimes"]  # the second-to-last B
     assert high.verdict == "inconclusive" and "reaches an end" in high.note
     assert _claims(_data(sgd, mom, {**regime, "high": 1000.0}, None))["fig1/sgd-regimes"].verdict == "holds"
+
+
+def _with_test_band(curve, value, band):
+    best = curve["optima"]["test_acc"] | {"value": value, "band_lower": band[0], "band_upper": band[1]}
+    return curve | {"optima": curve["optima"] | {"test_acc": best}}
+
+
+def test_momentum_scaling_is_read_from_the_one_std_bands(regime):
+    """Before, the point optima alone decided: momentum's ε_eff 4 → 8 held though its bands allowed no growth,
+    and a point one grid step below SGD's failed though the bands overlapped."""
+    sgd, mom = _fig1_curves()
+    index = {c["batch_size"]: i for i, c in enumerate(mom)}
+    flat = list(mom)
+    flat[index[512]] = _with_test_band(mom[index[512]], 4.0, (4.0, 16.0))
+    flat[index[2048]] = _with_test_band(mom[index[2048]], 16.0, (4.0, 16.0))
+    claim = _claims(_data(sgd, flat, regime, None))["fig1/momentum-scales-further"]
+    assert claim.verdict == "inconclusive" and claim.value["growth_within_bands"] == [0.25, 4.0]
+    below = list(mom)
+    below[index[512]] = _with_test_band(mom[index[512]], 1.0, (1.0, 2.0))  # SGD's optimum at 512 is 2
+    claim = _claims(_data(sgd, below, regime, None))["fig1/momentum-scales-further"]
+    assert claim.verdict == "holds" and claim.value["ratio_momentum_to_sgd"]["512"] == 0.5
+    apart = list(mom)
+    apart[index[512]] = _with_test_band(mom[index[512]], 1.0, (1.0, 1.0))
+    claim = _claims(_data(sgd, apart, regime, None))["fig1/momentum-scales-further"]
+    assert claim.verdict == "fails" and claim.value["ratio_within_bands"]["512"] == [0.5, 0.5]

@@ -371,6 +371,12 @@ def unless_bands_interior(edges: Sequence[Any], what: str) -> None:
         raise NotEnoughData(f"the one-std band of ε reaches the grid's edge for {what} {list(edges)}: a bound")
 
 
+def optimum_band(curve: Curve, objective: str = "test_acc") -> tuple[float, float]:
+    """The one-std band [lower, upper] of ``curve``'s tuned optimum for ``objective`` (§4's error bar)."""
+    best = optimum(curve, objective)
+    return best["band_lower"], best["band_upper"]
+
+
 def band_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> tuple[float, float]:
     """The least and the greatest ε_a/ε_b with ε_a in the one-std band ``numerator`` and ε_b in ``denominator``
     (§4's error bars, each [lower, upper]): within their error bars two optima are that close and that far apart.

@@ -50,6 +50,7 @@ from sgdnoise.experiments.smith_elsen_de_2020.setup import (
     kept_at_optimum,
     lr_errorbar,
     optimum,
+    optimum_band,
     peak_at_an_end,
     score_errorbar,
     settings,
@@ -122,11 +123,6 @@ def _lr_ratio(curves: Sequence[Curve], objective: str) -> float:
     return optimum(curves[0], objective)["value"] / optimum(curves[-1], objective)["value"]
 
 
-def _band(curve: Curve, objective: str) -> tuple[float, float]:
-    best = optimum(curve, objective)
-    return best["band_lower"], best["band_upper"]
-
-
 def _bands_interior(curves: Sequence[Curve], *objectives: str) -> None:
     """Inconclusive while a one-std band of one of ``objectives`` reaches its grid's edge (``BAND_RULE``)."""
     edges = [c["epochs"] for c in curves if any(optimum(c, o)["band_at_edge"] for o in objectives)]
@@ -137,7 +133,7 @@ def check_test_lr_within_factor(data: UnlimitedBudgetData) -> Verdict:
     curves = _panel_curves(data, batch_norm=True)
     _interior(curves, "test_acc")
     _bands_interior(curves, "test_acc")
-    bands = [_band(c, "test_acc") for c in curves]
+    bands = [optimum_band(c, "test_acc") for c in curves]
     least = max(1.0, max(b[0] for b in bands) / min(b[1] for b in bands))  # the least spread the bands allow
     test_lr = [optimum(c, "test_acc")["value"] for c in curves]
     return Verdict.of(
@@ -178,8 +174,8 @@ def _loss_lr_falls(batch_norm: bool) -> Callable[[UnlimitedBudgetData], Verdict]
         _interior(curves, "train_loss", "test_acc")
         ends = (curves[0], curves[-1])
         _bands_interior(ends, "train_loss", "test_acc")
-        loss_low, loss_high = band_ratio(*(_band(c, "train_loss") for c in ends))
-        test_low, test_high = band_ratio(*(_band(c, "test_acc") for c in ends))
+        loss_low, loss_high = band_ratio(*(optimum_band(c, "train_loss") for c in ends))
+        test_low, test_high = band_ratio(*(optimum_band(c, "test_acc") for c in ends))
         jumps = {c["epochs"]: loss_jump_above(c) for c in curves}
         steep = {e: j for e, j in jumps.items() if j is not None and j > LOSS_JUMP_NOTE}
         stability = (
