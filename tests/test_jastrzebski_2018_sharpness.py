@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from sgdnoise.experiments.jastrzebski_2018.sharpness import CLAIMS, hessian_step_settings, pair_means
@@ -149,3 +150,13 @@ def test_validation_effect_weighs_the_slope_by_its_interval() -> None:
     claim = _claims("end", rows)["fig1/validation-effect-end"]
     low, high = claim.value["effect_interval"]
     assert low < 2 * claim.value["seed_spread"] < high and claim.verdict == "inconclusive"
+
+
+def test_figure_error_bars_are_the_sample_std_over_seeds():
+    from sgdnoise.experiments.jastrzebski_2018.sharpness import _seed_mean
+
+    rows = [{"seeds": [{"q": 1.0}, {"q": 3.0}]}, {"seeds": [{"q": 2.0}, {"q": None}]}, {"seeds": []}]
+    means, stds = _seed_mean(rows, "q")
+    assert means[:2].tolist() == [2.0, 2.0] and np.isnan(means[2])
+    assert stds[0] == pytest.approx(math.sqrt(2.0))  # ddof = 1 (ddof = 0 gave 1)
+    assert np.isnan(stds[1]) and np.isnan(stds[2])  # one seed: no error bar

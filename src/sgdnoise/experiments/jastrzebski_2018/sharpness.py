@@ -470,11 +470,10 @@ CLAIMS = tuple(claim for target in TARGETS for claim in _target_claims(target))
 
 
 def _seed_mean(rows: Sequence[PairRow], quantity: str) -> tuple[np.ndarray, np.ndarray]:
-    means, stds = [], []
-    for row in rows:
-        values = [s[quantity] for s in row["seeds"] if s.get(quantity) is not None]
-        means.append(np.mean(values) if values else np.nan)
-        stds.append(np.std(values) if values else np.nan)
+    """Per pair, the mean over seeds and its error bar, the sample std (ddof = 1; none with one seed)."""
+    values = [[s[quantity] for s in row["seeds"] if s.get(quantity) is not None] for row in rows]
+    means = [np.mean(v) if v else np.nan for v in values]
+    stds = [np.std(v, ddof=1) if len(v) > 1 else np.nan for v in values]
     return np.asarray(means, float), np.asarray(stds, float)
 
 
