@@ -127,6 +127,30 @@ def test_regression_targets_have_no_accuracy():
     assert result.accuracies is None
 
 
+def test_one_logit_or_out_of_range_integer_targets_have_no_accuracy():
+    """A single-logit binary classifier once got 'accuracy' = the share of label 0 (argmax of one column is 0)."""
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(40, 3, generator=gen, dtype=torch.float64)
+    model = nn.Linear(3, 1, dtype=torch.float64)
+    y = (model(x).squeeze(1) > 0).long()  # the model classifies every example right
+    target = {k: 2 * v for k, v in model.state_dict().items()}
+
+    def bce(out, t):
+        return nn.functional.binary_cross_entropy_with_logits(out.squeeze(1), t.to(out.dtype))
+
+    result = interpolate(model.state_dict(), target, model, bce, (x, y), alphas=torch.tensor([0.0, 1.0]))
+    assert result.accuracies is None
+    counts = nn.Linear(3, 2, dtype=torch.float64)  # two outputs regressed onto integer counts up to 5
+    y_counts = torch.randint(0, 6, (40,), generator=gen)
+
+    def count_loss(out, t):
+        return nn.functional.mse_loss(out.sum(1), t.to(out.dtype))
+
+    target = {k: v + 1 for k, v in counts.state_dict().items()}
+    result = interpolate(counts.state_dict(), target, counts, count_loss, (x, y_counts), alphas=torch.tensor([0.0]))
+    assert result.accuracies is None
+
+
 def test_invalid_arguments():
     model_a, model_b, loss_fn, x, y = problem()
     with pytest.raises(ValueError, match="lacks the model parameters"):

@@ -114,8 +114,10 @@ def _evaluate(model: nn.Module, loss_fn: LossFn, batches: Batches) -> tuple[floa
         outputs = model(x)
         n = x.shape[0]
         loss_sum += float(checked_loss(loss_fn, outputs, y, finite=False)) * n  # far from θ_a, θ_b it may blow up
-        logits = isinstance(outputs, Tensor) and outputs.ndim == 2  # a dict or ModelOutput: only loss_fn reads it
-        classification = classification and logits and y.ndim == 1 and not y.is_floating_point()
+        # one score per class (a dict or ModelOutput: only loss_fn reads it; one logit: no argmax to take)
+        logits = isinstance(outputs, Tensor) and outputs.ndim == 2 and outputs.shape[1] >= 2
+        indices = y.ndim == 1 and not y.is_floating_point() and y.dtype != torch.bool
+        classification = classification and logits and indices and bool(((y >= 0) & (y < outputs.shape[1])).all())
         if classification:
             correct += float((outputs.argmax(dim=1) == y).sum())
         count += n
@@ -142,9 +144,10 @@ def interpolate(
     architecture and is restored afterwards. When it has batch norm with running statistics and ``train_mode`` is
     False, the running statistics are re-estimated at every α from train-mode passes over ``bn_data`` (default:
     ``data``) before the eval-mode loss is measured. Outputs may be anything ``loss_fn`` takes (a tensor, a dict, a
-    Hugging Face ``ModelOutput``); accuracy is reported when they are a ``[n, C]`` tensor of logits and targets
-    class indices. α = 0 and α = 1 give θ_a and θ_b exactly (α within a few rounding errors of 0 or 1, as
-    ``torch.linspace`` leaves it, is taken as the endpoint). Torch's random state is left as it was.
+    Hugging Face ``ModelOutput``); accuracy is reported when they are a ``[n, C]`` tensor of logits, C ≥ 2, and
+    targets class indices in [0, C) (one logit has no argmax to take: no accuracy). α = 0 and α = 1 give θ_a and
+    θ_b exactly (α within a few rounding errors of 0 or 1, as ``torch.linspace`` leaves it, is taken as the
+    endpoint). Torch's random state is left as it was.
     """
     check_model_and_loss(model, loss_fn)
     if not isinstance(train_mode, bool):
