@@ -266,6 +266,28 @@ def test_sequence_models_count_batches_in_tokens_and_b_simple_is_exact():
     assert record.max_eigenvalue == pytest.approx(lam, rel=1e-3) and not record.preconditioned
 
 
+def test_tokens_are_counted_per_batch_without_padding():
+    """Before, T was frozen at the first batch's padded length: with dynamic padding B and B_simple in tokens
+    were off by the padding (×6 in the QA's Hugging Face-style run)."""
+    model, _, x, y = tiny_gpt(n=8)
+
+    def per_sequence_loss(logits, targets):  # each sequence's mean over its own tokens, then over sequences
+        losses = nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none", ignore_index=-100)
+        return (losses.sum(1) / (targets >= 0).sum(1)).mean()
+
+    first, second = y.clone(), y.clone()
+    first[:4, 3:] = -100  # 4 sequences of 3 tokens, 4 of 5: T = 4
+    second[:, 1:] = -100  # every sequence 1 token: T = 1
+    monitor = NoiseMonitor(model, per_sequence_loss, train_size=8, every=1)
+    records = [monitor.step(x, first, lr=0.1), monitor.step(x, second, lr=0.1)]
+    assert [r.tokens_per_example for r in records] == [4.0, 1.0]
+    last = records[-1]
+    assert last.noise_scale_simple_tokens == pytest.approx(2.5 * last.noise_scale_simple, rel=1e-12)
+    assert f"B=8 tokens vs B_simple={2.5 * last.noise_scale_simple:.3g} tokens" in last.verdict
+    given = NoiseMonitor(model, per_sequence_loss, train_size=8, every=1, tokens_per_example=5)
+    assert given.step(x, second, lr=0.1).tokens_per_example == 5
+
+
 def test_an_optimizer_the_monitor_does_not_know_gets_one_clear_line():
     model, loss_fn, _, _ = regression()
     with pytest.raises(TypeError, match=r"NoiseMonitor knows torch\.optim\.SGD, Adam and AdamW, not RMSprop"):

@@ -4,7 +4,8 @@ Every ``every`` steps ``NoiseMonitor.step(x, y)`` records, on the current miniba
 parameters, the gradient noise scale B_simple = tr Σ/|G|² (McCandlish et al. 2018 eq. 2.8; optimizer-free)
 from the unbiased one-minibatch estimators of ``minibatch_gradient_noise``, with the batch size B. For
 sequence models (integer targets with a time axis) B and B_simple are also counted in tokens, as McCandlish
-et al. count them: B·T and B_simple·T for T tokens per example.
+et al. count them: B·T and B_simple·T for T tokens per example (each batch's own T, its target entries ≥ 0:
+PyTorch's and Hugging Face's ignore index −100 marks padding; B_simple's T is the mean over its window).
 
 * SGD with momentum m (``torch.optim.SGD`` or no optimizer): the temperature T = ε/(B(1 − m)) (Smith, Elsen &
   De 2020 §3.3), the noise scale g = ε(N/B − 1)/(1 − m) (Smith & Le 2018 eq. 13, App. D) and, every
@@ -78,7 +79,7 @@ class MonitorRecord:
     optimizer: str
     lr: float
     batch_size: int
-    tokens_per_example: int
+    tokens_per_example: float
     momentum: float
     temperature: float | None
     noise_scale: float | None
@@ -153,9 +154,9 @@ class NoiseMonitor:
     accumulates (1 − d)·g (after the first step), which is heavy ball at ε(1 − d), so T, g and the curvature ratios
     use ε(1 − d); its ``nesterov`` switches the stability threshold to Nesterov's. torch.optim.Adam and AdamW
     switch the curvature reading to the preconditioned one (module docstring), any other optimizer is a TypeError.
-    ``tokens_per_example``: T for counting batches in tokens (None: the size of one example's targets when they
-    are integers with a time axis, else 1). ``held_batch``: (x, y) for λ_max (default: a copy of the first
-    minibatch seen). ``log_path``: ``.jsonl`` or ``.csv``, one row per
+    ``tokens_per_example``: T for counting batches in tokens (None: per batch, the mean count of an example's
+    target entries ≥ 0 when targets are integers with a time axis, padding marked −100; else 1). ``held_batch``:
+    (x, y) for λ_max (default: a copy of the first minibatch seen). ``log_path``: ``.jsonl`` or ``.csv``, one row per
     measurement, appended. Regime thresholds: noise-dominated if B ≤ ``noise_fraction``·B_simple and
     ``curvature_ratio`` < ``curvature_fraction``; curvature-dominated if ``curvature_ratio`` ≥
     ``curvature_fraction``.
@@ -213,6 +214,7 @@ class NoiseMonitor:
         self._skipped: set[str] = set()  # the reasons of skipped measurements already warned about
         self._grad_sq: deque[float] = deque(maxlen=window)
         self._cov_trace: deque[float] = deque(maxlen=window)
+        self._tokens_seen: deque[float] = deque(maxlen=window)  # T of the batches behind B_simple's estimates
         self._max_eigenvalue: tuple[float, int, bool] | None = None  # (λ_max, step, of P⁻¹H)
 
     # ------------------------------------------------------------------------------------------------------
@@ -243,11 +245,18 @@ class NoiseMonitor:
         why = "Adam's stability threshold (2 + 2β₁)/((1 − β₁)η) needs β₁ < 1"
         return float(lr), momentum_coefficient("Adam's β₁", momentum, why=why), 0.0, False
 
-    def _tokens(self, y: Tensor) -> int:
-        if self.tokens_per_example is None:
-            sequence = not (y.is_floating_point() or y.is_complex()) and y.dim() >= 2
-            self.tokens_per_example = int(y[0].numel()) if sequence else 1
-        return self.tokens_per_example
+    def _tokens(self, y: Tensor) -> float:
+        """T of this batch: the given ``tokens_per_example``, else its targets' entries ≥ 0 per example (integer
+        targets with a time axis; padding is −100), else 1."""
+        if self.tokens_per_example is not None:
+            return float(self.tokens_per_example)
+        if y.is_floating_point() or y.is_complex() or y.dim() < 2 or y.dtype == torch.bool:
+            return 1.0
+        return float((y >= 0).sum()) / y.shape[0]
+
+    def _window_tokens(self) -> float:
+        """The mean T over the batches behind B_simple's estimates (B_simple in tokens is B_simple times it)."""
+        return sum(self._tokens_seen) / len(self._tokens_seen)
 
     def _measure_curvature(self) -> None:
         """λ_max(H) (SGD) or λ_max(P⁻¹H) over the parameters Adam has stepped (Adam) on the held batch, stored
@@ -341,12 +350,13 @@ class NoiseMonitor:
             return None
         self._grad_sq.append(estimate.mean_grad_sq_norm)
         self._cov_trace.append(estimate.covariance_trace)
+        self._tokens_seen.append(self._tokens(y))
         record = self._record(
             lr,
             dampening,
             nesterov,
             batch,
-            self._tokens(y),
+            self._tokens_seen[-1],
             momentum,
             estimate.mean_grad_sq_norm,
             estimate.covariance_trace,
@@ -368,7 +378,7 @@ class NoiseMonitor:
         dampening: float,
         nesterov: bool,
         batch: int,
-        tokens: int,
+        tokens: float,
         momentum: float,
         grad_sq: float,
         cov_trace: float,
@@ -391,7 +401,16 @@ class NoiseMonitor:
             curvature_ratio = step_lr / float(theory.sgd_stability_learning_rate(lam, momentum, nesterov=nesterov))
             threshold = lam / curvature_ratio if lr > 0 else None  # 2(1 + m)/(ε(1 − d)), 2(1 + m)/((1 + 2m)ε)
         regime, verdict = self._verdict(
-            batch, tokens, b_simple, b_simple_err, curvature_ratio, threshold, lam_step, nesterov, preconditioned
+            batch,
+            tokens,
+            b_simple,
+            b_simple_err,
+            curvature_ratio,
+            threshold,
+            lam_step,
+            nesterov,
+            preconditioned,
+            self._window_tokens(),
         )
         return MonitorRecord(
             step=self.steps,
@@ -412,7 +431,7 @@ class NoiseMonitor:
             covariance_trace=cov_trace,
             noise_scale_simple=b_simple,
             noise_scale_simple_stderr=b_simple_err,
-            noise_scale_simple_tokens=b_simple * tokens if b_simple is not None else None,
+            noise_scale_simple_tokens=b_simple * self._window_tokens() if b_simple is not None else None,
             window=len(self._grad_sq),
             max_eigenvalue=lam,
             max_eigenvalue_step=lam_step,
@@ -431,7 +450,7 @@ class NoiseMonitor:
     def _verdict(
         self,
         batch: int,
-        tokens: int,
+        tokens: float,
         b_simple: float | None,
         err: float | None,
         curvature_ratio: float | None,
@@ -439,14 +458,16 @@ class NoiseMonitor:
         lam_step: int | None,
         nesterov: bool,
         preconditioned: bool,
+        window_tokens: float | None = None,
     ) -> tuple[str, str]:
         """Regime of Smith, Elsen & De 2020 §3.2–3.3 (for Adam: Cohen et al. 2022's edge of stability) and what
-        the call rests on."""
+        the call rests on; ``window_tokens``: the mean T behind B_simple (default: this batch's ``tokens``)."""
         b_text = "B_simple undefined (|G|² estimate ≤ 0)"
         if b_simple is not None:
-            unit = " tokens" if tokens > 1 else ""
-            b_text = f"B={batch * tokens}{unit} vs B_simple={b_simple * tokens:.3g}{unit}"
-            b_text += f"±{err * tokens:.2g}" if err is not None else ""
+            window = tokens if window_tokens is None else window_tokens
+            unit = " tokens" if max(tokens, window) > 1 else ""
+            b_text = f"B={batch * tokens:g}{unit} vs B_simple={b_simple * window:.3g}{unit}"
+            b_text += f"±{err * window:.2g}" if err is not None else ""
             b_text += f" (mean of {len(self._grad_sq)} minibatch estimates)"
         c_text = "no λ_max yet" if self.kind == "SGD" else "no λ_max(P⁻¹H) yet (needs Adam's state)"
         sharpness = "λ_max(DH) (D: each group's ε over the first's)" if preconditioned else "λ_max"
@@ -503,6 +524,7 @@ class NoiseMonitor:
             "records": [asdict(r) for r in self.records],
             "grad_sq": list(self._grad_sq),
             "cov_trace": list(self._cov_trace),
+            "tokens": list(self._tokens_seen),
             "max_eigenvalue": self._max_eigenvalue,
             "held_batch": self.held_batch,
         }
@@ -512,6 +534,8 @@ class NoiseMonitor:
         self.records = [MonitorRecord(**r) for r in state["records"]]
         self._grad_sq = deque(state["grad_sq"], maxlen=self.window)
         self._cov_trace = deque(state["cov_trace"], maxlen=self.window)
+        window = [r.tokens_per_example for r in self.records][len(self.records) - len(self._grad_sq) :]
+        self._tokens_seen = deque(state.get("tokens", window), maxlen=self.window)  # older checkpoints: the records'
         held = state["max_eigenvalue"]
         if held is not None and len(held) == 2:  # a checkpoint from before SGD's per-group ε: P only for Adam
             held = (*held, self.kind != "SGD")
@@ -544,8 +568,9 @@ class NoiseMonitor:
         axes[0].set_yscale("log")
         tokens = [r.tokens_per_example for r in self.records]
         unit = " (tokens)" if max(tokens) > 1 else ""
-        b = [v * t for v, t in zip(column("noise_scale_simple"), tokens, strict=True)]
-        err = [e * t for e, t in zip(column("noise_scale_simple_stderr"), tokens, strict=True)]
+        b = column("noise_scale_simple_tokens")  # B_simple times the mean T of its window
+        scale = [t / v if v else math.nan for t, v in zip(b, column("noise_scale_simple"), strict=True)]
+        err = [e * f for e, f in zip(column("noise_scale_simple_stderr"), scale, strict=True)]
         axes[1].plot(steps, b, label=f"B_simple = tr Σ/|G|²{unit}")
         axes[1].fill_between(
             steps, [v - e for v, e in zip(b, err, strict=True)], [v + e for v, e in zip(b, err, strict=True)], alpha=0.2
