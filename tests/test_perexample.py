@@ -745,3 +745,101 @@ def test_a_loss_that_cannot_take_one_example_is_still_measured():
 
     expected = loop_gradients(model, lambda o, t: nn.functional.binary_cross_entropy_with_logits(o[:, 0], t), x, y)
     torch.testing.assert_close(per_example_gradients(model, squeezed, (x, y)), expected, rtol=1e-10, atol=1e-12)
+
+
+def _mlp() -> nn.Module:
+    return nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3))
+
+
+def _conv_group_norm() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(2, 4, 3), nn.GroupNorm(2, 4), nn.Flatten(), nn.Linear(36, 3))
+
+
+IMAGE, TOKENS = (2, 5, 5), None  # an example's shape (None: 3 tokens of 7)
+# case: (model, hooked layer, forward hook, forward pre-hook, example shape); "global": a global forward hook
+HOOKED = {
+    "linear-affine": (_mlp, 0, lambda m, i, o: 3.0 * o + 1.0, None, (5,)),
+    "linear-in-place": (_mlp, 0, lambda m, i, o: o.mul_(2.0), None, (5,)),
+    "layer-norm": (lambda: nn.Sequential(nn.Linear(5, 8), nn.LayerNorm(8), nn.Linear(8, 3)), 1, lambda m, i, o: o**2,
+                   None, (5,)),
+    "embedding": (lambda: nn.Sequential(nn.Embedding(7, 4), nn.Flatten(), nn.Linear(12, 3)), 0,
+                  lambda m, i, o: torch.sin(o), None, TOKENS),
+    "conv2d": (lambda: nn.Sequential(nn.Conv2d(2, 3, 3), nn.Flatten(), nn.Linear(27, 3)), 0,
+               lambda m, i, o: torch.tanh(o), None, IMAGE),
+    "group-norm-pre-hook": (_conv_group_norm, 1, None, lambda m, i: (i[0] ** 2,), IMAGE),
+    "group-norm-both-hooks": (_conv_group_norm, 1, lambda m, i, o: 3.0 * o, lambda m, i: (i[0] ** 2,), IMAGE),
+    "global": (lambda: nn.Sequential(nn.Linear(5, 8), nn.Linear(8, 3)), 0, None, None, (5,)),
+}  # fmt: skip
+
+
+def _tanh_of_the_first_linear(module, args, output):
+    return torch.tanh(output) if isinstance(module, nn.Linear) and module.out_features == 8 else None
+
+
+@pytest.mark.parametrize("case", HOOKED)
+def test_a_forward_hook_that_changes_a_layers_output_is_differentiated_through(case):
+    """Before: the layer rules took a hooked output for the layer's own (Linear out*3+1: per-example gradients 40%
+    off); a vjp re-ran the module's forward pre-hooks on inputs they had already changed (GroupNorm: 2% off)."""
+    build, layer, hook, pre_hook, shape = HOOKED[case]
+    torch.manual_seed(0)
+    model, loss_fn = build().double(), nn.CrossEntropyLoss()
+    if hook is not None:
+        model[layer].register_forward_hook(hook)
+    if pre_hook is not None:
+        model[layer].register_forward_pre_hook(pre_hook)
+    x = torch.randint(0, 7, (10, 3)) if shape is TOKENS else torch.randn(10, *shape, dtype=torch.float64)
+    y = torch.randint(0, 3, (10,))
+    handle = (
+        torch.nn.modules.module.register_module_forward_hook(_tanh_of_the_first_linear) if case == "global" else None
+    )
+    try:
+        expected = loop_gradients(model, loss_fn, x, y)
+        torch.testing.assert_close(per_example_gradients(model, loss_fn, (x, y)), expected, rtol=1e-10, atol=1e-12)
+        noise = gradient_noise(model, loss_fn, (x, y), 2)
+    finally:
+        if handle is not None:
+            handle.remove()
+    mean = expected.mean(0)
+    assert noise.covariance_trace == pytest.approx(((expected - mean).square().sum() / 9).item(), rel=1e-10)
+    assert noise.mean_grad_sq_norm == pytest.approx(mean.square().sum().item(), rel=1e-10)
+
+
+def test_a_forward_hook_that_leaves_the_output_alone_keeps_the_layer_rule():
+    """A hook that only reads the output (an activation logger) changes nothing: the Linear keeps its closed form."""
+    torch.manual_seed(0)
+    model, seen = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).double(), []
+    model[0].register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    x, y = torch.randn(6, 5, dtype=torch.float64), torch.randint(0, 3, (6,))
+    names = {id(p): name for name, p in model.named_parameters()}
+    forward = _Forward.record(model, x, names, 6, draws=False)
+    assert forward.calls and not any(call.hooked for call in forward.calls) and not forward.recomputes()
+    expected = loop_gradients(model, nn.CrossEntropyLoss(), x, y)
+    torch.testing.assert_close(per_example_gradients(model, nn.CrossEntropyLoss(), (x, y)), expected)
+
+
+class PackedLSTM(nn.Module):
+    """An LSTM over pack_padded_sequence: torch.func cannot run the packed kernel, even on one example."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(9, 4, padding_idx=0)
+        self.lstm = nn.LSTM(4, 5, batch_first=True)
+        self.head = nn.Linear(5, 3)
+
+    def forward(self, tokens):
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.embedding(tokens), (tokens != 0).sum(1), batch_first=True, enforce_sorted=False
+        )
+        return self.head(self.lstm(packed)[1][0][0])
+
+
+@pytest.mark.parametrize("method", ["layers", "vmap"])
+def test_a_packed_sequence_into_a_recurrent_layer_is_one_clear_error(method):
+    """Before: torch's 'Cannot access data pointer of Tensor that doesn't have storage'."""
+    torch.manual_seed(0)
+    x, y = torch.randint(1, 9, (6, 5)), torch.randint(0, 3, (6,))
+    x[1, 2:], x[3, 1:] = 0, 0
+    with pytest.raises(ValueError, match=r"PackedSequence.*padded batch"):
+        per_example_gradients(PackedLSTM(), nn.CrossEntropyLoss(), (x, y), method=method)
+    with pytest.raises(ValueError, match=r"PackedSequence.*padded batch"):
+        gradient_noise(PackedLSTM(), nn.CrossEntropyLoss(), (x, y), 2)

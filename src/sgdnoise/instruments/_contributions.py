@@ -10,8 +10,10 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, vjp, vmap
+from torch.func import vjp, vmap
 from torch.nn import functional as F
+from torch.nn.modules import module as torch_module
+from torch.nn.utils.stateless import _reparametrize_module
 from torch.utils import _pytree as pytree
 
 from sgdnoise.instruments._batches import math_attention
@@ -163,6 +165,19 @@ def map_examples(fn: Callable, inputs: tuple, start: int, draws: Draws, *, vmapp
     return pytree.tree_map(lambda *parts: torch.stack(parts), *rows)
 
 
+def _forward_and_hooks(module: nn.Module, args: tuple, kwargs: dict) -> object:
+    """The module's call as the recorded pass made it from ``args``, its inputs after the forward pre-hooks (which
+    are not run again): ``forward``, then the forward hooks, global and the module's, in torch's order."""
+    result = module.forward(*args, **kwargs)
+    hooks = (*torch_module._global_forward_hooks.items(), *module._forward_hooks.items())
+    for key, hook in hooks:
+        with_kwargs = key in module._forward_hooks_with_kwargs or key in torch_module._global_forward_hooks_with_kwargs
+        changed = hook(module, args, kwargs, result) if with_kwargs else hook(module, args, result)
+        if changed is not None:
+            result = changed
+    return result
+
+
 def vjp_contributions(call: Call, delta: Tensor, draws: Draws) -> dict[str, Contribution]:
     """Per-example vector-Jacobian products of the call alone w.r.t. the parameters it is responsible for, with
     the random draws (dropout masks) the call made in the batched forward pass."""
@@ -179,7 +194,8 @@ def vjp_contributions(call: Call, delta: Tensor, draws: Draws) -> dict[str, Cont
         args, kwargs = pytree.tree_unflatten(filled, spec)
 
         def output(p: dict[str, Tensor]) -> Tensor:
-            result = functional_call(module, {**constants, **p}, args, kwargs)
+            with _reparametrize_module(module, {**constants, **p}, tie_weights=True):
+                result = _forward_and_hooks(module, args, kwargs)
             return result[0] if isinstance(result, tuple) else result
 
         _, pullback = vjp(output, params)
@@ -199,7 +215,10 @@ def vjp_contributions(call: Call, delta: Tensor, draws: Draws) -> dict[str, Cont
 
 
 def closed_form(call: Call) -> Callable[[Tensor], dict[str, Contribution]] | None:
-    """The layer rule giving a call's contributions from its output gradient δ, or None: vmap of its VJP."""
+    """The layer rule giving a call's contributions from its output gradient δ, or None: vmap of its VJP (also
+    when forward hooks changed the output the rules assume, ``Call.hooked``)."""
+    if call.hooked:
+        return None
     module, a = call.module, call.args[0] if call.args else None
     own = set(call.params) <= {"weight", "bias"}
 

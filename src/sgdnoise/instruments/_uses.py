@@ -1,6 +1,7 @@
 """Private: which call of a forward pass is responsible for each use of a trainable parameter (the recorder of
 ``perexample``'s rules 1–4, with the inputs that hold examples tracked from the model's input)."""
 
+import contextlib
 import functools
 import weakref
 from collections.abc import Callable, Iterator, Mapping
@@ -9,6 +10,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torch.nn.modules import module as torch_module
+from torch.nn.utils.rnn import PackedSequence
 from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree as pytree
 
@@ -30,6 +33,11 @@ class Call:
     params: dict[str, Tensor] = field(default_factory=dict)
     # positions, in pytree.tree_leaves((args, kwargs)), of the inputs that hold examples (n leading)
     per_example: tuple[int, ...] = ()
+    # what ``forward`` returned (its version), before the user's forward hooks; ``hooked``: they changed it (or
+    # global forward hooks ran, which run before the recorder can look), so no layer rule applies to ``output``
+    returned: object = None
+    returned_version: int = 0
+    hooked: bool = False
 
     def contains(self, other: "Call") -> bool:
         return self.start < other.start and other.stop < self.stop
@@ -49,6 +57,31 @@ _BROADCASTS = {
     torch.mul, Tensor.mul, Tensor.mul_, Tensor.__mul__, Tensor.__rmul__, Tensor.__imul__,
     torch.div, Tensor.div, Tensor.div_, Tensor.__truediv__, Tensor.__itruediv__,
 }  # fmt: skip
+
+
+def refuse_packed_sequence(module: nn.Module, args: tuple) -> None:
+    """A forward pre-hook: a recurrent layer given a PackedSequence is one clear error (torch.func cannot run the
+    packed kernel, even on one example: "Cannot access data pointer of Tensor that doesn't have storage")."""
+    if isinstance(module, nn.RNNBase) and args and isinstance(args[0], PackedSequence):
+        raise ValueError(
+            f"the model runs {type(module).__name__} over a PackedSequence (pack_padded_sequence), which torch.func "
+            "cannot differentiate per example: give the recurrent layer the padded batch instead (and read each "
+            "sequence's output at its last real step), or use the instruments that need only backward passes "
+            "(curvature, interpolation)"
+        )
+
+
+@contextlib.contextmanager
+def packed_sequences_refused(model: nn.Module) -> Iterator[None]:
+    """Inside the block, ``refuse_packed_sequence`` guards the model's recurrent layers."""
+    handles = [
+        m.register_forward_pre_hook(refuse_packed_sequence) for m in model.modules() if isinstance(m, nn.RNNBase)
+    ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _local_names(module: nn.Module, *, recurse: bool) -> dict[int, str]:
@@ -101,6 +134,7 @@ class Recorder(TorchFunctionMode):
         for module in model.modules():
             self._direct[id(module)] = _local_names(module, recurse=False)
             self._handles.append(module.register_forward_pre_hook(self._enter))
+            self._handles.append(module.register_forward_hook(self._note_returned, prepend=True))
             self._handles.append(module.register_forward_hook(self._leave, with_kwargs=True))
 
     def mark_batched(self, tree: object) -> None:
@@ -120,14 +154,24 @@ class Recorder(TorchFunctionMode):
         return self.clock
 
     def _enter(self, module: nn.Module, args: tuple) -> None:
+        refuse_packed_sequence(module, args)
         self.open.append(Call(module, self.tick()))
+
+    def _note_returned(self, module: nn.Module, args: tuple, output: object) -> None:
+        call = self.open[-1]
+        call.returned = _primary(output)
+        call.returned_version = call.returned._version if isinstance(call.returned, Tensor) else 0
 
     def _leave(self, module: nn.Module, args: tuple, kwargs: dict, output: object) -> object:
         call = self.open.pop()
         call.stop = self.tick()
+        primary = _primary(output)
+        call.hooked = bool(torch_module._global_forward_hooks) or not (
+            call.returned is primary and getattr(primary, "_version", 0) == call.returned_version
+        )
+        call.returned = None
         if not call.params:
             return None
-        primary = output[0] if isinstance(output, tuple) and output else output
         rest = output[1:] if isinstance(output, tuple) else ()
         returned = None
         if (
@@ -256,6 +300,11 @@ def _attribute_name(func: Callable) -> str | None:
     if getattr(func, "__name__", "") != "__get__":
         return None
     return getattr(getattr(func, "__self__", None), "__name__", None)
+
+
+def _primary(output: object) -> object:
+    """A module's main output: the first element of a tuple."""
+    return output[0] if isinstance(output, tuple) and output else output
 
 
 def _dropout_p(args: tuple, kwargs: dict) -> float:

@@ -76,7 +76,7 @@ from sgdnoise.instruments._contributions import (
     vjp_contributions,
 )
 from sgdnoise.instruments._draws import NO_DRAWS, DrawRecorder, Draws
-from sgdnoise.instruments._uses import Call, Recorder
+from sgdnoise.instruments._uses import Call, Recorder, packed_sequences_refused
 
 DEFAULT_BUDGET = 2**25  # elements of per-example gradients formed at once (128 MiB in float32)
 
@@ -165,7 +165,7 @@ def model_gradients(
 
     # torch's recurrent kernels (nn.GRU, nn.RNN, float64 nn.LSTM) have no batching rule: one example at a time
     recurrent = any(isinstance(m, nn.RNNBase) for m in model.modules())
-    with math_attention(), _renormed_beforehand(model, x):
+    with math_attention(), _renormed_beforehand(model, x), packed_sequences_refused(model):
         return map_examples(
             functools.partial(grad(example_loss), detached), (x, y), first, draws, vmappable=not recurrent
         )
