@@ -843,3 +843,29 @@ def test_a_packed_sequence_into_a_recurrent_layer_is_one_clear_error(method):
         per_example_gradients(PackedLSTM(), nn.CrossEntropyLoss(), (x, y), method=method)
     with pytest.raises(ValueError, match=r"PackedSequence.*padded batch"):
         gradient_noise(PackedLSTM(), nn.CrossEntropyLoss(), (x, y), 2)
+
+
+class SortedInside(nn.Module):
+    """Sorts its batch by a key, applies a layer, restores the order (as before pack_padded_sequence)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(4, 5), nn.Linear(5, 5), nn.Linear(5, 3)
+
+    def forward(self, x):
+        order = x[:, 0].argsort(descending=True)
+        return self.c(torch.tanh(self.b(torch.tanh(self.a(x))[order]))[order.argsort()])
+
+
+def test_a_model_that_reorders_its_batch_is_exact_by_vmap_and_in_its_sums_over_examples():
+    """The documented limit: the layer rules pair the reordered layer's rows with other examples (unchecked), but
+    sums over examples stay exact, and method="vmap" gives the gradients themselves."""
+    torch.manual_seed(0)
+    model, loss_fn = SortedInside().double(), nn.CrossEntropyLoss()
+    x, y = torch.randn(10, 4, dtype=torch.float64), torch.randint(0, 3, (10,))
+    expected = loop_gradients(model, loss_fn, x, y)
+    torch.testing.assert_close(per_example_gradients(model, loss_fn, (x, y), method="vmap"), expected)
+    mean = expected.mean(0)
+    noise = gradient_noise(model, loss_fn, (x, y), 2)
+    assert noise.covariance_trace == pytest.approx(((expected - mean).square().sum() / 9).item(), rel=1e-10)
+    assert noise.mean_grad_sq_norm == pytest.approx(mean.square().sum().item(), rel=1e-10)

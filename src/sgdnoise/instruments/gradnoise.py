@@ -184,7 +184,9 @@ def per_example_gradient_chunks(
     max(1, min(256, 2²⁵ // P)). Batch norm in train mode couples the examples of a batch, so per-example
     gradients are undefined there: such models must be evaluated with ``train_mode=False``. ``method``:
     "layers" (closed forms per layer, vmap for the rest; dropout in train mode with the batched pass's masks)
-    or "vmap" (whole model; each example draws masks of its own).
+    or "vmap" (whole model; each example draws masks of its own). A model that reorders its batch inside
+    ``forward`` (sort, a layer, unsort) needs "vmap": "layers" pairs the reordered layer's rows with other
+    examples, unchecked (sums over examples stay exact).
     """
     yield from _per_example_gradient_rows(model, loss_fn, data, chunk_size, train_mode, method)
 

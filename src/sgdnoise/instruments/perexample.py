@@ -36,8 +36,14 @@ Contributions of a use, with a_{i,t} its input and δ_{i,t} its output gradient 
   g_i itself is formed when K(r + c) ≥ rc and it fits the budget.
 * ``nn.LayerNorm``: ∇_γ ℓ_i = Σ_t δ_{i,t} ⊙ x̂_{i,t}, ∇_β ℓ_i = Σ_t δ_{i,t} (x̂ the normalised input), formed.
 * ``nn.Conv2d`` (groups = 1, zero padding): the outer product over the unfolded input patches (im2col), formed.
-* any other module: ``torch.func.vmap`` of the vector-Jacobian product of that call alone, at its recorded
-  inputs, with cotangent δ_i, formed.
+* any other module, or one whose forward hooks changed its output (or with global forward hooks):
+  ``torch.func.vmap`` of the vector-Jacobian product of that call alone — ``forward`` and its forward hooks, at
+  its recorded inputs (after its forward pre-hooks) — with cotangent δ_i, formed.
+
+Limit: rows are tracked as holding examples, not as WHICH example. A model that reorders its batch inside
+``forward`` (sort, apply a layer, unsort) gets that layer's rows paired with other examples': sums over examples
+(‖g_i‖² summed, Σ_i g_i) stay exact, per-example gradients do not, and no check here sees it (``method="vmap"``
+in ``gradnoise`` runs each example alone).
 
 Formed per-example gradients are held for at most ``budget`` elements at a time (examples in blocks), so no
 [n, P] matrix exists unless the caller asks for the gradients themselves. When the forward pass draws random
@@ -381,7 +387,8 @@ def check_examples_independent(model: nn.Module, x: Tensor, outputs: object = No
     shape on k examples is not k rows of the batch's (``.squeeze()`` on one example) or that is not finite (the loss
     check names a diverged model) is not compared, nor is any
     when the pass on k examples changes the model's buffers (a forward that updates its own state, such as the
-    old ``spectral_norm`` in train mode: the two passes did not see the same model; the buffers are restored)."""
+    old ``spectral_norm`` in train mode: the two passes did not see the same model; the buffers are restored).
+    Blind to a model that permutes its batch and restores the order (the module docstring's limit)."""
     n = x.shape[0]
     if n < 2:
         return
