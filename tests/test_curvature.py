@@ -462,6 +462,68 @@ def test_a_loader_that_reshuffles_is_refused_where_chunks_fix_the_randomness():
     torch.testing.assert_close(eval_mode.eigenvalues, exact, rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("train_mode", [False, True])
+def test_data_that_brings_other_examples_on_another_pass_is_refused_in_every_mode(train_mode):
+    """Before, in eval mode each product saw another subset: Hv of one v differed by 49-125% between calls and
+    Lanczos reported convergence on a wrong λ_max. Shuffling alone (the same examples) stays exact."""
+    model, loss_fn, x, y = tanh_mlp()
+    dataset = torch.utils.data.TensorDataset(x, y)
+    v = torch.randn(sum(p.numel() for p in model.parameters()), generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(2)  # the loaders draw from torch's generator
+    for loader in (
+        torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True, drop_last=True),  # 32 of the 40
+        torch.utils.data.DataLoader(dataset, batch_size=16, sampler=torch.utils.data.RandomSampler(dataset, True)),
+        torch.utils.data.DataLoader(
+            dataset, batch_size=16, sampler=torch.utils.data.WeightedRandomSampler([1] * 40, 40)
+        ),
+    ):
+        with pytest.raises(
+            ValueError, match=r"^the data gave other examples on pass 2 than on the first \((32|40) examples against"
+        ):
+            hessian_vector_product(model, loss_fn, loader, v.double(), train_mode=train_mode)
+    shuffled = torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True)
+    exact = exact_hessian(model, loss_fn, x, y) @ v.double()
+    torch.testing.assert_close(
+        hessian_vector_product(model, loss_fn, shuffled, v.double()), exact, rtol=1e-12, atol=1e-14
+    )
+
+
+class RunningNormaliser(nn.Module):
+    """Inputs standardised by running statistics that each train-mode forward moves (RL's RunningMeanStd)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(width, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(width, dtype=torch.float64))
+
+    def forward(self, x):
+        if self.training:
+            with torch.no_grad():
+                self.mean.mul_(0.9).add_(0.1 * x.mean(0))
+                self.var.mul_(0.9).add_(0.1 * x.var(0))
+        return (x - self.mean) / self.var.sqrt()
+
+
+def test_a_model_whose_forward_changes_its_buffers_is_refused_and_measured_in_eval_mode():
+    """Before, the buffers moved with every product: λ_max 0.911 'converged', against 1.707 at the current buffers
+    and 0.585 at their fixed point. Batch norm in train mode keeps its handling (its statistics frozen)."""
+    _, loss_fn, x, y = tanh_mlp()
+    torch.manual_seed(3)
+    model = nn.Sequential(RunningNormaliser(5), nn.Linear(5, 3, dtype=torch.float64))
+    before = snapshot(model)
+    with pytest.raises(
+        ValueError, match=r"^a forward pass changed the model's buffers \(0\.mean, 0\.var\).*train_mode=False"
+    ):
+        hessian_eigenvalues(model, loss_fn, (x, y), k=1, train_mode=True)
+    assert_unchanged(model, before)
+    spectral = nn.Sequential(nn.utils.spectral_norm(nn.Linear(5, 3, dtype=torch.float64)))  # old API: hooks
+    with pytest.raises(ValueError, match=r"changed the model's buffers \(0\.weight_u, 0\.weight_v\)"):
+        hessian_trace(spectral, loss_fn, (x, y), train_mode=True)
+    top = hessian_eigenvalues(model, loss_fn, (x, y), k=2, train_mode=False, tol=1e-10).eigenvalues
+    exact = torch.linalg.eigvalsh(exact_hessian(model.eval(), loss_fn, x, y)).flip(0)[:2]
+    torch.testing.assert_close(top, exact, rtol=1e-10, atol=1e-12)
+
+
 def test_hutchpp_runs_in_half_precision():
     # its QR runs in float32 (no half-precision kernel); with a sketch covering H the estimate is exact up to
     # float16 rounding
@@ -543,10 +605,10 @@ def test_weight_norm_curvature_is_exact_though_torchs_fused_second_derivatives_a
 class BagOfWords(nn.Module):
     """EmbeddingBag (mean) into a tanh head: torch has no second derivative for embedding_bag."""
 
-    def __init__(self, bag: bool):
+    def __init__(self, bag: bool, **gradient_flags: bool):
         super().__init__()
         torch.manual_seed(5)
-        self.table = (nn.EmbeddingBag if bag else nn.Embedding)(9, 4, dtype=torch.float64)
+        self.table = (nn.EmbeddingBag if bag else nn.Embedding)(9, 4, dtype=torch.float64, **gradient_flags)
         self.head = nn.Linear(4, 3, dtype=torch.float64)
         self.bag = bag
 
@@ -582,6 +644,30 @@ def test_an_operation_without_a_second_derivative_falls_back_to_finite_differenc
     with pytest.warns(RuntimeWarning, match="no second derivative"):
         top = hessian_eigenvalues(model, loss_fn, (x, y), k=1, tol=1e-8).eigenvalues[0].item()
     assert top == pytest.approx(torch.linalg.eigvalsh(hess)[-1].item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("bag", [False, True])
+@pytest.mark.parametrize("flags", [{"scale_grad_by_freq": True}, {"sparse": True}])
+def test_embedding_gradient_flags_leave_the_hessian_that_of_the_loss(bag, flags):
+    """Before: scale_grad_by_freq's backward (the gradient divided by each token's count in the batch) is no
+    loss's gradient, so Hv was not symmetric (u·Hv − v·Hu 0.4 against u·Hv ≈ 0.5) and Lanczos gave a wrong λ_max;
+    sparse=True crashed in the finite-difference fallback ("reshape is not implemented for sparse tensors")."""
+    gen = torch.Generator().manual_seed(6)
+    model, reference = BagOfWords(bag, **flags), BagOfWords(False)  # a bag's mean is the embeddings' mean
+    reference.load_state_dict(model.state_dict())
+    x, y = torch.randint(0, 9, (8, 3), generator=gen), torch.randint(0, 3, (8,), generator=gen)
+    hess = exact_hessian(reference, nn.CrossEntropyLoss(), x, y)
+    u, v = torch.randn(2, hess.shape[0], generator=gen, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if bag else "error")  # embedding_bag: central differences, with a warning
+        hv = hessian_vector_product(model, nn.CrossEntropyLoss(), (x, y), v)
+        hu = hessian_vector_product(model, nn.CrossEntropyLoss(), (x, y), u)
+        top = hessian_eigenvalues(model, nn.CrossEntropyLoss(), (x, y), k=2, tol=1e-10).eigenvalues
+    tolerance = {"rtol": 1e-6, "atol": 1e-8} if bag else {"rtol": 1e-10, "atol": 1e-12}
+    torch.testing.assert_close(hv, hess @ v, **tolerance)
+    assert float(u @ hv) == pytest.approx(float(v @ hu), rel=tolerance["rtol"])
+    torch.testing.assert_close(top, torch.linalg.eigvalsh(hess).flip(0)[:2], **tolerance)
+    assert getattr(model.table, next(iter(flags)))  # the module's flag as it was
 
 
 def test_a_compiled_model_is_measured_through_the_module_it_compiles():

@@ -3,9 +3,10 @@ object every curvature instrument (``curvature``) applies H through.
 
 H is that of L(θ) = (1/N) Σ_i ℓ_i(θ) with respect to the model's trainable parameters, flattened in
 ``model.named_parameters()`` order, applied chunk by chunk (each chunk's random draws fixed, attention in its
-math form) by double backward, ``torch.func`` forward-over-reverse, or central finite differences of the
-gradient; optionally with an L2 penalty ½ Σ_i λ_i θ_i² added to L (H + diag(λ), e.g. SGD's weight decay) and
-preconditioned, P^(-1/2) (H + diag(λ)) P^(-1/2).
+math form, embeddings' ``scale_grad_by_freq`` and ``sparse`` off: the loss's own gradient) by double backward,
+``torch.func`` forward-over-reverse, or central finite differences of the gradient, every pass over the same
+examples (a pass over others is an error); optionally with an L2 penalty ½ Σ_i λ_i θ_i² added to L
+(H + diag(λ), e.g. SGD's weight decay) and preconditioned, P^(-1/2) (H + diag(λ)) P^(-1/2).
 """
 
 import math
@@ -16,6 +17,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 from torch.func import grad, jvp
+from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree as pytree
 
 from sgdnoise.instruments._batches import (
@@ -53,6 +56,45 @@ def _fingerprint(x: object, y: object) -> tuple:
             weights = torch.arange(1, t.shape[0] + 1, device=t.device, dtype=torch.float64)
             parts.append((tuple(t.shape), float(rows @ weights)))
     return tuple(parts)
+
+
+def _example_checksums(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """One weighted checksum per example of its x and y (and their widths): the same for the same example in any
+    chunk, different for different examples with overwhelming probability; and the sums of its terms' magnitudes
+    (what its rounding is relative to)."""
+    n = x.shape[0]
+    sums = torch.zeros(n, dtype=torch.float64, device=x.device)
+    magnitudes = torch.zeros_like(sums)
+    for salt, t in enumerate((x, y), start=1):
+        rows = t.detach().reshape(n, -1).to(device=x.device, dtype=torch.float64)
+        weights = torch.cos(torch.arange(rows.shape[1], dtype=torch.float64, device=x.device) * (0.7 + salt)) + salt
+        width = math.sqrt(salt + 1) * rows.shape[1]
+        sums += (rows * weights).sum(1) + width
+        magnitudes += (rows.abs() * weights.abs()).sum(1) + width
+    return sums, magnitudes
+
+
+# where an embedding's gradient flags sit among its function's positional arguments: scale_grad_by_freq, sparse
+_EMBEDDING_GRADIENT_FLAGS = {F.embedding: (5, 6), F.embedding_bag: (5, 7), torch.embedding: (3, 4)}
+
+
+class _LossGradientEmbeddings(TorchFunctionMode):
+    """Embeddings (``nn.Embedding``, ``nn.EmbeddingBag``, their functions) with ``scale_grad_by_freq`` and
+    ``sparse`` off: the same forward function, while the gradient they give is then the loss's own (dense, not
+    divided by each token's count in the batch, which makes Hv no Hessian's product: not symmetric) and twice
+    differentiable (a sparse gradient has no double backward)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = dict(kwargs or {})
+        positions = _EMBEDDING_GRADIENT_FLAGS.get(func)
+        if positions is not None:
+            args = list(args)
+            for name, position in zip(("scale_grad_by_freq", "sparse"), positions, strict=True):
+                if position < len(args):
+                    args[position] = False
+                else:
+                    kwargs[name] = False
+        return func(*args, **kwargs)
 
 
 def _missing_derivative(error: Exception) -> bool:
@@ -103,6 +145,8 @@ class HessianOperator:
         self.l2 = None if l2 is None else self._penalty_diagonal(l2)
         self._fingerprints: dict[int, tuple] = {}
         self._chunks_fix_randomness = False
+        self._passes = 0
+        self._first_pass_examples: Tensor | None = None
         drew: list[bool] = []
 
         def checked(x: Tensor, y: Tensor) -> Tensor:
@@ -111,8 +155,17 @@ class HessianOperator:
             drew.append(any(not torch.equal(a, b) for a, b in zip(before, generator_states(self.device), strict=True)))
             return loss
 
+        buffers = {name: b.clone() for name, b in model.named_buffers()}
         with torch.no_grad():  # one forward pass: the loss of every chunk must be the mean (``checked_loss``)
             self._mean_over_chunks(checked)
+        changed = [name for name, b in model.named_buffers() if name in buffers and not torch.equal(b, buffers[name])]
+        if changed:
+            raise ValueError(
+                f"a forward pass changed the model's buffers ({', '.join(changed[:5])}"
+                f"{', …' if len(changed) > 5 else ''}): a module updates its state as it runs (a running "
+                "normaliser, spectral_norm's power iteration in train mode), so H would change "
+                "from one product to the next; measure in eval mode (train_mode=False)"
+            )
         # each chunk's dropout mask is fixed by its index, and batch norm in train mode normalises by the chunk:
         # then H is one matrix only if every pass brings the same chunks
         batch_statistics = any(m.training for m in batch_norm_modules(model))
@@ -174,9 +227,13 @@ class HessianOperator:
         return self.layout.dim
 
     def _mean_over_chunks(self, per_chunk: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+        """The size-weighted mean of ``per_chunk`` over one pass of the data, which must bring the same examples
+        as the first pass (in any order unless chunks fix the randomness: then the same chunks)."""
         total: Tensor | None = None
         count = 0
+        checksums: list[tuple[Tensor, Tensor]] = []
         for index, (x, y) in enumerate(self.batches):
+            checksums.append(_example_checksums(x, y))
             n = x.shape[0]
             fingerprint = _fingerprint(x, y)
             if self._fingerprints.setdefault(index, fingerprint) != fingerprint and self._chunks_fix_randomness:
@@ -186,12 +243,31 @@ class HessianOperator:
                     "so the Hessian would change from one product to the next; pass data that gives the same "
                     "chunks on every pass (shuffle=False), or measure in eval mode (train_mode=False)"
                 )
-            with twice_differentiable(), fixed_randomness(self.device, index):
+            with twice_differentiable(), _LossGradientEmbeddings(), fixed_randomness(self.device, index):
                 value = per_chunk(x, y) * n
             total = value if total is None else total + value
             count += n
         assert total is not None
+        sums, magnitudes = (torch.cat(parts) for parts in zip(*checksums, strict=True))
+        self._check_same_examples(sums.sort().values, 1e-10 * magnitudes.max())
         return total / count
+
+    def _check_same_examples(self, checksums: Tensor, tolerance: Tensor) -> None:
+        """A pass's sorted example checksums must be the first pass's, each to ``tolerance`` (rounding)."""
+        self._passes += 1
+        first = self._first_pass_examples
+        if first is None:
+            self._first_pass_examples = checksums
+            return
+        if first.shape == checksums.shape and bool(((first - checksums).abs() <= tolerance).all()):
+            return
+        raise ValueError(
+            f"the data gave other examples on pass {self._passes} than on the first ({checksums.numel()} examples "
+            f"against {first.numel()}, not the same ones): each Hessian-vector product would be that of another "
+            "loss (a DataLoader with shuffle=True and drop_last=True, or a sampler that draws, such as "
+            "RandomSampler(replacement=True) or WeightedRandomSampler?); pass data that gives the same examples on "
+            "every pass (shuffling alone, without drop_last, is fine in eval mode)"
+        )
 
     def _leaf_parameters(self, flat_params: Tensor | None = None) -> dict[str, Tensor]:
         params = self.params if flat_params is None else self.layout.unflatten(flat_params)
