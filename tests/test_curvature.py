@@ -293,6 +293,38 @@ def test_invalid_arguments_raise_clear_errors():
     assert np.isfinite(hessian_trace(model, loss_fn, (x, y), method="hutchinson", n_samples=2).stderr)
 
 
+class SamePassEveryTime:
+    """An iterable whose ``__iter__`` returns one and the same iterator: it gives its batches once."""
+
+    def __init__(self, batches):
+        self.batches = iter(batches)
+
+    def __iter__(self):
+        return self.batches
+
+
+class OneShotStream(torch.utils.data.IterableDataset):
+    def __init__(self, x, y):
+        self.examples = zip(x, y, strict=True)
+
+    def __iter__(self):
+        return self.examples
+
+
+def test_data_that_can_be_iterated_only_once_is_refused_on_its_second_pass():
+    """Before: "data holds no examples" on the second pass, though the first had given batches."""
+    model, loss_fn, x, y = tanh_mlp(n=12)
+    v = torch.randn(sum(p.numel() for p in model.parameters()), generator=torch.Generator().manual_seed(1))
+    batches = [(x[:5], y[:5]), (x[5:], y[5:])]
+    for once in (SamePassEveryTime(batches), torch.utils.data.DataLoader(OneShotStream(x, y), batch_size=5)):
+        with pytest.raises(TypeError, match=r"^data gave no batches on pass 2, .* can be iterated only once"):
+            hessian_vector_product(model, loss_fn, once, v.double())
+    exact = exact_hessian(model, loss_fn, x, y) @ v.double()
+    torch.testing.assert_close(
+        hessian_vector_product(model, loss_fn, batches, v.double()), exact, rtol=1e-12, atol=1e-14
+    )
+
+
 @pytest.mark.parametrize("train_mode", [False, True])
 def test_every_curvature_instrument_refuses_a_summed_loss(train_mode):
     # the Hessian of a summed loss is the mean's times the chunk size: a wrong number, so one clear error;

@@ -333,6 +333,27 @@ def test_every_instrument_refuses_to_measure_inside_parametrize_cached():
     torch.testing.assert_close(per_example_gradients(model, loss_fn, (x, y)), expected)
 
 
+def test_every_instrument_refuses_a_model_on_the_meta_device():
+    """Before: torch's "Tensor.item() cannot be called on meta tensors" or "Device 'meta' does not have a
+    corresponding module registered as 'torch.meta'"."""
+    from sgdnoise.instruments import hessian_eigenvalues, interpolate
+
+    model, loss_fn, x, y = tanh_mlp(n=8)
+    with torch.device("meta"):
+        unloaded = nn.Sequential(nn.Linear(5, 12), nn.Tanh(), nn.Linear(12, 3)).double()
+    instruments = [
+        lambda: per_example_gradients(unloaded, loss_fn, (x, y)),
+        lambda: gradient_noise(unloaded, loss_fn, (x, y), 4),
+        lambda: hessian_eigenvalues(unloaded, loss_fn, (x, y), k=1),
+        lambda: interpolate(model, model, unloaded, loss_fn, (x, y), alphas=[0.0]),  # model: the third
+    ]
+    for instrument in instruments:
+        with pytest.raises(ValueError, match=r"^the model's parameters are on the meta device \(not materialised"):
+            instrument()
+    unloaded.to_empty(device="cpu").load_state_dict(model.state_dict())
+    torch.testing.assert_close(per_example_gradients(unloaded, loss_fn, (x, y)), loop_gradients(model, loss_fn, x, y))
+
+
 def test_an_x_of_several_tensors_is_refused_with_what_to_do():
     """Before, ((u, v), y) read as an iterable of two batches, (u, v) and y: torch's "mat1 and mat2 shapes cannot
     be multiplied" or "too many values to unpack"; in a list of batches, "each batch must be a pair of tensors"."""

@@ -36,6 +36,13 @@ def check_model_and_loss(model: nn.Module, loss_fn: LossFn) -> None:
         raise TypeError(f"loss_fn must be callable as loss_fn(outputs, targets), got {type(loss_fn).__name__}")
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError("model has no trainable parameters (no parameter with requires_grad=True)")
+    on_meta = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_meta]
+    if on_meta:
+        raise ValueError(
+            f"the model's parameters are on the meta device (not materialised: {', '.join(on_meta[:3])}"
+            f"{', …' if len(on_meta) > 3 else ''} hold no values): materialise them before measuring, e.g. "
+            "model.to_empty(device='cpu') then model.load_state_dict(...)"
+        )
     if parametrize._cache_enabled and any(parametrize.is_parametrized(m) for m in model.modules()):
         raise ValueError(
             "parametrization caching is on (inside torch.nn.utils.parametrize.cached()): the model's parametrized "
@@ -277,6 +284,7 @@ class Batches:
     ):
         positive_int("chunk_size", chunk_size, optional=True)
         self._device, self._dtype, self._name = device, dtype, name
+        self._passes, self._gave_batches = 0, False
         self._chunk_size = chunk_size or DEFAULT_CHUNK_SIZE
         _refuse_structured_x(data, name)
         if _is_tensor_pair(data):
@@ -317,6 +325,7 @@ class Batches:
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         seen = 0
+        self._passes += 1
         if self._pair is not None:
             x, y = self._pair
             for start in range(0, x.shape[0], self._chunk_size):
@@ -334,8 +343,16 @@ class Batches:
                 self._check_finite(x, y, f" (batch {seen})")
                 seen += 1
                 yield self._cast(x), self._cast(y)
+        if seen == 0 and self._gave_batches:
+            raise TypeError(
+                f"{self._name} gave no batches on pass {self._passes}, after batches on an earlier pass: it can be "
+                "iterated only once (its __iter__ returns the same iterator, or a DataLoader over a one-shot "
+                "IterableDataset), while the instruments pass over the data several times: pass a pair of tensors "
+                "(x, y), a list of (x, y) batches or a DataLoader over a dataset that can be read again"
+            )
         if seen == 0:
             raise ValueError("data holds no examples")
+        self._gave_batches = True
 
 
 def math_attention() -> contextlib.AbstractContextManager:
