@@ -16,7 +16,7 @@ from typing import Literal
 
 import torch
 from torch import Tensor, nn
-from torch.func import grad, jvp
+from torch.func import functional_call, grad, jvp
 from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree as pytree
@@ -97,6 +97,25 @@ class _LossGradientEmbeddings(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+def _buffers_that_move_the_function(model: nn.Module, before: Mapping[str, Tensor], x: Tensor) -> list[str]:
+    """The buffers a forward pass changed from ``before``, if the model's output on ``x`` (random draws fixed)
+    differs between them as they were and as they are: changes that leave the function alone (instance norm's
+    running statistics in train mode, a step counter) are none."""
+    after = {name: b.clone() for name, b in model.named_buffers() if name in before}
+    changed = [name for name, b in after.items() if not torch.equal(b, before[name])]
+    if not changed:
+        return []
+    outputs = []
+    for buffers in (before, after):
+        with torch.no_grad(), fixed_randomness(x.device, 0):
+            outputs.append(pytree.tree_leaves(functional_call(model, {n: b.clone() for n, b in buffers.items()}, x)))
+    same = len(outputs[0]) == len(outputs[1]) and all(
+        torch.equal(a, b) if isinstance(a, Tensor) and isinstance(b, Tensor) else a is b or a == b
+        for a, b in zip(*outputs, strict=True)
+    )
+    return [] if same else changed
+
+
 def _missing_derivative(error: Exception) -> bool:
     """Whether torch's error says it has no (second or forward-mode) derivative for an operation."""
     return isinstance(error, NotImplementedError) or "not implemented" in str(error)
@@ -148,8 +167,11 @@ class HessianOperator:
         self._passes = 0
         self._first_pass_examples: Tensor | None = None
         drew: list[bool] = []
+        first_inputs: list[Tensor] = []
 
         def checked(x: Tensor, y: Tensor) -> Tensor:
+            if not first_inputs:
+                first_inputs.append(x)
             before = generator_states(self.device)
             loss = checked_loss(loss_fn, model(x), y)
             drew.append(any(not torch.equal(a, b) for a, b in zip(before, generator_states(self.device), strict=True)))
@@ -158,13 +180,13 @@ class HessianOperator:
         buffers = {name: b.clone() for name, b in model.named_buffers()}
         with torch.no_grad():  # one forward pass: the loss of every chunk must be the mean (``checked_loss``)
             self._mean_over_chunks(checked)
-        changed = [name for name, b in model.named_buffers() if name in buffers and not torch.equal(b, buffers[name])]
+        changed = _buffers_that_move_the_function(model, buffers, first_inputs[0])
         if changed:
             raise ValueError(
                 f"a forward pass changed the model's buffers ({', '.join(changed[:5])}"
-                f"{', …' if len(changed) > 5 else ''}): a module updates its state as it runs (a running "
-                "normaliser, spectral_norm's power iteration in train mode), so H would change "
-                "from one product to the next; measure in eval mode (train_mode=False)"
+                f"{', …' if len(changed) > 5 else ''}), and with them its output: a module updates its state as it "
+                "runs (a running normaliser, spectral_norm's power iteration in train mode), so H would change from "
+                "one product to the next; measure in eval mode (train_mode=False)"
             )
         # each chunk's dropout mask is fixed by its index, and batch norm in train mode normalises by the chunk:
         # then H is one matrix only if every pass brings the same chunks
