@@ -96,7 +96,7 @@ class NonFiniteLossError(ValueError):
 SINGLE_EXAMPLES_CHECKED = 8
 
 
-def _blocks(n: int) -> list[tuple[int, int]]:
+def _blocks(n: int) -> list[list[tuple[int, int]]]:
     """The partitions of a batch of n on which a mean loss must equal the size-weighted mean of its blocks' losses:
     its halves, and its first ``SINGLE_EXAMPLES_CHECKED`` examples one by one with the rest as one block."""
     singles = min(n, SINGLE_EXAMPLES_CHECKED)
@@ -104,16 +104,21 @@ def _blocks(n: int) -> list[tuple[int, int]]:
     return [[(0, n // 2), (n // 2, n)], ones]
 
 
+def _detached(tree: object) -> object:
+    """``tree`` with every tensor in it detached (cut from the model's graph)."""
+    return pytree.tree_map(lambda t: t.detach() if isinstance(t, Tensor) else t, tree)
+
+
 def _free_outputs(outputs: object, start: int, stop: int, n: int) -> tuple[object, list[Tensor]]:
     """Examples ``start:stop`` of ``outputs`` (as ``leading_examples``), each floating tensor of them computed from a
     detached leaf that requires grad (no graph back into the model; a loss may still write into what it is given),
     and those leaves: the same number, in the same order, for every block of the batch."""
-    leaves, spec = pytree.tree_flatten(outputs)
+    leaves, spec = pytree.tree_flatten(_detached(outputs))
     free: list[Tensor] = []
     given = []
     for leaf in leaves:
         if holds_examples(leaf, n):
-            part = leaf[start:stop].detach()
+            part = leaf[start:stop]
             if part.is_floating_point():
                 free.append(part.requires_grad_())
                 part = free[-1].clone()
@@ -127,14 +132,14 @@ def _scaled_output_gradients(
 ) -> list[Tensor] | None:
     """n_b·∂L_b/∂o over the blocks b of the batch, joined leaf by leaf (one backward pass over per-block leaves, so
     no block's gradient is the size of the batch's); None if the loss needs no gradient of the outputs. For a
-    mean of per-example losses it is ∂ℓ_i/∂o_i whatever the blocks."""
-    per_block = [_free_outputs(outputs, start, stop, n) for start, stop in blocks]
-    leaves = [leaf for _, block_leaves in per_block for leaf in block_leaves]
+    mean of per-example losses it is ∂ℓ_i/∂o_i whatever the blocks. Computed under ``torch.no_grad()`` too."""
     with torch.enable_grad():
+        per_block = [_free_outputs(outputs, start, stop, n) for start, stop in blocks]
         value = sum(
             (stop - start) * loss_fn(block, targets[start:stop])
             for (start, stop), (block, _) in zip(blocks, per_block, strict=True)
         )
+    leaves = [leaf for _, block_leaves in per_block for leaf in block_leaves]
     if not leaves or not value.requires_grad:
         return None
     grads = torch.autograd.grad(value, leaves, materialize_grads=True)
@@ -143,20 +148,69 @@ def _scaled_output_gradients(
 
 
 def _same_output_gradients(
-    loss_fn: LossFn, outputs: object, targets: Tensor, blocks: list[tuple[int, int]], n: int, rtol: float
+    loss_fn: LossFn, outputs: object, targets: Tensor, blocks: list[tuple[int, int]], n: int
 ) -> bool:
-    """Whether n·∂L/∂o_i = n_b·∂L_b/∂o_i for every example i of every block b, to ``rtol`` of the largest entry."""
+    """Whether n·∂L/∂o_i = n_b·∂L_b/∂o_i for every example i of every block b, to 16 eps of the gradients' dtype
+    (relative, and times the largest entry): for a mean they differ by the rounding of n/n and n_b/n_b, whatever
+    the examples' losses; a weighted mean scales example i's by n·w_i/Σw against n_b·w_i/Σ_b w."""
     whole = _scaled_output_gradients(loss_fn, outputs, targets, [(0, n)], n)
     parts = _scaled_output_gradients(loss_fn, outputs, targets, blocks, n)
     if whole is None or parts is None:
         return True
-    return all(
-        torch.allclose(a, b, rtol=rtol, atol=rtol * float(b.abs().max()) if b.numel() else 0.0)
-        for a, b in zip(parts, whole, strict=True)
+    for a, b in zip(parts, whole, strict=True):
+        rtol = 16 * torch.finfo(b.dtype).eps
+        if not torch.allclose(a, b, rtol=rtol, atol=rtol * float(b.abs().max()) if b.numel() else 0.0):
+            return False
+    return True
+
+
+def _block_losses(loss_fn: LossFn, outputs: object, targets: Tensor, blocks: list[tuple[int, int]], n: int) -> list:
+    """``loss_fn`` on each block of the examples, its outputs detached but with grad enabled (under
+    ``torch.no_grad()`` too): a loss that needs a gradient then reads tensors besides the outputs."""
+    with torch.enable_grad():
+        return [
+            loss_fn(_detached(leading_examples(outputs, start, stop, n)), targets[start:stop]) for start, stop in blocks
+        ]
+
+
+def _reads_only_outputs(values: list) -> None:
+    """A ValueError if a loss of detached outputs needs a gradient: it reads the model's parameters (or others)."""
+    if any(isinstance(value, Tensor) and value.requires_grad for value in values):
+        raise ValueError(
+            "loss_fn depends on tensors that require grad besides the model's outputs (a penalty or a learnable "
+            "loss weight read from model.parameters(), a loss module's own parameters): the instruments "
+            "differentiate only through model(x), so they would leave those terms out. loss_fn may depend on the "
+            "model only through its outputs; for weight decay, leave the penalty out and pass l2= to "
+            "hessian_eigenvalues or critical_learning_rate"
+        )
+
+
+def _not_examples_first(outputs: object, n: int, error: Exception | None = None) -> ValueError:
+    shapes = ", ".join(str(tuple(t.shape)) for t in pytree.tree_leaves(outputs) if isinstance(t, Tensor))
+    failed = f"; loss_fn failed on the first {n // 2} of them: {type(error).__name__}: {error}" if error else ""
+    return ValueError(
+        f"the instruments need model outputs with the examples along their leading dimension ({n} in this chunk; "
+        f"got outputs of shape {shapes or 'none'}{failed}): they evaluate loss_fn on slices of the examples. Return "
+        "e.g. logits [n, T, V], not flattened to [n·T, V] nor sequence-first [T, n, V] (wrap the model in an "
+        "nn.Module whose forward reshapes them), and flatten or transpose inside loss_fn"
     )
 
 
-def _not_a_mean(differs: str) -> ValueError:
+def _not_a_mean(differs: str, outputs: object, targets: Tensor) -> ValueError:
+    """The refusal of a loss that is not a mean of per-example losses; first, floating targets broadcast against
+    an output across examples (MSE of outputs (n, 1) against targets (n,) averages all n² pairs)."""
+    for leaf in pytree.tree_leaves(outputs):
+        if isinstance(leaf, Tensor) and leaf.is_floating_point() and targets.is_floating_point():
+            try:
+                numel = torch.broadcast_shapes(leaf.shape, targets.shape).numel()
+            except RuntimeError:
+                continue
+            if numel > max(leaf.numel(), targets.numel()):
+                return ValueError(
+                    f"loss_fn broadcasts the model's output of shape {tuple(leaf.shape)} against targets of shape "
+                    f"{tuple(targets.shape)}, pairing every example's output with every example's target: give "
+                    "them one shape, e.g. model(x).squeeze(-1) or y.unsqueeze(-1)"
+                )
     return ValueError(
         f"loss_fn must be the MEAN of the per-example losses (e.g. reduction='mean'): {differs}. A sum is not, nor "
         "a mean that weights examples unequally: targets left out (ignore_index padding) or class weight= under a "
@@ -167,20 +221,21 @@ def _not_a_mean(differs: str) -> ValueError:
 
 def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: bool = True) -> Tensor:
     """``loss_fn(outputs, targets)``, checked to be what every instrument assumes: the mean over examples of
-    per-example losses, so equal to the size-weighted mean of its blocks' losses, L = Σ_b n_b·L_b/n, over two
-    partitions of the batch (``_blocks``: halves; the first 8 examples singly and the rest, unless ``loss_fn``
-    cannot take one example, e.g. ``o.squeeze()`` against targets of shape (1,)). Where the examples checked
-    singly (else the halves) have equal losses, loss values cannot tell a weighted mean from a plain one (a
-    zero-initialised head): then the output gradients must agree too, n·∂L/∂o_i = n_b·∂L_b/∂o_i.
+    per-example losses that reach the model only through ``outputs``. So its value equals the size-weighted mean
+    of its blocks' losses, L = Σ_b n_b·L_b/n, over two partitions of the batch (``_blocks``: halves; the first 8
+    examples singly and the rest, unless ``loss_fn`` cannot take one example, e.g. ``o.squeeze()`` against
+    targets of shape (1,)), to a relative max(1e-3, 16·eps) of the loss's dtype (sums round); and on the finer
+    partition its gradients at the outputs agree, n·∂L/∂o_i = n_b·∂L_b/∂o_i, to 16·eps of their dtype: this
+    tells a weighted mean from a plain one whatever the spread of the examples' losses (near-uniform predictions,
+    a zero-initialised head).
 
-    A sum-reduced loss gives Σ_b L_b instead, a mean that weights examples unequally (targets left out by
-    ``ignore_index`` under a mean over tokens, class ``weight=``) a weighted mean of the blocks, a loss with
-    ``reduction='none'`` is not a scalar: each is a ValueError. Rounding may separate the two by a relative
-    16·eps of the loss's dtype (0.125 in bfloat16), at least 1e-3. Only ``loss_fn`` is evaluated again (on slices
-    of ``outputs``, the gradients on detached copies), so the check holds for models whose examples interact,
-    such as batch norm in train mode. With ``finite``, a NaN or infinite loss is a ``NonFiniteLossError`` (a
-    ValueError; the inputs are finite: ``Batches`` checks them); without it, it is returned (a blown-up point of
-    a line in parameter space).
+    A sum-reduced loss, a mean that weights examples unequally (targets left out by ``ignore_index`` under a mean
+    over tokens, class ``weight=``), a loss with ``reduction='none'`` (not a scalar), a loss of detached outputs
+    that still needs a gradient (it reads the model's parameters), and outputs without the examples leading are
+    each a ValueError. Only ``loss_fn`` is evaluated again (on slices of ``outputs``, detached), the same way
+    under ``torch.no_grad()``, so the check holds for models whose examples interact, such as batch norm in train
+    mode. With ``finite``, a NaN or infinite loss is a ``NonFiniteLossError`` (a ValueError; the inputs are
+    finite: ``Batches`` checks them); without it, it is returned (a blown-up point of a line in parameter space).
     """
     loss = loss_fn(outputs, targets)
     if not isinstance(loss, Tensor) or loss.dim() != 0:
@@ -196,34 +251,36 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
         return loss  # a non-finite loss has no halves to compare
     n = targets.shape[0]
     if n < 2:
+        _reads_only_outputs(_block_losses(loss_fn, outputs, targets, [(0, n)], n))
         return loss
+    if not any(holds_examples(leaf, n) for leaf in pytree.tree_leaves(outputs)):
+        raise _not_examples_first(outputs, n)
     rtol = max(1e-3, 16 * torch.finfo(loss.dtype).eps)
     halves, singles = _blocks(n)
-    finest: tuple[list[tuple[int, int]], list[Tensor]] = (halves, [])
+    finest = halves
     for blocks in (halves, singles):
         try:
-            with torch.no_grad():
-                values = [
-                    loss_fn(leading_examples(outputs, start, stop, n), targets[start:stop]) for start, stop in blocks
-                ]
-        except Exception:
+            values = _block_losses(loss_fn, outputs, targets, blocks, n)
+        except Exception as error:
             if blocks is halves:
-                raise
+                raise _not_examples_first(outputs, n, error) from error
             break  # a loss that cannot take one example (o.squeeze() against targets of shape (1,)): halves only
+        _reads_only_outputs(values)
         parts = sum((stop - start) * value for (start, stop), value in zip(blocks, values, strict=True)) / n
         if not torch.isclose(parts, loss.detach(), rtol=rtol, atol=1e-7):
             raise _not_a_mean(
                 f"the loss of a batch ({float(loss.detach()):.6g}) is not the size-weighted mean of its "
-                f"{len(blocks)} blocks' losses ({float(parts):.6g})"
+                f"{len(blocks)} blocks' losses ({float(parts):.6g})",
+                outputs,
+                targets,
             )
-        finest = (blocks, values)
-    blocks, values = finest
-    alone = torch.stack([v for (start, stop), v in zip(blocks, values, strict=True) if stop - start == 1] or values)
-    equal = float(alone.max() - alone.min()) <= rtol * float(alone.abs().max()) + 1e-7
-    if equal and not _same_output_gradients(loss_fn, outputs, targets, blocks, n, rtol):
+        finest = blocks
+    if not _same_output_gradients(loss_fn, outputs, targets, finest, n):
         raise _not_a_mean(
-            "the examples' losses are equal, but the batch loss's gradient with respect to an example's outputs, "
-            f"times n, is not its block's times the block's size (the batch in {len(blocks)} blocks)"
+            "the gradient of the batch's loss at an example's outputs, times n, is not that of its block's loss "
+            f"times the block's size (the batch in {len(finest)} blocks)",
+            outputs,
+            targets,
         )
     return loss
 
