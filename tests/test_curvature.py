@@ -452,6 +452,39 @@ def test_an_l2_penalty_adds_its_diagonal_to_the_hessian():
             hessian_eigenvalues(model, loss_fn, (x, y), k=1, l2=bad)
 
 
+def test_a_penalty_that_loss_fn_reads_from_the_parameters_is_refused_and_points_to_l2():
+    """An L2 penalty over model.parameters() inside loss_fn: the Hessian is taken through the outputs only, so
+    λ_max came out short by exactly λ; l2= is the way to add it."""
+    model, loss_fn, x, y = tanh_mlp()
+
+    def penalised(out, t):
+        return loss_fn(out, t) + 0.025 * sum(p.square().sum() for p in model.parameters())
+
+    v = torch.ones(sum(p.numel() for p in model.parameters()), dtype=torch.float64)
+    for call in (
+        lambda: hessian_eigenvalues(model, penalised, (x, y), k=1),
+        lambda: critical_learning_rate(model, penalised, (x, y)),
+        lambda: hessian_vector_product(model, penalised, (x, y), v),
+    ):
+        with pytest.raises(ValueError, match=r"only through its outputs; for weight decay, .* pass l2="):
+            call()
+
+
+def test_the_curvature_instruments_refuse_a_weighted_mean_where_every_example_has_the_same_loss():
+    """They check each chunk under torch.no_grad(), where the gradients at the outputs were not compared: class
+    weights at a zero head (every loss ln 3) gave a λ_max of neither the weighted loss nor a mean."""
+    model, _, x, y = tanh_mlp()
+    nn.init.zeros_(model[2].weight)
+    nn.init.zeros_(model[2].bias)
+    weighted = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 5.0], dtype=torch.float64))
+    for call in (
+        lambda: hessian_eigenvalues(model, weighted, (x, y), k=1),
+        lambda: hessian_trace(model, weighted, (x, y), n_samples=3),
+    ):
+        with pytest.raises(ValueError, match=r"MEAN of the per-example losses .* gradient of the batch's loss"):
+            call()
+
+
 @pytest.mark.parametrize("outputs", [2, 3])
 def test_repeated_eigenvalues_are_returned_as_often_as_they_occur(outputs):
     # a linear map to `outputs` targets under MSE has H = I ⊗ A: every eigenvalue occurs `outputs` times, and

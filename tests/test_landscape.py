@@ -216,6 +216,18 @@ def test_a_summed_or_unreduced_loss_is_one_clear_error():
         interpolate(model_a, model_b, model_a, nn.CrossEntropyLoss(reduction="none"), (x, y), alphas=[0.0])
 
 
+def test_a_weighted_mean_where_every_example_has_the_same_loss_is_refused():
+    """interpolate checks each chunk under torch.no_grad(), where the gradients at the outputs were not compared:
+    class weights at a zero head (every loss ln 3) were accepted, as per_example_gradients does not."""
+    model_a, model_b, _, x, y = problem()
+    for model in (model_a, model_b):
+        nn.init.zeros_(model[2].weight)
+        nn.init.zeros_(model[2].bias)
+    weighted = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 5.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"MEAN of the per-example losses .* gradient of the batch's loss"):
+        interpolate(model_a, model_b, model_a, weighted, (x, y), alphas=[0.0, 1.0])
+
+
 def test_non_finite_data_is_one_clear_error_but_a_blown_up_point_is_a_number():
     model_a, model_b, loss_fn, x, y = problem(batch_norm=True)
     x_nan = x.clone()

@@ -292,13 +292,96 @@ def test_a_weighted_mean_is_refused_even_where_every_example_has_the_same_loss()
     nn.init.zeros_(model[2].bias)
     x, y = torch.randn(10, 4, dtype=torch.float64), torch.tensor([0, 1, 2, 0, 1, 2, 2, 2, 1, 0])
     weighted = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
-    with pytest.raises(ValueError, match=r"MEAN of the per-example losses .* the examples' losses are equal, but"):
+    with pytest.raises(
+        ValueError, match=r"MEAN of the per-example losses .* gradient of the batch's loss at an example's outputs"
+    ):
         gradient_noise(model, weighted, (x, y), batch_size=2)
     with pytest.raises(ValueError, match="MEAN of the per-example losses"):
         gradient_noise(model, nn.CrossEntropyLoss(ignore_index=2), (x, y), batch_size=2)
     plain = gradient_noise(model, nn.CrossEntropyLoss(), (x, y), batch_size=2)
     expected = loop_gradients(model, nn.CrossEntropyLoss(), x, y)
     assert plain.mean_grad_sq_norm == pytest.approx(float(expected.mean(0).square().sum()), rel=1e-12)
+
+
+def near_uniform_padded_lm(dtype: torch.dtype):
+    """A tiny LM at init N(0, 0.1), so every token's loss is near ln V, on right-padded sequences of 2 to 8 tokens."""
+    torch.manual_seed(0)
+    vocab, n, steps = 50, 16, 8
+    model = nn.Sequential(nn.Embedding(vocab, 16), nn.Tanh(), nn.Linear(16, vocab))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.1) if p.dim() > 1 else p.zero_()
+    x, y = torch.randint(1, vocab, (n, steps)), torch.randint(0, vocab, (n, steps))
+    y[torch.arange(steps) >= torch.randint(2, steps + 1, (n, 1))] = -100
+    return model.to(dtype), x, y
+
+
+def over_tokens(out, t):
+    return nn.functional.cross_entropy(out.flatten(0, 1), t.flatten())
+
+
+def per_sequence_mean(out, t):  # each sequence's own mean over its tokens, then the mean over sequences
+    losses = nn.functional.cross_entropy(out.transpose(1, 2), t, reduction="none")
+    return (losses.sum(1) / (t != -100).sum(1)).mean()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_a_token_mean_over_padded_sequences_is_refused_near_uniform_predictions(dtype):
+    """Near ln V for every token, the token mean and the mean of the sequences' own means agree to 1e-3 (the
+    values' tolerance), yet per-example gradients would be off by n·T_i/ΣT (0.4 to 1.6): the gradients at the
+    outputs tell them apart; each sequence's own mean passes in every dtype."""
+    model, x, y = near_uniform_padded_lm(dtype)
+    with pytest.raises(ValueError, match=r"MEAN of the per-example losses .* gradient of the batch's loss"):
+        per_example_gradient_norms(model, over_tokens, (x, y))
+    norms = per_example_gradient_norms(model, per_sequence_mean, (x, y))
+    expected = loop_gradients(model.double(), per_sequence_mean, x, y).norm(dim=1)
+    torch.testing.assert_close(norms.double(), expected, rtol=0.05 if dtype == torch.bfloat16 else 1e-5, atol=0)
+
+
+def test_a_loss_that_reads_the_model_is_refused():
+    """A learnable loss weight the model holds (uncertainty weighting, exp(−s)·CE + s): the instruments
+    differentiate through the outputs only, so s would get a zero per-example gradient (true ≈ 0.56)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3)).double()
+    model.register_parameter("log_var", nn.Parameter(torch.tensor(0.3, dtype=torch.float64)))
+    x, y = torch.randn(16, 4, dtype=torch.float64), torch.randint(0, 3, (16,))
+
+    def weighted(out, t):
+        return torch.exp(-model.log_var) * nn.functional.cross_entropy(out, t) + model.log_var
+
+    for call in (per_example_gradients, lambda *args: gradient_noise(*args, batch_size=4)):
+        with pytest.raises(ValueError, match="depend on the model only through its outputs"):
+            call(model, weighted, (x, y))
+    with pytest.raises(ValueError, match="only through its outputs"):  # a chunk of one example too
+        per_example_gradients(model, weighted, (x, y), chunk_size=1)
+
+
+class FlatLogits(nn.Module):
+    """A language model returning its logits flattened to [n·T, V], or sequence-first [T, n, V]."""
+
+    def __init__(self, sequence_first: bool = False):
+        super().__init__()
+        self.embed, self.head, self.sequence_first = nn.Embedding(7, 5), nn.Linear(5, 7), sequence_first
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.head(torch.tanh(self.embed(x)))
+        return logits.transpose(0, 1) if self.sequence_first else logits.flatten(0, 1)
+
+
+@pytest.mark.parametrize(("sequence_first", "steps"), [(False, 4), (True, 4), (True, 6)])
+def test_outputs_without_the_examples_leading_are_one_clear_error(sequence_first, steps):
+    """The loss runs on the batch, but the check slices the outputs by examples: torch's "Expected input
+    batch_size (24) to match target batch_size (12)" becomes one line saying what the instruments need."""
+    torch.manual_seed(0)
+    x, y = torch.randint(0, 7, (6, steps)), torch.randint(0, 7, (6, steps))
+
+    def loss_fn(out, t):
+        if sequence_first:
+            return nn.functional.cross_entropy(out.permute(1, 2, 0), t)
+        return nn.functional.cross_entropy(out, t.flatten())
+
+    with pytest.raises(ValueError, match="examples along their leading dimension"):
+        per_example_gradients(FlatLogits(sequence_first).double(), loss_fn, (x, y))
 
 
 class _BatchNormByHand(nn.Module):
@@ -399,6 +482,10 @@ def test_bad_input_gets_one_clear_error():
         per_example_gradient_norms(model, nn.MSELoss(reduction="sum"), (x, y))
     with pytest.raises(ValueError, match="must return a scalar"):
         per_example_gradient_norms(model, nn.MSELoss(reduction="none"), (x, y))
+    with pytest.raises(
+        ValueError, match=r"broadcasts the model's output of shape \(6, 1\) against targets of shape \(6,\)"
+    ):
+        per_example_gradient_norms(model, nn.MSELoss(), (x, y[:, 0]))  # an n × n broadcast, not a sum
     with pytest.raises(ValueError, match="must not exceed the training-set size"):
         minibatch_gradient_noise(model, nn.MSELoss(), x, y, train_size=5)
     with pytest.raises(ValueError, match="method"):
