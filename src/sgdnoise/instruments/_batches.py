@@ -127,61 +127,78 @@ def _free_outputs(outputs: object, start: int, stop: int, n: int) -> tuple[objec
     return pytree.tree_unflatten(given, spec), free
 
 
-def _scaled_output_gradients(
+def _scaled_block_losses(
     loss_fn: LossFn, outputs: object, targets: Tensor, blocks: list[tuple[int, int]], n: int
-) -> list[Tensor] | None:
-    """n_b·∂L_b/∂o over the blocks b of the batch, joined leaf by leaf (one backward pass over per-block leaves, so
-    no block's gradient is the size of the batch's); None if the loss needs no gradient of the outputs. For a
-    mean of per-example losses it is ∂ℓ_i/∂o_i whatever the blocks. Computed under ``torch.no_grad()`` too."""
+) -> tuple[list[Tensor], list[list[Tensor]]]:
+    """n_b·L_b for the blocks b of the batch, each computed from leaves of its own (``_free_outputs``) with grad
+    enabled, under ``torch.no_grad()`` too; and those leaves, block by block."""
     with torch.enable_grad():
         per_block = [_free_outputs(outputs, start, stop, n) for start, stop in blocks]
-        value = sum(
+        values = [
             (stop - start) * loss_fn(block, targets[start:stop])
             for (start, stop), (block, _) in zip(blocks, per_block, strict=True)
-        )
-    leaves = [leaf for _, block_leaves in per_block for leaf in block_leaves]
-    if not leaves or not value.requires_grad:
-        return None
-    grads = torch.autograd.grad(value, leaves, materialize_grads=True)
-    width = len(per_block[0][1])
-    return [torch.cat(grads[i::width]) for i in range(width)]
+        ]
+    return values, [leaves for _, leaves in per_block]
 
 
 def _same_output_gradients(
-    loss_fn: LossFn, outputs: object, targets: Tensor, blocks: list[tuple[int, int]], n: int
+    whole: tuple[list[Tensor], list[list[Tensor]]], parts: tuple[list[Tensor], list[list[Tensor]]]
 ) -> bool:
-    """Whether n·∂L/∂o_i = n_b·∂L_b/∂o_i for every example i of every block b, to 16 eps of the gradients' dtype
-    (relative, and times the largest entry): for a mean they differ by the rounding of n/n and n_b/n_b, whatever
-    the examples' losses; a weighted mean scales example i's by n·w_i/Σw against n_b·w_i/Σ_b w."""
-    whole = _scaled_output_gradients(loss_fn, outputs, targets, [(0, n)], n)
-    parts = _scaled_output_gradients(loss_fn, outputs, targets, blocks, n)
-    if whole is None or parts is None:
+    """Whether n·∂L/∂o_i = n_b·∂L_b/∂o_i for every example i of every block b (``whole``, ``parts``: the
+    ``_scaled_block_losses`` of the batch as one block and in blocks), to 8 eps of the gradients' dtype (relative,
+    and times the largest entry). For a mean both are ∂ℓ_i/∂o_i up to the rounding of n/n and n_b/n_b, however
+    spread the examples' losses; a weighted mean scales example i's by n·w_i/Σw against n_b·w_i/Σ_b w. True if the
+    loss needs no gradient of the outputs. One backward pass over per-block leaves."""
+    (whole_values, (whole_leaves,)), (part_values, part_leaves) = whole, parts
+    leaves = [*whole_leaves, *(leaf for block in part_leaves for leaf in block)]
+    with torch.enable_grad():  # under torch.no_grad() too
+        total = sum(whole_values) + sum(part_values)
+    if not leaves or not total.requires_grad:
         return True
-    for a, b in zip(parts, whole, strict=True):
-        rtol = 16 * torch.finfo(b.dtype).eps
+    grads = torch.autograd.grad(total, leaves, materialize_grads=True)
+    width = len(whole_leaves)
+    for i, b in enumerate(grads[:width]):
+        a = torch.cat(grads[width + i :: width])
+        rtol = 8 * torch.finfo(b.dtype).eps
         if not torch.allclose(a, b, rtol=rtol, atol=rtol * float(b.abs().max()) if b.numel() else 0.0):
             return False
     return True
 
 
-def _block_losses(loss_fn: LossFn, outputs: object, targets: Tensor, blocks: list[tuple[int, int]], n: int) -> list:
-    """``loss_fn`` on each block of the examples, its outputs detached but with grad enabled (under
-    ``torch.no_grad()`` too): a loss that needs a gradient then reads tensors besides the outputs."""
+def _detached_block_losses(
+    loss_fn: LossFn, outputs: object, targets: Tensor, blocks: list[tuple[int, int]], n: int
+) -> list[Tensor]:
+    """n_b·L_b for the blocks b of the batch, the outputs detached but grad enabled (under ``torch.no_grad()``
+    too): a loss that still needs a gradient reads tensors besides the outputs."""
     with torch.enable_grad():
         return [
-            loss_fn(_detached(leading_examples(outputs, start, stop, n)), targets[start:stop]) for start, stop in blocks
+            (stop - start) * loss_fn(_detached(leading_examples(outputs, start, stop, n)), targets[start:stop])
+            for start, stop in blocks
         ]
 
 
-def _reads_only_outputs(values: list) -> None:
+def _reads_only_outputs(values: list[Tensor]) -> None:
     """A ValueError if a loss of detached outputs needs a gradient: it reads the model's parameters (or others)."""
-    if any(isinstance(value, Tensor) and value.requires_grad for value in values):
+    if any(value.requires_grad for value in values):
         raise ValueError(
             "loss_fn depends on tensors that require grad besides the model's outputs (a penalty or a learnable "
             "loss weight read from model.parameters(), a loss module's own parameters): the instruments "
             "differentiate only through model(x), so they would leave those terms out. loss_fn may depend on the "
             "model only through its outputs; for weight decay, leave the penalty out and pass l2= to "
             "hessian_eigenvalues or critical_learning_rate"
+        )
+
+
+def _mean_of_blocks(loss: Tensor, scaled: list[Tensor], outputs: object, targets: Tensor) -> None:
+    """A ValueError unless the batch's loss is Σ_b n_b·L_b/n (``scaled``: the n_b·L_b) to a relative
+    max(1e-3, 16 eps) of its dtype (sums round)."""
+    parts = sum(value.detach() for value in scaled) / targets.shape[0]
+    if not torch.isclose(parts, loss.detach(), rtol=max(1e-3, 16 * torch.finfo(loss.dtype).eps), atol=1e-7):
+        raise _not_a_mean(
+            f"the loss of a batch ({float(loss.detach()):.6g}) is not the size-weighted mean of its {len(scaled)} "
+            f"blocks' losses ({float(parts):.6g})",
+            outputs,
+            targets,
         )
 
 
@@ -225,7 +242,7 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
     of its blocks' losses, L = Σ_b n_b·L_b/n, over two partitions of the batch (``_blocks``: halves; the first 8
     examples singly and the rest, unless ``loss_fn`` cannot take one example, e.g. ``o.squeeze()`` against
     targets of shape (1,)), to a relative max(1e-3, 16·eps) of the loss's dtype (sums round); and on the finer
-    partition its gradients at the outputs agree, n·∂L/∂o_i = n_b·∂L_b/∂o_i, to 16·eps of their dtype: this
+    partition its gradients at the outputs agree, n·∂L/∂o_i = n_b·∂L_b/∂o_i, to 8·eps of their dtype: this
     tells a weighted mean from a plain one whatever the spread of the examples' losses (near-uniform predictions,
     a zero-initialised head).
 
@@ -251,34 +268,28 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
         return loss  # a non-finite loss has no halves to compare
     n = targets.shape[0]
     if n < 2:
-        _reads_only_outputs(_block_losses(loss_fn, outputs, targets, [(0, n)], n))
+        _reads_only_outputs(_detached_block_losses(loss_fn, outputs, targets, [(0, n)], n))
         return loss
     if not any(holds_examples(leaf, n) for leaf in pytree.tree_leaves(outputs)):
         raise _not_examples_first(outputs, n)
-    rtol = max(1e-3, 16 * torch.finfo(loss.dtype).eps)
     halves, singles = _blocks(n)
-    finest = halves
-    for blocks in (halves, singles):
-        try:
-            values = _block_losses(loss_fn, outputs, targets, blocks, n)
-        except Exception as error:
-            if blocks is halves:
-                raise _not_examples_first(outputs, n, error) from error
-            break  # a loss that cannot take one example (o.squeeze() against targets of shape (1,)): halves only
-        _reads_only_outputs(values)
-        parts = sum((stop - start) * value for (start, stop), value in zip(blocks, values, strict=True)) / n
-        if not torch.isclose(parts, loss.detach(), rtol=rtol, atol=1e-7):
-            raise _not_a_mean(
-                f"the loss of a batch ({float(loss.detach()):.6g}) is not the size-weighted mean of its "
-                f"{len(blocks)} blocks' losses ({float(parts):.6g})",
-                outputs,
-                targets,
-            )
-        finest = blocks
-    if not _same_output_gradients(loss_fn, outputs, targets, finest, n):
+    try:
+        values = _detached_block_losses(loss_fn, outputs, targets, halves, n)
+    except Exception as error:
+        raise _not_examples_first(outputs, n, error) from error
+    _reads_only_outputs(values)
+    _mean_of_blocks(loss, values, outputs, targets)
+    whole = _scaled_block_losses(loss_fn, outputs, targets, [(0, n)], n)
+    try:
+        parts = _scaled_block_losses(loss_fn, outputs, targets, singles, n)
+    except Exception:  # a loss that cannot take one example (o.squeeze() against targets of shape (1,)): halves only
+        parts = _scaled_block_losses(loss_fn, outputs, targets, halves, n)
+    else:
+        _mean_of_blocks(loss, parts[0], outputs, targets)
+    if not _same_output_gradients(whole, parts):
         raise _not_a_mean(
             "the gradient of the batch's loss at an example's outputs, times n, is not that of its block's loss "
-            f"times the block's size (the batch in {len(finest)} blocks)",
+            f"times the block's size (the batch in {len(parts[0])} blocks)",
             outputs,
             targets,
         )
