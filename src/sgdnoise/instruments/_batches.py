@@ -203,6 +203,7 @@ def _mean_of_blocks(loss: Tensor, scaled: list[Tensor], outputs: object, targets
 
 
 def _not_examples_first(outputs: object, n: int, error: Exception | None = None) -> ValueError:
+    """The refusal of outputs whose leading dimension is not the examples (``error``: loss_fn's on the halves)."""
     shapes = ", ".join(str(tuple(t.shape)) for t in pytree.tree_leaves(outputs) if isinstance(t, Tensor))
     failed = f"; loss_fn failed on the first {n // 2} of them: {type(error).__name__}: {error}" if error else ""
     return ValueError(
