@@ -13,7 +13,7 @@ import torch
 from architectures import loop_gradients
 from torch import nn
 
-from sgdnoise.instruments._batches import checked_loss
+from sgdnoise.instruments._mean_loss import checked_loss
 from sgdnoise.instruments.gradnoise import (
     gradient_noise,
     gradient_noise_gaussianity,

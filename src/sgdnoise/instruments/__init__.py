@@ -17,7 +17,7 @@ Bayesian evidence of L2-regularised logistic regression (Smith & Le 2018 §2)
     laplace_neg_log_evidence
 """
 
-from sgdnoise.instruments._batches import NonFiniteLossError
+from sgdnoise.instruments._mean_loss import NonFiniteLossError
 from sgdnoise.instruments.curvature import (
     CriticalLearningRate,
     EigenResult,

@@ -28,7 +28,6 @@ from sgdnoise.instruments._batches import (
     ParameterLayout,
     batch_norm_modules,
     check_model_and_loss,
-    checked_loss,
     fixed_randomness,
     functional_loss,
     generator_states,
@@ -39,6 +38,7 @@ from sgdnoise.instruments._batches import (
     uncompiled,
     without_compiled_prefix,
 )
+from sgdnoise.instruments._mean_loss import checked_loss
 from sgdnoise.validation import positive_number
 
 HVPMethod = Literal["forward-over-reverse", "reverse-over-reverse", "finite-difference"]

@@ -19,12 +19,12 @@ from sgdnoise.instruments._batches import (
     LossFn,
     ParameterLayout,
     check_model_and_loss,
-    checked_loss,
     forked_random_state,
     model_device_dtype,
     preserved_model,
     trainable_parameters,
 )
+from sgdnoise.instruments._mean_loss import checked_loss
 
 ParamsLike = Mapping[str, Tensor] | nn.Module | Tensor
 

@@ -64,7 +64,6 @@ from torch.utils import _pytree as pytree
 
 from sgdnoise.instruments._batches import (
     LossFn,
-    checked_loss,
     forked_random_state,
     generator_states,
     holds_examples,
@@ -82,6 +81,7 @@ from sgdnoise.instruments._contributions import (
     vjp_contributions,
 )
 from sgdnoise.instruments._draws import NO_DRAWS, DrawRecorder, Draws
+from sgdnoise.instruments._mean_loss import checked_loss
 from sgdnoise.instruments._uses import Call, Recorder, packed_sequences_refused
 
 DEFAULT_BUDGET = 2**25  # elements of per-example gradients formed at once (128 MiB in float32)

@@ -47,7 +47,8 @@ from torch import Tensor, nn
 
 from sgdnoise import theory
 from sgdnoise.instruments import hessian_eigenvalues, minibatch_gradient_noise
-from sgdnoise.instruments._batches import NonFiniteLossError, check_model_and_loss, forked_random_state, uncompiled
+from sgdnoise.instruments._batches import check_model_and_loss, forked_random_state, uncompiled
+from sgdnoise.instruments._mean_loss import NonFiniteLossError
 from sgdnoise.monitor.optimizers import (
     adam_preconditioner,
     gradient_weight_decay,
