@@ -224,7 +224,7 @@ def test_a_weighted_mean_where_every_example_has_the_same_loss_is_refused():
         nn.init.zeros_(model[2].weight)
         nn.init.zeros_(model[2].bias)
     weighted = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 5.0], dtype=torch.float64))
-    with pytest.raises(ValueError, match=r"MEAN of the per-example losses .* gradient of the batch's loss"):
+    with pytest.raises(ValueError, match=r"MEAN of the per-example losses .* gradient of the loss of the first"):
         interpolate(model_a, model_b, model_a, weighted, (x, y), alphas=[0.0, 1.0])
 
 

@@ -287,8 +287,10 @@ class HessianOperator:
             f"the data gave other examples on pass {self._passes} than on the first ({checksums.numel()} examples "
             f"against {first.numel()}, not the same ones): each Hessian-vector product would be that of another "
             "loss (a DataLoader with shuffle=True and drop_last=True, or a sampler that draws, such as "
-            "RandomSampler(replacement=True) or WeightedRandomSampler?); pass data that gives the same examples on "
-            "every pass (shuffling alone, without drop_last, is fine in eval mode)"
+            "RandomSampler(replacement=True) or WeightedRandomSampler? random augmentation? batches padded to their "
+            "own longest sequence, which pad an example to another width when shuffled?); pass data that gives the "
+            "same examples on every pass (shuffling alone, without drop_last, is fine in eval mode for "
+            "fixed-width examples)"
         )
 
     def _leaf_parameters(self, flat_params: Tensor | None = None) -> dict[str, Tensor]:

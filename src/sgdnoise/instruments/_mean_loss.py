@@ -13,6 +13,7 @@ class NonFiniteLossError(ValueError):
 
 
 SINGLE_EXAMPLES_CHECKED = 8
+GRADIENT_EXAMPLES_CHECKED = 4  # examples whose output gradients are compared (memory: a few copies of theirs)
 
 
 def _blocks(n: int) -> list[list[tuple[int, int]]]:
@@ -161,10 +162,11 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
     per-example losses that reach the model only through ``outputs``. So its value equals the size-weighted mean
     of its blocks' losses, L = Σ_b n_b·L_b/n, over two partitions of the batch (``_blocks``: halves; the first 8
     examples singly and the rest, unless ``loss_fn`` cannot take one example, e.g. ``o.squeeze()`` against
-    targets of shape (1,)), to a relative max(1e-3, 16·eps) of the loss's dtype (sums round); and on the finer
-    partition its gradients at the outputs agree, n·∂L/∂o_i = n_b·∂L_b/∂o_i, to 8·eps of their dtype: this
-    tells a weighted mean from a plain one whatever the spread of the examples' losses (near-uniform predictions,
-    a zero-initialised head).
+    targets of shape (1,)), to a relative max(1e-3, 16·eps) of the loss's dtype (sums round); and on the first
+    ``GRADIENT_EXAMPLES_CHECKED`` examples (m) its gradients at the outputs agree, m·∂L_m/∂o_i = ∂ℓ_i/∂o_i (the
+    halves of the m if ``loss_fn`` cannot take one example), to 8·eps of their dtype: this tells a weighted mean
+    from a plain one whatever the spread of the examples' losses (near-uniform predictions, a zero-initialised
+    head), at the memory of a few copies of m examples' outputs.
 
     A sum-reduced loss, a mean that weights examples unequally (targets left out by ``ignore_index`` under a mean
     over tokens, class ``weight=``), a loss with ``reduction='none'`` (not a scalar), a loss of detached outputs
@@ -199,17 +201,22 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
         raise _not_examples_first(outputs, n, error) from error
     _reads_only_outputs(values)
     _mean_of_blocks(loss, values, outputs, targets)
-    whole = _scaled_block_losses(loss_fn, outputs, targets, [(0, n)], n)
     try:
-        parts = _scaled_block_losses(loss_fn, outputs, targets, singles, n)
+        singly = _detached_block_losses(loss_fn, outputs, targets, singles, n)
     except Exception:  # a loss that cannot take one example (o.squeeze() against targets of shape (1,)): halves only
-        parts = _scaled_block_losses(loss_fn, outputs, targets, halves, n)
+        singly = None
     else:
-        _mean_of_blocks(loss, parts[0], outputs, targets)
+        _mean_of_blocks(loss, singly, outputs, targets)
+    # the gradients on the first few examples alone: a copy of their outputs, not of the batch's (an LM's logits)
+    m = min(n, GRADIENT_EXAMPLES_CHECKED)
+    head, head_targets = leading_examples(outputs, 0, m, n), targets[:m]
+    blocks = [(i, i + 1) for i in range(m)] if singly is not None else [(0, m // 2), (m // 2, m)]
+    whole = _scaled_block_losses(loss_fn, head, head_targets, [(0, m)], m)
+    parts = _scaled_block_losses(loss_fn, head, head_targets, blocks, m)
     if not _same_output_gradients(whole, parts):
         raise _not_a_mean(
-            "the gradient of the batch's loss at an example's outputs, times n, is not that of its block's loss "
-            f"times the block's size (the batch in {len(parts[0])} blocks)",
+            f"the gradient of the loss of the first {m} examples at an example's outputs, times {m}, is not that of "
+            f"its block's loss times the block's size ({len(blocks)} blocks)",
             outputs,
             targets,
         )

@@ -223,7 +223,11 @@ def check_momentum_scales_further(data: EpochBudgetData) -> Verdict:
     }
     if growth[1] <= 1 or any(high < 1 for _, high in versus_sgd.values()):
         return Verdict("fails", value)
-    return Verdict("holds", value) if growth[0] > 1 else Verdict.inconclusive("the bands allow no growth", value)
+    return (
+        Verdict("holds", value)
+        if growth[0] > 1
+        else Verdict.inconclusive("the bands allow growth but do not show it", value)
+    )
 
 
 def _kept(curve: EpochCurve, keep: int, value: str = "test_acc") -> np.ndarray:
