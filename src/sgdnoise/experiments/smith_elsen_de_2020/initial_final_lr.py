@@ -223,9 +223,7 @@ def check_initial_lr(data: InitialFinalData) -> Verdict:
     late = [b for b in ordered if b["epochs"] > threshold]
     if len(late) < 2:
         raise NotEnoughData(f"fewer than 2 budgets above {threshold:g} epochs: constancy cannot be seen")
-    cut = [b["epochs"] for b in late if not min(b["initial_grid"]) < b["test_acc"]["initial_band"][0]]
-    cut += [b["epochs"] for b in late if not b["test_acc"]["initial_band"][1] < max(b["initial_grid"])]
-    unless_bands_interior(sorted(set(cut)), "epoch budgets")
+    _bands_interior(late, [("test_acc", "initial")])
     low = max(b["test_acc"]["initial_band"][0] for b in late)
     high = min(b["test_acc"]["initial_band"][1] for b in late)
     slow, constant = _fall(initial) < _fall(final), low <= high

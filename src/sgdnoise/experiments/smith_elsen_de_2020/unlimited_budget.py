@@ -152,8 +152,8 @@ def check_test_lr_within_factor(data: UnlimitedBudgetData) -> Verdict:
 def check_test_lr_constant(data: UnlimitedBudgetData) -> Verdict:
     curves = _panel_curves(data, batch_norm=False)
     _interior(curves, "test_acc")
-    unless_bands_interior([c["epochs"] for c in curves if optimum(c, "test_acc")["band_at_edge"]], "epoch budgets")
-    bands = [(optimum(c, "test_acc")["band_lower"], optimum(c, "test_acc")["band_upper"]) for c in curves]
+    _bands_interior(curves, "test_acc")
+    bands = [optimum_band(c, "test_acc") for c in curves]
     low, high = max(b[0] for b in bands), min(b[1] for b in bands)
     test_lr = [optimum(c, "test_acc")["value"] for c in curves]
     return Verdict.of(
