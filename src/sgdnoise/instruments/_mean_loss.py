@@ -201,18 +201,20 @@ def checked_loss(loss_fn: LossFn, outputs: object, targets: Tensor, *, finite: b
         raise _not_examples_first(outputs, n, error) from error
     _reads_only_outputs(values)
     _mean_of_blocks(loss, values, outputs, targets)
-    try:
-        singly = _detached_block_losses(loss_fn, outputs, targets, singles, n)
-    except Exception:  # a loss that cannot take one example (o.squeeze() against targets of shape (1,)): halves only
-        singly = None
-    else:
-        _mean_of_blocks(loss, singly, outputs, targets)
-    # the gradients on the first few examples alone: a copy of their outputs, not of the batch's (an LM's logits)
+    # the gradients on the first few examples alone: a copy of their outputs, not of the batch's (an LM's logits);
+    # their single losses serve the value check of the singles too
     m = min(n, GRADIENT_EXAMPLES_CHECKED)
     head, head_targets = leading_examples(outputs, 0, m, n), targets[:m]
-    blocks = [(i, i + 1) for i in range(m)] if singly is not None else [(0, m // 2), (m // 2, m)]
+    blocks = [(i, i + 1) for i in range(m)]
+    try:
+        parts = _scaled_block_losses(loss_fn, head, head_targets, blocks, m)
+        rest = _detached_block_losses(loss_fn, outputs, targets, singles[m:], n)
+    except Exception:  # a loss that cannot take one example (o.squeeze() against targets of shape (1,)): halves only
+        blocks = [(0, m // 2), (m // 2, m)]
+        parts = _scaled_block_losses(loss_fn, head, head_targets, blocks, m)
+    else:
+        _mean_of_blocks(loss, [value.detach() for value in parts[0]] + rest, outputs, targets)
     whole = _scaled_block_losses(loss_fn, head, head_targets, [(0, m)], m)
-    parts = _scaled_block_losses(loss_fn, head, head_targets, blocks, m)
     if not _same_output_gradients(whole, parts):
         raise _not_a_mean(
             f"the gradient of the loss of the first {m} examples at an example's outputs, times {m}, is not that of "
